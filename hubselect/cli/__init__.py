@@ -1,0 +1,124 @@
+"""The ``hubselect`` command line: a thin click layer over the library.
+
+Every command accepts the shared options (``--format``, ``--debug``, ``-v``, ``--token``),
+before or after its name. Results go to stdout, logs and progress bars to stderr. Errors a
+user can act on print as one line and exit non-zero; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from hubselect import __version__
+from hubselect.cli.output import Output
+from hubselect.errors import HubselectError
+
+
+@dataclass
+class Settings:
+    """The shared options, wherever on the command line they were given."""
+
+    format: str = "human"
+    debug: bool = False
+    verbose: int = 0
+    token: str | None = None
+    output: Output = field(default_factory=Output)
+
+
+SETTINGS = Settings()
+
+
+def _remember(name: str):
+    """An option callback that records an explicitly given value in SETTINGS."""
+
+    def callback(ctx, param, value):
+        if value:
+            setattr(SETTINGS, name, value)
+
+    return callback
+
+
+def common_options(func):
+    """The options every command shares, declared once (accepted before or after the command)."""
+
+    @click.option("--format", "format_", type=click.Choice(["human", "json"]), default=None, expose_value=False,
+                  callback=_remember("format"), help="Output for people (tables) or machines (one JSON document).")
+    @click.option("--debug", is_flag=True, default=False, expose_value=False, callback=_remember("debug"),
+                  help="Show tracebacks and debug logs.")
+    @click.option("-v", "--verbose", count=True, expose_value=False,
+                  callback=lambda ctx, param, value: setattr(SETTINGS, "verbose", SETTINGS.verbose + value),
+                  help="More logs on stderr (-vv for debug).")
+    @click.option("--token", default=None, expose_value=False, callback=_remember("token"),
+                  help="Hugging Face token (default: HF_TOKEN, then the cached login).")
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _configure()
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _configure() -> None:
+    SETTINGS.output = Output(SETTINGS.format)
+    level = logging.WARNING
+    if SETTINGS.verbose == 1:
+        level = logging.INFO
+    elif SETTINGS.verbose >= 2 or SETTINGS.debug:
+        level = logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    if not SETTINGS.output.human:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="hubselect")
+@common_options
+def cli() -> None:
+    """Which pre-trained text-to-image model should you fine-tune on your dataset?
+
+    hubselect ranks the models of a zoo (profiled fine-tuning results on the Hugging Face Hub)
+    for a new dataset, without fine-tuning every candidate.
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    from hubselect.cli import commands  # noqa: F401  (registers the commands)
+
+    # Reset in place: command modules hold a reference to this one object.
+    SETTINGS.__dict__.update(Settings().__dict__)
+    try:
+        cli.main(args=argv, prog_name="hubselect", standalone_mode=False)
+    except HubselectError as exc:
+        if SETTINGS.debug:
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if SETTINGS.debug:
+            raise
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Imports every command module so that their commands register on the ``cli`` group."""
+
+from hubselect.cli import zoo  # noqa: F401

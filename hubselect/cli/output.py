@@ -1,0 +1,86 @@
+"""Where command results go: stdout in ``human`` or ``json`` form; logs and progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+log = logging.getLogger("hubselect")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "__fspath__"):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: write ``null`` for it so every parser reads our output."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+@dataclass
+class Output:
+    """One place every command hands its result to.
+
+    ``human`` prints tables for people; ``json`` prints exactly one JSON document on stdout.
+    """
+
+    format: str = "human"
+
+    @property
+    def human(self) -> bool:
+        return self.format == "human"
+
+    @property
+    def console(self) -> Console:
+        return Console(file=sys.stdout, soft_wrap=True)
+
+    def result(self, data: Any, human: Callable[[Console], None] | None = None) -> None:
+        if self.format == "json":
+            click.echo(json.dumps(_finite(data), indent=2, default=_json_default))
+        elif human is not None:
+            human(self.console)
+        else:
+            click.echo(json.dumps(_finite(data), indent=2, default=_json_default))
+
+    def info(self, message: str) -> None:
+        """A notice for people (stderr), silent in json mode."""
+        if self.human:
+            click.echo(message, err=True)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric_format: str = "{:.3f}") -> Table:
+    """A rich table whose float cells are formatted uniformly."""
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        cells = []
+        for cell in row:
+            if isinstance(cell, float):
+                cells.append("–" if not math.isfinite(cell) else numeric_format.format(cell))
+            elif cell is None:
+                cells.append("–")
+            else:
+                cells.append(str(cell))
+        out.add_row(*cells)
+    return out

@@ -1,0 +1,98 @@
+"""``hubselect zoo ...``: import, show, push and pull zoos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli.output import table
+from hubselect.zoo import Zoo, import_bundle
+
+
+@cli.group()
+@common_options
+def zoo() -> None:
+    """Create, inspect and share zoos (models × datasets fine-tuning results)."""
+
+
+@zoo.command("import")
+@click.argument("bundle_dir", type=click.Path(path_type=Path))
+@click.option("--higher-is-better/--lower-is-better", "higher_is_better", default=None,
+              help="Score direction: accuracy is higher-is-better, FID lower-is-better.")
+@click.option("--score-name", default="score", show_default=True, help="What the score is, e.g. accuracy or fid.")
+@click.option("--method", default="default", show_default=True, help="Name of the fine-tuning method the records come from.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Zoo folder to write (merged if it exists).")
+@common_options
+def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, method: str, out: Path) -> None:
+    """Import a bundle of CSV files (records.csv, models.csv, datasets.csv, distances.csv)."""
+    if higher_is_better is None:
+        raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
+    imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
+    if (out / "zoo.json").exists():
+        imported = Zoo.load(out).merge(imported)
+    imported.save(out)
+    summary = imported.summary()
+    SETTINGS.output.result(
+        {"zoo": str(out), **summary},
+        lambda console: console.print(
+            f"Imported {summary['records']} records ({summary['models']} models, "
+            f"{summary['datasets_with_records']} datasets with records) into {out}"
+        ),
+    )
+
+
+@zoo.command("show")
+@click.argument("zoo_ref", metavar="ZOO")
+@common_options
+def show(zoo_ref: str) -> None:
+    """Counts and coverage of a zoo (a local folder or a Hub dataset id)."""
+    from hubselect.zoo.resolve import open_zoo
+
+    summary = open_zoo(zoo_ref, token=SETTINGS.token).summary()
+
+    def human(console):
+        rows = [
+            ("models", summary["models"]),
+            ("datasets", summary["datasets"]),
+            ("datasets with records", summary["datasets_with_records"]),
+            ("records", summary["records"]),
+            ("distances", summary["distances"]),
+            ("coverage", f"{summary['coverage']:.1%}"),
+            ("score", f"{summary['score']} ({'higher' if summary['higher_is_better'] else 'lower'} is better)"),
+            ("score range", f"{summary['score_min']:.4g} … {summary['score_max']:.4g}" if summary["records"] else "–"),
+            ("methods", ", ".join(summary["methods"]) or "–"),
+        ]
+        if summary["repo"]:
+            rows.append(("source", f"{summary['repo']} @ {summary['revision']}"))
+        console.print(table(f"zoo {zoo_ref}", ["", "value"], rows))
+
+    SETTINGS.output.result(summary, human)
+
+
+@zoo.command("push")
+@click.argument("zoo_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--repo", "repo_id", required=True, help="Hub dataset repo, ORG/NAME (created if missing).")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--message", default=None, help="Commit message.")
+@common_options
+def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> None:
+    """Push a local zoo to a Hub dataset repo (merged with what the repo already holds)."""
+    sha = Zoo.load(zoo_dir).push(repo_id, token=SETTINGS.token, private=private, message=message)
+    SETTINGS.output.result({"repo": repo_id, "revision": sha}, lambda c: c.print(f"Pushed {zoo_dir} to {repo_id} @ {sha}"))
+
+
+@zoo.command("pull")
+@click.argument("repo_id", metavar="ORG/NAME")
+@click.option("--revision", default=None, help="Branch, tag or commit sha (default: main).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Folder to write the zoo to.")
+@common_options
+def pull(repo_id: str, revision: str | None, out: Path) -> None:
+    """Download a zoo from a Hub dataset repo into a local folder."""
+    pulled = Zoo.pull(repo_id, revision=revision, token=SETTINGS.token)
+    pulled.save(out)
+    SETTINGS.output.result(
+        {"repo": repo_id, "revision": pulled.meta.revision, "out": str(out)},
+        lambda c: c.print(f"Pulled {repo_id} @ {pulled.meta.revision} into {out}"),
+    )

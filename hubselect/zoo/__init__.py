@@ -1,0 +1,16 @@
+"""The zoo store: typed records and the :class:`Zoo` (a folder of parquet tables ⇄ a Hub dataset repo)."""
+
+from hubselect.zoo.bundle import import_bundle
+from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
+from hubselect.zoo.store import Zoo, ZooMeta
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DatasetRecord",
+    "DistanceRecord",
+    "ModelRecord",
+    "ProfileRecord",
+    "Zoo",
+    "ZooMeta",
+    "import_bundle",
+]

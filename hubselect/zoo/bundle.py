@@ -1,0 +1,180 @@
+"""Import a zoo from a bundle of CSV files (the contract in DESIGN.md).
+
+- ``records.csv``: ``model,dataset,score`` (required; duplicate pairs are averaged), optionally
+  ``score_before``.
+- ``models.csv``: ``model`` + feature columns (optional).
+- ``datasets.csv``: ``dataset`` + feature columns (optional).
+- ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer).
+
+Any problem is reported as one line naming the file and the row (as a line number of the
+file, the header being line 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from hubselect.errors import InputError
+from hubselect.zoo.records import DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
+from hubselect.zoo.store import Zoo, ZooMeta
+
+
+def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text file (byte {exc.start}); export it as CSV") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty; it needs a header line with {', '.join(required)}")
+    if "\x00" in text:
+        raise InputError(f"{path}: contains NUL bytes, not a CSV file; export it as CSV")
+    rows = list(csv.reader(text.splitlines()))
+    header = [h.strip() for h in rows[0]]
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)})")
+    if len(set(header)) != len(header):
+        raise InputError(f"{path}: duplicate column names in the header")
+    for number, row in enumerate(rows[1:], start=2):
+        if row and len(row) != len(header):
+            raise InputError(f"{path}: row {number} has {len(row)} fields, the header has {len(header)}")
+    body = [r for r in rows[1:] if r]
+    frame = pd.DataFrame(body, columns=header, dtype=object)
+    # Keep the file's line numbers for error messages (blank lines were dropped above).
+    frame.index = [n for n, r in enumerate(rows[1:], start=2) if r]
+    return frame
+
+
+def _number(path: Path, line: int, column: str, value: str, *, allow_empty: bool = False) -> float | None:
+    text = (value or "").strip()
+    if not text:
+        if allow_empty:
+            return None
+        raise InputError(f"{path}: row {line}: column {column!r} is empty; it needs a number")
+    try:
+        number = float(text)
+    except ValueError:
+        raise InputError(f"{path}: row {line}: column {column!r} is {text!r}, not a number") from None
+    if not math.isfinite(number):
+        raise InputError(f"{path}: row {line}: column {column!r} is {text!r}, not a finite number")
+    return number
+
+
+def _text(path: Path, line: int, column: str, value: str) -> str:
+    text = (value or "").strip()
+    if not text:
+        raise InputError(f"{path}: row {line}: column {column!r} is empty")
+    return text
+
+
+def _features(frame: pd.DataFrame, id_column: str) -> dict[str, dict[str, object]]:
+    """Per-row feature maps; a column whose every value parses as a number becomes numeric."""
+    columns = [c for c in frame.columns if c != id_column]
+    converted: dict[str, pd.Series] = {}
+    for column in columns:
+        raw = frame[column].map(lambda v: (v or "").strip() or None)
+        numeric = pd.to_numeric(raw, errors="coerce")
+        converted[column] = numeric if numeric.notna().sum() == raw.notna().sum() else raw
+    out: dict[str, dict[str, object]] = {}
+    for line in frame.index:
+        out[line] = {c: (None if pd.isna(converted[c][line]) else converted[c][line]) for c in columns}
+    return out
+
+
+def import_bundle(
+    folder: str | Path,
+    *,
+    higher_is_better: bool,
+    score_name: str = "score",
+    method: str = "default",
+) -> Zoo:
+    """Read a bundle folder into a :class:`Zoo`.
+
+    >>> zoo = import_bundle("shared/benchmarks/transfergraph-text", higher_is_better=True)  # doctest: +SKIP
+    >>> zoo.summary()["records"]  # doctest: +SKIP
+    1439
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder; pass the folder that holds records.csv")
+    records_path = folder / "records.csv"
+    if not records_path.is_file():
+        raise InputError(f"{folder}: no records.csv; a bundle needs records.csv with columns model,dataset,score")
+
+    zoo = Zoo(ZooMeta(score=score_name, higher_is_better=higher_is_better, description=f"imported from {folder.name}"))
+
+    frame = _read_csv(records_path, ["model", "dataset", "score"])
+    has_before = "score_before" in frame.columns
+    sums: dict[tuple[str, str], list[float]] = {}
+    befores: dict[tuple[str, str], list[float]] = {}
+    for line, row in frame.iterrows():
+        key = (_text(records_path, line, "model", row["model"]), _text(records_path, line, "dataset", row["dataset"]))
+        sums.setdefault(key, []).append(_number(records_path, line, "score", row["score"]))
+        if has_before:
+            before = _number(records_path, line, "score_before", row["score_before"], allow_empty=True)
+            if before is not None:
+                befores.setdefault(key, []).append(before)
+    if not sums:
+        raise InputError(f"{records_path}: no records; add at least one model,dataset,score row")
+    zoo.add_profiles(
+        ProfileRecord(
+            model,
+            dataset,
+            score=sum(scores) / len(scores),
+            method=method,
+            score_before=(sum(befores[(model, dataset)]) / len(befores[(model, dataset)])) if (model, dataset) in befores else None,
+            details={"runs": len(scores)} if len(scores) > 1 else {},
+        )
+        for (model, dataset), scores in sums.items()
+    )
+
+    models_path = folder / "models.csv"
+    if models_path.is_file():
+        zoo.add_models(_feature_records(models_path, "model", ModelRecord))
+
+    datasets_path = folder / "datasets.csv"
+    if datasets_path.is_file():
+        zoo.add_datasets(_feature_records(datasets_path, "dataset", DatasetRecord))
+
+    distances_path = folder / "distances.csv"
+    if distances_path.is_file():
+        zoo.add_distances(_distance_records(distances_path))
+    return zoo
+
+
+def _feature_records(path: Path, id_column: str, record_type):
+    frame = _read_csv(path, [id_column])
+    seen: dict[str, int] = {}
+    for line, row in frame.iterrows():
+        ident = _text(path, line, id_column, row[id_column])
+        if ident in seen:
+            raise InputError(f"{path}: row {line}: {id_column} {ident!r} already appears on row {seen[ident]}")
+        seen[ident] = line
+    features = _features(frame, id_column)
+    records = []
+    for line, row in frame.iterrows():
+        try:
+            records.append(record_type(row[id_column].strip(), None, features[line]))
+        except ValueError as exc:
+            raise InputError(f"{path}: row {line}: {exc}") from None
+    return records
+
+
+def _distance_records(path: Path) -> list[DistanceRecord]:
+    frame = _read_csv(path, ["dataset_a", "dataset_b", "distance"])
+    pairs: dict[tuple[str, str], list[float]] = {}
+    for line, row in frame.iterrows():
+        a = _text(path, line, "dataset_a", row["dataset_a"])
+        b = _text(path, line, "dataset_b", row["dataset_b"])
+        distance = _number(path, line, "distance", row["distance"])
+        if distance < 0:
+            raise InputError(f"{path}: row {line}: distance {distance} is negative; distances must be >= 0")
+        if a == b:
+            continue  # a dataset's distance to itself carries no information
+        pairs.setdefault(tuple(sorted((a, b))), []).append(distance)
+    # Both directions given: the bundle is symmetric by contract, so average any rounding gap.
+    return [DistanceRecord(a, b, sum(d) / len(d)) for (a, b), d in pairs.items()]

@@ -1,0 +1,195 @@
+"""Typed records of a zoo.
+
+A zoo holds four kinds of facts, each a frozen record with a key:
+
+- :class:`ModelRecord` — a candidate model and its features, keyed by ``model``.
+- :class:`DatasetRecord` — a profiled (or merely known) dataset and its features, keyed by
+  ``dataset``.
+- :class:`ProfileRecord` — one model × dataset result (the matching graph's model→dataset
+  edge): the zoo's score after fine-tuning, optionally the score before, other metrics, and
+  everything needed to reproduce it. Keyed by ``(model, dataset, method, config_hash)``.
+- :class:`DistanceRecord` — a dataset × dataset distance (lower = more similar), keyed by the
+  unordered pair and the probe that measured it.
+
+Records carry the revision (commit sha) they were read at when they come from the Hub.
+Features are free-form ``name -> number | text`` maps so any zoo in the import contract fits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+#: Version of the on-disk layout (tables, columns, zoo.json). Bump on incompatible change.
+SCHEMA_VERSION = 1
+
+FeatureValue = float | int | str | bool | None
+
+
+def _clean_features(features: Mapping[str, Any] | None, reserved: set[str]) -> dict[str, FeatureValue]:
+    out: dict[str, FeatureValue] = {}
+    for name, value in (features or {}).items():
+        if name in reserved:
+            raise ValueError(f"feature name {name!r} is reserved; rename the column")
+        if isinstance(value, float) and math.isnan(value):
+            value = None
+        out[str(name)] = value
+    return out
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A candidate model and its features.
+
+    >>> ModelRecord("org/tiny-sd", revision="a1b2", features={"unet_params": 1.2e6}).key
+    'org/tiny-sd'
+    """
+
+    model: str
+    revision: str | None = None
+    features: Mapping[str, FeatureValue] = field(default_factory=dict)
+
+    RESERVED = {"model", "revision"}
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ValueError("a model record needs a model id")
+        object.__setattr__(self, "features", _clean_features(self.features, self.RESERVED))
+
+    @property
+    def key(self) -> str:
+        return self.model
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A dataset and its features (e.g. image count, caption statistics, probe embedding).
+
+    >>> DatasetRecord("org/pets", features={"images": 500}).key
+    'org/pets'
+    """
+
+    dataset: str
+    revision: str | None = None
+    features: Mapping[str, FeatureValue] = field(default_factory=dict)
+
+    RESERVED = {"dataset", "revision"}
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            raise ValueError("a dataset record needs a dataset id")
+        object.__setattr__(self, "features", _clean_features(self.features, self.RESERVED))
+
+    @property
+    def key(self) -> str:
+        return self.dataset
+
+
+@dataclass(frozen=True)
+class ProfileRecord:
+    """One fine-tuning result: how ``model`` scored on ``dataset`` with ``method``.
+
+    ``score`` is the zoo's score (its name and direction live in the zoo's metadata, e.g.
+    ``fid_after_finetune``, lower is better). ``score_before`` is the same score before
+    fine-tuning, when known. ``metrics`` holds other measured numbers (CLIP-I, CLIP-T, DINO,
+    train seconds, ...); ``details`` holds what reproduces the run (recipe config, probe,
+    library versions, seed, the checkpoint curve).
+
+    >>> r = ProfileRecord("org/m", "org/d", score=31.5, method="lora", config_hash="9f2c")
+    >>> r.key
+    ('org/m', 'org/d', 'lora', '9f2c')
+    """
+
+    model: str
+    dataset: str
+    score: float
+    method: str = "default"
+    config_hash: str = ""
+    score_before: float | None = None
+    model_revision: str | None = None
+    dataset_revision: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.model or not self.dataset:
+            raise ValueError("a profile record needs a model and a dataset")
+        score = float(self.score)
+        if not math.isfinite(score):
+            raise ValueError(f"score for ({self.model}, {self.dataset}) is not a finite number: {self.score!r}")
+        object.__setattr__(self, "score", score)
+        if self.score_before is not None:
+            before = float(self.score_before)
+            object.__setattr__(self, "score_before", before if math.isfinite(before) else None)
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.model, self.dataset, self.method, self.config_hash)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "method": self.method,
+            "config_hash": self.config_hash,
+            "score": self.score,
+            "score_before": self.score_before,
+            "model_revision": self.model_revision,
+            "dataset_revision": self.dataset_revision,
+            "metrics": json.dumps(dict(self.metrics), sort_keys=True),
+            "details": json.dumps(dict(self.details), sort_keys=True, default=str),
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "ProfileRecord":
+        def text(name: str) -> str | None:
+            value = row.get(name)
+            return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+        before = row.get("score_before")
+        return cls(
+            model=row["model"],
+            dataset=row["dataset"],
+            score=row["score"],
+            method=text("method") or "default",
+            config_hash=text("config_hash") or "",
+            score_before=None if before is None or (isinstance(before, float) and math.isnan(before)) else before,
+            model_revision=text("model_revision"),
+            dataset_revision=text("dataset_revision"),
+            metrics=json.loads(text("metrics") or "{}"),
+            details=json.loads(text("details") or "{}"),
+        )
+
+
+@dataclass(frozen=True)
+class DistanceRecord:
+    """How far apart two datasets are (lower = more similar), as measured by ``probe``.
+
+    The pair is unordered: ``DistanceRecord("b", "a", 1.0)`` and ``DistanceRecord("a", "b",
+    1.0)`` have the same key.
+
+    >>> DistanceRecord("b", "a", 2.5).key
+    ('a', 'b', '')
+    """
+
+    dataset_a: str
+    dataset_b: str
+    distance: float
+    probe: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dataset_a == self.dataset_b:
+            raise ValueError(f"a distance needs two different datasets, got {self.dataset_a!r} twice")
+        distance = float(self.distance)
+        if not math.isfinite(distance) or distance < 0:
+            raise ValueError(f"distance between {self.dataset_a!r} and {self.dataset_b!r} must be >= 0, got {self.distance!r}")
+        a, b = sorted((self.dataset_a, self.dataset_b))
+        object.__setattr__(self, "dataset_a", a)
+        object.__setattr__(self, "dataset_b", b)
+        object.__setattr__(self, "distance", distance)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.dataset_a, self.dataset_b, self.probe)

@@ -1,0 +1,349 @@
+"""The zoo: a folder of parquet tables plus ``zoo.json``.
+
+Layout of a zoo folder (and of its Hub dataset repo)::
+
+    zoo.json            schema version, score name and direction, provenance
+    models.parquet      model, revision, <feature columns>
+    datasets.parquet    dataset, revision, <feature columns>
+    records.parquet     model, dataset, method, config_hash, score, score_before, ...
+    distances.parquet   dataset_a, dataset_b, distance, probe
+    README.md           the dataset card (only in a pushed repo)
+
+Tables are held as pandas DataFrames so that zoos of thousands of models stay fast; typed
+records go in and come out through ``add_*`` and ``*_records``. Every ``add_*`` upserts by the
+record's key, so merging two zoos never duplicates a fact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from hubselect.errors import HubselectError, InputError
+from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
+
+META_FILE = "zoo.json"
+
+RECORD_COLUMNS = [
+    "model",
+    "dataset",
+    "method",
+    "config_hash",
+    "score",
+    "score_before",
+    "model_revision",
+    "dataset_revision",
+    "metrics",
+    "details",
+]
+DISTANCE_COLUMNS = ["dataset_a", "dataset_b", "distance", "probe"]
+
+#: table name -> (leading columns, key columns)
+TABLES: dict[str, tuple[list[str], list[str]]] = {
+    "models": (["model", "revision"], ["model"]),
+    "datasets": (["dataset", "revision"], ["dataset"]),
+    "records": (RECORD_COLUMNS, ["model", "dataset", "method", "config_hash"]),
+    "distances": (DISTANCE_COLUMNS, ["dataset_a", "dataset_b", "probe"]),
+}
+
+
+@dataclass
+class ZooMeta:
+    """What ``zoo.json`` holds: how to read the score, and where the zoo came from."""
+
+    score: str = "score"
+    higher_is_better: bool = True
+    schema_version: int = SCHEMA_VERSION
+    description: str = ""
+    #: Hub dataset repo and commit sha this zoo was pulled from (None for a local zoo).
+    repo: str | None = None
+    revision: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        # Provenance describes a copy, not the zoo: a pushed zoo.json never names itself.
+        data.pop("repo")
+        data.pop("revision")
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> "ZooMeta":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise HubselectError(f"{where}: zoo.json is not valid JSON ({exc.msg}); re-create or re-pull the zoo") from None
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise HubselectError(
+                f"{where}: zoo schema version {version!r} is not supported (this hubselect reads version "
+                f"{SCHEMA_VERSION}); upgrade hubselect with `pip install -U hubselect` or re-import the zoo"
+            )
+        known = {f for f in cls.__dataclass_fields__ if f not in ("repo", "revision")}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in TABLES[table][0]})
+
+
+def _upsert(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Rows of ``new`` replace rows of ``old`` with the same key; other rows are kept."""
+    if new.empty:
+        return old
+    key = TABLES[table][1]
+    if old.empty:
+        merged = new
+    else:
+        merged = pd.concat([old, new], ignore_index=True)
+    merged = merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+    leading = TABLES[table][0]
+    return merged[leading + [c for c in merged.columns if c not in leading]]
+
+
+def _none_if_nan(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class Zoo:
+    """Models, datasets, their fine-tuning results and the datasets' distances.
+
+    >>> zoo = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    >>> zoo.add_profiles([ProfileRecord("m1", "d1", 30.0), ProfileRecord("m2", "d1", 25.0)])
+    >>> zoo.summary()["records"]
+    2
+    """
+
+    def __init__(
+        self,
+        meta: ZooMeta | None = None,
+        *,
+        models: pd.DataFrame | None = None,
+        datasets: pd.DataFrame | None = None,
+        records: pd.DataFrame | None = None,
+        distances: pd.DataFrame | None = None,
+    ) -> None:
+        self.meta = meta or ZooMeta()
+        self.models = models if models is not None else _empty("models")
+        self.datasets = datasets if datasets is not None else _empty("datasets")
+        self.records = records if records is not None else _empty("records")
+        self.distances = distances if distances is not None else _empty("distances")
+
+    # -- adding facts -------------------------------------------------------------------------
+
+    def add_models(self, records: Iterable[ModelRecord]) -> None:
+        rows = [{"model": r.model, "revision": r.revision, **r.features} for r in records]
+        self.models = _upsert(self.models, pd.DataFrame(rows), "models")
+
+    def add_datasets(self, records: Iterable[DatasetRecord]) -> None:
+        rows = [{"dataset": r.dataset, "revision": r.revision, **r.features} for r in records]
+        self.datasets = _upsert(self.datasets, pd.DataFrame(rows), "datasets")
+
+    def add_profiles(self, records: Iterable[ProfileRecord]) -> None:
+        rows = [r.to_row() for r in records]
+        self.records = _upsert(self.records, pd.DataFrame(rows, columns=RECORD_COLUMNS), "records")
+
+    def add_distances(self, records: Iterable[DistanceRecord]) -> None:
+        rows = [{"dataset_a": r.dataset_a, "dataset_b": r.dataset_b, "distance": r.distance, "probe": r.probe} for r in records]
+        self.distances = _upsert(self.distances, pd.DataFrame(rows, columns=DISTANCE_COLUMNS), "distances")
+
+    # -- reading facts ------------------------------------------------------------------------
+
+    def model_records(self) -> Iterator[ModelRecord]:
+        for row in self.models.to_dict("records"):
+            features = {k: _none_if_nan(v) for k, v in row.items() if k not in ModelRecord.RESERVED}
+            yield ModelRecord(row["model"], _none_if_nan(row.get("revision")), features)
+
+    def dataset_records(self) -> Iterator[DatasetRecord]:
+        for row in self.datasets.to_dict("records"):
+            features = {k: _none_if_nan(v) for k, v in row.items() if k not in DatasetRecord.RESERVED}
+            yield DatasetRecord(row["dataset"], _none_if_nan(row.get("revision")), features)
+
+    def profile_records(self) -> Iterator[ProfileRecord]:
+        for row in self.records.to_dict("records"):
+            yield ProfileRecord.from_row(row)
+
+    def distance_records(self) -> Iterator[DistanceRecord]:
+        for row in self.distances.to_dict("records"):
+            yield DistanceRecord(row["dataset_a"], row["dataset_b"], row["distance"], _none_if_nan(row.get("probe")) or "")
+
+    @property
+    def model_ids(self) -> list[str]:
+        """Every model node: models with features and models with records."""
+        return sorted(set(self.models["model"]) | set(self.records["model"]))
+
+    @property
+    def dataset_ids(self) -> list[str]:
+        """Every dataset node: with features, with records, or only in distances."""
+        return sorted(
+            set(self.datasets["dataset"])
+            | set(self.records["dataset"])
+            | set(self.distances["dataset_a"])
+            | set(self.distances["dataset_b"])
+        )
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted(set(self.records["method"]))
+
+    def for_method(self, method: str | None) -> "Zoo":
+        """A view of this zoo whose records are those of one fine-tuning method.
+
+        ``None`` picks the only method, and fails when there are several.
+        """
+        methods = self.methods
+        if method is None:
+            if len(methods) <= 1:
+                return self
+            raise InputError(f"the zoo holds several methods ({', '.join(methods)}); choose one with --method")
+        if method not in methods:
+            raise InputError(f"method {method!r} has no records in this zoo; choose one of: {', '.join(methods) or '(none)'}")
+        return Zoo(
+            self.meta,
+            models=self.models,
+            datasets=self.datasets,
+            records=self.records[self.records["method"] == method].reset_index(drop=True),
+            distances=self.distances,
+        )
+
+    def score_matrix(self) -> pd.DataFrame:
+        """Mean score per (model, dataset): models as rows, datasets as columns, NaN where unknown."""
+        if self.records.empty:
+            return pd.DataFrame(dtype=float)
+        frame = self.records.assign(score=self.records["score"].astype(float))
+        return frame.pivot_table(index="model", columns="dataset", values="score", aggfunc="mean")
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and coverage, as ``hubselect zoo show`` prints them."""
+        models, datasets = self.model_ids, self.dataset_ids
+        with_records = sorted(set(self.records["dataset"]))
+        pairs = self.records.drop_duplicates(["model", "dataset"]).shape[0]
+        scores = self.records["score"].astype(float)
+        return {
+            "models": len(models),
+            "datasets": len(datasets),
+            "datasets_with_records": len(with_records),
+            "records": int(len(self.records)),
+            "distances": int(len(self.distances)),
+            "score": self.meta.score,
+            "higher_is_better": bool(self.meta.higher_is_better),
+            "methods": self.methods,
+            "models_with_features": int(len(self.models)),
+            "datasets_with_features": int(len(self.datasets)),
+            "coverage": round(pairs / (len(models) * len(with_records)), 4) if models and with_records else 0.0,
+            "score_min": float(scores.min()) if len(scores) else None,
+            "score_max": float(scores.max()) if len(scores) else None,
+            "schema_version": self.meta.schema_version,
+            "repo": self.meta.repo,
+            "revision": self.meta.revision,
+        }
+
+    # -- combining ----------------------------------------------------------------------------
+
+    def merge(self, other: "Zoo") -> "Zoo":
+        """A new zoo with the facts of both; ``other`` wins where both hold the same key."""
+        if (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
+            raise HubselectError(
+                f"cannot merge a zoo scored by {other.meta.score!r} (higher_is_better={other.meta.higher_is_better}) "
+                f"into one scored by {self.meta.score!r} (higher_is_better={self.meta.higher_is_better})"
+            )
+        return Zoo(
+            replace(self.meta),
+            **{name: _upsert(getattr(self, name), getattr(other, name), name) for name in TABLES},
+        )
+
+    def equals(self, other: "Zoo") -> bool:
+        """Same facts (row order and provenance aside)."""
+        if (self.meta.score, self.meta.higher_is_better) != (other.meta.score, other.meta.higher_is_better):
+            return False
+        for name, (_, key) in TABLES.items():
+            a, b = getattr(self, name), getattr(other, name)
+            if set(a.columns) != set(b.columns):
+                return False
+            a = a.sort_values(key).reset_index(drop=True)
+            b = b.sort_values(key).reset_index(drop=True)[list(a.columns)]
+            if not a.astype(object).where(a.notna(), None).equals(b.astype(object).where(b.notna(), None)):
+                return False
+        return True
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the zoo folder. Each file is replaced atomically; ``zoo.json`` goes last."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in TABLES:
+            _atomic_write(folder / f"{name}.parquet", lambda p, n=name: _table_for_parquet(getattr(self, n)).to_parquet(p, index=False))
+        _atomic_write(folder / META_FILE, lambda p: Path(p).write_text(self.meta.to_json()))
+        return folder
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Zoo":
+        """Read a zoo folder written by :meth:`save` (or pulled from the Hub)."""
+        folder = Path(path)
+        meta_path = folder / META_FILE
+        if not meta_path.is_file():
+            raise InputError(f"{folder} is not a zoo (no {META_FILE}); create one with `hubselect zoo import` or pull one")
+        meta = ZooMeta.from_json(meta_path.read_text(), str(folder))
+        tables = {}
+        for name in TABLES:
+            file = folder / f"{name}.parquet"
+            if not file.exists():
+                tables[name] = _empty(name)
+                continue
+            try:
+                tables[name] = _table_from_parquet(pd.read_parquet(file), name)
+            except Exception as exc:  # pyarrow raises many types for a damaged file
+                raise HubselectError(f"{file}: cannot read the table ({exc}); re-pull or re-import the zoo") from None
+        return cls(meta, **tables)
+
+    def push(self, repo_id: str, *, token: str | None = None, private: bool = False, message: str | None = None) -> str:
+        """Push to a Hub dataset repo, merging with what is there; returns the new commit sha."""
+        from hubselect.hub.zoo_repo import push_zoo
+
+        return push_zoo(self, repo_id, token=token, private=private, message=message)
+
+    @classmethod
+    def pull(cls, repo_id: str, revision: str | None = None, *, token: str | None = None) -> "Zoo":
+        """Read a zoo from a Hub dataset repo through the HF cache."""
+        from hubselect.hub.zoo_repo import pull_zoo
+
+        return pull_zoo(repo_id, revision=revision, token=token)
+
+
+def _table_for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
+    # Object columns mixing None and numbers confuse pyarrow; let pandas infer real dtypes.
+    return frame.infer_objects()
+
+
+def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    leading = TABLES[name][0]
+    for column in leading:
+        if column not in frame.columns:
+            frame[column] = None
+    return frame[leading + [c for c in frame.columns if c not in leading]]
+
+
+def _atomic_write(target: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
