@@ -1,0 +1,101 @@
+"""The one door to the Hub: a client factory, token resolution and error mapping.
+
+No module outside ``hubselect.hub`` talks to the network. Everything here is real
+``huggingface_hub`` code; its own retry/backoff (429 with Retry-After, 5xx) is relied on, not
+re-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Iterator
+
+import httpx2  # huggingface_hub's HTTP client; its transport errors mean 'no network'
+from huggingface_hub import HfApi, constants
+from huggingface_hub import get_token as cached_token
+from huggingface_hub.errors import (
+    DisabledRepoError,
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from hubselect import __version__
+from hubselect.errors import HubError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_token(token: str | None = None) -> str | None:
+    """The token to use: the explicit one, else ``HF_TOKEN``, else the cached ``hf auth login``.
+
+    ``None`` means anonymous, which is fine for public repos.
+    """
+    return token or cached_token()
+
+
+def hub_api(token: str | None = None) -> HfApi:
+    """The Hub client every hubselect call goes through.
+
+    >>> api = hub_api()  # doctest: +SKIP
+    >>> api.dataset_info("org/zoo").sha  # doctest: +SKIP
+    """
+    return HfApi(endpoint=constants.ENDPOINT, token=resolve_token(token), library_name="hubselect", library_version=__version__)
+
+
+def endpoint() -> str:
+    return constants.ENDPOINT
+
+
+def _server_message(exc: HfHubHTTPError) -> str:
+    message = (exc.server_message or "").strip().splitlines()
+    return message[0] if message else str(exc).splitlines()[0]
+
+
+@contextlib.contextmanager
+def hub_errors(what: str) -> Iterator[None]:
+    """Turn Hub and network failures inside the block into one-line :class:`HubError`\\ s.
+
+    ``what`` names the thing being accessed, e.g. ``"dataset org/zoo"``.
+
+    >>> with hub_errors("dataset org/zoo"):  # doctest: +SKIP
+    ...     hub_api().dataset_info("org/zoo")
+    """
+    try:
+        yield
+    except GatedRepoError:
+        raise HubError(f"{what} is gated: request access on its Hub page, then pass a token that has access (--token or HF_TOKEN)") from None
+    except RepositoryNotFoundError:
+        raise HubError(
+            f"{what} was not found on {endpoint()} (or it is private): check the id, or pass a token with access (--token or HF_TOKEN)"
+        ) from None
+    except RevisionNotFoundError:
+        raise HubError(f"{what}: that revision does not exist; check the branch, tag or commit sha") from None
+    except DisabledRepoError:
+        raise HubError(f"{what} has been disabled on the Hub; choose another repo") from None
+    except (OfflineModeIsEnabled, LocalEntryNotFoundError):
+        raise HubError(
+            f"{what} is not in the local cache and the Hub cannot be reached (HF_HUB_OFFLINE=1 or no network): "
+            "run once with network access, or unset HF_HUB_OFFLINE"
+        ) from None
+    except EntryNotFoundError as exc:
+        raise HubError(f"{what}: file not found ({str(exc).splitlines()[0]})") from None
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status == 401:
+            raise HubError(f"{what}: not authorised; pass a valid token with --token or HF_TOKEN, or run `hf auth login`") from None
+        if status == 403:
+            raise HubError(f"{what}: forbidden ({_server_message(exc)}); use a token with write access to that namespace") from None
+        if status == 429:
+            raise HubError(f"{what}: the Hub is rate-limiting requests even after retries; wait a few minutes and rerun") from None
+        raise HubError(f"{what}: the Hub answered {status} ({_server_message(exc)}); rerun later or with --debug") from None
+    except (httpx2.TransportError, ConnectionError) as exc:
+        raise HubError(
+            f"cannot reach the Hub at {endpoint()} for {what} ({type(exc).__name__}); check the network, "
+            "or set HF_HUB_OFFLINE=1 to use the cache"
+        ) from None

@@ -1,0 +1,122 @@
+"""A zoo ⇄ a Hub dataset repo.
+
+Pushing is safe with several writers: each attempt reads the repo's head, merges the zoo found
+there with ours by record key, and commits with ``parent_commit`` = that head. If another writer
+committed in between, the Hub refuses the commit (412) and we start over from the new head, so
+no writer silently overwrites another.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from huggingface_hub import CommitOperationAdd, hf_hub_download, snapshot_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+from hubselect.errors import HubError
+from hubselect.hub.client import hub_api, hub_errors, resolve_token
+from hubselect.render import render_card
+from hubselect.zoo.store import META_FILE, TABLES, Zoo
+
+log = logging.getLogger(__name__)
+
+#: Commit attempts before a push gives up on a busy repo.
+MAX_PUSH_ATTEMPTS = 8
+
+TABLE_DESCRIPTIONS = {
+    "records": "one fine-tuning result per model × dataset × method × config (score, score before fine-tuning, metrics, provenance)",
+    "models": "candidate models and their features (parameters, architecture, resolution, license, throughput, ...)",
+    "datasets": "profiled datasets and their features (image count, resolution, caption statistics, probe embedding, ...)",
+    "distances": "dataset × dataset distances (lower = more similar) and the probe that measured them",
+}
+
+
+def zoo_card(zoo: Zoo, repo_id: str) -> str:
+    """The dataset card: summary, and ``configs:`` so ``load_dataset(repo, name)`` loads each table."""
+    tables = [name for name in TABLES if not getattr(zoo, name).empty]
+    metadata = {
+        "pretty_name": f"hubselect zoo {repo_id}",
+        "tags": ["hubselect", "model-selection", "text-to-image"],
+        "configs": [{"config_name": name, "data_files": [{"split": "train", "path": f"{name}.parquet"}]} for name in tables],
+    }
+    return render_card(
+        "zoo_card.md.j2",
+        metadata=metadata,
+        repo_id=repo_id,
+        summary=zoo.summary(),
+        tables=[(name, TABLE_DESCRIPTIONS[name]) for name in tables],
+        heatmap=None,
+    )
+
+
+def _read_remote(api, repo_id: str, revision: str | None) -> Zoo | None:
+    """The zoo stored at ``revision``, or None for a repo that holds no zoo yet."""
+    if revision is None:
+        return None
+    try:
+        hf_hub_download(repo_id, META_FILE, repo_type="dataset", revision=revision, token=api.token)
+    except EntryNotFoundError:
+        return None
+    folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=[META_FILE, "*.parquet"], token=api.token)
+    return Zoo.load(folder)
+
+
+def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool = False, message: str | None = None) -> str:
+    """Merge ``zoo`` into the dataset repo ``repo_id`` (created if missing); returns the commit sha.
+
+    >>> push_zoo(Zoo.load("my-zoo"), "org/zoo")  # doctest: +SKIP
+    '3f5c...'
+    """
+    api = hub_api(token)
+    with hub_errors(f"dataset repo {repo_id}"):
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
+            head = api.dataset_info(repo_id).sha
+            remote = _read_remote(api, repo_id, head)
+            merged = remote.merge(zoo) if remote is not None else zoo
+            with tempfile.TemporaryDirectory(prefix="hubselect-push-") as tmp:
+                folder = merged.save(tmp)
+                (folder / "README.md").write_text(zoo_card(merged, repo_id), encoding="utf-8")
+                operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in sorted(folder.iterdir())]
+                summary = merged.summary()
+                try:
+                    info = api.create_commit(
+                        repo_id,
+                        operations,
+                        repo_type="dataset",
+                        commit_message=message or f"hubselect: zoo with {summary['records']} records, {summary['models']} models",
+                        parent_commit=head,
+                    )
+                except HfHubHTTPError as exc:
+                    status = exc.response.status_code if exc.response is not None else None
+                    if status in (409, 412) and attempt < MAX_PUSH_ATTEMPTS:
+                        # Someone committed since we read the head: merge again on top of theirs.
+                        wait = min(0.2 * 2**attempt, 5.0) * (0.5 + random.random())
+                        log.info("%s moved while pushing (attempt %d); merging again in %.1fs", repo_id, attempt, wait)
+                        time.sleep(wait)
+                        continue
+                    raise
+            return info.oid
+    raise HubError(f"dataset repo {repo_id} kept changing under {MAX_PUSH_ATTEMPTS} push attempts; rerun the push in a minute")
+
+
+def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Zoo:
+    """Read the zoo of a Hub dataset repo through the HF cache (works offline once cached).
+
+    The returned zoo's ``meta.repo`` and ``meta.revision`` name the exact commit it was read at.
+    """
+    with hub_errors(f"zoo {repo_id}"):
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, allow_patterns=[META_FILE, "*.parquet"], token=resolve_token(token)
+        )
+    if not (Path(folder) / META_FILE).is_file():
+        raise HubError(f"dataset repo {repo_id} holds no zoo ({META_FILE} missing); push one with `hubselect zoo push`")
+    zoo = Zoo.load(folder)
+    zoo.meta.repo = repo_id
+    # The HF cache names each snapshot folder by its commit sha.
+    zoo.meta.revision = Path(folder).name
+    return zoo

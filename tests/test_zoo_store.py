@@ -1,0 +1,158 @@
+"""The zoo store and `hubselect zoo import/show` on local folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hubselect.cli import main
+from hubselect.errors import HubselectError, InputError
+from hubselect.zoo import DistanceRecord, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
+
+BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def text_zoo() -> Zoo:
+    return import_bundle(BUNDLE, higher_is_better=True)
+
+
+def test_import_text_bundle_counts(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["models"] == 164
+    assert summary["records"] == 1439
+    assert summary["datasets_with_records"] == 10
+    # 23 datasets in distances.csv plus dbpedia_14, which has records but no distances.
+    assert summary["datasets"] == 24
+    assert summary["distances"] == 253
+    assert summary["higher_is_better"] is True
+
+
+def test_show_human_output_is_a_table(tmp_path, capsys, text_zoo):
+    text_zoo.save(tmp_path / "Z")
+    code, out, _ = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    assert code == 0
+    assert "records" in out and "1439" in out and "higher is better" in out
+
+
+def test_save_load_round_trip_keeps_every_fact(tmp_path, text_zoo):
+    text_zoo.save(tmp_path / "Z")
+    loaded = Zoo.load(tmp_path / "Z")
+    assert loaded.equals(text_zoo)
+    record = next(r for r in loaded.profile_records() if r.model == "18811449050/bert_finetuning_test" and r.dataset == "ag_news")
+    assert record.score == pytest.approx(0.923157894736842)
+    features = next(r for r in loaded.model_records() if r.model == "philschmid/tiny-distilbert-classification").features
+    assert features["num_parameters"] == 62172
+    assert features["pretrain_accuracy"] is None
+    assert features["model_type"] == "distilbert"
+
+
+def test_duplicate_records_are_averaged(tmp_path):
+    (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm1,d1,0.7\nm2,d1,0.1\n")
+    zoo = import_bundle(tmp_path, higher_is_better=True)
+    scores = {(r.model, r.dataset): r.score for r in zoo.profile_records()}
+    assert scores == {("m1", "d1"): pytest.approx(0.6), ("m2", "d1"): pytest.approx(0.1)}
+
+
+def test_merge_upserts_by_key_and_loses_nothing():
+    meta = ZooMeta(score="fid", higher_is_better=False)
+    a, b = Zoo(meta), Zoo(ZooMeta(score="fid", higher_is_better=False))
+    a.add_profiles([ProfileRecord("m1", "d1", 30.0), ProfileRecord("m2", "d1", 40.0)])
+    b.add_profiles([ProfileRecord("m2", "d1", 35.0), ProfileRecord("m3", "d2", 20.0)])
+    a.add_models([ModelRecord("m1", features={"params": 1})])
+    b.add_distances([DistanceRecord("d2", "d1", 1.5)])
+    merged = a.merge(b)
+    scores = {(r.model, r.dataset): r.score for r in merged.profile_records()}
+    assert scores == {("m1", "d1"): 30.0, ("m2", "d1"): 35.0, ("m3", "d2"): 20.0}
+    assert [(d.dataset_a, d.dataset_b) for d in merged.distance_records()] == [("d1", "d2")]
+    assert merged.model_ids == ["m1", "m2", "m3"]
+
+
+def test_merge_refuses_zoos_scored_differently():
+    with pytest.raises(HubselectError, match="cannot merge"):
+        Zoo(ZooMeta(score="fid", higher_is_better=False)).merge(Zoo(ZooMeta(score="accuracy", higher_is_better=True)))
+
+
+def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
+    folder = text_zoo.save(tmp_path / "Z")
+    meta = json.loads((folder / "zoo.json").read_text())
+    meta["schema_version"] = 99
+    (folder / "zoo.json").write_text(json.dumps(meta))
+    with pytest.raises(HubselectError, match="schema version 99"):
+        Zoo.load(folder)
+    code, out, err = run_cli(capsys, "zoo", "show", folder)
+    assert code != 0 and out == ""
+    assert err.count("\n") == 1 and "schema version 99" in err and "upgrade hubselect" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("records.csv", "model,dataset,score\nm1,d1,0.5\nm2,d1,abc\n", "records.csv: row 3: column 'score' is 'abc', not a number"),
+        ("records.csv", "model,dataset,score\nm1,d1,0.5\n,d1,0.4\n", "records.csv: row 3: column 'model' is empty"),
+        ("records.csv", "model,dataset\nm1,d1\n", "records.csv: missing column(s) score"),
+        ("records.csv", "model,dataset,score\nm1,d1,0.5,7\n", "records.csv: row 2 has 4 fields"),
+        ("records.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "records.csv: not a UTF-8 text file"),
+        ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,-1\n", "distances.csv: row 2: distance -1.0 is negative"),
+        ("models.csv", "model,params\nm1,3\nm1,4\n", "models.csv: row 3: model 'm1' already appears on row 2"),
+    ],
+)
+def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, name, content, message):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    if isinstance(content, bytes):
+        (bundle / name).write_bytes(content)
+    else:
+        (bundle / name).write_text(content)
+    with pytest.raises(InputError):
+        import_bundle(bundle, higher_is_better=True)
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code != 0
+    assert err.startswith("Error: ") and err.count("\n") == 1
+    assert message in err
+    assert not (tmp_path / "Z").exists(), "a failed import must not leave a half-written zoo"
+
+
+def test_import_needs_a_direction(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--out", tmp_path / "Z")
+    assert code == 2
+    assert "--higher-is-better" in err
+
+
+def test_import_merges_into_an_existing_zoo(tmp_path, capsys):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (second / "records.csv").write_text("model,dataset,score\nm2,d1,0.6\nm1,d1,0.9\n")
+    for bundle in (first, second):
+        assert run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")[0] == 0
+    scores = {(r.model, r.dataset): r.score for r in Zoo.load(tmp_path / "Z").profile_records()}
+    assert scores == {("m1", "d1"): 0.9, ("m2", "d1"): 0.6}
+
+
+def test_a_folder_that_is_not_a_zoo(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "zoo", "show", tmp_path)
+    assert code != 0 and "not a zoo" in err and "hubselect zoo import" in err
+
+
+def test_method_view_selects_records():
+    zoo = Zoo(ZooMeta())
+    zoo.add_profiles([ProfileRecord("m", "d", 0.5, method="full"), ProfileRecord("m", "d", 0.4, method="lora")])
+    assert [r.score for r in zoo.for_method("lora").profile_records()] == [0.4]
+    with pytest.raises(InputError, match="several methods"):
+        zoo.for_method(None)
+    with pytest.raises(InputError, match="choose one of: full, lora"):
+        zoo.for_method("dreambooth")
