@@ -1,0 +1,5 @@
+"""``python -m hubselect`` runs the CLI."""
+
+from hubselect.cli import run
+
+run()

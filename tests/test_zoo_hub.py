@@ -1,0 +1,125 @@
+"""A zoo ⇄ a Hub dataset repo, against the loopback Hub (real huggingface_hub and datasets calls)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from hubselect.cli import main
+from hubselect.zoo import ProfileRecord, Zoo, ZooMeta, import_bundle
+
+BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def small_zoo(prefix: str, n: int = 3) -> Zoo:
+    zoo = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    zoo.add_profiles(ProfileRecord(f"{prefix}/model-{i}", f"data/d{i % 2}", 20.0 + i, method="lora") for i in range(n))
+    return zoo
+
+
+@pytest.fixture(scope="module")
+def text_zoo() -> Zoo:
+    return import_bundle(BUNDLE, higher_is_better=True)
+
+
+def test_push_pull_round_trip_and_load_dataset(hub, hub_token, hub_repo_id, tmp_path, capsys, text_zoo):
+    text_zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "Z", "--repo", hub_repo_id, "--token", hub_token, "--format", "json")
+    assert code == 0, err
+    pushed = json.loads(out)
+    assert len(pushed["revision"]) == 40
+
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z2", "--token", hub_token, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["revision"] == pushed["revision"]
+    assert Zoo.load(tmp_path / "Z2").equals(text_zoo)
+
+    # The card's `configs:` make each table loadable by name with plain `datasets`.
+    import datasets
+
+    records = datasets.load_dataset(hub_repo_id, "records", split="train", token=hub_token)
+    assert records.num_rows == 1439
+    assert {"model", "dataset", "score"} <= set(records.column_names)
+
+
+def test_zoo_id_works_wherever_a_zoo_is_expected(hub, hub_token, hub_repo_id, capsys):
+    small_zoo("org").push(hub_repo_id, token=hub_token)
+    code, out, err = run_cli(capsys, "zoo", "show", hub_repo_id, "--format", "json", "--token", hub_token)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["records"] == 3 and summary["repo"] == hub_repo_id and len(summary["revision"]) == 40
+
+
+def test_push_merges_with_what_the_repo_holds(hub, hub_token, hub_repo_id):
+    first_sha = small_zoo("alice").push(hub_repo_id, token=hub_token)
+    small_zoo("bob").push(hub_repo_id, token=hub_token)
+    merged = Zoo.pull(hub_repo_id, token=hub_token)
+    assert len(merged.records) == 6
+    # An older revision is still readable, and holds only what was pushed then.
+    assert len(Zoo.pull(hub_repo_id, revision=first_sha, token=hub_token).records) == 3
+
+
+def test_two_concurrent_writers_both_land(hub, hub_token, hub_repo_id):
+    small_zoo("seed", 1).push(hub_repo_id, token=hub_token)
+    # Hold back whichever commit arrives first, so the other lands in between and the held
+    # one is refused (412) and must merge again.
+    hub.inject_fault(r"/commit/", "delay", times=1, delay=2.0)
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            small_zoo(name, 4).push(hub_repo_id, token=hub_token)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("alice", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    final = Zoo.pull(hub_repo_id, token=hub_token)
+    models = set(final.records["model"])
+    assert {f"alice/model-{i}" for i in range(4)} <= models
+    assert {f"bob/model-{i}" for i in range(4)} <= models
+    assert len(final.records) == 9
+    assert any(entry.status == 412 and "/commit/" in entry.path for entry in hub.request_log), "the race was not exercised"
+
+
+def test_a_429_burst_is_retried_and_the_push_succeeds(hub, hub_token, hub_repo_id):
+    hub.inject_fault(r"/preupload/", "429", times=2, retry_after=1)
+    sha = small_zoo("org").push(hub_repo_id, token=hub_token)
+    assert len(Zoo.pull(hub_repo_id, token=hub_token).records) == 3
+    assert sum(1 for e in hub.request_log if e.status == 429) == 2
+    assert len(sha) == 40
+
+
+def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
+    code, out, err = run_cli(capsys, "zoo", "pull", "nobody/no-such-zoo", "--out", tmp_path / "Z")
+    assert code != 0 and out == ""
+    assert err.count("\n") == 1
+    assert "nobody/no-such-zoo was not found" in err
+    assert not (tmp_path / "Z").exists()
+
+
+def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):
+    small_zoo("org").push(hub_repo_id, token=hub_token)
+    Zoo.pull(hub_repo_id, token=hub_token)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_TOKEN": hub_token}
+    done = subprocess.run(
+        [sys.executable, "-m", "hubselect", "zoo", "show", hub_repo_id, "--format", "json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["records"] == 3
