@@ -53,6 +53,15 @@ def test_push_pull_round_trip_and_load_dataset(hub, hub_token, hub_repo_id, tmp_
     assert records.num_rows == 1439
     assert {"model", "dataset", "score"} <= set(records.column_names)
 
+    # The card validates on the Hub and shows the score matrix.
+    from huggingface_hub import DatasetCard, HfApi
+
+    card = DatasetCard.load(hub_repo_id, token=hub_token)
+    card.validate(repo_type="dataset")
+    assert "1439" in card.text and "![Scores of models × datasets](coverage.png)" in card.text
+    files = HfApi(token=hub_token).list_repo_files(hub_repo_id, repo_type="dataset")
+    assert "coverage.png" in files
+
 
 def test_zoo_id_works_wherever_a_zoo_is_expected(hub, hub_token, hub_repo_id, capsys):
     small_zoo("org").push(hub_repo_id, token=hub_token)
