@@ -1,0 +1,104 @@
+"""Throughput of text-to-image pipelines: ``hubselect bench`` and ``hubselect crawl --bench``.
+
+>>> from hubselect.bench import BenchConfig, bench_model
+>>> report = bench_model("org/sd-tiny", BenchConfig(steps=4))  # doctest: +SKIP
+>>> report.images_per_s  # doctest: +SKIP
+41.7
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from hubselect.bench.throughput import BenchConfig, BenchReport, measure_throughput, native_resolution
+from hubselect.errors import HubError, InputError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BenchConfig", "BenchReport", "bench_model", "load_pipeline", "measure_throughput", "native_resolution"]
+
+
+def _weighted_components(files: frozenset[str], index: dict) -> list[str]:
+    from hubselect.crawl.safety import components_of
+
+    return [name for name in components_of(index) if any(f.startswith(f"{name}/") and f.endswith(".safetensors") for f in files)]
+
+
+def load_pipeline(ref: str, *, revision: str | None = None, dtype: str = "float32", token: str | None = None):
+    """Load a diffusers pipeline from a local folder or a Hub id, safetensors only, no repo code.
+
+    Returns ``(pipeline, model_id, revision)``; refuses repos that are pickle-only or need custom code.
+    """
+    import torch
+    from diffusers import DiffusionPipeline
+
+    from hubselect.crawl.safety import unsafe_reasons
+    from hubselect.hub.models import HubRepoReader, LocalRepoReader, RepoReadError, download_pipeline, model_info
+
+    folder = Path(ref).expanduser()
+    if folder.is_dir():
+        reader = LocalRepoReader(folder)
+        model_id, sha = str(folder), None
+    else:
+        info = model_info(ref, revision=revision, token=token)
+        reader = HubRepoReader(info, token=token)
+        model_id, sha = info.id, info.sha
+    if "model_index.json" not in reader.files:
+        raise InputError(f"{ref} is not a diffusers pipeline (no model_index.json); pass a pipeline folder or repo id")
+    try:
+        index = reader.read_json("model_index.json")
+    except RepoReadError as exc:
+        raise HubError(f"{ref}: cannot read model_index.json ({exc.reason})") from None
+    problems = unsafe_reasons(reader.files, index)
+    if problems:
+        raise InputError(f"{ref} is not benchmarked: {problems[0][1]} (hubselect never runs repo code or unpickles weights)")
+    variant = None
+    if dtype == "float16":
+        weighted = _weighted_components(reader.files, index)
+        if weighted and all(any(f.startswith(f"{n}/") and ".fp16." in f for f in reader.files) for n in weighted):
+            variant = "fp16"
+    if not folder.is_dir():
+        folder = download_pipeline(model_id, revision=sha, variant=variant, token=token)
+    # Components recorded as [null, null] (e.g. SD3 without its T5 encoder) must be passed as None explicitly.
+    absent = {name: None for name, value in index.items() if isinstance(value, list) and value == [None, None]}
+    log.info("loading %s (%s, variant %s)", model_id, dtype, variant)
+    pipe = DiffusionPipeline.from_pretrained(
+        str(folder), dtype=getattr(torch, dtype), use_safetensors=True, variant=variant, local_files_only=True, **absent
+    )
+    return pipe, model_id, sha
+
+
+def bench_model(
+    ref: str | None,
+    config: BenchConfig,
+    *,
+    revision: str | None = None,
+    random_weights: str | None = None,
+    token: str | None = None,
+) -> BenchReport:
+    """Measure a pipeline's throughput: a local folder, a Hub id, or an architecture with random weights.
+
+    ``random_weights`` names an architecture from :mod:`hubselect.testing.seed_models` (``sd15`` is
+    Stable Diffusion 1.5's): real speed figures without downloading weights.
+    """
+    if random_weights:
+        from hubselect.testing.seed_models import arch_spec, build_pipeline
+
+        try:
+            spec = arch_spec(random_weights)
+        except KeyError as exc:
+            raise InputError(str(exc.args[0])) from None
+        pipe = build_pipeline(spec, device=config.resolved_device(), torch_dtype=config.torch_dtype())
+        model_id, sha = f"random-weights:{spec.name}", None
+    elif ref:
+        pipe, model_id, sha = load_pipeline(ref, revision=revision, dtype=config.dtype, token=token)
+    else:
+        raise InputError("say what to benchmark: a pipeline folder, a Hub id, or --random-weights ARCH")
+    try:
+        return measure_throughput(pipe, config, model=model_id, revision=sha)
+    except RuntimeError as exc:
+        message = str(exc).splitlines()[0]
+        if "out of memory" in message.lower():
+            raise InputError(f"{model_id}: out of memory at this setting; lower --batch or --resolution, or use --dtype float16") from None
+        raise

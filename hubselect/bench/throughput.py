@@ -1,0 +1,311 @@
+"""Measured throughput of a text-to-image pipeline: images/s, per-step denoiser latency, peak memory.
+
+The protocol follows optimum-benchmark's diffusion benchmark: a few warm-up calls, then calls
+until both a minimum number of iterations and a minimum duration are reached; CUDA is
+synchronised before any timer is read. Each denoiser call is timed on its own (CUDA events on
+a GPU, ``perf_counter`` on CPU) through forward hooks, so the step latency excludes text
+encoding and VAE decoding while images/s includes everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import platform
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("float32", "float16", "bfloat16")
+DENOISERS = ("unet", "transformer", "prior", "decoder")
+
+
+@dataclass
+class BenchConfig:
+    """How to run a throughput measurement.
+
+    >>> BenchConfig(steps=4, batch=2).steps
+    4
+    >>> BenchConfig(dtype="int8")
+    Traceback (most recent call last):
+    ...
+    ValueError: dtype must be one of float32, float16, bfloat16, got 'int8'
+    """
+
+    #: Image side in pixels; ``None`` uses the model's native resolution.
+    resolution: int | None = None
+    steps: int = 20
+    batch: int = 1
+    dtype: str = "float32"
+    #: ``auto`` picks ``cuda`` when available, else ``cpu``.
+    device: str = "auto"
+    warmup: int = 1
+    min_iterations: int = 3
+    min_seconds: float = 5.0
+    prompt: str = "a photo of a cat"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for name in ("steps", "batch", "min_iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.warmup < 0 or self.min_seconds < 0:
+            raise ValueError("warmup and min_seconds cannot be negative")
+        if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):
+            raise ValueError(f"resolution must be a positive multiple of 8, got {self.resolution}")
+
+    def resolved_device(self) -> str:
+        import torch
+
+        if self.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.device
+
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
+
+
+@dataclass
+class BenchReport:
+    """What a measurement found, and the settings it was taken with."""
+
+    images_per_s: float
+    denoiser_step_ms_p50: float
+    denoiser_step_ms_p90: float
+    denoiser_step_ms_mean: float
+    denoiser_it_per_s: float
+    peak_memory_mb: float | None
+    #: ``cuda_max_allocated`` (torch's allocator peak) or ``cpu_peak_rss_delta`` (sampled process RSS above the pre-run level).
+    memory_measure: str
+    iterations: int
+    seconds: float
+    device: str
+    dtype: str
+    resolution: int
+    steps: int
+    batch: int
+    versions: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    revision: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_features(self) -> dict[str, Any]:
+        """Flat ``ModelRecord`` features (names prefixed so they never clash with crawled ones)."""
+        return {
+            "throughput_images_per_s": self.images_per_s,
+            "denoiser_step_ms_p50": self.denoiser_step_ms_p50,
+            "denoiser_step_ms_p90": self.denoiser_step_ms_p90,
+            "denoiser_it_per_s": self.denoiser_it_per_s,
+            "peak_memory_mb": self.peak_memory_mb,
+            "bench_memory_measure": self.memory_measure,
+            "bench_device": self.device,
+            "bench_dtype": self.dtype,
+            "bench_resolution": self.resolution,
+            "bench_steps": self.steps,
+            "bench_batch": self.batch,
+            "bench_iterations": self.iterations,
+            "bench_seconds": self.seconds,
+            "bench_versions": ", ".join(f"{k} {v}" for k, v in sorted(self.versions.items())),
+        }
+
+
+def denoiser_of(pipe) -> Any:
+    """The module a pipeline calls once per denoising step."""
+    for name in DENOISERS:
+        module = getattr(pipe, name, None)
+        if module is not None:
+            return module
+    raise ValueError(f"{type(pipe).__name__} has no denoiser component ({', '.join(DENOISERS)})")
+
+
+def native_resolution(pipe) -> int:
+    """Image side the pipeline was trained for: denoiser sample size × VAE downscale."""
+    denoiser = denoiser_of(pipe)
+    sample = denoiser.config.get("sample_size") or 64
+    sample = max(sample) if isinstance(sample, (list, tuple)) else sample
+    scale = getattr(pipe, "vae_scale_factor", None) or 8
+    return int(sample * scale)
+
+
+class _StepTimer:
+    """Times every denoiser call through forward hooks."""
+
+    def __init__(self, module, cuda: bool) -> None:
+        import torch
+
+        self._torch = torch
+        self.cuda = cuda
+        self.pending: list[tuple[Any, Any]] = []
+        self.ms: list[float] = []
+        self.active = False
+        self._handles = [module.register_forward_pre_hook(self._pre), module.register_forward_hook(self._post)]
+
+    def _pre(self, module, args) -> None:
+        if not self.active:
+            return
+        if self.cuda:
+            start = self._torch.cuda.Event(enable_timing=True)
+            start.record()
+            self.pending.append((start, None))
+        else:
+            self.pending.append((time.perf_counter(), None))
+
+    def _post(self, module, args, output) -> None:
+        if not self.active or not self.pending:
+            return
+        start, _ = self.pending[-1]
+        if self.cuda:
+            end = self._torch.cuda.Event(enable_timing=True)
+            end.record()
+        else:
+            end = time.perf_counter()
+        self.pending[-1] = (start, end)
+
+    def collect(self) -> None:
+        """Turn finished timings into milliseconds (call after synchronising CUDA)."""
+        for start, end in self.pending:
+            if end is None:
+                continue
+            self.ms.append(start.elapsed_time(end) if self.cuda else (end - start) * 1000.0)
+        self.pending.clear()
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+class _RssPeak:
+    """Peak resident memory of this process above its level at start, sampled every few ms (CPU runs)."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self.baseline = self._process.memory_info().rss
+        self.peak = self.baseline
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> "_RssPeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    @property
+    def delta_mb(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, revision: str | None = None) -> BenchReport:
+    """Run ``pipe`` under ``config`` and report images/s, denoiser step latency and peak memory.
+
+    The pipeline is moved to the config's device and dtype first.
+
+    >>> from hubselect.testing.seed_models import build_pipeline
+    >>> report = measure_throughput(build_pipeline("sd-tiny-ddim"), BenchConfig(steps=2, min_iterations=2, min_seconds=0))
+    >>> report.images_per_s > 0 and report.iterations >= 2
+    True
+    """
+    import diffusers
+    import torch
+
+    device = config.resolved_device()
+    cuda = device.startswith("cuda")
+    if cuda and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was asked for but torch sees no CUDA device")
+    pipe = pipe.to(device)
+    if pipe.dtype != config.torch_dtype():  # casting warns (and costs) even when nothing changes
+        pipe = pipe.to(dtype=config.torch_dtype())
+    pipe.set_progress_bar_config(disable=True)
+    resolution = config.resolution or native_resolution(pipe)
+    generator = torch.Generator(device="cpu").manual_seed(config.seed)
+    call = dict(
+        prompt=[config.prompt] * config.batch,
+        num_inference_steps=config.steps,
+        height=resolution,
+        width=resolution,
+        output_type="pt",  # decoded images, left on the device: no host copy or PIL conversion timed
+        generator=generator,
+    )
+
+    def synchronize() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    timer = _StepTimer(denoiser_of(pipe), cuda)
+    try:
+        with torch.inference_mode():
+            for _ in range(config.warmup):
+                pipe(**call)
+            synchronize()
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+            rss = None if cuda else _RssPeak()
+            timer.active = True
+            iterations, started = 0, time.perf_counter()
+            with rss or contextlib.nullcontext():
+                while iterations < config.min_iterations or time.perf_counter() - started < config.min_seconds:
+                    pipe(**call)
+                    synchronize()
+                    timer.collect()
+                    iterations += 1
+                seconds = time.perf_counter() - started
+    finally:
+        timer.remove()
+    if not timer.ms:
+        raise RuntimeError("the denoiser was never called; is this a diffusion pipeline?")
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else rss.delta_mb
+    mean = statistics.fmean(timer.ms)
+    return BenchReport(
+        images_per_s=iterations * config.batch / seconds,
+        denoiser_step_ms_p50=_percentile(timer.ms, 50),
+        denoiser_step_ms_p90=_percentile(timer.ms, 90),
+        denoiser_step_ms_mean=mean,
+        denoiser_it_per_s=1000.0 / mean,
+        peak_memory_mb=round(peak, 1),
+        memory_measure="cuda_max_allocated" if cuda else "cpu_peak_rss_delta",
+        iterations=iterations,
+        seconds=seconds,
+        device=device_name(device),
+        dtype=config.dtype,
+        resolution=resolution,
+        steps=config.steps,
+        batch=config.batch,
+        versions={"torch": torch.__version__, "diffusers": diffusers.__version__},
+        model=model,
+        revision=revision,
+    )

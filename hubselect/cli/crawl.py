@@ -1,0 +1,171 @@
+"""``hubselect crawl`` and ``hubselect bench``: fill a zoo's models from the Hub; measure throughput."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli.output import table
+from hubselect.errors import InputError
+
+
+def _bench_config(**kwargs):
+    from hubselect.bench import BenchConfig
+
+    try:
+        return BenchConfig(**{k: v for k, v in kwargs.items() if v is not None})
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _default_dtype(device: str) -> str:
+    import torch
+
+    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return "float16" if on_gpu else "float32"
+
+
+@cli.command("crawl")
+@click.option("--kind", default="t2i", show_default=True, help="What to crawl: t2i (diffusers pipelines) or lora (LoRA adapters).")
+@click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path), help="Zoo folder to add the models to (created if missing).")
+@click.option("--limit", type=int, default=None, help="Crawl at most N listed repos (most downloaded first).")
+@click.option("--search", default=None, help="Only repos whose id contains TEXT.")
+@click.option("--author", default=None, help="Only repos of this user or organisation.")
+@click.option("--page-size", type=int, default=50, show_default=True, help="Models per page; progress is saved after every page.")
+@click.option("--max-requests", type=int, default=None, help="Stop politely (progress saved) once N Hub requests were sent.")
+@click.option("--refresh", is_flag=True, help="Re-read every repo, even those whose commit did not change.")
+@click.option("--bench", is_flag=True, help="Also measure throughput of every crawled model (downloads its weights).")
+@click.option("--bench-steps", type=int, default=None, help="Denoising steps per image for --bench (default 20).")
+@click.option("--bench-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
+              help="Weights dtype for --bench (default: float16 on a GPU, float32 on CPU).")
+@click.option("--bench-device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--bench-min-seconds", type=float, default=None, help="Measure each model at least this long (default 5).")
+@common_options
+def crawl_command(
+    zoo_dir: Path, kind: str, limit, search, author, page_size, max_requests, refresh, bench, bench_steps, bench_dtype, bench_device,
+    bench_min_seconds,
+) -> None:  # fmt: skip
+    """Crawl Hub models into a zoo: features from metadata, never weights; resumable, incremental.
+
+    A rerun only re-reads repos whose commit changed; an interrupted crawl resumes where it
+    stopped. Repos that are pickle-only, need custom code or are gated without access are
+    recorded with a flag and a reason, and excluded from profiling.
+    """
+    from huggingface_hub.utils import tqdm
+
+    from hubselect.crawl import CrawlOptions, crawl
+
+    bench_config = None
+    if bench:
+        bench_config = _bench_config(
+            steps=bench_steps, dtype=bench_dtype or _default_dtype(bench_device), device=bench_device, min_seconds=bench_min_seconds
+        )
+    options = CrawlOptions(
+        kind=kind, limit=limit, search=search, page_size=page_size, max_requests=max_requests,
+        refresh=refresh, token=SETTINGS.token, bench=bench_config, author=author,
+    )  # fmt: skip
+    with tqdm(total=limit, unit="model", desc=f"crawl {kind}", disable=not SETTINGS.output.human) as bar:
+
+        def on_model(summary) -> None:
+            bar.update(1)
+            bar.set_postfix(new=summary.crawled + summary.updated, requests=summary.requests, refresh=False)
+
+        summary = crawl(zoo_dir, options, on_model=on_model)
+    result = summary.to_dict()
+
+    def human(console) -> None:
+        rows = [
+            ("listed", summary.listed),
+            ("crawled (new)", summary.crawled),
+            ("updated (new commit)", summary.updated),
+            ("unchanged commit", summary.unchanged),
+            ("flagged (excluded from profiling)", len(summary.flagged)),
+            ("incomplete (retried next run)", summary.incomplete),
+        ]
+        if bench:
+            rows.append(("benchmarked", summary.benchmarked))
+        rows += [(f"skipped: {reason}", count) for reason, count in sorted(summary.skipped.items())]
+        rows += [("Hub requests", summary.requests), ("pages saved", summary.pages)]
+        console.print(table(f"crawl {kind} → {zoo_dir}", ["", "models"], rows))
+        if summary.flagged:
+            console.print(table("flagged", ["model", "reason"], sorted(summary.flagged.items())))
+        if summary.stopped:
+            console.print(f"Stopped early: {summary.stopped}")
+
+    SETTINGS.output.result(result, human)
+
+
+@cli.command("bench")
+@click.argument("model", required=False)
+@click.option("--revision", default=None, help="Branch, tag or commit sha of a Hub model.")
+@click.option("--random-weights", "arch", default=None,
+              help="Benchmark an architecture with random weights instead of MODEL (e.g. sd15: Stable Diffusion 1.5).")
+@click.option("--resolution", type=int, default=None, help="Image side in pixels (default: the model's native resolution).")
+@click.option("--steps", type=int, default=20, show_default=True, help="Denoising steps per image.")
+@click.option("--batch", type=int, default=1, show_default=True, help="Images per pipeline call.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
+              help="Weights dtype (default: float16 on a GPU, float32 on CPU).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Unmeasured calls first.")
+@click.option("--min-iterations", type=int, default=3, show_default=True, help="Measure at least this many calls ...")
+@click.option("--min-seconds", type=float, default=5.0, show_default=True, help="... and for at least this long.")
+@click.option("--zoo", "zoo_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
+              help="Record the figures in this zoo folder's record of MODEL.")
+@common_options
+def bench_command(model, revision, arch, resolution, steps, batch, dtype, device, warmup, min_iterations, min_seconds, zoo_dir) -> None:
+    """Measure images/s, per-step denoiser latency (p50/p90) and peak memory of a T2I pipeline.
+
+    MODEL is a local diffusers folder or a Hub id (safetensors weights only; no repo code is run).
+    """
+    import torch
+
+    from hubselect.bench import bench_model
+
+    if (model is None) == (arch is None):
+        raise click.UsageError("pass exactly one of MODEL or --random-weights ARCH")
+    if zoo_dir is not None and arch is not None:
+        raise click.UsageError("--zoo records a crawled model's figures; random-weights runs are not recorded")
+    if (device.startswith("cuda")) and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+    config = _bench_config(
+        resolution=resolution, steps=steps, batch=batch, dtype=dtype or _default_dtype(device), device=device,
+        warmup=warmup, min_iterations=min_iterations, min_seconds=min_seconds,
+    )  # fmt: skip
+    report = bench_model(model, config, revision=revision, random_weights=arch, token=SETTINGS.token)
+    if zoo_dir is not None:
+        _record(zoo_dir, report)
+
+    def human(console) -> None:
+        rows = [
+            ("images/s", f"{report.images_per_s:.3f}"),
+            ("denoiser it/s", f"{report.denoiser_it_per_s:.2f}"),
+            ("denoiser step p50", f"{report.denoiser_step_ms_p50:.2f} ms"),
+            ("denoiser step p90", f"{report.denoiser_step_ms_p90:.2f} ms"),
+            ("peak memory", f"{report.peak_memory_mb:.0f} MiB ({report.memory_measure})" if report.peak_memory_mb is not None else "–"),
+            ("settings", f"{report.resolution}px, {report.steps} steps, batch {report.batch}, {report.dtype}"),
+            ("device", report.device),
+            ("measured", f"{report.iterations} calls in {report.seconds:.1f} s"),
+        ]
+        console.print(table(f"bench {report.model}", ["", "value"], rows))
+
+    SETTINGS.output.result(report.to_dict(), human)
+
+
+def _record(zoo_dir: Path, report) -> None:
+    from hubselect.zoo import ModelRecord, Zoo
+
+    if not (zoo_dir / "zoo.json").is_file():
+        raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {zoo_dir}`)")
+    zoo = Zoo.load(zoo_dir)
+    previous = next((r for r in zoo.model_records() if r.model == report.model), None)
+    if previous is None:
+        raise InputError(f"{report.model} is not in the zoo {zoo_dir}; crawl it first, or drop --zoo")
+    if previous.revision and report.revision and previous.revision != report.revision:
+        raise InputError(
+            f"the zoo holds {report.model} at {previous.revision[:12]} but {report.revision[:12]} was benchmarked; "
+            f"recrawl it first, or pass --revision {previous.revision}"
+        )
+    zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": None})])
+    zoo.save(zoo_dir)

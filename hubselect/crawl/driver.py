@@ -1,0 +1,267 @@
+"""The crawl driver: list, read, record, save after every page, resume after any interruption.
+
+A crawl lists repos with one crawler plugin's query, reads each new or changed repo into a
+record and writes the page's records into the zoo (upserted by model id) before the state;
+both writes are atomic. A crawl killed at any point therefore loses at most the page in
+flight, and a rerun skips every repo the zoo already holds at the same sha: every model ends up
+in the zoo exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from hubselect.crawl.safety import is_profilable
+from hubselect.crawl.state import CrawlState, now
+from hubselect.errors import HubError, HubselectError, InputError
+from hubselect.zoo import ModelRecord, Zoo, ZooMeta
+from hubselect.zoo.store import META_FILE
+
+log = logging.getLogger(__name__)
+
+#: A zoo created by crawling scores fine-tuning results by FID (lower is better), the M&C default.
+CRAWLED_ZOO_META = dict(score="fid_after_finetune", higher_is_better=False, description="text-to-image models crawled from the Hub")
+
+
+@dataclass
+class CrawlOptions:
+    """What to crawl and how politely.
+
+    >>> CrawlOptions(kind="lora", limit=10).page_size
+    50
+    """
+
+    kind: str = "t2i"
+    limit: int | None = None
+    search: str | None = None
+    author: str | None = None
+    #: Models per page: records and state are saved after every page.
+    page_size: int = 50
+    #: Stop (saving everything) before the next model once this many HTTP requests were sent.
+    max_requests: int | None = None
+    #: Re-read repos even when their sha did not change.
+    refresh: bool = False
+    token: str | None = None
+    #: Benchmark crawled models with these settings (``None``: no benchmark).
+    bench: Any = None
+
+    def __post_init__(self) -> None:
+        for name in ("limit", "page_size", "max_requests"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+
+
+@dataclass
+class CrawlSummary:
+    """What a crawl did; ``hubselect crawl`` prints it."""
+
+    kind: str
+    zoo: str
+    listed: int = 0
+    #: Models recorded for the first time / re-recorded because their sha changed.
+    crawled: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    #: Recorded with a safety flag (excluded from profiling): repo id -> reason.
+    flagged: dict[str, str] = field(default_factory=dict)
+    #: Listed but not recorded: reason -> count.
+    skipped: Counter = field(default_factory=Counter)
+    #: Recorded with a transient failure (retried on the next run).
+    incomplete: int = 0
+    benchmarked: int = 0
+    pages: int = 0
+    requests: int = 0
+    #: Why the crawl stopped before the end of its listing (None: it finished).
+    stopped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "zoo": self.zoo,
+            "listed": self.listed,
+            "crawled": self.crawled,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "flagged": dict(self.flagged),
+            "skipped": dict(self.skipped),
+            "incomplete": self.incomplete,
+            "benchmarked": self.benchmarked,
+            "pages": self.pages,
+            "requests": self.requests,
+            "stopped": self.stopped,
+        }
+
+
+class _BudgetReached(Exception):
+    pass
+
+
+def open_or_create_zoo(folder: str | os.PathLike) -> Zoo:
+    """The zoo in ``folder``, or a new empty one when the folder holds none."""
+    folder = Path(folder)
+    if (folder / META_FILE).is_file():
+        return Zoo.load(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--zoo {folder} is a file; pass a folder (it is created if missing)")
+    return Zoo(ZooMeta(**CRAWLED_ZOO_META))
+
+
+def crawl(
+    zoo_dir: str | os.PathLike,
+    options: CrawlOptions,
+    *,
+    on_model: Callable[[CrawlSummary], None] | None = None,
+) -> CrawlSummary:
+    """Crawl one kind of Hub repo into the zoo folder ``zoo_dir``; resumable and incremental.
+
+    >>> crawl("my-zoo", CrawlOptions(kind="t2i", limit=20))  # doctest: +SKIP
+    CrawlSummary(kind='t2i', zoo='my-zoo', listed=20, crawled=17, ...)
+    """
+    from crawlers.base import Skipped, load_crawler
+    from hubselect.hub.models import HeaderSizeHints, HubRepoReader, list_model_pages, metered_requests, model_info
+
+    crawler = load_crawler(options.kind)
+    zoo_dir = Path(zoo_dir)
+    zoo = open_or_create_zoo(zoo_dir)
+    state = CrawlState.load(zoo_dir) if zoo_dir.is_dir() else CrawlState()
+    kind_state = state.kind(options.kind)
+    kind_state.pages, kind_state.finished = 0, False
+    # Records of other kinds share the models table; this crawl only reuses its own.
+    known = {r.model: r for r in zoo.model_records() if r.features.get("kind") in (None, options.kind)}
+    hints = HeaderSizeHints()
+    summary = CrawlSummary(kind=options.kind, zoo=str(zoo_dir))
+
+    def save(page: list[ModelRecord]) -> None:
+        # Records first, state second: a kill in between only makes the rerun re-skip them.
+        if page:
+            zoo.add_models(page)
+            known.update((r.model, r) for r in page)
+        zoo.save(zoo_dir)
+        kind_state.updated_at = now()
+        state.save(zoo_dir)
+
+    with metered_requests() as meter:
+
+        def check_budget() -> None:
+            summary.requests = meter.requests
+            if options.max_requests is not None and meter.requests >= options.max_requests:
+                raise _BudgetReached()
+
+        query = dict(crawler.listing(search=options.search))
+        pages = list_model_pages(
+            **query, author=options.author, limit=options.limit, page_size=options.page_size, token=options.token
+        )
+        page_records: list[ModelRecord] = []
+        try:
+            while True:
+                check_budget()
+                page = next(pages, None)
+                if page is None:
+                    break
+                page_records = []
+                for info in page:
+                    check_budget()
+                    summary.listed += 1
+                    if info.sha is None or info.siblings is None:
+                        # The listing did not expand this repo's fields: one more request for them.
+                        info = model_info(info.id, token=options.token)
+                    previous = known.get(info.id)
+                    skipped = kind_state.skipped.get(info.id)
+                    fresh = (
+                        previous is not None
+                        and previous.revision == info.sha
+                        and previous.features.get("crawl_complete", True)
+                        # access to a gated repo may have been granted since: one request to find out
+                        and previous.features.get("safety_flag") != "gated"
+                    )
+                    if not options.refresh and fresh:
+                        summary.unchanged += 1
+                        if options.bench is not None and _needs_bench(previous, options.bench):
+                            page_records.append(_bench(previous, options, summary))
+                        _tick(on_model, summary)
+                        continue
+                    if not options.refresh and skipped is not None and skipped.get("sha") == info.sha:
+                        summary.skipped[skipped.get("reason") or "skipped"] += 1
+                        _tick(on_model, summary)
+                        continue
+                    outcome = crawler.record(HubRepoReader(info, token=options.token, hints=hints))
+                    if isinstance(outcome, Skipped):
+                        kind_state.skipped[info.id] = {"sha": info.sha, "reason": outcome.reason}
+                        summary.skipped[outcome.reason] += 1
+                        _tick(on_model, summary)
+                        continue
+                    kind_state.skipped.pop(info.id, None)
+                    if previous is None:
+                        summary.crawled += 1
+                    elif previous.revision != info.sha:
+                        summary.updated += 1
+                    else:  # same commit, re-read: --refresh, an earlier transient failure, or gated without access
+                        summary.unchanged += 1
+                    if outcome.features.get("excluded_reason"):
+                        summary.flagged[outcome.model] = str(outcome.features["excluded_reason"])
+                    if outcome.features.get("crawl_complete") is False:
+                        summary.incomplete += 1
+                    if options.bench is not None and _profilable(outcome):
+                        outcome = _bench(outcome, options, summary)
+                    page_records.append(outcome)
+                    _tick(on_model, summary)
+                kind_state.pages += 1
+                summary.pages += 1
+                save(page_records)
+                page_records = []
+            kind_state.finished = True
+        except _BudgetReached:
+            summary.stopped = f"request budget of {options.max_requests} reached; rerun to continue where it stopped"
+        except HubselectError as exc:
+            summary.requests = meter.requests
+            save(page_records)
+            raise HubError(f"{exc} (progress saved in {zoo_dir}: rerun the same command to resume)") from None
+        except BaseException:
+            # Ctrl-C or a bug: keep what this page already read, then let it propagate.
+            save(page_records)
+            raise
+        summary.requests = meter.requests
+        save(page_records)
+    return summary
+
+
+def _tick(on_model: Callable[[CrawlSummary], None] | None, summary: CrawlSummary) -> None:
+    if on_model is not None:
+        on_model(summary)
+
+
+def _profilable(record: ModelRecord) -> bool:
+    return is_profilable(record.features)
+
+
+def _needs_bench(record: ModelRecord, config: Any) -> bool:
+    if not _profilable(record):
+        return False
+    features = record.features
+    return features.get("throughput_images_per_s") is None or (
+        features.get("bench_steps"),
+        features.get("bench_batch"),
+        features.get("bench_dtype"),
+    ) != (config.steps, config.batch, config.dtype)
+
+
+def _bench(record: ModelRecord, options: CrawlOptions, summary: CrawlSummary) -> ModelRecord:
+    """The record with throughput features added (or a ``bench_error`` saying why not)."""
+    from hubselect.bench import bench_model
+
+    try:
+        report = bench_model(record.model, options.bench, revision=record.revision, token=options.token)
+    except HubselectError as exc:
+        log.warning("%s: not benchmarked: %s", record.model, exc)
+        return ModelRecord(record.model, record.revision, {**record.features, "bench_error": str(exc)})
+    except Exception as exc:  # a model that loads but fails to run must not stop the crawl
+        log.warning("%s: benchmark failed: %s: %s", record.model, type(exc).__name__, exc)
+        return ModelRecord(record.model, record.revision, {**record.features, "bench_error": f"{type(exc).__name__}: {exc}"})
+    summary.benchmarked += 1
+    return ModelRecord(record.model, record.revision, {**record.features, **report.to_features(), "bench_error": None})

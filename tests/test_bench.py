@@ -1,0 +1,83 @@
+"""hubselect bench: throughput of a tiny pipeline on CPU; the full-size SD-1.5 figure on a GPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hubselect.bench import BenchConfig, measure_throughput
+from hubselect.cli import main
+from hubselect.testing.seed_models import build_pipeline, save_pickle_only_pipeline, save_remote_code_pipeline, save_tiny_pipeline
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_bench_tiny_pipeline_on_cpu(tmp_path, capsys):
+    folder = save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
+    code, out, err = run_cli(
+        capsys, "bench", folder, "--steps", "2", "--min-iterations", "3", "--min-seconds", "0", "--device", "cpu", "--format", "json"
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["images_per_s"] > 0 and report["denoiser_it_per_s"] > 0
+    assert report["denoiser_step_ms_p50"] <= report["denoiser_step_ms_p90"]
+    assert report["iterations"] >= 3 and report["resolution"] == 16  # the model's native resolution
+    assert report["device"].startswith("cpu") and report["memory_measure"] == "cpu_peak_rss_delta"
+    assert report["dtype"] == "float32" and report["steps"] == 2 and report["batch"] == 1
+
+
+def test_measurement_lasts_for_both_the_iterations_and_the_duration():
+    pipe = build_pipeline("sd-tiny-wide")
+    report = measure_throughput(pipe, BenchConfig(steps=2, batch=2, min_iterations=2, min_seconds=0.3, device="cpu", resolution=24))
+    assert report.iterations >= 2 and report.seconds >= 0.3
+    assert report.resolution == 24 and report.batch == 2
+    assert report.images_per_s == pytest.approx(report.iterations * 2 / report.seconds)
+
+
+@pytest.mark.parametrize("save, reason", [(save_pickle_only_pipeline, "pickle"), (save_remote_code_pipeline, "custom code")])
+def test_bench_refuses_repos_it_cannot_load_safely(tmp_path, capsys, save, reason):
+    folder = save(tmp_path / "unsafe")
+    code, out, err = run_cli(capsys, "bench", folder, "--device", "cpu")
+    assert code == 2 and reason in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_usage_errors_are_one_line(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "bench")
+    assert code == 2 and "MODEL or --random-weights" in err
+    code, out, err = run_cli(capsys, "bench", "--random-weights", "sd99", "--device", "cpu")
+    assert code == 2 and "unknown architecture 'sd99'" in err
+    code, out, err = run_cli(capsys, "bench", tmp_path, "--steps", "0", "--device", "cpu")
+    assert code == 2 and "steps must be at least 1" in err
+
+
+def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, out, err = run_cli(capsys, "bench", "--random-weights", "sd-tiny-ddim", "--device", "cuda")
+    assert code == 2 and err.strip() == "Error: --device cuda: torch sees no CUDA device here; use --device cpu"
+
+
+@pytest.mark.gpu
+def test_bench_full_size_sd15_random_weights_fp16_on_gpu(capsys):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    code, out, err = run_cli(
+        capsys, "bench", "--random-weights", "sd15", "--device", "cuda", "--dtype", "float16", "--resolution", "512",
+        "--steps", "20", "--min-iterations", "5", "--min-seconds", "10", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["memory_measure"] == "cuda_max_allocated" and report["peak_memory_mb"] > 1000
+    assert report["images_per_s"] > 0 and report["denoiser_it_per_s"] > report["images_per_s"]
+    assert report["resolution"] == 512 and report["dtype"] == "float16"
+    print(f"\nSD-1.5 architecture, 512 px, fp16, 20 steps on {report['device']}: {report['images_per_s']:.2f} images/s, "
+          f"denoiser {report['denoiser_it_per_s']:.1f} it/s (p50 {report['denoiser_step_ms_p50']:.1f} ms)")  # fmt: skip

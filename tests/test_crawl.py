@@ -1,0 +1,238 @@
+"""hubselect crawl against the loopback Hub, seeded through real uploads.
+
+The session seeds (once) 6 tiny pipelines of different architectures, a gated, a pickle-only
+and a custom-code pipeline, and 3 LoRA adapters under the namespace ``crawler``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hubselect.cli import main
+from hubselect.crawl import STATE_FILE, CrawlState
+from hubselect.zoo import Zoo
+
+NAMESPACE = "crawler"
+OWNER_TOKEN = f"hf_{NAMESPACE}_seed"
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="session")
+def seeded(loopback_hub_server, tmp_path_factory):
+    from hubselect.testing.seed_models import seed_model_repos
+
+    return seed_model_repos(tmp_path_factory.mktemp("seed"), token=OWNER_TOKEN, namespace=NAMESPACE, endpoint=loopback_hub_server.url)
+
+
+@pytest.fixture(scope="session")
+def loaded_counts(seeded) -> dict[str, dict[str, int]]:
+    """Parameters per component as the loaded pipelines report them (``num_parameters()``)."""
+    from hubselect.bench import load_pipeline
+
+    counts = {}
+    for repo_id in seeded.pipelines:
+        pipe, _, _ = load_pipeline(str(seeded.folders[repo_id]))
+        counts[repo_id] = {
+            name: module.num_parameters() for name, module in pipe.components.items() if hasattr(module, "num_parameters")
+        }
+    return counts
+
+
+def crawl_json(capsys, zoo: Path, *extra) -> dict:
+    code, out, err = run_cli(capsys, "crawl", "--zoo", zoo, "--author", NAMESPACE, "--format", "json", *extra)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def models_of(zoo: Path, kind: str | None = None):
+    records = {r.model: r for r in Zoo.load(zoo).model_records()}
+    return {k: r for k, r in records.items() if kind is None or r.features.get("kind") == kind}
+
+
+def test_t2i_crawl_records_pipelines_and_flags_unsafe_repos(seeded, loaded_counts, hub, tmp_path, capsys):
+    from huggingface_hub import HfApi
+
+    summary = crawl_json(capsys, tmp_path / "Z", "--kind", "t2i")
+    records = models_of(tmp_path / "Z")
+
+    assert set(records) == set(seeded.pipelines) | set(seeded.flagged)
+    assert summary["crawled"] == 9 and summary["skipped"] == {
+        "no model_index.json: not a diffusers pipeline (a LoRA or single-file checkpoint?)": 3
+    }
+    api = HfApi(token=OWNER_TOKEN)
+    for repo_id, arch in seeded.pipelines.items():
+        record = records[repo_id]
+        assert record.revision == api.model_info(repo_id).sha
+        assert record.features["excluded_reason"] is None and record.features["crawl_complete"]
+        loaded = loaded_counts[repo_id]
+        for component, count in loaded.items():
+            assert record.features[f"{component}_params"] == count, (repo_id, component)
+        assert record.features["total_params"] == sum(loaded.values())
+        assert record.features["license"] == "apache-2.0"
+
+    features = {arch: records[repo].features for repo, arch in seeded.pipelines.items()}
+    assert features["sdxl-tiny"]["architecture"] == "sdxl" and features["sdxl-tiny"]["num_text_encoders"] == 2
+    assert features["sd3-tiny"]["denoiser_family"] == "transformer"
+    assert features["sd3-tiny"]["prediction_type"] == "flow_matching"
+    assert features["sd-tiny-vpred"]["prediction_type"] == "v_prediction"
+    assert features["sd-tiny-deep"]["resolution"] == 32 and features["sd-tiny-ddim"]["resolution"] == 16
+    assert features["sd-tiny-wide"]["cross_attention_dim"] == 32
+
+    flags = {repo: records[repo].features for repo in seeded.flagged}
+    assert {repo: f["safety_flag"] for repo, f in flags.items()} == seeded.flagged
+    reasons = {seeded.flagged[repo]: f["excluded_reason"] for repo, f in flags.items()}
+    assert "no access" in reasons["gated"]
+    assert "pickle" in reasons["pickle_only"]
+    assert "pipeline.py" in reasons["remote_code"]
+    assert set(summary["flagged"]) == set(seeded.flagged)
+
+
+def test_lora_crawl_records_adapters_with_base_models(seeded, hub, tmp_path, capsys):
+    summary = crawl_json(capsys, tmp_path / "Z", "--kind", "lora")
+    records = models_of(tmp_path / "Z", "lora")
+
+    assert summary["crawled"] == 3 and set(records) == set(seeded.loras)
+    for repo_id, base in seeded.loras.items():
+        features = records[repo_id].features
+        assert features["base_model"] == base
+        assert features["trigger_words"] and features["trigger_words"] in features["card_text"]
+        assert features["lora_rank"] == 4 and features["lora_components"] == "unet"
+        assert "lora" in features["tags"].split(",")
+    assert records[f"{NAMESPACE}/lora-sks-dog"].features["instance_prompt"] == "a photo of sks dog"
+
+
+def test_crawl_costs_few_requests_and_rerun_reads_only_changed_repos(seeded, hub, tmp_path, capsys):
+    from huggingface_hub import HfApi
+
+    crawl_json(capsys, tmp_path / "Z", "--kind", "t2i")
+    first = hub.request_log
+    resolves = [e for e in first if "/resolve/" in e.path]
+    assert all(e.method == "GET" for e in resolves), "one GET per file: no HEAD round trips"
+    # Headers, never weights: every safetensors read is a ranged GET.
+    assert all(e.status == 206 for e in resolves if ".safetensors" in e.path)
+
+    api = HfApi(token=OWNER_TOKEN)
+    changed = f"{NAMESPACE}/sd-tiny-wide"
+    api.upload_file(path_or_fileobj=b"# new card\n", path_in_repo="NOTES.md", repo_id=changed)
+    hub.clear_log()
+    summary = crawl_json(capsys, tmp_path / "Z", "--kind", "t2i")
+
+    assert (summary["updated"], summary["crawled"], summary["unchanged"]) == (1, 0, 8)
+    read = {e.path.split("/resolve/")[0].lstrip("/") for e in hub.request_log if "/resolve/" in e.path}
+    # The gated repo is re-tried (access may have been granted since): one request.
+    assert read == {changed, f"{NAMESPACE}/sd-tiny-gated"}
+    assert models_of(tmp_path / "Z")[changed].revision == api.model_info(changed).sha
+
+
+def test_crawl_completes_through_429s_500s_and_slow_answers(seeded, hub, tmp_path, capsys):
+    hub.inject_fault(r"^/api/models\?", "429", times=2, retry_after=0)
+    hub.inject_fault(r"/sd-tiny-ddim/resolve/.*/unet/config\.json", "500", times=1)
+    hub.inject_fault(r"/sdxl-tiny/resolve/.*/model_index\.json", "delay", times=1, delay=0.5)
+    hub.inject_fault(r"/sd3-tiny/resolve/.*\.safetensors", "429", times=1, retry_after=0)
+
+    summary = crawl_json(capsys, tmp_path / "Z", "--kind", "t2i")
+
+    statuses = [e.status for e in hub.request_log]
+    assert statuses.count(429) == 3 and statuses.count(500) == 1
+    assert summary["incomplete"] == 0
+    records = models_of(tmp_path / "Z")
+    assert all(records[repo].features["total_params"] > 0 for repo in seeded.pipelines)
+
+
+def test_crawl_with_owner_token_reads_the_gated_repo(seeded, hub, tmp_path, capsys):
+    crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--search", "gated", "--token", OWNER_TOKEN)
+    gated = models_of(tmp_path / "Z")[f"{NAMESPACE}/sd-tiny-gated"].features
+    assert gated["gated"] is True and gated["excluded_reason"] is None and gated["unet_params"] > 0
+
+
+def test_request_budget_stops_politely_and_the_rerun_finishes(seeded, hub, tmp_path, capsys):
+    hub.page_size = 2  # the listing itself paginates too
+    summary = crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--max-requests", "8", "--page-size", "2")
+    assert "budget of 8" in summary["stopped"]
+    assert 0 < len(models_of(tmp_path / "Z")) < 9
+    assert summary["requests"] <= 8 + 7  # at most one model's reads past the budget
+
+    summary = crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--page-size", "2")
+    assert summary["stopped"] is None
+    assert len(models_of(tmp_path / "Z")) == 9
+    assert CrawlState.load(tmp_path / "Z").kind("t2i").finished
+
+
+def test_crawl_killed_midway_then_rerun_has_every_model_exactly_once(seeded, hub, tmp_path, capsys):
+    import pandas as pd
+
+    zoo = tmp_path / "Z"
+    hub.inject_fault(r"/resolve/", "delay", times=1000, delay=0.15)  # slow enough to kill mid-crawl
+    command = [sys.executable, "-m", "hubselect", "crawl", "--kind", "t2i", "--zoo", str(zoo), "--author", NAMESPACE, "--page-size", "2"]
+    process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if (zoo / STATE_FILE).is_file() and CrawlState.load(zoo).kind("t2i").pages >= 1:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, f"the crawl ended before it could be killed: {process.stderr.read().decode()[-500:]}"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+        process.stderr.close()
+    partial = pd.read_parquet(zoo / "models.parquet")
+    assert 2 <= len(partial) < 9
+    hub.clear_faults()
+
+    summary = crawl_json(capsys, zoo, "--kind", "t2i", "--page-size", "2")
+
+    models = pd.read_parquet(zoo / "models.parquet")["model"].tolist()
+    assert sorted(models) == sorted(set(models)) and len(models) == 9
+    assert summary["unchanged"] == len(partial)
+
+
+def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys):
+    summary = crawl_json(
+        capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd-tiny-ddim", "--bench", "--bench-steps", "2",
+        "--bench-min-seconds", "0", "--bench-device", "cpu",
+    )  # fmt: skip
+    assert summary["benchmarked"] == 1
+    features = models_of(tmp_path / "Z")[f"{NAMESPACE}/sd-tiny-ddim"].features
+    assert features["throughput_images_per_s"] > 0
+    assert features["denoiser_step_ms_p50"] <= features["denoiser_step_ms_p90"]
+    assert features["bench_device"].startswith("cpu") and features["bench_steps"] == 2 and features["bench_resolution"] == 16
+    # Only safetensors and configs were downloaded for it: no pickles, no code.
+    downloaded = [e.path for e in hub.request_log if "/resolve/" in e.path and e.status == 200]
+    assert not [p for p in downloaded if p.endswith((".bin", ".py", ".ckpt"))]
+
+
+def test_bench_hub_model_into_zoo_and_errors_are_one_line(seeded, hub, tmp_path, capsys):
+    crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd3-tiny")
+    repo = f"{NAMESPACE}/sd3-tiny"
+    code, out, err = run_cli(
+        capsys, "bench", repo, "--steps", "2", "--min-iterations", "2", "--min-seconds", "0", "--device", "cpu",
+        "--zoo", tmp_path / "Z", "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["model"] == repo
+    assert models_of(tmp_path / "Z")[repo].features["throughput_images_per_s"] > 0
+
+    code, out, err = run_cli(capsys, "bench", f"{NAMESPACE}/sd-tiny-pickle", "--device", "cpu")
+    assert code == 2 and "pickle" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(capsys, "bench", f"{NAMESPACE}/no-such-model", "--device", "cpu")
+    assert code == 3 and "not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_crawl_unknown_kind_is_a_one_line_error(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "crawl", "--kind", "checkpoints", "--zoo", tmp_path / "Z")
+    assert code == 2
+    assert err.strip() == "Error: no crawler called 'checkpoints'; choose one of: lora, t2i"
