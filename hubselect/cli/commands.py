@@ -1,4 +1,5 @@
 """Imports every command module so that their commands register on the ``cli`` group."""
 
 from hubselect.cli import crawl  # noqa: F401
+from hubselect.cli import dataset  # noqa: F401
 from hubselect.cli import zoo  # noqa: F401

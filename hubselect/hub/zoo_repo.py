@@ -19,8 +19,9 @@ from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
 from hubselect.errors import HubError
 from hubselect.hub.client import hub_api, hub_errors, resolve_token
+from hubselect.plots import score_heatmap
 from hubselect.render import render_card
-from hubselect.zoo.store import META_FILE, TABLES, Zoo
+from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,11 @@ TABLE_DESCRIPTIONS = {
 }
 
 
-def zoo_card(zoo: Zoo, repo_id: str) -> str:
+#: The score-matrix picture pushed beside the card.
+HEATMAP_FILE = "coverage.png"
+
+
+def zoo_card(zoo: Zoo, repo_id: str, *, heatmap: str | None = None) -> str:
     """The dataset card: summary, and ``configs:`` so ``load_dataset(repo, name)`` loads each table."""
     tables = [name for name in TABLES if not getattr(zoo, name).empty]
     metadata = {
@@ -49,7 +54,7 @@ def zoo_card(zoo: Zoo, repo_id: str) -> str:
         repo_id=repo_id,
         summary=zoo.summary(),
         tables=[(name, TABLE_DESCRIPTIONS[name]) for name in tables],
-        heatmap=None,
+        heatmap=heatmap,
     )
 
 
@@ -80,8 +85,17 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
             merged = remote.merge(zoo) if remote is not None else zoo
             with tempfile.TemporaryDirectory(prefix="hubselect-push-") as tmp:
                 folder = merged.save(tmp)
-                (folder / "README.md").write_text(zoo_card(merged, repo_id), encoding="utf-8")
-                operations = [CommitOperationAdd(path_in_repo=p.name, path_or_fileobj=str(p)) for p in sorted(folder.iterdir())]
+                heatmap = None
+                if not merged.records.empty:
+                    heatmap = score_heatmap(merged, folder / HEATMAP_FILE).name
+                (folder / "README.md").write_text(zoo_card(merged, repo_id, heatmap=heatmap), encoding="utf-8")
+                # Artefacts live in a subfolder; the remote ones this zoo did not load stay
+                # in the repo untouched (a commit only adds files).
+                operations = [
+                    CommitOperationAdd(path_in_repo=p.relative_to(folder).as_posix(), path_or_fileobj=str(p))
+                    for p in sorted(folder.rglob("*"))
+                    if p.is_file()
+                ]
                 summary = merged.summary()
                 try:
                     info = api.create_commit(
@@ -111,7 +125,11 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
     """
     with hub_errors(f"zoo {repo_id}"):
         folder = snapshot_download(
-            repo_id, repo_type="dataset", revision=revision, allow_patterns=[META_FILE, "*.parquet"], token=resolve_token(token)
+            repo_id,
+            repo_type="dataset",
+            revision=revision,
+            allow_patterns=[META_FILE, "*.parquet", f"{ARTEFACTS_DIR}/*"],
+            token=resolve_token(token),
         )
     if not (Path(folder) / META_FILE).is_file():
         raise HubError(f"dataset repo {repo_id} holds no zoo ({META_FILE} missing); push one with `hubselect zoo push`")

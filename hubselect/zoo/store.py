@@ -7,18 +7,25 @@ Layout of a zoo folder (and of its Hub dataset repo)::
     datasets.parquet    dataset, revision, <feature columns>
     records.parquet     model, dataset, method, config_hash, score, score_before, ...
     distances.parquet   dataset_a, dataset_b, distance, probe
+    artefacts/...       files attached to facts, e.g. a dataset's Fréchet statistics
     README.md           the dataset card (only in a pushed repo)
 
 Tables are held as pandas DataFrames so that zoos of thousands of models stay fast; typed
 records go in and come out through ``add_*`` and ``*_records``. Every ``add_*`` upserts by the
 record's key, so merging two zoos never duplicates a fact.
+
+Artefacts are files too large or too structured for a table cell (a covariance matrix). They
+are named by their path under ``artefacts/``, held as a file path or as bytes until saved, read
+only when asked for, and upserted by name like records.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -31,6 +38,9 @@ from hubselect.errors import HubselectError, InputError
 from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
 
 META_FILE = "zoo.json"
+
+#: Folder of a zoo (and of its Hub repo) that holds the artefacts.
+ARTEFACTS_DIR = "artefacts"
 
 RECORD_COLUMNS = [
     "model",
@@ -136,12 +146,15 @@ class Zoo:
         datasets: pd.DataFrame | None = None,
         records: pd.DataFrame | None = None,
         distances: pd.DataFrame | None = None,
+        artefacts: dict[str, Path | bytes] | None = None,
     ) -> None:
         self.meta = meta or ZooMeta()
         self.models = models if models is not None else _empty("models")
         self.datasets = datasets if datasets is not None else _empty("datasets")
         self.records = records if records is not None else _empty("records")
         self.distances = distances if distances is not None else _empty("distances")
+        #: artefact name (a relative posix path under ``artefacts/``) -> file holding it, or its bytes
+        self.artefacts: dict[str, Path | bytes] = dict(artefacts or {})
 
     # -- adding facts -------------------------------------------------------------------------
 
@@ -160,6 +173,32 @@ class Zoo:
     def add_distances(self, records: Iterable[DistanceRecord]) -> None:
         rows = [{"dataset_a": r.dataset_a, "dataset_b": r.dataset_b, "distance": r.distance, "probe": r.probe} for r in records]
         self.distances = _upsert(self.distances, pd.DataFrame(rows, columns=DISTANCE_COLUMNS), "distances")
+
+    # -- artefacts ----------------------------------------------------------------------------
+
+    def put_artefact(self, name: str, data: bytes | str | os.PathLike) -> None:
+        """Attach a file (its bytes, or a path read when the zoo is saved) as ``artefacts/<name>``.
+
+        >>> zoo = Zoo()
+        >>> zoo.put_artefact("datasets/clip/org--pets.json", b"{}")
+        >>> zoo.artefact_names("datasets/")
+        ['datasets/clip/org--pets.json']
+        """
+        self.artefacts[_artefact_name(name)] = data if isinstance(data, bytes) else Path(data)
+
+    def has_artefact(self, name: str) -> bool:
+        return name in self.artefacts
+
+    def artefact_names(self, prefix: str = "") -> list[str]:
+        return sorted(n for n in self.artefacts if n.startswith(prefix))
+
+    def open_artefact(self, name: str) -> io.BufferedIOBase:
+        """A binary file object of an artefact (close it, or use ``with``)."""
+        try:
+            data = self.artefacts[name]
+        except KeyError:
+            raise HubselectError(f"the zoo has no artefact {name!r}; re-profile or re-pull the zoo") from None
+        return io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")
 
     # -- reading facts ------------------------------------------------------------------------
 
@@ -218,6 +257,7 @@ class Zoo:
             datasets=self.datasets,
             records=self.records[self.records["method"] == method].reset_index(drop=True),
             distances=self.distances,
+            artefacts=self.artefacts,
         )
 
     def score_matrix(self) -> pd.DataFrame:
@@ -264,6 +304,7 @@ class Zoo:
         return Zoo(
             replace(self.meta),
             **{name: _upsert(getattr(self, name), getattr(other, name), name) for name in TABLES},
+            artefacts={**self.artefacts, **other.artefacts},
         )
 
     def equals(self, other: "Zoo") -> bool:
@@ -288,6 +329,15 @@ class Zoo:
         folder.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
             _atomic_write(folder / f"{name}.parquet", lambda p, n=name: _table_for_parquet(getattr(self, n)).to_parquet(p, index=False))
+        for name, data in self.artefacts.items():
+            target = folder / ARTEFACTS_DIR / name
+            if isinstance(data, Path) and data.exists() and target.exists() and os.path.samefile(data, target):
+                continue  # loaded from this folder and unchanged
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(data, bytes):
+                _atomic_write(target, lambda p, d=data: Path(p).write_bytes(d))
+            else:
+                _atomic_write(target, lambda p, d=data: shutil.copyfile(d, p))
         _atomic_write(folder / META_FILE, lambda p: Path(p).write_text(self.meta.to_json()))
         return folder
 
@@ -309,7 +359,13 @@ class Zoo:
                 tables[name] = _table_from_parquet(pd.read_parquet(file), name)
             except Exception as exc:  # pyarrow raises many types for a damaged file
                 raise HubselectError(f"{file}: cannot read the table ({exc}); re-pull or re-import the zoo") from None
-        return cls(meta, **tables)
+        artefacts: dict[str, Path | bytes] = {}
+        root = folder / ARTEFACTS_DIR
+        if root.is_dir():
+            for file in sorted(root.rglob("*")):
+                if file.is_file() and not file.name.startswith("."):
+                    artefacts[file.relative_to(root).as_posix()] = file
+        return cls(meta, **tables, artefacts=artefacts)
 
     def push(self, repo_id: str, *, token: str | None = None, private: bool = False, message: str | None = None) -> str:
         """Push to a Hub dataset repo, merging with what is there; returns the new commit sha."""
@@ -323,6 +379,13 @@ class Zoo:
         from hubselect.hub.zoo_repo import pull_zoo
 
         return pull_zoo(repo_id, revision=revision, token=token)
+
+
+def _artefact_name(name: str) -> str:
+    parts = name.replace("\\", "/").split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or any(p.startswith(".") for p in parts):
+        raise ValueError(f"artefact name {name!r} must be a relative path like 'datasets/probe/name.npz'")
+    return "/".join(parts)
 
 
 def _table_for_parquet(frame: pd.DataFrame) -> pd.DataFrame:

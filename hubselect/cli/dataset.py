@@ -1,0 +1,222 @@
+"""``hubselect dataset ...``: profile a dataset into a zoo, and find the zoo's most similar datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli.output import table
+from hubselect.data.refs import DEFAULT_MIN_IMAGES, DEFAULT_SAMPLE_SIZE
+from hubselect.errors import InputError
+
+#: Score of a zoo created by ``dataset profile`` (the profiler fills it with FID after fine-tuning).
+NEW_ZOO_SCORE = ("fid_after_finetune", False)
+
+_sample_options = [
+    click.option("--n", "n", type=click.IntRange(min=1), default=DEFAULT_SAMPLE_SIZE, show_default=True,
+                 help="Images in the sample (seeded; Hub datasets are streamed, not downloaded)."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample."),
+    click.option("--split", default="train", show_default=True, help="Split of a Hub dataset."),
+    click.option("--image-column", default=None, help="Column holding the images (default: detected)."),
+    click.option("--caption-column", default=None, help="Column holding the captions (default: detected)."),
+    click.option("--probe", default=None,
+                 help="Image encoder: a Hub id or local folder of a transformers CLIP model or vision backbone, or "
+                      "'inception' (default: the probe the zoo was profiled with, else openai/clip-vit-base-patch32)."),
+    click.option("--min-images", type=click.IntRange(min=2), default=DEFAULT_MIN_IMAGES, show_default=True,
+                 help="Fewest decodable images a profile accepts."),
+    click.option("--device", default="auto", show_default=True, help="Device for the probe: auto, cpu, cuda, cuda:1, mps."),
+    click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Probe batch size (default 32)."),
+]
+
+
+def sample_options(func):
+    for option in reversed(_sample_options):
+        func = option(func)
+    return func
+
+
+@cli.group()
+@common_options
+def dataset() -> None:
+    """Profile datasets (probe embeddings, statistics, distances) and compare them."""
+
+
+def _profile_kwargs(options: dict) -> dict:
+    return {
+        "n": options["n"],
+        "seed": options["seed"],
+        "image_column": options["image_column"],
+        "caption_column": options["caption_column"],
+        "min_images": options["min_images"],
+        "device": options["device"],
+        "batch_size": options["batch_size"],
+        "token": SETTINGS.token,
+        "progress": SETTINGS.output.human,
+    }
+
+
+@dataset.command("profile")
+@click.argument("dataset_ref", metavar="DATASET")
+@click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Zoo folder to add the profile to (created if missing).")
+@click.option("--name", default=None, help="Name of the dataset in the zoo (default: the Hub id, or the folder/file name).")
+@click.option("--force", is_flag=True, help="Profile again, bypassing the embedding cache, even if the zoo holds this revision, sample and probe.")
+@sample_options
+@common_options
+def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **options) -> None:
+    """Profile DATASET (a Hub id org/name[:config][@revision], an image folder or a .parquet file)
+    and add it to a zoo: its features, the Fréchet statistics of its probe embeddings, and its
+    distances to the zoo's other datasets.
+
+    Idempotent: a dataset already profiled at the same revision, with the same sample and
+    probe, is left as it is (nothing is read or computed).
+    """
+    from hubselect.data.profile import add_to_zoo, default_probe, is_current, profile_dataset, stored_profile
+    from hubselect.data.refs import DatasetRef, SampleSpec
+    from hubselect.data.sample import dataset_revision
+    from hubselect.probes import resolve_probe
+    from hubselect.zoo import Zoo, ZooMeta
+    from hubselect.zoo.store import META_FILE
+
+    if not (zoo_dir / META_FILE).is_file() and zoo_dir.exists() and any(zoo_dir.iterdir()):
+        raise InputError(f"{zoo_dir} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
+    existing = (zoo_dir / META_FILE).is_file()
+    if existing:
+        zoo = Zoo.load(zoo_dir)
+    else:
+        score, higher = NEW_ZOO_SCORE
+        zoo = Zoo(ZooMeta(score=score, higher_is_better=higher, description="created by hubselect dataset profile"))
+    ref = DatasetRef.parse(dataset_ref, split=options["split"])
+    probe_ref = resolve_probe(options["probe"] or default_probe(zoo), token=SETTINGS.token)
+    dataset_name = name or ref.name
+    revision = dataset_revision(ref, token=SETTINGS.token)
+    spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
+                      image_column=options["image_column"], caption_column=options["caption_column"])
+    if not force and is_current(zoo, dataset_name, revision, spec, probe_ref):
+        entry = stored_profile(zoo, dataset_name, probe_ref)
+        provenance = entry.provenance
+        result = {
+            "dataset": dataset_name, "revision": revision, "status": "unchanged", "computed": False,
+            "images": provenance.get("images"), "skipped": provenance.get("skipped", {}),
+            "skipped_examples": provenance.get("skipped_examples", []),
+            "probe": probe_ref.id, "probe_revision": probe_ref.revision, "zoo": str(zoo_dir),
+            "distances": _distances_of(zoo, dataset_name, probe_ref.id),
+        }
+        SETTINGS.output.result(result, lambda console: console.print(
+            f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}; nothing to do "
+            "(--force profiles it again)"))
+        return
+    had = stored_profile(zoo, dataset_name, probe_ref) is not None or dataset_name in set(zoo.datasets["dataset"])
+    if ref.kind == "hub":
+        ref = DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split)
+    result_profile = profile_dataset(ref, probe=probe_ref, name=dataset_name, split=ref.split, cache=not force, **_profile_kwargs(options))
+    distances = add_to_zoo(zoo, result_profile)
+    zoo.save(zoo_dir)
+    nearest = sorted(({"dataset": d.dataset_b if d.dataset_a == dataset_name else d.dataset_a, "distance": d.distance} for d in distances),
+                     key=lambda x: x["distance"])
+    result = {
+        "dataset": dataset_name,
+        "revision": result_profile.revision,
+        "status": "updated" if had else "added",
+        "computed": result_profile.computed,
+        "images": result_profile.images,
+        "total_images": result_profile.features.get("total_images"),
+        "skipped": result_profile.skipped,
+        "skipped_examples": result_profile.skipped_examples,
+        "probe": probe_ref.id,
+        "probe_revision": probe_ref.revision,
+        "embedding_dim": result_profile.stats.dim,
+        "features": result_profile.features,
+        "zoo": str(zoo_dir),
+        "distances": nearest,
+    }
+
+    def human(console) -> None:
+        console.print(
+            f"Profiled {dataset_name} @ {_short(result_profile.revision)} with {probe_ref.id}: "
+            f"{result_profile.images} images ({result_profile.skip_summary()})"
+            + ("" if result_profile.computed else " [from the embedding cache]")
+        )
+        for example in result_profile.skipped_examples:
+            console.print(f"  skipped {example}", markup=False, highlight=False)
+        if nearest:
+            closest = ", ".join(f"{d['dataset']} ({d['distance']:.4g})" for d in nearest[:3])
+            console.print(f"{'Updated' if had else 'Added'} in {zoo_dir} with {len(nearest)} distances; nearest: {closest}")
+        else:
+            console.print(f"{'Updated' if had else 'Added'} in {zoo_dir}; no other dataset profiled with {probe_ref.id} to compare with yet")
+
+    SETTINGS.output.result(result, human)
+
+
+@dataset.command("similar")
+@click.argument("dataset_ref", metavar="DATASET")
+@click.option("--zoo", "zoo_ref", required=True, help="Zoo folder or Hub dataset id.")
+@click.option("--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many datasets to list.")
+@sample_options
+@common_options
+def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
+    """The zoo's datasets nearest to DATASET (Fréchet distance of probe embeddings, lower = more similar).
+
+    DATASET is a dataset of the zoo (by name), or any dataset (Hub id, folder, .parquet file),
+    which is then profiled (and cached) but not added to the zoo.
+    With --format json: a list of {"dataset", "distance"}.
+    """
+    from hubselect.data.profile import default_probe, load_zoo_stats, profile_dataset, similar_in_zoo, stored_profile, zoo_probes
+    from hubselect.data.refs import DatasetRef
+    from hubselect.data.sample import dataset_revision
+    from hubselect.probes import resolve_probe
+    from hubselect.zoo.resolve import open_zoo
+
+    zoo = open_zoo(zoo_ref, token=SETTINGS.token)
+    probes = zoo_probes(zoo)
+    if not probes:
+        raise InputError(f"zoo {zoo_ref} holds no dataset profiles; add some with `hubselect dataset profile DATASET --zoo ZOO`")
+    probe_ref = resolve_probe(options["probe"] or default_probe(zoo), token=SETTINGS.token)
+    if probe_ref.id not in probes:
+        raise InputError(
+            f"zoo {zoo_ref} holds no datasets profiled with {probe_ref.id}; pass the probe it was profiled with "
+            f"(--probe {probes[0] if not probes[0].startswith('local:') else 'FOLDER'}; found: {', '.join(probes)})"
+        )
+    entry = stored_profile(zoo, dataset_ref, probe_ref)
+    path_like = Path(dataset_ref).expanduser().exists()
+    if entry is not None and not path_like:
+        name, stats = dataset_ref, load_zoo_stats(zoo, entry)
+    else:
+        try:
+            ref = DatasetRef.parse(dataset_ref, split=options["split"])
+        except InputError:
+            raise InputError(
+                f"{dataset_ref!r} is neither a dataset of zoo {zoo_ref} profiled with {probe_ref.id} nor a folder, "
+                ".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show`"
+            ) from None
+        name = ref.name
+        entry = stored_profile(zoo, name, probe_ref)
+        if entry is not None and entry.provenance.get("revision") == dataset_revision(ref, token=SETTINGS.token):
+            stats = load_zoo_stats(zoo, entry)
+        else:
+            stats = profile_dataset(ref, probe=probe_ref, split=ref.split, **_profile_kwargs(options)).stats
+    found = similar_in_zoo(zoo, stats, probe_ref, k=k, exclude=name)
+    result = [{"dataset": other, "distance": distance} for other, distance in found]
+    SETTINGS.output.result(
+        result,
+        lambda console: console.print(
+            table(f"datasets nearest to {name} ({probe_ref.id})", ["#", "dataset", "distance"],
+                  [(i + 1, r["dataset"], r["distance"]) for i, r in enumerate(result)], numeric_format="{:.4g}")
+        ),
+    )
+
+
+def _short(revision: str) -> str:
+    return revision[:18] if revision.startswith("local-") else revision[:12]
+
+
+def _distances_of(zoo, dataset: str, probe_id: str) -> list[dict]:
+    frame = zoo.distances
+    rows = frame[((frame["dataset_a"] == dataset) | (frame["dataset_b"] == dataset)) & (frame["probe"] == probe_id)]
+    out = [
+        {"dataset": row["dataset_b"] if row["dataset_a"] == dataset else row["dataset_a"], "distance": float(row["distance"])}
+        for row in rows.to_dict("records")
+    ]
+    return sorted(out, key=lambda x: x["distance"])

@@ -1,0 +1,382 @@
+"""Profile a dataset with a probe, store the profile in a zoo, and find similar datasets.
+
+A *profile* is what hubselect knows of a dataset: its features (image count, resolution,
+aspect, captions), the Fréchet statistics of its probe embeddings (whose ``mu`` is the mean
+embedding), and which images were skipped and why. It is keyed by
+``(dataset revision, sample spec, probe id + revision)``:
+
+- on disk, profiles are cached under ``CACHE_DIR/embeddings`` (the embeddings themselves, the
+  features and the skip report), so a second profile of the same thing reads no image and runs
+  no probe;
+- in a zoo, a profile is a :class:`~hubselect.zoo.DatasetRecord` (features), two artefacts
+  under ``artefacts/datasets/<probe>/`` (``<dataset>.npz``: float32 mu and upper-triangle
+  sigma; ``<dataset>.json``: provenance) and :class:`~hubselect.zoo.DistanceRecord`\\ s to the
+  zoo's other datasets profiled with the same probe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hubselect import __version__, constants
+from hubselect.data.features import dataset_features
+from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
+from hubselect.data.sample import DatasetSample, dataset_revision, load_dataset_sample
+from hubselect.data.similarity import MAX_EXACT, nearest
+from hubselect.errors import InputError
+from hubselect.metrics.frechet import FrechetStats, frechet_stats
+from hubselect.probes import DEFAULT_PROBE, Probe, ProbeRef, resolve_probe
+from hubselect.zoo import DatasetRecord, DistanceRecord, Zoo
+
+log = logging.getLogger(__name__)
+
+#: Version of the cached profile layout.
+CACHE_FORMAT = 1
+
+#: Where a zoo keeps dataset profiles, under ``artefacts/``.
+PROFILES_DIR = "datasets"
+
+#: Skipped files named in a profile's report.
+SKIP_EXAMPLES = 10
+
+
+@dataclass
+class DatasetProfile:
+    """A dataset seen through a probe: features, Fréchet statistics, and the skip report."""
+
+    dataset: str
+    revision: str
+    spec: SampleSpec
+    probe: ProbeRef
+    features: dict[str, Any]
+    stats: FrechetStats
+    skipped: dict[str, int] = field(default_factory=dict)
+    skipped_examples: list[str] = field(default_factory=list)
+    source: str = ""
+    #: False when the profile came from the embedding cache (no image read, no forward pass).
+    computed: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mean_embedding(self) -> np.ndarray:
+        return self.stats.mu
+
+    @property
+    def images(self) -> int:
+        return int(self.features["images"])
+
+    def skip_summary(self) -> str:
+        total = sum(self.skipped.values())
+        if not total:
+            return "none skipped"
+        return f"{total} skipped: " + ", ".join(f"{count} {reason}" for reason, count in self.skipped.items())
+
+    def provenance(self) -> dict[str, Any]:
+        """What the zoo stores beside the statistics: enough to tell whether a re-profile is needed."""
+        return {
+            "dataset": self.dataset,
+            "revision": self.revision,
+            "source": self.source,
+            "spec": self.spec.to_dict(),
+            "probe": self.probe.id,
+            "probe_revision": self.probe.revision,
+            "embedding_dim": self.stats.dim,
+            "images": self.images,
+            "skipped": self.skipped,
+            "skipped_examples": self.skipped_examples,
+            "details": self.details,
+            "hubselect": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+
+def profile_dataset(
+    ref: str | DatasetRef,
+    *,
+    probe: str | ProbeRef | Probe = DEFAULT_PROBE,
+    n: int = SampleSpec.n,
+    seed: int = 0,
+    split: str = "train",
+    image_column: str | None = None,
+    caption_column: str | None = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
+    name: str | None = None,
+    token: str | None = None,
+    device: str = "auto",
+    batch_size: int | None = None,
+    cache: bool = True,
+    progress: bool = False,
+) -> DatasetProfile:
+    """Sample a dataset, embed the sample with a probe, and summarise both.
+
+    A cached profile of the same dataset revision, sample spec and probe revision is returned
+    without reading images or running the probe (``computed`` is then False).
+
+    >>> profile = profile_dataset("org/pets", probe="openai/clip-vit-base-patch32", n=500)  # doctest: +SKIP
+    >>> profile.stats.dim, profile.skip_summary()  # doctest: +SKIP
+    (512, 'none skipped')
+    """
+    if isinstance(ref, str):
+        ref = DatasetRef.parse(ref, split=split)
+    spec = SampleSpec(n=n, seed=seed, split=ref.split, config=ref.config, image_column=image_column, caption_column=caption_column)
+    loaded = probe if isinstance(probe, Probe) else None
+    probe_ref = probe.ref if isinstance(probe, Probe) else probe if isinstance(probe, ProbeRef) else resolve_probe(probe, token=token)
+    revision = dataset_revision(ref, token=token)
+    if ref.kind == "hub":
+        # Read the sample at the sha just resolved, even if the branch moves meanwhile.
+        ref = DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split)
+    dataset = name or ref.name
+    key = _cache_key(ref, revision, spec, probe_ref)
+    if cache:
+        cached = _read_cache(key, dataset, probe_ref, spec)
+        if cached is not None:
+            log.info("profile of %s @ %s with %s read from the cache", dataset, revision[:12], probe_ref.id)
+            return cached
+    sample = load_dataset_sample(ref, spec=spec, min_images=min_images, token=token, progress=progress)
+    if loaded is None:
+        loaded = probe_ref.load(device=device, batch_size=batch_size)
+    embeddings = loaded.embed(sample.images, batch_size=batch_size, progress=progress)
+    profile = profile_from_sample(sample, embeddings, probe_ref, name=dataset)
+    if cache:
+        _write_cache(key, profile, embeddings)
+    return profile
+
+
+def profile_from_sample(sample: DatasetSample, embeddings: np.ndarray, probe: ProbeRef, *, name: str | None = None) -> DatasetProfile:
+    """The profile of an already loaded sample and its embeddings (pure: no I/O)."""
+    return DatasetProfile(
+        dataset=name or sample.dataset,
+        revision=sample.revision,
+        spec=sample.spec,
+        probe=probe,
+        features=dataset_features(sample),
+        stats=frechet_stats(embeddings, extractor=probe.key),
+        skipped=sample.skip_counts,
+        skipped_examples=[str(s) for s in sample.skipped[:SKIP_EXAMPLES]],
+        source=sample.details.get("source", sample.ref.kind),
+        details={k: v for k, v in sample.details.items() if k != "source"}
+        | {"image_column": sample.image_column, "caption_column": sample.caption_column},
+    )
+
+
+# -- the embedding cache ------------------------------------------------------------------------
+
+
+def _cache_key(ref: DatasetRef, revision: str, spec: SampleSpec, probe: ProbeRef) -> str:
+    # Local datasets are identified by their content hash alone, so a moved folder still hits.
+    identity = {
+        "format": CACHE_FORMAT,
+        "dataset": ref.location if ref.kind == "hub" else ref.kind,
+        "revision": revision,
+        "spec": spec.to_dict(),
+        "probe": probe.key,
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _cache_file(key: str):
+    return constants.CACHE_DIR / "embeddings" / f"{key}.npz"
+
+
+def _write_cache(key: str, profile: DatasetProfile, embeddings: np.ndarray) -> None:
+    path = _cache_file(key)
+    meta = profile.provenance() | {"features": profile.features, "source": profile.source}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(handle, embeddings=embeddings.astype(np.float32), meta=np.array(json.dumps(meta, default=str)))
+        tmp.replace(path)
+    except OSError as exc:  # a read-only or full cache only costs speed
+        log.warning("cannot write the embedding cache %s (%s)", path, exc)
+
+
+def _read_cache(key: str, dataset: str, probe: ProbeRef, spec: SampleSpec) -> DatasetProfile | None:
+    path = _cache_file(key)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            embeddings = data["embeddings"]
+            meta = json.loads(str(data["meta"]))
+    except Exception as exc:  # a damaged entry is recomputed
+        log.warning("ignoring a damaged cache entry %s (%s)", path, exc)
+        return None
+    return DatasetProfile(
+        dataset=dataset,
+        revision=meta["revision"],
+        spec=spec,
+        probe=probe,
+        features=meta["features"],
+        stats=frechet_stats(embeddings, extractor=probe.key),
+        skipped=meta.get("skipped", {}),
+        skipped_examples=meta.get("skipped_examples", []),
+        source=meta.get("source", ""),
+        computed=False,
+        details=meta.get("details", {}),
+    )
+
+
+# -- profiles in a zoo --------------------------------------------------------------------------
+
+
+def _slug(text: str) -> str:
+    readable = re.sub(r"[^\w.-]+", "_", text.replace("/", "--")).strip("_.") or "x"
+    return f"{readable[:80]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def artefact_names(dataset: str, probe_id: str) -> tuple[str, str]:
+    """Zoo artefact names of a dataset's statistics (``.npz``) and provenance (``.json``) for a probe."""
+    base = f"{PROFILES_DIR}/{_slug(probe_id)}/{_slug(dataset)}"
+    return f"{base}.npz", f"{base}.json"
+
+
+@dataclass(frozen=True)
+class ZooProfileEntry:
+    """One stored profile of a zoo: who, with which probe, and where its artefacts are."""
+
+    dataset: str
+    provenance: dict[str, Any]
+    stats_name: str
+
+    @property
+    def probe(self) -> str:
+        return self.provenance["probe"]
+
+    @property
+    def probe_revision(self) -> str:
+        return self.provenance["probe_revision"]
+
+
+def zoo_profiles(zoo: Zoo, probe_id: str | None = None) -> list[ZooProfileEntry]:
+    """The dataset profiles a zoo stores (of one probe, or of all)."""
+    entries = []
+    for name in zoo.artefact_names(f"{PROFILES_DIR}/"):
+        if not name.endswith(".json"):
+            continue
+        with zoo.open_artefact(name) as handle:
+            try:
+                provenance = json.load(handle)
+            except ValueError:
+                log.warning("ignoring an unreadable profile %s in the zoo", name)
+                continue
+        if probe_id is not None and provenance.get("probe") != probe_id:
+            continue
+        stats_name = name[: -len(".json")] + ".npz"
+        if zoo.has_artefact(stats_name):
+            entries.append(ZooProfileEntry(provenance["dataset"], provenance, stats_name))
+    return entries
+
+
+def zoo_probes(zoo: Zoo) -> list[str]:
+    """Ids of the probes a zoo's datasets were profiled with."""
+    return sorted({entry.probe for entry in zoo_profiles(zoo)})
+
+
+def load_zoo_stats(zoo: Zoo, entry: ZooProfileEntry) -> FrechetStats:
+    with zoo.open_artefact(entry.stats_name) as handle:
+        return FrechetStats.load(handle)
+
+
+def _zoo_mean(zoo: Zoo, entry: ZooProfileEntry) -> np.ndarray:
+    with zoo.open_artefact(entry.stats_name) as handle, np.load(handle, allow_pickle=False) as data:
+        return data["mu"]  # only this member of the archive is read
+
+
+def stored_profile(zoo: Zoo, dataset: str, probe: ProbeRef) -> ZooProfileEntry | None:
+    """The zoo's profile of ``dataset`` made with exactly this probe revision, if any."""
+    for entry in zoo_profiles(zoo, probe.id):
+        if entry.dataset == dataset and entry.probe_revision == probe.revision:
+            return entry
+    return None
+
+
+def is_current(zoo: Zoo, dataset: str, revision: str, spec: SampleSpec, probe: ProbeRef) -> bool:
+    """Whether the zoo already holds this dataset at ``revision`` profiled with ``spec`` and ``probe``."""
+    entry = stored_profile(zoo, dataset, probe)
+    return entry is not None and entry.provenance.get("revision") == revision and entry.provenance.get("spec") == spec.to_dict()
+
+
+def similar_in_zoo(
+    zoo: Zoo, stats: FrechetStats, probe: ProbeRef, *, k: int | None = 5, exclude: str | None = None, max_exact: int = MAX_EXACT
+) -> list[tuple[str, float]]:
+    """Datasets of ``zoo`` nearest to ``stats`` (Fréchet distance in ``probe``'s space), nearest first.
+
+    Only profiles made with the same probe revision are comparable; others are left out with a
+    warning.
+
+    >>> similar_in_zoo(zoo, profile.stats, profile.probe, k=3)  # doctest: +SKIP
+    [('org/pets-2', 0.8), ('org/cats', 4.1), ('org/cars', 30.2)]
+    """
+    entries = {}
+    stale = []
+    for entry in zoo_profiles(zoo, probe.id):
+        if entry.dataset == exclude:
+            continue
+        if entry.probe_revision != probe.revision:
+            stale.append(entry.dataset)
+            continue
+        entries[entry.dataset] = entry
+    if stale:
+        log.warning(
+            "%d dataset(s) were profiled with another revision of %s and are not compared (%s); re-profile them",
+            len(stale), probe.id, ", ".join(stale[:5]),
+        )
+    means = {name: _zoo_mean(zoo, entry) for name, entry in entries.items()}
+    means = {name: mu for name, mu in means.items() if mu.shape == stats.mu.shape}
+    return nearest(stats, means, lambda name: load_zoo_stats(zoo, entries[name]), k=k, max_exact=max_exact)
+
+
+def add_to_zoo(zoo: Zoo, profile: DatasetProfile, *, max_exact: int = MAX_EXACT) -> list[DistanceRecord]:
+    """Store ``profile`` in ``zoo``: its DatasetRecord, artefacts, and distances to the zoo's
+    other datasets profiled with the same probe (all of them up to ``max_exact``, else the
+    ``max_exact`` nearest by mean embedding). Returns the distances added.
+    """
+    zoo.add_datasets([DatasetRecord(profile.dataset, profile.revision, profile.features)])
+    stats_name, provenance_name = artefact_names(profile.dataset, profile.probe.id)
+    zoo.put_artefact(stats_name, profile.stats.to_bytes())
+    zoo.put_artefact(provenance_name, json.dumps(profile.provenance(), indent=2, sort_keys=True, default=str).encode())
+    neighbours = similar_in_zoo(zoo, profile.stats, profile.probe, k=None, exclude=profile.dataset, max_exact=max_exact)
+    distances = [DistanceRecord(profile.dataset, other, distance, probe=profile.probe.id) for other, distance in neighbours]
+    zoo.add_distances(distances)
+    return distances
+
+
+def default_probe(zoo: Zoo | None) -> str:
+    """The probe to use with ``zoo`` when none is given: :data:`DEFAULT_PROBE` for a zoo without
+    profiles or with profiles made by it, else the one Hub probe its datasets were profiled with.
+
+    Comparing datasets needs the probe they were profiled with, so a zoo profiled with several
+    probes, or with a local one, asks for ``--probe``.
+    """
+    probes = zoo_probes(zoo) if zoo is not None else []
+    if not probes or DEFAULT_PROBE in probes:
+        return DEFAULT_PROBE
+    if len(probes) == 1 and not probes[0].startswith("local:"):
+        return probes[0]
+    raise InputError(f"the zoo's datasets were profiled with {', '.join(probes)}: choose one with --probe (a Hub id or the local folder)")
+
+
+__all__ = [
+    "DatasetProfile",
+    "ZooProfileEntry",
+    "add_to_zoo",
+    "artefact_names",
+    "default_probe",
+    "is_current",
+    "load_zoo_stats",
+    "profile_dataset",
+    "profile_from_sample",
+    "similar_in_zoo",
+    "stored_profile",
+    "zoo_probes",
+    "zoo_profiles",
+]

@@ -1,0 +1,534 @@
+"""Read a seeded sample of N images (and their captions) from a Hub dataset, a folder or a parquet file.
+
+The sample is drawn in a fixed, seeded order and grows until it holds ``n`` decodable images
+or the dataset runs out; undecodable files are skipped and counted with their reason.
+
+- **folder**: every image file (recursively) in a seeded random order.
+- **parquet** (local file or Hub shards): row groups in a seeded random order, rows shuffled
+  within each. Whole row groups are the unit of reading (parquet cannot fetch less), so a Hub
+  sample costs a few row groups, not the dataset; the price is that a sample is clustered in
+  a few row groups rather than spread over every row.
+- **Hub imagefolder** (a repo of image files): the sampled files only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import random
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+from PIL import Image
+
+from hubselect.data.fingerprint import content_hash
+from hubselect.data.decode import DEFAULT_MAX_SIDE, UNREADABLE, DecodedImage, Skip, decode_image
+from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
+from hubselect.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: File suffixes read as images in a folder (files with other suffixes are ignored, not skipped).
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".avif"})
+
+#: Column names tried, in order, when detecting the caption column.
+CAPTION_COLUMNS = ("text", "caption", "captions", "prompt", "prompts", "sentence", "sentences", "description", "title", "alt_text", "label_text")
+
+#: Column names tried, in order, for an image column that carries no ``datasets`` Image type.
+IMAGE_COLUMNS = ("image", "images", "img", "jpg", "jpeg", "png", "webp", "picture", "photo", "pixel_values")
+
+_FILE_COLUMNS = ("file_name", "file", "filename", "image_file", "path")
+
+
+@dataclass
+class DatasetSample:
+    """A seeded sample of a dataset's images, ready for probes and statistics.
+
+    ``images`` are 8-bit RGB (shrunk so the shorter side is at most ``spec.max_side``);
+    ``sizes`` are their sizes before shrinking; ``skipped`` says which files were not usable
+    and why.
+    """
+
+    dataset: str
+    ref: DatasetRef
+    revision: str
+    spec: SampleSpec
+    images: list[Image.Image] = field(default_factory=list)
+    captions: list[str | None] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    #: Images (rows or files) in the dataset's split, when known without reading it all.
+    total: int | None = None
+    image_column: str | None = None
+    caption_column: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def skip_counts(self) -> dict[str, int]:
+        """Skipped images per reason, most frequent first."""
+        return dict(Counter(s.reason for s in self.skipped).most_common())
+
+    def skip_summary(self) -> str:
+        """``'3 skipped: 2 corrupt, 1 truncated'`` (or ``'none skipped'``)."""
+        if not self.skipped:
+            return "none skipped"
+        return f"{len(self.skipped)} skipped: " + ", ".join(f"{count} {reason}" for reason, count in self.skip_counts.items())
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    source: str
+    data: bytes | str | os.PathLike | None
+    caption: str | None
+
+
+def load_dataset_sample(
+    ref: str | DatasetRef,
+    n: int | None = None,
+    seed: int = 0,
+    *,
+    spec: SampleSpec | None = None,
+    split: str = "train",
+    image_column: str | None = None,
+    caption_column: str | None = None,
+    min_images: int = DEFAULT_MIN_IMAGES,
+    max_side: int | None = DEFAULT_MAX_SIDE,
+    token: str | None = None,
+    progress: bool = True,
+) -> DatasetSample:
+    """A seeded sample of ``n`` decodable images of a Hub dataset, a folder or a parquet file.
+
+    Images are shrunk so their shorter side is at most ``max_side`` (``None``: full size);
+    ``spec``, when given, replaces ``n``, ``seed``, the columns and ``max_side``.
+
+    Raises :class:`~hubselect.errors.InputError` (one line, with what to do) when the dataset
+    holds no images or fewer than ``min_images`` decodable ones.
+
+    >>> sample = load_dataset_sample("org/pets", n=64, seed=0)  # doctest: +SKIP
+    >>> len(sample), sample.revision[:7], sample.skip_summary()  # doctest: +SKIP
+    (64, '5d1e0c4', 'none skipped')
+    """
+    if isinstance(ref, str):
+        ref = DatasetRef.parse(ref, split=split)
+    if spec is None:
+        spec = SampleSpec(
+            n=n if n is not None else SampleSpec.n,
+            seed=seed,
+            split=ref.split,
+            config=ref.config,
+            image_column=image_column,
+            caption_column=caption_column,
+            max_side=max_side,
+        )
+    if ref.kind == "folder":
+        sample = _folder_sample(ref, spec, progress)
+    elif ref.kind == "parquet":
+        sample = _local_parquet_sample(ref, spec, progress)
+    else:
+        sample = _hub_sample(ref, spec, token, progress)
+    _check_enough(sample, min_images)
+    return sample
+
+
+def dataset_revision(ref: str | DatasetRef, *, token: str | None = None) -> str:
+    """The revision a sample of ``ref`` would be read at, without reading any image.
+
+    A Hub commit sha; for a local folder or parquet file, a content hash (``local-…``) that is
+    computed once per change of the files' sizes and modification times.
+    """
+    if isinstance(ref, str):
+        ref = DatasetRef.parse(ref)
+    if ref.kind == "hub":
+        from hubselect.hub.datasets import dataset_revision as hub_revision
+
+        return hub_revision(ref.location, ref.revision, token=token)
+    path = Path(ref.location)
+    if ref.kind == "parquet":
+        return content_hash(path.parent, [path])
+    files = _folder_files(path)
+    return content_hash(path, files + _metadata_files(path))
+
+
+# -- local folders ----------------------------------------------------------------------------
+
+
+def _folder_files(root: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                files.append(Path(dirpath) / name)
+    return sorted(files)
+
+
+def _metadata_files(root: Path) -> list[Path]:
+    return sorted(p for name in ("metadata.jsonl", "metadata.csv", "metadata.parquet") for p in root.rglob(name))
+
+
+def _read_metadata(root: Path) -> tuple[dict[Path, dict[str, Any]], list[str]]:
+    """Rows of every imagefolder metadata file, keyed by the image file they describe."""
+    rows: dict[Path, dict[str, Any]] = {}
+    columns: list[str] = []
+    for file in _metadata_files(root):
+        try:
+            if file.suffix == ".jsonl":
+                with open(file, encoding="utf-8") as handle:
+                    records = [json.loads(line) for line in handle if line.strip()]
+            elif file.suffix == ".csv":
+                with open(file, encoding="utf-8", newline="") as handle:
+                    records = list(csv.DictReader(handle))
+            else:
+                import pyarrow.parquet as pq
+
+                records = pq.read_table(file).to_pylist()
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{file}: cannot read the metadata ({exc}); fix or remove the file") from None
+        for record in records:
+            if not isinstance(record, dict):
+                continue
+            name = next((record[c] for c in _FILE_COLUMNS if isinstance(record.get(c), str)), None)
+            if name is None:
+                continue
+            rows[(file.parent / name).resolve()] = record
+            columns.extend(c for c in record if c not in columns)
+    return rows, columns
+
+
+def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
+    root = Path(ref.location)
+    files = _folder_files(root)
+    if not files:
+        raise InputError(
+            f"no image files in {root} (looked for {', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))}); "
+            "pass a folder that holds images"
+        )
+    metadata, columns = _read_metadata(root)
+    file_column = spec.image_column
+    if file_column is not None and metadata and file_column not in columns:
+        raise InputError(f"{root}: metadata has no column {file_column!r}; choose one of: {', '.join(columns)}")
+    caption_column = _pick_caption_column(
+        {c: "string" for c in columns if c not in _FILE_COLUMNS and c != file_column}, spec.caption_column, str(root)
+    )
+    if file_column is not None and metadata:
+        # The user named the metadata column that holds each image's path.
+        by_path = {}
+        for _, row in metadata.items():
+            value = row.get(file_column)
+            if isinstance(value, str):
+                by_path[(root / value).resolve()] = row
+        metadata = by_path
+    order = list(files)
+    random.Random(spec.seed).shuffle(order)
+    candidates = (
+        _Candidate(str(f.relative_to(root)), f, _caption((metadata.get(f.resolve()) or {}).get(caption_column)) if caption_column else None)
+        for f in order
+    )
+    sample = DatasetSample(
+        dataset=ref.name,
+        ref=ref,
+        revision=content_hash(root, files + _metadata_files(root)),
+        spec=spec,
+        total=len(files),
+        image_column=file_column or ("file_name" if metadata else None),
+        caption_column=caption_column,
+        details={"source": "folder"},
+    )
+    _collect(sample, candidates, progress)
+    return sample
+
+
+# -- parquet ------------------------------------------------------------------------------------
+
+
+class _LocalShards:
+    def __init__(self, paths: Sequence[Path]) -> None:
+        import pyarrow.parquet as pq
+
+        self.paths = list(paths)
+        try:
+            self._files = [pq.ParquetFile(p) for p in self.paths]
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise InputError(f"{self.paths[0]}: cannot read the parquet file ({exc}); check the file") from None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def name(self, index: int) -> str:
+        return self.paths[index].name
+
+    def parquet_file(self, index: int):
+        return self._files[index]
+
+    def read_row_group(self, index: int, row_group: int, columns: Sequence[str]):
+        return self._files[index].read_row_group(row_group, columns=list(columns))
+
+
+def _local_parquet_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
+    path = Path(ref.location)
+    shards = _LocalShards([path])
+    sample = DatasetSample(dataset=ref.name, ref=ref, revision=content_hash(path.parent, [path]), spec=spec, details={"source": "parquet"})
+    _parquet_sample(sample, shards, spec, progress, base=path.parent)
+    return sample
+
+
+def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: bool, base: Path | None = None,
+                    total: int | None = None) -> None:
+    """Fill ``sample`` from parquet shards, opening a shard (reading its footer) only when it is sampled.
+
+    Shards are visited in a seeded order, round-robin, taking one seeded random row group from
+    each in turn: the sample spreads over as many shards as it needs row groups, and a dataset
+    of thousands of shards costs a handful of footers, not thousands.
+    """
+    rng = random.Random(spec.seed)
+    shard_order = list(range(len(shards)))
+    rng.shuffle(shard_order)
+    schema = shards.parquet_file(shard_order[0]).schema_arrow
+    image_column, caption_column = _detect_parquet_columns(schema, spec, shards.name(shard_order[0]))
+    sample.image_column, sample.caption_column = image_column, caption_column
+    columns = [image_column] + ([caption_column] if caption_column else [])
+    remaining: dict[int, list[int]] = {}
+    read = {"row_groups": 0, "rows": 0}
+
+    def row_groups() -> Iterator[tuple[int, int]]:
+        active = list(shard_order)
+        while active:
+            for shard in list(active):
+                if shard not in remaining:
+                    groups = list(range(shards.parquet_file(shard).num_row_groups))
+                    rng.shuffle(groups)
+                    remaining[shard] = groups
+                if not remaining[shard]:
+                    active.remove(shard)
+                    continue
+                yield shard, remaining[shard].pop()
+
+    def candidates() -> Iterator[_Candidate]:
+        import pyarrow as pa
+
+        for shard, group in row_groups():
+            try:
+                table = shards.read_row_group(shard, group, columns)
+            except (pa.ArrowException, OSError) as exc:
+                # A damaged row group costs its rows, not the run (network errors are HubErrors).
+                sample.skipped.append(Skip(f"{shards.name(shard)}[{group}]", UNREADABLE, f"row group: {exc}"[:120]))
+                log.warning("skipped row group %d of %s (%s)", group, shards.name(shard), exc)
+                continue
+            read["row_groups"] += 1
+            read["rows"] += table.num_rows
+            images = table.column(image_column).to_pylist()
+            captions = table.column(caption_column).to_pylist() if caption_column else [None] * len(images)
+            rows = list(range(len(images)))
+            rng.shuffle(rows)
+            for row in rows:
+                yield _Candidate(f"{shards.name(shard)}[{group}:{row}]", _image_data(images[row], base), _caption(captions[row]))
+
+    if len(shards) == 1 or total is None and len(shards) <= 8:
+        # Counting the rows costs every footer: worth it for a few shards only.
+        total = sum(shards.parquet_file(i).metadata.num_rows for i in range(len(shards)))
+    sample.total = total
+    if total == 0:
+        raise InputError(f"{sample.ref}: the parquet data holds no rows; choose another split or file")
+    _collect(sample, candidates(), progress)
+    if sample.total is None and len(remaining) == len(shards):
+        sample.total = sum(shards.parquet_file(i).metadata.num_rows for i in range(len(shards)))
+    sample.details.update(read_row_groups=read["row_groups"], read_rows=read["rows"], shards=len(shards), opened_shards=len(remaining))
+
+
+def _image_data(value: Any, base: Path | None) -> bytes | Path | None:
+    """Encoded bytes (or a local path) from a parquet image cell in any of the usual forms."""
+    if isinstance(value, dict):  # datasets' Image feature: {"bytes": ..., "path": ...}
+        if value.get("bytes"):
+            return value["bytes"]
+        value = value.get("path")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if isinstance(value, str) and base is not None:
+        return base / value
+    return None
+
+
+def _hf_features(schema) -> dict[str, Any]:
+    metadata = schema.metadata or {}
+    raw = metadata.get(b"huggingface")
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw).get("info", {}).get("features", {}) or {}
+    except (ValueError, AttributeError):
+        return {}
+
+
+def _detect_parquet_columns(schema, spec: SampleSpec, where: str) -> tuple[str, str | None]:
+    import pyarrow as pa
+
+    names = list(schema.names)
+    features = _hf_features(schema)
+    if spec.image_column is not None:
+        if spec.image_column not in names:
+            raise InputError(f"{where}: no column {spec.image_column!r}; choose --image-column from: {', '.join(names)}")
+        image_column = spec.image_column
+    else:
+        typed = [c for c in names if isinstance(features.get(c), dict) and features[c].get("_type") == "Image"]
+
+        def binary_like(c: str) -> bool:
+            t = schema.field(c).type
+            return pa.types.is_binary(t) or pa.types.is_large_binary(t) or (
+                pa.types.is_struct(t) and any(t.field(i).name == "bytes" for i in range(t.num_fields))
+            )
+
+        by_name = [c for c in IMAGE_COLUMNS for n in names if n.lower() == c and binary_like(n)]
+        binary = [c for c in names if binary_like(c)]
+        found = typed or by_name or binary
+        if not found:
+            raise InputError(f"{where}: no image column found (columns: {', '.join(names)}); name it with --image-column")
+        image_column = found[0]
+    strings = {}
+    for name in names:
+        t = schema.field(name).type
+        if name == image_column:
+            continue
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            strings[name] = "string"
+        elif (pa.types.is_list(t) or pa.types.is_large_list(t)) and pa.types.is_string(t.value_type):
+            strings[name] = "list"
+    return image_column, _pick_caption_column(strings, spec.caption_column, where)
+
+
+def _pick_caption_column(strings: Mapping[str, str], wanted: str | None, where: str) -> str | None:
+    if wanted is not None:
+        if wanted not in strings:
+            raise InputError(f"{where}: no text column {wanted!r}; choose --caption-column from: {', '.join(strings) or '(none)'}")
+        return wanted
+    lowered = {c.lower(): c for c in strings}
+    for name in CAPTION_COLUMNS:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _caption(value: Any) -> str | None:
+    if isinstance(value, (list, tuple)):
+        value = next((v for v in value if isinstance(v, str) and v.strip()), None)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+# -- Hub ----------------------------------------------------------------------------------------
+
+
+def _hub_sample(ref: DatasetRef, spec: SampleSpec, token: str | None, progress: bool) -> DatasetSample:
+    from hubselect.hub.datasets import ParquetShards, dataset_files
+
+    files = dataset_files(ref.location, revision=ref.revision, config=ref.config, split=ref.split, token=token)
+    sample = DatasetSample(
+        dataset=ref.name,
+        ref=ref,
+        revision=files.source_revision or files.revision,
+        spec=spec,
+        details={"source": "hub", "data_bytes": files.size, "files_revision": files.revision, "converted": files.converted},
+    )
+    if files.parquet:
+        with ParquetShards(files, token=token) as shards:
+            _parquet_sample(sample, shards, spec, progress, total=files.num_rows)
+        return sample
+    _hub_imagefolder_sample(sample, files, spec, token, progress)
+    return sample
+
+
+def _hub_imagefolder_sample(sample: DatasetSample, files, spec: SampleSpec, token: str | None, progress: bool) -> None:
+    import tempfile
+
+    from hubselect.hub.datasets import download_files
+
+    metadata: dict[str, dict[str, Any]] = {}
+    columns: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="hubselect-meta-") as tmp:
+        for path, local in download_files(files, [f.path for f in files.metadata], token=token):
+            # Read the metadata as if the repo were a local folder: same rules, same errors.
+            target = Path(tmp) / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(Path(local).read_bytes())
+        rows, columns = _read_metadata(Path(tmp))
+        root = Path(tmp).resolve()
+        metadata = {str(p.relative_to(root)): row for p, row in rows.items()}
+    caption_column = _pick_caption_column({c: "string" for c in columns if c not in _FILE_COLUMNS}, spec.caption_column, sample.ref.location)
+    order = [f.path for f in files.images]
+    random.Random(spec.seed).shuffle(order)
+    sample.total = len(order)
+    sample.image_column = "file_name" if metadata else None
+    sample.caption_column = caption_column
+
+    def candidates() -> Iterator[_Candidate]:
+        # Download lazily, in the sample's order, so only the files the sample uses are fetched.
+        for path, local in download_files(files, order, token=token):
+            caption = _caption((metadata.get(path) or {}).get(caption_column)) if caption_column else None
+            yield _Candidate(path, local, caption)
+
+    _collect(sample, candidates(), progress)
+
+
+# -- decoding -----------------------------------------------------------------------------------
+
+
+def _collect(sample: DatasetSample, candidates: Iterator[_Candidate], progress: bool) -> None:
+    """Decode candidates in order until the sample holds ``spec.n`` images or they run out."""
+    from huggingface_hub.utils import tqdm
+
+    spec = sample.spec
+    workers = max(1, min(8, os.cpu_count() or 1))
+    bar = tqdm(total=min(spec.n, sample.total or spec.n), desc=f"Reading {sample.dataset}", unit="img", disable=not progress, leave=False)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubselect-decode") as pool, bar:
+        while len(sample.images) < spec.n:
+            need = spec.n - len(sample.images)
+            # Exactly what is missing: one more candidate could cost one more row group.
+            batch = list(islice(candidates, need))
+            if not batch:
+                break
+            results = pool.map(lambda c: _decode(c, spec), batch)
+            for candidate, result in zip(batch, results):
+                if isinstance(result, Skip):
+                    sample.skipped.append(result)
+                    log.info("skipped %s", result)
+                    continue
+                if len(sample.images) >= spec.n:
+                    break
+                sample.images.append(result.image)
+                sample.sizes.append((result.width, result.height))
+                sample.captions.append(candidate.caption)
+                sample.sources.append(candidate.source)
+                bar.update(1)
+
+
+def _decode(candidate: _Candidate, spec: SampleSpec) -> DecodedImage | Skip:
+    if candidate.data is None:
+        return Skip(candidate.source, "missing", "no image bytes in the row")
+    return decode_image(
+        candidate.data, source=candidate.source, max_pixels=spec.max_pixels, min_side=spec.min_side, max_side=spec.max_side
+    )
+
+
+def _check_enough(sample: DatasetSample, min_images: int) -> None:
+    if len(sample) >= min_images:
+        return
+    seen = len(sample) + len(sample.skipped)
+    if len(sample) == 0:
+        detail = f"none of the {seen} images read could be decoded ({sample.skip_summary()})" if seen else "it holds no images"
+    else:
+        detail = f"only {len(sample)} of {seen} images read could be decoded ({sample.skip_summary()})"
+    raise InputError(f"{sample.ref}: {detail}; a profile needs at least {min_images}: add images or lower --min-images")
+
+
+__all__ = ["DatasetSample", "dataset_revision", "load_dataset_sample"]

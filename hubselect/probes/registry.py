@@ -1,0 +1,81 @@
+"""``--probe`` values → probes: a Hub id, a local folder, or ``inception``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from hubselect.errors import InputError
+from hubselect.probes.base import Probe, ProbeRef
+from hubselect.probes.transformers_probes import CLIP_MODEL_TYPES
+
+#: The probe used when ``--probe`` is not given.
+DEFAULT_PROBE = "openai/clip-vit-base-patch32"
+
+#: ``--probe`` values that select clean-fid's Inception.
+INCEPTION_NAMES = frozenset({"inception", "clean-fid", "clean-fid:inception", "inception-v3"})
+INCEPTION_ID = "clean-fid/inception-v3"
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> ProbeRef:
+    """Find a probe's files and exact revision without loading its weights.
+
+    ``spec`` is ``inception``, a local model folder (its revision is a content hash of its
+    config and weights), or a Hub model id ``org/name[@revision]``.
+
+    >>> resolve_probe("./tiny-clip")  # doctest: +SKIP
+    ProbeRef(id='local:tiny-clip', revision='local-9c1f…', kind='clip', path=PosixPath('/…/tiny-clip'))
+    """
+    # Imported here: hubselect.data imports this package.
+    from hubselect.data.fingerprint import content_hash
+
+    if spec.lower() in INCEPTION_NAMES:
+        from hubselect.hub.probes import INCEPTION_FILE, inception_weights
+
+        folder = inception_weights()
+        return ProbeRef(INCEPTION_ID, content_hash(folder, [folder / INCEPTION_FILE], prefix="sha256-"), "inception", folder)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        files = [f for f in path.iterdir() if f.is_file() and (f.suffix == ".json" or f.suffix in _WEIGHT_SUFFIXES)]
+        if not any(f.suffix in _WEIGHT_SUFFIXES for f in files):
+            raise InputError(f"{spec} holds no model weights (*.safetensors or *.bin); pass a saved transformers vision model folder")
+        return ProbeRef(f"local:{path.resolve().name}", content_hash(path, files), _kind(path, spec), path.resolve())
+    if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
+        from hubselect.hub.probes import probe_snapshot
+
+        repo_id, _, revision = spec.partition("@")
+        folder, sha = probe_snapshot(repo_id, revision or None, token=token)
+        return ProbeRef(repo_id, sha, _kind(folder, repo_id), folder)
+    raise InputError(f"probe {spec!r} not found: pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
+
+
+def _kind(folder: Path, name: str) -> str:
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        raise InputError(f"probe {name} has no readable config.json; pass a saved transformers vision model") from None
+    return "clip" if config.get("model_type") in CLIP_MODEL_TYPES else "backbone"
+
+
+def load_resolved(ref: ProbeRef, *, device: str = "auto", batch_size: int | None = None) -> Probe:
+    if ref.kind == "inception":
+        from hubselect.probes.inception import load_inception_probe
+
+        return load_inception_probe(ref, device=device, batch_size=batch_size)
+    from hubselect.probes.transformers_probes import load_transformers_probe
+
+    return load_transformers_probe(ref, device=device, batch_size=batch_size)
+
+
+def load_probe(spec: str = DEFAULT_PROBE, *, device: str = "auto", batch_size: int | None = None, token: str | None = None) -> Probe:
+    """Resolve and load a probe.
+
+    >>> probe = load_probe("openai/clip-vit-base-patch32")  # doctest: +SKIP
+    >>> probe.embed(images).shape  # doctest: +SKIP
+    (64, 512)
+    """
+    return resolve_probe(spec, token=token).load(device=device, batch_size=batch_size)

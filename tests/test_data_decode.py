@@ -1,0 +1,98 @@
+"""Real-world image files decode to the RGB image a person would see, or are skipped with a reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hubselect.data.decode import CORRUPT, TOO_LARGE, TOO_SMALL, TRUNCATED, DecodedImage, Skip, decode_image
+from hubselect.testing.tiny import encode, png16_bytes
+
+
+def _decoded(data: bytes, **kwargs) -> DecodedImage:
+    result = decode_image(data, source="x", **kwargs)
+    assert isinstance(result, DecodedImage), result
+    assert result.image.mode == "RGB"
+    return result
+
+
+def test_cmyk_jpeg_becomes_rgb_with_the_right_colours():
+    image = Image.new("RGB", (32, 24), (200, 30, 40)).convert("CMYK")
+    pixel = _decoded(encode(image, "JPEG", quality=95)).image.getpixel((16, 12))
+    assert abs(pixel[0] - 200) < 12 and pixel[1] < 60 and pixel[2] < 70
+
+
+@pytest.mark.parametrize("rgb", [False, True], ids=["gray16", "rgb16"])
+def test_16_bit_png_is_scaled_not_clipped_to_white(rgb):
+    ramp = np.linspace(0, 65535, 40 * 30).reshape(30, 40).astype(np.uint16)
+    array = np.stack([ramp] * 3, axis=-1) if rgb else ramp
+    result = np.asarray(_decoded(png16_bytes(array)).image)
+    assert result.min() <= 2 and result.max() >= 253
+    assert 100 < result.mean() < 155  # a ramp, not a white or black image
+
+
+def test_transparency_is_composited_on_white():
+    rgba = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (0, 0, 10, 20))
+    result = _decoded(encode(rgba, "PNG")).image
+    assert result.getpixel((15, 10)) == (255, 255, 255)  # fully transparent -> white, not red or black
+    assert result.getpixel((5, 10)) == (0, 0, 255)
+
+    palette = Image.new("P", (16, 16), 0)
+    palette.putpalette([0, 0, 0, 0, 255, 0] + [0] * 762)
+    palette.paste(1, (0, 0, 8, 16))
+    result = _decoded(encode(palette, "PNG", transparency=0)).image
+    assert result.getpixel((12, 8)) == (255, 255, 255) and result.getpixel((4, 8)) == (0, 255, 0)
+
+
+def test_grayscale_and_la_images_become_rgb():
+    assert _decoded(encode(Image.new("L", (16, 16), 90), "PNG")).image.getpixel((0, 0)) == (90, 90, 90)
+    assert _decoded(encode(Image.new("LA", (16, 16), (90, 255)), "PNG")).image.getpixel((0, 0)) == (90, 90, 90)
+
+
+def test_exif_orientation_is_applied():
+    image = Image.new("RGB", (40, 20), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 20, 20))  # white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    decoded = _decoded(encode(image, "JPEG", exif=exif.tobytes(), quality=95))
+    assert (decoded.width, decoded.height) == (20, 40)
+    assert decoded.image.getpixel((10, 5))[0] > 200 and decoded.image.getpixel((10, 35))[0] < 50
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"\x00not an image at all" * 50, CORRUPT),
+        (b"", CORRUPT),
+        (encode(Image.new("RGB", (64, 64), (1, 2, 3)), "PNG")[:60], TRUNCATED),
+        (encode(Image.effect_noise((64, 64), 50).convert("RGB"), "JPEG")[:400], TRUNCATED),
+        (encode(Image.new("RGB", (4, 100)), "PNG"), TOO_SMALL),
+    ],
+    ids=["garbage", "empty", "truncated-png", "truncated-jpeg", "tiny"],
+)
+def test_broken_files_are_skipped_with_a_reason(data, reason):
+    result = decode_image(data, source="bad.png")
+    assert isinstance(result, Skip) and result.reason == reason
+    assert str(result).startswith("bad.png: ")
+
+
+def test_decompression_bombs_are_refused_before_decoding():
+    data = encode(Image.new("1", (3000, 3000)), "PNG")  # tiny file, 9 Mpx once decoded
+    result = decode_image(data, max_pixels=1_000_000)
+    assert isinstance(result, Skip) and result.reason == TOO_LARGE and "3000x3000" in result.detail
+
+
+def test_large_images_are_shrunk_but_keep_their_original_size():
+    decoded = _decoded(encode(Image.new("RGB", (1600, 1200), (10, 20, 30)), "JPEG"), max_side=256)
+    assert (decoded.width, decoded.height) == (1600, 1200)
+    assert min(decoded.image.size) == 256 and decoded.image.size[0] == pytest.approx(341, abs=1)
+
+
+def test_a_file_path_decodes_like_its_bytes(tmp_path):
+    path = tmp_path / "a.png"
+    path.write_bytes(encode(Image.new("RGB", (16, 16), (5, 6, 7)), "PNG"))
+    assert _decoded(path).image.getpixel((0, 0)) == (5, 6, 7)
+    missing = decode_image(tmp_path / "missing.png")
+    assert isinstance(missing, Skip) and missing.reason == "missing"

@@ -1,0 +1,74 @@
+"""Fréchet statistics and distances, and nearest datasets at scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hubselect.data.similarity as similarity
+from hubselect.data.similarity import nearest, pairwise_distances
+from hubselect.metrics import FrechetStats, frechet_distance, frechet_stats
+
+
+def _stats(rng, shift: float = 0.0, dim: int = 8, n: int = 200, scale: float = 1.0) -> FrechetStats:
+    return frechet_stats(rng.normal(shift, scale, size=(n, dim)), extractor="probe@1")
+
+
+def test_stats_files_are_float32_upper_triangles_that_load_back(tmp_path):
+    rng = np.random.default_rng(0)
+    stats = _stats(rng, dim=64)
+    path = stats.save(tmp_path / "s.npz")
+    # float32 mu + the upper triangle of sigma: about half of a float32 matrix, an eighth of float64.
+    assert path.stat().st_size < (64 + 64 * 65 / 2) * 4 + 2048
+    loaded = FrechetStats.load(path)
+    assert loaded.sigma.dtype == np.float32 and (loaded.n, loaded.extractor) == (200, "probe@1")
+    np.testing.assert_array_equal(loaded.sigma, loaded.sigma.T)
+    np.testing.assert_allclose(loaded.sigma, stats.sigma, rtol=1e-6)
+    np.testing.assert_allclose(loaded.mu, stats.mu, rtol=1e-6)
+
+
+def test_the_frechet_distance_is_zero_for_the_same_set_and_grows_with_the_shift():
+    rng = np.random.default_rng(1)
+    base = _stats(rng)
+    assert frechet_distance(base, base) == pytest.approx(0.0, abs=1e-6)
+    near, far = _stats(rng, shift=0.5), _stats(rng, shift=2.0)
+    assert frechet_distance(base, near) < frechet_distance(base, far)
+    assert frechet_distance(base, far) == pytest.approx(frechet_distance(far, base), rel=1e-6)
+    # For equal covariances the distance is the squared shift of the means (8 dims x 2.0²).
+    assert frechet_distance(base, far) == pytest.approx(32.0, rel=0.15)
+
+
+def test_statistics_of_different_probes_are_not_compared():
+    rng = np.random.default_rng(2)
+    with pytest.raises(ValueError, match="different dimensions"):
+        frechet_distance(_stats(rng, dim=4), _stats(rng, dim=8))
+    other = frechet_stats(rng.normal(size=(50, 8)), extractor="other@2")
+    with pytest.raises(ValueError, match="different extractors"):
+        frechet_distance(_stats(rng), other)
+
+
+def test_faiss_preselection_finds_the_exact_nearest_with_few_exact_distances(monkeypatch):
+    rng = np.random.default_rng(3)
+    zoo = {f"d{i:02d}": _stats(rng, shift=rng.uniform(0, 6), scale=rng.uniform(0.5, 2.0)) for i in range(60)}
+    query = _stats(rng, shift=1.0)
+    brute = sorted(((name, frechet_distance(query, s)) for name, s in zoo.items()), key=lambda x: x[1])
+
+    calls = []
+    monkeypatch.setattr(similarity, "frechet_distance", lambda a, b: calls.append(1) or frechet_distance(a, b))
+    found = nearest(query, {name: s.mu for name, s in zoo.items()}, zoo.__getitem__, k=3, max_exact=30)
+    assert [name for name, _ in found] == [name for name, _ in brute[:3]]
+    assert [d for _, d in found] == pytest.approx([d for _, d in brute[:3]])
+    assert len(calls) < 30  # the lower bound stopped the search early
+
+
+def test_every_pair_of_a_small_zoo_and_a_knn_graph_of_a_large_one():
+    rng = np.random.default_rng(4)
+    zoo = {f"d{i}": _stats(rng, shift=i / 3) for i in range(8)}
+    small = pairwise_distances(zoo)
+    assert len(small) == 28 and all(a < b for a, b in small)
+    large = pairwise_distances(zoo, all_pairs_limit=4, neighbours=2)
+    assert set(large) < set(small)
+    # Each dataset keeps its nearest neighbour.
+    for name in zoo:
+        mine = {pair: d for pair, d in small.items() if name in pair}
+        assert min(mine, key=mine.get) in large

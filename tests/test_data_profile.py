@@ -1,0 +1,167 @@
+"""`hubselect dataset profile` and `hubselect dataset similar` on local folders (and a zoo on the Hub)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fixtures.data import isolated_cache, messy_folder, near_duplicate_folder, style_folder, tiny_clip, tiny_dino  # noqa: F401
+from hubselect.cli import main
+from hubselect.probes.transformers_probes import TransformersProbe
+from hubselect.zoo import Zoo
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def profile(capsys, dataset, zoo, probe, *extra) -> dict:
+    code, out, err = run(capsys, "dataset", "profile", dataset, "--zoo", zoo, "--probe", probe, "--format", "json", *extra)
+    assert code == 0, err
+    return json.loads(out)
+
+
+@pytest.fixture
+def forward_calls(monkeypatch) -> list[int]:
+    """Counts the images that went through a probe's forward pass."""
+    calls: list[int] = []
+    original = TransformersProbe.forward
+    monkeypatch.setattr(TransformersProbe, "forward", lambda self, pixels: calls.append(len(pixels)) or original(self, pixels))
+    return calls
+
+
+@pytest.fixture
+def profiled_zoo(tmp_path, capsys, tiny_clip, isolated_cache):
+    """A zoo of four folders profiled with the tiny CLIP: the messy one, its near-duplicate, and two other styles."""
+    zoo = tmp_path / "zoo"
+    results = {}
+    for folder in (messy_folder(), near_duplicate_folder(), style_folder("cool"), style_folder("mono")):
+        results[folder.name] = profile(capsys, folder, zoo, tiny_clip)
+    return zoo, results
+
+
+def test_profile_reports_skipped_images_and_similar_ranks_the_near_duplicate_first(profiled_zoo, capsys, tiny_clip):
+    zoo, results = profiled_zoo
+    messy = results["warm-messy"]
+    assert messy["status"] == "added" and messy["computed"] is True
+    assert messy["images"] == 37 and messy["total_images"] == 40
+    assert messy["skipped"] == {"corrupt": 2, "truncated": 1}
+    assert len(messy["skipped_examples"]) == 3 and any("truncated" in e for e in messy["skipped_examples"])
+    # The last dataset added got distances to the three profiled before it.
+    assert len(results["mono-32-7"]["distances"]) == 3
+
+    code, out, _ = run(capsys, "dataset", "similar", "warm-messy", "--zoo", zoo, "--probe", tiny_clip, "--k", "3", "--format", "json")
+    assert code == 0
+    ranked = json.loads(out)
+    assert [r["dataset"] for r in ranked][0] == "warm-copy"
+    assert set(ranked[0]) == {"dataset", "distance"}
+    assert ranked[0]["distance"] < ranked[1]["distance"] / 5
+
+    stored = Zoo.load(zoo)
+    assert len(stored.distances) == 6  # every pair of the four datasets
+    assert set(stored.datasets["dataset"]) == {"warm-messy", "warm-copy", "cool-32-7", "mono-32-7"}
+
+
+def test_human_output_says_how_many_were_skipped_and_why(tmp_path, capsys, tiny_clip, isolated_cache):
+    code, out, _ = run(capsys, "dataset", "profile", messy_folder(), "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert code == 0
+    assert "37 images (3 skipped: 2 corrupt, 1 truncated)" in out
+    assert "img_0001.png: truncated" in out
+
+
+def test_profiling_again_recomputes_nothing(profiled_zoo, capsys, tiny_clip, forward_calls):
+    zoo, _ = profiled_zoo
+    before = {p.name: p.read_bytes() for p in zoo.rglob("*") if p.is_file()}
+    again = profile(capsys, messy_folder(), zoo, tiny_clip)
+    assert again["status"] == "unchanged" and again["computed"] is False
+    assert forward_calls == []
+    assert {p.name: p.read_bytes() for p in zoo.rglob("*") if p.is_file()} == before
+    # A different sample is a new profile; --force recomputes even the cached embeddings.
+    changed = profile(capsys, messy_folder(), zoo, tiny_clip, "--n", "20")
+    assert changed["status"] == "updated" and changed["images"] == 20 and sum(forward_calls) == 20
+    forced = profile(capsys, messy_folder(), zoo, tiny_clip, "--n", "20", "--force")
+    assert forced["computed"] is True and sum(forward_calls) == 40
+
+
+def test_a_new_zoo_reuses_cached_embeddings(profiled_zoo, tmp_path, capsys, tiny_clip, forward_calls):
+    result = profile(capsys, messy_folder(), tmp_path / "other-zoo", tiny_clip)
+    assert result["status"] == "added" and result["computed"] is False and forward_calls == []
+    assert result["skipped"] == {"corrupt": 2, "truncated": 1}
+
+
+def test_similar_profiles_an_outside_dataset_without_adding_it(profiled_zoo, capsys, tiny_clip, tmp_path):
+    zoo, _ = profiled_zoo
+    from hubselect.testing.tiny import write_image_folder
+
+    outside = write_image_folder(tmp_path / "more-stripes", 24, style="cool", seed=11)
+    code, out, err = run(capsys, "dataset", "similar", outside, "--zoo", zoo, "--probe", tiny_clip, "--k", "2")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    assert "cool-32-7" in rows[0] and len(rows) == 2
+    assert "more-stripes" not in set(Zoo.load(zoo).datasets["dataset"])
+
+
+@pytest.mark.parametrize("kind", ["empty", "corrupt"])
+def test_a_folder_without_usable_images_is_a_one_line_error(tmp_path, capsys, tiny_clip, kind, isolated_cache):
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = tmp_path / kind
+    if kind == "empty":
+        folder.mkdir()
+    else:
+        write_image_folder(folder, 5, corrupt=5)
+    code, out, err = run(capsys, "dataset", "profile", folder, "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert code == 2 and out == ""
+    assert err.startswith("Error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert ("no image files in" if kind == "empty" else "none of the 5 images read could be decoded") in err
+    assert not (tmp_path / "zoo").exists()
+
+
+def test_a_zoo_with_two_probes_keeps_their_distances_apart(profiled_zoo, capsys, tiny_clip, tiny_dino):
+    zoo, _ = profiled_zoo
+    profile(capsys, messy_folder(), zoo, tiny_dino)
+    profile(capsys, near_duplicate_folder(), zoo, tiny_dino)
+    stored = Zoo.load(zoo)
+    assert set(stored.distances["probe"]) == {"local:tiny-clip", "local:tiny-dino"}
+    code, _, err = run(capsys, "dataset", "similar", "warm-messy", "--zoo", zoo)
+    assert code == 2 and "profiled with local:tiny-clip, local:tiny-dino: choose one with --probe" in err
+    code, out, _ = run(capsys, "dataset", "similar", "warm-messy", "--zoo", zoo, "--probe", tiny_dino, "--format", "json")
+    assert [r["dataset"] for r in json.loads(out)] == ["warm-copy"]
+
+
+def test_profiles_travel_with_the_zoo_through_the_hub(profiled_zoo, capsys, tiny_clip, hub, hub_token, hub_repo_id, tmp_path):
+    zoo, _ = profiled_zoo
+    code, _, err = run(capsys, "zoo", "push", zoo, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    # `similar` reads the statistics straight from the Hub zoo.
+    code, out, err = run(capsys, "dataset", "similar", "warm-messy", "--zoo", hub_repo_id, "--probe", tiny_clip, "--format", "json", "--token", hub_token)
+    assert code == 0, err
+    assert json.loads(out)[0]["dataset"] == "warm-copy"
+    code, _, err = run(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "pulled", "--token", hub_token)
+    assert code == 0, err
+    assert Zoo.load(tmp_path / "pulled").artefact_names() == Zoo.load(zoo).artefact_names()
+
+
+def test_zoo_artefacts_are_saved_loaded_merged_and_validated(tmp_path):
+    zoo = Zoo()
+    zoo.put_artefact("datasets/p/a.npz", b"first")
+    source = tmp_path / "b.json"
+    source.write_bytes(b"{}")
+    zoo.put_artefact("datasets/p/b.json", source)
+    zoo.save(tmp_path / "z")
+    loaded = Zoo.load(tmp_path / "z")
+    assert loaded.artefact_names() == ["datasets/p/a.npz", "datasets/p/b.json"]
+    with loaded.open_artefact("datasets/p/a.npz") as handle:
+        assert handle.read() == b"first"
+    other = Zoo()
+    other.put_artefact("datasets/p/a.npz", b"second")
+    merged = loaded.merge(other)
+    merged.save(tmp_path / "z")  # saving over the folder it was loaded from
+    with Zoo.load(tmp_path / "z").open_artefact("datasets/p/a.npz") as handle:
+        assert handle.read() == b"second"
+    for bad in ("../escape.npz", "/abs.npz", "a//b", ".hidden/x"):
+        with pytest.raises(ValueError, match="relative path"):
+            zoo.put_artefact(bad, b"")

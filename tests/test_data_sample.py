@@ -1,0 +1,106 @@
+"""Sampling local image folders and parquet files: seeded, robust, with clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fixtures.data import isolated_cache, messy_folder, parquet_dataset  # noqa: F401
+from hubselect.data.features import dataset_features
+from hubselect.data.refs import DatasetRef
+from hubselect.data.sample import dataset_revision, load_dataset_sample
+from hubselect.errors import InputError
+from hubselect.testing.tiny import write_image_folder
+
+
+def test_a_messy_folder_keeps_good_images_and_reports_the_bad_ones(isolated_cache):
+    sample = load_dataset_sample(str(messy_folder()), n=500, progress=False)
+    assert len(sample) == 37 and sample.total == 40
+    assert sample.skip_counts == {"corrupt": 2, "truncated": 1}
+    assert sample.skip_summary() == "3 skipped: 2 corrupt, 1 truncated"
+    assert {s.source for s in sample.skipped} == {"img_0000.jpg", "img_0001.png", "img_0002.jpg"}
+    # The CMYK JPEG and the 16-bit PNG are in, as ordinary RGB images.
+    assert {"img_0003.jpg", "img_0004.png"} <= set(sample.sources)
+    assert all(image.mode == "RGB" for image in sample.images)
+    assert sample.caption_column == "text" and all(sample.captions)
+    assert sample.revision.startswith("local-")
+
+
+def test_a_sample_is_seeded_and_replaces_skipped_files(isolated_cache):
+    first = load_dataset_sample(str(messy_folder()), n=10, seed=4, progress=False)
+    assert len(first) == 10  # undecodable files met on the way are replaced by the next ones
+    assert first.sources == load_dataset_sample(str(messy_folder()), n=10, seed=4, progress=False).sources
+    assert first.sources != load_dataset_sample(str(messy_folder()), n=10, seed=5, progress=False).sources
+
+
+def test_features_describe_resolution_and_captions(isolated_cache):
+    features = dataset_features(load_dataset_sample(str(messy_folder()), progress=False))
+    assert features["images"] == 37 and features["total_images"] == 40 and features["skipped"] == 3
+    assert 40 <= features["width_mean"] <= 96 and 40 <= features["height_mean"] <= 96
+    assert features["aspect_min"] < 1 < features["aspect_max"]
+    assert features["caption_coverage"] == 1.0 and 3 <= features["caption_words_mean"] <= 8
+
+
+def test_csv_captions_and_a_chosen_caption_column(tmp_path, isolated_cache):
+    folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
+    rows = ["file_name,prompt,note"] + [f"{p.name},a cool stripe {i},n{i}" for i, p in enumerate(sorted(folder.glob("*.*")))]
+    (folder / "metadata.csv").write_text("\n".join(rows) + "\n")
+    assert load_dataset_sample(str(folder), n=10, min_images=2, progress=False).caption_column == "prompt"
+    chosen = load_dataset_sample(str(folder), n=10, caption_column="note", min_images=2, progress=False)
+    assert chosen.caption_column == "note" and all(c.startswith("n") for c in chosen.captions)
+    with pytest.raises(InputError, match="no text column 'missing'.*prompt, note"):
+        load_dataset_sample(str(folder), caption_column="missing", progress=False)
+
+
+def test_empty_and_all_corrupt_folders_are_one_line_errors(tmp_path, isolated_cache):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no image files in"):
+        load_dataset_sample(str(tmp_path / "empty"), progress=False)
+    bad = write_image_folder(tmp_path / "bad", 3, corrupt=3)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(bad), progress=False)
+    message = str(error.value)
+    assert "\n" not in message
+    assert "none of the 3 images read could be decoded (3 skipped: 2 corrupt, 1 truncated)" in message
+    assert "lower --min-images" in message
+
+
+def test_a_parquet_file_is_sampled_by_row_groups(isolated_cache):
+    shard = sorted((parquet_dataset() / "data").glob("*.parquet"))[0]  # 64 rows, row groups of 16
+    sample = load_dataset_sample(str(shard), n=20, progress=False)
+    assert len(sample) == 20 and sample.total == 64
+    assert (sample.image_column, sample.caption_column) == ("image", "text")
+    assert sample.details["read_row_groups"] == 2  # 20 rows need two row groups of 16, not the file
+    with pytest.raises(InputError, match="no column 'pixels'.*image, text"):
+        load_dataset_sample(str(shard), image_column="pixels", progress=False)
+
+
+def test_local_revisions_follow_content(tmp_path, isolated_cache):
+    folder = write_image_folder(tmp_path / "d", 10, style="mono")
+    before = dataset_revision(str(folder))
+    assert dataset_revision(str(folder)) == before
+    (folder / "metadata.jsonl").write_text(json.dumps({"file_name": "img_0000.jpg", "text": "changed"}) + "\n")
+    assert dataset_revision(str(folder)) != before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("org/pets", ("hub", "org/pets", None, None)),
+        ("org/pets:cats", ("hub", "org/pets", "cats", None)),
+        ("org/pets@v1.0", ("hub", "org/pets", None, "v1.0")),
+        ("org/pets:cats@0123abcd", ("hub", "org/pets", "cats", "0123abcd")),
+    ],
+)
+def test_dataset_references(text, expected):
+    ref = DatasetRef.parse(text, split="test")
+    assert (ref.kind, ref.location, ref.config, ref.revision) == expected and ref.split == "test"
+
+
+def test_an_unknown_dataset_reference_says_what_is_accepted(tmp_path):
+    with pytest.raises(InputError, match="a folder of images, a .parquet file, or a Hub dataset id"):
+        DatasetRef.parse("no-such-thing")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="not a .parquet file"):
+        DatasetRef.parse(str(tmp_path / "notes.txt"))
