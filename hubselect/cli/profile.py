@@ -1,0 +1,133 @@
+"""``hubselect profile``: fine-tune and score a grid of models × datasets into a zoo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli.output import table
+from hubselect.profile.recipes import METHODS
+
+
+@cli.command("profile")
+@click.option("--models", required=True, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders.")
+@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files.")
+@click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
+@click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Zoo folder the records go to (created if missing); jobs it already holds are skipped.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run jobs one by one here, or as Ray tasks (a local Ray cluster unless RAY_ADDRESS/--ray-address names one).")
+@click.option("--ray-address", default=None, help="Address of a running Ray cluster (default: start a local one).")
+@click.option("--push", "push_to", default=None, metavar="ORG/NAME",
+              help="Offer this grid's records to the zoo repo ORG/NAME on the Hub as a pull request.")
+@click.option("--force", is_flag=True, help="Run jobs again even if the zoo holds them.")
+# recipe
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (default per method: lora 500, dreambooth 200, textual-inversion 3000).")
+@click.option("--learning-rate", type=float, default=None, help="Learning rate (default per method: lora 1e-4, dreambooth 1e-6, textual-inversion 5e-4).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Training batch size (default 1).")
+@click.option("--resolution", type=click.IntRange(min=8), default=None, help="Training/generation resolution (default: the model's native one).")
+@click.option("--rank", type=click.IntRange(min=1), default=None, help="LoRA rank (default 4).")
+@click.option("--mixed-precision", type=click.Choice(["auto", "no", "fp16", "bf16"]), default=None,
+              help="Half precision on a GPU (auto: bf16 where supported, else fp16; always float32 on CPU).")
+@click.option("--gradient-checkpointing", is_flag=True, default=None, help="Trade compute for memory.")
+@click.option("--class-word", default=None, help="Class noun of the caption template 'a photo of <token> <class>' (default 'object').")
+@click.option("--prior-preservation", is_flag=True, default=None, help="DreamBooth: add the prior-preservation loss on generated class images.")
+# evaluation
+@click.option("--sample-size", type=click.IntRange(min=3), default=None, help="Images read from each dataset, train + held out (default 100).")
+@click.option("--min-images", type=click.IntRange(min=3), default=None, help="Fewest decodable images a dataset needs (default 8).")
+@click.option("--num-images", type=click.IntRange(min=2), default=None, help="K: images generated before and after fine-tuning (default 32).")
+@click.option("--inference-steps", type=click.IntRange(min=1), default=None, help="Denoising steps per generated image (default 25).")
+@click.option("--curve-points", type=click.IntRange(min=0), default=None, help="Checkpoints scored for the fidelity/editability curve (default 4).")
+@click.option("--early-stop", is_flag=True, default=None, help="Stop training when editability falls well below its best.")
+@click.option("--probe", default=None, help="Feature extractor for FID and CLIP-I/CLIP-T: a CLIP model (Hub id or folder) or 'inception' (default: the zoo's probe, else openai/clip-vit-base-patch32).")
+@click.option("--dino-probe", default=None, help="A DINO/DINOv2 backbone (Hub id or folder) for the DINO score (default: none).")
+# data and execution
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample, the split, training and generation.")
+@click.option("--split", default="train", show_default=True, help="Split of Hub datasets.")
+@click.option("--caption-column", default=None, help="Column holding the captions (default: detected; none → the template).")
+@click.option("--image-column", default=None, help="Column holding the images (default: detected).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads per job (default: torch's for local, 1 for ray).")
+@click.option("--weights-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Keep the trained weights here.")
+@common_options
+def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: str, ray_address: str | None, push_to: str | None,
+            force: bool, **options) -> None:
+    """Fine-tune every model on every dataset with every method, score it, and write the records
+    into the zoo (FID after and before fine-tuning, CLIP-I, CLIP-T, DINO, cost, the overfitting
+    curve).
+
+    Idempotent and crash-safe: a job whose model, dataset, method and config hash the zoo
+    already holds is skipped, and each record is written as soon as its job finishes.
+    """
+    from hubselect.errors import HubselectError
+    from hubselect.profile.evaluation import EvalConfig
+    from hubselect.profile.executors import make_executor
+    from hubselect.profile.grid import existing_zoo, plan_jobs, push_grid, run_grid
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.profile.recipes import parse_methods
+
+    method_names = parse_methods(methods)  # an unknown method fails before anything is read
+    recipe_overrides = {
+        "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],
+        "resolution": options["resolution"], "rank": options["rank"], "mixed_precision": options["mixed_precision"],
+        "gradient_checkpointing": options["gradient_checkpointing"], "class_word": options["class_word"],
+        "prior_preservation": options["prior_preservation"],
+    }
+    eval_fields = {
+        "sample_size": options["sample_size"], "min_images": options["min_images"], "num_images": options["num_images"],
+        "inference_steps": options["inference_steps"], "curve_points": options["curve_points"], "early_stop": options["early_stop"],
+    }
+    evaluation = EvalConfig(**{k: v for k, v in eval_fields.items() if v is not None})
+    jobs = plan_jobs(
+        models, datasets, methods=method_names, recipe_overrides=recipe_overrides, evaluation=evaluation,
+        probe=options["probe"], dino_probe=options["dino_probe"], seed=options["seed"], split=options["split"],
+        image_column=options["image_column"], caption_column=options["caption_column"], device=options["device"],
+        threads=options["threads"], weights_dir=str(options["weights_dir"]) if options["weights_dir"] else None,
+        token=SETTINGS.token, zoo=existing_zoo(zoo_dir),
+    )
+    writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
+
+    def report(outcome) -> None:
+        # One line per failed job as it happens (the bar's own write keeps the bar intact);
+        # finished jobs show in the bar and the closing table.
+        if outcome.error:
+            from huggingface_hub.utils import tqdm
+
+            tqdm.write(f"failed: {outcome.job.describe()}: {outcome.error}", file=sys.stderr)
+
+    runner = make_executor(executor, threads=options["threads"], address=ray_address)
+    summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer)
+    push_error = None
+    if push_to:
+        try:
+            summary.pull_request = push_grid(jobs, writer, push_to, token=SETTINGS.token)
+        except HubselectError as exc:  # the records are safe in the zoo: say so, then fail
+            push_error = exc
+    result = summary.to_dict()
+
+    def human(console) -> None:
+        if summary.records:
+            rows = [(r.model, r.dataset, r.method, r.score_before, r.score, r.metrics.get("clip_i"), r.metrics.get("clip_t"),
+                     r.metrics.get("train_seconds")) for r in summary.records]
+            console.print(table("new profile records", ["model", "dataset", "method", "FID before", "FID after", "CLIP-I", "CLIP-T", "train s"],
+                                rows, numeric_format="{:.4g}"))
+        console.print(f"{summary.total} jobs: {summary.done} done, {summary.skipped} skipped (already in {zoo_dir}), "
+                      f"{len(summary.failed)} failed ({summary.seconds:.1f}s, executor {summary.executor})")
+        for failure in summary.failed:
+            console.print(f"  failed {failure['model']} × {failure['dataset']} ({failure['method']}): {failure['reason']}", markup=False, highlight=False)
+        if summary.pull_request:
+            console.print(f"Opened a pull request on {push_to}: {summary.pull_request}")
+        elif push_to and push_error is None:
+            console.print(f"Nothing to push: {push_to} already holds these records")
+
+    SETTINGS.output.result(result, human)
+    if push_error is not None:
+        raise push_error
+    if summary.failed:
+        raise HubselectError(
+            f"{len(summary.failed)} of {summary.total} profiling jobs failed (reasons above); the records of the others are in "
+            f"{zoo_dir}: fix the inputs and rerun the same command (only the failed jobs will run)"
+        )

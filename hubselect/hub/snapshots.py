@@ -1,0 +1,93 @@
+"""Download a text-to-image model to fine-tune it: configs and safetensors weights only, never code.
+
+Before a byte of weights is fetched, the repo's file list and ``model_index.json`` are checked
+with the crawler's safety rules (:mod:`hubselect.crawl.safety`): a repo whose weights exist only
+as pickles, or that needs custom code, is refused with a one-line error naming the model and the
+reason. Nothing is ever loaded with ``trust_remote_code``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hubselect.errors import HubError, InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSnapshot:
+    """A pipeline's files on local disk, and exactly which revision they are."""
+
+    model: str
+    revision: str
+    path: Path
+    pipeline_class: str
+
+
+def check_model(repo_id: str, revision: str | None = None, *, token: str | None = None) -> tuple[Any, dict]:
+    """``(reader, model_index)`` of a diffusers pipeline that is safe to load; one-line errors otherwise.
+
+    ``repo_id`` is a Hub model id or a local pipeline folder.
+    """
+    from hubselect.crawl.safety import unsafe_reasons
+    from hubselect.hub.models import HubRepoReader, LocalRepoReader, RepoReadError, model_info
+
+    folder = Path(repo_id).expanduser()
+    card: dict | None = None
+    if folder.is_dir():
+        reader = LocalRepoReader(folder)
+    else:
+        info = model_info(repo_id, revision=revision, token=token)
+        reader = HubRepoReader(info, token=token)
+        card = info.card_data.to_dict() if info.card_data is not None else None
+    if "model_index.json" not in reader.files:
+        raise InputError(f"model {repo_id} is not a diffusers pipeline (no model_index.json); pass a text-to-image pipeline repo")
+    try:
+        index = reader.read_json("model_index.json")
+    except RepoReadError as exc:
+        raise HubError(f"model {repo_id}: cannot read model_index.json ({exc.reason}); rerun later") from None
+    problems = unsafe_reasons(reader.files, index, card)
+    if problems:
+        flag, reason = problems[0]
+        raise InputError(f"model {repo_id} is flagged {flag} and is not profiled: {reason} (hubselect never runs repo code or unpickles weights)")
+    return reader, index
+
+
+def download_model(repo_id: str, revision: str | None = None, *, token: str | None = None) -> tuple[Path, str]:
+    """Check, then download (or find in the HF cache) a pipeline's configs and safetensors weights.
+
+    Returns ``(folder, revision)``: the commit sha for a Hub repo, a content hash (``local-…``)
+    for a local folder.
+
+    >>> folder, sha = download_model("org/sd-tiny")  # doctest: +SKIP
+    """
+    return _snapshot(repo_id, revision, token=token)[:2]
+
+
+def model_snapshot(repo_id: str, revision: str | None = None, *, token: str | None = None) -> ModelSnapshot:
+    """:func:`download_model` with the pipeline class, as a record."""
+    path, sha, index = _snapshot(repo_id, revision, token=token)
+    return ModelSnapshot(repo_id, sha, path, str(index.get("_class_name")))
+
+
+def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple[Path, str, dict]:
+    from hubselect.data.fingerprint import content_hash
+    from hubselect.hub.models import download_pipeline
+
+    reader, index = check_model(repo_id, revision, token=token)
+    folder = Path(repo_id).expanduser()
+    if folder.is_dir():
+        files = [folder / f for f in reader.files if f.endswith((".json", ".safetensors", ".txt"))]
+        return folder.resolve(), content_hash(folder, files), index
+    sha = reader.revision
+    path = download_pipeline(repo_id, revision=sha, token=token)
+    if not any(path.rglob("*.safetensors")):
+        raise InputError(f"model {repo_id} has no safetensors weights at {sha[:12]}; hubselect loads safetensors only")
+    return path, sha, index
+
+
+__all__ = ["ModelSnapshot", "check_model", "download_model", "model_snapshot"]

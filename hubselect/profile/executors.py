@@ -1,0 +1,157 @@
+"""Where jobs run: in this process, one after another (``local``), or as Ray tasks (``ray``).
+
+Both yield :class:`JobOutcome`\\ s as jobs finish; neither writes the zoo (the driver does, so
+there is one writer however many workers there are). A job that fails with a
+:class:`~hubselect.errors.HubselectError` yields its one-line message; any other exception yields
+``unexpected <Type>: <message>`` (the traceback goes to the debug log), and the other jobs go on.
+
+Ray: each job is one task with ``num_gpus=1`` when the cluster has GPUs (so a task owns a GPU)
+and ``num_cpus=threads``; with no ``address`` (and no ``RAY_ADDRESS``) a local Ray cluster is
+started on this machine and shut down afterwards. Tasks return records as plain dicts. Results
+equal the local executor's for the same seeds when both run jobs with the same torch thread
+count (``threads``), which the Ray executor fixes at 1 by default.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from dataclasses import dataclass, replace
+from typing import Any, Iterator, Protocol, Sequence
+
+from hubselect.errors import HubselectError, InputError
+from hubselect.profile.job import ProfileJob, run_job
+from hubselect.zoo import ProfileRecord
+
+log = logging.getLogger(__name__)
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass
+class JobOutcome:
+    """A finished job: its record, or why it failed (one line)."""
+
+    job: ProfileJob
+    record: ProfileRecord | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
+        """Run ``jobs``, yielding each outcome as soon as its job finishes."""
+
+
+def _describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, HubselectError):
+        return str(exc)
+    log.debug("job failed:\n%s", "".join(traceback.format_exception(exc)))
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"unexpected {type(exc).__name__}: {first} (rerun with --debug for the traceback)"
+
+
+def execute(job: ProfileJob) -> dict[str, Any]:
+    """Run one job and return a plain dict (what a Ray task sends back): ``record`` row or ``error``."""
+    started = time.perf_counter()
+    try:
+        record = run_job(job)
+    except Exception as exc:  # a job's failure must not take the grid down
+        return {"record": None, "error": _describe_failure(exc), "seconds": time.perf_counter() - started}
+    return {"record": record.to_row(), "error": None, "seconds": time.perf_counter() - started}
+
+
+def _outcome(job: ProfileJob, result: dict[str, Any]) -> JobOutcome:
+    record = ProfileRecord.from_row(result["record"]) if result.get("record") else None
+    return JobOutcome(job, record, result.get("error"), float(result.get("seconds") or 0.0))
+
+
+class LocalExecutor:
+    """Jobs one after another in this process."""
+
+    name = "local"
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        self.threads = threads
+
+    def run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
+        for job in jobs:
+            if self.threads and not job.threads:
+                job = replace(job, threads=self.threads)
+            yield _outcome(job, execute(job))
+
+
+class RayExecutor:
+    """Each job a Ray task; a local Ray cluster on this machine unless ``address`` names one.
+
+    >>> outcomes = list(RayExecutor().run(jobs))  # doctest: +SKIP
+    """
+
+    name = "ray"
+
+    def __init__(self, *, address: str | None = None, threads: int = 1, num_cpus: int | None = None, max_in_flight: int | None = None) -> None:
+        self.address = address
+        self.threads = max(1, int(threads))
+        self.num_cpus = num_cpus
+        self.max_in_flight = max_in_flight
+
+    def _init(self):
+        try:
+            import ray
+        except ImportError:
+            raise InputError("--executor ray needs Ray: pip install 'hubselect[ray]'") from None
+        if ray.is_initialized():
+            return ray, False
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        # Workers inherit the driver's Hub settings (endpoint, cache, token path, offline mode).
+        env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "HUBSELECT_"))}
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "runtime_env": {"env_vars": env}}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
+        log.info("starting Ray (%s)", address or f"local cluster, {kwargs.get('num_cpus')} CPUs")
+        ray.init(**kwargs)
+        return ray, True
+
+    def run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
+        if not jobs:
+            return
+        ray, started_here = self._init()
+        try:
+            gpus = ray.cluster_resources().get("GPU", 0)
+            task = ray.remote(execute).options(num_gpus=1 if gpus else 0, num_cpus=self.threads, max_retries=0)
+            queue = [replace(job, threads=job.threads or self.threads) for job in jobs]
+            limit = self.max_in_flight or len(queue)
+            pending: dict[Any, ProfileJob] = {}
+            while queue or pending:
+                while queue and len(pending) < limit:
+                    job = queue.pop(0)
+                    pending[task.remote(job)] = job
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    job = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except Exception as exc:  # the worker died (out of memory, killed)
+                        result = {"record": None, "error": f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+                    yield _outcome(job, result)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def make_executor(name: str, *, threads: int | None = None, address: str | None = None) -> Executor:
+    """The executor called ``name`` (``local`` or ``ray``)."""
+    if name == "local":
+        return LocalExecutor(threads=threads)
+    if name == "ray":
+        return RayExecutor(address=address, threads=threads or 1)
+    raise InputError(f"unknown executor {name!r}; choose from: {', '.join(EXECUTORS)}")
+
+
+__all__ = ["EXECUTORS", "Executor", "JobOutcome", "LocalExecutor", "RayExecutor", "execute", "make_executor"]

@@ -1,0 +1,290 @@
+"""The job grid: models × datasets × methods, minus what the zoo already holds.
+
+:func:`profile_grid` is the Python entry point (``hubselect profile`` is a thin layer over it):
+
+1. expand the grid into :class:`~hubselect.profile.job.ProfileJob`\\ s, each keyed by
+   ``(model, dataset, method, config_hash)``;
+2. skip every job whose key the zoo already holds (the config hash covers the recipe, the
+   evaluation, the probes and the seed, so a changed setting is a new job, and a rerun does
+   nothing);
+3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
+   finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
+   flight);
+4. summarise: total, done, skipped, failed (with one-line reasons).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from hubselect.errors import InputError
+from hubselect.profile.evaluation import EvalConfig
+from hubselect.profile.executors import Executor, JobOutcome, make_executor
+from hubselect.profile.job import ProfileJob
+from hubselect.profile.journal import ZooWriter
+from hubselect.profile.recipes import Recipe, make_recipe, parse_methods
+from hubselect.zoo import ProfileRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GridSummary:
+    """What a grid run did. ``records`` are the new records, in the order they finished."""
+
+    zoo: str
+    executor: str
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: list[dict[str, str]] = field(default_factory=list)
+    records: list[ProfileRecord] = field(default_factory=list)
+    seconds: float = 0.0
+    pull_request: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "zoo": self.zoo,
+            "executor": self.executor,
+            "total": self.total,
+            "done": self.done,
+            "skipped": self.skipped,
+            "failed": len(self.failed),
+            "failures": self.failed,
+            "seconds": round(self.seconds, 2),
+            "records": [
+                {
+                    "model": r.model,
+                    "dataset": r.dataset,
+                    "method": r.method,
+                    "config_hash": r.config_hash,
+                    "fid_after_finetune": r.score,
+                    "fid_before_finetune": r.score_before,
+                    "clip_i": r.metrics.get("clip_i"),
+                    "clip_t": r.metrics.get("clip_t"),
+                    "dino": r.metrics.get("dino"),
+                    "train_seconds": r.metrics.get("train_seconds"),
+                }
+                for r in self.records
+            ],
+            "pull_request": self.pull_request,
+        }
+
+
+def _split_list(value: str | Sequence[str], what: str) -> list[str]:
+    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)]
+    items = list(dict.fromkeys(v for v in items if v))
+    if not items:
+        raise InputError(f"no {what} given; pass a comma-separated list")
+    return items
+
+
+def plan_jobs(
+    models: str | Sequence[str],
+    datasets: str | Sequence[str],
+    *,
+    methods: str | Sequence[str] | None = None,
+    recipes: Mapping[str, Recipe] | None = None,
+    recipe_overrides: Mapping[str, Any] | None = None,
+    evaluation: EvalConfig | None = None,
+    probe: str | Any = None,
+    dino_probe: str | Any = None,
+    seed: int = 0,
+    split: str = "train",
+    image_column: str | None = None,
+    caption_column: str | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    deterministic: bool = True,
+    weights_dir: str | None = None,
+    token: str | None = None,
+    zoo: Any = None,
+) -> list[ProfileJob]:
+    """Expand models × datasets × methods into jobs (models outermost, in the order given).
+
+    ``recipes`` gives a recipe per method; other methods get their defaults changed by
+    ``recipe_overrides``. ``probe`` and ``dino_probe`` are ``--probe`` values (resolved here, so
+    every job carries the exact probe revision its config hash names) or resolved refs.
+
+    >>> jobs = plan_jobs("org/a,org/b", "org/x", methods="lora", probe="./clip")  # doctest: +SKIP
+    >>> [j.describe() for j in jobs]  # doctest: +SKIP
+    ['org/a × org/x (lora)', 'org/b × org/x (lora)']
+    """
+    from hubselect.data.profile import default_probe
+    from hubselect.probes import resolve_probe
+
+    method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
+    chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
+    evaluation = evaluation or EvalConfig()
+    if probe is None:
+        probe = default_probe(zoo)
+    probe_ref = resolve_probe(probe, token=token) if isinstance(probe, str) else probe
+    dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, str) else dino_probe
+    jobs = []
+    for model in _split_list(models, "models"):
+        for dataset in _split_list(datasets, "datasets"):
+            for method in method_names:
+                jobs.append(
+                    ProfileJob(
+                        model=model,
+                        dataset=dataset,
+                        recipe=chosen[method],
+                        evaluation=evaluation,
+                        probe=probe_ref,
+                        dino_probe=dino_ref,
+                        seed=seed,
+                        split=split,
+                        image_column=image_column,
+                        caption_column=caption_column,
+                        device=device,
+                        threads=threads,
+                        deterministic=deterministic,
+                        weights_dir=weights_dir,
+                        token=token,
+                    )
+                )
+    return jobs
+
+
+#: Crawl flags that make a model unloadable whatever the token (gated models may be accessible).
+UNSAFE_FLAGS = ("pickle_only", "remote_code")
+
+
+def existing_zoo(zoo_dir: str | Path) -> Any:
+    """The zoo in ``zoo_dir`` if there is one (read only, for planning), else ``None``."""
+    from hubselect.zoo import Zoo
+    from hubselect.zoo.store import META_FILE
+
+    folder = Path(zoo_dir)
+    return Zoo.load(folder) if (folder / META_FILE).is_file() else None
+
+
+def flagged_models(zoo: Any) -> dict[str, str]:
+    """Models the zoo's crawl flagged unsafe to load (pickle-only weights, custom code): id → reason."""
+    frame = getattr(zoo, "models", None)
+    if frame is None or frame.empty or "safety_flag" not in frame.columns:
+        return {}
+    out = {}
+    for row in frame.to_dict("records"):
+        flag = row.get("safety_flag")
+        if flag in UNSAFE_FLAGS:
+            out[row["model"]] = f"{flag}: {row.get('excluded_reason') or 'flagged by the crawl'}"
+    return out
+
+
+def run_grid(
+    jobs: Sequence[ProfileJob],
+    zoo_dir: str | Path,
+    *,
+    executor: str | Executor = "local",
+    force: bool = False,
+    progress: bool = True,
+    on_outcome: Callable[[JobOutcome], None] | None = None,
+    writer: ZooWriter | None = None,
+) -> GridSummary:
+    """Run the jobs the zoo does not hold yet, writing each record as it finishes.
+
+    >>> summary = run_grid(jobs, "my-zoo", executor="ray")  # doctest: +SKIP
+    >>> summary.done, summary.skipped, summary.failed  # doctest: +SKIP
+    (3, 1, [])
+    """
+    from huggingface_hub.utils import tqdm
+
+    started = time.perf_counter()
+    writer = writer or ZooWriter(zoo_dir)
+    runner = make_executor(executor) if isinstance(executor, str) else executor
+    summary = GridSummary(zoo=str(zoo_dir), executor=runner.name, total=len(jobs))
+    flagged = flagged_models(writer.zoo)
+    todo: list[ProfileJob] = []
+    seen: set[tuple] = set()
+    for job in jobs:
+        key = job.key
+        if key in seen:
+            summary.total -= 1  # the same job listed twice
+            continue
+        seen.add(key)
+        if not force and writer.has(key):
+            summary.skipped += 1
+            continue
+        if job.model_id in flagged:
+            # The crawl already found the model unsafe to load: fail without a request.
+            reason = f"model {job.model_id} is flagged {flagged[job.model_id]} (hubselect never runs repo code or unpickles weights)"
+            summary.failed.append(_failure(job, reason))
+            if on_outcome is not None:
+                on_outcome(JobOutcome(job, None, reason))
+            continue
+        todo.append(job)
+    log.info("%d jobs: %d to run, %d already in the zoo", summary.total, len(todo), summary.skipped)
+    bar = tqdm(total=len(todo), desc="Profiling", unit="job", disable=not progress or not todo)
+    with bar:
+        for outcome in runner.run(todo):
+            if outcome.record is not None:
+                writer.write(outcome.record)  # durable before anything else happens
+                summary.done += 1
+                summary.records.append(outcome.record)
+            else:
+                summary.failed.append(_failure(outcome.job, outcome.error or "failed"))
+            bar.update(1)
+            if on_outcome is not None:
+                on_outcome(outcome)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _failure(job: ProfileJob, reason: str) -> dict[str, str]:
+    return {"model": job.model_id, "dataset": job.dataset_key, "method": job.method, "reason": reason}
+
+
+def profile_grid(
+    models: str | Sequence[str],
+    datasets: str | Sequence[str],
+    zoo_dir: str | Path,
+    *,
+    methods: str | Sequence[str] | None = None,
+    executor: str | Executor = "local",
+    force: bool = False,
+    progress: bool = True,
+    push_to: str | None = None,
+    on_outcome: Callable[[JobOutcome], None] | None = None,
+    **plan: Any,
+) -> GridSummary:
+    """Profile every model × dataset × method into the zoo folder ``zoo_dir``; the Python API
+    of ``hubselect profile``. ``plan`` takes :func:`plan_jobs`' keyword arguments (``recipes``,
+    ``recipe_overrides``, ``evaluation``, ``probe``, ``dino_probe``, ``seed``, ``device``, ``threads``,
+    ``token``, ...). With ``push_to``, the new records are offered to that zoo repo on the Hub as
+    a pull request (``summary.pull_request`` is its URL).
+
+    >>> summary = profile_grid("org/sd-a,org/sd-b", "org/pets,org/cars", "my-zoo",
+    ...                        recipe_overrides={"steps": 200}, probe="openai/clip-vit-base-patch32")  # doctest: +SKIP
+    >>> summary.done, summary.skipped  # doctest: +SKIP
+    (4, 0)
+    """
+    jobs = plan_jobs(models, datasets, methods=methods, zoo=existing_zoo(zoo_dir), **plan)
+    writer = ZooWriter(zoo_dir)
+    summary = run_grid(jobs, zoo_dir, executor=executor, force=force, progress=progress, on_outcome=on_outcome, writer=writer)
+    if push_to:
+        summary.pull_request = push_grid(jobs, writer, push_to, token=plan.get("token"))
+    return summary
+
+
+def push_grid(jobs: Sequence[ProfileJob], writer: ZooWriter, repo_id: str, *, token: str | None = None) -> str | None:
+    """Offer the zoo's records of these jobs (run now or before) to ``repo_id`` as a pull request; its URL."""
+    from hubselect.hub.contribute import contribute_profiles
+
+    keys = {job.key for job in jobs}
+    records = [r for r in writer.zoo.profile_records() if r.key in keys] if not writer.zoo.records.empty else []
+    if not records:
+        return None
+    return contribute_profiles(records, repo_id, token=token).url
+
+
+def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
+    """Records with distinct keys (the last one of each key wins)."""
+    return list({r.key: r for r in records}.values())
+
+
+__all__ = ["GridSummary", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "run_grid", "unique_records"]

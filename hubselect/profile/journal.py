@@ -1,0 +1,172 @@
+"""Crash-safe, idempotent writing of profile records into a zoo folder.
+
+The profiler's work is expensive, so a finished job must never be lost or redone. Each
+finished record goes through two steps:
+
+1. **Journal** — it is appended as one JSON line to ``<zoo>/profiles.journal.jsonl`` and the
+   file is ``fsync``\\ ed. From this point on the record survives a SIGKILL (or a power cut).
+   An append is one ``write`` on a file opened with ``O_APPEND``; a torn last line (a crash
+   mid-write) fails to parse and is ignored, so a half-written record is never read back.
+2. **Fold** — the journal is merged into the zoo's tables (``Zoo.add_profiles`` upserts by
+   record key, so folding twice never duplicates), the zoo is saved (each file replaced
+   atomically, then fsynced), and only then is the journal emptied.
+
+Why a journal and not just ``Zoo.save`` after each job: saving rewrites whole tables, so the
+durability point of a record would be "some rename inside a multi-file save", and two profiler
+processes sharing a zoo would each load, add and save — the later save silently dropping the
+other's records. The journal makes the durability point one fsynced append, and folding
+happens under an exclusive lock (``<zoo>/.profiles.lock``) that re-reads the zoo from disk, so
+concurrent writers never lose each other's records. A run killed between the two steps leaves
+records in the journal; the next run (or any :class:`ZooWriter`) folds them first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from hubselect.errors import InputError
+from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+from hubselect.zoo.store import META_FILE
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE = "profiles.journal.jsonl"
+LOCK_FILE = ".profiles.lock"
+
+#: What a zoo of profiles measures: FID after fine-tuning, lower is better.
+PROFILE_SCORE = "fid_after_finetune"
+PROFILE_HIGHER_IS_BETTER = False
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock on the zoo folder (POSIX ``flock``; a no-op where there is none)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: single-writer only
+        yield
+        return
+    with open(folder / LOCK_FILE, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_journal(folder: str | os.PathLike) -> list[ProfileRecord]:
+    """The records in a zoo folder's journal; a torn (partly written) line is skipped."""
+    path = Path(folder) / JOURNAL_FILE
+    if not path.exists():
+        return []
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.endswith("\n"):
+                log.warning("%s: line %d was cut short by a crash; ignoring it", path, number)
+                continue
+            try:
+                records.append(ProfileRecord.from_row(json.loads(line)))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("%s: line %d is not a record (%s); ignoring it", path, number, exc)
+    return records
+
+
+def check_meta(zoo: Zoo, where: str) -> None:
+    """Refuse a zoo scored by something other than FID after fine-tuning."""
+    if zoo.meta.score != PROFILE_SCORE or bool(zoo.meta.higher_is_better) != PROFILE_HIGHER_IS_BETTER:
+        direction = "higher" if zoo.meta.higher_is_better else "lower"
+        raise InputError(
+            f"{where} is scored by {zoo.meta.score!r} ({direction} is better), but profiles measure "
+            f"{PROFILE_SCORE!r} (lower is better); profile into another zoo folder"
+        )
+
+
+class ZooWriter:
+    """Writes profile records into a zoo folder, one at a time, crash-safe and idempotent.
+
+    >>> writer = ZooWriter("my-zoo")  # doctest: +SKIP
+    >>> writer.has(("org/m", "org/d", "lora", "9f2c..."))  # doctest: +SKIP
+    False
+    >>> writer.write(record)  # doctest: +SKIP
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise InputError(f"--zoo {self.folder} is a file; pass a folder (it is created if missing)")
+        if self.folder.is_dir() and not (self.folder / META_FILE).is_file() and any(
+            p for p in self.folder.iterdir() if p.name not in (JOURNAL_FILE, LOCK_FILE)
+        ):
+            raise InputError(f"{self.folder} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with _locked(self.folder):
+            self.zoo = self._fold()
+
+    def _load(self) -> Zoo:
+        if (self.folder / META_FILE).is_file():
+            zoo = Zoo.load(self.folder)
+            check_meta(zoo, str(self.folder))
+            return zoo
+        return Zoo(ZooMeta(score=PROFILE_SCORE, higher_is_better=PROFILE_HIGHER_IS_BETTER, description="created by hubselect profile"))
+
+    def _fold(self) -> Zoo:
+        """Merge the journal into the tables, save, then empty the journal (call under the lock)."""
+        zoo = self._load()
+        pending = read_journal(self.folder)
+        journal = self.folder / JOURNAL_FILE
+        if pending or not (self.folder / META_FILE).is_file():
+            zoo.add_profiles(pending)
+            zoo.save(self.folder)
+            for name in ("records.parquet", META_FILE):
+                _fsync_path(self.folder / name)
+            _fsync_path(self.folder)
+        if journal.exists() and journal.stat().st_size:
+            with open(journal, "r+b") as handle:
+                handle.truncate(0)
+                os.fsync(handle.fileno())
+        return zoo
+
+    def keys(self) -> set[tuple[str, str, str, str]]:
+        """Keys of the records the zoo holds (as of the last fold)."""
+        return {r.key for r in self.zoo.profile_records()} if not self.zoo.records.empty else set()
+
+    def has(self, key: tuple[str, str, str, str]) -> bool:
+        frame = self.zoo.records
+        if frame.empty:
+            return False
+        model, dataset, method, config = key
+        hit = (frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)
+        return bool(hit.any())
+
+    def write(self, record: ProfileRecord) -> None:
+        """Make ``record`` durable (journal + fsync), then fold it into the zoo's tables."""
+        line = json.dumps(record.to_row(), sort_keys=True, default=str) + "\n"
+        with _locked(self.folder):
+            fd = os.open(self.folder / JOURNAL_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self.zoo = self._fold()
+
+    def write_all(self, records: Iterable[ProfileRecord]) -> None:
+        for record in records:
+            self.write(record)
+
+
+__all__ = ["JOURNAL_FILE", "LOCK_FILE", "PROFILE_HIGHER_IS_BETTER", "PROFILE_SCORE", "ZooWriter", "check_meta", "read_journal"]

@@ -1,0 +1,283 @@
+"""The profiler's parts: recipes and their config hash, the three training methods on a tiny
+pipeline, the scores, the overfitting curve, and the crash-safe zoo writer. Offline, on CPU."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hubselect.errors import InputError
+from hubselect.profile import DreamBoothRecipe, EvalConfig, LoraRecipe, ProfileJob, TextualInversionRecipe, ZooWriter, make_recipe, run_job
+from hubselect.profile.recipes import config_hash, parse_methods
+from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+TINY_EVAL = EvalConfig(sample_size=12, min_images=6, num_images=4, inference_steps=2, curve_points=2, curve_images=2)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    from hubselect.testing.profile_fixtures import tiny_clip_full
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import tiny_clip_vision, write_image_folder
+
+    root = tmp_path_factory.mktemp("profile-inputs")
+    return {
+        "model": save_tiny_pipeline(root / "sd-tiny", "sd-tiny-ddim"),
+        "vpred": save_tiny_pipeline(root / "sd-vpred", "sd-tiny-vpred"),
+        "data": write_image_folder(root / "warm", n=12, style="warm"),
+        "uncaptioned": write_image_folder(root / "cool", n=12, style="cool", captions=False),
+        "clip": tiny_clip_full(root / "clip"),
+        "vision_only": tiny_clip_vision(root / "clip-vision"),
+    }
+
+
+def _pixels(images) -> np.ndarray:
+    return np.stack([np.asarray(image, dtype=np.float32) for image in images])
+
+
+def _train_and_generate(model_dir: Path, data_dir: Path, recipe, *, seeds=(0, 1)):
+    """Images of one prompt before and after training ``recipe`` for a few steps, same seeds."""
+    import torch
+
+    from hubselect.data.sample import load_dataset_sample
+    from hubselect.profile.generation import generate
+    from hubselect.profile.job import load_pipeline
+    from hubselect.profile.training import Trainer
+
+    torch.manual_seed(0)
+    sample = load_dataset_sample(str(data_dir), n=6, seed=0, min_images=6, progress=False)
+    pipe = load_pipeline(model_dir, "sd-tiny", pipeline_class="StableDiffusionPipeline")
+    prompts = [recipe.prompt(None)] * len(seeds)
+    before = generate(pipe, prompts, seeds=list(seeds), steps=2, guidance_scale=7.5)
+    trainer = Trainer(pipe, recipe, device=torch.device("cpu"), seed=0)
+    result = trainer.train(sample.images, [recipe.prompt(c) for c in sample.captions])
+    after = generate(pipe, prompts, seeds=list(seeds), steps=2, guidance_scale=7.5)
+    return pipe, trainer, result, before, after
+
+
+# -- recipes ----------------------------------------------------------------------------------------
+
+
+def test_recipes_have_practice_defaults_and_validate():
+    assert (LoraRecipe().rank, LoraRecipe().lora_alpha, LoraRecipe().learning_rate) == (4, 4, 1e-4)
+    assert LoraRecipe().target_modules == ("to_k", "to_q", "to_v", "to_out.0")
+    db = DreamBoothRecipe()
+    assert (db.learning_rate, db.steps, db.prior_preservation, db.token) == (1e-6, 200, False, "sks")
+    assert db.prompt(None) == "a photo of sks object" and db.class_prompt == "a photo of object"
+    assert TextualInversionRecipe().prompt("ignored caption") == "a photo of <hubselect-concept> object"
+    assert LoraRecipe().prompt("a red bus") == "a red bus"
+    with pytest.raises(InputError, match="multiple of 8"):
+        LoraRecipe(resolution=30)
+    with pytest.raises(InputError, match="mixed precision"):
+        LoraRecipe(mixed_precision="fp8")
+    with pytest.raises(InputError, match="unknown fine-tuning method 'hypernet'; choose from: lora, dreambooth, textual-inversion"):
+        parse_methods("lora,hypernet")
+    # One set of options configures a grid of methods: fields a recipe lacks are ignored.
+    assert make_recipe("dreambooth", {"rank": 8, "steps": 5}).steps == 5
+
+
+def test_config_hash_is_stable_and_covers_every_setting():
+    base = dict(probe="local:clip@abc", dino_probe=None, seed=0)
+    h = config_hash(LoraRecipe(), EvalConfig(), **base)
+    assert h == config_hash(LoraRecipe(), EvalConfig(), **base)
+    changed = {
+        config_hash(LoraRecipe(rank=8), EvalConfig(), **base),
+        config_hash(LoraRecipe(), EvalConfig(num_images=16), **base),
+        config_hash(LoraRecipe(), EvalConfig(), **{**base, "probe": "local:clip@def"}),
+        config_hash(LoraRecipe(), EvalConfig(), **{**base, "dino_probe": "local:dino@1"}),
+        config_hash(LoraRecipe(), EvalConfig(), **{**base, "seed": 1}),
+        config_hash(DreamBoothRecipe(), EvalConfig(), **base),
+    }
+    assert h not in changed and len(changed) == 6
+
+
+# -- training methods -------------------------------------------------------------------------------
+
+
+def test_dreambooth_changes_the_generated_images(inputs):
+    recipe = DreamBoothRecipe(steps=3, learning_rate=1e-3)
+    pipe, _, result, before, after = _train_and_generate(inputs["model"], inputs["data"], recipe)
+    assert result.steps == 3 and all(math.isfinite(loss) for loss in result.losses)
+    assert np.abs(_pixels(after) - _pixels(before)).mean() > 0.5
+
+
+def test_dreambooth_with_prior_preservation_trains(inputs):
+    recipe = DreamBoothRecipe(steps=2, learning_rate=1e-3, prior_preservation=True, num_class_images=2, class_inference_steps=2)
+    _, _, result, before, after = _train_and_generate(inputs["model"], inputs["data"], recipe)
+    assert result.steps == 2 and np.abs(_pixels(after) - _pixels(before)).mean() > 0.5
+
+
+def test_textual_inversion_learns_only_the_new_token(inputs):
+    import torch
+    from safetensors.torch import load_file
+
+    from hubselect.profile.generation import generate
+
+    recipe = TextualInversionRecipe(steps=3, learning_rate=5e-2)
+    pipe, trainer, result, _, after = _train_and_generate(inputs["model"], inputs["data"], recipe)
+    token_id = pipe.tokenizer.convert_tokens_to_ids(recipe.token)
+    weights = pipe.text_encoder.get_input_embeddings().weight.detach()
+    initial = trainer.method.original  # the embeddings right after the token was added
+    others = torch.ones(len(weights), dtype=torch.bool)
+    others[token_id] = False
+    assert torch.equal(weights[others], initial[others])
+    assert not torch.equal(weights[token_id], initial[token_id])
+    # The same prompt and seeds with the embedding's initial value give other images.
+    with torch.no_grad():
+        weights[token_id] = initial[token_id]
+    untrained = generate(pipe, [recipe.prompt(None)] * 2, seeds=[0, 1], steps=2, guidance_scale=7.5)
+    assert np.abs(_pixels(after) - _pixels(untrained)).mean() > 0.5
+    saved = trainer.save(inputs["data"].parent / "ti")
+    assert list(load_file(saved)) == [recipe.token]
+
+
+def test_lora_weights_are_saved_the_diffusers_way(inputs, tmp_path):
+    from hubselect.profile.job import load_pipeline
+    from hubselect.profile.training import LORA_WEIGHTS
+
+    recipe = LoraRecipe(steps=3, learning_rate=1e-2)
+    _, trainer, _, before, after = _train_and_generate(inputs["vpred"], inputs["data"], recipe)
+    assert np.abs(_pixels(after) - _pixels(before)).mean() > 0.1
+    saved = trainer.save(tmp_path / "lora")
+    assert saved.name == LORA_WEIGHTS
+    fresh = load_pipeline(inputs["vpred"], "sd-vpred", pipeline_class="StableDiffusionPipeline")
+    fresh.load_lora_weights(str(tmp_path / "lora"), weight_name=LORA_WEIGHTS)
+    assert any("lora" in name for name, _ in fresh.unet.named_parameters())
+
+
+# -- one job: scores, curve, bad input --------------------------------------------------------------
+
+
+def _job(inputs, recipe, evaluation=TINY_EVAL, **kwargs) -> ProfileJob:
+    from hubselect.probes import resolve_probe
+
+    fields = dict(model=str(inputs["model"]), dataset=str(inputs["data"]), recipe=recipe, evaluation=evaluation,
+                  probe=resolve_probe(str(inputs["clip"])), threads=1)
+    fields.update(kwargs)
+    return ProfileJob(**fields)
+
+
+def test_a_job_reports_every_score_and_what_reproduces_it(inputs):
+    record = run_job(_job(inputs, TextualInversionRecipe(steps=2, learning_rate=5e-2), dataset=str(inputs["uncaptioned"])))
+    assert (record.model, record.dataset, record.method) == ("sd-tiny", "cool", "textual-inversion")
+    assert math.isfinite(record.score) and math.isfinite(record.score_before)
+    assert record.metrics["fid_after_finetune"] == record.score
+    assert -1 <= record.metrics["clip_t"] <= 1 and -1 <= record.metrics["clip_i"] <= 1
+    assert record.metrics["dino"] is None  # no DINO probe configured
+    assert record.model_revision.startswith("local-") and record.dataset_revision.startswith("local-")
+    details = record.details
+    assert details["config_hash"] == record.config_hash and details["seed"] == 0 and details["device"] == "cpu"
+    assert details["sample"] == {"images": 12, "train": 10, "held_out": 2, "captioned": 0, "skipped": {}}
+    assert json.loads(json.dumps(details)) == details  # plain JSON, as the zoo stores it
+
+
+def test_a_probe_without_a_text_tower_records_no_clip_t_and_says_why(inputs):
+    from hubselect.probes import resolve_probe
+
+    record = run_job(_job(inputs, LoraRecipe(steps=1), probe=resolve_probe(str(inputs["vision_only"]))))
+    assert record.metrics["clip_t"] is None and math.isfinite(record.metrics["clip_i"])
+    assert any("clip_t not computed" in note and "text tower" in note for note in record.details["notes"])
+    assert all(point["editability"] is None for point in record.details["curve"])
+
+
+def test_early_stop_ends_training_when_editability_collapses(inputs, monkeypatch):
+    from hubselect.profile import evaluation as evaluation_module
+
+    values = iter([0.30, 0.29, 0.10, 0.05])
+    monkeypatch.setattr(evaluation_module.Scorer, "fidelity_editability", lambda self, images, prompts, real: (0.9, next(values)))
+    evaluation = replace(TINY_EVAL, curve_points=4, early_stop=True, early_stop_drop=0.2)
+    record = run_job(_job(inputs, LoraRecipe(steps=8), evaluation=evaluation))
+    assert record.details["stopped_early_at"] == 6 and record.details["train_steps"] == 6
+    assert [p["editability"] for p in record.details["curve"]] == [0.30, 0.29, 0.10]
+
+
+def test_a_dataset_with_too_few_images_is_a_one_line_error(inputs, tmp_path):
+    from hubselect.testing.tiny import write_image_folder
+
+    small = write_image_folder(tmp_path / "small", n=3)
+    with pytest.raises(InputError) as info:
+        run_job(_job(inputs, LoraRecipe(steps=1), dataset=str(small)))
+    assert "\n" not in str(info.value) and "a profile needs at least 6" in str(info.value)
+
+
+def test_unsafe_local_models_are_refused(tmp_path):
+    from hubselect.hub.snapshots import download_model
+    from hubselect.testing.seed_models import save_pickle_only_pipeline, save_remote_code_pipeline
+
+    with pytest.raises(InputError, match=r"is flagged pickle_only and is not profiled: weights only as pickle files"):
+        download_model(str(save_pickle_only_pipeline(tmp_path / "pickle")))
+    with pytest.raises(InputError, match=r"is flagged remote_code .*needs custom code"):
+        download_model(str(save_remote_code_pipeline(tmp_path / "code")))
+
+
+# -- scores -----------------------------------------------------------------------------------------
+
+
+def test_clip_scores():
+    from hubselect.metrics.clip_scores import clip_i, clip_t, dino_similarity
+
+    a = np.array([[1.0, 0.0], [0.0, 2.0]])
+    assert clip_i(a, a) == pytest.approx(0.5)
+    assert clip_t(a, a * 3) == pytest.approx(1.0)
+    assert clip_t(a, -a) == pytest.approx(-1.0)
+    assert dino_similarity(a[:1], np.array([[1.0, 1.0]])) == pytest.approx(math.sqrt(0.5))
+    with pytest.raises(ValueError):
+        clip_t(a, a[:1])
+
+
+# -- the zoo writer ---------------------------------------------------------------------------------
+
+
+def _record(i: int) -> ProfileRecord:
+    return ProfileRecord(f"org/m{i}", "org/d", 10.0 + i, method="lora", config_hash="c0ffee", metrics={"clip_i": 0.5})
+
+
+def test_zoo_writer_folds_a_journal_left_by_a_crash_and_ignores_a_torn_line(tmp_path):
+    from hubselect.profile.journal import JOURNAL_FILE
+
+    writer = ZooWriter(tmp_path / "zoo")
+    writer.write(_record(0))
+    # A crash after the journal append but before the fold, and another in the middle of a write:
+    line = json.dumps(_record(1).to_row()) + "\n"
+    (tmp_path / "zoo" / JOURNAL_FILE).write_text(line + line[:40])
+    reopened = ZooWriter(tmp_path / "zoo")
+    assert reopened.has(_record(1).key) and reopened.has(_record(0).key)
+    assert len(Zoo.load(tmp_path / "zoo").records) == 2
+    assert (tmp_path / "zoo" / JOURNAL_FILE).stat().st_size == 0
+    reopened.write(_record(1))  # the same key again: replaced, not duplicated
+    assert len(Zoo.load(tmp_path / "zoo").records) == 2
+
+
+def test_zoo_writer_refuses_a_zoo_with_another_score(tmp_path):
+    Zoo(ZooMeta(score="accuracy", higher_is_better=True)).save(tmp_path / "zoo")
+    with pytest.raises(InputError, match="scored by 'accuracy'.*profiles measure 'fid_after_finetune'"):
+        ZooWriter(tmp_path / "zoo")
+
+
+def test_pipelines_outside_the_stable_diffusion_family_are_refused_in_one_line(tmp_path):
+    from hubselect.profile.job import load_pipeline
+
+    with pytest.raises(InputError, match=r"^model org/xl is a StableDiffusionXLPipeline; the profiler fine-tunes Stable Diffusion-family"):
+        load_pipeline(tmp_path, "org/xl", pipeline_class="StableDiffusionXLPipeline")
+
+
+# -- GPU (mixed precision, peak memory) -----------------------------------------------------------
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("recipe", [LoraRecipe(steps=3), DreamBoothRecipe(steps=3, learning_rate=1e-4), TextualInversionRecipe(steps=3)],
+                         ids=lambda r: r.method)
+def test_jobs_on_a_gpu_train_in_half_precision_and_report_peak_memory(inputs, recipe):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    record = run_job(_job(inputs, recipe, device="cuda"))
+    assert record.details["device"].startswith("cuda") and record.details["precision"] in ("bfloat16", "float16")
+    assert record.metrics["peak_memory_bytes"] > 0
+    assert math.isfinite(record.score) and math.isfinite(record.metrics["clip_t"])

@@ -1,0 +1,228 @@
+"""The profiler's job grid end to end, against the loopback Hub: tiny pipelines and datasets on CPU.
+
+One LoRA grid (2 models × 2 datasets) is run once per module and shared: a rerun must do no
+work, Ray must reproduce it, a SIGKILLed run must resume without losing or duplicating work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hubselect.cli import main
+from hubselect.profile.journal import JOURNAL_FILE, read_journal
+from hubselect.testing.profile_fixtures import seed_profile_hub, tiny_clip_full
+from hubselect.testing.pytest_plugin import HUB_TOKEN
+from hubselect.testing.tiny import tiny_dinov2
+from hubselect.zoo import Zoo
+
+
+def run_cli(*args) -> tuple[int, str, str]:
+    """Run the CLI in this process; (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def profile_hub(loopback_hub_server, tmp_path_factory):
+    """Tiny pipelines and datasets on the loopback Hub, seeded once per session."""
+    # Any hf_<user>_... token is user <user> on the loopback Hub.
+    return seed_profile_hub(tmp_path_factory.mktemp("profile-hub"), token="hf_profiler_loopback_write_token", namespace="profiler")
+
+
+@pytest.fixture(scope="session")
+def probes(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("probes")
+    return {"clip": tiny_clip_full(root / "clip"), "dino": tiny_dinov2(root / "dino")}
+
+
+def tiny_options(probes: dict[str, Path]) -> list[str]:
+    """A few training steps, a tiny sample and K=4 images of 2 denoising steps: seconds per job."""
+    return [
+        "--steps", "3", "--learning-rate", "1e-3", "--sample-size", "12", "--min-images", "6", "--num-images", "4",
+        "--inference-steps", "2", "--curve-points", "2", "--probe", probes["clip"], "--dino-probe", probes["dino"],
+        "--threads", "1", "--token", HUB_TOKEN,
+    ]
+
+
+@pytest.fixture(scope="module")
+def lora_grid(profile_hub, probes, tmp_path_factory):
+    zoo = tmp_path_factory.mktemp("grid") / "zoo"
+    code, out, err = run_cli(
+        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets), "--methods", "lora",
+        "--zoo", zoo, "--format", "json", *tiny_options(probes),
+    )
+    assert code == 0, err
+    return zoo, json.loads(out)
+
+
+def test_lora_grid_runs_end_to_end(lora_grid, profile_hub):
+    zoo_dir, summary = lora_grid
+    assert (summary["total"], summary["done"], summary["skipped"], summary["failed"]) == (4, 4, 0, 0)
+    zoo = Zoo.load(zoo_dir)
+    assert zoo.meta.score == "fid_after_finetune" and zoo.meta.higher_is_better is False
+    records = list(zoo.profile_records())
+    assert {(r.model, r.dataset) for r in records} == {(m, d) for m in profile_hub.models for d in profile_hub.datasets}
+    assert len({r.config_hash for r in records}) == 1
+    for r in records:
+        assert r.method == "lora"
+        assert math.isfinite(r.score) and r.score >= 0 and math.isfinite(r.score_before)
+        for name in ("clip_i", "clip_t", "dino", "clip_i_before", "train_seconds"):
+            assert math.isfinite(r.metrics[name]), name
+        assert len(r.model_revision) == 40 and len(r.dataset_revision) == 40
+        details = r.details
+        assert details["fid_extractor"].startswith("local:clip@") and details["dino_probe"].startswith("local:dino@")
+        assert details["recipe"]["method"] == "lora" and details["recipe"]["steps"] == 3 and details["seed"] == 0
+        assert {"torch", "diffusers", "peft", "hubselect"} <= set(details["versions"])
+        assert [p["step"] for p in details["curve"]] == [2, 3]
+        assert all(math.isfinite(p["fidelity"]) and math.isfinite(p["editability"]) for p in details["curve"])
+    assert not (zoo_dir / JOURNAL_FILE).exists() or not read_journal(zoo_dir)
+
+
+def test_rerun_does_no_work(lora_grid, profile_hub, probes, hub):
+    zoo_dir, _ = lora_grid
+    before = (zoo_dir / "records.parquet").stat().st_mtime_ns
+    code, out, err = run_cli(
+        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+        "--zoo", zoo_dir, "--format", "json", *tiny_options(probes),
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["total"], summary["done"], summary["skipped"]) == (4, 0, 4)
+    assert (zoo_dir / "records.parquet").stat().st_mtime_ns == before
+    # Nothing was downloaded: no model or dataset file was requested from the Hub.
+    assert not [e for e in hub.request_log if "/resolve/" in e.path]
+
+
+def test_ray_executor_gives_the_same_records(lora_grid, profile_hub, probes, tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubselect[ray]')")
+    zoo_dir, _ = lora_grid
+    code, out, err = run_cli(
+        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+        "--zoo", tmp_path / "ray-zoo", "--executor", "ray", "--format", "json", *tiny_options(probes),
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["done"], summary["executor"]) == (4, "ray")
+    local = {r.key: r for r in Zoo.load(zoo_dir).profile_records()}
+    remote = {r.key: r for r in Zoo.load(tmp_path / "ray-zoo").profile_records()}
+    assert set(local) == set(remote)
+    for key, a in local.items():
+        b = remote[key]
+        assert (a.model_revision, a.dataset_revision) == (b.model_revision, b.dataset_revision)
+        assert b.score == pytest.approx(a.score, rel=1e-4, abs=1e-6)
+        assert b.score_before == pytest.approx(a.score_before, rel=1e-4, abs=1e-6)
+        for name in ("clip_i", "clip_t", "dino"):
+            assert b.metrics[name] == pytest.approx(a.metrics[name], abs=1e-5), name
+
+
+def _records_written(zoo_dir: Path) -> int:
+    try:
+        held = len(Zoo.load(zoo_dir).records) if (zoo_dir / "zoo.json").exists() else 0
+    except Exception:  # a file being replaced right now
+        held = 0
+    return held + len(read_journal(zoo_dir))
+
+
+def test_sigkilled_run_resumes_without_losing_or_duplicating_work(profile_hub, probes, tmp_path):
+    zoo_dir = tmp_path / "zoo"
+    args = [sys.executable, "-m", "hubselect", "profile", "--models", ",".join(profile_hub.models), "--datasets", profile_hub.datasets[0],
+            "--zoo", str(zoo_dir), "--format", "json", *map(str, tiny_options(probes))]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
+    deadline = time.monotonic() + 120
+    while _records_written(zoo_dir) < 1:
+        assert first.poll() is None, first.stderr.read().decode()
+        assert time.monotonic() < deadline, "the first job never finished"
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+    assert _records_written(zoo_dir) == 1, "the second job finished before the kill; the test did not exercise a crash"
+
+    second = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert (summary["total"], summary["done"], summary["skipped"]) == (2, 1, 1)
+    zoo = Zoo.load(zoo_dir)
+    keys = [tuple(row) for row in zoo.records[["model", "dataset", "method", "config_hash"]].itertuples(index=False)]
+    assert len(keys) == 2 and len(set(keys)) == 2
+    assert {k[0] for k in keys} == set(profile_hub.models)
+
+
+def test_bad_inputs_are_one_line_errors_and_keep_earlier_records(lora_grid, profile_hub, probes, tmp_path):
+    code, out, err = run_cli("profile", "--models", "a/b", "--datasets", "c/d", "--methods", "lora,hypernetwork", "--zoo", tmp_path / "z")
+    assert code == 2 and out == ""
+    assert err.strip() == "Error: unknown fine-tuning method 'hypernetwork'; choose from: lora, dreambooth, textual-inversion"
+    assert not (tmp_path / "z").exists()
+
+    # A zoo that already holds results: failing jobs must not touch them.
+    zoo_dir, _ = lora_grid
+    copy = tmp_path / "zoo"
+    Zoo.load(zoo_dir).save(copy)
+    held = Zoo.load(copy).records.copy()
+    good, other = profile_hub.models
+    code, out, err = run_cli(
+        "profile", "--models", f"{profile_hub.pickle_model},{good}", "--datasets", f"{profile_hub.small_dataset},{profile_hub.datasets[0]}",
+        "--zoo", copy, "--format", "json", *tiny_options(probes),
+    )
+    assert code == 1
+    summary = json.loads(out)
+    assert (summary["total"], summary["skipped"], summary["done"], summary["failed"]) == (4, 1, 0, 3)
+    reasons = {(f["model"], f["dataset"]): f["reason"] for f in summary["failures"]}
+    assert "flagged pickle_only" in reasons[(profile_hub.pickle_model, profile_hub.datasets[0])]
+    assert "a profile needs at least 6" in reasons[(good, profile_hub.small_dataset)]
+    failures = [line for line in err.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 3 and all("\n" not in reason for reason in reasons.values())
+    assert err.splitlines()[-1].startswith("Error: 3 of 4 profiling jobs failed")
+    after = Zoo.load(copy).records
+    assert len(after) == len(held) and set(after["score"]) == set(held["score"])
+
+
+def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):
+    from huggingface_hub import HfApi
+
+    from hubselect.zoo import ZooMeta
+
+    Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False)).push(hub_repo_id, token=HUB_TOKEN)
+    zoo_dir, _ = lora_grid
+    copy = tmp_path / "zoo"
+    Zoo.load(zoo_dir).save(copy)
+    code, out, err = run_cli(
+        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+        "--zoo", copy, "--push", hub_repo_id, "--format", "json", *tiny_options(probes),
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["skipped"] == 4 and summary["pull_request"].endswith("/discussions/1")
+    api = HfApi(token=HUB_TOKEN)
+    assert "refs/pr/1" in [r.ref for r in api.list_repo_refs(hub_repo_id, repo_type="dataset", include_pull_requests=True).pull_requests]
+    assert Zoo.pull(hub_repo_id, token=HUB_TOKEN).records.empty  # main is untouched
+    proposed = Zoo.pull(hub_repo_id, revision="refs/pr/1", token=HUB_TOKEN)
+    assert len(proposed.records) == 4
+
+    # Pushing again points at the open pull request instead of opening another; pushing to a
+    # missing repo is a one-line error, and the records stay in the zoo.
+    code, out, err = run_cli(
+        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+        "--zoo", copy, "--push", hub_repo_id, "--format", "json", *tiny_options(probes),
+    )
+    assert code == 0 and json.loads(out)["pull_request"] == summary["pull_request"]
+    assert len(api.list_repo_refs(hub_repo_id, repo_type="dataset", include_pull_requests=True).pull_requests) == 1
+    code, out, err = run_cli(
+        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+        "--zoo", copy, "--push", "tester/no-such-zoo", "--format", "json", *tiny_options(probes),
+    )
+    assert code == 3 and err.count("\n") == 1 and "tester/no-such-zoo was not found" in err
+    assert len(Zoo.load(copy).records) == 4
