@@ -4,3 +4,4 @@ from hubselect.cli import crawl  # noqa: F401
 from hubselect.cli import dataset  # noqa: F401
 from hubselect.cli import profile  # noqa: F401
 from hubselect.cli import zoo  # noqa: F401
+from hubselect.cli import selection  # noqa: F401

@@ -1,0 +1,129 @@
+"""``hubselect evaluate`` and ``hubselect build``: measure the selection method, and build a ranker."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli.output import _finite, _json_default, table
+from hubselect.errors import InputError
+
+_METRIC_COLUMNS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
+
+
+def _config(seed: int, learner: str):
+    from hubselect.graph import Node2VecConfig
+    from hubselect.rank import RankerConfig
+
+    return RankerConfig(learner=learner, seed=seed, node2vec=Node2VecConfig(seed=seed))
+
+
+def _open(zoo_ref: str, method: str | None):
+    from hubselect.zoo.resolve import open_zoo
+
+    return open_zoo(zoo_ref, token=SETTINGS.token).for_method(method)
+
+
+_selection_options = [
+    click.option("--method", default=None, help="Fine-tuning method whose results to use (needed when the zoo holds several)."),
+    click.option("--learner", type=click.Choice(["lambdarank", "regression"]), default="lambdarank", show_default=True,
+                 help="LightGBM objective of the ranker."),
+    click.option("--seed", type=int, default=0, show_default=True, help="Seed for walks, embeddings and the learner."),
+]
+
+
+def selection_options(func):
+    for option in reversed(_selection_options):
+        func = option(func)
+    return func
+
+
+@cli.command("evaluate")
+@click.argument("zoo_ref", metavar="ZOO")
+@click.option("--targets", default=None, help="Comma-separated target datasets (default: every dataset with results for 2+ models).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the full report (per-target metrics included) to this file.")
+@selection_options
+@common_options
+def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, method: str | None, learner: str, seed: int) -> None:
+    """Leave-one-dataset-out evaluation of the method against the baselines.
+
+    For each target, every model→target result leaves the graph and the training rows (the
+    target keeps its features and distances), the ranker is refitted and ranks the target's
+    models. Metrics: top1_hit, top1_score, rel1, regret, pearson, spearman, ndcg5 (DESIGN.md).
+    The report (--format json, or --json FILE) is:
+
+    \b
+    {"method": {metric: mean over targets},
+     "baselines": {"average_best": {...}, "nearest_dataset": {...},
+                   "features_only": {...}, "random": {...},
+                   "initial_score": {...}},   # only with pre-fine-tuning scores
+     "targets": {name: {"models": n, "best_models": [...],
+                        "method": {metric: value},
+                        "baselines": {name: {metric: value}},
+                        "predicted_top1": {"method": model, <baseline>: model},
+                        "prior": "<prior setting chosen in the fold>",
+                        "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>",
+                        "seconds": s}}}
+    """
+    from hubselect.rank import evaluate
+
+    zoo = _open(zoo_ref, method)
+    wanted = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+    if targets is not None and not wanted:
+        raise InputError("--targets is empty; pass comma-separated dataset names, e.g. --targets a,b")
+    started = time.perf_counter()
+    report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(_finite(report), indent=2, default=_json_default) + "\n")
+
+    def human(console):
+        rows = [("method", *[report["method"][k] for k in _METRIC_COLUMNS])]
+        rows += [(name, *[values[k] for k in _METRIC_COLUMNS]) for name, values in report["baselines"].items()]
+        title = (
+            f"leave-one-dataset-out over {len(report['targets'])} target(s) of {zoo_ref} "
+            f"({zoo.meta.score}, {'higher' if zoo.meta.higher_is_better else 'lower'} is better; "
+            f"{time.perf_counter() - started:.0f}s)"
+        )
+        console.print(table(title, ["", *_METRIC_COLUMNS], rows))
+        if json_path is not None:
+            console.print(f"Per-target report written to {json_path}")
+
+    SETTINGS.output.result(report, human)
+
+
+@cli.command("build")
+@click.argument("zoo_ref", metavar="ZOO")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Folder to write the ranker to.")
+@selection_options
+@common_options
+def build_command(zoo_ref: str, out: Path, method: str | None, learner: str, seed: int) -> None:
+    """Train the ranker on every result of a zoo and save it (learner, feature schema, embeddings, config)."""
+    from hubselect.rank import Ranker
+
+    zoo = _open(zoo_ref, method)
+    started = time.perf_counter()
+    ranker = Ranker.fit(zoo, _config(seed, learner))
+    ranker.save(out)
+    seconds = time.perf_counter() - started
+    summary = {
+        "ranker": str(out),
+        "models": len(ranker.arrays.models),
+        "datasets": len(ranker.arrays.datasets),
+        "prior": ranker.kernel_prior.label(),
+        "selected": ranker.choice.label(),
+        "zoo": ranker.zoo_info,
+        "seconds": round(seconds, 2),
+    }
+    SETTINGS.output.result(
+        summary,
+        lambda console: console.print(
+            f"Built a ranker for {summary['models']} models × {summary['datasets']} datasets in {seconds:.1f}s → {out}\n"
+            f"  prior: {summary['prior']}; learner: {summary['selected']} (embedding set/regularisation/rounds×shrinkage)"
+        ),
+    )

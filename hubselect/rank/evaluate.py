@@ -1,0 +1,124 @@
+"""Leave-one-dataset-out evaluation of the method against every baseline (DESIGN.md).
+
+For each target dataset: every model→target result is hidden (from the graph, from the
+learner's training rows and from the evidence features); the target keeps its features and
+its dataset↔dataset distances. The method is then fitted from scratch on what is left —
+graph rebuilt, node2vec+ re-embedded, inner cross-validation rerun — and scores the target's
+models; so do the baselines. Metrics per target, then their mean over targets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from hubselect.errors import InputError
+from hubselect.graph.arrays import ZooArrays
+from hubselect.rank import baselines
+from hubselect.rank.metrics import mean_metrics, random_metrics, selection_metrics
+from hubselect.rank.ranker import Ranker, RankerConfig
+
+log = logging.getLogger("hubselect.rank")
+
+#: An unknown-target error lists at most this many valid names.
+LISTED = 50
+
+
+def evaluable_targets(arrays: ZooArrays) -> list[str]:
+    """Datasets with results for at least two models (a ranking can be scored there)."""
+    return [d for j, d in enumerate(arrays.datasets) if arrays.known[:, j].sum() >= 2]
+
+
+def resolve_targets(arrays: ZooArrays, targets: Sequence[str] | None) -> list[str]:
+    """The requested targets, checked; all evaluable datasets when none are requested."""
+    valid = evaluable_targets(arrays)
+    if not targets:
+        return valid
+    unknown = [t for t in targets if t not in valid]
+    if unknown:
+        listed = ", ".join(valid[:LISTED]) + (f", … ({len(valid)} in all)" if len(valid) > LISTED else "")
+        raise InputError(f"unknown target(s) {', '.join(unknown)}; valid targets (datasets with results for 2+ models): {listed}")
+    return list(dict.fromkeys(targets))
+
+
+def evaluate(
+    zoo,
+    targets: Sequence[str] | None = None,
+    config: RankerConfig | None = None,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Leave-one-dataset-out evaluation; returns the ``hubselect evaluate`` JSON document.
+
+    Shape: ``{"method": {metric: mean}, "baselines": {name: {metric: mean}}, "targets":
+    {target: {"models": n, "best_models": [...], "method": {...}, "baselines": {name: {...}},
+    "predicted_top1": {"method": model, name: model, ...}, "prior": "<prior setting>",
+    "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>", "seconds": s}}}``.
+    ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores.
+
+    >>> report = evaluate(zoo, targets=["glue/cola"])  # doctest: +SKIP
+    >>> report["method"]["spearman"]  # doctest: +SKIP
+    """
+    config = config or RankerConfig()
+    arrays = ZooArrays.from_zoo(zoo)
+    names = resolve_targets(arrays, targets)
+    only_features = config.without_embeddings()
+    per_target: dict[str, Any] = {}
+    for number, target in enumerate(names, start=1):
+        started = time.perf_counter()
+        t = arrays.dataset_index(target)
+        models = np.flatnonzero(arrays.known[:, t])
+        model_names = [arrays.models[i] for i in models]
+        true = arrays.scores[models, t]
+        view = arrays.without_records_of([target])
+
+        method = Ranker.fit_arrays(view, config)
+        predictions: dict[str, np.ndarray] = {"method": method.score_zoo_dataset(target, model_names)}
+        features_only = Ranker.fit_arrays(view, only_features)
+        predictions["average_best"] = baselines.average_best(view, models)
+        predictions["nearest_dataset"] = baselines.nearest_dataset(view, t, models)
+        predictions["features_only"] = features_only.score_zoo_dataset(target, model_names)
+        before = baselines.initial_score(arrays.before, arrays.higher_is_better, t, models)
+        if before is not None:
+            predictions["initial_score"] = before
+
+        metrics = {name: selection_metrics(true, pred, arrays.higher_is_better, model_names) for name, pred in predictions.items()}
+        metrics["random"] = random_metrics(true, arrays.higher_is_better)
+        best = float(np.max(true)) if arrays.higher_is_better else float(np.min(true))
+        order = ["average_best", "nearest_dataset", "features_only", "random", "initial_score"]
+        per_target[target] = {
+            "models": int(models.size),
+            "best_models": [m for m, s in zip(model_names, true) if s == best],
+            "method": metrics["method"],
+            "baselines": {name: metrics[name] for name in order if name in metrics},
+            "predicted_top1": {name: _top1(pred, model_names) for name, pred in predictions.items()},
+            "prior": method.kernel_prior.label(),
+            "selected": method.choice.label(),
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+        message = (
+            f"[{number}/{len(names)}] {target}: spearman {metrics['method']['spearman']:.3f} "
+            f"(average_best {metrics['average_best']['spearman']:.3f}), {per_target[target]['seconds']:.1f}s"
+        )
+        log.info(message)
+        if progress is not None:
+            progress(message)
+
+    baseline_names = ["average_best", "nearest_dataset", "features_only", "random"]
+    if any("initial_score" in r["baselines"] for r in per_target.values()):
+        baseline_names.append("initial_score")
+    return {
+        "method": mean_metrics([r["method"] for r in per_target.values()]),
+        "baselines": {
+            name: mean_metrics([r["baselines"][name] for r in per_target.values() if name in r["baselines"]]) for name in baseline_names
+        },
+        "targets": per_target,
+    }
+
+
+def _top1(predicted: np.ndarray, names: list[str]) -> str:
+    filled = np.where(np.isnan(predicted), -np.inf, predicted)
+    return names[min(range(len(names)), key=lambda i: (-filled[i], names[i]))]

@@ -1,0 +1,152 @@
+"""Selection metrics for one target dataset (DESIGN.md), for a prediction and for chance.
+
+All metrics compare a predicted score per model (higher = predicted better, whatever the
+zoo's direction) with the true scores of the target's models:
+
+- ``top1_hit``: the predicted top-1 is a true best model (ties count as hits).
+- ``top1_score``: the true score of the predicted top-1.
+- ``rel1``: ``top1_score / best`` (higher is better) or ``best / top1_score`` (lower is better).
+- ``regret``: ``|best − top1_score|``.
+- ``pearson``, ``spearman``: between the predicted score and the true score, oriented so that
+  +1 always means "perfectly right" (for a lower-is-better zoo the true score is negated).
+  For rankers the predicted score is the raw ranker output, so Pearson measures how linear
+  that output is in the true score. A constant prediction has no correlation: 0.
+- ``ndcg5``: NDCG@5 with gains = the target's min–max normalised true score (1 = best).
+
+Ties in the prediction are broken by model id, so the predicted top-1 is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+METRICS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
+
+
+def _gains(true: np.ndarray, higher_is_better: bool) -> np.ndarray:
+    lo, hi = float(np.min(true)), float(np.max(true))
+    if hi == lo:
+        return np.ones_like(true)
+    return (true - lo) / (hi - lo) if higher_is_better else (hi - true) / (hi - lo)
+
+
+def _discounts(n: int, k: int = 5) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(2, min(n, k) + 2))
+
+
+def _rel(top: float, best: float, higher_is_better: bool) -> float:
+    num, den = (top, best) if higher_is_better else (best, top)
+    return num / den if den != 0 else (1.0 if num == den else math.nan)
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks from 0, ties sharing their average rank (what Spearman needs), in one ``np.unique``."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + ends - 1) / 2.0)[inverse]
+
+
+def _correlation(x: np.ndarray, y: np.ndarray) -> float:
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better: bool, names: list[str] | None = None) -> dict[str, float]:
+    """Metrics of one prediction on one target.
+
+    ``predicted``: higher = predicted better; NaN (no opinion) ranks below every number and
+    counts as the lowest prediction in the correlations.
+
+    >>> m = selection_metrics(np.array([0.9, 0.8, 0.7]), np.array([3.0, 2.0, 1.0]), True)
+    >>> m["top1_hit"], m["spearman"], m["ndcg5"]
+    (1.0, 1.0, 1.0)
+    """
+    true = np.asarray(true, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    if np.isnan(predicted).all():
+        predicted = np.zeros_like(true)
+    floor = np.nanmin(predicted)
+    predicted = np.where(np.isnan(predicted), floor - 1.0 if np.isfinite(floor) else 0.0, predicted)
+    # Sort by predicted score (descending), then by name (or position): a deterministic ranking.
+    tie_break = np.asarray(names) if names is not None else np.arange(true.size)
+    order = np.lexsort((tie_break, -predicted))
+    best = float(np.max(true)) if higher_is_better else float(np.min(true))
+    top = float(true[order[0]])
+    oriented = true if higher_is_better else -true
+    gains = _gains(true, higher_is_better)
+    disc = _discounts(true.size)
+    dcg = float(np.sum(gains[order[: disc.size]] * disc))
+    ideal = float(np.sum(np.sort(gains)[::-1][: disc.size] * disc))
+    return {
+        "top1_hit": float(top == best),
+        "top1_score": top,
+        "rel1": _rel(top, best, higher_is_better),
+        "regret": abs(best - top),
+        "pearson": _correlation(predicted, oriented),
+        "spearman": _correlation(rankdata(predicted), rankdata(oriented)),
+        "ndcg5": dcg / ideal if ideal > 0 else 1.0,
+    }
+
+
+def random_metrics(true: np.ndarray, higher_is_better: bool) -> dict[str, float]:
+    """The exact expectation of every metric when the ranking is a uniformly random permutation.
+
+    ``top1_*``, ``rel1`` and ``regret`` average over every model being the top-1;
+    ``ndcg5`` = E[DCG@5] / IDCG with E[gain at any position] = mean gain (exact, no sampling);
+    correlations of a random ranking have expectation 0.
+
+    >>> random_metrics(np.array([1.0, 0.0]), True)["top1_hit"]
+    0.5
+    """
+    true = np.asarray(true, dtype=float)
+    best = float(np.max(true)) if higher_is_better else float(np.min(true))
+    gains = _gains(true, higher_is_better)
+    disc = _discounts(true.size)
+    ideal = float(np.sum(np.sort(gains)[::-1][: disc.size] * disc))
+    rels = [_rel(float(t), best, higher_is_better) for t in true]
+    return {
+        "top1_hit": float(np.mean(true == best)),
+        "top1_score": float(np.mean(true)),
+        "rel1": float(np.mean(rels)),
+        "regret": float(np.mean(np.abs(best - true))),
+        "pearson": 0.0,
+        "spearman": 0.0,
+        "ndcg5": float(np.mean(gains) * disc.sum() / ideal) if ideal > 0 else 1.0,
+    }
+
+
+def mean_metrics(per_target: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each metric over targets (NaNs skipped)."""
+    out = {}
+    for key in METRICS:
+        values = [m[key] for m in per_target if m.get(key) is not None and not (isinstance(m[key], float) and math.isnan(m[key]))]
+        out[key] = float(np.mean(values)) if values else math.nan
+    return out
+
+
+#: The metrics a candidate configuration is judged on during inner cross-validation.
+SELECTION_METRICS = ("pearson", "spearman", "ndcg5")
+
+
+def pareto_pick(results: dict, reference) -> object:
+    """The candidate whose *worst* gain over ``reference`` is largest, if that gain is > 0.
+
+    ``results`` maps candidates to mean metrics over validation datasets. A candidate is
+    only preferred to the reference when it improves every one of pearson, spearman and
+    ndcg5 out of fold: trading one metric away for another is not an improvement a user
+    can count on. Among those, the largest worst-case improvement wins; otherwise the
+    reference stays.
+
+    >>> pareto_pick({"a": {"pearson": .8, "spearman": .7, "ndcg5": .9},
+    ...              "b": {"pearson": .81, "spearman": .75, "ndcg5": .91}}, "a")
+    'b'
+    """
+    best, best_gain = reference, 0.0
+    for key, metrics in results.items():
+        gain = min(metrics[m] - results[reference][m] for m in SELECTION_METRICS)
+        if gain > best_gain:
+            best, best_gain = key, gain
+    return best

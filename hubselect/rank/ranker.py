@@ -1,0 +1,751 @@
+"""The ranker: matching graph + node2vec+ + LightGBM, fitted on a zoo; predicts for new datasets."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hubselect import __version__
+from hubselect.errors import HubselectError, InputError
+from hubselect.graph.arrays import ZooArrays, feature_row
+from hubselect.graph.matching import GraphConfig, build_matching_graph, similarity_from_distances, similarity_to, top_k
+from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding
+from hubselect.rank.features import EMBEDDING_SETS, Evidence, FeatureSchema, link_similarity, make_schema, pair_matrix
+from hubselect.rank.learners import LEARNERS, REGULARISATION, fit_learner
+from hubselect.rank.metrics import mean_metrics, pareto_pick, selection_metrics
+from hubselect.rank.prior import KernelPrior, select_prior
+
+log = logging.getLogger("hubselect.rank")
+
+#: Version of the saved ranker folder layout.
+RANKER_FORMAT_VERSION = 1
+RANKER_FILE = "ranker.json"
+LEARNER_FILE = "learner.txt"
+EMBEDDING_FILE = "embeddings.npy"
+ZOO_FOLDER = "zoo"
+
+
+@dataclass(frozen=True)
+class RankerConfig:
+    """Everything that decides a fit (the method and its defaults: :mod:`hubselect.rank`).
+
+    - ``learner``: ``lambdarank`` (default) or ``regression``.
+    - ``embedding_sets`` × ``regularisation``: the learner candidates inner cross-validation
+      chooses from (with rounds and shrinkage); ``("none",)`` is ``features_only``.
+    - ``graph``, ``node2vec``: the matching graph and its embedding (:mod:`hubselect.graph`).
+    - ``evidence_neighbours``: profiled datasets behind the ``ev:knn*`` features.
+    - ``inner_folds``: groups of training datasets, for inner cross-validation and for the
+      out-of-fold embeddings of training rows.
+    - ``grades``: LambdaRank relevance levels.
+    - ``prior``: boost from the selected prior (``False``: from zero, as TransferGraph does).
+    - ``calibrate``: map the raw score onto the normalised-score scale (affine).
+    - ``seed``, ``num_threads``: a seed fixes every random choice; one thread keeps LightGBM
+      deterministic.
+
+    >>> RankerConfig(learner="regression").without_embeddings().embedding_sets
+    ('none',)
+    """
+
+    learner: str = "lambdarank"
+    embedding_sets: tuple[str, ...] = ("interaction", "both")
+    regularisation: tuple[str, ...] = ("strong", "light")
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    node2vec: Node2VecConfig = field(default_factory=Node2VecConfig)
+    evidence_neighbours: int = 5
+    inner_folds: int = 5
+    grades: int = 10
+    prior: bool = True
+    calibrate: bool = True
+    seed: int = 0
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.learner not in LEARNERS:
+            raise InputError(f"learner {self.learner!r} is not one of {', '.join(LEARNERS)}")
+        for name in self.embedding_sets:
+            if name not in EMBEDDING_SETS:
+                raise InputError(f"embedding feature set {name!r} is not one of {', '.join(EMBEDDING_SETS)}")
+        for name in self.regularisation:
+            if name not in REGULARISATION:
+                raise InputError(f"regularisation {name!r} is not one of {', '.join(REGULARISATION)}")
+        if not self.embedding_sets or not self.regularisation:
+            raise InputError("a ranker needs at least one embedding feature set and one regularisation level")
+        if self.evidence_neighbours < 1 or self.grades < 2:
+            raise InputError("evidence_neighbours must be >= 1 and grades >= 2")
+        object.__setattr__(self, "embedding_sets", tuple(self.embedding_sets))
+        object.__setattr__(self, "regularisation", tuple(self.regularisation))
+
+    @property
+    def candidates(self) -> list[tuple[str, str]]:
+        """Candidate (embedding set, regularisation) pairs, simplest first (ties go to the simplest)."""
+        return [(e, r) for e in self.embedding_sets for r in self.regularisation]
+
+    @property
+    def uses_embeddings(self) -> bool:
+        return any(e != "none" for e in self.embedding_sets)
+
+    def without_embeddings(self) -> "RankerConfig":
+        """The same learner on the same features, minus graph embeddings (``features_only``)."""
+        return replace(self, embedding_sets=("none",))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "RankerConfig":
+        data = dict(data)
+        data["graph"] = GraphConfig(**data.get("graph", {}))
+        data["node2vec"] = Node2VecConfig(**data.get("node2vec", {}))
+        for key in ("embedding_sets", "regularisation"):
+            if key in data:
+                data[key] = tuple(data[key])
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class NewDataset:
+    """A dataset the zoo has no results for: its features and its distances to zoo datasets.
+
+    >>> NewDataset("my-pets", features={"images": 300}, distances={"org/pets": 12.5}).name
+    'my-pets'
+    """
+
+    name: str
+    features: Mapping[str, Any] = field(default_factory=dict)
+    distances: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One model's place in a ranking for a new dataset.
+
+    ``score``: the calibrated ranker output, ≈ the expected min–max normalised score on the new
+    dataset (1 = as good as the best profiled model, 0 = as bad as the worst; higher is better
+    whatever the zoo's direction). ``expected_score``: the model's similarity-weighted mean score, in the zoo's units (e.g.
+    FID), on the new dataset's most similar profiled datasets, with the range
+    ``expected_low``..``expected_high`` it spans there (NaN when the model has no result on
+    any of them). ``evidence``: those results as ``(dataset, distance, score)``, most similar
+    first.
+    """
+
+    model: str
+    score: float
+    rank: int
+    expected_score: float = math.nan
+    expected_low: float = math.nan
+    expected_high: float = math.nan
+    evidence: tuple[tuple[str, float, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "evidence": [list(e) for e in self.evidence]}
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What inner cross-validation picked: embedding feature set, regularisation, boosting
+    rounds, and the shrinkage applied to the learner's correction of the prior."""
+
+    embedding_set: str
+    regularisation: str
+    rounds: int
+    shrinkage: float = 1.0
+
+    def label(self) -> str:
+        return f"{self.embedding_set}/{self.regularisation}/{self.rounds}x{self.shrinkage:g}"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """An affine map from the ranker's raw score to the expected min–max normalised score.
+
+    Fitted by least squares on out-of-fold predictions of the training datasets (never on
+    the query). Affine on purpose: it puts the score in readable units (≈ 0 for the worst
+    profiled model, ≈ 1 for the best) while leaving the ranking *and* every correlation of
+    the raw score exactly as they are — the Pearson a user or the evaluation sees is the
+    raw ranker score's.
+    """
+
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    @classmethod
+    def identity(cls) -> "Calibration":
+        return cls()
+
+    @classmethod
+    def fit(cls, raw: np.ndarray, target: np.ndarray) -> "Calibration":
+        ok = np.isfinite(raw) & np.isfinite(target)
+        if ok.sum() < 2 or np.ptp(raw[ok]) == 0:
+            return cls()
+        slope, intercept = np.polyfit(raw[ok], target[ok], 1)
+        if not slope > 0:  # a ranker no better than chance: keep its order, not a flipped one
+            return cls()
+        return cls(float(slope), float(intercept))
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        return self.slope * raw + self.intercept
+
+    def to_dict(self) -> dict[str, float]:
+        return {"slope": self.slope, "intercept": self.intercept}
+
+
+def _prior_table(tables: dict[str, np.ndarray], config: "RankerConfig") -> np.ndarray:
+    """The score boosting starts from: the kernel prior (:mod:`hubselect.rank.prior`), or 0."""
+    if not config.prior:
+        return np.zeros_like(tables["ev:mean"])
+    return tables["ev:prior"]
+
+
+def _ranking_scale(prior: np.ndarray, labels: np.ndarray, cols: np.ndarray, seed: int, per_dataset: int = 200) -> float:
+    """The factor that puts the prior on LambdaRank's scale.
+
+    LambdaRank reads score differences through a logistic (σ = 1): a prior in [0, 1] whose
+    good models differ by 0.02 would read as "no opinion", and the trees would relearn the
+    ordering from scratch. The factor is the maximum-likelihood scale of the prior under the
+    pairwise logistic loss (pairs within a dataset, weighted by their label gap), i.e. how
+    confident the prior deserves to be on the training data. Up to ``per_dataset`` models
+    per dataset are sampled to keep it linear in zoo size.
+    """
+    from scipy.optimize import minimize_scalar
+
+    rng = np.random.default_rng(seed)
+    gaps, weights = [], []
+    for d in np.unique(cols):
+        idx = np.flatnonzero(cols == d)
+        if idx.size > per_dataset:
+            idx = rng.choice(idx, per_dataset, replace=False)
+        dl = labels[idx][:, None] - labels[idx][None, :]
+        dp = prior[idx][:, None] - prior[idx][None, :]
+        mask = dl > 0
+        gaps.append(dp[mask])
+        weights.append(dl[mask])
+    gap, weight = np.concatenate(gaps), np.concatenate(weights)
+    if gap.size == 0:
+        return 1.0
+
+    def loss(scale: float) -> float:
+        return float(np.sum(weight * np.logaddexp(0.0, -scale * gap)))
+
+    return float(minimize_scalar(loss, bounds=(0.0, 100.0), method="bounded").x)
+
+
+#: Inner cross-validation scores at most this many held-out datasets per candidate.
+MAX_VALIDATION_DATASETS = 100
+
+#: Fractions of the learner's correction tried on top of the prior (1 = as trained).
+SHRINKAGE = (1.0, 0.5, 0.25)
+
+
+def _checkpoints(rounds: int) -> list[int]:
+    """Boosting rounds at which inner cross-validation reads the validation score (doubling)."""
+    marks = [rounds]
+    while marks[-1] > 4:
+        marks.append(marks[-1] // 2)
+    return sorted(set(marks))
+
+
+def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, calibrate=True):
+    """Grouped cross-validation over the training datasets: pick the candidate, fit the calibration.
+
+    Each group of datasets is held out in turn; every candidate is trained on the rest and
+    its out-of-fold predictions read at several boosting-round checkpoints. The reference is
+    0 rounds — the prior alone: the learner has to earn its place by improving pearson,
+    spearman and ndcg5 alike out of fold (:func:`hubselect.rank.metrics.pareto_pick`).
+    The calibration is fitted on the winner's pooled out-of-fold predictions.
+    """
+    oof: dict[Choice, np.ndarray] = {}
+    zero = Choice(pairs[0][0], pairs[0][1], 0)
+    oof[zero] = prior.copy()
+    for embedding_set, reg in pairs:
+        rounds = REGULARISATION[reg].rounds
+        marks = _checkpoints(rounds)
+        for k in marks:
+            for shrink in SHRINKAGE:
+                oof[Choice(embedding_set, reg, k, shrink)] = np.full(rows.size, np.nan)
+        for g in range(n_groups):
+            held = group_of[cols] == g
+            booster = train(embedding_set, reg, rounds, ~held)
+            X_held = matrices[embedding_set][1][held]
+            for k in marks:
+                correction = booster.predict(X_held, num_iteration=k, raw_score=True)
+                for shrink in SHRINKAGE:
+                    oof[Choice(embedding_set, reg, k, shrink)][held] = prior[held] + shrink * correction
+    datasets = np.unique(cols)
+    if datasets.size > MAX_VALIDATION_DATASETS:  # a seeded sample keeps selection fast on big zoos
+        datasets = np.sort(np.random.default_rng(0).choice(datasets, MAX_VALIDATION_DATASETS, replace=False))
+    members = [np.flatnonzero(cols == d) for d in datasets]
+    truths = [arrays.scores[rows[m], d] for m, d in zip(members, datasets)]
+    results: dict[Choice, dict[str, float]] = {}
+    for choice, raw in oof.items():
+        per = [selection_metrics(true, raw[m], arrays.higher_is_better) for m, true in zip(members, truths)]
+        results[choice] = mean_metrics(per)
+    best = pareto_pick(results, zero)
+    log.debug("inner cross-validation picked %s", best.label())
+    calibration = Calibration.fit(oof[best], labels) if calibrate else Calibration.identity()
+    return best, calibration, {c.label(): {k: round(v, 5) for k, v in m.items()} for c, m in results.items()}
+
+
+class Ranker:
+    """A fitted ranker. Build with :meth:`fit`, persist with :meth:`save` / :meth:`load`.
+
+    >>> from hubselect.rank.synthetic import synthetic_zoo
+    >>> ranker = Ranker.fit(synthetic_zoo(30, 9, seed=0))  # doctest: +SKIP
+    >>> ranker.predict(NewDataset("new", distances={"data-000": 1.0}))[0].model  # doctest: +SKIP
+    'model-0000'
+    """
+
+    def __init__(
+        self,
+        arrays: ZooArrays,
+        config: RankerConfig,
+        *,
+        schema: FeatureSchema,
+        booster,
+        embedding: np.ndarray | None,
+        choice: Choice,
+        calibration: Calibration,
+        kernel_prior: KernelPrior,
+        prior_fill: float,
+        prior_scale: float,
+        selection: dict[str, Any],
+        zoo_info: dict[str, Any],
+    ) -> None:
+        self.arrays = arrays
+        self.config = config
+        self.schema = schema
+        self.booster = booster
+        self.embedding = embedding
+        self.choice = choice
+        self.calibration = calibration
+        self.kernel_prior = kernel_prior
+        self.prior_fill = prior_fill
+        self.prior_scale = prior_scale
+        self.selection = selection
+        self.zoo_info = zoo_info
+        self.similarity = similarity_from_distances(arrays.distances, config.graph.neighbours)
+        self._evidence = Evidence(arrays, config.evidence_neighbours, kernel_prior)
+        self._tables: dict[str, np.ndarray] | None = None
+
+    # -- fitting ------------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, zoo, config: RankerConfig | None = None) -> "Ranker":
+        """Fit on every result of a one-method zoo (see ``Zoo.for_method``).
+
+        >>> ranker = Ranker.fit(zoo.for_method("lora"))  # doctest: +SKIP
+        """
+        arrays = ZooArrays.from_zoo(zoo)
+        info = {
+            "score": zoo.meta.score,
+            "higher_is_better": bool(zoo.meta.higher_is_better),
+            "repo": zoo.meta.repo,
+            "revision": zoo.meta.revision,
+            "method": zoo.methods[0] if zoo.methods else None,
+            "fingerprint": arrays.fingerprint(),
+        }
+        return cls.fit_arrays(arrays, config or RankerConfig(), zoo_info=info)
+
+    @classmethod
+    def fit_arrays(
+        cls,
+        arrays: ZooArrays,
+        config: RankerConfig,
+        *,
+        choice: Choice | None = None,
+        calibration: Calibration | None = None,
+        kernel_prior: KernelPrior | None = None,
+        zoo_info: dict[str, Any] | None = None,
+    ) -> "Ranker":
+        """Fit on the visible results of ``arrays`` (hidden targets stay nodes without results).
+
+        ``choice``, ``calibration`` and ``kernel_prior`` reuse an earlier fit's selections
+        instead of running them again — what faithful prediction does.
+        """
+        known = arrays.known
+        trainable = np.flatnonzero(known.sum(axis=0) >= 2)
+        if trainable.size == 0:
+            raise HubselectError("no dataset has results for two or more models; a ranker needs something to rank")
+        pairs = [(choice.embedding_set, choice.regularisation)] if choice is not None else config.candidates
+        needs_learner = choice is None or choice.rounds > 0
+        uses_embeddings = needs_learner and any(e != "none" for e, _ in pairs)
+        selection: dict[str, Any] = {}
+
+        similarity = similarity_from_distances(arrays.distances, config.graph.neighbours)
+        evidence = Evidence(arrays, config.evidence_neighbours)
+        if kernel_prior is None:
+            kernel_prior = KernelPrior()
+            if config.prior and trainable.size >= 3:
+                kernel_prior, selection["prior"] = select_prior(evidence, similarity, trainable, config.seed)
+        elif kernel_prior.agreement > 0:
+            kernel_prior = kernel_prior.fitted(evidence, trainable)
+        evidence.prior = kernel_prior
+        tables = evidence.tables(similarity, own=np.arange(len(arrays.datasets)))
+
+        # Training rows, sorted by dataset (LightGBM groups must be contiguous).
+        rows, cols = np.nonzero(known[:, trainable])
+        cols = trainable[cols]
+        order = np.lexsort((rows, cols))
+        rows, cols = rows[order], cols[order]
+        labels = evidence.minmax[rows, cols]
+        prior_table = _prior_table(tables, config)
+        prior_fill = float(np.nanmedian(prior_table)) if np.isfinite(prior_table).any() else 0.5
+        prior = np.nan_to_num(prior_table[rows, cols], nan=prior_fill)
+        prior_scale = 1.0
+        if config.learner == "lambdarank" and config.prior:
+            prior_scale = _ranking_scale(prior, labels, cols, config.seed)
+        prior = prior * prior_scale
+
+        n_groups = min(config.inner_folds, trainable.size)
+        group_of = np.full(len(arrays.datasets), -1)
+        if n_groups >= 2:
+            group_of[np.random.default_rng(config.seed).permutation(trainable)] = np.arange(trainable.size) % n_groups
+
+        n_m = len(arrays.models)
+        main_embedding = row_model_emb = row_query_emb = None
+        if uses_embeddings:
+            main_embedding = embed(build_matching_graph(arrays, config.graph, similarity), config.node2vec)
+            row_model_emb = main_embedding[rows].copy()
+            row_query_emb = main_embedding[n_m + cols].copy()
+            if n_groups >= 2:
+                # Out-of-fold embeddings: a training row's embeddings come from a graph without
+                # its own dataset's results, as a target's graph has none of the target's.
+                for g in range(n_groups):
+                    members = np.flatnonzero(group_of == g)
+                    view = arrays.without_records_of([arrays.datasets[j] for j in members])
+                    emb = align(embed(build_matching_graph(view, config.graph, similarity), config.node2vec), main_embedding, np.arange(n_m))
+                    in_group = group_of[cols] == g
+                    row_model_emb[in_group] = emb[rows[in_group]]
+                    row_query_emb[in_group] = emb[n_m + cols[in_group]]
+
+        matrices: dict[str, tuple[FeatureSchema, np.ndarray | None]] = {}
+        query_features = arrays.dataset_features.iloc[cols].reset_index(drop=True)
+        for embedding_set in dict.fromkeys(e for e, _ in pairs):
+            schema = make_schema(arrays, embedding_set, config.node2vec.dim)
+            X = None
+            if needs_learner:
+                links = link_similarity(arrays, schema.links, rows, similarity[cols], cols)
+                X = pair_matrix(schema, arrays, rows, cols, tables, cols, query_features, links, row_model_emb, row_query_emb)
+            matrices[embedding_set] = (schema, X)
+
+        def train(embedding_set: str, reg: str, rounds: int, mask: np.ndarray):
+            schema, X = matrices[embedding_set]
+            _, sizes = np.unique(cols[mask], return_counts=True)  # cols are sorted
+            return fit_learner(
+                X[mask],
+                labels[mask],
+                sizes,
+                prior=prior[mask],
+                learner=config.learner,
+                regularisation=replace(REGULARISATION[reg], rounds=rounds),
+                categorical=[schema.names.index(n) for n in schema.categorical],
+                grades=config.grades,
+                seed=config.seed,
+                num_threads=config.num_threads,
+            )
+
+        if choice is None:
+            if n_groups >= 2:
+                choice, calibration, selection["learner"] = _inner_selection(
+                    pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, config.calibrate
+                )
+            else:  # too few datasets to validate anything: the prior alone
+                choice, calibration = Choice(pairs[0][0], pairs[0][1], 0), Calibration.fit(prior, labels)
+        booster = train(choice.embedding_set, choice.regularisation, choice.rounds, np.ones(rows.size, dtype=bool)) if choice.rounds else None
+        ranker = cls(
+            arrays,
+            config,
+            schema=matrices[choice.embedding_set][0],
+            booster=booster,
+            embedding=main_embedding,
+            choice=choice,
+            calibration=calibration or Calibration(),
+            kernel_prior=kernel_prior,
+            prior_fill=prior_fill,
+            prior_scale=prior_scale,
+            selection=selection,
+            zoo_info=zoo_info or {"higher_is_better": arrays.higher_is_better, "fingerprint": arrays.fingerprint()},
+        )
+        ranker._tables = tables
+        return ranker
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def _scores(
+        self,
+        models: np.ndarray,
+        tables: dict[str, np.ndarray],
+        similarity_row: np.ndarray,
+        own: int,
+        query_features: pd.DataFrame,
+        query_embedding: np.ndarray | None,
+    ) -> np.ndarray:
+        """Calibrated scores of ``models`` for one query (``tables`` hold its column only)."""
+        prior = np.nan_to_num(_prior_table(tables, self.config)[models, 0], nan=self.prior_fill)
+        raw = self.prior_scale * prior
+        if self.booster is not None:
+            n = models.size
+            sim_rows = np.broadcast_to(similarity_row[None, :], (n, similarity_row.size))
+            links = link_similarity(self.arrays, self.schema.links, models, sim_rows, np.full(n, own))
+            qf = query_features.iloc[np.zeros(n, dtype=int)].reset_index(drop=True)
+            model_emb = query_emb = None
+            if self.embedding is not None:
+                model_emb = self.embedding[models]
+                query_emb = np.broadcast_to(query_embedding[None, :], (n, query_embedding.size))
+            zeros = np.zeros(n, dtype=int)
+            X = pair_matrix(self.schema, self.arrays, models, zeros, tables, zeros, qf, links, model_emb, query_emb)
+            raw = raw + self.choice.shrinkage * self.booster.predict(X, raw_score=True)
+        return self.calibration(raw)
+
+    def _model_indices(self, models: Sequence[str] | None) -> np.ndarray:
+        if models is None:
+            return np.arange(len(self.arrays.models))
+        unknown = [m for m in models if m not in self.arrays._model_index]
+        if unknown:
+            raise InputError(f"model(s) not in the zoo: {', '.join(unknown[:5])}")
+        return np.array([self.arrays.model_index(m) for m in models], dtype=int)
+
+    def score_zoo_dataset(self, dataset: str, models: Sequence[str] | None = None) -> np.ndarray:
+        """Scores of ``models`` (default: all) for a dataset node of the fitted zoo.
+
+        This is how leave-one-dataset-out evaluation scores a held-out target: the target is
+        a node of the graph the ranker was fitted on, without results.
+        """
+        q = self.arrays.dataset_index(dataset)
+        if self._tables is None:
+            self._tables = self._evidence.tables(self.similarity, own=np.arange(len(self.arrays.datasets)))
+        tables = {k: v[:, [q]] for k, v in self._tables.items()}
+        qemb = self.embedding[len(self.arrays.models) + q] if self.embedding is not None else None
+        qf = self.arrays.dataset_features.iloc[[q]].reset_index(drop=True)
+        return self._scores(self._model_indices(models), tables, self.similarity[q], q, qf, qemb)
+
+    # -- prediction for a new dataset ---------------------------------------------------------
+
+    def _distance_vector(self, dataset: NewDataset) -> np.ndarray:
+        vector = np.full(len(self.arrays.datasets), np.nan)
+        unknown = []
+        for name, value in dataset.distances.items():
+            j = self.arrays._dataset_index.get(name)
+            if j is None:
+                unknown.append(name)
+                continue
+            value = float(value)
+            if not math.isfinite(value) or value < 0:
+                raise InputError(f"distance from {dataset.name!r} to {name!r} must be a number >= 0, got {value!r}")
+            vector[j] = value
+        if unknown:
+            log.warning("ignoring distances to %d dataset(s) not in the zoo: %s", len(unknown), ", ".join(sorted(unknown)[:5]))
+        if np.isnan(vector).all():
+            log.warning("no distance of %r names a zoo dataset; ranking from the models' results elsewhere alone", dataset.name)
+        return vector
+
+    def predict(
+        self,
+        dataset: NewDataset,
+        mode: str = "fast",
+        *,
+        models: Sequence[str] | None = None,
+        top: int | None = None,
+    ) -> list[Prediction]:
+        """Rank the zoo's models for a new dataset, best first.
+
+        ``mode="fast"``: the new node's embedding is the weighted mean of its most similar
+        datasets' embeddings (no walks, no retraining; milliseconds). ``mode="faithful"``: the
+        node is inserted into the graph, the graph re-embedded and the learner retrained with
+        the selections made at build time — as M&C does (about a build's time; when the build
+        chose the prior alone there is no learner to retrain and it is as quick as fast mode).
+
+        >>> ranker.predict(NewDataset("mine", {"images": 200}, {"org/pets": 3.1}), top=3)  # doctest: +SKIP
+        """
+        if mode not in ("fast", "faithful"):
+            raise InputError(f"mode must be 'fast' or 'faithful', got {mode!r}")
+        distances = self._distance_vector(dataset)
+        idx = self._model_indices(models)
+        if mode == "faithful":
+            grown = self.arrays.with_new_dataset(
+                dataset.name, dataset.features, {self.arrays.datasets[j]: float(distances[j]) for j in np.flatnonzero(~np.isnan(distances))}
+            )
+            refit = Ranker.fit_arrays(
+                grown,
+                self.config,
+                choice=self.choice,
+                calibration=self.calibration,
+                kernel_prior=self.kernel_prior,
+                zoo_info=self.zoo_info,
+            )
+            scores = refit.score_zoo_dataset(dataset.name, [self.arrays.models[i] for i in idx])
+        else:
+            sim_row = similarity_to(self.arrays.distances, distances, self.config.graph.neighbours)
+            tables = self._evidence.tables(sim_row[None, :], own=np.array([-1]))
+            qemb = None
+            if self.embedding is not None:
+                weights = top_k(sim_row[None, :], self.config.graph.neighbours)[0]
+                qemb = inductive_embedding(self.embedding[len(self.arrays.models):], weights)
+            qf = feature_row(self.arrays.dataset_features, dataset.features, dataset.name).reset_index(drop=True)
+            scores = self._scores(idx, tables, sim_row, -1, qf, qemb)
+        return self._predictions(idx, scores, distances, top)
+
+    def _predictions(self, idx: np.ndarray, scores: np.ndarray, distances: np.ndarray, top: int | None) -> list[Prediction]:
+        sim_row = similarity_to(self.arrays.distances, distances, self.config.graph.neighbours)
+        weights = self._evidence.neighbour_weights(sim_row[None, :])[0]
+        neighbours = np.flatnonzero(weights > 0)
+        neighbours = neighbours[np.argsort(-weights[neighbours], kind="stable")]
+        raw = self.arrays.scores[np.ix_(idx, neighbours)]
+        present = ~np.isnan(raw)
+        w = np.where(present, weights[neighbours][None, :], 0.0)
+        with np.errstate(all="ignore"):
+            expected = np.sum(np.nan_to_num(raw) * w, axis=1) / w.sum(axis=1)
+        low = np.where(present.any(axis=1), np.min(np.where(present, raw, np.inf), axis=1), np.nan)
+        high = np.where(present.any(axis=1), np.max(np.where(present, raw, -np.inf), axis=1), np.nan)
+        names = [self.arrays.models[i] for i in idx]
+        order = sorted(range(idx.size), key=lambda r: (-scores[r], names[r]))
+        if top is not None:
+            order = order[:top]
+        out = []
+        for rank, r in enumerate(order, start=1):
+            evidence = tuple((self.arrays.datasets[j], float(distances[j]), float(raw[r, c])) for c, j in enumerate(neighbours) if present[r, c])
+            out.append(
+                Prediction(
+                    model=names[r],
+                    score=float(scores[r]),
+                    rank=rank,
+                    expected_score=float(expected[r]),
+                    expected_low=float(low[r]),
+                    expected_high=float(high[r]),
+                    evidence=evidence,
+                )
+            )
+        return out
+
+    # -- persistence --------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """What ``ranker.json`` holds: everything needed to read the other files."""
+        return {
+            "format": "hubselect-ranker",
+            "format_version": RANKER_FORMAT_VERSION,
+            "hubselect_version": __version__,
+            "zoo": {**self.zoo_info, "models": len(self.arrays.models), "datasets": len(self.arrays.datasets)},
+            "config": self.config.to_dict(),
+            "choice": asdict(self.choice),
+            "prior": self.kernel_prior.to_dict(),
+            "prior_fill": self.prior_fill,
+            "prior_scale": self.prior_scale,
+            "calibration": self.calibration.to_dict(),
+            "features": self.schema.to_dict(),
+            "selection": self.selection,
+            "nodes": {"models": self.arrays.models, "datasets": self.arrays.datasets},
+            "files": {
+                "learner": LEARNER_FILE if self.booster is not None else None,
+                "embeddings": EMBEDDING_FILE if self.embedding is not None else None,
+                "zoo": ZOO_FOLDER,
+            },
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the ranker folder: ``ranker.json``, ``learner.txt``, ``embeddings.npy``, ``zoo/``.
+
+        ``zoo/`` holds the results, features and distances the ranker was fitted on — what
+        prediction reads evidence from, and what faithful mode retrains on.
+        """
+        from hubselect.zoo.store import Zoo, ZooMeta
+
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in (LEARNER_FILE, EMBEDDING_FILE):
+            (folder / name).unlink(missing_ok=True)  # a rebuild must not leave a stale file behind
+        if self.booster is not None:
+            self.booster.save_model(str(folder / LEARNER_FILE))
+        if self.embedding is not None:
+            np.save(folder / EMBEDDING_FILE, self.embedding)
+        meta = ZooMeta(score=self.zoo_info.get("score", "score"), higher_is_better=self.arrays.higher_is_better)
+        _arrays_to_zoo(self.arrays, meta, Zoo).save(folder / ZOO_FOLDER)
+        (folder / RANKER_FILE).write_text(json.dumps(self.describe(), indent=2, default=_json_default) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Ranker":
+        """Read a folder written by :meth:`save`."""
+        import lightgbm as lgb
+
+        from hubselect.zoo.store import Zoo
+
+        folder = Path(path)
+        meta_file = folder / RANKER_FILE
+        if not meta_file.is_file():
+            raise InputError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
+        try:
+            info = json.loads(meta_file.read_text())
+        except json.JSONDecodeError as exc:
+            raise HubselectError(f"{meta_file}: not valid JSON ({exc.msg}); rebuild the ranker with `hubselect build`") from None
+        if info.get("format") != "hubselect-ranker" or info.get("format_version") != RANKER_FORMAT_VERSION:
+            raise HubselectError(
+                f"{folder}: ranker format {info.get('format_version')!r} is not supported (this hubselect reads "
+                f"{RANKER_FORMAT_VERSION}); rebuild it with `hubselect build`"
+            )
+        arrays = ZooArrays.from_zoo(Zoo.load(folder / ZOO_FOLDER))
+        if arrays.models != info["nodes"]["models"] or arrays.datasets != info["nodes"]["datasets"]:
+            raise HubselectError(f"{folder}: the saved zoo does not match ranker.json; rebuild the ranker with `hubselect build`")
+        files = info["files"]
+        return cls(
+            arrays,
+            RankerConfig.from_dict(info["config"]),
+            schema=FeatureSchema.from_dict(info["features"]),
+            booster=lgb.Booster(model_file=str(folder / files["learner"])) if files.get("learner") else None,
+            embedding=np.load(folder / files["embeddings"]) if files.get("embeddings") else None,
+            choice=Choice(**info["choice"]),
+            calibration=Calibration(**info["calibration"]),
+            kernel_prior=KernelPrior.from_dict(info["prior"]),
+            prior_fill=float(info["prior_fill"]),
+            prior_scale=float(info["prior_scale"]),
+            selection=info.get("selection", {}),
+            zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets")},
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _arrays_to_zoo(arrays: ZooArrays, meta, zoo_type):
+    """The zoo tables a ranker needs (results, features, distances), rebuilt from its arrays."""
+    rows, cols = np.nonzero(arrays.known)
+    records = pd.DataFrame(
+        {
+            "model": pd.Series([arrays.models[i] for i in rows], dtype=object),
+            "dataset": pd.Series([arrays.datasets[j] for j in cols], dtype=object),
+            "method": "default",
+            "config_hash": "",
+            "score": arrays.scores[rows, cols],
+            "score_before": arrays.before[rows, cols] if arrays.before is not None else None,
+            "model_revision": None,
+            "dataset_revision": None,
+            "metrics": "{}",
+            "details": "{}",
+        }
+    )
+    a, b = np.nonzero(np.triu(~np.isnan(arrays.distances), 1))
+    distances = pd.DataFrame(
+        {
+            "dataset_a": pd.Series([arrays.datasets[i] for i in a], dtype=object),
+            "dataset_b": pd.Series([arrays.datasets[j] for j in b], dtype=object),
+            "distance": arrays.distances[a, b],
+            "probe": "",
+        }
+    )
+    models = arrays.model_features.reset_index(names="model")
+    models.insert(1, "revision", None)
+    datasets = arrays.dataset_features.reset_index(names="dataset")
+    datasets.insert(1, "revision", None)
+    return zoo_type(meta, models=models, datasets=datasets, records=records, distances=distances)

@@ -1,0 +1,271 @@
+"""Selection core on synthetic zoos where the right answer is known.
+
+The zoos (``hubselect.rank.synthetic``) plant one best model per cluster of similar datasets;
+it is mediocre elsewhere, so ``average_best`` misses it and similarity-aware methods find it.
+Graph work (node2vec+) is shared through session fixtures: pecanpy's kernels compile once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hubselect.cli import main
+from hubselect.graph import GraphConfig, Node2VecConfig, ZooArrays, build_matching_graph, embed
+from hubselect.rank import METRICS, NewDataset, Ranker, RankerConfig, evaluate, random_metrics, selection_metrics
+from hubselect.rank import baselines
+from hubselect.rank.synthetic import synthetic_zoo
+
+# Small walks keep the tests fast; the defaults are for real zoos.
+SMALL = RankerConfig(node2vec=Node2VecConfig(dim=8, walks_per_node=5, walk_length=20), inner_folds=3)
+TARGETS = ["data-000", "data-001", "data-002"]  # one per cluster
+
+
+def planted_for(zoo, dataset: str) -> str:
+    return zoo.meta.extra["planted"][str(zoo.meta.extra["clusters"][dataset])]
+
+
+@pytest.fixture(scope="session")
+def planted_zoo():
+    return synthetic_zoo(24, 9, n_clusters=3, seed=0)
+
+
+@pytest.fixture(scope="session")
+def planted_report(planted_zoo):
+    return evaluate(planted_zoo, TARGETS, SMALL)
+
+
+@pytest.fixture(scope="session")
+def fid_zoo():
+    # Lower is better, with pre-fine-tuning scores: the T2I case.
+    return synthetic_zoo(20, 6, n_clusters=2, higher_is_better=False, with_before=True, seed=3)
+
+
+@pytest.fixture(scope="session")
+def fid_report(fid_zoo):
+    return evaluate(fid_zoo, ["data-000", "data-001"], SMALL)
+
+
+@pytest.fixture(scope="session")
+def planted_ranker(planted_zoo):
+    return Ranker.fit(planted_zoo, SMALL)
+
+
+@pytest.fixture(scope="session")
+def zoo_dir(planted_zoo, tmp_path_factory):
+    return str(planted_zoo.save(tmp_path_factory.mktemp("zoo") / "planted"))
+
+
+# -- the method finds what was planted --------------------------------------------------------
+
+
+def test_method_ranks_the_planted_model_first(planted_zoo, planted_report):
+    for target in TARGETS:
+        row = planted_report["targets"][target]
+        assert row["predicted_top1"]["method"] == planted_for(planted_zoo, target)
+        assert row["best_models"] == [planted_for(planted_zoo, target)]
+        assert row["method"]["top1_hit"] == 1.0
+    assert planted_report["method"]["top1_hit"] == 1.0
+    assert planted_report["method"]["spearman"] > planted_report["baselines"]["average_best"]["spearman"]
+
+
+def test_lower_is_better_zoo_finds_the_planted_model(fid_zoo, fid_report):
+    for target in ("data-000", "data-001"):
+        row = fid_report["targets"][target]
+        assert row["predicted_top1"]["method"] == planted_for(fid_zoo, target)
+        # rel1 is best / top1 for FID: at most 1, exactly 1 on a hit.
+        assert row["method"]["rel1"] == 1.0
+        assert all(0 < b["rel1"] <= 1.0 for b in row["baselines"].values())
+
+
+# -- baselines behave as defined ------------------------------------------------------------------
+
+
+def test_average_best_misses_and_nearest_dataset_finds_the_planted_model(planted_zoo, planted_report):
+    for target in TARGETS:
+        top1 = planted_report["targets"][target]["predicted_top1"]
+        assert top1["nearest_dataset"] == planted_for(planted_zoo, target)
+        assert top1["average_best"] != planted_for(planted_zoo, target)
+
+
+def test_average_best_is_the_mean_min_max_normalised_score_elsewhere():
+    zoo = synthetic_zoo(6, 4, n_clusters=2, seed=1)
+    arrays = ZooArrays.from_zoo(zoo).without_records_of(["data-000"])
+    s = arrays.scores
+    expected = np.mean([(s[:, j] - s[:, j].min()) / (s[:, j].max() - s[:, j].min()) for j in (1, 2, 3)], axis=0)
+    np.testing.assert_allclose(baselines.average_best(arrays, np.arange(6)), expected)
+
+
+def test_nearest_dataset_uses_the_closest_profiled_dataset_and_falls_back_without_distances():
+    zoo = synthetic_zoo(6, 4, n_clusters=2, seed=1)
+    arrays = ZooArrays.from_zoo(zoo).without_records_of(["data-000"])
+    nearest = baselines.nearest_profiled(arrays, 0)
+    assert nearest == int(np.nanargmin(np.where(np.arange(4) == 0, np.nan, arrays.distances[0])))
+    arrays.distances[0, 1:] = arrays.distances[1:, 0] = np.nan
+    assert baselines.nearest_profiled(arrays, 0) is None
+    np.testing.assert_allclose(baselines.nearest_dataset(arrays, 0, np.arange(6)), baselines.average_best(arrays, np.arange(6)))
+
+
+def test_random_baseline_is_the_exact_expectation(planted_report):
+    for row in planted_report["targets"].values():
+        rnd = row["baselines"]["random"]
+        assert rnd["top1_hit"] == pytest.approx(1 / 24)  # one planted best among 24 models
+        assert rnd["pearson"] == rnd["spearman"] == 0.0
+    # E[ndcg5] over every permutation, by brute force, equals the closed form.
+    true = np.array([0.9, 0.5, 0.7, 0.1, 0.3])
+    brute = np.mean([selection_metrics(true, -np.array(p, dtype=float), True)["ndcg5"] for p in itertools.permutations(range(5))])
+    assert random_metrics(true, True)["ndcg5"] == pytest.approx(brute)
+
+
+def test_initial_score_appears_only_when_records_carry_a_score_before(planted_report, fid_report):
+    assert "initial_score" not in planted_report["baselines"]
+    assert "initial_score" in fid_report["baselines"]
+    assert set(fid_report["baselines"]["initial_score"]) == set(METRICS)
+
+
+def test_features_only_is_the_learner_without_embeddings(planted_ranker):
+    config = planted_ranker.config.without_embeddings()
+    assert config.embedding_sets == ("none",)
+    assert config.learner == planted_ranker.config.learner
+
+
+# -- metrics --------------------------------------------------------------------------------------
+
+
+def test_metrics_by_hand():
+    true = np.array([0.8, 0.9, 0.9, 0.5])
+    m = selection_metrics(true, np.array([0.1, 0.2, 0.9, 0.0]), True)  # picks a tied best
+    assert m["top1_hit"] == 1.0 and m["rel1"] == 1.0 and m["regret"] == 0.0
+    fid = np.array([30.0, 20.0, 40.0])
+    m = selection_metrics(fid, np.array([1.0, 0.0, -1.0]), False)  # picks 30 where 20 was best
+    assert m["top1_score"] == 30.0
+    assert m["rel1"] == pytest.approx(20 / 30)
+    assert m["regret"] == 10.0
+    assert selection_metrics(fid, -fid, False)["spearman"] == pytest.approx(1.0)
+    assert selection_metrics(fid, -fid, False)["pearson"] == pytest.approx(1.0)
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def test_report_has_the_design_shape(planted_report):
+    assert set(planted_report) == {"method", "baselines", "targets"}
+    assert set(planted_report["baselines"]) == {"average_best", "nearest_dataset", "features_only", "random"}
+    assert set(planted_report["method"]) == set(METRICS)
+    for metrics in planted_report["baselines"].values():
+        assert set(metrics) == set(METRICS)
+    assert list(planted_report["targets"]) == TARGETS
+    row = planted_report["targets"]["data-000"]
+    assert set(row["method"]) == set(METRICS)
+    assert set(row["baselines"]) == set(planted_report["baselines"])
+    json.loads(json.dumps(planted_report))  # plain JSON types only
+    means = np.mean([planted_report["targets"][t]["method"]["spearman"] for t in TARGETS])
+    assert planted_report["method"]["spearman"] == pytest.approx(means)
+
+
+# -- determinism ----------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_the_same_embedding_and_ranking(planted_zoo, planted_ranker):
+    graph = build_matching_graph(ZooArrays.from_zoo(planted_zoo), GraphConfig())
+    config = Node2VecConfig(dim=8, walks_per_node=5, walk_length=20, seed=7)
+    first, second = embed(graph, config), embed(graph, config)
+    assert np.array_equal(first, second)
+    assert not np.array_equal(first, embed(graph, Node2VecConfig(dim=8, walks_per_node=5, walk_length=20, seed=8)))
+    again = Ranker.fit(planted_zoo, SMALL)
+    for target in TARGETS:
+        assert np.array_equal(again.score_zoo_dataset(target), planted_ranker.score_zoo_dataset(target))
+
+
+# -- the matching graph ---------------------------------------------------------------------------
+
+
+def test_matching_graph_weights_and_isolated_nodes():
+    zoo = synthetic_zoo(8, 4, n_clusters=2, seed=2)
+    zoo.distances = zoo.distances[(zoo.distances["dataset_a"] != "data-003") & (zoo.distances["dataset_b"] != "data-003")]
+    arrays = ZooArrays.from_zoo(zoo).without_records_of(["data-003"])
+    graph = build_matching_graph(arrays, GraphConfig(neighbours=1))
+    n_m = len(arrays.models)
+    # A model's edge to a dataset weighs its within-dataset rank: the best weighs 1.
+    neighbours, weights = graph.neighbours(n_m + 0)
+    to_models = neighbours < n_m
+    best = int(np.nanargmax(arrays.scores[:, 0]))
+    assert weights[to_models].max() == pytest.approx(1.0)
+    assert weights[to_models][list(neighbours[to_models]).index(best)] == pytest.approx(1.0)
+    assert np.all(weights > 0)
+    # No results and no distances: an isolated node, embedded as NaN rather than noise.
+    assert graph.degree()[n_m + 3] == 0
+    emb = embed(graph, Node2VecConfig(dim=4, walks_per_node=2, walk_length=10))
+    assert np.isnan(emb[n_m + 3]).all() and not np.isnan(emb[:n_m]).any()
+
+
+def test_datasets_without_distances_and_models_without_features_are_handled():
+    zoo = synthetic_zoo(12, 6, n_clusters=2, seed=4)
+    zoo.distances = zoo.distances[(zoo.distances["dataset_a"] != "data-005") & (zoo.distances["dataset_b"] != "data-005")]
+    zoo.models = zoo.models[zoo.models["model"] != "model-0003"].reset_index(drop=True)
+    report = evaluate(zoo, ["data-005"], RankerConfig(embedding_sets=("interaction",), regularisation=("strong",),
+                                                      node2vec=Node2VecConfig(dim=4, walks_per_node=2, walk_length=10)))
+    row = report["targets"]["data-005"]
+    assert all(math.isfinite(v) for v in row["method"].values())
+    # Without distances, nearest_dataset is average_best.
+    assert row["baselines"]["nearest_dataset"] == row["baselines"]["average_best"]
+
+
+# -- build and predict ----------------------------------------------------------------------------
+
+
+def _new_dataset_like(zoo, dataset: str) -> NewDataset:
+    """A new dataset at a small offset from ``dataset``: the same distances to the others."""
+    d = zoo.distances
+    rows = d[(d["dataset_a"] == dataset) | (d["dataset_b"] == dataset)]
+    distances = {(b if a == dataset else a): dist * 1.05 for a, b, dist in zip(rows["dataset_a"], rows["dataset_b"], rows["distance"])}
+    distances[dataset] = 0.3
+    return NewDataset("my-new-dataset", features={"images": 400.0}, distances=distances)
+
+
+def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker):
+    new = _new_dataset_like(planted_zoo, "data-001")
+    for mode in ("fast", "faithful"):
+        ranking = planted_ranker.predict(new, mode=mode)
+        assert ranking[0].model == planted_for(planted_zoo, "data-001")
+        assert [p.rank for p in ranking] == list(range(1, 25))
+        assert ranking[0].evidence[0][0] == "data-001"  # the most similar profiled dataset first
+        assert ranking[0].expected_low <= ranking[0].expected_score <= ranking[0].expected_high
+    assert len(planted_ranker.predict(new, top=3)) == 3
+
+
+def test_saved_ranker_describes_itself_and_predicts_the_same(planted_zoo, planted_ranker, tmp_path):
+    folder = planted_ranker.save(tmp_path / "ranker")
+    info = json.loads((folder / "ranker.json").read_text())
+    assert info["zoo"]["fingerprint"] and info["zoo"]["higher_is_better"] is True
+    assert info["features"]["names"] and info["config"]["learner"] == "lambdarank"
+    for name in info["files"].values():
+        assert name is None or (folder / name).exists()
+    loaded = Ranker.load(folder)
+    new = _new_dataset_like(planted_zoo, "data-002")
+    assert [(p.model, p.score) for p in loaded.predict(new)] == [(p.model, p.score) for p in planted_ranker.predict(new)]
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def test_evaluate_unknown_target_is_a_one_line_error_listing_valid_names(zoo_dir, capsys):
+    assert main(["evaluate", zoo_dir, "--targets", "data-000,no-such-set"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "no-such-set" in err and "data-000" in err and "data-008" in err
+
+
+def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
+    report_file = tmp_path / "report.json"
+    assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", str(report_file), "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"method", "baselines", "targets"}
+    assert json.loads(report_file.read_text()) == printed
+    assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
+    assert "Built a ranker" in capsys.readouterr().out
+    assert (tmp_path / "ranker" / "ranker.json").is_file()
