@@ -9,13 +9,14 @@ import jinja2
 import yaml
 
 
-def render_card(template: str, *, metadata: dict, **context) -> str:
+def render_card(template: str, *, metadata: dict, filters: dict | None = None, **context) -> str:
     """Render ``cards/<template>`` with ``metadata`` as the YAML front matter.
 
     >>> text = render_card("zoo_card.md.j2", metadata={"license": "mit"}, repo_id="org/zoo", summary={...})  # doctest: +SKIP
     """
     source = _template_text(template)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    env.filters.update(filters or {})
     header = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True).strip()
     return env.from_string(source).render(yaml_header=header, **context)
 

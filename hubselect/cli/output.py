@@ -52,7 +52,8 @@ class Output:
 
     @property
     def console(self) -> Console:
-        return Console(file=sys.stdout, soft_wrap=True)
+        # A pipe or a file has no width: don't fold tables into 80 columns there.
+        return Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
     def result(self, data: Any, human: Callable[[Console], None] | None = None) -> None:
         if self.format == "json":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import logging
 import re
 import time
@@ -64,6 +65,8 @@ class DatasetProfile:
     #: False when the profile came from the embedding cache (no image read, no forward pass).
     computed: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    #: Wall seconds of this call's phases (fetch, decode, probe_load, probe); not persisted.
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_embedding(self) -> np.ndarray:
@@ -99,7 +102,7 @@ class DatasetProfile:
 
 
 def profile_dataset(
-    ref: str | DatasetRef,
+    ref: str | os.PathLike | DatasetRef,
     *,
     probe: str | ProbeRef | Probe = DEFAULT_PROBE,
     n: int = SampleSpec.n,
@@ -124,8 +127,8 @@ def profile_dataset(
     >>> profile.stats.dim, profile.skip_summary()  # doctest: +SKIP
     (512, 'none skipped')
     """
-    if isinstance(ref, str):
-        ref = DatasetRef.parse(ref, split=split)
+    if not isinstance(ref, DatasetRef):  # a str or a path
+        ref = DatasetRef.parse(str(ref), split=split)
     spec = SampleSpec(n=n, seed=seed, split=ref.split, config=ref.config, image_column=image_column, caption_column=caption_column)
     loaded = probe if isinstance(probe, Probe) else None
     probe_ref = probe.ref if isinstance(probe, Probe) else probe if isinstance(probe, ProbeRef) else resolve_probe(probe, token=token)
@@ -141,10 +144,16 @@ def profile_dataset(
             log.info("profile of %s @ %s with %s read from the cache", dataset, revision[:12], probe_ref.id)
             return cached
     sample = load_dataset_sample(ref, spec=spec, min_images=min_images, token=token, progress=progress)
+    timings = dict(sample.details.get("timings", {}))
+    started = time.perf_counter()
     if loaded is None:
         loaded = probe_ref.load(device=device, batch_size=batch_size)
+    timings["probe_load"] = time.perf_counter() - started
+    started = time.perf_counter()
     embeddings = loaded.embed(sample.images, batch_size=batch_size, progress=progress)
+    timings["probe"] = time.perf_counter() - started
     profile = profile_from_sample(sample, embeddings, probe_ref, name=dataset)
+    profile.timings = timings
     if cache:
         _write_cache(key, profile, embeddings)
     return profile
@@ -162,7 +171,7 @@ def profile_from_sample(sample: DatasetSample, embeddings: np.ndarray, probe: Pr
         skipped=sample.skip_counts,
         skipped_examples=[str(s) for s in sample.skipped[:SKIP_EXAMPLES]],
         source=sample.details.get("source", sample.ref.kind),
-        details={k: v for k, v in sample.details.items() if k != "source"}
+        details={k: v for k, v in sample.details.items() if k not in ("source", "timings")}
         | {"image_column": sample.image_column, "caption_column": sample.caption_column},
     )
 

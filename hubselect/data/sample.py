@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import random
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -93,7 +94,7 @@ class _Candidate:
 
 
 def load_dataset_sample(
-    ref: str | DatasetRef,
+    ref: str | os.PathLike | DatasetRef,
     n: int | None = None,
     seed: int = 0,
     *,
@@ -118,8 +119,8 @@ def load_dataset_sample(
     >>> len(sample), sample.revision[:7], sample.skip_summary()  # doctest: +SKIP
     (64, '5d1e0c4', 'none skipped')
     """
-    if isinstance(ref, str):
-        ref = DatasetRef.parse(ref, split=split)
+    if not isinstance(ref, DatasetRef):  # a str or a path
+        ref = DatasetRef.parse(str(ref), split=split)
     if spec is None:
         spec = SampleSpec(
             n=n if n is not None else SampleSpec.n,
@@ -140,14 +141,14 @@ def load_dataset_sample(
     return sample
 
 
-def dataset_revision(ref: str | DatasetRef, *, token: str | None = None) -> str:
+def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None = None) -> str:
     """The revision a sample of ``ref`` would be read at, without reading any image.
 
     A Hub commit sha; for a local folder or parquet file, a content hash (``local-…``) that is
     computed once per change of the files' sizes and modification times.
     """
-    if isinstance(ref, str):
-        ref = DatasetRef.parse(ref)
+    if not isinstance(ref, DatasetRef):  # a str or a path
+        ref = DatasetRef.parse(str(ref))
     if ref.kind == "hub":
         from hubselect.hub.datasets import dataset_revision as hub_revision
 
@@ -490,14 +491,20 @@ def _collect(sample: DatasetSample, candidates: Iterator[_Candidate], progress: 
     spec = sample.spec
     workers = max(1, min(8, os.cpu_count() or 1))
     bar = tqdm(total=min(spec.n, sample.total or spec.n), desc=f"Reading {sample.dataset}", unit="img", disable=not progress, leave=False)
+    # Wall time reading candidates (fetching bytes) vs decoding them, for latency reports.
+    timings = sample.details.setdefault("timings", {"fetch": 0.0, "decode": 0.0})
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubselect-decode") as pool, bar:
         while len(sample.images) < spec.n:
             need = spec.n - len(sample.images)
             # Exactly what is missing: one more candidate could cost one more row group.
+            started = time.perf_counter()
             batch = list(islice(candidates, need))
+            timings["fetch"] += time.perf_counter() - started
             if not batch:
                 break
-            results = pool.map(lambda c: _decode(c, spec), batch)
+            started = time.perf_counter()
+            results = list(pool.map(lambda c: _decode(c, spec), batch))
+            timings["decode"] += time.perf_counter() - started
             for candidate, result in zip(batch, results):
                 if isinstance(result, Skip):
                     sample.skipped.append(result)

@@ -1,0 +1,114 @@
+"""``hubselect recommend`` and ``hubselect push``: what users run, and how rankers get published."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli.output import table
+
+
+def _short_number(value: float | None) -> str:
+    if value is None:
+        return "–"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:g}"
+
+
+def _score(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4g}"
+
+
+@cli.command("recommend")
+@click.argument("dataset")
+@click.option("--zoo", "zoo_ref", default=None, help="Zoo: a folder, a Hub dataset id, or demo (default: HUBSELECT_ZOO, else demo).")
+@click.option("--ranker", default=None, help="Ranker folder or Hub model id (default: the one published beside the zoo).")
+@click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1), help="How many models to list.")
+@click.option("--method", default=None, help="Fine-tuning method whose results to rank by (needed when the zoo holds several).")
+@click.option("--mode", type=click.Choice(["fast", "faithful"]), default="fast", show_default=True,
+              help="fast: place the dataset by its neighbours; faithful: insert it, re-embed the graph and retrain (slow).")
+@click.option("--max-params", type=float, default=None, help="Only models with at most this many parameters (e.g. 1e9).")
+@click.option("--license", "licenses", default=None, help="Only models under these licenses (comma-separated, e.g. mit,apache-2.0).")
+@click.option("--probe", default=None, help="Image probe; must be the one the zoo was profiled with (default: that one).")
+@click.option("--n", "n", default=500, show_default=True, type=click.IntRange(min=1), help="Images sampled from the dataset.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
+@click.option("--split", default="train", show_default=True, help="Split of a Hub dataset.")
+@click.option("--image-column", default=None, help="Image column (default: detected).")
+@click.option("--caption-column", default=None, help="Caption column (default: detected).")
+@common_options
+def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_params, licenses, probe, n, seed, split, image_column, caption_column) -> None:
+    """Rank the zoo's models for DATASET (a Hub dataset id, an image folder, or a parquet file).
+
+    \b
+    hubselect recommend user/my-dataset --zoo org/zoo
+    hubselect recommend ./my-images --zoo demo --top-k 3 --format json
+    """
+    from hubselect.recommendation import recommend
+
+    result = recommend(
+        dataset,
+        zoo=zoo_ref,
+        ranker=ranker,
+        top_k=top_k,
+        method=method,
+        mode=mode,
+        max_params=max_params,
+        license=licenses,
+        probe=probe,
+        n=n,
+        seed=seed,
+        split=split,
+        image_column=image_column,
+        caption_column=caption_column,
+        token=SETTINGS.token,
+        progress=SETTINGS.output.human,
+    )
+    for notice in result.notices:
+        SETTINGS.output.info(f"note: {notice}")
+
+    def human(console) -> None:
+        info = result.dataset
+        skipped = f", {info['skipped']} skipped ({', '.join(f'{c} {r}' for r, c in info['skip_reasons'].items())})" if info["skipped"] else ""
+        console.print(f"[bold]{info['dataset']}[/bold] @ {str(info['revision'])[:12]}: {info['images']} images{skipped}, probe {info['probe']}")
+        nearest = ", ".join(f"{n['dataset']} ({n['distance']:.3g})" for n in info["nearest"][:3])
+        console.print(f"zoo {result.zoo['repo']} @ {str(result.zoo['revision'])[:12]} · ranker: {result.ranker['source']} · nearest profiled: {nearest}")
+        score = result.score["name"]
+        direction = "higher" if result.score["higher_is_better"] else "lower"
+        rows = []
+        for r in result.recommendations:
+            expected = _score(r.score)
+            if r.score_low is not None and r.score_high is not None and r.score_high > r.score_low:
+                expected += f" ({_score(r.score_low)}–{_score(r.score_high)})"
+            evidence = "; ".join(f"{e.dataset}: {_score(e.score)}" for e in r.evidence[:2]) or "–"
+            throughput = f"{r.throughput:.2f}/s" if r.throughput is not None else "–"
+            rows.append((r.rank, r.model, expected, _short_number(r.parameters), throughput, r.license or "–", evidence))
+        console.print(
+            table(
+                f"Models to fine-tune, best first (predicted {score}, {direction} is better)",
+                ["#", "model", f"predicted {score} (range)", "params", "images/s", "license", "evidence: on similar datasets"],
+                rows,
+            )
+        )
+
+    SETTINGS.output.result(result.to_dict(), human)
+
+
+@cli.command("push")
+@click.argument("ranker_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--repo", "repo_id", required=True, help="Hub model repo, ORG/NAME (created if missing). Convention: <zoo repo>-ranker.")
+@click.option("--evaluation", "evaluation_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="JSON from `hubselect evaluate --json` for the card's table (default: evaluation.json in RANKER_DIR).")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@common_options
+def push_command(ranker_dir: Path, repo_id: str, evaluation_file: Path | None, private: bool) -> None:
+    """Publish a ranker (from `hubselect build`) as a Hub model repo with a model card."""
+    from hubselect.hub.ranker_repo import push_ranker
+
+    evaluation = json.loads(evaluation_file.read_text()) if evaluation_file else None
+    sha = push_ranker(ranker_dir, repo_id, token=SETTINGS.token, private=private, evaluation=evaluation)
+    SETTINGS.output.result({"repo": repo_id, "revision": sha}, lambda c: c.print(f"Pushed ranker {ranker_dir} to {repo_id} @ {sha}"))

@@ -1,0 +1,121 @@
+"""A ranker folder ⇄ a Hub model repo with a model card."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import snapshot_download
+
+from hubselect.errors import HubError
+from hubselect.hub.client import endpoint, hub_api, hub_errors, resolve_token
+from hubselect.render import render_card
+
+log = logging.getLogger(__name__)
+
+RANKER_FILE = "ranker.json"
+EVALUATION_FILE = "evaluation.json"
+
+FEATURE_GROUPS = [
+    ("model features", "the zoo's model columns: numeric as they are, categorical text as LightGBM categories"),
+    ("dataset features", "image count, resolution, aspect and caption statistics of the dataset"),
+    ("graph embeddings", "node2vec+ embeddings of the model and the dataset in the matching graph, and their interaction"),
+    ("graph evidence", "how the model did on the dataset's most similar profiled datasets, weighted by similarity"),
+]
+
+
+def _fmt(value: Any) -> str:
+    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
+    """The model card of a ranker folder's ``ranker.json`` (+ its evaluation, when known)."""
+    zoo = info.get("zoo", {})
+    rows = None
+    if evaluation:
+        rows = [("**hubselect**", evaluation["method"])] + [(name, metrics) for name, metrics in evaluation.get("baselines", {}).items()]
+    metadata = {
+        "library_name": "hubselect",
+        "tags": ["hubselect", "model-selection", "text-to-image", "lightgbm"],
+        "pipeline_tag": "tabular-classification",
+    }
+    if zoo.get("repo"):
+        metadata["datasets"] = [zoo["repo"]]
+    return render_card(
+        "ranker_card.md.j2",
+        metadata=metadata,
+        filters={"fmt": _fmt},
+        repo_id=repo_id,
+        zoo_repo=zoo.get("repo"),
+        zoo_link=f"{endpoint()}/datasets/{zoo['repo']}" if zoo.get("repo") else "#",
+        zoo_revision=zoo.get("revision"),
+        fingerprint=zoo.get("fingerprint"),
+        method=zoo.get("method"),
+        models=zoo.get("models"),
+        datasets=zoo.get("datasets"),
+        score=zoo.get("score", "score"),
+        higher_is_better=zoo.get("higher_is_better", True),
+        learner=info.get("config", {}).get("learner", "lambdarank"),
+        choice=info.get("choice", {}),
+        feature_groups=FEATURE_GROUPS,
+        evaluation={"rows": rows, "targets": evaluation.get("targets", {})} if evaluation else None,
+    )
+
+
+def push_ranker(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False, evaluation: dict | None = None) -> str:
+    """Upload a ranker folder to a Hub model repo with its card; returns the commit sha."""
+    folder = Path(folder)
+    info_file = folder / RANKER_FILE
+    if not info_file.is_file():
+        raise HubError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
+    info = json.loads(info_file.read_text())
+    if evaluation is None and (folder / EVALUATION_FILE).is_file():
+        evaluation = json.loads((folder / EVALUATION_FILE).read_text())
+    api = hub_api(token)
+    with tempfile.TemporaryDirectory(prefix="hubselect-ranker-") as tmp:
+        staged = Path(tmp) / "ranker"
+        shutil.copytree(folder, staged)
+        if evaluation is not None:
+            (staged / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
+        (staged / "README.md").write_text(ranker_card(info, repo_id, evaluation), encoding="utf-8")
+        with hub_errors(f"model repo {repo_id}"), warnings.catch_warnings():
+            # The ranker carries the zoo tables it was fitted on: parquet in a model repo is intended.
+            warnings.filterwarnings("ignore", message=".*commit a data file.*")
+            api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+            commit = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=staged,
+                repo_type="model",
+                commit_message=f"hubselect: ranker for {info.get('zoo', {}).get('repo') or 'a local zoo'}",
+                delete_patterns=["*.npy", "*.txt", "zoo/**"],  # a rebuilt ranker replaces the old files
+            )
+    return commit.oid
+
+
+def pull_ranker(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Path:
+    """The local folder (in the HF cache) of a ranker published as a Hub model repo."""
+    with hub_errors(f"ranker {repo_id}"):
+        folder = Path(snapshot_download(repo_id, repo_type="model", revision=revision, token=resolve_token(token)))
+    if not (folder / RANKER_FILE).is_file():
+        raise HubError(f"model repo {repo_id} holds no hubselect ranker ({RANKER_FILE} missing); publish one with `hubselect push`")
+    return folder
+
+
+def ranker_exists(repo_id: str, *, token: str | None = None) -> bool:
+    """Whether ``repo_id`` is a Hub model repo holding a ranker (False when it cannot be told)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, RANKER_FILE, repo_type="model"), str)
+    try:
+        return hub_api(token).file_exists(repo_id, RANKER_FILE, repo_type="model")
+    except Exception as exc:  # any Hub or network failure: there is no usable published ranker
+        log.info("no published ranker at %s (%s)", repo_id, type(exc).__name__)
+        return False

@@ -1,0 +1,394 @@
+"""Recommend models to fine-tune on a dataset: the client's whole path, as one library call.
+
+1. open the zoo (a folder, a Hub dataset id, or ``demo``) and its ranker (``--ranker``, the one
+   published beside the zoo, or one built on the fly and cached);
+2. sample the dataset and embed the sample with the probe the zoo's datasets were profiled
+   with (embeddings are cached by dataset revision, sample and probe);
+3. match: Fréchet distances to the zoo's most similar profiled datasets;
+4. rank the zoo's candidate models for the dataset, and explain each with the evidence: how it
+   did on those similar datasets.
+
+>>> result = recommend("./my-images", zoo="demo", top_k=3)  # doctest: +SKIP
+>>> [(r.rank, r.model) for r in result.recommendations]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from hubselect import constants
+from hubselect.errors import HubselectError, InputError
+from hubselect.zoo.store import Zoo
+
+log = logging.getLogger(__name__)
+
+#: Images sampled from the dataset (the zoo's datasets are profiled with samples of this size).
+DEFAULT_SAMPLE = 500
+#: Profiled datasets a new dataset is matched against (exact Fréchet distances).
+MATCH_NEIGHBOURS = 10
+#: Names a parameter count goes by in zoo model tables (crawled zoos, imported bundles).
+PARAMETER_COLUMNS = ("total_params", "num_parameters", "parameters", "params")
+#: Suffix of the model repo a zoo's ranker is published to, beside the zoo's dataset repo.
+RANKER_REPO_SUFFIX = "-ranker"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How a recommended model did on one of the dataset's most similar profiled datasets."""
+
+    dataset: str
+    distance: float
+    score: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One ranked model.
+
+    ``score`` is the predicted score in the zoo's units (e.g. FID), the similarity-weighted mean
+    of the model's results on the most similar profiled datasets; ``score_low``..``score_high``
+    is the range those results span. ``ranker_score`` is the ranker's raw output, which orders
+    the list (higher = better).
+    """
+
+    rank: int
+    model: str
+    score: float | None
+    score_low: float | None
+    score_high: float | None
+    ranker_score: float
+    parameters: int | None = None
+    throughput: float | None = None
+    license: str | None = None
+    evidence: tuple[Evidence, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["evidence"] = [asdict(e) for e in self.evidence]
+        return data
+
+
+@dataclass
+class Recommendations:
+    """What :func:`recommend` returns; ``to_dict()`` is the CLI's ``--format json`` document."""
+
+    dataset: dict[str, Any]
+    zoo: dict[str, Any]
+    ranker: dict[str, Any]
+    score: dict[str, Any]
+    recommendations: list[Recommendation]
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "zoo": self.zoo,
+            "ranker": self.ranker,
+            "score": self.score,
+            "recommendations": [r.to_dict() for r in self.recommendations],
+            "notices": self.notices,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def recommend(
+    dataset: str,
+    *,
+    zoo: str | Zoo | None = None,
+    ranker: Any = None,
+    top_k: int = 10,
+    method: str | None = None,
+    mode: str = "fast",
+    max_params: float | None = None,
+    license: str | Sequence[str] | None = None,
+    probe: str | None = None,
+    n: int = DEFAULT_SAMPLE,
+    seed: int = 0,
+    split: str = "train",
+    image_column: str | None = None,
+    caption_column: str | None = None,
+    token: str | None = None,
+    progress: bool = False,
+) -> Recommendations:
+    """Rank the zoo's models for ``dataset`` (a Hub dataset id, an image folder or a parquet file).
+
+    ``zoo`` defaults to ``HUBSELECT_ZOO``, else the bundled ``demo`` zoo. ``ranker`` is a
+    :class:`~hubselect.rank.Ranker`, a ranker folder or a Hub model id; by default the ranker
+    published beside the zoo is used, or one is built from the zoo (and cached).
+
+    >>> result = recommend("org/my-dataset", zoo="org/zoo", top_k=5)  # doctest: +SKIP
+    >>> result.recommendations[0].model  # doctest: +SKIP
+    'org/sd-model-a'
+    """
+    from hubselect.data.profile import profile_dataset, similar_in_zoo
+    from hubselect.rank import NewDataset
+
+    if top_k < 1:
+        raise InputError(f"--top-k must be at least 1, got {top_k}")
+    if mode not in ("fast", "faithful"):
+        raise InputError(f"--mode must be fast or faithful, got {mode!r}")
+    timings: dict[str, float] = {}
+    notices: list[str] = []
+
+    started = time.perf_counter()
+    zoo_obj, zoo_label = _open_zoo(zoo, token)
+    if zoo_obj.records.empty:
+        raise InputError(
+            f"zoo {zoo_label} holds no fine-tuning results, so there is nothing to rank; "
+            "use a zoo with results (e.g. --zoo demo) or add some with `hubselect profile`"
+        )
+    zoo_obj = zoo_obj.for_method(method)
+    probe_spec = _matching_probe(zoo_obj, zoo_label, probe, token)
+    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, ranker, method, token, notices)
+    timings["load"] = time.perf_counter() - started
+
+    profile = profile_dataset(
+        dataset,
+        probe=probe_spec,
+        n=n,
+        seed=seed,
+        split=split,
+        image_column=image_column,
+        caption_column=caption_column,
+        token=token,
+        progress=progress,
+    )
+    for phase in ("fetch", "decode", "probe_load", "probe"):
+        timings[phase] = profile.timings.get(phase, 0.0)
+    if not profile.computed:
+        notices.append("dataset embeddings read from the cache (same revision, sample and probe)")
+
+    started = time.perf_counter()
+    neighbours = similar_in_zoo(zoo_obj, profile.stats, profile.probe, k=MATCH_NEIGHBOURS)
+    timings["match"] = time.perf_counter() - started
+    if not neighbours:
+        raise HubselectError(
+            f"no dataset of zoo {zoo_label} was profiled with {profile.probe.id} at revision {profile.probe.revision[:12]}, "
+            "so the dataset cannot be matched; re-profile the zoo's datasets with `hubselect dataset profile`"
+        )
+
+    started = time.perf_counter()
+    candidates = candidate_models(zoo_obj, ranker_obj.arrays, max_params=max_params, licenses=_licenses(license))
+    predictions = ranker_obj.predict(
+        NewDataset(profile.dataset, profile.features, dict(neighbours)), mode=mode, models=candidates, top=top_k
+    )
+    timings["rank"] = time.perf_counter() - started
+
+    features = _model_features(zoo_obj)
+    recommendations = [_recommendation(p, features.get(p.model, {})) for p in predictions]
+    return Recommendations(
+        dataset={
+            "dataset": profile.dataset,
+            "revision": profile.revision,
+            "images": profile.images,
+            "skipped": sum(profile.skipped.values()),
+            "skip_reasons": profile.skipped,
+            "probe": profile.probe.id,
+            "nearest": [{"dataset": d, "distance": dist} for d, dist in neighbours[:5]],
+        },
+        zoo={"repo": zoo_label, "revision": zoo_obj.meta.revision or _local_revision(ranker_obj)},
+        ranker={**ranker_info, "mode": mode, "method": zoo_obj.methods[0] if zoo_obj.methods else None},
+        score={"name": zoo_obj.meta.score, "higher_is_better": bool(zoo_obj.meta.higher_is_better)},
+        recommendations=recommendations,
+        notices=notices,
+        timings=timings,
+    )
+
+
+# -- the zoo, the probe, the ranker ---------------------------------------------------------------
+
+
+def _open_zoo(zoo: str | Zoo | None, token: str | None) -> tuple[Zoo, str]:
+    from hubselect.zoo.resolve import open_zoo
+
+    if isinstance(zoo, Zoo):
+        return zoo, zoo.meta.repo or "(in memory)"
+    ref = zoo or constants.DEFAULT_ZOO
+    opened = open_zoo(ref, token=token)
+    return opened, opened.meta.repo or ref
+
+
+def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None) -> str:
+    """The probe the zoo's datasets were profiled with; a different ``probe`` is an error."""
+    from hubselect.data.profile import zoo_probes
+
+    probes = zoo_probes(zoo)
+    if not probes:
+        raise InputError(
+            f"zoo {zoo_label} holds no dataset profiles, so a dataset cannot be matched to it; "
+            "profile its datasets with `hubselect dataset profile DATASET --zoo ZOO`"
+        )
+    if probe is not None:
+        from hubselect.probes import resolve_probe
+
+        wanted = resolve_probe(probe, token=token).id
+        if wanted not in probes:
+            raise InputError(
+                f"probe mismatch: zoo {zoo_label} was profiled with {', '.join(probes)}, not {wanted}; "
+                "rerun without --probe, or with the zoo's probe"
+            )
+        return probe
+    if len(probes) > 1:
+        raise InputError(f"zoo {zoo_label} was profiled with several probes ({', '.join(probes)}); choose one with --probe")
+    if probes[0].startswith("local:"):
+        raise InputError(
+            f"zoo {zoo_label} was profiled with a local probe ({probes[0]}); pass that probe's folder with --probe PATH"
+        )
+    return probes[0]
+
+
+def _ranker_for(zoo: Zoo, zoo_label: str, ranker: Any, method: str | None, token: str | None, notices: list[str]):
+    from hubselect.rank import Ranker
+
+    if isinstance(ranker, Ranker):
+        return ranker, {"source": "given"}
+    if ranker is not None:
+        folder = Path(str(ranker)).expanduser()
+        if folder.exists():
+            return Ranker.load(folder), {"source": str(folder)}
+        from hubselect.hub.ranker_repo import pull_ranker
+
+        return Ranker.load(pull_ranker(str(ranker), token=token)), {"source": str(ranker)}
+    bundled = _bundled_ranker(zoo_label)
+    if bundled is not None:
+        return Ranker.load(bundled), {"source": "demo (bundled)"}
+    if zoo.meta.repo:
+        from hubselect.hub.ranker_repo import pull_ranker, ranker_exists
+
+        published = zoo.meta.repo + RANKER_REPO_SUFFIX
+        if ranker_exists(published, token=token):
+            loaded = Ranker.load(pull_ranker(published, token=token))
+            built_on = loaded.zoo_info.get("revision")
+            if built_on and zoo.meta.revision and built_on != zoo.meta.revision:
+                notices.append(
+                    f"the published ranker {published} was built on zoo revision {built_on[:12]}, the zoo is at "
+                    f"{zoo.meta.revision[:12]}: rankings use the results it was built on"
+                )
+            return loaded, {"source": published}
+    return _built_ranker(zoo, zoo_label, method, notices), {"source": "built from the zoo"}
+
+
+def _bundled_ranker(zoo_label: str) -> Path | None:
+    if zoo_label != "demo":
+        return None
+    from hubselect.demo import bundled_paths
+
+    return bundled_paths().ranker
+
+
+def _built_ranker(zoo: Zoo, zoo_label: str, method: str | None, notices: list[str]):
+    """Fit a ranker on the zoo, cached by the zoo's content so the next call reuses it."""
+    from hubselect.graph.arrays import ZooArrays
+    from hubselect.rank import Ranker, RankerConfig
+
+    fingerprint = ZooArrays.from_zoo(zoo).fingerprint()
+    key = hashlib.sha256(json.dumps([fingerprint, method, RankerConfig().to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    folder = constants.CACHE_DIR / "rankers" / key
+    if (folder / "ranker.json").is_file():
+        try:
+            return Ranker.load(folder)
+        except HubselectError as exc:
+            log.warning("ignoring a cached ranker that cannot be read (%s)", exc)
+    notices.append(
+        f"no ranker is published beside zoo {zoo_label}: built one from the zoo (cached for next time; "
+        "publish one with `hubselect build` and `hubselect push`)"
+    )
+    log.warning(notices[-1])
+    ranker = Ranker.fit(zoo)
+    ranker.save(folder)
+    return ranker
+
+
+def _local_revision(ranker) -> str:
+    return "local-" + str(ranker.zoo_info.get("fingerprint", ""))
+
+
+# -- candidates and output ------------------------------------------------------------------------
+
+
+def _licenses(license: str | Sequence[str] | None) -> set[str] | None:
+    if license is None:
+        return None
+    items = license.split(",") if isinstance(license, str) else list(license)
+    wanted = {item.strip().lower() for item in items if item.strip()}
+    return wanted or None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _model_features(zoo: Zoo) -> dict[str, dict[str, Any]]:
+    if zoo.models.empty:
+        return {}
+    return {row["model"]: row for row in zoo.models.to_dict("records")}
+
+
+def _parameters(features: dict[str, Any]) -> float | None:
+    for column in PARAMETER_COLUMNS:
+        value = _number(features.get(column))
+        if value is not None:
+            return value
+    return None
+
+
+def candidate_models(zoo: Zoo, arrays, *, max_params: float | None = None, licenses: set[str] | None = None) -> list[str]:
+    """The models a recommendation may name: profiled on at least one dataset, not flagged
+    unsafe, not an adapter, and within ``max_params`` and ``licenses`` when given."""
+    features = _model_features(zoo)
+    profiled = np.isfinite(arrays.scores).any(axis=1)
+    out = []
+    for index, model in enumerate(arrays.models):
+        row = features.get(model, {})
+        if not profiled[index] or row.get("kind") == "lora" or _text(row.get("excluded_reason")):
+            continue
+        if max_params is not None:
+            params = _parameters(row)
+            if params is None or params > max_params:
+                continue
+        if licenses is not None and (_text(row.get("license")) or "").lower() not in licenses:
+            continue
+        out.append(model)
+    if not out:
+        filters = [f for f, given in (("--max-params", max_params is not None), ("--license", licenses is not None)) if given]
+        if filters:
+            raise InputError(f"no model of the zoo passes {' and '.join(filters)}; loosen the filter")
+        raise InputError("the zoo has no profiled model to recommend; add results with `hubselect profile`")
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _recommendation(prediction, features: dict[str, Any]) -> Recommendation:
+    params = _parameters(features)
+    return Recommendation(
+        rank=prediction.rank,
+        model=prediction.model,
+        score=_number(prediction.expected_score),
+        score_low=_number(prediction.expected_low),
+        score_high=_number(prediction.expected_high),
+        ranker_score=float(prediction.score),
+        parameters=int(params) if params is not None else None,
+        throughput=_number(features.get("throughput_images_per_s")),
+        license=_text(features.get("license")),
+        evidence=tuple(Evidence(d, float(dist), float(s)) for d, dist, s in prediction.evidence),
+    )

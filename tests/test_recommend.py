@@ -1,0 +1,204 @@
+"""`hubselect recommend` end to end: a small zoo with a planted answer, locally and on the loopback Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fixtures.data import style_folder, tiny_clip_dir
+
+from hubselect.cli import main
+from hubselect.data.profile import add_to_zoo, profile_dataset
+from hubselect.testing.tiny import write_image_folder
+from hubselect.zoo import ModelRecord, ProfileRecord, Zoo, ZooMeta
+
+STYLES = ("warm", "cool", "mono", "noise")
+#: One expert per style (best FID on datasets of that style), plus two generalists.
+MODELS = [f"org/{style}-expert" for style in STYLES] + ["org/generalist-a", "org/generalist-b"]
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def planted_zoo(folder: Path) -> Path:
+    """8 datasets (2 per style, profiled with the tiny CLIP probe) × 6 models, FID lower is
+    better; the expert of a style wins on that style's datasets."""
+    rng = np.random.default_rng(0)
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models(
+        ModelRecord(model, revision="0" * 40, features={"total_params": 1_000_000 * (i + 1), "license": "mit" if i % 2 else "openrail"})
+        for i, model in enumerate(MODELS)
+    )
+    for style in STYLES:
+        for seed in (1, 2):
+            name = f"data/{style}-{seed}"
+            profile = profile_dataset(style_folder(style, 16, seed), probe=str(tiny_clip_dir()), n=16, name=name, min_images=8)
+            add_to_zoo(zoo, profile)
+            for model in MODELS:
+                base = 60.0 if model.startswith("org/generalist") else 70.0
+                fid = 20.0 if model == f"org/{style}-expert" else base
+                zoo.add_profiles([ProfileRecord(model, name, fid + rng.normal(0, 1.0), method="lora", score_before=fid + 30)])
+    return zoo.save(folder)
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory) -> Path:
+    return planted_zoo(tmp_path_factory.mktemp("recommend") / "zoo")
+
+
+@pytest.fixture(scope="module")
+def ranker_dir(zoo_dir, tmp_path_factory) -> Path:
+    from hubselect.rank import Ranker
+
+    return Ranker.fit(Zoo.load(zoo_dir)).save(tmp_path_factory.mktemp("ranker") / "ranker")
+
+
+@pytest.fixture(scope="module")
+def cool_folder(tmp_path_factory) -> Path:
+    """A new dataset (not in the zoo) of the cool style."""
+    return write_image_folder(tmp_path_factory.mktemp("new") / "my-cool-images", 16, style="cool", seed=42)
+
+
+def test_recommend_finds_the_planted_expert_and_explains_it(zoo_dir, ranker_dir, cool_folder):
+    import hubselect
+
+    result = hubselect.recommend(str(cool_folder), zoo=str(zoo_dir), ranker=str(ranker_dir), probe=str(tiny_clip_dir()), n=16, top_k=3)
+    top = result.recommendations[0]
+    assert top.model == "org/cool-expert"
+    assert [r.rank for r in result.recommendations] == [1, 2, 3]
+    # The evidence is the expert's results on the most similar profiled datasets: the cool ones.
+    assert {e.dataset for e in top.evidence[:2]} == {"data/cool-1", "data/cool-2"}
+    # Predicted FID: the best (lowest) of the list, within the range of the expert's results.
+    assert top.score == min(r.score for r in result.recommendations)
+    assert top.score_low == pytest.approx(20.0, abs=3.0) and top.score_low <= top.score <= top.score_high
+    assert top.parameters == 2_000_000 and top.license == "mit"
+    assert result.dataset["images"] == 16 and result.dataset["nearest"][0]["dataset"].startswith("data/cool")
+
+
+def test_cli_json_has_the_documented_shape(zoo_dir, ranker_dir, cool_folder, capsys):
+    code, out, err = run_cli(
+        capsys, "recommend", cool_folder, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--format", "json"
+    )
+    assert code == 0, err
+    document = json.loads(out)
+    assert set(document) >= {"dataset", "zoo", "recommendations"}
+    assert set(document["zoo"]) >= {"repo", "revision"}
+    first = document["recommendations"][0]
+    assert isinstance(first["rank"], int) and isinstance(first["model"], str) and isinstance(first["score"], float)
+    assert isinstance(first["evidence"], list) and set(first["evidence"][0]) == {"dataset", "distance", "score"}
+    assert len(document["recommendations"]) == len(MODELS)
+
+
+def test_cli_human_table(zoo_dir, ranker_dir, cool_folder, capsys):
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--top-k", "2")
+    assert code == 0, err
+    assert "org/cool-expert" in out and "predicted fid_after_finetune" in out and "data/cool-" in out
+
+
+def test_filters_by_parameters_and_license(zoo_dir, ranker_dir, cool_folder):
+    from hubselect.recommendation import recommend
+
+    common = dict(zoo=str(zoo_dir), ranker=str(ranker_dir), probe=str(tiny_clip_dir()), n=16)
+    small = recommend(str(cool_folder), max_params=1.5e6, **common)
+    assert [r.model for r in small.recommendations] == ["org/warm-expert"]
+    licensed = recommend(str(cool_folder), license="openrail", **common)
+    assert {r.license for r in licensed.recommendations} == {"openrail"}
+    assert "org/cool-expert" not in {r.model for r in licensed.recommendations}
+
+
+def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, monkeypatch):
+    from hubselect import constants
+    from hubselect.recommendation import recommend
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    first = recommend(str(cool_folder), zoo=str(zoo_dir), probe=str(tiny_clip_dir()), n=16, top_k=1)
+    assert first.ranker["source"] == "built from the zoo"
+    assert any("no ranker is published" in notice for notice in first.notices)
+    assert first.recommendations[0].model == "org/cool-expert"
+    again = recommend(str(cool_folder), zoo=str(zoo_dir), probe=str(tiny_clip_dir()), n=16, top_k=1)
+    assert not any("no ranker is published" in notice for notice in again.notices), "the built ranker was not cached"
+    assert any("from the cache" in notice for notice in again.notices)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("empty-zoo", "holds no fine-tuning results"),
+        ("probe-mismatch", "probe mismatch"),
+        ("no-images", "no image files in"),
+        ("local-probe-not-given", "pass that probe's folder with --probe"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+    args = [cool_folder, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16"]
+    if case == "empty-zoo":
+        Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False)).save(tmp_path / "empty")
+        args[2] = tmp_path / "empty"
+    elif case == "probe-mismatch":
+        from hubselect.testing.tiny import tiny_clip_vision
+
+        args[6] = tiny_clip_vision(tmp_path / "other-probe", seed=5)
+    elif case == "no-images":
+        (tmp_path / "empty-folder").mkdir()
+        args[0] = tmp_path / "empty-folder"
+    elif case == "local-probe-not-given":
+        args = args[:5]
+    code, out, err = run_cli(capsys, "recommend", *args)
+    assert code != 0 and out == ""
+    assert err.startswith("Error: ") and err.count("\n") == 1, err
+    assert expected in err
+
+
+def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+    from huggingface_hub import ModelCard
+
+    Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
+    evaluation = {
+        "method": {"top1_hit": 1.0, "top1_score": 20.1, "rel1": 1.0, "regret": 0.0, "pearson": 0.9, "spearman": 0.8, "ndcg5": 0.95},
+        "baselines": {"random": {"top1_hit": 0.17, "top1_score": 55.0, "rel1": 0.4, "regret": 35.0, "pearson": 0.0, "spearman": 0.0, "ndcg5": 0.5}},
+        "targets": {"data/cool-1": {}},
+    }
+    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation))
+    ranker_repo = hub_repo_id + "-ranker"
+    code, out, err = run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--evaluation", tmp_path / "evaluation.json", "--token", hub_token)
+    assert code == 0, err
+    card = ModelCard.load(ranker_repo, token=hub_token)
+    card.validate(repo_type="model")
+    assert "| **hubselect** | 1.000 |" in card.text and "| random |" in card.text
+
+    env = {**os.environ, "HF_TOKEN": hub_token}
+    command = [sys.executable, "-m", "hubselect", "recommend", str(cool_folder), "--zoo", hub_repo_id, "--probe", str(tiny_clip_dir()), "--n", "16", "--format", "json"]
+    online = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert online.returncode == 0, online.stderr
+    document = json.loads(online.stdout)
+    assert document["ranker"]["source"] == ranker_repo
+    assert document["zoo"]["repo"] == hub_repo_id and len(document["zoo"]["revision"]) == 40
+    assert document["recommendations"][0]["model"] == "org/cool-expert"
+
+    # Once cached, the same call works with the Hub unreachable.
+    offline = subprocess.run(command, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180)
+    assert offline.returncode == 0, offline.stderr
+    assert json.loads(offline.stdout)["recommendations"] == document["recommendations"]
+
+
+def test_unknown_and_gated_hub_datasets(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
+    from huggingface_hub import HfApi
+
+    common = ["--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16"]
+    code, out, err = run_cli(capsys, "recommend", "nobody/no-such-dataset", *common)
+    assert code != 0 and err.count("\n") == 1 and "was not found" in err
+
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id, repo_type="dataset")
+    api.upload_folder(repo_id=hub_repo_id, repo_type="dataset", folder_path=str(style_folder("warm", 16, 1)))
+    hub.set_gated(hub_repo_id, repo_type="dataset")
+    code, out, err = run_cli(capsys, "recommend", hub_repo_id, *common, "--token", "hf_stranger")
+    assert code != 0 and err.count("\n") == 1 and "gated" in err and "request access" in err
