@@ -38,6 +38,19 @@ def test_the_frechet_distance_is_zero_for_the_same_set_and_grows_with_the_shift(
     assert frechet_distance(base, far) == pytest.approx(32.0, rel=0.15)
 
 
+@pytest.mark.parametrize("dim", [8, 128])
+def test_the_distance_equals_clean_fids(dim):
+    from cleanfid.fid import frechet_distance as clean_fid_distance
+
+    rng = np.random.default_rng(dim)
+    # Correlated features with a rank-deficient covariance, as real probe embeddings have.
+    mix = rng.normal(size=(dim, dim)) * (rng.uniform(size=dim) > 0.2)
+    a = frechet_stats(rng.normal(size=(300, dim)) @ mix, extractor="probe@1")
+    b = frechet_stats(rng.normal(0.3, 1.2, size=(300, dim)) @ mix, extractor="probe@1")
+    args = [np.asarray(x, dtype=np.float64) for x in (a.mu, a.sigma, b.mu, b.sigma)]
+    assert frechet_distance(a, b) == pytest.approx(float(np.real(clean_fid_distance(*args))), rel=1e-4)
+
+
 def test_statistics_of_different_probes_are_not_compared():
     rng = np.random.default_rng(2)
     with pytest.raises(ValueError, match="different dimensions"):
