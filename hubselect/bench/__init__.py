@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from hubselect.bench.throughput import BenchConfig, BenchReport, measure_throughput, native_resolution
-from hubselect.errors import HubError, InputError
+from hubselect.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +33,12 @@ def load_pipeline(ref: str, *, revision: str | None = None, dtype: str = "float3
     import torch
     from diffusers import DiffusionPipeline
 
-    from hubselect.crawl.safety import unsafe_reasons
-    from hubselect.hub.models import HubRepoReader, LocalRepoReader, RepoReadError, download_pipeline, model_info
+    from hubselect.hub.models import download_pipeline
+    from hubselect.hub.snapshots import check_model
 
+    reader, index = check_model(ref, revision, token=token, purpose="benchmarked")
     folder = Path(ref).expanduser()
-    if folder.is_dir():
-        reader = LocalRepoReader(folder)
-        model_id, sha = str(folder), None
-    else:
-        info = model_info(ref, revision=revision, token=token)
-        reader = HubRepoReader(info, token=token)
-        model_id, sha = info.id, info.sha
-    if "model_index.json" not in reader.files:
-        raise InputError(f"{ref} is not a diffusers pipeline (no model_index.json); pass a pipeline folder or repo id")
-    try:
-        index = reader.read_json("model_index.json")
-    except RepoReadError as exc:
-        raise HubError(f"{ref}: cannot read model_index.json ({exc.reason})") from None
-    problems = unsafe_reasons(reader.files, index)
-    if problems:
-        raise InputError(f"{ref} is not benchmarked: {problems[0][1]} (hubselect never runs repo code or unpickles weights)")
+    model_id, sha = (str(folder), None) if folder.is_dir() else (reader.repo_id, reader.revision)
     variant = None
     if dtype == "float16":
         weighted = _weighted_components(reader.files, index)

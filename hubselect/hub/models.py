@@ -273,7 +273,26 @@ def _header_length(first: bytes, where: str) -> int:
     return length
 
 
-class HubRepoReader:
+class _RepoFiles:
+    """Text and JSON reads on top of a reader's ``read_bytes``."""
+
+    def read_bytes(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def read_text(self, path: str) -> str:
+        return self.read_bytes(path).decode("utf-8", errors="replace")
+
+    def read_json(self, path: str) -> dict[str, Any]:
+        try:
+            data = json.loads(self.read_text(path))
+        except ValueError:
+            raise RepoReadError(f"{path}: not valid JSON") from None
+        if not isinstance(data, dict):
+            raise RepoReadError(f"{path}: expected a JSON object")
+        return data
+
+
+class HubRepoReader(_RepoFiles):
     """Reads small files of one Hub repo at one exact commit (the sha the listing reported).
 
     >>> reader = HubRepoReader(info)  # doctest: +SKIP
@@ -298,19 +317,6 @@ class HubRepoReader:
         except Exception as exc:
             raise _read_error(path, exc) from None
 
-    def read_text(self, path: str) -> str:
-        return self.read_bytes(path).decode("utf-8", errors="replace")
-
-    def read_json(self, path: str) -> dict[str, Any]:
-        text = self.read_text(path)
-        try:
-            data = json.loads(text)
-        except ValueError:
-            raise RepoReadError(f"{path}: not valid JSON") from None
-        if not isinstance(data, dict):
-            raise RepoReadError(f"{path}: expected a JSON object")
-        return data
-
     def read_safetensors_header(self, path: str) -> SafetensorsFileMetadata:
         """The header of a safetensors file: one ranged GET, two when the header is long."""
         url = self._url(path)
@@ -328,7 +334,7 @@ class HubRepoReader:
         return _parse_header(first[8 : 8 + length], path)
 
 
-class LocalRepoReader:
+class LocalRepoReader(_RepoFiles):
     """The same reads as :class:`HubRepoReader`, from a local diffusers folder (tests, local checkpoints)."""
 
     def __init__(self, folder: str | os.PathLike, repo_id: str | None = None, revision: str | None = None) -> None:
@@ -343,18 +349,6 @@ class LocalRepoReader:
             return (self.folder / path).read_bytes()
         except OSError:
             raise RepoReadError(f"{path}: not found") from None
-
-    def read_text(self, path: str) -> str:
-        return self.read_bytes(path).decode("utf-8", errors="replace")
-
-    def read_json(self, path: str) -> dict[str, Any]:
-        try:
-            data = json.loads(self.read_text(path))
-        except ValueError:
-            raise RepoReadError(f"{path}: not valid JSON") from None
-        if not isinstance(data, dict):
-            raise RepoReadError(f"{path}: expected a JSON object")
-        return data
 
     def read_safetensors_header(self, path: str) -> SafetensorsFileMetadata:
         try:

@@ -28,10 +28,11 @@ class ModelSnapshot:
     pipeline_class: str
 
 
-def check_model(repo_id: str, revision: str | None = None, *, token: str | None = None) -> tuple[Any, dict]:
+def check_model(repo_id: str, revision: str | None = None, *, token: str | None = None, purpose: str = "profiled") -> tuple[Any, dict]:
     """``(reader, model_index)`` of a diffusers pipeline that is safe to load; one-line errors otherwise.
 
-    ``repo_id`` is a Hub model id or a local pipeline folder.
+    ``repo_id`` is a Hub model id or a local pipeline folder; ``purpose`` completes the error
+    message ("... is not profiled").
     """
     from hubselect.crawl.safety import unsafe_reasons
     from hubselect.hub.models import HubRepoReader, LocalRepoReader, RepoReadError, model_info
@@ -53,7 +54,7 @@ def check_model(repo_id: str, revision: str | None = None, *, token: str | None 
     problems = unsafe_reasons(reader.files, index, card)
     if problems:
         flag, reason = problems[0]
-        raise InputError(f"model {repo_id} is flagged {flag} and is not profiled: {reason} (hubselect never runs repo code or unpickles weights)")
+        raise InputError(f"model {repo_id} is flagged {flag} and is not {purpose}: {reason} (hubselect never runs repo code or unpickles weights)")
     return reader, index
 
 
