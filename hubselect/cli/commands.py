@@ -2,6 +2,7 @@
 
 from hubselect.cli import crawl  # noqa: F401
 from hubselect.cli import dataset  # noqa: F401
+from hubselect.cli import demo  # noqa: F401
 from hubselect.cli import profile  # noqa: F401
 from hubselect.cli import recommend  # noqa: F401
 from hubselect.cli import selection  # noqa: F401

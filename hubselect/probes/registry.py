@@ -38,6 +38,10 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
 
         folder = inception_weights()
         return ProbeRef(INCEPTION_ID, content_hash(folder, [folder / INCEPTION_FILE], prefix="sha256-"), "inception", folder)
+    if spec == "hubselect/demo-probe":  # shipped with the demo zoo (hubselect.demo), never fetched
+        from hubselect.demo.paths import demo_probe_ref
+
+        return demo_probe_ref()
     path = Path(spec).expanduser()
     if path.is_dir():
         files = [f for f in path.iterdir() if f.is_file() and (f.suffix == ".json" or f.suffix in _WEIGHT_SUFFIXES)]

@@ -12,10 +12,15 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
 def open_zoo(ref: str, *, token: str | None = None) -> Zoo:
-    """Open a zoo from a local folder, or from a Hub dataset repo ``org/name[@revision]``.
+    """Open a zoo from a local folder, from a Hub dataset repo ``org/name[@revision]``, or the
+    bundled demo zoo (``demo``).
 
     >>> open_zoo("./my-zoo")  # doctest: +SKIP
     """
+    if ref == "demo":
+        from hubselect.demo import load_demo_zoo
+
+        return load_demo_zoo()
     path = Path(ref).expanduser()
     if path.exists():
         if not (path / META_FILE).is_file():

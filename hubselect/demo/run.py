@@ -1,0 +1,153 @@
+"""Run the demo: a child process with its own loopback Hub and caches, then read what it wrote.
+
+The child (:mod:`hubselect.demo.pipeline`) gets an environment in which the Hub is a loopback
+server on a free port, every HF cache and token path is private to the run, offline mode is off
+(the loopback Hub is local) and Xet is off (the loopback Hub speaks LFS). So the demo works on
+a machine with no network, never touches the user's cache or token, and can be started from a
+process that has already imported ``huggingface_hub`` (a test, a notebook).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hubselect.demo.config import DemoConfig
+from hubselect.errors import HubselectError, InputError
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced: the output folder and its summary (``OUT/demo.json``)."""
+
+    out: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    @property
+    def evaluation(self) -> dict[str, Any]:
+        return self.summary["evaluation"]
+
+    def wins(self, metrics: tuple[str, ...] = ("top1_hit", "rel1", "pearson")) -> dict[str, bool]:
+        """Per metric: does the method beat every baseline (strictly; lower is better for regret)?"""
+        method, baselines = self.evaluation["method"], self.evaluation["baselines"]
+        out = {}
+        for metric in metrics:
+            sign = -1.0 if metric == "regret" else 1.0
+            mine = method.get(metric)
+            others = [b.get(metric) for b in baselines.values() if b.get(metric) is not None]
+            out[metric] = mine is not None and all(sign * mine > sign * other for other in others)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            **self.summary,
+            "wins": self.wins(),
+            "wall_seconds": round(self.wall_seconds, 2),
+            "cpu_seconds": round(self.cpu_seconds, 2),
+        }
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def demo_environment(work: Path, namespace: str) -> dict[str, str]:
+    """The child's environment: loopback Hub, private caches, no user token, no offline mode."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    hf_home = work / "hf"
+    env.update(
+        {
+            "HF_ENDPOINT": f"http://127.0.0.1:{_free_port()}",
+            "HF_HOME": str(hf_home),
+            "HF_HUB_CACHE": str(hf_home / "hub"),
+            "HF_DATASETS_CACHE": str(hf_home / "datasets"),
+            "HF_TOKEN_PATH": str(hf_home / "token"),
+            # Any hf_<user>_... token is <user> on the loopback Hub.
+            "HF_TOKEN": f"hf_{namespace}_loopback_demo_token",
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+            "HUBSELECT_CACHE": str(work / "cache"),
+            # One torch thread per process: the demo parallelises with processes instead.
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    env.pop("HUBSELECT_ZOO", None)
+    return env
+
+
+def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progress: bool = True, keep_work: bool = False) -> DemoResult:
+    """Build the demo zoo into ``out`` (``zoo/``, ``ranker/``, ``evaluation.json``,
+    ``scores.png``, ``recommendations.json``, ``examples/``, ``demo.json``).
+
+    Progress goes to stderr. Raises :class:`~hubselect.errors.HubselectError` when a stage fails.
+
+    >>> result = run_demo("demo-out", DemoConfig.small())  # doctest: +SKIP
+    >>> result.wins()  # doctest: +SKIP
+    {'top1_hit': True, 'rel1': True, 'pearson': True}
+    """
+    config = config or DemoConfig()
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    if out.is_dir() and any(p.name not in (".work",) for p in out.iterdir()) and not (out / "demo.json").is_file():
+        raise InputError(f"--out {out} is a folder with other files in it; pass an empty or new folder, or an earlier demo's folder")
+    out.mkdir(parents=True, exist_ok=True)
+    env = demo_environment(out / ".work", config.namespace)
+    if not progress:
+        env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    command = [sys.executable, "-m", "hubselect.demo.pipeline", str(out), json.dumps(config.to_dict())]
+    if not progress:
+        command.append("--quiet")
+    if keep_work:
+        command.append("--keep-work")
+    (out / "demo.json").unlink(missing_ok=True)
+    started = time.perf_counter()
+    before = os.times()
+    completed = _run_child(command, env)
+    after = os.times()
+    wall = time.perf_counter() - started
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    summary_file = out / "demo.json"
+    if completed.returncode != 0 or not summary_file.is_file():
+        raise HubselectError(
+            f"the demo stopped with exit code {completed.returncode} (the reason is above); rerun with --debug, "
+            f"or `HUBSELECT_DEMO_LOG=INFO` for the stages' logs"
+        )
+    return DemoResult(out, json.loads(summary_file.read_text()), wall, cpu)
+
+
+def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the child with its stdout and stderr on our stderr (it only reports progress;
+    results are read from OUT), relaying them when our stderr is not a real file."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if fd is not None:
+        sys.stderr.flush()
+        return subprocess.run(command, env=env, stdout=fd, stderr=fd, check=False)
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as child:
+        assert child.stdout is not None
+        for chunk in iter(lambda: child.stdout.read1(4096), b""):
+            sys.stderr.write(chunk.decode("utf-8", "replace"))
+        child.wait()
+    return subprocess.CompletedProcess(command, child.returncode)
+
+
+__all__ = ["DemoResult", "demo_environment", "run_demo"]
