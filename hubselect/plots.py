@@ -53,7 +53,8 @@ def score_heatmap(zoo: Zoo, path: str | os.PathLike, *, title: str | None = None
     if not zoo.meta.higher_is_better:
         values = 1.0 - values
     rows, cols = values.shape
-    fig, ax = plt.subplots(figsize=(min(2.0 + 0.45 * cols, 22), min(1.5 + 0.22 * rows, 24)), dpi=110)
+    # Room for the tick labels and the colour bar even for a handful of models.
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 2.0 + 0.45 * cols), 22), min(max(4.0, 1.5 + 0.22 * rows), 24)), dpi=110)
     cmap = plt.get_cmap("viridis").with_extremes(bad="#eeeeee")
     image = ax.imshow(np.ma.masked_invalid(values), aspect="auto", cmap=cmap, interpolation="nearest")
     ax.set_xticks(range(cols), [_short(c) for c in matrix.columns], rotation=60, ha="right", fontsize=7)
