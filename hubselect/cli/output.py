@@ -13,28 +13,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from hubselect.jsonable import finite, json_default
+
 log = logging.getLogger("hubselect")
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "__fspath__"):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN: write ``null`` for it so every parser reads our output."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 @dataclass
@@ -57,11 +38,11 @@ class Output:
 
     def result(self, data: Any, human: Callable[[Console], None] | None = None) -> None:
         if self.format == "json":
-            click.echo(json.dumps(_finite(data), indent=2, default=_json_default))
+            click.echo(json.dumps(finite(data), indent=2, default=json_default))
         elif human is not None:
             human(self.console)
         else:
-            click.echo(json.dumps(_finite(data), indent=2, default=_json_default))
+            click.echo(json.dumps(finite(data), indent=2, default=json_default))
 
     def info(self, message: str) -> None:
         """A notice for people (stderr), silent in json mode."""

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from hubselect.cli import SETTINGS, cli, common_options
-from hubselect.cli.output import _finite, _json_default, table
+from hubselect.cli.output import table
+from hubselect.jsonable import finite, json_default
 from hubselect.errors import InputError
 
 _METRIC_COLUMNS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
@@ -80,7 +81,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, 
     report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(_finite(report), indent=2, default=_json_default) + "\n")
+        json_path.write_text(json.dumps(finite(report), indent=2, default=json_default) + "\n")
 
     def human(console):
         rows = [("method", *[report["method"][k] for k in _METRIC_COLUMNS])]

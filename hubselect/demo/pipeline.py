@@ -37,6 +37,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hubselect.jsonable import finite  # standard library only: safe before HF_ENDPOINT is set
+
 log = logging.getLogger("hubselect.demo")
 
 #: Files of the run's output folder.
@@ -230,7 +232,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     ranker_config = RankerConfig(seed=config.seed, node2vec=Node2VecConfig(seed=config.seed))
     with stages.stage("evaluate", f"Leave-one-dataset-out evaluation over {len(dataset_ids)} datasets: the method vs every baseline"):
         report = evaluate(zoo, None, ranker_config, progress=stages.note if progress else None)
-        (out / EVALUATION_FILE).write_text(json.dumps(_finite(report), indent=2) + "\n")
+        (out / EVALUATION_FILE).write_text(json.dumps(finite(report), indent=2) + "\n")
 
     with stages.stage("build", "Building the ranker on every result"):
         ranker = Ranker.fit(zoo, ranker_config)
@@ -247,7 +249,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
 
     with stages.stage("recommend", f"Recommending models for {len(held_out)} dataset(s) the zoo has never seen"):
         recommendations = _recommend(out, examples, check)
-        (out / RECOMMENDATIONS_FILE).write_text(json.dumps(_finite(recommendations), indent=2) + "\n")
+        (out / RECOMMENDATIONS_FILE).write_text(json.dumps(finite(recommendations), indent=2) + "\n")
 
     summary.update(
         {
@@ -314,18 +316,6 @@ def _replace_dir(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _finite(value: Any) -> Any:
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m hubselect.demo.pipeline OUT CONFIG_JSON [--quiet] [--keep-work]`` (started by run_demo)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -345,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = build(out, config, progress=progress)
     if not keep:
         shutil.rmtree(out / ".work", ignore_errors=True)
-    (out / SUMMARY_FILE).write_text(json.dumps(_finite(summary), indent=2, default=str) + "\n")
+    (out / SUMMARY_FILE).write_text(json.dumps(finite(summary), indent=2, default=str) + "\n")
     return 0
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from hubselect import __version__
 from hubselect.errors import HubselectError, InputError
+from hubselect.jsonable import json_default
 from hubselect.graph.arrays import ZooArrays, feature_row
 from hubselect.graph.matching import GraphConfig, build_matching_graph, similarity_from_distances, similarity_to, top_k
 from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding
@@ -667,7 +668,7 @@ class Ranker:
             np.save(folder / EMBEDDING_FILE, self.embedding)
         meta = ZooMeta(score=self.zoo_info.get("score", "score"), higher_is_better=self.arrays.higher_is_better)
         _arrays_to_zoo(self.arrays, meta, Zoo).save(folder / ZOO_FOLDER)
-        (folder / RANKER_FILE).write_text(json.dumps(self.describe(), indent=2, default=_json_default) + "\n")
+        (folder / RANKER_FILE).write_text(json.dumps(self.describe(), indent=2, default=json_default) + "\n")
         return folder
 
     @classmethod
@@ -708,14 +709,6 @@ class Ranker:
             selection=info.get("selection", {}),
             zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets")},
         )
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
 def _arrays_to_zoo(arrays: ZooArrays, meta, zoo_type):
