@@ -120,7 +120,7 @@ def scale(console: Console, fast_runs: int, faithful_runs: int) -> dict:
         "datasets": len(arrays.datasets),
         "records": int(arrays.known.sum()),
         "build_s": build,
-        "selected": ranker.choice.label(),
+        "selected": ranker.ensemble.label(),
         "prior": ranker.kernel_prior.label(),
         "fast": _latency(fast),
         "faithful": _latency(faithful),

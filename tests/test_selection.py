@@ -242,8 +242,11 @@ def test_saved_ranker_describes_itself_and_predicts_the_same(planted_zoo, plante
     folder = planted_ranker.save(tmp_path / "ranker")
     info = json.loads((folder / "ranker.json").read_text())
     assert info["zoo"]["fingerprint"] and info["zoo"]["higher_is_better"] is True
-    assert info["features"]["names"] and info["config"]["learner"] == "lambdarank"
-    for name in info["files"].values():
+    assert info["config"]["learner"] == "lambdarank" and info["selected"] == planted_ranker.ensemble.label()
+    used = {m["embedding_set"] for m in info["ensemble"] if m["rounds"] > 0}
+    assert used <= set(info["features"]) and all(schema["names"] for schema in info["features"].values())
+    assert len(info["files"]["learners"]) == len(planted_ranker.ensemble.pairs)
+    for name in [info["files"]["embeddings"], info["files"]["zoo"], *info["files"]["learners"].values()]:
         assert name is None or (folder / name).exists()
     loaded = Ranker.load(folder)
     new = _new_dataset_like(planted_zoo, "data-002")

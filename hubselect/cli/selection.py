@@ -117,7 +117,7 @@ def build_command(zoo_ref: str, out: Path, method: str | None, learner: str, see
         "models": len(ranker.arrays.models),
         "datasets": len(ranker.arrays.datasets),
         "prior": ranker.kernel_prior.label(),
-        "selected": ranker.choice.label(),
+        "selected": ranker.ensemble.label(),
         "zoo": ranker.zoo_info,
         "seconds": round(seconds, 2),
     }

@@ -61,7 +61,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         score=zoo.get("score", "score"),
         higher_is_better=zoo.get("higher_is_better", True),
         learner=info.get("config", {}).get("learner", "lambdarank"),
-        choice=info.get("choice", {}),
+        selected=info.get("selected", ""),
         feature_groups=FEATURE_GROUPS,
         evaluation={"rows": rows, "targets": evaluation.get("targets", {})} if evaluation else None,
     )

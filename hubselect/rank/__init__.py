@@ -28,14 +28,17 @@ The method (:class:`Ranker`), fitted on a zoo's visible results
     6. **Inner cross-validation**: the training datasets in 5 groups; candidates = embedding
        set (``interaction``, ``both``) × regularisation (``strong``, ``light``) × boosting
        rounds (4…128, doubling) × shrinkage of the learner's correction (1, ½, ¼). The
-       reference is 0 rounds — the prior alone.
+       reference is 0 rounds — the prior alone. The ranker averages the corrections of every
+       candidate that improves on the reference (an ensemble: one booster per embedding set ×
+       regularisation, read at several rounds), if that mean improves on it too; otherwise
+       the best single candidate, otherwise the prior.
     7. **Calibration**: an affine map of the raw score onto the expected min–max normalised
        score, fitted on the out-of-fold predictions (readable; order and correlations
        unchanged).
 
 How choices are made (why there are no hand-tuned numbers)
     Every choice that depends on the zoo — prior setting, embedding set, regularisation,
-    rounds, shrinkage — is made per fit, on the training datasets only, by the same rule
+    rounds, shrinkage, and which of them to average — is made per fit, on the training datasets only, by the same rule
     (:func:`hubselect.rank.metrics.pareto_pick`): a more complex candidate replaces the
     simpler reference only if it improves pearson, spearman *and* ndcg5 out of fold. Trading
     one metric for another is not an improvement a user can count on, and on a zoo where the

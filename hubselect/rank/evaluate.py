@@ -96,7 +96,7 @@ def evaluate(
             "baselines": {name: metrics[name] for name in order if name in metrics},
             "predicted_top1": {name: _top1(pred, model_names) for name, pred in predictions.items()},
             "prior": method.kernel_prior.label(),
-            "selected": method.choice.label(),
+            "selected": method.ensemble.label(),
             "seconds": round(time.perf_counter() - started, 3),
         }
         message = (

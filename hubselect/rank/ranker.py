@@ -20,15 +20,16 @@ from hubselect.graph.matching import GraphConfig, build_matching_graph, similari
 from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding
 from hubselect.rank.features import EMBEDDING_SETS, Evidence, FeatureSchema, link_similarity, make_schema, pair_matrix
 from hubselect.rank.learners import LEARNERS, REGULARISATION, fit_learner
-from hubselect.rank.metrics import mean_metrics, pareto_pick, selection_metrics
+from hubselect.rank.metrics import SELECTION_METRICS, mean_metrics, pareto_pick, selection_metrics
 from hubselect.rank.prior import KernelPrior, select_prior
 
 log = logging.getLogger("hubselect.rank")
 
 #: Version of the saved ranker folder layout.
-RANKER_FORMAT_VERSION = 1
+#: 2: several learners averaged (``ensemble``, ``learners``, features per embedding set).
+RANKER_FORMAT_VERSION = 2
 RANKER_FILE = "ranker.json"
-LEARNER_FILE = "learner.txt"
+LEARNER_GLOB = "learner*.txt"
 EMBEDDING_FILE = "embeddings.npy"
 ZOO_FOLDER = "zoo"
 
@@ -164,6 +165,53 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Ensemble:
+    """What inner cross-validation picked: learner candidates (:class:`Choice`) whose corrections
+    of the prior are averaged — one member, several, or none with rounds (the prior alone).
+
+    Members that share an embedding set and a regularisation share one booster, read at their
+    own number of rounds, so an ensemble costs at most one booster per (embedding set,
+    regularisation) pair.
+    """
+
+    members: tuple[Choice, ...]
+
+    @property
+    def uses_learner(self) -> bool:
+        return any(m.rounds > 0 for m in self.members)
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        """The (embedding set, regularisation) pairs with a booster, in member order."""
+        return list(dict.fromkeys((m.embedding_set, m.regularisation) for m in self.members if m.rounds > 0))
+
+    def rounds(self, pair: tuple[str, str]) -> int:
+        return max(m.rounds for m in self.members if (m.embedding_set, m.regularisation) == pair)
+
+    def label(self) -> str:
+        """``interaction/light/64x1`` for one member; ``mean of 5: interaction/light/32,64x0.5,1 + …`` for several."""
+        if not self.uses_learner:
+            return self.members[0].label()
+        active = [m for m in self.members if m.rounds > 0]
+        if len(active) == 1:
+            return active[0].label()
+        parts = []
+        for e, r in self.pairs:
+            mine = [m for m in active if (m.embedding_set, m.regularisation) == (e, r)]
+            rounds = ",".join(str(k) for k in sorted({m.rounds for m in mine}))
+            shrink = ",".join(f"{v:g}" for v in sorted({m.shrinkage for m in mine}))
+            parts.append(f"{e}/{r}/{rounds}x{shrink}")
+        return f"mean of {len(active)}: " + " + ".join(parts)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [asdict(m) for m in self.members]
+
+    @classmethod
+    def from_list(cls, data: Sequence[Mapping[str, Any]]) -> Ensemble:
+        return cls(tuple(Choice(**m) for m in data))
+
+
+@dataclass(frozen=True)
 class Calibration:
     """An affine map from the ranker's raw score to the expected min–max normalised score.
 
@@ -254,13 +302,21 @@ def _checkpoints(rounds: int) -> list[int]:
 
 
 def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, calibrate=True):
-    """Grouped cross-validation over the training datasets: pick the candidate, fit the calibration.
+    """Grouped cross-validation over the training datasets: pick the ensemble, fit the calibration.
 
     Each group of datasets is held out in turn; every candidate is trained on the rest and
     its out-of-fold predictions read at several boosting-round checkpoints. The reference is
     0 rounds — the prior alone: the learner has to earn its place by improving pearson,
     spearman and ndcg5 alike out of fold (:func:`hubselect.rank.metrics.pareto_pick`).
-    The calibration is fitted on the winner's pooled out-of-fold predictions.
+
+    Which single candidate wins that comparison changes from one fit to the next when many
+    are nearly as good (on small zoos, from one left-out dataset to the next), and the
+    winner's out-of-fold score is optimistic for the same reason (it is the maximum of many
+    noisy estimates). So the method does not pick one: it averages the corrections of every
+    candidate that improves on the prior (bagging over rounds, shrinkage, feature sets and
+    regularisation), and keeps that mean if it, too, improves pearson, spearman and ndcg5
+    out of fold; otherwise the best single candidate, under the same rule; otherwise the
+    prior. The calibration is fitted on the result's pooled out-of-fold predictions.
     """
     oof: dict[Choice, np.ndarray] = {}
     zero = Choice(pairs[0][0], pairs[0][1], 0)
@@ -284,14 +340,30 @@ def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of
         datasets = np.sort(np.random.default_rng(0).choice(datasets, MAX_VALIDATION_DATASETS, replace=False))
     members = [np.flatnonzero(cols == d) for d in datasets]
     truths = [arrays.scores[rows[m], d] for m, d in zip(members, datasets)]
-    results: dict[Choice, dict[str, float]] = {}
-    for choice, raw in oof.items():
-        per = [selection_metrics(true, raw[m], arrays.higher_is_better) for m, true in zip(members, truths)]
-        results[choice] = mean_metrics(per)
+
+    def score(raw: np.ndarray) -> dict[str, float]:
+        return mean_metrics([selection_metrics(true, raw[m], arrays.higher_is_better) for m, true in zip(members, truths)])
+
+    results: dict[Choice, dict[str, float]] = {choice: score(raw) for choice, raw in oof.items()}
     best = pareto_pick(results, zero)
-    log.debug("inner cross-validation picked %s", best.label())
-    calibration = Calibration.fit(oof[best], labels) if calibrate else Calibration.identity()
-    return best, calibration, {c.label(): {k: round(v, 5) for k, v in m.items()} for c, m in results.items()}
+    picked, raw = Ensemble((best,)), oof[best]
+    improving = tuple(c for c in results if c.rounds > 0 and _worst_gain(results[c], results[zero]) > 0)
+    offers = {}
+    if len(improving) > 1:
+        mean = prior + np.mean([oof[c] - prior for c in improving], axis=0)
+        offers[Ensemble(improving)] = score(mean)
+        if _worst_gain(offers[Ensemble(improving)], results[zero]) > 0:
+            picked, raw = Ensemble(improving), mean
+    log.debug("inner cross-validation picked %s", picked.label())
+    calibration = Calibration.fit(raw, labels) if calibrate else Calibration.identity()
+    report = {c.label(): {k: round(v, 5) for k, v in m.items()} for c, m in results.items()}
+    for ensemble, metrics in offers.items():
+        report.setdefault(ensemble.label(), {k: round(v, 5) for k, v in metrics.items()})
+    return picked, calibration, report
+
+
+def _worst_gain(metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
+    return min(metrics[m] - reference[m] for m in SELECTION_METRICS)
 
 
 class Ranker:
@@ -308,10 +380,10 @@ class Ranker:
         arrays: ZooArrays,
         config: RankerConfig,
         *,
-        schema: FeatureSchema,
-        booster,
+        schemas: dict[str, FeatureSchema],
+        boosters: dict[tuple[str, str], Any],
         embedding: np.ndarray | None,
-        choice: Choice,
+        ensemble: Ensemble,
         calibration: Calibration,
         kernel_prior: KernelPrior,
         prior_fill: float,
@@ -321,10 +393,10 @@ class Ranker:
     ) -> None:
         self.arrays = arrays
         self.config = config
-        self.schema = schema
-        self.booster = booster
+        self.schemas = schemas
+        self.boosters = boosters
         self.embedding = embedding
-        self.choice = choice
+        self.ensemble = ensemble
         self.calibration = calibration
         self.kernel_prior = kernel_prior
         self.prior_fill = prior_fill
@@ -360,22 +432,26 @@ class Ranker:
         arrays: ZooArrays,
         config: RankerConfig,
         *,
-        choice: Choice | None = None,
+        ensemble: Ensemble | None = None,
         calibration: Calibration | None = None,
         kernel_prior: KernelPrior | None = None,
         zoo_info: dict[str, Any] | None = None,
     ) -> "Ranker":
         """Fit on the visible results of ``arrays`` (hidden targets stay nodes without results).
 
-        ``choice``, ``calibration`` and ``kernel_prior`` reuse an earlier fit's selections
+        ``ensemble``, ``calibration`` and ``kernel_prior`` reuse an earlier fit's selections
         instead of running them again — what faithful prediction does.
         """
         known = arrays.known
         trainable = np.flatnonzero(known.sum(axis=0) >= 2)
         if trainable.size == 0:
             raise HubselectError("no dataset has results for two or more models; a ranker needs something to rank")
-        pairs = [(choice.embedding_set, choice.regularisation)] if choice is not None else config.candidates
-        needs_learner = choice is None or choice.rounds > 0
+        if ensemble is not None:
+            first = ensemble.members[0]
+            pairs = ensemble.pairs or [(first.embedding_set, first.regularisation)]
+        else:
+            pairs = config.candidates
+        needs_learner = ensemble is None or ensemble.uses_learner
         uses_embeddings = needs_learner and any(e != "none" for e, _ in pairs)
         selection: dict[str, Any] = {}
 
@@ -452,21 +528,23 @@ class Ranker:
                 num_threads=config.num_threads,
             )
 
-        if choice is None:
+        if ensemble is None:
             if n_groups >= 2:
-                choice, calibration, selection["learner"] = _inner_selection(
+                ensemble, calibration, selection["learner"] = _inner_selection(
                     pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, config.calibrate
                 )
             else:  # too few datasets to validate anything: the prior alone
-                choice, calibration = Choice(pairs[0][0], pairs[0][1], 0), Calibration.fit(prior, labels)
-        booster = train(choice.embedding_set, choice.regularisation, choice.rounds, np.ones(rows.size, dtype=bool)) if choice.rounds else None
+                ensemble, calibration = Ensemble((Choice(pairs[0][0], pairs[0][1], 0),)), Calibration.fit(prior, labels)
+        everything = np.ones(rows.size, dtype=bool)
+        boosters = {pair: train(*pair, ensemble.rounds(pair), everything) for pair in ensemble.pairs}
+        used = {e for e, _ in ensemble.pairs} or {ensemble.members[0].embedding_set}
         ranker = cls(
             arrays,
             config,
-            schema=matrices[choice.embedding_set][0],
-            booster=booster,
+            schemas={e: matrices[e][0] for e in used},
+            boosters=boosters,
             embedding=main_embedding,
-            choice=choice,
+            ensemble=ensemble,
             calibration=calibration or Calibration(),
             kernel_prior=kernel_prior,
             prior_fill=prior_fill,
@@ -491,18 +569,25 @@ class Ranker:
         """Calibrated scores of ``models`` for one query (``tables`` hold its column only)."""
         prior = np.nan_to_num(_prior_table(tables, self.config)[models, 0], nan=self.prior_fill)
         raw = self.prior_scale * prior
-        if self.booster is not None:
+        if self.boosters:
             n = models.size
             sim_rows = np.broadcast_to(similarity_row[None, :], (n, similarity_row.size))
-            links = link_similarity(self.arrays, self.schema.links, models, sim_rows, np.full(n, own))
             qf = query_features.iloc[np.zeros(n, dtype=int)].reset_index(drop=True)
             model_emb = query_emb = None
             if self.embedding is not None:
                 model_emb = self.embedding[models]
                 query_emb = np.broadcast_to(query_embedding[None, :], (n, query_embedding.size))
             zeros = np.zeros(n, dtype=int)
-            X = pair_matrix(self.schema, self.arrays, models, zeros, tables, zeros, qf, links, model_emb, query_emb)
-            raw = raw + self.choice.shrinkage * self.booster.predict(X, raw_score=True)
+            matrices = {}
+            for embedding_set, schema in self.schemas.items():
+                links = link_similarity(self.arrays, schema.links, models, sim_rows, np.full(n, own))
+                matrices[embedding_set] = pair_matrix(schema, self.arrays, models, zeros, tables, zeros, qf, links, model_emb, query_emb)
+            active = [m for m in self.ensemble.members if m.rounds > 0]
+            correction = np.zeros(n)
+            for m in active:
+                booster = self.boosters[(m.embedding_set, m.regularisation)]
+                correction += m.shrinkage * booster.predict(matrices[m.embedding_set], num_iteration=m.rounds, raw_score=True)
+            raw = raw + correction / len(active)
         return self.calibration(raw)
 
     def _model_indices(self, models: Sequence[str] | None) -> np.ndarray:
@@ -576,7 +661,7 @@ class Ranker:
             refit = Ranker.fit_arrays(
                 grown,
                 self.config,
-                choice=self.choice,
+                ensemble=self.ensemble,
                 calibration=self.calibration,
                 kernel_prior=self.kernel_prior,
                 zoo_info=self.zoo_info,
@@ -635,23 +720,24 @@ class Ranker:
             "hubselect_version": __version__,
             "zoo": {**self.zoo_info, "models": len(self.arrays.models), "datasets": len(self.arrays.datasets)},
             "config": self.config.to_dict(),
-            "choice": asdict(self.choice),
+            "ensemble": self.ensemble.to_list(),
+            "selected": self.ensemble.label(),
             "prior": self.kernel_prior.to_dict(),
             "prior_fill": self.prior_fill,
             "prior_scale": self.prior_scale,
             "calibration": self.calibration.to_dict(),
-            "features": self.schema.to_dict(),
+            "features": {e: schema.to_dict() for e, schema in self.schemas.items()},
             "selection": self.selection,
             "nodes": {"models": self.arrays.models, "datasets": self.arrays.datasets},
             "files": {
-                "learner": LEARNER_FILE if self.booster is not None else None,
+                "learners": {f"{e}/{r}": _learner_file(e, r) for e, r in self.boosters},
                 "embeddings": EMBEDDING_FILE if self.embedding is not None else None,
                 "zoo": ZOO_FOLDER,
             },
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write the ranker folder: ``ranker.json``, ``learner.txt``, ``embeddings.npy``, ``zoo/``.
+        """Write the ranker folder: ``ranker.json``, ``learner-*.txt``, ``embeddings.npy``, ``zoo/``.
 
         ``zoo/`` holds the results, features and distances the ranker was fitted on — what
         prediction reads evidence from, and what faithful mode retrains on.
@@ -660,10 +746,10 @@ class Ranker:
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        for name in (LEARNER_FILE, EMBEDDING_FILE):
-            (folder / name).unlink(missing_ok=True)  # a rebuild must not leave a stale file behind
-        if self.booster is not None:
-            self.booster.save_model(str(folder / LEARNER_FILE))
+        for stale in [folder / EMBEDDING_FILE, *folder.glob(LEARNER_GLOB)]:
+            stale.unlink(missing_ok=True)  # a rebuild must not leave a stale file behind
+        for (e, r), booster in self.boosters.items():
+            booster.save_model(str(folder / _learner_file(e, r)))
         if self.embedding is not None:
             np.save(folder / EMBEDDING_FILE, self.embedding)
         meta = ZooMeta(score=self.zoo_info.get("score", "score"), higher_is_better=self.arrays.higher_is_better)
@@ -695,13 +781,18 @@ class Ranker:
         if arrays.models != info["nodes"]["models"] or arrays.datasets != info["nodes"]["datasets"]:
             raise HubselectError(f"{folder}: the saved zoo does not match ranker.json; rebuild the ranker with `hubselect build`")
         files = info["files"]
+        boosters = {}
+        for pair, name in files.get("learners", {}).items():
+            if not (folder / name).is_file():
+                raise HubselectError(f"{folder}: {name} is missing; rebuild the ranker with `hubselect build`")
+            boosters[tuple(pair.split("/", 1))] = lgb.Booster(model_file=str(folder / name))
         return cls(
             arrays,
             RankerConfig.from_dict(info["config"]),
-            schema=FeatureSchema.from_dict(info["features"]),
-            booster=lgb.Booster(model_file=str(folder / files["learner"])) if files.get("learner") else None,
+            schemas={e: FeatureSchema.from_dict(schema) for e, schema in info["features"].items()},
+            boosters=boosters,
             embedding=np.load(folder / files["embeddings"]) if files.get("embeddings") else None,
-            choice=Choice(**info["choice"]),
+            ensemble=Ensemble.from_list(info["ensemble"]),
             calibration=Calibration(**info["calibration"]),
             kernel_prior=KernelPrior.from_dict(info["prior"]),
             prior_fill=float(info["prior_fill"]),
@@ -709,6 +800,10 @@ class Ranker:
             selection=info.get("selection", {}),
             zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets")},
         )
+
+
+def _learner_file(embedding_set: str, regularisation: str) -> str:
+    return f"learner-{embedding_set}-{regularisation}.txt"
 
 
 def _arrays_to_zoo(arrays: ZooArrays, meta, zoo_type):
