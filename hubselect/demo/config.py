@@ -39,7 +39,7 @@ class DemoConfig:
     #: Datasets left out of the zoo: the demo recommends models for them.
     held_out: tuple[str, ...] = ()
     #: Images per dataset (all of them are sampled: train + held out).
-    images: int = 40
+    images: int = 64
     #: Images per held-out example folder.
     example_images: int = 24
     #: Multiplies every model's pre-training steps (1: the shipped zoo's budget).
@@ -51,9 +51,9 @@ class DemoConfig:
     guidance_scale: float = 1.0
     batch_size: int = 4
     #: Fraction of each dataset held out to score against (never trained on).
-    holdout: float = 0.4
+    holdout: float = 0.5
     #: K: images generated per model before and after fine-tuning.
-    num_images: int = 16
+    num_images: int = 32
     inference_steps: int = 4
     #: Fine-tune every model on the held-out datasets too, to check the recommendation.
     check_held_out: bool = True
