@@ -131,6 +131,15 @@ def mean_metrics(per_target: list[dict[str, float]]) -> dict[str, float]:
 SELECTION_METRICS = ("pearson", "spearman", "ndcg5")
 
 
+def worst_gain(metrics: dict, reference: dict) -> float:
+    """The smallest improvement of ``metrics`` over ``reference`` among :data:`SELECTION_METRICS`.
+
+    >>> round(worst_gain({"pearson": .81, "spearman": .75, "ndcg5": .91}, {"pearson": .8, "spearman": .7, "ndcg5": .9}), 3)
+    0.01
+    """
+    return min(metrics[m] - reference[m] for m in SELECTION_METRICS)
+
+
 def pareto_pick(results: dict, reference) -> object:
     """The candidate whose *worst* gain over ``reference`` is largest, if that gain is > 0.
 
@@ -146,7 +155,7 @@ def pareto_pick(results: dict, reference) -> object:
     """
     best, best_gain = reference, 0.0
     for key, metrics in results.items():
-        gain = min(metrics[m] - results[reference][m] for m in SELECTION_METRICS)
+        gain = worst_gain(metrics, results[reference])
         if gain > best_gain:
             best, best_gain = key, gain
     return best

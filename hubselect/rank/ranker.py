@@ -20,7 +20,7 @@ from hubselect.graph.matching import GraphConfig, build_matching_graph, similari
 from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding
 from hubselect.rank.features import EMBEDDING_SETS, Evidence, FeatureSchema, link_similarity, make_schema, pair_matrix
 from hubselect.rank.learners import LEARNERS, REGULARISATION, fit_learner
-from hubselect.rank.metrics import SELECTION_METRICS, mean_metrics, pareto_pick, selection_metrics
+from hubselect.rank.metrics import mean_metrics, pareto_pick, selection_metrics, worst_gain
 from hubselect.rank.prior import KernelPrior, select_prior
 
 log = logging.getLogger("hubselect.rank")
@@ -347,23 +347,17 @@ def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of
     results: dict[Choice, dict[str, float]] = {choice: score(raw) for choice, raw in oof.items()}
     best = pareto_pick(results, zero)
     picked, raw = Ensemble((best,)), oof[best]
-    improving = tuple(c for c in results if c.rounds > 0 and _worst_gain(results[c], results[zero]) > 0)
-    offers = {}
+    report = {c.label(): {k: round(v, 5) for k, v in m.items()} for c, m in results.items()}
+    improving = tuple(c for c in results if c.rounds > 0 and worst_gain(results[c], results[zero]) > 0)
     if len(improving) > 1:
         mean = prior + np.mean([oof[c] - prior for c in improving], axis=0)
-        offers[Ensemble(improving)] = score(mean)
-        if _worst_gain(offers[Ensemble(improving)], results[zero]) > 0:
+        metrics = score(mean)
+        report.setdefault(Ensemble(improving).label(), {k: round(v, 5) for k, v in metrics.items()})
+        if worst_gain(metrics, results[zero]) > 0:
             picked, raw = Ensemble(improving), mean
     log.debug("inner cross-validation picked %s", picked.label())
     calibration = Calibration.fit(raw, labels) if calibrate else Calibration.identity()
-    report = {c.label(): {k: round(v, 5) for k, v in m.items()} for c, m in results.items()}
-    for ensemble, metrics in offers.items():
-        report.setdefault(ensemble.label(), {k: round(v, 5) for k, v in metrics.items()})
     return picked, calibration, report
-
-
-def _worst_gain(metrics: Mapping[str, float], reference: Mapping[str, float]) -> float:
-    return min(metrics[m] - reference[m] for m in SELECTION_METRICS)
 
 
 class Ranker:
