@@ -12,12 +12,16 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hubselect.cli import main
 from hubselect.graph import GraphConfig, Node2VecConfig, ZooArrays, build_matching_graph, embed
+from hubselect.graph.matching import similarity_from_distances
 from hubselect.rank import METRICS, NewDataset, Ranker, RankerConfig, evaluate, random_metrics, selection_metrics
 from hubselect.rank import baselines
+from hubselect.rank.features import Evidence
+from hubselect.rank.prior import NEAREST, KernelPrior
 from hubselect.rank.synthetic import synthetic_zoo
 
 # Small walks keep the tests fast; the defaults are for real zoos.
@@ -213,6 +217,41 @@ def test_datasets_without_distances_and_models_without_features_are_handled():
     assert all(math.isfinite(v) for v in row["method"].values())
     # Without distances, nearest_dataset is average_best.
     assert row["baselines"]["nearest_dataset"] == row["baselines"]["average_best"]
+
+
+def _cluster_arrays() -> ZooArrays:
+    """Query ``q`` (no results) beside ``twin`` (distance 1) and ``a``, ``b``, ``c`` (distance 12),
+    with a far cluster: model ``x`` wins only on the twin, ``y`` on the rest of the cluster."""
+    datasets = ["q", "twin", "a", "b", "c", "f1", "f2", "f3"]
+    points = np.array([[0, 0], [1, 0], [0, 12], [-12, 0], [0, -12], [300, 0], [300, 12], [312, 0]], dtype=float)
+    distances = np.linalg.norm(points[:, None] - points[None, :], axis=2)
+    scores = np.array([
+        [np.nan, 0.9, 0.6, 0.6, 0.6, 0.5, 0.5, 0.5],  # x
+        [np.nan, 0.8, 0.9, 0.9, 0.9, 0.5, 0.5, 0.5],  # y
+        [np.nan, 0.1, 0.1, 0.1, 0.1, 0.9, 0.9, 0.9],  # z
+    ])
+    return ZooArrays(["x", "y", "z"], datasets, scores, distances, True, pd.DataFrame(index=range(3)), pd.DataFrame(index=range(8)))
+
+
+def test_nearest_scaled_prior_follows_a_near_duplicate_and_averages_when_nothing_is_near():
+    arrays = _cluster_arrays()
+    evidence = Evidence(arrays, 5)
+    similarity = similarity_from_distances(arrays.distances, 5)
+    # With the 5th neighbour as bandwidth the twin and a, b, c are all "similar" (sim > 0.99):
+    # a fixed power weighs them alike and y wins; the nearest-scaled kernel follows the twin.
+    sharp = KernelPrior(weight=1.0, order_kernel=(4.0, 0.01)).table(evidence, similarity[[0]], np.array([0]))[:, 0]
+    nearest = KernelPrior(weight=1.0, order_kernel=(1.0, NEAREST)).table(evidence, similarity[[0]], np.array([0]))[:, 0]
+    assert similarity[0, 1:5].min() > 0.99
+    assert np.argmax(sharp) == 1 and np.argmax(nearest) == 0
+    # A query as far from the twin as from a, b and c gets their plain average.
+    far = similarity.copy()
+    far[0, 1:5] = far[0, 2]
+    even = KernelPrior(weight=1.0, order_kernel=(1.0, NEAREST)).table(evidence, far[[0]], np.array([0]))[:, 0]
+    np.testing.assert_allclose(even, np.nanmean(evidence.rank[:, 1:5], axis=1), atol=1e-3)
+    # The setting survives a save: it is written as its (τ, ε) and read back the same.
+    assert KernelPrior.from_dict(json.loads(json.dumps(KernelPrior(0.0, 1.0, (1.0, NEAREST), (1.0, NEAREST)).to_dict()))).label() == (
+        "0*minmax(nearest-scaled^1) + 1*rank(nearest-scaled^1)"
+    )
 
 
 # -- build and predict ----------------------------------------------------------------------------

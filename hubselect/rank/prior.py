@@ -3,7 +3,17 @@
 ``prior(m, q) = (1 − α) · Σ_j a_j u_qj n_mj / Σ_j a_j u_qj  +  α · Σ_j a_j w_qj r_mj / Σ_j a_j w_qj``
 
 over the profiled datasets ``j ≠ q`` where model ``m`` has a result; ``u`` and ``w`` are
-similarity kernels ``sim(q, j)^γ + ε`` (``ε = ∞``: equal weights).
+similarity kernels ``sim(q, j)^γ + ε`` (``ε = ∞``: equal weights), or *nearest-scaled*
+kernels ``sim(q, j)^(τ / ℓ_q)`` with ``ℓ_q = −log max_j sim(q, j)``.
+
+The nearest-scaled kernel sets its sharpness per query from the query's nearest profiled
+dataset: it gives that one weight ``e^−τ`` and a dataset ``x`` times as far (in
+``−log sim``, i.e. in squared distance over the bandwidths) ``e^−xτ``. A query with a
+near-duplicate in the zoo (``sim ≈ 1``) is then predicted from that duplicate alone, one far from
+everything from a broad neighbourhood. A fixed power cannot do both: the similarity's
+bandwidth is the ``k``-th neighbour's distance, so when a query's ``k`` nearest datasets are
+a tight cluster (distances 3 and 14 against a bandwidth of ~250) all of them have
+``sim ≈ 1`` and ``sim^4`` weighs the duplicate and the merely related alike.
 
 - ``n_mj``: min–max normalised score (1 = best on ``j``). Min–max keeps magnitudes: a model
   that collapses (accuracy at chance, FID in the hundreds) sits far below the rest, and
@@ -43,10 +53,17 @@ from hubselect.rank.metrics import mean_metrics, pareto_pick, selection_metrics
 
 AGREEMENT_POWERS = (0.0, 1.0, 2.0)
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
-#: (γ, ε) of the similarity kernels: sharp (the most similar datasets dominate), medium, flat.
-KERNELS = ((4.0, 0.01), (2.0, 0.1), (1.0, math.inf))
-#: Kernels tried for the min–max part: flat (``average_best``) or sharp (``nearest_dataset``-like).
-MEAN_KERNELS = ((1.0, math.inf), (4.0, 0.01))
+#: ``ε`` that marks a nearest-scaled kernel (its ``γ`` is then ``τ``; see the module docstring);
+#: negative, so it can never be a plain ``sim^γ + ε``.
+NEAREST = -1.0
+#: (γ, ε) of the similarity kernels: nearest-scaled, sharp (the most similar datasets
+#: dominate), medium, flat.
+KERNELS = ((1.0, NEAREST), (4.0, 0.01), (2.0, 0.1), (1.0, math.inf))
+#: Kernels tried for the min–max part: flat (``average_best``), sharp, or nearest-scaled
+#: (``nearest_dataset``-like where the zoo has near-duplicates of the query).
+MEAN_KERNELS = ((1.0, math.inf), (4.0, 0.01), (1.0, NEAREST))
+#: ``ℓ_q`` floor: a query at distance 0 from a dataset is predicted from its exact duplicates.
+_TINY = 1e-12
 #: Two datasets' agreement is only measured over at least this many shared models.
 MIN_SHARED = 10
 #: At most this many training datasets serve as pseudo-targets in the selection (a seeded
@@ -103,16 +120,23 @@ def agreement_weights(corr: np.ndarray, pool: np.ndarray, leave_out: np.ndarray 
 
 
 def _kernel(gamma: float, epsilon: float, similarity_rows: np.ndarray, profiled: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """Query × dataset weights ``sim^γ + ε``: zero for unprofiled datasets and a query's own column."""
-    if math.isinf(epsilon):
-        w = np.ones_like(similarity_rows, dtype=float)
-    else:
-        w = similarity_rows**gamma + epsilon
-    w = np.where(profiled[None, :], w, 0.0)
+    """Query × dataset weights ``sim^γ + ε`` (or nearest-scaled, ``ε =`` :data:`NEAREST`):
+    zero for unprofiled datasets and a query's own column."""
+    allowed = np.broadcast_to(profiled[None, :], similarity_rows.shape).copy()
     own = np.asarray(own)
     has_own = own >= 0
-    w[np.flatnonzero(has_own), own[has_own]] = 0.0
-    return w
+    allowed[np.flatnonzero(has_own), own[has_own]] = False
+    if math.isinf(epsilon):
+        w = np.ones_like(similarity_rows, dtype=float)
+    elif epsilon == NEAREST:
+        with np.errstate(divide="ignore"):
+            log_sim = np.log(np.where(allowed, similarity_rows, 0.0).astype(float))  # −∞ where excluded or sim = 0
+        nearest = np.maximum(-np.max(log_sim, axis=1, keepdims=True), _TINY)
+        with np.errstate(invalid="ignore"):
+            w = np.where(np.isfinite(log_sim), np.exp(gamma * log_sim / nearest), 0.0)
+    else:
+        w = similarity_rows**gamma + epsilon
+    return np.where(allowed, w, 0.0)
 
 
 def _weighted_mean(values: np.ndarray, known: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -175,7 +199,9 @@ class KernelPrior:
 
     def label(self) -> str:
         def kernel(k):
-            return "flat" if math.isinf(k[1]) else f"sim^{k[0]:g}+{k[1]:g}"
+            if math.isinf(k[1]):
+                return "flat"
+            return f"nearest-scaled^{k[0]:g}" if k[1] == NEAREST else f"sim^{k[0]:g}+{k[1]:g}"
 
         a = "" if self.agreement == 0 else f", agreement^{self.agreement:g}"
         mean = f"minmax({kernel(self.mean_kernel)}{a})"
