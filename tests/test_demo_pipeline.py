@@ -85,7 +85,11 @@ def test_full_demo_selects_better_than_the_baselines(tmp_path, capsys):
     pearson and is at least as good as features_only (the same evidence and learner) up to
     0.01; its recommendation for each unseen dataset is the model that fine-tunes best there.
     Not asserted, because it is not so (issue 8 is open on it): top-1 hits against
-    nearest_dataset, which picks the best model more often on this zoo's tight clusters.
+    nearest_dataset, which picks the best model more often here (20 of 24 targets, the
+    method 18): the probe's distances track what decides FID at 32 px, so the single nearest
+    dataset is the best single witness of which model wins, and averaging over neighbours
+    that disagree (a pastel checkerboard between the pastel stripes and three grey
+    checkerboards) blurs the winner even where it sharpens the ranking as a whole.
     """
     code, stdout, stderr = run_cli(capsys, "demo", "--out", tmp_path / "demo", "--format", "json")
     assert code == 0, stderr
