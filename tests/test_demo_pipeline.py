@@ -77,6 +77,7 @@ def test_small_demo_reports_one_json_document_on_stdout(small_demo):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the full demo takes ~7 min on 2 cores; the suite default is 300 s
 def test_full_demo_selects_better_than_the_baselines(tmp_path, capsys):
     """`hubselect demo` as shipped: 6 models × 24 datasets, evaluated leave-one-dataset-out.
 
