@@ -29,8 +29,8 @@ from rich.console import Console
 
 from hubselect.cli.output import table
 from hubselect.graph.arrays import ZooArrays
-from hubselect.graph.matching import GraphConfig, similarity_from_distances
-from hubselect.rank import baselines
+from hubselect.graph.matching import similarity_from_distances
+from hubselect.rank import RankerConfig, baselines
 from hubselect.rank.evaluate import evaluable_targets
 from hubselect.rank.features import Evidence
 from hubselect.rank.metrics import mean_metrics, selection_metrics
@@ -51,7 +51,7 @@ def settings() -> dict[str, KernelPrior]:
     return out
 
 
-def frontier(arrays: ZooArrays, k: int) -> dict:
+def frontier(arrays: ZooArrays, config: RankerConfig) -> dict:
     fixed = settings()
     rows: dict[str, list[dict]] = {"nearest_dataset": [], "prior, selected per fit": [], **{name: [] for name in fixed}}
     targets = evaluable_targets(arrays)
@@ -64,12 +64,12 @@ def frontier(arrays: ZooArrays, k: int) -> dict:
         ordered = np.sort(true)[::-1] if arrays.higher_is_better else np.sort(true)
         margins[target] = float(abs(ordered[0] - ordered[1])) if ordered.size > 1 else math.nan
         view = arrays.without_records_of([target])
-        evidence = Evidence(view, k)
-        similarity = similarity_from_distances(view.distances, k)
+        evidence = Evidence(view, config.evidence_neighbours)
+        similarity = similarity_from_distances(view.distances, config.graph.neighbours)
         row, own = similarity[[t]], np.array([t])
         rows["nearest_dataset"].append(selection_metrics(true, baselines.nearest_dataset(view, t, models), arrays.higher_is_better, names))
         trainable = np.flatnonzero(view.known.sum(axis=0) >= 2)
-        selected, _ = select_prior(evidence, similarity, trainable)
+        selected, _ = select_prior(evidence, similarity, trainable, config.seed)
         rows["prior, selected per fit"].append(selection_metrics(true, selected.table(evidence, row, own)[models, 0], arrays.higher_is_better, names))
         for name, prior in fixed.items():
             rows[name].append(selection_metrics(true, prior.table(evidence, row, own)[models, 0], arrays.higher_is_better, names))
@@ -85,11 +85,10 @@ def frontier(arrays: ZooArrays, k: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo", nargs="?", type=Path, default=ROOT / "hubselect" / "demo" / "zoo")
-    parser.add_argument("--neighbours", type=int, default=GraphConfig().neighbours, help="the similarity's bandwidth neighbour (as the method uses)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     arrays = ZooArrays.from_zoo(Zoo.load(args.zoo))
-    result = frontier(arrays, args.neighbours)
+    result = frontier(arrays, RankerConfig())
     console = Console()
     n = result["targets"]
     missed = result["missed_by_every_row"]
