@@ -28,6 +28,7 @@ import numpy as np
 from rich.console import Console
 
 from hubselect.cli.output import table
+from hubselect.errors import HubselectError
 from hubselect.graph.arrays import ZooArrays
 from hubselect.graph.matching import similarity_from_distances
 from hubselect.rank import RankerConfig, baselines
@@ -87,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("zoo", nargs="?", type=Path, default=ROOT / "hubselect" / "demo" / "zoo")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
-    arrays = ZooArrays.from_zoo(Zoo.load(args.zoo))
+    try:
+        arrays = ZooArrays.from_zoo(Zoo.load(args.zoo))
+    except HubselectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     result = frontier(arrays, RankerConfig())
     console = Console()
     n = result["targets"]
