@@ -73,6 +73,7 @@ def test_small_demo_reports_one_json_document_on_stdout(small_demo):
     assert set(result["wins"]) == {"top1_hit", "rel1", "pearson"} and result["wall_seconds"] > 0 and result["cpu_seconds"] > 0
     assert result["evaluation"]["targets"] == 4 and Path(result["out"]) == out.resolve()
     assert result["evaluation"]["method"] == json.loads((out / "evaluation.json").read_text())["method"]
+    assert set(result["evaluation"]["margins"]) == BASELINES  # method − each baseline, with its interval
     assert "[9/9]" not in stderr  # --format json: no progress chatter
 
 

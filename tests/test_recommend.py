@@ -164,6 +164,10 @@ def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_re
     evaluation = {
         "method": {"top1_hit": 1.0, "top1_score": 20.1, "rel1": 1.0, "regret": 0.0, "pearson": 0.9, "spearman": 0.8, "ndcg5": 0.95},
         "baselines": {"random": {"top1_hit": 0.17, "top1_score": 55.0, "rel1": 0.4, "regret": 35.0, "pearson": 0.0, "spearman": 0.0, "ndcg5": 0.5}},
+        "margins": {
+            "random": {m: {"mean": 0.5, "low": 0.4, "high": 0.6, "targets": 1} for m in ("top1_hit", "rel1", "pearson", "spearman", "ndcg5")},
+            "nearest_dataset": {m: {"mean": -0.05, "low": -0.2, "high": 0.1, "targets": 1} for m in ("top1_hit", "rel1", "pearson", "spearman", "ndcg5")},
+        },
         "targets": {"data/cool-1": {}},
     }
     (tmp_path / "evaluation.json").write_text(json.dumps(evaluation))
@@ -173,6 +177,9 @@ def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_re
     card = ModelCard.load(ranker_repo, token=hub_token)
     card.validate(repo_type="model")
     assert "| **hubselect** | 1.000 |" in card.text and "| random |" in card.text
+    # How sure the comparison is, per baseline other than chance: mean [95% interval].
+    assert "| nearest_dataset | -0.050 [-0.200, +0.100] |" in card.text
+    assert "| random | +0.500" not in card.text
 
     env = {**os.environ, "HF_TOKEN": hub_token}
     command = [sys.executable, "-m", "hubselect", "recommend", str(cool_folder), "--zoo", hub_repo_id, "--probe", str(tiny_clip_dir()), "--n", "16", "--format", "json"]

@@ -21,6 +21,7 @@ from hubselect.graph.matching import similarity_from_distances
 from hubselect.rank import METRICS, NewDataset, Ranker, RankerConfig, evaluate, random_metrics, selection_metrics
 from hubselect.rank import baselines
 from hubselect.rank.features import Evidence
+from hubselect.rank.metrics import MARGIN_METRICS, paired_margins
 from hubselect.rank.prior import NEAREST, KernelPrior
 from hubselect.rank.synthetic import synthetic_zoo
 
@@ -157,7 +158,7 @@ def test_metrics_by_hand():
 
 
 def test_report_has_the_design_shape(planted_report):
-    assert set(planted_report) == {"method", "baselines", "targets"}
+    assert set(planted_report) == {"method", "baselines", "margins", "targets"}
     assert set(planted_report["baselines"]) == {"average_best", "nearest_dataset", "features_only", "random"}
     assert set(planted_report["method"]) == set(METRICS)
     for metrics in planted_report["baselines"].values():
@@ -169,6 +170,40 @@ def test_report_has_the_design_shape(planted_report):
     json.loads(json.dumps(planted_report))  # plain JSON types only
     means = np.mean([planted_report["targets"][t]["method"]["spearman"] for t in TARGETS])
     assert planted_report["method"]["spearman"] == pytest.approx(means)
+
+
+def test_margins_are_the_method_minus_each_baseline_with_an_interval_around_them(planted_report):
+    assert set(planted_report["margins"]) == set(planted_report["baselines"])
+    for name, margins in planted_report["margins"].items():
+        assert set(margins) == set(MARGIN_METRICS)
+        for metric, m in margins.items():
+            difference = planted_report["method"][metric] - planted_report["baselines"][name][metric]
+            assert m["mean"] == pytest.approx(difference, abs=1e-9)
+            assert m["low"] <= m["mean"] + 1e-12 and m["mean"] <= m["high"] + 1e-12
+            assert m["targets"] == len(TARGETS)
+
+
+def test_paired_margins_separate_a_consistent_win_from_a_split_one():
+    better = [{k: 0.9 for k in MARGIN_METRICS}] * 12
+    worse = [{k: 0.7 for k in MARGIN_METRICS}] * 12
+    consistent = paired_margins(better, worse)["pearson"]
+    assert consistent["low"] == pytest.approx(0.2) and consistent["high"] == pytest.approx(0.2)
+    # Wins on half the targets, loses as much on the other half: no difference the targets can show.
+    mixed = [{k: 0.9 if i % 2 else 0.5 for k in MARGIN_METRICS} for i in range(12)]
+    split = paired_margins(mixed, worse)["rel1"]
+    assert split["mean"] == pytest.approx(0.0)
+    assert split["low"] < 0 < split["high"]
+    assert paired_margins(mixed, worse, seed=3) == paired_margins(mixed, worse, seed=3)
+
+
+def test_paired_margins_skip_targets_where_either_is_undefined():
+    method = [{**{k: 0.8 for k in MARGIN_METRICS}, "pearson": math.nan}, {k: 0.8 for k in MARGIN_METRICS}]
+    baseline = [{k: 0.5 for k in MARGIN_METRICS}] * 2
+    margins = paired_margins(method, baseline)
+    assert margins["pearson"]["targets"] == 1 and margins["pearson"]["mean"] == pytest.approx(0.3)
+    assert margins["rel1"]["targets"] == 2
+    nothing = paired_margins([{"pearson": None}], [{"pearson": 0.5}])["pearson"]
+    assert nothing["targets"] == 0 and math.isnan(nothing["mean"])
 
 
 # -- determinism ----------------------------------------------------------------------------------
@@ -302,11 +337,20 @@ def test_evaluate_unknown_target_is_a_one_line_error_listing_valid_names(zoo_dir
     assert "no-such-set" in err and "data-000" in err and "data-008" in err
 
 
+def test_evaluate_prints_how_far_the_method_is_from_each_baseline(zoo_dir, capsys):
+    assert main(["evaluate", zoo_dir, "--targets", "data-000,data-001"]) == 0
+    out = capsys.readouterr().out
+    assert "method − baseline" in out and "95% paired-bootstrap interval" in out
+    margins = out[out.index("method − baseline") :]
+    assert "nearest_dataset" in margins and "random" not in margins  # chance is not a bar worth a column
+    assert all(metric in margins for metric in MARGIN_METRICS)
+
+
 def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     report_file = tmp_path / "report.json"
     assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", str(report_file), "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed) == {"method", "baselines", "targets"}
+    assert set(printed) == {"method", "baselines", "margins", "targets"}
     assert json.loads(report_file.read_text()) == printed
     assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
     assert "Built a ranker" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from hubselect.cli import SETTINGS, cli, common_options
-from hubselect.cli.output import table
+from hubselect.cli.output import margins_table, table
 
 _METRICS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
 
@@ -53,6 +53,8 @@ def demo_command(out: Path, small: bool, workers: int, seed: int, keep_work: boo
             f"({zoo['models']} models; FID after LoRA fine-tuning, lower is better)",
             ["", *_METRICS], rows,
         ))
+        if "margins" in evaluation:
+            console.print(margins_table(evaluation["margins"]))
         wins = result.wins()
         beaten = ", ".join(f"{m} {'yes' if ok else 'no'}" for m, ok in wins.items())
         console.print(f"Method beats every baseline on: {beaten}")

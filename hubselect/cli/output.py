@@ -66,3 +66,26 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
                 cells.append(str(cell))
         out.add_row(*cells)
     return out
+
+
+def margins_table(margins: dict[str, dict[str, dict[str, float]]], skip: Sequence[str] = ("random",)) -> Table:
+    """``method − baseline`` per metric (rows) and baseline (columns): the mean over targets, and
+    its 95% interval below it. ``random`` is left out by default: beating chance is not in question."""
+    names = [name for name in margins if name not in skip]
+    metrics = list(margins[names[0]]) if names else []
+    out = Table(
+        title="method − baseline: mean over targets [95% paired-bootstrap interval; containing 0: these targets cannot tell them apart]",
+        title_justify="left",
+        header_style="bold",
+    )
+    out.add_column("", no_wrap=True)
+    for name in names:
+        out.add_column(name, overflow="fold")
+    for metric in metrics:
+        cells = []
+        for name in names:
+            m = margins[name][metric]
+            defined = all(isinstance(m[k], (int, float)) and math.isfinite(m[k]) for k in ("mean", "low", "high"))
+            cells.append(f"{m['mean']:+.3f}\n[{m['low']:+.2f}, {m['high']:+.2f}]" if defined else "–")
+        out.add_row(metric, *cells)
+    return out

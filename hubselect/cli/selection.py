@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from hubselect.cli import SETTINGS, cli, common_options
-from hubselect.cli.output import table
+from hubselect.cli.output import margins_table, table
 from hubselect.jsonable import finite, json_default
 from hubselect.errors import InputError
 
@@ -63,6 +63,8 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, 
      "baselines": {"average_best": {...}, "nearest_dataset": {...},
                    "features_only": {...}, "random": {...},
                    "initial_score": {...}},   # only with pre-fine-tuning scores
+     "margins": {baseline: {metric: {"mean": d, "low": lo, "high": hi,
+                                     "targets": n}}},  # method − baseline, 95% paired bootstrap
      "targets": {name: {"models": n, "best_models": [...],
                         "method": {metric: value},
                         "baselines": {name: {metric: value}},
@@ -92,6 +94,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, 
             f"{time.perf_counter() - started:.0f}s)"
         )
         console.print(table(title, ["", *_METRIC_COLUMNS], rows))
+        console.print(margins_table(report["margins"]))
         if json_path is not None:
             console.print(f"Per-target report written to {json_path}")
 

@@ -257,7 +257,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
             "datasets": dataset_ids,
             "zoo": pulled.summary() | {"repo": f"{ns}/{ZOO_REPO}", "revision": revision},
             "probe": {"id": probe_ref.id, "revision": probe_ref.revision},
-            "evaluation": {"method": report["method"], "baselines": report["baselines"], "targets": len(report["targets"])},
+            "evaluation": {"method": report["method"], "baselines": report["baselines"], "margins": report["margins"], "targets": len(report["targets"])},
             "recommendations": recommendations,
             "stages": stages.seconds,
             "seconds": round(time.perf_counter() - started, 2),

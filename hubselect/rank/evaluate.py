@@ -18,7 +18,7 @@ import numpy as np
 from hubselect.errors import InputError
 from hubselect.graph.arrays import ZooArrays
 from hubselect.rank import baselines
-from hubselect.rank.metrics import mean_metrics, random_metrics, selection_metrics
+from hubselect.rank.metrics import mean_metrics, paired_margins, random_metrics, selection_metrics
 from hubselect.rank.ranker import Ranker, RankerConfig
 
 log = logging.getLogger("hubselect.rank")
@@ -53,10 +53,13 @@ def evaluate(
 ) -> dict[str, Any]:
     """Leave-one-dataset-out evaluation; returns the ``hubselect evaluate`` JSON document.
 
-    Shape: ``{"method": {metric: mean}, "baselines": {name: {metric: mean}}, "targets":
-    {target: {"models": n, "best_models": [...], "method": {...}, "baselines": {name: {...}},
-    "predicted_top1": {"method": model, name: model, ...}, "prior": "<prior setting>",
-    "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>", "seconds": s}}}``.
+    Shape: ``{"method": {metric: mean}, "baselines": {name: {metric: mean}}, "margins": {name:
+    {metric: {"mean", "low", "high", "targets"}}}, "targets": {target: {"models": n,
+    "best_models": [...], "method": {...}, "baselines": {name: {...}}, "predicted_top1":
+    {"method": model, name: model, ...}, "prior": "<prior setting>", "selected": "<embedding
+    set>/<regularisation>/<rounds>x<shrinkage>", "seconds": s}}}``. ``margins``: the method
+    minus each baseline, with a 95% paired-bootstrap interval over the targets
+    (:func:`~hubselect.rank.metrics.paired_margins`).
     ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores.
 
     >>> report = evaluate(zoo, targets=["glue/cola"])  # doctest: +SKIP
@@ -110,10 +113,15 @@ def evaluate(
     baseline_names = ["average_best", "nearest_dataset", "features_only", "random"]
     if any("initial_score" in r["baselines"] for r in per_target.values()):
         baseline_names.append("initial_score")
+    rows = list(per_target.values())
     return {
-        "method": mean_metrics([r["method"] for r in per_target.values()]),
-        "baselines": {
-            name: mean_metrics([r["baselines"][name] for r in per_target.values() if name in r["baselines"]]) for name in baseline_names
+        "method": mean_metrics([r["method"] for r in rows]),
+        "baselines": {name: mean_metrics([r["baselines"][name] for r in rows if name in r["baselines"]]) for name in baseline_names},
+        "margins": {
+            name: paired_margins(
+                [r["method"] for r in rows if name in r["baselines"]], [r["baselines"][name] for r in rows if name in r["baselines"]], seed=config.seed
+            )
+            for name in baseline_names
         },
         "targets": per_target,
     }

@@ -127,6 +127,52 @@ def mean_metrics(per_target: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _value(metrics: dict, key: str) -> float:
+    value = metrics.get(key)
+    return math.nan if value is None else float(value)
+
+
+#: The metrics :func:`paired_margins` reports: higher is better for each of them.
+MARGIN_METRICS = ("top1_hit", "rel1", "pearson", "spearman", "ndcg5")
+
+
+def paired_margins(
+    method: list[dict[str, float]],
+    baseline: list[dict[str, float]],
+    *,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Method minus baseline per metric, with a paired-bootstrap interval over the targets.
+
+    ``method[i]`` and ``baseline[i]`` are the metrics of the same target. Per metric of
+    :data:`MARGIN_METRICS`: ``mean`` (the mean per-target difference over the targets where
+    both are defined), ``low`` and ``high`` (the central ``level`` interval of that mean when
+    the targets are resampled with replacement) and ``targets``. An interval that contains 0
+    says the zoo's targets cannot tell the two apart on that metric: with 24 targets, one
+    more top-1 hit is worth 0.042.
+
+    >>> m = [{"top1_hit": 1.0, "rel1": 1.0, "pearson": 0.9, "spearman": 0.9, "ndcg5": 1.0}] * 8
+    >>> b = [{"top1_hit": 0.0, "rel1": 0.8, "pearson": 0.5, "spearman": 0.5, "ndcg5": 0.8}] * 8
+    >>> paired_margins(m, b)["pearson"]
+    {'mean': 0.4, 'low': 0.4, 'high': 0.4, 'targets': 8}
+    """
+    rng = np.random.default_rng(seed)
+    out = {}
+    for key in MARGIN_METRICS:
+        diffs = np.array([_value(a, key) - _value(b, key) for a, b in zip(method, baseline)], dtype=float)
+        diffs = diffs[np.isfinite(diffs)]
+        if diffs.size == 0:
+            out[key] = {"mean": math.nan, "low": math.nan, "high": math.nan, "targets": 0}
+            continue
+        means = diffs[rng.integers(0, diffs.size, size=(resamples, diffs.size))].mean(axis=1)
+        tail = (1.0 - level) / 2.0
+        low, high = np.quantile(means, [tail, 1.0 - tail])
+        out[key] = {"mean": round(float(diffs.mean()), 12), "low": round(float(low), 12), "high": round(float(high), 12), "targets": int(diffs.size)}
+    return out
+
+
 #: The metrics a candidate configuration is judged on during inner cross-validation.
 SELECTION_METRICS = ("pearson", "spearman", "ndcg5")
 
