@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
-from hubselect.cli.output import table
+from hubselect.cli.output import margins_table, table
 from hubselect.rank import NewDataset, Ranker, RankerConfig, evaluate
 from hubselect.rank.synthetic import synthetic_zoo
 from hubselect.zoo import import_bundle
@@ -72,6 +72,7 @@ def text_bundle(bundle: Path, console: Console) -> dict:
         + ", ".join(f"{k} {v:+.4f}" for k, v in margins.items())
         + ("  (beats it on pearson, spearman and rel1)" if all(margins[k] > 0 for k in ("pearson", "spearman", "rel1")) else "  (does NOT beat it on all of pearson, spearman, rel1)")
     )
+    console.print(margins_table(report["margins"]))
     console.print("selected per target: " + ", ".join(f"{t}={r['selected']}" for t, r in report["targets"].items()))
     return {"report": report, "margins_vs_average_best": margins, "seconds": seconds}
 
