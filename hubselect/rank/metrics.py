@@ -151,7 +151,8 @@ def paired_margins(
     both are defined), ``low`` and ``high`` (the central ``level`` interval of that mean when
     the targets are resampled with replacement) and ``targets``. An interval that contains 0
     says the zoo's targets cannot tell the two apart on that metric: with 24 targets, one
-    more top-1 hit is worth 0.042.
+    more top-1 hit is worth 0.042. With few targets (under ten or so) a percentile bootstrap
+    is too narrow: read the interval as the least of the uncertainty.
 
     >>> m = [{"top1_hit": 1.0, "rel1": 1.0, "pearson": 0.9, "spearman": 0.9, "ndcg5": 1.0}] * 8
     >>> b = [{"top1_hit": 0.0, "rel1": 0.8, "pearson": 0.5, "spearman": 0.5, "ndcg5": 0.8}] * 8
