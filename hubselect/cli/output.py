@@ -68,24 +68,20 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     return out
 
 
-def margins_table(margins: dict[str, dict[str, dict[str, float]]], skip: Sequence[str] = ("random",)) -> Table:
+def margins_table(margins: dict[str, dict[str, dict[str, float]]]) -> Table:
     """``method − baseline`` per metric (rows) and baseline (columns): the mean over targets, and
-    its 95% interval below it. ``random`` is left out by default: beating chance is not in question."""
-    names = [name for name in margins if name not in skip]
-    metrics = list(margins[names[0]]) if names else []
+    its 95% interval below it (:func:`~hubselect.rank.metrics.margin_cells`; chance left out)."""
+    from hubselect.rank.metrics import MARGIN_METRICS, margin_cells
+
+    cells = margin_cells(margins, sep="\n", bound_digits=2)
     out = Table(
         title="method − baseline: mean over targets [95% paired-bootstrap interval; containing 0: these targets cannot tell them apart]",
         title_justify="left",
         header_style="bold",
     )
     out.add_column("", no_wrap=True)
-    for name in names:
+    for name in cells:
         out.add_column(name, overflow="fold")
-    for metric in metrics:
-        cells = []
-        for name in names:
-            m = margins[name][metric]
-            defined = all(isinstance(m[k], (int, float)) and math.isfinite(m[k]) for k in ("mean", "low", "high"))
-            cells.append(f"{m['mean']:+.3f}\n[{m['low']:+.2f}, {m['high']:+.2f}]" if defined else "–")
-        out.add_row(metric, *cells)
+    for i, metric in enumerate(MARGIN_METRICS):
+        out.add_row(metric, *[row[i] for row in cells.values()])
     return out

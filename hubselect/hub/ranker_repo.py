@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import tempfile
 import warnings
@@ -34,24 +33,10 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _margin_rows(evaluation: dict) -> list[tuple[str, list[str]]]:
-    """Per baseline (chance left out), ``mean [low, high]`` of method − baseline per margin metric."""
-    rows = []
-    for name, margins in evaluation.get("margins", {}).items():
-        if name == "random":
-            continue
-        cells = []
-        for metric in ("top1_hit", "rel1", "pearson", "spearman", "ndcg5"):
-            m = margins.get(metric, {})
-            values = [m.get(k) for k in ("mean", "low", "high")]
-            defined = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
-            cells.append(f"{values[0]:+.3f} [{values[1]:+.3f}, {values[2]:+.3f}]" if defined else "–")
-        rows.append((name, cells))
-    return rows
-
-
 def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
     """The model card of a ranker folder's ``ranker.json`` (+ its evaluation, when known)."""
+    from hubselect.rank.metrics import margin_cells  # hubselect.rank loads the learner: only when a card is written
+
     zoo = info.get("zoo", {})
     rows = None
     if evaluation:
@@ -80,7 +65,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         learner=info.get("config", {}).get("learner", "lambdarank"),
         selected=info.get("selected", ""),
         feature_groups=FEATURE_GROUPS,
-        evaluation={"rows": rows, "targets": evaluation.get("targets", {}), "margins": _margin_rows(evaluation)} if evaluation else None,
+        evaluation={"rows": rows, "targets": evaluation.get("targets", {}), "margins": list(margin_cells(evaluation.get("margins", {})).items())} if evaluation else None,
     )
 
 

@@ -174,6 +174,29 @@ def paired_margins(
     return out
 
 
+def margin_cells(margins: dict[str, dict[str, dict]], *, sep: str = " ", bound_digits: int = 3) -> dict[str, list[str]]:
+    """Per baseline but chance (``random``: beating it is not in question), one text per
+    :data:`MARGIN_METRICS` metric: ``+0.041<sep>[-0.012, +0.095]``, or ``–`` where undefined.
+
+    >>> margin_cells({"random": {}, "nearest_dataset": {"pearson": {"mean": 0.04, "low": -0.01, "high": 0.1}}})["nearest_dataset"][2]
+    '+0.040 [-0.010, +0.100]'
+    """
+    out = {}
+    for name, by_metric in margins.items():
+        if name == "random":
+            continue
+        cells = []
+        for metric in MARGIN_METRICS:
+            m = by_metric.get(metric, {})
+            values = [m.get(k) for k in ("mean", "low", "high")]
+            if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                cells.append(f"{values[0]:+.3f}{sep}[{values[1]:+.{bound_digits}f}, {values[2]:+.{bound_digits}f}]")
+            else:
+                cells.append("–")
+        out[name] = cells
+    return out
+
+
 #: The metrics a candidate configuration is judged on during inner cross-validation.
 SELECTION_METRICS = ("pearson", "spearman", "ndcg5")
 
