@@ -68,12 +68,13 @@ def frontier(arrays: ZooArrays, config: RankerConfig) -> dict:
         evidence = Evidence(view, config.evidence_neighbours)
         similarity = similarity_from_distances(view.distances, config.graph.neighbours)
         row, own = similarity[[t]], np.array([t])
-        rows["nearest_dataset"].append(selection_metrics(true, baselines.nearest_dataset(view, t, models), arrays.higher_is_better, names))
         trainable = np.flatnonzero(view.known.sum(axis=0) >= 2)
         selected, _ = select_prior(evidence, similarity, trainable, config.seed)
-        rows["prior, selected per fit"].append(selection_metrics(true, selected.table(evidence, row, own)[models, 0], arrays.higher_is_better, names))
-        for name, prior in fixed.items():
-            rows[name].append(selection_metrics(true, prior.table(evidence, row, own)[models, 0], arrays.higher_is_better, names))
+        predictions = {"nearest_dataset": baselines.nearest_dataset(view, t, models)}
+        for name, prior in {"prior, selected per fit": selected, **fixed}.items():
+            predictions[name] = prior.table(evidence, row, own)[models, 0]
+        for name, predicted in predictions.items():
+            rows[name].append(selection_metrics(true, predicted, arrays.higher_is_better, names))
         print(f"  {target}", file=sys.stderr)
     summary = {}
     for name, per in rows.items():
