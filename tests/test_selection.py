@@ -20,7 +20,7 @@ from hubselect.graph import GraphConfig, Node2VecConfig, ZooArrays, build_matchi
 from hubselect.graph.matching import similarity_from_distances
 from hubselect.rank import METRICS, NewDataset, Ranker, RankerConfig, evaluate, random_metrics, selection_metrics
 from hubselect.rank import baselines
-from hubselect.rank.features import Evidence
+from hubselect.rank.features import Evidence, make_schema
 from hubselect.rank.metrics import MARGIN_METRICS, paired_margins
 from hubselect.rank.prior import NEAREST, KernelPrior
 from hubselect.rank.synthetic import synthetic_zoo
@@ -252,6 +252,19 @@ def test_datasets_without_distances_and_models_without_features_are_handled():
     assert all(math.isfinite(v) for v in row["method"].values())
     # Without distances, nearest_dataset is average_best.
     assert row["baselines"]["nearest_dataset"] == row["baselines"]["average_best"]
+
+
+def test_model_dates_are_an_order_for_the_learner_not_one_category_per_model():
+    zoo = synthetic_zoo(4, 6, n_clusters=2, seed=4)
+    stamps = ["2022-08-22T10:00:00+00:00", "2023-07-26T00:00:00.500000+00:00", None, "2024-02-01T12:00:00Z"]
+    zoo.models = zoo.models.assign(created_at=stamps, card_note=["2024-01-01", "see the card", None, "v2"])
+    arrays = ZooArrays.from_zoo(zoo)
+    days = arrays.model_features["created_at"]
+    assert days.dtype == float and days.iloc[0] < days.iloc[1] < days.iloc[3] and np.isnan(days.iloc[2])
+    assert days.iloc[3] - days.iloc[0] == pytest.approx(528.083, abs=1e-3)  # 2022-08-22 10:00 → 2024-02-01 12:00
+    schema = make_schema(arrays, "none", 0)
+    assert "m:created_at" in schema.names and "m:created_at" not in schema.categorical
+    assert "m:card_note" in schema.categorical  # text that is only partly dates stays text
 
 
 def _cluster_arrays() -> ZooArrays:

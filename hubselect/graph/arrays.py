@@ -179,30 +179,61 @@ def _distance_matrix(table: pd.DataFrame, datasets: list[str]) -> np.ndarray:
 
 
 def _feature_table(table: pd.DataFrame, id_column: str, ids: list[str]) -> pd.DataFrame:
+    """Feature columns as the learner sees them: numbers and dates as floats, other text as str.
+
+    A column of dates (ISO 8601 text, like a Hub model's ``created_at``) becomes days since
+    1970-01-01 UTC: an order a tree can split (older / newer), where as text every model's
+    timestamp would be a category of its own, i.e. the model's name under another column.
+    """
     columns = [c for c in table.columns if c not in (id_column, "revision")]
     frame = table.set_index(id_column)[columns] if not table.empty else pd.DataFrame(columns=columns)
     frame = frame[~frame.index.duplicated(keep="last")].reindex(ids)
     out = {}
     for column in columns:
         values = frame[column]
-        numeric = pd.to_numeric(values, errors="coerce")
-        if numeric.notna().sum() == values.notna().sum() and values.notna().any() and not _is_text(values):
-            out[column] = numeric.astype(float)
-        elif values.notna().any():
+        if not values.notna().any():
+            continue
+        numeric = _as_number(values)
+        if numeric.notna().sum() == values.notna().sum():
+            out[column] = numeric
+        else:
             out[column] = values.astype(object).where(values.notna(), None).map(lambda v: None if v is None else str(v))
     return pd.DataFrame(out, index=pd.Index(ids, dtype=object))
 
 
 def feature_row(table: pd.DataFrame, features: Mapping[str, object], name: str) -> pd.DataFrame:
-    """One dataset's features as a row of ``table``: numeric columns as floats, text as str."""
+    """One dataset's features as a row of ``table``: numeric (and date) columns as floats, text as str."""
     row = {}
     for column in table.columns:
         value = features.get(column)
         if pd.api.types.is_float_dtype(table[column]):
-            row[column] = pd.to_numeric(pd.Series([value], dtype=object), errors="coerce").astype(float)
+            row[column] = _as_number(pd.Series([value], dtype=object))
         else:
             row[column] = pd.Series([None if value is None else str(value)], dtype=object)
     return pd.DataFrame({c: v.to_numpy() for c, v in row.items()}, index=pd.Index([name], dtype=object), columns=list(table.columns))
+
+
+#: An ISO 8601 date, optionally with a time: ``2026-11-21`` or ``2026-11-21T05:36:37.594+00:00``.
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+
+
+def _as_number(values: pd.Series) -> pd.Series:
+    """Floats for numbers, days since 1970-01-01 UTC for ISO 8601 dates; NaN for anything else.
+
+    Text is never read as a number (``"16,32"`` stays text); a date without a zone is taken as UTC.
+
+    >>> _as_number(pd.Series(["1970-01-02", "1970-01-01T12:00:00+00:00", None])).tolist()
+    [1.0, 0.5, nan]
+    """
+    present = values.dropna()
+    if _is_text(values):
+        text = present.astype(str)
+        if not text.str.fullmatch(_ISO_DATE).all():
+            return pd.Series(np.nan, index=values.index, dtype=float)
+        stamps = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
+        days = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+        return days.reindex(values.index).astype(float)
+    return pd.to_numeric(values, errors="coerce").astype(float)
 
 
 def _is_text(values: pd.Series) -> bool:

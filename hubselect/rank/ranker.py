@@ -27,7 +27,8 @@ log = logging.getLogger("hubselect.rank")
 
 #: Version of the saved ranker folder layout.
 #: 2: several learners averaged (``ensemble``, ``learners``, features per embedding set).
-RANKER_FORMAT_VERSION = 2
+#: 3: date columns (``m:created_at``, …) are numbers (days since 1970), no longer categories.
+RANKER_FORMAT_VERSION = 3
 RANKER_FILE = "ranker.json"
 LEARNER_GLOB = "learner*.txt"
 EMBEDDING_FILE = "embeddings.npy"
