@@ -227,9 +227,8 @@ def _as_number(values: pd.Series) -> pd.Series:
     >>> _as_number(pd.Series(["1970-01-02", "1970-01-01T12:00:00+00:00", None])).tolist()
     [1.0, 0.5, nan]
     """
-    present = values.dropna()
     if _is_text(values):
-        text = present.astype(str)
+        text = values.dropna().astype(str)
         if not text.str.fullmatch(_ISO_DATE).all():
             return pd.Series(np.nan, index=values.index, dtype=float)
         stamps = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
