@@ -118,18 +118,19 @@ def random_metrics(true: np.ndarray, higher_is_better: bool) -> dict[str, float]
     }
 
 
+def _value(metrics: dict, key: str) -> float:
+    """A metric's value, NaN where it is missing or undefined (None)."""
+    value = metrics.get(key)
+    return math.nan if value is None else float(value)
+
+
 def mean_metrics(per_target: list[dict[str, float]]) -> dict[str, float]:
     """The mean of each metric over targets (NaNs skipped)."""
     out = {}
     for key in METRICS:
-        values = [m[key] for m in per_target if m.get(key) is not None and not (isinstance(m[key], float) and math.isnan(m[key]))]
+        values = [v for v in (_value(m, key) for m in per_target) if not math.isnan(v)]
         out[key] = float(np.mean(values)) if values else math.nan
     return out
-
-
-def _value(metrics: dict, key: str) -> float:
-    value = metrics.get(key)
-    return math.nan if value is None else float(value)
 
 
 #: The metrics :func:`paired_margins` reports: higher is better for each of them.
