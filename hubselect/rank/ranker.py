@@ -178,22 +178,27 @@ class Ensemble:
     members: tuple[Choice, ...]
 
     @property
+    def active(self) -> tuple[Choice, ...]:
+        """The members with rounds: the ones whose corrections are averaged."""
+        return tuple(m for m in self.members if m.rounds > 0)
+
+    @property
     def uses_learner(self) -> bool:
-        return any(m.rounds > 0 for m in self.members)
+        return bool(self.active)
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
         """The (embedding set, regularisation) pairs with a booster, in member order."""
-        return list(dict.fromkeys((m.embedding_set, m.regularisation) for m in self.members if m.rounds > 0))
+        return list(dict.fromkeys((m.embedding_set, m.regularisation) for m in self.active))
 
     def rounds(self, pair: tuple[str, str]) -> int:
         return max(m.rounds for m in self.members if (m.embedding_set, m.regularisation) == pair)
 
     def label(self) -> str:
         """``interaction/light/64x1`` for one member; ``mean of 5: interaction/light/32,64x0.5,1 + …`` for several."""
-        if not self.uses_learner:
+        active = self.active
+        if not active:
             return self.members[0].label()
-        active = [m for m in self.members if m.rounds > 0]
         if len(active) == 1:
             return active[0].label()
         parts = []
@@ -577,7 +582,7 @@ class Ranker:
             for embedding_set, schema in self.schemas.items():
                 links = link_similarity(self.arrays, schema.links, models, sim_rows, np.full(n, own))
                 matrices[embedding_set] = pair_matrix(schema, self.arrays, models, zeros, tables, zeros, qf, links, model_emb, query_emb)
-            active = [m for m in self.ensemble.members if m.rounds > 0]
+            active = self.ensemble.active
             correction = np.zeros(n)
             for m in active:
                 booster = self.boosters[(m.embedding_set, m.regularisation)]
