@@ -110,18 +110,17 @@ def evaluate(
         if progress is not None:
             progress(message)
 
-    baseline_names = ["average_best", "nearest_dataset", "features_only", "random"]
-    if any("initial_score" in r["baselines"] for r in per_target.values()):
-        baseline_names.append("initial_score")
     rows = list(per_target.values())
+    baseline_names = ["average_best", "nearest_dataset", "features_only", "random"]
+    if any("initial_score" in r["baselines"] for r in rows):
+        baseline_names.append("initial_score")
+    scored_by = {name: [r for r in rows if name in r["baselines"]] for name in baseline_names}  # the targets each baseline scored
     return {
         "method": mean_metrics([r["method"] for r in rows]),
-        "baselines": {name: mean_metrics([r["baselines"][name] for r in rows if name in r["baselines"]]) for name in baseline_names},
+        "baselines": {name: mean_metrics([r["baselines"][name] for r in shared]) for name, shared in scored_by.items()},
         "margins": {
-            name: paired_margins(
-                [r["method"] for r in rows if name in r["baselines"]], [r["baselines"][name] for r in rows if name in r["baselines"]], seed=config.seed
-            )
-            for name in baseline_names
+            name: paired_margins([r["method"] for r in shared], [r["baselines"][name] for r in shared], seed=config.seed)
+            for name, shared in scored_by.items()
         },
         "targets": per_target,
     }
