@@ -208,8 +208,10 @@ def feature_row(table: pd.DataFrame, features: Mapping[str, object], name: str) 
         value = features.get(column)
         if pd.api.types.is_float_dtype(table[column]):
             single = pd.Series([value], dtype=object)
-            number = _as_number(single)  # a date as days; a number given as text ("24") as that number
-            row[column] = number if number.notna().all() else pd.to_numeric(single, errors="coerce").astype(float)
+            number = _as_number(single)  # a date as days
+            if isinstance(value, str) and number.isna().all():  # a number given as text ("24") as that number
+                number = pd.to_numeric(single, errors="coerce").astype(float)
+            row[column] = number
         else:
             row[column] = pd.Series([None if value is None else str(value)], dtype=object)
     return pd.DataFrame({c: v.to_numpy() for c, v in row.items()}, index=pd.Index([name], dtype=object), columns=list(table.columns))
