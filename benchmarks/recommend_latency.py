@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,6 +72,16 @@ def synthetic_zoo(folder: Path, probe_dir: Path, n_models: int, n_datasets: int,
     return zoo.save(folder)
 
 
+def _current_ranker(folder: Path) -> bool:
+    """Whether ``folder`` holds a ranker this hubselect reads (one left by an older version is refitted)."""
+    from hubselect.rank.ranker import RANKER_FILE, RANKER_FORMAT_VERSION
+
+    try:
+        return json.loads((folder / RANKER_FILE).read_text()).get("format_version") == RANKER_FORMAT_VERSION
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=int, default=1000)
@@ -85,6 +96,10 @@ def main() -> None:
     from hubselect.testing.tiny import tiny_clip_vision, write_image_folder
 
     work = args.workdir / f"{args.models}x{args.datasets}"
+    # The zoo, ranker, probe and images are kept between runs; the embedding caches are not, so a
+    # rerun reads, decodes and embeds the images again instead of timing cache hits.
+    for cache in ("cache", "cold-cache"):
+        shutil.rmtree(work / cache, ignore_errors=True)
     os.environ["HUBSELECT_CACHE"] = str(work / "cache")
     constants.CACHE_DIR = work / "cache"
     probe_dir = work / "probe"
@@ -98,10 +113,11 @@ def main() -> None:
         started = time.perf_counter()
         synthetic_zoo(zoo_dir, probe_dir, args.models, args.datasets, args.per_dataset)
         print(f"synthetic zoo {args.models} models × {args.datasets} datasets built in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    if not (ranker_dir / "ranker.json").exists():
+    if not _current_ranker(ranker_dir):
         from hubselect.rank import Ranker
         from hubselect.zoo import Zoo
 
+        shutil.rmtree(ranker_dir, ignore_errors=True)
         started = time.perf_counter()
         Ranker.fit(Zoo.load(zoo_dir)).save(ranker_dir)
         print(f"ranker fitted in {time.perf_counter() - started:.1f}s", file=sys.stderr)
