@@ -72,16 +72,6 @@ def synthetic_zoo(folder: Path, probe_dir: Path, n_models: int, n_datasets: int,
     return zoo.save(folder)
 
 
-def _current_ranker(folder: Path) -> bool:
-    """Whether ``folder`` holds a ranker this hubselect reads (one left by an older version is refitted)."""
-    from hubselect.rank.ranker import RANKER_FILE, RANKER_FORMAT_VERSION
-
-    try:
-        return json.loads((folder / RANKER_FILE).read_text()).get("format_version") == RANKER_FORMAT_VERSION
-    except (OSError, json.JSONDecodeError):
-        return False
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", type=int, default=1000)
@@ -113,11 +103,14 @@ def main() -> None:
         started = time.perf_counter()
         synthetic_zoo(zoo_dir, probe_dir, args.models, args.datasets, args.per_dataset)
         print(f"synthetic zoo {args.models} models × {args.datasets} datasets built in {time.perf_counter() - started:.1f}s", file=sys.stderr)
-    if not _current_ranker(ranker_dir):
-        from hubselect.rank import Ranker
+    from hubselect.errors import HubselectError
+    from hubselect.rank import Ranker
+
+    try:
+        Ranker.load(ranker_dir)
+    except HubselectError:  # none yet, or one this hubselect cannot read (an older format): fit it again
         from hubselect.zoo import Zoo
 
-        shutil.rmtree(ranker_dir, ignore_errors=True)
         started = time.perf_counter()
         Ranker.fit(Zoo.load(zoo_dir)).save(ranker_dir)
         print(f"ranker fitted in {time.perf_counter() - started:.1f}s", file=sys.stderr)
