@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hubselect import constants
+from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import HubselectError, InputError
 from hubselect.zoo.store import Zoo
 
@@ -113,6 +114,7 @@ def recommend(
     license: str | Sequence[str] | None = None,
     probe: str | None = None,
     n: int = DEFAULT_SAMPLE,
+    min_images: int = DEFAULT_MIN_IMAGES,
     seed: int = 0,
     split: str = "train",
     image_column: str | None = None,
@@ -124,7 +126,8 @@ def recommend(
 
     ``zoo`` defaults to ``HUBSELECT_ZOO``, else the bundled ``demo`` zoo. ``ranker`` is a
     :class:`~hubselect.rank.Ranker`, a ranker folder or a Hub model id; by default the ranker
-    published beside the zoo is used, or one is built from the zoo (and cached).
+    published beside the zoo is used, or one is built from the zoo (and cached). A sample with
+    fewer than ``min_images`` decodable images is an :class:`~hubselect.errors.InputError`.
 
     >>> result = recommend("org/my-dataset", zoo="org/zoo", top_k=5)  # doctest: +SKIP
     >>> result.recommendations[0].model  # doctest: +SKIP
@@ -156,6 +159,7 @@ def recommend(
         dataset,
         probe=probe_spec,
         n=n,
+        min_images=min_images,
         seed=seed,
         split=split,
         image_column=image_column,

@@ -157,6 +157,20 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
     assert expected in err
 
 
+def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_dir, tmp_path, capsys):
+    """The error names the option that lowers the floor, and recommend has that option."""
+    small = write_image_folder(tmp_path / "five-cool-images", 5, style="cool", seed=7)
+    args = ["recommend", small, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--format", "json"]
+    code, out, err = run_cli(capsys, *args)
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert "only 5 of 5 images" in err and "--min-images" in err
+    code, out, err = run_cli(capsys, *args, "--min-images", "4")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["dataset"]["images"] == 5
+    assert document["recommendations"][0]["model"] == "org/cool-expert"
+
+
 def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
     from huggingface_hub import ModelCard
 

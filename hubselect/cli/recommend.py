@@ -9,6 +9,7 @@ import click
 
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
+from hubselect.data.refs import DEFAULT_MIN_IMAGES
 
 
 def _short_number(value: float | None) -> str:
@@ -36,12 +37,14 @@ def _score(value: float | None) -> str:
 @click.option("--license", "licenses", default=None, help="Only models under these licenses (comma-separated, e.g. mit,apache-2.0).")
 @click.option("--probe", default=None, help="Image probe; must be the one the zoo was profiled with (default: that one).")
 @click.option("--n", "n", default=500, show_default=True, type=click.IntRange(min=1), help="Images sampled from the dataset.")
+@click.option("--min-images", type=click.IntRange(min=2), default=DEFAULT_MIN_IMAGES, show_default=True,
+              help="Fewest decodable images the dataset needs.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
 @click.option("--split", default="train", show_default=True, help="Split of a Hub dataset.")
 @click.option("--image-column", default=None, help="Image column (default: detected).")
 @click.option("--caption-column", default=None, help="Caption column (default: detected).")
 @common_options
-def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_params, licenses, probe, n, seed, split, image_column, caption_column) -> None:
+def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_params, licenses, probe, n, min_images, seed, split, image_column, caption_column) -> None:
     """Rank the zoo's models for DATASET (a Hub dataset id, an image folder, or a parquet file).
 
     \b
@@ -61,6 +64,7 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
         license=licenses,
         probe=probe,
         n=n,
+        min_images=min_images,
         seed=seed,
         split=split,
         image_column=image_column,
