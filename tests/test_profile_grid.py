@@ -145,14 +145,17 @@ def test_sigkilled_run_resumes_without_losing_or_duplicating_work(profile_hub, p
     zoo_dir = tmp_path / "zoo"
     args = [sys.executable, "-m", "hubselect", "profile", "--models", ",".join(profile_hub.models), "--datasets", profile_hub.datasets[0],
             "--zoo", str(zoo_dir), "--format", "json", *map(str, tiny_options(probes))]
-    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy())
-    deadline = time.monotonic() + 120
-    while _records_written(zoo_dir) < 1:
-        assert first.poll() is None, first.stderr.read().decode()
-        assert time.monotonic() < deadline, "the first job never finished"
-        time.sleep(0.02)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=30)
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 120
+        while _records_written(zoo_dir) < 1:
+            assert first.poll() is None, first.stderr.read().decode()
+            assert time.monotonic() < deadline, "the first job never finished"
+            time.sleep(0.02)
+    finally:
+        first.send_signal(signal.SIGKILL)  # also when an assertion above fails: no run left behind
+        first.wait(timeout=30)
+        first.stderr.close()
     assert first.returncode == -signal.SIGKILL
     assert _records_written(zoo_dir) == 1, "the second job finished before the kill; the test did not exercise a crash"
 
