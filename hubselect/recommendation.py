@@ -355,11 +355,16 @@ def candidate_models(zoo: Zoo, arrays, *, max_params: float | None = None, licen
     unsafe, not an adapter, and within ``max_params`` and ``licenses`` when given."""
     features = _model_features(zoo)
     profiled = np.isfinite(arrays.scores).any(axis=1)
+    eligible = [
+        model
+        for index, model in enumerate(arrays.models)
+        if profiled[index] and features.get(model, {}).get("kind") != "lora" and not _text(features.get(model, {}).get("excluded_reason"))
+    ]
+    if not eligible:
+        raise InputError("the zoo has no profiled model to recommend; add results with `hubselect profile`")
     out = []
-    for index, model in enumerate(arrays.models):
+    for model in eligible:
         row = features.get(model, {})
-        if not profiled[index] or row.get("kind") == "lora" or _text(row.get("excluded_reason")):
-            continue
         if max_params is not None:
             params = _parameters(row)
             if params is None or params > max_params:
@@ -368,11 +373,34 @@ def candidate_models(zoo: Zoo, arrays, *, max_params: float | None = None, licen
             continue
         out.append(model)
     if not out:
-        filters = [f for f, given in (("--max-params", max_params is not None), ("--license", licenses is not None)) if given]
-        if filters:
-            raise InputError(f"no model of the zoo passes {' and '.join(filters)}; loosen the filter")
-        raise InputError("the zoo has no profiled model to recommend; add results with `hubselect profile`")
+        raise InputError(f"no model of the zoo passes {_what_the_zoo_offers(eligible, features, max_params, licenses)}; loosen the filter")
     return out
+
+
+def _what_the_zoo_offers(models: list[str], features: dict[str, dict[str, Any]], max_params: float | None, licenses: set[str] | None) -> str:
+    """The filters given, each with what the zoo's recommendable models have instead."""
+    parts = []
+    if max_params is not None:
+        sizes = [p for p in (_parameters(features.get(m, {})) for m in models) if p is not None]
+        offer = f"the smallest model has {short_count(min(sizes))} parameters" if sizes else "no model states its parameter count"
+        parts.append(f"--max-params {max_params:g} ({offer})")
+    if licenses is not None:
+        found = sorted({(_text(features.get(m, {}).get("license")) or "").lower() for m in models} - {""})
+        offer = f"the models' licenses: {', '.join(found)}" if found else "no model states a license"
+        parts.append(f"--license {','.join(sorted(licenses))} ({offer})")
+    return " and ".join(parts)
+
+
+def short_count(value: float) -> str:
+    """``1.5B``, ``263.8k``, ``12``: a count (parameters, images) for people.
+
+    >>> short_count(263_766)
+    '263.8k'
+    """
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:g}"
 
 
 def _text(value: Any) -> str | None:

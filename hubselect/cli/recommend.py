@@ -13,12 +13,9 @@ from hubselect.data.refs import DEFAULT_MIN_IMAGES
 
 
 def _short_number(value: float | None) -> str:
-    if value is None:
-        return "–"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:.1f}{unit}"
-    return f"{value:g}"
+    from hubselect.recommendation import short_count
+
+    return "–" if value is None else short_count(value)
 
 
 def _score(value: float | None) -> str:
