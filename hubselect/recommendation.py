@@ -355,11 +355,11 @@ def candidate_models(zoo: Zoo, arrays, *, max_params: float | None = None, licen
     unsafe, not an adapter, and within ``max_params`` and ``licenses`` when given."""
     features = _model_features(zoo)
     profiled = np.isfinite(arrays.scores).any(axis=1)
-    eligible = [
-        model
-        for index, model in enumerate(arrays.models)
-        if profiled[index] and features.get(model, {}).get("kind") != "lora" and not _text(features.get(model, {}).get("excluded_reason"))
-    ]
+    eligible = []
+    for index, model in enumerate(arrays.models):
+        row = features.get(model, {})
+        if profiled[index] and row.get("kind") != "lora" and not _text(row.get("excluded_reason")):
+            eligible.append(model)
     if not eligible:
         raise InputError("the zoo has no profiled model to recommend; add results with `hubselect profile`")
     out = []
