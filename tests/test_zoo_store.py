@@ -143,6 +143,18 @@ def test_import_merges_into_an_existing_zoo(tmp_path, capsys):
     assert scores == {("m1", "d1"): 0.9, ("m2", "d1"): 0.6}
 
 
+def test_import_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    assert run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid", "--out", tmp_path / "Z")[0] == 0
+    before = (tmp_path / "Z" / "records.parquet").read_bytes()
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert "'fid' (higher is better) into one scored by 'fid' (lower is better)" in err and "separate zoos" in err
+    assert (tmp_path / "Z" / "records.parquet").read_bytes() == before
+
+
 def test_a_folder_that_is_not_a_zoo(tmp_path, capsys):
     code, _, err = run_cli(capsys, "zoo", "show", tmp_path)
     assert code != 0 and "not a zoo" in err and "hubselect zoo import" in err

@@ -119,6 +119,11 @@ def _upsert(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
 
+def _scored_by(meta: ZooMeta) -> str:
+    """``'fid' (lower is better)``: what a zoo's scores measure, as errors name it."""
+    return f"{meta.score!r} ({'higher' if meta.higher_is_better else 'lower'} is better)"
+
+
 def _none_if_nan(value: Any) -> Any:
     if value is None:
         return None
@@ -298,8 +303,8 @@ class Zoo:
         """A new zoo with the facts of both; ``other`` wins where both hold the same key."""
         if (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
             raise HubselectError(
-                f"cannot merge a zoo scored by {other.meta.score!r} (higher_is_better={other.meta.higher_is_better}) "
-                f"into one scored by {self.meta.score!r} (higher_is_better={self.meta.higher_is_better})"
+                f"cannot merge a zoo scored by {_scored_by(other.meta)} into one scored by {_scored_by(self.meta)}; "
+                "keep them in separate zoos (another --out folder or --repo)"
             )
         return Zoo(
             replace(self.meta),
