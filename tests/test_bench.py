@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -53,6 +56,28 @@ def test_bench_usage_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and "unknown architecture 'sd99'" in err
     code, out, err = run_cli(capsys, "bench", tmp_path, "--steps", "0", "--device", "cpu")
     assert code == 2 and "steps must be at least 1" in err
+
+
+def test_a_missing_folder_or_a_file_is_refused_before_the_hub_is_asked(hub, tmp_path, capsys):
+    """A typo'd path is not sent to the Hub as a model id: no request, a one-line error at once."""
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    before = len(hub.request_log)
+    for ref, message in ((tmp_path / "no-such-pipeline", "no such folder, and not a Hub id"), (tmp_path / "model.safetensors", "is a file")):
+        code, out, err = run_cli(capsys, "bench", ref, "--device", "cpu")
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert message in err and "pass a diffusers pipeline folder" in err
+    assert len(hub.request_log) == before
+
+
+def test_a_hub_retry_is_logged_once(hub, tmp_path):
+    """huggingface_hub's warnings reach stderr through hubselect's log handler only, not twice."""
+    hub.inject_fault(r"/api/models/tester/no-such-pipeline", "500", times=1)
+    done = subprocess.run(
+        [sys.executable, "-m", "hubselect", "bench", "tester/no-such-pipeline", "--device", "cpu"],
+        capture_output=True, text=True, env=dict(os.environ), timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0 and done.stderr.strip().splitlines()[-1].startswith("Error: "), done.stderr
+    assert done.stderr.count("Retrying in") == 1, done.stderr
 
 
 def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):

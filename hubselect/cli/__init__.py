@@ -71,6 +71,14 @@ def _configure() -> None:
     elif SETTINGS.verbose >= 2 or SETTINGS.debug:
         level = logging.DEBUG
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    # huggingface_hub gives its logger a stderr handler of its own when its logging module is
+    # first imported, and still propagates to the root handler above: every Hub warning would
+    # print twice. Import it now, so the handler exists, and remove it.
+    from huggingface_hub.utils import logging as _hub_logging  # noqa: F401
+
+    hub_logger = logging.getLogger("huggingface_hub")
+    for handler in [h for h in hub_logger.handlers if type(h) is logging.StreamHandler]:
+        hub_logger.removeHandler(handler)
     if not SETTINGS.output.human:
         from huggingface_hub.utils import disable_progress_bars
 

@@ -9,6 +9,7 @@ reason. Nothing is ever loaded with ``trust_remote_code``.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 from hubselect.errors import HubError, InputError
 
 log = logging.getLogger(__name__)
+
+#: A Hub model id: ``name`` or ``org/name`` (what is not a folder and not this is a typo'd path).
+_MODEL_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ def check_model(repo_id: str, revision: str | None = None, *, token: str | None 
     card: dict | None = None
     if folder.is_dir():
         reader = LocalRepoReader(folder)
+    elif folder.exists():
+        raise InputError(f"model {repo_id} is a file; pass a diffusers pipeline folder (with model_index.json) or a Hub id like org/name")
+    elif not _MODEL_ID.match(repo_id):
+        raise InputError(f"model {repo_id}: no such folder, and not a Hub id; pass a diffusers pipeline folder or a Hub id like org/name")
     else:
         info = model_info(repo_id, revision=revision, token=token)
         reader = HubRepoReader(info, token=token)
