@@ -24,7 +24,7 @@ from hubselect.profile.journal import JOURNAL_FILE, read_journal
 from hubselect.testing.profile_fixtures import seed_profile_hub, tiny_clip_full
 from hubselect.testing.pytest_plugin import HUB_TOKEN
 from hubselect.testing.tiny import tiny_dinov2
-from hubselect.zoo import Zoo
+from hubselect.zoo import Zoo, ZooMeta
 
 
 def run_cli(*args) -> tuple[int, str, str]:
@@ -175,6 +175,12 @@ def test_bad_inputs_are_one_line_errors_and_keep_earlier_records(lora_grid, prof
     assert err.strip() == "Error: unknown fine-tuning method 'hypernetwork'; choose from: lora, dreambooth, textual-inversion"
     assert not (tmp_path / "z").exists()
 
+    # A zoo scored by something else is refused before anything is fetched (the probe named here does not exist).
+    Zoo(ZooMeta(score="accuracy", higher_is_better=True)).save(tmp_path / "accuracy-zoo")
+    code, out, err = run_cli("profile", "--models", "a/b", "--datasets", "c/d", "--probe", tmp_path / "no-probe", "--zoo", tmp_path / "accuracy-zoo")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "scored by 'accuracy'" in err and "profile into another zoo folder" in err
+
     # A zoo that already holds results: failing jobs must not touch them.
     zoo_dir, _ = lora_grid
     copy = tmp_path / "zoo"
@@ -200,8 +206,6 @@ def test_bad_inputs_are_one_line_errors_and_keep_earlier_records(lora_grid, prof
 
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):
     from huggingface_hub import HfApi
-
-    from hubselect.zoo import ZooMeta
 
     Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False)).push(hub_repo_id, token=HUB_TOKEN)
     zoo_dir, _ = lora_grid

@@ -25,7 +25,7 @@ from hubselect.errors import InputError
 from hubselect.profile.evaluation import EvalConfig
 from hubselect.profile.executors import Executor, JobOutcome, make_executor
 from hubselect.profile.job import ProfileJob
-from hubselect.profile.journal import ZooWriter
+from hubselect.profile.journal import ZooWriter, check_meta
 from hubselect.profile.recipes import Recipe, make_recipe, parse_methods
 from hubselect.zoo import ProfileRecord
 
@@ -155,12 +155,19 @@ UNSAFE_FLAGS = ("pickle_only", "remote_code")
 
 
 def existing_zoo(zoo_dir: str | Path) -> Any:
-    """The zoo in ``zoo_dir`` if there is one (read only, for planning), else ``None``."""
+    """The zoo in ``zoo_dir`` if there is one (read only, for planning), else ``None``.
+
+    A zoo scored by something other than FID is refused here, before planning downloads probes.
+    """
     from hubselect.zoo import Zoo
     from hubselect.zoo.store import META_FILE
 
     folder = Path(zoo_dir)
-    return Zoo.load(folder) if (folder / META_FILE).is_file() else None
+    if not (folder / META_FILE).is_file():
+        return None
+    zoo = Zoo.load(folder)
+    check_meta(zoo, str(folder))
+    return zoo
 
 
 def flagged_models(zoo: Any) -> dict[str, str]:
