@@ -61,8 +61,7 @@ def score_heatmap(zoo: Zoo, path: str | os.PathLike, *, title: str | None = None
     ax.set_yticks(range(rows), [_short(m, 36) for m in matrix.index], fontsize=6 if rows > 30 else 7)
     ax.set_xlabel("dataset")
     ax.set_ylabel("model (best on average first)")
-    direction = "higher" if zoo.meta.higher_is_better else "lower"
-    ax.set_title(title or f"{zoo.meta.score} after fine-tuning, per dataset ({direction} is better; grey = not profiled)", fontsize=9)
+    ax.set_title(title or f"{zoo.meta.score} after fine-tuning, per dataset ({zoo.meta.direction}; grey = not profiled)", fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02).set_label("1 = best on the dataset, 0 = worst")
     fig.tight_layout()
     out = Path(path)

@@ -90,7 +90,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, 
         rows += [(name, *[values[k] for k in _METRIC_COLUMNS]) for name, values in report["baselines"].items()]
         title = (
             f"leave-one-dataset-out over {len(report['targets'])} target(s) of {zoo_ref} "
-            f"({zoo.meta.score}, {'higher' if zoo.meta.higher_is_better else 'lower'} is better; "
+            f"({zoo.meta.score}, {zoo.meta.direction}; "
             f"{time.perf_counter() - started:.0f}s)"
         )
         console.print(table(title, ["", *_METRIC_COLUMNS], rows))

@@ -88,9 +88,8 @@ def read_journal(folder: str | os.PathLike) -> list[ProfileRecord]:
 def check_meta(zoo: Zoo, where: str) -> None:
     """Refuse a zoo scored by something other than FID after fine-tuning."""
     if zoo.meta.score != PROFILE_SCORE or bool(zoo.meta.higher_is_better) != PROFILE_HIGHER_IS_BETTER:
-        direction = "higher" if zoo.meta.higher_is_better else "lower"
         raise InputError(
-            f"{where} is scored by {zoo.meta.score!r} ({direction} is better), but profiles measure "
+            f"{where} is scored by {zoo.meta.score!r} ({zoo.meta.direction}), but profiles measure "
             f"{PROFILE_SCORE!r} (lower is better); profile into another zoo folder"
         )
 

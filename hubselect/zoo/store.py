@@ -78,6 +78,11 @@ class ZooMeta:
     revision: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def direction(self) -> str:
+        """``higher is better`` or ``lower is better``: the score's direction, for people."""
+        return "higher is better" if self.higher_is_better else "lower is better"
+
     def to_json(self) -> str:
         data = asdict(self)
         # Provenance describes a copy, not the zoo: a pushed zoo.json never names itself.
@@ -117,11 +122,6 @@ def _upsert(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     merged = merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
     leading = TABLES[table][0]
     return merged[leading + [c for c in merged.columns if c not in leading]]
-
-
-def _scored_by(meta: ZooMeta) -> str:
-    """``'fid' (lower is better)``: what a zoo's scores measure, as errors name it."""
-    return f"{meta.score!r} ({'higher' if meta.higher_is_better else 'lower'} is better)"
 
 
 def _none_if_nan(value: Any) -> Any:
@@ -303,7 +303,8 @@ class Zoo:
         """A new zoo with the facts of both; ``other`` wins where both hold the same key."""
         if (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
             raise HubselectError(
-                f"cannot merge a zoo scored by {_scored_by(other.meta)} into one scored by {_scored_by(self.meta)}; "
+                f"cannot merge a zoo scored by {other.meta.score!r} ({other.meta.direction}) into one scored by "
+                f"{self.meta.score!r} ({self.meta.direction}); "
                 "keep them in separate zoos (another --out folder or --repo)"
             )
         return Zoo(
