@@ -69,7 +69,7 @@ def test_a_missing_folder_or_a_file_is_refused_before_the_hub_is_asked(hub, tmp_
     assert len(hub.request_log) == before
 
 
-def test_a_hub_retry_is_logged_once(hub, tmp_path):
+def test_a_hub_retry_is_logged_once(hub):
     """huggingface_hub's warnings reach stderr through hubselect's log handler only, not twice."""
     hub.inject_fault(r"/api/models/tester/no-such-pipeline", "500", times=1)
     done = subprocess.run(
