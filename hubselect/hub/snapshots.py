@@ -9,7 +9,6 @@ reason. Nothing is ever loaded with ``trust_remote_code``.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,6 @@ from typing import Any
 from hubselect.errors import HubError, InputError
 
 log = logging.getLogger(__name__)
-
-#: A Hub model id: ``name`` or ``org/name`` (what is not a folder and not this is a typo'd path).
-_MODEL_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +34,8 @@ def check_model(repo_id: str, revision: str | None = None, *, token: str | None 
     ``repo_id`` is a Hub model id or a local pipeline folder; ``purpose`` completes the error
     message ("... is not profiled").
     """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     from hubselect.crawl.safety import unsafe_reasons
     from hubselect.hub.models import HubRepoReader, LocalRepoReader, RepoReadError, model_info
 
@@ -47,9 +45,11 @@ def check_model(repo_id: str, revision: str | None = None, *, token: str | None 
         reader = LocalRepoReader(folder)
     elif folder.exists():
         raise InputError(f"model {repo_id} is a file; pass a diffusers pipeline folder (with model_index.json) or a Hub id like org/name")
-    elif not _MODEL_ID.match(repo_id):
-        raise InputError(f"model {repo_id}: no such folder, and not a Hub id; pass a diffusers pipeline folder or a Hub id like org/name")
     else:
+        try:
+            validate_repo_id(repo_id)  # not a folder, and not a Hub id either: a typo'd path
+        except HFValidationError:
+            raise InputError(f"model {repo_id}: no such folder, and not a Hub id; pass a diffusers pipeline folder or a Hub id like org/name") from None
         info = model_info(repo_id, revision=revision, token=token)
         reader = HubRepoReader(info, token=token)
         card = info.card_data.to_dict() if info.card_data is not None else None
