@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,20 @@ def test_save_load_round_trip_keeps_every_fact(tmp_path, text_zoo):
     assert features["num_parameters"] == 62172
     assert features["pretrain_accuracy"] is None
     assert features["model_type"] == "distilbert"
+
+
+def test_saved_files_get_the_usual_permissions_so_a_zoo_folder_can_be_shared(tmp_path, text_zoo):
+    from hubselect.crawl import CrawlState
+
+    old = os.umask(0o022)
+    try:
+        text_zoo.save(tmp_path / "Z")
+        CrawlState().save(tmp_path / "Z")
+    finally:
+        os.umask(old)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in (tmp_path / "Z").iterdir() if p.is_file()}
+    assert {"zoo.json", "records.parquet", "crawl_state.json"} <= set(modes)
+    assert set(modes.values()) == {"0o644"}, modes
 
 
 def test_duplicate_records_are_averaged(tmp_path):

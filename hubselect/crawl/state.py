@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from hubselect.errors import HubselectError
+from hubselect.zoo.store import atomic_write
 
 STATE_FILE = "crawl_state.json"
 STATE_VERSION = 1
@@ -68,16 +68,14 @@ class CrawlState:
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / STATE_FILE
         data: dict[str, Any] = {"version": self.version, "kinds": {k: asdict(v) for k, v in sorted(self.kinds.items())}}
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{STATE_FILE}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as fh:
+
+        def write(path: str) -> None:
+            with open(path, "w") as fh:
                 json.dump(data, fh, indent=1, sort_keys=True)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+        atomic_write(target, write)
         return target
 
 

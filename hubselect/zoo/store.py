@@ -26,10 +26,10 @@ import json
 import math
 import os
 import shutil
-import tempfile
+import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -334,17 +334,17 @@ class Zoo:
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
-            _atomic_write(folder / f"{name}.parquet", lambda p, n=name: _table_for_parquet(getattr(self, n)).to_parquet(p, index=False))
+            atomic_write(folder / f"{name}.parquet", lambda p, n=name: _table_for_parquet(getattr(self, n)).to_parquet(p, index=False))
         for name, data in self.artefacts.items():
             target = folder / ARTEFACTS_DIR / name
             if isinstance(data, Path) and data.exists() and target.exists() and os.path.samefile(data, target):
                 continue  # loaded from this folder and unchanged
             target.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(data, bytes):
-                _atomic_write(target, lambda p, d=data: Path(p).write_bytes(d))
+                atomic_write(target, lambda p, d=data: Path(p).write_bytes(d))
             else:
-                _atomic_write(target, lambda p, d=data: shutil.copyfile(d, p))
-        _atomic_write(folder / META_FILE, lambda p: Path(p).write_text(self.meta.to_json()))
+                atomic_write(target, lambda p, d=data: shutil.copyfile(d, p))
+        atomic_write(folder / META_FILE, lambda p: Path(p).write_text(self.meta.to_json()))
         return folder
 
     @classmethod
@@ -407,12 +407,18 @@ def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame[leading + [c for c in frame.columns if c not in leading]]
 
 
-def _atomic_write(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+def atomic_write(target: str | os.PathLike, write: Callable[[str], object]) -> None:
+    """Replace ``target`` by what ``write(path)`` writes to a temporary file beside it.
+
+    Readers see the old file or the new one, never half of one. ``write`` creates the file, so
+    it gets the permissions any new file gets (0666 less the umask): a zoo folder can be shared.
+
+    >>> atomic_write("zoo/zoo.json", lambda path: Path(path).write_text("{}"))  # doctest: +SKIP
+    """
+    target = Path(target)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
-        write(tmp)
+        write(str(tmp))
         os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
