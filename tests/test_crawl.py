@@ -200,6 +200,30 @@ def test_crawl_killed_midway_then_rerun_has_every_model_exactly_once(seeded, hub
     assert summary["unchanged"] == len(partial)
 
 
+def test_what_others_write_into_the_zoo_while_a_crawl_runs_survives_it(seeded, hub, tmp_path):
+    """A profiler's record and a crawl of another kind, written between two of a crawl's saves."""
+    from hubselect.crawl import CrawlOptions, crawl
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.zoo import ProfileRecord
+
+    zoo = tmp_path / "Z"
+    record = ProfileRecord(f"{NAMESPACE}/sd-tiny-ddim", "user/pets", 31.5, method="lora")
+    done = []
+
+    def meanwhile(summary) -> None:
+        if not done:  # the t2i crawl has read a model and not yet saved its first page
+            done.append(True)
+            ZooWriter(zoo).write(record)
+            crawl(zoo, CrawlOptions(kind="lora", author=NAMESPACE))
+
+    crawl(zoo, CrawlOptions(kind="t2i", author=NAMESPACE, page_size=2), on_model=meanwhile)
+
+    assert [r.key for r in Zoo.load(zoo).profile_records()] == [record.key]
+    assert len(models_of(zoo, "t2i")) == 9 and set(models_of(zoo, "lora")) == set(seeded.loras)
+    state = CrawlState.load(zoo)
+    assert state.kind("t2i").finished and state.kind("lora").finished
+
+
 def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys):
     summary = crawl_json(
         capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd-tiny-ddim", "--bench", "--bench-steps", "2",
@@ -236,3 +260,11 @@ def test_crawl_unknown_kind_is_a_one_line_error(tmp_path, capsys):
     code, out, err = run_cli(capsys, "crawl", "--kind", "checkpoints", "--zoo", tmp_path / "Z")
     assert code == 2
     assert err.strip() == "Error: no crawler called 'checkpoints'; choose one of: lora, t2i"
+
+
+def test_crawl_into_a_folder_that_is_not_a_zoo_is_refused_and_leaves_it_alone(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path, "--author", NAMESPACE)
+    assert code == 2
+    assert err.strip() == f"Error: --zoo {tmp_path} is a folder but not a zoo (no zoo.json); pass an empty or new folder, or a zoo folder"
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

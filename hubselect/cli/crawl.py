@@ -154,18 +154,21 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
 
 
 def _record(zoo_dir: Path, report) -> None:
-    from hubselect.zoo import ModelRecord, Zoo
+    from hubselect.zoo import ModelRecord, Zoo, update_zoo
 
     if not (zoo_dir / "zoo.json").is_file():
         raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {zoo_dir}`)")
-    zoo = Zoo.load(zoo_dir)
-    previous = next((r for r in zoo.model_records() if r.model == report.model), None)
-    if previous is None:
-        raise InputError(f"{report.model} is not in the zoo {zoo_dir}; crawl it first, or drop --zoo")
-    if previous.revision and report.revision and previous.revision != report.revision:
-        raise InputError(
-            f"the zoo holds {report.model} at {previous.revision[:12]} but {report.revision[:12]} was benchmarked; "
-            f"recrawl it first, or pass --revision {previous.revision}"
-        )
-    zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": None})])
-    zoo.save(zoo_dir)
+
+    def add(zoo: Zoo) -> Zoo:
+        previous = next((r for r in zoo.model_records() if r.model == report.model), None)
+        if previous is None:
+            raise InputError(f"{report.model} is not in the zoo {zoo_dir}; crawl it first, or drop --zoo")
+        if previous.revision and report.revision and previous.revision != report.revision:
+            raise InputError(
+                f"the zoo holds {report.model} at {previous.revision[:12]} but {report.revision[:12]} was benchmarked; "
+                f"recrawl it first, or pass --revision {previous.revision}"
+            )
+        zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": None})])
+        return zoo
+
+    update_zoo(zoo_dir, add)

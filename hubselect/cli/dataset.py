@@ -77,17 +77,15 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     from hubselect.data.refs import DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
-    from hubselect.zoo import Zoo, ZooMeta
+    from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, update_zoo
     from hubselect.zoo.store import META_FILE
 
-    if not (zoo_dir / META_FILE).is_file() and zoo_dir.exists() and any(zoo_dir.iterdir()):
-        raise InputError(f"{zoo_dir} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
-    existing = (zoo_dir / META_FILE).is_file()
-    if existing:
-        zoo = Zoo.load(zoo_dir)
-    else:
+    def new_zoo() -> Zoo:
         score, higher = NEW_ZOO_SCORE
-        zoo = Zoo(ZooMeta(score=score, higher_is_better=higher, description="created by hubselect dataset profile"))
+        return Zoo(ZooMeta(score=score, higher_is_better=higher, description="created by hubselect dataset profile"))
+
+    check_zoo_folder(zoo_dir)
+    zoo = Zoo.load(zoo_dir) if (zoo_dir / META_FILE).is_file() else new_zoo()
     ref = DatasetRef.parse(dataset_ref, split=options["split"])
     probe_ref = resolve_probe(options["probe"] or default_probe(zoo), token=SETTINGS.token)
     dataset_name = name or ref.name
@@ -112,8 +110,14 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     if ref.kind == "hub":
         ref = DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split)
     result_profile = profile_dataset(ref, probe=probe_ref, name=dataset_name, split=ref.split, cache=not force, **_profile_kwargs(options))
-    distances = add_to_zoo(zoo, result_profile)
-    zoo.save(zoo_dir)
+    distances = []
+
+    def add(current: Zoo) -> Zoo:
+        # Into the zoo as it is now on disk: another process may have written it meanwhile.
+        distances.extend(add_to_zoo(current, result_profile))
+        return current
+
+    update_zoo(zoo_dir, add, create=new_zoo)
     nearest = sorted(({"dataset": d.dataset_b if d.dataset_a == dataset_name else d.dataset_a, "distance": d.distance} for d in distances),
                      key=lambda x: x["distance"])
     result = {

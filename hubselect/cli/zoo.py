@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
-from hubselect.zoo import Zoo, import_bundle
+from hubselect.zoo import Zoo, check_zoo_folder, import_bundle, update_zoo
 
 
 @cli.group()
@@ -30,9 +31,8 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
     if higher_is_better is None:
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
     imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
-    if (out / "zoo.json").exists():
-        imported = Zoo.load(out).merge(imported)
-    imported.save(out)
+    check_zoo_folder(out, "--out")
+    imported = update_zoo(out, lambda zoo: zoo.merge(imported), create=lambda: Zoo(replace(imported.meta)))
     summary = imported.summary()
     SETTINGS.output.result(
         {"zoo": str(out), **summary},

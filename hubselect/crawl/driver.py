@@ -4,7 +4,8 @@ A crawl lists repos with one crawler plugin's query, reads each new or changed r
 record and writes the page's records into the zoo (upserted by model id) before the state;
 both writes are atomic. A crawl killed at any point therefore loses at most the page in
 flight, and a rerun skips every repo the zoo already holds at the same sha: every model ends up
-in the zoo exactly once.
+in the zoo exactly once. Each save re-reads the zoo under its lock, so a profiler or another
+crawl writing the same folder meanwhile loses nothing.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hubselect.crawl.safety import is_profilable
-from hubselect.crawl.state import CrawlState, now
+from hubselect.crawl.state import STATE_FILE, CrawlState, now
 from hubselect.errors import HubError, HubselectError, InputError
 from hubselect.zoo import ModelRecord, Zoo, ZooMeta
-from hubselect.zoo.store import META_FILE
+from hubselect.zoo.store import META_FILE, check_zoo_folder, zoo_lock
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,9 @@ class _BudgetReached(Exception):
 def open_or_create_zoo(folder: str | os.PathLike) -> Zoo:
     """The zoo in ``folder``, or a new empty one when the folder holds none."""
     folder = Path(folder)
+    check_zoo_folder(folder, also=(STATE_FILE,))
     if (folder / META_FILE).is_file():
         return Zoo.load(folder)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"--zoo {folder} is a file; pass a folder (it is created if missing)")
     return Zoo(ZooMeta(**CRAWLED_ZOO_META))
 
 
@@ -129,8 +129,7 @@ def crawl(
     crawler = load_crawler(options.kind)
     zoo_dir = Path(zoo_dir)
     zoo = open_or_create_zoo(zoo_dir)
-    state = CrawlState.load(zoo_dir) if zoo_dir.is_dir() else CrawlState()
-    kind_state = state.kind(options.kind)
+    kind_state = CrawlState.load(zoo_dir).kind(options.kind)
     kind_state.pages, kind_state.finished = 0, False
     # Records of other kinds share the models table; this crawl only reuses its own.
     known = {r.model: r for r in zoo.model_records() if r.features.get("kind") in (None, options.kind)}
@@ -138,13 +137,20 @@ def crawl(
     summary = CrawlSummary(kind=options.kind, zoo=str(zoo_dir))
 
     def save(page: list[ModelRecord]) -> None:
-        # Records first, state second: a kill in between only makes the rerun re-skip them.
-        if page:
-            zoo.add_models(page)
-            known.update((r.model, r) for r in page)
-        zoo.save(zoo_dir)
-        kind_state.updated_at = now()
-        state.save(zoo_dir)
+        known.update((r.model, r) for r in page)
+        zoo_dir.mkdir(parents=True, exist_ok=True)
+        # Both re-read under the zoo's lock: a profiler, or a crawl of another kind, may have
+        # written the folder since this crawl read it. Records first, state second: a kill in
+        # between only makes the rerun re-skip them.
+        with zoo_lock(zoo_dir):
+            current = open_or_create_zoo(zoo_dir)
+            if page:
+                current.add_models(page)
+            current.save(zoo_dir)
+            kind_state.updated_at = now()
+            current_state = CrawlState.load(zoo_dir)
+            current_state.kinds[options.kind] = kind_state
+            current_state.save(zoo_dir)
 
     with metered_requests() as meter:
 

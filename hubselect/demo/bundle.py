@@ -22,11 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hubselect.crawl.state import STATE_FILE
 from hubselect.demo.paths import bundled_paths
 from hubselect.errors import InputError
+from hubselect.profile.journal import JOURNAL_FILE
+from hubselect.zoo.store import LOCK_FILE
 
 #: Files of a run's zoo folder that are working state, not the zoo.
-_NOT_SHIPPED = ("profiles.journal.jsonl", ".profiles.lock", "crawl_state.json")
+_NOT_SHIPPED = (JOURNAL_FILE, LOCK_FILE, STATE_FILE)
 
 
 def _tree_bytes(path: Path) -> int:
@@ -36,8 +39,7 @@ def _tree_bytes(path: Path) -> int:
 def _copy_tree(source: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
-    # copyfile, not copy2: the package's files get ordinary permissions, not the 0600 of the
-    # zoo's atomically written temporary files.
+    # copyfile, not copy2: the package's files get ordinary permissions, whatever the run's have.
     shutil.copytree(source, target, ignore=shutil.ignore_patterns(*_NOT_SHIPPED, ".*"), copy_function=shutil.copyfile)
 
 

@@ -15,48 +15,31 @@ Why a journal and not just ``Zoo.save`` after each job: saving rewrites whole ta
 durability point of a record would be "some rename inside a multi-file save", and two profiler
 processes sharing a zoo would each load, add and save — the later save silently dropping the
 other's records. The journal makes the durability point one fsynced append, and folding
-happens under an exclusive lock (``<zoo>/.profiles.lock``) that re-reads the zoo from disk, so
-concurrent writers never lose each other's records. A run killed between the two steps leaves
-records in the journal; the next run (or any :class:`ZooWriter`) folds them first.
+happens under the zoo folder's lock (:func:`hubselect.zoo.zoo_lock`, which every writer of a
+zoo folder takes, crawls included) and re-reads the zoo from disk, so concurrent writers never
+lose each other's records. A run killed between the two steps leaves records in the journal;
+the next run (or any :class:`ZooWriter`) folds them first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from hubselect.errors import InputError
 from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
-from hubselect.zoo.store import META_FILE
+from hubselect.zoo.store import META_FILE, check_zoo_folder, zoo_lock
 
 log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "profiles.journal.jsonl"
-LOCK_FILE = ".profiles.lock"
 
 #: What a zoo of profiles measures: FID after fine-tuning, lower is better.
 PROFILE_SCORE = "fid_after_finetune"
 PROFILE_HIGHER_IS_BETTER = False
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """An exclusive advisory lock on the zoo folder (POSIX ``flock``; a no-op where there is none)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: single-writer only
-        yield
-        return
-    with open(folder / LOCK_FILE, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _fsync_path(path: Path) -> None:
@@ -105,14 +88,9 @@ class ZooWriter:
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
-        if self.folder.exists() and not self.folder.is_dir():
-            raise InputError(f"--zoo {self.folder} is a file; pass a folder (it is created if missing)")
-        if self.folder.is_dir() and not (self.folder / META_FILE).is_file() and any(
-            p for p in self.folder.iterdir() if p.name not in (JOURNAL_FILE, LOCK_FILE)
-        ):
-            raise InputError(f"{self.folder} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
+        check_zoo_folder(self.folder, also=(JOURNAL_FILE,))
         self.folder.mkdir(parents=True, exist_ok=True)
-        with _locked(self.folder):
+        with zoo_lock(self.folder):
             self.zoo = self._fold()
 
     def _load(self) -> Zoo:
@@ -154,7 +132,7 @@ class ZooWriter:
     def write(self, record: ProfileRecord) -> None:
         """Make ``record`` durable (journal + fsync), then fold it into the zoo's tables."""
         line = json.dumps(record.to_row(), sort_keys=True, default=str) + "\n"
-        with _locked(self.folder):
+        with zoo_lock(self.folder):
             fd = os.open(self.folder / JOURNAL_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, line.encode("utf-8"))
@@ -168,4 +146,4 @@ class ZooWriter:
             self.write(record)
 
 
-__all__ = ["JOURNAL_FILE", "LOCK_FILE", "PROFILE_HIGHER_IS_BETTER", "PROFILE_SCORE", "ZooWriter", "check_meta", "read_journal"]
+__all__ = ["JOURNAL_FILE", "PROFILE_HIGHER_IS_BETTER", "PROFILE_SCORE", "ZooWriter", "check_meta", "read_journal"]

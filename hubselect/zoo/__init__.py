@@ -2,7 +2,7 @@
 
 from hubselect.zoo.bundle import import_bundle
 from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
-from hubselect.zoo.store import Zoo, ZooMeta
+from hubselect.zoo.store import Zoo, ZooMeta, check_zoo_folder, update_zoo, zoo_lock
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -12,5 +12,8 @@ __all__ = [
     "ProfileRecord",
     "Zoo",
     "ZooMeta",
+    "check_zoo_folder",
     "import_bundle",
+    "update_zoo",
+    "zoo_lock",
 ]

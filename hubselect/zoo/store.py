@@ -21,6 +21,7 @@ only when asked for, and upserted by name like records.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -38,6 +39,8 @@ from hubselect.errors import HubselectError, InputError
 from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
 
 META_FILE = "zoo.json"
+#: Held by every process writing a zoo folder while it reads, changes and saves the zoo.
+LOCK_FILE = ".zoo.lock"
 
 #: Folder of a zoo (and of its Hub repo) that holds the artefacts.
 ARTEFACTS_DIR = "artefacts"
@@ -405,6 +408,59 @@ def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
         if column not in frame.columns:
             frame[column] = None
     return frame[leading + [c for c in frame.columns if c not in leading]]
+
+
+@contextlib.contextmanager
+def zoo_lock(folder: str | os.PathLike) -> Iterator[None]:
+    """An exclusive advisory lock on a zoo folder (POSIX ``flock``; a no-op where there is none).
+
+    Not re-entrant: a process holding it must not take it again.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: single-writer only
+        yield
+        return
+    with open(Path(folder) / LOCK_FILE, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: Iterable[str] = ()) -> None:
+    """Refuse a path no zoo may be written to: a file, or a folder holding things but no zoo.
+
+    ``also``: names besides the lock that may sit in a folder that holds no zoo yet (a
+    crawl state, a profiler's journal) without making it someone else's folder.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{option} {folder} is a file; pass a folder (it is created if missing)")
+    if folder.is_dir() and not (folder / META_FILE).is_file():
+        allowed = {LOCK_FILE, *also}
+        if any(p.name not in allowed for p in folder.iterdir()):
+            raise InputError(f"{option} {folder} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
+
+
+def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, create: Callable[[], "Zoo"] | None = None) -> "Zoo":
+    """Re-read the zoo in ``folder`` under its lock, apply ``change`` and save the zoo it returns.
+
+    Every writer of a zoo folder goes through here or holds :func:`zoo_lock` itself, so that
+    processes sharing a zoo (a crawl and a profiler, say) never drop each other's facts: each
+    save starts from what is on disk, not from what the process read when it started.
+    ``create`` makes the zoo of a folder that holds none yet (without it: an error).
+
+    >>> update_zoo("my-zoo", lambda zoo: zoo.merge(other))  # doctest: +SKIP
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with zoo_lock(folder):
+        zoo = Zoo.load(folder) if create is None or (folder / META_FILE).is_file() else create()
+        changed = change(zoo)
+        changed.save(folder)
+    return changed
 
 
 def atomic_write(target: str | os.PathLike, write: Callable[[str], object]) -> None:
