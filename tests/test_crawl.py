@@ -268,3 +268,18 @@ def test_crawl_into_a_folder_that_is_not_a_zoo_is_refused_and_leaves_it_alone(tm
     assert code == 2
     assert err.strip() == f"Error: --zoo {tmp_path} is a folder but not a zoo (no zoo.json); pass an empty or new folder, or a zoo folder"
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+def test_bad_bench_settings_are_refused_before_the_crawl_starts(hub, tmp_path, capsys):
+    """Each error names the option typed; nothing is listed, downloaded or written."""
+    import torch
+
+    before = len(hub.request_log)
+    cases = [(("--bench-steps", "0"), "Invalid value for '--bench-steps'"), (("--bench-min-seconds", "-1"), "Invalid value for '--bench-min-seconds'"),
+             (("--bench-device", "tpu"), "Error: --bench-device tpu: not a device; use cpu, cuda, cuda:N or auto")]
+    if not torch.cuda.is_available():
+        cases.append((("--bench-device", "cuda"), "Error: --bench-device cuda: torch sees no CUDA device here; use --bench-device cpu"))
+    for extra, message in cases:
+        code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", NAMESPACE, "--bench", *extra)
+        assert code == 2 and message in err, err
+    assert len(hub.request_log) == before and not (tmp_path / "Z").exists()

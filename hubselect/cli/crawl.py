@@ -20,6 +20,20 @@ def _bench_config(**kwargs):
         raise InputError(str(exc)) from None
 
 
+def _check_device(option: str, device: str) -> None:
+    """Refuse a device torch does not know, or CUDA where torch sees none, before any download."""
+    import torch
+
+    if device == "auto":
+        return
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise InputError(f"{option} {device}: not a device; use cpu, cuda, cuda:N or auto") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"{option} {device}: torch sees no CUDA device here; use {option} cpu")
+
+
 def _default_dtype(device: str) -> str:
     import torch
 
@@ -37,11 +51,11 @@ def _default_dtype(device: str) -> str:
 @click.option("--max-requests", type=int, default=None, help="Stop politely (progress saved) once N Hub requests were sent.")
 @click.option("--refresh", is_flag=True, help="Re-read every repo, even those whose commit did not change.")
 @click.option("--bench", is_flag=True, help="Also measure throughput of every crawled model (downloads its weights).")
-@click.option("--bench-steps", type=int, default=None, help="Denoising steps per image for --bench (default 20).")
+@click.option("--bench-steps", type=click.IntRange(min=1), default=None, help="Denoising steps per image for --bench (default 20).")
 @click.option("--bench-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
               help="Weights dtype for --bench (default: float16 on a GPU, float32 on CPU).")
 @click.option("--bench-device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--bench-min-seconds", type=float, default=None, help="Measure each model at least this long (default 5).")
+@click.option("--bench-min-seconds", type=click.FloatRange(min=0), default=None, help="Measure each model at least this long (default 5).")
 @common_options
 def crawl_command(
     zoo_dir: Path, kind: str, limit, search, author, page_size, max_requests, refresh, bench, bench_steps, bench_dtype, bench_device,
@@ -59,6 +73,7 @@ def crawl_command(
 
     bench_config = None
     if bench:
+        _check_device("--bench-device", bench_device)
         bench_config = _bench_config(
             steps=bench_steps, dtype=bench_dtype or _default_dtype(bench_device), device=bench_device, min_seconds=bench_min_seconds
         )
@@ -103,14 +118,14 @@ def crawl_command(
 @click.option("--random-weights", "arch", default=None,
               help="Benchmark an architecture with random weights instead of MODEL (e.g. sd15: Stable Diffusion 1.5).")
 @click.option("--resolution", type=int, default=None, help="Image side in pixels (default: the model's native resolution).")
-@click.option("--steps", type=int, default=20, show_default=True, help="Denoising steps per image.")
-@click.option("--batch", type=int, default=1, show_default=True, help="Images per pipeline call.")
+@click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Denoising steps per image.")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per pipeline call.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
               help="Weights dtype (default: float16 on a GPU, float32 on CPU).")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
-@click.option("--warmup", type=int, default=1, show_default=True, help="Unmeasured calls first.")
-@click.option("--min-iterations", type=int, default=3, show_default=True, help="Measure at least this many calls ...")
-@click.option("--min-seconds", type=float, default=5.0, show_default=True, help="... and for at least this long.")
+@click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Unmeasured calls first.")
+@click.option("--min-iterations", type=click.IntRange(min=1), default=3, show_default=True, help="Measure at least this many calls ...")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="... and for at least this long.")
 @click.option("--zoo", "zoo_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
               help="Record the figures in this zoo folder's record of MODEL.")
 @common_options
@@ -119,7 +134,6 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
 
     MODEL is a local diffusers folder or a Hub id (safetensors weights only; no repo code is run).
     """
-    import torch
 
     from hubselect.bench import bench_model
 
@@ -127,8 +141,7 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
         raise click.UsageError("pass exactly one of MODEL or --random-weights ARCH")
     if zoo_dir is not None and arch is not None:
         raise click.UsageError("--zoo records a crawled model's figures; random-weights runs are not recorded")
-    if (device.startswith("cuda")) and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+    _check_device("--device", device)
     config = _bench_config(
         resolution=resolution, steps=steps, batch=batch, dtype=dtype or _default_dtype(device), device=device,
         warmup=warmup, min_iterations=min_iterations, min_seconds=min_seconds,
