@@ -150,12 +150,18 @@ def test_import_needs_a_direction(tmp_path, capsys):
 def test_import_merges_into_an_existing_zoo(tmp_path, capsys):
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
-    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm3,d1,0.7\n")
     (second / "records.csv").write_text("model,dataset,score\nm2,d1,0.6\nm1,d1,0.9\n")
+    outputs = []
     for bundle in (first, second):
-        assert run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")[0] == 0
+        code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+        assert code == 0, err
+        outputs.append(out)
     scores = {(r.model, r.dataset): r.score for r in Zoo.load(tmp_path / "Z").profile_records()}
-    assert scores == {("m1", "d1"): 0.9, ("m2", "d1"): 0.6}
+    assert scores == {("m1", "d1"): 0.9, ("m2", "d1"): 0.6, ("m3", "d1"): 0.7}
+    assert outputs[0].startswith("Imported 2 records") and "now holds" not in outputs[0]
+    # What this import brought (2 records), then what the zoo holds after the merge (3).
+    assert outputs[1].startswith("Imported 2 records") and "it now holds 3 records (3 models" in " ".join(outputs[1].split())
 
 
 def test_import_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(tmp_path, capsys):

@@ -32,15 +32,20 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
     imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     check_zoo_folder(out, "--out")
-    imported = update_zoo(out, lambda zoo: zoo.merge(imported), create=lambda: Zoo(replace(imported.meta)))
-    summary = imported.summary()
-    SETTINGS.output.result(
-        {"zoo": str(out), **summary},
-        lambda console: console.print(
-            f"Imported {summary['records']} records ({summary['models']} models, "
-            f"{summary['datasets_with_records']} datasets with records) into {out}"
-        ),
-    )
+    merging = (out / "zoo.json").is_file()
+    added = imported.summary()
+    merged = update_zoo(out, lambda zoo: zoo.merge(imported), create=lambda: Zoo(replace(imported.meta)))
+    summary = merged.summary()
+
+    def human(console) -> None:
+        line = (f"Imported {added['records']} records ({added['models']} models, "
+                f"{added['datasets_with_records']} datasets with records) into {out}")
+        if merging:
+            line += f"; it now holds {summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
+        console.print(line)
+
+    # The zoo's counts at the top level (as `zoo show` prints them), the bundle's under "imported".
+    SETTINGS.output.result({"zoo": str(out), **summary, "imported": {k: added[k] for k in ("records", "models", "datasets_with_records")}}, human)
 
 
 @zoo.command("show")
