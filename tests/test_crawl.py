@@ -160,6 +160,9 @@ def test_crawl_with_owner_token_reads_the_gated_repo(seeded, hub, tmp_path, caps
 
 def test_request_budget_stops_politely_and_the_rerun_finishes(seeded, hub, tmp_path, capsys):
     hub.page_size = 2  # the listing itself paginates too
+    summary = crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--max-requests", "1", "--page-size", "2")
+    assert summary["stopped"].endswith("before a new repo was read; raise --max-requests")  # a rerun would stop there too
+
     summary = crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--max-requests", "8", "--page-size", "2")
     assert "budget of 8" in summary["stopped"]
     assert 0 < len(models_of(tmp_path / "Z")) < 9
@@ -222,6 +225,19 @@ def test_what_others_write_into_the_zoo_while_a_crawl_runs_survives_it(seeded, h
     assert len(models_of(zoo, "t2i")) == 9 and set(models_of(zoo, "lora")) == set(seeded.loras)
     state = CrawlState.load(zoo)
     assert state.kind("t2i").finished and state.kind("lora").finished
+
+
+def test_ctrl_c_keeps_what_was_read_and_says_so(seeded, hub, tmp_path, caplog):
+    from hubselect.crawl import CrawlOptions, crawl
+
+    def interrupt_at_the_third(summary) -> None:
+        if summary.listed == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        crawl(tmp_path / "Z", CrawlOptions(kind="t2i", author=NAMESPACE, page_size=50), on_model=interrupt_at_the_third)
+    assert len(models_of(tmp_path / "Z")) >= 2  # the page in flight was saved, not dropped
+    assert f"interrupted: what was crawled so far is saved in {tmp_path / 'Z'}; rerun the same command to resume" in caplog.text
 
 
 def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys):

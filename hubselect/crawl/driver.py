@@ -164,6 +164,7 @@ def crawl(
             **query, author=options.author, limit=options.limit, page_size=options.page_size, token=options.token
         )
         page_records: list[ModelRecord] = []
+        read = 0  # repos read (recorded or skipped) by this run: its progress
         try:
             while True:
                 check_budget()
@@ -197,6 +198,7 @@ def crawl(
                         _tick(on_model, summary)
                         continue
                     outcome = crawler.record(HubRepoReader(info, token=options.token, hints=hints))
+                    read += 1
                     if isinstance(outcome, Skipped):
                         kind_state.skipped[info.id] = {"sha": info.sha, "reason": outcome.reason}
                         summary.skipped[outcome.reason] += 1
@@ -223,14 +225,19 @@ def crawl(
                 page_records = []
             kind_state.finished = True
         except _BudgetReached:
-            summary.stopped = f"request budget of {options.max_requests} reached; rerun to continue where it stopped"
+            if read:
+                summary.stopped = f"request budget of {options.max_requests} reached; rerun to continue where it stopped"
+            else:  # listing what the zoo already holds used it all: a rerun would stop at the same place
+                summary.stopped = f"request budget of {options.max_requests} reached before a new repo was read; raise --max-requests"
         except HubselectError as exc:
             summary.requests = meter.requests
             save(page_records)
-            raise HubError(f"{exc} (progress saved in {zoo_dir}: rerun the same command to resume)") from None
-        except BaseException:
+            raise HubError(f"{exc} (what was crawled so far is saved in {zoo_dir}; a rerun resumes from there)") from None
+        except BaseException as exc:
             # Ctrl-C or a bug: keep what this page already read, then let it propagate.
             save(page_records)
+            if isinstance(exc, KeyboardInterrupt):
+                log.warning("interrupted: what was crawled so far is saved in %s; rerun the same command to resume", zoo_dir)
             raise
         summary.requests = meter.requests
         save(page_records)
