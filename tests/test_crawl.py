@@ -240,6 +240,15 @@ def test_ctrl_c_keeps_what_was_read_and_says_so(seeded, hub, tmp_path, caplog):
     assert f"interrupted: what was crawled so far is saved in {tmp_path / 'Z'}; rerun the same command to resume" in caplog.text
 
 
+def test_progress_counts_the_requests_already_sent(seeded, hub, tmp_path):
+    """The progress bar's requests= figure includes the model just read (it lagged one model behind)."""
+    from hubselect.crawl import CrawlOptions, crawl
+
+    before, seen = len(hub.request_log), []
+    crawl(tmp_path / "Z", CrawlOptions(kind="t2i", author=NAMESPACE, limit=3), on_model=lambda s: seen.append((s.requests, len(hub.request_log) - before)))
+    assert len(seen) == 3 and all(shown == sent for shown, sent in seen), seen
+
+
 def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys):
     summary = crawl_json(
         capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd-tiny-ddim", "--bench", "--bench-steps", "2",

@@ -154,6 +154,11 @@ def crawl(
 
     with metered_requests() as meter:
 
+        def tick() -> None:
+            summary.requests = meter.requests  # the model just read included
+            if on_model is not None:
+                on_model(summary)
+
         def check_budget() -> None:
             summary.requests = meter.requests
             if options.max_requests is not None and meter.requests >= options.max_requests:
@@ -191,18 +196,18 @@ def crawl(
                         summary.unchanged += 1
                         if options.bench is not None and _needs_bench(previous, options.bench):
                             page_records.append(_bench(previous, options, summary))
-                        _tick(on_model, summary)
+                        tick()
                         continue
                     if not options.refresh and skipped is not None and skipped.get("sha") == info.sha:
                         summary.skipped[skipped.get("reason") or "skipped"] += 1
-                        _tick(on_model, summary)
+                        tick()
                         continue
                     outcome = crawler.record(HubRepoReader(info, token=options.token, hints=hints))
                     read += 1
                     if isinstance(outcome, Skipped):
                         kind_state.skipped[info.id] = {"sha": info.sha, "reason": outcome.reason}
                         summary.skipped[outcome.reason] += 1
-                        _tick(on_model, summary)
+                        tick()
                         continue
                     kind_state.skipped.pop(info.id, None)
                     if previous is None:
@@ -218,7 +223,7 @@ def crawl(
                     if options.bench is not None and _profilable(outcome):
                         outcome = _bench(outcome, options, summary)
                     page_records.append(outcome)
-                    _tick(on_model, summary)
+                    tick()
                 kind_state.pages += 1
                 summary.pages += 1
                 save(page_records)
@@ -242,11 +247,6 @@ def crawl(
         summary.requests = meter.requests
         save(page_records)
     return summary
-
-
-def _tick(on_model: Callable[[CrawlSummary], None] | None, summary: CrawlSummary) -> None:
-    if on_model is not None:
-        on_model(summary)
 
 
 def _profilable(record: ModelRecord) -> bool:
