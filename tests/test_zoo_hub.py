@@ -123,6 +123,53 @@ def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     assert not (tmp_path / "Z").exists()
 
 
+@pytest.mark.parametrize(
+    "files",
+    [{"data/train-00000.parquet": os.urandom(64_000)}, {"images/a.png": b"png"}],
+    ids=["nested-parquet", "no-parquet"],
+)
+def test_a_dataset_that_is_not_a_zoo_is_refused_before_any_download(hub, hub_token, hub_repo_id, tmp_path, capsys, files):
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id, repo_type="dataset")
+    api.create_commit(hub_repo_id, [CommitOperationAdd(name, data) for name, data in files.items()], commit_message="data", repo_type="dataset")
+    hub.clear_log()
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--token", hub_token)
+    assert code == 3 and out == ""
+    assert err.count("\n") == 1, err  # no 'No files matched' warning before the error
+    assert f"{hub_repo_id} holds no zoo (zoo.json missing)" in err
+    assert not [e.path for e in hub.request_log if "/resolve/" in e.path], "a file of the dataset was downloaded"
+    assert not (tmp_path / "Z").exists()
+
+
+def test_a_refusing_hub_is_not_answered_from_an_older_cached_copy(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    old = small_zoo("alice").push(hub_repo_id, token=hub_token)
+    Zoo.pull(hub_repo_id, token=hub_token)  # now in the HF cache
+    small_zoo("bob").push(hub_repo_id, token=hub_token)
+
+    # A bad token is the usual one-line error, not the cached copy.
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--token", "junk", "--format", "json")
+    assert (code, out) == (3, "") and err.count("\n") == 1, err
+    assert "not authorised" in err
+    assert not (tmp_path / "Z").exists()
+
+    # A failing Hub: the cached copy, with a warning that says which and why.
+    hub.inject_fault(rf"/api/datasets/{hub_repo_id}", "500", times=10)
+    code, out, err = run_cli(capsys, "zoo", "show", hub_repo_id, "--token", hub_token, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["revision"] == old
+    assert err.count("\n") == 1 and "WARNING" in err and "the Hub answered 500" in err and f"cached copy at revision {old}" in err, err
+    hub.clear_faults()
+
+    # A repo that is gone is not found, even though a copy is cached.
+    from huggingface_hub import HfApi
+
+    HfApi(token=hub_token).delete_repo(hub_repo_id, repo_type="dataset")
+    code, out, err = run_cli(capsys, "zoo", "show", hub_repo_id, "--token", hub_token)
+    assert (code, out) == (3, "") and f"{hub_repo_id} was not found" in err, err
+
+
 def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):
     small_zoo("org").push(hub_repo_id, token=hub_token)
     Zoo.pull(hub_repo_id, token=hub_token)
@@ -132,3 +179,4 @@ def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["records"] == 3
+    assert done.stderr == "", "offline by choice reads the cache without a warning"
