@@ -8,7 +8,9 @@ import click
 
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
+from hubselect.errors import InputError
 from hubselect.zoo import Zoo, import_bundle
+from hubselect.zoo.store import META_FILE
 
 
 @cli.group()
@@ -86,13 +88,57 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
 @zoo.command("pull")
 @click.argument("repo_id", metavar="ORG/NAME")
 @click.option("--revision", default=None, help="Branch, tag or commit sha (default: main).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Folder to write the zoo to.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Zoo folder to write (merged into the zoo there, if it holds one).")
 @common_options
 def pull(repo_id: str, revision: str | None, out: Path) -> None:
-    """Download a zoo from a Hub dataset repo into a local folder."""
+    """Download a zoo from a Hub dataset repo into a local folder.
+
+    A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
+    record replaces a local one with the same key), as `zoo import --out` does, so pulling again
+    updates a pulled copy. A file, or a folder holding anything but a zoo, is refused.
+    """
+    local = _zoo_to_merge_into(out)  # before downloading anything
     pulled = Zoo.pull(repo_id, revision=revision, token=SETTINGS.token)
-    pulled.save(out)
+    merged = local.merge(pulled) if local is not None else pulled
+    merged.save(out)
+    summary = merged.summary()
+    pulled_records = len(pulled.records)
+    new_records = summary["records"] - (len(local.records) if local is not None else 0)
+    counts = f"{summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
+
+    def human(console):
+        if local is None:
+            console.print(f"Pulled {repo_id} @ {pulled.meta.revision} into {out}: {counts}")
+        else:
+            console.print(
+                f"Merged {repo_id} @ {pulled.meta.revision} into the zoo in {out}: {pulled_records} records pulled, "
+                f"{new_records} new; it now holds {counts}"
+            )
+
     SETTINGS.output.result(
-        {"repo": repo_id, "revision": pulled.meta.revision, "out": str(out)},
-        lambda c: c.print(f"Pulled {repo_id} @ {pulled.meta.revision} into {out}"),
+        {
+            "repo": repo_id,
+            "revision": pulled.meta.revision,
+            "out": str(out),
+            "merged": local is not None,
+            "pulled_records": pulled_records,
+            "new_records": new_records,
+            "records": summary["records"],
+            "models": summary["models"],
+            "datasets_with_records": summary["datasets_with_records"],
+        },
+        human,
     )
+
+
+def _zoo_to_merge_into(out: Path) -> Zoo | None:
+    """The zoo already in ``--out``; None for a new or empty folder. A file, or a folder holding
+    other files, is refused: pulling never overwrites local work."""
+    if (out / META_FILE).is_file():
+        return Zoo.load(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder; pass an empty or new folder, or a zoo folder to merge into")
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError(f"--out {out} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder to merge into")
+    return None
