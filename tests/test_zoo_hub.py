@@ -34,6 +34,16 @@ def text_zoo() -> Zoo:
     return import_bundle(BUNDLE, higher_is_better=True)
 
 
+@pytest.fixture(scope="module")
+def zoo_on_hub(loopback_hub_server) -> str:
+    """A repo holding ``small_zoo("hub")``, pushed once for the tests that only pull it."""
+    from hubselect.testing.pytest_plugin import HUB_TOKEN, HUB_USER
+
+    repo_id = f"{HUB_USER}/zoo-to-pull"
+    small_zoo("hub").push(repo_id, token=HUB_TOKEN)
+    return repo_id
+
+
 def test_push_pull_round_trip_and_load_dataset(hub, hub_token, hub_repo_id, tmp_path, capsys, text_zoo):
     text_zoo.save(tmp_path / "Z")
     code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "Z", "--repo", hub_repo_id, "--token", hub_token, "--format", "json")
@@ -115,12 +125,99 @@ def test_a_429_burst_is_retried_and_the_push_succeeds(hub, hub_token, hub_repo_i
     assert len(sha) == 40
 
 
+def test_pull_into_a_zoo_merges_with_it_and_pulling_again_updates_it(hub, hub_token, zoo_on_hub, tmp_path, capsys):
+    small_zoo("local", 4).save(tmp_path / "Z")
+    (tmp_path / "Z" / "crawl_state.json").write_text("{}")
+    code, out, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--token", hub_token)
+    assert code == 0, err
+    assert f"Merged {zoo_on_hub} @ " in out and "3 records pulled, 3 new; it now holds 7 records (7 models" in out
+    assert set(Zoo.load(tmp_path / "Z").records["model"]) == {f"local/model-{i}" for i in range(4)} | {f"hub/model-{i}" for i in range(3)}
+    assert (tmp_path / "Z" / "crawl_state.json").exists()
+
+    code, out, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--token", hub_token, "--format", "json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["merged"], result["pulled_records"], result["new_records"], result["records"]) == (True, 3, 0, 7)
+
+
+def test_pull_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(hub, hub_token, zoo_on_hub, tmp_path, capsys):
+    local = Zoo(ZooMeta(score="fid", higher_is_better=True))
+    local.add_profiles([ProfileRecord("local/model", "data/d0", 0.5)])
+    local.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--token", hub_token)
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert "cannot merge a zoo scored by 'fid' (lower is better)" in err and "another --out folder" in err
+    assert Zoo.load(tmp_path / "Z").equals(local)
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_pull_never_writes_into_what_is_not_a_zoo(hub, hub_token, zoo_on_hub, tmp_path, capsys, kind):
+    out_path = tmp_path / "out"
+    if kind == "file":
+        out_path.write_text("mine")
+    else:
+        out_path.mkdir()
+        (out_path / "notes.txt").write_text("mine")
+    code, out, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", out_path, "--token", hub_token)
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert f"--out {out_path} is a {kind}" in err and ("pass a folder" if kind == "file" else "or a zoo folder") in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == (["out"] if kind == "file" else ["notes.txt", "out"])
+    assert hub.request_log == [], "the Hub was asked before --out was refused"
+
+
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     code, out, err = run_cli(capsys, "zoo", "pull", "nobody/no-such-zoo", "--out", tmp_path / "Z")
     assert code != 0 and out == ""
     assert err.count("\n") == 1
     assert "nobody/no-such-zoo was not found" in err
     assert not (tmp_path / "Z").exists()
+
+
+@pytest.mark.parametrize(
+    "files",
+    [{"data/train-00000.parquet": os.urandom(64_000)}, {"images/a.png": b"png"}],
+    ids=["nested-parquet", "no-parquet"],
+)
+def test_a_dataset_that_is_not_a_zoo_is_refused_before_any_download(hub, hub_token, hub_repo_id, tmp_path, capsys, files):
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id, repo_type="dataset")
+    api.create_commit(hub_repo_id, [CommitOperationAdd(name, data) for name, data in files.items()], commit_message="data", repo_type="dataset")
+    hub.clear_log()
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--token", hub_token)
+    assert code == 3 and out == ""
+    assert err.count("\n") == 1, err  # no 'No files matched' warning before the error
+    assert f"{hub_repo_id} holds no zoo (zoo.json missing)" in err
+    assert not [e.path for e in hub.request_log if "/resolve/" in e.path], "a file of the dataset was downloaded"
+    assert not (tmp_path / "Z").exists()
+
+
+def test_a_refusing_hub_is_not_answered_from_an_older_cached_copy(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    old = small_zoo("alice").push(hub_repo_id, token=hub_token)
+    Zoo.pull(hub_repo_id, token=hub_token)  # now in the HF cache
+    small_zoo("bob").push(hub_repo_id, token=hub_token)
+
+    # A bad token is the usual one-line error, not the cached copy.
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--token", "junk", "--format", "json")
+    assert (code, out) == (3, "") and err.count("\n") == 1, err
+    assert "not authorised" in err
+    assert not (tmp_path / "Z").exists()
+
+    # A failing Hub: the cached copy, with a warning that says which and why.
+    hub.inject_fault(rf"/api/datasets/{hub_repo_id}", "500", times=10)
+    code, out, err = run_cli(capsys, "zoo", "show", hub_repo_id, "--token", hub_token, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["revision"] == old
+    assert err.count("\n") == 1 and "WARNING" in err and "the Hub answered 500" in err and f"cached copy at revision {old}" in err, err
+    hub.clear_faults()
+
+    # A repo that is gone is not found, even though a copy is cached.
+    from huggingface_hub import HfApi
+
+    HfApi(token=hub_token).delete_repo(hub_repo_id, repo_type="dataset")
+    code, out, err = run_cli(capsys, "zoo", "show", hub_repo_id, "--token", hub_token)
+    assert (code, out) == (3, "") and f"{hub_repo_id} was not found" in err, err
 
 
 def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):
@@ -132,3 +229,4 @@ def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["records"] == 3
+    assert done.stderr == "", "offline by choice reads the cache without a warning"

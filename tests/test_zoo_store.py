@@ -181,6 +181,13 @@ def test_a_folder_that_is_not_a_zoo(tmp_path, capsys):
     assert code != 0 and "not a zoo" in err and "hubselect zoo import" in err
 
 
+def test_a_file_given_as_zoo_is_called_a_file(tmp_path, capsys):
+    (tmp_path / "zoo.csv").write_text("model,dataset,score\n")
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "zoo.csv")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "zoo.csv is a file, not a zoo" in err
+
+
 def test_method_view_selects_records():
     zoo = Zoo(ZooMeta())
     zoo.add_profiles([ProfileRecord("m", "d", 0.5, method="full"), ProfileRecord("m", "d", 0.4, method="lora")])

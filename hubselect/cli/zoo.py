@@ -10,6 +10,7 @@ import click
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
 from hubselect.zoo import Zoo, check_zoo_folder, import_bundle, update_zoo
+from hubselect.zoo.store import META_FILE
 
 
 @cli.group()
@@ -32,7 +33,7 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
     imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     check_zoo_folder(out, "--out")
-    merging = (out / "zoo.json").is_file()
+    merging = (out / META_FILE).is_file()
     added = imported.summary()
     merged = update_zoo(out, lambda zoo: zoo.merge(imported), create=lambda: Zoo(replace(imported.meta)))
     summary = merged.summary()
@@ -91,13 +92,52 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
 @zoo.command("pull")
 @click.argument("repo_id", metavar="ORG/NAME")
 @click.option("--revision", default=None, help="Branch, tag or commit sha (default: main).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Folder to write the zoo to.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Zoo folder to write (merged into the zoo there, if it holds one).")
 @common_options
 def pull(repo_id: str, revision: str | None, out: Path) -> None:
-    """Download a zoo from a Hub dataset repo into a local folder."""
+    """Download a zoo from a Hub dataset repo into a local folder.
+
+    A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
+    record replaces a local one with the same key), as `zoo import --out` does, so pulling again
+    updates a pulled copy. A file, or a folder holding anything but a zoo, is refused.
+    """
+    check_zoo_folder(out, "--out")  # before downloading anything
+    merging = (out / META_FILE).is_file()
     pulled = Zoo.pull(repo_id, revision=revision, token=SETTINGS.token)
-    pulled.save(out)
+    local_records = 0
+
+    def merge(local: Zoo) -> Zoo:
+        nonlocal local_records
+        local_records = len(local.records)
+        return local.merge(pulled)
+
+    merged = update_zoo(out, merge, create=lambda: Zoo(replace(pulled.meta)))
+    summary = merged.summary()
+    pulled_records = len(pulled.records)
+    new_records = summary["records"] - local_records
+    counts = f"{summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
+
+    def human(console):
+        if not merging:
+            console.print(f"Pulled {repo_id} @ {pulled.meta.revision} into {out}: {counts}")
+        else:
+            console.print(
+                f"Merged {repo_id} @ {pulled.meta.revision} into the zoo in {out}: {pulled_records} records pulled, "
+                f"{new_records} new; it now holds {counts}"
+            )
+
     SETTINGS.output.result(
-        {"repo": repo_id, "revision": pulled.meta.revision, "out": str(out)},
-        lambda c: c.print(f"Pulled {repo_id} @ {pulled.meta.revision} into {out}"),
+        {
+            "repo": repo_id,
+            "revision": pulled.meta.revision,
+            "out": str(out),
+            "merged": merging,
+            "pulled_records": pulled_records,
+            "new_records": new_records,
+            "records": summary["records"],
+            "models": summary["models"],
+            "datasets_with_records": summary["datasets_with_records"],
+        },
+        human,
     )

@@ -14,11 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from huggingface_hub import CommitOperationAdd, hf_hub_download, snapshot_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+import httpx2  # huggingface_hub's HTTP client; its transport errors mean 'no network'
+from huggingface_hub import CommitOperationAdd, constants, hf_hub_download, snapshot_download
+from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
 from hubselect.errors import HubError
-from hubselect.hub.client import hub_api, hub_errors, resolve_token
+from hubselect.hub.client import endpoint, hub_api, hub_errors
 from hubselect.plots import score_heatmap
 from hubselect.render import render_card
 from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo
@@ -38,6 +39,10 @@ TABLE_DESCRIPTIONS = {
 
 #: The score-matrix picture pushed beside the card.
 HEATMAP_FILE = "coverage.png"
+
+#: A zoo's own files in its repo. Exact top-level names: the pattern ``*.parquet`` also matches
+#: a dataset's ``data/train-00000.parquet``, which would all be downloaded.
+ZOO_FILES = [META_FILE, *(f"{name}.parquet" for name in TABLES)]
 
 
 def zoo_card(zoo: Zoo, repo_id: str, *, heatmap: str | None = None) -> str:
@@ -66,7 +71,7 @@ def _read_remote(api, repo_id: str, revision: str | None) -> Zoo | None:
         hf_hub_download(repo_id, META_FILE, repo_type="dataset", revision=revision, token=api.token)
     except EntryNotFoundError:
         return None
-    folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=[META_FILE, "*.parquet"], token=api.token)
+    folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=ZOO_FILES, token=api.token)
     return Zoo.load(folder)
 
 
@@ -121,20 +126,70 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
 def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Zoo:
     """Read the zoo of a Hub dataset repo through the HF cache (works offline once cached).
 
-    The returned zoo's ``meta.repo`` and ``meta.revision`` name the exact commit it was read at.
+    The Hub is asked first which commit ``revision`` is, and its refusal (not found, private,
+    gated, bad token) is an error even when an older copy is cached. Only when it cannot answer
+    (unreachable, 5xx, 429) is the cached copy read, with a warning naming its revision; with
+    ``HF_HUB_OFFLINE=1`` the cache is read without asking. The returned zoo's ``meta.repo`` and
+    ``meta.revision`` name the exact commit it was read at.
+
+    >>> pull_zoo("org/zoo").meta.revision  # doctest: +SKIP
+    '3f5c...'
     """
+    api = hub_api(token)
+    files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"]
     with hub_errors(f"zoo {repo_id}"):
-        folder = snapshot_download(
-            repo_id,
-            repo_type="dataset",
-            revision=revision,
-            allow_patterns=[META_FILE, "*.parquet", f"{ARTEFACTS_DIR}/*"],
-            token=resolve_token(token),
-        )
-    if not (Path(folder) / META_FILE).is_file():
-        raise HubError(f"dataset repo {repo_id} holds no zoo ({META_FILE} missing); push one with `hubselect zoo push`")
+        if constants.HF_HUB_OFFLINE:
+            folder = _cached_snapshot(repo_id, revision, files)
+        else:
+            folder = _download_zoo(api, repo_id, revision, files)
+    if not (folder / META_FILE).is_file():
+        raise _no_zoo(repo_id)
     zoo = Zoo.load(folder)
     zoo.meta.repo = repo_id
     # The HF cache names each snapshot folder by its commit sha.
-    zoo.meta.revision = Path(folder).name
+    zoo.meta.revision = folder.name
     return zoo
+
+
+def _download_zoo(api, repo_id: str, revision: str | None, files: list[str]) -> Path:
+    """The snapshot of the commit the Hub names for ``revision``; the cached one if it cannot answer."""
+    # snapshot_download alone reads the cache on any failure, a 401 or 404 included, silently.
+    try:
+        info = api.dataset_info(repo_id, revision=revision)
+    except HfHubHTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status != 429 and (status or 0) < 500:
+            raise  # the Hub answered: not found, private, gated, bad token
+        return _cached_snapshot(repo_id, revision, files, failure=exc, why=f"the Hub answered {status}")
+    except httpx2.TransportError as exc:
+        return _cached_snapshot(repo_id, revision, files, failure=exc, why=f"cannot reach the Hub at {endpoint()} ({type(exc).__name__})")
+    if META_FILE not in {sibling.rfilename for sibling in info.siblings or ()}:
+        raise _no_zoo(repo_id)  # before downloading anything
+    # By name, so that the HF cache also records which commit the branch or tag is (an
+    # offline run reads that); snapshot_download resolves the name again.
+    folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=files, token=api.token))
+    if folder.name != info.sha:
+        # The repo moved, or the Hub failed and the cache answered, since dataset_info: read
+        # the commit the Hub named.
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=info.sha, allow_patterns=files, token=api.token))
+    return folder
+
+
+def _cached_snapshot(repo_id: str, revision: str | None, files: list[str], *, failure: Exception | None = None, why: str = "") -> Path:
+    """The cached snapshot of ``revision``; a warning says why and which, unless offline by choice.
+
+    Nothing cached: ``failure`` is raised, or, offline, huggingface_hub's LocalEntryNotFoundError.
+    """
+    try:
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=files, local_files_only=True))
+    except LocalEntryNotFoundError:
+        if failure is None:
+            raise
+        raise failure from None
+    if failure is not None:
+        log.warning("zoo %s: %s; using the cached copy at revision %s, which may be out of date", repo_id, why, folder.name)
+    return folder
+
+
+def _no_zoo(repo_id: str) -> HubError:
+    return HubError(f"dataset repo {repo_id} holds no zoo ({META_FILE} missing); push one with `hubselect zoo push`")

@@ -22,10 +22,12 @@ def open_zoo(ref: str, *, token: str | None = None) -> Zoo:
 
         return load_demo_zoo()
     path = Path(ref).expanduser()
-    if path.exists():
+    if path.is_dir():
         if not (path / META_FILE).is_file():
             raise InputError(f"{ref} is a folder but not a zoo (no {META_FILE}); create one with `hubselect zoo import`")
         return Zoo.load(path)
+    if path.exists():
+        raise InputError(f"{ref} is a file, not a zoo; pass a zoo folder (holding {META_FILE}) or a Hub dataset id like org/name")
     if _REPO_ID.match(ref):
         repo_id, _, revision = ref.partition("@")
         return Zoo.pull(repo_id, revision=revision or None, token=token)
