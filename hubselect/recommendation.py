@@ -260,8 +260,12 @@ def _ranker_for(zoo: Zoo, zoo_label: str, ranker: Any, method: str | None, token
         folder = Path(str(ranker)).expanduser()
         if folder.exists():
             return Ranker.load(folder), {"source": str(folder)}
+        from hubselect.hub.client import repo_id_problem
         from hubselect.hub.ranker_repo import pull_ranker
 
+        problem = repo_id_problem(str(ranker))
+        if problem:
+            raise InputError(f"ranker {str(ranker)!r}: no such folder, and {problem}")
         return Ranker.load(pull_ranker(str(ranker), token=token)), {"source": str(ranker)}
     bundled = _bundled_ranker(zoo_label)
     if bundled is not None:

@@ -220,6 +220,33 @@ def test_a_refusing_hub_is_not_answered_from_an_older_cached_copy(hub, hub_token
     assert (code, out) == (3, "") and f"{hub_repo_id} was not found" in err, err
 
 
+URL = "https://huggingface.co/datasets/tester/zoo"
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["zoo", "push", "{zoo}", "--repo", URL], f"dataset repo '{URL}': not a Hub repo id; pass tester/zoo (ORG/NAME), not a URL"),
+        (["zoo", "push", "{zoo}", "--repo", "tester/my zoo"], "dataset repo 'tester/my zoo': not a Hub repo id; pass ORG/NAME: letters"),
+        (["zoo", "pull", "datasets/tester/zoo", "--out", "{tmp}/P"], "zoo datasets/tester/zoo: not a Hub repo id; pass ORG/NAME"),
+        (["zoo", "show", "tester/zoo--x"], "zoo tester/zoo--x: not a Hub repo id; pass ORG/NAME"),
+        (["push", "{ranker}", "--repo", "tester/bad name"], "model repo 'tester/bad name': not a Hub repo id"),
+        (["profile", "--models", "org/m", "--datasets", "{tmp}", "--zoo", "{tmp}/Z", "--push", URL], f"--push '{URL}': not a Hub repo id; pass tester/zoo"),
+    ],
+    ids=["push-url", "push-space", "pull-type-prefix", "show-double-dash", "push-ranker-space", "profile-push-url"],
+)
+def test_a_bad_repo_id_is_a_one_line_input_error_before_any_request(command, expected, hub, hub_token, tmp_path, capsys):
+    small_zoo("org").save(tmp_path / "zoo")
+    (tmp_path / "ranker").mkdir()
+    (tmp_path / "ranker" / "ranker.json").write_text("{}")  # all `push` reads before the Hub
+    args = [str(a).format(zoo=tmp_path / "zoo", ranker=tmp_path / "ranker", tmp=tmp_path) for a in command]
+    code, out, err = run_cli(capsys, *args, "--token", hub_token)
+    assert code == 2 and out == "", err
+    assert err.startswith("Error: ") and err.count("\n") == 1, err
+    assert expected in err
+    assert not hub.request_log, "nothing should reach the Hub"
+
+
 def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):
     small_zoo("org").push(hub_repo_id, token=hub_token)
     Zoo.pull(hub_repo_id, token=hub_token)

@@ -63,6 +63,7 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     already holds is skipped, and each record is written as soon as its job finishes.
     """
     from hubselect.errors import HubselectError
+    from hubselect.hub.client import check_repo_id
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
     from hubselect.profile.grid import existing_zoo, plan_jobs, push_grid, run_grid
@@ -70,6 +71,8 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     from hubselect.profile.recipes import parse_methods
 
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
+    if push_to:
+        check_repo_id(push_to, "--push")  # not after hours of fine-tuning
     recipe_overrides = {
         "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],
         "resolution": options["resolution"], "rank": options["rank"], "mixed_precision": options["mixed_precision"],

@@ -24,9 +24,10 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import HFValidationError, parse_hf_uri, validate_repo_id
 
 from hubselect import __version__
-from hubselect.errors import HubError
+from hubselect.errors import HubError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,52 @@ def endpoint() -> str:
     return constants.ENDPOINT
 
 
+def _repo_id_in(text: str) -> str | None:
+    """The ORG/NAME inside a Hub URL or an ``hf://``/``datasets/ORG/NAME`` path, else None."""
+    candidates = [text]
+    if text.split("/", 1)[0] in constants.HF_URI_TYPE_PREFIXES:
+        candidates.append(constants.HF_PROTOCOL + text)
+    for candidate in candidates:
+        try:
+            return parse_hf_uri(candidate, endpoint=constants.ENDPOINT).id
+        except ValueError:  # HfUriError: not a URL or URI
+            continue
+    return None
+
+
+def repo_id_problem(text: str) -> str | None:
+    """What is wrong with ``text`` as a Hub repo id, and what to pass instead; None if it is one.
+
+    >>> repo_id_problem("https://huggingface.co/datasets/alice/zoo")
+    'not a Hub repo id; pass alice/zoo (ORG/NAME), not a URL'
+    """
+    try:
+        validate_repo_id(text)
+        return None
+    except HFValidationError:
+        pass
+    meant = _repo_id_in(text)
+    if "://" in text or text.startswith(("huggingface.co/", "hf.co/")):
+        return f"not a Hub repo id; pass {meant} (ORG/NAME), not a URL" if meant else "not a Hub repo id; pass ORG/NAME (e.g. alice/zoo), not a URL"
+    if meant:
+        return f"not a Hub repo id; pass {meant} (ORG/NAME, without {text.split('/', 1)[0]}/)"
+    return "not a Hub repo id; pass ORG/NAME: letters, digits, '-', '_' and '.', no '--' or '..' (e.g. alice/zoo)"
+
+
+def check_repo_id(repo_id: str, what: str) -> str:
+    """``repo_id``, checked before any request: a one-line :class:`InputError` if it is not a Hub id.
+
+    >>> check_repo_id("alice/my zoo", "dataset repo")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: dataset repo 'alice/my zoo': not a Hub repo id; pass ORG/NAME: letters, digits, '-', '_' and '.', no '--' or '..' (e.g. alice/zoo)
+    """
+    problem = repo_id_problem(repo_id)
+    if problem:
+        raise InputError(f"{what} {repo_id!r}: {problem}")
+    return repo_id
+
+
 def _server_message(exc: HfHubHTTPError) -> str:
     message = (exc.server_message or "").strip().splitlines()
     return message[0] if message else str(exc).splitlines()[0]
@@ -68,6 +115,8 @@ def hub_errors(what: str) -> Iterator[None]:
     """
     try:
         yield
+    except HFValidationError:  # an id no caller checked up front; huggingface_hub refused it before any request
+        raise InputError(f"{what}: not a Hub repo id; pass ORG/NAME (e.g. alice/zoo), not a URL or a path") from None
     except GatedRepoError:
         raise HubError(f"{what} is gated: request access on its Hub page, then pass a token that has access (--token or HF_TOKEN)") from None
     except RepositoryNotFoundError:

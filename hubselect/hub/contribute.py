@@ -16,7 +16,7 @@ from typing import Iterable
 from huggingface_hub import CommitOperationAdd
 
 from hubselect.errors import HubError, InputError
-from hubselect.hub.client import hub_api, hub_errors
+from hubselect.hub.client import check_repo_id, hub_api, hub_errors
 from hubselect.zoo import ProfileRecord
 from hubselect.zoo.store import META_FILE
 
@@ -70,6 +70,7 @@ def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token
     from hubselect.hub.zoo_repo import _read_remote, zoo_card
     from hubselect.profile.journal import check_meta
 
+    check_repo_id(repo_id, "zoo repo")
     records = list(records)
     api = hub_api(token)
     with hub_errors(f"zoo repo {repo_id}"):

@@ -13,7 +13,7 @@ from typing import Any
 from huggingface_hub import snapshot_download
 
 from hubselect.errors import HubError
-from hubselect.hub.client import endpoint, hub_api, hub_errors, resolve_token
+from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors, resolve_token
 from hubselect.render import render_card
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
 
 def push_ranker(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False, evaluation: dict | None = None) -> str:
     """Upload a ranker folder to a Hub model repo with its card; returns the commit sha."""
+    check_repo_id(repo_id, "model repo")
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():

@@ -19,7 +19,7 @@ from huggingface_hub import CommitOperationAdd, constants, hf_hub_download, snap
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
 from hubselect.errors import HubError
-from hubselect.hub.client import endpoint, hub_api, hub_errors
+from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
 from hubselect.plots import score_heatmap
 from hubselect.render import render_card
 from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo
@@ -81,6 +81,7 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     >>> push_zoo(Zoo.load("my-zoo"), "org/zoo")  # doctest: +SKIP
     '3f5c...'
     """
+    check_repo_id(repo_id, "dataset repo")
     api = hub_api(token)
     with hub_errors(f"dataset repo {repo_id}"):
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
