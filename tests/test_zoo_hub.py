@@ -228,12 +228,14 @@ URL = "https://huggingface.co/datasets/tester/zoo"
     [
         (["zoo", "push", "{zoo}", "--repo", URL], f"dataset repo '{URL}': not a Hub repo id; pass tester/zoo (ORG/NAME), not a URL"),
         (["zoo", "push", "{zoo}", "--repo", "tester/my zoo"], "dataset repo 'tester/my zoo': not a Hub repo id; pass ORG/NAME: letters"),
+        (["zoo", "push", "{zoo}", "--repo", "myzoo"], "dataset repo myzoo: say whose repo it is, as ORG/NAME (e.g. your-user-name/myzoo)"),
         (["zoo", "pull", "datasets/tester/zoo", "--out", "{tmp}/P"], "zoo datasets/tester/zoo: not a Hub repo id; pass ORG/NAME"),
         (["zoo", "show", "tester/zoo--x"], "zoo tester/zoo--x: not a Hub repo id; pass ORG/NAME"),
         (["push", "{ranker}", "--repo", "tester/bad name"], "model repo 'tester/bad name': not a Hub repo id"),
+        (["push", "{ranker}", "--repo", "myranker"], "model repo myranker: say whose repo it is, as ORG/NAME"),
         (["profile", "--models", "org/m", "--datasets", "{tmp}", "--zoo", "{tmp}/Z", "--push", URL], f"--push '{URL}': not a Hub repo id; pass tester/zoo"),
     ],
-    ids=["push-url", "push-space", "pull-type-prefix", "show-double-dash", "push-ranker-space", "profile-push-url"],
+    ids=["push-url", "push-space", "push-no-owner", "pull-type-prefix", "show-double-dash", "push-ranker-space", "push-ranker-no-owner", "profile-push-url"],
 )
 def test_a_bad_repo_id_is_a_one_line_input_error_before_any_request(command, expected, hub, hub_token, tmp_path, capsys):
     small_zoo("org").save(tmp_path / "zoo")
@@ -244,7 +246,7 @@ def test_a_bad_repo_id_is_a_one_line_input_error_before_any_request(command, exp
     assert code == 2 and out == "", err
     assert err.startswith("Error: ") and err.count("\n") == 1, err
     assert expected in err
-    assert not hub.request_log, "nothing should reach the Hub"
+    assert not hub.request_log, "nothing should reach the Hub (no repo created under the token's user)"
 
 
 def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):

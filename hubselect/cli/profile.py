@@ -72,7 +72,7 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
 
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
     if push_to:
-        check_repo_id(push_to, "--push")  # not after hours of fine-tuning
+        check_repo_id(push_to, "--push", owner=True)  # not after hours of fine-tuning
     recipe_overrides = {
         "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],
         "resolution": options["resolution"], "rank": options["rank"], "mixed_precision": options["mixed_precision"],

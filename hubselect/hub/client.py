@@ -85,17 +85,22 @@ def repo_id_problem(text: str) -> str | None:
     return "not a Hub repo id; pass ORG/NAME: letters, digits, '-', '_' and '.', no '--' or '..' (e.g. alice/zoo)"
 
 
-def check_repo_id(repo_id: str, what: str) -> str:
+def check_repo_id(repo_id: str, what: str, *, owner: bool = False) -> str:
     """``repo_id``, checked before any request: a one-line :class:`InputError` if it is not a Hub id.
 
-    >>> check_repo_id("alice/my zoo", "dataset repo")
+    ``owner=True`` (repos hubselect writes) also refuses a bare NAME: the Hub would create it
+    under the token's user, while every later read of NAME looks for a canonical repo.
+
+    >>> check_repo_id("myzoo", "dataset repo", owner=True)
     Traceback (most recent call last):
     ...
-    hubselect.errors.InputError: dataset repo 'alice/my zoo': not a Hub repo id; pass ORG/NAME: letters, digits, '-', '_' and '.', no '--' or '..' (e.g. alice/zoo)
+    hubselect.errors.InputError: dataset repo myzoo: say whose repo it is, as ORG/NAME (e.g. your-user-name/myzoo)
     """
     problem = repo_id_problem(repo_id)
     if problem:
         raise InputError(f"{what} {repo_id!r}: {problem}")
+    if owner and "/" not in repo_id:
+        raise InputError(f"{what} {repo_id}: say whose repo it is, as ORG/NAME (e.g. your-user-name/{repo_id})")
     return repo_id
 
 

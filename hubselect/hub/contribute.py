@@ -70,7 +70,7 @@ def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token
     from hubselect.hub.zoo_repo import _read_remote, zoo_card
     from hubselect.profile.journal import check_meta
 
-    check_repo_id(repo_id, "zoo repo")
+    check_repo_id(repo_id, "zoo repo", owner=True)
     records = list(records)
     api = hub_api(token)
     with hub_errors(f"zoo repo {repo_id}"):

@@ -71,7 +71,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
 
 def push_ranker(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False, evaluation: dict | None = None) -> str:
     """Upload a ranker folder to a Hub model repo with its card; returns the commit sha."""
-    check_repo_id(repo_id, "model repo")
+    check_repo_id(repo_id, "model repo", owner=True)
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():

@@ -81,7 +81,7 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     >>> push_zoo(Zoo.load("my-zoo"), "org/zoo")  # doctest: +SKIP
     '3f5c...'
     """
-    check_repo_id(repo_id, "dataset repo")
+    check_repo_id(repo_id, "dataset repo", owner=True)
     api = hub_api(token)
     with hub_errors(f"dataset repo {repo_id}"):
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
