@@ -219,6 +219,24 @@ def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_re
     assert json.loads(offline.stdout)["recommendations"] == document["recommendations"]
 
 
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{bad", "not JSON: Expecting property name enclosed in double quotes at line 1"),
+        ("[1, 2]", "not a JSON object"),
+        ('{"foo": 1}', "no 'method' metrics"),
+        ('{"method": {"top1_hit": 1.0}}', "'method' lacks top1_score, rel1, regret, pearson, spearman, ndcg5"),
+    ],
+    ids=["not-json", "array", "no-method", "metrics-missing"],
+)
+def test_push_with_a_file_that_is_not_an_evaluation_report_is_a_one_line_error(text, problem, hub, hub_token, hub_repo_id, ranker_dir, tmp_path, capsys):
+    (tmp_path / "report.json").write_text(text)
+    code, out, err = run_cli(capsys, "push", ranker_dir, "--repo", hub_repo_id, "--evaluation", tmp_path / "report.json", "--token", hub_token)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"report.json is not an evaluation report from `hubselect evaluate --json FILE` ({problem}); write one with" in err
+    assert not hub.request_log, "nothing is pushed"
+
+
 def test_unknown_and_gated_hub_datasets(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
     from huggingface_hub import HfApi
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -108,8 +107,8 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
 @common_options
 def push_command(ranker_dir: Path, repo_id: str, evaluation_file: Path | None, private: bool) -> None:
     """Publish a ranker (from `hubselect build`) as a Hub model repo with a model card."""
-    from hubselect.hub.ranker_repo import push_ranker
+    from hubselect.hub.ranker_repo import load_evaluation, push_ranker
 
-    evaluation = json.loads(evaluation_file.read_text()) if evaluation_file else None
+    evaluation = load_evaluation(evaluation_file) if evaluation_file else None
     sha = push_ranker(ranker_dir, repo_id, token=SETTINGS.token, private=private, evaluation=evaluation)
     SETTINGS.output.result({"repo": repo_id, "revision": sha}, lambda c: c.print(f"Pushed ranker {ranker_dir} to {repo_id} @ {sha}"))

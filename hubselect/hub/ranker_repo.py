@@ -12,7 +12,7 @@ from typing import Any
 
 from huggingface_hub import snapshot_download
 
-from hubselect.errors import HubError
+from hubselect.errors import HubError, InputError
 from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors, resolve_token
 from hubselect.render import render_card
 
@@ -31,6 +31,54 @@ FEATURE_GROUPS = [
 
 def _fmt(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def _evaluation_problem(report: Any) -> str | None:
+    """What keeps ``report`` from filling the card's evaluation table; None if nothing."""
+    from hubselect.rank.metrics import METRICS  # hubselect.rank loads the learner: only when a card is written
+
+    if not isinstance(report, dict):
+        return "not a JSON object"
+    for key in ("baselines", "margins", "targets"):
+        if not isinstance(report.get(key, {}), dict):
+            return f"'{key}' is not an object"
+    tables = {"method": report.get("method"), **{f"baselines.{name}": metrics for name, metrics in report.get("baselines", {}).items()}}
+    for name, metrics in tables.items():
+        if not isinstance(metrics, dict):
+            return f"no '{name}' metrics"
+        missing = [metric for metric in METRICS if metric not in metrics]
+        if missing:
+            return f"'{name}' lacks {', '.join(missing)}"
+    if not all(isinstance(by_metric, dict) and all(isinstance(m, dict) for m in by_metric.values()) for by_metric in report.get("margins", {}).values()):
+        return "'margins' is not {baseline: {metric: {mean, low, high}}}"
+    return None
+
+
+def _not_an_evaluation(source: str | Path, problem: str) -> InputError:
+    return InputError(
+        f"{source} is not an evaluation report from `hubselect evaluate --json FILE` ({problem}); write one with `hubselect evaluate ZOO --json FILE`"
+    )
+
+
+def check_evaluation(report: Any, source: str) -> dict:
+    """``report`` if it is what ``hubselect evaluate`` writes, else a one-line :class:`InputError`."""
+    problem = _evaluation_problem(report)
+    if problem:
+        raise _not_an_evaluation(source, problem)
+    return report
+
+
+def load_evaluation(path: str | Path) -> dict:
+    """The report ``hubselect evaluate ZOO --json FILE`` wrote to ``path``, checked.
+
+    >>> load_evaluation("evaluation.json")["method"]["top1_hit"]  # doctest: +SKIP
+    0.75
+    """
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _not_an_evaluation(path, f"not JSON: {exc.msg} at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else "not UTF-8 text") from None
+    return check_evaluation(report, str(path))
 
 
 def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
@@ -77,8 +125,10 @@ def push_ranker(folder: str | Path, repo_id: str, *, token: str | None = None, p
     if not info_file.is_file():
         raise HubError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
     info = json.loads(info_file.read_text())
-    if evaluation is None and (folder / EVALUATION_FILE).is_file():
-        evaluation = json.loads((folder / EVALUATION_FILE).read_text())
+    if evaluation is not None:
+        check_evaluation(evaluation, "the evaluation given")
+    elif (folder / EVALUATION_FILE).is_file():
+        evaluation = load_evaluation(folder / EVALUATION_FILE)
     api = hub_api(token)
     with tempfile.TemporaryDirectory(prefix="hubselect-ranker-") as tmp:
         staged = Path(tmp) / "ranker"
