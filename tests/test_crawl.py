@@ -308,3 +308,12 @@ def test_bad_bench_settings_are_refused_before_the_crawl_starts(hub, tmp_path, c
         code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", NAMESPACE, "--bench", *extra)
         assert code == 2 and message in err, err
     assert len(hub.request_log) == before and not (tmp_path / "Z").exists()
+
+
+def test_crawl_offline_says_it_needs_the_hub_not_the_cache(tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--limit", "1")
+    assert code == 3 and err.count("\n") == 1, err
+    assert "model listing: this needs the Hub, and HF_HUB_OFFLINE=1 is set; unset HF_HUB_OFFLINE" in err and "cache" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -247,6 +248,31 @@ def test_a_bad_repo_id_is_a_one_line_input_error_before_any_request(command, exp
     assert err.startswith("Error: ") and err.count("\n") == 1, err
     assert expected in err
     assert not hub.request_log, "nothing should reach the Hub (no repo created under the token's user)"
+
+
+@pytest.mark.parametrize("hub_state", ["unreachable", "offline"])
+@pytest.mark.parametrize("command", [["zoo", "push", "{zoo}"], ["push", "{ranker}"]], ids=["zoo-push", "push-ranker"])
+def test_a_push_without_the_hub_does_not_send_users_to_the_cache(command, hub_state, hub, hub_token, hub_repo_id, tmp_path, capsys, monkeypatch):
+    from huggingface_hub import constants
+
+    small_zoo("org").save(tmp_path / "zoo")
+    (tmp_path / "ranker").mkdir()
+    (tmp_path / "ranker" / "ranker.json").write_text("{}")
+    if hub_state == "offline":
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    else:
+        with socket.socket() as probe:  # a port nothing listens on
+            probe.bind(("127.0.0.1", 0))
+            dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+        monkeypatch.setattr(constants, "ENDPOINT", dead)
+    args = [str(a).format(zoo=tmp_path / "zoo", ranker=tmp_path / "ranker") for a in command]
+    code, out, err = run_cli(capsys, *args, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 3 and out == "" and err.count("\n") == 1, err
+    assert "cache" not in err  # a push cannot be served from it
+    if hub_state == "offline":
+        assert "this needs the Hub, and HF_HUB_OFFLINE=1 is set; unset HF_HUB_OFFLINE and rerun with network access" in err
+    else:
+        assert f"cannot reach the Hub at {dead}" in err and "check the network (and HF_ENDPOINT) and rerun" in err
 
 
 def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):

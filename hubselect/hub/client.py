@@ -132,11 +132,19 @@ def hub_errors(what: str) -> Iterator[None]:
         raise HubError(f"{what}: that revision does not exist; check the branch, tag or commit sha") from None
     except DisabledRepoError:
         raise HubError(f"{what} has been disabled on the Hub; choose another repo") from None
-    except (OfflineModeIsEnabled, LocalEntryNotFoundError):
+    # The exception says whether the cache could still help. huggingface_hub's cached downloads
+    # (snapshot_download, hf_hub_download) fall back to the cache by themselves when the Hub
+    # cannot be reached, and raise LocalEntryNotFoundError only for files never fetched. A
+    # request with no cache behind it (a write, a listing, an info query) raises
+    # OfflineModeIsEnabled under HF_HUB_OFFLINE=1, and a transport error when the Hub is down
+    # (as pull_zoo does once the cache had nothing either).
+    except LocalEntryNotFoundError:
         raise HubError(
             f"{what} is not in the local cache and the Hub cannot be reached (HF_HUB_OFFLINE=1 or no network): "
             "run once with network access, or unset HF_HUB_OFFLINE"
         ) from None
+    except OfflineModeIsEnabled:
+        raise HubError(f"{what}: this needs the Hub, and HF_HUB_OFFLINE=1 is set; unset HF_HUB_OFFLINE and rerun with network access") from None
     except EntryNotFoundError as exc:
         raise HubError(f"{what}: file not found ({str(exc).splitlines()[0]})") from None
     except HfHubHTTPError as exc:
@@ -149,7 +157,4 @@ def hub_errors(what: str) -> Iterator[None]:
             raise HubError(f"{what}: the Hub is rate-limiting requests even after retries; wait a few minutes and rerun") from None
         raise HubError(f"{what}: the Hub answered {status} ({_server_message(exc)}); rerun later or with --debug") from None
     except (httpx2.TransportError, ConnectionError) as exc:
-        raise HubError(
-            f"cannot reach the Hub at {endpoint()} for {what} ({type(exc).__name__}); check the network, "
-            "or set HF_HUB_OFFLINE=1 to use the cache"
-        ) from None
+        raise HubError(f"cannot reach the Hub at {endpoint()} for {what} ({type(exc).__name__}); check the network (and HF_ENDPOINT) and rerun") from None
