@@ -238,3 +238,12 @@ def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, prob
     )
     assert code == 3 and err.count("\n") == 1 and "tester/no-such-zoo was not found" in err
     assert len(Zoo.load(copy).records) == 4
+
+
+def test_profile_grid_checks_push_to_before_any_job(hub, tmp_path):
+    from hubselect.errors import InputError
+    from hubselect.profile.grid import profile_grid
+
+    with pytest.raises(InputError, match=r"^push_to 'https://huggingface.co/datasets/org/zoo': not a Hub repo id; pass org/zoo \(ORG/NAME\), not a URL$"):
+        profile_grid("org/model", str(tmp_path), tmp_path / "zoo", push_to="https://huggingface.co/datasets/org/zoo", progress=False)
+    assert not (tmp_path / "zoo").exists() and not hub.request_log

@@ -270,6 +270,10 @@ def profile_grid(
     >>> summary.done, summary.skipped  # doctest: +SKIP
     (4, 0)
     """
+    if push_to:
+        from hubselect.hub.client import check_repo_id
+
+        check_repo_id(push_to, "push_to", owner=True)  # not after hours of fine-tuning
     jobs = plan_jobs(models, datasets, methods=methods, zoo=existing_zoo(zoo_dir), **plan)
     writer = ZooWriter(zoo_dir)
     summary = run_grid(jobs, zoo_dir, executor=executor, force=force, progress=progress, on_outcome=on_outcome, writer=writer)
