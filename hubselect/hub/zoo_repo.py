@@ -136,6 +136,7 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
     >>> pull_zoo("org/zoo").meta.revision  # doctest: +SKIP
     '3f5c...'
     """
+    check_repo_id(repo_id, "zoo")
     api = hub_api(token)
     files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"]
     with hub_errors(f"zoo {repo_id}"):
