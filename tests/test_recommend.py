@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -213,10 +214,18 @@ def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_re
     assert document["zoo"]["repo"] == hub_repo_id and len(document["zoo"]["revision"]) == 40
     assert document["recommendations"][0]["model"] == "org/cool-expert"
 
-    # Once cached, the same call works with the Hub unreachable.
+    # Once cached, the same call works offline, and with the Hub unreachable (nothing listens
+    # at the endpoint): the published ranker comes from the cache, not a ranker built instead.
     offline = subprocess.run(command, env={**env, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180)
     assert offline.returncode == 0, offline.stderr
     assert json.loads(offline.stdout)["recommendations"] == document["recommendations"]
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        unreachable = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    down = subprocess.run(command, env={**env, "HF_ENDPOINT": unreachable}, capture_output=True, text=True, timeout=180)
+    assert down.returncode == 0, down.stderr
+    assert json.loads(down.stdout)["ranker"]["source"] == ranker_repo
+    assert json.loads(down.stdout)["recommendations"] == document["recommendations"]
 
 
 @pytest.mark.parametrize(

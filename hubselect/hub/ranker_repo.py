@@ -160,15 +160,18 @@ def pull_ranker(repo_id: str, *, revision: str | None = None, token: str | None 
 
 
 def ranker_exists(repo_id: str, *, token: str | None = None) -> bool:
-    """Whether ``repo_id`` is a Hub model repo holding a ranker (False when it cannot be told)."""
-    from huggingface_hub import constants
+    """Whether ``repo_id`` is a Hub model repo holding a ranker; when the Hub cannot be asked
+    (offline, unreachable, failing), whether the HF cache holds one."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    def cached() -> bool:
+        return isinstance(try_to_load_from_cache(repo_id, RANKER_FILE, repo_type="model"), str)
 
     if constants.HF_HUB_OFFLINE:
-        from huggingface_hub import try_to_load_from_cache
-
-        return isinstance(try_to_load_from_cache(repo_id, RANKER_FILE, repo_type="model"), str)
+        return cached()
     try:
         return hub_api(token).file_exists(repo_id, RANKER_FILE, repo_type="model")
-    except Exception as exc:  # any Hub or network failure: there is no usable published ranker
-        log.info("no published ranker at %s (%s)", repo_id, type(exc).__name__)
-        return False
+    except Exception as exc:  # any Hub or network failure: the cached copy, if there is one
+        found = cached()
+        log.info("cannot ask the Hub about %s (%s): %s", repo_id, type(exc).__name__, "using the cached ranker" if found else "no published ranker")
+        return found
