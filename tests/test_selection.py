@@ -368,3 +368,17 @@ def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
     assert "Built a ranker" in capsys.readouterr().out
     assert (tmp_path / "ranker" / "ranker.json").is_file()
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999"])
+@pytest.mark.parametrize("command", ["build", "evaluate", "recommend"])
+def test_a_seed_out_of_range_is_refused_before_any_work(command, seed, zoo_dir, tmp_path, capsys):
+    args = {
+        "build": ["build", zoo_dir, "--out", str(tmp_path / "ranker")],
+        "evaluate": ["evaluate", zoo_dir, "--targets", "data-000"],
+        "recommend": ["recommend", str(tmp_path), "--zoo", zoo_dir],
+    }[command]
+    assert main([*args, "--seed", seed]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Invalid value for '--seed'" in captured.err and "0<=x<=4294967295" in captured.err
+    assert not (tmp_path / "ranker").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, cli, common_options, seed_option
 from hubselect.cli.output import margins_table, table
 from hubselect.jsonable import finite, json_default
 from hubselect.errors import InputError
@@ -33,7 +33,7 @@ _selection_options = [
     click.option("--method", default=None, help="Fine-tuning method whose results to use (needed when the zoo holds several)."),
     click.option("--learner", type=click.Choice(["lambdarank", "regression"]), default="lambdarank", show_default=True,
                  help="LightGBM objective of the ranker."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed for walks, embeddings and the learner."),
+    seed_option("Seed for walks, embeddings and the learner."),
 ]
 
 
