@@ -382,3 +382,35 @@ def test_a_seed_out_of_range_is_refused_before_any_work(command, seed, zoo_dir, 
     captured = capsys.readouterr()
     assert captured.out == "" and "Invalid value for '--seed'" in captured.err and "0<=x<=4294967295" in captured.err
     assert not (tmp_path / "ranker").exists()
+
+
+@pytest.mark.parametrize("where", ["", "a-file/report.json", "/proc/report.json"])
+def test_evaluate_refuses_a_report_path_it_cannot_write_before_evaluating(where, zoo_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", where]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("Error: --json") and captured.err.count("\n") == 1, captured.err
+    assert "pass a" in captured.err and "[1/1]" not in captured.err  # refused before the first fold
+
+
+def test_evaluate_keeps_a_finished_report_it_could_not_write_where_asked(zoo_dir, tmp_path, monkeypatch, capsys):
+    import hubselect.rank
+
+    real = hubselect.rank.evaluate
+    folder = tmp_path / "reports"
+    folder.mkdir()
+
+    def evaluate_then_lose_the_folder(*args, **kwargs):
+        report = real(*args, **kwargs)
+        folder.rmdir()
+        folder.write_text("the folder became a file while the evaluation ran")
+        return report
+
+    monkeypatch.setattr(hubselect.rank, "evaluate", evaluate_then_lose_the_folder)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", str(folder / "report.json"), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "could not write the report to" in captured.err, captured.err
+    saved = captured.err.split("it was saved to ")[1].split(" instead")[0]
+    assert json.loads(open(saved).read()) == json.loads(captured.out)
