@@ -414,3 +414,44 @@ def test_evaluate_keeps_a_finished_report_it_could_not_write_where_asked(zoo_dir
     assert captured.err.count("\n") == 1 and "could not write the report to" in captured.err, captured.err
     saved = captured.err.split("it was saved to ")[1].split(" instead")[0]
     assert json.loads(open(saved).read()) == json.loads(captured.out)
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def test_build_refuses_an_out_folder_holding_something_else_and_leaves_it_untouched(zoo_dir, tmp_path, monkeypatch, capsys):
+    """`cd project; hubselect build zoo --out .` would overwrite the user's own zoo/ with the ranker's."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(zoo_dir, project / "zoo")
+    (project / "notes.txt").write_text("mine")
+    before = _tree(project)
+    monkeypatch.chdir(project)
+    for out in [".", str(project)]:
+        assert main(["build", "zoo", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "holds files and is not a ranker (no ranker.json)" in err, err
+        assert "pass a new or empty folder, e.g. " in err
+    assert _tree(project) == before
+
+
+@pytest.mark.parametrize("out", ["", "/dev/null", "a-file/ranker", "/proc/ranker"])
+def test_build_refuses_an_out_it_cannot_write_before_fitting(out, zoo_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["build", zoo_dir, "--out", out]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("Error: ") and captured.err.count("\n") == 1, captured.err
+    assert "unexpected" not in captured.err and "; pass " in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_build_rebuilds_a_ranker_folder_and_keeps_the_files_put_beside_it(zoo_dir, planted_ranker, tmp_path, capsys):
+    folder = planted_ranker.save(tmp_path / "ranker")
+    (folder / "evaluation.json").write_text('{"published": "with the card"}')
+    assert main(["build", zoo_dir, "--out", str(folder), "--learner", "regression"]) == 0
+    assert "Built a ranker" in capsys.readouterr().out
+    assert (folder / "evaluation.json").read_text() == '{"published": "with the card"}'
+    assert Ranker.load(folder).config.learner == "regression"

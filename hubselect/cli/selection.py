@@ -126,13 +126,22 @@ def _write_report(report: dict, path: Path) -> str | None:
 
 @cli.command("build")
 @click.argument("zoo_ref", metavar="ZOO")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Folder to write the ranker to.")
+@click.option("--out", "out", required=True,
+              help="Folder to write the ranker to: a new or empty one, or a ranker folder to rebuild (its other files are kept).")
 @selection_options
 @common_options
-def build_command(zoo_ref: str, out: Path, method: str | None, learner: str, seed: int) -> None:
-    """Train the ranker on every result of a zoo and save it (learner, feature schema, embeddings, config)."""
-    from hubselect.rank import Ranker
+def build_command(zoo_ref: str, out: str, method: str | None, learner: str, seed: int) -> None:
+    """Train the ranker on every result of a zoo and save it (learner, feature schema, embeddings, config).
 
+    --out must be a new or empty folder, or a ranker folder: a folder holding anything else is
+    refused (the ranker writes its own zoo/ and learner files there).
+    """
+    from hubselect.rank import Ranker
+    from hubselect.rank.ranker import check_ranker_folder
+
+    if not out:
+        raise InputError("--out is empty; pass the folder to write the ranker to, e.g. --out ranker")
+    out = check_ranker_folder(out)
     zoo = _open(zoo_ref, method)
     started = time.perf_counter()
     ranker = Ranker.fit(zoo, _config(seed, learner))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -739,12 +740,12 @@ class Ranker:
     def save(self, path: str | Path) -> Path:
         """Write the ranker folder: ``ranker.json``, ``learner-*.txt``, ``embeddings.npy``, ``zoo/``.
 
-        ``zoo/`` holds the results, features and distances the ranker was fitted on — what
+        ``path`` must be new, empty or a ranker folder (:func:`check_ranker_folder`). ``zoo/`` holds the results, features and distances the ranker was fitted on — what
         prediction reads evidence from, and what faithful mode retrains on.
         """
         from hubselect.zoo.store import Zoo, ZooMeta
 
-        folder = Path(path)
+        folder = check_ranker_folder(path)
         folder.mkdir(parents=True, exist_ok=True)
         for stale in [folder / EMBEDDING_FILE, *folder.glob(LEARNER_GLOB)]:
             stale.unlink(missing_ok=True)  # a rebuild must not leave a stale file behind
@@ -800,6 +801,36 @@ class Ranker:
             selection=info.get("selection", {}),
             zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets")},
         )
+
+
+def check_ranker_folder(path: str | Path) -> Path:
+    """The folder :meth:`Ranker.save` may write to: a new one, an empty one, or a ranker folder (it
+    is rebuilt); anything else is an :class:`InputError`, raised before a fit is spent on it.
+
+    A folder holding other files is refused rather than written into: the ranker's own ``zoo/`` and
+    learner files would overwrite a user's zoo folder, or files of the same names.
+
+    >>> check_ranker_folder("/proc/ranker")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: /proc/ranker: cannot create files in /proc (No such file or directory); pass a path in a folder you can write to
+    """
+    from hubselect.paths import check_can_create_in
+
+    if not str(path):
+        raise InputError("no folder given for the ranker; pass a new or empty one, e.g. ranker")
+    folder = Path(path)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise InputError(f"{folder} is not a folder; pass a new or empty folder for the ranker (or a ranker folder, to rebuild it)")
+    if folder.is_dir() and not (folder / RANKER_FILE).is_file() and any(folder.iterdir()):
+        suggestion = folder / "ranker"
+        example = "" if os.path.lexists(suggestion) else f", e.g. {suggestion}"
+        raise InputError(
+            f"{folder} holds files and is not a ranker (no {RANKER_FILE}): a ranker written there would overwrite them; "
+            f"pass a new or empty folder{example}"
+        )
+    check_can_create_in(folder, str(folder))
+    return folder
 
 
 def _learner_file(embedding_set: str, regularisation: str) -> str:
