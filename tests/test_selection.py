@@ -7,6 +7,7 @@ Graph work (node2vec+) is shared through session fixtures: pecanpy's kernels com
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import math
@@ -323,6 +324,59 @@ def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker
         assert ranking[0].evidence[0][0] == "data-001"  # the most similar profiled dataset first
         assert ranking[0].expected_low <= ranking[0].expected_score <= ranking[0].expected_high
     assert len(planted_ranker.predict(new, top=3)) == 3
+
+
+def _raising(exc):
+    def fail(*args, **kwargs):
+        raise exc
+
+    return fail
+
+
+@pytest.fixture(scope="module")
+def other_ranker():
+    """A second ranker, on another zoo, to rebuild a saved one with."""
+    return Ranker.fit(synthetic_zoo(10, 4, n_clusters=2, seed=5), SMALL)
+
+
+@pytest.mark.parametrize("failure", ["disk full writing the embeddings", "Ctrl-C writing the zoo"])
+def test_a_failed_rebuild_leaves_the_old_ranker_whole(failure, planted_zoo, planted_ranker, other_ranker, tmp_path, monkeypatch):
+    from hubselect.zoo.store import Zoo
+
+    folder = planted_ranker.save(tmp_path / "ranker")
+    (folder / "evaluation.json").write_text('{"published": "with the card"}')
+    new = _new_dataset_like(planted_zoo, "data-002")
+    before = [(p.model, p.score) for p in Ranker.load(folder).predict(new)]
+    assert other_ranker.embedding is not None
+    if failure.startswith("disk full"):
+        raised = OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(np, "save", _raising(raised))
+    else:
+        raised = KeyboardInterrupt()
+        monkeypatch.setattr(Zoo, "save", _raising(raised))
+    with pytest.raises(type(raised)):
+        other_ranker.save(folder)
+    monkeypatch.undo()
+    assert [(p.model, p.score) for p in Ranker.load(folder).predict(new)] == before
+    assert (folder / "evaluation.json").read_text() == '{"published": "with the card"}'
+    assert [p.name for p in tmp_path.iterdir()] == ["ranker"]  # no half-written ranker left beside it
+
+
+def test_a_reader_during_a_rebuild_gets_one_ranker_whole(planted_ranker, other_ranker, tmp_path, monkeypatch):
+    from hubselect.zoo.store import Zoo
+
+    folder = planted_ranker.save(tmp_path / "ranker")
+    read_zoo = Zoo.load.__func__
+
+    def rebuilt_while_reading(cls, path):  # the new ranker lands after ranker.json was read, before the rest
+        monkeypatch.setattr(Zoo, "load", classmethod(read_zoo))
+        other_ranker.save(folder)
+        return read_zoo(cls, path)
+
+    monkeypatch.setattr(Zoo, "load", classmethod(rebuilt_while_reading))
+    loaded = Ranker.load(folder)
+    assert loaded.arrays.models == other_ranker.arrays.models
+    assert loaded.ensemble.label() == other_ranker.ensemble.label() and set(loaded.boosters) == set(other_ranker.boosters)
 
 
 def test_saved_ranker_describes_itself_and_predicts_the_same(planted_zoo, planted_ranker, tmp_path):
