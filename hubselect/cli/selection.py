@@ -48,7 +48,7 @@ def selection_options(func):
 @cli.command("evaluate")
 @click.argument("zoo_ref", metavar="ZOO")
 @click.option("--targets", default=None, help="Comma-separated target datasets (default: every dataset with results for 2+ models).")
-@click.option("--json", "json_path", default=None,
+@click.option("--json", "json_path", default=None, metavar="FILE",
               help="Also write the full report (per-target metrics included) to this file (checked before the evaluation starts).")
 @selection_options
 @common_options
@@ -126,7 +126,7 @@ def _write_report(report: dict, path: Path) -> str | None:
 
 @cli.command("build")
 @click.argument("zoo_ref", metavar="ZOO")
-@click.option("--out", "out", required=True,
+@click.option("--out", "out", required=True, metavar="DIR",
               help="Folder to write the ranker to: a new or empty one, or a ranker folder to rebuild (its other files are kept).")
 @selection_options
 @common_options
