@@ -22,8 +22,8 @@ def check_can_create_in(folder: str | os.PathLike, shown: str) -> None:
     ...
     hubselect.errors.InputError: --json /proc/reports/x.json: cannot create files in /proc (No such file or directory); pass a path in a folder you can write to
     """
-    start = Path(folder).absolute()
-    existing = next(p for p in (start, *start.parents) if os.path.lexists(p))
+    start = Path(folder)
+    existing = next((p for p in (start, *start.parents) if os.path.lexists(p)), Path("."))
     if not existing.is_dir():
         raise InputError(f"{shown}: {existing} is a file, not a folder; pass a path in a folder")
     try:

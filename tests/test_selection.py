@@ -487,7 +487,7 @@ def test_build_refuses_an_out_folder_holding_something_else_and_leaves_it_untouc
         assert main(["build", "zoo", "--out", out]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "holds files and is not a ranker (no ranker.json)" in err, err
-        assert "pass a new or empty folder, e.g. " in err
+        assert "pass a new or empty folder (or a ranker folder, to rebuild it), e.g. " in err and err.endswith("ranker\n")
     assert _tree(project) == before
 
 

@@ -873,11 +873,11 @@ def check_ranker_folder(path: str | Path) -> Path:
     if os.path.lexists(folder) and not folder.is_dir():
         raise InputError(f"{folder} is not a folder; pass a new or empty folder for the ranker (or a ranker folder, to rebuild it)")
     if folder.is_dir() and not (folder / RANKER_FILE).is_file() and any(folder.iterdir()):
-        suggestion = folder / "ranker"
-        example = "" if os.path.lexists(suggestion) else f", e.g. {suggestion}"
+        suggestion = folder / "ranker"  # a new folder inside, or the ranker there (demo-run/ranker)
+        example = f", e.g. {suggestion}" if not os.path.lexists(suggestion) or (suggestion / RANKER_FILE).is_file() else ""
         raise InputError(
             f"{folder} holds files and is not a ranker (no {RANKER_FILE}): a ranker written there would overwrite them; "
-            f"pass a new or empty folder{example}"
+            f"pass a new or empty folder (or a ranker folder, to rebuild it){example}"
         )
     if (folder / RANKER_FILE).is_file():
         # A rebuild writes the new ranker beside the old one and renames it in (Ranker.save).
