@@ -7,6 +7,7 @@ Graph work (node2vec+) is shared through session fixtures: pecanpy's kernels com
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import math
@@ -325,6 +326,59 @@ def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker
     assert len(planted_ranker.predict(new, top=3)) == 3
 
 
+def _raising(exc):
+    def fail(*args, **kwargs):
+        raise exc
+
+    return fail
+
+
+@pytest.fixture(scope="module")
+def other_ranker():
+    """A second ranker, on another zoo, to rebuild a saved one with."""
+    return Ranker.fit(synthetic_zoo(10, 4, n_clusters=2, seed=5), SMALL)
+
+
+@pytest.mark.parametrize("failure", ["disk full writing the embeddings", "Ctrl-C writing the zoo"])
+def test_a_failed_rebuild_leaves_the_old_ranker_whole(failure, planted_zoo, planted_ranker, other_ranker, tmp_path, monkeypatch):
+    from hubselect.zoo.store import Zoo
+
+    folder = planted_ranker.save(tmp_path / "ranker")
+    (folder / "evaluation.json").write_text('{"published": "with the card"}')
+    new = _new_dataset_like(planted_zoo, "data-002")
+    before = [(p.model, p.score) for p in Ranker.load(folder).predict(new)]
+    assert other_ranker.embedding is not None
+    if failure.startswith("disk full"):
+        raised = OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(np, "save", _raising(raised))
+    else:
+        raised = KeyboardInterrupt()
+        monkeypatch.setattr(Zoo, "save", _raising(raised))
+    with pytest.raises(type(raised)):
+        other_ranker.save(folder)
+    monkeypatch.undo()
+    assert [(p.model, p.score) for p in Ranker.load(folder).predict(new)] == before
+    assert (folder / "evaluation.json").read_text() == '{"published": "with the card"}'
+    assert [p.name for p in tmp_path.iterdir()] == ["ranker"]  # no half-written ranker left beside it
+
+
+def test_a_reader_during_a_rebuild_gets_one_ranker_whole(planted_ranker, other_ranker, tmp_path, monkeypatch):
+    from hubselect.zoo.store import Zoo
+
+    folder = planted_ranker.save(tmp_path / "ranker")
+    read_zoo = Zoo.load.__func__
+
+    def rebuilt_while_reading(cls, path):  # the new ranker lands after ranker.json was read, before the rest
+        monkeypatch.setattr(Zoo, "load", classmethod(read_zoo))
+        other_ranker.save(folder)
+        return read_zoo(cls, path)
+
+    monkeypatch.setattr(Zoo, "load", classmethod(rebuilt_while_reading))
+    loaded = Ranker.load(folder)
+    assert loaded.arrays.models == other_ranker.arrays.models
+    assert loaded.ensemble.label() == other_ranker.ensemble.label() and set(loaded.boosters) == set(other_ranker.boosters)
+
+
 def test_saved_ranker_describes_itself_and_predicts_the_same(planted_zoo, planted_ranker, tmp_path):
     folder = planted_ranker.save(tmp_path / "ranker")
     info = json.loads((folder / "ranker.json").read_text())
@@ -368,3 +422,90 @@ def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
     assert "Built a ranker" in capsys.readouterr().out
     assert (tmp_path / "ranker" / "ranker.json").is_file()
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999"])
+@pytest.mark.parametrize("command", ["build", "evaluate", "recommend"])
+def test_a_seed_out_of_range_is_refused_before_any_work(command, seed, zoo_dir, tmp_path, capsys):
+    args = {
+        "build": ["build", zoo_dir, "--out", str(tmp_path / "ranker")],
+        "evaluate": ["evaluate", zoo_dir, "--targets", "data-000"],
+        "recommend": ["recommend", str(tmp_path), "--zoo", zoo_dir],
+    }[command]
+    assert main([*args, "--seed", seed]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Invalid value for '--seed'" in captured.err and "0<=x<=4294967295" in captured.err
+    assert not (tmp_path / "ranker").exists()
+
+
+@pytest.mark.parametrize("where", ["", "a-file/report.json", "/proc/report.json"])
+def test_evaluate_refuses_a_report_path_it_cannot_write_before_evaluating(where, zoo_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", where]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("Error: --json") and captured.err.count("\n") == 1, captured.err
+    assert "pass a" in captured.err and "[1/1]" not in captured.err  # refused before the first fold
+
+
+def test_evaluate_keeps_a_finished_report_it_could_not_write_where_asked(zoo_dir, tmp_path, monkeypatch, capsys):
+    import hubselect.rank
+
+    real = hubselect.rank.evaluate
+    folder = tmp_path / "reports"
+    folder.mkdir()
+
+    def evaluate_then_lose_the_folder(*args, **kwargs):
+        report = real(*args, **kwargs)
+        folder.rmdir()
+        folder.write_text("the folder became a file while the evaluation ran")
+        return report
+
+    monkeypatch.setattr(hubselect.rank, "evaluate", evaluate_then_lose_the_folder)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", str(folder / "report.json"), "--format", "json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "could not write the report to" in captured.err, captured.err
+    saved = captured.err.split("it was saved to ")[1].split(" instead")[0]
+    assert json.loads(open(saved).read()) == json.loads(captured.out)
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def test_build_refuses_an_out_folder_holding_something_else_and_leaves_it_untouched(zoo_dir, tmp_path, monkeypatch, capsys):
+    """`cd project; hubselect build zoo --out .` would overwrite the user's own zoo/ with the ranker's."""
+    import shutil
+
+    project = tmp_path / "project"
+    shutil.copytree(zoo_dir, project / "zoo")
+    (project / "notes.txt").write_text("mine")
+    before = _tree(project)
+    monkeypatch.chdir(project)
+    for out in [".", str(project)]:
+        assert main(["build", "zoo", "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "holds files and is not a ranker (no ranker.json)" in err, err
+        assert "pass a new or empty folder (or a ranker folder, to rebuild it), e.g. " in err and err.endswith("ranker\n")
+    assert _tree(project) == before
+
+
+@pytest.mark.parametrize("out", ["", "/dev/null", "a-file/ranker", "/proc/ranker"])
+def test_build_refuses_an_out_it_cannot_write_before_fitting(out, zoo_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    assert main(["build", zoo_dir, "--out", out]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("Error: ") and captured.err.count("\n") == 1, captured.err
+    assert "unexpected" not in captured.err and "; pass " in captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_build_rebuilds_a_ranker_folder_and_keeps_the_files_put_beside_it(zoo_dir, planted_ranker, tmp_path, capsys):
+    folder = planted_ranker.save(tmp_path / "ranker")
+    (folder / "evaluation.json").write_text('{"published": "with the card"}')
+    assert main(["build", zoo_dir, "--out", str(folder), "--learner", "regression"]) == 0
+    assert "Built a ranker" in capsys.readouterr().out
+    assert (folder / "evaluation.json").read_text() == '{"published": "with the card"}'
+    assert Ranker.load(folder).config.learner == "regression"

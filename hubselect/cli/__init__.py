@@ -63,6 +63,15 @@ def common_options(func):
     return wrapper
 
 
+def seed_option(help: str):
+    """``--seed``, declared once for every command that takes one.
+
+    numpy's seeders take 0 … 2**32 - 1; click refuses anything else before the command starts
+    (build and evaluate crashed on it mid-run, recommend accepted it).
+    """
+    return click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True, help=help)
+
+
 def _configure() -> None:
     SETTINGS.output = Output(SETTINGS.format)
     level = logging.WARNING

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, cli, common_options, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DEFAULT_SAMPLE_SIZE
 from hubselect.errors import InputError
@@ -17,7 +17,7 @@ NEW_ZOO_SCORE = ("fid_after_finetune", False)
 _sample_options = [
     click.option("--n", "n", type=click.IntRange(min=1), default=DEFAULT_SAMPLE_SIZE, show_default=True,
                  help="Images in the sample (seeded; Hub datasets are streamed, not downloaded)."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample."),
+    seed_option("Seed of the sample."),
     click.option("--split", default="train", show_default=True, help="Split of a Hub dataset."),
     click.option("--image-column", default=None, help="Column holding the images (default: detected)."),
     click.option("--caption-column", default=None, help="Column holding the captions (default: detected)."),

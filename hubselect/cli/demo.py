@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, cli, common_options, seed_option
 from hubselect.cli.output import margins_table, table
 
 _METRICS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
@@ -17,7 +17,7 @@ _METRICS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "
               help="Folder for the zoo, ranker, evaluation, heatmap and recommendations (created if missing).")
 @click.option("--small", is_flag=True, help="3 models × 4 datasets with a token budget: the whole path in about a minute.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes for pre-training and profiling.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fine-tuning, the scoring and the ranker.")
+@seed_option("Seed of the fine-tuning, the scoring and the ranker.")
 @click.option("--keep-work", is_flag=True, help="Keep OUT/.work (the loopback Hub's repos, the pipelines, the caches).")
 @click.option("--update-bundle", is_flag=True,
               help="Then copy the result into the package as the bundled `demo` zoo (for maintainers; needs a writable install).")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, cli, common_options, seed_option
 from hubselect.cli.output import table
 from hubselect.profile.recipes import METHODS
 
@@ -45,7 +45,7 @@ from hubselect.profile.recipes import METHODS
 @click.option("--probe", default=None, help="Feature extractor for FID and CLIP-I/CLIP-T: a CLIP model (Hub id or folder) or 'inception' (default: the zoo's probe, else openai/clip-vit-base-patch32).")
 @click.option("--dino-probe", default=None, help="A DINO/DINOv2 backbone (Hub id or folder) for the DINO score (default: none).")
 # data and execution
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sample, the split, training and generation.")
+@seed_option("Seed of the sample, the split, training and generation.")
 @click.option("--split", default="train", show_default=True, help="Split of Hub datasets.")
 @click.option("--caption-column", default=None, help="Column holding the captions (default: detected; none → the template).")
 @click.option("--image-column", default=None, help="Column holding the images (default: detected).")

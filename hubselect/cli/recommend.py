@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, cli, common_options, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 
@@ -35,7 +35,7 @@ def _score(value: float | None) -> str:
 @click.option("--n", "n", default=500, show_default=True, type=click.IntRange(min=1), help="Images sampled from the dataset.")
 @click.option("--min-images", type=click.IntRange(min=2), default=DEFAULT_MIN_IMAGES, show_default=True,
               help="Fewest decodable images the dataset needs.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
+@seed_option("Seed of the sample.")
 @click.option("--split", default="train", show_default=True, help="Split of a Hub dataset.")
 @click.option("--image-column", default=None, help="Image column (default: detected).")
 @click.option("--caption-column", default=None, help="Caption column (default: detected).")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, cli, common_options, seed_option
 from hubselect.cli.output import margins_table, table
 from hubselect.jsonable import finite, json_default
-from hubselect.errors import InputError
+from hubselect.errors import HubselectError, InputError
 
 _METRIC_COLUMNS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
 
@@ -33,7 +35,7 @@ _selection_options = [
     click.option("--method", default=None, help="Fine-tuning method whose results to use (needed when the zoo holds several)."),
     click.option("--learner", type=click.Choice(["lambdarank", "regression"]), default="lambdarank", show_default=True,
                  help="LightGBM objective of the ranker."),
-    click.option("--seed", type=int, default=0, show_default=True, help="Seed for walks, embeddings and the learner."),
+    seed_option("Seed for walks, embeddings and the learner."),
 ]
 
 
@@ -46,11 +48,11 @@ def selection_options(func):
 @cli.command("evaluate")
 @click.argument("zoo_ref", metavar="ZOO")
 @click.option("--targets", default=None, help="Comma-separated target datasets (default: every dataset with results for 2+ models).")
-@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Also write the full report (per-target metrics included) to this file.")
+@click.option("--json", "json_path", default=None, metavar="FILE",
+              help="Also write the full report (per-target metrics included) to this file (checked before the evaluation starts).")
 @selection_options
 @common_options
-def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, method: str | None, learner: str, seed: int) -> None:
+def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, method: str | None, learner: str, seed: int) -> None:
     """Leave-one-dataset-out evaluation of the method against the baselines.
 
     For each target, every model→target result leaves the graph and the training rows (the
@@ -73,17 +75,17 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, 
                         "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>",
                         "seconds": s}}}
     """
+    from hubselect.paths import check_writable_file
     from hubselect.rank import evaluate
 
+    report_file = check_writable_file(json_path, "--json") if json_path is not None else None
     zoo = _open(zoo_ref, method)
     wanted = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     if targets is not None and not wanted:
         raise InputError("--targets is empty; pass comma-separated dataset names, e.g. --targets a,b")
     started = time.perf_counter()
     report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info)
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(finite(report), indent=2, default=json_default) + "\n")
+    not_written = _write_report(report, report_file) if report_file is not None else None
 
     def human(console):
         rows = [("method", *[report["method"][k] for k in _METRIC_COLUMNS])]
@@ -95,21 +97,51 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: Path | None, 
         )
         console.print(table(title, ["", *_METRIC_COLUMNS], rows))
         console.print(margins_table(report["margins"]))
-        if json_path is not None:
-            console.print(f"Per-target report written to {json_path}")
+        if report_file is not None and not_written is None:
+            console.print(f"Per-target report written to {report_file}")
 
     SETTINGS.output.result(report, human)
+    if not_written is not None:
+        raise HubselectError(not_written)
+
+
+def _write_report(report: dict, path: Path) -> str | None:
+    """Write the report; if that fails after all (the folder went away, the disk filled), save it
+    in the temp folder instead, so a finished evaluation is never lost. Returns what went wrong."""
+    text = json.dumps(finite(report), indent=2, default=json_default) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return None
+    except OSError as exc:
+        problem = f"could not write the report to {path} ({exc.strerror or exc})"
+    try:
+        fd, fallback = tempfile.mkstemp(prefix="hubselect-evaluate-", suffix=".json")
+        with os.fdopen(fd, "w") as file:
+            file.write(text)
+    except OSError as exc:
+        return f"{problem}, nor a copy in {tempfile.gettempdir()} ({exc.strerror or exc}); rerun with --format json to get it on stdout"
+    return f"{problem}; it was saved to {fallback} instead"
 
 
 @cli.command("build")
 @click.argument("zoo_ref", metavar="ZOO")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Folder to write the ranker to.")
+@click.option("--out", "out", required=True, metavar="DIR",
+              help="Folder to write the ranker to: a new or empty one, or a ranker folder to rebuild (its other files are kept).")
 @selection_options
 @common_options
-def build_command(zoo_ref: str, out: Path, method: str | None, learner: str, seed: int) -> None:
-    """Train the ranker on every result of a zoo and save it (learner, feature schema, embeddings, config)."""
-    from hubselect.rank import Ranker
+def build_command(zoo_ref: str, out: str, method: str | None, learner: str, seed: int) -> None:
+    """Train the ranker on every result of a zoo and save it (learner, feature schema, embeddings, config).
 
+    --out must be a new or empty folder, or a ranker folder: a folder holding anything else is
+    refused (the ranker writes its own zoo/ and learner files there).
+    """
+    from hubselect.rank import Ranker
+    from hubselect.rank.ranker import check_ranker_folder
+
+    if not out:
+        raise InputError("--out is empty; pass the folder to write the ranker to, e.g. --out ranker")
+    out = check_ranker_folder(out)
     zoo = _open(zoo_ref, method)
     started = time.perf_counter()
     ranker = Ranker.fit(zoo, _config(seed, learner))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import fnmatch
 import json
 import logging
 import math
+import os
+import secrets
+import shutil
+import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -740,31 +746,76 @@ class Ranker:
         """Write the ranker folder: ``ranker.json``, ``learner-*.txt``, ``embeddings.npy``, ``zoo/``.
 
         ``zoo/`` holds the results, features and distances the ranker was fitted on — what
-        prediction reads evidence from, and what faithful mode retrains on.
+        prediction reads evidence from, and what faithful mode retrains on. ``path`` must be new,
+        empty or a ranker folder (:func:`check_ranker_folder`). Over a ranker, the new one is
+        written whole into a folder beside it and swapped in (:func:`_swap_in`): the old one stays
+        loadable until the new one is complete, a failed or interrupted save leaves it as it was,
+        and files put beside it (``evaluation.json``) are kept.
         """
+        folder = check_ranker_folder(path)
+        if folder.is_dir() and not (folder / RANKER_FILE).is_file():  # empty: no ranker to keep whole
+            try:
+                self._write(folder)
+            except BaseException:
+                for entry in folder.iterdir():  # back to empty: a partial ranker would be refused next time
+                    if entry.is_dir():
+                        shutil.rmtree(entry)
+                    else:
+                        entry.unlink()
+                raise
+            return folder
+        target = folder.resolve()  # a link to a ranker folder stays a link, to the new ranker
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.new-{secrets.token_hex(4)}")
+        staging.mkdir()
+        try:
+            self._write(staging)
+            _swap_in(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # left only when the save failed
+        return folder
+
+    def _write(self, folder: Path) -> None:
+        """The ranker's files, into an existing empty folder; ``ranker.json`` last, atomically."""
         from hubselect.zoo.store import Zoo, ZooMeta
 
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in [folder / EMBEDDING_FILE, *folder.glob(LEARNER_GLOB)]:
-            stale.unlink(missing_ok=True)  # a rebuild must not leave a stale file behind
         for (e, r), booster in self.boosters.items():
             booster.save_model(str(folder / _learner_file(e, r)))
         if self.embedding is not None:
             np.save(folder / EMBEDDING_FILE, self.embedding)
         meta = ZooMeta(score=self.zoo_info.get("score", "score"), higher_is_better=self.arrays.higher_is_better)
         _arrays_to_zoo(self.arrays, meta, Zoo).save(folder / ZOO_FOLDER)
-        (folder / RANKER_FILE).write_text(json.dumps(self.describe(), indent=2, default=json_default) + "\n")
-        return folder
+        partial = folder / f".{RANKER_FILE}.tmp"
+        partial.write_text(json.dumps(self.describe(), indent=2, default=json_default) + "\n")
+        os.replace(partial, folder / RANKER_FILE)
 
     @classmethod
     def load(cls, path: str | Path) -> "Ranker":
-        """Read a folder written by :meth:`save`."""
+        """Read a folder written by :meth:`save`.
+
+        A build may swap a new ranker in while this reads; when ``ranker.json`` changed during the
+        read, it reads again, so what it returns is one ranker, never parts of two.
+        """
+        folder = Path(path)
+        for _ in range(3):
+            before = _file_identity(folder / RANKER_FILE)
+            try:
+                ranker = cls._read(folder)
+            except Exception:
+                if _file_identity(folder / RANKER_FILE) == before:
+                    raise
+            else:
+                if _file_identity(folder / RANKER_FILE) == before:
+                    return ranker
+            time.sleep(0.05)
+        raise HubselectError(f"{folder} kept changing while it was read (is a build writing it?); rerun when the build is done")
+
+    @classmethod
+    def _read(cls, folder: Path) -> "Ranker":
         import lightgbm as lgb
 
         from hubselect.zoo.store import Zoo
 
-        folder = Path(path)
         meta_file = folder / RANKER_FILE
         if not meta_file.is_file():
             raise InputError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
@@ -800,6 +851,95 @@ class Ranker:
             selection=info.get("selection", {}),
             zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets")},
         )
+
+
+def check_ranker_folder(path: str | Path) -> Path:
+    """The folder :meth:`Ranker.save` may write to: a new one, an empty one, or a ranker folder (it
+    is rebuilt); anything else is an :class:`InputError`, raised before a fit is spent on it.
+
+    A folder holding other files is refused rather than written into: the ranker's own ``zoo/`` and
+    learner files would overwrite a user's zoo folder, or files of the same names.
+
+    >>> check_ranker_folder("/proc/ranker")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: /proc/ranker: cannot create files in /proc (No such file or directory); pass a path in a folder you can write to
+    """
+    from hubselect.paths import check_can_create_in
+
+    if not str(path):
+        raise InputError("no folder given for the ranker; pass a new or empty one, e.g. ranker")
+    folder = Path(path)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise InputError(f"{folder} is not a folder; pass a new or empty folder for the ranker (or a ranker folder, to rebuild it)")
+    if folder.is_dir() and not (folder / RANKER_FILE).is_file() and any(folder.iterdir()):
+        suggestion = folder / "ranker"  # a new folder inside, or the ranker there (demo-run/ranker)
+        example = f", e.g. {suggestion}" if not os.path.lexists(suggestion) or (suggestion / RANKER_FILE).is_file() else ""
+        raise InputError(
+            f"{folder} holds files and is not a ranker (no {RANKER_FILE}): a ranker written there would overwrite them; "
+            f"pass a new or empty folder (or a ranker folder, to rebuild it){example}"
+        )
+    if (folder / RANKER_FILE).is_file():
+        # A rebuild writes the new ranker beside the old one and renames it in (Ranker.save).
+        if os.path.ismount(folder):
+            raise InputError(f"{folder} is a mount point, which a rebuild cannot replace; write the ranker to a folder inside it, e.g. {folder / 'ranker'}")
+        check_can_create_in(folder.resolve().parent, str(folder))
+    else:
+        check_can_create_in(folder, str(folder))
+    return folder
+
+
+def _swap_in(new: Path, folder: Path) -> None:
+    """Put the complete ranker folder ``new`` at ``folder``, in place of the ranker there.
+
+    Two renames: the old folder goes aside, the new one takes its name; only then are the files a
+    user put beside the old ranker moved over and the old folder deleted. Between the renames (a
+    few microseconds) a reader finds no folder; one mid-read sees ``ranker.json`` change and reads
+    again (:meth:`Ranker.load`). A concurrent save of the same folder may take the name between
+    the renames: its ranker is moved aside the same way, the last save wins, both end whole.
+    """
+    moved: list[Path] = []  # what was at ``folder``, moved aside: the old ranker first
+    try:
+        for _ in range(5):
+            aside = folder.with_name(f".{folder.name}.old-{secrets.token_hex(4)}")
+            moved.append(aside)
+            try:
+                os.rename(folder, aside)
+            except FileNotFoundError:
+                moved.pop()  # nothing there: a new folder, or another save is between its renames
+            try:
+                os.rename(new, folder)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+        else:
+            raise HubselectError(f"{folder} kept being replaced by another build; rerun when it is done")
+    except BaseException:
+        if moved and os.path.lexists(moved[0]) and not os.path.lexists(folder):
+            os.rename(moved.pop(0), folder)  # the old ranker goes back
+        for aside in moved:
+            shutil.rmtree(aside, ignore_errors=True)
+        raise
+    if moved:
+        for entry in moved[0].iterdir():
+            if not _is_ranker_entry(entry.name) and not os.path.lexists(folder / entry.name):
+                os.rename(entry, folder / entry.name)
+    for aside in moved:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _is_ranker_entry(name: str) -> bool:
+    """Whether ``save`` writes a file or folder of this name (a rebuild replaces it; other files are kept)."""
+    return name in (RANKER_FILE, EMBEDDING_FILE, ZOO_FOLDER) or fnmatch.fnmatch(name, LEARNER_GLOB)
+
+
+def _file_identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino, stat.st_mtime_ns
 
 
 def _learner_file(embedding_set: str, regularisation: str) -> str:
