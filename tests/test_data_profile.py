@@ -120,6 +120,20 @@ def test_a_folder_without_usable_images_is_a_one_line_error(tmp_path, capsys, ti
     assert not (tmp_path / "zoo").exists()
 
 
+def test_a_broken_link_is_skipped_like_a_corrupt_file(tmp_path, capsys, tiny_clip, isolated_cache):
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "linked", 10, style="cool")
+    (folder / "zz.png").symlink_to(tmp_path / "nonexistent.png")
+    result = profile(capsys, folder, tmp_path / "zoo", tiny_clip)
+    assert result["images"] == 10 and result["skipped"] == {"missing": 1}
+    assert result["skipped_examples"] == ["zz.png: missing (broken link)"]
+    # The same folder, with the link fixed, is another revision.
+    (tmp_path / "nonexistent.png").write_bytes((folder / "img_0001.png").read_bytes())
+    fixed = profile(capsys, folder, tmp_path / "zoo", tiny_clip)
+    assert fixed["revision"] != result["revision"] and fixed["images"] == 11 and fixed["skipped"] == {}
+
+
 def test_a_zoo_with_two_probes_keeps_their_distances_apart(profiled_zoo, capsys, tiny_clip, tiny_dino):
     zoo, _ = profiled_zoo
     profile(capsys, messy_folder(), zoo, tiny_dino)

@@ -90,7 +90,7 @@ def decode_image(
     try:
         stream = io.BytesIO(data) if isinstance(data, bytes) else open(data, "rb")
     except FileNotFoundError:
-        return Skip(name, MISSING, "file not found")
+        return Skip(name, MISSING, "broken link" if os.path.islink(data) else "file not found")
     except OSError as exc:
         return Skip(name, UNREADABLE, exc.strerror or type(exc).__name__)
     with stream:
