@@ -134,6 +134,25 @@ def test_a_broken_link_is_skipped_like_a_corrupt_file(tmp_path, capsys, tiny_cli
     assert fixed["revision"] != result["revision"] and fixed["images"] == 11 and fixed["skipped"] == {}
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["profile", "", "--zoo", "zoo"], "DATASET is empty"),
+        (["similar", "  ", "--zoo", "zoo"], "DATASET is empty"),
+        (["profile", "FOLDER", "--zoo", "zoo", "--name", "  "], "--name is blank"),
+        (["profile", "FOLDER", "--zoo", "zoo", "--name", ""], "--name is blank"),
+    ],
+)
+def test_an_empty_dataset_or_name_is_refused(args, expected, tmp_path, monkeypatch, capsys, tiny_clip, isolated_cache):
+    """An empty DATASET is not the current folder (a script's unset variable), a blank --name not a name."""
+    zoo = tmp_path / "zoo"
+    args = [zoo if a == "zoo" else style_folder("cool") if a == "FOLDER" else a for a in args]
+    monkeypatch.chdir(style_folder("mono"))  # a folder of images: what "" used to be read as
+    code, out, err = run(capsys, "dataset", *args, "--probe", tiny_clip)
+    assert code == 2 and out == "" and err.count("\n") == 1 and expected in err, err
+    assert not zoo.exists()
+
+
 def test_a_zoo_with_two_probes_keeps_their_distances_apart(profiled_zoo, capsys, tiny_clip, tiny_dino):
     zoo, _ = profiled_zoo
     profile(capsys, messy_folder(), zoo, tiny_dino)

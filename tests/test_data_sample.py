@@ -101,6 +101,8 @@ def test_dataset_references(text, expected):
 def test_an_unknown_dataset_reference_says_what_is_accepted(tmp_path):
     with pytest.raises(InputError, match="a folder of images, a .parquet file, or a Hub dataset id"):
         DatasetRef.parse("no-such-thing")
+    with pytest.raises(InputError, match="DATASET is empty"):  # not the current folder
+        DatasetRef.parse("")
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(InputError, match="not a .parquet file"):
         DatasetRef.parse(str(tmp_path / "notes.txt"))

@@ -135,13 +135,14 @@ def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, m
         ("empty-zoo", "holds no fine-tuning results"),
         ("probe-mismatch", "probe mismatch"),
         ("no-images", "no image files in"),
+        ("empty-dataset", "DATASET is empty"),
         ("local-probe-not-given", "pass that probe's folder with --probe"),
         ("max-params-below-every-model", "--max-params 500000 (the smallest model has 1.0M parameters); loosen"),
         ("license-no-model-has", "--license gpl-3.0 (the models' licenses: mit, openrail); loosen"),
         ("ranker-url", "no such folder, and not a Hub repo id; pass org/zoo-ranker (ORG/NAME), not a URL"),
     ],
 )
-def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch, capsys):
     args = [cool_folder, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16"]
     if case == "empty-zoo":
         Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False)).save(tmp_path / "empty")
@@ -153,6 +154,9 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
     elif case == "no-images":
         (tmp_path / "empty-folder").mkdir()
         args[0] = tmp_path / "empty-folder"
+    elif case == "empty-dataset":  # e.g. an unset shell variable: not the current folder
+        monkeypatch.chdir(cool_folder)
+        args[0] = ""
     elif case == "local-probe-not-given":
         args = args[:5]
     elif case == "max-params-below-every-model":

@@ -87,8 +87,8 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     check_zoo_folder(zoo_dir)
     zoo = Zoo.load(zoo_dir) if (zoo_dir / META_FILE).is_file() else new_zoo()
     ref = DatasetRef.parse(dataset_ref, split=options["split"])
+    dataset_name = ref.zoo_name(name)
     probe_ref = resolve_probe(options["probe"] or default_probe(zoo), token=SETTINGS.token)
-    dataset_name = name or ref.name
     revision = dataset_revision(ref, token=SETTINGS.token)
     spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                       image_column=options["image_column"], caption_column=options["caption_column"])
@@ -168,11 +168,13 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     With --format json: a list of {"dataset", "distance"}.
     """
     from hubselect.data.profile import default_probe, load_zoo_stats, profile_dataset, similar_in_zoo, stored_profile, zoo_probes
-    from hubselect.data.refs import DatasetRef
+    from hubselect.data.refs import EMPTY_DATASET, DatasetRef
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
     from hubselect.zoo.resolve import open_zoo
 
+    if not dataset_ref.strip():  # not a zoo dataset's name, and Path("") is the current folder
+        raise InputError(EMPTY_DATASET)
     zoo = open_zoo(zoo_ref, token=SETTINGS.token)
     probes = zoo_probes(zoo)
     if not probes:

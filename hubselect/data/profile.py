@@ -136,7 +136,7 @@ def profile_dataset(
     if ref.kind == "hub":
         # Read the sample at the sha just resolved, even if the branch moves meanwhile.
         ref = DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split)
-    dataset = name or ref.name
+    dataset = ref.zoo_name(name)
     key = _cache_key(ref, revision, spec, probe_ref)
     if cache:
         cached = _read_cache(key, dataset, probe_ref, spec)

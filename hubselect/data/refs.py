@@ -30,6 +30,10 @@ DEFAULT_SAMPLE_SIZE = 500
 #: Default minimum number of decodable images a sample needs.
 DEFAULT_MIN_IMAGES = 8
 
+#: The error for an empty DATASET (``Path("")`` is the current folder: a script with an unset
+#: variable would profile whatever folder it runs in, recursively).
+EMPTY_DATASET = "DATASET is empty; pass a folder of images (. for the current folder), a .parquet file or a Hub dataset id"
+
 
 @dataclass(frozen=True)
 class DatasetRef:
@@ -47,6 +51,8 @@ class DatasetRef:
 
     @classmethod
     def parse(cls, text: str, *, split: str = "train") -> "DatasetRef":
+        if not text.strip():
+            raise InputError(EMPTY_DATASET)
         path = Path(text).expanduser()
         if path.is_dir():
             return cls("folder", str(path.resolve()), split=split)
@@ -67,6 +73,18 @@ class DatasetRef:
         if self.kind == "hub":
             return self.location + (f":{self.config}" if self.config else "")
         return Path(self.location).stem if self.kind == "parquet" else Path(self.location).name
+
+    def zoo_name(self, name: str | None = None) -> str:
+        """``name`` if given (a blank one is an :class:`InputError`), else :attr:`name`.
+
+        >>> DatasetRef("hub", "org/pets").zoo_name()
+        'org/pets'
+        """
+        if name is None:
+            return self.name
+        if not name.strip():
+            raise InputError(f"--name is blank; name the dataset, or leave --name out to use {self.name!r}")
+        return name
 
     def __str__(self) -> str:
         if self.kind == "hub":
@@ -105,4 +123,4 @@ class SampleSpec:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
 
-__all__ = ["DEFAULT_MIN_IMAGES", "DEFAULT_SAMPLE_SIZE", "DatasetRef", "SampleSpec"]
+__all__ = ["DEFAULT_MIN_IMAGES", "DEFAULT_SAMPLE_SIZE", "EMPTY_DATASET", "DatasetRef", "SampleSpec"]
