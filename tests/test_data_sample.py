@@ -63,7 +63,55 @@ def test_empty_and_all_corrupt_folders_are_one_line_errors(tmp_path, isolated_ca
     message = str(error.value)
     assert "\n" not in message
     assert "none of the 3 images read could be decoded (3 skipped: 2 corrupt, 1 truncated)" in message
-    assert "lower --min-images" in message
+    assert message.endswith("a profile needs at least 8: add images")  # a lower --min-images cannot help: none decoded
+
+
+def _tiny_images(folder, n, side=1):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", (side, side), (i, 0, 0)).save(folder / f"tiny_{i:02d}.png")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("1x1 images", "none of the 12 images read is usable (12 skipped: 12 too small); a profile needs at least 8: use images at least 8 px a side"),
+        ("some too small", "only 5 of 8 images read are usable (3 skipped: 3 too small); a profile needs at least 8: "
+                           "use images at least 8 px a side or lower --min-images"),
+        ("decompression bombs", "none of the 12 images read is usable (12 skipped: 12 decompression bomb); a profile needs at least 8: "
+                                "use images of at most 100 px (larger ones are refused as possible decompression bombs)"),
+        ("wrong image column", "none of the 64 images read is usable (64 skipped: 64 missing); a profile needs at least 8: "
+                               "check --image-column (column 'text' holds no images)"),
+        ("n below min", "--n 5 is below --min-images 8; raise --n to at least 8 or lower --min-images"),
+        ("small dataset", "it holds only 5 images; a profile needs at least 8: add images or lower --min-images"),
+    ],
+)
+def test_too_few_images_says_why_and_what_helps(case, expected, tmp_path, isolated_cache):
+    """The advice follows the cause; "could be decoded" only where decoding failed."""
+    from hubselect.data.refs import SampleSpec
+
+    kwargs = {}
+    if case == "1x1 images":
+        ref = _tiny_images(tmp_path / "d", 12)
+    elif case == "some too small":
+        ref = _tiny_images(write_image_folder(tmp_path / "d", 5, style="cool"), 3)
+    elif case == "decompression bombs":
+        ref = _tiny_images(tmp_path / "d", 12, side=16)
+        kwargs["spec"] = SampleSpec(max_pixels=100)  # 256 px each, over the limit
+    elif case == "wrong image column":
+        ref = sorted((parquet_dataset() / "data").glob("*.parquet"))[0]
+        kwargs["image_column"] = "text"
+    elif case == "n below min":
+        ref = write_image_folder(tmp_path / "d", 10, style="cool")
+        kwargs["n"] = 5
+    else:
+        ref = write_image_folder(tmp_path / "d", 5, style="cool")
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(ref), progress=False, **kwargs)
+    assert str(error.value).endswith(expected) and "\n" not in str(error.value)
 
 
 def test_a_parquet_file_is_sampled_by_row_groups(isolated_cache):

@@ -175,9 +175,9 @@ def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_di
     """The error names the option that lowers the floor, and recommend has that option."""
     small = write_image_folder(tmp_path / "five-cool-images", 5, style="cool", seed=7)
     args = ["recommend", small, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--format", "json"]
-    code, out, err = run_cli(capsys, *args)
-    assert code != 0 and out == "" and err.count("\n") == 1, err
-    assert "only 5 of 5 images" in err and "--min-images" in err
+    code, out, refused = run_cli(capsys, *args)
+    assert code == 2 and out == "" and refused.count("\n") == 1, refused
+    assert "it holds only 5 images" in refused and "lower --min-images" in refused
     code, out, err = run_cli(capsys, *args, "--min-images", "4")
     assert code == 0, err
     document = json.loads(out)

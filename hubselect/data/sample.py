@@ -29,7 +29,18 @@ from typing import Any, Iterator, Mapping, Sequence
 from PIL import Image
 
 from hubselect.data.fingerprint import content_hash
-from hubselect.data.decode import DEFAULT_MAX_SIDE, UNREADABLE, DecodedImage, Skip, decode_image
+from hubselect.data.decode import (
+    CORRUPT,
+    DEFAULT_MAX_SIDE,
+    MISSING,
+    TOO_LARGE,
+    TOO_SMALL,
+    TRUNCATED,
+    UNREADABLE,
+    DecodedImage,
+    Skip,
+    decode_image,
+)
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
 from hubselect.errors import InputError
 
@@ -45,6 +56,9 @@ CAPTION_COLUMNS = ("text", "caption", "captions", "prompt", "prompts", "sentence
 IMAGE_COLUMNS = ("image", "images", "img", "jpg", "jpeg", "png", "webp", "picture", "photo", "pixel_values")
 
 _FILE_COLUMNS = ("file_name", "file", "filename", "image_file", "path")
+
+#: Skip reasons that mean a file's bytes could not be decoded (the others are refusals).
+_DECODE_FAILURES = frozenset({CORRUPT, TRUNCATED, UNREADABLE})
 
 
 @dataclass
@@ -131,6 +145,7 @@ def load_dataset_sample(
             caption_column=caption_column,
             max_side=max_side,
         )
+    check_sample_size(spec, min_images)
     if ref.kind == "folder":
         sample = _folder_sample(ref, spec, progress)
     elif ref.kind == "parquet":
@@ -528,14 +543,60 @@ def _decode(candidate: _Candidate, spec: SampleSpec) -> DecodedImage | Skip:
 
 
 def _check_enough(sample: DatasetSample, min_images: int) -> None:
-    if len(sample) >= min_images:
+    check_enough(sample.ref, sample.spec, min_images, len(sample), sample.skip_counts, image_column=sample.image_column)
+
+
+def check_sample_size(spec: SampleSpec, min_images: int) -> None:
+    """Refuse a sample size below ``min_images`` before anything is read: no sample could pass."""
+    if spec.n < min_images:
+        raise InputError(f"--n {spec.n} is below --min-images {min_images}; raise --n to at least {min_images} or lower --min-images")
+
+
+def check_enough(
+    ref: DatasetRef, spec: SampleSpec, min_images: int, images: int, skipped: Mapping[str, int], *, image_column: str | None = None
+) -> None:
+    """Raise an :class:`InputError` when a sample of ``ref`` holds fewer than ``min_images`` usable images.
+
+    ``skipped`` counts the files left out per reason (``DatasetSample.skip_counts``, as a cached
+    profile also stores them); the message says why they were left out and what would help.
+
+    >>> check_enough(ref, SampleSpec(), 8, 0, {"too small": 12})  # doctest: +SKIP
+    InputError: ...: none of the 12 images read is usable (12 skipped: 12 too small); a profile needs at least 8: use images at least 8 px a side
+    """
+    check_sample_size(spec, min_images)
+    if images >= min_images:
         return
-    seen = len(sample) + len(sample.skipped)
-    if len(sample) == 0:
-        detail = f"none of the {seen} images read could be decoded ({sample.skip_summary()})" if seen else "it holds no images"
+    seen = images + sum(skipped.values())
+    summary = f"{sum(skipped.values())} skipped: " + ", ".join(f"{count} {reason}" for reason, count in skipped.items())
+    if seen == 0:
+        detail = "it holds no images"
+    elif not skipped:
+        detail = f"it holds only {images} image{'' if images == 1 else 's'}"
+    elif set(skipped) <= _DECODE_FAILURES:
+        detail = f"none of the {seen} images read could be decoded ({summary})" if images == 0 else (
+            f"only {images} of {seen} images read could be decoded ({summary})")
     else:
-        detail = f"only {len(sample)} of {seen} images read could be decoded ({sample.skip_summary()})"
-    raise InputError(f"{sample.ref}: {detail}; a profile needs at least {min_images}: add images or lower --min-images")
+        detail = f"none of the {seen} images read is usable ({summary})" if images == 0 else (
+            f"only {images} of {seen} images read are usable ({summary})")
+    fixes = []
+    for reason in skipped:
+        if reason == TOO_SMALL:
+            fix = f"use images at least {spec.min_side} px a side"
+        elif reason == TOO_LARGE:
+            fix = f"use images of at most {spec.max_pixels:,} px (larger ones are refused as possible decompression bombs)"
+        elif reason == MISSING and ref.kind == "folder":
+            fix = "fix or remove the broken links"
+        elif reason == MISSING and image_column:
+            fix = f"check --image-column (column {image_column!r} holds no images)"
+        else:
+            fix = "add images"
+        if fix not in fixes:
+            fixes.append(fix)
+    fixes = fixes or ["add images"]
+    if images >= 2:  # the least --min-images accepts: below that, lowering it cannot help
+        fixes.append("lower --min-images")
+    advice = fixes[0] if len(fixes) == 1 else ", ".join(fixes[:-1]) + " or " + fixes[-1]
+    raise InputError(f"{ref}: {detail}; a profile needs at least {min_images}: {advice}")
 
 
-__all__ = ["DatasetSample", "dataset_revision", "load_dataset_sample"]
+__all__ = ["DatasetSample", "check_enough", "check_sample_size", "dataset_revision", "load_dataset_sample"]
