@@ -120,6 +120,20 @@ def test_a_folder_without_usable_images_is_a_one_line_error(tmp_path, capsys, ti
     assert not (tmp_path / "zoo").exists()
 
 
+def test_min_images_holds_for_cached_and_stored_profiles(tmp_path, capsys, tiny_clip, isolated_cache):
+    """The same answer whether the sample is read, cached, or already in the zoo."""
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "ten", 10, style="cool")
+    zoo = tmp_path / "zoo"
+    strict = ("--probe", tiny_clip, "--min-images", "12")
+    code, _, refused = run(capsys, "dataset", "profile", folder, "--zoo", zoo, *strict)
+    assert code == 2 and "it holds only 10 images; a profile needs at least 12" in refused
+    assert profile(capsys, folder, zoo, tiny_clip)["images"] == 10  # cached, and stored in the zoo
+    for args in (["profile", folder, "--zoo", zoo], ["profile", folder, "--zoo", tmp_path / "other"], ["similar", folder, "--zoo", zoo]):
+        assert run(capsys, "dataset", *args, *strict) == (2, "", refused), args
+
+
 def test_a_broken_link_is_skipped_like_a_corrupt_file(tmp_path, capsys, tiny_clip, isolated_cache):
     from hubselect.testing.tiny import write_image_folder
 

@@ -183,6 +183,8 @@ def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_di
     document = json.loads(out)
     assert document["dataset"]["images"] == 5
     assert document["recommendations"][0]["model"] == "org/cool-expert"
+    # Its embeddings are cached now: the floor still holds, with the same error.
+    assert run_cli(capsys, *args) == (2, "", refused)
 
 
 def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):

@@ -95,6 +95,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     if not force and is_current(zoo, dataset_name, revision, spec, probe_ref):
         entry = stored_profile(zoo, dataset_name, probe_ref)
         provenance = entry.provenance
+        entry.check_enough(ref, spec, options["min_images"])
         result = {
             "dataset": dataset_name, "revision": revision, "status": "unchanged", "computed": False,
             "images": provenance.get("images"), "skipped": provenance.get("skipped", {}),
@@ -167,8 +168,16 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     which is then profiled (and cached) but not added to the zoo.
     With --format json: a list of {"dataset", "distance"}.
     """
-    from hubselect.data.profile import default_probe, load_zoo_stats, profile_dataset, similar_in_zoo, stored_profile, zoo_probes
-    from hubselect.data.refs import EMPTY_DATASET, DatasetRef
+    from hubselect.data.profile import (
+        default_probe,
+        is_current,
+        load_zoo_stats,
+        profile_dataset,
+        similar_in_zoo,
+        stored_profile,
+        zoo_probes,
+    )
+    from hubselect.data.refs import EMPTY_DATASET, DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
     from hubselect.zoo.resolve import open_zoo
@@ -198,8 +207,11 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
                 ".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show`"
             ) from None
         name = ref.name
-        entry = stored_profile(zoo, name, probe_ref)
-        if entry is not None and entry.provenance.get("revision") == dataset_revision(ref, token=SETTINGS.token):
+        spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
+                          image_column=options["image_column"], caption_column=options["caption_column"])
+        if is_current(zoo, name, dataset_revision(ref, token=SETTINGS.token), spec, probe_ref):
+            entry = stored_profile(zoo, name, probe_ref)  # the zoo's profile of this very sample
+            entry.check_enough(ref, spec, options["min_images"])
             stats = load_zoo_stats(zoo, entry)
         else:
             stats = profile_dataset(ref, probe=probe_ref, split=ref.split, **_profile_kwargs(options)).stats

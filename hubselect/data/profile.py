@@ -30,7 +30,7 @@ import numpy as np
 from hubselect import __version__, constants
 from hubselect.data.features import dataset_features
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
-from hubselect.data.sample import DatasetSample, dataset_revision, load_dataset_sample
+from hubselect.data.sample import DatasetSample, check_enough, check_sample_size, dataset_revision, load_dataset_sample
 from hubselect.data.similarity import MAX_EXACT, nearest
 from hubselect.errors import InputError
 from hubselect.metrics.frechet import FrechetStats, frechet_stats
@@ -130,6 +130,7 @@ def profile_dataset(
     if not isinstance(ref, DatasetRef):  # a str or a path
         ref = DatasetRef.parse(str(ref), split=split)
     spec = SampleSpec(n=n, seed=seed, split=ref.split, config=ref.config, image_column=image_column, caption_column=caption_column)
+    check_sample_size(spec, min_images)
     loaded = probe if isinstance(probe, Probe) else None
     probe_ref = probe.ref if isinstance(probe, Probe) else probe if isinstance(probe, ProbeRef) else resolve_probe(probe, token=token)
     revision = dataset_revision(ref, token=token)
@@ -141,6 +142,8 @@ def profile_dataset(
     if cache:
         cached = _read_cache(key, dataset, probe_ref, spec)
         if cached is not None:
+            # The key is the sample, not the floor it must clear: a cached one is held to it too.
+            check_enough(ref, spec, min_images, cached.images, cached.skipped, image_column=cached.details.get("image_column"))
             log.info("profile of %s @ %s with %s read from the cache", dataset, revision[:12], probe_ref.id)
             return cached
     sample = load_dataset_sample(ref, spec=spec, min_images=min_images, token=token, progress=progress)
@@ -263,6 +266,12 @@ class ZooProfileEntry:
     @property
     def probe_revision(self) -> str:
         return self.provenance["probe_revision"]
+
+    def check_enough(self, ref: DatasetRef, spec: SampleSpec, min_images: int) -> None:
+        """Hold this stored sample of ``ref`` to ``min_images`` as a new sample would be (same error)."""
+        provenance = self.provenance
+        check_enough(ref, spec, min_images, provenance.get("images", 0), provenance.get("skipped", {}),
+                     image_column=provenance.get("details", {}).get("image_column"))
 
 
 def zoo_profiles(zoo: Zoo, probe_id: str | None = None) -> list[ZooProfileEntry]:
