@@ -311,7 +311,6 @@ def _built_ranker(zoo: Zoo, zoo_label: str, method: str | None, notices: list[st
         f"no ranker is published beside zoo {zoo_label}: built one from the zoo (cached for next time; "
         "publish one with `hubselect build` and `hubselect push`)"
     )
-    log.warning(notices[-1])
     ranker = Ranker.fit(zoo)
     ranker.save(folder)
     return ranker

@@ -115,15 +115,15 @@ def test_filters_by_parameters_and_license(zoo_dir, ranker_dir, cool_folder):
     assert "org/cool-expert" not in {r.model for r in licensed.recommendations}
 
 
-def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, monkeypatch):
+def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):
     from hubselect import constants
     from hubselect.recommendation import recommend
 
     monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
-    first = recommend(str(cool_folder), zoo=str(zoo_dir), probe=str(tiny_clip_dir()), n=16, top_k=1)
-    assert first.ranker["source"] == "built from the zoo"
-    assert any("no ranker is published" in notice for notice in first.notices)
-    assert first.recommendations[0].model == "org/cool-expert"
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", zoo_dir, "--probe", tiny_clip_dir(), "--n", "16", "--top-k", "1")
+    assert code == 0, err
+    assert "ranker: built from the zoo" in out and "org/cool-expert" in out
+    assert err.count("no ranker is published") == 1, err  # a note, not also a log warning
     again = recommend(str(cool_folder), zoo=str(zoo_dir), probe=str(tiny_clip_dir()), n=16, top_k=1)
     assert not any("no ranker is published" in notice for notice in again.notices), "the built ranker was not cached"
     assert any("from the cache" in notice for notice in again.notices)
