@@ -134,6 +134,20 @@ def test_min_images_holds_for_cached_and_stored_profiles(tmp_path, capsys, tiny_
         assert run(capsys, "dataset", *args, *strict) == (2, "", refused), args
 
 
+@pytest.mark.parametrize("device", ["bogus", "cuda:99"])
+def test_a_device_torch_cannot_use_is_a_one_line_error(device, tmp_path, capsys, tiny_clip, isolated_cache):
+    zoo = tmp_path / "zoo"
+    profile(capsys, style_folder("cool"), zoo, tiny_clip)
+    runs = [
+        ["similar", style_folder("mono"), "--zoo", zoo],  # profiled (not cached): the probe would be loaded
+        ["profile", style_folder("cool"), "--zoo", tmp_path / "other"],  # embeddings cached: nothing to load
+        ["profile", style_folder("cool"), "--zoo", zoo],  # already in the zoo
+    ]
+    for args in runs:
+        code, out, err = run(capsys, "dataset", *args, "--probe", tiny_clip, "--device", device)
+        assert code == 2 and out == "" and err.startswith(f"Error: --device {device}: ") and err.count("\n") == 1, (args, err)
+
+
 def test_a_broken_link_is_skipped_like_a_corrupt_file(tmp_path, capsys, tiny_clip, isolated_cache):
     from hubselect.testing.tiny import write_image_folder
 

@@ -34,7 +34,7 @@ from hubselect.data.sample import DatasetSample, check_enough, check_sample_size
 from hubselect.data.similarity import MAX_EXACT, nearest
 from hubselect.errors import InputError
 from hubselect.metrics.frechet import FrechetStats, frechet_stats
-from hubselect.probes import DEFAULT_PROBE, Probe, ProbeRef, resolve_probe
+from hubselect.probes import DEFAULT_PROBE, Probe, ProbeRef, pick_device, resolve_probe
 from hubselect.zoo import DatasetRecord, DistanceRecord, Zoo
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,8 @@ def profile_dataset(
         ref = DatasetRef.parse(str(ref), split=split)
     spec = SampleSpec(n=n, seed=seed, split=ref.split, config=ref.config, image_column=image_column, caption_column=caption_column)
     check_sample_size(spec, min_images)
+    if device != "auto" and not isinstance(probe, Probe):
+        pick_device(device)  # a bad --device is an error even where the cache spares loading the probe
     loaded = probe if isinstance(probe, Probe) else None
     probe_ref = probe.ref if isinstance(probe, Probe) else probe if isinstance(probe, ProbeRef) else resolve_probe(probe, token=token)
     revision = dataset_revision(ref, token=token)
