@@ -140,6 +140,8 @@ def recommend(
         raise InputError(f"--top-k must be at least 1, got {top_k}")
     if mode not in ("fast", "faithful"):
         raise InputError(f"--mode must be fast or faithful, got {mode!r}")
+    if max_params is not None and math.isnan(max_params):  # NaN compares false: it would filter nothing
+        raise InputError("--max-params must be a number of parameters, e.g. 1e9, got nan")
     timings: dict[str, float] = {}
     notices: list[str] = []
 

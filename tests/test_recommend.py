@@ -140,6 +140,7 @@ def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, m
         ("max-params-below-every-model", "--max-params 500000 (the smallest model has 1.0M parameters); loosen"),
         ("license-no-model-has", "--license gpl-3.0 (the models' licenses: mit, openrail); loosen"),
         ("ranker-url", "no such folder, and not a Hub repo id; pass org/zoo-ranker (ORG/NAME), not a URL"),
+        ("max-params-nan", "--max-params must be a number of parameters, e.g. 1e9, got nan"),
     ],
 )
 def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch, capsys):
@@ -165,6 +166,8 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
         args += ["--license", "gpl-3.0"]
     elif case == "ranker-url":
         args[4] = "https://huggingface.co/org/zoo-ranker"
+    elif case == "max-params-nan":
+        args += ["--max-params", "nan"]
     code, out, err = run_cli(capsys, "recommend", *args)
     assert code != 0 and out == ""
     assert err.startswith("Error: ") and err.count("\n") == 1, err
