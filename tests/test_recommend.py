@@ -190,6 +190,13 @@ def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_di
     assert run_cli(capsys, *args) == (2, "", refused)
 
 
+def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
+    from hubselect.rank import NewDataset, Ranker
+
+    predictions = Ranker.load(ranker_dir).predict(NewDataset("elsewhere", {}, {"data/not-in-the-zoo": 1.0}))
+    assert len(predictions) == len(MODELS) and all(p.evidence == () and np.isnan(p.expected_low) for p in predictions)
+
+
 def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
     from huggingface_hub import ModelCard
 

@@ -694,8 +694,9 @@ class Ranker:
         w = np.where(present, weights[neighbours][None, :], 0.0)
         with np.errstate(all="ignore"):
             expected = np.sum(np.nan_to_num(raw) * w, axis=1) / w.sum(axis=1)
-        low = np.where(present.any(axis=1), np.min(np.where(present, raw, np.inf), axis=1), np.nan)
-        high = np.where(present.any(axis=1), np.max(np.where(present, raw, -np.inf), axis=1), np.nan)
+        # initial=: no neighbour with results (none the ranker knows) is no evidence, not an error.
+        low = np.where(present.any(axis=1), np.min(np.where(present, raw, np.inf), axis=1, initial=np.inf), np.nan)
+        high = np.where(present.any(axis=1), np.max(np.where(present, raw, -np.inf), axis=1, initial=-np.inf), np.nan)
         names = [self.arrays.models[i] for i in idx]
         order = sorted(range(idx.size), key=lambda r: (-scores[r], names[r]))
         if top is not None:
