@@ -154,7 +154,8 @@ def recommend(
         )
     zoo_obj = zoo_obj.for_method(method)
     probe_spec = _matching_probe(zoo_obj, zoo_label, probe, token)
-    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, ranker, method, token, notices)
+    fingerprint = _fingerprint(zoo_obj)
+    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, fingerprint, ranker, method, token, notices)
     timings["load"] = time.perf_counter() - started
 
     profile = profile_dataset(
@@ -202,7 +203,7 @@ def recommend(
             "probe": profile.probe.id,
             "nearest": [{"dataset": d, "distance": dist} for d, dist in neighbours[:5]],
         },
-        zoo={"repo": zoo_label, "revision": zoo_obj.meta.revision or _local_revision(ranker_obj)},
+        zoo={"repo": zoo_label, "revision": _zoo_revision(zoo_obj, fingerprint)},
         ranker={**ranker_info, "mode": mode, "method": zoo_obj.methods[0] if zoo_obj.methods else None},
         score={"name": zoo_obj.meta.score, "higher_is_better": bool(zoo_obj.meta.higher_is_better)},
         recommendations=recommendations,
@@ -253,22 +254,28 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
     return probes[0]
 
 
-def _ranker_for(zoo: Zoo, zoo_label: str, ranker: Any, method: str | None, token: str | None, notices: list[str]):
+def _ranker_for(zoo: Zoo, zoo_label: str, fingerprint: str, ranker: Any, method: str | None, token: str | None, notices: list[str]):
     from hubselect.rank import Ranker
 
     if isinstance(ranker, Ranker):
+        _check_ranker(ranker, "the given ranker", zoo, zoo_label, fingerprint, notices)
         return ranker, {"source": "given"}
     if ranker is not None:
         folder = Path(str(ranker)).expanduser()
         if folder.exists():
-            return Ranker.load(folder), {"source": str(folder)}
-        from hubselect.hub.client import repo_id_problem
-        from hubselect.hub.ranker_repo import pull_ranker
+            loaded = Ranker.load(folder)
+            source = str(folder)
+        else:
+            from hubselect.hub.client import repo_id_problem
+            from hubselect.hub.ranker_repo import pull_ranker
 
-        problem = repo_id_problem(str(ranker))
-        if problem:
-            raise InputError(f"ranker {str(ranker)!r}: no such folder, and {problem}")
-        return Ranker.load(pull_ranker(str(ranker), token=token)), {"source": str(ranker)}
+            problem = repo_id_problem(str(ranker))
+            if problem:
+                raise InputError(f"ranker {str(ranker)!r}: no such folder, and {problem}")
+            loaded = Ranker.load(pull_ranker(str(ranker), token=token))
+            source = str(ranker)
+        _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices)
+        return loaded, {"source": source}
     bundled = _bundled_ranker(zoo_label)
     if bundled is not None:
         return Ranker.load(bundled), {"source": "demo (bundled)"}
@@ -278,14 +285,46 @@ def _ranker_for(zoo: Zoo, zoo_label: str, ranker: Any, method: str | None, token
         published = zoo.meta.repo + RANKER_REPO_SUFFIX
         if ranker_exists(published, token=token):
             loaded = Ranker.load(pull_ranker(published, token=token))
-            built_on = loaded.zoo_info.get("revision")
-            if built_on and zoo.meta.revision and built_on != zoo.meta.revision:
-                notices.append(
-                    f"the published ranker {published} was built on zoo revision {built_on[:12]}, the zoo is at "
-                    f"{zoo.meta.revision[:12]}: rankings use the results it was built on"
-                )
+            _check_ranker(loaded, f"the published ranker {published}", zoo, zoo_label, fingerprint, notices)
             return loaded, {"source": published}
-    return _built_ranker(zoo, zoo_label, method, notices), {"source": "built from the zoo"}
+    return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
+
+
+def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: str, notices: list[str]) -> None:
+    """Refuse a ranker built on a zoo scored otherwise, or on another zoo; note one built on
+    another revision of this zoo (it ranks by the results it was built on)."""
+    info = ranker.zoo_info
+    instead = f"use a ranker built on this zoo (`hubselect build {zoo_label} --out DIR`), or leave --ranker out"
+    score = info.get("score", zoo.meta.score)
+    higher = bool(info.get("higher_is_better", ranker.arrays.higher_is_better))
+    if score != zoo.meta.score or higher != bool(zoo.meta.higher_is_better):
+        direction = "higher is better" if higher else "lower is better"
+        raise InputError(
+            f"{name} was built on a zoo scored by {score} ({direction}), zoo {zoo_label} is scored by "
+            f"{zoo.meta.score} ({zoo.meta.direction}); {instead}"
+        )
+    built_method, zoo_method = info.get("method"), (zoo.methods[0] if zoo.methods else None)
+    if built_method and zoo_method and built_method != zoo_method:
+        raise InputError(f"{name} was built on {built_method} results, the zoo's are {zoo_method} results; pass --method {built_method} or {instead}")
+    profiled = _profiled_models(zoo)
+    shared_models = profiled & set(ranker.arrays.models)
+    shared_datasets = set(zoo.dataset_ids) & set(ranker.arrays.datasets)
+    if not shared_models or not shared_datasets:
+        raise InputError(f"{name} was built on another zoo: it knows none of zoo {zoo_label}'s {'models' if not shared_models else 'datasets'}; {instead}")
+    if info.get("revision") and zoo.meta.revision:
+        same = info["revision"] == zoo.meta.revision
+    else:
+        same = info.get("fingerprint") == fingerprint
+    if same:
+        return
+    built_on = info.get("revision") or f"local-{info.get('fingerprint', '?')}"
+    unknown = len(profiled - shared_models)
+    notices.append(
+        f"{name} was built on zoo revision {_short(built_on)}, the zoo is at {_short(_zoo_revision(zoo, fingerprint))}: "
+        "rankings use the results it was built on"
+        + (f"; {unknown} of the zoo's models are new to it and not ranked" if unknown else "")
+        + " (rebuild it with `hubselect build`)"
+    )
 
 
 def _bundled_ranker(zoo_label: str) -> Path | None:
@@ -296,12 +335,10 @@ def _bundled_ranker(zoo_label: str) -> Path | None:
     return bundled_paths().ranker
 
 
-def _built_ranker(zoo: Zoo, zoo_label: str, method: str | None, notices: list[str]):
+def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: str, method: str | None, notices: list[str]):
     """Fit a ranker on the zoo, cached by the zoo's content so the next call reuses it."""
-    from hubselect.graph.arrays import ZooArrays
     from hubselect.rank import Ranker, RankerConfig
 
-    fingerprint = ZooArrays.from_zoo(zoo).fingerprint()
     key = hashlib.sha256(json.dumps([fingerprint, method, RankerConfig().to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = constants.CACHE_DIR / "rankers" / key
     if (folder / "ranker.json").is_file():
@@ -318,8 +355,24 @@ def _built_ranker(zoo: Zoo, zoo_label: str, method: str | None, notices: list[st
     return ranker
 
 
-def _local_revision(ranker) -> str:
-    return "local-" + str(ranker.zoo_info.get("fingerprint", ""))
+def _fingerprint(zoo: Zoo) -> str:
+    from hubselect.graph.arrays import ZooArrays
+
+    return ZooArrays.from_zoo(zoo).fingerprint()
+
+
+def _zoo_revision(zoo: Zoo, fingerprint: str) -> str:
+    """The zoo's commit sha, or for a local zoo ``local-`` + its content fingerprint."""
+    return zoo.meta.revision or f"local-{fingerprint}"
+
+
+def _short(revision: str) -> str:
+    return revision[:18] if revision.startswith("local-") else revision[:12]
+
+
+def _profiled_models(zoo: Zoo) -> set[str]:
+    """Models with at least one result in ``zoo``."""
+    return set(zoo.records.dropna(subset=["score"])["model"])
 
 
 # -- candidates and output ------------------------------------------------------------------------
@@ -356,14 +409,16 @@ def _parameters(features: dict[str, Any]) -> float | None:
 
 
 def candidate_models(zoo: Zoo, arrays, *, max_params: float | None = None, licenses: set[str] | None = None) -> list[str]:
-    """The models a recommendation may name: profiled on at least one dataset, not flagged
-    unsafe, not an adapter, and within ``max_params`` and ``licenses`` when given."""
+    """The models a recommendation may name: profiled on at least one dataset (in ``zoo``, and in
+    ``arrays``, the ranker's zoo), not flagged unsafe, not an adapter, and within ``max_params``
+    and ``licenses`` when given."""
     features = _model_features(zoo)
     profiled = np.isfinite(arrays.scores).any(axis=1)
+    in_zoo = _profiled_models(zoo)
     eligible = []
     for index, model in enumerate(arrays.models):
         row = features.get(model, {})
-        if profiled[index] and row.get("kind") != "lora" and not _text(row.get("excluded_reason")):
+        if profiled[index] and model in in_zoo and row.get("kind") != "lora" and not _text(row.get("excluded_reason")):
             eligible.append(model)
     if not eligible:
         raise InputError("the zoo has no profiled model to recommend; add results with `hubselect profile`")

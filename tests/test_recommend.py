@@ -190,11 +190,54 @@ def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_di
     assert run_cli(capsys, *args) == (2, "", refused)
 
 
+def test_a_ranker_of_another_revision_of_the_zoo_is_noted_and_ranks_only_the_zoos_models(zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+    """The ranker knows org/cool-expert; the zoo no longer holds its results, so it is not recommended."""
+    smaller = Zoo.load(zoo_dir)
+    smaller.records = smaller.records[smaller.records["model"] != "org/cool-expert"].reset_index(drop=True)
+    smaller.save(tmp_path / "smaller")
+    args = ["recommend", cool_folder, "--zoo", tmp_path / "smaller", "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16"]
+    code, out, err = run_cli(capsys, *args, "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert "org/cool-expert" not in {r["model"] for r in document["recommendations"]}
+    assert len(document["recommendations"]) == len(MODELS) - 1
+    built_on = json.loads((ranker_dir / "ranker.json").read_text())["zoo"]["fingerprint"]
+    # The zoo's own revision, not the ranker's.
+    assert document["zoo"]["revision"].startswith("local-") and built_on not in document["zoo"]["revision"]
+    assert any(f"was built on zoo revision local-{built_on[:12]}" in n for n in document["notices"]), document["notices"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0 and err.count("was built on zoo revision") == 1, err
+
+
 def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
     from hubselect.rank import NewDataset, Ranker
 
     predictions = Ranker.load(ranker_dir).predict(NewDataset("elsewhere", {}, {"data/not-in-the-zoo": 1.0}))
     assert len(predictions) == len(MODELS) and all(p.evidence == () and np.isnan(p.expected_low) for p in predictions)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("scored otherwise", "was built on a zoo scored by fid_after_finetune (lower is better), zoo "),
+        ("another zoo", "was built on another zoo: it knows none of zoo "),
+    ],
+)
+def test_a_ranker_built_for_another_zoo_is_refused(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+    import dataclasses
+
+    from hubselect.demo import bundled_paths
+
+    zoo, ranker = zoo_dir, ranker_dir
+    if case == "scored otherwise":
+        flipped = Zoo.load(zoo_dir)
+        flipped.meta = dataclasses.replace(flipped.meta, score="accuracy", higher_is_better=True)
+        zoo = flipped.save(tmp_path / "accuracy-zoo")
+    else:
+        ranker = bundled_paths().ranker  # the demo zoo's: none of its models or datasets are in this zoo
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", zoo, "--ranker", ranker, "--probe", tiny_clip_dir(), "--n", "16")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert expected in err and "--ranker" in err
 
 
 def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
