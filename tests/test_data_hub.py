@@ -117,7 +117,7 @@ def test_an_imagefolder_repo_downloads_only_the_sampled_files(hub, hub_token, hu
 
 def test_a_missing_dataset_is_a_one_line_hub_error(hub):
     with pytest.raises(HubError, match="not found"):
-        load_dataset_sample("tester/no-such-dataset", n=4, progress=False)
+        load_dataset_sample("tester/no-such-dataset", n=8, progress=False)
 
 
 def test_profile_a_hub_dataset_with_a_probe_served_by_the_hub(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
