@@ -57,7 +57,7 @@ def test_bench_usage_errors_are_one_line(tmp_path, capsys):
     code, out, err = run_cli(capsys, "bench", tmp_path, "--steps", "0", "--device", "cpu")
     assert code == 2 and "Invalid value for '--steps': 0 is not in the range x>=1." in err
     code, out, err = run_cli(capsys, "bench", tmp_path, "--device", "tpu")
-    assert code == 2 and err.strip() == "Error: --device tpu: not a device; use cpu, cuda, cuda:N or auto"
+    assert code == 2 and err.strip() == "Error: --device tpu: not a device; use cpu, cuda, cuda:N, mps or auto"
 
 
 def test_a_missing_folder_or_a_file_is_refused_before_the_hub_is_asked(hub, tmp_path, capsys):

@@ -301,7 +301,7 @@ def test_bad_bench_settings_are_refused_before_the_crawl_starts(hub, tmp_path, c
 
     before = len(hub.request_log)
     cases = [(("--bench-steps", "0"), "Invalid value for '--bench-steps'"), (("--bench-min-seconds", "-1"), "Invalid value for '--bench-min-seconds'"),
-             (("--bench-device", "tpu"), "Error: --bench-device tpu: not a device; use cpu, cuda, cuda:N or auto")]
+             (("--bench-device", "tpu"), "Error: --bench-device tpu: not a device; use cpu, cuda, cuda:N, mps or auto")]
     if not torch.cuda.is_available():
         cases.append((("--bench-device", "cuda"), "Error: --bench-device cuda: torch sees no CUDA device here; use --bench-device cpu"))
     for extra, message in cases:

@@ -21,17 +21,10 @@ def _bench_config(**kwargs):
 
 
 def _check_device(option: str, device: str) -> None:
-    """Refuse a device torch does not know, or CUDA where torch sees none, before any download."""
-    import torch
+    """Refuse a device torch does not know, or one this machine lacks, before any download."""
+    from hubselect.probes.base import pick_device
 
-    if device == "auto":
-        return
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise InputError(f"{option} {device}: not a device; use cpu, cuda, cuda:N or auto") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"{option} {device}: torch sees no CUDA device here; use {option} cpu")
+    pick_device(device, option=option)
 
 
 def _default_dtype(device: str) -> str:

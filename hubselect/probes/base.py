@@ -51,11 +51,11 @@ class ProbeRef:
         return load_resolved(self, device=device, batch_size=batch_size)
 
 
-def pick_device(device: str = "auto"):
+def pick_device(device: str = "auto", *, option: str = "--device"):
     """The torch device for ``device`` (``auto``: CUDA, then MPS, then CPU).
 
-    A device torch does not know, or one this machine lacks, is an :class:`InputError` (before
-    any weights are loaded) rather than torch's error from deep inside a load.
+    A device torch does not know, or one this machine lacks, is an :class:`InputError` naming
+    ``option`` (before any weights are loaded) rather than torch's error from deep inside a load.
 
     >>> pick_device("cpu")
     device(type='cpu')
@@ -68,15 +68,15 @@ def pick_device(device: str = "auto"):
         try:
             chosen = torch.device(device)
         except (RuntimeError, ValueError):
-            raise InputError(f"--device {device}: not a device; use cpu, cuda, cuda:N, mps or auto") from None
+            raise InputError(f"{option} {device}: not a device; use cpu, cuda, cuda:N, mps or auto") from None
         if chosen.type == "cuda":
             count = torch.cuda.device_count() if torch.cuda.is_available() else 0
             if not count:
-                raise InputError(f"--device {device}: torch sees no CUDA device here; use --device cpu")
+                raise InputError(f"{option} {device}: torch sees no CUDA device here; use {option} cpu")
             if chosen.index is not None and chosen.index >= count:
-                raise InputError(f"--device {device}: torch sees {count} CUDA device(s); use cuda:0 to cuda:{count - 1}")
+                raise InputError(f"{option} {device}: torch sees {count} CUDA device(s); use cuda:0 to cuda:{count - 1}")
         elif chosen.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-            raise InputError(f"--device {device}: torch sees no MPS device here; use --device cpu")
+            raise InputError(f"{option} {device}: torch sees no MPS device here; use {option} cpu")
         return chosen
     if torch.cuda.is_available():
         return torch.device("cuda")
