@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -351,6 +352,8 @@ def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: str, method: str | None
         "publish one with `hubselect build` and `hubselect push`)"
     )
     ranker = Ranker.fit(zoo)
+    if folder.exists() and not (folder / "ranker.json").is_file():
+        shutil.rmtree(folder)  # a save killed midway; it is only a cache (Ranker.save refuses such folders)
     ranker.save(folder)
     return ranker
 

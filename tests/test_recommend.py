@@ -128,6 +128,13 @@ def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, m
     assert not any("no ranker is published" in notice for notice in again.notices), "the built ranker was not cached"
     assert any("from the cache" in notice for notice in again.notices)
 
+    # A build killed while saving (no ranker.json yet) leaves a folder that is only a cache: it is
+    # built again, not refused as "a folder holding files that is not a ranker".
+    (cached,) = (tmp_path / "cache" / "rankers").iterdir()
+    (cached / "ranker.json").unlink()
+    rebuilt = recommend(str(cool_folder), zoo=str(zoo_dir), probe=str(tiny_clip_dir()), n=16, top_k=1)
+    assert rebuilt.recommendations[0].model == "org/cool-expert" and (cached / "ranker.json").is_file()
+
 
 @pytest.mark.parametrize(
     ("case", "expected"),
