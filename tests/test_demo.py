@@ -126,6 +126,30 @@ def test_demo_refuses_an_out_folder_holding_other_files(tmp_path, capsys):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_an_interrupted_demo_folder_is_still_a_demo_folder(tmp_path):
+    """Ctrl-C leaves .work and some outputs but no demo.json: rerunning into it must be allowed."""
+    from hubselect.demo.run import check_out_folder
+
+    (tmp_path / ".work").mkdir()
+    (tmp_path / "examples").mkdir()
+    assert check_out_folder(tmp_path) == tmp_path.resolve()
+    (tmp_path / ".work").rmdir()
+    with pytest.raises(InputError, match="other files in it"):
+        check_out_folder(tmp_path)
+
+
+def test_update_bundle_refuses_the_small_demo_before_running_it(tmp_path, capsys, monkeypatch):
+    import hubselect.demo.run
+
+    def must_not_run(*args, **kwargs):  # without the refusal, a 3 × 4 zoo would replace the package's
+        raise AssertionError("the demo ran, and its result would have been copied into the package")
+
+    monkeypatch.setattr(hubselect.demo.run, "run_demo", must_not_run)
+    code, _, err = run_cli(capsys, "demo", "--out", tmp_path / "d", "--small", "--update-bundle")
+    assert code == 2 and "--update-bundle ships the full demo zoo" in err and "drop --small" in err
+    assert not (tmp_path / "d").exists()
+
+
 def test_demo_is_listed_in_the_cli(capsys):
     code, out, _ = run_cli(capsys, "demo", "--help")
     assert code == 0 and "--out" in out and "--update-bundle" in out

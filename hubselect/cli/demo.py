@@ -35,6 +35,8 @@ def demo_command(out: Path, small: bool, workers: int, seed: int, keep_work: boo
     from hubselect.demo.config import DemoConfig
     from hubselect.demo.run import run_demo
 
+    if small and update_bundle:  # before minutes of work: a 3 × 4 zoo must not replace the shipped one
+        raise click.UsageError("--update-bundle ships the full demo zoo, which the README's figures describe; drop --small")
     config = DemoConfig.small(workers=workers, seed=seed) if small else DemoConfig(workers=workers, seed=seed)
     result = run_demo(out, config, progress=SETTINGS.output.human, keep_work=keep_work)
     data = result.to_dict()

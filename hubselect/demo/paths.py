@@ -17,6 +17,10 @@ DEMO_PROBE_ID = "hubselect/demo-probe"
 #: The zoo name that opens the bundled demo zoo.
 DEMO_ZOO = "demo"
 
+#: A demo run's working folder inside its --out (the loopback Hub, caches, the zoo being built);
+#: also what marks an interrupted run's folder as a demo folder.
+WORK_FOLDER = ".work"
+
 _ROOT = Path(__file__).resolve().parent
 
 

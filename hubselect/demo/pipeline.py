@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from hubselect.jsonable import finite  # standard library only: safe before HF_ENDPOINT is set
+from hubselect.demo.paths import WORK_FOLDER  # standard library only, too
 
 log = logging.getLogger("hubselect.demo")
 
@@ -146,7 +147,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     ns = config.namespace
     api = HfApi(token=token)
     models, datasets, held_out = _specs(config)
-    work = out / ".work"
+    work = out / WORK_FOLDER
     zoo_dir = work / "zoo"
     stages = Stages(9, progress)
     summary: dict[str, Any] = {"config": config.to_dict(), "hub": os.environ.get("HF_ENDPOINT")}
@@ -331,10 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     config = DemoConfig.from_dict(json.loads(config_json))
     port = int(os.environ["HF_ENDPOINT"].rsplit(":", 1)[1])
     out.mkdir(parents=True, exist_ok=True)
-    with LoopbackHub(out / ".work" / "hub", port=port):
+    with LoopbackHub(out / WORK_FOLDER / "hub", port=port):
         summary = build(out, config, progress=progress)
     if not keep:
-        shutil.rmtree(out / ".work", ignore_errors=True)
+        shutil.rmtree(out / WORK_FOLDER, ignore_errors=True)
     (out / SUMMARY_FILE).write_text(json.dumps(finite(summary), indent=2, default=str) + "\n")
     return 0
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hubselect.demo.config import DemoConfig
+from hubselect.demo.paths import WORK_FOLDER
 from hubselect.errors import HubselectError, InputError
 
 
@@ -91,6 +92,24 @@ def demo_environment(work: Path, namespace: str) -> dict[str, str]:
     return env
 
 
+def check_out_folder(out: str | os.PathLike) -> Path:
+    """``out``, resolved, if a demo may write there: a new or empty folder, or an earlier demo's
+    (finished: ``demo.json``; interrupted: its ``.work`` folder). Anything else is refused.
+
+    >>> check_out_folder("/etc")  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: --out /etc is a folder with other files in it; pass an empty or new folder, or an earlier demo's folder
+    """
+    out = Path(out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    demo_folder = (out / "demo.json").is_file() or (out / WORK_FOLDER).is_dir()
+    if out.is_dir() and not demo_folder and any(out.iterdir()):
+        raise InputError(f"--out {out} is a folder with other files in it; pass an empty or new folder, or an earlier demo's folder")
+    return out
+
+
 def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progress: bool = True, keep_work: bool = False) -> DemoResult:
     """Build the demo zoo into ``out`` (``zoo/``, ``ranker/``, ``evaluation.json``,
     ``scores.png``, ``recommendations.json``, ``examples/``, ``demo.json``).
@@ -102,13 +121,9 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
     {'top1_hit': True, 'rel1': True, 'pearson': True}
     """
     config = config or DemoConfig()
-    out = Path(out).expanduser().resolve()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
-    if out.is_dir() and any(p.name not in (".work",) for p in out.iterdir()) and not (out / "demo.json").is_file():
-        raise InputError(f"--out {out} is a folder with other files in it; pass an empty or new folder, or an earlier demo's folder")
+    out = check_out_folder(out)
     out.mkdir(parents=True, exist_ok=True)
-    env = demo_environment(out / ".work", config.namespace)
+    env = demo_environment(out / WORK_FOLDER, config.namespace)
     if not progress:
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     command = [sys.executable, "-m", "hubselect.demo.pipeline", str(out), json.dumps(config.to_dict())]
