@@ -175,6 +175,12 @@ def test_bad_inputs_are_one_line_errors_and_keep_earlier_records(lora_grid, prof
     assert err.strip() == "Error: unknown fine-tuning method 'hypernetwork'; choose from: lora, dreambooth, textual-inversion"
     assert not (tmp_path / "z").exists()
 
+    # A device torch does not know is refused once, before any job (was one 'unexpected RuntimeError' per job).
+    code, out, err = run_cli("profile", "--models", "a/b", "--datasets", "c/d", "--device", "tpu", "--zoo", tmp_path / "z")
+    assert code == 2 and out == ""
+    assert err.strip() == "Error: --device tpu: not a device; use cpu, cuda, cuda:N, mps or auto"
+    assert not (tmp_path / "z").exists()
+
     # A zoo scored by something else is refused before anything is fetched (the probe named here does not exist).
     Zoo(ZooMeta(score="accuracy", higher_is_better=True)).save(tmp_path / "accuracy-zoo")
     code, out, err = run_cli("profile", "--models", "a/b", "--datasets", "c/d", "--probe", tmp_path / "no-probe", "--zoo", tmp_path / "accuracy-zoo")
@@ -202,6 +208,19 @@ def test_bad_inputs_are_one_line_errors_and_keep_earlier_records(lora_grid, prof
     assert err.splitlines()[-1].startswith("Error: 3 of 4 profiling jobs failed")
     after = Zoo.load(copy).records
     assert len(after) == len(held) and set(after["score"]) == set(held["score"])
+
+
+def test_ctrl_c_says_the_finished_records_are_kept(profile_hub, probes, tmp_path, monkeypatch):
+    import hubselect.profile.grid
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while jobs run (the records' safety has its own SIGKILL test)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hubselect.profile.grid, "run_grid", interrupted)
+    good, _ = profile_hub.models
+    code, out, err = run_cli("profile", "--models", good, "--datasets", profile_hub.datasets[0], "--zoo", tmp_path / "z", *tiny_options(probes))
+    assert code != 0 and out == ""
+    assert f"interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest" in err
 
 
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -69,10 +70,12 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     from hubselect.profile.grid import existing_zoo, plan_jobs, push_grid, run_grid
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
+    from hubselect.probes.base import pick_device
 
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
     if push_to:
         check_repo_id(push_to, "--push", owner=True)  # not after hours of fine-tuning
+    pick_device(options["device"])  # a typo'd or absent device fails once here, not once per job
     recipe_overrides = {
         "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],
         "resolution": options["resolution"], "rank": options["rank"], "mixed_precision": options["mixed_precision"],
@@ -102,7 +105,13 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
             tqdm.write(f"failed: {outcome.job.describe()}: {outcome.error}", file=sys.stderr)
 
     runner = make_executor(executor, threads=options["threads"], address=ray_address)
-    summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer)
+    try:
+        summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer)
+    except KeyboardInterrupt:
+        logging.getLogger("hubselect.profile").warning(
+            "interrupted: every finished job's record is kept in %s; rerun the same command to run the rest", zoo_dir
+        )
+        raise
     push_error = None
     if push_to:
         try:
