@@ -247,3 +247,31 @@ def test_profile_grid_checks_push_to_before_any_job(hub, tmp_path):
     with pytest.raises(InputError, match=r"^push_to 'https://huggingface.co/datasets/org/zoo': not a Hub repo id; pass org/zoo \(ORG/NAME\), not a URL$"):
         profile_grid("org/model", str(tmp_path), tmp_path / "zoo", push_to="https://huggingface.co/datasets/org/zoo", progress=False)
     assert not (tmp_path / "zoo").exists() and not hub.request_log
+
+
+def test_two_inputs_with_one_zoo_name_are_refused_before_any_work(hub, tmp_path):
+    # Only folders: the clash is found before any model, dataset or probe is read.
+    m, other, ds, ds2 = (tmp_path / p for p in ("m/sd-ddim", "other/sd-ddim", "ds/warm", "ds2/warm"))
+    for folder in (m, other, ds, ds2):
+        folder.mkdir(parents=True)
+    zoo = tmp_path / "zoo"
+    common = ("--zoo", zoo, "--probe", tmp_path / "no-probe")
+
+    code, out, err = run_cli("profile", "--models", f"{m},{other}", "--datasets", ds, *common)
+    assert (code, out) == (2, "")
+    assert err == (f"Error: models {m} and {other} are both named 'sd-ddim' in the zoo "
+                   "(a local folder or file is keyed by its name); rename one of them\n")
+    code, out, err = run_cli("profile", "--models", m, "--datasets", f"{ds},{ds2}", *common)
+    assert code == 2 and err == (f"Error: datasets {ds} and {ds2} are both named 'warm' in the zoo "
+                                 "(a local folder or file is keyed by its name); rename one of them\n")
+    # Two revisions of one Hub model (or dataset) would share one record too.
+    code, out, err = run_cli("profile", "--models", "tester/sdm@aaaa111,tester/sdm@bbbb222", "--datasets", ds, *common)
+    assert code == 2 and err == ("Error: models tester/sdm@aaaa111 and tester/sdm@bbbb222 are both named 'tester/sdm' in the zoo "
+                                 "(a zoo keeps one result per model and dataset, whatever the revision); profile one revision per run\n")
+    code, out, err = run_cli("profile", "--models", m, "--datasets", "tester/ds@r1,tester/ds@r2", *common)
+    assert code == 2 and "datasets tester/ds@r1 and tester/ds@r2 are both named 'tester/ds'" in err
+    assert not zoo.exists() and not hub.request_log
+
+    # The same folder spelled twice is one model listed twice, not a clash (this run fails later, on the missing probe).
+    code, out, err = run_cli("profile", "--models", f"{m},{tmp_path}/other/../m/sd-ddim", "--datasets", ds, *common)
+    assert code == 2 and "both named" not in err and "no-probe" in err

@@ -13,8 +13,8 @@ from hubselect.profile.recipes import METHODS
 
 
 @cli.command("profile")
-@click.option("--models", required=True, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders.")
-@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files.")
+@click.option("--models", required=True, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
+@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Zoo folder the records go to (created if missing); jobs it already holds are skipped.")

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from hubselect.errors import InputError
 from hubselect.profile.evaluation import EvalConfig
 from hubselect.profile.executors import Executor, JobOutcome, make_executor
-from hubselect.profile.job import ProfileJob
+from hubselect.profile.job import ProfileJob, model_key
 from hubselect.profile.journal import ZooWriter, check_meta
 from hubselect.profile.recipes import Recipe, make_recipe, parse_methods
 from hubselect.zoo import ProfileRecord
@@ -83,6 +83,30 @@ def _split_list(value: str | Sequence[str], what: str) -> list[str]:
     return items
 
 
+def refuse_shared_keys(what: str, inputs: Iterable[tuple[str, str, str]]) -> None:
+    """Refuse two different ``what`` (models, datasets) that would share one key in the zoo.
+
+    ``inputs`` are ``(as given, key, source)``. A zoo holds one result per key, so profiling
+    both would silently keep one of them (or mix their weights under ``--weights-dir``); the
+    same source given twice (``m/sd,./m/sd``) is just a duplicate.
+
+    >>> refuse_shared_keys("models", [("a/sd", "sd", "/x/a/sd"), ("b/sd", "sd", "/x/b/sd")])
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: models a/sd and b/sd are both named 'sd' in the zoo (a local folder or file is keyed by its name); rename one of them
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for given, key, source in inputs:
+        first = seen.setdefault(key, (given, source))
+        if first[1] == source:
+            continue
+        if Path(source).is_absolute():
+            fix = "(a local folder or file is keyed by its name); rename one of them"
+        else:
+            fix = "(a zoo keeps one result per model and dataset, whatever the revision); profile one revision per run"
+        raise InputError(f"{what} {first[0]} and {given} are both named {key!r} in the zoo {fix}")
+
+
 def plan_jobs(
     models: str | Sequence[str],
     datasets: str | Sequence[str],
@@ -115,8 +139,13 @@ def plan_jobs(
     ['org/a × org/x (lora)', 'org/b × org/x (lora)']
     """
     from hubselect.data.profile import default_probe
+    from hubselect.data.refs import DatasetRef
     from hubselect.probes import resolve_probe
 
+    model_list, dataset_list = _split_list(models, "models"), _split_list(datasets, "datasets")
+    refuse_shared_keys("models", ((m, *model_key(m)) for m in model_list))
+    refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
+    refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
     evaluation = evaluation or EvalConfig()
@@ -125,8 +154,8 @@ def plan_jobs(
     probe_ref = resolve_probe(probe, token=token) if isinstance(probe, str) else probe
     dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, str) else dino_probe
     jobs = []
-    for model in _split_list(models, "models"):
-        for dataset in _split_list(datasets, "datasets"):
+    for model in model_list:
+        for dataset in dataset_list:
             for method in method_names:
                 jobs.append(
                     ProfileJob(
@@ -205,6 +234,9 @@ def run_grid(
     writer = writer or ZooWriter(zoo_dir)
     runner = make_executor(executor) if isinstance(executor, str) else executor
     summary = GridSummary(zoo=str(zoo_dir), executor=runner.name, total=len(jobs))
+    # Jobs built by hand (not by plan_jobs) are checked too, before any of them runs.
+    refuse_shared_keys("models", ((j.model, j.model_id, j.model_source) for j in jobs))
+    refuse_shared_keys("datasets", ((j.dataset, j.dataset_key, j.dataset_source) for j in jobs))
     flagged = flagged_models(writer.zoo)
     todo: list[ProfileJob] = []
     seen: set[tuple] = set()
@@ -298,4 +330,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "refuse_shared_keys", "run_grid", "unique_records"]
