@@ -399,6 +399,15 @@ def run_job(job: ProfileJob, *, progress: bool = False):
         "resolution": resolution,
         "dataset_ref": str(ref),
         "split": ref.split,
+        # What was asked for, beside what it resolved to (the record's revisions, the columns
+        # below): a rerun compares them to decide whether this record is its result.
+        "requested": {
+            "model_revision": job.model_revision,
+            "dataset_revision": ref.revision,
+            "image_column": job.image_column,
+            "caption_column": job.caption_column,
+        },
+        "columns": {"image": sample.image_column, "caption": sample.caption_column},
         "sample": {
             "images": len(sample),
             "train": len(train_ids),
