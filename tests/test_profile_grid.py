@@ -275,3 +275,62 @@ def test_two_inputs_with_one_zoo_name_are_refused_before_any_work(hub, tmp_path)
     # The same folder spelled twice is one model listed twice, not a clash (this run fails later, on the missing probe).
     code, out, err = run_cli("profile", "--models", f"{m},{tmp_path}/other/../m/sd-ddim", "--datasets", ds, *common)
     assert code == 2 and "both named" not in err and "no-probe" in err
+
+
+def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_grid, profile_hub, probes, tmp_path):
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+
+    api = HfApi(token="hf_profiler_loopback_write_token")  # the user profile_hub seeded the Hub as
+    model = f"{profile_hub.namespace}/sd-twice"
+    api.create_repo(model, exist_ok=True)
+    folder = save_tiny_pipeline(tmp_path / "sd-twice", "sd-tiny-ddim")
+    sha1 = api.upload_folder(repo_id=model, folder_path=str(folder), commit_message="first").oid
+    sha2 = api.upload_file(repo_id=model, path_or_fileobj=b"second commit\n", path_in_repo="notes.txt").oid
+    dataset = profile_hub.datasets[0]
+    zoo_dir = tmp_path / "zoo"
+
+    def profile(*args) -> tuple[int, dict, str]:
+        code, out, err = run_cli("profile", "--datasets", dataset, "--zoo", zoo_dir, "--format", "json", *tiny_options(probes), *args)
+        return code, json.loads(out), err
+
+    code, summary, err = profile("--models", f"{model}@{sha1}")
+    assert code == 0 and (summary["done"], summary["reruns"]) == (1, {}), err
+    # Another commit of the model is new work; its record replaces the first one.
+    code, summary, err = profile("--models", f"{model}@{sha2}")
+    assert code == 0, err
+    assert (summary["total"], summary["done"], summary["skipped"], summary["reruns"]) == (1, 1, 0, {"model revision changed": 1})
+    held = [r for r in Zoo.load(zoo_dir).profile_records() if r.model == model]
+    assert [r.model_revision for r in held] == [sha2]
+    code, out, err = run_cli("profile", "--models", f"{model}@{sha2[:7]}", "--datasets", dataset, "--zoo", zoo_dir, *tiny_options(probes))
+    assert code == 0 and f"1 jobs: 0 done, 1 skipped (already in {zoo_dir}), 0 failed" in out, err
+
+    # Another split or caption column is another sample: it runs (and fails here: neither exists), and the record stays.
+    code, summary, err = profile("--models", f"{model}@{sha2}", "--split", "test")
+    assert code == 1 and (summary["done"], summary["skipped"], summary["reruns"]) == (0, 0, {"split changed": 1})
+    code, summary, err = profile("--models", f"{model}@{sha2}", "--caption-column", "nosuch")
+    assert code == 1 and summary["reruns"] == {"columns changed": 1} and "nosuch" in summary["failures"][0]["reason"]
+    # Asking for the column detection picked reads the same sample: done.
+    code, summary, err = profile("--models", f"{model}@{sha2}", "--caption-column", "text")
+    assert code == 0 and (summary["done"], summary["skipped"]) == (0, 1)
+    assert [r.model_revision for r in Zoo.load(zoo_dir).profile_records() if r.model == model] == [sha2]
+
+
+def test_records_written_before_requests_were_stored_still_count_as_done(lora_grid, profile_hub, probes, tmp_path):
+    zoo_dir, _ = lora_grid
+    old = Zoo.load(zoo_dir)
+    # What the profiler wrote before it stored the revisions and columns asked for.
+    old.records["details"] = [json.dumps({k: v for k, v in json.loads(d).items() if k not in ("requested", "columns")}) for d in old.records["details"]]
+    old.save(tmp_path / "zoo")
+    grid = ("--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets), "--zoo", tmp_path / "zoo", "--format", "json")
+    code, out, err = run_cli("profile", *grid, *tiny_options(probes))
+    assert code == 0 and (json.loads(out)["skipped"], json.loads(out)["reruns"]) == (4, {}), err
+    # The revision the records were made from, named by a short sha, is the same revision.
+    revision = next(r.dataset_revision for r in old.profile_records() if r.dataset == profile_hub.datasets[0])
+    code, out, err = run_cli("profile", "--models", profile_hub.models[0], "--datasets", f"{profile_hub.datasets[0]}@{revision[:8]}",
+                             "--zoo", tmp_path / "zoo", "--format", "json", *tiny_options(probes))
+    assert code == 0 and json.loads(out)["skipped"] == 1, err
+    # A column those records cannot vouch for is asked for: the job runs again.
+    code, out, err = run_cli("profile", *grid[:2], "--datasets", profile_hub.datasets[0], *grid[4:], "--caption-column", "nosuch", *tiny_options(probes))
+    assert code == 1 and json.loads(out)["reruns"] == {"columns changed": 2}

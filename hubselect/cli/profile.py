@@ -60,13 +60,15 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     curve).
 
     Idempotent and crash-safe: a job whose model, dataset, method and config hash the zoo
-    already holds is skipped, and each record is written as soon as its job finishes.
+    already holds is skipped, and each record is written as soon as its job finishes. A job
+    whose record was made from another model or dataset revision, split or columns runs
+    again, and its new record replaces the old one.
     """
     from hubselect.errors import HubselectError
     from hubselect.hub.client import check_repo_id
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
-    from hubselect.profile.grid import existing_zoo, plan_jobs, push_grid, run_grid
+    from hubselect.profile.grid import describe_reruns, existing_zoo, plan_jobs, push_grid, run_grid
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
 
@@ -117,7 +119,7 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
                      r.metrics.get("train_seconds")) for r in summary.records]
             console.print(table("new profile records", ["model", "dataset", "method", "FID before", "FID after", "CLIP-I", "CLIP-T", "train s"],
                                 rows, numeric_format="{:.4g}"))
-        console.print(f"{summary.total} jobs: {summary.done} done, {summary.skipped} skipped (already in {zoo_dir}), "
+        console.print(f"{summary.total} jobs{describe_reruns(summary.reruns)}: {summary.done} done, {summary.skipped} skipped (already in {zoo_dir}), "
                       f"{len(summary.failed)} failed ({summary.seconds:.1f}s, executor {summary.executor})")
         for failure in summary.failed:
             console.print(f"  failed {failure['model']} × {failure['dataset']} ({failure['method']}): {failure['reason']}", markup=False, highlight=False)

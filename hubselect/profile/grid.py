@@ -6,7 +6,8 @@
    ``(model, dataset, method, config_hash)``;
 2. skip every job whose key the zoo already holds (the config hash covers the recipe, the
    evaluation, the probes and the seed, so a changed setting is a new job, and a rerun does
-   nothing);
+   nothing) — unless the record held was made from another model or dataset revision, split
+   or columns (:func:`rerun_reason`): then the job runs and its record replaces the old one;
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight);
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,9 @@ class GridSummary:
     total: int = 0
     done: int = 0
     skipped: int = 0
+    #: Jobs whose key the zoo held, run again because their record was made from other
+    #: inputs: reason (see :func:`rerun_reason`) → count. Their new records replace the old.
+    reruns: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, str]] = field(default_factory=list)
     records: list[ProfileRecord] = field(default_factory=list)
     seconds: float = 0.0
@@ -53,6 +58,7 @@ class GridSummary:
             "total": self.total,
             "done": self.done,
             "skipped": self.skipped,
+            "reruns": self.reruns,
             "failed": len(self.failed),
             "failures": self.failed,
             "seconds": round(self.seconds, 2),
@@ -246,9 +252,14 @@ def run_grid(
             summary.total -= 1  # the same job listed twice
             continue
         seen.add(key)
-        if not force and writer.has(key):
-            summary.skipped += 1
-            continue
+        if not force:
+            held = writer.get(key)
+            reason = rerun_reason(job, held) if held is not None else None
+            if held is not None and reason is None:
+                summary.skipped += 1
+                continue
+            if reason is not None:
+                summary.reruns[reason] = summary.reruns.get(reason, 0) + 1
         if job.model_id in flagged:
             # The crawl already found the model unsafe to load: fail without a request.
             reason = f"model {job.model_id} is flagged {flagged[job.model_id]} (hubselect never runs repo code or unpickles weights)"
@@ -257,7 +268,7 @@ def run_grid(
                 on_outcome(JobOutcome(job, None, reason))
             continue
         todo.append(job)
-    log.info("%d jobs: %d to run, %d already in the zoo", summary.total, len(todo), summary.skipped)
+    log.info("%d jobs: %d to run%s, %d already in the zoo", summary.total, len(todo), describe_reruns(summary.reruns), summary.skipped)
     bar = tqdm(total=len(todo), desc="Profiling", unit="job", disable=not progress or not todo)
     with bar:
         for outcome in runner.run(todo):
@@ -272,6 +283,78 @@ def run_grid(
                 on_outcome(outcome)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def _same_revision(asked: str | None, made_from: str | None, requested: Mapping[str, Any] | None, name: str) -> bool:
+    """Whether a record made from revision ``made_from`` (asked for as ``requested[name]``) is
+    the revision ``asked`` now (``None``: the main branch)."""
+    if asked is not None and _SHA.match(asked.lower()) and made_from:
+        return made_from.lower().startswith(asked.lower())
+    if requested is None:
+        # A record written before requests were stored cannot tell which branch or tag it was
+        # asked for. Runs that name none (nearly all) count it as done, as they always did, so
+        # that existing zoos are not rerun whole; a run naming a branch or tag runs again.
+        return asked is None
+    return (requested.get(name) or "main") == (asked or "main")
+
+
+def _same_column(asked: str | None, requested: Mapping[str, Any] | None, used: str | None, name: str) -> bool:
+    """Whether a record that read column ``used`` (asked for as ``requested[name]``) read the column ``asked`` now (``None``: detected)."""
+    if asked is None:
+        # Detection is a function of the dataset revision. A record written before requests
+        # were stored most likely detected its columns too: counted as done, as it always was.
+        return requested is None or requested.get(name) is None
+    # The column read, not the one asked for: asking for the column detection picked is the same sample.
+    return used == asked
+
+
+def rerun_reason(job: ProfileJob, record: ProfileRecord) -> str | None:
+    """Why ``record``, held under ``job.key``, is not ``job``'s result (``None``: it is).
+
+    The key leaves out the revisions, the split and the columns (a zoo keeps one result per
+    model × dataset × method × config), so a job whose record was made from other ones is new
+    work, whose record replaces the old one.
+
+    >>> job = ProfileJob("org/sd@5e6f7a8", "org/pets", LoraRecipe(), EvalConfig(), probe=clip)  # doctest: +SKIP
+    >>> rerun_reason(job, replace(record, model_revision="1a2b3c4..."))  # doctest: +SKIP
+    'model revision changed'
+    """
+    from hubselect.data.refs import DatasetRef
+
+    details = record.details or {}
+    requested = details.get("requested")
+    ref = DatasetRef.parse(job.dataset, split=job.split)
+    if not _same_revision(job.model_revision, record.model_revision, requested, "model_revision"):
+        return "model revision changed"
+    if not _same_revision(ref.revision, record.dataset_revision, requested, "dataset_revision"):
+        return "dataset revision changed"
+    # Only Hub datasets have splits (a folder or a parquet file is read whole, whatever --split says).
+    if ref.kind == "hub" and details.get("split", "train") != ref.split:
+        return "split changed"
+    columns = details.get("columns") or {}
+    if not (
+        _same_column(job.image_column, requested, columns.get("image"), "image_column")
+        and _same_column(job.caption_column, requested, columns.get("caption"), "caption_column")
+    ):
+        return "columns changed"
+    return None
+
+
+def describe_reruns(reruns: Mapping[str, int]) -> str:
+    """``' (3 rerun: 1 model revision changed, 2 split changed)'``, or ``''`` when nothing reruns.
+
+    >>> describe_reruns({"split changed": 1})
+    ' (1 rerun: split changed)'
+    """
+    if not reruns:
+        return ""
+    if len(reruns) == 1:
+        (reason, count), = reruns.items()
+        return f" ({count} rerun: {reason})"
+    return f" ({sum(reruns.values())} rerun: {', '.join(f'{count} {reason}' for reason, count in reruns.items())})"
 
 
 def _failure(job: ProfileJob, reason: str) -> dict[str, str]:
@@ -330,4 +413,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "refuse_shared_keys", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "describe_reruns", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]
