@@ -332,5 +332,6 @@ def test_records_written_before_requests_were_stored_still_count_as_done(lora_gr
                              "--zoo", tmp_path / "zoo", "--format", "json", *tiny_options(probes))
     assert code == 0 and json.loads(out)["skipped"] == 1, err
     # A column those records cannot vouch for is asked for: the job runs again.
-    code, out, err = run_cli("profile", *grid[:2], "--datasets", profile_hub.datasets[0], *grid[4:], "--caption-column", "nosuch", *tiny_options(probes))
+    code, out, err = run_cli("profile", "--models", ",".join(profile_hub.models), "--datasets", profile_hub.datasets[0], "--zoo", tmp_path / "zoo",
+                             "--format", "json", "--caption-column", "nosuch", *tiny_options(probes))
     assert code == 1 and json.loads(out)["reruns"] == {"columns changed": 2}
