@@ -266,3 +266,91 @@ def test_profile_grid_checks_push_to_before_any_job(hub, tmp_path):
     with pytest.raises(InputError, match=r"^push_to 'https://huggingface.co/datasets/org/zoo': not a Hub repo id; pass org/zoo \(ORG/NAME\), not a URL$"):
         profile_grid("org/model", str(tmp_path), tmp_path / "zoo", push_to="https://huggingface.co/datasets/org/zoo", progress=False)
     assert not (tmp_path / "zoo").exists() and not hub.request_log
+
+
+def test_two_inputs_with_one_zoo_name_are_refused_before_any_work(hub, tmp_path):
+    # Only folders: the clash is found before any model, dataset or probe is read.
+    m, other, ds, ds2 = (tmp_path / p for p in ("m/sd-ddim", "other/sd-ddim", "ds/warm", "ds2/warm"))
+    for folder in (m, other, ds, ds2):
+        folder.mkdir(parents=True)
+    zoo = tmp_path / "zoo"
+    common = ("--zoo", zoo, "--probe", tmp_path / "no-probe")
+
+    code, out, err = run_cli("profile", "--models", f"{m},{other}", "--datasets", ds, *common)
+    assert (code, out) == (2, "")
+    assert err == (f"Error: models {m} and {other} are both named 'sd-ddim' in the zoo "
+                   "(a local folder or file is keyed by its name); rename one of them\n")
+    code, out, err = run_cli("profile", "--models", m, "--datasets", f"{ds},{ds2}", *common)
+    assert code == 2 and err == (f"Error: datasets {ds} and {ds2} are both named 'warm' in the zoo "
+                                 "(a local folder or file is keyed by its name); rename one of them\n")
+    # Two revisions of one Hub model (or dataset) would share one record too.
+    code, out, err = run_cli("profile", "--models", "tester/sdm@aaaa111,tester/sdm@bbbb222", "--datasets", ds, *common)
+    assert code == 2 and err == ("Error: models tester/sdm@aaaa111 and tester/sdm@bbbb222 are both named 'tester/sdm' in the zoo "
+                                 "(a zoo keeps one result per model and dataset, whatever the revision); profile one revision per run\n")
+    code, out, err = run_cli("profile", "--models", m, "--datasets", "tester/ds@r1,tester/ds@r2", *common)
+    assert code == 2 and "datasets tester/ds@r1 and tester/ds@r2 are both named 'tester/ds'" in err
+    assert not zoo.exists() and not hub.request_log
+
+    # The same folder spelled twice is one model listed twice, not a clash (this run fails later, on the missing probe).
+    code, out, err = run_cli("profile", "--models", f"{m},{tmp_path}/other/../m/sd-ddim", "--datasets", ds, *common)
+    assert code == 2 and "both named" not in err and "no-probe" in err
+
+
+def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_grid, profile_hub, probes, tmp_path):
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+
+    api = HfApi(token="hf_profiler_loopback_write_token")  # the user profile_hub seeded the Hub as
+    model = f"{profile_hub.namespace}/sd-twice"
+    api.create_repo(model, exist_ok=True)
+    folder = save_tiny_pipeline(tmp_path / "sd-twice", "sd-tiny-ddim")
+    sha1 = api.upload_folder(repo_id=model, folder_path=str(folder), commit_message="first").oid
+    sha2 = api.upload_file(repo_id=model, path_or_fileobj=b"second commit\n", path_in_repo="notes.txt").oid
+    dataset = profile_hub.datasets[0]
+    zoo_dir = tmp_path / "zoo"
+
+    def profile(*args) -> tuple[int, dict, str]:
+        code, out, err = run_cli("profile", "--datasets", dataset, "--zoo", zoo_dir, "--format", "json", *tiny_options(probes), *args)
+        return code, json.loads(out), err
+
+    code, summary, err = profile("--models", f"{model}@{sha1}")
+    assert code == 0 and (summary["done"], summary["reruns"]) == (1, {}), err
+    # Another commit of the model is new work; its record replaces the first one.
+    code, summary, err = profile("--models", f"{model}@{sha2}")
+    assert code == 0, err
+    assert (summary["total"], summary["done"], summary["skipped"], summary["reruns"]) == (1, 1, 0, {"model revision changed": 1})
+    held = [r for r in Zoo.load(zoo_dir).profile_records() if r.model == model]
+    assert [r.model_revision for r in held] == [sha2]
+    code, out, err = run_cli("profile", "--models", f"{model}@{sha2[:7]}", "--datasets", dataset, "--zoo", zoo_dir, *tiny_options(probes))
+    assert code == 0 and f"1 jobs: 0 done, 1 skipped (already in {zoo_dir}), 0 failed" in out, err
+
+    # Another split or caption column is another sample: it runs (and fails here: neither exists), and the record stays.
+    code, summary, err = profile("--models", f"{model}@{sha2}", "--split", "test")
+    assert code == 1 and (summary["done"], summary["skipped"], summary["reruns"]) == (0, 0, {"split changed": 1})
+    code, summary, err = profile("--models", f"{model}@{sha2}", "--caption-column", "nosuch")
+    assert code == 1 and summary["reruns"] == {"columns changed": 1} and "nosuch" in summary["failures"][0]["reason"]
+    # Asking for the column detection picked reads the same sample: done.
+    code, summary, err = profile("--models", f"{model}@{sha2}", "--caption-column", "text")
+    assert code == 0 and (summary["done"], summary["skipped"]) == (0, 1)
+    assert [r.model_revision for r in Zoo.load(zoo_dir).profile_records() if r.model == model] == [sha2]
+
+
+def test_records_written_before_requests_were_stored_still_count_as_done(lora_grid, profile_hub, probes, tmp_path):
+    zoo_dir, _ = lora_grid
+    old = Zoo.load(zoo_dir)
+    # What the profiler wrote before it stored the revisions and columns asked for.
+    old.records["details"] = [json.dumps({k: v for k, v in json.loads(d).items() if k not in ("requested", "columns")}) for d in old.records["details"]]
+    old.save(tmp_path / "zoo")
+    grid = ("--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets), "--zoo", tmp_path / "zoo", "--format", "json")
+    code, out, err = run_cli("profile", *grid, *tiny_options(probes))
+    assert code == 0 and (json.loads(out)["skipped"], json.loads(out)["reruns"]) == (4, {}), err
+    # The revision the records were made from, named by a short sha, is the same revision.
+    revision = next(r.dataset_revision for r in old.profile_records() if r.dataset == profile_hub.datasets[0])
+    code, out, err = run_cli("profile", "--models", profile_hub.models[0], "--datasets", f"{profile_hub.datasets[0]}@{revision[:8]}",
+                             "--zoo", tmp_path / "zoo", "--format", "json", *tiny_options(probes))
+    assert code == 0 and json.loads(out)["skipped"] == 1, err
+    # A column those records cannot vouch for is asked for: the job runs again.
+    code, out, err = run_cli("profile", "--models", ",".join(profile_hub.models), "--datasets", profile_hub.datasets[0], "--zoo", tmp_path / "zoo",
+                             "--format", "json", "--caption-column", "nosuch", *tiny_options(probes))
+    assert code == 1 and json.loads(out)["reruns"] == {"columns changed": 2}

@@ -14,8 +14,8 @@ from hubselect.profile.recipes import METHODS
 
 
 @cli.command("profile")
-@click.option("--models", required=True, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders.")
-@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files.")
+@click.option("--models", required=True, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
+@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Zoo folder the records go to (created if missing); jobs it already holds are skipped.")
@@ -61,13 +61,15 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     curve).
 
     Idempotent and crash-safe: a job whose model, dataset, method and config hash the zoo
-    already holds is skipped, and each record is written as soon as its job finishes.
+    already holds is skipped, and each record is written as soon as its job finishes. A job
+    whose record was made from another model or dataset revision, split or columns runs
+    again, and its new record replaces the old one.
     """
     from hubselect.errors import HubselectError
     from hubselect.hub.client import check_repo_id
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
-    from hubselect.profile.grid import existing_zoo, plan_jobs, push_grid, run_grid
+    from hubselect.profile.grid import describe_reruns, existing_zoo, plan_jobs, push_grid, run_grid
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
     from hubselect.probes.base import pick_device
@@ -126,7 +128,7 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
                      r.metrics.get("train_seconds")) for r in summary.records]
             console.print(table("new profile records", ["model", "dataset", "method", "FID before", "FID after", "CLIP-I", "CLIP-T", "train s"],
                                 rows, numeric_format="{:.4g}"))
-        console.print(f"{summary.total} jobs: {summary.done} done, {summary.skipped} skipped (already in {zoo_dir}), "
+        console.print(f"{summary.total} jobs{describe_reruns(summary.reruns)}: {summary.done} done, {summary.skipped} skipped (already in {zoo_dir}), "
                       f"{len(summary.failed)} failed ({summary.seconds:.1f}s, executor {summary.executor})")
         for failure in summary.failed:
             console.print(f"  failed {failure['model']} × {failure['dataset']} ({failure['method']}): {failure['reason']}", markup=False, highlight=False)

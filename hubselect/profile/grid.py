@@ -6,7 +6,8 @@
    ``(model, dataset, method, config_hash)``;
 2. skip every job whose key the zoo already holds (the config hash covers the recipe, the
    evaluation, the probes and the seed, so a changed setting is a new job, and a rerun does
-   nothing);
+   nothing) — unless the record held was made from another model or dataset revision, split
+   or columns (:func:`rerun_reason`): then the job runs and its record replaces the old one;
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight);
@@ -16,6 +17,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from hubselect.errors import InputError
 from hubselect.profile.evaluation import EvalConfig
 from hubselect.profile.executors import Executor, JobOutcome, make_executor
-from hubselect.profile.job import ProfileJob
+from hubselect.profile.job import ProfileJob, model_key
 from hubselect.profile.journal import ZooWriter, check_meta
 from hubselect.profile.recipes import Recipe, make_recipe, parse_methods
 from hubselect.zoo import ProfileRecord
@@ -41,6 +43,9 @@ class GridSummary:
     total: int = 0
     done: int = 0
     skipped: int = 0
+    #: Jobs whose key the zoo held, run again because their record was made from other
+    #: inputs: reason (see :func:`rerun_reason`) → count. Their new records replace the old.
+    reruns: dict[str, int] = field(default_factory=dict)
     failed: list[dict[str, str]] = field(default_factory=list)
     records: list[ProfileRecord] = field(default_factory=list)
     seconds: float = 0.0
@@ -53,6 +58,7 @@ class GridSummary:
             "total": self.total,
             "done": self.done,
             "skipped": self.skipped,
+            "reruns": self.reruns,
             "failed": len(self.failed),
             "failures": self.failed,
             "seconds": round(self.seconds, 2),
@@ -81,6 +87,30 @@ def _split_list(value: str | Sequence[str], what: str) -> list[str]:
     if not items:
         raise InputError(f"no {what} given; pass a comma-separated list")
     return items
+
+
+def refuse_shared_keys(what: str, inputs: Iterable[tuple[str, str, str]]) -> None:
+    """Refuse two different ``what`` (models, datasets) that would share one key in the zoo.
+
+    ``inputs`` are ``(as given, key, source)``. A zoo holds one result per key, so profiling
+    both would silently keep one of them (or mix their weights under ``--weights-dir``); the
+    same source given twice (``m/sd,./m/sd``) is just a duplicate.
+
+    >>> refuse_shared_keys("models", [("a/sd", "sd", "/x/a/sd"), ("b/sd", "sd", "/x/b/sd")])
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: models a/sd and b/sd are both named 'sd' in the zoo (a local folder or file is keyed by its name); rename one of them
+    """
+    seen: dict[str, tuple[str, str]] = {}
+    for given, key, source in inputs:
+        first = seen.setdefault(key, (given, source))
+        if first[1] == source:
+            continue
+        if Path(source).is_absolute():
+            fix = "(a local folder or file is keyed by its name); rename one of them"
+        else:
+            fix = "(a zoo keeps one result per model and dataset, whatever the revision); profile one revision per run"
+        raise InputError(f"{what} {first[0]} and {given} are both named {key!r} in the zoo {fix}")
 
 
 def plan_jobs(
@@ -115,8 +145,13 @@ def plan_jobs(
     ['org/a × org/x (lora)', 'org/b × org/x (lora)']
     """
     from hubselect.data.profile import default_probe
+    from hubselect.data.refs import DatasetRef
     from hubselect.probes import resolve_probe
 
+    model_list, dataset_list = _split_list(models, "models"), _split_list(datasets, "datasets")
+    refuse_shared_keys("models", ((m, *model_key(m)) for m in model_list))
+    refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
+    refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
     evaluation = evaluation or EvalConfig()
@@ -125,8 +160,8 @@ def plan_jobs(
     probe_ref = resolve_probe(probe, token=token) if isinstance(probe, str) else probe
     dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, str) else dino_probe
     jobs = []
-    for model in _split_list(models, "models"):
-        for dataset in _split_list(datasets, "datasets"):
+    for model in model_list:
+        for dataset in dataset_list:
             for method in method_names:
                 jobs.append(
                     ProfileJob(
@@ -205,6 +240,9 @@ def run_grid(
     writer = writer or ZooWriter(zoo_dir)
     runner = make_executor(executor) if isinstance(executor, str) else executor
     summary = GridSummary(zoo=str(zoo_dir), executor=runner.name, total=len(jobs))
+    # Jobs built by hand (not by plan_jobs) are checked too, before any of them runs.
+    refuse_shared_keys("models", ((j.model, j.model_id, j.model_source) for j in jobs))
+    refuse_shared_keys("datasets", ((j.dataset, j.dataset_key, j.dataset_source) for j in jobs))
     flagged = flagged_models(writer.zoo)
     todo: list[ProfileJob] = []
     seen: set[tuple] = set()
@@ -214,9 +252,14 @@ def run_grid(
             summary.total -= 1  # the same job listed twice
             continue
         seen.add(key)
-        if not force and writer.has(key):
-            summary.skipped += 1
-            continue
+        if not force:
+            held = writer.get(key)
+            reason = rerun_reason(job, held) if held is not None else None
+            if held is not None and reason is None:
+                summary.skipped += 1
+                continue
+            if reason is not None:
+                summary.reruns[reason] = summary.reruns.get(reason, 0) + 1
         if job.model_id in flagged:
             # The crawl already found the model unsafe to load: fail without a request.
             reason = f"model {job.model_id} is flagged {flagged[job.model_id]} (hubselect never runs repo code or unpickles weights)"
@@ -225,7 +268,7 @@ def run_grid(
                 on_outcome(JobOutcome(job, None, reason))
             continue
         todo.append(job)
-    log.info("%d jobs: %d to run, %d already in the zoo", summary.total, len(todo), summary.skipped)
+    log.info("%d jobs: %d to run%s, %d already in the zoo", summary.total, len(todo), describe_reruns(summary.reruns), summary.skipped)
     bar = tqdm(total=len(todo), desc="Profiling", unit="job", disable=not progress or not todo)
     with bar:
         for outcome in runner.run(todo):
@@ -240,6 +283,78 @@ def run_grid(
                 on_outcome(outcome)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+def _same_revision(asked: str | None, made_from: str | None, requested: Mapping[str, Any] | None, name: str) -> bool:
+    """Whether a record made from revision ``made_from`` (asked for as ``requested[name]``) is
+    the revision ``asked`` now (``None``: the main branch)."""
+    if asked is not None and _SHA.match(asked.lower()) and made_from:
+        return made_from.lower().startswith(asked.lower())
+    if requested is None:
+        # A record written before requests were stored cannot tell which branch or tag it was
+        # asked for. Runs that name none (nearly all) count it as done, as they always did, so
+        # that existing zoos are not rerun whole; a run naming a branch or tag runs again.
+        return asked is None
+    return (requested.get(name) or "main") == (asked or "main")
+
+
+def _same_column(asked: str | None, requested: Mapping[str, Any] | None, used: str | None, name: str) -> bool:
+    """Whether a record that read column ``used`` (asked for as ``requested[name]``) read the column ``asked`` now (``None``: detected)."""
+    if asked is None:
+        # Detection is a function of the dataset revision. A record written before requests
+        # were stored most likely detected its columns too: counted as done, as it always was.
+        return requested is None or requested.get(name) is None
+    # The column read, not the one asked for: asking for the column detection picked is the same sample.
+    return used == asked
+
+
+def rerun_reason(job: ProfileJob, record: ProfileRecord) -> str | None:
+    """Why ``record``, held under ``job.key``, is not ``job``'s result (``None``: it is).
+
+    The key leaves out the revisions, the split and the columns (a zoo keeps one result per
+    model × dataset × method × config), so a job whose record was made from other ones is new
+    work, whose record replaces the old one.
+
+    >>> job = ProfileJob("org/sd@5e6f7a8", "org/pets", LoraRecipe(), EvalConfig(), probe=clip)  # doctest: +SKIP
+    >>> rerun_reason(job, replace(record, model_revision="1a2b3c4..."))  # doctest: +SKIP
+    'model revision changed'
+    """
+    from hubselect.data.refs import DatasetRef
+
+    details = record.details or {}
+    requested = details.get("requested")
+    ref = DatasetRef.parse(job.dataset, split=job.split)
+    if not _same_revision(job.model_revision, record.model_revision, requested, "model_revision"):
+        return "model revision changed"
+    if not _same_revision(ref.revision, record.dataset_revision, requested, "dataset_revision"):
+        return "dataset revision changed"
+    # Only Hub datasets have splits (a folder or a parquet file is read whole, whatever --split says).
+    if ref.kind == "hub" and details.get("split", "train") != ref.split:
+        return "split changed"
+    columns = details.get("columns") or {}
+    if not (
+        _same_column(job.image_column, requested, columns.get("image"), "image_column")
+        and _same_column(job.caption_column, requested, columns.get("caption"), "caption_column")
+    ):
+        return "columns changed"
+    return None
+
+
+def describe_reruns(reruns: Mapping[str, int]) -> str:
+    """``' (3 rerun: 1 model revision changed, 2 split changed)'``, or ``''`` when nothing reruns.
+
+    >>> describe_reruns({"split changed": 1})
+    ' (1 rerun: split changed)'
+    """
+    if not reruns:
+        return ""
+    if len(reruns) == 1:
+        (reason, count), = reruns.items()
+        return f" ({count} rerun: {reason})"
+    return f" ({sum(reruns.values())} rerun: {', '.join(f'{count} {reason}' for reason, count in reruns.items())})"
 
 
 def _failure(job: ProfileJob, reason: str) -> dict[str, str]:
@@ -298,4 +413,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "describe_reruns", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]

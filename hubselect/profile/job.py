@@ -68,10 +68,19 @@ class ProfileJob:
     @property
     def model_id(self) -> str:
         """The model's key in the zoo: the Hub id without ``@revision``, or the folder's name."""
-        path = Path(self.model).expanduser()
-        if path.is_dir():
-            return path.resolve().name
-        return self.model.partition("@")[0]
+        return model_key(self.model)[0]
+
+    @property
+    def model_source(self) -> str:
+        """What :attr:`model_id` stands for in this job: the Hub id as given, or the folder's absolute path."""
+        return model_key(self.model)[1]
+
+    @property
+    def dataset_source(self) -> str:
+        """What :attr:`dataset_key` stands for in this job: the Hub id as given, or the folder's (file's) absolute path."""
+        from hubselect.data.refs import DatasetRef
+
+        return str(DatasetRef.parse(self.dataset, split=self.split))
 
     @property
     def model_revision(self) -> str | None:
@@ -103,6 +112,21 @@ class ProfileJob:
 
     def describe(self) -> str:
         return f"{self.model_id} × {self.dataset_key} ({self.method})"
+
+
+def model_key(model: str) -> tuple[str, str]:
+    """``(key in the zoo, source)`` of a MODEL argument: a Hub id's key drops ``@revision``, a
+    local folder's key is its name (so two folders of one name, or two revisions of one id,
+    share a key while their sources differ).
+
+    >>> model_key("org/sd@abc123")
+    ('org/sd', 'org/sd@abc123')
+    """
+    path = Path(model).expanduser()
+    if path.is_dir():
+        resolved = path.resolve()
+        return resolved.name, str(resolved)
+    return model.partition("@")[0], model
 
 
 def library_versions() -> dict[str, str]:
@@ -375,6 +399,15 @@ def run_job(job: ProfileJob, *, progress: bool = False):
         "resolution": resolution,
         "dataset_ref": str(ref),
         "split": ref.split,
+        # What was asked for, beside what it resolved to (the record's revisions, the columns
+        # below): a rerun compares them to decide whether this record is its result.
+        "requested": {
+            "model_revision": job.model_revision,
+            "dataset_revision": ref.revision,
+            "image_column": job.image_column,
+            "caption_column": job.caption_column,
+        },
+        "columns": {"image": sample.image_column, "caption": sample.caption_column},
         "sample": {
             "images": len(sample),
             "train": len(train_ids),
@@ -402,4 +435,4 @@ def run_job(job: ProfileJob, *, progress: bool = False):
     )
 
 
-__all__ = ["ProfileJob", "library_versions", "load_pipeline", "reproducible", "run_job"]
+__all__ = ["ProfileJob", "library_versions", "load_pipeline", "model_key", "reproducible", "run_job"]

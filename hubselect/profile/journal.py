@@ -129,6 +129,15 @@ class ZooWriter:
         hit = (frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)
         return bool(hit.any())
 
+    def get(self, key: tuple[str, str, str, str]) -> ProfileRecord | None:
+        """The record the zoo holds under ``key`` (as of the last fold), or ``None``."""
+        frame = self.zoo.records
+        if frame.empty:
+            return None
+        model, dataset, method, config = key
+        hit = frame[(frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)]
+        return ProfileRecord.from_row(hit.iloc[-1].to_dict()) if len(hit) else None
+
     def write(self, record: ProfileRecord) -> None:
         """Make ``record`` durable (journal + fsync), then fold it into the zoo's tables."""
         line = json.dumps(record.to_row(), sort_keys=True, default=str) + "\n"
