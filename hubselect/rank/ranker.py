@@ -778,7 +778,7 @@ class Ranker:
 
     def _write(self, folder: Path) -> None:
         """The ranker's files, into an existing empty folder; ``ranker.json`` last, atomically."""
-        from hubselect.zoo.store import Zoo, ZooMeta
+        from hubselect.zoo.store import Zoo, ZooMeta, atomic_write
 
         for (e, r), booster in self.boosters.items():
             booster.save_model(str(folder / _learner_file(e, r)))
@@ -786,9 +786,8 @@ class Ranker:
             np.save(folder / EMBEDDING_FILE, self.embedding)
         meta = ZooMeta(score=self.zoo_info.get("score", "score"), higher_is_better=self.arrays.higher_is_better)
         _arrays_to_zoo(self.arrays, meta, Zoo).save(folder / ZOO_FOLDER)
-        partial = folder / f".{RANKER_FILE}.tmp"
-        partial.write_text(json.dumps(self.describe(), indent=2, default=json_default) + "\n")
-        os.replace(partial, folder / RANKER_FILE)
+        text = json.dumps(self.describe(), indent=2, default=json_default) + "\n"
+        atomic_write(folder / RANKER_FILE, lambda path: Path(path).write_text(text))
 
     @classmethod
     def load(cls, path: str | Path) -> "Ranker":
