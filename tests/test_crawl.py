@@ -317,3 +317,12 @@ def test_crawl_offline_says_it_needs_the_hub_not_the_cache(tmp_path, capsys, mon
     code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--limit", "1")
     assert code == 3 and err.count("\n") == 1, err
     assert "model listing: this needs the Hub, and HF_HUB_OFFLINE=1 is set; unset HF_HUB_OFFLINE" in err and "cache" not in err
+
+
+def test_an_author_that_is_not_a_user_name_is_refused(hub, tmp_path, capsys):
+    """A pasted URL listed nothing and the crawl ended with 0 models and exit 0."""
+    before = len(hub.request_log)
+    for author in ("https://huggingface.co/crawler", "crawler/sd-tiny-ddim"):
+        code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", author)
+        assert code == 2 and err.strip() == f"Error: --author {author!r} is not a Hub user or organisation name; pass one like alice (not a URL or ORG/NAME)"
+    assert len(hub.request_log) == before and not (tmp_path / "Z").exists()

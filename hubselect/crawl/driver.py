@@ -56,6 +56,21 @@ class CrawlOptions:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.author is not None and not _is_owner_name(self.author):  # a URL would list nothing, silently
+            raise InputError(f"--author {self.author!r} is not a Hub user or organisation name; pass one like alice (not a URL or ORG/NAME)")
+
+
+def _is_owner_name(text: str) -> bool:
+    """Whether ``text`` can be a Hub user or organisation name: a repo id without its ``/NAME``."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if "/" in text:
+        return False
+    try:
+        validate_repo_id(text)
+    except HFValidationError:
+        return False
+    return True
 
 
 @dataclass
