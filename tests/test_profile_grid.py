@@ -12,6 +12,7 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -179,6 +180,17 @@ def test_bad_inputs_are_one_line_errors_and_keep_earlier_records(lora_grid, prof
     code, out, err = run_cli("profile", "--models", "a/b", "--datasets", "c/d", "--device", "tpu", "--zoo", tmp_path / "z")
     assert code == 2 and out == ""
     assert err.strip() == "Error: --device tpu: not a device; use cpu, cuda, cuda:N, mps or auto"
+    assert not (tmp_path / "z").exists()
+
+    # A Ray cluster address nothing answers at is refused at once (ray.init retried it for minutes);
+    # --ray-address without --executor ray was ignored.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    code, out, err = run_cli("profile", "--models", "a/b", "--datasets", "c/d", "--executor", "ray", "--ray-address", address, "--zoo", tmp_path / "z")
+    assert code == 2 and err.startswith(f"Error: --ray-address {address}: no Ray cluster answers there") and err.count("\n") == 1, err
+    code, out, err = run_cli("profile", "--models", "a/b", "--datasets", "c/d", "--ray-address", address, "--zoo", tmp_path / "z")
+    assert code == 2 and "only --executor ray uses" in err
     assert not (tmp_path / "z").exists()
 
     # A zoo scored by something else is refused before anything is fetched (the probe named here does not exist).

@@ -78,6 +78,7 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     if push_to:
         check_repo_id(push_to, "--push", owner=True)  # not after hours of fine-tuning
     pick_device(options["device"])  # a typo'd or absent device fails once here, not once per job
+    runner = make_executor(executor, threads=options["threads"], address=ray_address)  # a cluster that does not answer, too
     recipe_overrides = {
         "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],
         "resolution": options["resolution"], "rank": options["rank"], "mixed_precision": options["mixed_precision"],
@@ -106,7 +107,6 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
 
             tqdm.write(f"failed: {outcome.job.describe()}: {outcome.error}", file=sys.stderr)
 
-    runner = make_executor(executor, threads=options["threads"], address=ray_address)
     try:
         summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer)
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -98,6 +99,7 @@ class RayExecutor:
         self.threads = max(1, int(threads))
         self.num_cpus = num_cpus
         self.max_in_flight = max_in_flight
+        _check_ray_address(address or os.environ.get("RAY_ADDRESS"))
 
     def _init(self):
         try:
@@ -145,9 +147,28 @@ class RayExecutor:
                 ray.shutdown()
 
 
+def _check_ray_address(address: str | None) -> None:
+    """Refuse a cluster address nothing answers at, at once: ``ray.init`` retries it for many
+    minutes (and ignores SIGTERM meanwhile). ``auto``, ``local`` and unparsable forms are Ray's."""
+    if not address:
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise InputError(
+            f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
+            "start one (`ray start --head`) or leave --ray-address out to start a local one"
+        ) from None
+
+
 def make_executor(name: str, *, threads: int | None = None, address: str | None = None) -> Executor:
     """The executor called ``name`` (``local`` or ``ray``)."""
     if name == "local":
+        if address:
+            raise InputError("--ray-address names a Ray cluster, which only --executor ray uses; add --executor ray, or drop --ray-address")
         return LocalExecutor(threads=threads)
     if name == "ray":
         return RayExecutor(address=address, threads=threads or 1)
