@@ -375,7 +375,8 @@ def _short(revision: str) -> str:
 
 def _profiled_models(zoo: Zoo) -> set[str]:
     """Models with at least one result in ``zoo``."""
-    return set(zoo.records.dropna(subset=["score"])["model"])
+    records = zoo.records
+    return set(records.loc[records["score"].notna(), "model"].unique())
 
 
 # -- candidates and output ------------------------------------------------------------------------
