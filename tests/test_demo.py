@@ -127,15 +127,17 @@ def test_demo_refuses_an_out_folder_holding_other_files(tmp_path, capsys):
 
 
 def test_an_interrupted_demo_folder_is_still_a_demo_folder(tmp_path):
-    """Ctrl-C leaves .work and some outputs but no demo.json: rerunning into it must be allowed."""
+    """Ctrl-C leaves .work and some outputs but no demo.json: rerunning into it must be allowed.
+    A user's folder that merely has a .work of its own is not a demo's (the demo replaces zoo/)."""
+    from hubselect.demo.paths import RUN_MARKER
     from hubselect.demo.run import check_out_folder
 
     (tmp_path / ".work").mkdir()
-    (tmp_path / "examples").mkdir()
-    assert check_out_folder(tmp_path) == tmp_path.resolve()
-    (tmp_path / ".work").rmdir()
+    (tmp_path / "zoo").mkdir()
     with pytest.raises(InputError, match="other files in it"):
         check_out_folder(tmp_path)
+    (tmp_path / ".work" / RUN_MARKER).touch()
+    assert check_out_folder(tmp_path) == tmp_path.resolve()
 
 
 def test_update_bundle_refuses_the_small_demo_before_running_it(tmp_path, capsys, monkeypatch):

@@ -17,9 +17,13 @@ DEMO_PROBE_ID = "hubselect/demo-probe"
 #: The zoo name that opens the bundled demo zoo.
 DEMO_ZOO = "demo"
 
-#: A demo run's working folder inside its --out (the loopback Hub, caches, the zoo being built);
-#: also what marks an interrupted run's folder as a demo folder.
+#: A demo run's working folder inside its --out (the loopback Hub, caches, the zoo being built).
 WORK_FOLDER = ".work"
+
+#: Written into the working folder before a run starts: what marks the folder of an interrupted
+#: run (no demo.json yet) as a demo's own, which a rerun may replace. ``.work`` alone is too
+#: common a name to prove it.
+RUN_MARKER = "hubselect-demo-run"
 
 _ROOT = Path(__file__).resolve().parent
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hubselect.demo.config import DemoConfig
-from hubselect.demo.paths import WORK_FOLDER
+from hubselect.demo.paths import RUN_MARKER, WORK_FOLDER
 from hubselect.errors import HubselectError, InputError
 
 
@@ -94,7 +94,7 @@ def demo_environment(work: Path, namespace: str) -> dict[str, str]:
 
 def check_out_folder(out: str | os.PathLike) -> Path:
     """``out``, resolved, if a demo may write there: a new or empty folder, or an earlier demo's
-    (finished: ``demo.json``; interrupted: its ``.work`` folder). Anything else is refused.
+    (finished: ``demo.json``; interrupted: the marker in its ``.work`` folder). Anything else is refused.
 
     >>> check_out_folder("/etc")  # doctest: +SKIP
     Traceback (most recent call last):
@@ -104,7 +104,7 @@ def check_out_folder(out: str | os.PathLike) -> Path:
     out = Path(out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
-    demo_folder = (out / "demo.json").is_file() or (out / WORK_FOLDER).is_dir()
+    demo_folder = (out / "demo.json").is_file() or (out / WORK_FOLDER / RUN_MARKER).is_file()
     if out.is_dir() and not demo_folder and any(out.iterdir()):
         raise InputError(f"--out {out} is a folder with other files in it; pass an empty or new folder, or an earlier demo's folder")
     return out
@@ -122,7 +122,8 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
     """
     config = config or DemoConfig()
     out = check_out_folder(out)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / WORK_FOLDER).mkdir(parents=True, exist_ok=True)
+    (out / WORK_FOLDER / RUN_MARKER).touch()  # before anything is written: a Ctrl-C leaves it a demo folder
     env = demo_environment(out / WORK_FOLDER, config.namespace)
     if not progress:
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
