@@ -74,6 +74,21 @@ def test_saved_files_get_the_usual_permissions_so_a_zoo_folder_can_be_shared(tmp
     assert set(modes.values()) == {"0o644"}, modes
 
 
+def test_a_save_cut_short_before_zoo_json_is_completed_by_the_next_writer(tmp_path, capsys, text_zoo):
+    """zoo.json is written last: a kill before it leaves the zoo's own tables, which are not
+    someone else's files — a crawl or import into that folder must go on, not refuse it."""
+    text_zoo.save(tmp_path / "Z")
+    (tmp_path / "Z" / "zoo.json").unlink()
+    (tmp_path / "Z" / ".zoo.lock").touch()
+    (tmp_path / "Z" / ".records.parquet.0123abcd.tmp").touch()
+    first = tmp_path / "b"
+    first.mkdir()
+    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    code, out, err = run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    assert (tmp_path / "Z" / "zoo.json").is_file()
+
+
 def test_duplicate_records_are_averaged(tmp_path):
     (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm1,d1,0.7\nm2,d1,0.1\n")
     zoo = import_bundle(tmp_path, higher_is_better=True)

@@ -423,12 +423,17 @@ def zoo_lock(folder: str | os.PathLike) -> Iterator[None]:
     except ImportError:  # Windows: single-writer only
         yield
         return
-    with open(Path(folder) / LOCK_FILE, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    # Read-only is enough for flock: a shared zoo folder's lock file, created by another user
+    # with the usual 0644, must not stop the next writer.
+    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: Iterable[str] = ()) -> None:
@@ -441,8 +446,9 @@ def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: 
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{option} {folder} is a file; pass a folder (it is created if missing)")
     if folder.is_dir() and not (folder / META_FILE).is_file():
-        allowed = {LOCK_FILE, *also}
-        if any(p.name not in allowed for p in folder.iterdir()):
+        # A zoo's own files without zoo.json (saved last) are a save cut short: the rerun completes it.
+        allowed = {LOCK_FILE, ARTEFACTS_DIR, *(f"{name}.parquet" for name in TABLES), *also}
+        if any(p.name not in allowed and not (p.name.startswith(".") and p.name.endswith(".tmp")) for p in folder.iterdir()):
             raise InputError(f"{option} {folder} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
 
 
