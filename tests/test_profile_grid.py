@@ -366,3 +366,23 @@ def test_records_written_before_requests_were_stored_still_count_as_done(lora_gr
     code, out, err = run_cli("profile", "--models", ",".join(profile_hub.models), "--datasets", profile_hub.datasets[0], "--zoo", tmp_path / "zoo",
                              "--format", "json", "--caption-column", "nosuch", *tiny_options(probes))
     assert code == 1 and json.loads(out)["reruns"] == {"columns changed": 2}
+
+
+def test_a_reader_that_records_another_column_than_asked_is_not_rerun_forever():
+    """A Hub image folder ignores --image-column and records the column it read (file_name):
+    the same command again must count the job as done, not fine-tune it on every rerun."""
+    from dataclasses import replace
+
+    from hubselect.profile import EvalConfig
+    from hubselect.profile.grid import rerun_reason
+    from hubselect.profile.job import ProfileJob
+    from hubselect.profile.recipes import make_recipe
+    from hubselect.zoo import ProfileRecord
+
+    job = ProfileJob("org/sd", "org/pets-imagefolder", make_recipe("lora", {}), EvalConfig(), probe=None, image_column="image")
+    requested = {"model_revision": None, "dataset_revision": None, "image_column": "image", "caption_column": None}
+    for read in ("file_name", None):
+        details = {"requested": requested, "columns": {"image": read, "caption": "text"}, "split": "train"}
+        record = ProfileRecord("org/sd", "org/pets-imagefolder", 30.0, method="lora", details=details)
+        assert rerun_reason(job, record) is None
+    assert rerun_reason(replace(job, image_column="picture"), record) == "columns changed"

@@ -307,8 +307,9 @@ def _same_column(asked: str | None, requested: Mapping[str, Any] | None, used: s
         # Detection is a function of the dataset revision. A record written before requests
         # were stored most likely detected its columns too: counted as done, as it always was.
         return requested is None or requested.get(name) is None
-    # The column read, not the one asked for: asking for the column detection picked is the same sample.
-    return used == asked
+    # The column read: asking for the column detection picked is the same sample. Or the one
+    # asked for: a reader that ignores the option (a Hub image folder) records what it read instead.
+    return used == asked or (requested is not None and requested.get(name) == asked)
 
 
 def rerun_reason(job: ProfileJob, record: ProfileRecord) -> str | None:
