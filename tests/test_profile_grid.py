@@ -386,3 +386,15 @@ def test_a_reader_that_records_another_column_than_asked_is_not_rerun_forever():
         record = ProfileRecord("org/sd", "org/pets-imagefolder", 30.0, method="lora", details=details)
         assert rerun_reason(job, record) is None
     assert rerun_reason(replace(job, image_column="picture"), record) == "columns changed"
+
+
+def test_a_dead_ray_address_from_the_environment_says_to_unset_it(monkeypatch):
+    from hubselect.errors import InputError
+    from hubselect.profile.executors import make_executor
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    with pytest.raises(InputError, match=f"^RAY_ADDRESS {address}: no Ray cluster answers there .*; start one .* or unset RAY_ADDRESS"):
+        make_executor("ray")

@@ -99,7 +99,10 @@ class RayExecutor:
         self.threads = max(1, int(threads))
         self.num_cpus = num_cpus
         self.max_in_flight = max_in_flight
-        _check_ray_address(address or os.environ.get("RAY_ADDRESS"))
+        if address:
+            _check_ray_address(address, "--ray-address", "leave --ray-address out to start a local one")
+        elif os.environ.get("RAY_ADDRESS"):
+            _check_ray_address(os.environ["RAY_ADDRESS"], "RAY_ADDRESS", "unset RAY_ADDRESS to start a local one")
 
     def _init(self):
         try:
@@ -147,11 +150,10 @@ class RayExecutor:
                 ray.shutdown()
 
 
-def _check_ray_address(address: str | None) -> None:
+def _check_ray_address(address: str, where: str, instead: str) -> None:
     """Refuse a cluster address nothing answers at, at once: ``ray.init`` retries it for many
-    minutes (and ignores SIGTERM meanwhile). ``auto``, ``local`` and unparsable forms are Ray's."""
-    if not address:
-        return
+    minutes (and ignores SIGTERM meanwhile). ``auto``, ``local`` and unparsable forms are Ray's.
+    ``where`` names the setting it came from, ``instead`` the other way out."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit() or not host:
         return
@@ -159,8 +161,7 @@ def _check_ray_address(address: str | None) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
     except OSError as exc:
         raise InputError(
-            f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc}); "
-            "start one (`ray start --head`) or leave --ray-address out to start a local one"
+            f"{where} {address}: no Ray cluster answers there ({exc.strerror or exc}); start one (`ray start --head`) or {instead}"
         ) from None
 
 
