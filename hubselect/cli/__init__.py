@@ -63,6 +63,16 @@ def common_options(func):
     return wrapper
 
 
+def check_device(ctx, param, value: str) -> str:
+    """Click callback of every device option: a device torch does not know, or one this machine
+    lacks, is refused while parsing, before anything is downloaded, read or cached."""
+    if value != "auto":
+        from hubselect.probes.base import pick_device
+
+        pick_device(value, option=param.opts[0])
+    return value
+
+
 def seed_option(help: str):
     """``--seed``, declared once for every command that takes one.
 

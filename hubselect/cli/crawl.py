@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, check_device, cli, common_options
 from hubselect.cli.output import table
 from hubselect.errors import InputError
 
@@ -18,13 +18,6 @@ def _bench_config(**kwargs):
         return BenchConfig(**{k: v for k, v in kwargs.items() if v is not None})
     except ValueError as exc:
         raise InputError(str(exc)) from None
-
-
-def _check_device(option: str, device: str) -> None:
-    """Refuse a device torch does not know, or one this machine lacks, before any download."""
-    from hubselect.probes.base import pick_device
-
-    pick_device(device, option=option)
 
 
 def _default_dtype(device: str) -> str:
@@ -47,7 +40,7 @@ def _default_dtype(device: str) -> str:
 @click.option("--bench-steps", type=click.IntRange(min=1), default=None, help="Denoising steps per image for --bench (default 20).")
 @click.option("--bench-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
               help="Weights dtype for --bench (default: float16 on a GPU, float32 on CPU).")
-@click.option("--bench-device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--bench-device", default="auto", show_default=True, callback=check_device, help="cpu, cuda, cuda:N or auto.")
 @click.option("--bench-min-seconds", type=click.FloatRange(min=0), default=None, help="Measure each model at least this long (default 5).")
 @common_options
 def crawl_command(
@@ -66,7 +59,6 @@ def crawl_command(
 
     bench_config = None
     if bench:
-        _check_device("--bench-device", bench_device)
         bench_config = _bench_config(
             steps=bench_steps, dtype=bench_dtype or _default_dtype(bench_device), device=bench_device, min_seconds=bench_min_seconds
         )
@@ -115,7 +107,7 @@ def crawl_command(
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per pipeline call.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
               help="Weights dtype (default: float16 on a GPU, float32 on CPU).")
-@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:N or auto.")
+@click.option("--device", default="auto", show_default=True, callback=check_device, help="cpu, cuda, cuda:N or auto.")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Unmeasured calls first.")
 @click.option("--min-iterations", type=click.IntRange(min=1), default=3, show_default=True, help="Measure at least this many calls ...")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="... and for at least this long.")
@@ -134,7 +126,6 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
         raise click.UsageError("pass exactly one of MODEL or --random-weights ARCH")
     if zoo_dir is not None and arch is not None:
         raise click.UsageError("--zoo records a crawled model's figures; random-weights runs are not recorded")
-    _check_device("--device", device)
     config = _bench_config(
         resolution=resolution, steps=steps, batch=batch, dtype=dtype or _default_dtype(device), device=device,
         warmup=warmup, min_iterations=min_iterations, min_seconds=min_seconds,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options, seed_option
+from hubselect.cli import SETTINGS, check_device, cli, common_options, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DEFAULT_SAMPLE_SIZE
 from hubselect.errors import InputError
@@ -26,19 +26,10 @@ _sample_options = [
                       "'inception' (default: the probe the zoo was profiled with, else openai/clip-vit-base-patch32)."),
     click.option("--min-images", type=click.IntRange(min=2), default=DEFAULT_MIN_IMAGES, show_default=True,
                  help="Fewest decodable images a profile accepts."),
-    click.option("--device", default="auto", show_default=True, callback=lambda ctx, param, value: _check_device(value),
+    click.option("--device", default="auto", show_default=True, callback=check_device,
                  help="Device for the probe: auto, cpu, cuda, cuda:1, mps."),
     click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Probe batch size (default 32)."),
 ]
-
-
-def _check_device(device: str) -> str:
-    """Refuse a device torch cannot use before anything is read (a cached profile would never load the probe)."""
-    if device != "auto":
-        from hubselect.probes import pick_device
-
-        pick_device(device)
-    return device
 
 
 def sample_options(func):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options, seed_option
+from hubselect.cli import SETTINGS, check_device, cli, common_options, seed_option
 from hubselect.cli.output import table
 from hubselect.profile.recipes import METHODS
 
@@ -50,7 +50,7 @@ from hubselect.profile.recipes import METHODS
 @click.option("--split", default="train", show_default=True, help="Split of Hub datasets.")
 @click.option("--caption-column", default=None, help="Column holding the captions (default: detected; none → the template).")
 @click.option("--image-column", default=None, help="Column holding the images (default: detected).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps.")
+@click.option("--device", default="auto", show_default=True, callback=check_device, help="auto, cpu, cuda, cuda:1, mps.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads per job (default: torch's for local, 1 for ray).")
 @click.option("--weights-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Keep the trained weights here.")
 @common_options
@@ -72,12 +72,10 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     from hubselect.profile.grid import describe_reruns, existing_zoo, plan_jobs, push_grid, run_grid
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
-    from hubselect.probes.base import pick_device
 
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
     if push_to:
         check_repo_id(push_to, "--push", owner=True)  # not after hours of fine-tuning
-    pick_device(options["device"])  # a typo'd or absent device fails once here, not once per job
     runner = make_executor(executor, threads=options["threads"], address=ray_address)  # a cluster that does not answer, too
     recipe_overrides = {
         "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],
