@@ -171,7 +171,12 @@ def ranker_exists(repo_id: str, *, token: str | None = None) -> bool:
         return cached()
     try:
         return hub_api(token).file_exists(repo_id, RANKER_FILE, repo_type="model")
-    except Exception as exc:  # any Hub or network failure: the cached copy, if there is one
-        found = cached()
+    except Exception as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is not None and status < 500 and status != 429:
+            # The Hub answered (no access, gone): no usable published ranker, cached or not.
+            log.info("no published ranker at %s (the Hub answered %s)", repo_id, status)
+            return False
+        found = cached()  # it cannot answer (unreachable, failing): the cached copy, if there is one
         log.info("cannot ask the Hub about %s (%s): %s", repo_id, type(exc).__name__, "using the cached ranker" if found else "no published ranker")
         return found
