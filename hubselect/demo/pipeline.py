@@ -140,7 +140,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     from hubselect.plots import score_heatmap
     from hubselect.profile import EvalConfig, LoraRecipe, profile_grid
     from hubselect.rank import Ranker, RankerConfig, evaluate
-    from hubselect.zoo import Zoo
+    from hubselect.zoo import Zoo, update_zoo
 
     started = time.perf_counter()
     token = os.environ["HF_TOKEN"]
@@ -191,11 +191,18 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
 
         probe_ref = demo_probe_ref()
         with stages.stage("probe", f"Profiling the datasets with the demo probe ({probe_ref.id}): features, Fréchet statistics, distances"):
-            zoo = Zoo.load(zoo_dir)
             probe = probe_ref.load(device="cpu")
-            for dataset_id in tqdm(dataset_ids, desc="Dataset profiles", unit="dataset", disable=not progress):
-                add_to_zoo(zoo, profile_dataset(dataset_id, probe=probe, n=config.images, token=token, device="cpu"))
-            zoo.save(zoo_dir)
+            profiles = [
+                profile_dataset(dataset_id, probe=probe, n=config.images, token=token, device="cpu")
+                for dataset_id in tqdm(dataset_ids, desc="Dataset profiles", unit="dataset", disable=not progress)
+            ]
+
+            def add_profiles(zoo: Zoo) -> Zoo:
+                for profile in profiles:
+                    add_to_zoo(zoo, profile)
+                return zoo
+
+            update_zoo(zoo_dir, add_profiles)  # under the zoo's lock, as every writer of a zoo folder
 
         recipe = LoraRecipe(steps=config.lora_steps, rank=config.lora_rank, learning_rate=config.learning_rate, batch_size=config.batch_size)
         evaluation = EvalConfig(

@@ -122,12 +122,8 @@ class ZooWriter:
         return {r.key for r in self.zoo.profile_records()} if not self.zoo.records.empty else set()
 
     def has(self, key: tuple[str, str, str, str]) -> bool:
-        frame = self.zoo.records
-        if frame.empty:
-            return False
-        model, dataset, method, config = key
-        hit = (frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)
-        return bool(hit.any())
+        """Whether the zoo holds a record under ``key`` (as of the last fold)."""
+        return self.get(key) is not None
 
     def get(self, key: tuple[str, str, str, str]) -> ProfileRecord | None:
         """The record the zoo holds under ``key`` (as of the last fold), or ``None``."""
