@@ -112,7 +112,10 @@ def main() -> None:
         from hubselect.zoo import Zoo
 
         started = time.perf_counter()
-        Ranker.fit(Zoo.load(zoo_dir)).save(ranker_dir)
+        ranker = Ranker.fit(Zoo.load(zoo_dir))
+        if not (ranker_dir / "ranker.json").is_file():
+            shutil.rmtree(ranker_dir, ignore_errors=True)  # a save cut short: Ranker.save refuses such a folder
+        ranker.save(ranker_dir)
         print(f"ranker fitted in {time.perf_counter() - started:.1f}s", file=sys.stderr)
 
     from hubselect.recommendation import recommend
