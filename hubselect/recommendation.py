@@ -30,7 +30,7 @@ import numpy as np
 from hubselect import constants
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import HubselectError, InputError
-from hubselect.zoo.store import Zoo
+from hubselect.zoo.store import Zoo, ZooMeta
 
 log = logging.getLogger(__name__)
 
@@ -302,9 +302,9 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     score = info.get("score", zoo.meta.score)
     higher = bool(info.get("higher_is_better", ranker.arrays.higher_is_better))
     if score != zoo.meta.score or higher != bool(zoo.meta.higher_is_better):
-        direction = "higher is better" if higher else "lower is better"
+        scored = ZooMeta(score=score, higher_is_better=higher)
         raise InputError(
-            f"{name} was built on a zoo scored by {score} ({direction}), zoo {zoo_label} is scored by "
+            f"{name} was built on a zoo scored by {score} ({scored.direction}), zoo {zoo_label} is scored by "
             f"{zoo.meta.score} ({zoo.meta.direction}); {instead}"
         )
     built_method, zoo_method = info.get("method"), (zoo.methods[0] if zoo.methods else None)
