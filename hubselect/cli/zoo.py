@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
-from hubselect.zoo import Zoo, check_zoo_folder, import_bundle, update_zoo
-from hubselect.zoo.store import META_FILE
+from hubselect.zoo import Zoo, check_zoo_folder, import_bundle, merge_into
 
 
 @cli.group()
@@ -33,15 +31,14 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
     imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     check_zoo_folder(out, "--out")
-    merging = (out / META_FILE).is_file()
     added = imported.summary()
-    merged = update_zoo(out, lambda zoo: zoo.merge(imported), create=lambda: Zoo(replace(imported.meta)))
+    merged, held = merge_into(out, imported)
     summary = merged.summary()
 
     def human(console) -> None:
         line = (f"Imported {added['records']} records ({added['models']} models, "
                 f"{added['datasets_with_records']} datasets with records) into {out}")
-        if merging:
+        if held is not None:
             line += f"; it now holds {summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
         console.print(line)
 
@@ -103,19 +100,12 @@ def pull(repo_id: str, revision: str | None, out: Path) -> None:
     updates a pulled copy. A file, or a folder holding anything but a zoo, is refused.
     """
     check_zoo_folder(out, "--out")  # before downloading anything
-    merging = (out / META_FILE).is_file()
     pulled = Zoo.pull(repo_id, revision=revision, token=SETTINGS.token)
-    local_records = 0
-
-    def merge(local: Zoo) -> Zoo:
-        nonlocal local_records
-        local_records = len(local.records)
-        return local.merge(pulled)
-
-    merged = update_zoo(out, merge, create=lambda: Zoo(replace(pulled.meta)))
+    merged, held = merge_into(out, pulled)
+    merging = held is not None
     summary = merged.summary()
     pulled_records = len(pulled.records)
-    new_records = summary["records"] - local_records
+    new_records = summary["records"] - (held or 0)
     counts = f"{summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
 
     def human(console):

@@ -2,7 +2,7 @@
 
 from hubselect.zoo.bundle import import_bundle
 from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
-from hubselect.zoo.store import Zoo, ZooMeta, check_zoo_folder, update_zoo, zoo_lock
+from hubselect.zoo.store import Zoo, ZooMeta, check_zoo_folder, merge_into, update_zoo, zoo_lock
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -14,6 +14,7 @@ __all__ = [
     "ZooMeta",
     "check_zoo_folder",
     "import_bundle",
+    "merge_into",
     "update_zoo",
     "zoo_lock",
 ]

@@ -471,6 +471,24 @@ def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, c
     return changed
 
 
+def merge_into(folder: str | os.PathLike, incoming: "Zoo") -> tuple["Zoo", int | None]:
+    """Merge ``incoming`` into the zoo in ``folder`` under its lock (a folder holding no zoo gets
+    ``incoming``): the zoo saved, and how many records the folder held before (``None``: no zoo).
+
+    >>> merged, held = merge_into("my-zoo", import_bundle("bundle/", higher_is_better=False))  # doctest: +SKIP
+    """
+    fresh = Zoo(replace(incoming.meta))
+    held: int | None = None
+
+    def merge(local: Zoo) -> Zoo:
+        nonlocal held
+        if local is not fresh:
+            held = len(local.records)
+        return local.merge(incoming)
+
+    return update_zoo(folder, merge, create=lambda: fresh), held
+
+
 def atomic_write(target: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Replace ``target`` by what ``write(path)`` writes to a temporary file beside it.
 
