@@ -96,6 +96,16 @@ def test_duplicate_records_are_averaged(tmp_path):
     assert scores == {("m1", "d1"): pytest.approx(0.6), ("m2", "d1"): pytest.approx(0.1)}
 
 
+def test_quoted_fields_keep_their_line_breaks_and_unicode_separators(tmp_path):
+    (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nx\u0085y,d1,0.6\n", encoding="utf-8")
+    (tmp_path / "models.csv").write_text(
+        'model,note\nm1,"multi\nline, with comma"\nx\u0085y,"a\u2028b"\n', encoding="utf-8", newline=""
+    )
+    zoo = import_bundle(tmp_path, higher_is_better=True)
+    notes = {r.model: r.features["note"] for r in zoo.model_records()}
+    assert notes == {"m1": "multi\nline, with comma", "x\u0085y": "a\u2028b"}
+
+
 def test_merge_upserts_by_key_and_loses_nothing():
     meta = ZooMeta(score="fid", higher_is_better=False)
     a, b = Zoo(meta), Zoo(ZooMeta(score="fid", higher_is_better=False))
@@ -134,6 +144,9 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("records.csv", "model,dataset,score\nm1,d1,0.5\n,d1,0.4\n", "records.csv: row 3: column 'model' is empty"),
         ("records.csv", "model,dataset\nm1,d1\n", "records.csv: missing column(s) score"),
         ("records.csv", "model,dataset,score\nm1,d1,0.5,7\n", "records.csv: row 2 has 4 fields"),
+        # A quoted field over two lines (Excel's Alt+Enter): rows are still named by their file line.
+        ("records.csv", 'model,dataset,score,note\nm1,d1,0.9,"first line\nsecond line"\nm2,d1,0.5,x\nm3,d1,oops,y\n',
+         "records.csv: row 5: column 'score' is 'oops', not a number"),
         ("records.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "records.csv: not a UTF-8 text file"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,-1\n", "distances.csv: row 2: distance -1.0 is negative"),
         ("models.csv", "model,params\nm1,3\nm1,4\n", "models.csv: row 3: model 'm1' already appears on row 2"),

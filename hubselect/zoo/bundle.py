@@ -6,13 +6,14 @@
 - ``datasets.csv``: ``dataset`` + feature columns (optional).
 - ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer).
 
-Any problem is reported as one line naming the file and the row (as a line number of the
-file, the header being line 1).
+Any problem is reported as one line naming the file and the row (as the line of the file the
+row starts on, the header being line 1; a quoted field may span lines).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -25,27 +26,38 @@ from hubselect.zoo.store import Zoo, ZooMeta
 
 def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # newline="": a quoted field may hold line breaks (Excel's Alt+Enter), which the csv
+        # module keeps; only \n, \r and \r\n end a line, never U+2028 or U+0085 in a name.
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a UTF-8 text file (byte {exc.start}); export it as CSV") from None
     if not text.strip():
         raise InputError(f"{path}: the file is empty; it needs a header line with {', '.join(required)}")
     if "\x00" in text:
         raise InputError(f"{path}: contains NUL bytes, not a CSV file; export it as CSV")
-    rows = list(csv.reader(text.splitlines()))
-    header = [h.strip() for h in rows[0]]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        # Each row with the file line it starts on (a quoted field may span lines).
+        rows, start = [], 1
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"{path}: row {reader.line_num}: {exc}; export it as CSV") from None
+    header = [h.strip() for h in rows[0][1]]
     missing = [c for c in required if c not in header]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)})")
     if len(set(header)) != len(header):
         raise InputError(f"{path}: duplicate column names in the header")
-    for number, row in enumerate(rows[1:], start=2):
-        if row and len(row) != len(header):
-            raise InputError(f"{path}: row {number} has {len(row)} fields, the header has {len(header)}")
-    body = [r for r in rows[1:] if r]
-    frame = pd.DataFrame(body, columns=header, dtype=object)
+    body = [(line, row) for line, row in rows[1:] if row]
+    for line, row in body:
+        if len(row) != len(header):
+            raise InputError(f"{path}: row {line} has {len(row)} fields, the header has {len(header)}")
+    frame = pd.DataFrame([row for _, row in body], columns=header, dtype=object)
     # Keep the file's line numbers for error messages (blank lines were dropped above).
-    frame.index = [n for n, r in enumerate(rows[1:], start=2) if r]
+    frame.index = [line for line, _ in body]
     return frame
 
 
