@@ -96,6 +96,18 @@ def test_duplicate_records_are_averaged(tmp_path):
     assert scores == {("m1", "d1"): pytest.approx(0.6), ("m2", "d1"): pytest.approx(0.1)}
 
 
+def test_duplicates_of_large_finite_numbers_average_to_themselves(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,1e308\nm1,d1,1e308\nm2,d1,1\n")
+    (bundle / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1e308\nd2,d1,1e308\n")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    assert {(r.model, r.score) for r in zoo.profile_records()} == {("m1", 1e308), ("m2", 1.0)}
+    assert [d.distance for d in zoo.distance_records()] == [1e308]
+
+
 def test_quoted_fields_keep_their_line_breaks_and_unicode_separators(tmp_path):
     (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nx\u0085y,d1,0.6\n", encoding="utf-8")
     (tmp_path / "models.csv").write_text(

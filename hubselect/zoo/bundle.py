@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import statistics
 from pathlib import Path
 
 import pandas as pd
@@ -83,6 +84,15 @@ def _text(path: Path, line: int, column: str, value: str) -> str:
     return text
 
 
+def _mean(values: list[float]) -> float:
+    """The mean of finite numbers, itself finite (``sum()`` of two 1e308 is inf; this mean is exact).
+
+    >>> _mean([1e308, 1e308])
+    1e+308
+    """
+    return values[0] if len(values) == 1 else statistics.mean(values)
+
+
 def _features(frame: pd.DataFrame, id_column: str) -> dict[str, dict[str, object]]:
     """Per-row feature maps; a column whose every value parses as a number becomes numeric."""
     columns = [c for c in frame.columns if c != id_column]
@@ -136,9 +146,9 @@ def import_bundle(
         ProfileRecord(
             model,
             dataset,
-            score=sum(scores) / len(scores),
+            score=_mean(scores),
             method=method,
-            score_before=(sum(befores[(model, dataset)]) / len(befores[(model, dataset)])) if (model, dataset) in befores else None,
+            score_before=_mean(befores[(model, dataset)]) if (model, dataset) in befores else None,
             details={"runs": len(scores)} if len(scores) > 1 else {},
         )
         for (model, dataset), scores in sums.items()
@@ -189,4 +199,4 @@ def _distance_records(path: Path) -> list[DistanceRecord]:
             continue  # a dataset's distance to itself carries no information
         pairs.setdefault(tuple(sorted((a, b))), []).append(distance)
     # Both directions given: the bundle is symmetric by contract, so average any rounding gap.
-    return [DistanceRecord(a, b, sum(d) / len(d)) for (a, b), d in pairs.items()]
+    return [DistanceRecord(a, b, _mean(d)) for (a, b), d in pairs.items()]
