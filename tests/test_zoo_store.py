@@ -96,6 +96,13 @@ def test_duplicate_records_are_averaged(tmp_path):
     assert scores == {("m1", "d1"): pytest.approx(0.6), ("m2", "d1"): pytest.approx(0.1)}
 
 
+def test_a_distance_given_in_both_orders_averages_a_rounding_gap(tmp_path):
+    (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (tmp_path / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1.2345\nd2,d1,1.2346\n")
+    zoo = import_bundle(tmp_path, higher_is_better=True)
+    assert [d.distance for d in zoo.distance_records()] == [pytest.approx(1.23455)]
+
+
 def test_duplicates_of_large_finite_numbers_average_to_themselves(tmp_path, capsys):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
@@ -161,6 +168,8 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
          "records.csv: row 5: column 'score' is 'oops', not a number"),
         ("records.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "records.csv: not a UTF-8 text file"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,-1\n", "distances.csv: row 2: distance -1.0 is negative"),
+        ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,1\nd3,d1,2\nd2,d1,9\n",
+         "distances.csv: rows 2 and 4 give the distance between 'd1' and 'd2' as 1 and 9; a pair given twice"),
         ("models.csv", "model,params\nm1,3\nm1,4\n", "models.csv: row 3: model 'm1' already appears on row 2"),
     ],
 )

@@ -4,7 +4,8 @@
   ``score_before``.
 - ``models.csv``: ``model`` + feature columns (optional).
 - ``datasets.csv``: ``dataset`` + feature columns (optional).
-- ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer).
+- ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer; a
+  pair given twice is averaged, its values within :data:`DISTANCE_TOLERANCE` of each other).
 
 Any problem is reported as one line naming the file and the row (as the line of the file the
 row starts on, the header being line 1; a quoted field may span lines).
@@ -186,9 +187,14 @@ def _feature_records(path: Path, id_column: str, record_type):
     return records
 
 
+#: How far apart (relative) two rows giving one distance may be: a rounding gap, as exporting with
+#: four significant digits leaves; more is two different measurements, which averaging would hide.
+DISTANCE_TOLERANCE = 1e-3
+
+
 def _distance_records(path: Path) -> list[DistanceRecord]:
     frame = _read_csv(path, ["dataset_a", "dataset_b", "distance"])
-    pairs: dict[tuple[str, str], list[float]] = {}
+    pairs: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for line, row in frame.iterrows():
         a = _text(path, line, "dataset_a", row["dataset_a"])
         b = _text(path, line, "dataset_b", row["dataset_b"])
@@ -197,6 +203,14 @@ def _distance_records(path: Path) -> list[DistanceRecord]:
             raise InputError(f"{path}: row {line}: distance {distance} is negative; distances must be >= 0")
         if a == b:
             continue  # a dataset's distance to itself carries no information
-        pairs.setdefault(tuple(sorted((a, b))), []).append(distance)
+        pairs.setdefault(tuple(sorted((a, b))), []).append((line, distance))
     # Both directions given: the bundle is symmetric by contract, so average any rounding gap.
-    return [DistanceRecord(a, b, _mean(d)) for (a, b), d in pairs.items()]
+    for (a, b), given in pairs.items():
+        (low_line, low), (high_line, high) = min(given, key=lambda g: g[1]), max(given, key=lambda g: g[1])
+        if not math.isclose(low, high, rel_tol=DISTANCE_TOLERANCE):
+            first, second = sorted([(low_line, low), (high_line, high)])
+            raise InputError(
+                f"{path}: rows {first[0]} and {second[0]} give the distance between {a!r} and {b!r} as {first[1]:g} and "
+                f"{second[1]:g}; a pair given twice (in either order) must agree within {DISTANCE_TOLERANCE:.1%}; remove the row that is wrong"
+            )
+    return [DistanceRecord(a, b, _mean([d for _, d in given])) for (a, b), given in pairs.items()]
