@@ -171,6 +171,11 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,1\nd3,d1,2\nd2,d1,9\n",
          "distances.csv: rows 2 and 4 give the distance between 'd1' and 'd2' as 1 and 9; a pair given twice"),
         ("models.csv", "model,params\nm1,3\nm1,4\n", "models.csv: row 3: model 'm1' already appears on row 2"),
+        # Columns hubselect gives a meaning to: `kind` lora or any `excluded_reason` hid models from recommend.
+        ("models.csv", "model,kind,excluded_reason\nm1,lora,\nm2,full,\n", "models.csv: column 'kind' is reserved: hubselect reads it as"),
+        ("models.csv", "model,excluded_reason\nm3,too big? no - fine\n", "models.csv: column 'excluded_reason' is reserved"),
+        ("models.csv", "model,safety_flag\nm1,pickle_only\n", "models.csv: column 'safety_flag' is reserved"),
+        ("datasets.csv", "dataset,revision\n", "datasets.csv: column 'revision' is reserved: hubselect reads it as the Hub commit"),
     ],
 )
 def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, name, content, message):

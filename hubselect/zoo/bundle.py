@@ -2,8 +2,8 @@
 
 - ``records.csv``: ``model,dataset,score`` (required; duplicate pairs are averaged), optionally
   ``score_before``.
-- ``models.csv``: ``model`` + feature columns (optional).
-- ``datasets.csv``: ``dataset`` + feature columns (optional).
+- ``models.csv``: ``model`` + feature columns (optional; not the :data:`RESERVED_COLUMNS`).
+- ``datasets.csv``: ``dataset`` + feature columns (optional; not ``revision``).
 - ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer; a
   pair given twice is averaged, its values within :data:`DISTANCE_TOLERANCE` of each other).
 
@@ -169,8 +169,27 @@ def import_bundle(
     return zoo
 
 
+#: Feature columns hubselect itself gives a meaning to, and what it is. A crawl writes them; a
+#: bundle column by such a name would quietly change what ``recommend`` and ``profile`` do (a
+#: ``kind`` of ``lora`` hides a model from ``recommend``), so it must be renamed.
+RESERVED_COLUMNS = {
+    "model": {
+        "revision": "the Hub commit the model was read at",
+        "kind": "the kind of a crawled model (`recommend` never names a `lora` adapter)",
+        "excluded_reason": "why the crawl excluded a model (`recommend` never names one with any text here)",
+        "safety_flag": "the crawl's safety flag (`profile` refuses `pickle_only` and `remote_code` models)",
+    },
+    "dataset": {
+        "revision": "the Hub commit the dataset was read at",
+    },
+}
+
+
 def _feature_records(path: Path, id_column: str, record_type):
     frame = _read_csv(path, [id_column])
+    for column, meaning in RESERVED_COLUMNS[id_column].items():
+        if column in frame.columns:
+            raise InputError(f"{path}: column {column!r} is reserved: hubselect reads it as {meaning}; rename the column")
     seen: dict[str, int] = {}
     for line, row in frame.iterrows():
         ident = _text(path, line, id_column, row[id_column])
