@@ -96,6 +96,21 @@ def test_duplicate_records_are_averaged(tmp_path):
     assert scores == {("m1", "d1"): pytest.approx(0.6), ("m2", "d1"): pytest.approx(0.1)}
 
 
+def test_parameter_counts_with_k_m_b_suffixes_are_numbers_recommend_can_filter(tmp_path, capsys):
+    from hubselect.graph.arrays import ZooArrays
+    from hubselect.recommendation import candidate_models
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d1,0.6\nm3,d1,0.7\nm4,d1,0.8\n")
+    (bundle / "models.csv").write_text("model,params,license\nm1,860M,MIT\nm2,2e9,Apache-2.0\nm3,5e8,mit\nm4,0.9b,mit\n")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    assert {r.model: r.features["params"] for r in zoo.model_records()} == {"m1": 860e6, "m2": 2e9, "m3": 5e8, "m4": 9e8}
+    assert candidate_models(zoo, ZooArrays.from_zoo(zoo), max_params=1e9) == ["m1", "m3", "m4"]
+
+
 def test_a_distance_given_in_both_orders_averages_a_rounding_gap(tmp_path):
     (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
     (tmp_path / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1.2345\nd2,d1,1.2346\n")
@@ -171,6 +186,9 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,1\nd3,d1,2\nd2,d1,9\n",
          "distances.csv: rows 2 and 4 give the distance between 'd1' and 'd2' as 1 and 9; a pair given twice"),
         ("models.csv", "model,params\nm1,3\nm1,4\n", "models.csv: row 3: model 'm1' already appears on row 2"),
+        ("models.csv", "model,params\nm1,860M\nm2,1.5 billion\n",
+         "models.csv: row 3: column 'params' is '1.5 billion', not a parameter count; write a number, optionally with K, M or B"),
+        ("models.csv", "model,total_params\nm1,-5\n", "models.csv: row 2: column 'total_params' is '-5', not a parameter count"),
         # Columns hubselect gives a meaning to: `kind` lora or any `excluded_reason` hid models from recommend.
         ("models.csv", "model,kind,excluded_reason\nm1,lora,\nm2,full,\n", "models.csv: column 'kind' is reserved: hubselect reads it as"),
         ("models.csv", "model,excluded_reason\nm3,too big? no - fine\n", "models.csv: column 'excluded_reason' is reserved"),

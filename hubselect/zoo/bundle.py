@@ -17,12 +17,13 @@ import csv
 import io
 import math
 import statistics
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pandas as pd
 
 from hubselect.errors import InputError
-from hubselect.zoo.records import DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
+from hubselect.zoo.records import PARAMETER_COLUMNS, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
 from hubselect.zoo.store import Zoo, ZooMeta
 
 
@@ -94,12 +95,46 @@ def _mean(values: list[float]) -> float:
     return values[0] if len(values) == 1 else statistics.mean(values)
 
 
-def _features(frame: pd.DataFrame, id_column: str) -> dict[str, dict[str, object]]:
-    """Per-row feature maps; a column whose every value parses as a number becomes numeric."""
+#: Multipliers of the suffixes a parameter count is often written with (``860M``, ``1.5B``).
+COUNT_SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9}
+
+
+def _count(path: Path, line: int, column: str, value: str) -> int | float | None:
+    """A parameter count: a plain number or one with a K, M or B suffix (any case); None if blank.
+
+    Read exactly (``1.1M`` is 1100000, not 1100000.0000000002), an int where it is whole (and
+    fits the int64 column it is stored in).
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    scale = COUNT_SUFFIXES.get(text[-1].lower(), 1)
+    try:
+        number = Decimal(text[:-1] if scale != 1 else text) * scale
+    except InvalidOperation:
+        number = Decimal("NaN")
+    if not number.is_finite() or number < 0 or not math.isfinite(float(number)):
+        raise InputError(
+            f"{path}: row {line}: column {column!r} is {text!r}, not a parameter count; "
+            "write a number, optionally with K, M or B (860M, 1.5B)"
+        )
+    return int(number) if number == number.to_integral_value() and number < 2**63 else float(number)
+
+
+def _features(path: Path, frame: pd.DataFrame, id_column: str) -> dict[str, dict[str, object]]:
+    """Per-row feature maps; a column whose every value parses as a number becomes numeric.
+
+    A model's parameter count (any of :data:`PARAMETER_COLUMNS`) must be a number: ``recommend
+    --max-params`` compares it, and would drop a model whose count is text like ``860M``.
+    """
     columns = [c for c in frame.columns if c != id_column]
     converted: dict[str, pd.Series] = {}
     for column in columns:
         raw = frame[column].map(lambda v: (v or "").strip() or None)
+        if id_column == "model" and column in PARAMETER_COLUMNS:
+            counts = pd.Series({line: _count(path, line, column, value) for line, value in frame[column].items()}, dtype=object)
+            converted[column] = pd.to_numeric(counts)
+            continue
         numeric = pd.to_numeric(raw, errors="coerce")
         converted[column] = numeric if numeric.notna().sum() == raw.notna().sum() else raw
     out: dict[str, dict[str, object]] = {}
@@ -196,7 +231,7 @@ def _feature_records(path: Path, id_column: str, record_type):
         if ident in seen:
             raise InputError(f"{path}: row {line}: {id_column} {ident!r} already appears on row {seen[ident]}")
         seen[ident] = line
-    features = _features(frame, id_column)
+    features = _features(path, frame, id_column)
     records = []
     for line, row in frame.iterrows():
         try:
