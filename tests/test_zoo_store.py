@@ -213,6 +213,43 @@ def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, nam
     assert not (tmp_path / "Z").exists(), "a failed import must not leave a half-written zoo"
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("distance.csv", "distance.csv: not a bundle file (did you mean distances.csv?); a bundle holds records.csv, models.csv, datasets.csv and distances.csv only"),
+        ("Models.csv", "Models.csv: not a bundle file (did you mean models.csv?)"),
+        ("results.csv", "results.csv: not a bundle file; a bundle holds"),
+    ],
+)
+def test_a_csv_file_the_import_would_not_read_is_refused(tmp_path, capsys, name, message):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (bundle / name).write_text("dataset_a,dataset_b,distance\nd1,d2,1\n")
+    (bundle / "README.md").write_text("# notes beside the bundle are fine\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert message in err
+    assert not (tmp_path / "Z").exists()
+
+
+def test_import_says_what_each_file_brought(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d2,0.6\n")
+    (bundle / "models.csv").write_text("model,params\nm1,1M\n")
+    (bundle / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1\nd1,d3,2\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    assert " ".join(out.split()) == (
+        f"Imported 2 records (2 models, 2 datasets with records), features of 1 models and 0 datasets, and 2 distances into {tmp_path / 'Z'}"
+    )
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z2", "--format", "json")
+    assert json.loads(out)["imported"] == {
+        "records": 2, "models": 2, "datasets_with_records": 2, "models_with_features": 1, "datasets_with_features": 0, "distances": 2,
+    }
+
+
 def test_import_needs_a_direction(tmp_path, capsys):
     code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--out", tmp_path / "Z")
     assert code == 2

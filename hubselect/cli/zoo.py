@@ -36,14 +36,16 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
     summary = merged.summary()
 
     def human(console) -> None:
+        # Every file's count, so that a file the import did not take shows as a 0.
         line = (f"Imported {added['records']} records ({added['models']} models, "
-                f"{added['datasets_with_records']} datasets with records) into {out}")
+                f"{added['datasets_with_records']} datasets with records), features of {added['models_with_features']} models "
+                f"and {added['datasets_with_features']} datasets, and {added['distances']} distances into {out}")
         if held is not None:
             line += f"; it now holds {summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
         console.print(line)
 
     # The zoo's counts at the top level (as `zoo show` prints them), the bundle's under "imported".
-    SETTINGS.output.result({"zoo": str(out), **summary, "imported": {k: added[k] for k in ("records", "models", "datasets_with_records")}}, human)
+    SETTINGS.output.result({"zoo": str(out), **summary, "imported": {k: added[k] for k in ("records", "models", "datasets_with_records", "models_with_features", "datasets_with_features", "distances")}}, human)
 
 
 @zoo.command("show")

@@ -7,6 +7,7 @@
 - ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer; a
   pair given twice is averaged, its values within :data:`DISTANCE_TOLERANCE` of each other).
 
+Any other CSV file in the folder is refused (a misspelled ``distance.csv`` would be skipped).
 Any problem is reported as one line naming the file and the row (as the line of the file the
 row starts on, the header being line 1; a quoted field may span lines).
 """
@@ -14,6 +15,7 @@ row starts on, the header being line 1; a quoted field may span lines).
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import statistics
@@ -143,6 +145,29 @@ def _features(path: Path, frame: pd.DataFrame, id_column: str) -> dict[str, dict
     return out
 
 
+#: The files a bundle may hold (records.csv required), in the order the contract lists them.
+BUNDLE_FILES = ("records.csv", "models.csv", "datasets.csv", "distances.csv")
+
+
+def _check_file_names(folder: Path) -> None:
+    """Refuse a CSV file the import would not read: a misspelled ``distance.csv`` would otherwise
+    be skipped without a word, and the zoo imported without its distances."""
+    present = {p.name for p in folder.iterdir()}
+    for name in sorted(present):
+        path = folder / name
+        if name in BUNDLE_FILES or name.startswith(".") or not name.lower().endswith(".csv") or not path.is_file():
+            continue
+        usual = folder / name.lower()
+        if name.lower() in BUNDLE_FILES and usual.exists() and path.samefile(usual):
+            continue  # on a case-insensitive file system, Records.csv is records.csv
+        close = difflib.get_close_matches(name.lower(), [n for n in BUNDLE_FILES if n not in present], n=1, cutoff=0.8)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise InputError(
+            f"{path}: not a bundle file{hint}; a bundle holds {', '.join(BUNDLE_FILES[:-1])} and {BUNDLE_FILES[-1]} only: "
+            "rename it or move it out of the folder"
+        )
+
+
 def import_bundle(
     folder: str | Path,
     *,
@@ -152,13 +177,14 @@ def import_bundle(
 ) -> Zoo:
     """Read a bundle folder into a :class:`Zoo`.
 
-    >>> zoo = import_bundle("shared/benchmarks/transfergraph-text", higher_is_better=True)  # doctest: +SKIP
+    >>> zoo = import_bundle("hubselect/bundles/transfergraph-text", higher_is_better=True)  # doctest: +SKIP
     >>> zoo.summary()["records"]  # doctest: +SKIP
     1439
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; pass the folder that holds records.csv")
+    _check_file_names(folder)
     records_path = folder / "records.csv"
     if not records_path.is_file():
         raise InputError(f"{folder}: no records.csv; a bundle needs records.csv with columns model,dataset,score")
