@@ -177,6 +177,9 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("records.csv", "model,dataset,score\nm1,d1,0.5\nm2,d1,abc\n", "records.csv: row 3: column 'score' is 'abc', not a number"),
         ("records.csv", "model,dataset,score\nm1,d1,0.5\n,d1,0.4\n", "records.csv: row 3: column 'model' is empty"),
         ("records.csv", "model,dataset\nm1,d1\n", "records.csv: missing column(s) score"),
+        ("records.csv", "model;dataset;score\nm1;d1;0.5\n",
+         "(found: model;dataset;score); the file must be comma-separated, and this one seems separated by ';'"),
+        ("records.csv", "model\tdataset\tscore\nm1\td1\t0.5\n", "the file must be comma-separated, and this one seems separated by tabs"),
         ("records.csv", "model,dataset,score\nm1,d1,0.5,7\n", "records.csv: row 2 has 4 fields"),
         # A quoted field over two lines (Excel's Alt+Enter): rows are still named by their file line.
         ("records.csv", 'model,dataset,score,note\nm1,d1,0.9,"first line\nsecond line"\nm2,d1,0.5,x\nm3,d1,oops,y\n',
@@ -248,6 +251,13 @@ def test_import_says_what_each_file_brought(tmp_path, capsys):
     assert json.loads(out)["imported"] == {
         "records": 2, "models": 2, "datasets_with_records": 2, "models_with_features": 1, "datasets_with_features": 0, "distances": 2,
     }
+
+
+def test_blank_and_all_empty_rows_are_skipped(tmp_path):
+    # Excel leaves ",," rows below the data; a line of spaces is as blank as an empty one.
+    (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n,,\n   \n\nm2,d1, 0.6\n , ,\n")
+    zoo = import_bundle(tmp_path, higher_is_better=True)
+    assert {(r.model, r.score) for r in zoo.profile_records()} == {("m1", 0.5), ("m2", 0.6)}
 
 
 def test_import_needs_a_direction(tmp_path, capsys):

@@ -53,15 +53,19 @@ def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
     header = [h.strip() for h in rows[0][1]]
     missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)})")
+        # A spreadsheet saved with a ';' or tab separator (as some locales do) has one long column.
+        separator = next((name for mark, name in ((";", "';'"), ("\t", "tabs")) if any(mark in h for h in header)), None)
+        hint = f"; the file must be comma-separated, and this one seems separated by {separator}" if separator else ""
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)}){hint}")
     if len(set(header)) != len(header):
         raise InputError(f"{path}: duplicate column names in the header")
-    body = [(line, row) for line, row in rows[1:] if row]
+    # Blank lines, and the all-empty rows (",,") a spreadsheet leaves below its data, hold nothing.
+    body = [(line, row) for line, row in rows[1:] if any(field.strip() for field in row)]
     for line, row in body:
         if len(row) != len(header):
             raise InputError(f"{path}: row {line} has {len(row)} fields, the header has {len(header)}")
     frame = pd.DataFrame([row for _, row in body], columns=header, dtype=object)
-    # Keep the file's line numbers for error messages (blank lines were dropped above).
+    # Keep the file's line numbers for error messages (blank rows were dropped above).
     frame.index = [line for line, _ in body]
     return frame
 
