@@ -260,6 +260,17 @@ def test_blank_and_all_empty_rows_are_skipped(tmp_path):
     assert {(r.model, r.score) for r in zoo.profile_records()} == {("m1", 0.5), ("m2", 0.6)}
 
 
+@pytest.mark.parametrize(("option", "value"), [("--score-name", ""), ("--score-name", "  "), ("--method", "")])
+def test_a_blank_score_name_or_method_is_refused(tmp_path, capsys, option, value):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", option, value, "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert f"{option} is blank; name it" in err
+    assert not (tmp_path / "Z").exists()
+
+
 def test_import_needs_a_direction(tmp_path, capsys):
     code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--out", tmp_path / "Z")
     assert code == 2

@@ -185,6 +185,9 @@ def import_bundle(
     >>> zoo.summary()["records"]  # doctest: +SKIP
     1439
     """
+    for option, value, example in (("--score-name", score_name, "accuracy or fid"), ("--method", method, "full or lora")):
+        if not value.strip():
+            raise InputError(f"{option} is blank; name it, e.g. {example}")
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; pass the folder that holds records.csv")
