@@ -192,6 +192,7 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("models.csv", "model,params\nm1,860M\nm2,1.5 billion\n",
          "models.csv: row 3: column 'params' is '1.5 billion', not a parameter count; write a number, optionally with K, M or B"),
         ("models.csv", "model,total_params\nm1,-5\n", "models.csv: row 2: column 'total_params' is '-5', not a parameter count"),
+        ("models.csv", "model,parameters\nm1,1e999999999999999999M\n", "models.csv: row 2: column 'parameters' is '1e999999999999999999M', not a"),
         # Columns hubselect gives a meaning to: `kind` lora or any `excluded_reason` hid models from recommend.
         ("models.csv", "model,kind,excluded_reason\nm1,lora,\nm2,full,\n", "models.csv: column 'kind' is reserved: hubselect reads it as"),
         ("models.csv", "model,excluded_reason\nm3,too big? no - fine\n", "models.csv: column 'excluded_reason' is reserved"),

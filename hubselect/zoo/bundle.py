@@ -19,7 +19,7 @@ import difflib
 import io
 import math
 import statistics
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -117,7 +117,7 @@ def _count(path: Path, line: int, column: str, value: str) -> int | float | None
     scale = COUNT_SUFFIXES.get(text[-1].lower(), 1)
     try:
         number = Decimal(text[:-1] if scale != 1 else text) * scale
-    except InvalidOperation:
+    except ArithmeticError:  # decimal's InvalidOperation (not a number) and Overflow
         number = Decimal("NaN")
     if not number.is_finite() or number < 0 or not math.isfinite(float(number)):
         raise InputError(
@@ -136,11 +136,11 @@ def _features(path: Path, frame: pd.DataFrame, id_column: str) -> dict[str, dict
     columns = [c for c in frame.columns if c != id_column]
     converted: dict[str, pd.Series] = {}
     for column in columns:
-        raw = frame[column].map(lambda v: (v or "").strip() or None)
         if id_column == "model" and column in PARAMETER_COLUMNS:
             counts = pd.Series({line: _count(path, line, column, value) for line, value in frame[column].items()}, dtype=object)
             converted[column] = pd.to_numeric(counts)
             continue
+        raw = frame[column].map(lambda v: (v or "").strip() or None)
         numeric = pd.to_numeric(raw, errors="coerce")
         converted[column] = numeric if numeric.notna().sum() == raw.notna().sum() else raw
     out: dict[str, dict[str, object]] = {}
