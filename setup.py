@@ -9,5 +9,5 @@ from setuptools import find_packages, setup
 setup(
     packages=find_packages(include=["hubselect", "hubselect.*", "crawlers", "crawlers.*"]) + ["hubselect.cards"],
     package_dir={"hubselect.cards": "cards"},
-    package_data={"hubselect.cards": ["*.j2"], "hubselect": ["bundles/**/*", "demo/**/*"]},
+    package_data={"hubselect.cards": ["*.j2"], "hubselect": ["bundles/*/*", "demo/**/*"]},
 )

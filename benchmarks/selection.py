@@ -1,7 +1,7 @@
 """Selection benchmark: the method against the baselines and the published figures, and at scale.
 
 1. Leave-one-dataset-out on the TransferGraph text-classification bundle
-   (``hubselect/bundles/transfergraph-text``) over the 8 targets its README lists; prints
+   (``../shared/benchmarks/transfergraph-text``) over the 8 targets its README lists; prints
    the method, every baseline, the figures published in that README, and the method's margins
    over ``average_best`` on pearson, spearman and rel1.
 2. Scale: a synthetic zoo of 2,000 models × 500 datasets with 20 results per dataset (1%
@@ -35,7 +35,7 @@ from hubselect.rank.synthetic import synthetic_zoo
 from hubselect.zoo import import_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = ROOT / "hubselect" / "bundles" / "transfergraph-text"
+DEFAULT_BUNDLE = ROOT.parent / "shared" / "benchmarks" / "transfergraph-text"
 TARGETS = [
     "rotten_tomatoes",
     "tweet_eval/irony",

@@ -220,21 +220,33 @@ def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, nam
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("distance.csv", "distance.csv: not a bundle file (did you mean distances.csv?); a bundle holds records.csv, models.csv, datasets.csv and distances.csv only"),
+        ("distance.csv", "distance.csv: not a bundle file (did you mean distances.csv?); a bundle holds records.csv, models.csv, datasets.csv and distances.csv: rename it"),
         ("Models.csv", "Models.csv: not a bundle file (did you mean models.csv?)"),
-        ("results.csv", "results.csv: not a bundle file; a bundle holds"),
     ],
 )
-def test_a_csv_file_the_import_would_not_read_is_refused(tmp_path, capsys, name, message):
+def test_a_misspelled_bundle_file_is_refused(tmp_path, capsys, name, message):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
     (bundle / name).write_text("dataset_a,dataset_b,distance\nd1,d2,1\n")
-    (bundle / "README.md").write_text("# notes beside the bundle are fine\n")
     code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
     assert code != 0 and out == "" and err.count("\n") == 1, err
     assert message in err
     assert not (tmp_path / "Z").exists()
+
+
+def test_other_csv_files_are_named_as_not_read(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (bundle / "records_lora.csv").write_text("model,dataset,score\nm1,d1,0.4\n")
+    (bundle / "README.md").write_text("# notes beside the bundle are fine\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    assert "note: not read: records_lora.csv (a bundle is read from records.csv, models.csv, datasets.csv, distances.csv)" in " ".join(err.split())
+    assert "README" not in err
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z2", "--format", "json")
+    assert code == 0 and json.loads(out)["not_read"] == ["records_lora.csv"]
 
 
 def test_import_says_what_each_file_brought(tmp_path, capsys):

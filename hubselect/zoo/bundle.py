@@ -7,7 +7,8 @@
 - ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer; a
   pair given twice is averaged, its values within :data:`DISTANCE_TOLERANCE` of each other).
 
-Any other CSV file in the folder is refused (a misspelled ``distance.csv`` would be skipped).
+A CSV file named like one of these but misspelled (``distance.csv``) is refused; other CSV files are
+not read (:func:`unread_files` names them, and ``zoo import`` says so).
 Any problem is reported as one line naming the file and the row (as the line of the file the
 row starts on, the header being line 1; a quoted field may span lines).
 """
@@ -153,10 +154,17 @@ def _features(path: Path, frame: pd.DataFrame, id_column: str) -> dict[str, dict
 BUNDLE_FILES = ("records.csv", "models.csv", "datasets.csv", "distances.csv")
 
 
-def _check_file_names(folder: Path) -> None:
-    """Refuse a CSV file the import would not read: a misspelled ``distance.csv`` would otherwise
-    be skipped without a word, and the zoo imported without its distances."""
+def unread_files(folder: str | Path) -> list[str]:
+    """The CSV files in a bundle folder that the import does not read, by name.
+
+    One whose name is close to a bundle file the folder lacks (``distance.csv`` beside no
+    ``distances.csv``) is refused instead: it is a misspelling, and the zoo would be imported
+    without its distances. Others (``records_lora.csv``: another method's results) are only
+    named, for the caller to report; files that are not CSV (a README) are not named.
+    """
+    folder = Path(folder)
     present = {p.name for p in folder.iterdir()}
+    unread = []
     for name in sorted(present):
         path = folder / name
         if name in BUNDLE_FILES or name.startswith(".") or not name.lower().endswith(".csv") or not path.is_file():
@@ -165,11 +173,13 @@ def _check_file_names(folder: Path) -> None:
         if name.lower() in BUNDLE_FILES and usual.exists() and path.samefile(usual):
             continue  # on a case-insensitive file system, Records.csv is records.csv
         close = difflib.get_close_matches(name.lower(), [n for n in BUNDLE_FILES if n not in present], n=1, cutoff=0.8)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise InputError(
-            f"{path}: not a bundle file{hint}; a bundle holds {', '.join(BUNDLE_FILES[:-1])} and {BUNDLE_FILES[-1]} only: "
-            "rename it or move it out of the folder"
-        )
+        if close:
+            raise InputError(
+                f"{path}: not a bundle file (did you mean {close[0]}?); a bundle holds "
+                f"{', '.join(BUNDLE_FILES[:-1])} and {BUNDLE_FILES[-1]}: rename it"
+            )
+        unread.append(name)
+    return unread
 
 
 def import_bundle(
@@ -191,7 +201,7 @@ def import_bundle(
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; pass the folder that holds records.csv")
-    _check_file_names(folder)
+    unread_files(folder)  # refuses a misspelled bundle file
     records_path = folder / "records.csv"
     if not records_path.is_file():
         raise InputError(f"{folder}: no records.csv; a bundle needs records.csv with columns model,dataset,score")
