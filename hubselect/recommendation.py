@@ -30,6 +30,7 @@ import numpy as np
 from hubselect import constants
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import HubselectError, InputError
+from hubselect.zoo.records import PARAMETER_COLUMNS
 from hubselect.zoo.store import Zoo, ZooMeta
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ log = logging.getLogger(__name__)
 DEFAULT_SAMPLE = 500
 #: Profiled datasets a new dataset is matched against (exact Fréchet distances).
 MATCH_NEIGHBOURS = 10
-#: Names a parameter count goes by in zoo model tables (crawled zoos, imported bundles).
-PARAMETER_COLUMNS = ("total_params", "num_parameters", "parameters", "params")
 #: Suffix of the model repo a zoo's ranker is published to, beside the zoo's dataset repo.
 RANKER_REPO_SUFFIX = "-ranker"
 

@@ -96,6 +96,50 @@ def test_duplicate_records_are_averaged(tmp_path):
     assert scores == {("m1", "d1"): pytest.approx(0.6), ("m2", "d1"): pytest.approx(0.1)}
 
 
+def test_parameter_counts_with_k_m_b_suffixes_are_numbers_recommend_can_filter(tmp_path, capsys):
+    from hubselect.graph.arrays import ZooArrays
+    from hubselect.recommendation import candidate_models
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d1,0.6\nm3,d1,0.7\nm4,d1,0.8\n")
+    (bundle / "models.csv").write_text("model,params,license\nm1,860M,MIT\nm2,2e9,Apache-2.0\nm3,5e8,mit\nm4,0.9b,mit\n")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    assert {r.model: r.features["params"] for r in zoo.model_records()} == {"m1": 860e6, "m2": 2e9, "m3": 5e8, "m4": 9e8}
+    assert candidate_models(zoo, ZooArrays.from_zoo(zoo), max_params=1e9) == ["m1", "m3", "m4"]
+
+
+def test_a_distance_given_in_both_orders_averages_a_rounding_gap(tmp_path):
+    (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (tmp_path / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1.2345\nd2,d1,1.2346\n")
+    zoo = import_bundle(tmp_path, higher_is_better=True)
+    assert [d.distance for d in zoo.distance_records()] == [pytest.approx(1.23455)]
+
+
+def test_duplicates_of_large_finite_numbers_average_to_themselves(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,1e308\nm1,d1,1e308\nm2,d1,1\n")
+    (bundle / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1e308\nd2,d1,1e308\n")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    assert {(r.model, r.score) for r in zoo.profile_records()} == {("m1", 1e308), ("m2", 1.0)}
+    assert [d.distance for d in zoo.distance_records()] == [1e308]
+
+
+def test_quoted_fields_keep_their_line_breaks_and_unicode_separators(tmp_path):
+    (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nx\u0085y,d1,0.6\n", encoding="utf-8")
+    (tmp_path / "models.csv").write_text(
+        'model,note\nm1,"multi\nline, with comma"\nx\u0085y,"a\u2028b"\n', encoding="utf-8", newline=""
+    )
+    zoo = import_bundle(tmp_path, higher_is_better=True)
+    notes = {r.model: r.features["note"] for r in zoo.model_records()}
+    assert notes == {"m1": "multi\nline, with comma", "x\u0085y": "a\u2028b"}
+
+
 def test_merge_upserts_by_key_and_loses_nothing():
     meta = ZooMeta(score="fid", higher_is_better=False)
     a, b = Zoo(meta), Zoo(ZooMeta(score="fid", higher_is_better=False))
@@ -133,10 +177,27 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("records.csv", "model,dataset,score\nm1,d1,0.5\nm2,d1,abc\n", "records.csv: row 3: column 'score' is 'abc', not a number"),
         ("records.csv", "model,dataset,score\nm1,d1,0.5\n,d1,0.4\n", "records.csv: row 3: column 'model' is empty"),
         ("records.csv", "model,dataset\nm1,d1\n", "records.csv: missing column(s) score"),
+        ("records.csv", "model;dataset;score\nm1;d1;0.5\n",
+         "(found: model;dataset;score); the file must be comma-separated, and this one seems separated by ';'"),
+        ("records.csv", "model\tdataset\tscore\nm1\td1\t0.5\n", "the file must be comma-separated, and this one seems separated by tabs"),
         ("records.csv", "model,dataset,score\nm1,d1,0.5,7\n", "records.csv: row 2 has 4 fields"),
+        # A quoted field over two lines (Excel's Alt+Enter): rows are still named by their file line.
+        ("records.csv", 'model,dataset,score,note\nm1,d1,0.9,"first line\nsecond line"\nm2,d1,0.5,x\nm3,d1,oops,y\n',
+         "records.csv: row 5: column 'score' is 'oops', not a number"),
         ("records.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "records.csv: not a UTF-8 text file"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,-1\n", "distances.csv: row 2: distance -1.0 is negative"),
+        ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,1\nd3,d1,2\nd2,d1,9\n",
+         "distances.csv: rows 2 and 4 give the distance between 'd1' and 'd2' as 1 and 9; a pair given twice"),
         ("models.csv", "model,params\nm1,3\nm1,4\n", "models.csv: row 3: model 'm1' already appears on row 2"),
+        ("models.csv", "model,params\nm1,860M\nm2,1.5 billion\n",
+         "models.csv: row 3: column 'params' is '1.5 billion', not a parameter count; write a number, optionally with K, M or B"),
+        ("models.csv", "model,total_params\nm1,-5\n", "models.csv: row 2: column 'total_params' is '-5', not a parameter count"),
+        ("models.csv", "model,parameters\nm1,1e999999999999999999M\n", "models.csv: row 2: column 'parameters' is '1e999999999999999999M', not a"),
+        # Columns hubselect gives a meaning to: `kind` lora or any `excluded_reason` hid models from recommend.
+        ("models.csv", "model,kind,excluded_reason\nm1,lora,\nm2,full,\n", "models.csv: column 'kind' is reserved: hubselect reads it as"),
+        ("models.csv", "model,excluded_reason\nm3,too big? no - fine\n", "models.csv: column 'excluded_reason' is reserved"),
+        ("models.csv", "model,safety_flag\nm1,pickle_only\n", "models.csv: column 'safety_flag' is reserved"),
+        ("datasets.csv", "dataset,revision\n", "datasets.csv: column 'revision' is reserved: hubselect reads it as the Hub commit"),
     ],
 )
 def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, name, content, message):
@@ -154,6 +215,73 @@ def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, nam
     assert err.startswith("Error: ") and err.count("\n") == 1
     assert message in err
     assert not (tmp_path / "Z").exists(), "a failed import must not leave a half-written zoo"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("distance.csv", "distance.csv: not a bundle file (did you mean distances.csv?); a bundle holds records.csv, models.csv, datasets.csv and distances.csv: rename it"),
+        ("Models.csv", "Models.csv: not a bundle file (did you mean models.csv?)"),
+    ],
+)
+def test_a_misspelled_bundle_file_is_refused(tmp_path, capsys, name, message):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (bundle / name).write_text("dataset_a,dataset_b,distance\nd1,d2,1\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert message in err
+    assert not (tmp_path / "Z").exists()
+
+
+def test_other_csv_files_are_named_as_not_read(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    (bundle / "records_lora.csv").write_text("model,dataset,score\nm1,d1,0.4\n")
+    (bundle / "README.md").write_text("# notes beside the bundle are fine\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    assert "note: not read: records_lora.csv (a bundle is read from records.csv, models.csv, datasets.csv, distances.csv)" in " ".join(err.split())
+    assert "README" not in err
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z2", "--format", "json")
+    assert code == 0 and json.loads(out)["not_read"] == ["records_lora.csv"]
+
+
+def test_import_says_what_each_file_brought(tmp_path, capsys):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d2,0.6\n")
+    (bundle / "models.csv").write_text("model,params\nm1,1M\n")
+    (bundle / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1\nd1,d3,2\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    assert " ".join(out.split()) == (
+        f"Imported 2 records (2 models, 2 datasets with records), features of 1 models and 0 datasets, and 2 distances into {tmp_path / 'Z'}"
+    )
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z2", "--format", "json")
+    assert json.loads(out)["imported"] == {
+        "records": 2, "models": 2, "datasets_with_records": 2, "models_with_features": 1, "datasets_with_features": 0, "distances": 2,
+    }
+
+
+def test_blank_and_all_empty_rows_are_skipped(tmp_path):
+    # Excel leaves ",," rows below the data; a line of spaces is as blank as an empty one.
+    (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n,,\n   \n\nm2,d1, 0.6\n , ,\n")
+    zoo = import_bundle(tmp_path, higher_is_better=True)
+    assert {(r.model, r.score) for r in zoo.profile_records()} == {("m1", 0.5), ("m2", 0.6)}
+
+
+@pytest.mark.parametrize(("option", "value"), [("--score-name", ""), ("--score-name", "  "), ("--method", "")])
+def test_a_blank_score_name_or_method_is_refused(tmp_path, capsys, option, value):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", option, value, "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert f"{option} is blank; name it" in err
+    assert not (tmp_path / "Z").exists()
 
 
 def test_import_needs_a_direction(tmp_path, capsys):

@@ -9,6 +9,7 @@ import click
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
 from hubselect.zoo import Zoo, check_zoo_folder, import_bundle, merge_into
+from hubselect.zoo.bundle import BUNDLE_FILES, unread_files
 
 
 @cli.group()
@@ -34,16 +35,24 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
     added = imported.summary()
     merged, held = merge_into(out, imported)
     summary = merged.summary()
+    unread = unread_files(bundle_dir)
+    if unread:
+        SETTINGS.output.info(
+            f"note: not read: {', '.join(unread)} (a bundle is read from {', '.join(BUNDLE_FILES)}); "
+            "import other results as a bundle of their own, e.g. with --method NAME"
+        )
 
     def human(console) -> None:
+        # Every file's count, so that a file the import did not take shows as a 0.
         line = (f"Imported {added['records']} records ({added['models']} models, "
-                f"{added['datasets_with_records']} datasets with records) into {out}")
+                f"{added['datasets_with_records']} datasets with records), features of {added['models_with_features']} models "
+                f"and {added['datasets_with_features']} datasets, and {added['distances']} distances into {out}")
         if held is not None:
             line += f"; it now holds {summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
         console.print(line)
 
     # The zoo's counts at the top level (as `zoo show` prints them), the bundle's under "imported".
-    SETTINGS.output.result({"zoo": str(out), **summary, "imported": {k: added[k] for k in ("records", "models", "datasets_with_records")}}, human)
+    SETTINGS.output.result({"zoo": str(out), **summary, "imported": {k: added[k] for k in ("records", "models", "datasets_with_records", "models_with_features", "datasets_with_features", "distances")}, "not_read": unread}, human)
 
 
 @zoo.command("show")

@@ -2,50 +2,72 @@
 
 - ``records.csv``: ``model,dataset,score`` (required; duplicate pairs are averaged), optionally
   ``score_before``.
-- ``models.csv``: ``model`` + feature columns (optional).
-- ``datasets.csv``: ``dataset`` + feature columns (optional).
-- ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer).
+- ``models.csv``: ``model`` + feature columns (optional; not the :data:`RESERVED_COLUMNS`).
+- ``datasets.csv``: ``dataset`` + feature columns (optional; not ``revision``).
+- ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer; a
+  pair given twice is averaged, its values within :data:`DISTANCE_TOLERANCE` of each other).
 
-Any problem is reported as one line naming the file and the row (as a line number of the
-file, the header being line 1).
+A CSV file named like one of these but misspelled (``distance.csv``) is refused; other CSV files are
+not read (:func:`unread_files` names them, and ``zoo import`` says so).
+Any problem is reported as one line naming the file and the row (as the line of the file the
+row starts on, the header being line 1; a quoted field may span lines).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
+import io
 import math
+import statistics
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
 from hubselect.errors import InputError
-from hubselect.zoo.records import DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
+from hubselect.zoo.records import PARAMETER_COLUMNS, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
 from hubselect.zoo.store import Zoo, ZooMeta
 
 
 def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # newline="": a quoted field may hold line breaks (Excel's Alt+Enter), which the csv
+        # module keeps; only \n, \r and \r\n end a line, never U+2028 or U+0085 in a name.
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a UTF-8 text file (byte {exc.start}); export it as CSV") from None
     if not text.strip():
         raise InputError(f"{path}: the file is empty; it needs a header line with {', '.join(required)}")
     if "\x00" in text:
         raise InputError(f"{path}: contains NUL bytes, not a CSV file; export it as CSV")
-    rows = list(csv.reader(text.splitlines()))
-    header = [h.strip() for h in rows[0]]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        # Each row with the file line it starts on (a quoted field may span lines).
+        rows, start = [], 1
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"{path}: row {reader.line_num}: {exc}; export it as CSV") from None
+    header = [h.strip() for h in rows[0][1]]
     missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)})")
+        # A spreadsheet saved with a ';' or tab separator (as some locales do) has one long column.
+        separator = next((name for mark, name in ((";", "';'"), ("\t", "tabs")) if any(mark in h for h in header)), None)
+        hint = f"; the file must be comma-separated, and this one seems separated by {separator}" if separator else ""
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} in the header (found: {', '.join(header)}){hint}")
     if len(set(header)) != len(header):
         raise InputError(f"{path}: duplicate column names in the header")
-    for number, row in enumerate(rows[1:], start=2):
-        if row and len(row) != len(header):
-            raise InputError(f"{path}: row {number} has {len(row)} fields, the header has {len(header)}")
-    body = [r for r in rows[1:] if r]
-    frame = pd.DataFrame(body, columns=header, dtype=object)
-    # Keep the file's line numbers for error messages (blank lines were dropped above).
-    frame.index = [n for n, r in enumerate(rows[1:], start=2) if r]
+    # Blank lines, and the all-empty rows (",,") a spreadsheet leaves below its data, hold nothing.
+    body = [(line, row) for line, row in rows[1:] if any(field.strip() for field in row)]
+    for line, row in body:
+        if len(row) != len(header):
+            raise InputError(f"{path}: row {line} has {len(row)} fields, the header has {len(header)}")
+    frame = pd.DataFrame([row for _, row in body], columns=header, dtype=object)
+    # Keep the file's line numbers for error messages (blank rows were dropped above).
+    frame.index = [line for line, _ in body]
     return frame
 
 
@@ -71,11 +93,54 @@ def _text(path: Path, line: int, column: str, value: str) -> str:
     return text
 
 
-def _features(frame: pd.DataFrame, id_column: str) -> dict[str, dict[str, object]]:
-    """Per-row feature maps; a column whose every value parses as a number becomes numeric."""
+def _mean(values: list[float]) -> float:
+    """The mean of finite numbers, itself finite (``sum()`` of two 1e308 is inf; this mean is exact).
+
+    >>> _mean([1e308, 1e308])
+    1e+308
+    """
+    return values[0] if len(values) == 1 else statistics.mean(values)
+
+
+#: Multipliers of the suffixes a parameter count is often written with (``860M``, ``1.5B``).
+COUNT_SUFFIXES = {"k": 10**3, "m": 10**6, "b": 10**9}
+
+
+def _count(path: Path, line: int, column: str, value: str) -> int | float | None:
+    """A parameter count: a plain number or one with a K, M or B suffix (any case); None if blank.
+
+    Read exactly (``1.1M`` is 1100000, not 1100000.0000000002), an int where it is whole (and
+    fits the int64 column it is stored in).
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    scale = COUNT_SUFFIXES.get(text[-1].lower(), 1)
+    try:
+        number = Decimal(text[:-1] if scale != 1 else text) * scale
+    except ArithmeticError:  # decimal's InvalidOperation (not a number) and Overflow
+        number = Decimal("NaN")
+    if not number.is_finite() or number < 0 or not math.isfinite(float(number)):
+        raise InputError(
+            f"{path}: row {line}: column {column!r} is {text!r}, not a parameter count; "
+            "write a number, optionally with K, M or B (860M, 1.5B)"
+        )
+    return int(number) if number == number.to_integral_value() and number < 2**63 else float(number)
+
+
+def _features(path: Path, frame: pd.DataFrame, id_column: str) -> dict[str, dict[str, object]]:
+    """Per-row feature maps; a column whose every value parses as a number becomes numeric.
+
+    A model's parameter count (any of :data:`PARAMETER_COLUMNS`) must be a number: ``recommend
+    --max-params`` compares it, and would drop a model whose count is text like ``860M``.
+    """
     columns = [c for c in frame.columns if c != id_column]
     converted: dict[str, pd.Series] = {}
     for column in columns:
+        if id_column == "model" and column in PARAMETER_COLUMNS:
+            counts = pd.Series({line: _count(path, line, column, value) for line, value in frame[column].items()}, dtype=object)
+            converted[column] = pd.to_numeric(counts)
+            continue
         raw = frame[column].map(lambda v: (v or "").strip() or None)
         numeric = pd.to_numeric(raw, errors="coerce")
         converted[column] = numeric if numeric.notna().sum() == raw.notna().sum() else raw
@@ -83,6 +148,38 @@ def _features(frame: pd.DataFrame, id_column: str) -> dict[str, dict[str, object
     for line in frame.index:
         out[line] = {c: (None if pd.isna(converted[c][line]) else converted[c][line]) for c in columns}
     return out
+
+
+#: The files a bundle may hold (records.csv required), in the order the contract lists them.
+BUNDLE_FILES = ("records.csv", "models.csv", "datasets.csv", "distances.csv")
+
+
+def unread_files(folder: str | Path) -> list[str]:
+    """The CSV files in a bundle folder that the import does not read, by name.
+
+    One whose name is close to a bundle file the folder lacks (``distance.csv`` beside no
+    ``distances.csv``) is refused instead: it is a misspelling, and the zoo would be imported
+    without its distances. Others (``records_lora.csv``: another method's results) are only
+    named, for the caller to report; files that are not CSV (a README) are not named.
+    """
+    folder = Path(folder)
+    present = {p.name for p in folder.iterdir()}
+    unread = []
+    for name in sorted(present):
+        path = folder / name
+        if name in BUNDLE_FILES or name.startswith(".") or not name.lower().endswith(".csv") or not path.is_file():
+            continue
+        usual = folder / name.lower()
+        if name.lower() in BUNDLE_FILES and usual.exists() and path.samefile(usual):
+            continue  # on a case-insensitive file system, Records.csv is records.csv
+        close = difflib.get_close_matches(name.lower(), [n for n in BUNDLE_FILES if n not in present], n=1, cutoff=0.8)
+        if close:
+            raise InputError(
+                f"{path}: not a bundle file (did you mean {close[0]}?); a bundle holds "
+                f"{', '.join(BUNDLE_FILES[:-1])} and {BUNDLE_FILES[-1]}: rename it"
+            )
+        unread.append(name)
+    return unread
 
 
 def import_bundle(
@@ -94,13 +191,17 @@ def import_bundle(
 ) -> Zoo:
     """Read a bundle folder into a :class:`Zoo`.
 
-    >>> zoo = import_bundle("shared/benchmarks/transfergraph-text", higher_is_better=True)  # doctest: +SKIP
+    >>> zoo = import_bundle("hubselect/bundles/transfergraph-text", higher_is_better=True)  # doctest: +SKIP
     >>> zoo.summary()["records"]  # doctest: +SKIP
     1439
     """
+    for option, value, example in (("--score-name", score_name, "accuracy or fid"), ("--method", method, "full or lora")):
+        if not value.strip():
+            raise InputError(f"{option} is blank; name it, e.g. {example}")
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; pass the folder that holds records.csv")
+    unread_files(folder)  # refuses a misspelled bundle file
     records_path = folder / "records.csv"
     if not records_path.is_file():
         raise InputError(f"{folder}: no records.csv; a bundle needs records.csv with columns model,dataset,score")
@@ -124,9 +225,9 @@ def import_bundle(
         ProfileRecord(
             model,
             dataset,
-            score=sum(scores) / len(scores),
+            score=_mean(scores),
             method=method,
-            score_before=(sum(befores[(model, dataset)]) / len(befores[(model, dataset)])) if (model, dataset) in befores else None,
+            score_before=_mean(befores[(model, dataset)]) if (model, dataset) in befores else None,
             details={"runs": len(scores)} if len(scores) > 1 else {},
         )
         for (model, dataset), scores in sums.items()
@@ -146,15 +247,34 @@ def import_bundle(
     return zoo
 
 
+#: Feature columns hubselect itself gives a meaning to, and what it is. A crawl writes them; a
+#: bundle column by such a name would quietly change what ``recommend`` and ``profile`` do (a
+#: ``kind`` of ``lora`` hides a model from ``recommend``), so it must be renamed.
+RESERVED_COLUMNS = {
+    "model": {
+        "revision": "the Hub commit the model was read at",
+        "kind": "the kind of a crawled model (`recommend` never names a `lora` adapter)",
+        "excluded_reason": "why the crawl excluded a model (`recommend` never names one with any text here)",
+        "safety_flag": "the crawl's safety flag (`profile` refuses `pickle_only` and `remote_code` models)",
+    },
+    "dataset": {
+        "revision": "the Hub commit the dataset was read at",
+    },
+}
+
+
 def _feature_records(path: Path, id_column: str, record_type):
     frame = _read_csv(path, [id_column])
+    for column, meaning in RESERVED_COLUMNS[id_column].items():
+        if column in frame.columns:
+            raise InputError(f"{path}: column {column!r} is reserved: hubselect reads it as {meaning}; rename the column")
     seen: dict[str, int] = {}
     for line, row in frame.iterrows():
         ident = _text(path, line, id_column, row[id_column])
         if ident in seen:
             raise InputError(f"{path}: row {line}: {id_column} {ident!r} already appears on row {seen[ident]}")
         seen[ident] = line
-    features = _features(frame, id_column)
+    features = _features(path, frame, id_column)
     records = []
     for line, row in frame.iterrows():
         try:
@@ -164,9 +284,14 @@ def _feature_records(path: Path, id_column: str, record_type):
     return records
 
 
+#: How far apart (relative) two rows giving one distance may be: a rounding gap, as exporting with
+#: four significant digits leaves; more is two different measurements, which averaging would hide.
+DISTANCE_TOLERANCE = 1e-3
+
+
 def _distance_records(path: Path) -> list[DistanceRecord]:
     frame = _read_csv(path, ["dataset_a", "dataset_b", "distance"])
-    pairs: dict[tuple[str, str], list[float]] = {}
+    pairs: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for line, row in frame.iterrows():
         a = _text(path, line, "dataset_a", row["dataset_a"])
         b = _text(path, line, "dataset_b", row["dataset_b"])
@@ -175,6 +300,14 @@ def _distance_records(path: Path) -> list[DistanceRecord]:
             raise InputError(f"{path}: row {line}: distance {distance} is negative; distances must be >= 0")
         if a == b:
             continue  # a dataset's distance to itself carries no information
-        pairs.setdefault(tuple(sorted((a, b))), []).append(distance)
+        pairs.setdefault(tuple(sorted((a, b))), []).append((line, distance))
     # Both directions given: the bundle is symmetric by contract, so average any rounding gap.
-    return [DistanceRecord(a, b, sum(d) / len(d)) for (a, b), d in pairs.items()]
+    for (a, b), given in pairs.items():
+        (low_line, low), (high_line, high) = min(given, key=lambda g: g[1]), max(given, key=lambda g: g[1])
+        if not math.isclose(low, high, rel_tol=DISTANCE_TOLERANCE):
+            first, second = sorted([(low_line, low), (high_line, high)])
+            raise InputError(
+                f"{path}: rows {first[0]} and {second[0]} give the distance between {a!r} and {b!r} as {first[1]:g} and "
+                f"{second[1]:g}; a pair given twice (in either order) must agree within {DISTANCE_TOLERANCE:.1%}; remove the row that is wrong"
+            )
+    return [DistanceRecord(a, b, _mean([d for _, d in given])) for (a, b), given in pairs.items()]

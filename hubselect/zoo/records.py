@@ -27,6 +27,10 @@ SCHEMA_VERSION = 1
 
 FeatureValue = float | int | str | bool | None
 
+#: Names a parameter count goes by in zoo model tables (crawled zoos, imported bundles);
+#: ``recommend --max-params`` reads the first of them a model has a number in.
+PARAMETER_COLUMNS = ("total_params", "num_parameters", "parameters", "params")
+
 
 def _clean_features(features: Mapping[str, Any] | None, reserved: set[str]) -> dict[str, FeatureValue]:
     out: dict[str, FeatureValue] = {}
