@@ -457,6 +457,30 @@ def test_evaluate_prints_how_far_the_method_is_from_each_baseline(zoo_dir, capsy
     assert all(metric in margins for metric in MARGIN_METRICS)
 
 
+@pytest.mark.parametrize(
+    ("scores", "has"),
+    [
+        ({("m1", "d1"): 5, ("m2", "d1"): 4, ("m3", "d1"): 3}, "this zoo has 1 (d1)"),  # nothing left to train on
+        ({("m1", "d1"): 5, ("m1", "d2"): 4}, "this zoo has none"),  # one model: nothing to rank
+    ],
+    ids=["one-dataset-to-rank", "one-model"],
+)
+def test_evaluate_refuses_a_zoo_it_cannot_hold_a_dataset_out_of_and_says_what_it_needs(scores, has, tmp_path, capsys):
+    from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+    zoo = Zoo(ZooMeta(score="score", higher_is_better=True))
+    zoo.add_profiles(ProfileRecord(model, dataset, float(score)) for (model, dataset), score in scores.items())
+    zoo.save(tmp_path / "zoo")
+    assert main(["evaluate", str(tmp_path / "zoo"), "--json", str(tmp_path / "report.json")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(
+        "Error: leave-one-dataset-out evaluation needs at least two datasets with results for two or more models "
+        f"(one held out to rank, another to train on); {has}; add results"
+    ), captured.err
+    assert not (tmp_path / "report.json").exists()
+
+
 def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     report_file = tmp_path / "report.json"
     assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", str(report_file), "--format", "json"]) == 0

@@ -57,7 +57,8 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
 
     For each target, every model→target result leaves the graph and the training rows (the
     target keeps its features and distances), the ranker is refitted and ranks the target's
-    models. Metrics: top1_hit, top1_score, rel1, regret, pearson, spearman, ndcg5 (DESIGN.md).
+    models; so the zoo needs at least two datasets with results for 2+ models. Metrics:
+    top1_hit, top1_score, rel1, regret, pearson, spearman, ndcg5 (DESIGN.md).
     The report (--format json, or --json FILE) is:
 
     \b

@@ -33,8 +33,20 @@ def evaluable_targets(arrays: ZooArrays) -> list[str]:
 
 
 def resolve_targets(arrays: ZooArrays, targets: Sequence[str] | None) -> list[str]:
-    """The requested targets, checked; all evaluable datasets when none are requested."""
+    """The requested targets, checked; all evaluable datasets when none are requested.
+
+    Leaving a target out must leave another evaluable dataset to train on, so a zoo with fewer
+    than two is refused here, before any fitting (the learner's own error would blame the zoo
+    as a whole, and a zoo with none would give an empty report).
+    """
     valid = evaluable_targets(arrays)
+    if len(valid) < 2:
+        has = f"{len(valid)} ({valid[0]})" if valid else "none"
+        raise InputError(
+            "leave-one-dataset-out evaluation needs at least two datasets with results for two or more models "
+            f"(one held out to rank, another to train on); this zoo has {has}; "
+            "add results for more models and datasets with `hubselect profile` or `hubselect zoo import`"
+        )
     if not targets:
         return valid
     unknown = [t for t in targets if t not in valid]
