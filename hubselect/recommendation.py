@@ -188,7 +188,7 @@ def recommend(
         )
 
     started = time.perf_counter()
-    candidates = candidate_models(zoo_obj, ranker_obj.arrays, max_params=max_params, licenses=_licenses(license))
+    candidates = candidate_models(zoo_obj, ranker_obj.arrays, max_params=max_params, licenses=_licenses(license), notices=notices)
     predictions = ranker_obj.predict(
         NewDataset(profile.dataset, profile.features, dict(neighbours)), mode=mode, models=candidates, top=top_k
     )
@@ -414,10 +414,17 @@ def _parameters(features: dict[str, Any]) -> float | None:
     return None
 
 
-def candidate_models(zoo: Zoo, arrays, *, max_params: float | None = None, licenses: set[str] | None = None) -> list[str]:
+def candidate_models(
+    zoo: Zoo, arrays, *, max_params: float | None = None, licenses: set[str] | None = None, notices: list[str] | None = None
+) -> list[str]:
     """The models a recommendation may name: profiled on at least one dataset (in ``zoo``, and in
     ``arrays``, the ranker's zoo), not flagged unsafe, not an adapter, and within ``max_params``
-    and ``licenses`` when given."""
+    and ``licenses`` when given.
+
+    A model whose parameter count is unknown cannot be shown to fit ``max_params``, so it is left
+    out; ``notices`` (when given) says so, since a model dropping out of a ranking unexplained
+    reads as the ranker ruling it out.
+    """
     features = _model_features(zoo)
     profiled = np.isfinite(arrays.scores).any(axis=1)
     in_zoo = _profiled_models(zoo)
@@ -428,16 +435,26 @@ def candidate_models(zoo: Zoo, arrays, *, max_params: float | None = None, licen
             eligible.append(model)
     if not eligible:
         raise InputError("the zoo has no profiled model to recommend; add results with `hubselect profile`")
-    out = []
+    out, unsized = [], []
     for model in eligible:
         row = features.get(model, {})
-        if max_params is not None:
-            params = _parameters(row)
-            if params is None or params > max_params:
-                continue
+        # The license first: the note on unknown sizes counts only models nothing else leaves out.
         if licenses is not None and (_text(row.get("license")) or "").lower() not in licenses:
             continue
+        if max_params is not None:
+            params = _parameters(row)
+            if params is None:
+                unsized.append(model)
+                continue
+            if params > max_params:
+                continue
         out.append(model)
+    if unsized and notices is not None:
+        named = ", ".join(unsized[:3]) + (", ..." if len(unsized) > 3 else "")
+        notices.append(
+            f"--max-params left out {len(unsized)} model(s) whose parameter count is unknown ({named}); "
+            "drop --max-params to include them"
+        )
     if not out:
         raise InputError(f"no model of the zoo passes {_what_the_zoo_offers(eligible, features, max_params, licenses)}; loosen the filter")
     return out

@@ -82,6 +82,61 @@ def test_a_hub_retry_is_logged_once(hub):
     assert done.stderr.count("Retrying in") == 1, done.stderr
 
 
+@pytest.mark.parametrize("zoo", ["no-such-zoo", "zoo-without-it"])
+def test_a_zoo_that_cannot_take_the_figures_is_refused_before_measuring(zoo, tmp_path):
+    """An hour of measuring asked for: the refusal comes at once, not after the figures are made."""
+    from hubselect.zoo import ModelRecord, Zoo, ZooMeta
+
+    save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
+    other = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    other.add_models([ModelRecord("org/another-model", "0" * 40)])
+    other.save(tmp_path / "zoo-without-it")
+    done = subprocess.run(
+        [sys.executable, "-m", "hubselect", "bench", "./sd-tiny", "--steps", "2", "--min-seconds", "3600", "--device", "cpu", "--zoo", zoo],
+        capture_output=True, text=True, env=dict(os.environ), cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    expected = {
+        "no-such-zoo": "Error: no-such-zoo is not a zoo; crawl into it first (`hubselect crawl --zoo no-such-zoo`)",
+        "zoo-without-it": "Error: sd-tiny is not in the zoo zoo-without-it; crawl it first, or drop --zoo",
+    }[zoo]
+    assert done.stderr.strip() == expected
+
+
+def test_a_hub_model_the_zoo_holds_at_another_revision_is_refused_before_its_weights_are_downloaded(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    from huggingface_hub import HfApi
+
+    from hubselect.zoo import ModelRecord, Zoo, ZooMeta
+
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id)
+    sha = api.upload_folder(repo_id=hub_repo_id, folder_path=str(save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim"))).oid
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models([ModelRecord(hub_repo_id, "0" * 40)])
+    zoo.save(tmp_path / "zoo")
+    hub.clear_log()
+    code, out, err = run_cli(capsys, "bench", hub_repo_id, "--device", "cpu", "--zoo", tmp_path / "zoo", "--token", hub_token)
+    assert code == 2 and out == ""
+    assert err == f"Error: the zoo holds {hub_repo_id} at 000000000000 but these figures are of {sha[:12]}; recrawl it first, or pass --revision {'0' * 40}\n"
+    assert not [e.path for e in hub.request_log if e.path.endswith(".safetensors")], "weights were downloaded"
+
+
+def test_bench_records_its_figures_in_the_zoos_record_of_the_model(tmp_path, monkeypatch, capsys):
+    """The zoo is checked against the id the record carries: a folder's path as given, ./ dropped."""
+    from hubselect.zoo import ModelRecord, Zoo, ZooMeta
+
+    save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models([ModelRecord("sd-tiny", features={"license": "apache-2.0"})])
+    zoo.save(tmp_path / "zoo")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "bench", "./sd-tiny", "--steps", "2", "--min-seconds", "0", "--device", "cpu", "--zoo", "zoo", "--format", "json")
+    assert code == 0, err
+    (record,) = Zoo.load(tmp_path / "zoo").model_records()
+    assert record.features["throughput_images_per_s"] == pytest.approx(json.loads(out)["images_per_s"])
+    assert record.features["license"] == "apache-2.0"
+
+
 def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
     import torch
 

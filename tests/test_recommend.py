@@ -115,6 +115,29 @@ def test_filters_by_parameters_and_license(zoo_dir, ranker_dir, cool_folder):
     assert "org/cool-expert" not in {r.model for r in licensed.recommendations}
 
 
+def test_max_params_leaves_out_models_of_unknown_size_with_a_note(zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+    """A model without a parameter count cannot be shown to fit --max-params: it is left out, and
+    the user is told which and how to get it back, in both output formats."""
+    unsized = Zoo.load(zoo_dir)
+    unsized.models.loc[unsized.models["model"] == "org/mono-expert", "total_params"] = None
+    unsized.save(tmp_path / "unsized")
+    args = ["recommend", cool_folder, "--zoo", tmp_path / "unsized", "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--max-params", "1e9"]
+    note = "--max-params left out 1 model(s) whose parameter count is unknown (org/mono-expert); drop --max-params to include them"
+    code, out, err = run_cli(capsys, *args, "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert {r["model"] for r in document["recommendations"]} == set(MODELS) - {"org/mono-expert"}
+    assert note in document["notices"], document["notices"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0 and err.count(f"note: {note}") == 1, err
+    # Without the filter the model is ranked, and nothing is noted about sizes.
+    code, out, err = run_cli(capsys, *args[:-2], "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert "org/mono-expert" in {r["model"] for r in document["recommendations"]}
+    assert not any("--max-params" in n for n in document["notices"])
+
+
 def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):
     from hubselect import constants
     from hubselect.recommendation import recommend

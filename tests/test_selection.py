@@ -155,11 +155,55 @@ def test_metrics_by_hand():
     assert selection_metrics(fid, -fid, False)["pearson"] == pytest.approx(1.0)
 
 
+def test_rel1_is_undefined_where_scores_are_not_all_positive():
+    """A ratio of -1 to -5 is not "5x worse": rel1 is NaN there, for predictions and for chance."""
+    log_likelihood = np.array([-1.0, -5.0, -3.0])
+    picked_worst = selection_metrics(log_likelihood, np.array([0.0, 1.0, 0.5]), True)
+    assert math.isnan(picked_worst["rel1"]) and picked_worst["regret"] == 4.0
+    assert math.isnan(random_metrics(log_likelihood, True)["rel1"])
+    assert math.isnan(selection_metrics(np.array([0.0, 0.5]), np.array([1.0, 0.0]), True)["rel1"])
+    assert random_metrics(np.array([0.5, 1.0]), True)["rel1"] == pytest.approx(0.75)
+
+
+def negative_score_zoo():
+    """The tester's zoo: log-likelihood-like scores, higher is better, all below 0."""
+    from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+    zoo = Zoo(ZooMeta(score="score", higher_is_better=True))
+    scores = {"d1": (-1, -5, -3), "d2": (-2, -6, -4), "d3": (-1.5, -7, -3.5)}
+    zoo.add_profiles(ProfileRecord(f"m{i}", d, float(s)) for d, row in scores.items() for i, s in enumerate(row, start=1))
+    return zoo
+
+
+def test_evaluate_leaves_rel1_out_where_scores_are_not_all_positive_and_says_why_once(tmp_path, capsys):
+    zoo = str(negative_score_zoo().save(tmp_path / "negative"))
+    assert main(["evaluate", zoo, "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"]["rel1"] is None and report["baselines"]["random"]["rel1"] is None
+    assert all(t["method"]["rel1"] is None for t in report["targets"].values())
+    assert report["margins"]["average_best"]["rel1"]["targets"] == 0
+    assert report["method"]["top1_hit"] == 1.0 and report["method"]["regret"] == 0.0  # the rest is scored
+    (notice,) = report["notices"]
+    assert notice.startswith("rel1 is undefined on every target: it is a ratio of scores, meaningful only when every score is positive")
+
+    assert main(["evaluate", zoo]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("note: rel1 is undefined") == 1, captured.err
+    method_row = next(line for line in captured.out.splitlines() if line.startswith("│ method"))
+    random_row = next(line for line in captured.out.splitlines() if line.startswith("│ random"))
+    assert [cell.strip() for cell in method_row.split("│")][4] == "–" and [cell.strip() for cell in random_row.split("│")][4] == "–"
+
+    from hubselect.hub.ranker_repo import ranker_card
+
+    card = ranker_card({}, "org/ranker", evaluate(negative_score_zoo(), None, SMALL))  # NaN, not null
+    assert "| **hubselect** | 1.000 | -1.500 | – | 0.000 |" in card, card
+
+
 # -- the report -----------------------------------------------------------------------------------
 
 
 def test_report_has_the_design_shape(planted_report):
-    assert set(planted_report) == {"method", "baselines", "margins", "targets"}
+    assert set(planted_report) == {"method", "baselines", "margins", "targets"}  # no notices: scores are positive
     assert set(planted_report["baselines"]) == {"average_best", "nearest_dataset", "features_only", "random"}
     assert set(planted_report["method"]) == set(METRICS)
     for metrics in planted_report["baselines"].values():
@@ -411,6 +455,30 @@ def test_evaluate_prints_how_far_the_method_is_from_each_baseline(zoo_dir, capsy
     margins = out[out.index("method − baseline") :]
     assert "nearest_dataset" in margins and "random" not in margins  # chance is not a bar worth a column
     assert all(metric in margins for metric in MARGIN_METRICS)
+
+
+@pytest.mark.parametrize(
+    ("scores", "has"),
+    [
+        ({("m1", "d1"): 5, ("m2", "d1"): 4, ("m3", "d1"): 3}, "this zoo has 1 (d1)"),  # nothing left to train on
+        ({("m1", "d1"): 5, ("m1", "d2"): 4}, "this zoo has none"),  # one model: nothing to rank
+    ],
+    ids=["one-dataset-to-rank", "one-model"],
+)
+def test_evaluate_refuses_a_zoo_it_cannot_hold_a_dataset_out_of_and_says_what_it_needs(scores, has, tmp_path, capsys):
+    from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+    zoo = Zoo(ZooMeta(score="score", higher_is_better=True))
+    zoo.add_profiles(ProfileRecord(model, dataset, float(score)) for (model, dataset), score in scores.items())
+    zoo.save(tmp_path / "zoo")
+    assert main(["evaluate", str(tmp_path / "zoo"), "--json", str(tmp_path / "report.json")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(
+        "Error: leave-one-dataset-out evaluation needs at least two datasets with results for two or more models "
+        f"(one held out to rank, another to train on); {has}; add results"
+    ), captured.err
+    assert not (tmp_path / "report.json").exists()
 
 
 def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):

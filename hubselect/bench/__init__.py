@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 from hubselect.bench.throughput import BenchConfig, BenchReport, measure_throughput, native_resolution
 from hubselect.errors import InputError
@@ -25,10 +26,14 @@ def _weighted_components(files: frozenset[str], index: dict) -> list[str]:
     return [name for name in components_of(index) if any(f.startswith(f"{name}/") and f.endswith(".safetensors") for f in files)]
 
 
-def load_pipeline(ref: str, *, revision: str | None = None, dtype: str = "float32", token: str | None = None):
+def load_pipeline(
+    ref: str, *, revision: str | None = None, dtype: str = "float32", token: str | None = None, check: Callable[[str, str | None], None] | None = None
+):
     """Load a diffusers pipeline from a local folder or a Hub id, safetensors only, no repo code.
 
     Returns ``(pipeline, model_id, revision)``; refuses repos that are pickle-only or need custom code.
+    ``check(model_id, revision)``, when given, runs once both are known, before any weights are
+    downloaded or loaded: it raises to stop early.
     """
     import torch
     from diffusers import DiffusionPipeline
@@ -39,6 +44,8 @@ def load_pipeline(ref: str, *, revision: str | None = None, dtype: str = "float3
     reader, index = check_model(ref, revision, token=token, purpose="benchmarked")
     folder = Path(ref).expanduser()
     model_id, sha = (str(folder), None) if folder.is_dir() else (reader.repo_id, reader.revision)
+    if check is not None:
+        check(model_id, sha)
     variant = None
     if dtype == "float16":
         weighted = _weighted_components(reader.files, index)
@@ -62,11 +69,14 @@ def bench_model(
     revision: str | None = None,
     random_weights: str | None = None,
     token: str | None = None,
+    check: Callable[[str, str | None], None] | None = None,
 ) -> BenchReport:
     """Measure a pipeline's throughput: a local folder, a Hub id, or an architecture with random weights.
 
     ``random_weights`` names an architecture from :mod:`hubselect.testing.seed_models` (``sd15`` is
-    Stable Diffusion 1.5's): real speed figures without downloading weights.
+    Stable Diffusion 1.5's): real speed figures without downloading weights. ``check(model_id,
+    revision)`` is called with what the report will carry, before anything is loaded or measured
+    (e.g. to refuse, at once, figures that could not be recorded where the caller wants them).
     """
     if random_weights:
         from hubselect.testing.seed_models import arch_spec, build_pipeline
@@ -75,10 +85,12 @@ def bench_model(
             spec = arch_spec(random_weights)
         except KeyError as exc:
             raise InputError(str(exc.args[0])) from None
-        pipe = build_pipeline(spec, device=config.resolved_device(), torch_dtype=config.torch_dtype())
         model_id, sha = f"random-weights:{spec.name}", None
+        if check is not None:
+            check(model_id, sha)
+        pipe = build_pipeline(spec, device=config.resolved_device(), torch_dtype=config.torch_dtype())
     elif ref:
-        pipe, model_id, sha = load_pipeline(ref, revision=revision, dtype=config.dtype, token=token)
+        pipe, model_id, sha = load_pipeline(ref, revision=revision, dtype=config.dtype, token=token, check=check)
     else:
         raise InputError("say what to benchmark: a pipeline folder, a Hub id, or --random-weights ARCH")
     try:

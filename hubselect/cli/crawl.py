@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -112,7 +113,7 @@ def crawl_command(
 @click.option("--min-iterations", type=click.IntRange(min=1), default=3, show_default=True, help="Measure at least this many calls ...")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="... and for at least this long.")
 @click.option("--zoo", "zoo_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
-              help="Record the figures in this zoo folder's record of MODEL.")
+              help="Record the figures in this zoo folder's record of MODEL (checked before measuring).")
 @common_options
 def bench_command(model, revision, arch, resolution, steps, batch, dtype, device, warmup, min_iterations, min_seconds, zoo_dir) -> None:
     """Measure images/s, per-step denoiser latency (p50/p90) and peak memory of a T2I pipeline.
@@ -130,7 +131,10 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
         resolution=resolution, steps=steps, batch=batch, dtype=dtype or _default_dtype(device), device=device,
         warmup=warmup, min_iterations=min_iterations, min_seconds=min_seconds,
     )  # fmt: skip
-    report = bench_model(model, config, revision=revision, random_weights=arch, token=SETTINGS.token)
+    # --zoo is checked against the model id and revision the figures will carry, before measuring:
+    # a run that could not be recorded is refused at once, not after minutes of measurement.
+    check = functools.partial(_check_recordable, zoo_dir) if zoo_dir is not None else None
+    report = bench_model(model, config, revision=revision, random_weights=arch, token=SETTINGS.token, check=check)
     if zoo_dir is not None:
         _record(zoo_dir, report)
 
@@ -150,21 +154,31 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
     SETTINGS.output.result(report.to_dict(), human)
 
 
+def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None):
+    """The zoo's record of ``model``, which figures measured at ``revision`` may update; else a
+    one-line :class:`InputError`. ``zoo``: the zoo as read under its lock (default: read it now)."""
+    from hubselect.zoo import Zoo
+
+    if zoo is None:
+        if not (zoo_dir / "zoo.json").is_file():
+            raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {zoo_dir}`)")
+        zoo = Zoo.load(zoo_dir)
+    previous = next((r for r in zoo.model_records() if r.model == model), None)
+    if previous is None:
+        raise InputError(f"{model} is not in the zoo {zoo_dir}; crawl it first, or drop --zoo")
+    if previous.revision and revision and previous.revision != revision:
+        raise InputError(
+            f"the zoo holds {model} at {previous.revision[:12]} but these figures are of {revision[:12]}; "
+            f"recrawl it first, or pass --revision {previous.revision}"
+        )
+    return previous
+
+
 def _record(zoo_dir: Path, report) -> None:
     from hubselect.zoo import ModelRecord, Zoo, update_zoo
 
-    if not (zoo_dir / "zoo.json").is_file():
-        raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {zoo_dir}`)")
-
     def add(zoo: Zoo) -> Zoo:
-        previous = next((r for r in zoo.model_records() if r.model == report.model), None)
-        if previous is None:
-            raise InputError(f"{report.model} is not in the zoo {zoo_dir}; crawl it first, or drop --zoo")
-        if previous.revision and report.revision and previous.revision != report.revision:
-            raise InputError(
-                f"the zoo holds {report.model} at {previous.revision[:12]} but {report.revision[:12]} was benchmarked; "
-                f"recrawl it first, or pass --revision {previous.revision}"
-            )
+        previous = _check_recordable(zoo_dir, report.model, report.revision, zoo)  # again: another process may have changed it
         zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": None})])
         return zoo
 

@@ -57,7 +57,8 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
 
     For each target, every model→target result leaves the graph and the training rows (the
     target keeps its features and distances), the ranker is refitted and ranks the target's
-    models. Metrics: top1_hit, top1_score, rel1, regret, pearson, spearman, ndcg5 (DESIGN.md).
+    models; so the zoo needs at least two datasets with results for 2+ models. Metrics:
+    top1_hit, top1_score, rel1, regret, pearson, spearman, ndcg5 (DESIGN.md).
     The report (--format json, or --json FILE) is:
 
     \b
@@ -73,7 +74,9 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
                         "predicted_top1": {"method": model, <baseline>: model},
                         "prior": "<prior setting chosen in the fold>",
                         "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>",
-                        "seconds": s}}}
+                        "seconds": s}},
+     "notices": [sentence, ...]}   # only when something needs explaining,
+                                   # e.g. rel1 undefined (null) where scores are not all > 0
     """
     from hubselect.paths import check_writable_file
     from hubselect.rank import evaluate
@@ -86,6 +89,8 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     started = time.perf_counter()
     report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info)
     not_written = _write_report(report, report_file) if report_file is not None else None
+    for notice in report.get("notices", []):
+        SETTINGS.output.info(f"note: {notice}")
 
     def human(console):
         rows = [("method", *[report["method"][k] for k in _METRIC_COLUMNS])]

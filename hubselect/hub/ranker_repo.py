@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 import warnings
@@ -30,7 +31,10 @@ FEATURE_GROUPS = [
 
 
 def _fmt(value: Any) -> str:
-    return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+    # None in a report read from JSON, NaN in one passed straight from evaluate(): undefined either way.
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def _evaluation_problem(report: Any) -> str | None:

@@ -18,7 +18,7 @@ import numpy as np
 from hubselect.errors import InputError
 from hubselect.graph.arrays import ZooArrays
 from hubselect.rank import baselines
-from hubselect.rank.metrics import mean_metrics, paired_margins, random_metrics, selection_metrics
+from hubselect.rank.metrics import mean_metrics, paired_margins, random_metrics, rel1_defined, selection_metrics
 from hubselect.rank.ranker import Ranker, RankerConfig
 
 log = logging.getLogger("hubselect.rank")
@@ -33,8 +33,20 @@ def evaluable_targets(arrays: ZooArrays) -> list[str]:
 
 
 def resolve_targets(arrays: ZooArrays, targets: Sequence[str] | None) -> list[str]:
-    """The requested targets, checked; all evaluable datasets when none are requested."""
+    """The requested targets, checked; all evaluable datasets when none are requested.
+
+    Leaving a target out must leave another evaluable dataset to train on, so a zoo with fewer
+    than two is refused here, before any fitting (the learner's own error would blame the zoo
+    as a whole, and a zoo with none would give an empty report).
+    """
     valid = evaluable_targets(arrays)
+    if len(valid) < 2:
+        has = f"{len(valid)} ({valid[0]})" if valid else "none"
+        raise InputError(
+            "leave-one-dataset-out evaluation needs at least two datasets with results for two or more models "
+            f"(one held out to rank, another to train on); this zoo has {has}; "
+            "add results for more models and datasets with `hubselect profile` or `hubselect zoo import`"
+        )
     if not targets:
         return valid
     unknown = [t for t in targets if t not in valid]
@@ -60,7 +72,9 @@ def evaluate(
     set>/<regularisation>/<rounds>x<shrinkage>", "seconds": s}}}``. ``margins``: the method
     minus each baseline, with a 95% paired-bootstrap interval over the targets
     (:func:`~hubselect.rank.metrics.paired_margins`).
-    ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores.
+    ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores;
+    ``notices`` (a list of sentences) only when there is something to explain, e.g. targets
+    whose scores are not all positive, where ``rel1`` is undefined (NaN, left out of the means).
 
     >>> report = evaluate(zoo, targets=["glue/cola"])  # doctest: +SKIP
     >>> report["method"]["spearman"]  # doctest: +SKIP
@@ -70,12 +84,15 @@ def evaluate(
     names = resolve_targets(arrays, targets)
     only_features = config.without_embeddings()
     per_target: dict[str, Any] = {}
+    without_rel1: list[str] = []
     for number, target in enumerate(names, start=1):
         started = time.perf_counter()
         t = arrays.dataset_index(target)
         models = np.flatnonzero(arrays.known[:, t])
         model_names = [arrays.models[i] for i in models]
         true = arrays.scores[models, t]
+        if not rel1_defined(true):
+            without_rel1.append(target)
         view = arrays.without_records_of([target])
 
         method = Ranker.fit_arrays(view, config)
@@ -115,7 +132,7 @@ def evaluate(
     if any("initial_score" in r["baselines"] for r in rows):
         baseline_names.append("initial_score")
     scored_by = {name: [r for r in rows if name in r["baselines"]] for name in baseline_names}  # the targets each baseline scored
-    return {
+    report = {
         "method": mean_metrics([r["method"] for r in rows]),
         "baselines": {name: mean_metrics([r["baselines"][name] for r in shared]) for name, shared in scored_by.items()},
         "margins": {
@@ -124,6 +141,19 @@ def evaluate(
         },
         "targets": per_target,
     }
+    if without_rel1:
+        report["notices"] = [_rel1_notice(without_rel1, len(names))]
+    return report
+
+
+def _rel1_notice(targets: list[str], total: int) -> str:
+    """Why rel1 is missing: said once for the whole evaluation, not per target."""
+    named = ", ".join(targets[:3]) + (", ..." if len(targets) > 3 else "")
+    where = "every target" if len(targets) == total else f"{len(targets)} of {total} targets ({named})"
+    return (
+        f"rel1 is undefined on {where}: it is a ratio of scores, meaningful only when every score is positive, "
+        "and these targets have scores of 0 or below; compare top1_score and regret instead"
+    )
 
 
 def _top1(predicted: np.ndarray, names: list[str]) -> str:

@@ -5,7 +5,9 @@ zoo's direction) with the true scores of the target's models:
 
 - ``top1_hit``: the predicted top-1 is a true best model (ties count as hits).
 - ``top1_score``: the true score of the predicted top-1.
-- ``rel1``: ``top1_score / best`` (higher is better) or ``best / top1_score`` (lower is better).
+- ``rel1``: ``top1_score / best`` (higher is better) or ``best / top1_score`` (lower is better);
+  a ratio means something only on a positive scale, so it is undefined (NaN) on a target whose
+  scores are not all > 0 (log-likelihoods, differences): there -1 vs -5 would read as 5x worse.
 - ``regret``: ``|best − top1_score|``.
 - ``pearson``, ``spearman``: between the predicted score and the true score, oriented so that
   +1 always means "perfectly right" (for a lower-is-better zoo the true score is negated).
@@ -36,9 +38,19 @@ def _discounts(n: int, k: int = 5) -> np.ndarray:
     return 1.0 / np.log2(np.arange(2, min(n, k) + 2))
 
 
+def rel1_defined(true: np.ndarray) -> bool:
+    """Whether ``rel1`` means something on a target with these true scores: all of them > 0.
+
+    >>> rel1_defined(np.array([0.9, 0.7])), rel1_defined(np.array([-1.0, -5.0]))
+    (True, False)
+    """
+    return bool(np.all(np.asarray(true, dtype=float) > 0))
+
+
 def _rel(top: float, best: float, higher_is_better: bool) -> float:
+    """The ratio of two positive scores (callers check :func:`rel1_defined`)."""
     num, den = (top, best) if higher_is_better else (best, top)
-    return num / den if den != 0 else (1.0 if num == den else math.nan)
+    return num / den
 
 
 def rankdata(x: np.ndarray) -> np.ndarray:
@@ -83,7 +95,7 @@ def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better:
     return {
         "top1_hit": float(top == best),
         "top1_score": top,
-        "rel1": _rel(top, best, higher_is_better),
+        "rel1": _rel(top, best, higher_is_better) if rel1_defined(true) else math.nan,
         "regret": abs(best - top),
         "pearson": _correlation(predicted, oriented),
         "spearman": _correlation(rankdata(predicted), rankdata(oriented)),
@@ -94,7 +106,8 @@ def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better:
 def random_metrics(true: np.ndarray, higher_is_better: bool) -> dict[str, float]:
     """The exact expectation of every metric when the ranking is a uniformly random permutation.
 
-    ``top1_*``, ``rel1`` and ``regret`` average over every model being the top-1;
+    ``top1_*``, ``rel1`` and ``regret`` average over every model being the top-1 (``rel1``
+    undefined, NaN, as in :func:`selection_metrics`, where the scores are not all > 0);
     ``ndcg5`` = E[DCG@5] / IDCG with E[gain at any position] = mean gain (exact, no sampling);
     correlations of a random ranking have expectation 0.
 
@@ -106,11 +119,11 @@ def random_metrics(true: np.ndarray, higher_is_better: bool) -> dict[str, float]
     gains = _gains(true, higher_is_better)
     disc = _discounts(true.size)
     ideal = float(np.sum(np.sort(gains)[::-1][: disc.size] * disc))
-    rels = [_rel(float(t), best, higher_is_better) for t in true]
+    rel1 = float(np.mean([_rel(float(t), best, higher_is_better) for t in true])) if rel1_defined(true) else math.nan
     return {
         "top1_hit": float(np.mean(true == best)),
         "top1_score": float(np.mean(true)),
-        "rel1": float(np.mean(rels)),
+        "rel1": rel1,
         "regret": float(np.mean(np.abs(best - true))),
         "pearson": 0.0,
         "spearman": 0.0,
