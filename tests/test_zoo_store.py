@@ -179,6 +179,42 @@ def test_import_merges_into_an_existing_zoo(tmp_path, capsys):
     assert outputs[1].startswith("Imported 2 records") and "it now holds 3 records (3 models" in " ".join(outputs[1].split())
 
 
+def test_import_into_a_zoo_keeps_the_features_the_bundle_leaves_out(tmp_path, capsys):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d1,0.7\n")
+    (first / "models.csv").write_text("model,license,size\nm1,mit,10\nm2,mit,20\n")
+    (first / "datasets.csv").write_text("dataset,kind\nd1,photo\n")
+    (second / "records.csv").write_text("model,dataset,score\nm1,d2,0.9\n")
+    # m1's size is left empty, m2's family too: both keep what the zoo holds.
+    (second / "models.csv").write_text("model,family,size\nm1,sd,\nm2,,25\n")
+    (second / "datasets.csv").write_text("dataset,images\nd1,100\n")
+    for bundle in (first, second):
+        code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+        assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    models = {r.model: r.features for r in zoo.model_records()}
+    assert models["m1"] == {"license": "mit", "size": 10, "family": "sd"}
+    assert models["m2"] == {"license": "mit", "size": 25, "family": None}
+    assert {r.dataset: r.features for r in zoo.dataset_records()} == {"d1": {"kind": "photo", "images": 100}}
+
+
+def test_merging_a_row_read_at_another_revision_drops_the_old_commit_s_facts():
+    zoo = Zoo()
+    zoo.add_models([ModelRecord("org/sd", "a" * 40, {"license": "mit", "throughput_images_per_s": 3.0, "excluded_reason": "pickle only"})])
+    same = Zoo()
+    same.add_models([ModelRecord("org/sd", "a" * 40, {"family": "sd"})])
+    assert next(zoo.merge(same).model_records()).features == {
+        "license": "mit", "throughput_images_per_s": 3.0, "excluded_reason": "pickle only", "family": "sd"
+    }
+    # Recrawled at a new commit elsewhere: the throughput and the flag were facts of the old one.
+    newer = Zoo()
+    newer.add_models([ModelRecord("org/sd", "b" * 40, {"license": "mit", "excluded_reason": None})])
+    merged = next(zoo.merge(newer).model_records())
+    assert merged.revision == "b" * 40
+    assert {k: v for k, v in merged.features.items() if v is not None} == {"license": "mit"}
+
+
 def test_import_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(tmp_path, capsys):
     bundle = tmp_path / "bundle"
     bundle.mkdir()

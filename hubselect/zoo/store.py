@@ -14,6 +14,21 @@ Tables are held as pandas DataFrames so that zoos of thousands of models stay fa
 records go in and come out through ``add_*`` and ``*_records``. Every ``add_*`` upserts by the
 record's key, so merging two zoos never duplicates a fact.
 
+Two ways of upserting, for two kinds of writer:
+
+- ``add_*`` replaces a row whole. Its writer holds the complete record: the crawler's None
+  clears an ``excluded_reason`` a new commit no longer earns, and a recrawl at a new commit drops
+  the throughput measured at the old one; bench starts from the row it replaces.
+- :meth:`Zoo.merge` (``zoo import --out``, ``zoo pull --out``, ``zoo push``) fills the
+  ``models`` and ``datasets`` rows column by column: a bundle's ``models.csv`` naming a model's
+  ``family`` must not wipe its crawled license or measured throughput. Values the incoming row
+  holds replace the zoo's; columns it lacks, or holds as missing, keep the zoo's values. A row
+  read at another revision than the zoo's replaces it whole: the old row's facts describe a
+  commit that is no longer current. The price: a merge carries values, not their absence, so
+  a value cleared at the same revision (a gated repo recrawled once access was granted) stays
+  in the zoo merged into. Records and distances are single facts and are replaced whole (a new
+  score with an old run's ``score_before`` would be neither run).
+
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
 are named by their path under ``artefacts/``, held as a file path or as bytes until saved, read
 only when asked for, and upserted by name like records.
@@ -123,6 +138,36 @@ def _upsert(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     else:
         merged = pd.concat([old, new], ignore_index=True)
     merged = merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+    leading = TABLES[table][0]
+    return merged[leading + [c for c in merged.columns if c not in leading]]
+
+
+#: Tables whose rows merge column by column (see the module docstring); the others, whole.
+FEATURE_TABLES = ("models", "datasets")
+
+
+def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Values of ``new`` replace those of ``old`` with the same key, column by column; missing
+    ones (a column ``new`` lacks, or a NaN / None in it) keep ``old``'s. A row of ``new`` read at
+    another revision than ``old``'s row replaces it whole.
+
+    >>> old = pd.DataFrame({"model": ["m1"], "revision": ["a"], "license": ["mit"]})
+    >>> _fill_in(old, pd.DataFrame({"model": ["m1"], "revision": [None], "family": ["sd"]}), "models").to_dict("records")
+    [{'model': 'm1', 'revision': 'a', 'license': 'mit', 'family': 'sd'}]
+    """
+    if new.empty or old.empty:
+        return _upsert(old, new, table)
+    (key,) = TABLES[table][1]
+    old = old.set_index(key)
+    new = new.drop_duplicates(subset=key, keep="last").set_index(key)
+    both = old.index.intersection(new.index)
+    before, after = old.loc[both, "revision"], new.loc[both, "revision"]
+    moved = both[(before.notna() & after.notna() & (before != after)).to_numpy()]
+    merged = new.combine_first(old.drop(moved))
+    # combine_first sorts rows and columns: the zoo's order first, then what is new.
+    rows = old.index.append(new.index.difference(old.index, sort=False))
+    columns = list(old.columns) + [c for c in new.columns if c not in old.columns]
+    merged = merged.reindex(index=rows, columns=columns).rename_axis(key).reset_index()
     leading = TABLES[table][0]
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
@@ -301,7 +346,11 @@ class Zoo:
     # -- combining ----------------------------------------------------------------------------
 
     def merge(self, other: "Zoo") -> "Zoo":
-        """A new zoo with the facts of both; ``other`` wins where both hold the same key."""
+        """A new zoo with the facts of both; ``other`` wins where both hold the same key.
+
+        Model and dataset rows are merged column by column (see the module docstring): what
+        ``other`` leaves missing in a row keeps this zoo's value.
+        """
         if (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
             raise HubselectError(
                 f"cannot merge a zoo scored by {other.meta.score!r} ({other.meta.direction}) into one scored by "
@@ -310,7 +359,10 @@ class Zoo:
             )
         return Zoo(
             replace(self.meta),
-            **{name: _upsert(getattr(self, name), getattr(other, name), name) for name in TABLES},
+            **{
+                name: (_fill_in if name in FEATURE_TABLES else _upsert)(getattr(self, name), getattr(other, name), name)
+                for name in TABLES
+            },
             artefacts={**self.artefacts, **other.artefacts},
         )
 
