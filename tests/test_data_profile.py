@@ -227,6 +227,16 @@ def test_importing_dataset_features_keeps_the_profile_of_a_profiled_dataset(tmp_
     assert after.features == {**profiled.features, "kind": "photo"}
 
 
+def test_profiling_keeps_the_imported_features_of_a_dataset(tmp_path, capsys, tiny_clip, isolated_cache):
+    zoo = tmp_path / "zoo"
+    code, _, err = run(capsys, "zoo", "import", _bundle(tmp_path / "b", "dataset,kind\nd1,photo\nd2,art\n"), "--higher-is-better", "--out", zoo)
+    assert code == 0, err
+    profile(capsys, style_folder("cool"), zoo, tiny_clip, "--name", "d1", "--n", "16")
+    features = {r.dataset: r.features for r in Zoo.load(zoo).dataset_records()}
+    assert features["d1"]["kind"] == "photo" and features["d1"]["images"] == 16
+    assert features["d2"]["kind"] == "art"
+
+
 def test_zoo_artefacts_are_saved_loaded_merged_and_validated(tmp_path):
     zoo = Zoo()
     zoo.put_artefact("datasets/p/a.npz", b"first")
