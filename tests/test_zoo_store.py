@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from hubselect.cli import main
@@ -184,7 +185,7 @@ def test_import_into_a_zoo_keeps_the_features_the_bundle_leaves_out(tmp_path, ca
     first.mkdir(), second.mkdir()
     (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d1,0.7\n")
     (first / "models.csv").write_text("model,license,size\nm1,mit,10\nm2,mit,20\n")
-    (first / "datasets.csv").write_text("dataset,kind\nd1,photo\n")
+    (first / "datasets.csv").write_text("dataset,kind\nd1,photo\nd2,art\n")
     (second / "records.csv").write_text("model,dataset,score\nm1,d2,0.9\n")
     # m1's size is left empty, m2's family too: both keep what the zoo holds.
     (second / "models.csv").write_text("model,family,size\nm1,sd,\nm2,,25\n")
@@ -196,7 +197,9 @@ def test_import_into_a_zoo_keeps_the_features_the_bundle_leaves_out(tmp_path, ca
     models = {r.model: r.features for r in zoo.model_records()}
     assert models["m1"] == {"license": "mit", "size": 10, "family": "sd"}
     assert models["m2"] == {"license": "mit", "size": 25, "family": None}
-    assert {r.dataset: r.features for r in zoo.dataset_records()} == {"d1": {"kind": "photo", "images": 100}}
+    assert {r.dataset: r.features for r in zoo.dataset_records()} == {"d1": {"kind": "photo", "images": 100}, "d2": {"kind": "art", "images": None}}
+    # Read without hubselect (pandas, `datasets`), a bundle's missing revisions are still text.
+    assert str(pq.read_schema(tmp_path / "Z" / "datasets.parquet").field("revision").type) in ("null", "string", "large_string")
 
 
 def test_merging_a_row_read_at_another_revision_drops_the_old_commit_s_facts():

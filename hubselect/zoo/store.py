@@ -168,6 +168,10 @@ def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     rows = old.index.append(new.index.difference(old.index, sort=False))
     columns = list(old.columns) + [c for c in new.columns if c not in old.columns]
     merged = merged.reindex(index=rows, columns=columns).rename_axis(key).reset_index()
+    # Aligning rows turns the None of text columns into NaN: an all-missing revision column
+    # would be saved as floats.
+    text = merged.columns[merged.dtypes == object]
+    merged[text] = merged[text].where(merged[text].notna(), None)
     leading = TABLES[table][0]
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
