@@ -237,6 +237,17 @@ def test_profiling_keeps_the_imported_features_of_a_dataset(tmp_path, capsys, ti
     assert features["d2"]["kind"] == "art"
 
 
+def test_profiling_a_dataset_whose_imported_feature_column_is_text(tmp_path, capsys, tiny_clip, isolated_cache):
+    zoo = tmp_path / "zoo"
+    code, _, err = run(capsys, "zoo", "import", _bundle(tmp_path / "b", "dataset,images\nd1,5k\nd2,12k\n"), "--higher-is-better", "--out", zoo)
+    assert code == 0, err
+    profile(capsys, style_folder("cool"), zoo, tiny_clip, "--name", "d1", "--n", "16")
+    features = {r.dataset: r.features for r in Zoo.load(zoo).dataset_records()}
+    # The column now mixes a count and text: it is kept as text, every value in it.
+    assert features["d1"]["images"] == "16" and features["d2"]["images"] == "12k"
+    assert features["d1"]["width_mean"] > 0
+
+
 def test_zoo_artefacts_are_saved_loaded_merged_and_validated(tmp_path):
     zoo = Zoo()
     zoo.put_artefact("datasets/p/a.npz", b"first")

@@ -11,7 +11,8 @@ import pytest
 
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
-from hubselect.zoo import DistanceRecord, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
+from hubselect.graph.arrays import ZooArrays
+from hubselect.zoo import DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
 
 BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
 
@@ -200,6 +201,45 @@ def test_import_into_a_zoo_keeps_the_features_the_bundle_leaves_out(tmp_path, ca
     assert {r.dataset: r.features for r in zoo.dataset_records()} == {"d1": {"kind": "photo", "images": 100}, "d2": {"kind": "art", "images": None}}
     # Read without hubselect (pandas, `datasets`), a bundle's missing revisions are still text.
     assert str(pq.read_schema(tmp_path / "Z" / "datasets.parquet").field("revision").type) in ("null", "string", "large_string")
+
+
+def test_a_text_value_in_a_numeric_feature_column_is_imported_as_text_and_read_as_a_category(tmp_path, capsys):
+    first, second, third = tmp_path / "p1", tmp_path / "p2", tmp_path / "p3"
+    for bundle in (first, second, third):
+        bundle.mkdir()
+    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.9\nm2,d1,0.5\nm1,d2,0.8\nm2,d2,0.4\nm1,d3,0.85\nm2,d3,0.3\n")
+    (first / "models.csv").write_text("model,size\nm1,10\nm2,20\n")
+    (first / "datasets.csv").write_text("dataset,n\nd1,10\nd2,20\nd3,30\n")
+    (second / "records.csv").write_text("model,dataset,score\nm1,d1,0.1\nm4,d1,0.95\n")
+    (second / "models.csv").write_text("model,size\nm4,40\n")
+    (second / "datasets.csv").write_text("dataset,n\nd1,many\n")
+    (third / "records.csv").write_text("model,dataset,score\nm4,d2,0.5\n")
+    (third / "datasets.csv").write_text("dataset,n\nd1,40\n")
+    zoo_dir = tmp_path / "Z"
+    assert run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", zoo_dir)[0] == 0
+    code, _, err = run_cli(capsys, "zoo", "import", second, "--higher-is-better", "--out", zoo_dir)
+    assert code == 0, err
+    zoo = Zoo.load(zoo_dir)
+    assert len(zoo.records) == 7 and zoo.model_ids == ["m1", "m2", "m4"]
+    assert {r.dataset: r.features["n"] for r in zoo.dataset_records()} == {"d1": "many", "d2": "20", "d3": "30"}
+    assert ZooArrays.from_zoo(zoo).dataset_features["n"].tolist() == ["many", "20", "30"]  # a category each
+    # Once the text is gone, the column is numbers again.
+    assert run_cli(capsys, "zoo", "import", third, "--higher-is-better", "--out", zoo_dir)[0] == 0
+    assert ZooArrays.from_zoo(Zoo.load(zoo_dir)).dataset_features["n"].tolist() == [40.0, 20.0, 30.0]
+
+
+def test_a_table_that_cannot_be_saved_names_its_column_and_leaves_the_folder_as_it_was(tmp_path):
+    zoo = Zoo()
+    zoo.add_profiles([ProfileRecord("m1", "d1", 0.5)])
+    zoo.add_models([ModelRecord("m1", features={"size": 10})])
+    zoo.save(tmp_path / "Z")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "Z").iterdir()}
+    zoo.add_profiles([ProfileRecord("m2", "d1", 0.7)])
+    zoo.add_models([ModelRecord("m2", features={"size": 20})])
+    zoo.add_datasets([DatasetRecord("d1", features={"images": 10**30})])  # more than parquet's int64 holds
+    with pytest.raises(HubselectError, match="cannot save the zoo's datasets table: its column 'images' cannot be stored"):
+        zoo.save(tmp_path / "Z")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "Z").iterdir()} == before
 
 
 def test_merging_a_row_read_at_another_revision_drops_the_old_commit_s_facts():

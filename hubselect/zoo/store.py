@@ -49,6 +49,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
 from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
@@ -387,11 +389,16 @@ class Zoo:
     # -- persistence --------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the zoo folder. Each file is replaced atomically; ``zoo.json`` goes last."""
+        """Write the zoo folder. Each file is replaced atomically; ``zoo.json`` goes last.
+
+        Every table is converted before any is written: a table that cannot be stored leaves
+        the folder as it was, not models from this save beside records from the last.
+        """
         folder = Path(path)
+        tables = {name: _table_for_parquet(getattr(self, name), name) for name in TABLES}
         folder.mkdir(parents=True, exist_ok=True)
-        for name in TABLES:
-            atomic_write(folder / f"{name}.parquet", lambda p, n=name: _table_for_parquet(getattr(self, n)).to_parquet(p, index=False))
+        for name, table in tables.items():
+            atomic_write(folder / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p))
         for name, data in self.artefacts.items():
             target = folder / ARTEFACTS_DIR / name
             if isinstance(data, Path) and data.exists() and target.exists() and os.path.samefile(data, target):
@@ -455,9 +462,64 @@ def _artefact_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _table_for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
+def _table_for_parquet(frame: pd.DataFrame, name: str) -> pa.Table:
+    """The arrow table a zoo table is saved as; a column pyarrow cannot store is a one-line error."""
     # Object columns mixing None and numbers confuse pyarrow; let pandas infer real dtypes.
-    return frame.infer_objects()
+    frame = frame.infer_objects()
+    for column in frame.columns[frame.dtypes == object]:
+        frame[column] = _one_type(frame[column])
+    refused = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except refused:
+        for column in frame.columns:  # name the column: pyarrow's message may not
+            try:
+                pa.array(frame[column], from_pandas=True)
+            except refused as exc:
+                raise HubselectError(
+                    f"cannot save the zoo's {name} table: its column {column!r} cannot be stored ({exc}); "
+                    "fix that column's values where they come from (a bundle's CSV file, a record's features) and run again"
+                ) from None
+        raise
+
+
+def _one_type(values: pd.Series) -> pd.Series:
+    """A column mixing numbers, text and flags as one type parquet can hold: numbers where every
+    value reads as one (``10`` beside ``"24"``, ``True`` beside ``0``), else text (``10`` beside
+    ``"many"`` is ``"10"``).
+
+    Zoos mix them when a bundle's feature column is text where the zoo's was numeric (or a
+    profile writes a number into a column a bundle filled with text). As text the column reads
+    as categories (:func:`hubselect.graph.arrays._feature_table`), so no value is lost; once the
+    text is replaced by numbers, the column is saved as numbers again.
+
+    >>> _one_type(pd.Series([10, "many", None], dtype=object)).tolist()
+    ['10', 'many', None]
+    >>> _one_type(pd.Series([10, "24", None], dtype=object)).tolist()
+    [10.0, 24.0, nan]
+    """
+    present = values.dropna()
+    if present.map(_kind).nunique() <= 1:
+        return values
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().all():
+        return numbers.reindex(values.index).astype(float)
+    return values.map(_as_text, na_action="ignore").astype(object).where(values.notna(), None)
+
+
+def _kind(value: Any) -> type:
+    if isinstance(value, (bool, np.bool_)):
+        return bool
+    if isinstance(value, (int, float, np.number)):
+        return float
+    return type(value)
+
+
+def _as_text(value: Any) -> str:
+    # 20.0 (an integer column widened by a missing value) reads back as it was written: "20".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
