@@ -12,6 +12,7 @@ import pytest
 from hubselect.bench import BenchConfig, measure_throughput
 from hubselect.cli import main
 from hubselect.testing.seed_models import build_pipeline, save_pickle_only_pipeline, save_remote_code_pipeline, save_tiny_pipeline
+from hubselect.zoo import Zoo
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:
@@ -32,6 +33,28 @@ def test_bench_tiny_pipeline_on_cpu(tmp_path, capsys):
     assert report["iterations"] >= 3 and report["resolution"] == 16  # the model's native resolution
     assert report["device"].startswith("cpu") and report["memory_measure"] == "cpu_peak_rss_delta"
     assert report["dtype"] == "float32" and report["steps"] == 2 and report["batch"] == 1
+
+
+def test_figures_recorded_in_a_zoo_survive_a_later_import_into_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
+    first, second = tmp_path / "b1", tmp_path / "b2"
+    first.mkdir(), second.mkdir()
+    (first / "records.csv").write_text("model,dataset,score\nsd-tiny,d1,0.9\nm2,d1,0.5\n")
+    (first / "models.csv").write_text("model,license\nsd-tiny,mit\nm2,mit\n")
+    (second / "records.csv").write_text("model,dataset,score\nsd-tiny,d2,0.7\n")
+    (second / "models.csv").write_text("model,family\nsd-tiny,sd\n")
+    assert run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", "Z")[0] == 0
+    code, out, err = run_cli(
+        capsys, "bench", "sd-tiny", "--steps", "2", "--min-iterations", "2", "--min-seconds", "0", "--device", "cpu", "--zoo", "Z",
+        "--format", "json",
+    )
+    assert code == 0, err
+    measured = json.loads(out)["images_per_s"]
+    assert run_cli(capsys, "zoo", "import", second, "--higher-is-better", "--out", "Z")[0] == 0
+    features = next(r for r in Zoo.load(tmp_path / "Z").model_records() if r.model == "sd-tiny").features
+    assert features["family"] == "sd" and features["license"] == "mit"
+    assert features["throughput_images_per_s"] == measured and features["bench_steps"] == 2
 
 
 def test_measurement_lasts_for_both_the_iterations_and_the_duration():

@@ -6,11 +6,13 @@ import json
 import os
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
-from hubselect.zoo import DistanceRecord, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
+from hubselect.graph.arrays import ZooArrays
+from hubselect.zoo import DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
 
 BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
 
@@ -305,6 +307,83 @@ def test_import_merges_into_an_existing_zoo(tmp_path, capsys):
     assert outputs[0].startswith("Imported 2 records") and "now holds" not in outputs[0]
     # What this import brought (2 records), then what the zoo holds after the merge (3).
     assert outputs[1].startswith("Imported 2 records") and "it now holds 3 records (3 models" in " ".join(outputs[1].split())
+
+
+def test_import_into_a_zoo_keeps_the_features_the_bundle_leaves_out(tmp_path, capsys):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d1,0.7\n")
+    (first / "models.csv").write_text("model,license,size\nm1,mit,10\nm2,mit,20\n")
+    (first / "datasets.csv").write_text("dataset,kind\nd1,photo\nd2,art\n")
+    (second / "records.csv").write_text("model,dataset,score\nm1,d2,0.9\n")
+    # m1's size is left empty, m2's family too: both keep what the zoo holds.
+    (second / "models.csv").write_text("model,family,size\nm1,sd,\nm2,,25\n")
+    (second / "datasets.csv").write_text("dataset,images\nd1,100\n")
+    for bundle in (first, second):
+        code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+        assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    models = {r.model: r.features for r in zoo.model_records()}
+    assert models["m1"] == {"license": "mit", "size": 10, "family": "sd"}
+    assert models["m2"] == {"license": "mit", "size": 25, "family": None}
+    assert {r.dataset: r.features for r in zoo.dataset_records()} == {"d1": {"kind": "photo", "images": 100}, "d2": {"kind": "art", "images": None}}
+    # Read without hubselect (pandas, `datasets`), a bundle's missing revisions are still text.
+    assert str(pq.read_schema(tmp_path / "Z" / "datasets.parquet").field("revision").type) in ("null", "string", "large_string")
+
+
+def test_a_text_value_in_a_numeric_feature_column_is_imported_as_text_and_read_as_a_category(tmp_path, capsys):
+    first, second, third = tmp_path / "p1", tmp_path / "p2", tmp_path / "p3"
+    for bundle in (first, second, third):
+        bundle.mkdir()
+    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.9\nm2,d1,0.5\nm1,d2,0.8\nm2,d2,0.4\nm1,d3,0.85\nm2,d3,0.3\n")
+    (first / "models.csv").write_text("model,size\nm1,10\nm2,20\n")
+    (first / "datasets.csv").write_text("dataset,n\nd1,10\nd2,20\nd3,30\n")
+    (second / "records.csv").write_text("model,dataset,score\nm1,d1,0.1\nm4,d1,0.95\n")
+    (second / "models.csv").write_text("model,size\nm4,40\n")
+    (second / "datasets.csv").write_text("dataset,n\nd1,many\n")
+    (third / "records.csv").write_text("model,dataset,score\nm4,d2,0.5\n")
+    (third / "datasets.csv").write_text("dataset,n\nd1,40\n")
+    zoo_dir = tmp_path / "Z"
+    assert run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", zoo_dir)[0] == 0
+    code, _, err = run_cli(capsys, "zoo", "import", second, "--higher-is-better", "--out", zoo_dir)
+    assert code == 0, err
+    zoo = Zoo.load(zoo_dir)
+    assert len(zoo.records) == 7 and zoo.model_ids == ["m1", "m2", "m4"]
+    assert {r.dataset: r.features["n"] for r in zoo.dataset_records()} == {"d1": "many", "d2": "20", "d3": "30"}
+    assert ZooArrays.from_zoo(zoo).dataset_features["n"].tolist() == ["many", "20", "30"]  # a category each
+    # Once the text is gone, the column is numbers again.
+    assert run_cli(capsys, "zoo", "import", third, "--higher-is-better", "--out", zoo_dir)[0] == 0
+    assert ZooArrays.from_zoo(Zoo.load(zoo_dir)).dataset_features["n"].tolist() == [40.0, 20.0, 30.0]
+
+
+def test_a_table_that_cannot_be_saved_names_its_column_and_leaves_the_folder_as_it_was(tmp_path):
+    zoo = Zoo()
+    zoo.add_profiles([ProfileRecord("m1", "d1", 0.5)])
+    zoo.add_models([ModelRecord("m1", features={"size": 10})])
+    zoo.save(tmp_path / "Z")
+    before = {f.name: f.read_bytes() for f in (tmp_path / "Z").iterdir()}
+    zoo.add_profiles([ProfileRecord("m2", "d1", 0.7)])
+    zoo.add_models([ModelRecord("m2", features={"size": 20})])
+    zoo.add_datasets([DatasetRecord("d1", features={"images": 10**30})])  # more than parquet's int64 holds
+    with pytest.raises(HubselectError, match="cannot save the zoo's datasets table: its column 'images' cannot be stored"):
+        zoo.save(tmp_path / "Z")
+    assert {f.name: f.read_bytes() for f in (tmp_path / "Z").iterdir()} == before
+
+
+def test_merging_a_row_read_at_another_revision_drops_the_old_commit_s_facts():
+    zoo = Zoo()
+    zoo.add_models([ModelRecord("org/sd", "a" * 40, {"license": "mit", "throughput_images_per_s": 3.0, "excluded_reason": "pickle only"})])
+    same = Zoo()
+    same.add_models([ModelRecord("org/sd", "a" * 40, {"family": "sd"})])
+    assert next(zoo.merge(same).model_records()).features == {
+        "license": "mit", "throughput_images_per_s": 3.0, "excluded_reason": "pickle only", "family": "sd"
+    }
+    # Recrawled at a new commit elsewhere: the throughput and the flag were facts of the old one.
+    newer = Zoo()
+    newer.add_models([ModelRecord("org/sd", "b" * 40, {"license": "mit", "excluded_reason": None})])
+    merged = next(zoo.merge(newer).model_records())
+    assert merged.revision == "b" * 40
+    assert {k: v for k, v in merged.features.items() if v is not None} == {"license": "mit"}
 
 
 def test_import_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(tmp_path, capsys):

@@ -27,7 +27,12 @@ def zoo() -> None:
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Zoo folder to write (merged if it exists).")
 @common_options
 def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, method: str, out: Path) -> None:
-    """Import a bundle of CSV files (records.csv, models.csv, datasets.csv, distances.csv)."""
+    """Import a bundle of CSV files (records.csv, models.csv, datasets.csv, distances.csv).
+
+    Into a zoo already in --out, a record replaces the one with the same key, and a model's or
+    dataset's features merge column by column: values the bundle gives replace the zoo's, while
+    columns it leaves out or empty keep theirs (crawled, benchmarked or profiled ones included).
+    """
     if higher_is_better is None:
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
     imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
@@ -105,8 +110,9 @@ def pull(repo_id: str, revision: str | None, out: Path) -> None:
     """Download a zoo from a Hub dataset repo into a local folder.
 
     A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
-    record replaces a local one with the same key), as `zoo import --out` does, so pulling again
-    updates a pulled copy. A file, or a folder holding anything but a zoo, is refused.
+    record replaces a local one with the same key; a model's or dataset's features merge column
+    by column), as `zoo import --out` does, so pulling again updates a pulled copy. A file, or a
+    folder holding anything but a zoo, is refused.
     """
     check_zoo_folder(out, "--out")  # before downloading anything
     pulled = Zoo.pull(repo_id, revision=revision, token=SETTINGS.token)

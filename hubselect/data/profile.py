@@ -360,7 +360,10 @@ def add_to_zoo(zoo: Zoo, profile: DatasetProfile, *, max_exact: int = MAX_EXACT)
     other datasets profiled with the same probe (all of them up to ``max_exact``, else the
     ``max_exact`` nearest by mean embedding). Returns the distances added.
     """
-    zoo.add_datasets([DatasetRecord(profile.dataset, profile.revision, profile.features)])
+    # The row is replaced whole: start from it, so that features the profile does not compute (a
+    # bundle's datasets.csv columns) stay. The profile's own are always all there (None clears).
+    previous = next((r.features for r in zoo.dataset_records() if r.dataset == profile.dataset), {})
+    zoo.add_datasets([DatasetRecord(profile.dataset, profile.revision, {**previous, **profile.features})])
     stats_name, provenance_name = artefact_names(profile.dataset, profile.probe.id)
     zoo.put_artefact(stats_name, profile.stats.to_bytes())
     zoo.put_artefact(provenance_name, json.dumps(profile.provenance(), indent=2, sort_keys=True, default=str).encode())

@@ -14,6 +14,21 @@ Tables are held as pandas DataFrames so that zoos of thousands of models stay fa
 records go in and come out through ``add_*`` and ``*_records``. Every ``add_*`` upserts by the
 record's key, so merging two zoos never duplicates a fact.
 
+Two ways of upserting, for two kinds of writer:
+
+- ``add_*`` replaces a row whole. Its writer holds the complete record: the crawler's None
+  clears an ``excluded_reason`` a new commit no longer earns, and a recrawl at a new commit drops
+  the throughput measured at the old one; bench and profile start from the row they replace.
+- :meth:`Zoo.merge` (``zoo import --out``, ``zoo pull --out``, ``zoo push``) fills the
+  ``models`` and ``datasets`` rows column by column: a bundle's ``models.csv`` naming a model's
+  ``family`` must not wipe its crawled license or measured throughput. Values the incoming row
+  holds replace the zoo's; columns it lacks, or holds as missing, keep the zoo's values. A row
+  read at another revision than the zoo's replaces it whole: the old row's facts describe a
+  commit that is no longer current. The price: a merge carries values, not their absence, so
+  a value cleared at the same revision (a gated repo recrawled once access was granted) stays
+  in the zoo merged into. Records and distances are single facts and are replaced whole (a new
+  score with an old run's ``score_before`` would be neither run).
+
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
 are named by their path under ``artefacts/``, held as a file path or as bytes until saved, read
 only when asked for, and upserted by name like records.
@@ -34,6 +49,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
 from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
@@ -123,6 +140,40 @@ def _upsert(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     else:
         merged = pd.concat([old, new], ignore_index=True)
     merged = merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+    leading = TABLES[table][0]
+    return merged[leading + [c for c in merged.columns if c not in leading]]
+
+
+#: Tables whose rows merge column by column (see the module docstring); the others, whole.
+FEATURE_TABLES = ("models", "datasets")
+
+
+def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Values of ``new`` replace those of ``old`` with the same key, column by column; missing
+    ones (a column ``new`` lacks, or a NaN / None in it) keep ``old``'s. A row of ``new`` read at
+    another revision than ``old``'s row replaces it whole.
+
+    >>> old = pd.DataFrame({"model": ["m1"], "revision": ["a"], "license": ["mit"]})
+    >>> _fill_in(old, pd.DataFrame({"model": ["m1"], "revision": [None], "family": ["sd"]}), "models").to_dict("records")
+    [{'model': 'm1', 'revision': 'a', 'license': 'mit', 'family': 'sd'}]
+    """
+    if new.empty or old.empty:
+        return _upsert(old, new, table)
+    (key,) = TABLES[table][1]
+    old = old.set_index(key)
+    new = new.drop_duplicates(subset=key, keep="last").set_index(key)
+    both = old.index.intersection(new.index)
+    before, after = old.loc[both, "revision"], new.loc[both, "revision"]
+    moved = both[(before.notna() & after.notna() & (before != after)).to_numpy()]
+    merged = new.combine_first(old.drop(moved))
+    # combine_first sorts rows and columns: the zoo's order first, then what is new.
+    rows = old.index.append(new.index.difference(old.index, sort=False))
+    columns = list(old.columns) + [c for c in new.columns if c not in old.columns]
+    merged = merged.reindex(index=rows, columns=columns).rename_axis(key).reset_index()
+    # Aligning rows turns the None of text columns into NaN: an all-missing revision column
+    # would be saved as floats.
+    text = merged.columns[merged.dtypes == object]
+    merged[text] = merged[text].where(merged[text].notna(), None)
     leading = TABLES[table][0]
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
@@ -301,7 +352,11 @@ class Zoo:
     # -- combining ----------------------------------------------------------------------------
 
     def merge(self, other: "Zoo") -> "Zoo":
-        """A new zoo with the facts of both; ``other`` wins where both hold the same key."""
+        """A new zoo with the facts of both; ``other`` wins where both hold the same key.
+
+        Model and dataset rows are merged column by column (see the module docstring): what
+        ``other`` leaves missing in a row keeps this zoo's value.
+        """
         if (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
             raise HubselectError(
                 f"cannot merge a zoo scored by {other.meta.score!r} ({other.meta.direction}) into one scored by "
@@ -310,7 +365,10 @@ class Zoo:
             )
         return Zoo(
             replace(self.meta),
-            **{name: _upsert(getattr(self, name), getattr(other, name), name) for name in TABLES},
+            **{
+                name: (_fill_in if name in FEATURE_TABLES else _upsert)(getattr(self, name), getattr(other, name), name)
+                for name in TABLES
+            },
             artefacts={**self.artefacts, **other.artefacts},
         )
 
@@ -331,11 +389,16 @@ class Zoo:
     # -- persistence --------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the zoo folder. Each file is replaced atomically; ``zoo.json`` goes last."""
+        """Write the zoo folder. Each file is replaced atomically; ``zoo.json`` goes last.
+
+        Every table is converted before any is written: a table that cannot be stored leaves
+        the folder as it was, not models from this save beside records from the last.
+        """
         folder = Path(path)
+        tables = {name: _table_for_parquet(getattr(self, name), name) for name in TABLES}
         folder.mkdir(parents=True, exist_ok=True)
-        for name in TABLES:
-            atomic_write(folder / f"{name}.parquet", lambda p, n=name: _table_for_parquet(getattr(self, n)).to_parquet(p, index=False))
+        for name, table in tables.items():
+            atomic_write(folder / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p))
         for name, data in self.artefacts.items():
             target = folder / ARTEFACTS_DIR / name
             if isinstance(data, Path) and data.exists() and target.exists() and os.path.samefile(data, target):
@@ -399,9 +462,64 @@ def _artefact_name(name: str) -> str:
     return "/".join(parts)
 
 
-def _table_for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
+def _table_for_parquet(frame: pd.DataFrame, name: str) -> pa.Table:
+    """The arrow table a zoo table is saved as; a column pyarrow cannot store is a one-line error."""
     # Object columns mixing None and numbers confuse pyarrow; let pandas infer real dtypes.
-    return frame.infer_objects()
+    frame = frame.infer_objects()
+    for column in frame.columns[frame.dtypes == object]:
+        frame[column] = _one_type(frame[column])
+    refused = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except refused:
+        for column in frame.columns:  # name the column: pyarrow's message may not
+            try:
+                pa.array(frame[column], from_pandas=True)
+            except refused as exc:
+                raise HubselectError(
+                    f"cannot save the zoo's {name} table: its column {column!r} cannot be stored ({exc}); "
+                    "fix that column's values where they come from (a bundle's CSV file, a record's features) and run again"
+                ) from None
+        raise
+
+
+def _one_type(values: pd.Series) -> pd.Series:
+    """A column mixing numbers, text and flags as one type parquet can hold: numbers where every
+    value reads as one (``10`` beside ``"24"``, ``True`` beside ``0``), else text (``10`` beside
+    ``"many"`` is ``"10"``).
+
+    Zoos mix them when a bundle's feature column is text where the zoo's was numeric (or a
+    profile writes a number into a column a bundle filled with text). As text the column reads
+    as categories (:func:`hubselect.graph.arrays._feature_table`), so no value is lost; once the
+    text is replaced by numbers, the column is saved as numbers again.
+
+    >>> _one_type(pd.Series([10, "many", None], dtype=object)).tolist()
+    ['10', 'many', None]
+    >>> _one_type(pd.Series([10, "24", None], dtype=object)).tolist()
+    [10.0, 24.0, nan]
+    """
+    present = values.dropna()
+    if present.map(_kind).nunique() <= 1:
+        return values
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.notna().all():
+        return numbers.reindex(values.index).astype(float)
+    return values.map(_as_text, na_action="ignore").astype(object).where(values.notna(), None)
+
+
+def _kind(value: Any) -> type:
+    if isinstance(value, (bool, np.bool_)):
+        return bool
+    if isinstance(value, (int, float, np.number)):
+        return float
+    return type(value)
+
+
+def _as_text(value: Any) -> str:
+    # 20.0 (an integer column widened by a missing value) reads back as it was written: "20".
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
