@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any, Mapping
 
 from crawlers.base import Crawler, RepoReader, Skipped, listing_features, note
-from hubselect.crawl.safety import remote_code_reasons
+from hubselect.crawl.safety import NOT_FLAGGED, remote_code_reasons
 from hubselect.hub.models import PICKLE_EXTENSIONS, RepoReadError
 from hubselect.zoo import ModelRecord
 
@@ -148,8 +148,8 @@ class LoraCrawler(Crawler):
             "kind": "lora",
             **listing_features(info),
             "tags": ",".join(tags) or None,
-            "safety_flag": None,
-            "excluded_reason": None,
+            "safety_flag": NOT_FLAGGED,
+            "excluded_reason": NOT_FLAGGED,
             "adapter_file": weights,
         }
 

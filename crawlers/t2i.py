@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any, Mapping
 
 from crawlers.base import Crawler, RepoReader, Skipped, listing_features, note
-from hubselect.crawl.safety import components_of, library_exports, remote_code_reasons, unsafe_reasons
+from hubselect.crawl.safety import NOT_FLAGGED, components_of, library_exports, remote_code_reasons, unsafe_reasons
 from hubselect.hub.models import RepoReadError, files_under
 from hubselect.zoo import ModelRecord
 
@@ -206,7 +206,7 @@ class T2ICrawler(Crawler):
         card = info.card_data.to_dict() if info is not None and info.card_data is not None else {}
         notes: list[str] = []
         transient = False
-        features: dict[str, Any] = {"kind": "t2i", **listing_features(info), "safety_flag": None, "excluded_reason": None}
+        features: dict[str, Any] = {"kind": "t2i", **listing_features(info), "safety_flag": NOT_FLAGGED, "excluded_reason": NOT_FLAGGED}
 
         def done() -> ModelRecord:
             features["crawl_complete"] = not transient

@@ -18,6 +18,7 @@ import pytest
 
 from hubselect.cli import main
 from hubselect.crawl import STATE_FILE, CrawlState
+from hubselect.crawl.safety import NOT_FLAGGED
 from hubselect.zoo import Zoo
 
 NAMESPACE = "crawler"
@@ -76,7 +77,7 @@ def test_t2i_crawl_records_pipelines_and_flags_unsafe_repos(seeded, loaded_count
     for repo_id, arch in seeded.pipelines.items():
         record = records[repo_id]
         assert record.revision == api.model_info(repo_id).sha
-        assert record.features["excluded_reason"] is None and record.features["crawl_complete"]
+        assert record.features["excluded_reason"] == NOT_FLAGGED and record.features["crawl_complete"]
         loaded = loaded_counts[repo_id]
         for component, count in loaded.items():
             assert record.features[f"{component}_params"] == count, (repo_id, component)
@@ -155,7 +156,19 @@ def test_crawl_completes_through_429s_500s_and_slow_answers(seeded, hub, tmp_pat
 def test_crawl_with_owner_token_reads_the_gated_repo(seeded, hub, tmp_path, capsys):
     crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--search", "gated", "--token", OWNER_TOKEN)
     gated = models_of(tmp_path / "Z")[f"{NAMESPACE}/sd-tiny-gated"].features
-    assert gated["gated"] is True and gated["excluded_reason"] is None and gated["unet_params"] > 0
+    assert gated["gated"] is True and gated["excluded_reason"] == NOT_FLAGGED and gated["unet_params"] > 0
+
+
+def test_access_granted_to_a_gated_repo_clears_its_flag_in_the_shared_zoo_too(seeded, hub, tmp_path, capsys):
+    # The refresh workflow: pull the shared zoo, crawl, push (a merge into the Hub's copy).
+    crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--search", "gated")
+    repo = f"{NAMESPACE}/sd-tiny-gated"
+    assert models_of(tmp_path / "Z")[repo].features["excluded_reason"]
+    shared = Zoo.load(tmp_path / "Z")
+    crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--search", "gated", "--token", OWNER_TOKEN)  # same commit
+    pushed = {r.model: r for r in shared.merge(Zoo.load(tmp_path / "Z")).model_records()}
+    assert not pushed[repo].features["excluded_reason"] and not pushed[repo].features["safety_flag"]
+    assert pushed[repo].features["unet_params"] > 0
 
 
 def test_request_budget_stops_politely_and_the_rerun_finishes(seeded, hub, tmp_path, capsys):

@@ -175,11 +175,12 @@ def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None)
 
 
 def _record(zoo_dir: Path, report) -> None:
+    from hubselect.crawl.safety import NOT_FLAGGED
     from hubselect.zoo import ModelRecord, Zoo, update_zoo
 
     def add(zoo: Zoo) -> Zoo:
         previous = _check_recordable(zoo_dir, report.model, report.revision, zoo)  # again: another process may have changed it
-        zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": None})])
+        zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": NOT_FLAGGED})])
         return zoo
 
     update_zoo(zoo_dir, add)

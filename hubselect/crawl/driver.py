@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hubselect.crawl.safety import is_profilable
+from hubselect.crawl.safety import NOT_FLAGGED, is_profilable
 from hubselect.crawl.state import STATE_FILE, CrawlState, now
 from hubselect.errors import HubError, HubselectError, InputError
 from hubselect.zoo import ModelRecord, Zoo, ZooMeta
@@ -292,4 +292,4 @@ def _bench(record: ModelRecord, options: CrawlOptions, summary: CrawlSummary) ->
         log.warning("%s: benchmark failed: %s: %s", record.model, type(exc).__name__, exc)
         return ModelRecord(record.model, record.revision, {**record.features, "bench_error": f"{type(exc).__name__}: {exc}"})
     summary.benchmarked += 1
-    return ModelRecord(record.model, record.revision, {**record.features, **report.to_features(), "bench_error": None})
+    return ModelRecord(record.model, record.revision, {**record.features, **report.to_features(), "bench_error": NOT_FLAGGED})

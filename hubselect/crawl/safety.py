@@ -19,6 +19,12 @@ from typing import Any, Mapping
 
 from hubselect.hub.models import PICKLE_EXTENSIONS, files_under
 
+#: What a crawl writes for a flag it does not raise (``safety_flag``, ``excluded_reason``, and
+#: ``bench_error`` after a good benchmark): empty text, not None. A zoo merge (``zoo push``,
+#: ``zoo pull --out``) keeps the older value where the newer row holds none, so None would leave
+#: a gated repo's flag in the shared zoo after a recrawl found access granted at the same commit.
+NOT_FLAGGED = ""
+
 #: Libraries whose classes a model_index.json may name without custom code.
 TRUSTED_LIBRARIES = ("diffusers", "transformers")
 

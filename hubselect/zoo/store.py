@@ -24,9 +24,9 @@ Two ways of upserting, for two kinds of writer:
   ``family`` must not wipe its crawled license or measured throughput. Values the incoming row
   holds replace the zoo's; columns it lacks, or holds as missing, keep the zoo's values. A row
   read at another revision than the zoo's replaces it whole: the old row's facts describe a
-  commit that is no longer current. The price: a merge carries values, not their absence, so
-  a value cleared at the same revision (a gated repo recrawled once access was granted) stays
-  in the zoo merged into. Records and distances are single facts and are replaced whole (a new
+  commit that is no longer current. A merge carries values, not their absence, so a writer
+  that clears a value says so with one: the crawl writes an empty ``excluded_reason`` (its
+  ``NOT_FLAGGED``), which replaces a gated repo's old reason once access is granted. Records and distances are single facts and are replaced whole (a new
   score with an old run's ``score_before`` would be neither run).
 
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
