@@ -17,5 +17,5 @@ CACHE_DIR = Path(
     os.environ.get("HUBSELECT_CACHE", Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hubselect")
 )
 
-#: Opt-in tier that runs the Hub tests against the real Hub.
+#: Opt-in test tier against the real Hub (tests/test_live_hub.py; tests/conftest.py skips it otherwise).
 LIVE_HUB = os.environ.get("HUBSELECT_LIVE_HUB", "") == "1"
