@@ -349,6 +349,23 @@ def test_push_ranker_refuses_an_evaluation_of_another_zoo(hub, hub_token, hub_re
     assert not hub.request_log
 
 
+@pytest.mark.parametrize("command", ["recommend", "dataset similar"])
+def test_a_zoo_without_dataset_profiles_says_how_to_profile_it_where_it_is(command, hub, hub_token, hub_repo_id, cool_folder, tmp_path, capsys):
+    """`dataset profile --zoo` writes a folder: a Hub zoo is pulled, profiled and pushed back."""
+    unprofiled = Zoo(ZooMeta(score="accuracy", higher_is_better=True))
+    unprofiled.add_profiles(ProfileRecord(model, f"text/d{i}", 0.5 + i / 10, method="lora") for i, model in enumerate(MODELS))
+    unprofiled.push(hub_repo_id, token=hub_token)
+    unprofiled.save(tmp_path / "zoo-text")
+    for zoo in (hub_repo_id, tmp_path / "zoo-text"):
+        code, out, err = run_cli(capsys, *command.split(), cool_folder, "--zoo", zoo, "--probe", tiny_clip_dir(), "--token", hub_token)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"zoo {zoo} holds no dataset profiles" in err
+        if zoo == hub_repo_id:
+            assert f"`hubselect zoo pull {zoo} --out DIR`, `hubselect dataset profile DATASET --zoo DIR`, `hubselect zoo push DIR --repo {zoo}`" in err
+        else:
+            assert f"`hubselect dataset profile DATASET --zoo {zoo}`" in err
+
+
 def test_unknown_and_gated_hub_datasets(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
     from huggingface_hub import HfApi
 
