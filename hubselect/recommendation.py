@@ -134,7 +134,7 @@ def recommend(
     >>> result.recommendations[0].model  # doctest: +SKIP
     'org/sd-model-a'
     """
-    from hubselect.data.profile import profile_dataset, similar_in_zoo
+    from hubselect.data.profile import how_to_profile, profile_dataset, similar_in_zoo
     from hubselect.rank import NewDataset
 
     if top_k < 1:
@@ -184,7 +184,7 @@ def recommend(
     if not neighbours:
         raise HubselectError(
             f"no dataset of zoo {zoo_label} was profiled with {profile.probe.id} at revision {profile.probe.revision[:12]}, "
-            "so the dataset cannot be matched; re-profile the zoo's datasets with `hubselect dataset profile`"
+            f"so the dataset cannot be matched; {how_to_profile(zoo_obj, zoo_label)}"
         )
 
     started = time.perf_counter()
@@ -230,13 +230,13 @@ def _open_zoo(zoo: str | Zoo | None, token: str | None) -> tuple[Zoo, str]:
 
 def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None) -> str:
     """The probe the zoo's datasets were profiled with; a different ``probe`` is an error."""
-    from hubselect.data.profile import zoo_probes
+    from hubselect.data.profile import how_to_profile, zoo_probes
 
     probes = zoo_probes(zoo)
     if not probes:
         raise InputError(
             f"zoo {zoo_label} holds no dataset profiles, so a dataset cannot be matched to it; "
-            "profile its datasets with `hubselect dataset profile DATASET --zoo ZOO`"
+            f"{how_to_profile(zoo, zoo_label)}"
         )
     if probe is not None:
         from hubselect.probes import resolve_probe

@@ -102,6 +102,54 @@ def test_configs_and_row_counts_come_from_the_card(hub, hub_token, hub_repo_id, 
         load_dataset_sample(f"{hub_repo_id}:birds", n=10, progress=False)
 
 
+def test_a_repo_without_configs_in_its_card_has_one_config_default_as_in_datasets(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    import datasets
+
+    _upload(parquet_dataset(), hub_repo_id, hub_token)  # data/train-0000i-of-00004.parquet, no README
+    assert datasets.get_dataset_config_names(hub_repo_id) == ["default"]
+    named = load_dataset_sample(f"{hub_repo_id}:default", n=10, seed=0, progress=False)
+    assert named.total == 256 and named.sources == load_dataset_sample(hub_repo_id, n=10, seed=0, progress=False).sources
+    with pytest.raises(InputError, match=f"dataset {hub_repo_id} has no config 'nope' \\(its card declares none\\); choose one of: default$"):
+        load_dataset_sample(f"{hub_repo_id}:nope", n=10, progress=False)
+    # The same for the commands that share the code: one line, exit 2.
+    similar = ["dataset", "similar", f"{hub_repo_id}:nope", "--zoo", "demo"]
+    profile = ["dataset", "profile", f"{hub_repo_id}:nope", "--zoo", str(tmp_path / "zoo"), "--probe", str(tiny_clip_dir())]
+    for command in (similar, profile):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 2 and err.count("\n") == 1 and "has no config 'nope'" in err, err
+
+
+def test_folders_of_a_repo_without_configs_are_not_configs(hub, hub_token, hub_repo_id, tmp_path):
+    """As in `datasets`: without the card's `configs:`, folders are parts of the one config."""
+    from hubselect.testing.tiny import write_parquet_shards
+
+    for folder, style in (("cats", "warm"), ("dogs", "cool")):
+        write_parquet_shards(tmp_path / folder, 24, shards=1, row_group_size=8, style=style, seed=1)
+    _upload(tmp_path, hub_repo_id, hub_token)
+    assert load_dataset_sample(f"{hub_repo_id}:default", n=10, progress=False).total == 48
+    with pytest.raises(InputError, match="has no config 'cats' .*choose one of: default"):
+        load_dataset_sample(f"{hub_repo_id}:cats", n=10, progress=False)
+
+
+def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, hub_repo_id, tmp_path):
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path / "cats", 16, shards=1, row_group_size=8, seed=1)
+    write_parquet_shards(tmp_path / "dogs", 16, shards=1, row_group_size=8, seed=2, split="test")
+    (tmp_path / "README.md").write_text(
+        "---\n"
+        "configs:\n"
+        "- config_name: cats\n  data_files:\n  - split: train\n    path: cats/data/*.parquet\n"
+        "- config_name: dogs\n  data_files:\n  - split: test\n    path: dogs/data/*.parquet\n"
+        "---\n# pets\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+    with pytest.raises(InputError, match=r"config 'dogs' has no parquet or image files for split 'train' .*\(found: test\) or a config"):
+        load_dataset_sample(f"{hub_repo_id}:dogs", n=10, progress=False)
+    assert load_dataset_sample(f"{hub_repo_id}:dogs", n=10, split="test", progress=False).total == 16
+
+
 def test_an_imagefolder_repo_downloads_only_the_sampled_files(hub, hub_token, hub_repo_id):
     folder = messy_folder()  # 40 files, 3 of them broken
     _upload(folder, hub_repo_id, hub_token)

@@ -270,20 +270,25 @@ def test_a_ranker_built_for_another_zoo_is_refused(case, expected, zoo_dir, rank
     assert expected in err and "--ranker" in err
 
 
-def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
-    from huggingface_hub import ModelCard
-
-    Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
-    evaluation = {
+def evaluation_report(targets: list[str]) -> dict:
+    """What `hubselect evaluate --json` writes, with made-up figures, for these targets."""
+    return {
         "method": {"top1_hit": 1.0, "top1_score": 20.1, "rel1": 1.0, "regret": 0.0, "pearson": 0.9, "spearman": 0.8, "ndcg5": 0.95},
         "baselines": {"random": {"top1_hit": 0.17, "top1_score": 55.0, "rel1": 0.4, "regret": 35.0, "pearson": 0.0, "spearman": 0.0, "ndcg5": 0.5}},
         "margins": {
             "random": {m: {"mean": 0.5, "low": 0.4, "high": 0.6, "targets": 1} for m in ("top1_hit", "rel1", "pearson", "spearman", "ndcg5")},
             "nearest_dataset": {m: {"mean": -0.05, "low": -0.2, "high": 0.1, "targets": 1} for m in ("top1_hit", "rel1", "pearson", "spearman", "ndcg5")},
         },
-        "targets": {"data/cool-1": {}},
+        "targets": {target: {} for target in targets},
     }
-    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation))
+
+
+def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+    from huggingface_hub import ModelCard
+
+    Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
+    # An evaluation of some of the zoo's datasets (`evaluate --targets`) is this ranker's.
+    (tmp_path / "evaluation.json").write_text(json.dumps(evaluation_report(["data/cool-1"])))
     ranker_repo = hub_repo_id + "-ranker"
     code, out, err = run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--evaluation", tmp_path / "evaluation.json", "--token", hub_token)
     assert code == 0, err
@@ -324,8 +329,9 @@ def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_re
         ("[1, 2]", "not a JSON object"),
         ('{"foo": 1}', "no 'method' metrics"),
         ('{"method": {"top1_hit": 1.0}}', "'method' lacks top1_score, rel1, regret, pearson, spearman, ndcg5"),
+        (json.dumps({**evaluation_report([]), "targets": {}}), "no 'targets'"),
     ],
-    ids=["not-json", "array", "no-method", "metrics-missing"],
+    ids=["not-json", "array", "no-method", "metrics-missing", "no-targets"],
 )
 def test_push_with_a_file_that_is_not_an_evaluation_report_is_a_one_line_error(text, problem, hub, hub_token, hub_repo_id, ranker_dir, tmp_path, capsys):
     (tmp_path / "report.json").write_text(text)
@@ -333,6 +339,54 @@ def test_push_with_a_file_that_is_not_an_evaluation_report_is_a_one_line_error(t
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert f"report.json is not an evaluation report from `hubselect evaluate --json FILE` ({problem}); write one with" in err
     assert not hub.request_log, "nothing is pushed"
+
+
+TEXT_ZOO_TARGETS = ["ag_news", "glue/cola", "rotten_tomatoes"]  # the TransferGraph text zoo's, not this zoo's
+
+
+@pytest.mark.parametrize("given", ["--evaluation", "RANKER_DIR/evaluation.json"])
+def test_push_refuses_an_evaluation_of_another_zoo_before_pushing(given, hub, hub_token, hub_repo_id, ranker_dir, tmp_path, capsys):
+    """Its figures would be published in the card as this ranker's."""
+    import shutil
+
+    report = evaluation_report(["data/cool-1", *TEXT_ZOO_TARGETS])  # one of this zoo's is not enough
+    if given == "--evaluation":
+        (tmp_path / "text-evaluation.json").write_text(json.dumps(report))
+        folder, args = ranker_dir, ["--evaluation", tmp_path / "text-evaluation.json"]
+    else:
+        folder, args = shutil.copytree(ranker_dir, tmp_path / "ranker"), []
+        (folder / "evaluation.json").write_text(json.dumps(report))
+    code, out, err = run_cli(capsys, "push", folder, "--repo", hub_repo_id, *args, "--token", hub_token)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "evaluates another zoo than this ranker's: 3 of its 4 targets (e.g. 'ag_news')" in err
+    assert "not among the 8 datasets the ranker was built on" in err and "hubselect evaluate ZOO --json FILE" in err
+    assert not hub.request_log, "nothing is pushed"
+
+
+def test_push_ranker_refuses_an_evaluation_of_another_zoo(hub, hub_token, hub_repo_id, ranker_dir):
+    from hubselect.errors import InputError
+    from hubselect.hub.ranker_repo import push_ranker
+
+    with pytest.raises(InputError, match="the evaluation given evaluates another zoo than this ranker's: 3 of its 3 targets"):
+        push_ranker(ranker_dir, hub_repo_id, token=hub_token, evaluation=evaluation_report(TEXT_ZOO_TARGETS))
+    assert not hub.request_log
+
+
+@pytest.mark.parametrize("command", ["recommend", "dataset similar"])
+def test_a_zoo_without_dataset_profiles_says_how_to_profile_it_where_it_is(command, hub, hub_token, hub_repo_id, cool_folder, tmp_path, capsys):
+    """`dataset profile --zoo` writes a folder: a Hub zoo is pulled, profiled and pushed back."""
+    unprofiled = Zoo(ZooMeta(score="accuracy", higher_is_better=True))
+    unprofiled.add_profiles(ProfileRecord(model, f"text/d{i}", 0.5 + i / 10, method="lora") for i, model in enumerate(MODELS))
+    unprofiled.push(hub_repo_id, token=hub_token)
+    unprofiled.save(tmp_path / "zoo-text")
+    for zoo in (hub_repo_id, tmp_path / "zoo-text"):
+        code, out, err = run_cli(capsys, *command.split(), cool_folder, "--zoo", zoo, "--probe", tiny_clip_dir(), "--token", hub_token)
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"zoo {zoo} holds no dataset profiles" in err
+        if zoo == hub_repo_id:
+            assert f"`hubselect zoo pull {zoo} --out DIR`, `hubselect dataset profile DATASET --zoo DIR`, `hubselect zoo push DIR --repo {zoo}`" in err
+        else:
+            assert f"`hubselect dataset profile DATASET --zoo {zoo}`" in err
 
 
 def test_unknown_and_gated_hub_datasets(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):

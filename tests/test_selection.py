@@ -481,6 +481,17 @@ def test_evaluate_refuses_a_zoo_it_cannot_hold_a_dataset_out_of_and_says_what_it
     assert not (tmp_path / "report.json").exists()
 
 
+def test_evaluate_help_says_what_each_metric_is(capsys):
+    assert main(["evaluate", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "DESIGN.md" not in out  # not a file a user has
+    for metric, meaning in [("top1_hit", "true best model"), ("top1_score", "true score of the predicted top-1"),
+                            ("rel1", "top1_score / best"), ("regret", "|best − top1_score|"),
+                            ("pearson", "predicted and true scores"), ("ndcg5", "min–max normalised true score")]:
+        line = next(line for line in out.splitlines() if line.strip().startswith(metric + " "))
+        assert meaning in line, line
+
+
 def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     report_file = tmp_path / "report.json"
     assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", str(report_file), "--format", "json"]) == 0

@@ -171,6 +171,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     """
     from hubselect.data.profile import (
         default_probe,
+        how_to_profile,
         is_current,
         load_zoo_stats,
         profile_dataset,
@@ -188,7 +189,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     zoo = open_zoo(zoo_ref, token=SETTINGS.token)
     probes = zoo_probes(zoo)
     if not probes:
-        raise InputError(f"zoo {zoo_ref} holds no dataset profiles; add some with `hubselect dataset profile DATASET --zoo ZOO`")
+        raise InputError(f"zoo {zoo_ref} holds no dataset profiles; {how_to_profile(zoo, zoo_ref)}")
     probe_ref = resolve_probe(options["probe"] or default_probe(zoo), token=SETTINGS.token)
     if probe_ref.id not in probes:
         raise InputError(

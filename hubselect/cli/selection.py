@@ -57,8 +57,19 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
 
     For each target, every model→target result leaves the graph and the training rows (the
     target keeps its features and distances), the ranker is refitted and ranks the target's
-    models; so the zoo needs at least two datasets with results for 2+ models. Metrics:
-    top1_hit, top1_score, rel1, regret, pearson, spearman, ndcg5 (DESIGN.md).
+    models; so the zoo needs at least two datasets with results for 2+ models. The metrics, per
+    target (then their mean over targets):
+
+    \b
+    top1_hit    the predicted top-1 is a true best model (ties count)
+    top1_score  the true score of the predicted top-1
+    rel1        top1_score / best (higher is better) or best / top1_score (lower);
+                undefined on a target whose scores are not all > 0
+    regret      |best − top1_score|
+    pearson     correlation of predicted and true scores over the target's models
+    spearman    rank correlation of the same (both: +1 = perfectly right)
+    ndcg5       NDCG@5, gains = the target's min–max normalised true score
+
     The report (--format json, or --json FILE) is:
 
     \b

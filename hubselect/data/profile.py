@@ -301,6 +301,22 @@ def zoo_probes(zoo: Zoo) -> list[str]:
     return sorted({entry.probe for entry in zoo_profiles(zoo)})
 
 
+def how_to_profile(zoo: Zoo, label: str) -> str:
+    """What to run to give ``zoo`` dataset profiles. ``dataset profile --zoo`` writes a folder,
+    so a zoo read from the Hub is pulled into one, profiled there and pushed back.
+
+    >>> how_to_profile(Zoo.pull("my-org/my-zoo"), "my-org/my-zoo")  # doctest: +SKIP
+    'profile its datasets in a local copy and push it back: `hubselect zoo pull my-org/my-zoo --out DIR`, ...'
+    """
+    repo = zoo.meta.repo
+    if repo:
+        return (
+            f"profile its datasets in a local copy and push it back: `hubselect zoo pull {repo} --out DIR`, "
+            f"`hubselect dataset profile DATASET --zoo DIR`, `hubselect zoo push DIR --repo {repo}`"
+        )
+    return f"profile its datasets with `hubselect dataset profile DATASET --zoo {label}`"
+
+
 def load_zoo_stats(zoo: Zoo, entry: ZooProfileEntry) -> FrechetStats:
     with zoo.open_artefact(entry.stats_name) as handle:
         return FrechetStats.load(handle)
@@ -394,6 +410,7 @@ __all__ = [
     "add_to_zoo",
     "artefact_names",
     "default_probe",
+    "how_to_profile",
     "is_current",
     "load_zoo_stats",
     "profile_dataset",

@@ -9,10 +9,10 @@ A sample of a Hub dataset is *streamed*, never downloaded whole:
   its small ``metadata.jsonl``/``metadata.csv``.
 
 Which files hold a config and a split follows the ``datasets`` conventions: the card's
-``configs:`` YAML when there is one, else split keywords in file or folder names (``train``,
-``validation``/``valid``/``dev``/``val``, ``test``/``eval``), else everything is ``train``. A
-dataset in another format is read from the Hub's automatic parquet conversion
-(``refs/convert/parquet``).
+``configs:`` YAML when there is one, else one config, ``default``: the whole repo, split by
+keywords in file or folder names (``train``, ``validation``/``valid``/``dev``/``val``,
+``test``/``eval``), else everything is ``train``. A dataset in another format is read from the
+Hub's automatic parquet conversion (``refs/convert/parquet``), with that conversion's configs.
 
 Everything that touches the network in the dataset path is in this module.
 """
@@ -98,6 +98,9 @@ def dataset_files(
 ) -> HubDatasetFiles:
     """Find the parquet shards or image files of ``config``/``split`` of a Hub dataset.
 
+    As in ``datasets``, a repo whose card declares no ``configs:`` has one config, ``default``
+    (the whole repo); a dataset read from the Hub's parquet conversion has that conversion's.
+
     >>> files = dataset_files("org/pets", split="train")  # doctest: +SKIP
     >>> files.revision, len(files.parquet)  # doctest: +SKIP
     ('5d1e0c...', 4)
@@ -108,30 +111,43 @@ def dataset_files(
         tree = [HubFile(f.path, f.size or 0) for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=sha, recursive=True) if hasattr(f, "size")]
         card = _card(api, repo_id, sha, tree)
         patterns = _card_data_files(card, repo_id, config)
-        found = _select(repo_id, sha, tree, config, split, patterns)
-        if found.parquet or found.images:
-            return replace(found, num_rows=_card_num_rows(card, config, split))
+        # Not the one config of a card without `configs:` ("default", the whole repo): perhaps one of the conversion's.
+        undeclared = patterns is None and config not in (None, "default")
+        if not undeclared:
+            found = _select(repo_id, sha, tree, config, split, patterns)
+            if found.parquet or found.images:
+                return replace(found, num_rows=_card_num_rows(card, config, split))
         # Another format (webdataset, csv of URLs, a loading script...): use the Hub's conversion.
         try:
             converted_sha = api.dataset_info(repo_id, revision=PARQUET_CONVERSION).sha
         except HfHubHTTPError:  # no conversion branch (404): report what we looked for below
             converted_sha = None
+        converted: dict[str, dict[str, list[HubFile]]] = {}  # config -> split -> files, from {config}/{split}/0000.parquet
         if converted_sha:
-            converted_tree = [
-                HubFile(f.path, f.size or 0)
-                for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=converted_sha, recursive=True)
-                if hasattr(f, "size")
-            ]
-            name = config or "default"
-            parquet = [f for f in converted_tree if f.path.endswith(".parquet") and _in_converted_split(f.path, name, split)]
+            for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=converted_sha, recursive=True):
+                parts = f.path.split("/")
+                if hasattr(f, "size") and f.path.endswith(".parquet") and len(parts) >= 3:
+                    converted.setdefault(parts[0], {}).setdefault(parts[1].removeprefix("partial-"), []).append(HubFile(f.path, f.size or 0))
+            parquet = converted.get(config or "default", {}).get(split)
             if parquet:
                 return HubDatasetFiles(repo_id, converted_sha, config, split, parquet=sorted(parquet, key=lambda f: f.path),
                                        converted=True, source_revision=sha)
-    splits = sorted(_splits_present(tree)) or ["train"]
+    if undeclared and config not in converted:
+        names = ", ".join(sorted({"default", *converted}))
+        raise InputError(f"dataset {repo_id} has no config {config!r} (its card declares none); choose one of: {names}")
     where = f"dataset {repo_id}" + (f" config {config!r}" if config else "")
+    own = set() if undeclared else _splits_present(tree, patterns)
+    splits = sorted(own | set(converted.get(config or "default", {})))
+    if not splits:
+        raise InputError(
+            f"{where} has no parquet or image files at {sha[:12]}, and the Hub has no parquet conversion of it; "
+            "hubselect reads parquet shards or image files"
+        )
+    configs = card.get("configs") or []
+    another = f" or a config with {repo_id}:CONFIG" if len(configs) > 1 else ""
     raise InputError(
         f"{where} has no parquet or image files for split {split!r} at {sha[:12]}; "
-        f"choose a split with --split (found: {', '.join(splits)}) or a config with {repo_id}:CONFIG"
+        f"choose a split with --split (found: {', '.join(splits)}){another}"
     )
 
 
@@ -200,8 +216,11 @@ def _split_of(path: str) -> str | None:
     return None
 
 
-def _splits_present(tree: list[HubFile]) -> set[str]:
+def _splits_present(tree: list[HubFile], patterns: list[tuple[str, list[str]]] | None) -> set[str]:
+    """The splits that have parquet or image files: of the card's config (``patterns``), or of the whole repo."""
     data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
+    if patterns is not None:
+        return {split for split, globs in patterns if any(fnmatch.fnmatch(f.path, g) for f in data for g in globs)}
     splits = {_split_of(f.path) for f in data}
     return {s for s in splits if s} or ({"train"} if data else set())
 
@@ -213,10 +232,10 @@ def _select(
         globs = [p for s, ps in patterns if s == split for p in ps]
         candidates = [f for f in tree if any(fnmatch.fnmatch(f.path, g) for g in globs)]
     else:
-        candidates = [f for f in tree if config is None or f.path.startswith(f"{config}/")]
-        data = [f for f in candidates if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
+        data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
+        candidates = tree  # the one config, "default", is the whole repo
         if any(_split_of(f.path) for f in data):
-            candidates = [f for f in candidates if _split_of(f.path) == split or Path(f.path).name in METADATA_FILES]
+            candidates = [f for f in tree if _split_of(f.path) == split or Path(f.path).name in METADATA_FILES]
         elif split != "train":
             candidates = []
     parquet = sorted((f for f in candidates if f.path.endswith(".parquet") and Path(f.path).name not in METADATA_FILES), key=lambda f: f.path)
@@ -228,12 +247,6 @@ def _select(
     ]
     return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images if not parquet else [],
                            metadata=metadata if not parquet else [], source_revision=sha)
-
-
-def _in_converted_split(path: str, config: str, split: str) -> bool:
-    # refs/convert/parquet layout: {config}/{split}/0000.parquet (or {config}/partial-{split}/...)
-    parts = path.split("/")
-    return len(parts) >= 3 and parts[0] == config and parts[1] in (split, f"partial-{split}")
 
 
 class ParquetShards:

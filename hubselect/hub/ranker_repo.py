@@ -55,6 +55,8 @@ def _evaluation_problem(report: Any) -> str | None:
             return f"'{name}' lacks {', '.join(missing)}"
     if not all(isinstance(by_metric, dict) and all(isinstance(m, dict) for m in by_metric.values()) for by_metric in report.get("margins", {}).values()):
         return "'margins' is not {baseline: {metric: {mean, low, high}}}"
+    if not report.get("targets"):  # the datasets it evaluated: what ties it to a ranker's zoo
+        return "no 'targets'"
     return None
 
 
@@ -69,6 +71,26 @@ def check_evaluation(report: Any, source: str) -> dict:
     problem = _evaluation_problem(report)
     if problem:
         raise _not_an_evaluation(source, problem)
+    return report
+
+
+def check_evaluation_of(report: dict, datasets: list[str], source: str) -> dict:
+    """``report`` if every one of its targets is among ``datasets`` (the ranker's), else a
+    one-line :class:`InputError` naming a target it does not know.
+
+    The card publishes the report's figures as the ranker's, and they are means over all of
+    its targets: one target from elsewhere already makes them another zoo's. A report on some
+    of the ranker's datasets (``--targets``, or a zoo that has grown since) is this zoo's.
+    """
+    targets = list(report.get("targets", {}))
+    known = set(datasets)
+    unknown = [target for target in targets if target not in known]
+    if unknown:
+        raise InputError(
+            f"{source} evaluates another zoo than this ranker's: {len(unknown)} of its {len(targets)} targets "
+            f"(e.g. '{unknown[0]}') are not among the {len(known)} datasets the ranker was built on; "
+            "push the report of `hubselect evaluate ZOO --json FILE` on the zoo the ranker was built from"
+        )
     return report
 
 
@@ -121,18 +143,35 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
     )
 
 
-def push_ranker(folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False, evaluation: dict | None = None) -> str:
-    """Upload a ranker folder to a Hub model repo with its card; returns the commit sha."""
+def push_ranker(
+    folder: str | Path, repo_id: str, *, token: str | None = None, private: bool = False, evaluation: dict | str | Path | None = None
+) -> str:
+    """Upload a ranker folder to a Hub model repo with its card; returns the commit sha.
+
+    ``evaluation`` (a report, or the path of one; default: the folder's ``evaluation.json``,
+    if any) fills the card's table; it must be an evaluation of the zoo the ranker was built
+    on, checked before anything is pushed.
+
+    >>> push_ranker("ranker", "my-org/my-zoo-ranker", evaluation="evaluation.json")  # doctest: +SKIP
+    """
     check_repo_id(repo_id, "model repo", owner=True)
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():
         raise HubError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
     info = json.loads(info_file.read_text())
-    if evaluation is not None:
-        check_evaluation(evaluation, "the evaluation given")
+    source = "the evaluation given"
+    if isinstance(evaluation, (str, Path)):
+        source, evaluation = str(evaluation), load_evaluation(evaluation)
+    elif evaluation is not None:
+        check_evaluation(evaluation, source)
     elif (folder / EVALUATION_FILE).is_file():
-        evaluation = load_evaluation(folder / EVALUATION_FILE)
+        source, evaluation = str(folder / EVALUATION_FILE), load_evaluation(folder / EVALUATION_FILE)
+    if evaluation is not None:
+        datasets = info.get("nodes", {}).get("datasets")
+        if datasets is None:  # an older ranker format: nothing to check the report against
+            raise InputError(f"{info_file} does not list the datasets the ranker was built on; rebuild it with `hubselect build ZOO --out DIR`")
+        check_evaluation_of(evaluation, datasets, source)
     api = hub_api(token)
     with tempfile.TemporaryDirectory(prefix="hubselect-ranker-") as tmp:
         staged = Path(tmp) / "ranker"

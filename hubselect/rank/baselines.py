@@ -1,4 +1,5 @@
-"""Baselines (DESIGN.md), each a predicted score per model for a held-out target.
+"""Baselines that ``hubselect evaluate`` measures the method against, each a predicted score per
+model for a held-out target.
 
 Every baseline reads only what leave-one-dataset-out leaves visible (``arrays`` with the
 target's results hidden), except ``initial_score``, which reads the target's own

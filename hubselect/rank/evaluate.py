@@ -1,4 +1,7 @@
-"""Leave-one-dataset-out evaluation of the method against every baseline (DESIGN.md).
+"""Leave-one-dataset-out evaluation of the method against every baseline.
+
+The metrics are defined in :mod:`hubselect.rank.metrics`, the baselines in
+:mod:`hubselect.rank.baselines`; ``hubselect evaluate --help`` shows the report's shape.
 
 For each target dataset: every model→target result is hidden (from the graph, from the
 learner's training rows and from the evidence features); the target keeps its features and

@@ -1,10 +1,10 @@
 """LightGBM learners, grouped by dataset: LambdaRank (default) and regression.
 
 The label of a (model, dataset) row is the model's min–max normalised score on that dataset
-(1 = best there, 0 = worst; direction-aware) — the same quantity DESIGN.md's NDCG gains use,
-so the learner is trained on what it is judged on. Boosting starts from the prior
-(:mod:`hubselect.rank.prior`) as LightGBM's ``init_score``: the trees learn corrections to a
-strong baseline, not the ranking from scratch.
+(1 = best there, 0 = worst; direction-aware) — the same quantity the evaluation's NDCG gains
+use (:mod:`hubselect.rank.metrics`), so the learner is trained on what it is judged on.
+Boosting starts from the prior (:mod:`hubselect.rank.prior`) as LightGBM's ``init_score``: the
+trees learn corrections to a strong baseline, not the ranking from scratch.
 
 - ``lambdarank``: LambdaRank needs integer relevance grades; the label is rounded to one of
   ``grades`` levels (10 by default), and a grade's gain is the grade itself (linear, not
