@@ -8,7 +8,7 @@ import click
 
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
-from hubselect.zoo import Zoo, check_zoo_folder, import_bundle, merge_into
+from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, import_bundle, merge_into, update_zoo
 
 
 @cli.group()
@@ -91,16 +91,24 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
 @click.option("--revision", default=None, help="Branch, tag or commit sha (default: main).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Zoo folder to write (merged into the zoo there, if it holds one).")
+@click.option("--new-if-missing", is_flag=True,
+              help="If ORG/NAME does not exist yet or holds no zoo, start a new, empty zoo in --out (or keep the zoo there) "
+                   "instead of failing; `zoo push` creates the repo. Any other failure still fails.")
 @common_options
-def pull(repo_id: str, revision: str | None, out: Path) -> None:
+def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) -> None:
     """Download a zoo from a Hub dataset repo into a local folder.
 
     A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
     record replaces a local one with the same key), as `zoo import --out` does, so pulling again
     updates a pulled copy. A file, or a folder holding anything but a zoo, is refused.
     """
+    from hubselect.hub.zoo_repo import pull_zoo
+
     check_zoo_folder(out, "--out")  # before downloading anything
-    pulled = Zoo.pull(repo_id, revision=revision, token=SETTINGS.token)
+    pulled = pull_zoo(repo_id, revision=revision, token=SETTINGS.token, missing_ok=new_if_missing)
+    if pulled is None:
+        _start_new(repo_id, out)
+        return
     merged, held = merge_into(out, pulled)
     merging = held is not None
     summary = merged.summary()
@@ -117,17 +125,43 @@ def pull(repo_id: str, revision: str | None, out: Path) -> None:
                 f"{new_records} new; it now holds {counts}"
             )
 
-    SETTINGS.output.result(
-        {
-            "repo": repo_id,
-            "revision": pulled.meta.revision,
-            "out": str(out),
-            "merged": merging,
-            "pulled_records": pulled_records,
-            "new_records": new_records,
-            "records": summary["records"],
-            "models": summary["models"],
-            "datasets_with_records": summary["datasets_with_records"],
-        },
-        human,
-    )
+    SETTINGS.output.result(_pull_result(repo_id, pulled.meta.revision, out, merging, pulled_records, new_records, summary), human)
+
+
+def _start_new(repo_id: str, out: Path) -> None:
+    """``zoo pull --new-if-missing`` of a repo that holds no zoo yet: a new, empty zoo in ``out``
+    (scored as every zoo hubselect profiles into), or the zoo already there, untouched."""
+    from hubselect.profile.journal import PROFILE_HIGHER_IS_BETTER, PROFILE_SCORE
+    from hubselect.zoo.store import META_FILE
+
+    held = (out / META_FILE).is_file()
+    if held:
+        zoo = Zoo.load(out)
+    else:
+        zoo = Zoo(ZooMeta(score=PROFILE_SCORE, higher_is_better=PROFILE_HIGHER_IS_BETTER, description=f"text-to-image fine-tuning results ({repo_id})"))
+        update_zoo(out, lambda current: current, create=lambda: zoo)
+    summary = zoo.summary()
+
+    def human(console):
+        if held:
+            console.print(f"{repo_id} does not exist or holds no zoo yet: nothing pulled; the zoo in {out} is kept as it is ({summary['records']} records)")
+        else:
+            console.print(f"{repo_id} does not exist or holds no zoo yet: started a new, empty zoo in {out}; "
+                          f"`hubselect zoo push {out} --repo {repo_id}` publishes it")
+
+    SETTINGS.output.result(_pull_result(repo_id, None, out, held, 0, 0, summary), human)
+
+
+def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pulled_records: int, new_records: int, summary: dict) -> dict:
+    return {
+        "repo": repo_id,
+        # None: the repo does not exist or holds no zoo yet (--new-if-missing)
+        "revision": revision,
+        "out": str(out),
+        "merged": merged,
+        "pulled_records": pulled_records,
+        "new_records": new_records,
+        "records": summary["records"],
+        "models": summary["models"],
+        "datasets_with_records": summary["datasets_with_records"],
+    }
