@@ -74,6 +74,74 @@ def show(zoo_ref: str) -> None:
     SETTINGS.output.result(summary, human)
 
 
+@zoo.command("ranker-status")
+@click.argument("repo_id", metavar="ORG/NAME")
+@click.option("--ranker", "ranker_repo", default=None, metavar="ORG/NAME", help="The ranker's model repo (default: ORG/NAME-ranker, where `recommend` looks).")
+@common_options
+def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
+    """Whether the ranker published beside a Hub zoo was built on the zoo as it is now.
+
+    The check `recommend` makes: a ranker built on another revision (or other content) of the
+    zoo is stale. Status (and "rebuild" in --format json): current; stale or missing (rebuild
+    it with `hubselect build ORG/NAME` and `hubselect push`); no-results (the zoo holds none
+    yet: there is nothing to build a ranker on). Exits 0 whatever the status.
+    """
+    from hubselect.hub.ranker_repo import published_ranker
+    from hubselect.recommendation import RANKER_REPO_SUFFIX
+
+    ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
+    hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
+    reason = None
+    if hub_zoo.records.empty:
+        status = "no-results"
+        reason = f"zoo {repo_id} holds no fine-tuning results yet, so there is no ranker to build"
+    else:
+        folder = published_ranker(ranker_repo, token=SETTINGS.token)
+        if folder is None:
+            status = "missing"
+            reason = f"no ranker is published at {ranker_repo}"
+        else:
+            reason = _stale_because(folder, ranker_repo, hub_zoo, repo_id)
+            status = "stale" if reason else "current"
+    rebuild = status in ("stale", "missing")
+
+    def human(console):
+        if status == "current":
+            line = f"current: the published ranker {ranker_repo} was built on {repo_id} as it is now (@ {hub_zoo.meta.revision[:12]})"
+        elif status == "missing":
+            line = (f"missing: {reason}; build one with `hubselect build {repo_id} --out ranker` and publish it with "
+                    f"`hubselect push ranker --repo {ranker_repo}`")
+        else:
+            line = f"{status}: {reason}"
+        console.print(line, markup=False, highlight=False)
+
+    SETTINGS.output.result(
+        {"zoo": repo_id, "revision": hub_zoo.meta.revision, "ranker": ranker_repo, "status": status, "rebuild": rebuild, "reason": reason},
+        human,
+    )
+
+
+def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -> str | None:
+    """Why the ranker in ``folder`` is not built on ``hub_zoo`` as it is now (None: it is), as
+    `recommend` words it; a ranker it would refuse (another score, method or zoo) is stale too."""
+    import functools
+
+    from hubselect.errors import InputError
+    from hubselect.rank import Ranker
+    # recommend's own check, so that this command and recommend never disagree.
+    from hubselect.recommendation import _check_ranker, _fingerprint
+
+    ranker = Ranker.load(folder)
+    method = ranker.zoo_info.get("method")
+    notices: list[str] = []
+    try:
+        view = hub_zoo.for_method(method if method in hub_zoo.methods else None)
+        _check_ranker(ranker, f"the published ranker {ranker_repo}", view, repo_id, functools.cache(functools.partial(_fingerprint, view)), notices)
+    except InputError as exc:
+        return str(exc)
+    return notices[0] if notices else None
+
+
 @zoo.command("push")
 @click.argument("zoo_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo", "repo_id", required=True, help="Hub dataset repo, ORG/NAME (created if missing).")
