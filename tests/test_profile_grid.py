@@ -222,6 +222,47 @@ def test_bad_inputs_are_one_line_errors_and_keep_earlier_records(lora_grid, prof
     assert len(after) == len(held) and set(after["score"]) == set(held["score"])
 
 
+def test_zoo_models_profiles_what_the_zoo_lacks_and_retries_failed_jobs(lora_grid, profile_hub, probes, tmp_path):
+    """What a scheduled refresh runs: the zoo's crawled models that lack a result on one of --datasets."""
+    from hubselect.testing.tiny import write_parquet_shards
+
+    zoo_dir, _ = lora_grid  # both models × both datasets profiled
+    zoo = tmp_path / "zoo"
+    Zoo.load(zoo_dir).save(zoo)
+    code, out, err = run_cli("crawl", "--kind", "t2i", "--author", profile_hub.namespace, "--zoo", zoo, "--token", HUB_TOKEN, "--format", "json")
+    assert code == 0, err
+    assert profile_hub.pickle_model in json.loads(out)["flagged"]
+    lacking = ["profile", "--zoo-models", "--zoo", zoo, "--format", "json", *tiny_options(probes)]
+
+    code, out, err = run_cli(*lacking, "--datasets", ",".join(profile_hub.datasets))
+    assert code == 0, err
+    assert json.loads(out)["total"] == 0  # nothing lacking; the pickle-only model is never picked
+
+    # A dataset added to the list is profiled for the models that already have results elsewhere,
+    # at most --max-models of them (most downloaded first, then by id).
+    (new,) = write_parquet_shards(tmp_path / "new", n=12, shards=1, row_group_size=12, style="cool", seed=5, size=(40, 40))
+    code, out, err = run_cli(*lacking, "--datasets", ",".join([*profile_hub.datasets, str(new)]), "--max-models", "1")
+    assert code == 0, err
+    summary = json.loads(out)
+    first = sorted(profile_hub.models)[0]
+    assert (summary["total"], summary["done"], summary["skipped"], summary["failed"]) == (3, 1, 2, 0)
+    assert [(r["model"], r["dataset"]) for r in summary["records"]] == [(first, new.stem)]
+
+    # A job that failed is tried again on the next run (here it fails again: the dataset is too small).
+    for _ in range(2):
+        code, out, err = run_cli(*lacking, "--datasets", f"{profile_hub.datasets[0]},{profile_hub.small_dataset}")
+        assert code == 1
+        summary = json.loads(out)
+        assert (summary["total"], summary["skipped"], summary["failed"]) == (4, 2, 2)
+        assert {(f["model"], f["dataset"]) for f in summary["failures"]} == {(m, profile_hub.small_dataset) for m in profile_hub.models}
+
+    code, out, err = run_cli("profile", "--zoo-models", "--models", first, "--datasets", str(new), "--zoo", zoo)
+    assert (code, out) == (2, "") and err.strip() == "Error: say which models to profile: --models M1,M2 or --zoo-models (not both)"
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", str(new), "--zoo", tmp_path / "no-zoo")
+    assert (code, out) == (2, "") and "holds no zoo; crawl models into it first" in err and err.count("\n") == 1
+    assert not (tmp_path / "no-zoo").exists()
+
+
 def test_ctrl_c_says_the_finished_records_are_kept(profile_hub, probes, tmp_path, monkeypatch):
     import hubselect.profile.grid
 

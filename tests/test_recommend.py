@@ -402,3 +402,36 @@ def test_unknown_and_gated_hub_datasets(hub, hub_token, hub_repo_id, zoo_dir, ra
     hub.set_gated(hub_repo_id, repo_type="dataset")
     code, out, err = run_cli(capsys, "recommend", hub_repo_id, *common, "--token", "hf_stranger")
     assert code != 0 and err.count("\n") == 1 and "gated" in err and "request access" in err
+
+
+def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_it_is(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
+    # What the refresh workflow asks before it rebuilds a ranker: the check `recommend` makes.
+    ranker_repo = hub_repo_id + "-ranker"
+
+    def status() -> dict:
+        code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--format", "json")
+        assert code == 0, err
+        return json.loads(out)
+
+    Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False)).push(hub_repo_id, token=hub_token)
+    assert (status()["status"], status()["rebuild"]) == ("no-results", False)
+
+    Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
+    assert (status()["status"], status()["rebuild"], status()["ranker"]) == ("missing", True, ranker_repo)
+
+    code, out, err = run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)
+    assert code == 0, err
+    assert (status()["status"], status()["rebuild"], status()["reason"]) == ("current", False, None)
+
+    # The zoo moves on (a push of the zoo that the ranker push after it never followed).
+    grown = Zoo.load(zoo_dir)
+    grown.add_profiles([ProfileRecord("org/newcomer", "data/cool-1", 25.0, method="lora")])
+    revision = grown.push(hub_repo_id, token=hub_token)
+    result = status()
+    assert (result["status"], result["rebuild"], result["revision"]) == ("stale", True, revision)
+    assert f"the zoo is at {revision[:12]}" in result["reason"] and "1 of the zoo's models are new to it and not ranked" in result["reason"]
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token)
+    assert code == 0 and out.startswith(f"stale: the published ranker {ranker_repo} was built on zoo revision local-") and out.count("\n") == 1, out
+
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", "tester/no-such-zoo", "--token", hub_token)
+    assert (code, out) == (3, "") and "tester/no-such-zoo was not found" in err and err.count("\n") == 1

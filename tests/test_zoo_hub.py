@@ -174,6 +174,46 @@ def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     assert not (tmp_path / "Z").exists()
 
 
+@pytest.mark.parametrize("repo_state", ["missing", "empty"])
+def test_new_if_missing_starts_a_zoo_the_first_push_creates(repo_state, hub, hub_token, hub_repo_id, tmp_path, capsys):
+    # The first run of a scheduled refresh: the zoo repo does not exist yet (or holds no zoo).
+    if repo_state == "empty":
+        from huggingface_hub import HfApi
+
+        HfApi(token=hub_token).create_repo(hub_repo_id, repo_type="dataset")
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--new-if-missing", "--token", hub_token)
+    assert code == 0 and err == "", err
+    assert f"{hub_repo_id} does not exist or holds no zoo yet: started a new, empty zoo in {tmp_path / 'Z'}" in out
+    started = Zoo.load(tmp_path / "Z")
+    assert started.summary()["records"] == 0
+    assert (started.meta.score, started.meta.higher_is_better) == ("fid_after_finetune", False)  # what crawl and profile write
+
+    started.add_profiles([ProfileRecord("org/sd", "data/d0", 30.0, method="lora")])
+    started.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "Z", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "again", "--new-if-missing", "--token", hub_token,
+                             "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["records"] == 1 and len(json.loads(out)["revision"]) == 40
+
+
+def test_new_if_missing_keeps_the_zoo_in_out_and_still_fails_when_the_hub_fails(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    local = small_zoo("local")
+    local.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--new-if-missing", "--token", hub_token)
+    assert code == 0, err
+    assert "nothing pulled; the zoo in" in out and "is kept as it is (3 records)" in out
+    assert Zoo.load(tmp_path / "Z").equals(local)
+
+    # Only "not there" starts a zoo: a Hub that fails is the usual error (exit 3), and nothing is written.
+    hub.inject_fault(rf"/api/datasets/{hub_repo_id}", "500", times=10)
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "new", "--new-if-missing", "--token", hub_token)
+    assert (code, out) == (3, "") and err.count("\n") == 1, err
+    assert "the Hub answered 500" in err
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize(
     "files",
     [{"data/train-00000.parquet": os.urandom(64_000)}, {"images/a.png": b"png"}],

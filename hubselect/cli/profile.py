@@ -14,7 +14,11 @@ from hubselect.profile.recipes import METHODS
 
 
 @cli.command("profile")
-@click.option("--models", required=True, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
+@click.option("--models", default=None, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
+@click.option("--zoo-models", is_flag=True,
+              help="Instead of --models: the zoo's crawled models that may be profiled (pipelines, not flagged), most downloaded first, "
+                   "that lack a result on one of --datasets with one of --methods (a failed job counts as lacking: it runs again).")
+@click.option("--max-models", type=click.IntRange(min=1), default=None, help="With --zoo-models: profile at most N models in this run.")
 @click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
@@ -54,8 +58,8 @@ from hubselect.profile.recipes import METHODS
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads per job (default: torch's for local, 1 for ray).")
 @click.option("--weights-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Keep the trained weights here.")
 @common_options
-def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: str, ray_address: str | None, push_to: str | None,
-            force: bool, **options) -> None:
+def profile(models: str | None, zoo_models: bool, max_models: int | None, datasets: str, methods: str, zoo_dir: Path, executor: str,
+            ray_address: str | None, push_to: str | None, force: bool, **options) -> None:
     """Fine-tune every model on every dataset with every method, score it, and write the records
     into the zoo (FID after and before fine-tuning, CLIP-I, CLIP-T, DINO, cost, the overfitting
     curve).
@@ -64,15 +68,24 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     already holds is skipped, and each record is written as soon as its job finishes. A job
     whose record was made from another model or dataset revision, split or columns runs
     again, and its new record replaces the old one.
+
+    With --zoo-models (and --max-models N), a scheduled refresh profiles what the zoo still
+    lacks: new models, a dataset added to --datasets, jobs that failed last time.
     """
-    from hubselect.errors import HubselectError
+    from hubselect.errors import HubselectError, InputError
     from hubselect.hub.client import check_repo_id
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
-    from hubselect.profile.grid import describe_reruns, existing_zoo, plan_jobs, push_grid, run_grid
+    from hubselect.profile.grid import describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
 
+    if (models is None) == (not zoo_models):
+        raise InputError("say which models to profile: --models M1,M2 or --zoo-models (not both)")
+    if max_models is not None and not zoo_models:
+        raise InputError("--max-models limits --zoo-models; with --models, list the models you want")
+    if zoo_models and force:
+        raise InputError("--zoo-models picks what the zoo lacks, --force reruns what it holds; with --force, list the models with --models")
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
     if push_to:
         check_repo_id(push_to, "--push", owner=True)  # not after hours of fine-tuning
@@ -88,14 +101,23 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
         "inference_steps": options["inference_steps"], "curve_points": options["curve_points"], "early_stop": options["early_stop"],
     }
     evaluation = EvalConfig(**{k: v for k, v in eval_fields.items() if v is not None})
-    jobs = plan_jobs(
-        models, datasets, methods=method_names, recipe_overrides=recipe_overrides, evaluation=evaluation,
-        probe=options["probe"], dino_probe=options["dino_probe"], seed=options["seed"], split=options["split"],
-        image_column=options["image_column"], caption_column=options["caption_column"], device=options["device"],
-        threads=options["threads"], weights_dir=str(options["weights_dir"]) if options["weights_dir"] else None,
-        token=SETTINGS.token, zoo=existing_zoo(zoo_dir),
-    )
+    held = existing_zoo(zoo_dir)
+    if zoo_models:
+        if held is None:
+            raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {zoo_dir}`)")
+        models = profilable_models(held)
+    jobs = []
+    if models:  # --zoo-models of a zoo with no profilable model: nothing to plan
+        jobs = plan_jobs(
+            models, datasets, methods=method_names, recipe_overrides=recipe_overrides, evaluation=evaluation,
+            probe=options["probe"], dino_probe=options["dino_probe"], seed=options["seed"], split=options["split"],
+            image_column=options["image_column"], caption_column=options["caption_column"], device=options["device"],
+            threads=options["threads"], weights_dir=str(options["weights_dir"]) if options["weights_dir"] else None,
+            token=SETTINGS.token, zoo=held,
+        )
     writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
+    if zoo_models:
+        jobs = lacking_jobs(jobs, writer, max_models=max_models)
 
     def report(outcome) -> None:
         # One line per failed job as it happens (the bar's own write keeps the bar intact);
@@ -121,6 +143,10 @@ def profile(models: str, datasets: str, methods: str, zoo_dir: Path, executor: s
     result = summary.to_dict()
 
     def human(console) -> None:
+        if zoo_models and not jobs:
+            console.print(f"Nothing to profile: every model of {zoo_dir} that may be profiled has a result on each of --datasets"
+                          if models else f"Nothing to profile: {zoo_dir} holds no model that may be profiled (crawl some with `hubselect crawl`)")
+            return
         if summary.records:
             rows = [(r.model, r.dataset, r.method, r.score_before, r.score, r.metrics.get("clip_i"), r.metrics.get("clip_t"),
                      r.metrics.get("train_seconds")) for r in summary.records]

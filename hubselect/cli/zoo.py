@@ -8,7 +8,7 @@ import click
 
 from hubselect.cli import SETTINGS, cli, common_options
 from hubselect.cli.output import table
-from hubselect.zoo import Zoo, check_zoo_folder, import_bundle, merge_into
+from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, import_bundle, merge_into, update_zoo
 from hubselect.zoo.bundle import BUNDLE_FILES, unread_files
 
 
@@ -88,6 +88,74 @@ def show(zoo_ref: str) -> None:
     SETTINGS.output.result(summary, human)
 
 
+@zoo.command("ranker-status")
+@click.argument("repo_id", metavar="ORG/NAME")
+@click.option("--ranker", "ranker_repo", default=None, metavar="ORG/NAME", help="The ranker's model repo (default: ORG/NAME-ranker, where `recommend` looks).")
+@common_options
+def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
+    """Whether the ranker published beside a Hub zoo was built on the zoo as it is now.
+
+    The check `recommend` makes: a ranker built on another revision (or other content) of the
+    zoo is stale. Status (and "rebuild" in --format json): current; stale or missing (rebuild
+    it with `hubselect build ORG/NAME` and `hubselect push`); no-results (the zoo holds none
+    yet: there is nothing to build a ranker on). Exits 0 whatever the status.
+    """
+    from hubselect.hub.ranker_repo import published_ranker
+    from hubselect.recommendation import RANKER_REPO_SUFFIX
+
+    ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
+    hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
+    reason = None
+    if hub_zoo.records.empty:
+        status = "no-results"
+        reason = f"zoo {repo_id} holds no fine-tuning results yet, so there is no ranker to build"
+    else:
+        folder = published_ranker(ranker_repo, token=SETTINGS.token)
+        if folder is None:
+            status = "missing"
+            reason = f"no ranker is published at {ranker_repo}"
+        else:
+            reason = _stale_because(folder, ranker_repo, hub_zoo, repo_id)
+            status = "stale" if reason else "current"
+    rebuild = status in ("stale", "missing")
+
+    def human(console):
+        if status == "current":
+            line = f"current: the published ranker {ranker_repo} was built on {repo_id} as it is now (@ {hub_zoo.meta.revision[:12]})"
+        elif status == "missing":
+            line = (f"missing: {reason}; build one with `hubselect build {repo_id} --out ranker` and publish it with "
+                    f"`hubselect push ranker --repo {ranker_repo}`")
+        else:
+            line = f"{status}: {reason}"
+        console.print(line, markup=False, highlight=False)
+
+    SETTINGS.output.result(
+        {"zoo": repo_id, "revision": hub_zoo.meta.revision, "ranker": ranker_repo, "status": status, "rebuild": rebuild, "reason": reason},
+        human,
+    )
+
+
+def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -> str | None:
+    """Why the ranker in ``folder`` is not built on ``hub_zoo`` as it is now (None: it is), as
+    `recommend` words it; a ranker it would refuse (another score, method or zoo) is stale too."""
+    import functools
+
+    from hubselect.errors import InputError
+    from hubselect.rank import Ranker
+    # recommend's own check, so that this command and recommend never disagree.
+    from hubselect.recommendation import _check_ranker, _fingerprint
+
+    ranker = Ranker.load(folder)
+    method = ranker.zoo_info.get("method")
+    notices: list[str] = []
+    try:
+        view = hub_zoo.for_method(method if method in hub_zoo.methods else None)
+        _check_ranker(ranker, f"the published ranker {ranker_repo}", view, repo_id, functools.cache(functools.partial(_fingerprint, view)), notices)
+    except InputError as exc:
+        return str(exc)
+    return notices[0] if notices else None
+
+
 @zoo.command("push")
 @click.argument("zoo_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo", "repo_id", required=True, help="Hub dataset repo, ORG/NAME (created if missing).")
@@ -105,8 +173,11 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
 @click.option("--revision", default=None, help="Branch, tag or commit sha (default: main).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Zoo folder to write (merged into the zoo there, if it holds one).")
+@click.option("--new-if-missing", is_flag=True,
+              help="If ORG/NAME does not exist yet or holds no zoo, start a new, empty zoo in --out (or keep the zoo there) "
+                   "instead of failing; `zoo push` creates the repo. Any other failure still fails.")
 @common_options
-def pull(repo_id: str, revision: str | None, out: Path) -> None:
+def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) -> None:
     """Download a zoo from a Hub dataset repo into a local folder.
 
     A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
@@ -114,8 +185,13 @@ def pull(repo_id: str, revision: str | None, out: Path) -> None:
     by column), as `zoo import --out` does, so pulling again updates a pulled copy. A file, or a
     folder holding anything but a zoo, is refused.
     """
+    from hubselect.hub.zoo_repo import pull_zoo
+
     check_zoo_folder(out, "--out")  # before downloading anything
-    pulled = Zoo.pull(repo_id, revision=revision, token=SETTINGS.token)
+    pulled = pull_zoo(repo_id, revision=revision, token=SETTINGS.token, missing_ok=new_if_missing)
+    if pulled is None:
+        _start_new(repo_id, out)
+        return
     merged, held = merge_into(out, pulled)
     merging = held is not None
     summary = merged.summary()
@@ -132,17 +208,43 @@ def pull(repo_id: str, revision: str | None, out: Path) -> None:
                 f"{new_records} new; it now holds {counts}"
             )
 
-    SETTINGS.output.result(
-        {
-            "repo": repo_id,
-            "revision": pulled.meta.revision,
-            "out": str(out),
-            "merged": merging,
-            "pulled_records": pulled_records,
-            "new_records": new_records,
-            "records": summary["records"],
-            "models": summary["models"],
-            "datasets_with_records": summary["datasets_with_records"],
-        },
-        human,
-    )
+    SETTINGS.output.result(_pull_result(repo_id, pulled.meta.revision, out, merging, pulled_records, new_records, summary), human)
+
+
+def _start_new(repo_id: str, out: Path) -> None:
+    """``zoo pull --new-if-missing`` of a repo that holds no zoo yet: a new, empty zoo in ``out``
+    (scored as every zoo hubselect profiles into), or the zoo already there, untouched."""
+    from hubselect.profile.journal import PROFILE_HIGHER_IS_BETTER, PROFILE_SCORE
+    from hubselect.zoo.store import META_FILE
+
+    held = (out / META_FILE).is_file()
+    if held:
+        zoo = Zoo.load(out)
+    else:
+        zoo = Zoo(ZooMeta(score=PROFILE_SCORE, higher_is_better=PROFILE_HIGHER_IS_BETTER, description=f"text-to-image fine-tuning results ({repo_id})"))
+        update_zoo(out, lambda current: current, create=lambda: zoo)
+    summary = zoo.summary()
+
+    def human(console):
+        if held:
+            console.print(f"{repo_id} does not exist or holds no zoo yet: nothing pulled; the zoo in {out} is kept as it is ({summary['records']} records)")
+        else:
+            console.print(f"{repo_id} does not exist or holds no zoo yet: started a new, empty zoo in {out}; "
+                          f"`hubselect zoo push {out} --repo {repo_id}` publishes it")
+
+    SETTINGS.output.result(_pull_result(repo_id, None, out, held, 0, 0, summary), human)
+
+
+def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pulled_records: int, new_records: int, summary: dict) -> dict:
+    return {
+        "repo": repo_id,
+        # None: the repo does not exist or holds no zoo yet (--new-if-missing)
+        "revision": revision,
+        "out": str(out),
+        "merged": merged,
+        "pulled_records": pulled_records,
+        "new_records": new_records,
+        "records": summary["records"],
+        "models": summary["models"],
+        "datasets_with_records": summary["datasets_with_records"],
+    }

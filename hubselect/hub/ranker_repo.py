@@ -202,6 +202,21 @@ def pull_ranker(repo_id: str, *, revision: str | None = None, token: str | None 
     return folder
 
 
+def published_ranker(repo_id: str, *, token: str | None = None) -> Path | None:
+    """The local folder of the ranker published at ``repo_id``, or ``None`` where the Hub says
+    there is none (no such repo, or no ``ranker.json`` in it). Unlike :func:`ranker_exists`, a
+    Hub that cannot answer is an error, not a guess from the cache.
+
+    >>> published_ranker("org/zoo-ranker")  # doctest: +SKIP
+    PosixPath('.../models--org--zoo-ranker/snapshots/3f5c...')
+    """
+    check_repo_id(repo_id, "ranker")
+    with hub_errors(f"ranker {repo_id}"):
+        if not hub_api(token).file_exists(repo_id, RANKER_FILE, repo_type="model"):
+            return None
+    return pull_ranker(repo_id, token=token)
+
+
 def ranker_exists(repo_id: str, *, token: str | None = None) -> bool:
     """Whether ``repo_id`` is a Hub model repo holding a ranker; when the Hub cannot be asked
     (offline, unreachable, failing), whether the HF cache holds one."""

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx2  # huggingface_hub's HTTP client; its transport errors mean 'no network'
 from huggingface_hub import CommitOperationAdd, constants, hf_hub_download, snapshot_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
 from hubselect.errors import HubError
 from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
@@ -124,7 +124,7 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     raise HubError(f"dataset repo {repo_id} kept changing under {MAX_PUSH_ATTEMPTS} push attempts; rerun the push in a minute")
 
 
-def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Zoo:
+def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = None, missing_ok: bool = False) -> Zoo | None:
     """Read the zoo of a Hub dataset repo through the HF cache (works offline once cached).
 
     The Hub is asked first which commit ``revision`` is, and its refusal (not found, private,
@@ -133,6 +133,10 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
     ``HF_HUB_OFFLINE=1`` the cache is read without asking. The returned zoo's ``meta.repo`` and
     ``meta.revision`` name the exact commit it was read at.
 
+    ``missing_ok=True`` returns ``None`` where the Hub says the repo does not exist (or this
+    token cannot see it) or that it holds no zoo yet: a zoo that is still to be pushed for the
+    first time. Every other failure (the Hub down, a bad token, a missing revision) still raises.
+
     >>> pull_zoo("org/zoo").meta.revision  # doctest: +SKIP
     '3f5c...'
     """
@@ -140,11 +144,18 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
     api = hub_api(token)
     files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"]
     with hub_errors(f"zoo {repo_id}"):
-        if constants.HF_HUB_OFFLINE:
-            folder = _cached_snapshot(repo_id, revision, files)
-        else:
-            folder = _download_zoo(api, repo_id, revision, files)
-    if not (folder / META_FILE).is_file():
+        try:
+            if constants.HF_HUB_OFFLINE:
+                folder = _cached_snapshot(repo_id, revision, files)
+            else:
+                folder = _download_zoo(api, repo_id, revision, files)
+        except RepositoryNotFoundError as exc:
+            if not missing_ok or isinstance(exc, GatedRepoError):  # a gated repo exists: not ours to start
+                raise
+            folder = None
+    if folder is None or not (folder / META_FILE).is_file():
+        if missing_ok:
+            return None
         raise _no_zoo(repo_id)
     zoo = Zoo.load(folder)
     zoo.meta.repo = repo_id
@@ -153,8 +164,9 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
     return zoo
 
 
-def _download_zoo(api, repo_id: str, revision: str | None, files: list[str]) -> Path:
-    """The snapshot of the commit the Hub names for ``revision``; the cached one if it cannot answer."""
+def _download_zoo(api, repo_id: str, revision: str | None, files: list[str]) -> Path | None:
+    """The snapshot of the commit the Hub names for ``revision``; the cached one if it cannot
+    answer; ``None`` if that commit holds no zoo."""
     # snapshot_download alone reads the cache on any failure, a 401 or 404 included, silently.
     try:
         info = api.dataset_info(repo_id, revision=revision)
@@ -166,7 +178,7 @@ def _download_zoo(api, repo_id: str, revision: str | None, files: list[str]) -> 
     except httpx2.TransportError as exc:
         return _cached_snapshot(repo_id, revision, files, failure=exc, why=f"cannot reach the Hub at {endpoint()} ({type(exc).__name__})")
     if META_FILE not in {sibling.rfilename for sibling in info.siblings or ()}:
-        raise _no_zoo(repo_id)  # before downloading anything
+        return None  # holds no zoo: known before downloading anything
     # By name, so that the HF cache also records which commit the branch or tag is (an
     # offline run reads that); snapshot_download resolves the name again.
     folder = Path(snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=files, token=api.token))

@@ -218,6 +218,43 @@ def flagged_models(zoo: Any) -> dict[str, str]:
     return out
 
 
+def profilable_models(zoo: Any) -> list[str]:
+    """The zoo's models a profiler may load (crawled pipelines, not flagged, weights seen: see
+    :func:`~hubselect.crawl.safety.is_profilable`), most downloaded first.
+
+    Read through :meth:`Zoo.model_records`, which turns the NaN of a missing text cell into
+    ``None``: under pandas 3 a missing ``excluded_reason`` is a NaN, and NaN is truthy.
+
+    >>> profilable_models(Zoo.load("my-zoo"))  # doctest: +SKIP
+    ['org/sd-a', 'org/sd-b']
+    """
+    from hubselect.crawl.safety import is_profilable
+
+    rows = [r for r in zoo.model_records() if is_profilable(r.features)]
+    downloads = {r.model: r.features.get("downloads") for r in rows}
+    return sorted(downloads, key=lambda m: (-(downloads[m] if isinstance(downloads[m], (int, float)) else 0), m))
+
+
+def lacking_jobs(jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: int | None = None) -> list[ProfileJob]:
+    """The jobs of the first ``max_models`` models (in job order) that lack a result on one of
+    their datasets × methods: a job the zoo holds no record of (never run, or failed), or one
+    whose record :func:`rerun_reason` would redo. Their other jobs stay in (``run_grid`` skips
+    them), so a dataset added to a grid is profiled for every model, and a failed job is tried again.
+
+    >>> lacking_jobs(plan_jobs(profilable_models(zoo), "org/pets,org/cars"), ZooWriter("my-zoo"), max_models=5)  # doctest: +SKIP
+    """
+    chosen: list[str] = []
+    for job in jobs:
+        if job.model_id in chosen:
+            continue
+        if max_models is not None and len(chosen) >= max_models:
+            break
+        held = writer.get(job.key)
+        if held is None or rerun_reason(job, held) is not None:
+            chosen.append(job.model_id)
+    return [job for job in jobs if job.model_id in chosen]
+
+
 def run_grid(
     jobs: Sequence[ProfileJob],
     zoo_dir: str | Path,
@@ -414,4 +451,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "describe_reruns", "existing_zoo", "flagged_models", "plan_jobs", "profile_grid", "push_grid", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "describe_reruns", "existing_zoo", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]
