@@ -330,6 +330,20 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     )
 
 
+def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str) -> str | None:
+    """Why ``ranker`` is not built on ``zoo`` as it is now, as recommend words it (None: it is).
+
+    A ranker recommend would refuse (another score, method or zoo) is stale too; one built on
+    another revision of the zoo gets recommend's notice. ``hubselect zoo ranker-status`` asks this.
+    """
+    notices: list[str] = []
+    try:
+        _check_ranker(ranker, name, zoo, zoo_label, functools.cache(functools.partial(_fingerprint, zoo)), notices)
+    except InputError as exc:
+        return str(exc)
+    return notices[0] if notices else None
+
+
 def _bundled_ranker(zoo_label: str) -> Path | None:
     if zoo_label != "demo":
         return None

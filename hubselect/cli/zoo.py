@@ -136,24 +136,19 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
 
 
 def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -> str | None:
-    """Why the ranker in ``folder`` is not built on ``hub_zoo`` as it is now (None: it is), as
-    `recommend` words it; a ranker it would refuse (another score, method or zoo) is stale too."""
-    import functools
-
+    """Why the ranker in ``folder`` is not built on ``hub_zoo`` as it is now (None: it is):
+    recommend's own check, so that this command and recommend never disagree."""
     from hubselect.errors import InputError
     from hubselect.rank import Ranker
-    # recommend's own check, so that this command and recommend never disagree.
-    from hubselect.recommendation import _check_ranker, _fingerprint
+    from hubselect.recommendation import ranker_staleness
 
     ranker = Ranker.load(folder)
     method = ranker.zoo_info.get("method")
-    notices: list[str] = []
     try:
         view = hub_zoo.for_method(method if method in hub_zoo.methods else None)
-        _check_ranker(ranker, f"the published ranker {ranker_repo}", view, repo_id, functools.cache(functools.partial(_fingerprint, view)), notices)
-    except InputError as exc:
+    except InputError as exc:  # the zoo holds several methods and the ranker names none of them
         return str(exc)
-    return notices[0] if notices else None
+    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", view, repo_id)
 
 
 @zoo.command("push")
