@@ -481,6 +481,19 @@ def test_evaluate_refuses_a_zoo_it_cannot_hold_a_dataset_out_of_and_says_what_it
     assert not (tmp_path / "report.json").exists()
 
 
+def test_build_on_a_zoo_with_nothing_to_rank_says_how_to_get_something(tmp_path, capsys):
+    from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+    zoo = Zoo(ZooMeta(score="score", higher_is_better=True))
+    zoo.add_profiles(ProfileRecord("m1", dataset, score) for dataset, score in [("d1", 5.0), ("d2", 4.0)])
+    zoo.save(tmp_path / "zoo")
+    assert main(["build", str(tmp_path / "zoo"), "--out", str(tmp_path / "ranker")]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1, captured.err
+    assert "nothing to rank" in captured.err and "hubselect profile" in captured.err and "hubselect zoo import" in captured.err
+    assert not (tmp_path / "ranker").exists()
+
+
 def test_evaluate_help_says_what_each_metric_is(capsys):
     assert main(["evaluate", "--help"]) == 0
     out = capsys.readouterr().out

@@ -286,6 +286,22 @@ def test_a_blank_score_name_or_method_is_refused(tmp_path, capsys, option, value
     assert not (tmp_path / "Z").exists()
 
 
+def test_a_new_zoo_folder_spelled_like_a_hub_id_is_named_as_a_local_folder_once(tmp_path, capsys, monkeypatch):
+    # `--out my-org/my-zoo` writes ./my-org/my-zoo; a user who meant the Hub zoo learns so, and how to reach it.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    code, _, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "my-org/my-zoo")
+    assert code == 0 and err.count("\n") == 1, err
+    assert "--out my-org/my-zoo is a new local folder (./my-org/my-zoo), not the Hub zoo my-org/my-zoo" in err
+    assert "`hubselect zoo pull my-org/my-zoo --out FOLDER`" in err and "`hubselect zoo push FOLDER --repo my-org/my-zoo`" in err
+    assert (tmp_path / "my-org" / "my-zoo" / "zoo.json").is_file()
+    code, _, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "my-org/my-zoo")
+    assert code == 0 and err == ""  # said once, when the folder is created
+    code, _, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "zoos/a/b")
+    assert code == 0 and err == ""  # not a Hub id's shape
+
+
 def test_import_needs_a_direction(tmp_path, capsys):
     code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--out", tmp_path / "Z")
     assert code == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import click
@@ -71,6 +72,23 @@ def check_device(ctx, param, value: str) -> str:
 
         pick_device(value, option=param.opts[0])
     return value
+
+
+def note_new_zoo_folder(folder: Path, option: str = "--zoo") -> None:
+    """A note when a zoo folder about to be created is spelled like a Hub id (``my-org/my-zoo``).
+
+    The commands that write a zoo write a local folder: a user who meant the Hub zoo would
+    otherwise find ``./my-org/my-zoo`` created quietly beside them and the Hub repo untouched.
+    Said once, when the folder does not exist yet.
+    """
+    folder = Path(folder)
+    if folder.exists() or folder.is_absolute() or len(folder.parts) != 2 or any(part in (".", "..") for part in folder.parts):
+        return
+    repo = folder.as_posix()
+    SETTINGS.output.info(
+        f"note: {option} {repo} is a new local folder (./{repo}), not the Hub zoo {repo}; to add to the Hub zoo, "
+        f"`hubselect zoo pull {repo} --out FOLDER`, run this with {option} FOLDER, then `hubselect zoo push FOLDER --repo {repo}`"
+    )
 
 
 def seed_option(help: str):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_device, cli, common_options
+from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.errors import InputError
 
@@ -67,6 +67,7 @@ def crawl_command(
         kind=kind, limit=limit, search=search, page_size=page_size, max_requests=max_requests,
         refresh=refresh, token=SETTINGS.token, bench=bench_config, author=author,
     )  # fmt: skip
+    note_new_zoo_folder(zoo_dir)
     with tqdm(total=limit, unit="model", desc=f"crawl {kind}", disable=not SETTINGS.output.human) as bar:
 
         def on_model(summary) -> None:

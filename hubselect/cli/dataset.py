@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_device, cli, common_options, seed_option
+from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DEFAULT_SAMPLE_SIZE
 from hubselect.errors import InputError
@@ -86,6 +86,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         return Zoo(ZooMeta(score=score, higher_is_better=higher, description="created by hubselect dataset profile"))
 
     check_zoo_folder(zoo_dir)
+    note_new_zoo_folder(zoo_dir)
     zoo = Zoo.load(zoo_dir) if (zoo_dir / META_FILE).is_file() else new_zoo()
     ref = DatasetRef.parse(dataset_ref, split=options["split"])
     dataset_name = ref.zoo_name(name)

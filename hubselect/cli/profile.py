@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_device, cli, common_options, seed_option
+from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
 from hubselect.profile.recipes import METHODS
 
@@ -115,6 +115,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             threads=options["threads"], weights_dir=str(options["weights_dir"]) if options["weights_dir"] else None,
             token=SETTINGS.token, zoo=held,
         )
+    note_new_zoo_folder(zoo_dir)
     writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
     if zoo_models:
         jobs = lacking_jobs(jobs, writer, max_models=max_models)

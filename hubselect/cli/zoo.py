@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options
+from hubselect.cli import SETTINGS, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, import_bundle, merge_into, update_zoo
 from hubselect.zoo.bundle import BUNDLE_FILES, unread_files
@@ -37,6 +37,7 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
     imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     check_zoo_folder(out, "--out")
+    note_new_zoo_folder(out, "--out")
     added = imported.summary()
     merged, held = merge_into(out, imported)
     summary = merged.summary()

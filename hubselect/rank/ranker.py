@@ -451,7 +451,11 @@ class Ranker:
         known = arrays.known
         trainable = np.flatnonzero(known.sum(axis=0) >= 2)
         if trainable.size == 0:
-            raise HubselectError("no dataset has results for two or more models; a ranker needs something to rank")
+            raise HubselectError(
+                "no dataset has results for two or more models, so there is nothing to rank; "
+                "profile more models on the zoo's datasets (`hubselect profile --models A,B --datasets D --zoo ZOO`) "
+                "or import their records (`hubselect zoo import`)"
+            )
         if ensemble is not None:
             first = ensemble.members[0]
             pairs = ensemble.pairs or [(first.embedding_set, first.regularisation)]
