@@ -154,3 +154,17 @@ def test_an_unknown_dataset_reference_says_what_is_accepted(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(InputError, match="not a .parquet file"):
         DatasetRef.parse(str(tmp_path / "notes.txt"))
+
+
+def test_an_image_column_spelled_in_capitals_is_found(tmp_path, isolated_cache):
+    """A plain binary column "Image" (no datasets features) is detected and read by that name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hubselect.testing.tiny import image_rows
+
+    images = [row["image"]["bytes"] for row in image_rows(12, style="cool", seed=1)]
+    pq.write_table(pa.table({"Image": images, "Text": [f"a cool stripe {i}" for i in range(12)]}), tmp_path / "caps.parquet")
+    sample = load_dataset_sample(str(tmp_path / "caps.parquet"), n=12, progress=False)
+    assert (sample.image_column, sample.caption_column) == ("Image", "Text")
+    assert len(sample) == 12 and all(sample.captions)

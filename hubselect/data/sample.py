@@ -403,7 +403,8 @@ def _detect_parquet_columns(schema, spec: SampleSpec, where: str) -> tuple[str, 
                 pa.types.is_struct(t) and any(t.field(i).name == "bytes" for i in range(t.num_fields))
             )
 
-        by_name = [c for c in IMAGE_COLUMNS for n in names if n.lower() == c and binary_like(n)]
+        # Matched case-insensitively, read by the file's own spelling ("Image" is read as "Image").
+        by_name = [n for c in IMAGE_COLUMNS for n in names if n.lower() == c and binary_like(n)]
         binary = [c for c in names if binary_like(c)]
         found = typed or by_name or binary
         if not found:
