@@ -168,3 +168,38 @@ def test_an_image_column_spelled_in_capitals_is_found(tmp_path, isolated_cache):
     sample = load_dataset_sample(str(tmp_path / "caps.parquet"), n=12, progress=False)
     assert (sample.image_column, sample.caption_column) == ("Image", "Text")
     assert len(sample) == 12 and all(sample.captions)
+
+
+def test_images_and_metadata_come_from_the_same_folders(tmp_path, isolated_cache):
+    """Symlinked subfolders are read (a cycle once); a hidden folder's metadata is ignored, as its images are."""
+    import os
+
+    root = tmp_path / "d"
+    write_image_folder(root / "real", 6, style="cool", seed=1)
+    elsewhere = write_image_folder(tmp_path / "elsewhere", 6, style="cool", seed=2)
+    os.symlink(elsewhere, root / "linked")
+    os.symlink(root, root / "real" / "loop")  # a cycle: read once, not forever
+    for metadata in (root / "real" / "metadata.jsonl", elsewhere / "metadata.jsonl"):
+        metadata.write_text(metadata.read_text().replace('"text":', '"caption":'))
+    # A stale notebook checkpoint whose column ranks first ("text") must not choose the column.
+    (root / ".ipynb_checkpoints").mkdir()
+    (root / ".ipynb_checkpoints" / "metadata.jsonl").write_text(json.dumps({"file_name": "old.png", "text": "stale"}) + "\n")
+
+    sample = load_dataset_sample(str(root), n=50, min_images=2, progress=False)
+    assert sample.total == 12 and len(sample) == 12
+    assert {s.split("/")[0] for s in sample.sources} == {"real", "linked"}
+    assert sample.caption_column == "caption" and all(sample.captions)
+    before = dataset_revision(str(root))
+    (elsewhere / "img_0001.png").write_bytes((elsewhere / "img_0003.png").read_bytes())
+    assert dataset_revision(str(root)) != before  # a change behind the link is a new revision
+
+
+def test_a_folder_of_parquet_files_names_what_reads_them(tmp_path, isolated_cache):
+    from hubselect.testing.tiny import write_parquet_shards
+
+    shards = write_parquet_shards(tmp_path / "pq", 8, shards=2, row_group_size=4)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(tmp_path / "pq"), progress=False)
+    assert str(error.value) == (f"no image files in {tmp_path / 'pq'}, but it holds 2 parquet files; "
+                                f"pass one .parquet file (e.g. {shards[0]}) or the dataset's Hub id (which reads every file)")
+    assert len(load_dataset_sample(str(shards[0]), n=4, min_images=2, progress=False)) == 4  # the way forward works

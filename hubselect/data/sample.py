@@ -3,7 +3,8 @@
 The sample is drawn in a fixed, seeded order and grows until it holds ``n`` decodable images
 or the dataset runs out; undecodable files are skipped and counted with their reason.
 
-- **folder**: every image file (recursively) in a seeded random order.
+- **folder**: every image file (recursively; hidden folders skipped, symlinked ones followed) in a
+  seeded random order.
 - **parquet** (local file or Hub shards): row groups in a seeded random order, rows shuffled
   within each. Whole row groups are the unit of reading (parquet cannot fetch less), so a Hub
   sample costs a few row groups, not the dataset; the price is that a sample is clustered in
@@ -56,6 +57,8 @@ CAPTION_COLUMNS = ("text", "caption", "captions", "prompt", "prompts", "sentence
 IMAGE_COLUMNS = ("image", "images", "img", "jpg", "jpeg", "png", "webp", "picture", "photo", "pixel_values")
 
 _FILE_COLUMNS = ("file_name", "file", "filename", "image_file", "path")
+
+_METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
 
 #: Skip reasons that mean a file's bytes could not be decoded (the others are refusals).
 _DECODE_FAILURES = frozenset({CORRUPT, TRUNCATED, UNREADABLE})
@@ -172,31 +175,56 @@ def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None =
     if ref.kind == "parquet":
         return content_hash(path.parent, [path])
     files = _folder_files(path)
-    return content_hash(path, files + _metadata_files(path))
+    return content_hash(path, files.images + files.metadata)
 
 
 # -- local folders ----------------------------------------------------------------------------
 
 
-def _folder_files(root: Path) -> list[Path]:
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
+@dataclass(frozen=True)
+class _FolderFiles:
+    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files."""
+
+    images: list[Path]
+    metadata: list[Path]
+    parquet: list[Path]
+
+
+def _folder_files(root: Path) -> _FolderFiles:
+    """Walk ``root`` once, so that images and the metadata describing them come from the same folders.
+
+    Hidden folders and files are skipped, as ``datasets`` skips them (a stale
+    ``.ipynb_checkpoints/metadata.jsonl`` must not choose the caption column). Symlinked
+    folders are followed, as a symlinked root folder is: a folder reached twice (a link to an
+    ancestor, two links to one folder) is read once.
+    """
+    images, metadata, parquet = [], [], []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                files.append(Path(dirpath) / name)
-    return sorted(files)
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if name in _METADATA_FILES:
+                metadata.append(path)
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(path)
+            elif path.suffix.lower() == ".parquet":
+                parquet.append(path)
+    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet))
 
 
-def _metadata_files(root: Path) -> list[Path]:
-    return sorted(p for name in ("metadata.jsonl", "metadata.csv", "metadata.parquet") for p in root.rglob(name))
-
-
-def _read_metadata(root: Path) -> tuple[dict[Path, dict[str, Any]], list[str]]:
-    """Rows of every imagefolder metadata file, keyed by the image file they describe."""
+def _read_metadata(files: Sequence[Path]) -> tuple[dict[Path, dict[str, Any]], list[str]]:
+    """Rows of imagefolder metadata ``files``, keyed by the image file they describe."""
     rows: dict[Path, dict[str, Any]] = {}
     columns: list[str] = []
-    for file in _metadata_files(root):
+    for file in files:
         try:
             if file.suffix == ".jsonl":
                 with open(file, encoding="utf-8") as handle:
@@ -223,13 +251,21 @@ def _read_metadata(root: Path) -> tuple[dict[Path, dict[str, Any]], list[str]]:
 
 def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
     root = Path(ref.location)
-    files = _folder_files(root)
+    found = _folder_files(root)
+    files = found.images
+    if not files and found.parquet:
+        # A downloaded Hub dataset (data/train-0000i-of-0000k.parquet): the parquet path reads it.
+        count = f"{len(found.parquet)} parquet file{'' if len(found.parquet) == 1 else 's'}"
+        raise InputError(
+            f"no image files in {root}, but it holds {count}; pass one .parquet file (e.g. {found.parquet[0]}) "
+            "or the dataset's Hub id (which reads every file)"
+        )
     if not files:
         raise InputError(
             f"no image files in {root} (looked for {', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))}); "
             "pass a folder that holds images"
         )
-    metadata, columns = _read_metadata(root)
+    metadata, columns = _read_metadata(found.metadata)
     file_column = spec.image_column
     if file_column is not None and metadata and file_column not in columns:
         raise InputError(f"{root}: metadata has no column {file_column!r}; choose one of: {', '.join(columns)}")
@@ -253,7 +289,7 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
     sample = DatasetSample(
         dataset=ref.name,
         ref=ref,
-        revision=content_hash(root, files + _metadata_files(root)),
+        revision=content_hash(root, files + found.metadata),
         spec=spec,
         total=len(files),
         image_column=file_column or ("file_name" if metadata else None),
@@ -473,12 +509,14 @@ def _hub_imagefolder_sample(sample: DatasetSample, files, spec: SampleSpec, toke
     metadata: dict[str, dict[str, Any]] = {}
     columns: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hubselect-meta-") as tmp:
+        copies = []
         for path, local in download_files(files, [f.path for f in files.metadata], token=token):
             # Read the metadata as if the repo were a local folder: same rules, same errors.
             target = Path(tmp) / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(Path(local).read_bytes())
-        rows, columns = _read_metadata(Path(tmp))
+            copies.append(target)
+        rows, columns = _read_metadata(sorted(copies))
         root = Path(tmp).resolve()
         metadata = {str(p.relative_to(root)): row for p, row in rows.items()}
     caption_column = _pick_caption_column({c: "string" for c in columns if c not in _FILE_COLUMNS}, spec.caption_column, sample.ref.location)
