@@ -203,3 +203,65 @@ def test_a_folder_of_parquet_files_names_what_reads_them(tmp_path, isolated_cach
     assert str(error.value) == (f"no image files in {tmp_path / 'pq'}, but it holds 2 parquet files; "
                                 f"pass one .parquet file (e.g. {shards[0]}) or the dataset's Hub id (which reads every file)")
     assert len(load_dataset_sample(str(shards[0]), n=4, min_images=2, progress=False)) == 4  # the way forward works
+
+
+def _captioned_folder(path, metadata_name, content, n=10):
+    """``n`` images ``img_0000..`` and a metadata file written as given (bytes or text)."""
+    folder = write_image_folder(path, n, style="cool", captions=False)
+    data = content if isinstance(content, bytes) else content.encode()
+    (folder / metadata_name).write_bytes(data)
+    return folder
+
+
+def _names(n=10):
+    return [f"img_{i:04d}.{'png' if i % 2 else 'jpg'}" for i in range(n)]
+
+
+@pytest.mark.parametrize("metadata_name", ["metadata.csv", "metadata.jsonl"])
+def test_metadata_saved_with_a_utf8_bom_keeps_its_captions(metadata_name, tmp_path, isolated_cache):
+    """Excel's "CSV UTF-8" starts with a BOM; ``datasets`` reads such a file, and so do we."""
+    if metadata_name == "metadata.csv":
+        text = "file_name,text\r\n" + "".join(f"{name},caption {i}\r\n" for i, name in enumerate(_names()))
+    else:
+        text = "".join(json.dumps({"file_name": name, "text": f"caption {i}"}) + "\n" for i, name in enumerate(_names()))
+    folder = _captioned_folder(tmp_path / "d", metadata_name, b"\xef\xbb\xbf" + text.encode())
+    sample = load_dataset_sample(str(folder), n=10, min_images=2, progress=False)
+    assert sample.caption_column == "text"
+    assert sorted(sample.captions) == sorted(f"caption {i}" for i in range(10))
+
+
+def _unclosed_quote(rows):
+    lines = ["file_name,text"] + [f"{name},caption {i}" for i, name in enumerate(_names(rows))]
+    lines[4] = f'{_names()[3]},"Best photo of thing 3'  # the quote is never closed
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("metadata_name", "content", "expected"),
+    [
+        # Leniently read, every later row becomes part of one caption; at 128 KB the csv module gave up.
+        pytest.param("metadata.csv", _unclosed_quote(10),
+                     'metadata.csv, line 5: a quoted field starting in this row is never closed; close the quote '
+                     '(a quote inside a quoted field is written "")', id="unclosed quote"),
+        pytest.param("metadata.csv", _unclosed_quote(6000),
+                     "metadata.csv, line 5: a field is longer than 131,072 characters (a quote never closed?); fix the row",
+                     id="unclosed quote, long file"),
+        # Read leniently, the caption would be cut at the first comma.
+        pytest.param("metadata.csv", "file_name,text\nimg_0000.jpg,a, b, c\nimg_0001.png\n",
+                     'metadata.csv, line 2: 4 fields where the header has 2; quote a field that holds a comma ("a, b")',
+                     id="unquoted comma"),
+        pytest.param("metadata.jsonl",
+                     "".join(json.dumps({"file_name": name, "text": "ok"}) + "\n" for name in _names()) * 49
+                     + '{"file_name": "img_0009.png", "text": "it\'s "broken"}\n',
+                     "metadata.jsonl, line 491: not valid JSON (Expecting ',' delimiter at column 46); fix the line or remove the file",
+                     id="broken json"),
+        pytest.param("metadata.csv", "file_name,text\nimg_0000.jpg,a\n".encode("utf-16"),
+                     "metadata.csv, line 1: not UTF-8 text (invalid start byte); save the file as UTF-8", id="utf-16"),
+    ],
+)
+@pytest.mark.parametrize("image_column", [None, "file_name"])
+def test_malformed_metadata_is_an_error_naming_the_file_and_line(metadata_name, content, expected, image_column, tmp_path, isolated_cache):
+    folder = _captioned_folder(tmp_path / "d", metadata_name, content)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(folder), n=10, min_images=2, image_column=image_column, progress=False)
+    assert str(error.value) == f"{folder}/{expected}"

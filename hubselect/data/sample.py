@@ -15,6 +15,7 @@ or the dataset runs out; undecodable files are skipped and counted with their re
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -23,9 +24,9 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, zip_longest
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from PIL import Image
 
@@ -220,33 +221,100 @@ def _folder_files(root: Path) -> _FolderFiles:
     return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet))
 
 
-def _read_metadata(files: Sequence[Path]) -> tuple[dict[Path, dict[str, Any]], list[str]]:
-    """Rows of imagefolder metadata ``files``, keyed by the image file they describe."""
+def _read_metadata(files: Sequence[Path], shown: Callable[[Path], str] = str) -> tuple[dict[Path, dict[str, Any]], list[str]]:
+    """Rows of imagefolder metadata ``files``, keyed by the image file they describe.
+
+    ``shown`` names a file in errors (for a Hub dataset, its path in the repo rather than the
+    temporary copy read here).
+    """
     rows: dict[Path, dict[str, Any]] = {}
     columns: list[str] = []
     for file in files:
-        try:
-            if file.suffix == ".jsonl":
-                with open(file, encoding="utf-8") as handle:
-                    records = [json.loads(line) for line in handle if line.strip()]
-            elif file.suffix == ".csv":
-                with open(file, encoding="utf-8", newline="") as handle:
-                    records = list(csv.DictReader(handle))
-            else:
-                import pyarrow.parquet as pq
-
-                records = pq.read_table(file).to_pylist()
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"{file}: cannot read the metadata ({exc}); fix or remove the file") from None
-        for record in records:
-            if not isinstance(record, dict):
-                continue
+        for record in _metadata_records(file, shown(file)):
             name = next((record[c] for c in _FILE_COLUMNS if isinstance(record.get(c), str)), None)
             if name is None:
                 continue
             rows[(file.parent / name).resolve()] = record
             columns.extend(c for c in record if c not in columns)
     return rows, columns
+
+
+def _metadata_records(file: Path, shown: str) -> list[dict[str, Any]]:
+    """The rows of one metadata file, read as ``datasets`` reads it: a UTF-8 BOM (Excel's
+    "CSV UTF-8") is ignored, and a malformed file is an error naming the file and the line.
+    """
+    if file.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(file).to_pylist()
+        except (OSError, ValueError) as exc:  # pyarrow's errors are subclasses of these
+            raise InputError(f"{shown}: cannot read the metadata ({exc}); fix or remove the file") from None
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read the metadata ({exc}); fix or remove the file") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{shown}, line {line}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    return _jsonl_records(text, shown) if file.suffix == ".jsonl" else _csv_records(text, shown)
+
+
+def _jsonl_records(text: str, shown: str) -> list[dict[str, Any]]:
+    records = []
+    for line, content in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit inside a string
+        if not content.strip():
+            continue
+        try:
+            record = json.loads(content)
+        except ValueError as exc:
+            # Each line is parsed alone, so the decoder's own "line 1" would mislead: give the column.
+            detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise InputError(f"{shown}, line {line}: not valid JSON ({detail}); fix the line or remove the file") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{shown}, line {line}: not a JSON object; write one object per line, e.g. {{\"file_name\": \"a.png\", \"text\": \"...\"}}")
+        records.append(record)
+    return records
+
+
+def _csv_records(text: str, shown: str) -> list[dict[str, Any]]:
+    """Rows of a metadata CSV as dicts; a short row's missing fields are None.
+
+    Strict, because the lenient reading is wrong data without a word: a quote never closed
+    swallows every later row into one caption, and fields beyond the header (an unquoted
+    comma) would cut the caption at the comma.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    records = []
+    while True:
+        line = reader.line_num + 1  # where the next row starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "end of data" in str(exc):
+                problem = "a quoted field starting in this row is never closed; close the quote (a quote inside a quoted field is written \"\")"
+            elif "field limit" in str(exc):
+                problem = f"a field is longer than {csv.field_size_limit():,} characters (a quote never closed?); fix the row"
+            else:
+                problem = f"{exc}; fix the row"
+            raise InputError(f"{shown}, line {line}: {problem}") from None
+        if not row:  # a blank line
+            continue
+        if header is None:
+            header = row
+            continue
+        if any(value.strip() for value in row[len(header):]):
+            raise InputError(
+                f"{shown}, line {line}: {len(row)} fields where the header has {len(header)}; "
+                'quote a field that holds a comma ("a, b")'
+            )
+        records.append(dict(zip_longest(header, row[: len(header)])))
+    return records
 
 
 def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
@@ -516,7 +584,7 @@ def _hub_imagefolder_sample(sample: DatasetSample, files, spec: SampleSpec, toke
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(Path(local).read_bytes())
             copies.append(target)
-        rows, columns = _read_metadata(sorted(copies))
+        rows, columns = _read_metadata(sorted(copies), lambda copy: f"hf://datasets/{files.repo_id}/{copy.relative_to(tmp).as_posix()}")
         root = Path(tmp).resolve()
         metadata = {str(p.relative_to(root)): row for p, row in rows.items()}
     caption_column = _pick_caption_column({c: "string" for c in columns if c not in _FILE_COLUMNS}, spec.caption_column, sample.ref.location)
