@@ -265,3 +265,30 @@ def test_malformed_metadata_is_an_error_naming_the_file_and_line(metadata_name, 
     with pytest.raises(InputError) as error:
         load_dataset_sample(str(folder), n=10, min_images=2, image_column=image_column, progress=False)
     assert str(error.value) == f"{folder}/{expected}"
+
+
+def test_metadata_without_a_file_name_column_is_refused_and_says_what_works(tmp_path, isolated_cache):
+    """As in ``datasets``: a metadata file must say which image each row describes."""
+    rows = "".join(f"{name},cap {i}\n" for i, name in enumerate(_names()))
+    folder = _captioned_folder(tmp_path / "d", "metadata.csv", "image,caption\n" + rows)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(folder), n=10, min_images=2, progress=False)
+    assert str(error.value) == (f"{folder}/metadata.csv: no 'file_name' column saying which image each row describes "
+                                "(columns: image, caption); rename the column of image paths to file_name or name it with --image-column")
+    named = load_dataset_sample(str(folder), n=10, min_images=2, image_column="image", progress=False)
+    assert named.caption_column == "caption" and sorted(named.captions) == sorted(f"cap {i}" for i in range(10))
+    with pytest.raises(InputError, match=r"metadata.csv: no column 'nope'; choose --image-column from: image, caption$"):
+        load_dataset_sample(str(folder), n=10, min_images=2, image_column="nope", progress=False)
+    # datasets' other spelling, `*_file_name`, needs no option.
+    (folder / "metadata.csv").write_text("image_file_name,caption\n" + rows)
+    assert all(load_dataset_sample(str(folder), n=10, min_images=2, progress=False).captions)
+
+
+@pytest.mark.parametrize("image_column", [None, "file_name"])
+def test_metadata_in_subfolders_names_images_beside_it(image_column, tmp_path, isolated_cache):
+    """Naming the default column changes nothing: paths are relative to the metadata file's folder."""
+    for part, style in (("a", "cool"), ("b", "warm")):
+        write_image_folder(tmp_path / "d" / part, 5, style=style)
+    sample = load_dataset_sample(str(tmp_path / "d"), n=10, min_images=2, image_column=image_column, progress=False)
+    assert sample.image_column == "file_name" and sample.caption_column == "text"
+    assert len(sample) == 10 and all(sample.captions)

@@ -221,21 +221,39 @@ def _folder_files(root: Path) -> _FolderFiles:
     return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet))
 
 
-def _read_metadata(files: Sequence[Path], shown: Callable[[Path], str] = str) -> tuple[dict[Path, dict[str, Any]], list[str]]:
+def _read_metadata(
+    files: Sequence[Path], image_column: str | None = None, shown: Callable[[Path], str] = str
+) -> tuple[dict[Path, dict[str, Any]], list[str]]:
     """Rows of imagefolder metadata ``files``, keyed by the image file they describe.
 
-    ``shown`` names a file in errors (for a Hub dataset, its path in the repo rather than the
-    temporary copy read here).
+    As in ``datasets``, a row's image path is relative to the folder of its metadata file, and
+    a file with no column of image paths is refused (read, it would be no captions at all).
+    That column is ``image_column`` when given, else ``file_name``, ``*_file_name`` or a usual
+    variant. ``shown`` names a file in errors (for a Hub dataset, its path in the repo rather
+    than the temporary copy read here).
     """
     rows: dict[Path, dict[str, Any]] = {}
     columns: list[str] = []
     for file in files:
-        for record in _metadata_records(file, shown(file)):
-            name = next((record[c] for c in _FILE_COLUMNS if isinstance(record.get(c), str)), None)
-            if name is None:
-                continue
-            rows[(file.parent / name).resolve()] = record
-            columns.extend(c for c in record if c not in columns)
+        records = _metadata_records(file, shown(file))
+        names = list(dict.fromkeys(c for record in records for c in record))
+        if image_column is not None:
+            file_column = image_column if image_column in names else None
+        else:
+            usual = [c for c in _FILE_COLUMNS if c in names] + [c for c in names if c.endswith("_file_name")]
+            file_column = usual[0] if usual else None
+        if file_column is None and records:
+            if image_column is not None:
+                raise InputError(f"{shown(file)}: no column {image_column!r}; choose --image-column from: {', '.join(names)}")
+            raise InputError(
+                f"{shown(file)}: no 'file_name' column saying which image each row describes (columns: {', '.join(names)}); "
+                "rename the column of image paths to file_name or name it with --image-column"
+            )
+        for record in records:
+            name = record.get(file_column)
+            if isinstance(name, str):
+                rows[(file.parent / name).resolve()] = record
+        columns.extend(c for c in names if c not in columns)
     return rows, columns
 
 
@@ -333,21 +351,11 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
             f"no image files in {root} (looked for {', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))}); "
             "pass a folder that holds images"
         )
-    metadata, columns = _read_metadata(found.metadata)
-    file_column = spec.image_column
-    if file_column is not None and metadata and file_column not in columns:
-        raise InputError(f"{root}: metadata has no column {file_column!r}; choose one of: {', '.join(columns)}")
+    file_column = spec.image_column  # the metadata column of image paths, when the user names it
+    metadata, columns = _read_metadata(found.metadata, file_column)
     caption_column = _pick_caption_column(
         {c: "string" for c in columns if c not in _FILE_COLUMNS and c != file_column}, spec.caption_column, str(root)
     )
-    if file_column is not None and metadata:
-        # The user named the metadata column that holds each image's path.
-        by_path = {}
-        for _, row in metadata.items():
-            value = row.get(file_column)
-            if isinstance(value, str):
-                by_path[(root / value).resolve()] = row
-        metadata = by_path
     order = list(files)
     random.Random(spec.seed).shuffle(order)
     candidates = (
@@ -584,14 +592,18 @@ def _hub_imagefolder_sample(sample: DatasetSample, files, spec: SampleSpec, toke
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(Path(local).read_bytes())
             copies.append(target)
-        rows, columns = _read_metadata(sorted(copies), lambda copy: f"hf://datasets/{files.repo_id}/{copy.relative_to(tmp).as_posix()}")
+        rows, columns = _read_metadata(
+            sorted(copies), spec.image_column, lambda copy: f"hf://datasets/{files.repo_id}/{copy.relative_to(tmp).as_posix()}"
+        )
         root = Path(tmp).resolve()
         metadata = {str(p.relative_to(root)): row for p, row in rows.items()}
-    caption_column = _pick_caption_column({c: "string" for c in columns if c not in _FILE_COLUMNS}, spec.caption_column, sample.ref.location)
+    caption_column = _pick_caption_column(
+        {c: "string" for c in columns if c not in _FILE_COLUMNS and c != spec.image_column}, spec.caption_column, sample.ref.location
+    )
     order = [f.path for f in files.images]
     random.Random(spec.seed).shuffle(order)
     sample.total = len(order)
-    sample.image_column = "file_name" if metadata else None
+    sample.image_column = spec.image_column or ("file_name" if metadata else None)
     sample.caption_column = caption_column
 
     def candidates() -> Iterator[_Candidate]:
