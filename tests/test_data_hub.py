@@ -163,6 +163,24 @@ def test_an_imagefolder_repo_downloads_only_the_sampled_files(hub, hub_token, hu
     assert len(downloads) <= 10 + 3 + 1
 
 
+def test_broken_metadata_in_a_hub_imagefolder_names_the_repo_file_and_line(hub, hub_token, hub_repo_id, tmp_path):
+    """Not the temporary copy it was read from (gone when the user reads the message)."""
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
+    names = sorted(p.name for p in folder.iterdir())
+    (folder / "part").mkdir()
+    lines = [json.dumps({"file_name": name, "text": f"caption {i}"}) for i, name in enumerate(names)]
+    (folder / "metadata.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / "part" / "metadata.jsonl").write_text("\n".join(lines[:3] + ['{"file_name": "x.png", "text": "it\'s "broken"}']) + "\n")
+    (folder / "part" / "x.png").write_bytes((folder / names[0]).read_bytes())
+    _upload(folder, hub_repo_id, hub_token)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(hub_repo_id, n=10, min_images=2, progress=False)
+    assert str(error.value) == (f"hf://datasets/{hub_repo_id}/part/metadata.jsonl, line 4: not valid JSON "
+                                "(Expecting ',' delimiter at column 39); fix the line or remove the file")
+
+
 def test_a_missing_dataset_is_a_one_line_hub_error(hub):
     with pytest.raises(HubError, match="not found"):
         load_dataset_sample("tester/no-such-dataset", n=8, progress=False)

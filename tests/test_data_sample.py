@@ -154,3 +154,141 @@ def test_an_unknown_dataset_reference_says_what_is_accepted(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(InputError, match="not a .parquet file"):
         DatasetRef.parse(str(tmp_path / "notes.txt"))
+
+
+def test_an_image_column_spelled_in_capitals_is_found(tmp_path, isolated_cache):
+    """A plain binary column "Image" (no datasets features) is detected and read by that name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hubselect.testing.tiny import image_rows
+
+    images = [row["image"]["bytes"] for row in image_rows(12, style="cool", seed=1)]
+    pq.write_table(pa.table({"Image": images, "Text": [f"a cool stripe {i}" for i in range(12)]}), tmp_path / "caps.parquet")
+    sample = load_dataset_sample(str(tmp_path / "caps.parquet"), n=12, progress=False)
+    assert (sample.image_column, sample.caption_column) == ("Image", "Text")
+    assert len(sample) == 12 and all(sample.captions)
+
+
+def test_images_and_metadata_come_from_the_same_folders(tmp_path, isolated_cache):
+    """Symlinked subfolders are read (a cycle once); a hidden folder's metadata is ignored, as its images are."""
+    import os
+
+    root = tmp_path / "d"
+    write_image_folder(root / "real", 6, style="cool", seed=1)
+    elsewhere = write_image_folder(tmp_path / "elsewhere", 6, style="cool", seed=2)
+    os.symlink(elsewhere, root / "linked")
+    os.symlink(root, root / "real" / "loop")  # a cycle: read once, not forever
+    for metadata in (root / "real" / "metadata.jsonl", elsewhere / "metadata.jsonl"):
+        metadata.write_text(metadata.read_text().replace('"text":', '"caption":'))
+    # A stale notebook checkpoint whose column ranks first ("text") must not choose the column.
+    (root / ".ipynb_checkpoints").mkdir()
+    (root / ".ipynb_checkpoints" / "metadata.jsonl").write_text(json.dumps({"file_name": "old.png", "text": "stale"}) + "\n")
+
+    sample = load_dataset_sample(str(root), n=50, min_images=2, progress=False)
+    assert sample.total == 12 and len(sample) == 12
+    assert {s.split("/")[0] for s in sample.sources} == {"real", "linked"}
+    assert sample.caption_column == "caption" and all(sample.captions)
+    before = dataset_revision(str(root))
+    (elsewhere / "img_0001.png").write_bytes((elsewhere / "img_0003.png").read_bytes())
+    assert dataset_revision(str(root)) != before  # a change behind the link is a new revision
+
+
+def test_a_folder_of_parquet_files_names_what_reads_them(tmp_path, isolated_cache):
+    from hubselect.testing.tiny import write_parquet_shards
+
+    shards = write_parquet_shards(tmp_path / "pq", 8, shards=2, row_group_size=4)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(tmp_path / "pq"), progress=False)
+    assert str(error.value) == (f"no image files in {tmp_path / 'pq'}, but it holds 2 parquet files; "
+                                f"pass one .parquet file (e.g. {shards[0]}) or the dataset's Hub id (which reads every file)")
+    assert len(load_dataset_sample(str(shards[0]), n=4, min_images=2, progress=False)) == 4  # the way forward works
+
+
+def _captioned_folder(path, metadata_name, content, n=10):
+    """``n`` images ``img_0000..`` and a metadata file written as given (bytes or text)."""
+    folder = write_image_folder(path, n, style="cool", captions=False)
+    data = content if isinstance(content, bytes) else content.encode()
+    (folder / metadata_name).write_bytes(data)
+    return folder
+
+
+def _names(n=10):
+    return [f"img_{i:04d}.{'png' if i % 2 else 'jpg'}" for i in range(n)]
+
+
+@pytest.mark.parametrize("metadata_name", ["metadata.csv", "metadata.jsonl"])
+def test_metadata_saved_with_a_utf8_bom_keeps_its_captions(metadata_name, tmp_path, isolated_cache):
+    """Excel's "CSV UTF-8" starts with a BOM; ``datasets`` reads such a file, and so do we."""
+    if metadata_name == "metadata.csv":
+        text = "file_name,text\r\n" + "".join(f"{name},caption {i}\r\n" for i, name in enumerate(_names()))
+    else:
+        text = "".join(json.dumps({"file_name": name, "text": f"caption {i}"}) + "\n" for i, name in enumerate(_names()))
+    folder = _captioned_folder(tmp_path / "d", metadata_name, b"\xef\xbb\xbf" + text.encode())
+    sample = load_dataset_sample(str(folder), n=10, min_images=2, progress=False)
+    assert sample.caption_column == "text"
+    assert sorted(sample.captions) == sorted(f"caption {i}" for i in range(10))
+
+
+def _unclosed_quote(rows):
+    lines = ["file_name,text"] + [f"{name},caption {i}" for i, name in enumerate(_names(rows))]
+    lines[4] = f'{_names()[3]},"Best photo of thing 3'  # the quote is never closed
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("metadata_name", "content", "expected"),
+    [
+        # Leniently read, every later row becomes part of one caption; at 128 KB the csv module gave up.
+        pytest.param("metadata.csv", _unclosed_quote(10),
+                     'metadata.csv, line 5: a quoted field starting in this row is never closed; close the quote '
+                     '(a quote inside a quoted field is written "")', id="unclosed quote"),
+        pytest.param("metadata.csv", _unclosed_quote(6000),
+                     "metadata.csv, line 5: a field is longer than 131,072 characters (a quote never closed?); fix the row",
+                     id="unclosed quote, long file"),
+        # Read leniently, the caption would be cut at the first comma.
+        pytest.param("metadata.csv", "file_name,text\nimg_0000.jpg,a, b, c\nimg_0001.png\n",
+                     'metadata.csv, line 2: 4 fields where the header has 2; quote a field that holds a comma ("a, b")',
+                     id="unquoted comma"),
+        pytest.param("metadata.jsonl",
+                     "".join(json.dumps({"file_name": name, "text": "ok"}) + "\n" for name in _names()) * 49
+                     + '{"file_name": "img_0009.png", "text": "it\'s "broken"}\n',
+                     "metadata.jsonl, line 491: not valid JSON (Expecting ',' delimiter at column 46); fix the line or remove the file",
+                     id="broken json"),
+        pytest.param("metadata.csv", "file_name,text\nimg_0000.jpg,a\n".encode("utf-16"),
+                     "metadata.csv, line 1: not UTF-8 text (invalid start byte); save the file as UTF-8", id="utf-16"),
+    ],
+)
+@pytest.mark.parametrize("image_column", [None, "file_name"])
+def test_malformed_metadata_is_an_error_naming_the_file_and_line(metadata_name, content, expected, image_column, tmp_path, isolated_cache):
+    folder = _captioned_folder(tmp_path / "d", metadata_name, content)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(folder), n=10, min_images=2, image_column=image_column, progress=False)
+    assert str(error.value) == f"{folder}/{expected}"
+
+
+def test_metadata_without_a_file_name_column_is_refused_and_says_what_works(tmp_path, isolated_cache):
+    """As in ``datasets``: a metadata file must say which image each row describes."""
+    rows = "".join(f"{name},cap {i}\n" for i, name in enumerate(_names()))
+    folder = _captioned_folder(tmp_path / "d", "metadata.csv", "image,caption\n" + rows)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(str(folder), n=10, min_images=2, progress=False)
+    assert str(error.value) == (f"{folder}/metadata.csv: no 'file_name' column saying which image each row describes "
+                                "(columns: image, caption); rename the column of image paths to file_name or name it with --image-column")
+    named = load_dataset_sample(str(folder), n=10, min_images=2, image_column="image", progress=False)
+    assert named.caption_column == "caption" and sorted(named.captions) == sorted(f"cap {i}" for i in range(10))
+    with pytest.raises(InputError, match=r"metadata.csv: no column 'nope'; choose --image-column from: image, caption$"):
+        load_dataset_sample(str(folder), n=10, min_images=2, image_column="nope", progress=False)
+    # datasets' other spelling, `*_file_name`, needs no option.
+    (folder / "metadata.csv").write_text("image_file_name,caption\n" + rows)
+    assert all(load_dataset_sample(str(folder), n=10, min_images=2, progress=False).captions)
+
+
+@pytest.mark.parametrize("image_column", [None, "file_name"])
+def test_metadata_in_subfolders_names_images_beside_it(image_column, tmp_path, isolated_cache):
+    """Naming the default column changes nothing: paths are relative to the metadata file's folder."""
+    for part, style in (("a", "cool"), ("b", "warm")):
+        write_image_folder(tmp_path / "d" / part, 5, style=style)
+    sample = load_dataset_sample(str(tmp_path / "d"), n=10, min_images=2, image_column=image_column, progress=False)
+    assert sample.image_column == "file_name" and sample.caption_column == "text"
+    assert len(sample) == 10 and all(sample.captions)

@@ -165,6 +165,7 @@ def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, m
         ("empty-zoo", "holds no fine-tuning results"),
         ("probe-mismatch", "probe mismatch"),
         ("no-images", "no image files in"),
+        ("parquet-folder", "but it holds 2 parquet files; pass one .parquet file (e.g. "),
         ("empty-dataset", "DATASET is empty"),
         ("local-probe-not-given", "pass that probe's folder with --probe"),
         ("max-params-below-every-model", "--max-params 500000 (the smallest model has 1.0M parameters); loosen"),
@@ -185,6 +186,11 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
     elif case == "no-images":
         (tmp_path / "empty-folder").mkdir()
         args[0] = tmp_path / "empty-folder"
+    elif case == "parquet-folder":  # a Hub dataset's shards, downloaded
+        from hubselect.testing.tiny import write_parquet_shards
+
+        write_parquet_shards(tmp_path / "shards", 8, shards=2, row_group_size=4)
+        args[0] = tmp_path / "shards"
     elif case == "empty-dataset":  # e.g. an unset shell variable: not the current folder
         monkeypatch.chdir(cool_folder)
         args[0] = ""

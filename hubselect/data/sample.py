@@ -3,7 +3,8 @@
 The sample is drawn in a fixed, seeded order and grows until it holds ``n`` decodable images
 or the dataset runs out; undecodable files are skipped and counted with their reason.
 
-- **folder**: every image file (recursively) in a seeded random order.
+- **folder**: every image file (recursively; hidden folders skipped, symlinked ones followed) in a
+  seeded random order.
 - **parquet** (local file or Hub shards): row groups in a seeded random order, rows shuffled
   within each. Whole row groups are the unit of reading (parquet cannot fetch less), so a Hub
   sample costs a few row groups, not the dataset; the price is that a sample is clustered in
@@ -14,6 +15,7 @@ or the dataset runs out; undecodable files are skipped and counted with their re
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -22,9 +24,9 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, zip_longest
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from PIL import Image
 
@@ -56,6 +58,8 @@ CAPTION_COLUMNS = ("text", "caption", "captions", "prompt", "prompts", "sentence
 IMAGE_COLUMNS = ("image", "images", "img", "jpg", "jpeg", "png", "webp", "picture", "photo", "pixel_values")
 
 _FILE_COLUMNS = ("file_name", "file", "filename", "image_file", "path")
+
+_METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
 
 #: Skip reasons that mean a file's bytes could not be decoded (the others are refusals).
 _DECODE_FAILURES = frozenset({CORRUPT, TRUNCATED, UNREADABLE})
@@ -172,78 +176,186 @@ def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None =
     if ref.kind == "parquet":
         return content_hash(path.parent, [path])
     files = _folder_files(path)
-    return content_hash(path, files + _metadata_files(path))
+    return content_hash(path, files.images + files.metadata)
 
 
 # -- local folders ----------------------------------------------------------------------------
 
 
-def _folder_files(root: Path) -> list[Path]:
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root):
+@dataclass(frozen=True)
+class _FolderFiles:
+    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files."""
+
+    images: list[Path]
+    metadata: list[Path]
+    parquet: list[Path]
+
+
+def _folder_files(root: Path) -> _FolderFiles:
+    """Walk ``root`` once, so that images and the metadata describing them come from the same folders.
+
+    Hidden folders and files are skipped, as ``datasets`` skips them (a stale
+    ``.ipynb_checkpoints/metadata.jsonl`` must not choose the caption column). Symlinked
+    folders are followed, as a symlinked root folder is: a folder reached twice (a link to an
+    ancestor, two links to one folder) is read once.
+    """
+    images, metadata, parquet = [], [], []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                files.append(Path(dirpath) / name)
-    return sorted(files)
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if name in _METADATA_FILES:
+                metadata.append(path)
+            elif path.suffix.lower() in IMAGE_SUFFIXES:
+                images.append(path)
+            elif path.suffix.lower() == ".parquet":
+                parquet.append(path)
+    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet))
 
 
-def _metadata_files(root: Path) -> list[Path]:
-    return sorted(p for name in ("metadata.jsonl", "metadata.csv", "metadata.parquet") for p in root.rglob(name))
+def _read_metadata(
+    files: Sequence[Path], image_column: str | None = None, shown: Callable[[Path], str] = str
+) -> tuple[dict[Path, dict[str, Any]], list[str]]:
+    """Rows of imagefolder metadata ``files``, keyed by the image file they describe.
 
-
-def _read_metadata(root: Path) -> tuple[dict[Path, dict[str, Any]], list[str]]:
-    """Rows of every imagefolder metadata file, keyed by the image file they describe."""
+    As in ``datasets``, a row's image path is relative to the folder of its metadata file, and
+    a file with no column of image paths is refused (read, it would be no captions at all).
+    That column is ``image_column`` when given, else ``file_name``, ``*_file_name`` or a usual
+    variant. ``shown`` names a file in errors (for a Hub dataset, its path in the repo rather
+    than the temporary copy read here).
+    """
     rows: dict[Path, dict[str, Any]] = {}
     columns: list[str] = []
-    for file in _metadata_files(root):
-        try:
-            if file.suffix == ".jsonl":
-                with open(file, encoding="utf-8") as handle:
-                    records = [json.loads(line) for line in handle if line.strip()]
-            elif file.suffix == ".csv":
-                with open(file, encoding="utf-8", newline="") as handle:
-                    records = list(csv.DictReader(handle))
-            else:
-                import pyarrow.parquet as pq
-
-                records = pq.read_table(file).to_pylist()
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise InputError(f"{file}: cannot read the metadata ({exc}); fix or remove the file") from None
+    for file in files:
+        records = _metadata_records(file, shown(file))
+        names = list(dict.fromkeys(c for record in records for c in record))
+        if image_column is not None:
+            file_column = image_column if image_column in names else None
+        else:
+            usual = [c for c in _FILE_COLUMNS if c in names] + [c for c in names if c.endswith("_file_name")]
+            file_column = usual[0] if usual else None
+        if file_column is None and records:
+            if image_column is not None:
+                raise InputError(f"{shown(file)}: no column {image_column!r}; choose --image-column from: {', '.join(names)}")
+            raise InputError(
+                f"{shown(file)}: no 'file_name' column saying which image each row describes (columns: {', '.join(names)}); "
+                "rename the column of image paths to file_name or name it with --image-column"
+            )
         for record in records:
-            if not isinstance(record, dict):
-                continue
-            name = next((record[c] for c in _FILE_COLUMNS if isinstance(record.get(c), str)), None)
-            if name is None:
-                continue
-            rows[(file.parent / name).resolve()] = record
-            columns.extend(c for c in record if c not in columns)
+            name = record.get(file_column)
+            if isinstance(name, str):
+                rows[(file.parent / name).resolve()] = record
+        columns.extend(c for c in names if c not in columns)
     return rows, columns
+
+
+def _metadata_records(file: Path, shown: str) -> list[dict[str, Any]]:
+    """The rows of one metadata file, read as ``datasets`` reads it: a UTF-8 BOM (Excel's
+    "CSV UTF-8") is ignored, and a malformed file is an error naming the file and the line.
+    """
+    if file.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(file).to_pylist()
+        except (OSError, ValueError) as exc:  # pyarrow's errors are subclasses of these
+            raise InputError(f"{shown}: cannot read the metadata ({exc}); fix or remove the file") from None
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{shown}: cannot read the metadata ({exc}); fix or remove the file") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{shown}, line {line}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    return _jsonl_records(text, shown) if file.suffix == ".jsonl" else _csv_records(text, shown)
+
+
+def _jsonl_records(text: str, shown: str) -> list[dict[str, Any]]:
+    records = []
+    for line, content in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit inside a string
+        if not content.strip():
+            continue
+        try:
+            record = json.loads(content)
+        except ValueError as exc:
+            # Each line is parsed alone, so the decoder's own "line 1" would mislead: give the column.
+            detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise InputError(f"{shown}, line {line}: not valid JSON ({detail}); fix the line or remove the file") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{shown}, line {line}: not a JSON object; write one object per line, e.g. {{\"file_name\": \"a.png\", \"text\": \"...\"}}")
+        records.append(record)
+    return records
+
+
+def _csv_records(text: str, shown: str) -> list[dict[str, Any]]:
+    """Rows of a metadata CSV as dicts; a short row's missing fields are None.
+
+    Strict, because the lenient reading is wrong data without a word: a quote never closed
+    swallows every later row into one caption, and fields beyond the header (an unquoted
+    comma) would cut the caption at the comma.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    records = []
+    while True:
+        line = reader.line_num + 1  # where the next row starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if "end of data" in str(exc):
+                problem = "a quoted field starting in this row is never closed; close the quote (a quote inside a quoted field is written \"\")"
+            elif "field limit" in str(exc):
+                problem = f"a field is longer than {csv.field_size_limit():,} characters (a quote never closed?); fix the row"
+            else:
+                problem = f"{exc}; fix the row"
+            raise InputError(f"{shown}, line {line}: {problem}") from None
+        if not row:  # a blank line
+            continue
+        if header is None:
+            header = row
+            continue
+        if any(value.strip() for value in row[len(header):]):
+            raise InputError(
+                f"{shown}, line {line}: {len(row)} fields where the header has {len(header)}; "
+                'quote a field that holds a comma ("a, b")'
+            )
+        records.append(dict(zip_longest(header, row[: len(header)])))
+    return records
 
 
 def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
     root = Path(ref.location)
-    files = _folder_files(root)
+    found = _folder_files(root)
+    files = found.images
+    if not files and found.parquet:
+        # A downloaded Hub dataset (data/train-0000i-of-0000k.parquet): the parquet path reads it.
+        count = f"{len(found.parquet)} parquet file{'' if len(found.parquet) == 1 else 's'}"
+        raise InputError(
+            f"no image files in {root}, but it holds {count}; pass one .parquet file (e.g. {found.parquet[0]}) "
+            "or the dataset's Hub id (which reads every file)"
+        )
     if not files:
         raise InputError(
             f"no image files in {root} (looked for {', '.join(sorted(s.lstrip('.') for s in IMAGE_SUFFIXES))}); "
             "pass a folder that holds images"
         )
-    metadata, columns = _read_metadata(root)
-    file_column = spec.image_column
-    if file_column is not None and metadata and file_column not in columns:
-        raise InputError(f"{root}: metadata has no column {file_column!r}; choose one of: {', '.join(columns)}")
+    file_column = spec.image_column  # the metadata column of image paths, when the user names it
+    metadata, columns = _read_metadata(found.metadata, file_column)
     caption_column = _pick_caption_column(
         {c: "string" for c in columns if c not in _FILE_COLUMNS and c != file_column}, spec.caption_column, str(root)
     )
-    if file_column is not None and metadata:
-        # The user named the metadata column that holds each image's path.
-        by_path = {}
-        for _, row in metadata.items():
-            value = row.get(file_column)
-            if isinstance(value, str):
-                by_path[(root / value).resolve()] = row
-        metadata = by_path
     order = list(files)
     random.Random(spec.seed).shuffle(order)
     candidates = (
@@ -253,7 +365,7 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
     sample = DatasetSample(
         dataset=ref.name,
         ref=ref,
-        revision=content_hash(root, files + _metadata_files(root)),
+        revision=content_hash(root, files + found.metadata),
         spec=spec,
         total=len(files),
         image_column=file_column or ("file_name" if metadata else None),
@@ -403,7 +515,8 @@ def _detect_parquet_columns(schema, spec: SampleSpec, where: str) -> tuple[str, 
                 pa.types.is_struct(t) and any(t.field(i).name == "bytes" for i in range(t.num_fields))
             )
 
-        by_name = [c for c in IMAGE_COLUMNS for n in names if n.lower() == c and binary_like(n)]
+        # Matched case-insensitively, read by the file's own spelling ("Image" is read as "Image").
+        by_name = [n for c in IMAGE_COLUMNS for n in names if n.lower() == c and binary_like(n)]
         binary = [c for c in names if binary_like(c)]
         found = typed or by_name or binary
         if not found:
@@ -472,19 +585,25 @@ def _hub_imagefolder_sample(sample: DatasetSample, files, spec: SampleSpec, toke
     metadata: dict[str, dict[str, Any]] = {}
     columns: list[str] = []
     with tempfile.TemporaryDirectory(prefix="hubselect-meta-") as tmp:
+        copies = []
         for path, local in download_files(files, [f.path for f in files.metadata], token=token):
             # Read the metadata as if the repo were a local folder: same rules, same errors.
             target = Path(tmp) / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(Path(local).read_bytes())
-        rows, columns = _read_metadata(Path(tmp))
+            copies.append(target)
+        rows, columns = _read_metadata(
+            sorted(copies), spec.image_column, lambda copy: f"hf://datasets/{files.repo_id}/{copy.relative_to(tmp).as_posix()}"
+        )
         root = Path(tmp).resolve()
         metadata = {str(p.relative_to(root)): row for p, row in rows.items()}
-    caption_column = _pick_caption_column({c: "string" for c in columns if c not in _FILE_COLUMNS}, spec.caption_column, sample.ref.location)
+    caption_column = _pick_caption_column(
+        {c: "string" for c in columns if c not in _FILE_COLUMNS and c != spec.image_column}, spec.caption_column, sample.ref.location
+    )
     order = [f.path for f in files.images]
     random.Random(spec.seed).shuffle(order)
     sample.total = len(order)
-    sample.image_column = "file_name" if metadata else None
+    sample.image_column = spec.image_column or ("file_name" if metadata else None)
     sample.caption_column = caption_column
 
     def candidates() -> Iterator[_Candidate]:
