@@ -239,6 +239,40 @@ def test_a_ranker_of_another_revision_of_the_zoo_is_noted_and_ranks_only_the_zoo
     assert code == 0 and err.count("was built on zoo revision") == 1, err
 
 
+@pytest.fixture(scope="module")
+def zoo_with_the_folder(zoo_dir, cool_folder, tmp_path_factory) -> Path:
+    """The planted zoo plus ``cool_folder`` itself, profiled under its folder name, with results."""
+    zoo = Zoo.load(zoo_dir)
+    add_to_zoo(zoo, profile_dataset(cool_folder, probe=str(tiny_clip_dir()), n=16, min_images=8))
+    fid = {model: 60.0 if model.startswith("org/generalist") else 70.0 for model in MODELS} | {"org/cool-expert": 20.0}
+    zoo.add_profiles(ProfileRecord(model, cool_folder.name, fid[model], method="lora", score_before=fid[model] + 30) for model in MODELS)
+    return zoo.save(tmp_path_factory.mktemp("named") / "zoo")
+
+
+def test_faithful_mode_takes_a_dataset_named_like_a_zoo_dataset(zoo_with_the_folder, cool_folder, tmp_path, monkeypatch, capsys):
+    """recommend has no option to rename the dataset: faithful mode ranks a folder whose name is
+    a zoo dataset's (another dataset, or that very one) as fast mode does, under the user's name."""
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    namesake = write_image_folder(tmp_path / "other" / cool_folder.name, 16, style="warm", seed=5)  # warm images, same name
+    for folder, expert in ((namesake, "org/warm-expert"), (cool_folder, "org/cool-expert")):
+        orders = {}
+        for mode in ("fast", "faithful"):
+            code, out, err = run_cli(
+                capsys, "recommend", folder, "--zoo", zoo_with_the_folder, "--probe", tiny_clip_dir(), "--n", "16", "--mode", mode, "--format", "json"
+            )
+            assert code == 0, err
+            document = json.loads(out)
+            assert document["dataset"]["dataset"] == cool_folder.name
+            orders[mode] = [r["model"] for r in document["recommendations"]]
+        # The same order where the results differ (the other styles' experts tie at the bottom).
+        assert orders["faithful"][0] == expert and orders["faithful"][:3] == orders["fast"][:3], orders
+    # The zoo's copy of the very folder is its nearest dataset, at distance 0.
+    nearest = document["dataset"]["nearest"][0]
+    assert nearest["dataset"] == cool_folder.name and nearest["distance"] == pytest.approx(0.0, abs=1e-3)
+
+
 def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
     from hubselect.rank import NewDataset, Ranker
 
