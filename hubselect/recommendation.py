@@ -125,7 +125,8 @@ def recommend(
 ) -> Recommendations:
     """Rank the zoo's models for ``dataset`` (a Hub dataset id, an image folder or a parquet file).
 
-    ``zoo`` defaults to ``HUBSELECT_ZOO``, else the bundled ``demo`` zoo. ``ranker`` is a
+    ``zoo`` defaults to ``HUBSELECT_ZOO``, else ``demo``, the bundled demo zoo (unless ``./demo`` is a
+    zoo folder: :func:`~hubselect.zoo.resolve.names_bundled_demo`). ``ranker`` is a
     :class:`~hubselect.rank.Ranker`, a ranker folder or a Hub model id; by default the ranker
     published beside the zoo is used, or one is built from the zoo (and cached). A sample with
     fewer than ``min_images`` decodable images is an :class:`~hubselect.errors.InputError`.
@@ -147,7 +148,7 @@ def recommend(
     notices: list[str] = []
 
     started = time.perf_counter()
-    zoo_obj, zoo_label = _open_zoo(zoo, token)
+    zoo_obj, zoo_label, bundled = _open_zoo(zoo, token)
     if zoo_obj.records.empty:
         raise InputError(
             f"zoo {zoo_label} holds no fine-tuning results, so there is nothing to rank; "
@@ -158,7 +159,7 @@ def recommend(
     # Computed only where needed (a local zoo, a ranker to check by content, a ranker to build):
     # it builds the zoo's arrays, ~0.1 s on 1,000 × 1,000, which a Hub zoo with a published ranker never needs.
     fingerprint = functools.cache(functools.partial(_fingerprint, zoo_obj))
-    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, fingerprint, ranker, method, token, notices)
+    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices)
     timings["load"] = time.perf_counter() - started
 
     profile = profile_dataset(
@@ -218,14 +219,15 @@ def recommend(
 # -- the zoo, the probe, the ranker ---------------------------------------------------------------
 
 
-def _open_zoo(zoo: str | Zoo | None, token: str | None) -> tuple[Zoo, str]:
-    from hubselect.zoo.resolve import open_zoo
+def _open_zoo(zoo: str | Zoo | None, token: str | None) -> tuple[Zoo, str, bool]:
+    """The zoo, its label for messages, and whether it is the bundled demo zoo (whose ranker ships with it)."""
+    from hubselect.zoo.resolve import names_bundled_demo, open_zoo
 
     if isinstance(zoo, Zoo):
-        return zoo, zoo.meta.repo or "(in memory)"
+        return zoo, zoo.meta.repo or "(in memory)", False
     ref = zoo or constants.DEFAULT_ZOO
     opened = open_zoo(ref, token=token)
-    return opened, opened.meta.repo or ref
+    return opened, opened.meta.repo or ref, names_bundled_demo(ref)
 
 
 def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None) -> str:
@@ -257,7 +259,9 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
     return probes[0]
 
 
-def _ranker_for(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str]):
+def _ranker_for(
+    zoo: Zoo, zoo_label: str, bundled: bool, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str]
+):
     from hubselect.rank import Ranker
 
     if isinstance(ranker, Ranker):
@@ -279,9 +283,10 @@ def _ranker_for(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], ranker
             source = str(ranker)
         _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices)
         return loaded, {"source": source}
-    bundled = _bundled_ranker(zoo_label)
-    if bundled is not None:
-        return Ranker.load(bundled), {"source": "demo (bundled)"}
+    if bundled:
+        from hubselect.demo import bundled_paths
+
+        return Ranker.load(bundled_paths().ranker), {"source": "demo (bundled)"}
     if zoo.meta.repo:
         from hubselect.hub.ranker_repo import pull_ranker, ranker_exists
 
@@ -342,14 +347,6 @@ def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str) -> str | None:
     except InputError as exc:
         return str(exc)
     return notices[0] if notices else None
-
-
-def _bundled_ranker(zoo_label: str) -> Path | None:
-    if zoo_label != "demo":
-        return None
-    from hubselect.demo import bundled_paths
-
-    return bundled_paths().ranker
 
 
 def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str]):

@@ -14,6 +14,7 @@ import pytest
 from fixtures.data import style_folder, tiny_clip_dir
 
 from hubselect.cli import main
+from hubselect.demo import bundled_paths
 from hubselect.data.profile import add_to_zoo, profile_dataset
 from hubselect.testing.tiny import write_image_folder
 from hubselect.zoo import ModelRecord, ProfileRecord, Zoo, ZooMeta
@@ -159,6 +160,30 @@ def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, m
     assert rebuilt.recommendations[0].model == "org/cool-expert" and (cached / "ranker.json").is_file()
 
 
+def test_a_zoo_folder_named_demo_is_the_users_zoo(zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):
+    """`zoo import --out demo` writes ./demo: `demo` then means that zoo (with a ranker of its own,
+    not the bundled one); where ./demo is no zoo, `demo` is still the bundled zoo."""
+    import shutil
+
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    bundled = Zoo.load(bundled_paths().zoo).summary()["datasets"]
+    shutil.copytree(zoo_dir, tmp_path / "mine" / "demo")
+    (tmp_path / "run" / "demo").mkdir(parents=True)  # e.g. `hubselect demo --out demo`: a folder, not a zoo
+    (tmp_path / "run" / "demo" / "demo.json").write_text("{}")
+    for where, datasets in (("mine", 8), ("run", bundled)):
+        monkeypatch.chdir(tmp_path / where)
+        code, out, err = run_cli(capsys, "zoo", "show", "demo", "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["datasets"] == datasets
+    monkeypatch.chdir(tmp_path / "mine")
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", "demo", "--probe", tiny_clip_dir(), "--n", "16", "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["ranker"]["source"] == "built from the zoo" and document["recommendations"][0]["model"] == "org/cool-expert"
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -289,8 +314,6 @@ def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(
 )
 def test_a_ranker_built_for_another_zoo_is_refused(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
     import dataclasses
-
-    from hubselect.demo import bundled_paths
 
     zoo, ranker = zoo_dir, ranker_dir
     if case == "scored otherwise":

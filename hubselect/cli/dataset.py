@@ -159,7 +159,8 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
 
 @dataset.command("similar")
 @click.argument("dataset_ref", metavar="DATASET")
-@click.option("--zoo", "zoo_ref", required=True, help="Zoo folder or Hub dataset id.")
+@click.option("--zoo", "zoo_ref", required=True,
+              help="Zoo folder, Hub dataset id, or demo: the bundled demo zoo, unless ./demo is a zoo folder.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many datasets to list.")
 @sample_options
 @common_options
