@@ -229,6 +229,42 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
     assert expected in err
 
 
+@pytest.mark.parametrize(
+    ("argument", "expected"),
+    [
+        ({"top_k": 2.5}, "top_k must be a whole number of at least 1, got 2.5"),
+        ({"top_k": "3"}, "top_k must be a whole number of at least 1, got '3'"),
+        ({"top_k": None}, "top_k must be a whole number of at least 1, got None"),
+        ({"top_k": 0}, "top_k must be a whole number of at least 1, got 0"),
+        ({"max_params": "1B"}, "max_params must be a number of parameters, e.g. 1e9, or None, got '1B'"),
+        ({"zoo": 5}, "zoo must be a zoo folder, a Hub dataset id, 'demo' or a Zoo, got 5"),
+        ({"dataset": None}, "dataset must be a Hub dataset id, an image folder or a .parquet file (a str or a path), got None"),
+        ({"min_images": 1}, "min_images must be a whole number of at least 2, got 1"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+        ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295, got 4294967296"),
+        ({"n": 16.0}, "n must be a whole number of at least 1, got 16.0"),
+        ({"license": 5}, "license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got 5"),
+    ],
+)
+def test_the_python_api_refuses_wrong_arguments_by_name(argument, expected, zoo_dir, ranker_dir, cool_folder):
+    """What the CLI's option types refuse, recommend() refuses too, naming the parameter (not a
+    TypeError from deep inside, some only after the sample was read and embedded)."""
+    import hubselect
+    from hubselect.errors import InputError
+
+    call = {"dataset": str(cool_folder), "zoo": str(zoo_dir), "ranker": str(ranker_dir), "probe": str(tiny_clip_dir()), "n": 16} | argument
+    with pytest.raises(InputError) as refused:
+        hubselect.recommend(call.pop("dataset"), **call)
+    assert str(refused.value) == expected
+
+
+def test_the_python_api_takes_paths(zoo_dir, ranker_dir, cool_folder):
+    import hubselect
+
+    result = hubselect.recommend(cool_folder, zoo=zoo_dir, ranker=ranker_dir, probe=str(tiny_clip_dir()), n=16, top_k=1)
+    assert result.recommendations[0].model == "org/cool-expert"
+
+
 def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_dir, tmp_path, capsys):
     """The error names the option that lowers the floor, and recommend has that option."""
     small = write_image_folder(tmp_path / "five-cool-images", 5, style="cool", seed=7)
