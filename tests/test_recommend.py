@@ -334,6 +334,30 @@ def test_faithful_mode_takes_a_dataset_named_like_a_zoo_dataset(zoo_with_the_fol
     assert nearest["dataset"] == cool_folder.name and nearest["distance"] == pytest.approx(0.0, abs=1e-3)
 
 
+@pytest.mark.parametrize(("table", "key", "column", "value"), [("models", "model", "license", "apache-2.0"), ("datasets", "dataset", "images", 3.0)])
+def test_a_zoo_whose_features_changed_is_another_revision_of_it(table, key, column, value, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch):
+    """The learner reads the models' and datasets' features: a zoo whose licenses or sizes changed
+    (a re-crawl, an imported models.csv) is a new revision, which a ranker built before it is noted
+    as not built on, and which gets a ranker built on the fly of its own, not the cached one."""
+    from hubselect import constants
+    from hubselect.recommendation import recommend
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    changed = Zoo.load(zoo_dir)
+    frame = getattr(changed, table)
+    frame.loc[frame[key] == frame[key].iloc[0], column] = value
+    changed.save(tmp_path / "changed")
+    common = dict(probe=str(tiny_clip_dir()), n=16, top_k=1)
+    as_built = recommend(str(cool_folder), zoo=str(zoo_dir), ranker=str(ranker_dir), **common)
+    moved_on = recommend(str(cool_folder), zoo=str(tmp_path / "changed"), ranker=str(ranker_dir), **common)
+    assert as_built.zoo["revision"] != moved_on.zoo["revision"]
+    assert not any("was built on zoo revision" in n for n in as_built.notices)
+    assert any("was built on zoo revision" in n for n in moved_on.notices), moved_on.notices
+    for zoo in (zoo_dir, tmp_path / "changed"):
+        built = recommend(str(cool_folder), zoo=str(zoo), **common)
+        assert any("no ranker is published" in n for n in built.notices), f"{zoo}: a ranker cached for another zoo was reused"
+
+
 def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
     from hubselect.rank import NewDataset, Ranker
 
