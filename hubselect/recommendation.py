@@ -19,6 +19,8 @@ import hashlib
 import json
 import logging
 import math
+import numbers
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -104,9 +106,9 @@ class Recommendations:
 
 
 def recommend(
-    dataset: str,
+    dataset: str | os.PathLike,
     *,
-    zoo: str | Zoo | None = None,
+    zoo: str | os.PathLike | Zoo | None = None,
     ranker: Any = None,
     top_k: int = 10,
     method: str | None = None,
@@ -125,7 +127,8 @@ def recommend(
 ) -> Recommendations:
     """Rank the zoo's models for ``dataset`` (a Hub dataset id, an image folder or a parquet file).
 
-    ``zoo`` defaults to ``HUBSELECT_ZOO``, else the bundled ``demo`` zoo. ``ranker`` is a
+    ``zoo`` defaults to ``HUBSELECT_ZOO``, else ``demo``, the bundled demo zoo (unless ``./demo`` is a
+    zoo folder: :func:`~hubselect.zoo.resolve.names_bundled_demo`). ``ranker`` is a
     :class:`~hubselect.rank.Ranker`, a ranker folder or a Hub model id; by default the ranker
     published beside the zoo is used, or one is built from the zoo (and cached). A sample with
     fewer than ``min_images`` decodable images is an :class:`~hubselect.errors.InputError`.
@@ -137,8 +140,7 @@ def recommend(
     from hubselect.data.profile import how_to_profile, profile_dataset, similar_in_zoo
     from hubselect.rank import NewDataset
 
-    if top_k < 1:
-        raise InputError(f"--top-k must be at least 1, got {top_k}")
+    _check_arguments(dataset, zoo, top_k, max_params, license, n, min_images, seed)
     if mode not in ("fast", "faithful"):
         raise InputError(f"--mode must be fast or faithful, got {mode!r}")
     if max_params is not None and math.isnan(max_params):  # NaN compares false: it would filter nothing
@@ -147,7 +149,7 @@ def recommend(
     notices: list[str] = []
 
     started = time.perf_counter()
-    zoo_obj, zoo_label = _open_zoo(zoo, token)
+    zoo_obj, zoo_label, bundled = _open_zoo(zoo, token)
     if zoo_obj.records.empty:
         raise InputError(
             f"zoo {zoo_label} holds no fine-tuning results, so there is nothing to rank; "
@@ -158,7 +160,7 @@ def recommend(
     # Computed only where needed (a local zoo, a ranker to check by content, a ranker to build):
     # it builds the zoo's arrays, ~0.1 s on 1,000 × 1,000, which a Hub zoo with a published ranker never needs.
     fingerprint = functools.cache(functools.partial(_fingerprint, zoo_obj))
-    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, fingerprint, ranker, method, token, notices)
+    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices)
     timings["load"] = time.perf_counter() - started
 
     profile = profile_dataset(
@@ -215,17 +217,40 @@ def recommend(
     )
 
 
+def _check_arguments(dataset: Any, zoo: Any, top_k: Any, max_params: Any, license: Any, n: Any, min_images: Any, seed: Any) -> None:
+    """Refuse an argument of the wrong type or out of range before anything is read.
+
+    The CLI's options are checked by click; from Python, ``top_k=2.5`` or ``max_params="1B"``
+    would otherwise fail as a TypeError from deep inside, some only after the whole sample was
+    read and embedded. The messages name the parameters as Python callers write them.
+    """
+    if not isinstance(dataset, (str, os.PathLike)):
+        raise InputError(f"dataset must be a Hub dataset id, an image folder or a .parquet file (a str or a path), got {dataset!r}")
+    if zoo is not None and not isinstance(zoo, (str, os.PathLike, Zoo)):
+        raise InputError(f"zoo must be a zoo folder, a Hub dataset id, 'demo' or a Zoo, got {zoo!r}")
+    for name, value, low, high in (("top_k", top_k, 1, None), ("n", n, 1, None), ("min_images", min_images, 2, None), ("seed", seed, 0, 2**32 - 1)):
+        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        if not whole or value < low or (high is not None and value > high):
+            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise InputError(f"{name} must be a whole number {span}, got {value!r}")
+    if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, numbers.Real)):
+        raise InputError(f"max_params must be a number of parameters, e.g. 1e9, or None, got {max_params!r}")
+    if license is not None and not (isinstance(license, str) or (isinstance(license, Sequence) and all(isinstance(x, str) for x in license))):
+        raise InputError(f"license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got {license!r}")
+
+
 # -- the zoo, the probe, the ranker ---------------------------------------------------------------
 
 
-def _open_zoo(zoo: str | Zoo | None, token: str | None) -> tuple[Zoo, str]:
-    from hubselect.zoo.resolve import open_zoo
+def _open_zoo(zoo: str | os.PathLike | Zoo | None, token: str | None) -> tuple[Zoo, str, bool]:
+    """The zoo, its label for messages, and whether it is the bundled demo zoo (whose ranker ships with it)."""
+    from hubselect.zoo.resolve import names_bundled_demo, open_zoo
 
     if isinstance(zoo, Zoo):
-        return zoo, zoo.meta.repo or "(in memory)"
-    ref = zoo or constants.DEFAULT_ZOO
+        return zoo, zoo.meta.repo or "(in memory)", False
+    ref = os.fspath(zoo) if zoo else constants.DEFAULT_ZOO
     opened = open_zoo(ref, token=token)
-    return opened, opened.meta.repo or ref
+    return opened, opened.meta.repo or ref, names_bundled_demo(ref)
 
 
 def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None) -> str:
@@ -257,7 +282,9 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
     return probes[0]
 
 
-def _ranker_for(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str]):
+def _ranker_for(
+    zoo: Zoo, zoo_label: str, bundled: bool, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str]
+):
     from hubselect.rank import Ranker
 
     if isinstance(ranker, Ranker):
@@ -279,9 +306,10 @@ def _ranker_for(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], ranker
             source = str(ranker)
         _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices)
         return loaded, {"source": source}
-    bundled = _bundled_ranker(zoo_label)
-    if bundled is not None:
-        return Ranker.load(bundled), {"source": "demo (bundled)"}
+    if bundled:
+        from hubselect.demo import bundled_paths
+
+        return Ranker.load(bundled_paths().ranker), {"source": "demo (bundled)"}
     if zoo.meta.repo:
         from hubselect.hub.ranker_repo import pull_ranker, ranker_exists
 
@@ -342,14 +370,6 @@ def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str) -> str | None:
     except InputError as exc:
         return str(exc)
     return notices[0] if notices else None
-
-
-def _bundled_ranker(zoo_label: str) -> Path | None:
-    if zoo_label != "demo":
-        return None
-    from hubselect.demo import bundled_paths
-
-    return bundled_paths().ranker
 
 
 def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str]):

@@ -104,6 +104,23 @@ def test_similar_profiles_an_outside_dataset_without_adding_it(profiled_zoo, cap
     assert "more-stripes" not in set(Zoo.load(zoo).datasets["dataset"])
 
 
+def test_similar_lists_a_zoo_dataset_that_only_shares_the_folders_name(profiled_zoo, capsys, tiny_clip, tmp_path):
+    """Folder names collide (`images`, `train`): a zoo dataset of the same name is left out only
+    when it is the very dataset asked about, not when it is another one that happens to share it."""
+    zoo, _ = profiled_zoo
+    from hubselect.testing.tiny import write_image_folder
+
+    namesake = write_image_folder(tmp_path / "mine" / "cool-32-7", 24, style="cool", seed=11)  # other images, same name
+    code, out, err = run(capsys, "dataset", "similar", namesake, "--zoo", zoo, "--probe", tiny_clip, "--k", "2", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)[0]["dataset"] == "cool-32-7"  # the zoo's cool dataset is its nearest
+    # The profiled folder itself is not its own neighbour, whatever the sample.
+    for extra in ([], ["--n", "20"]):
+        code, out, err = run(capsys, "dataset", "similar", style_folder("cool"), "--zoo", zoo, "--probe", tiny_clip, "--format", "json", *extra)
+        assert code == 0, err
+        assert "cool-32-7" not in {r["dataset"] for r in json.loads(out)}
+
+
 @pytest.mark.parametrize("kind", ["empty", "corrupt"])
 def test_a_folder_without_usable_images_is_a_one_line_error(tmp_path, capsys, tiny_clip, kind, isolated_cache):
     from hubselect.testing.tiny import write_image_folder

@@ -51,6 +51,11 @@ def test_demo_ranker_and_probe_match_the_zoo():
     zoo = load_demo_zoo()
     ranker = Ranker.load(bundled_paths().ranker)
     assert ranker.arrays.models == zoo.model_ids and ranker.arrays.datasets == zoo.dataset_ids
+    # Built on the zoo as it ships (its results, distances and features): the ranker recommend
+    # and `zoo ranker-status` call current, with no "built on another revision" note.
+    from hubselect.recommendation import ranker_staleness
+
+    assert ranker_staleness(ranker, "the bundled ranker", zoo, "demo") is None
 
     # `hubselect/demo-probe` resolves to the shipped folder, at the revision every profile recorded.
     probe = resolve_probe(DEMO_PROBE_ID)

@@ -14,6 +14,7 @@ import pytest
 from fixtures.data import style_folder, tiny_clip_dir
 
 from hubselect.cli import main
+from hubselect.demo import bundled_paths
 from hubselect.data.profile import add_to_zoo, profile_dataset
 from hubselect.testing.tiny import write_image_folder
 from hubselect.zoo import ModelRecord, ProfileRecord, Zoo, ZooMeta
@@ -159,6 +160,30 @@ def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, m
     assert rebuilt.recommendations[0].model == "org/cool-expert" and (cached / "ranker.json").is_file()
 
 
+def test_a_zoo_folder_named_demo_is_the_users_zoo(zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):
+    """`zoo import --out demo` writes ./demo: `demo` then means that zoo (with a ranker of its own,
+    not the bundled one); where ./demo is no zoo, `demo` is still the bundled zoo."""
+    import shutil
+
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    bundled = Zoo.load(bundled_paths().zoo).summary()["datasets"]
+    shutil.copytree(zoo_dir, tmp_path / "mine" / "demo")
+    (tmp_path / "run" / "demo").mkdir(parents=True)  # e.g. `hubselect demo --out demo`: a folder, not a zoo
+    (tmp_path / "run" / "demo" / "demo.json").write_text("{}")
+    for where, datasets in (("mine", 8), ("run", bundled)):
+        monkeypatch.chdir(tmp_path / where)
+        code, out, err = run_cli(capsys, "zoo", "show", "demo", "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["datasets"] == datasets
+    monkeypatch.chdir(tmp_path / "mine")
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", "demo", "--probe", tiny_clip_dir(), "--n", "16", "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["ranker"]["source"] == "built from the zoo" and document["recommendations"][0]["model"] == "org/cool-expert"
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
@@ -210,6 +235,42 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
     assert expected in err
 
 
+@pytest.mark.parametrize(
+    ("argument", "expected"),
+    [
+        ({"top_k": 2.5}, "top_k must be a whole number of at least 1, got 2.5"),
+        ({"top_k": "3"}, "top_k must be a whole number of at least 1, got '3'"),
+        ({"top_k": None}, "top_k must be a whole number of at least 1, got None"),
+        ({"top_k": 0}, "top_k must be a whole number of at least 1, got 0"),
+        ({"max_params": "1B"}, "max_params must be a number of parameters, e.g. 1e9, or None, got '1B'"),
+        ({"zoo": 5}, "zoo must be a zoo folder, a Hub dataset id, 'demo' or a Zoo, got 5"),
+        ({"dataset": None}, "dataset must be a Hub dataset id, an image folder or a .parquet file (a str or a path), got None"),
+        ({"min_images": 1}, "min_images must be a whole number of at least 2, got 1"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+        ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295, got 4294967296"),
+        ({"n": 16.0}, "n must be a whole number of at least 1, got 16.0"),
+        ({"license": 5}, "license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got 5"),
+    ],
+)
+def test_the_python_api_refuses_wrong_arguments_by_name(argument, expected, zoo_dir, ranker_dir, cool_folder):
+    """What the CLI's option types refuse, recommend() refuses too, naming the parameter (not a
+    TypeError from deep inside, some only after the sample was read and embedded)."""
+    import hubselect
+    from hubselect.errors import InputError
+
+    call = {"dataset": str(cool_folder), "zoo": str(zoo_dir), "ranker": str(ranker_dir), "probe": str(tiny_clip_dir()), "n": 16} | argument
+    with pytest.raises(InputError) as refused:
+        hubselect.recommend(call.pop("dataset"), **call)
+    assert str(refused.value) == expected
+
+
+def test_the_python_api_takes_paths(zoo_dir, ranker_dir, cool_folder):
+    import hubselect
+
+    result = hubselect.recommend(cool_folder, zoo=zoo_dir, ranker=ranker_dir, probe=str(tiny_clip_dir()), n=16, top_k=1)
+    assert result.recommendations[0].model == "org/cool-expert"
+
+
 def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_dir, tmp_path, capsys):
     """The error names the option that lowers the floor, and recommend has that option."""
     small = write_image_folder(tmp_path / "five-cool-images", 5, style="cool", seed=7)
@@ -245,6 +306,64 @@ def test_a_ranker_of_another_revision_of_the_zoo_is_noted_and_ranks_only_the_zoo
     assert code == 0 and err.count("was built on zoo revision") == 1, err
 
 
+@pytest.fixture(scope="module")
+def zoo_with_the_folder(zoo_dir, cool_folder, tmp_path_factory) -> Path:
+    """The planted zoo plus ``cool_folder`` itself, profiled under its folder name, with results."""
+    zoo = Zoo.load(zoo_dir)
+    add_to_zoo(zoo, profile_dataset(cool_folder, probe=str(tiny_clip_dir()), n=16, min_images=8))
+    fid = {model: 60.0 if model.startswith("org/generalist") else 70.0 for model in MODELS} | {"org/cool-expert": 20.0}
+    zoo.add_profiles(ProfileRecord(model, cool_folder.name, fid[model], method="lora", score_before=fid[model] + 30) for model in MODELS)
+    return zoo.save(tmp_path_factory.mktemp("named") / "zoo")
+
+
+def test_faithful_mode_takes_a_dataset_named_like_a_zoo_dataset(zoo_with_the_folder, cool_folder, tmp_path, monkeypatch, capsys):
+    """recommend has no option to rename the dataset: faithful mode ranks a folder whose name is
+    a zoo dataset's (another dataset, or that very one) as fast mode does, under the user's name."""
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    namesake = write_image_folder(tmp_path / "other" / cool_folder.name, 16, style="warm", seed=5)  # warm images, same name
+    for folder, expert in ((namesake, "org/warm-expert"), (cool_folder, "org/cool-expert")):
+        orders = {}
+        for mode in ("fast", "faithful"):
+            code, out, err = run_cli(
+                capsys, "recommend", folder, "--zoo", zoo_with_the_folder, "--probe", tiny_clip_dir(), "--n", "16", "--mode", mode, "--format", "json"
+            )
+            assert code == 0, err
+            document = json.loads(out)
+            assert document["dataset"]["dataset"] == cool_folder.name
+            orders[mode] = [r["model"] for r in document["recommendations"]]
+        # The same order where the results differ (the other styles' experts tie at the bottom).
+        assert orders["faithful"][0] == expert and orders["faithful"][:3] == orders["fast"][:3], orders
+    # The zoo's copy of the very folder is its nearest dataset, at distance 0.
+    nearest = document["dataset"]["nearest"][0]
+    assert nearest["dataset"] == cool_folder.name and nearest["distance"] == pytest.approx(0.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(("table", "key", "column", "value"), [("models", "model", "license", "apache-2.0"), ("datasets", "dataset", "images", 3.0)])
+def test_a_zoo_whose_features_changed_is_another_revision_of_it(table, key, column, value, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch):
+    """The learner reads the models' and datasets' features: a zoo whose licenses or sizes changed
+    (a re-crawl, an imported models.csv) is a new revision, which a ranker built before it is noted
+    as not built on, and which gets a ranker built on the fly of its own, not the cached one."""
+    from hubselect import constants
+    from hubselect.recommendation import recommend
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    changed = Zoo.load(zoo_dir)
+    frame = getattr(changed, table)
+    frame.loc[frame[key] == frame[key].iloc[0], column] = value
+    changed.save(tmp_path / "changed")
+    common = dict(probe=str(tiny_clip_dir()), n=16, top_k=1)
+    as_built = recommend(str(cool_folder), zoo=str(zoo_dir), ranker=str(ranker_dir), **common)
+    moved_on = recommend(str(cool_folder), zoo=str(tmp_path / "changed"), ranker=str(ranker_dir), **common)
+    assert as_built.zoo["revision"] != moved_on.zoo["revision"]
+    assert not any("was built on zoo revision" in n for n in as_built.notices)
+    assert any("was built on zoo revision" in n for n in moved_on.notices), moved_on.notices
+    for zoo in (zoo_dir, tmp_path / "changed"):
+        built = recommend(str(cool_folder), zoo=str(zoo), **common)
+        assert any("no ranker is published" in n for n in built.notices), f"{zoo}: a ranker cached for another zoo was reused"
+
+
 def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
     from hubselect.rank import NewDataset, Ranker
 
@@ -261,8 +380,6 @@ def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(
 )
 def test_a_ranker_built_for_another_zoo_is_refused(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
     import dataclasses
-
-    from hubselect.demo import bundled_paths
 
     zoo, ranker = zoo_dir, ranker_dir
     if case == "scored otherwise":

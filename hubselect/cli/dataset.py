@@ -159,7 +159,8 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
 
 @dataset.command("similar")
 @click.argument("dataset_ref", metavar="DATASET")
-@click.option("--zoo", "zoo_ref", required=True, help="Zoo folder or Hub dataset id.")
+@click.option("--zoo", "zoo_ref", required=True,
+              help="Zoo folder, Hub dataset id, or demo: the bundled demo zoo, unless ./demo is a zoo folder.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=5, show_default=True, help="How many datasets to list.")
 @sample_options
 @common_options
@@ -201,6 +202,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     path_like = Path(dataset_ref).expanduser().exists()
     if entry is not None and not path_like:
         name, stats = dataset_ref, load_zoo_stats(zoo, entry)
+        itself = name
     else:
         try:
             ref = DatasetRef.parse(dataset_ref, split=options["split"])
@@ -212,13 +214,19 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
         name = ref.name
         spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                           image_column=options["image_column"], caption_column=options["caption_column"])
-        if is_current(zoo, name, dataset_revision(ref, token=SETTINGS.token), spec, probe_ref):
+        revision = dataset_revision(ref, token=SETTINGS.token)
+        if is_current(zoo, name, revision, spec, probe_ref):
             entry = stored_profile(zoo, name, probe_ref)  # the zoo's profile of this very sample
             entry.check_enough(ref, spec, options["min_images"])
             stats = load_zoo_stats(zoo, entry)
         else:
             stats = profile_dataset(ref, probe=probe_ref, split=ref.split, **_profile_kwargs(options)).stats
-    found = similar_in_zoo(zoo, stats, probe_ref, k=k, exclude=name)
+        # The zoo's dataset of the same name is this dataset only at the same revision (perhaps
+        # sampled otherwise): folder names like `images` or `train` are shared by unrelated
+        # datasets, which are neighbours like any other (`recommend` lists them too).
+        stored = stored_profile(zoo, name, probe_ref)
+        itself = name if stored is not None and stored.provenance.get("revision") == revision else None
+    found = similar_in_zoo(zoo, stats, probe_ref, k=k, exclude=itself)
     result = [{"dataset": other, "distance": distance} for other, distance in found]
     SETTINGS.output.result(
         result,

@@ -152,14 +152,34 @@ class ZooArrays:
         return self.known.any(axis=0)
 
     def fingerprint(self) -> str:
-        """A short content hash of the scores and distances (identifies a local zoo's state)."""
+        """A short content hash of all the ranker learns from: scores, distances, and the model and
+        dataset features (a local zoo's revision; the key of rankers built on the fly). A changed
+        license or parameter count is another zoo to the learner, so it is another fingerprint.
+        """
         digest = hashlib.sha256()
         digest.update("\n".join(self.models).encode())
         digest.update(b"\x00")
         digest.update("\n".join(self.datasets).encode())
         digest.update(np.nan_to_num(self.scores, nan=-1e300).tobytes())
         digest.update(np.nan_to_num(self.distances, nan=-1e300).tobytes())
+        for table in (self.model_features, self.dataset_features):
+            digest.update(b"\x00")
+            _hash_features(digest, table)
         return digest.hexdigest()[:16]
+
+
+def _hash_features(digest, table: pd.DataFrame) -> None:
+    """Feed a feature table (as :func:`_feature_table` makes it) to ``digest``: each column by
+    name, in name order (the column order of a parquet file is no content), then its values,
+    numbers as float64 bytes and text as UTF-8, missing values marked."""
+    for column in sorted(table.columns, key=str):
+        values = table[column]
+        numeric = pd.api.types.is_float_dtype(values)
+        digest.update(f"\x00{column}\x00{'n' if numeric else 't'}".encode())
+        if numeric:
+            digest.update(np.nan_to_num(values.to_numpy(dtype=float), nan=-1e300).tobytes())
+        else:
+            digest.update("\x1f".join("\x1e" if pd.isna(v) else str(v) for v in values).encode())
 
 
 def _distance_matrix(table: pd.DataFrame, datasets: list[str]) -> np.ndarray:

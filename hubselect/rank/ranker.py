@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fnmatch
+import itertools
 import json
 import logging
 import math
@@ -665,8 +666,12 @@ class Ranker:
         distances = self._distance_vector(dataset)
         idx = self._model_indices(models)
         if mode == "faithful":
+            # The new node is the user's dataset, never the zoo's dataset of the same name (a folder
+            # called `images`, a newer revision of a profiled Hub dataset, or that very dataset, then
+            # a node at distance 0 from it): it gets a name of its own in the graph.
+            node = _unused_name(dataset.name, self.arrays.datasets)
             grown = self.arrays.with_new_dataset(
-                dataset.name, dataset.features, {self.arrays.datasets[j]: float(distances[j]) for j in np.flatnonzero(~np.isnan(distances))}
+                node, dataset.features, {self.arrays.datasets[j]: float(distances[j]) for j in np.flatnonzero(~np.isnan(distances))}
             )
             refit = Ranker.fit_arrays(
                 grown,
@@ -676,7 +681,7 @@ class Ranker:
                 kernel_prior=self.kernel_prior,
                 zoo_info=self.zoo_info,
             )
-            scores = refit.score_zoo_dataset(dataset.name, [self.arrays.models[i] for i in idx])
+            scores = refit.score_zoo_dataset(node, [self.arrays.models[i] for i in idx])
         else:
             sim_row = similarity_to(self.arrays.distances, distances, self.config.graph.neighbours)
             tables = self._evidence.tables(sim_row[None, :], own=np.array([-1]))
@@ -944,6 +949,17 @@ def _file_identity(path: Path) -> tuple[int, int, int] | None:
     except FileNotFoundError:
         return None
     return stat.st_dev, stat.st_ino, stat.st_mtime_ns
+
+
+def _unused_name(name: str, taken: Sequence[str]) -> str:
+    """``name``, or the first of ``name (new)``, ``name (new 2)``, ... that is not in ``taken``.
+
+    >>> _unused_name("images", ["images", "images (new)"])
+    'images (new 2)'
+    """
+    taken = set(taken)
+    candidates = itertools.chain([name, f"{name} (new)"], (f"{name} (new {i})" for i in itertools.count(2)))
+    return next(c for c in candidates if c not in taken)
 
 
 def _learner_file(embedding_set: str, regularisation: str) -> str:

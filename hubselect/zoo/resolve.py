@@ -5,19 +5,35 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from hubselect.demo.paths import DEMO_ZOO
 from hubselect.errors import InputError
 from hubselect.zoo.store import META_FILE, Zoo
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
+def names_bundled_demo(ref: str) -> bool:
+    """Whether ``ref`` opens the demo zoo bundled in the package: ``demo``, unless the current
+    folder holds a zoo folder ``demo``.
+
+    A path the user wrote wins: ``zoo import --out demo`` (or ``pull``, ``crawl``, ``dataset
+    profile``) writes ``./demo``, and the next ``zoo show demo`` means that zoo, not the bundled
+    one. Anything else at ``./demo`` (e.g. a ``hubselect demo --out demo`` run) is no zoo, so
+    ``demo`` stays the bundled zoo there.
+
+    >>> names_bundled_demo("demo")  # doctest: +SKIP
+    True
+    """
+    return ref == DEMO_ZOO and not (Path(ref) / META_FILE).is_file()
+
+
 def open_zoo(ref: str, *, token: str | None = None) -> Zoo:
     """Open a zoo from a local folder, from a Hub dataset repo ``org/name[@revision]``, or the
-    bundled demo zoo (``demo``).
+    bundled demo zoo (``demo``, see :func:`names_bundled_demo`).
 
     >>> open_zoo("./my-zoo")  # doctest: +SKIP
     """
-    if ref == "demo":
+    if names_bundled_demo(ref):
         from hubselect.demo import load_demo_zoo
 
         return load_demo_zoo()
