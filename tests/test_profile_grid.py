@@ -349,6 +349,16 @@ def test_two_inputs_with_one_zoo_name_are_refused_before_any_work(hub, tmp_path)
     assert code == 2 and "both named" not in err and "no-probe" in err
 
 
+def test_an_empty_models_or_datasets_list_is_refused_before_the_zoo_is_created(hub, tmp_path):
+    # What an unset shell variable gives (MODELS=""; --models "$MODELS"): was "0 jobs ... 0 failed", exit 0, and an empty zoo.
+    zoo = tmp_path / "zoo"
+    code, out, err = run_cli("profile", "--models", "", "--datasets", tmp_path, "--zoo", zoo)
+    assert (code, out, err) == (2, "", "Error: no models given; pass a comma-separated list\n")
+    code, out, err = run_cli("profile", "--models", "tester/sdm", "--datasets", "", "--zoo", zoo)
+    assert (code, out, err) == (2, "", "Error: no datasets given; pass a comma-separated list\n")
+    assert not zoo.exists() and not hub.request_log
+
+
 def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_grid, profile_hub, probes, tmp_path):
     from huggingface_hub import HfApi
 

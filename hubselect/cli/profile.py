@@ -107,7 +107,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {zoo_dir}`)")
         models = profilable_models(held)
     jobs = []
-    if models:  # --zoo-models of a zoo with no profilable model: nothing to plan
+    # --zoo-models of a zoo with no profilable model: nothing to plan. An empty --models (an
+    # unset shell variable) is planned, and plan_jobs refuses it before the zoo is created.
+    if models or not zoo_models:
         jobs = plan_jobs(
             models, datasets, methods=method_names, recipe_overrides=recipe_overrides, evaluation=evaluation,
             probe=options["probe"], dino_probe=options["dino_probe"], seed=options["seed"], split=options["split"],
