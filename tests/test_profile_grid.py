@@ -359,6 +359,16 @@ def test_an_empty_models_or_datasets_list_is_refused_before_the_zoo_is_created(h
     assert not zoo.exists() and not hub.request_log
 
 
+def test_a_blank_class_word_is_refused_before_any_job(hub, probes, tmp_path):
+    # Was found per job: the LoRA job ran ("a photo of sks"), then textual inversion failed on "the initializer '' has no tokens".
+    for blank in ("", "  "):
+        code, out, err = run_cli("profile", "--models", "tester/sdm", "--datasets", tmp_path, "--methods", "textual-inversion,lora",
+                                 "--class-word", blank, "--zoo", tmp_path / "zoo", "--probe", probes["clip"])
+        assert (code, out) == (2, "")
+        assert err == "Error: textual-inversion: the class word is blank; pass a noun with --class-word (e.g. dog), or leave it out for 'object'\n"
+    assert not (tmp_path / "zoo").exists() and not hub.request_log
+
+
 def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_grid, profile_hub, probes, tmp_path):
     from huggingface_hub import HfApi
 

@@ -83,6 +83,10 @@ class Recipe:
             raise InputError(f"{self.method}: the resolution must be a multiple of 8 (>= 8), got {self.resolution}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise InputError(f"{self.method}: mixed precision {self.mixed_precision!r} is not one of: {', '.join(MIXED_PRECISION)}")
+        if not self.class_word.strip():
+            # Found here, before any job: textual inversion would fail on it only after loading
+            # the model (an embedding initialised from no token), the others prompt with no noun.
+            raise InputError(f"{self.method}: the class word is blank; pass a noun with --class-word (e.g. dog), or leave it out for 'object'")
         if "{token}" not in self.template and "{class_word}" not in self.template:
             raise InputError(f"{self.method}: the caption template needs {{token}} or {{class_word}}, got {self.template!r}")
         if self.lr_warmup_steps < 0 or self.max_grad_norm <= 0:
