@@ -369,6 +369,33 @@ def test_a_blank_class_word_is_refused_before_any_job(hub, probes, tmp_path):
     assert not (tmp_path / "zoo").exists() and not hub.request_log
 
 
+def test_an_option_no_method_of_the_grid_takes_is_refused_and_a_batch_larger_than_the_sample_is_noted(hub, probes, tmp_path):
+    from hubselect.testing.tiny import write_image_folder
+
+    images = write_image_folder(tmp_path / "pets", n=3, style="warm")
+    model = tmp_path / "not-a-pipeline"  # every job fails at once, before reading the dataset
+    model.mkdir()
+    zoo = tmp_path / "zoo"
+    common = ("--models", model, "--datasets", images, "--zoo", zoo, "--probe", probes["clip"])
+    # Were dropped without a word (and the job reported "already in the zoo" as if applied), or accepted until every job failed.
+    refused = [
+        (("--methods", "lora", "--prior-preservation"), "--prior-preservation applies to dreambooth; add it to --methods or drop the option"),
+        (("--methods", "textual-inversion,dreambooth", "--rank", "16"), "--rank applies to lora; add it to --methods or drop the option"),
+        (("--learning-rate", "inf"), "lora: the learning rate must be a positive, finite number, got inf"),
+    ]
+    for args, message in refused:
+        assert run_cli("profile", *common, *args) == (2, "", f"Error: {message}\n"), args
+    assert not zoo.exists()
+
+    # Options that apply to some of the methods are taken; a batch larger than the images a job
+    # can train on (here 3 read, 2 held out) is a note, once per run.
+    code, out, err = run_cli("profile", *common, "--methods", "lora,dreambooth", "--prior-preservation", "--rank", "8", "--batch-size", "64",
+                             "--sample-size", "3", "--min-images", "3")
+    assert code == 1 and "2 of 2 profiling jobs failed" in err and "not a diffusers pipeline" in err
+    note = "note: --batch-size 64 is more than the 1 image a job trains on at most (--sample-size 3 less 2 held out): each step repeats them\n"
+    assert err.count(note) == 1
+
+
 def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_grid, profile_hub, probes, tmp_path):
     from huggingface_hub import HfApi
 

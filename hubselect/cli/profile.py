@@ -118,6 +118,12 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             token=SETTINGS.token, zoo=held,
         )
     writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
+    most = evaluation.sample_size - evaluation.holdout_count(evaluation.sample_size)
+    if jobs and options["batch_size"] is not None and options["batch_size"] > most:
+        # Not an error (training still works), but every step repeats the same few images;
+        # a dataset smaller than --sample-size trains on fewer still, which only its job knows.
+        SETTINGS.output.info(f"note: --batch-size {options['batch_size']} is more than the {most} image{'s' if most > 1 else ''} a job trains on at most "
+                             f"(--sample-size {evaluation.sample_size} less {evaluation.sample_size - most} held out): each step repeats them")
     if zoo_models:
         jobs = lacking_jobs(jobs, writer, max_models=max_models)
 

@@ -28,7 +28,7 @@ from hubselect.profile.evaluation import EvalConfig
 from hubselect.profile.executors import Executor, JobOutcome, make_executor
 from hubselect.profile.job import ProfileJob, model_key
 from hubselect.profile.journal import ZooWriter, check_meta
-from hubselect.profile.recipes import Recipe, make_recipe, parse_methods
+from hubselect.profile.recipes import Recipe, check_overrides, make_recipe, parse_methods
 from hubselect.zoo import ProfileRecord
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ def plan_jobs(
     refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
     refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
+    check_overrides(method_names, recipe_overrides)
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
     evaluation = evaluation or EvalConfig()
     if probe is None:
