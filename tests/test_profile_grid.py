@@ -296,20 +296,24 @@ def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, prob
     proposed = Zoo.pull(hub_repo_id, revision="refs/pr/1", token=HUB_TOKEN)
     assert len(proposed.records) == 4
 
-    # Pushing again points at the open pull request instead of opening another; pushing to a
-    # missing repo is a one-line error, and the records stay in the zoo.
+    # Pushing again points at the open pull request instead of opening another.
     code, out, err = run_cli(
         "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
         "--zoo", copy, "--push", hub_repo_id, "--format", "json", *tiny_options(probes),
     )
     assert code == 0 and json.loads(out)["pull_request"] == summary["pull_request"]
     assert len(api.list_repo_refs(hub_repo_id, repo_type="dataset", include_pull_requests=True).pull_requests) == 1
-    code, out, err = run_cli(
-        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
-        "--zoo", copy, "--push", "tester/no-such-zoo", "--format", "json", *tiny_options(probes),
-    )
-    assert code == 3 and err.count("\n") == 1 and "tester/no-such-zoo was not found" in err
-    assert len(Zoo.load(copy).records) == 4
+
+    # A missing zoo repo is found before any job runs (it was found after the whole grid), and
+    # the error says how to create one.
+    before = len(hub.request_log)
+    fresh = tmp_path / "fresh"
+    code, out, err = run_cli("profile", "--models", profile_hub.models[0], "--datasets", profile_hub.datasets[0],
+                             "--zoo", fresh, "--push", "tester/no-such-zoo", *tiny_options(probes))
+    assert (code, out) == (3, "") and err.count("\n") == 1, err
+    assert err.startswith("Error: zoo repo tester/no-such-zoo was not found on ")
+    assert "create it from a zoo folder with `hubselect zoo push ZOO --repo tester/no-such-zoo`" in err
+    assert not fresh.exists() and len(hub.request_log) == before + 1
 
 
 def test_profile_grid_checks_push_to_before_any_job(hub, tmp_path):

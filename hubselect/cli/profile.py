@@ -27,7 +27,8 @@ from hubselect.profile.recipes import METHODS
               help="Run jobs one by one here, or as Ray tasks (a local Ray cluster unless RAY_ADDRESS/--ray-address names one).")
 @click.option("--ray-address", default=None, help="Address of a running Ray cluster (default: start a local one).")
 @click.option("--push", "push_to", default=None, metavar="ORG/NAME",
-              help="Offer this grid's records to the zoo repo ORG/NAME on the Hub as a pull request.")
+              help="Offer this grid's records to the zoo repo ORG/NAME on the Hub as a pull request (the repo must exist: "
+                   "`hubselect zoo push ZOO --repo ORG/NAME` creates one; checked before any job runs).")
 @click.option("--force", is_flag=True, help="Run jobs again even if the zoo holds them.")
 # recipe
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (default per method: lora 500, dreambooth 200, textual-inversion 3000).")
@@ -74,6 +75,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     """
     from hubselect.errors import HubselectError, InputError
     from hubselect.hub.client import check_repo_id
+    from hubselect.hub.contribute import check_zoo_repo
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
     from hubselect.profile.grid import describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid
@@ -88,7 +90,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         raise InputError("--zoo-models picks what the zoo lacks, --force reruns what it holds; with --force, list the models with --models")
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
     if push_to:
-        check_repo_id(push_to, "--push", owner=True)  # not after hours of fine-tuning
+        # Not after hours of fine-tuning: the id, then (one request) that the zoo repo is there.
+        check_repo_id(push_to, "--push", owner=True)
+        check_zoo_repo(push_to, token=SETTINGS.token)
     runner = make_executor(executor, threads=options["threads"], address=ray_address)  # a cluster that does not answer, too
     recipe_overrides = {
         "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],

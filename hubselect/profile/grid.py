@@ -426,8 +426,11 @@ def profile_grid(
     """
     if push_to:
         from hubselect.hub.client import check_repo_id
+        from hubselect.hub.contribute import check_zoo_repo
 
-        check_repo_id(push_to, "push_to", owner=True)  # not after hours of fine-tuning
+        # Not after hours of fine-tuning: the id, then (one request) that the zoo repo is there.
+        check_repo_id(push_to, "push_to", owner=True)
+        check_zoo_repo(push_to, token=plan.get("token"))
     jobs = plan_jobs(models, datasets, methods=methods, zoo=existing_zoo(zoo_dir), **plan)
     writer = ZooWriter(zoo_dir)
     summary = run_grid(jobs, zoo_dir, executor=executor, force=force, progress=progress, on_outcome=on_outcome, writer=writer)
