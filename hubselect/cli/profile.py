@@ -67,8 +67,12 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
 
     Idempotent and crash-safe: a job whose model, dataset, method and config hash the zoo
     already holds is skipped, and each record is written as soon as its job finishes. A job
-    whose record was made from another model or dataset revision, split or columns runs
-    again, and its new record replaces the old one.
+    whose record was made from another revision of its model or dataset runs again, and its
+    new record replaces the old one: for a Hub id, another commit than the one its @revision
+    (default main) is at now; for a local folder or .parquet file, other content. So does a
+    job whose record read another split or columns. A local folder or file is refused when
+    the zoo holds results, under its name, made from another one that is still there with
+    other content: rename one of them.
 
     With --zoo-models (and --max-models N), a scheduled refresh profiles what the zoo still
     lacks: new models, a dataset added to --datasets, jobs that failed last time.
@@ -78,7 +82,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     from hubselect.hub.contribute import check_zoo_repo
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
-    from hubselect.profile.grid import describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid
+    from hubselect.profile.grid import (
+        SourceRevisions, describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid,
+    )
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
 
@@ -122,6 +128,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             token=SETTINGS.token, zoo=held,
         )
     writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
+    revisions = SourceRevisions()  # each Hub repo asked for its current commit once, for both steps below
     most = evaluation.sample_size - evaluation.holdout_count(evaluation.sample_size)
     if jobs and options["batch_size"] is not None and options["batch_size"] > most:
         # Not an error (training still works), but every step repeats the same few images;
@@ -129,7 +136,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         SETTINGS.output.info(f"note: --batch-size {options['batch_size']} is more than the {most} image{'s' if most > 1 else ''} a job trains on at most "
                              f"(--sample-size {evaluation.sample_size} less {evaluation.sample_size - most} held out): each step repeats them")
     if zoo_models:
-        jobs = lacking_jobs(jobs, writer, max_models=max_models)
+        jobs = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions)
 
     def report(outcome) -> None:
         # One line per failed job as it happens (the bar's own write keeps the bar intact);
@@ -140,7 +147,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             tqdm.write(f"failed: {outcome.job.describe()}: {outcome.error}", file=sys.stderr)
 
     try:
-        summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer)
+        summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
+                           revisions=revisions)
     except KeyboardInterrupt:
         logging.getLogger("hubselect.profile").warning(
             "interrupted: every finished job's record is kept in %s; rerun the same command to run the rest", zoo_dir
