@@ -17,7 +17,8 @@ from hubselect.profile.recipes import METHODS
 @click.option("--models", default=None, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
 @click.option("--zoo-models", is_flag=True,
               help="Instead of --models: the zoo's crawled models that may be profiled (pipelines, not flagged), most downloaded first, "
-                   "that lack a result on one of --datasets with one of --methods (a failed job counts as lacking: it runs again).")
+                   "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from a commit "
+                   "main has moved on from, counts as lacking: it runs again).")
 @click.option("--max-models", type=click.IntRange(min=1), default=None, help="With --zoo-models: profile at most N models in this run.")
 @click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
@@ -75,7 +76,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     other content: rename one of them.
 
     With --zoo-models (and --max-models N), a scheduled refresh profiles what the zoo still
-    lacks: new models, a dataset added to --datasets, jobs that failed last time.
+    lacks: new models, a dataset added to --datasets, jobs that failed last time, models and
+    datasets whose main branch moved on.
     """
     from hubselect.errors import HubselectError, InputError
     from hubselect.hub.client import check_repo_id
