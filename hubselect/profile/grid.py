@@ -414,7 +414,7 @@ class SourceRevisions:
         ref = DatasetRef.parse(job.dataset, split=job.split)
         if ref.revision is not None and _SHA.match(ref.revision.lower()):
             return None
-        return self._look_up("dataset", f"{ref.location}@{ref.revision or ''}", lambda: dataset_revision(ref, token=job.token))
+        return self._look_up("dataset", ref.location + (f"@{ref.revision}" if ref.revision else ""), lambda: dataset_revision(ref, token=job.token))
 
     def rerun_reason(self, job: ProfileJob, record: ProfileRecord) -> str | None:
         """:func:`rerun_reason` with what the job's model and dataset are at now."""
