@@ -118,3 +118,29 @@ def test_a_probe_is_a_clean_fid_feature_extractor(tiny_clip, images):
     resized = [Image.fromarray(resize(np.asarray(image))) for image in images]
     np.testing.assert_allclose(through_clean_fid, probe.embed(resized), rtol=1e-4, atol=1e-4)
     assert extract_features(images[:4], probe.clean_fid_extractor(), mode="clean").shape == (4, 16)
+
+
+@pytest.mark.parametrize("device", ["xla", "xpu", "meta"])
+def test_a_device_type_hubselect_does_not_run_on_is_refused_by_every_command(device, hub, tmp_path):
+    """torch names these devices, but nothing here runs on them: every job failed later with an
+    'unexpected RuntimeError' (or AssertionError, NotImplementedError) after loading the data."""
+    import contextlib
+    import io
+
+    from hubselect.cli import main
+
+    commands = [
+        ["profile", "--models", "a/b", "--datasets", tmp_path, "--zoo", tmp_path / "z", "--device", device],
+        ["dataset", "profile", tmp_path, "--zoo", tmp_path / "z", "--device", device],
+        ["crawl", "--zoo", tmp_path / "z", "--bench", "--bench-device", device],
+        ["bench", tmp_path, "--device", device],
+    ]
+    for args in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+        option = "--bench-device" if "--bench-device" in args else "--device"
+        assert (code, out.getvalue(), err.getvalue()) == (
+            2, "", f"Error: {option} {device}: hubselect runs models on cpu, cuda or mps only; use cpu, cuda, cuda:N, mps or auto\n"
+        ), args
+    assert not (tmp_path / "z").exists() and not hub.request_log

@@ -296,20 +296,24 @@ def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, prob
     proposed = Zoo.pull(hub_repo_id, revision="refs/pr/1", token=HUB_TOKEN)
     assert len(proposed.records) == 4
 
-    # Pushing again points at the open pull request instead of opening another; pushing to a
-    # missing repo is a one-line error, and the records stay in the zoo.
+    # Pushing again points at the open pull request instead of opening another.
     code, out, err = run_cli(
         "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
         "--zoo", copy, "--push", hub_repo_id, "--format", "json", *tiny_options(probes),
     )
     assert code == 0 and json.loads(out)["pull_request"] == summary["pull_request"]
     assert len(api.list_repo_refs(hub_repo_id, repo_type="dataset", include_pull_requests=True).pull_requests) == 1
-    code, out, err = run_cli(
-        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
-        "--zoo", copy, "--push", "tester/no-such-zoo", "--format", "json", *tiny_options(probes),
-    )
-    assert code == 3 and err.count("\n") == 1 and "tester/no-such-zoo was not found" in err
-    assert len(Zoo.load(copy).records) == 4
+
+    # A missing zoo repo is found before any job runs (it was found after the whole grid), and
+    # the error says how to create one.
+    before = len(hub.request_log)
+    fresh = tmp_path / "fresh"
+    code, out, err = run_cli("profile", "--models", profile_hub.models[0], "--datasets", profile_hub.datasets[0],
+                             "--zoo", fresh, "--push", "tester/no-such-zoo", *tiny_options(probes))
+    assert (code, out) == (3, "") and err.count("\n") == 1, err
+    assert err.startswith("Error: zoo repo tester/no-such-zoo was not found on ")
+    assert "create it from a zoo folder with `hubselect zoo push ZOO --repo tester/no-such-zoo`" in err
+    assert not fresh.exists() and len(hub.request_log) == before + 1
 
 
 def test_profile_grid_checks_push_to_before_any_job(hub, tmp_path):
@@ -349,6 +353,53 @@ def test_two_inputs_with_one_zoo_name_are_refused_before_any_work(hub, tmp_path)
     assert code == 2 and "both named" not in err and "no-probe" in err
 
 
+def test_an_empty_models_or_datasets_list_is_refused_before_the_zoo_is_created(hub, tmp_path):
+    # What an unset shell variable gives (MODELS=""; --models "$MODELS"): was "0 jobs ... 0 failed", exit 0, and an empty zoo.
+    zoo = tmp_path / "zoo"
+    code, out, err = run_cli("profile", "--models", "", "--datasets", tmp_path, "--zoo", zoo)
+    assert (code, out, err) == (2, "", "Error: no models given; pass a comma-separated list\n")
+    code, out, err = run_cli("profile", "--models", "tester/sdm", "--datasets", "", "--zoo", zoo)
+    assert (code, out, err) == (2, "", "Error: no datasets given; pass a comma-separated list\n")
+    assert not zoo.exists() and not hub.request_log
+
+
+def test_a_blank_class_word_is_refused_before_any_job(hub, probes, tmp_path):
+    # Was found per job: the LoRA job ran ("a photo of sks"), then textual inversion failed on "the initializer '' has no tokens".
+    for blank in ("", "  "):
+        code, out, err = run_cli("profile", "--models", "tester/sdm", "--datasets", tmp_path, "--methods", "textual-inversion,lora",
+                                 "--class-word", blank, "--zoo", tmp_path / "zoo", "--probe", probes["clip"])
+        assert (code, out) == (2, "")
+        assert err == "Error: textual-inversion: the class word is blank; pass a noun with --class-word (e.g. dog), or leave it out for 'object'\n"
+    assert not (tmp_path / "zoo").exists() and not hub.request_log
+
+
+def test_an_option_no_method_of_the_grid_takes_is_refused_and_a_batch_larger_than_the_sample_is_noted(hub, probes, tmp_path):
+    from hubselect.testing.tiny import write_image_folder
+
+    images = write_image_folder(tmp_path / "pets", n=3, style="warm")
+    model = tmp_path / "not-a-pipeline"  # every job fails at once, before reading the dataset
+    model.mkdir()
+    zoo = tmp_path / "zoo"
+    common = ("--models", model, "--datasets", images, "--zoo", zoo, "--probe", probes["clip"])
+    # Were dropped without a word (and the job reported "already in the zoo" as if applied), or accepted until every job failed.
+    refused = [
+        (("--methods", "lora", "--prior-preservation"), "--prior-preservation applies to dreambooth; add it to --methods or drop the option"),
+        (("--methods", "textual-inversion,dreambooth", "--rank", "16"), "--rank applies to lora; add it to --methods or drop the option"),
+        (("--learning-rate", "inf"), "lora: the learning rate must be a positive, finite number, got inf"),
+    ]
+    for args, message in refused:
+        assert run_cli("profile", *common, *args) == (2, "", f"Error: {message}\n"), args
+    assert not zoo.exists()
+
+    # Options that apply to some of the methods are taken; a batch larger than the images a job
+    # can train on (here 3 read, 2 held out) is a note, once per run.
+    code, _, err = run_cli("profile", *common, "--methods", "lora,dreambooth", "--prior-preservation", "--rank", "8", "--batch-size", "64",
+                             "--sample-size", "3", "--min-images", "3")
+    assert code == 1 and "2 of 2 profiling jobs failed" in err and "not a diffusers pipeline" in err
+    note = "note: --batch-size 64 is more than the 1 image a job trains on at most (--sample-size 3 less 2 held out): each step repeats them\n"
+    assert err.count(note) == 1
+
+
 def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_grid, profile_hub, probes, tmp_path):
     from huggingface_hub import HfApi
 
@@ -377,6 +428,9 @@ def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_g
     assert [r.model_revision for r in held] == [sha2]
     code, out, err = run_cli("profile", "--models", f"{model}@{sha2[:7]}", "--datasets", dataset, "--zoo", zoo_dir, *tiny_options(probes))
     assert code == 0 and f"1 jobs: 0 done, 1 skipped (already in {zoo_dir}), 0 failed" in out, err
+    # Without @revision: main is at sha2, the commit the record was made from (it was fine-tuned again, "model revision changed").
+    code, summary, err = profile("--models", model)
+    assert code == 0 and (summary["done"], summary["skipped"], summary["reruns"]) == (0, 1, {}), err
 
     # Another split or caption column is another sample: it runs (and fails here: neither exists), and the record stays.
     code, summary, err = profile("--models", f"{model}@{sha2}", "--split", "test")
@@ -387,6 +441,58 @@ def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_g
     code, summary, err = profile("--models", f"{model}@{sha2}", "--caption-column", "text")
     assert code == 0 and (summary["done"], summary["skipped"]) == (0, 1)
     assert [r.model_revision for r in Zoo.load(zoo_dir).profile_records() if r.model == model] == [sha2]
+
+    # Once main moves on, the record is no longer main's result (it was skipped, and kept).
+    sha3 = api.upload_file(repo_id=model, path_or_fileobj=b"third commit\n", path_in_repo="notes.txt").oid
+    code, summary, err = profile("--models", model)
+    assert code == 0 and (summary["done"], summary["reruns"]) == (1, {"model revision changed": 1}), err
+    assert [r.model_revision for r in Zoo.load(zoo_dir).profile_records() if r.model == model] == [sha3]
+
+
+def test_a_local_folder_is_done_for_its_content_and_another_folder_of_its_name_is_refused(probes, tmp_path):
+    """A local folder or .parquet file is keyed by its name: a record was made from its content (and path)."""
+    import shutil
+
+    from hubselect.data.sample import dataset_revision
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder, write_parquet_shards
+
+    model = save_tiny_pipeline(tmp_path / "models" / "sd", "sd-tiny-ddim")
+    pets, other_pets = (write_image_folder(tmp_path / p / "pets", n=8, style=s, seed=i) for i, (p, s) in enumerate((("a", "warm"), ("b", "cool"))))
+    # Hub exports are all named like this.
+    (warm,), (cool,) = (write_parquet_shards(tmp_path / s, n=8, shards=1, row_group_size=8, style=s, seed=3) for s in ("warm", "cool"))
+    zoo = tmp_path / "zoo"
+    options = ("--steps", "2", "--sample-size", "8", "--min-images", "6", "--num-images", "2", "--inference-steps", "2", "--curve-points", "0",
+               "--probe", probes["clip"], "--threads", "1", "--device", "cpu", "--zoo", zoo, "--format", "json")
+
+    def profile(datasets) -> tuple[int, dict | None, str]:
+        code, out, err = run_cli("profile", "--models", model, "--datasets", datasets, *options)
+        return code, json.loads(out) if out else None, err
+
+    code, summary, err = profile(f"{pets},{warm}")
+    assert code == 0 and summary["done"] == 2, err
+    # Another folder or file of the same name, in a later run, is refused as in one run (it was
+    # "1 skipped (already in the zoo)", the zoo keeping the other one's result under its name).
+    for given, held, kind in ((other_pets, pets, "folder"), (cool, warm, "file")):
+        code, summary, err = profile(given)
+        assert (code, summary) == (2, None)
+        assert err == (f"Error: dataset {given} is named {held.stem!r} in the zoo, which holds results made from another {kind} "
+                       f"of that name ({held}); rename one of them\n")
+
+    # The folder's images replaced by others: it was "1 skipped", the record kept the old images' result.
+    for image in pets.iterdir():
+        image.unlink()
+    for image in other_pets.iterdir():
+        shutil.copy(image, pets)
+    code, summary, err = profile(pets)
+    assert code == 0 and (summary["done"], summary["reruns"]) == (1, {"dataset content changed": 1}), err
+    assert [r.dataset_revision for r in Zoo.load(zoo).profile_records() if r.dataset == "pets"] == [dataset_revision(pets)]
+    assert profile(pets)[1]["skipped"] == 1
+    # Another pipeline saved into the model's folder is another model.
+    shutil.rmtree(model)
+    save_tiny_pipeline(model, "sd-tiny-vpred")
+    code, summary, err = profile(pets)
+    assert code == 0 and (summary["done"], summary["reruns"]) == (1, {"model content changed": 1}), err
 
 
 def test_records_written_before_requests_were_stored_still_count_as_done(lora_grid, profile_hub, probes, tmp_path):

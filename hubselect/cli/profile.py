@@ -17,7 +17,8 @@ from hubselect.profile.recipes import METHODS
 @click.option("--models", default=None, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
 @click.option("--zoo-models", is_flag=True,
               help="Instead of --models: the zoo's crawled models that may be profiled (pipelines, not flagged), most downloaded first, "
-                   "that lack a result on one of --datasets with one of --methods (a failed job counts as lacking: it runs again).")
+                   "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from a commit "
+                   "main has moved on from, counts as lacking: it runs again).")
 @click.option("--max-models", type=click.IntRange(min=1), default=None, help="With --zoo-models: profile at most N models in this run.")
 @click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
@@ -27,7 +28,8 @@ from hubselect.profile.recipes import METHODS
               help="Run jobs one by one here, or as Ray tasks (a local Ray cluster unless RAY_ADDRESS/--ray-address names one).")
 @click.option("--ray-address", default=None, help="Address of a running Ray cluster (default: start a local one).")
 @click.option("--push", "push_to", default=None, metavar="ORG/NAME",
-              help="Offer this grid's records to the zoo repo ORG/NAME on the Hub as a pull request.")
+              help="Offer this grid's records to the zoo repo ORG/NAME on the Hub as a pull request (the repo must exist: "
+                   "`hubselect zoo push ZOO --repo ORG/NAME` creates one; checked before any job runs).")
 @click.option("--force", is_flag=True, help="Run jobs again even if the zoo holds them.")
 # recipe
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (default per method: lora 500, dreambooth 200, textual-inversion 3000).")
@@ -66,17 +68,25 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
 
     Idempotent and crash-safe: a job whose model, dataset, method and config hash the zoo
     already holds is skipped, and each record is written as soon as its job finishes. A job
-    whose record was made from another model or dataset revision, split or columns runs
-    again, and its new record replaces the old one.
+    whose record was made from another revision of its model or dataset runs again, and its
+    new record replaces the old one: for a Hub id, another commit than the one its @revision
+    (default main) is at now; for a local folder or .parquet file, other content. So does a
+    job whose record read another split or columns. A local folder or file is refused when
+    the zoo holds results, under its name, made from another one that is still there with
+    other content: rename one of them.
 
     With --zoo-models (and --max-models N), a scheduled refresh profiles what the zoo still
-    lacks: new models, a dataset added to --datasets, jobs that failed last time.
+    lacks: new models, a dataset added to --datasets, jobs that failed last time, models and
+    datasets whose main branch moved on.
     """
     from hubselect.errors import HubselectError, InputError
     from hubselect.hub.client import check_repo_id
+    from hubselect.hub.contribute import check_zoo_repo
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
-    from hubselect.profile.grid import describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid
+    from hubselect.profile.grid import (
+        SourceRevisions, describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid,
+    )
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
 
@@ -88,7 +98,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         raise InputError("--zoo-models picks what the zoo lacks, --force reruns what it holds; with --force, list the models with --models")
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
     if push_to:
-        check_repo_id(push_to, "--push", owner=True)  # not after hours of fine-tuning
+        # Not after hours of fine-tuning: the id, then (one request) that the zoo repo is there.
+        check_repo_id(push_to, "--push", owner=True)
+        check_zoo_repo(push_to, token=SETTINGS.token)
     runner = make_executor(executor, threads=options["threads"], address=ray_address)  # a cluster that does not answer, too
     recipe_overrides = {
         "steps": options["steps"], "learning_rate": options["learning_rate"], "batch_size": options["batch_size"],
@@ -107,7 +119,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {zoo_dir}`)")
         models = profilable_models(held)
     jobs = []
-    if models:  # --zoo-models of a zoo with no profilable model: nothing to plan
+    # --zoo-models of a zoo with no profilable model: nothing to plan. An empty --models (an
+    # unset shell variable) is planned, and plan_jobs refuses it before the zoo is created.
+    if models or not zoo_models:
         jobs = plan_jobs(
             models, datasets, methods=method_names, recipe_overrides=recipe_overrides, evaluation=evaluation,
             probe=options["probe"], dino_probe=options["dino_probe"], seed=options["seed"], split=options["split"],
@@ -117,8 +131,15 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         )
     note_new_zoo_folder(zoo_dir)
     writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
+    revisions = SourceRevisions()  # each Hub repo asked for its current commit once, for both steps below
+    most = evaluation.sample_size - evaluation.holdout_count(evaluation.sample_size)
+    if jobs and options["batch_size"] is not None and options["batch_size"] > most:
+        # Not an error (training still works), but every step repeats the same few images;
+        # a dataset smaller than --sample-size trains on fewer still, which only its job knows.
+        SETTINGS.output.info(f"note: --batch-size {options['batch_size']} is more than the {most} image{'s' if most > 1 else ''} a job trains on at most "
+                             f"(--sample-size {evaluation.sample_size} less {evaluation.sample_size - most} held out): each step repeats them")
     if zoo_models:
-        jobs = lacking_jobs(jobs, writer, max_models=max_models)
+        jobs = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions)
 
     def report(outcome) -> None:
         # One line per failed job as it happens (the bar's own write keeps the bar intact);
@@ -129,7 +150,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             tqdm.write(f"failed: {outcome.job.describe()}: {outcome.error}", file=sys.stderr)
 
     try:
-        summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer)
+        summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
+                           revisions=revisions)
     except KeyboardInterrupt:
         logging.getLogger("hubselect.profile").warning(
             "interrupted: every finished job's record is kept in %s; rerun the same command to run the rest", zoo_dir

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from huggingface_hub import CommitOperationAdd
+from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
 from hubselect.errors import HubError, InputError
-from hubselect.hub.client import check_repo_id, hub_api, hub_errors
+from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
 from hubselect.zoo import ProfileRecord
 from hubselect.zoo.store import META_FILE
 
@@ -57,6 +58,31 @@ def _proposed_in(api, repo_id: str, records: list[ProfileRecord]) -> str | None:
     return None
 
 
+def _head(api, repo_id: str) -> str:
+    """The commit sha of the zoo repo's main branch; a missing repo says how to create one."""
+    with hub_errors(f"zoo repo {repo_id}"):
+        try:
+            return api.dataset_info(repo_id).sha
+        except GatedRepoError:
+            raise  # hub_errors says how to get access
+        except RepositoryNotFoundError:
+            raise HubError(
+                f"zoo repo {repo_id} was not found on {endpoint()} (or this token cannot read it): create it from a zoo folder "
+                f"with `hubselect zoo push ZOO --repo {repo_id}`, or check the id and pass a token with access (--token or HF_TOKEN)"
+            ) from None
+
+
+def check_zoo_repo(repo_id: str, *, token: str | None = None) -> str:
+    """Check, with one request, that the zoo repo ``repo_id`` exists and this token can read it;
+    its head commit sha. ``profile --push`` asks before fine-tuning, not after hours of it.
+
+    >>> check_zoo_repo("org/t2i-zoo")  # doctest: +SKIP
+    '5d1e0c...'
+    """
+    check_repo_id(repo_id, "zoo repo", owner=True)
+    return _head(hub_api(token), repo_id)
+
+
 def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token: str | None = None, message: str | None = None) -> Contribution:
     """Open a pull request on the zoo dataset repo ``repo_id`` adding ``records``.
 
@@ -73,8 +99,8 @@ def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token
     check_repo_id(repo_id, "zoo repo", owner=True)
     records = list(records)
     api = hub_api(token)
+    head = _head(api, repo_id)
     with hub_errors(f"zoo repo {repo_id}"):
-        head = api.dataset_info(repo_id).sha
         remote = _read_remote(api, repo_id, head)
         if remote is None:
             raise InputError(f"dataset repo {repo_id} holds no zoo ({META_FILE} missing); create it first with `hubselect zoo push`")
@@ -110,4 +136,4 @@ def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token
     return Contribution(repo_id, info.pr_url, info.oid, len(new))
 
 
-__all__ = ["Contribution", "contribute_profiles"]
+__all__ = ["Contribution", "check_zoo_repo", "contribute_profiles"]

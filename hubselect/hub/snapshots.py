@@ -83,15 +83,38 @@ def model_snapshot(repo_id: str, revision: str | None = None, *, token: str | No
     return ModelSnapshot(repo_id, sha, path, str(index.get("_class_name")))
 
 
-def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple[Path, str, dict]:
+def model_revision(repo_id: str, revision: str | None = None, *, token: str | None = None) -> str:
+    """The revision :func:`model_snapshot` would read ``repo_id`` at now, without reading any
+    weights: the commit sha ``revision`` (default: main) points at, one Hub request; for a local
+    folder, its content hash (``local-…``).
+
+    >>> model_revision("org/sd-tiny")  # doctest: +SKIP
+    'c046f9df669f7795e1a86f67d9b5569d18b943dd'
+    """
+    from hubselect.hub.client import hub_api, hub_errors
+    from hubselect.hub.models import LocalRepoReader
+
+    folder = Path(repo_id).expanduser()
+    if folder.is_dir():
+        return _content_hash(folder, LocalRepoReader(folder).files)
+    with hub_errors(f"model {repo_id}"):
+        return hub_api(token).model_info(repo_id, revision=revision).sha
+
+
+def _content_hash(folder: Path, files) -> str:
+    """A local pipeline's revision: the hash of its configs, weights and vocabularies."""
     from hubselect.data.fingerprint import content_hash
+
+    return content_hash(folder, [folder / f for f in files if f.endswith((".json", ".safetensors", ".txt"))])
+
+
+def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple[Path, str, dict]:
     from hubselect.hub.models import download_pipeline
 
     reader, index = check_model(repo_id, revision, token=token)
     folder = Path(repo_id).expanduser()
     if folder.is_dir():
-        files = [folder / f for f in reader.files if f.endswith((".json", ".safetensors", ".txt"))]
-        return folder.resolve(), content_hash(folder, files), index
+        return folder.resolve(), _content_hash(folder, reader.files), index
     sha = reader.revision
     path = download_pipeline(repo_id, revision=sha, token=token)
     if not any(path.rglob("*.safetensors")):
@@ -99,4 +122,4 @@ def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple
     return path, sha, index
 
 
-__all__ = ["ModelSnapshot", "check_model", "download_model", "model_snapshot"]
+__all__ = ["ModelSnapshot", "check_model", "download_model", "model_revision", "model_snapshot"]

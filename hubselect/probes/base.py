@@ -54,8 +54,10 @@ class ProbeRef:
 def pick_device(device: str = "auto", *, option: str = "--device"):
     """The torch device for ``device`` (``auto``: CUDA, then MPS, then CPU).
 
-    A device torch does not know, or one this machine lacks, is an :class:`InputError` naming
-    ``option`` (before any weights are loaded) rather than torch's error from deep inside a load.
+    A device torch does not know, one this machine lacks, or one hubselect does not run on
+    (torch also names ``xla``, ``xpu``, ``meta``, ...: the models here are loaded and trained
+    with CPU, CUDA and MPS code paths only) is an :class:`InputError` naming ``option`` (before
+    any weights are loaded) rather than torch's error from deep inside a load.
 
     >>> pick_device("cpu")
     device(type='cpu')
@@ -75,6 +77,8 @@ def pick_device(device: str = "auto", *, option: str = "--device"):
                 raise InputError(f"{option} {device}: torch sees no CUDA device here; use {option} cpu")
             if chosen.index is not None and chosen.index >= count:
                 raise InputError(f"{option} {device}: torch sees {count} CUDA device(s); use cuda:0 to cuda:{count - 1}")
+        elif chosen.type not in ("cpu", "mps"):
+            raise InputError(f"{option} {device}: hubselect runs models on cpu, cuda or mps only; use cpu, cuda, cuda:N, mps or auto")
         elif chosen.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
             raise InputError(f"{option} {device}: torch sees no MPS device here; use {option} cpu")
         return chosen

@@ -6,8 +6,9 @@
    ``(model, dataset, method, config_hash)``;
 2. skip every job whose key the zoo already holds (the config hash covers the recipe, the
    evaluation, the probes and the seed, so a changed setting is a new job, and a rerun does
-   nothing) — unless the record held was made from another model or dataset revision, split
-   or columns (:func:`rerun_reason`): then the job runs and its record replaces the old one;
+   nothing) — unless the record held was made from another model or dataset revision (the
+   commit a Hub repo is at now, the content of a local folder or file: :class:`SourceRevisions`),
+   split or columns (:func:`rerun_reason`): then the job runs and its record replaces the old one;
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight);
@@ -23,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from hubselect.errors import InputError
+from hubselect.errors import HubselectError, InputError
 from hubselect.profile.evaluation import EvalConfig
 from hubselect.profile.executors import Executor, JobOutcome, make_executor
 from hubselect.profile.job import ProfileJob, model_key
 from hubselect.profile.journal import ZooWriter, check_meta
-from hubselect.profile.recipes import Recipe, make_recipe, parse_methods
+from hubselect.profile.recipes import Recipe, check_overrides, make_recipe, parse_methods
 from hubselect.zoo import ProfileRecord
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,49 @@ def refuse_shared_keys(what: str, inputs: Iterable[tuple[str, str, str]]) -> Non
         raise InputError(f"{what} {first[0]} and {given} are both named {key!r} in the zoo {fix}")
 
 
+def refuse_other_folders(jobs: Sequence[ProfileJob], zoo: Any, revisions: SourceRevisions) -> None:
+    """Refuse a local model or dataset named like another folder or file the zoo holds results
+    made from, when that one is still there and its content was another.
+
+    As within one run (:func:`refuse_shared_keys`), the two would share one name in the zoo: a
+    run of the second would replace some of the first's results and keep the others, one name
+    standing for two datasets. A folder made from the same content (a copy), or one that is no
+    longer there (moved, or replaced by a new version), is the same model or dataset: its
+    records are rerun when its content changed (:func:`rerun_reason`).
+
+    >>> refuse_other_folders(plan_jobs("org/sd", "b/pets", probe="./clip"), Zoo.load("my-zoo"), SourceRevisions())  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: dataset b/pets is named 'pets' in the zoo, which holds results made from another folder of that name (/x/a/pets); rename one of them
+    """
+    if zoo is None or zoo.records.empty:
+        return
+    made_from: dict[tuple[str, str], dict[str, set]] = {}  # (what, key) → local source → revisions
+    for record in zoo.profile_records():
+        details = record.details or {}
+        for what, key, source, revision in (
+            ("model", record.model, details.get("model_ref"), record.model_revision),
+            ("dataset", record.dataset, details.get("dataset_ref"), record.dataset_revision),
+        ):
+            if source and Path(source).is_absolute():
+                made_from.setdefault((what, key), {}).setdefault(source, set()).add(revision)
+    checked = set()
+    for job in jobs:
+        for what, given, key, source, now in (
+            ("model", job.model, job.model_id, job.model_source, revisions.model),
+            ("dataset", job.dataset, job.dataset_key, job.dataset_source, revisions.dataset),
+        ):
+            if (what, source) in checked:
+                continue
+            checked.add((what, source))
+            for other, held in made_from.get((what, key), {}).items():
+                if other != source and Path(other).exists() and now(job) not in held:
+                    kind = "file" if Path(other).is_file() else "folder"
+                    raise InputError(
+                        f"{what} {given} is named {key!r} in the zoo, which holds results made from another {kind} of that name ({other}); rename one of them"
+                    )
+
+
 def plan_jobs(
     models: str | Sequence[str],
     datasets: str | Sequence[str],
@@ -153,6 +197,7 @@ def plan_jobs(
     refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
     refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
+    check_overrides(method_names, recipe_overrides)
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
     evaluation = evaluation or EvalConfig()
     if probe is None:
@@ -182,6 +227,7 @@ def plan_jobs(
                         token=token,
                     )
                 )
+    refuse_other_folders(jobs, zoo, SourceRevisions())
     return jobs
 
 
@@ -235,7 +281,9 @@ def profilable_models(zoo: Any) -> list[str]:
     return sorted(downloads, key=lambda m: (-(downloads[m] if isinstance(downloads[m], (int, float)) else 0), m))
 
 
-def lacking_jobs(jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: int | None = None) -> list[ProfileJob]:
+def lacking_jobs(
+    jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: int | None = None, revisions: SourceRevisions | None = None
+) -> list[ProfileJob]:
     """The jobs of the first ``max_models`` models (in job order) that lack a result on one of
     their datasets × methods: a job the zoo holds no record of (never run, or failed), or one
     whose record :func:`rerun_reason` would redo. Their other jobs stay in (``run_grid`` skips
@@ -243,6 +291,7 @@ def lacking_jobs(jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: i
 
     >>> lacking_jobs(plan_jobs(profilable_models(zoo), "org/pets,org/cars"), ZooWriter("my-zoo"), max_models=5)  # doctest: +SKIP
     """
+    revisions = revisions or SourceRevisions()
     chosen: list[str] = []
     for job in jobs:
         if job.model_id in chosen:
@@ -250,7 +299,7 @@ def lacking_jobs(jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: i
         if max_models is not None and len(chosen) >= max_models:
             break
         held = writer.get(job.key)
-        if held is None or rerun_reason(job, held) is not None:
+        if held is None or revisions.rerun_reason(job, held) is not None:
             chosen.append(job.model_id)
     return [job for job in jobs if job.model_id in chosen]
 
@@ -264,8 +313,12 @@ def run_grid(
     progress: bool = True,
     on_outcome: Callable[[JobOutcome], None] | None = None,
     writer: ZooWriter | None = None,
+    revisions: SourceRevisions | None = None,
 ) -> GridSummary:
     """Run the jobs the zoo does not hold yet, writing each record as it finishes.
+
+    ``revisions`` (shared with :func:`lacking_jobs`, so each source is looked up once) says
+    what each job's model and dataset are at now, to tell whether a record held is its result.
 
     >>> summary = run_grid(jobs, "my-zoo", executor="ray")  # doctest: +SKIP
     >>> summary.done, summary.skipped, summary.failed  # doctest: +SKIP
@@ -280,6 +333,8 @@ def run_grid(
     # Jobs built by hand (not by plan_jobs) are checked too, before any of them runs.
     refuse_shared_keys("models", ((j.model, j.model_id, j.model_source) for j in jobs))
     refuse_shared_keys("datasets", ((j.dataset, j.dataset_key, j.dataset_source) for j in jobs))
+    revisions = revisions or SourceRevisions()
+    refuse_other_folders(jobs, writer.zoo, revisions)
     flagged = flagged_models(writer.zoo)
     todo: list[ProfileJob] = []
     seen: set[tuple] = set()
@@ -291,7 +346,7 @@ def run_grid(
         seen.add(key)
         if not force:
             held = writer.get(key)
-            reason = rerun_reason(job, held) if held is not None else None
+            reason = revisions.rerun_reason(job, held) if held is not None else None
             if held is not None and reason is None:
                 summary.skipped += 1
                 continue
@@ -325,11 +380,65 @@ def run_grid(
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 
 
-def _same_revision(asked: str | None, made_from: str | None, requested: Mapping[str, Any] | None, name: str) -> bool:
+class SourceRevisions:
+    """What each model and dataset source of a grid is at now, looked up once per source: the
+    commit sha a Hub repo's branch or tag points at (one request; none for a job that names a
+    sha, which says it all), or a local folder's or file's content hash (``local-…``, kept
+    against the files' sizes and times, so the job itself computes it again for free).
+
+    Only jobs the zoo holds a record of are looked up. A source that cannot be (offline, the
+    Hub down) is ``None``, with a warning: its records are judged by the revision they were
+    asked for, as before revisions were compared.
+
+    >>> revisions = SourceRevisions()  # doctest: +SKIP
+    >>> revisions.rerun_reason(job, writer.get(job.key))  # doctest: +SKIP
+    'dataset content changed'
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, str], str | None] = {}
+
+    def model(self, job: ProfileJob) -> str | None:
+        from hubselect.hub.snapshots import model_revision
+
+        if job.model_revision is not None and _SHA.match(job.model_revision.lower()):
+            return None
+        local = Path(job.model_source).is_absolute()
+        return self._look_up("model", job.model_source, lambda: model_revision(
+            job.model_source if local else job.model_id, job.model_revision, token=job.token))
+
+    def dataset(self, job: ProfileJob) -> str | None:
+        from hubselect.data.refs import DatasetRef
+        from hubselect.data.sample import dataset_revision
+
+        ref = DatasetRef.parse(job.dataset, split=job.split)
+        if ref.revision is not None and _SHA.match(ref.revision.lower()):
+            return None
+        return self._look_up("dataset", ref.location + (f"@{ref.revision}" if ref.revision else ""), lambda: dataset_revision(ref, token=job.token))
+
+    def rerun_reason(self, job: ProfileJob, record: ProfileRecord) -> str | None:
+        """:func:`rerun_reason` with what the job's model and dataset are at now."""
+        return rerun_reason(job, record, model_revision=self.model(job), dataset_revision=self.dataset(job))
+
+    def _look_up(self, what: str, source: str, look_up: Callable[[], str]) -> str | None:
+        if (what, source) not in self._known:
+            try:
+                self._known[what, source] = look_up()
+            except HubselectError as exc:
+                log.warning("%s %s: cannot tell which revision it is at now (%s); its records count as done if made from the revision asked for",
+                            what, source, exc)
+                self._known[what, source] = None
+        return self._known[what, source]
+
+
+def _same_revision(asked: str | None, made_from: str | None, now: str | None, requested: Mapping[str, Any] | None, name: str) -> bool:
     """Whether a record made from revision ``made_from`` (asked for as ``requested[name]``) is
-    the revision ``asked`` now (``None``: the main branch)."""
+    made from what the job reads now: the sha ``asked`` names, else ``now`` (what the source is
+    at: a Hub sha, a content hash), else, when that is not known, the revision ``asked`` (``None``: main)."""
     if asked is not None and _SHA.match(asked.lower()) and made_from:
         return made_from.lower().startswith(asked.lower())
+    if now is not None and made_from:
+        return made_from == now
     if requested is None:
         # A record written before requests were stored cannot tell which branch or tag it was
         # asked for. Runs that name none (nearly all) count it as done, as they always did, so
@@ -349,12 +458,15 @@ def _same_column(asked: str | None, requested: Mapping[str, Any] | None, used: s
     return used == asked or (requested is not None and requested.get(name) == asked)
 
 
-def rerun_reason(job: ProfileJob, record: ProfileRecord) -> str | None:
+def rerun_reason(job: ProfileJob, record: ProfileRecord, *, model_revision: str | None = None, dataset_revision: str | None = None) -> str | None:
     """Why ``record``, held under ``job.key``, is not ``job``'s result (``None``: it is).
 
     The key leaves out the revisions, the split and the columns (a zoo keeps one result per
     model × dataset × method × config), so a job whose record was made from other ones is new
-    work, whose record replaces the old one.
+    work, whose record replaces the old one. ``model_revision`` and ``dataset_revision`` are
+    what the job's sources are at now (:class:`SourceRevisions`; ``None``: not known): a Hub
+    repo asked for without a sha whose branch moved, or a local folder whose content changed,
+    is another revision.
 
     >>> job = ProfileJob("org/sd@5e6f7a8", "org/pets", LoraRecipe(), EvalConfig(), probe=clip)  # doctest: +SKIP
     >>> rerun_reason(job, replace(record, model_revision="1a2b3c4..."))  # doctest: +SKIP
@@ -365,10 +477,10 @@ def rerun_reason(job: ProfileJob, record: ProfileRecord) -> str | None:
     details = record.details or {}
     requested = details.get("requested")
     ref = DatasetRef.parse(job.dataset, split=job.split)
-    if not _same_revision(job.model_revision, record.model_revision, requested, "model_revision"):
-        return "model revision changed"
-    if not _same_revision(ref.revision, record.dataset_revision, requested, "dataset_revision"):
-        return "dataset revision changed"
+    if not _same_revision(job.model_revision, record.model_revision, model_revision, requested, "model_revision"):
+        return _changed("model", details.get("model_ref"), job.model_source)
+    if not _same_revision(ref.revision, record.dataset_revision, dataset_revision, requested, "dataset_revision"):
+        return _changed("dataset", details.get("dataset_ref"), str(ref))
     # Only Hub datasets have splits (a folder or a parquet file is read whole, whatever --split says).
     if ref.kind == "hub" and details.get("split", "train") != ref.split:
         return "split changed"
@@ -379,6 +491,17 @@ def rerun_reason(job: ProfileJob, record: ProfileRecord) -> str | None:
     ):
         return "columns changed"
     return None
+
+
+def _changed(what: str, made_from: str | None, source: str) -> str:
+    """The rerun reason of a model or dataset ``source`` now at another revision than the
+    record made from ``made_from`` (``None``: a record that does not say)."""
+    if not Path(source).is_absolute():
+        return f"{what} revision changed"
+    if made_from is not None and made_from != source:
+        # The folder (file) the record was made from is no longer there: refuse_other_folders refuses one that is.
+        return f"another {what} {'file' if Path(source).is_file() else 'folder'} with the same name"
+    return f"{what} content changed"
 
 
 def describe_reruns(reruns: Mapping[str, int]) -> str:
@@ -425,8 +548,11 @@ def profile_grid(
     """
     if push_to:
         from hubselect.hub.client import check_repo_id
+        from hubselect.hub.contribute import check_zoo_repo
 
-        check_repo_id(push_to, "push_to", owner=True)  # not after hours of fine-tuning
+        # Not after hours of fine-tuning: the id, then (one request) that the zoo repo is there.
+        check_repo_id(push_to, "push_to", owner=True)
+        check_zoo_repo(push_to, token=plan.get("token"))
     jobs = plan_jobs(models, datasets, methods=methods, zoo=existing_zoo(zoo_dir), **plan)
     writer = ZooWriter(zoo_dir)
     summary = run_grid(jobs, zoo_dir, executor=executor, force=force, progress=progress, on_outcome=on_outcome, writer=writer)
@@ -451,4 +577,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "describe_reruns", "existing_zoo", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "SourceRevisions", "describe_reruns", "existing_zoo", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_other_folders", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]

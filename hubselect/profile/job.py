@@ -397,6 +397,9 @@ def run_job(job: ProfileJob, *, progress: bool = False):
         "threads": job.threads or torch.get_num_threads(),
         "pipeline_class": snapshot.pipeline_class,
         "resolution": resolution,
+        # Where the model and dataset were read from (a local folder's absolute path): a zoo
+        # keys a local folder by its name, and a rerun tells another folder of that name by this.
+        "model_ref": job.model_source,
         "dataset_ref": str(ref),
         "split": ref.split,
         # What was asked for, beside what it resolved to (the record's revisions, the columns

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar, Mapping
@@ -75,14 +76,18 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise InputError(f"{self.method}: steps must be at least 1, got {self.steps}")
-        if not self.learning_rate > 0:
-            raise InputError(f"{self.method}: the learning rate must be positive, got {self.learning_rate}")
+        if not 0 < self.learning_rate < math.inf:  # nan and inf too: every step's loss would be nan
+            raise InputError(f"{self.method}: the learning rate must be a positive, finite number, got {self.learning_rate}")
         if self.batch_size < 1:
             raise InputError(f"{self.method}: the batch size must be at least 1, got {self.batch_size}")
         if self.resolution is not None and (self.resolution < 8 or self.resolution % 8):
             raise InputError(f"{self.method}: the resolution must be a multiple of 8 (>= 8), got {self.resolution}")
         if self.mixed_precision not in MIXED_PRECISION:
             raise InputError(f"{self.method}: mixed precision {self.mixed_precision!r} is not one of: {', '.join(MIXED_PRECISION)}")
+        if not self.class_word.strip():
+            # Found here, before any job: textual inversion would fail on it only after loading
+            # the model (an embedding initialised from no token), the others prompt with no noun.
+            raise InputError(f"{self.method}: the class word is blank; pass a noun with --class-word (e.g. dog), or leave it out for 'object'")
         if "{token}" not in self.template and "{class_word}" not in self.template:
             raise InputError(f"{self.method}: the caption template needs {{token}} or {{class_word}}, got {self.template!r}")
         if self.lr_warmup_steps < 0 or self.max_grad_norm <= 0:
@@ -218,8 +223,8 @@ def make_recipe(method: str, overrides: Mapping[str, Any] | None = None) -> Reci
     """The recipe of ``method`` with its defaults, changed by ``overrides`` that apply to it.
 
     Overrides a recipe does not have (``rank`` for DreamBooth) are ignored, so one set of
-    command-line options can configure a grid of several methods. ``None`` values mean
-    "keep the default".
+    command-line options can configure a grid of several methods (:func:`check_overrides`
+    refuses one that no method of the grid has). ``None`` values mean "keep the default".
 
     >>> make_recipe("lora", {"steps": 10, "prior_preservation": True}).steps
     10
@@ -231,6 +236,27 @@ def make_recipe(method: str, overrides: Mapping[str, Any] | None = None) -> Reci
     names = {f.name for f in fields(cls)}
     kwargs = {k: v for k, v in (overrides or {}).items() if k in names and v is not None}
     return cls(**kwargs)
+
+
+def check_overrides(methods: list[str] | tuple[str, ...], overrides: Mapping[str, Any] | None) -> None:
+    """Refuse an override that applies to none of ``methods`` (``rank`` for a DreamBooth grid).
+
+    :func:`make_recipe` drops what a recipe lacks, so that one set of options can configure a
+    grid of methods; an option that no method of the grid has would silently do nothing (and
+    the jobs would count as already in the zoo, as if it had been applied).
+
+    >>> check_overrides(["lora"], {"prior_preservation": True})
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: --prior-preservation applies to dreambooth; add it to --methods or drop the option
+    """
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        owners = [method for method in METHODS if name in {f.name for f in fields(RECIPES[method])}]
+        if owners and not set(owners) & set(methods):
+            what = "it" if len(owners) == 1 else "one of them"
+            raise InputError(f"--{name.replace('_', '-')} applies to {', '.join(owners)}; add {what} to --methods or drop the option")
 
 
 def with_overrides(recipe: Recipe, **overrides: Any) -> Recipe:
@@ -274,6 +300,7 @@ __all__ = [
     "Recipe",
     "TextualInversionRecipe",
     "canonical_json",
+    "check_overrides",
     "config_hash",
     "make_recipe",
     "parse_methods",
