@@ -126,6 +126,17 @@ def test_demo_refuses_an_out_folder_holding_other_files(tmp_path, capsys):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("out", ["a-file/demo", "/proc/demo"])
+def test_demo_refuses_an_out_it_cannot_create_before_any_work(out, tmp_path, monkeypatch, capsys):
+    """As `build --out` does: a file among the folder's parents, or a place nothing can be created."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    code, stdout, err = run_cli(capsys, "demo", "--out", out, "--small")
+    assert (code, stdout) == (2, "") and err.startswith("Error: --out ") and err.count("\n") == 1, err
+    assert "unexpected" not in err and ("a-file is a file, not a folder; pass a path in a folder" in err or "cannot create files in /proc" in err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_an_interrupted_demo_folder_is_still_a_demo_folder(tmp_path):
     """Ctrl-C leaves .work and some outputs but no demo.json: rerunning into it must be allowed.
     A user's folder that merely has a .work of its own is not a demo's (the demo replaces zoo/)."""

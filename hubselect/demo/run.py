@@ -22,6 +22,7 @@ from typing import Any
 from hubselect.demo.config import DemoConfig
 from hubselect.demo.paths import RUN_MARKER, WORK_FOLDER
 from hubselect.errors import HubselectError, InputError
+from hubselect.paths import check_can_create_in
 
 
 @dataclass
@@ -94,7 +95,8 @@ def demo_environment(work: Path, namespace: str) -> dict[str, str]:
 
 def check_out_folder(out: str | os.PathLike) -> Path:
     """``out``, resolved, if a demo may write there: a new or empty folder, or an earlier demo's
-    (finished: ``demo.json``; interrupted: the marker in its ``.work`` folder). Anything else is refused.
+    (finished: ``demo.json``; interrupted: the marker in its ``.work`` folder), that can be created
+    and written (as ``build --out`` checks it). Anything else is refused, before minutes of work.
 
     >>> check_out_folder("/etc")  # doctest: +SKIP
     Traceback (most recent call last):
@@ -104,6 +106,7 @@ def check_out_folder(out: str | os.PathLike) -> Path:
     out = Path(out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    check_can_create_in(out, f"--out {out}")  # a file among its parents, /proc, a read-only folder
     demo_folder = (out / "demo.json").is_file() or (out / WORK_FOLDER / RUN_MARKER).is_file()
     if out.is_dir() and not demo_folder and any(out.iterdir()):
         raise InputError(f"--out {out} is a folder with other files in it; pass an empty or new folder, or an earlier demo's folder")
