@@ -44,10 +44,12 @@ def small_demo(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rerun_with_another_seed(small_demo, tmp_path_factory):
-    """`hubselect demo --small --seed 1` into a copy of the seed-0 run's folder, whose .work it kept."""
+    """`hubselect demo --small --seed 1` into a copy of the seed-0 run's folder, whose .work it kept,
+    with an evaluation.json put beside its ranker (where `hubselect push` reads it from)."""
     first, _, _ = small_demo
     out = tmp_path_factory.mktemp("rerun") / "out"
     shutil.copytree(first, out, symlinks=True)
+    (out / "ranker" / "evaluation.json").write_text('{"mine": true}')
     code, stdout, stderr = run_demo_cli("--out", out, "--seed", 1)
     assert code == 0, stderr
     return out, stdout, stderr
@@ -95,7 +97,7 @@ def test_small_demo_reports_one_json_document_on_stdout(small_demo):
     assert result["work"] == "new"  # nothing in OUT/.work to reuse (a rerun says "reused" or "restarted")
 
 
-def test_a_rerun_with_another_seed_uses_none_of_the_kept_work(small_demo, rerun_with_another_seed):
+def test_a_rerun_with_another_seed_uses_none_of_the_kept_work_and_keeps_files_beside_the_ranker(small_demo, rerun_with_another_seed):
     """The kept zoo holds seed 0's records under another config hash: the rerun starts its work
     afresh (and says so) rather than average them into seed 1's zoo, evaluation and ranker."""
     first, _, _ = small_demo
@@ -106,6 +108,7 @@ def test_a_rerun_with_another_seed_uses_none_of_the_kept_work(small_demo, rerun_
     assert len(zoo.records) == 12 and zoo.records["config_hash"].nunique() == 1
     assert set(zoo.records["config_hash"]).isdisjoint(before.records["config_hash"])
     assert len(json.loads((out / "evaluation.json").read_text())["targets"]) == 4
+    assert (out / "ranker" / "evaluation.json").read_text() == '{"mine": true}'  # rebuilt as `build` does
     assert not (out / ".work").exists()  # no --keep-work this time: the loopback Hub and caches are cleaned up
 
 
