@@ -131,6 +131,17 @@ def test_demo_refuses_an_out_folder_holding_other_files(tmp_path, capsys):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("out", ["a-file/demo", "/proc/demo"])
+def test_demo_refuses_an_out_it_cannot_create_before_any_work(out, tmp_path, monkeypatch, capsys):
+    """As `build --out` does: a file among the folder's parents, or a place nothing can be created."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    code, stdout, err = run_cli(capsys, "demo", "--out", out, "--small")
+    assert (code, stdout) == (2, "") and err.startswith("Error: --out ") and err.count("\n") == 1, err
+    assert "unexpected" not in err and ("a-file is a file, not a folder; pass a path in a folder" in err or "cannot create files in /proc" in err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
 def test_an_interrupted_demo_folder_is_still_a_demo_folder(tmp_path):
     """Ctrl-C leaves .work and some outputs but no demo.json: rerunning into it must be allowed.
     A user's folder that merely has a .work of its own is not a demo's (the demo replaces zoo/)."""
@@ -143,6 +154,27 @@ def test_an_interrupted_demo_folder_is_still_a_demo_folder(tmp_path):
         check_out_folder(tmp_path)
     (tmp_path / ".work" / RUN_MARKER).touch()
     assert check_out_folder(tmp_path) == tmp_path.resolve()
+
+
+def test_a_rerun_reuses_the_work_of_the_same_settings_only(tmp_path):
+    """--keep-work (or an interrupted run) leaves OUT/.work: its zoo's results are reused by a run of
+    the same settings, never by one whose records would be another seed's or another budget's."""
+    from hubselect.demo.run import start_work
+
+    assert start_work(tmp_path, DemoConfig.small()) == ("new", None)
+    kept = tmp_path / ".work" / "zoo" / "records.parquet"
+    kept.parent.mkdir()
+    kept.write_text("seed 0's results")
+    status, note = start_work(tmp_path, DemoConfig.small(workers=4))  # more workers: the same results
+    assert status == "reused" and "same settings" in note and kept.is_file()
+
+    status, note = start_work(tmp_path, DemoConfig.small(seed=1))
+    assert status == "restarted" and "other settings (seed 0 → 1): started it afresh" in note and not kept.exists()
+    kept.parent.mkdir()
+    kept.write_text("seed 1's results")
+    status, note = start_work(tmp_path, DemoConfig())  # the full demo after --small
+    assert status == "restarted" and "other settings (check_held_out, datasets, " in note and not kept.exists()
+    assert (tmp_path / ".work" / "hubselect-demo-run").is_file()  # still a demo's folder if this run is interrupted
 
 
 def test_update_bundle_refuses_the_small_demo_before_running_it(tmp_path, capsys, monkeypatch):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,33 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
-@pytest.fixture(scope="module")
-def small_demo(tmp_path_factory):
-    """`hubselect demo --small --format json`: 3 models × 4 datasets through every stage (about a minute)."""
-    out = tmp_path_factory.mktemp("demo") / "out"
+def run_demo_cli(*args) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = main(["demo", "--small", "--out", str(out), "--format", "json"])
-    assert code == 0, stderr.getvalue()
-    return out, json.loads(stdout.getvalue()), stderr.getvalue()
+        code = main([str(a) for a in ("demo", "--small", *args)])
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    """`hubselect demo --small --format json --keep-work`: 3 models × 4 datasets through every stage (about a minute)."""
+    out = tmp_path_factory.mktemp("demo") / "out"
+    code, stdout, stderr = run_demo_cli("--out", out, "--format", "json", "--keep-work")
+    assert code == 0, stderr
+    return out, json.loads(stdout), stderr
+
+
+@pytest.fixture(scope="module")
+def rerun_with_another_seed(small_demo, tmp_path_factory):
+    """`hubselect demo --small --seed 1` into a copy of the seed-0 run's folder, whose .work it kept,
+    with an evaluation.json put beside its ranker (where `hubselect push` reads it from)."""
+    first, _, _ = small_demo
+    out = tmp_path_factory.mktemp("rerun") / "out"
+    shutil.copytree(first, out, symlinks=True)
+    (out / "ranker" / "evaluation.json").write_text('{"mine": true}')
+    code, stdout, stderr = run_demo_cli("--out", out, "--seed", 1)
+    assert code == 0, stderr
+    return out, stdout, stderr
 
 
 def test_small_demo_runs_every_stage(small_demo):
@@ -64,7 +83,7 @@ def test_small_demo_writes_evaluation_ranker_heatmap_and_recommendation(small_de
     recommendations = json.loads((out / "recommendations.json").read_text())
     assert [r["dataset"] for r in recommendations] == ["my-checkerboards"]
     assert len(recommendations[0]["recommendations"]) == 3 and (out / recommendations[0]["folder"] / "metadata.jsonl").is_file()
-    assert not (out / ".work").exists()  # the loopback Hub and caches are cleaned up
+    assert (out / ".work" / "zoo").is_dir()  # --keep-work: the loopback Hub, the caches and the zoo being built
 
 
 def test_small_demo_reports_one_json_document_on_stdout(small_demo):
@@ -75,6 +94,22 @@ def test_small_demo_reports_one_json_document_on_stdout(small_demo):
     assert result["evaluation"]["method"] == json.loads((out / "evaluation.json").read_text())["method"]
     assert set(result["evaluation"]["margins"]) == BASELINES  # method − each baseline, with its interval
     assert "[9/9]" not in stderr  # --format json: no progress chatter
+    assert result["work"] == "new"  # nothing in OUT/.work to reuse (a rerun says "reused" or "restarted")
+
+
+def test_a_rerun_with_another_seed_uses_none_of_the_kept_work_and_keeps_files_beside_the_ranker(small_demo, rerun_with_another_seed):
+    """The kept zoo holds seed 0's records under another config hash: the rerun starts its work
+    afresh (and says so) rather than average them into seed 1's zoo, evaluation and ranker."""
+    first, _, _ = small_demo
+    out, _, stderr = rerun_with_another_seed
+    assert "held a run with other settings (seed 0 → 1): started it afresh" in stderr
+    assert json.loads((out / "demo.json").read_text())["config"]["seed"] == 1
+    zoo, before = Zoo.load(out / "zoo"), Zoo.load(first / "zoo")
+    assert len(zoo.records) == 12 and zoo.records["config_hash"].nunique() == 1
+    assert set(zoo.records["config_hash"]).isdisjoint(before.records["config_hash"])
+    assert len(json.loads((out / "evaluation.json").read_text())["targets"]) == 4
+    assert (out / "ranker" / "evaluation.json").read_text() == '{"mine": true}'  # rebuilt as `build` does
+    assert not (out / ".work").exists()  # no --keep-work this time: the loopback Hub and caches are cleaned up
 
 
 @pytest.mark.slow

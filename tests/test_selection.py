@@ -438,6 +438,22 @@ def test_saved_ranker_describes_itself_and_predicts_the_same(planted_zoo, plante
     assert [(p.model, p.score) for p in loaded.predict(new)] == [(p.model, p.score) for p in planted_ranker.predict(new)]
 
 
+def test_ranker_card_names_the_files_the_ranker_folder_holds(planted_zoo, planted_ranker, tmp_path):
+    """The pushed card tells a reader what the repo holds: learner files only when the ranker has any."""
+    from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    with_learners = Ranker.fit_arrays(ZooArrays.from_zoo(planted_zoo), SMALL, ensemble=Ensemble((Choice("interaction", "strong", 8),)))
+    assert not planted_ranker.boosters and with_learners.boosters  # the prior alone, and one LightGBM model
+    for name, ranker in (("prior", planted_ranker), ("learner", with_learners)):
+        folder = ranker.save(tmp_path / name)
+        card = ranker_card(json.loads((folder / "ranker.json").read_text()), "org/ranker", None)
+        has_learners = any(folder.glob("learner-*.txt"))
+        assert ("`learner-*.txt`" in card) == has_learners, card
+        assert ("It holds no LightGBM model" in card) == (not has_learners), card
+        assert ("`embeddings.npy`" in card) == (folder / "embeddings.npy").is_file()
+
+
 # -- command line ---------------------------------------------------------------------------------
 
 

@@ -198,6 +198,33 @@ def test_new_if_missing_starts_a_zoo_the_first_push_creates(repo_state, hub, hub
     assert json.loads(out)["records"] == 1 and len(json.loads(out)["revision"]) == 40
 
 
+def test_a_zoo_started_empty_takes_the_score_of_the_first_results_merged_into_it(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """--new-if-missing starts a zoo scored as profiling scores; with no records yet, that is no
+    reason to refuse results scored otherwise (the README fills a zoo with `zoo import`)."""
+    # An empty local zoo, then an accuracy bundle imported into it.
+    code, _, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--new-if-missing", "--token", hub_token)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "zoo", "import", BUNDLE, "--higher-is-better", "--score-name", "accuracy", "--out", tmp_path / "Z")
+    assert code == 0, err
+    imported = Zoo.load(tmp_path / "Z")
+    assert (imported.meta.score, imported.meta.higher_is_better) == ("accuracy", True) and len(imported.records) > 0
+
+    # An empty zoo pushed first, then a scored one: the repo's zoo takes the pushed score.
+    code, _, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "E", "--new-if-missing", "--token", hub_token)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "zoo", "push", tmp_path / "E", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "zoo", "push", tmp_path / "Z", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    assert Zoo.pull(hub_repo_id, token=hub_token).equals(imported)
+
+    # Once it holds records, the repo's zoo still refuses another score.
+    small_zoo("fid").save(tmp_path / "F")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "F", "--repo", hub_repo_id, "--token", hub_token)
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert "cannot merge a zoo scored by 'fid' (lower is better) into one scored by 'accuracy'" in err
+
+
 def test_new_if_missing_keeps_the_zoo_in_out_and_still_fails_when_the_hub_fails(hub, hub_token, hub_repo_id, tmp_path, capsys):
     local = small_zoo("local")
     local.save(tmp_path / "Z")

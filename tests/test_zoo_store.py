@@ -157,8 +157,22 @@ def test_merge_upserts_by_key_and_loses_nothing():
 
 
 def test_merge_refuses_zoos_scored_differently():
+    fid, accuracy = Zoo(ZooMeta(score="fid", higher_is_better=False)), Zoo(ZooMeta(score="accuracy", higher_is_better=True))
+    fid.add_profiles([ProfileRecord("m1", "d1", 30.0)])
+    accuracy.add_profiles([ProfileRecord("m1", "d2", 0.9)])
     with pytest.raises(HubselectError, match="cannot merge"):
-        Zoo(ZooMeta(score="fid", higher_is_better=False)).merge(Zoo(ZooMeta(score="accuracy", higher_is_better=True)))
+        fid.merge(accuracy)
+
+
+def test_a_zoo_without_records_takes_the_score_of_the_one_merged_with_it():
+    """A score describes records: a zoo holding none has nothing to clash with, either way round."""
+    scored = Zoo(ZooMeta(score="accuracy", higher_is_better=True))
+    scored.add_profiles([ProfileRecord("m1", "d1", 0.9)])
+    empty = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    empty.add_models([ModelRecord("m2", features={"params": 1})])
+    for merged in (empty.merge(scored), scored.merge(empty)):
+        assert (merged.meta.score, merged.meta.higher_is_better) == ("accuracy", True)
+        assert merged.model_ids == ["m1", "m2"] and [r.score for r in merged.profile_records()] == [0.9]
 
 
 def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):

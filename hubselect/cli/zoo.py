@@ -209,7 +209,8 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
 
 def _start_new(repo_id: str, out: Path) -> None:
     """``zoo pull --new-if-missing`` of a repo that holds no zoo yet: a new, empty zoo in ``out``
-    (scored as every zoo hubselect profiles into), or the zoo already there, untouched."""
+    (scored as every zoo hubselect profiles into, until results scored otherwise are merged into
+    it: :meth:`Zoo.merge`), or the zoo already there, untouched."""
     from hubselect.profile.journal import PROFILE_HIGHER_IS_BETTER, PROFILE_SCORE
     from hubselect.zoo.store import META_FILE
 

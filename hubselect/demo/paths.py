@@ -25,6 +25,10 @@ WORK_FOLDER = ".work"
 #: common a name to prove it.
 RUN_MARKER = "hubselect-demo-run"
 
+#: Written into the working folder beside the marker: the settings of the run whose work it holds.
+#: A rerun reuses the work only when its settings are the same (see ``hubselect.demo.run.start_work``).
+WORK_SETTINGS = "settings.json"
+
 _ROOT = Path(__file__).resolve().parent
 
 

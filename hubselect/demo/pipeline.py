@@ -140,6 +140,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     from hubselect.plots import score_heatmap
     from hubselect.profile import EvalConfig, LoraRecipe, profile_grid
     from hubselect.rank import Ranker, RankerConfig, evaluate
+    from hubselect.rank.ranker import RANKER_FILE
     from hubselect.zoo import Zoo, update_zoo
 
     started = time.perf_counter()
@@ -244,8 +245,9 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
 
     with stages.stage("build", "Building the ranker on every result"):
         ranker = Ranker.fit(zoo, ranker_config)
-        _replace_dir(out / "ranker")
-        ranker.save(out / "ranker")
+        if not (out / "ranker" / RANKER_FILE).is_file():
+            _replace_dir(out / "ranker")  # what an interrupted save left, if anything: no ranker to keep files beside
+        ranker.save(out / "ranker")  # over an earlier run's ranker: rebuilt as `build` does, the files put beside it kept
 
     with stages.stage("push", f"Pushing the zoo to the loopback Hub as {ns}/{ZOO_REPO} and pulling it back"):
         with disable_progress_bars():

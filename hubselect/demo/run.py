@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from hubselect.demo.config import DemoConfig
-from hubselect.demo.paths import RUN_MARKER, WORK_FOLDER
+from hubselect.demo.paths import RUN_MARKER, WORK_FOLDER, WORK_SETTINGS
 from hubselect.errors import HubselectError, InputError
+from hubselect.paths import check_can_create_in
 
 
 @dataclass
@@ -32,6 +34,8 @@ class DemoResult:
     summary: dict[str, Any] = field(default_factory=dict)
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    #: What the run found in ``OUT/.work`` (:func:`start_work`): ``new``, ``reused`` or ``restarted``.
+    work: str = "new"
 
     @property
     def evaluation(self) -> dict[str, Any]:
@@ -53,6 +57,7 @@ class DemoResult:
             "out": str(self.out),
             **self.summary,
             "wins": self.wins(),
+            "work": self.work,
             "wall_seconds": round(self.wall_seconds, 2),
             "cpu_seconds": round(self.cpu_seconds, 2),
         }
@@ -94,7 +99,8 @@ def demo_environment(work: Path, namespace: str) -> dict[str, str]:
 
 def check_out_folder(out: str | os.PathLike) -> Path:
     """``out``, resolved, if a demo may write there: a new or empty folder, or an earlier demo's
-    (finished: ``demo.json``; interrupted: the marker in its ``.work`` folder). Anything else is refused.
+    (finished: ``demo.json``; interrupted: the marker in its ``.work`` folder), that can be created
+    and written (as ``build --out`` checks it). Anything else is refused, before minutes of work.
 
     >>> check_out_folder("/etc")  # doctest: +SKIP
     Traceback (most recent call last):
@@ -104,10 +110,61 @@ def check_out_folder(out: str | os.PathLike) -> Path:
     out = Path(out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    check_can_create_in(out, f"--out {out}")  # a file among its parents, /proc, a read-only folder
     demo_folder = (out / "demo.json").is_file() or (out / WORK_FOLDER / RUN_MARKER).is_file()
     if out.is_dir() and not demo_folder and any(out.iterdir()):
         raise InputError(f"--out {out} is a folder with other files in it; pass an empty or new folder, or an earlier demo's folder")
     return out
+
+
+def _settings(config: DemoConfig) -> dict[str, Any]:
+    """What decides a run's results: every setting but the number of worker processes."""
+    return {k: v for k, v in config.to_dict().items() if k != "workers"}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The settings that changed: ``seed 0 → 1``, with their values when there are few.
+
+    >>> _differences({"seed": 0, "models": ["a", "b"]}, {"seed": 1, "models": ["a", "c"]})
+    'models, seed 0 → 1'
+    """
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if len(changed) > 3:  # --small against the full demo: a dozen of them
+        return ", ".join(changed)
+    return ", ".join(k if isinstance(new.get(k), list) or k not in old or k not in new else f"{k} {old[k]} → {new[k]}" for k in changed)
+
+
+def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
+    """Make ``OUT/.work`` ready for a run of ``config``: ``(status, note)``, the note for people.
+
+    What a run with the same settings left there (``--keep-work``, or an interrupted run) is
+    reused: profiling skips the jobs its zoo already holds (``reused``). The work of a run with
+    other settings is deleted first (``restarted``): its zoo holds records of another seed or
+    budget under other config hashes, and its loopback Hub the repos of other models, which
+    this run would otherwise crawl, profile and average into its own results. A working folder
+    that does not say which settings it holds (an older hubselect's) is deleted too.
+
+    >>> start_work(Path("demo-run"), DemoConfig.small(seed=1))  # doctest: +SKIP
+    ('restarted', 'demo-run/.work held a run with other settings (seed 0 → 1): started it afresh, so none of its results mix into this run')
+    """
+    work = out / WORK_FOLDER
+    settings = _settings(config)
+    status, note = "new", None
+    if work.is_dir():
+        try:
+            held = json.loads((work / WORK_SETTINGS).read_text())
+        except (OSError, ValueError):
+            held = None
+        if held == settings:
+            status, note = "reused", f"Reusing {work} from an earlier run with the same settings: the fine-tuning results it holds are not computed again"
+        else:
+            what = f"with other settings ({_differences(held, settings)})" if isinstance(held, dict) else "whose settings it does not record"
+            status, note = "restarted", f"{work} held a run {what}: started it afresh, so none of its results mix into this run"
+            shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / RUN_MARKER).touch()  # before anything is written: a Ctrl-C leaves it a demo folder
+    (work / WORK_SETTINGS).write_text(json.dumps(settings, indent=2) + "\n")
+    return status, note
 
 
 def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progress: bool = True, keep_work: bool = False) -> DemoResult:
@@ -115,6 +172,8 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
     ``scores.png``, ``recommendations.json``, ``examples/``, ``demo.json``).
 
     Progress goes to stderr. Raises :class:`~hubselect.errors.HubselectError` when a stage fails.
+    ``OUT/.work`` is deleted at the end unless ``keep_work``; a rerun reuses what it holds only
+    when the settings are the same (:func:`start_work`).
 
     >>> result = run_demo("demo-out", DemoConfig.small())  # doctest: +SKIP
     >>> result.wins()  # doctest: +SKIP
@@ -122,8 +181,9 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
     """
     config = config or DemoConfig()
     out = check_out_folder(out)
-    (out / WORK_FOLDER).mkdir(parents=True, exist_ok=True)
-    (out / WORK_FOLDER / RUN_MARKER).touch()  # before anything is written: a Ctrl-C leaves it a demo folder
+    work, note = start_work(out, config)
+    if progress and note:
+        print(note, file=sys.stderr, flush=True)
     env = demo_environment(out / WORK_FOLDER, config.namespace)
     if not progress:
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -145,7 +205,7 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
             f"the demo stopped with exit code {completed.returncode} (the reason is above); rerun with --debug, "
             f"or `HUBSELECT_DEMO_LOG=INFO` for the stages' logs"
         )
-    return DemoResult(out, json.loads(summary_file.read_text()), wall, cpu)
+    return DemoResult(out, json.loads(summary_file.read_text()), wall, cpu, work)
 
 
 def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -166,4 +226,4 @@ def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedP
     return subprocess.CompletedProcess(command, child.returncode)
 
 
-__all__ = ["DemoResult", "demo_environment", "run_demo"]
+__all__ = ["DemoResult", "demo_environment", "run_demo", "start_work"]

@@ -139,6 +139,9 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         learner=info.get("config", {}).get("learner", "lambdarank"),
         selected=info.get("selected", ""),
         feature_groups=FEATURE_GROUPS,
+        # What the folder holds: a ranker whose inner cross-validation kept the prior alone has no learner files.
+        learners=len(info.get("files", {}).get("learners", {})),
+        embeddings=bool(info.get("files", {}).get("embeddings")),
         evaluation={"rows": rows, "targets": evaluation.get("targets", {}), "margins": list(margin_cells(evaluation.get("margins", {})).items())} if evaluation else None,
     )
 

@@ -356,15 +356,29 @@ class Zoo:
 
         Model and dataset rows are merged column by column (see the module docstring): what
         ``other`` leaves missing in a row keeps this zoo's value.
+
+        A score name and direction describe records, so they clash only when both zoos hold
+        some: a zoo with no records yet (``zoo pull --new-if-missing`` starts one scored as
+        profiling scores) takes ``other``'s, and a zoo with records keeps its own when ``other``
+        holds none.
+
+        >>> empty = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+        >>> scored = Zoo(ZooMeta(score="accuracy", higher_is_better=True))
+        >>> scored.add_profiles([ProfileRecord("m1", "d1", 0.9)])
+        >>> empty.merge(scored).meta.score
+        'accuracy'
         """
-        if (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
+        meta = replace(self.meta)
+        if self.records.empty:
+            meta = replace(meta, score=other.meta.score, higher_is_better=other.meta.higher_is_better)
+        elif not other.records.empty and (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
             raise HubselectError(
                 f"cannot merge a zoo scored by {other.meta.score!r} ({other.meta.direction}) into one scored by "
                 f"{self.meta.score!r} ({self.meta.direction}); "
                 "keep them in separate zoos (another --out folder or --repo)"
             )
         return Zoo(
-            replace(self.meta),
+            meta,
             **{
                 name: (_fill_in if name in FEATURE_TABLES else _upsert)(getattr(self, name), getattr(other, name), name)
                 for name in TABLES
