@@ -230,6 +230,26 @@ def test_metadata_saved_with_a_utf8_bom_keeps_its_captions(metadata_name, tmp_pa
     assert sorted(sample.captions) == sorted(f"caption {i}" for i in range(10))
 
 
+@pytest.mark.parametrize(
+    ("metadata_name", "content", "captions"),
+    [
+        # A quoted title followed by more text: the csv module's lenient reading, as `datasets` reads it.
+        pytest.param("metadata.csv", "file_name,text\n" + "".join(f'{name},"Starry Night" by van Gogh {i}\n' for i, name in enumerate(_names())),
+                     [f"Starry Night by van Gogh {i}" for i in range(10)], id="quoted title"),
+        # A quoted caption over two lines, last in the file: closed, so not an unclosed quote.
+        pytest.param("metadata.csv", "file_name,text\n" + "".join(f'{name},"line one\nline two {i}"\n' for i, name in enumerate(_names())),
+                     [f"line one\nline two {i}" for i in range(10)], id="multi-line caption"),
+        # Objects spread over several lines (pretty-printed), which `datasets` reads too.
+        pytest.param("metadata.jsonl", "".join(json.dumps({"file_name": name, "text": f"cap {i}"}, indent=1) + "\n" for i, name in enumerate(_names())),
+                     [f"cap {i}" for i in range(10)], id="multi-line objects"),
+    ],
+)
+def test_metadata_that_datasets_reads_keeps_its_captions(metadata_name, content, captions, tmp_path, isolated_cache):
+    folder = _captioned_folder(tmp_path / "d", metadata_name, content)
+    sample = load_dataset_sample(str(folder), n=10, min_images=2, progress=False)
+    assert sorted(sample.captions) == sorted(captions)
+
+
 def _unclosed_quote(rows):
     lines = ["file_name,text"] + [f"{name},caption {i}" for i, name in enumerate(_names(rows))]
     lines[4] = f'{_names()[3]},"Best photo of thing 3'  # the quote is never closed

@@ -281,32 +281,40 @@ def _metadata_records(file: Path, shown: str) -> list[dict[str, Any]]:
 
 
 def _jsonl_records(text: str, shown: str) -> list[dict[str, Any]]:
+    """The objects of a JSON Lines file: one per line, or spread over several lines (``datasets``
+    reads those too), each error at its line and column in the file."""
+    decoder = json.JSONDecoder()
     records = []
-    for line, content in enumerate(text.split("\n"), start=1):  # not splitlines: U+2028 may sit inside a string
-        if not content.strip():
-            continue
+    at = 0
+    while True:
+        while at < len(text) and text[at] in " \t\r\n":
+            at += 1
+        if at == len(text):
+            return records
         try:
-            record = json.loads(content)
-        except ValueError as exc:
-            # Each line is parsed alone, so the decoder's own "line 1" would mislead: give the column.
-            detail = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise InputError(f"{shown}, line {line}: not valid JSON ({detail}); fix the line or remove the file") from None
+            record, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{shown}, line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); fix the line or remove the file") from None
         if not isinstance(record, dict):
+            line = text.count("\n", 0, at) + 1
             raise InputError(f"{shown}, line {line}: not a JSON object; write one object per line, e.g. {{\"file_name\": \"a.png\", \"text\": \"...\"}}")
         records.append(record)
-    return records
+        at = end
 
 
 def _csv_records(text: str, shown: str) -> list[dict[str, Any]]:
     """Rows of a metadata CSV as dicts; a short row's missing fields are None.
 
-    Strict, because the lenient reading is wrong data without a word: a quote never closed
-    swallows every later row into one caption, and fields beyond the header (an unquoted
-    comma) would cut the caption at the comma.
+    Read as leniently as ``datasets`` reads it (``0.png,"Starry Night" by van Gogh`` is the
+    caption ``Starry Night by van Gogh``), except where lenient reading is wrong data without a
+    word: a quote never closed swallows every later row into one caption, and fields beyond the
+    header (an unquoted comma) would cut the caption at the comma. Both are errors at their line.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines)
     header: list[str] | None = None
     records = []
+    last = (0, 0)  # the first and last line of the last row read
     while True:
         line = reader.line_num + 1  # where the next row starts
         try:
@@ -332,6 +340,15 @@ def _csv_records(text: str, shown: str) -> list[dict[str, Any]]:
                 'quote a field that holds a comma ("a, b")'
             )
         records.append(dict(zip_longest(header, row[: len(header)])))
+        last = (line, reader.line_num)
+    # A quote never closed runs to the end of the file: the last row then spans several lines
+    # and holds an odd number of quotes (a closed quoted field, "" escapes included, holds an even one).
+    first, end = last
+    if end > first and "".join(lines[first - 1 : end]).count('"') % 2:
+        raise InputError(
+            f"{shown}, line {first}: a quoted field starting in this row is never closed; "
+            'close the quote (a quote inside a quoted field is written "")'
+        )
     return records
 
 
