@@ -140,7 +140,7 @@ def recommend(
     from hubselect.data.profile import how_to_profile, profile_dataset, similar_in_zoo
     from hubselect.rank import NewDataset
 
-    _check_arguments(dataset, zoo, top_k, max_params, license, n, min_images, seed)
+    top_k, max_params, n, min_images, seed = _check_arguments(dataset, zoo, top_k, max_params, license, n, min_images, seed)
     if mode not in ("fast", "faithful"):
         raise InputError(f"--mode must be fast or faithful, got {mode!r}")
     if max_params is not None and math.isnan(max_params):  # NaN compares false: it would filter nothing
@@ -217,8 +217,10 @@ def recommend(
     )
 
 
-def _check_arguments(dataset: Any, zoo: Any, top_k: Any, max_params: Any, license: Any, n: Any, min_images: Any, seed: Any) -> None:
-    """Refuse an argument of the wrong type or out of range before anything is read.
+def _check_arguments(dataset: Any, zoo: Any, top_k: Any, max_params: Any, license: Any, n: Any, min_images: Any, seed: Any) -> tuple:
+    """Refuse an argument of the wrong type or out of range before anything is read; the numbers
+    as Python's own ``(top_k, max_params, n, min_images, seed)`` (a numpy integer is one, but
+    neither JSON nor the caches take it).
 
     The CLI's options are checked by click; from Python, ``top_k=2.5`` or ``max_params="1B"``
     would otherwise fail as a TypeError from deep inside, some only after the whole sample was
@@ -237,6 +239,7 @@ def _check_arguments(dataset: Any, zoo: Any, top_k: Any, max_params: Any, licens
         raise InputError(f"max_params must be a number of parameters, e.g. 1e9, or None, got {max_params!r}")
     if license is not None and not (isinstance(license, str) or (isinstance(license, Sequence) and all(isinstance(x, str) for x in license))):
         raise InputError(f"license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got {license!r}")
+    return int(top_k), None if max_params is None else float(max_params), int(n), int(min_images), int(seed)
 
 
 # -- the zoo, the probe, the ranker ---------------------------------------------------------------

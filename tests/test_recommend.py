@@ -271,6 +271,18 @@ def test_the_python_api_takes_paths(zoo_dir, ranker_dir, cool_folder):
     assert result.recommendations[0].model == "org/cool-expert"
 
 
+def test_the_python_api_takes_numpy_numbers(zoo_dir, ranker_dir, cool_folder):
+    """Numbers read from an array or a DataFrame are numpy's; they went through, then JSON refused them."""
+    import numpy as np
+
+    import hubselect
+
+    result = hubselect.recommend(str(cool_folder), zoo=str(zoo_dir), ranker=str(ranker_dir), probe=str(tiny_clip_dir()),
+                                 n=np.int64(16), seed=np.int64(0), top_k=np.int32(1), min_images=np.int64(8), max_params=np.float64(1e12))
+    assert [r.model for r in result.recommendations] == ["org/cool-expert"]
+    json.dumps(result.to_dict())
+
+
 def test_a_small_folder_is_refused_until_min_images_allows_it(zoo_dir, ranker_dir, tmp_path, capsys):
     """The error names the option that lowers the floor, and recommend has that option."""
     small = write_image_folder(tmp_path / "five-cool-images", 5, style="cool", seed=7)
