@@ -307,7 +307,7 @@ def test_a_new_zoo_folder_spelled_like_a_hub_id_is_named_as_a_local_folder_once(
     (tmp_path / "bundle" / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
     code, _, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "my-org/my-zoo")
     assert code == 0 and err.count("\n") == 1, err
-    assert "--out my-org/my-zoo is a new local folder (./my-org/my-zoo), not the Hub zoo my-org/my-zoo" in err
+    assert "note: creating the zoo folder ./my-org/my-zoo (--out is a local folder); if you meant the Hub zoo my-org/my-zoo" in err
     assert "`hubselect zoo pull my-org/my-zoo --out FOLDER`" in err and "`hubselect zoo push FOLDER --repo my-org/my-zoo`" in err
     assert (tmp_path / "my-org" / "my-zoo" / "zoo.json").is_file()
     code, _, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "my-org/my-zoo")

@@ -86,7 +86,7 @@ def note_new_zoo_folder(folder: Path, option: str = "--zoo") -> None:
         return
     repo = folder.as_posix()
     SETTINGS.output.info(
-        f"note: {option} {repo} is a new local folder (./{repo}), not the Hub zoo {repo}; to add to the Hub zoo, "
+        f"note: creating the zoo folder ./{repo} ({option} is a local folder); if you meant the Hub zoo {repo}, "
         f"`hubselect zoo pull {repo} --out FOLDER`, run this with {option} FOLDER, then `hubselect zoo push FOLDER --repo {repo}`"
     )
 
