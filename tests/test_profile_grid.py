@@ -545,3 +545,30 @@ def test_a_dead_ray_address_from_the_environment_says_to_unset_it(monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", address)
     with pytest.raises(InputError, match=f"^RAY_ADDRESS {address}: no Ray cluster answers there .*; start one .* or unset RAY_ADDRESS"):
         make_executor("ray")
+
+
+def test_zoo_models_reaches_models_without_results_before_redoing_outdated_ones(probes, tmp_path):
+    """A refresh capped by --max-models profiles a model with no result before redoing one whose
+    result was made from an older revision (a Hub repo's main moves with a README edit too)."""
+    from hubselect.profile.grid import lacking_jobs, plan_jobs
+    from hubselect.profile.journal import PROFILE_HIGHER_IS_BETTER, PROFILE_SCORE, ZooWriter
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ProfileRecord
+
+    outdated, new = (save_tiny_pipeline(tmp_path / "models" / name, "sd-tiny-ddim") for name in ("a-outdated", "b-new"))
+    pets = write_image_folder(tmp_path / "pets", n=8, style="warm")
+    jobs = plan_jobs([str(outdated), str(new)], [str(pets)], probe=str(probes["clip"]), device="cpu")
+    held = jobs[0]  # the outdated model's job, first in job order
+    zoo = Zoo(ZooMeta(score=PROFILE_SCORE, higher_is_better=PROFILE_HIGHER_IS_BETTER))
+    zoo.add_profiles([ProfileRecord(*held.key[:2], 250.0, method=held.method, config_hash=held.config_hash,
+                                    model_revision="local-0123456789ab", dataset_revision=None,
+                                    details={"model_ref": str(outdated)})])
+    zoo.save(tmp_path / "zoo")
+    writer = ZooWriter(tmp_path / "zoo")
+    assert held.model_id == "a-outdated" and writer.get(held.key) is not None
+
+    assert [j.model_id for j in lacking_jobs(jobs, writer, max_models=1)] == ["b-new"]
+    # With room for both, the outdated result is redone too.
+    assert {j.model_id for j in lacking_jobs(jobs, writer, max_models=2)} == {"a-outdated", "b-new"}
+    assert {j.model_id for j in lacking_jobs(jobs, writer)} == {"a-outdated", "b-new"}

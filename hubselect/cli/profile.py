@@ -19,7 +19,8 @@ from hubselect.profile.recipes import METHODS
               help="Instead of --models: the zoo's crawled models that may be profiled (pipelines, not flagged), most downloaded first, "
                    "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from a commit "
                    "main has moved on from, counts as lacking: it runs again).")
-@click.option("--max-models", type=click.IntRange(min=1), default=None, help="With --zoo-models: profile at most N models in this run.")
+@click.option("--max-models", type=click.IntRange(min=1), default=None,
+              help="With --zoo-models: profile at most N models in this run, those missing a result before those whose results are outdated.")
 @click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),

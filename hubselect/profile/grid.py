@@ -284,23 +284,30 @@ def profilable_models(zoo: Any) -> list[str]:
 def lacking_jobs(
     jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: int | None = None, revisions: SourceRevisions | None = None
 ) -> list[ProfileJob]:
-    """The jobs of the first ``max_models`` models (in job order) that lack a result on one of
-    their datasets × methods: a job the zoo holds no record of (never run, or failed), or one
-    whose record :func:`rerun_reason` would redo. Their other jobs stay in (``run_grid`` skips
-    them), so a dataset added to a grid is profiled for every model, and a failed job is tried again.
+    """The jobs of at most ``max_models`` models that lack a result on one of their datasets ×
+    methods: first the models with a job the zoo holds no record of (never run, or failed), then
+    those with a record :func:`rerun_reason` would redo, each group in job order. Their other
+    jobs stay in (``run_grid`` skips them), so a dataset added to a grid is profiled for every
+    model, and a failed job is tried again.
+
+    Missing results come first because a record made from an older revision is still a result,
+    and a Hub repo's branch moves with any commit (a README edit too): a weekly refresh capped by
+    ``max_models`` must reach new models rather than spend its runs redoing the results of
+    popular ones. Only models with no missing result are looked up (:class:`SourceRevisions`).
 
     >>> lacking_jobs(plan_jobs(profilable_models(zoo), "org/pets,org/cars"), ZooWriter("my-zoo"), max_models=5)  # doctest: +SKIP
     """
     revisions = revisions or SourceRevisions()
-    chosen: list[str] = []
+    by_model: dict[str, list[ProfileJob]] = {}
     for job in jobs:
-        if job.model_id in chosen:
-            continue
-        if max_models is not None and len(chosen) >= max_models:
+        by_model.setdefault(job.model_id, []).append(job)
+    limit = len(by_model) if max_models is None else max_models
+    chosen = [m for m, own in by_model.items() if any(writer.get(job.key) is None for job in own)][:limit]
+    for model, own in by_model.items():
+        if len(chosen) >= limit:
             break
-        held = writer.get(job.key)
-        if held is None or revisions.rerun_reason(job, held) is not None:
-            chosen.append(job.model_id)
+        if model not in chosen and any(revisions.rerun_reason(job, writer.get(job.key)) is not None for job in own):
+            chosen.append(model)
     return [job for job in jobs if job.model_id in chosen]
 
 
