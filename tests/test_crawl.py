@@ -339,3 +339,23 @@ def test_an_author_that_is_not_a_user_name_is_refused(hub, tmp_path, capsys):
         code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", author)
         assert code == 2 and err.strip() == f"Error: --author {author!r} is not a Hub user or organisation name; pass one like alice (not a URL or ORG/NAME)"
     assert len(hub.request_log) == before and not (tmp_path / "Z").exists()
+
+
+def test_two_crawls_of_one_kind_at_once_keep_the_repos_each_skipped(seeded, hub, tmp_path):
+    """Two t2i crawls with different filters (say --author A and --author B) saving into one zoo
+    at once: the state remembers the repos both skipped, so neither crawl reads them again."""
+    from hubselect.crawl import CrawlOptions, crawl
+
+    zoo = tmp_path / "Z"
+    done = []
+
+    def meanwhile(summary) -> None:
+        if not done:  # the first crawl has skipped a repo and not yet saved its page
+            done.append(True)
+            crawl(zoo, CrawlOptions(kind="t2i", author=NAMESPACE, search="lora-pixel"))
+
+    crawl(zoo, CrawlOptions(kind="t2i", author=NAMESPACE, search="lora-sks"), on_model=meanwhile)
+
+    skipped = CrawlState.load(zoo).kind("t2i").skipped
+    assert sorted(skipped) == [f"{NAMESPACE}/lora-pixel-style", f"{NAMESPACE}/lora-sks-dog"]
+    assert all(entry["reason"].startswith("no model_index.json") for entry in skipped.values())

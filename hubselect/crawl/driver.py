@@ -5,7 +5,8 @@ record and writes the page's records into the zoo (upserted by model id) before 
 both writes are atomic. A crawl killed at any point therefore loses at most the page in
 flight, and a rerun skips every repo the zoo already holds at the same sha: every model ends up
 in the zoo exactly once. Each save re-reads the zoo under its lock, so a profiler or another
-crawl writing the same folder meanwhile loses nothing.
+crawl writing the same folder meanwhile loses nothing: the state too is merged, not replaced, so a
+crawl of the same kind with another filter keeps the repos it skipped.
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def crawl(
     zoo = open_or_create_zoo(zoo_dir)
     kind_state = CrawlState.load(zoo_dir).kind(options.kind)
     kind_state.pages, kind_state.finished = 0, False
+    # What this run changed in the kind's skipped repos (None: no longer skipped). Each save
+    # applies only these to the state on disk: another crawl of this kind (--author A while
+    # --author B runs) saves its own skipped repos into the same file meanwhile.
+    skip_changes: dict[str, dict[str, str | None] | None] = {}
     # Records of other kinds share the models table; this crawl only reuses its own.
     known = {r.model: r for r in zoo.model_records() if r.features.get("kind") in (None, options.kind)}
     hints = HeaderSizeHints()
@@ -162,10 +167,18 @@ def crawl(
             if page:
                 current.add_models(page)
             current.save(zoo_dir)
-            kind_state.updated_at = now()
             current_state = CrawlState.load(zoo_dir)
-            current_state.kinds[options.kind] = kind_state
+            on_disk = current_state.kind(options.kind)
+            for repo_id, entry in skip_changes.items():
+                if entry is None:
+                    on_disk.skipped.pop(repo_id, None)
+                else:
+                    on_disk.skipped[repo_id] = entry
+            on_disk.pages, on_disk.finished, on_disk.updated_at = kind_state.pages, kind_state.finished, now()
             current_state.save(zoo_dir)
+        skip_changes.clear()
+        # The other crawls' skipped repos too: this one need not read them when it lists them.
+        kind_state.skipped = on_disk.skipped
 
     with metered_requests() as meter:
 
@@ -220,11 +233,12 @@ def crawl(
                     outcome = crawler.record(HubRepoReader(info, token=options.token, hints=hints))
                     read += 1
                     if isinstance(outcome, Skipped):
-                        kind_state.skipped[info.id] = {"sha": info.sha, "reason": outcome.reason}
+                        kind_state.skipped[info.id] = skip_changes[info.id] = {"sha": info.sha, "reason": outcome.reason}
                         summary.skipped[outcome.reason] += 1
                         tick()
                         continue
                     kind_state.skipped.pop(info.id, None)
+                    skip_changes[info.id] = None
                     if previous is None:
                         summary.crawled += 1
                     elif previous.revision != info.sha:
