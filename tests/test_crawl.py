@@ -339,3 +339,77 @@ def test_an_author_that_is_not_a_user_name_is_refused(hub, tmp_path, capsys):
         code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", author)
         assert code == 2 and err.strip() == f"Error: --author {author!r} is not a Hub user or organisation name; pass one like alice (not a URL or ORG/NAME)"
     assert len(hub.request_log) == before and not (tmp_path / "Z").exists()
+
+
+def test_two_crawls_of_one_kind_at_once_keep_the_repos_each_skipped(seeded, hub, tmp_path):
+    """Two t2i crawls with different filters (say --author A and --author B) saving into one zoo
+    at once: the state remembers the repos both skipped, so neither crawl reads them again."""
+    from hubselect.crawl import CrawlOptions, crawl
+
+    zoo = tmp_path / "Z"
+    done = []
+
+    def meanwhile(summary) -> None:
+        if not done:  # the first crawl has skipped a repo and not yet saved its page
+            done.append(True)
+            crawl(zoo, CrawlOptions(kind="t2i", author=NAMESPACE, search="lora-pixel"))
+
+    crawl(zoo, CrawlOptions(kind="t2i", author=NAMESPACE, search="lora-sks"), on_model=meanwhile)
+
+    skipped = CrawlState.load(zoo).kind("t2i").skipped
+    assert sorted(skipped) == [f"{NAMESPACE}/lora-pixel-style", f"{NAMESPACE}/lora-sks-dog"]
+    assert all(entry["reason"].startswith("no model_index.json") for entry in skipped.values())
+
+
+def test_a_repo_deleted_between_listing_and_reading_is_not_recorded(seeded, hub, tmp_path):
+    """A repo gone by the time the crawl reads it is skipped, not recorded as a crawled model;
+    one the zoo held from an earlier crawl keeps its row and its results, flagged as gone."""
+    from huggingface_hub import HfApi
+
+    from hubselect.crawl import CrawlOptions, crawl
+    from hubselect.crawl.safety import is_profilable
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.zoo import ProfileRecord
+
+    owner = "vanishing"
+    api = HfApi(endpoint=hub.url, token=f"hf_{owner}_seed")
+    pipeline = seeded.folders[f"{NAMESPACE}/sd-tiny-ddim"]
+    for name in ("first", "held"):  # listed in creation order: "first" is read first
+        api.create_repo(f"{owner}/{name}")
+        api.upload_folder(repo_id=f"{owner}/{name}", folder_path=str(pipeline))
+    zoo = tmp_path / "Z"
+    crawl(zoo, CrawlOptions(author=owner))
+    held = models_of(zoo)[f"{owner}/held"]
+    result = ProfileRecord(f"{owner}/held", "user/pets", 31.5, method="lora", model_revision=held.revision)
+    ZooWriter(zoo).write(result)
+    api.upload_file(repo_id=f"{owner}/held", path_or_fileobj=b"---\nlicense: mit\n---\n# held\n", path_in_repo="README.md")  # a new commit to read
+    api.create_repo(f"{owner}/new")
+    api.upload_folder(repo_id=f"{owner}/new", folder_path=str(pipeline))
+    done = []
+
+    def delete_the_others(summary) -> None:
+        if not done:  # listed, "first" read; "held" and "new" not yet
+            done.append(True)
+            api.delete_repo(f"{owner}/held")
+            api.delete_repo(f"{owner}/new")
+
+    summary = crawl(zoo, CrawlOptions(author=owner), on_model=delete_the_others)
+
+    assert (summary.listed, summary.crawled, summary.updated, summary.unchanged) == (3, 0, 0, 1)
+    assert dict(summary.skipped) == {"gone from the Hub since it was listed (deleted, or made private)": 2}
+    models = models_of(zoo)
+    assert sorted(models) == [f"{owner}/first", f"{owner}/held"]
+    flagged = models[f"{owner}/held"]
+    assert flagged.revision == held.revision and flagged.features["total_params"] == held.features["total_params"]
+    assert flagged.features["excluded_reason"] == "gone from the Hub since it was listed (deleted, or made private)"
+    assert not is_profilable(flagged.features)
+    assert [r.key for r in Zoo.load(zoo).profile_records()] == [result.key]
+    assert not any(repo.startswith(f"{owner}/") for repo in CrawlState.load(zoo).kind("t2i").skipped)
+
+    # Back on the Hub: the next crawl reads both again, as any new commit.
+    for name in ("held", "new"):
+        api.create_repo(f"{owner}/{name}")
+        api.upload_folder(repo_id=f"{owner}/{name}", folder_path=str(pipeline))
+    again = crawl(zoo, CrawlOptions(author=owner))
+    assert (again.crawled, again.updated, again.unchanged, dict(again.skipped)) == (1, 1, 1, {})
+    assert all(is_profilable(r.features) for r in models_of(zoo).values())

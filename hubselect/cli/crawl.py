@@ -52,7 +52,9 @@ def crawl_command(
 
     A rerun only re-reads repos whose commit changed; an interrupted crawl resumes where it
     stopped. Repos that are pickle-only, need custom code or are gated without access are
-    recorded with a flag and a reason, and excluded from profiling.
+    recorded with a flag and a reason, and excluded from profiling. A repo deleted (or made
+    private) between listing and reading is skipped; if the zoo already held it, its record and
+    results are kept, flagged as gone.
     """
     from huggingface_hub.utils import tqdm
 

@@ -5,7 +5,8 @@ record and writes the page's records into the zoo (upserted by model id) before 
 both writes are atomic. A crawl killed at any point therefore loses at most the page in
 flight, and a rerun skips every repo the zoo already holds at the same sha: every model ends up
 in the zoo exactly once. Each save re-reads the zoo under its lock, so a profiler or another
-crawl writing the same folder meanwhile loses nothing.
+crawl writing the same folder meanwhile loses nothing: the state too is merged, not replaced, so a
+crawl of the same kind with another filter keeps the repos it skipped.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from hubselect.zoo import ModelRecord, Zoo, ZooMeta
 from hubselect.zoo.store import META_FILE, check_zoo_folder, zoo_lock
 
 log = logging.getLogger(__name__)
+
+#: Why a listed repo was not recorded when it could no longer be read at all.
+GONE_REASON = "gone from the Hub since it was listed (deleted, or made private)"
 
 #: A zoo created by crawling scores fine-tuning results by FID (lower is better), the M&C default.
 CRAWLED_ZOO_META = dict(score="fid_after_finetune", higher_is_better=False, description="text-to-image models crawled from the Hub")
@@ -146,6 +150,10 @@ def crawl(
     zoo = open_or_create_zoo(zoo_dir)
     kind_state = CrawlState.load(zoo_dir).kind(options.kind)
     kind_state.pages, kind_state.finished = 0, False
+    # What this run changed in the kind's skipped repos (None: no longer skipped). Each save
+    # applies only these to the state on disk: another crawl of this kind (--author A while
+    # --author B runs) saves its own skipped repos into the same file meanwhile.
+    skip_changes: dict[str, dict[str, str | None] | None] = {}
     # Records of other kinds share the models table; this crawl only reuses its own.
     known = {r.model: r for r in zoo.model_records() if r.features.get("kind") in (None, options.kind)}
     hints = HeaderSizeHints()
@@ -162,10 +170,18 @@ def crawl(
             if page:
                 current.add_models(page)
             current.save(zoo_dir)
-            kind_state.updated_at = now()
             current_state = CrawlState.load(zoo_dir)
-            current_state.kinds[options.kind] = kind_state
+            on_disk = current_state.kind(options.kind)
+            for repo_id, entry in skip_changes.items():
+                if entry is None:
+                    on_disk.skipped.pop(repo_id, None)
+                else:
+                    on_disk.skipped[repo_id] = entry
+            on_disk.pages, on_disk.finished, on_disk.updated_at = kind_state.pages, kind_state.finished, now()
             current_state.save(zoo_dir)
+        skip_changes.clear()
+        # The other crawls' skipped repos too: this one need not read them when it lists them.
+        kind_state.skipped = on_disk.skipped
 
     with metered_requests() as meter:
 
@@ -217,14 +233,27 @@ def crawl(
                         summary.skipped[skipped.get("reason") or "skipped"] += 1
                         tick()
                         continue
-                    outcome = crawler.record(HubRepoReader(info, token=options.token, hints=hints))
+                    reader = _WatchedReader(HubRepoReader(info, token=options.token, hints=hints))
+                    outcome = crawler.record(reader)
                     read += 1
+                    if reader.gone:
+                        # Not a model of the zoo: not remembered as skipped either, so it is read
+                        # again if it comes back.
+                        summary.skipped[GONE_REASON] += 1
+                        if previous is None:
+                            log.warning("%s: %s; not recorded", info.id, GONE_REASON)
+                        else:
+                            log.warning("%s: %s; its earlier record is kept, excluded from profiling", info.id, GONE_REASON)
+                            page_records.append(_gone(previous))
+                        tick()
+                        continue
                     if isinstance(outcome, Skipped):
-                        kind_state.skipped[info.id] = {"sha": info.sha, "reason": outcome.reason}
+                        kind_state.skipped[info.id] = skip_changes[info.id] = {"sha": info.sha, "reason": outcome.reason}
                         summary.skipped[outcome.reason] += 1
                         tick()
                         continue
                     kind_state.skipped.pop(info.id, None)
+                    skip_changes[info.id] = None
                     if previous is None:
                         summary.crawled += 1
                     elif previous.revision != info.sha:
@@ -262,6 +291,58 @@ def crawl(
         summary.requests = meter.requests
         save(page_records)
     return summary
+
+
+class _WatchedReader:
+    """A crawler's reader that notes whether the repo itself is gone (not one of its files).
+
+    A crawler turns a failed read into a note on its record; a repo deleted (or made private)
+    between the listing and the read must not become a record at all, whichever plugin read it.
+    """
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self.gone = False
+
+    def __getattr__(self, name: str) -> Any:  # repo_id, revision, files, info
+        return getattr(self._reader, name)
+
+    def read_json(self, path: str) -> dict[str, Any]:
+        return self._watch(self._reader.read_json, path)
+
+    def read_text(self, path: str) -> str:
+        return self._watch(self._reader.read_text, path)
+
+    def read_safetensors_header(self, path: str) -> Any:
+        return self._watch(self._reader.read_safetensors_header, path)
+
+    def _watch(self, read: Callable[[str], Any], path: str) -> Any:
+        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+        from hubselect.hub.models import RepoReadError
+
+        try:
+            return read(path)
+        except RepoReadError as exc:
+            # The reader raises its error while handling the client's: that one says which.
+            hub_error = exc.__cause__ or exc.__context__
+            self.gone |= isinstance(hub_error, RepositoryNotFoundError) and not isinstance(hub_error, GatedRepoError)
+            raise
+
+
+def _gone(record: ModelRecord) -> ModelRecord:
+    """The zoo's record of a repo now gone from the Hub, flagged rather than dropped.
+
+    Its profiling results were measured at its revision and stay in the zoo, so its features
+    stay too (the graph and the ranker use them); the flag keeps it out of profiling and
+    ``recommend``, which must not name a model nobody can download. ``crawl_complete`` False
+    makes a crawl that lists it again re-read it, which clears the flag.
+    """
+    reason = record.features.get("excluded_reason")
+    if reason and GONE_REASON not in reason:  # a safety flag's reason stays readable too
+        reason = f"{GONE_REASON}; {reason}"
+    features = {**record.features, "excluded_reason": reason or GONE_REASON, "crawl_complete": False}
+    return ModelRecord(record.model, record.revision, features)
 
 
 def _profilable(record: ModelRecord) -> bool:
