@@ -339,3 +339,30 @@ def test_an_author_that_is_not_a_user_name_is_refused(hub, tmp_path, capsys):
         code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", author)
         assert code == 2 and err.strip() == f"Error: --author {author!r} is not a Hub user or organisation name; pass one like alice (not a URL or ORG/NAME)"
     assert len(hub.request_log) == before and not (tmp_path / "Z").exists()
+
+
+@pytest.mark.parametrize("metadata_bytes", [0, 40_000])  # a header inside the first ranged read, and one past it
+def test_a_truncated_adapter_header_is_reported_as_a_truncated_file(hub, tmp_path, capsys, metadata_bytes):
+    import struct
+
+    from huggingface_hub import HfApi
+    from safetensors.torch import load_file, save_file
+
+    from hubselect.testing.seed_models import save_tiny_lora
+
+    owner = f"truncated{metadata_bytes}"
+    repo = f"{owner}/lora-cut"
+    folder = save_tiny_lora(tmp_path / "lora", f"{NAMESPACE}/sd-tiny-ddim")
+    weights = folder / "pytorch_lora_weights.safetensors"
+    save_file(load_file(weights), weights, metadata={"pad": "x" * metadata_bytes})
+    data = weights.read_bytes()
+    claimed = 8 + struct.unpack("<Q", data[:8])[0]
+    weights.write_bytes(data[: claimed - 1])  # the header claims 1 byte more than the file holds
+    api = HfApi(token=f"hf_{owner}_seed")
+    api.create_repo(repo)
+    api.upload_folder(repo_id=repo, folder_path=str(folder))
+
+    code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--kind", "lora", "--author", owner)
+    assert code == 0, err
+    notes = models_of(tmp_path / "Z")[repo].features["crawl_notes"]
+    assert notes == f"adapter header unreadable: pytorch_lora_weights.safetensors: the file is shorter than its safetensors header claims ({claimed} bytes): truncated"
