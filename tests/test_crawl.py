@@ -262,7 +262,13 @@ def test_progress_counts_the_requests_already_sent(seeded, hub, tmp_path):
     assert len(seen) == 3 and all(shown == sent for shown, sent in seen), seen
 
 
-def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys):
+def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    # A folder of the repo's name in the working directory (a 32 px pipeline): the crawl deals in
+    # Hub ids, so it must benchmark the 16 px Hub repo at the commit it read, not this folder.
+    shutil.copytree(seeded.folders[f"{NAMESPACE}/sd-tiny-deep"], tmp_path / NAMESPACE / "sd-tiny-ddim")
+    monkeypatch.chdir(tmp_path)
     summary = crawl_json(
         capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd-tiny-ddim", "--bench", "--bench-steps", "2",
         "--bench-min-seconds", "0", "--bench-device", "cpu",
@@ -275,6 +281,32 @@ def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path,
     # Only safetensors and configs were downloaded for it: no pickles, no code.
     downloaded = [e.path for e in hub.request_log if "/resolve/" in e.path and e.status == 200]
     assert not [p for p in downloaded if p.endswith((".bin", ".py", ".ckpt"))]
+
+
+def test_bench_zoo_keeps_a_local_folders_figures_out_of_the_hub_models_record(seeded, hub, tmp_path, capsys, monkeypatch):
+    """`bench org/name` measures ./org/name where it exists; its figures are not the Hub commit's."""
+    import shutil
+
+    repo = f"{NAMESPACE}/sd-tiny-ddim"
+    crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd-tiny-ddim")
+    sha = models_of(tmp_path / "Z")[repo].revision
+    shutil.copytree(seeded.folders[f"{NAMESPACE}/sd-tiny-deep"], tmp_path / repo)
+    monkeypatch.chdir(tmp_path)
+    settings = ("--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu", "--zoo", "Z", "--format", "json")
+
+    code, out, err = run_cli(capsys, "bench", repo, *settings)
+    assert code == 2 and out == ""
+    assert err == (
+        f"Error: {repo} is the local folder ./{repo} here, not the Hub repo {repo} the zoo holds at {sha[:12]}; "
+        f"pass --revision {sha} to benchmark the Hub repo, or drop --zoo\n"
+    )
+    assert models_of(tmp_path / "Z")[repo].features.get("throughput_images_per_s") is None
+
+    code, out, err = run_cli(capsys, "bench", repo, "--revision", sha, *settings)  # the Hub repo, as the error says
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["model"], report["revision"], report["resolution"]) == (repo, sha, 16)
+    assert models_of(tmp_path / "Z")[repo].features["bench_resolution"] == 16
 
 
 def test_bench_hub_model_into_zoo_and_errors_are_one_line(seeded, hub, tmp_path, capsys):

@@ -32,18 +32,19 @@ def load_pipeline(
     """Load a diffusers pipeline from a local folder or a Hub id, safetensors only, no repo code.
 
     Returns ``(pipeline, model_id, revision)``; refuses repos that are pickle-only or need custom code.
-    ``check(model_id, revision)``, when given, runs once both are known, before any weights are
-    downloaded or loaded: it raises to stop early.
+    ``ref`` with a ``revision`` is always the Hub repo, even where a folder of that name exists
+    (:func:`~hubselect.hub.snapshots.local_folder`). ``check(model_id, revision)``, when given,
+    runs once both are known, before any weights are downloaded or loaded: it raises to stop early.
     """
     import torch
     from diffusers import DiffusionPipeline
 
     from hubselect.hub.models import download_pipeline
-    from hubselect.hub.snapshots import check_model
+    from hubselect.hub.snapshots import check_model, local_folder
 
     reader, index = check_model(ref, revision, token=token, purpose="benchmarked")
-    folder = Path(ref).expanduser()
-    model_id, sha = (str(folder), None) if folder.is_dir() else (reader.repo_id, reader.revision)
+    folder = local_folder(ref, revision)
+    model_id, sha = (str(folder), None) if folder is not None else (reader.repo_id, reader.revision)
     if check is not None:
         check(model_id, sha)
     variant = None
@@ -51,7 +52,7 @@ def load_pipeline(
         weighted = _weighted_components(reader.files, index)
         if weighted and all(any(f.startswith(f"{n}/") and ".fp16." in f for f in reader.files) for n in weighted):
             variant = "fp16"
-    if not folder.is_dir():
+    if folder is None:
         folder = download_pipeline(model_id, revision=sha, variant=variant, token=token)
     # Components recorded as [null, null] (e.g. SD3 without its T5 encoder) must be passed as None explicitly.
     absent = {name: None for name, value in index.items() if isinstance(value, list) and value == [None, None]}
