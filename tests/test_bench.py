@@ -186,3 +186,25 @@ def test_bench_full_size_sd15_random_weights_fp16_on_gpu(capsys):
     assert report["resolution"] == 512 and report["dtype"] == "float16"
     print(f"\nSD-1.5 architecture, 512 px, fp16, 20 steps on {report['device']}: {report['images_per_s']:.2f} images/s, "
           f"denoiser {report['denoiser_it_per_s']:.1f} it/s (p50 {report['denoiser_step_ms_p50']:.1f} ms)")  # fmt: skip
+
+
+def test_a_hub_repo_with_only_fp16_weights_is_benchmarked_in_float32_on_cpu(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """Its fp16 files are downloaded and upcast, as diffusers does with variant="fp16"."""
+    import torch
+    from huggingface_hub import HfApi
+
+    folder = tmp_path / "fp16-only"
+    pipe = build_pipeline("sd-tiny-ddim")
+    pipe.to(torch.float16).save_pretrained(str(folder), variant="fp16")
+    assert not [p for p in folder.rglob("*.safetensors") if ".fp16." not in p.name]
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id)
+    api.upload_folder(repo_id=hub_repo_id, folder_path=str(folder))
+    code, out, err = run_cli(
+        capsys, "bench", hub_repo_id, "--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu",
+        "--token", hub_token, "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["dtype"] == "float32" and report["images_per_s"] > 0 and report["resolution"] == 16
+

@@ -26,6 +26,28 @@ def _weighted_components(files: frozenset[str], index: dict) -> list[str]:
     return [name for name in components_of(index) if any(f.startswith(f"{name}/") and f.endswith(".safetensors") for f in files)]
 
 
+def _variant_of(path: str) -> str | None:
+    # unet/diffusion_pytorch_model.fp16.safetensors (or .fp16-00001-of-00002.) -> "fp16"; no variant -> None
+    parts = path.rsplit("/", 1)[-1].split(".")
+    return parts[1].split("-")[0] if len(parts) > 2 else None
+
+
+def _pick_variant(files: frozenset[str], index: dict, dtype: str) -> str | None:
+    """``"fp16"`` when the pipeline is to be loaded from its fp16 weights files, else ``None``.
+
+    float16 takes them where every weighted component has them (half the download). Any dtype
+    takes them where some component has no other copy (an fp16-only repo): diffusers upcasts
+    them to float32 on load, so a CPU benchmark of such a repo runs instead of finding no weights.
+    """
+    weighted = _weighted_components(files, index)
+    variants = {name: {_variant_of(f) for f in files if f.startswith(f"{name}/") and f.endswith(".safetensors")} for name in weighted}
+    if not weighted or not all("fp16" in found for found in variants.values()):
+        return None
+    if dtype == "float16" or any(None not in found for found in variants.values()):
+        return "fp16"
+    return None
+
+
 def load_pipeline(
     ref: str, *, revision: str | None = None, dtype: str = "float32", token: str | None = None, check: Callable[[str, str | None], None] | None = None
 ):
@@ -47,11 +69,7 @@ def load_pipeline(
     model_id, sha = (str(folder), None) if folder is not None else (reader.repo_id, reader.revision)
     if check is not None:
         check(model_id, sha)
-    variant = None
-    if dtype == "float16":
-        weighted = _weighted_components(reader.files, index)
-        if weighted and all(any(f.startswith(f"{n}/") and ".fp16." in f for f in reader.files) for n in weighted):
-            variant = "fp16"
+    variant = _pick_variant(reader.files, index, dtype)
     if folder is None:
         folder = download_pipeline(model_id, revision=sha, variant=variant, token=token)
     # Components recorded as [null, null] (e.g. SD3 without its T5 encoder) must be passed as None explicitly.
