@@ -373,6 +373,34 @@ def test_an_author_that_is_not_a_user_name_is_refused(hub, tmp_path, capsys):
     assert len(hub.request_log) == before and not (tmp_path / "Z").exists()
 
 
+def test_a_pipeline_without_its_unet_config_is_flagged_until_a_commit_restores_it(hub, tmp_path, capsys):
+    """diffusers cannot build such a pipeline: kept out of profiling and --bench, like other unusable repos."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+    from hubselect.crawl.safety import is_profilable
+    from hubselect.testing.seed_models import save_tiny_pipeline
+
+    owner, repo = "cfgtest", "cfgtest/sd-no-unet-config"
+    api = HfApi(token=f"hf_{owner}_seed")
+    folder = save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")
+    api.create_repo(repo)
+    api.upload_folder(repo_id=repo, folder_path=str(folder))
+    api.create_commit(repo, [CommitOperationDelete("unet/config.json")], commit_message="lose the unet config")
+
+    bench = ("--bench", "--bench-steps", "1", "--bench-min-seconds", "0", "--bench-device", "cpu")
+    code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", owner, "--format", "json", *bench)
+    assert code == 0, err
+    summary = json.loads(out)
+    features = models_of(tmp_path / "Z")[repo].features
+    assert features["safety_flag"] == "missing_config" and "unet/config.json" in features["excluded_reason"]
+    assert not is_profilable(features) and summary["benchmarked"] == 0 and repo in summary["flagged"]
+
+    api.create_commit(repo, [CommitOperationAdd("unet/config.json", folder / "unet" / "config.json")], commit_message="restore it")
+    assert run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", owner)[0] == 0
+    features = models_of(tmp_path / "Z")[repo].features
+    assert features["safety_flag"] == NOT_FLAGGED and features["excluded_reason"] == NOT_FLAGGED and is_profilable(features)
+
+
 @pytest.mark.parametrize("metadata_bytes", [0, 40_000])  # a header inside the first ranged read, and one past it
 def test_a_truncated_adapter_header_is_reported_as_a_truncated_file(hub, tmp_path, capsys, metadata_bytes):
     import struct

@@ -88,7 +88,8 @@ def check_model(repo_id: str, revision: str | None = None, *, token: str | None 
     problems = unsafe_reasons(reader.files, index, card)
     if problems:
         flag, reason = problems[0]
-        raise InputError(f"model {repo_id} is flagged {flag} and is not {purpose}: {reason} (hubselect never runs repo code or unpickles weights)")
+        why = "pick another model or revision" if flag == "missing_config" else "hubselect never runs repo code or unpickles weights"
+        raise InputError(f"model {repo_id} is flagged {flag} and is not {purpose}: {reason} ({why})")
     return reader, index
 
 
