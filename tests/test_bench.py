@@ -186,3 +186,59 @@ def test_bench_full_size_sd15_random_weights_fp16_on_gpu(capsys):
     assert report["resolution"] == 512 and report["dtype"] == "float16"
     print(f"\nSD-1.5 architecture, 512 px, fp16, 20 steps on {report['device']}: {report['images_per_s']:.2f} images/s, "
           f"denoiser {report['denoiser_it_per_s']:.1f} it/s (p50 {report['denoiser_step_ms_p50']:.1f} ms)")  # fmt: skip
+
+
+def test_a_hub_repo_with_only_fp16_weights_is_benchmarked_in_float32_on_cpu(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """Its fp16 files are downloaded and upcast, as diffusers does with variant="fp16"."""
+    import torch
+    from huggingface_hub import HfApi
+
+    folder = tmp_path / "fp16-only"
+    pipe = build_pipeline("sd-tiny-ddim")
+    pipe.to(torch.float16).save_pretrained(str(folder), variant="fp16")
+    assert not [p for p in folder.rglob("*.safetensors") if ".fp16." not in p.name]
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id)
+    api.upload_folder(repo_id=hub_repo_id, folder_path=str(folder))
+    code, out, err = run_cli(
+        capsys, "bench", hub_repo_id, "--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu",
+        "--token", hub_token, "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["dtype"] == "float32" and report["images_per_s"] > 0 and report["resolution"] == 16
+
+
+def _broken(folder, kind: str) -> None:
+    import struct
+
+    if kind == "no unet config":
+        (folder / "unet" / "config.json").unlink()
+    elif kind == "unet config not JSON":
+        (folder / "unet" / "config.json").write_text("{not json")
+    else:
+        weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+        data = weights.read_bytes()
+        length = struct.unpack("<Q", data[:8])[0]
+        weights.write_bytes({
+            "broken header": struct.pack("<Q", 50) + b'{"x": not json' + b" " * 40,
+            "huge header": struct.pack("<Q", 10**12) + b"{}",
+            "truncated header": data[: 8 + length - 1],
+        }[kind])  # fmt: skip
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("no unet config", "is flagged missing_config and is not benchmarked: no unet/config.json: diffusers cannot build the pipeline"),
+    ("unet config not JSON", "cannot be loaded: It looks like the config file at 'unet/config.json' is not a valid JSON file"),
+    ("broken header", "cannot be loaded: unet/diffusion_pytorch_model.safetensors: not a valid safetensors header"),
+    ("huge header", "cannot be loaded: unet/diffusion_pytorch_model.safetensors: safetensors header of 1000000000000 bytes is implausibly large"),
+    ("truncated header", "cannot be loaded: unet/diffusion_pytorch_model.safetensors: the file is shorter than its safetensors header claims"),
+])  # fmt: skip
+def test_a_pipeline_diffusers_cannot_load_is_a_one_line_error_naming_it(tmp_path, capsys, kind, message):
+    folder = save_tiny_pipeline(tmp_path / "broken", "sd-tiny-ddim")
+    _broken(folder, kind)
+    code, out, err = run_cli(capsys, "bench", folder, "--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu")
+    assert code == 2 and out == ""
+    (line,) = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert line.startswith(f"Error: model {folder} ") and message in line and "unexpected" not in line, err
+    assert line.endswith("pick another model or revision") or line.endswith("(pick another model or revision)"), line

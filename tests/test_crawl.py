@@ -262,7 +262,13 @@ def test_progress_counts_the_requests_already_sent(seeded, hub, tmp_path):
     assert len(seen) == 3 and all(shown == sent for shown, sent in seen), seen
 
 
-def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys):
+def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    # A folder of the repo's name in the working directory (a 32 px pipeline): the crawl deals in
+    # Hub ids, so it must benchmark the 16 px Hub repo at the commit it read, not this folder.
+    shutil.copytree(seeded.folders[f"{NAMESPACE}/sd-tiny-deep"], tmp_path / NAMESPACE / "sd-tiny-ddim")
+    monkeypatch.chdir(tmp_path)
     summary = crawl_json(
         capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd-tiny-ddim", "--bench", "--bench-steps", "2",
         "--bench-min-seconds", "0", "--bench-device", "cpu",
@@ -275,6 +281,32 @@ def test_crawl_bench_records_throughput_of_crawled_models(seeded, hub, tmp_path,
     # Only safetensors and configs were downloaded for it: no pickles, no code.
     downloaded = [e.path for e in hub.request_log if "/resolve/" in e.path and e.status == 200]
     assert not [p for p in downloaded if p.endswith((".bin", ".py", ".ckpt"))]
+
+
+def test_bench_zoo_keeps_a_local_folders_figures_out_of_the_hub_models_record(seeded, hub, tmp_path, capsys, monkeypatch):
+    """`bench org/name` measures ./org/name where it exists; its figures are not the Hub commit's."""
+    import shutil
+
+    repo = f"{NAMESPACE}/sd-tiny-ddim"
+    crawl_json(capsys, tmp_path / "Z", "--kind", "t2i", "--search", "sd-tiny-ddim")
+    sha = models_of(tmp_path / "Z")[repo].revision
+    shutil.copytree(seeded.folders[f"{NAMESPACE}/sd-tiny-deep"], tmp_path / repo)
+    monkeypatch.chdir(tmp_path)
+    settings = ("--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu", "--zoo", "Z", "--format", "json")
+
+    code, out, err = run_cli(capsys, "bench", repo, *settings)
+    assert code == 2 and out == ""
+    assert err == (
+        f"Error: {repo} is the local folder ./{repo} here, not the Hub repo {repo} the zoo holds at {sha[:12]}; "
+        f"pass --revision {sha} to benchmark the Hub repo, or drop --zoo\n"
+    )
+    assert models_of(tmp_path / "Z")[repo].features.get("throughput_images_per_s") is None
+
+    code, out, err = run_cli(capsys, "bench", repo, "--revision", sha, *settings)  # the Hub repo, as the error says
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["model"], report["revision"], report["resolution"]) == (repo, sha, 16)
+    assert models_of(tmp_path / "Z")[repo].features["bench_resolution"] == 16
 
 
 def test_bench_hub_model_into_zoo_and_errors_are_one_line(seeded, hub, tmp_path, capsys):
@@ -413,3 +445,58 @@ def test_a_repo_deleted_between_listing_and_reading_is_not_recorded(seeded, hub,
     again = crawl(zoo, CrawlOptions(author=owner))
     assert (again.crawled, again.updated, again.unchanged, dict(again.skipped)) == (1, 1, 1, {})
     assert all(is_profilable(r.features) for r in models_of(zoo).values())
+
+
+def test_a_pipeline_without_its_unet_config_is_flagged_until_a_commit_restores_it(hub, tmp_path, capsys):
+    """diffusers cannot build such a pipeline: kept out of profiling and --bench, like other unusable repos."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+
+    from hubselect.crawl.safety import is_profilable
+    from hubselect.testing.seed_models import save_tiny_pipeline
+
+    owner, repo = "cfgtest", "cfgtest/sd-no-unet-config"
+    api = HfApi(token=f"hf_{owner}_seed")
+    folder = save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")
+    api.create_repo(repo)
+    api.upload_folder(repo_id=repo, folder_path=str(folder))
+    api.create_commit(repo, [CommitOperationDelete("unet/config.json")], commit_message="lose the unet config")
+
+    bench = ("--bench", "--bench-steps", "1", "--bench-min-seconds", "0", "--bench-device", "cpu")
+    code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", owner, "--format", "json", *bench)
+    assert code == 0, err
+    summary = json.loads(out)
+    features = models_of(tmp_path / "Z")[repo].features
+    assert features["safety_flag"] == "missing_config" and "unet/config.json" in features["excluded_reason"]
+    assert not is_profilable(features) and summary["benchmarked"] == 0 and repo in summary["flagged"]
+
+    api.create_commit(repo, [CommitOperationAdd("unet/config.json", folder / "unet" / "config.json")], commit_message="restore it")
+    assert run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--author", owner)[0] == 0
+    features = models_of(tmp_path / "Z")[repo].features
+    assert features["safety_flag"] == NOT_FLAGGED and features["excluded_reason"] == NOT_FLAGGED and is_profilable(features)
+
+
+@pytest.mark.parametrize("metadata_bytes", [0, 40_000])  # a header inside the first ranged read, and one past it
+def test_a_truncated_adapter_header_is_reported_as_a_truncated_file(hub, tmp_path, capsys, metadata_bytes):
+    import struct
+
+    from huggingface_hub import HfApi
+    from safetensors.torch import load_file, save_file
+
+    from hubselect.testing.seed_models import save_tiny_lora
+
+    owner = f"truncated{metadata_bytes}"
+    repo = f"{owner}/lora-cut"
+    folder = save_tiny_lora(tmp_path / "lora", f"{NAMESPACE}/sd-tiny-ddim")
+    weights = folder / "pytorch_lora_weights.safetensors"
+    save_file(load_file(weights), weights, metadata={"pad": "x" * metadata_bytes})
+    data = weights.read_bytes()
+    claimed = 8 + struct.unpack("<Q", data[:8])[0]
+    weights.write_bytes(data[: claimed - 1])  # the header claims 1 byte more than the file holds
+    api = HfApi(token=f"hf_{owner}_seed")
+    api.create_repo(repo)
+    api.upload_folder(repo_id=repo, folder_path=str(folder))
+
+    code, out, err = run_cli(capsys, "crawl", "--zoo", tmp_path / "Z", "--kind", "lora", "--author", owner)
+    assert code == 0, err
+    notes = models_of(tmp_path / "Z")[repo].features["crawl_notes"]
+    assert notes == f"adapter header unreadable: pytorch_lora_weights.safetensors: the file is shorter than its safetensors header claims ({claimed} bytes): truncated"

@@ -26,39 +26,77 @@ def _weighted_components(files: frozenset[str], index: dict) -> list[str]:
     return [name for name in components_of(index) if any(f.startswith(f"{name}/") and f.endswith(".safetensors") for f in files)]
 
 
+def _variant_of(path: str) -> str | None:
+    # unet/diffusion_pytorch_model.fp16.safetensors (or .fp16-00001-of-00002.) -> "fp16"; no variant -> None
+    parts = path.rsplit("/", 1)[-1].split(".")
+    return parts[1].split("-")[0] if len(parts) > 2 else None
+
+
+def _pick_variant(files: frozenset[str], index: dict, dtype: str) -> str | None:
+    """``"fp16"`` when the pipeline is to be loaded from its fp16 weights files, else ``None``.
+
+    float16 takes them where every weighted component has them (half the download). Any dtype
+    takes them where some component has no other copy (an fp16-only repo): diffusers upcasts
+    them to float32 on load, so a CPU benchmark of such a repo runs instead of finding no weights.
+    """
+    weighted = _weighted_components(files, index)
+    variants = {name: {_variant_of(f) for f in files if f.startswith(f"{name}/") and f.endswith(".safetensors")} for name in weighted}
+    if not weighted or not all("fp16" in found for found in variants.values()):
+        return None
+    if dtype == "float16" or any(None not in found for found in variants.values()):
+        return "fp16"
+    return None
+
+
+def _check_weights(folder: Path, model_id: str) -> None:
+    """One-line error for a weights file diffusers would fail on with a bare ``OSError``: its
+    safetensors header broken, implausibly large, or longer than the file."""
+    from hubselect.hub.models import LocalRepoReader, RepoReadError
+
+    reader = LocalRepoReader(folder)
+    for path in sorted(f for f in reader.files if f.endswith(".safetensors")):
+        try:
+            reader.read_safetensors_header(path)
+        except RepoReadError as exc:
+            raise InputError(f"model {model_id} cannot be loaded: {exc.reason}; pick another model or revision") from None
+
+
 def load_pipeline(
     ref: str, *, revision: str | None = None, dtype: str = "float32", token: str | None = None, check: Callable[[str, str | None], None] | None = None
 ):
     """Load a diffusers pipeline from a local folder or a Hub id, safetensors only, no repo code.
 
     Returns ``(pipeline, model_id, revision)``; refuses repos that are pickle-only or need custom code.
-    ``check(model_id, revision)``, when given, runs once both are known, before any weights are
-    downloaded or loaded: it raises to stop early.
+    ``ref`` with a ``revision`` is always the Hub repo, even where a folder of that name exists
+    (:func:`~hubselect.hub.snapshots.local_folder`). ``check(model_id, revision)``, when given,
+    runs once both are known, before any weights are downloaded or loaded: it raises to stop early.
     """
     import torch
     from diffusers import DiffusionPipeline
 
     from hubselect.hub.models import download_pipeline
-    from hubselect.hub.snapshots import check_model
+    from hubselect.hub.snapshots import check_model, local_folder
 
     reader, index = check_model(ref, revision, token=token, purpose="benchmarked")
-    folder = Path(ref).expanduser()
-    model_id, sha = (str(folder), None) if folder.is_dir() else (reader.repo_id, reader.revision)
+    folder = local_folder(ref, revision)
+    model_id, sha = (str(folder), None) if folder is not None else (reader.repo_id, reader.revision)
     if check is not None:
         check(model_id, sha)
-    variant = None
-    if dtype == "float16":
-        weighted = _weighted_components(reader.files, index)
-        if weighted and all(any(f.startswith(f"{n}/") and ".fp16." in f for f in reader.files) for n in weighted):
-            variant = "fp16"
-    if not folder.is_dir():
+    variant = _pick_variant(reader.files, index, dtype)
+    if folder is None:
         folder = download_pipeline(model_id, revision=sha, variant=variant, token=token)
+    _check_weights(folder, model_id)
     # Components recorded as [null, null] (e.g. SD3 without its T5 encoder) must be passed as None explicitly.
     absent = {name: None for name, value in index.items() if isinstance(value, list) and value == [None, None]}
     log.info("loading %s (%s, variant %s)", model_id, dtype, variant)
-    pipe = DiffusionPipeline.from_pretrained(
-        str(folder), dtype=getattr(torch, dtype), use_safetensors=True, variant=variant, local_files_only=True, **absent
-    )
+    try:
+        pipe = DiffusionPipeline.from_pretrained(
+            str(folder), dtype=getattr(torch, dtype), use_safetensors=True, variant=variant, local_files_only=True, **absent
+        )
+    except OSError as exc:
+        # diffusers' message names files by their path in the HF cache: say it relative to the pipeline.
+        reason = str(exc).splitlines()[0].replace(f"{folder}/", "").replace(str(folder), ".").removeprefix("Error ").rstrip(". ")
+        raise InputError(f"model {model_id} cannot be loaded: {reason}; pick another model or revision") from None
     return pipe, model_id, sha
 
 

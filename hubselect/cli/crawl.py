@@ -103,7 +103,8 @@ def crawl_command(
 
 @cli.command("bench")
 @click.argument("model", required=False)
-@click.option("--revision", default=None, help="Branch, tag or commit sha of a Hub model.")
+@click.option("--revision", default=None,
+              help="Branch, tag or commit sha of a Hub model; MODEL is then the Hub repo, even where a folder of that name exists.")
 @click.option("--random-weights", "arch", default=None,
               help="Benchmark an architecture with random weights instead of MODEL (e.g. sd15: Stable Diffusion 1.5).")
 @click.option("--resolution", type=int, default=None, help="Image side in pixels (default: the model's native resolution).")
@@ -122,6 +123,7 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
     """Measure images/s, per-step denoiser latency (p50/p90) and peak memory of a T2I pipeline.
 
     MODEL is a local diffusers folder or a Hub id (safetensors weights only; no repo code is run).
+    A folder wins over a Hub id spelled the same, unless --revision is given.
     """
 
     from hubselect.bench import bench_model
@@ -169,6 +171,13 @@ def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None)
     previous = next((r for r in zoo.model_records() if r.model == model), None)
     if previous is None:
         raise InputError(f"{model} is not in the zoo {zoo_dir}; crawl it first, or drop --zoo")
+    if previous.revision and revision is None:
+        # Figures of a local folder (no revision) spelled like the crawled Hub repo: recorded
+        # under the Hub model, they would claim that commit's speed for other weights.
+        raise InputError(
+            f"{model} is the local folder ./{model} here, not the Hub repo {model} the zoo holds at {previous.revision[:12]}; "
+            f"pass --revision {previous.revision} to benchmark the Hub repo, or drop --zoo"
+        )
     if previous.revision and revision and previous.revision != revision:
         raise InputError(
             f"the zoo holds {model} at {previous.revision[:12]} but these figures are of {revision[:12]}; "

@@ -88,8 +88,35 @@ def pickle_only_components(files: frozenset[str], components: list[str]) -> list
     return out
 
 
+def missing_configs(files: frozenset[str], model_index: Mapping[str, Any]) -> list[str]:
+    """Config files diffusers needs to build a pipeline's components that the repo lacks: a
+    weighted component's ``config.json``, a scheduler's ``scheduler_config.json``.
+
+    >>> missing_configs(frozenset({"unet/diffusion_pytorch_model.safetensors"}), {"unet": ["diffusers", "UNet2DConditionModel"]})
+    ['unet/config.json']
+    """
+    out = []
+    for name, (_, cls) in components_of(model_index).items():
+        under = files_under(files, name)
+        if isinstance(cls, str) and cls.endswith("Scheduler"):
+            needed = f"{name}/scheduler_config.json"
+        elif any(f.endswith((".safetensors", *PICKLE_EXTENSIONS)) for f in under):
+            needed = f"{name}/config.json"
+        else:
+            continue
+        if needed not in files:
+            out.append(needed)
+    return out
+
+
 def unsafe_reasons(files: frozenset[str], model_index: Mapping[str, Any] | None, card: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
-    """(flag, reason) pairs: ``remote_code`` and/or ``pickle_only``. Empty means safe to load with safetensors."""
+    """(flag, reason) pairs: ``remote_code``, ``pickle_only`` and/or ``missing_config``. Empty
+    means safe to load with safetensors.
+
+    ``missing_config`` is not a danger, but such a repo cannot be loaded either: flagged from
+    the file list like the others, it is kept out of profiling and benchmarks before any
+    weights are fetched (diffusers would fail on it with a bare ``OSError``).
+    """
     out = []
     code = remote_code_reasons(files, model_index, card)
     if code:
@@ -98,6 +125,9 @@ def unsafe_reasons(files: frozenset[str], model_index: Mapping[str, Any] | None,
         pickles = pickle_only_components(files, list(components_of(model_index)))
         if pickles:
             out.append(("pickle_only", f"weights only as pickle files ({', '.join(pickles)}): loading them can run code"))
+        missing = missing_configs(files, model_index)
+        if missing:
+            out.append(("missing_config", f"no {', '.join(missing)}: diffusers cannot build the pipeline without it"))
     return out
 
 

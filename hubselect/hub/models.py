@@ -273,6 +273,11 @@ def _header_length(first: bytes, where: str) -> int:
     return length
 
 
+def _truncated(where: str, length: int) -> RepoReadError:
+    # A fact of the file at this commit, not a Hub failure: not worth retrying.
+    return RepoReadError(f"{where}: the file is shorter than its safetensors header claims ({8 + length} bytes): truncated")
+
+
 class _RepoFiles:
     """Text and JSON reads on top of a reader's ``read_bytes``."""
 
@@ -320,17 +325,28 @@ class HubRepoReader(_RepoFiles):
     def read_safetensors_header(self, path: str) -> SafetensorsFileMetadata:
         """The header of a safetensors file: one ranged GET, two when the header is long."""
         url = self._url(path)
+        prefetch, length = self._hints.prefetch(path), None
         try:
-            first = _get(url, _headers(self._api, {"Range": f"bytes=0-{self._hints.prefetch(path) - 1}"})).content
+            first = _get(url, _headers(self._api, {"Range": f"bytes=0-{prefetch - 1}"})).content
             length = _header_length(first, path)
             self._hints.observe(path, 8 + length)
             if len(first) < 8 + length:
+                if len(first) < prefetch:  # the whole file came back, and it ends inside its header
+                    raise _truncated(path, length)
                 rest = _get(url, _headers(self._api, {"Range": f"bytes={len(first)}-{8 + length - 1}"})).content
                 first += rest
         except RepoReadError:
             raise
+        except HfHubHTTPError as exc:
+            # 416: the range asked for starts past the end of the file (an empty file, or one
+            # that ends before its header does).
+            if exc.response is not None and exc.response.status_code == 416:
+                raise (_truncated(path, length) if length is not None else RepoReadError(f"{path}: too small to be a safetensors file")) from None
+            raise _read_error(path, exc) from None
         except Exception as exc:
             raise _read_error(path, exc) from None
+        if len(first) < 8 + length:
+            raise _truncated(path, length)
         return _parse_header(first[8 : 8 + length], path)
 
 
@@ -357,6 +373,8 @@ class LocalRepoReader(_RepoFiles):
                 raw = fh.read(length)
         except OSError:
             raise RepoReadError(f"{path}: not found") from None
+        if len(raw) < length:
+            raise _truncated(path, length)
         return _parse_header(raw, path)
 
 

@@ -28,22 +28,48 @@ class ModelSnapshot:
     pipeline_class: str
 
 
+def local_folder(ref: str, revision: str | None = None) -> Path | None:
+    """The local pipeline folder ``ref`` names, or ``None`` when it names a Hub repo.
+
+    A folder that exists wins over a Hub id spelled the same (``./org/name`` over ``org/name``),
+    as everywhere in hubselect, but not when a revision is asked for: a folder has no commits,
+    and silently dropping the revision would measure or profile other weights than the commit
+    asked for (a crawl benchmarks the commit it read, whatever folders the working directory
+    holds). A revision for a folder that cannot be a Hub id is a mistake, said in one line.
+
+    >>> local_folder("org/sd-tiny", "9e08b363") is None
+    True
+    """
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    folder = Path(ref).expanduser()
+    if not folder.is_dir():
+        return None
+    if revision is None:
+        return folder
+    try:
+        validate_repo_id(ref)
+    except HFValidationError:
+        raise InputError(f"model {ref} is a local folder, which has no revisions; drop the revision ({revision}) or pass a Hub id") from None
+    return None
+
+
 def check_model(repo_id: str, revision: str | None = None, *, token: str | None = None, purpose: str = "profiled") -> tuple[Any, dict]:
     """``(reader, model_index)`` of a diffusers pipeline that is safe to load; one-line errors otherwise.
 
-    ``repo_id`` is a Hub model id or a local pipeline folder; ``purpose`` completes the error
-    message ("... is not profiled").
+    ``repo_id`` is a Hub model id or a local pipeline folder (as :func:`local_folder` tells them
+    apart); ``purpose`` completes the error message ("... is not profiled").
     """
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     from hubselect.crawl.safety import unsafe_reasons
     from hubselect.hub.models import HubRepoReader, LocalRepoReader, RepoReadError, model_info
 
-    folder = Path(repo_id).expanduser()
+    folder = local_folder(repo_id, revision)
     card: dict | None = None
-    if folder.is_dir():
+    if folder is not None:
         reader = LocalRepoReader(folder)
-    elif folder.exists():
+    elif Path(repo_id).expanduser().is_file():
         raise InputError(f"model {repo_id} is a file; pass a diffusers pipeline folder (with model_index.json) or a Hub id like org/name")
     else:
         try:
@@ -62,7 +88,8 @@ def check_model(repo_id: str, revision: str | None = None, *, token: str | None 
     problems = unsafe_reasons(reader.files, index, card)
     if problems:
         flag, reason = problems[0]
-        raise InputError(f"model {repo_id} is flagged {flag} and is not {purpose}: {reason} (hubselect never runs repo code or unpickles weights)")
+        why = "pick another model or revision" if flag == "missing_config" else "hubselect never runs repo code or unpickles weights"
+        raise InputError(f"model {repo_id} is flagged {flag} and is not {purpose}: {reason} ({why})")
     return reader, index
 
 
@@ -94,8 +121,8 @@ def model_revision(repo_id: str, revision: str | None = None, *, token: str | No
     from hubselect.hub.client import hub_api, hub_errors
     from hubselect.hub.models import LocalRepoReader
 
-    folder = Path(repo_id).expanduser()
-    if folder.is_dir():
+    folder = local_folder(repo_id, revision)
+    if folder is not None:
         return _content_hash(folder, LocalRepoReader(folder).files)
     with hub_errors(f"model {repo_id}"):
         return hub_api(token).model_info(repo_id, revision=revision).sha
@@ -112,8 +139,8 @@ def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple
     from hubselect.hub.models import download_pipeline
 
     reader, index = check_model(repo_id, revision, token=token)
-    folder = Path(repo_id).expanduser()
-    if folder.is_dir():
+    folder = local_folder(repo_id, revision)
+    if folder is not None:
         return folder.resolve(), _content_hash(folder, reader.files), index
     sha = reader.revision
     path = download_pipeline(repo_id, revision=sha, token=token)
@@ -122,4 +149,4 @@ def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple
     return path, sha, index
 
 
-__all__ = ["ModelSnapshot", "check_model", "download_model", "model_revision", "model_snapshot"]
+__all__ = ["ModelSnapshot", "check_model", "download_model", "local_folder", "model_revision", "model_snapshot"]
