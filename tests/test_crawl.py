@@ -500,3 +500,23 @@ def test_a_truncated_adapter_header_is_reported_as_a_truncated_file(hub, tmp_pat
     assert code == 0, err
     notes = models_of(tmp_path / "Z")[repo].features["crawl_notes"]
     assert notes == f"adapter header unreadable: pytorch_lora_weights.safetensors: the file is shorter than its safetensors header claims ({claimed} bytes): truncated"
+
+
+def test_tokenizer_classes_transformers_serves_by_alias_are_not_custom_code():
+    """Flux's T5TokenizerFast, Sana's GemmaTokenizerFast, Stable Cascade's CLIPTokenizerFast:
+    transformers 5 resolves these names on access and dir() does not list them, so such repos
+    were flagged remote_code and kept out of profiling. In a fresh process, so that what other
+    tests imported cannot decide it."""
+    script = (
+        "from hubselect.crawl.safety import unsafe_reasons\n"
+        "files = frozenset({'model_index.json', 'transformer/config.json', 'transformer/diffusion_pytorch_model.safetensors',"
+        " 'scheduler/scheduler_config.json'})\n"
+        "index = {'_class_name': 'FluxPipeline', 'transformer': ['diffusers', 'FluxTransformer2DModel'],"
+        " 'scheduler': ['diffusers', 'FlowMatchEulerDiscreteScheduler'], 'tokenizer': ['transformers', 'CLIPTokenizerFast'],"
+        " 'tokenizer_2': ['transformers', 'T5TokenizerFast'], 'tokenizer_3': ['transformers', 'GemmaTokenizerFast']}\n"
+        "print(unsafe_reasons(files, index))\n"
+        "print(unsafe_reasons(files, {**index, 'tokenizer_4': ['transformers', 'NoSuchTokenizerFast']}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    assert "remote_code" in out[1] and "NoSuchTokenizerFast" in out[1]

@@ -572,3 +572,13 @@ def test_zoo_models_reaches_models_without_results_before_redoing_outdated_ones(
     # With room for both, the outdated result is redone too.
     assert {j.model_id for j in lacking_jobs(jobs, writer, max_models=2)} == {"a-outdated", "b-new"}
     assert {j.model_id for j in lacking_jobs(jobs, writer)} == {"a-outdated", "b-new"}
+
+
+def test_a_model_the_crawl_flagged_missing_config_is_refused_up_front_like_pickle_only():
+    from hubselect.profile.grid import flagged_models
+    from hubselect.zoo import ModelRecord
+
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models([ModelRecord("org/broken", "abc", {"safety_flag": "missing_config", "excluded_reason": "no unet/config.json"}),
+                    ModelRecord("org/fine", "def", {"safety_flag": "", "excluded_reason": ""})])
+    assert flagged_models(zoo) == {"org/broken": "missing_config: no unet/config.json"}

@@ -40,9 +40,24 @@ def is_known_class(library: Any, class_name: Any) -> bool:
     if not isinstance(library, str) or not isinstance(class_name, str):
         return False
     if library in TRUSTED_LIBRARIES:
-        return class_name in library_exports(library)
+        return class_name in library_exports(library) or _resolves(library, class_name)
     # diffusers names its own pipeline sub-packages as libraries, e.g. ["stable_diffusion", "StableDiffusionSafetyChecker"].
     return library.isidentifier() and importlib.util.find_spec(f"diffusers.pipelines.{library}") is not None
+
+
+@functools.lru_cache(maxsize=None)
+def _resolves(library: str, class_name: str) -> bool:
+    """Whether the trusted ``library`` resolves ``class_name`` although ``dir()`` does not list it.
+
+    transformers 5 serves the ``…TokenizerFast`` names of Flux's, SD3's, Sana's and Stable
+    Cascade's tokenizers (``T5TokenizerFast``, ``GemmaTokenizerFast``, ``CLIPTokenizerFast``)
+    as aliases its lazy module resolves on access; they are its own classes, not repo code.
+    Looking one up imports a module of that library, never anything from the repo.
+    """
+    try:
+        return isinstance(getattr(importlib.import_module(library), class_name, None), type)
+    except Exception:  # a lazy import failing (a missing optional dependency) is not a class we can vouch for
+        return False
 
 
 def components_of(model_index: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:

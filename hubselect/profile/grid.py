@@ -232,7 +232,7 @@ def plan_jobs(
 
 
 #: Crawl flags that make a model unloadable whatever the token (gated models may be accessible).
-UNSAFE_FLAGS = ("pickle_only", "remote_code")
+UNSAFE_FLAGS = ("pickle_only", "remote_code", "missing_config")
 
 
 def existing_zoo(zoo_dir: str | Path) -> Any:
@@ -252,7 +252,7 @@ def existing_zoo(zoo_dir: str | Path) -> Any:
 
 
 def flagged_models(zoo: Any) -> dict[str, str]:
-    """Models the zoo's crawl flagged unsafe to load (pickle-only weights, custom code): id → reason."""
+    """Models the zoo's crawl flagged unloadable (pickle-only weights, custom code, a missing config): id → reason."""
     frame = getattr(zoo, "models", None)
     if frame is None or frame.empty or "safety_flag" not in frame.columns:
         return {}
