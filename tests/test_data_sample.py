@@ -239,6 +239,9 @@ def test_metadata_saved_with_a_utf8_bom_keeps_its_captions(metadata_name, tmp_pa
         # A quoted caption over two lines, last in the file: closed, so not an unclosed quote.
         pytest.param("metadata.csv", "file_name,text\n" + "".join(f'{name},"line one\nline two {i}"\n' for i, name in enumerate(_names())),
                      [f"line one\nline two {i}" for i in range(10)], id="multi-line caption"),
+        # A quote inside an unquoted field is a character (an inch mark), last row included.
+        pytest.param("metadata.csv", "file_name,text,note\n" + "".join(f'{name},"line one\nline two {i}",12" vinyl\n' for i, name in enumerate(_names())),
+                     [f"line one\nline two {i}" for i in range(10)], id="inch mark after a multi-line caption"),
         # Objects spread over several lines (pretty-printed), which `datasets` reads too.
         pytest.param("metadata.jsonl", "".join(json.dumps({"file_name": name, "text": f"cap {i}"}, indent=1) + "\n" for i, name in enumerate(_names())),
                      [f"cap {i}" for i in range(10)], id="multi-line objects"),
@@ -263,6 +266,13 @@ def _unclosed_quote(rows):
         pytest.param("metadata.csv", _unclosed_quote(10),
                      'metadata.csv, line 5: a quoted field starting in this row is never closed; close the quote '
                      '(a quote inside a quoted field is written "")', id="unclosed quote"),
+        # Closed by the next quote in the file, leniently: the rows between became one caption.
+        pytest.param("metadata.csv", _unclosed_quote(10).replace(f"{_names()[4]},caption 4", f'{_names()[4]},"Starry Night" by van Gogh'),
+                     'metadata.csv, line 5: a quoted field starting in this row is never closed; close the quote '
+                     '(a quote inside a quoted field is written "")', id="unclosed quote before a quoted title"),
+        pytest.param("metadata.csv", _unclosed_quote(10).replace(f"{_names()[6]},caption 6", f'{_names()[6]},a 5" screen'),
+                     'metadata.csv, line 5: a quoted field starting in this row is never closed; close the quote '
+                     '(a quote inside a quoted field is written "")', id="unclosed quote before an inch mark"),
         pytest.param("metadata.csv", _unclosed_quote(6000),
                      "metadata.csv, line 5: a field is longer than 131,072 characters (a quote never closed?); fix the row",
                      id="unclosed quote, long file"),

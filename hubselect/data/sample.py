@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -307,14 +308,18 @@ def _csv_records(text: str, shown: str) -> list[dict[str, Any]]:
 
     Read as leniently as ``datasets`` reads it (``0.png,"Starry Night" by van Gogh`` is the
     caption ``Starry Night by van Gogh``), except where lenient reading is wrong data without a
-    word: a quote never closed swallows every later row into one caption, and fields beyond the
-    header (an unquoted comma) would cut the caption at the comma. Both are errors at their line.
+    word, which is an error at its line:
+
+    - a quote never closed swallows the rows after it into one caption, up to the end of the
+      file or to the next quote (which then closes it): a quoted field that ends the file
+      open, or that runs over a line starting like a row (an image file name and a comma);
+    - fields beyond the header (an unquoted comma) would cut the caption at the comma.
     """
     lines = io.StringIO(text, newline="").readlines()
+    unclosed = _unclosed_quote_line(text)
     reader = csv.reader(lines)
     header: list[str] | None = None
     records = []
-    last = (0, 0)  # the first and last line of the last row read
     while True:
         line = reader.line_num + 1  # where the next row starts
         try:
@@ -322,13 +327,17 @@ def _csv_records(text: str, shown: str) -> list[dict[str, Any]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            if "end of data" in str(exc):
-                problem = "a quoted field starting in this row is never closed; close the quote (a quote inside a quoted field is written \"\")"
-            elif "field limit" in str(exc):
+            if "field limit" in str(exc):
                 problem = f"a field is longer than {csv.field_size_limit():,} characters (a quote never closed?); fix the row"
             else:
                 problem = f"{exc}; fix the row"
             raise InputError(f"{shown}, line {line}: {problem}") from None
+        open_here = unclosed is not None and line <= unclosed <= reader.line_num
+        if open_here or any(_swallows_a_row(value) for value in row):
+            raise InputError(
+                f"{shown}, line {unclosed if open_here else line}: a quoted field starting in this row is never closed; "
+                'close the quote (a quote inside a quoted field is written "")'
+            )
         if not row:  # a blank line
             continue
         if header is None:
@@ -340,16 +349,42 @@ def _csv_records(text: str, shown: str) -> list[dict[str, Any]]:
                 'quote a field that holds a comma ("a, b")'
             )
         records.append(dict(zip_longest(header, row[: len(header)])))
-        last = (line, reader.line_num)
-    # A quote never closed runs to the end of the file: the last row then spans several lines
-    # and holds an odd number of quotes (a closed quoted field, "" escapes included, holds an even one).
-    first, end = last
-    if end > first and "".join(lines[first - 1 : end]).count('"') % 2:
-        raise InputError(
-            f"{shown}, line {first}: a quoted field starting in this row is never closed; "
-            'close the quote (a quote inside a quoted field is written "")'
-        )
     return records
+
+
+#: A line that starts like a metadata row: an image file name, then a comma.
+_ROW_START = re.compile(r"^[^,\n\"]+(" + "|".join(re.escape(s) for s in sorted(IMAGE_SUFFIXES)) + r")\s*,", re.IGNORECASE)
+
+
+def _swallows_a_row(value: str) -> bool:
+    """Whether a field read over several lines holds a line that starts like a row of its own."""
+    return "\n" in value and any(_ROW_START.match(part) for part in value.splitlines()[1:])
+
+
+def _unclosed_quote_line(text: str) -> int | None:
+    """The line where a quoted field opens that is still open at the end of ``text``, or None.
+
+    Follows the csv module's (lenient) reading: a quote opens a quoted field only at a field's
+    start, ``""`` inside one is a quote, and after the closing quote the field goes on
+    unquoted, where a quote is just a character (``12" vinyl``).
+    """
+    quoted, field_start, line, opened = False, True, 1, 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\n" or (c == "\r" and text[i + 1 : i + 2] != "\n"):
+            line += 1
+        if quoted:
+            if c == '"':
+                if text[i + 1 : i + 2] == '"':
+                    i += 1
+                else:
+                    quoted = False
+        elif c == '"' and field_start:
+            quoted, opened = True, line
+        field_start = not quoted and c in ",\r\n"
+        i += 1
+    return opened if quoted else None
 
 
 def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
