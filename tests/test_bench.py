@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from fixtures.bundles import write_bundle
 from hubselect.bench import BenchConfig, measure_throughput
 from hubselect.cli import main
 from hubselect.testing.seed_models import build_pipeline, save_pickle_only_pipeline, save_remote_code_pipeline, save_tiny_pipeline
@@ -38,12 +39,12 @@ def test_bench_tiny_pipeline_on_cpu(tmp_path, capsys):
 def test_figures_recorded_in_a_zoo_survive_a_later_import_into_it(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
-    first, second = tmp_path / "b1", tmp_path / "b2"
-    first.mkdir(), second.mkdir()
-    (first / "records.csv").write_text("model,dataset,score\nsd-tiny,d1,0.9\nm2,d1,0.5\n")
-    (first / "models.csv").write_text("model,license\nsd-tiny,mit\nm2,mit\n")
-    (second / "records.csv").write_text("model,dataset,score\nsd-tiny,d2,0.7\n")
-    (second / "models.csv").write_text("model,family\nsd-tiny,sd\n")
+    first = write_bundle(
+        tmp_path / "b1",
+        records="model,dataset,score\nsd-tiny,d1,0.9\nm2,d1,0.5\n",
+        models="model,license\nsd-tiny,mit\nm2,mit\n",
+    )
+    second = write_bundle(tmp_path / "b2", records="model,dataset,score\nsd-tiny,d2,0.7\n", models="model,family\nsd-tiny,sd\n")
     assert run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", "Z")[0] == 0
     code, out, err = run_cli(
         capsys, "bench", "sd-tiny", "--steps", "2", "--min-iterations", "2", "--min-seconds", "0", "--device", "cpu", "--zoo", "Z",

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from fixtures.bundles import write_bundle
 from fixtures.data import isolated_cache, messy_folder, near_duplicate_folder, style_folder, tiny_clip, tiny_dino  # noqa: F401
 from hubselect.cli import main
 from hubselect.probes.transformers_probes import TransformersProbe
@@ -223,43 +224,41 @@ def test_profiles_travel_with_the_zoo_through_the_hub(profiled_zoo, capsys, tiny
     assert Zoo.load(tmp_path / "pulled").artefact_names() == Zoo.load(zoo).artefact_names()
 
 
-def _bundle(folder, datasets_csv: str | None = None):
-    folder.mkdir()
-    (folder / "records.csv").write_text("model,dataset,score\nm1,d1,0.9\nm2,d1,0.5\nm1,d2,0.8\n")
-    if datasets_csv is not None:
-        (folder / "datasets.csv").write_text(datasets_csv)
-    return folder
+def _import(capsys, zoo, folder, datasets_csv: str | None = None) -> None:
+    """``zoo import`` into ``zoo`` of a bundle of three records, with ``datasets_csv`` as its datasets.csv if given."""
+    bundle = write_bundle(folder, records="model,dataset,score\nm1,d1,0.9\nm2,d1,0.5\nm1,d2,0.8\n",
+                          **({} if datasets_csv is None else {"datasets": datasets_csv}))
+    code, _, err = run(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", zoo)
+    assert code == 0, err
+
+
+def _profile_d1_after_importing(datasets_csv: str, tmp_path, capsys, tiny_clip) -> dict:
+    """The features of every dataset once a bundle with ``datasets_csv`` is imported and a folder profiled as d1."""
+    zoo = tmp_path / "zoo"
+    _import(capsys, zoo, tmp_path / "b", datasets_csv)
+    profile(capsys, style_folder("cool"), zoo, tiny_clip, "--name", "d1", "--n", "16")
+    return {r.dataset: r.features for r in Zoo.load(zoo).dataset_records()}
 
 
 def test_importing_dataset_features_keeps_the_profile_of_a_profiled_dataset(tmp_path, capsys, tiny_clip, isolated_cache):
     zoo = tmp_path / "zoo"
-    code, _, err = run(capsys, "zoo", "import", _bundle(tmp_path / "a"), "--higher-is-better", "--out", zoo)
-    assert code == 0, err
+    _import(capsys, zoo, tmp_path / "a")
     profile(capsys, style_folder("cool"), zoo, tiny_clip, "--name", "d1", "--n", "16")
     profiled = next(r for r in Zoo.load(zoo).dataset_records() if r.dataset == "d1")
-    code, _, err = run(capsys, "zoo", "import", _bundle(tmp_path / "b", "dataset,kind\nd1,photo\nd2,art\n"), "--higher-is-better", "--out", zoo)
-    assert code == 0, err
+    _import(capsys, zoo, tmp_path / "b", "dataset,kind\nd1,photo\nd2,art\n")
     after = next(r for r in Zoo.load(zoo).dataset_records() if r.dataset == "d1")
     assert after.revision == profiled.revision
     assert after.features == {**profiled.features, "kind": "photo"}
 
 
 def test_profiling_keeps_the_imported_features_of_a_dataset(tmp_path, capsys, tiny_clip, isolated_cache):
-    zoo = tmp_path / "zoo"
-    code, _, err = run(capsys, "zoo", "import", _bundle(tmp_path / "b", "dataset,kind\nd1,photo\nd2,art\n"), "--higher-is-better", "--out", zoo)
-    assert code == 0, err
-    profile(capsys, style_folder("cool"), zoo, tiny_clip, "--name", "d1", "--n", "16")
-    features = {r.dataset: r.features for r in Zoo.load(zoo).dataset_records()}
+    features = _profile_d1_after_importing("dataset,kind\nd1,photo\nd2,art\n", tmp_path, capsys, tiny_clip)
     assert features["d1"]["kind"] == "photo" and features["d1"]["images"] == 16
     assert features["d2"]["kind"] == "art"
 
 
 def test_profiling_a_dataset_whose_imported_feature_column_is_text(tmp_path, capsys, tiny_clip, isolated_cache):
-    zoo = tmp_path / "zoo"
-    code, _, err = run(capsys, "zoo", "import", _bundle(tmp_path / "b", "dataset,images\nd1,5k\nd2,12k\n"), "--higher-is-better", "--out", zoo)
-    assert code == 0, err
-    profile(capsys, style_folder("cool"), zoo, tiny_clip, "--name", "d1", "--n", "16")
-    features = {r.dataset: r.features for r in Zoo.load(zoo).dataset_records()}
+    features = _profile_d1_after_importing("dataset,images\nd1,5k\nd2,12k\n", tmp_path, capsys, tiny_clip)
     # The column now mixes a count and text: it is kept as text, every value in it.
     assert features["d1"]["images"] == "16" and features["d2"]["images"] == "12k"
     assert features["d1"]["width_mean"] > 0

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from fixtures.bundles import write_bundle
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
 from hubselect.graph.arrays import ZooArrays
@@ -83,9 +84,7 @@ def test_a_save_cut_short_before_zoo_json_is_completed_by_the_next_writer(tmp_pa
     (tmp_path / "Z" / "zoo.json").unlink()
     (tmp_path / "Z" / ".zoo.lock").touch()
     (tmp_path / "Z" / ".records.parquet.0123abcd.tmp").touch()
-    first = tmp_path / "b"
-    first.mkdir()
-    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    first = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
     code, out, err = run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", tmp_path / "Z")
     assert code == 0, err
     assert (tmp_path / "Z" / "zoo.json").is_file()
@@ -102,10 +101,11 @@ def test_parameter_counts_with_k_m_b_suffixes_are_numbers_recommend_can_filter(t
     from hubselect.graph.arrays import ZooArrays
     from hubselect.recommendation import candidate_models
 
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d1,0.6\nm3,d1,0.7\nm4,d1,0.8\n")
-    (bundle / "models.csv").write_text("model,params,license\nm1,860M,MIT\nm2,2e9,Apache-2.0\nm3,5e8,mit\nm4,0.9b,mit\n")
+    bundle = write_bundle(
+        tmp_path / "bundle",
+        records="model,dataset,score\nm1,d1,0.5\nm2,d1,0.6\nm3,d1,0.7\nm4,d1,0.8\n",
+        models="model,params,license\nm1,860M,MIT\nm2,2e9,Apache-2.0\nm3,5e8,mit\nm4,0.9b,mit\n",
+    )
     code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
     assert code == 0, err
     zoo = Zoo.load(tmp_path / "Z")
@@ -121,10 +121,11 @@ def test_a_distance_given_in_both_orders_averages_a_rounding_gap(tmp_path):
 
 
 def test_duplicates_of_large_finite_numbers_average_to_themselves(tmp_path, capsys):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,1e308\nm1,d1,1e308\nm2,d1,1\n")
-    (bundle / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1e308\nd2,d1,1e308\n")
+    bundle = write_bundle(
+        tmp_path / "bundle",
+        records="model,dataset,score\nm1,d1,1e308\nm1,d1,1e308\nm2,d1,1\n",
+        distances="dataset_a,dataset_b,distance\nd1,d2,1e308\nd2,d1,1e308\n",
+    )
     code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
     assert code == 0, err
     zoo = Zoo.load(tmp_path / "Z")
@@ -217,9 +218,7 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
     ],
 )
 def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, name, content, message):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
     if isinstance(content, bytes):
         (bundle / name).write_bytes(content)
     else:
@@ -241,9 +240,7 @@ def test_corrupt_bundle_file_is_a_one_line_error_naming_it(tmp_path, capsys, nam
     ],
 )
 def test_a_misspelled_bundle_file_is_refused(tmp_path, capsys, name, message):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
     (bundle / name).write_text("dataset_a,dataset_b,distance\nd1,d2,1\n")
     code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
     assert code != 0 and out == "" and err.count("\n") == 1, err
@@ -252,9 +249,7 @@ def test_a_misspelled_bundle_file_is_refused(tmp_path, capsys, name, message):
 
 
 def test_other_csv_files_are_named_as_not_read(tmp_path, capsys):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
     (bundle / "records_lora.csv").write_text("model,dataset,score\nm1,d1,0.4\n")
     (bundle / "README.md").write_text("# notes beside the bundle are fine\n")
     code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
@@ -266,11 +261,12 @@ def test_other_csv_files_are_named_as_not_read(tmp_path, capsys):
 
 
 def test_import_says_what_each_file_brought(tmp_path, capsys):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d2,0.6\n")
-    (bundle / "models.csv").write_text("model,params\nm1,1M\n")
-    (bundle / "distances.csv").write_text("dataset_a,dataset_b,distance\nd1,d2,1\nd1,d3,2\n")
+    bundle = write_bundle(
+        tmp_path / "bundle",
+        records="model,dataset,score\nm1,d1,0.5\nm2,d2,0.6\n",
+        models="model,params\nm1,1M\n",
+        distances="dataset_a,dataset_b,distance\nd1,d2,1\nd1,d3,2\n",
+    )
     code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
     assert code == 0, err
     assert " ".join(out.split()) == (
@@ -291,9 +287,7 @@ def test_blank_and_all_empty_rows_are_skipped(tmp_path):
 
 @pytest.mark.parametrize(("option", "value"), [("--score-name", ""), ("--score-name", "  "), ("--method", "")])
 def test_a_blank_score_name_or_method_is_refused(tmp_path, capsys, option, value):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
     code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", option, value, "--out", tmp_path / "Z")
     assert code != 0 and out == "" and err.count("\n") == 1, err
     assert f"{option} is blank; name it" in err
@@ -303,8 +297,7 @@ def test_a_blank_score_name_or_method_is_refused(tmp_path, capsys, option, value
 def test_a_new_zoo_folder_spelled_like_a_hub_id_is_named_as_a_local_folder_once(tmp_path, capsys, monkeypatch):
     # `--out my-org/my-zoo` writes ./my-org/my-zoo; a user who meant the Hub zoo learns so, and how to reach it.
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "bundle").mkdir()
-    (tmp_path / "bundle" / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
     code, _, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "my-org/my-zoo")
     assert code == 0 and err.count("\n") == 1, err
     assert "note: creating the zoo folder ./my-org/my-zoo (--out is a local folder); if you meant the Hub zoo my-org/my-zoo" in err
@@ -323,10 +316,8 @@ def test_import_needs_a_direction(tmp_path, capsys):
 
 
 def test_import_merges_into_an_existing_zoo(tmp_path, capsys):
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir(), second.mkdir()
-    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm3,d1,0.7\n")
-    (second / "records.csv").write_text("model,dataset,score\nm2,d1,0.6\nm1,d1,0.9\n")
+    first = write_bundle(tmp_path / "a", records="model,dataset,score\nm1,d1,0.5\nm3,d1,0.7\n")
+    second = write_bundle(tmp_path / "b", records="model,dataset,score\nm2,d1,0.6\nm1,d1,0.9\n")
     outputs = []
     for bundle in (first, second):
         code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
@@ -340,15 +331,19 @@ def test_import_merges_into_an_existing_zoo(tmp_path, capsys):
 
 
 def test_import_into_a_zoo_keeps_the_features_the_bundle_leaves_out(tmp_path, capsys):
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir(), second.mkdir()
-    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm2,d1,0.7\n")
-    (first / "models.csv").write_text("model,license,size\nm1,mit,10\nm2,mit,20\n")
-    (first / "datasets.csv").write_text("dataset,kind\nd1,photo\nd2,art\n")
-    (second / "records.csv").write_text("model,dataset,score\nm1,d2,0.9\n")
-    # m1's size is left empty, m2's family too: both keep what the zoo holds.
-    (second / "models.csv").write_text("model,family,size\nm1,sd,\nm2,,25\n")
-    (second / "datasets.csv").write_text("dataset,images\nd1,100\n")
+    first = write_bundle(
+        tmp_path / "a",
+        records="model,dataset,score\nm1,d1,0.5\nm2,d1,0.7\n",
+        models="model,license,size\nm1,mit,10\nm2,mit,20\n",
+        datasets="dataset,kind\nd1,photo\nd2,art\n",
+    )
+    second = write_bundle(
+        tmp_path / "b",
+        records="model,dataset,score\nm1,d2,0.9\n",
+        # m1's size is left empty, m2's family too: both keep what the zoo holds.
+        models="model,family,size\nm1,sd,\nm2,,25\n",
+        datasets="dataset,images\nd1,100\n",
+    )
     for bundle in (first, second):
         code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
         assert code == 0, err
@@ -362,17 +357,19 @@ def test_import_into_a_zoo_keeps_the_features_the_bundle_leaves_out(tmp_path, ca
 
 
 def test_a_text_value_in_a_numeric_feature_column_is_imported_as_text_and_read_as_a_category(tmp_path, capsys):
-    first, second, third = tmp_path / "p1", tmp_path / "p2", tmp_path / "p3"
-    for bundle in (first, second, third):
-        bundle.mkdir()
-    (first / "records.csv").write_text("model,dataset,score\nm1,d1,0.9\nm2,d1,0.5\nm1,d2,0.8\nm2,d2,0.4\nm1,d3,0.85\nm2,d3,0.3\n")
-    (first / "models.csv").write_text("model,size\nm1,10\nm2,20\n")
-    (first / "datasets.csv").write_text("dataset,n\nd1,10\nd2,20\nd3,30\n")
-    (second / "records.csv").write_text("model,dataset,score\nm1,d1,0.1\nm4,d1,0.95\n")
-    (second / "models.csv").write_text("model,size\nm4,40\n")
-    (second / "datasets.csv").write_text("dataset,n\nd1,many\n")
-    (third / "records.csv").write_text("model,dataset,score\nm4,d2,0.5\n")
-    (third / "datasets.csv").write_text("dataset,n\nd1,40\n")
+    first = write_bundle(
+        tmp_path / "p1",
+        records="model,dataset,score\nm1,d1,0.9\nm2,d1,0.5\nm1,d2,0.8\nm2,d2,0.4\nm1,d3,0.85\nm2,d3,0.3\n",
+        models="model,size\nm1,10\nm2,20\n",
+        datasets="dataset,n\nd1,10\nd2,20\nd3,30\n",
+    )
+    second = write_bundle(
+        tmp_path / "p2",
+        records="model,dataset,score\nm1,d1,0.1\nm4,d1,0.95\n",
+        models="model,size\nm4,40\n",
+        datasets="dataset,n\nd1,many\n",
+    )
+    third = write_bundle(tmp_path / "p3", records="model,dataset,score\nm4,d2,0.5\n", datasets="dataset,n\nd1,40\n")
     zoo_dir = tmp_path / "Z"
     assert run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", zoo_dir)[0] == 0
     code, _, err = run_cli(capsys, "zoo", "import", second, "--higher-is-better", "--out", zoo_dir)
@@ -417,9 +414,7 @@ def test_merging_a_row_read_at_another_revision_drops_the_old_commit_s_facts():
 
 
 def test_import_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(tmp_path, capsys):
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    (bundle / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
     assert run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid", "--out", tmp_path / "Z")[0] == 0
     before = (tmp_path / "Z" / "records.parquet").read_bytes()
     code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
