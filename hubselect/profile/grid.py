@@ -301,12 +301,13 @@ def lacking_jobs(
     by_model: dict[str, list[ProfileJob]] = {}
     for job in jobs:
         by_model.setdefault(job.model_id, []).append(job)
+    held = {job.key: writer.get(job.key) for job in jobs}  # each looked up once, for both passes
     limit = len(by_model) if max_models is None else max_models
-    chosen = [m for m, own in by_model.items() if any(writer.get(job.key) is None for job in own)][:limit]
+    chosen = [m for m, own in by_model.items() if any(held[job.key] is None for job in own)][:limit]
     for model, own in by_model.items():
         if len(chosen) >= limit:
             break
-        if model not in chosen and any(revisions.rerun_reason(job, writer.get(job.key)) is not None for job in own):
+        if model not in chosen and any(revisions.rerun_reason(job, held[job.key]) is not None for job in own):
             chosen.append(model)
     return [job for job in jobs if job.model_id in chosen]
 
