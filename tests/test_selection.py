@@ -370,6 +370,16 @@ def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker
     assert len(planted_ranker.predict(new, top=3)) == 3
 
 
+def test_evidence_is_listed_nearest_first_whatever_each_datasets_bandwidth(planted_zoo, planted_ranker):
+    # data-007's bandwidth (its 5th-nearest distance) is about 1.5 times data-000's, so the
+    # kernel finds data-007 more similar at 2.2 than data-000 at 2.0; a user reads the distances.
+    distances = {name: 20.0 for name in planted_zoo.dataset_ids}
+    distances.update({"data-000": 2.0, "data-007": 2.2})
+    top = planted_ranker.predict(NewDataset("between", features={"images": 400.0}, distances=distances))[0]
+    shown = [distance for _, distance, _ in top.evidence]
+    assert shown[:2] == [2.0, 2.2] and shown == sorted(shown)
+
+
 def _raising(exc):
     def fail(*args, **kwargs):
         raise exc

@@ -142,7 +142,7 @@ class Prediction:
     whatever the zoo's direction). ``expected_score``: the model's similarity-weighted mean score, in the zoo's units (e.g.
     FID), on the new dataset's most similar profiled datasets, with the range
     ``expected_low``..``expected_high`` it spans there (NaN when the model has no result on
-    any of them). ``evidence``: those results as ``(dataset, distance, score)``, most similar
+    any of them). ``evidence``: those results as ``(dataset, distance, score)``, nearest
     first.
     """
 
@@ -697,7 +697,9 @@ class Ranker:
         sim_row = similarity_to(self.arrays.distances, distances, self.config.graph.neighbours)
         weights = self._evidence.neighbour_weights(sim_row[None, :])[0]
         neighbours = np.flatnonzero(weights > 0)
-        neighbours = neighbours[np.argsort(-weights[neighbours], kind="stable")]
+        # Listed nearest first, by the distance each evidence entry shows (the kernel's order can
+        # differ: each zoo dataset has its own bandwidth); the weights are the kernel's.
+        neighbours = neighbours[np.lexsort((-weights[neighbours], distances[neighbours]))]
         raw = self.arrays.scores[np.ix_(idx, neighbours)]
         present = ~np.isnan(raw)
         w = np.where(present, weights[neighbours][None, :], 0.0)
