@@ -137,7 +137,7 @@ def recommend(
     >>> result.recommendations[0].model  # doctest: +SKIP
     'org/sd-model-a'
     """
-    from hubselect.data.profile import how_to_profile, profile_dataset, similar_in_zoo
+    from hubselect.data.profile import profile_dataset, similar_in_zoo, why_not_compared
     from hubselect.rank import NewDataset
 
     top_k, max_params, n, min_images, seed = _check_arguments(dataset, zoo, top_k, max_params, license, n, min_images, seed)
@@ -156,7 +156,7 @@ def recommend(
             "use a zoo with results (e.g. --zoo demo) or add some with `hubselect profile`"
         )
     zoo_obj = zoo_obj.for_method(method)
-    probe_spec = _matching_probe(zoo_obj, zoo_label, probe, token)
+    probe_ref = _matching_probe(zoo_obj, zoo_label, probe, token)
     # Computed only where needed (a local zoo, a ranker to check by content, a ranker to build):
     # it builds the zoo's arrays, ~0.1 s on 1,000 × 1,000, which a Hub zoo with a published ranker never needs.
     fingerprint = functools.cache(functools.partial(_fingerprint, zoo_obj))
@@ -165,7 +165,7 @@ def recommend(
 
     profile = profile_dataset(
         dataset,
-        probe=probe_spec,
+        probe=probe_ref,
         n=n,
         min_images=min_images,
         seed=seed,
@@ -184,10 +184,7 @@ def recommend(
     neighbours = similar_in_zoo(zoo_obj, profile.stats, profile.probe, k=MATCH_NEIGHBOURS)
     timings["match"] = time.perf_counter() - started
     if not neighbours:
-        raise HubselectError(
-            f"no dataset of zoo {zoo_label} was profiled with {profile.probe.id} at revision {profile.probe.revision[:12]}, "
-            f"so the dataset cannot be matched; {how_to_profile(zoo_obj, zoo_label)}"
-        )
+        raise HubselectError(f"the dataset cannot be matched: {why_not_compared(zoo_obj, zoo_label, profile.probe)}")
 
     started = time.perf_counter()
     candidates = candidate_models(zoo_obj, ranker_obj.arrays, max_params=max_params, licenses=_licenses(license), notices=notices)
@@ -256,9 +253,14 @@ def _open_zoo(zoo: str | os.PathLike | Zoo | None, token: str | None) -> tuple[Z
     return opened, opened.meta.repo or ref, names_bundled_demo(ref)
 
 
-def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None) -> str:
-    """The probe the zoo's datasets were profiled with; a different ``probe`` is an error."""
-    from hubselect.data.profile import how_to_profile, zoo_probes
+def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None):
+    """The probe the zoo's datasets were profiled with, resolved at the revision they were
+    profiled at (:func:`~hubselect.data.profile.pin_probe`: also for ``probe`` naming the zoo's
+    Hub probe without a revision); a different ``probe``, or a revision none of them was
+    profiled at, is an error (before the dataset is read).
+    """
+    from hubselect.data.profile import how_to_profile, pin_probe, why_not_compared, zoo_probes, zoo_profiles
+    from hubselect.probes import resolve_probe
 
     probes = zoo_probes(zoo)
     if not probes:
@@ -267,22 +269,25 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
             f"{how_to_profile(zoo, zoo_label)}"
         )
     if probe is not None:
-        from hubselect.probes import resolve_probe
-
         wanted = resolve_probe(probe, token=token).id
         if wanted not in probes:
             raise InputError(
                 f"probe mismatch: zoo {zoo_label} was profiled with {', '.join(probes)}, not {wanted}; "
                 "rerun without --probe, or with the zoo's probe"
             )
-        return probe
-    if len(probes) > 1:
+        spec = pin_probe(zoo, probe)
+    elif len(probes) > 1:
         raise InputError(f"zoo {zoo_label} was profiled with several probes ({', '.join(probes)}); choose one with --probe")
-    if probes[0].startswith("local:"):
+    elif probes[0].startswith("local:"):
         raise InputError(
             f"zoo {zoo_label} was profiled with a local probe ({probes[0]}); pass that probe's folder with --probe PATH"
         )
-    return probes[0]
+    else:
+        spec = pin_probe(zoo, probes[0])
+    resolved = resolve_probe(spec, token=token)
+    if not any(entry.probe_revision == resolved.revision for entry in zoo_profiles(zoo, resolved.id)):
+        raise InputError(f"the dataset cannot be matched: {why_not_compared(zoo, zoo_label, resolved)}")
+    return resolved
 
 
 def _ranker_for(

@@ -570,3 +570,65 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
 
     code, out, err = run_cli(capsys, "zoo", "ranker-status", "tester/no-such-zoo", "--token", hub_token)
     assert (code, out) == (3, "") and "tester/no-such-zoo was not found" in err and err.count("\n") == 1
+
+
+def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(
+    hub, hub_token, hub_repo_id, cool_folder, tmp_path, monkeypatch, capsys
+):
+    """A card edit on the probe's repo moves its main, weights unchanged: recommend, dataset
+    similar and dataset profile (the refresh workflow's) go on using the revision the zoo's
+    datasets were profiled at, offline too; `@main` follows the repo."""
+    from huggingface_hub import HfApi
+
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    api = HfApi(token=hub_token)
+    probe = hub_repo_id + "-clip"
+    api.create_repo(probe)
+    profiled_at = api.upload_folder(repo_id=probe, folder_path=str(tiny_clip_dir())).oid
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    for style in STYLES:
+        add_to_zoo(zoo, profile_dataset(style_folder(style, 16, 1), probe=probe, n=16, name=f"data/{style}", min_images=8))
+        zoo.add_profiles(ProfileRecord(m, f"data/{style}", 20.0 if m == f"org/{style}-expert" else 60.0, method="lora") for m in MODELS)
+    zoo_dir = zoo.save(tmp_path / "zoo")
+    moved_to = api.upload_file(path_or_fileobj=b"---\nlicense: mit\n---\n# tiny clip\n", path_in_repo="README.md", repo_id=probe).oid
+    assert moved_to != profiled_at
+
+    common = ["--zoo", zoo_dir, "--n", "16", "--token", hub_token, "--format", "json"]
+    code, out, err = run_cli(capsys, "recommend", cool_folder, *common)
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["recommendations"][0]["model"] == "org/cool-expert" and document["dataset"]["probe"] == probe
+    assert [n["dataset"] for n in document["dataset"]["nearest"]][0] == "data/cool" and len(document["dataset"]["nearest"]) == 4
+    for given in ([], ["--probe", probe]):  # the zoo's probe named without a revision: the zoo's revision too
+        code, out, err = run_cli(capsys, "dataset", "similar", cool_folder, *common, *given)
+        assert code == 0, err
+        assert [r["dataset"] for r in json.loads(out)][0] == "data/cool" and len(json.loads(out)) == 4
+
+    # Offline, the probe comes from the HF cache at the zoo's revision.
+    command = [sys.executable, "-m", "hubselect", "dataset", "similar", str(cool_folder), *map(str, common)]
+    offline = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180)
+    assert offline.returncode == 0, offline.stderr
+    assert [r["dataset"] for r in json.loads(offline.stdout)][0] == "data/cool"
+
+    # The refresh workflow's `dataset profile DATASET --zoo zoo`: nothing to redo.
+    profile_args = ["dataset", "profile", style_folder("cool", 16, 1), "--name", "data/cool", "--min-images", "8", *common]
+    code, out, err = run_cli(capsys, *profile_args)
+    assert code == 0, err
+    assert (json.loads(out)["status"], json.loads(out)["probe_revision"]) == ("unchanged", profiled_at)
+
+    # At main, no dataset of the zoo compares: an error that says which revision to use (not an empty list).
+    for command in ("recommend", "dataset similar"):
+        code, out, err = run_cli(capsys, *command.split(), cool_folder, *common, "--probe", f"{probe}@main")
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"profiled with {probe} at revision {profiled_at[:12]}, not {moved_to[:12]}" in err and f"--probe {probe}@{profiled_at}" in err
+
+    # `--probe ID@main` re-profiles a dataset at main; the revision most of the zoo's profiles share is still used.
+    code, out, err = run_cli(capsys, *profile_args, "--probe", f"{probe}@main")
+    assert code == 0, err
+    assert (json.loads(out)["status"], json.loads(out)["probe_revision"]) == ("updated", moved_to)
+    code, out, err = run_cli(capsys, "recommend", cool_folder, *common)
+    assert code == 0, err
+    assert "data/cool" not in {n["dataset"] for n in json.loads(out)["dataset"]["nearest"]}
+    assert "1 dataset(s) were profiled with another revision" in err

@@ -33,7 +33,9 @@ def _score(value: float | None) -> str:
               help="fast: place the dataset by its neighbours; faithful: insert it, re-embed the graph and retrain (slow).")
 @click.option("--max-params", type=float, default=None, help="Only models with at most this many parameters (e.g. 1e9); models whose count is unknown are left out, with a note.")
 @click.option("--license", "licenses", default=None, help="Only models under these licenses (comma-separated, e.g. mit,apache-2.0).")
-@click.option("--probe", default=None, help="Image probe; must be the one the zoo was profiled with (default: that one).")
+@click.option("--probe", default=None,
+              help="Image probe; must be the one the zoo was profiled with (default: that one, at the revision the zoo's "
+                   "datasets were profiled at, as is its Hub id given without @REVISION).")
 @click.option("--n", "n", default=500, show_default=True, type=click.IntRange(min=1), help="Images sampled from the dataset.")
 @click.option("--min-images", type=click.IntRange(min=2), default=DEFAULT_MIN_IMAGES, show_default=True,
               help="Fewest decodable images the dataset needs.")
