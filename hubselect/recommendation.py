@@ -346,7 +346,10 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     if built_method and zoo_method and built_method != zoo_method:
         raise InputError(f"{name} was built on {built_method} results, the zoo's are {zoo_method} results; pass --method {built_method} or {instead}")
     profiled = _profiled_models(zoo)
-    shared_models = profiled & set(ranker.arrays.models)
+    # Known to the ranker: the models that had results when it was built. One it holds without
+    # any (crawled, profiled since) is new to it, and candidate_models leaves it out.
+    ranked = np.isfinite(ranker.arrays.scores).any(axis=1)
+    shared_models = profiled & {model for model, has_results in zip(ranker.arrays.models, ranked) if has_results}
     shared_datasets = set(zoo.dataset_ids) & set(ranker.arrays.datasets)
     if not shared_models or not shared_datasets:
         raise InputError(f"{name} was built on another zoo: it knows none of zoo {zoo_label}'s {'models' if not shared_models else 'datasets'}; {instead}")

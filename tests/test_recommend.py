@@ -318,6 +318,22 @@ def test_a_ranker_of_another_revision_of_the_zoo_is_noted_and_ranks_only_the_zoo
     assert code == 0 and err.count("was built on zoo revision") == 1, err
 
 
+def test_a_model_profiled_after_the_ranker_was_built_is_counted_as_new_to_it(zoo_dir, cool_folder, tmp_path):
+    """Crawled before the ranker was built, profiled after: the ranker holds the model without a
+    result, so it cannot rank it, and the note on the ranker says so."""
+    import hubselect
+    from hubselect.rank import Ranker
+
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_models([ModelRecord("org/late", revision="0" * 40, features={"total_params": 1_000_000, "license": "mit"})])
+    ranker = Ranker.fit(zoo).save(tmp_path / "ranker")
+    zoo.add_profiles(ProfileRecord("org/late", f"data/{style}-{seed}", 10.0, method="lora") for style in STYLES for seed in (1, 2))
+    zoo.save(tmp_path / "zoo")
+    result = hubselect.recommend(str(cool_folder), zoo=str(tmp_path / "zoo"), ranker=str(ranker), probe=str(tiny_clip_dir()), n=16)
+    assert "org/late" not in {r.model for r in result.recommendations}
+    assert any("1 of the zoo's models are new to it and not ranked" in n for n in result.notices), result.notices
+
+
 @pytest.fixture(scope="module")
 def zoo_with_the_folder(zoo_dir, cool_folder, tmp_path_factory) -> Path:
     """The planted zoo plus ``cool_folder`` itself, profiled under its folder name, with results."""
