@@ -236,6 +236,8 @@ def _check_arguments(dataset: Any, zoo: Any, top_k: Any, max_params: Any, licens
         raise InputError(f"max_params must be a number of parameters, e.g. 1e9, or None, got {max_params!r}")
     if license is not None and not (isinstance(license, str) or (isinstance(license, Sequence) and all(isinstance(x, str) for x in license))):
         raise InputError(f"license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got {license!r}")
+    if license is not None and not _licenses(license):  # e.g. an unset variable: not "any license", which None means
+        raise InputError(f"license names no license, got {license!r}; pass license names (e.g. 'mit,apache-2.0'), or None for any license")
     return int(top_k), None if max_params is None else float(max_params), int(n), int(min_images), int(seed)
 
 
@@ -430,11 +432,11 @@ def _profiled_models(zoo: Zoo) -> set[str]:
 
 
 def _licenses(license: str | Sequence[str] | None) -> set[str] | None:
+    """The license names asked for, lowercased (None: any license; an empty set names none)."""
     if license is None:
         return None
     items = license.split(",") if isinstance(license, str) else list(license)
-    wanted = {item.strip().lower() for item in items if item.strip()}
-    return wanted or None
+    return {item.strip().lower() for item in items if item.strip()}
 
 
 def _number(value: Any) -> float | None:

@@ -197,6 +197,8 @@ def test_a_zoo_folder_named_demo_is_the_users_zoo(zoo_dir, cool_folder, tmp_path
         ("license-no-model-has", "--license gpl-3.0 (the models' licenses: mit, openrail); loosen"),
         ("ranker-url", "no such folder, and not a Hub repo id; pass org/zoo-ranker (ORG/NAME), not a URL"),
         ("max-params-nan", "--max-params must be a number of parameters, e.g. 1e9, got nan"),
+        ("license-empty", "--license is empty; pass comma-separated license names, e.g. --license mit,apache-2.0"),
+        ("license-commas", "--license is empty; pass comma-separated license names"),
     ],
 )
 def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch, capsys):
@@ -229,6 +231,10 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
         args[4] = "https://huggingface.co/org/zoo-ranker"
     elif case == "max-params-nan":
         args += ["--max-params", "nan"]
+    elif case == "license-empty":  # e.g. --license "$ALLOWED", unset: not "any license"
+        args += ["--license", ""]
+    elif case == "license-commas":
+        args += ["--license", " , "]
     code, out, err = run_cli(capsys, "recommend", *args)
     assert code != 0 and out == ""
     assert err.startswith("Error: ") and err.count("\n") == 1, err
@@ -250,6 +256,8 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
         ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295, got 4294967296"),
         ({"n": 16.0}, "n must be a whole number of at least 1, got 16.0"),
         ({"license": 5}, "license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got 5"),
+        ({"license": []}, "license names no license, got []; pass license names (e.g. 'mit,apache-2.0'), or None for any license"),
+        ({"license": ","}, "license names no license, got ','; pass license names (e.g. 'mit,apache-2.0'), or None for any license"),
     ],
 )
 def test_the_python_api_refuses_wrong_arguments_by_name(argument, expected, zoo_dir, ranker_dir, cool_folder):
