@@ -263,6 +263,7 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
     """
     from hubselect.data.profile import how_to_profile, pin_probe, why_not_compared, zoo_probes, zoo_profiles
     from hubselect.probes import resolve_probe
+    from hubselect.probes.registry import probe_id
 
     probes = zoo_probes(zoo)
     if not probes:
@@ -271,7 +272,9 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
             f"{how_to_profile(zoo, zoo_label)}"
         )
     if probe is not None:
-        wanted = resolve_probe(probe, token=token).id
+        # Told by the spec where it can be, so that a probe the zoo was not profiled with is
+        # refused as such, not after a download that fails (Inception's weights, a gated repo).
+        wanted = probe_id(probe) or resolve_probe(probe, token=token).id
         if wanted not in probes:
             raise InputError(
                 f"probe mismatch: zoo {zoo_label} was profiled with {', '.join(probes)}, not {wanted}; "

@@ -241,6 +241,22 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
     assert expected in err
 
 
+@pytest.mark.parametrize("command", ["recommend", "dataset similar"])
+@pytest.mark.parametrize("probe", ["inception", "nobody/no-such-probe"])
+def test_a_probe_the_zoo_was_not_profiled_with_is_refused_before_it_is_fetched(command, probe, hub, zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):
+    """The error is the mismatch, not a download error whose advice (fetch Inception's weights,
+    pass a token) leads only to the mismatch."""
+    from huggingface_hub import constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # nothing could be downloaded
+    monkeypatch.setenv("HUBSELECT_INCEPTION_DIR", str(tmp_path))
+    code, out, err = run_cli(capsys, *command.split(), cool_folder, "--zoo", zoo_dir, "--probe", probe, "--n", "16")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    named = "clean-fid/inception-v3" if probe == "inception" else probe
+    assert f"probe mismatch: zoo {zoo_dir} was profiled with local:tiny-clip, not {named}" in err or f"zoo {zoo_dir} holds no datasets profiled with {named}" in err, err
+    assert not hub.request_log
+
+
 @pytest.mark.parametrize(
     ("argument", "expected"),
     [

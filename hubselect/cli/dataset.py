@@ -191,6 +191,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     from hubselect.data.refs import EMPTY_DATASET, DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
+    from hubselect.probes.registry import probe_id
     from hubselect.zoo.resolve import open_zoo
 
     if not dataset_ref.strip():  # not a zoo dataset's name, and Path("") is the current folder
@@ -206,6 +207,9 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
             f"(--probe {probes[0] if not probes[0].startswith('local:') else 'FOLDER'}; found: {', '.join(probes)})"
         )
 
+    # A probe the spec tells is not the zoo's is refused before it is downloaded (which may fail otherwise).
+    if options["probe"] and probe_id(options["probe"]) not in (None, *probes):
+        raise mismatch(probe_id(options["probe"]))
     probe_ref = resolve_probe(pin_probe(zoo, options["probe"]) if options["probe"] else default_probe(zoo), token=SETTINGS.token)
     if probe_ref.id not in probes:
         raise mismatch(probe_ref.id)
