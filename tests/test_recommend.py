@@ -368,6 +368,13 @@ def zoo_with_the_folder(zoo_dir, cool_folder, tmp_path_factory) -> Path:
     return zoo.save(tmp_path_factory.mktemp("named") / "zoo")
 
 
+def test_a_dataset_added_to_the_zoo_after_the_ranker_was_built_is_named_as_such(zoo_with_the_folder, ranker_dir, cool_folder, capsys):
+    """Not "not in the zoo": the zoo holds it, the ranker (built before it was added) does not."""
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", zoo_with_the_folder, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16")
+    assert code == 0, err
+    assert f"ignoring distances to 1 dataset(s) not in the zoo the ranker was built on (added since? rebuild it to use them): {cool_folder.name}" in err
+
+
 def test_faithful_mode_takes_a_dataset_named_like_a_zoo_dataset(zoo_with_the_folder, cool_folder, tmp_path, monkeypatch, capsys):
     """recommend has no option to rename the dataset: faithful mode ranks a folder whose name is
     a zoo dataset's (another dataset, or that very one) as fast mode does, under the user's name."""
