@@ -60,8 +60,10 @@ class Recommendation:
 
     ``score`` is the predicted score in the zoo's units (e.g. FID), the similarity-weighted mean
     of the model's results on the most similar profiled datasets; ``score_low``..``score_high``
-    is the range those results span. ``ranker_score`` is the ranker's raw output, which orders
-    the list (higher = better).
+    is the range those results span. ``ranker_score`` is the ranker's calibrated output, which
+    orders the list: about the model's expected min–max normalised score on the dataset (1 = as
+    good as the best profiled model, 0 = as bad as the worst; higher is better, whatever the
+    zoo's direction).
     """
 
     rank: int
