@@ -201,6 +201,8 @@ def recommend(
         dataset={
             "dataset": profile.dataset,
             "revision": profile.revision,
+            # A Hub dataset's split (None for a folder or a file): test and train share the id and revision.
+            "split": profile.spec.split if profile.source == "hub" else None,
             "images": profile.images,
             "skipped": sum(profile.skipped.values()),
             "skip_reasons": profile.skipped,

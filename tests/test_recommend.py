@@ -358,6 +358,27 @@ def test_a_model_profiled_after_the_ranker_was_built_is_counted_as_new_to_it(zoo
     assert any("1 of the zoo's models are new to it and not ranked" in n for n in result.notices), result.notices
 
 
+def test_a_hub_datasets_split_other_than_train_is_shown(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, tmp_path, capsys):
+    """Both splits share the id and the revision: the split is what tells them apart in the output."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    for split, seed in (("train", 3), ("test", 4)):
+        write_parquet_shards(tmp_path / "repo", 16, shards=1, row_group_size=16, style="cool", seed=seed, split=split)
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id, repo_type="dataset")
+    api.upload_folder(repo_id=hub_repo_id, repo_type="dataset", folder_path=str(tmp_path / "repo"))
+    common = [hub_repo_id, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--token", hub_token]
+    for split in ("train", "test"):
+        code, out, err = run_cli(capsys, "recommend", *common, "--split", split, "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["dataset"]["split"] == split
+        code, out, err = run_cli(capsys, "recommend", *common, "--split", split)
+        assert code == 0, err
+        assert ("(split test)" in out.splitlines()[0]) == (split == "test"), out
+
+
 @pytest.fixture(scope="module")
 def zoo_with_the_folder(zoo_dir, cool_folder, tmp_path_factory) -> Path:
     """The planted zoo plus ``cool_folder`` itself, profiled under its folder name, with results."""
