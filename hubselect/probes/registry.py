@@ -14,9 +14,10 @@ from hubselect.probes.transformers_probes import CLIP_MODEL_TYPES
 #: The probe used when ``--probe`` is not given.
 DEFAULT_PROBE = "openai/clip-vit-base-patch32"
 
-#: ``--probe`` values that select clean-fid's Inception.
-INCEPTION_NAMES = frozenset({"inception", "clean-fid", "clean-fid:inception", "inception-v3"})
 INCEPTION_ID = "clean-fid/inception-v3"
+#: ``--probe`` values that select clean-fid's Inception; its id too (what a zoo's profiles name it
+#: by, and so what a zoo profiled with it uses by default), which is no Hub repo.
+INCEPTION_NAMES = frozenset({"inception", "clean-fid", "clean-fid:inception", "inception-v3", INCEPTION_ID})
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
