@@ -60,8 +60,10 @@ class Recommendation:
 
     ``score`` is the predicted score in the zoo's units (e.g. FID), the similarity-weighted mean
     of the model's results on the most similar profiled datasets; ``score_low``..``score_high``
-    is the range those results span. ``ranker_score`` is the ranker's raw output, which orders
-    the list (higher = better).
+    is the range those results span. ``ranker_score`` is the ranker's calibrated output, which
+    orders the list: about the model's expected min–max normalised score on the dataset (1 = as
+    good as the best profiled model, 0 = as bad as the worst; higher is better, whatever the
+    zoo's direction).
     """
 
     rank: int
@@ -137,7 +139,7 @@ def recommend(
     >>> result.recommendations[0].model  # doctest: +SKIP
     'org/sd-model-a'
     """
-    from hubselect.data.profile import how_to_profile, profile_dataset, similar_in_zoo
+    from hubselect.data.profile import profile_dataset, similar_in_zoo, why_not_compared
     from hubselect.rank import NewDataset
 
     top_k, max_params, n, min_images, seed = _check_arguments(dataset, zoo, top_k, max_params, license, n, min_images, seed)
@@ -156,7 +158,7 @@ def recommend(
             "use a zoo with results (e.g. --zoo demo) or add some with `hubselect profile`"
         )
     zoo_obj = zoo_obj.for_method(method)
-    probe_spec = _matching_probe(zoo_obj, zoo_label, probe, token)
+    probe_ref = _matching_probe(zoo_obj, zoo_label, probe, token)
     # Computed only where needed (a local zoo, a ranker to check by content, a ranker to build):
     # it builds the zoo's arrays, ~0.1 s on 1,000 × 1,000, which a Hub zoo with a published ranker never needs.
     fingerprint = functools.cache(functools.partial(_fingerprint, zoo_obj))
@@ -165,7 +167,7 @@ def recommend(
 
     profile = profile_dataset(
         dataset,
-        probe=probe_spec,
+        probe=probe_ref,
         n=n,
         min_images=min_images,
         seed=seed,
@@ -184,10 +186,7 @@ def recommend(
     neighbours = similar_in_zoo(zoo_obj, profile.stats, profile.probe, k=MATCH_NEIGHBOURS)
     timings["match"] = time.perf_counter() - started
     if not neighbours:
-        raise HubselectError(
-            f"no dataset of zoo {zoo_label} was profiled with {profile.probe.id} at revision {profile.probe.revision[:12]}, "
-            f"so the dataset cannot be matched; {how_to_profile(zoo_obj, zoo_label)}"
-        )
+        raise HubselectError(f"the dataset cannot be matched: {why_not_compared(zoo_obj, zoo_label, profile.probe)}")
 
     started = time.perf_counter()
     candidates = candidate_models(zoo_obj, ranker_obj.arrays, max_params=max_params, licenses=_licenses(license), notices=notices)
@@ -202,6 +201,8 @@ def recommend(
         dataset={
             "dataset": profile.dataset,
             "revision": profile.revision,
+            # A Hub dataset's split (None for a folder or a file): test and train share the id and revision.
+            "split": profile.spec.split if profile.source == "hub" else None,
             "images": profile.images,
             "skipped": sum(profile.skipped.values()),
             "skip_reasons": profile.skipped,
@@ -239,6 +240,8 @@ def _check_arguments(dataset: Any, zoo: Any, top_k: Any, max_params: Any, licens
         raise InputError(f"max_params must be a number of parameters, e.g. 1e9, or None, got {max_params!r}")
     if license is not None and not (isinstance(license, str) or (isinstance(license, Sequence) and all(isinstance(x, str) for x in license))):
         raise InputError(f"license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got {license!r}")
+    if license is not None and not _licenses(license):  # e.g. an unset variable: not "any license", which None means
+        raise InputError(f"license names no license, got {license!r}; pass license names (e.g. 'mit,apache-2.0'), or None for any license")
     return int(top_k), None if max_params is None else float(max_params), int(n), int(min_images), int(seed)
 
 
@@ -256,9 +259,15 @@ def _open_zoo(zoo: str | os.PathLike | Zoo | None, token: str | None) -> tuple[Z
     return opened, opened.meta.repo or ref, names_bundled_demo(ref)
 
 
-def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None) -> str:
-    """The probe the zoo's datasets were profiled with; a different ``probe`` is an error."""
-    from hubselect.data.profile import how_to_profile, zoo_probes
+def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | None):
+    """The probe the zoo's datasets were profiled with, resolved at the revision they were
+    profiled at (:func:`~hubselect.data.profile.pin_probe`: also for ``probe`` naming the zoo's
+    Hub probe without a revision); a different ``probe``, or a revision none of them was
+    profiled at, is an error (before the dataset is read).
+    """
+    from hubselect.data.profile import how_to_profile, pin_probe, why_not_compared, zoo_probes, zoo_profiles
+    from hubselect.probes import resolve_probe
+    from hubselect.probes.registry import probe_id
 
     probes = zoo_probes(zoo)
     if not probes:
@@ -267,22 +276,27 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
             f"{how_to_profile(zoo, zoo_label)}"
         )
     if probe is not None:
-        from hubselect.probes import resolve_probe
-
-        wanted = resolve_probe(probe, token=token).id
+        # Told by the spec where it can be, so that a probe the zoo was not profiled with is
+        # refused as such, not after a download that fails (Inception's weights, a gated repo).
+        wanted = probe_id(probe) or resolve_probe(probe, token=token).id
         if wanted not in probes:
             raise InputError(
                 f"probe mismatch: zoo {zoo_label} was profiled with {', '.join(probes)}, not {wanted}; "
                 "rerun without --probe, or with the zoo's probe"
             )
-        return probe
-    if len(probes) > 1:
+        spec = pin_probe(zoo, probe)
+    elif len(probes) > 1:
         raise InputError(f"zoo {zoo_label} was profiled with several probes ({', '.join(probes)}); choose one with --probe")
-    if probes[0].startswith("local:"):
+    elif probes[0].startswith("local:"):
         raise InputError(
             f"zoo {zoo_label} was profiled with a local probe ({probes[0]}); pass that probe's folder with --probe PATH"
         )
-    return probes[0]
+    else:
+        spec = pin_probe(zoo, probes[0])
+    resolved = resolve_probe(spec, token=token)
+    if not any(entry.probe_revision == resolved.revision for entry in zoo_profiles(zoo, resolved.id)):
+        raise InputError(f"the dataset cannot be matched: {why_not_compared(zoo, zoo_label, resolved)}")
+    return resolved
 
 
 def _ranker_for(
@@ -341,7 +355,10 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     if built_method and zoo_method and built_method != zoo_method:
         raise InputError(f"{name} was built on {built_method} results, the zoo's are {zoo_method} results; pass --method {built_method} or {instead}")
     profiled = _profiled_models(zoo)
-    shared_models = profiled & set(ranker.arrays.models)
+    # Known to the ranker: the models that had results when it was built. One it holds without
+    # any (crawled, profiled since) is new to it, and candidate_models leaves it out.
+    ranked = np.isfinite(ranker.arrays.scores).any(axis=1)
+    shared_models = profiled & {model for model, has_results in zip(ranker.arrays.models, ranked) if has_results}
     shared_datasets = set(zoo.dataset_ids) & set(ranker.arrays.datasets)
     if not shared_models or not shared_datasets:
         raise InputError(f"{name} was built on another zoo: it knows none of zoo {zoo_label}'s {'models' if not shared_models else 'datasets'}; {instead}")
@@ -422,11 +439,11 @@ def _profiled_models(zoo: Zoo) -> set[str]:
 
 
 def _licenses(license: str | Sequence[str] | None) -> set[str] | None:
+    """The license names asked for, lowercased (None: any license; an empty set names none)."""
     if license is None:
         return None
     items = license.split(",") if isinstance(license, str) else list(license)
-    wanted = {item.strip().lower() for item in items if item.strip()}
-    return wanted or None
+    return {item.strip().lower() for item in items if item.strip()}
 
 
 def _number(value: Any) -> float | None:

@@ -211,6 +211,21 @@ def test_a_zoo_with_two_probes_keeps_their_distances_apart(profiled_zoo, capsys,
     assert [r["dataset"] for r in json.loads(out)] == ["warm-copy"]
 
 
+def test_a_zoo_profiled_with_inception_is_compared_without_probe_option(tmp_path, capsys, monkeypatch, isolated_cache):
+    """Its profiles name the probe clean-fid/inception-v3, which is Inception, not a Hub repo to fetch."""
+    from hubselect.testing.tiny import fake_inception_weights
+
+    monkeypatch.setenv("HUBSELECT_INCEPTION_DIR", str(fake_inception_weights(tmp_path / "inception")))
+    for style in ("warm", "cool"):
+        code = main(["dataset", "profile", str(style_folder(style, 16)), "--zoo", str(tmp_path / "zoo"), "--n", "16", "--probe", "inception"])
+        assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    code = main(["dataset", "similar", str(style_folder("cool", 16, 3)), "--zoo", str(tmp_path / "zoo"), "--n", "16", "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [r["dataset"] for r in json.loads(out)] == ["cool-16-7", "warm-16-7"]
+
+
 def test_profiles_travel_with_the_zoo_through_the_hub(profiled_zoo, capsys, tiny_clip, hub, hub_token, hub_repo_id, tmp_path):
     zoo, _ = profiled_zoo
     code, _, err = run(capsys, "zoo", "push", zoo, "--repo", hub_repo_id, "--token", hub_token)

@@ -197,6 +197,8 @@ def test_a_zoo_folder_named_demo_is_the_users_zoo(zoo_dir, cool_folder, tmp_path
         ("license-no-model-has", "--license gpl-3.0 (the models' licenses: mit, openrail); loosen"),
         ("ranker-url", "no such folder, and not a Hub repo id; pass org/zoo-ranker (ORG/NAME), not a URL"),
         ("max-params-nan", "--max-params must be a number of parameters, e.g. 1e9, got nan"),
+        ("license-empty", "--license is empty; pass comma-separated license names, e.g. --license mit,apache-2.0"),
+        ("license-commas", "--license is empty; pass comma-separated license names"),
     ],
 )
 def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch, capsys):
@@ -229,10 +231,30 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
         args[4] = "https://huggingface.co/org/zoo-ranker"
     elif case == "max-params-nan":
         args += ["--max-params", "nan"]
+    elif case == "license-empty":  # e.g. --license "$ALLOWED", unset: not "any license"
+        args += ["--license", ""]
+    elif case == "license-commas":
+        args += ["--license", " , "]
     code, out, err = run_cli(capsys, "recommend", *args)
     assert code != 0 and out == ""
     assert err.startswith("Error: ") and err.count("\n") == 1, err
     assert expected in err
+
+
+@pytest.mark.parametrize("command", ["recommend", "dataset similar"])
+@pytest.mark.parametrize("probe", ["inception", "nobody/no-such-probe"])
+def test_a_probe_the_zoo_was_not_profiled_with_is_refused_before_it_is_fetched(command, probe, hub, zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):
+    """The error is the mismatch, not a download error whose advice (fetch Inception's weights,
+    pass a token) leads only to the mismatch."""
+    from huggingface_hub import constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # nothing could be downloaded
+    monkeypatch.setenv("HUBSELECT_INCEPTION_DIR", str(tmp_path))
+    code, out, err = run_cli(capsys, *command.split(), cool_folder, "--zoo", zoo_dir, "--probe", probe, "--n", "16")
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    named = "clean-fid/inception-v3" if probe == "inception" else probe
+    assert f"probe mismatch: zoo {zoo_dir} was profiled with local:tiny-clip, not {named}" in err or f"zoo {zoo_dir} holds no datasets profiled with {named}" in err, err
+    assert not hub.request_log
 
 
 @pytest.mark.parametrize(
@@ -250,6 +272,8 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
         ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295, got 4294967296"),
         ({"n": 16.0}, "n must be a whole number of at least 1, got 16.0"),
         ({"license": 5}, "license must be license names, comma-separated or as a list (e.g. 'mit,apache-2.0'), got 5"),
+        ({"license": []}, "license names no license, got []; pass license names (e.g. 'mit,apache-2.0'), or None for any license"),
+        ({"license": ","}, "license names no license, got ','; pass license names (e.g. 'mit,apache-2.0'), or None for any license"),
     ],
 )
 def test_the_python_api_refuses_wrong_arguments_by_name(argument, expected, zoo_dir, ranker_dir, cool_folder):
@@ -318,6 +342,43 @@ def test_a_ranker_of_another_revision_of_the_zoo_is_noted_and_ranks_only_the_zoo
     assert code == 0 and err.count("was built on zoo revision") == 1, err
 
 
+def test_a_model_profiled_after_the_ranker_was_built_is_counted_as_new_to_it(zoo_dir, cool_folder, tmp_path):
+    """Crawled before the ranker was built, profiled after: the ranker holds the model without a
+    result, so it cannot rank it, and the note on the ranker says so."""
+    import hubselect
+    from hubselect.rank import Ranker
+
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_models([ModelRecord("org/late", revision="0" * 40, features={"total_params": 1_000_000, "license": "mit"})])
+    ranker = Ranker.fit(zoo).save(tmp_path / "ranker")
+    zoo.add_profiles(ProfileRecord("org/late", f"data/{style}-{seed}", 10.0, method="lora") for style in STYLES for seed in (1, 2))
+    zoo.save(tmp_path / "zoo")
+    result = hubselect.recommend(str(cool_folder), zoo=str(tmp_path / "zoo"), ranker=str(ranker), probe=str(tiny_clip_dir()), n=16)
+    assert "org/late" not in {r.model for r in result.recommendations}
+    assert any("1 of the zoo's models are new to it and not ranked" in n for n in result.notices), result.notices
+
+
+def test_a_hub_datasets_split_other_than_train_is_shown(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, tmp_path, capsys):
+    """Both splits share the id and the revision: the split is what tells them apart in the output."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    for split, seed in (("train", 3), ("test", 4)):
+        write_parquet_shards(tmp_path / "repo", 16, shards=1, row_group_size=16, style="cool", seed=seed, split=split)
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id, repo_type="dataset")
+    api.upload_folder(repo_id=hub_repo_id, repo_type="dataset", folder_path=str(tmp_path / "repo"))
+    common = [hub_repo_id, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--token", hub_token]
+    for split in ("train", "test"):
+        code, out, err = run_cli(capsys, "recommend", *common, "--split", split, "--format", "json")
+        assert code == 0, err
+        assert json.loads(out)["dataset"]["split"] == split
+        code, out, err = run_cli(capsys, "recommend", *common, "--split", split)
+        assert code == 0, err
+        assert ("(split test)" in out.splitlines()[0]) == (split == "test"), out
+
+
 @pytest.fixture(scope="module")
 def zoo_with_the_folder(zoo_dir, cool_folder, tmp_path_factory) -> Path:
     """The planted zoo plus ``cool_folder`` itself, profiled under its folder name, with results."""
@@ -326,6 +387,13 @@ def zoo_with_the_folder(zoo_dir, cool_folder, tmp_path_factory) -> Path:
     fid = {model: 60.0 if model.startswith("org/generalist") else 70.0 for model in MODELS} | {"org/cool-expert": 20.0}
     zoo.add_profiles(ProfileRecord(model, cool_folder.name, fid[model], method="lora", score_before=fid[model] + 30) for model in MODELS)
     return zoo.save(tmp_path_factory.mktemp("named") / "zoo")
+
+
+def test_a_dataset_added_to_the_zoo_after_the_ranker_was_built_is_named_as_such(zoo_with_the_folder, ranker_dir, cool_folder, capsys):
+    """Not "not in the zoo": the zoo holds it, the ranker (built before it was added) does not."""
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", zoo_with_the_folder, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16")
+    assert code == 0, err
+    assert f"ignoring distances to 1 dataset(s) not in the zoo the ranker was built on (added since? rebuild it to use them): {cool_folder.name}" in err
 
 
 def test_faithful_mode_takes_a_dataset_named_like_a_zoo_dataset(zoo_with_the_folder, cool_folder, tmp_path, monkeypatch, capsys):
@@ -570,3 +638,65 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
 
     code, out, err = run_cli(capsys, "zoo", "ranker-status", "tester/no-such-zoo", "--token", hub_token)
     assert (code, out) == (3, "") and "tester/no-such-zoo was not found" in err and err.count("\n") == 1
+
+
+def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(
+    hub, hub_token, hub_repo_id, cool_folder, tmp_path, monkeypatch, capsys
+):
+    """A card edit on the probe's repo moves its main, weights unchanged: recommend, dataset
+    similar and dataset profile (the refresh workflow's) go on using the revision the zoo's
+    datasets were profiled at, offline too; `@main` follows the repo."""
+    from huggingface_hub import HfApi
+
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    api = HfApi(token=hub_token)
+    probe = hub_repo_id + "-clip"
+    api.create_repo(probe)
+    profiled_at = api.upload_folder(repo_id=probe, folder_path=str(tiny_clip_dir())).oid
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    for style in STYLES:
+        add_to_zoo(zoo, profile_dataset(style_folder(style, 16, 1), probe=probe, n=16, name=f"data/{style}", min_images=8))
+        zoo.add_profiles(ProfileRecord(m, f"data/{style}", 20.0 if m == f"org/{style}-expert" else 60.0, method="lora") for m in MODELS)
+    zoo_dir = zoo.save(tmp_path / "zoo")
+    moved_to = api.upload_file(path_or_fileobj=b"---\nlicense: mit\n---\n# tiny clip\n", path_in_repo="README.md", repo_id=probe).oid
+    assert moved_to != profiled_at
+
+    common = ["--zoo", zoo_dir, "--n", "16", "--token", hub_token, "--format", "json"]
+    code, out, err = run_cli(capsys, "recommend", cool_folder, *common)
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["recommendations"][0]["model"] == "org/cool-expert" and document["dataset"]["probe"] == probe
+    assert [n["dataset"] for n in document["dataset"]["nearest"]][0] == "data/cool" and len(document["dataset"]["nearest"]) == 4
+    for given in ([], ["--probe", probe]):  # the zoo's probe named without a revision: the zoo's revision too
+        code, out, err = run_cli(capsys, "dataset", "similar", cool_folder, *common, *given)
+        assert code == 0, err
+        assert [r["dataset"] for r in json.loads(out)][0] == "data/cool" and len(json.loads(out)) == 4
+
+    # Offline, the probe comes from the HF cache at the zoo's revision.
+    command = [sys.executable, "-m", "hubselect", "dataset", "similar", str(cool_folder), *map(str, common)]
+    offline = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180)
+    assert offline.returncode == 0, offline.stderr
+    assert [r["dataset"] for r in json.loads(offline.stdout)][0] == "data/cool"
+
+    # The refresh workflow's `dataset profile DATASET --zoo zoo`: nothing to redo.
+    profile_args = ["dataset", "profile", style_folder("cool", 16, 1), "--name", "data/cool", "--min-images", "8", *common]
+    code, out, err = run_cli(capsys, *profile_args)
+    assert code == 0, err
+    assert (json.loads(out)["status"], json.loads(out)["probe_revision"]) == ("unchanged", profiled_at)
+
+    # At main, no dataset of the zoo compares: an error that says which revision to use (not an empty list).
+    for command in ("recommend", "dataset similar"):
+        code, out, err = run_cli(capsys, *command.split(), cool_folder, *common, "--probe", f"{probe}@main")
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert f"profiled with {probe} at revision {profiled_at[:12]}, not {moved_to[:12]}" in err and f"--probe {probe}@{profiled_at}" in err
+
+    # `--probe ID@main` re-profiles a dataset at main; the revision most of the zoo's profiles share is still used.
+    code, out, err = run_cli(capsys, *profile_args, "--probe", f"{probe}@main")
+    assert code == 0, err
+    assert (json.loads(out)["status"], json.loads(out)["probe_revision"]) == ("updated", moved_to)
+    code, out, err = run_cli(capsys, "recommend", cool_folder, *common)
+    assert code == 0, err
+    assert "data/cool" not in {n["dataset"] for n in json.loads(out)["dataset"]["nearest"]}
+    assert "1 dataset(s) were profiled with another revision" in err

@@ -22,8 +22,10 @@ _sample_options = [
     click.option("--image-column", default=None, help="Column holding the images (default: detected)."),
     click.option("--caption-column", default=None, help="Column holding the captions (default: detected)."),
     click.option("--probe", default=None,
-                 help="Image encoder: a Hub id or local folder of a transformers CLIP model or vision backbone, or "
-                      "'inception' (default: the probe the zoo was profiled with, else openai/clip-vit-base-patch32)."),
+                 help="Image encoder: a Hub id (ORG/NAME[@REVISION]) or local folder of a transformers CLIP model or vision "
+                      "backbone, or 'inception' (default: the probe the zoo's datasets were profiled with, at the revision "
+                      "they were profiled at, else openai/clip-vit-base-patch32). The zoo's Hub probe given without @REVISION "
+                      "means that revision too; ID@main follows the repo."),
     click.option("--min-images", type=click.IntRange(min=2), default=DEFAULT_MIN_IMAGES, show_default=True,
                  help="Fewest decodable images a profile accepts."),
     click.option("--device", default="auto", show_default=True, callback=check_device,
@@ -74,7 +76,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     Idempotent: a dataset already profiled at the same revision, with the same sample and
     probe, is left as it is (nothing is read or computed).
     """
-    from hubselect.data.profile import add_to_zoo, default_probe, is_current, profile_dataset, stored_profile
+    from hubselect.data.profile import add_to_zoo, default_probe, is_current, pin_probe, profile_dataset, stored_profile
     from hubselect.data.refs import DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
@@ -90,7 +92,9 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     zoo = Zoo.load(zoo_dir) if (zoo_dir / META_FILE).is_file() else new_zoo()
     ref = DatasetRef.parse(dataset_ref, split=options["split"])
     dataset_name = ref.zoo_name(name)
-    probe_ref = resolve_probe(options["probe"] or default_probe(zoo), token=SETTINGS.token)
+    # Pinned at the zoo's revision of its probe, so that a card edit on the probe's repo does not
+    # re-profile every dataset (`--probe ID@main` follows the repo).
+    probe_ref = resolve_probe(pin_probe(zoo, options["probe"]) if options["probe"] else default_probe(zoo), token=SETTINGS.token)
     revision = dataset_revision(ref, token=SETTINGS.token)
     spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                       image_column=options["image_column"], caption_column=options["caption_column"])
@@ -176,14 +180,18 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
         how_to_profile,
         is_current,
         load_zoo_stats,
+        pin_probe,
         profile_dataset,
         similar_in_zoo,
         stored_profile,
+        why_not_compared,
         zoo_probes,
+        zoo_profiles,
     )
     from hubselect.data.refs import EMPTY_DATASET, DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
+    from hubselect.probes.registry import probe_id
     from hubselect.zoo.resolve import open_zoo
 
     if not dataset_ref.strip():  # not a zoo dataset's name, and Path("") is the current folder
@@ -192,12 +200,22 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     probes = zoo_probes(zoo)
     if not probes:
         raise InputError(f"zoo {zoo_ref} holds no dataset profiles; {how_to_profile(zoo, zoo_ref)}")
-    probe_ref = resolve_probe(options["probe"] or default_probe(zoo), token=SETTINGS.token)
-    if probe_ref.id not in probes:
-        raise InputError(
-            f"zoo {zoo_ref} holds no datasets profiled with {probe_ref.id}; pass the probe it was profiled with "
+
+    def mismatch(given: str) -> InputError:
+        return InputError(
+            f"zoo {zoo_ref} holds no datasets profiled with {given}; pass the probe it was profiled with "
             f"(--probe {probes[0] if not probes[0].startswith('local:') else 'FOLDER'}; found: {', '.join(probes)})"
         )
+
+    # A probe the spec tells is not the zoo's is refused before it is downloaded (which may fail otherwise).
+    if options["probe"] and probe_id(options["probe"]) not in (None, *probes):
+        raise mismatch(probe_id(options["probe"]))
+    probe_ref = resolve_probe(pin_probe(zoo, options["probe"]) if options["probe"] else default_probe(zoo), token=SETTINGS.token)
+    if probe_ref.id not in probes:
+        raise mismatch(probe_ref.id)
+    if not any(entry.probe_revision == probe_ref.revision for entry in zoo_profiles(zoo, probe_ref.id)):
+        # Said before the dataset is read; an empty list would read "no dataset is similar".
+        raise InputError(f"{dataset_ref} cannot be compared with the zoo's datasets: {why_not_compared(zoo, zoo_ref, probe_ref)}")
     entry = stored_profile(zoo, dataset_ref, probe_ref)
     path_like = Path(dataset_ref).expanduser().exists()
     if entry is not None and not path_like:
@@ -227,6 +245,8 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
         stored = stored_profile(zoo, name, probe_ref)
         itself = name if stored is not None and stored.provenance.get("revision") == revision else None
     found = similar_in_zoo(zoo, stats, probe_ref, k=k, exclude=itself)
+    if not found and any(entry.dataset != itself for entry in zoo_profiles(zoo, probe_ref.id)):
+        raise InputError(f"{name} cannot be compared with the zoo's datasets: {why_not_compared(zoo, zoo_ref, probe_ref)}")
     result = [{"dataset": other, "distance": distance} for other, distance in found]
     SETTINGS.output.result(
         result,

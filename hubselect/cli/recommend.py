@@ -9,6 +9,7 @@ import click
 from hubselect.cli import SETTINGS, cli, common_options, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
+from hubselect.errors import InputError
 
 
 def _short_number(value: float | None) -> str:
@@ -19,6 +20,13 @@ def _short_number(value: float | None) -> str:
 
 def _score(value: float | None) -> str:
     return "–" if value is None else f"{value:.4g}"
+
+
+def _check_licenses(ctx, param, value: str | None) -> str | None:
+    """Click callback of --license: an empty list (an unset shell variable) is refused, not read as no filter."""
+    if value is not None and not any(item.strip() for item in value.split(",")):
+        raise InputError("--license is empty; pass comma-separated license names, e.g. --license mit,apache-2.0, or leave it out for any license")
+    return value
 
 
 @cli.command("recommend")
@@ -32,8 +40,11 @@ def _score(value: float | None) -> str:
 @click.option("--mode", type=click.Choice(["fast", "faithful"]), default="fast", show_default=True,
               help="fast: place the dataset by its neighbours; faithful: insert it, re-embed the graph and retrain (slow).")
 @click.option("--max-params", type=float, default=None, help="Only models with at most this many parameters (e.g. 1e9); models whose count is unknown are left out, with a note.")
-@click.option("--license", "licenses", default=None, help="Only models under these licenses (comma-separated, e.g. mit,apache-2.0).")
-@click.option("--probe", default=None, help="Image probe; must be the one the zoo was profiled with (default: that one).")
+@click.option("--license", "licenses", default=None, callback=_check_licenses,
+              help="Only models under these licenses (comma-separated, e.g. mit,apache-2.0).")
+@click.option("--probe", default=None,
+              help="Image probe; must be the one the zoo was profiled with (default: that one, at the revision the zoo's "
+                   "datasets were profiled at, as is its Hub id given without @REVISION).")
 @click.option("--n", "n", default=500, show_default=True, type=click.IntRange(min=1), help="Images sampled from the dataset.")
 @click.option("--min-images", type=click.IntRange(min=2), default=DEFAULT_MIN_IMAGES, show_default=True,
               help="Fewest decodable images the dataset needs.")
@@ -76,7 +87,8 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
     def human(console) -> None:
         info = result.dataset
         skipped = f", {info['skipped']} skipped ({', '.join(f'{c} {r}' for r, c in info['skip_reasons'].items())})" if info["skipped"] else ""
-        console.print(f"[bold]{info['dataset']}[/bold] @ {str(info['revision'])[:12]}: {info['images']} images{skipped}, probe {info['probe']}")
+        split = f" (split {info['split']})" if info["split"] not in (None, "train") else ""
+        console.print(f"[bold]{info['dataset']}[/bold] @ {str(info['revision'])[:12]}{split}: {info['images']} images{skipped}, probe {info['probe']}")
         nearest = ", ".join(f"{n['dataset']} ({n['distance']:.3g})" for n in info["nearest"][:3])
         console.print(f"zoo {result.zoo['repo']} @ {str(result.zoo['revision'])[:12]} · ranker: {result.ranker['source']} · nearest profiled: {nearest}")
         score = result.score["name"]

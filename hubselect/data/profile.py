@@ -34,7 +34,9 @@ from hubselect.data.sample import DatasetSample, check_enough, check_sample_size
 from hubselect.data.similarity import MAX_EXACT, nearest
 from hubselect.errors import InputError
 from hubselect.metrics.frechet import FrechetStats, frechet_stats
-from hubselect.probes import DEFAULT_PROBE, Probe, ProbeRef, pick_device, resolve_probe
+from hubselect.demo.paths import DEMO_PROBE_ID
+from hubselect.probes import DEFAULT_PROBE, INCEPTION_ID, Probe, ProbeRef, pick_device, resolve_probe
+from hubselect.probes.registry import probe_id
 from hubselect.zoo import DatasetRecord, DistanceRecord, Zoo
 
 log = logging.getLogger(__name__)
@@ -389,18 +391,78 @@ def add_to_zoo(zoo: Zoo, profile: DatasetProfile, *, max_exact: int = MAX_EXACT)
     return distances
 
 
+def zoo_probe_revision(zoo: Zoo, probe_id: str) -> str | None:
+    """The revision of probe ``probe_id`` the zoo's datasets were profiled at (None: none was).
+
+    A zoo profiled at several revisions of one probe (a probe repo whose main moved between two
+    profiling runs) gets the revision most of its profiles share, on a tie the one profiled
+    last: comparing a dataset with those profiles needs that very revision, and
+    :func:`similar_in_zoo` warns about the profiles made at the others.
+    """
+    counts: dict[str, int] = {}
+    newest: dict[str, str] = {}
+    for entry in zoo_profiles(zoo, probe_id):
+        revision = entry.probe_revision
+        counts[revision] = counts.get(revision, 0) + 1
+        newest[revision] = max(newest.get(revision, ""), str(entry.provenance.get("created", "")))
+    return max(counts, key=lambda r: (counts[r], newest[r])) if counts else None
+
+
+def pin_probe(zoo: Zoo | None, spec: str) -> str:
+    """``spec`` pinned at the revision the zoo's datasets were profiled at, when it names one of
+    the zoo's Hub probes without a revision (``org/clip`` → ``org/clip@<sha>``); else ``spec``.
+
+    A Hub probe's revision is its repo's commit, which moves with every card edit, weights
+    unchanged: resolved at main, the probe would no longer match the zoo's profiles, and
+    comparing a dataset with them needs the revision they were made with. ``org/clip@main``
+    follows the repo. The demo probe, Inception and local folders are identified by the
+    content of their files: there is nothing to pin.
+
+    >>> pin_probe(zoo, "openai/clip-vit-base-patch32")  # doctest: +SKIP
+    'openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268'
+    """
+    if zoo is None or probe_id(spec) != spec or spec in (DEMO_PROBE_ID, INCEPTION_ID):
+        return spec
+    revision = zoo_probe_revision(zoo, spec)
+    return f"{spec}@{revision}" if revision else spec
+
+
+def why_not_compared(zoo: Zoo, label: str, probe: ProbeRef) -> str:
+    """Why no dataset of ``zoo`` was compared with one profiled with ``probe``, and what to do:
+    mostly, the zoo's datasets were profiled with another revision of it.
+
+    >>> why_not_compared(zoo, "org/zoo", ref)  # doctest: +SKIP
+    "zoo org/zoo's datasets were profiled with org/clip at revision b8d4007039cf, not 77429b5ff515; leave --probe out ..."
+    """
+    revision = zoo_probe_revision(zoo, probe.id)
+    if revision is None or revision == probe.revision:
+        return f"no dataset of zoo {label} was profiled with {probe.id} at revision {probe.revision[:12]}; {how_to_profile(zoo, label)}"
+    if pin_probe(zoo, probe.id) != probe.id:  # a Hub probe: any of its revisions can be fetched
+        return (
+            f"zoo {label}'s datasets were profiled with {probe.id} at revision {revision[:12]}, not {probe.revision[:12]}; "
+            f"leave --probe out to use that revision, or pass --probe {probe.id}@{revision}"
+        )
+    return (
+        f"zoo {label}'s datasets were profiled with another version of {probe.id} ({revision[:18]}, not {probe.revision[:18]}); "
+        f"pass that version with --probe, or {how_to_profile(zoo, label)}"
+    )
+
+
 def default_probe(zoo: Zoo | None) -> str:
     """The probe to use with ``zoo`` when none is given: :data:`DEFAULT_PROBE` for a zoo without
-    profiles or with profiles made by it, else the one Hub probe its datasets were profiled with.
+    profiles, else the Hub probe its datasets were profiled with (:data:`DEFAULT_PROBE` among
+    several), at the revision they were profiled at (:func:`pin_probe`).
 
     Comparing datasets needs the probe they were profiled with, so a zoo profiled with several
     probes, or with a local one, asks for ``--probe``.
     """
     probes = zoo_probes(zoo) if zoo is not None else []
-    if not probes or DEFAULT_PROBE in probes:
+    if not probes:
         return DEFAULT_PROBE
+    if DEFAULT_PROBE in probes:
+        return pin_probe(zoo, DEFAULT_PROBE)
     if len(probes) == 1 and not probes[0].startswith("local:"):
-        return probes[0]
+        return pin_probe(zoo, probes[0])
     raise InputError(f"the zoo's datasets were profiled with {', '.join(probes)}: choose one with --probe (a Hub id or the local folder)")
 
 
@@ -413,10 +475,13 @@ __all__ = [
     "how_to_profile",
     "is_current",
     "load_zoo_stats",
+    "pin_probe",
     "profile_dataset",
     "profile_from_sample",
     "similar_in_zoo",
     "stored_profile",
+    "why_not_compared",
+    "zoo_probe_revision",
     "zoo_probes",
     "zoo_profiles",
 ]

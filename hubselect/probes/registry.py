@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from hubselect.demo.paths import DEMO_PROBE_ID
 from hubselect.errors import InputError
 from hubselect.probes.base import Probe, ProbeRef
 from hubselect.probes.transformers_probes import CLIP_MODEL_TYPES
@@ -13,9 +14,10 @@ from hubselect.probes.transformers_probes import CLIP_MODEL_TYPES
 #: The probe used when ``--probe`` is not given.
 DEFAULT_PROBE = "openai/clip-vit-base-patch32"
 
-#: ``--probe`` values that select clean-fid's Inception.
-INCEPTION_NAMES = frozenset({"inception", "clean-fid", "clean-fid:inception", "inception-v3"})
 INCEPTION_ID = "clean-fid/inception-v3"
+#: ``--probe`` values that select clean-fid's Inception; its id too (what a zoo's profiles name it
+#: by, and so what a zoo profiled with it uses by default), which is no Hub repo.
+INCEPTION_NAMES = frozenset({"inception", "clean-fid", "clean-fid:inception", "inception-v3", INCEPTION_ID})
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
@@ -38,7 +40,7 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
 
         folder = inception_weights()
         return ProbeRef(INCEPTION_ID, content_hash(folder, [folder / INCEPTION_FILE], prefix="sha256-"), "inception", folder)
-    if spec == "hubselect/demo-probe":  # shipped with the demo zoo (hubselect.demo), never fetched
+    if spec == DEMO_PROBE_ID:  # shipped with the demo zoo (hubselect.demo), never fetched
         from hubselect.demo.paths import demo_probe_ref
 
         return demo_probe_ref()
@@ -55,6 +57,27 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
         folder, sha = probe_snapshot(repo_id, revision or None, token=token)
         return ProbeRef(repo_id, sha, _kind(folder, repo_id), folder)
     raise InputError(f"probe {spec!r} not found: pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
+
+
+def probe_id(spec: str) -> str | None:
+    """The id :func:`resolve_probe` gives ``spec``, where the spec alone tells: nothing is read or
+    fetched. None for a local folder (its id needs its files) and for what is no probe.
+
+    So a probe the zoo was not profiled with is refused as such, before a download that would
+    fail for another reason (no network, a gated repo, Inception's weights missing).
+
+    >>> probe_id("inception"), probe_id("openai/clip-vit-base-patch32@main")
+    ('clean-fid/inception-v3', 'openai/clip-vit-base-patch32')
+    """
+    if spec.lower() in INCEPTION_NAMES:
+        return INCEPTION_ID
+    if spec == DEMO_PROBE_ID:
+        return spec
+    if Path(spec).expanduser().is_dir():
+        return None
+    if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
+        return spec.partition("@")[0]
+    return None
 
 
 def _kind(folder: Path, name: str) -> str:

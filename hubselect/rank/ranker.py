@@ -638,7 +638,10 @@ class Ranker:
                 raise InputError(f"distance from {dataset.name!r} to {name!r} must be a number >= 0, got {value!r}")
             vector[j] = value
         if unknown:
-            log.warning("ignoring distances to %d dataset(s) not in the zoo: %s", len(unknown), ", ".join(sorted(unknown)[:5]))
+            log.warning(
+                "ignoring distances to %d dataset(s) not in the zoo the ranker was built on (added since? rebuild it to use them): %s",
+                len(unknown), ", ".join(sorted(unknown)[:5]),
+            )
         if np.isnan(vector).all():
             log.warning("no distance of %r names a zoo dataset; ranking from the models' results elsewhere alone", dataset.name)
         return vector
