@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -680,11 +681,17 @@ def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after
     assert offline.returncode == 0, offline.stderr
     assert [r["dataset"] for r in json.loads(offline.stdout)][0] == "data/cool"
 
-    # The refresh workflow's `dataset profile DATASET --zoo zoo`: nothing to redo.
+    # The refresh workflow's `dataset profile DATASET --zoo zoo`, on a fresh runner (the probe not
+    # in the HF cache): nothing to redo, and nothing downloaded to find that out.
+    from huggingface_hub import constants as hf_constants
+
+    shutil.rmtree(Path(hf_constants.HF_HUB_CACHE) / f"models--{probe.replace('/', '--')}")
+    hub.clear_log()
     profile_args = ["dataset", "profile", style_folder("cool", 16, 1), "--name", "data/cool", "--min-images", "8", *common]
     code, out, err = run_cli(capsys, *profile_args)
     assert code == 0, err
     assert (json.loads(out)["status"], json.loads(out)["probe_revision"]) == ("unchanged", profiled_at)
+    assert not [e.path for e in hub.request_log if f"{probe}/resolve/" in e.path]
 
     # At main, no dataset of the zoo compares: an error that says which revision to use (not an empty list).
     for command in ("recommend", "dataset similar"):

@@ -80,6 +80,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     from hubselect.data.refs import DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
+    from hubselect.probes.registry import probe_identity
     from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, update_zoo
     from hubselect.zoo.store import META_FILE
 
@@ -94,7 +95,9 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     dataset_name = ref.zoo_name(name)
     # Pinned at the zoo's revision of its probe, so that a card edit on the probe's repo does not
     # re-profile every dataset (`--probe ID@main` follows the repo).
-    probe_ref = resolve_probe(pin_probe(zoo, options["probe"]) if options["probe"] else default_probe(zoo), token=SETTINGS.token)
+    # Identified first, fetched only when there is work to do: a zoo that is up to date costs a
+    # request or two, not a probe's weights (on a fresh runner each week).
+    probe_ref = probe_identity(pin_probe(zoo, options["probe"]) if options["probe"] else default_probe(zoo), token=SETTINGS.token)
     revision = dataset_revision(ref, token=SETTINGS.token)
     spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                       image_column=options["image_column"], caption_column=options["caption_column"])
@@ -114,6 +117,8 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
             "(--force profiles it again)"))
         return
     had = stored_profile(zoo, dataset_name, probe_ref) is not None or dataset_name in set(zoo.datasets["dataset"])
+    if probe_ref.path is None:  # at the revision identified, should the repo's main move meanwhile
+        probe_ref = resolve_probe(f"{probe_ref.id}@{probe_ref.revision}", token=SETTINGS.token)
     if ref.kind == "hub":
         ref = DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split)
     result_profile = profile_dataset(ref, probe=probe_ref, name=dataset_name, split=ref.split, cache=not force, **_profile_kwargs(options))

@@ -37,7 +37,8 @@ class ProbeRef:
 
     id: str
     revision: str
-    kind: ProbeKind
+    #: None: not read yet (:func:`~hubselect.probes.registry.probe_identity` reads no file).
+    kind: ProbeKind | None
     path: Path | None = None
 
     @property

@@ -80,6 +80,34 @@ def probe_id(spec: str) -> str | None:
     return None
 
 
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
+    """The probe ``spec`` names, at its exact revision, with as little read as it takes: a Hub
+    probe pinned at a commit sha costs nothing, one at a branch (or none: main) one metadata
+    request, and neither downloads a file (its ``path`` is None and its ``kind`` is not known
+    yet: :func:`resolve_probe` it to load it). Other probes are identified by their files, so
+    they are resolved.
+
+    Enough to tell whether a zoo already holds a dataset's profile with this probe
+    (``dataset profile`` on a zoo that is up to date, each week on a fresh runner, would
+    otherwise download a CLIP model's weights to do nothing).
+
+    >>> probe_identity("openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268").revision
+    '3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268'
+    """
+    hub_id = probe_id(spec)
+    if hub_id is None or hub_id in (INCEPTION_ID, DEMO_PROBE_ID):
+        return resolve_probe(spec, token=token)
+    revision = spec.partition("@")[2]
+    if not _COMMIT.match(revision):
+        from hubselect.hub.models import model_info
+
+        revision = model_info(hub_id, revision=revision or None, token=token).sha
+    return ProbeRef(hub_id, revision, None)
+
+
 def _kind(folder: Path, name: str) -> str:
     try:
         config = json.loads((folder / "config.json").read_text())
