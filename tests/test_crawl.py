@@ -520,3 +520,52 @@ def test_tokenizer_classes_transformers_serves_by_alias_are_not_custom_code():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "[]"
     assert "remote_code" in out[1] and "NoSuchTokenizerFast" in out[1]
+
+
+def crawl_as(capsys, zoo: Path, *args) -> dict:
+    code, out, err = run_cli(capsys, "crawl", "--zoo", zoo, "--format", "json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def upload_pipelines(seeded, hub, owner: str, downloads: dict[str, int]) -> None:
+    """Repos ``owner/NAME`` holding a tiny pipeline, with these download counts."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub.url, token=f"hf_{owner}_seed")
+    for name, count in downloads.items():
+        api.create_repo(f"{owner}/{name}", exist_ok=True)
+        api.upload_folder(repo_id=f"{owner}/{name}", folder_path=str(seeded.folders[f"{NAMESPACE}/sd-tiny-ddim"]))
+        hub.set_stats(f"{owner}/{name}", downloads=count)
+
+
+def test_a_rerun_takes_the_new_download_counts_of_repos_at_the_same_commit(seeded, hub, tmp_path, capsys):
+    """`profile --zoo-models` goes most downloaded first by the zoo's counts, and a repo whose
+    commit did not change kept the counts of its first crawl for ever. The listing carries them:
+    no extra request. A rerun that sees no count change leaves the zoo as it was, byte for byte
+    (the refresh workflow then pushes nothing)."""
+    from hubselect.profile.grid import profilable_models
+
+    owner = "counted"
+    upload_pipelines(seeded, hub, owner, {"popular": 100, "rising": 0})
+    zoo = tmp_path / "Z"
+    crawl_as(capsys, zoo, "--author", owner)
+    assert profilable_models(Zoo.load(zoo)) == [f"{owner}/popular", f"{owner}/rising"]
+    before, zoo_before = (zoo / "models.parquet").read_bytes(), Zoo.load(zoo)
+    sha = models_of(zoo)[f"{owner}/rising"].revision
+
+    summary = crawl_as(capsys, zoo, "--author", owner)
+    assert (summary["unchanged"], summary["counts_updated"]) == (2, 0)
+    assert (zoo / "models.parquet").read_bytes() == before
+
+    hub.set_stats(f"{owner}/rising", downloads=500, likes=7)
+    hub.clear_log()
+    summary = crawl_as(capsys, zoo, "--author", owner)
+
+    assert (summary["unchanged"], summary["counts_updated"]) == (2, 1)
+    assert [e.path for e in hub.request_log if not e.path.startswith("/api/models?")] == []  # the listing only
+    rising = models_of(zoo)[f"{owner}/rising"]
+    assert (rising.features["downloads"], rising.features["likes"]) == (500, 7)
+    assert rising.revision == sha
+    assert profilable_models(Zoo.load(zoo)) == [f"{owner}/rising", f"{owner}/popular"]
+    assert not Zoo.load(zoo).equals(zoo_before)  # the workflow's "Did the zoo change?"

@@ -54,7 +54,8 @@ def crawl_command(
     stopped. Repos that are pickle-only, need custom code or are gated without access are
     recorded with a flag and a reason, and excluded from profiling. A repo deleted (or made
     private) between listing and reading is skipped; if the zoo already held it, its record and
-    results are kept, flagged as gone.
+    results are kept, flagged as gone. Downloads and likes are updated from the listing, even
+    for repos at the same commit.
     """
     from huggingface_hub.utils import tqdm
 
@@ -87,6 +88,7 @@ def crawl_command(
             ("unchanged commit", summary.unchanged),
             ("flagged (excluded from profiling)", len(summary.flagged)),
             ("incomplete (retried next run)", summary.incomplete),
+            ("downloads or likes updated", summary.counts_updated),
         ]
         if bench:
             rows.append(("benchmarked", summary.benchmarked))
