@@ -569,3 +569,53 @@ def test_a_rerun_takes_the_new_download_counts_of_repos_at_the_same_commit(seede
     assert rising.revision == sha
     assert profilable_models(Zoo.load(zoo)) == [f"{owner}/rising", f"{owner}/popular"]
     assert not Zoo.load(zoo).equals(zoo_before)  # the workflow's "Did the zoo change?"
+
+
+def test_a_zoo_model_deleted_while_the_listing_left_it_out_is_flagged_gone(seeded, hub, tmp_path, capsys):
+    """A crawl only read the repos its listing returned: a zoo model deleted from the Hub kept
+    an unflagged record, so `recommend` named it and `profile --zoo-models` kept trying it. Not
+    being listed says nothing (the listing is limited): one request each tells."""
+    from huggingface_hub import HfApi
+
+    from hubselect.crawl.driver import GONE_REASON
+    from hubselect.profile.grid import profilable_models
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.zoo import ProfileRecord
+
+    owner = "deleting"
+    kept, doomed, quiet = (f"{owner}/{name}" for name in ("kept", "doomed", "quiet"))
+    gated = f"{NAMESPACE}/sd-tiny-gated"  # this token has no access: still there, not gone
+    upload_pipelines(seeded, hub, owner, {"kept": 30, "doomed": 20, "quiet": 10})
+    zoo = tmp_path / "Z"
+    crawl_as(capsys, zoo, "--author", owner)
+    crawl_as(capsys, zoo, "--author", NAMESPACE, "--search", "gated")
+    crawl_as(capsys, zoo, "--kind", "lora", "--author", NAMESPACE, "--search", "lora-sks")  # another kind's: not checked
+    result = ProfileRecord(doomed, "user/pets", 31.5, method="lora", model_revision=models_of(zoo)[doomed].revision)
+    ZooWriter(zoo).write(result)
+    HfApi(endpoint=hub.url, token=f"hf_{owner}_seed").delete_repo(doomed)
+    hub.clear_log()
+
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")
+
+    assert (summary["listed"], summary["unlisted_checked"], summary["gone"]) == (1, 3, 1)
+    asked = sorted(e.path.split("?")[0] for e in hub.request_log if e.path.startswith("/api/models/"))
+    assert asked == sorted(f"/api/models/{repo}" for repo in (doomed, quiet, gated))
+    models = models_of(zoo)
+    assert models[doomed].features["excluded_reason"] == GONE_REASON and models[doomed].features["total_params"] > 0
+    assert not models[quiet].features["excluded_reason"] and GONE_REASON not in models[gated].features["excluded_reason"]
+    assert profilable_models(Zoo.load(zoo)) == [kept, quiet]
+    assert [r.key for r in Zoo.load(zoo).profile_records()] == [result.key]
+
+    hub.clear_log()
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")  # flagged already: not asked again
+    assert (summary["unlisted_checked"], summary["gone"]) == (2, 0)
+    asked = sorted(e.path.split("?")[0] for e in hub.request_log if e.path.startswith("/api/models/"))
+    assert asked == sorted(f"/api/models/{repo}" for repo in (quiet, gated))
+
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "no-such-name", "--max-requests", "2")  # 3 to check
+    assert (summary["listed"], summary["requests"], summary["unlisted_checked"]) == (0, 2, 1)  # the listing, one check
+    assert summary["stopped"].startswith("request budget of 2 reached after checking 1 of the 3 zoo models the listing did not return")
+
+    upload_pipelines(seeded, hub, owner, {"doomed": 20})  # back: listed again, read again, cleared
+    crawl_as(capsys, zoo, "--author", owner)
+    assert profilable_models(Zoo.load(zoo)) == [kept, doomed, quiet]

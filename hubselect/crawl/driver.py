@@ -12,6 +12,11 @@ A repo skipped as fresh still takes the listing's counters (downloads, likes: th
 them without a commit), at no extra request. Every model column is a ranker feature and part of
 the zoo's fingerprint, so a crawl that sees a count change changes the zoo, and a published
 ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte.
+
+Once its listing is done, a crawl asks the Hub about each model of its kind the zoo holds that the
+listing did not return (one request each) and flags the deleted ones as gone. A listing is
+limited (``--limit``, ``--search``, ``--author``), so not being listed says nothing by itself; on a
+zoo of hundreds of models a narrow listing makes that hundreds of requests, every run.
 """
 
 from __future__ import annotations
@@ -104,6 +109,10 @@ class CrawlSummary:
     incomplete: int = 0
     #: Zoo models whose downloads or likes the Hub now counts differently (no commit needed).
     counts_updated: int = 0
+    #: Zoo models of this kind the listing did not return, asked about one request each ...
+    unlisted_checked: int = 0
+    #: ... and those found deleted (or made private): flagged, their records and results kept.
+    gone: int = 0
     benchmarked: int = 0
     pages: int = 0
     requests: int = 0
@@ -122,6 +131,8 @@ class CrawlSummary:
             "skipped": dict(self.skipped),
             "incomplete": self.incomplete,
             "counts_updated": self.counts_updated,
+            "unlisted_checked": self.unlisted_checked,
+            "gone": self.gone,
             "benchmarked": self.benchmarked,
             "pages": self.pages,
             "requests": self.requests,
@@ -218,6 +229,8 @@ def crawl(
         )
         page_records: list[ModelRecord] = []
         read = 0  # repos read (recorded or skipped) by this run: its progress
+        listed: set[str] = set()
+        unlisted: list[ModelRecord] | None = None  # set once the listing is done
         try:
             while True:
                 check_budget()
@@ -228,6 +241,7 @@ def crawl(
                 for info in page:
                     check_budget()
                     summary.listed += 1
+                    listed.add(info.id)
                     if info.sha is None or info.siblings is None:
                         # The listing did not expand this repo's fields: one more request for them.
                         info = model_info(info.id, token=options.token)
@@ -295,8 +309,34 @@ def crawl(
                 save(page_records)
                 page_records = []
             kind_state.finished = True
+            unlisted = [
+                r
+                for r in known.values()
+                if r.model not in listed
+                and r.features.get("kind") == options.kind
+                and r.revision is not None  # crawled by this kind: a Hub repo read at a commit
+                and GONE_REASON not in (r.features.get("excluded_reason") or "")
+            ]
+            for record in unlisted:
+                check_budget()
+                info = model_info(record.model, token=options.token, gone_ok=True)
+                summary.unlisted_checked += 1
+                if info is None:
+                    log.warning("%s: %s; its earlier record is kept, excluded from profiling", record.model, GONE_REASON)
+                    summary.gone += 1
+                    page_records.append(_gone(record))
+                    continue
+                new_counts = _new_counts(record, info)  # the request is made anyway
+                if new_counts:
+                    count_changes[record.model] = new_counts
+                    summary.counts_updated += 1
         except _BudgetReached:
-            if read:
+            if unlisted is not None:
+                summary.stopped = (
+                    f"request budget of {options.max_requests} reached after checking {summary.unlisted_checked} of the "
+                    f"{len(unlisted)} zoo models the listing did not return (one request each); raise --max-requests to check them all"
+                )
+            elif read:
                 summary.stopped = f"request budget of {options.max_requests} reached; rerun to continue where it stopped"
             else:  # listing what the zoo already holds used it all: a rerun would stop at the same place
                 summary.stopped = f"request budget of {options.max_requests} reached before a new repo was read; raise --max-requests"
