@@ -520,3 +520,102 @@ def test_tokenizer_classes_transformers_serves_by_alias_are_not_custom_code():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == "[]"
     assert "remote_code" in out[1] and "NoSuchTokenizerFast" in out[1]
+
+
+def crawl_as(capsys, zoo: Path, *args) -> dict:
+    code, out, err = run_cli(capsys, "crawl", "--zoo", zoo, "--format", "json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def upload_pipelines(seeded, hub, owner: str, downloads: dict[str, int]) -> None:
+    """Repos ``owner/NAME`` holding a tiny pipeline, with these download counts."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub.url, token=f"hf_{owner}_seed")
+    for name, count in downloads.items():
+        api.create_repo(f"{owner}/{name}", exist_ok=True)
+        api.upload_folder(repo_id=f"{owner}/{name}", folder_path=str(seeded.folders[f"{NAMESPACE}/sd-tiny-ddim"]))
+        hub.set_stats(f"{owner}/{name}", downloads=count)
+
+
+def test_a_rerun_takes_the_new_download_counts_of_repos_at_the_same_commit(seeded, hub, tmp_path, capsys):
+    """`profile --zoo-models` goes most downloaded first by the zoo's counts, and a repo whose
+    commit did not change kept the counts of its first crawl for ever. The listing carries them:
+    no extra request. A rerun that sees no count change leaves the zoo as it was, byte for byte
+    (the refresh workflow then pushes nothing)."""
+    from hubselect.profile.grid import profilable_models
+
+    owner = "counted"
+    upload_pipelines(seeded, hub, owner, {"popular": 100, "rising": 0})
+    zoo = tmp_path / "Z"
+    crawl_as(capsys, zoo, "--author", owner)
+    assert profilable_models(Zoo.load(zoo)) == [f"{owner}/popular", f"{owner}/rising"]
+    before, zoo_before = (zoo / "models.parquet").read_bytes(), Zoo.load(zoo)
+    sha = models_of(zoo)[f"{owner}/rising"].revision
+
+    summary = crawl_as(capsys, zoo, "--author", owner)
+    assert (summary["unchanged"], summary["counts_updated"]) == (2, 0)
+    assert (zoo / "models.parquet").read_bytes() == before
+
+    hub.set_stats(f"{owner}/rising", downloads=500, likes=7)
+    hub.clear_log()
+    summary = crawl_as(capsys, zoo, "--author", owner)
+
+    assert (summary["unchanged"], summary["counts_updated"]) == (2, 1)
+    assert [e.path for e in hub.request_log if not e.path.startswith("/api/models?")] == []  # the listing only
+    rising = models_of(zoo)[f"{owner}/rising"]
+    assert (rising.features["downloads"], rising.features["likes"]) == (500, 7)
+    assert rising.revision == sha
+    assert profilable_models(Zoo.load(zoo)) == [f"{owner}/rising", f"{owner}/popular"]
+    assert not Zoo.load(zoo).equals(zoo_before)  # the workflow's "Did the zoo change?"
+
+
+def test_a_zoo_model_deleted_while_the_listing_left_it_out_is_flagged_gone(seeded, hub, tmp_path, capsys):
+    """A crawl only read the repos its listing returned: a zoo model deleted from the Hub kept
+    an unflagged record, so `recommend` named it and `profile --zoo-models` kept trying it. Not
+    being listed says nothing (the listing is limited): one request each tells."""
+    from huggingface_hub import HfApi
+
+    from hubselect.crawl.driver import GONE_REASON
+    from hubselect.profile.grid import profilable_models
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.zoo import ProfileRecord
+
+    owner = "deleting"
+    kept, doomed, quiet = (f"{owner}/{name}" for name in ("kept", "doomed", "quiet"))
+    gated = f"{NAMESPACE}/sd-tiny-gated"  # this token has no access: still there, not gone
+    upload_pipelines(seeded, hub, owner, {"kept": 30, "doomed": 20, "quiet": 10})
+    zoo = tmp_path / "Z"
+    crawl_as(capsys, zoo, "--author", owner)
+    crawl_as(capsys, zoo, "--author", NAMESPACE, "--search", "gated")
+    crawl_as(capsys, zoo, "--kind", "lora", "--author", NAMESPACE, "--search", "lora-sks")  # another kind's: not checked
+    result = ProfileRecord(doomed, "user/pets", 31.5, method="lora", model_revision=models_of(zoo)[doomed].revision)
+    ZooWriter(zoo).write(result)
+    HfApi(endpoint=hub.url, token=f"hf_{owner}_seed").delete_repo(doomed)
+    hub.clear_log()
+
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")
+
+    assert (summary["listed"], summary["unlisted_checked"], summary["gone"]) == (1, 3, 1)
+    asked = sorted(e.path.split("?")[0] for e in hub.request_log if e.path.startswith("/api/models/"))
+    assert asked == sorted(f"/api/models/{repo}" for repo in (doomed, quiet, gated))
+    models = models_of(zoo)
+    assert models[doomed].features["excluded_reason"] == GONE_REASON and models[doomed].features["total_params"] > 0
+    assert not models[quiet].features["excluded_reason"] and GONE_REASON not in models[gated].features["excluded_reason"]
+    assert profilable_models(Zoo.load(zoo)) == [kept, quiet]
+    assert [r.key for r in Zoo.load(zoo).profile_records()] == [result.key]
+
+    hub.clear_log()
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")  # flagged already: not asked again
+    assert (summary["unlisted_checked"], summary["gone"]) == (2, 0)
+    asked = sorted(e.path.split("?")[0] for e in hub.request_log if e.path.startswith("/api/models/"))
+    assert asked == sorted(f"/api/models/{repo}" for repo in (quiet, gated))
+
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "no-such-name", "--max-requests", "2")  # 3 to check
+    assert (summary["listed"], summary["requests"], summary["unlisted_checked"]) == (0, 2, 1)  # the listing, one check
+    assert summary["stopped"].startswith("request budget of 2 reached after checking 1 of the 3 zoo models the listing did not return")
+
+    upload_pipelines(seeded, hub, owner, {"doomed": 20})  # back: listed again, read again, cleared
+    crawl_as(capsys, zoo, "--author", owner)
+    assert profilable_models(Zoo.load(zoo)) == [kept, doomed, quiet]

@@ -54,7 +54,10 @@ def crawl_command(
     stopped. Repos that are pickle-only, need custom code or are gated without access are
     recorded with a flag and a reason, and excluded from profiling. A repo deleted (or made
     private) between listing and reading is skipped; if the zoo already held it, its record and
-    results are kept, flagged as gone.
+    results are kept, flagged as gone. Each zoo model of this --kind that the listing did not
+    return is looked up (one request each, every run) and flagged the same way if the Hub no
+    longer has it. Downloads and likes are updated from the listing, even for repos at the same
+    commit.
     """
     from huggingface_hub.utils import tqdm
 
@@ -87,6 +90,9 @@ def crawl_command(
             ("unchanged commit", summary.unchanged),
             ("flagged (excluded from profiling)", len(summary.flagged)),
             ("incomplete (retried next run)", summary.incomplete),
+            ("downloads or likes updated", summary.counts_updated),
+            ("not listed: checked on the Hub, a request each", summary.unlisted_checked),
+            ("not listed: gone from the Hub (flagged, kept)", summary.gone),
         ]
         if bench:
             rows.append(("benchmarked", summary.benchmarked))

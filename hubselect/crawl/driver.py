@@ -7,6 +7,16 @@ flight, and a rerun skips every repo the zoo already holds at the same sha: ever
 in the zoo exactly once. Each save re-reads the zoo under its lock, so a profiler or another
 crawl writing the same folder meanwhile loses nothing: the state too is merged, not replaced, so a
 crawl of the same kind with another filter keeps the repos it skipped.
+
+A repo skipped as fresh still takes the listing's counters (downloads, likes: the Hub changes
+them without a commit), at no extra request. Every model column is a ranker feature and part of
+the zoo's fingerprint, so a crawl that sees a count change changes the zoo, and a published
+ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte.
+
+Once its listing is done, a crawl asks the Hub about each model of its kind the zoo holds that the
+listing did not return (one request each) and flags the deleted ones as gone. A listing is
+limited (``--limit``, ``--search``, ``--author``), so not being listed says nothing by itself; on a
+zoo of hundreds of models a narrow listing makes that hundreds of requests, every run.
 """
 
 from __future__ import annotations
@@ -28,6 +38,9 @@ log = logging.getLogger(__name__)
 
 #: Why a listed repo was not recorded when it could no longer be read at all.
 GONE_REASON = "gone from the Hub since it was listed (deleted, or made private)"
+
+#: Listing fields the Hub changes without a commit: a repo skipped as fresh still takes them.
+LISTING_COUNTERS = ("downloads", "likes")
 
 #: A zoo created by crawling scores fine-tuning results by FID (lower is better), the M&C default.
 CRAWLED_ZOO_META = dict(score="fid_after_finetune", higher_is_better=False, description="text-to-image models crawled from the Hub")
@@ -94,6 +107,12 @@ class CrawlSummary:
     skipped: Counter = field(default_factory=Counter)
     #: Recorded with a transient failure (retried on the next run).
     incomplete: int = 0
+    #: Zoo models whose downloads or likes the Hub now counts differently (no commit needed).
+    counts_updated: int = 0
+    #: Zoo models of this kind the listing did not return, asked about one request each ...
+    unlisted_checked: int = 0
+    #: ... and those found deleted (or made private): flagged, their records and results kept.
+    gone: int = 0
     benchmarked: int = 0
     pages: int = 0
     requests: int = 0
@@ -111,6 +130,9 @@ class CrawlSummary:
             "flagged": dict(self.flagged),
             "skipped": dict(self.skipped),
             "incomplete": self.incomplete,
+            "counts_updated": self.counts_updated,
+            "unlisted_checked": self.unlisted_checked,
+            "gone": self.gone,
             "benchmarked": self.benchmarked,
             "pages": self.pages,
             "requests": self.requests,
@@ -154,6 +176,8 @@ def crawl(
     # applies only these to the state on disk: another crawl of this kind (--author A while
     # --author B runs) saves its own skipped repos into the same file meanwhile.
     skip_changes: dict[str, dict[str, str | None] | None] = {}
+    # New listing counters of models otherwise left as they are: model -> {column: value}.
+    count_changes: dict[str, dict[str, int]] = {}
     # Records of other kinds share the models table; this crawl only reuses its own.
     known = {r.model: r for r in zoo.model_records() if r.features.get("kind") in (None, options.kind)}
     hints = HeaderSizeHints()
@@ -169,6 +193,9 @@ def crawl(
             current = open_or_create_zoo(zoo_dir)
             if page:
                 current.add_models(page)
+            # Into the row as it is now, not the one this crawl read: a bench, or a crawl that
+            # read a new commit, may have written it since.
+            current.update_models(count_changes)
             current.save(zoo_dir)
             current_state = CrawlState.load(zoo_dir)
             on_disk = current_state.kind(options.kind)
@@ -180,6 +207,7 @@ def crawl(
             on_disk.pages, on_disk.finished, on_disk.updated_at = kind_state.pages, kind_state.finished, now()
             current_state.save(zoo_dir)
         skip_changes.clear()
+        count_changes.clear()
         # The other crawls' skipped repos too: this one need not read them when it lists them.
         kind_state.skipped = on_disk.skipped
 
@@ -201,6 +229,8 @@ def crawl(
         )
         page_records: list[ModelRecord] = []
         read = 0  # repos read (recorded or skipped) by this run: its progress
+        listed: set[str] = set()
+        unlisted: list[ModelRecord] | None = None  # set once the listing is done
         try:
             while True:
                 check_budget()
@@ -211,6 +241,7 @@ def crawl(
                 for info in page:
                     check_budget()
                     summary.listed += 1
+                    listed.add(info.id)
                     if info.sha is None or info.siblings is None:
                         # The listing did not expand this repo's fields: one more request for them.
                         info = model_info(info.id, token=options.token)
@@ -225,8 +256,13 @@ def crawl(
                     )
                     if not options.refresh and fresh:
                         summary.unchanged += 1
+                        new_counts = _new_counts(previous, info)
+                        if new_counts:
+                            count_changes[info.id] = new_counts
+                            summary.counts_updated += 1
                         if options.bench is not None and _needs_bench(previous, options.bench):
-                            page_records.append(_bench(previous, options, summary))
+                            counted = ModelRecord(previous.model, previous.revision, {**previous.features, **new_counts})
+                            page_records.append(_bench(counted, options, summary))
                         tick()
                         continue
                     if not options.refresh and skipped is not None and skipped.get("sha") == info.sha:
@@ -273,8 +309,34 @@ def crawl(
                 save(page_records)
                 page_records = []
             kind_state.finished = True
+            unlisted = [
+                r
+                for r in known.values()
+                if r.model not in listed
+                and r.features.get("kind") == options.kind
+                and r.revision is not None  # crawled by this kind: a Hub repo read at a commit
+                and GONE_REASON not in (r.features.get("excluded_reason") or "")
+            ]
+            for record in unlisted:
+                check_budget()
+                info = model_info(record.model, token=options.token, gone_ok=True)
+                summary.unlisted_checked += 1
+                if info is None:
+                    log.warning("%s: %s; its earlier record is kept, excluded from profiling", record.model, GONE_REASON)
+                    summary.gone += 1
+                    page_records.append(_gone(record))
+                    continue
+                new_counts = _new_counts(record, info)  # the request is made anyway
+                if new_counts:
+                    count_changes[record.model] = new_counts
+                    summary.counts_updated += 1
         except _BudgetReached:
-            if read:
+            if unlisted is not None:
+                summary.stopped = (
+                    f"request budget of {options.max_requests} reached after checking {summary.unlisted_checked} of the "
+                    f"{len(unlisted)} zoo models the listing did not return (one request each); raise --max-requests to check them all"
+                )
+            elif read:
                 summary.stopped = f"request budget of {options.max_requests} reached; rerun to continue where it stopped"
             else:  # listing what the zoo already holds used it all: a rerun would stop at the same place
                 summary.stopped = f"request budget of {options.max_requests} reached before a new repo was read; raise --max-requests"
@@ -343,6 +405,16 @@ def _gone(record: ModelRecord) -> ModelRecord:
         reason = f"{GONE_REASON}; {reason}"
     features = {**record.features, "excluded_reason": reason or GONE_REASON, "crawl_complete": False}
     return ModelRecord(record.model, record.revision, features)
+
+
+def _new_counts(record: ModelRecord, info: Any) -> dict[str, int]:
+    """The listing's counters (:data:`LISTING_COUNTERS`) that differ from the record's.
+
+    Only changed ones: a crawl that finds none must leave the zoo as it was (the refresh
+    workflow pushes the zoo, and rebuilds the ranker, when it changed).
+    """
+    counts = {name: getattr(info, name, None) for name in LISTING_COUNTERS}
+    return {name: value for name, value in counts.items() if value is not None and value != record.features.get(name)}
 
 
 def _profilable(record: ModelRecord) -> bool:

@@ -210,12 +210,21 @@ def _get(url: str, headers: dict[str, str], params: dict[str, Any] | None = None
     return response
 
 
-def model_info(repo_id: str, *, revision: str | None = None, token: str | None = None) -> ModelInfo:
-    """One model's listing fields (used when a listing did not carry them), with retries."""
+def model_info(repo_id: str, *, revision: str | None = None, token: str | None = None, gone_ok: bool = False) -> ModelInfo | None:
+    """One model's listing fields (used when a listing did not carry them), with retries.
+
+    ``gone_ok=True`` answers ``None`` for a repo that no longer exists, or is private to this
+    token (the Hub does not tell them apart), instead of raising; a gated repo still answers.
+    """
     api = hub_api(token)
     path = f"{api.endpoint}/api/models/{repo_id}" + (f"/revision/{quote(revision, safe='')}" if revision else "")
     with hub_errors(f"model {repo_id}"):
-        response = _get(path, _headers(api), params={"expand": LISTING_EXPAND})
+        try:
+            response = _get(path, _headers(api), params={"expand": LISTING_EXPAND})
+        except RepositoryNotFoundError as exc:
+            if gone_ok and not isinstance(exc, GatedRepoError):
+                return None
+            raise
     return ModelInfo(**response.json())
 
 

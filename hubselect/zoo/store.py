@@ -221,6 +221,23 @@ class Zoo:
         rows = [{"model": r.model, "revision": r.revision, **r.features} for r in records]
         self.models = _upsert(self.models, pd.DataFrame(rows), "models")
 
+    def update_models(self, values: dict[str, dict[str, Any]]) -> None:
+        """Set some columns of rows the zoo holds (model -> {column: value}), leaving the rest
+        of each row as it is, column types included: ``add_models`` replaces a row whole, and a
+        :meth:`merge` turns an all-missing column into floats. Models it does not hold are left out.
+
+        >>> zoo = Zoo()
+        >>> zoo.add_models([ModelRecord("m1", "a", {"downloads": 1, "license": "mit"})])
+        >>> zoo.update_models({"m1": {"downloads": 5}, "m2": {"downloads": 9}})
+        >>> [(r.model, r.features["downloads"], r.features["license"]) for r in zoo.model_records()]
+        [('m1', 5, 'mit')]
+        """
+        for model, columns in values.items():
+            rows = self.models["model"] == model
+            if rows.any():
+                for column, value in columns.items():
+                    self.models.loc[rows, column] = value
+
     def add_datasets(self, records: Iterable[DatasetRecord]) -> None:
         rows = [{"dataset": r.dataset, "revision": r.revision, **r.features} for r in records]
         self.datasets = _upsert(self.datasets, pd.DataFrame(rows), "datasets")
