@@ -619,6 +619,12 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
 
     Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False)).push(hub_repo_id, token=hub_token)
     assert (status()["status"], status()["rebuild"]) == ("no-results", False)
+    # One model's results (the other models' jobs failed): `build` would refuse, so no rebuild either.
+    lone = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    lone.add_profiles([ProfileRecord("org/cool-expert", "data/cool-1", 20.0, method="lora"), ProfileRecord("org/cool-expert", "data/cool-2", 21.0, method="lora")])
+    lone.push(hub_repo_id, token=hub_token)
+    result = status()
+    assert (result["status"], result["rebuild"]) == ("no-results", False) and "two or more models" in result["reason"]
 
     Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
     assert (status()["status"], status()["rebuild"], status()["ranker"]) == ("missing", True, ranker_repo)

@@ -98,8 +98,9 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
 
     The check `recommend` makes: a ranker built on another revision (or other content) of the
     zoo is stale. Status (and "rebuild" in --format json): current; stale or missing (rebuild
-    it with `hubselect build ORG/NAME` and `hubselect push`); no-results (the zoo holds none
-    yet: there is nothing to build a ranker on). Exits 0 whatever the status.
+    it with `hubselect build ORG/NAME` and `hubselect push`); no-results (no dataset has results
+    for two or more models yet: there is nothing to build a ranker on, and `build` would refuse).
+    Exits 0 whatever the status.
     """
     from hubselect.hub.ranker_repo import published_ranker
     from hubselect.recommendation import RANKER_REPO_SUFFIX
@@ -107,9 +108,10 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
     ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
     hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
     reason = None
-    if hub_zoo.records.empty:
+    if not _rankable(hub_zoo):
         status = "no-results"
-        reason = f"zoo {repo_id} holds no fine-tuning results yet, so there is no ranker to build"
+        reason = (f"zoo {repo_id} holds no fine-tuning results yet" if hub_zoo.records.empty else
+                  f"no dataset of zoo {repo_id} has results for two or more models yet") + ", so there is no ranker to build"
     else:
         folder = published_ranker(ranker_repo, token=SETTINGS.token)
         if folder is None:
@@ -134,6 +136,13 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
         {"zoo": repo_id, "revision": hub_zoo.meta.revision, "ranker": ranker_repo, "status": status, "rebuild": rebuild, "reason": reason},
         human,
     )
+
+
+def _rankable(zoo: Zoo) -> bool:
+    """Whether ``build`` has something to fit: a dataset with results for two or more models
+    (under one method; a ranker is built on one method's results)."""
+    records = zoo.records[zoo.records["score"].notna()]
+    return bool((records.groupby(["method", "dataset"])["model"].nunique() >= 2).any())
 
 
 def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -> str | None:
