@@ -464,6 +464,31 @@ def test_ranker_card_names_the_files_the_ranker_folder_holds(planted_zoo, plante
         assert ("`embeddings.npy`" in card) == (folder / "embeddings.npy").is_file()
 
 
+def test_ranker_card_says_what_a_prior_only_ranker_ranks_by_and_counts_the_models_it_can_rank(planted_zoo, tmp_path):
+    """A card that said "the most similar datasets, weighted by similarity" for a ranker ranking by
+    the plain mean, and counted crawled models without results, contradicted recommend's table."""
+    import copy
+
+    from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.rank.prior import NEAREST, KernelPrior
+    from hubselect.rank.ranker import Choice, Ensemble
+    from hubselect.zoo import ModelRecord
+
+    zoo = copy.deepcopy(planted_zoo)
+    zoo.add_models([ModelRecord("org/crawled-only", "abc", {})])
+    arrays = ZooArrays.from_zoo(zoo)
+    profiled = int(np.isfinite(arrays.scores).any(axis=1).sum())
+    assert len(arrays.models) == profiled + 1
+    cards = {}
+    for name, prior in (("mean", KernelPrior()), ("similar", KernelPrior(0.0, 1.0, (1.0, math.inf), (1.0, NEAREST)))):
+        prior_alone = Ensemble((Choice("interaction", "strong", 0),))
+        folder = Ranker.fit_arrays(arrays, SMALL, ensemble=prior_alone, kernel_prior=prior).save(tmp_path / name)
+        cards[name] = ranker_card(json.loads((folder / "ranker.json").read_text()), "org/ranker", None)
+        assert f"ranks the {profiled} models with fine-tuning results" in cards[name]
+    assert "mean normalised result over the zoo's datasets (`average_best`)" in cards["mean"]
+    assert "weighted by their similarity to the new dataset (`0*minmax(flat) + 1*rank(nearest-scaled^1)`)" in cards["similar"]
+
+
 # -- command line ---------------------------------------------------------------------------------
 
 

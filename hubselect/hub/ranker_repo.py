@@ -132,7 +132,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         zoo_revision=zoo.get("revision"),
         fingerprint=zoo.get("fingerprint"),
         method=zoo.get("method"),
-        models=zoo.get("models"),
+        models=zoo.get("models_with_results", zoo.get("models")),
         datasets=zoo.get("datasets"),
         score=zoo.get("score", "score"),
         higher_is_better=zoo.get("higher_is_better", True),
@@ -141,9 +141,20 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         feature_groups=FEATURE_GROUPS,
         # What the folder holds: a ranker whose inner cross-validation kept the prior alone has no learner files.
         learners=len(info.get("files", {}).get("learners", {})),
+        prior=_prior_words(info.get("prior")),
         embeddings=bool(info.get("files", {}).get("embeddings")),
         evaluation={"rows": rows, "targets": evaluation.get("targets", {}), "margins": list(margin_cells(evaluation.get("margins", {})).items())} if evaluation else None,
     )
+
+
+def _prior_words(prior: dict | None) -> str:
+    """What the ranker's prior (:class:`~hubselect.rank.prior.KernelPrior`) ranks by, in words."""
+    from hubselect.rank.prior import KernelPrior
+
+    label = KernelPrior.from_dict(prior or {}).label()
+    if label == "average_best":
+        return "each model's mean normalised result over the zoo's datasets (`average_best`), as no similarity weighting improved on it in inner cross-validation"
+    return f"each model's results on the profiled datasets, weighted by their similarity to the new dataset (`{label}`)"
 
 
 def push_ranker(

@@ -739,7 +739,13 @@ class Ranker:
             "format": "hubselect-ranker",
             "format_version": RANKER_FORMAT_VERSION,
             "hubselect_version": __version__,
-            "zoo": {**self.zoo_info, "models": len(self.arrays.models), "datasets": len(self.arrays.datasets)},
+            "zoo": {
+                **self.zoo_info,
+                "models": len(self.arrays.models),
+                "datasets": len(self.arrays.datasets),
+                # The models it can rank: a crawled model without results is a node, not a candidate.
+                "models_with_results": int(np.isfinite(self.arrays.scores).any(axis=1).sum()),
+            },
             "config": self.config.to_dict(),
             "ensemble": self.ensemble.to_list(),
             "selected": self.ensemble.label(),
@@ -863,7 +869,7 @@ class Ranker:
             prior_fill=float(info["prior_fill"]),
             prior_scale=float(info["prior_scale"]),
             selection=info.get("selection", {}),
-            zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets")},
+            zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets", "models_with_results")},
         )
 
 
