@@ -582,3 +582,32 @@ def test_a_model_the_crawl_flagged_missing_config_is_refused_up_front_like_pickl
     zoo.add_models([ModelRecord("org/broken", "abc", {"safety_flag": "missing_config", "excluded_reason": "no unet/config.json"}),
                     ModelRecord("org/fine", "def", {"safety_flag": "", "excluded_reason": ""})])
     assert flagged_models(zoo) == {"org/broken": "missing_config: no unet/config.json"}
+
+
+def _cut_after_header(pipeline: Path) -> Path:
+    """Cut a pipeline's UNet weights off right after their safetensors header (and a few bytes):
+    the header is valid, so the crawl and the safety checks accept the repo, and only loading fails."""
+    import struct
+
+    weights = pipeline / "unet" / "diffusion_pytorch_model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: 8 + struct.unpack("<Q", data[:8])[0] + 16])
+    return pipeline
+
+
+def test_a_model_whose_weights_cannot_be_loaded_fails_its_jobs_in_one_line_naming_it(probes, tmp_path):
+    """As `hubselect bench` says it: the repo is at fault, not hubselect ("unexpected OSError ... rerun with --debug")."""
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+
+    broken = _cut_after_header(save_tiny_pipeline(tmp_path / "sd-broken", "sd-tiny-ddim"))
+    pets = write_image_folder(tmp_path / "pets", n=8, style="warm")
+    code, out, err = run_cli("profile", "--models", broken, "--datasets", pets, "--zoo", tmp_path / "zoo", "--format", "json",
+                             "--steps", "1", "--sample-size", "8", "--min-images", "6", "--num-images", "2", "--inference-steps", "1",
+                             "--curve-points", "0", "--probe", probes["clip"], "--threads", "1", "--device", "cpu")
+    assert code == 1
+    (failure,) = json.loads(out)["failures"]
+    assert failure["reason"] == ("model sd-broken cannot be loaded: Unable to load weights from checkpoint file for "
+                                 "'unet/diffusion_pytorch_model.safetensors' at 'unet/diffusion_pytorch_model.safetensors'; "
+                                 "pick another model or revision"), failure
+    assert f"failed: sd-broken × pets (lora): {failure['reason']}\n" in err and "unexpected" not in err
