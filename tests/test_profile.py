@@ -253,6 +253,24 @@ def test_zoo_writer_folds_a_journal_left_by_a_crash_and_ignores_a_torn_line(tmp_
     assert len(Zoo.load(tmp_path / "zoo").records) == 2
 
 
+def test_zoo_writer_keeps_failed_jobs_crash_safe_and_a_later_record_clears_one(tmp_path):
+    from hubselect.profile.journal import JOURNAL_FILE
+    from hubselect.zoo import FailedJob
+
+    writer = ZooWriter(tmp_path / "zoo")
+    failure = FailedJob(*_record(0).key, "model org/m0 cannot be loaded: ...", "r0", "s0", "2026-11-21T10:00:00+00:00")
+    writer.write_failure(failure)
+    assert list(Zoo.load(tmp_path / "zoo").failed_job_records()) == [failure]
+    writer.write(_record(0))  # the job succeeded since
+    assert writer.failed_job(failure.key) is None and Zoo.load(tmp_path / "zoo").failed_jobs.empty
+    # A crash before the fold, with a record and then a failure of one key in the journal: the later wins.
+    later = FailedJob(*_record(1).key, "tried again, and failed", "r1", "s0", "2026-11-28T10:00:00+00:00")
+    (tmp_path / "zoo" / JOURNAL_FILE).write_text(json.dumps(_record(1).to_row()) + "\n" + json.dumps({"failed_job": later.to_row()}) + "\n")
+    reopened = ZooWriter(tmp_path / "zoo")
+    assert reopened.has(_record(1).key) and reopened.failed_job(later.key) == later
+    assert (tmp_path / "zoo" / JOURNAL_FILE).stat().st_size == 0
+
+
 def test_zoo_writer_refuses_a_zoo_with_another_score(tmp_path):
     Zoo(ZooMeta(score="accuracy", higher_is_better=True)).save(tmp_path / "zoo")
     with pytest.raises(InputError, match="scored by 'accuracy'.*profiles measure 'fid_after_finetune'"):

@@ -568,10 +568,10 @@ def test_zoo_models_reaches_models_without_results_before_redoing_outdated_ones(
     writer = ZooWriter(tmp_path / "zoo")
     assert held.model_id == "a-outdated" and writer.get(held.key) is not None
 
-    assert [j.model_id for j in lacking_jobs(jobs, writer, max_models=1)] == ["b-new"]
+    assert [j.model_id for j in lacking_jobs(jobs, writer, max_models=1).jobs] == ["b-new"]
     # With room for both, the outdated result is redone too.
-    assert {j.model_id for j in lacking_jobs(jobs, writer, max_models=2)} == {"a-outdated", "b-new"}
-    assert {j.model_id for j in lacking_jobs(jobs, writer)} == {"a-outdated", "b-new"}
+    assert {j.model_id for j in lacking_jobs(jobs, writer, max_models=2).jobs} == {"a-outdated", "b-new"}
+    assert {j.model_id for j in lacking_jobs(jobs, writer).jobs} == {"a-outdated", "b-new"}
 
 
 def test_a_model_the_crawl_flagged_missing_config_is_refused_up_front_like_pickle_only():
@@ -582,3 +582,124 @@ def test_a_model_the_crawl_flagged_missing_config_is_refused_up_front_like_pickl
     zoo.add_models([ModelRecord("org/broken", "abc", {"safety_flag": "missing_config", "excluded_reason": "no unet/config.json"}),
                     ModelRecord("org/fine", "def", {"safety_flag": "", "excluded_reason": ""})])
     assert flagged_models(zoo) == {"org/broken": "missing_config: no unet/config.json"}
+
+
+def _cut_after_header(pipeline: Path) -> Path:
+    """Cut a pipeline's UNet weights off right after their safetensors header (and a few bytes):
+    the header is valid, so the crawl and the safety checks accept the repo, and only loading fails."""
+    import struct
+
+    weights = pipeline / "unet" / "diffusion_pytorch_model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: 8 + struct.unpack("<Q", data[:8])[0] + 16])
+    return pipeline
+
+
+def test_a_model_whose_weights_cannot_be_loaded_fails_its_jobs_in_one_line_naming_it(probes, tmp_path):
+    """As `hubselect bench` says it: the repo is at fault, not hubselect ("unexpected OSError ... rerun with --debug")."""
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+
+    broken = _cut_after_header(save_tiny_pipeline(tmp_path / "sd-broken", "sd-tiny-ddim"))
+    pets = write_image_folder(tmp_path / "pets", n=8, style="warm")
+    code, out, err = run_cli("profile", "--models", broken, "--datasets", pets, "--zoo", tmp_path / "zoo", "--format", "json",
+                             "--steps", "1", "--sample-size", "8", "--min-images", "6", "--num-images", "2", "--inference-steps", "1",
+                             "--curve-points", "0", "--probe", probes["clip"], "--threads", "1", "--device", "cpu")
+    assert code == 1
+    (failure,) = json.loads(out)["failures"]
+    assert failure["reason"] == ("model sd-broken cannot be loaded: Unable to load weights from checkpoint file for "
+                                 "'unet/diffusion_pytorch_model.safetensors' at 'unet/diffusion_pytorch_model.safetensors'; "
+                                 "pick another model or revision"), failure
+    assert f"failed: sd-broken × pets (lora): {failure['reason']}\n" in err and "unexpected" not in err
+
+
+def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_from_the_next_run_on(profile_hub, probes, hub, tmp_path):
+    """The scheduled refresh, with --max-models 1: a popular model whose weights cannot be loaded
+    took the slot of every run (a failed job left no trace, so it counted as never tried) and a
+    new model was never profiled. Each run here starts from a fresh folder, as on a fresh runner:
+    the failure travels in the zoo (pushed, pulled)."""
+    import shutil
+
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+
+    owner = "failtest"
+    token = f"hf_{owner}_seed"
+    api = HfApi(token=token)
+    broken, new, zoo_repo = f"{owner}/sd-broken", f"{owner}/sd-new", f"{owner}/zoo"
+    good_weights = save_tiny_pipeline(tmp_path / "good", "sd-tiny-ddim", seed=10) / "unet" / "diffusion_pytorch_model.safetensors"
+    shutil.copytree(good_weights.parent.parent, tmp_path / "broken")
+    for repo, folder, downloads in ((broken, _cut_after_header(tmp_path / "broken"), 1000),
+                                    (new, save_tiny_pipeline(tmp_path / "new", "sd-tiny-ddim", seed=11), 10)):
+        api.create_repo(repo)
+        api.upload_folder(repo_id=repo, folder_path=str(folder))
+        hub.set_stats(repo, downloads=downloads)
+    dataset = profile_hub.datasets[0]
+
+    def refresh(run: str, *, human: bool = False, push: bool = True) -> tuple[int, dict | str, Zoo]:
+        """The workflow's steps: pull the zoo (or start one), crawl, profile what it lacks, push."""
+        zoo = tmp_path / run
+        assert run_cli("zoo", "pull", zoo_repo, "--out", zoo, "--new-if-missing", "--token", token)[0] == 0
+        assert run_cli("crawl", "--kind", "t2i", "--author", owner, "--zoo", zoo, "--token", token)[0] == 0
+        code, out, err = run_cli("profile", "--zoo-models", "--max-models", "1", "--datasets", dataset, "--zoo", zoo,
+                                 *(() if human else ("--format", "json")), *tiny_options(probes))
+        assert code in (0, 1) and "unexpected" not in err, err
+        if push:
+            assert run_cli("zoo", "push", zoo, "--repo", zoo_repo, "--token", token)[0] == 0
+        return code, out if human else json.loads(out), Zoo.load(zoo)
+
+    code, summary, first = refresh("run1")  # the most downloaded model first, never tried
+    assert code == 1 and [(f["model"], f["dataset"]) for f in summary["failures"]] == [(broken, dataset)]
+
+    code, out, _ = refresh("run2-said", human=True, push=False)  # the next run, as people read it (not pushed: done again below)
+    assert code == 0 and f"held back 1 model whose jobs failed before at the commit it is at now: {broken} (tried again when a run has room" in out
+    code, summary, zoo = refresh("run2")  # the next run, on another machine: the new model gets the slot
+    assert code == 0 and [(r["model"], r["dataset"]) for r in summary["records"]] == [(new, dataset)], summary
+    assert (summary["held_back"], summary["held_back_models"], summary["failed"]) == (1, [broken], 0)
+    (failure,) = first.failed_job_records()
+    assert (failure.model, failure.dataset) == (broken, dataset) and "cannot be loaded" in failure.error
+    assert failure.model_revision == api.model_info(broken).sha and len(failure.dataset_revision) == 40
+    assert list(zoo.failed_job_records()) == [failure]
+
+    # With a slot to spare, the failed job is tried again; failing the same way, it leaves the zoo as it was.
+    code, out, zoo = refresh("run3", human=True)
+    assert code == 1 and f"failed {broken} × {dataset} (lora): model {broken} cannot be loaded" in out
+    assert list(zoo.failed_job_records()) == [failure]
+    code, out, err = run_cli("zoo", "show", zoo_repo, "--token", token)
+    assert code == 0 and "failed profiling jobs" in out and "1 (1 model)" in out, out
+
+    # A new commit of the model is another try; once a job succeeds, the zoo forgets its failure.
+    api.upload_file(repo_id=broken, path_or_fileobj=str(good_weights), path_in_repo="unet/diffusion_pytorch_model.safetensors")
+    code, summary, zoo = refresh("run4")
+    assert code == 0 and [(r["model"], r["dataset"]) for r in summary["records"]] == [(broken, dataset)], summary
+    assert zoo.failed_jobs.empty and Zoo.pull(zoo_repo, token=token).failed_jobs.empty
+
+
+def test_zoo_models_tries_jobs_that_failed_at_these_revisions_last_and_a_new_revision_as_never_tried(probes, tmp_path):
+    """After the models never tried and the outdated results, and still when a run has room."""
+    import shutil
+
+    from hubselect.profile.grid import SourceRevisions, failed_job, lacking_jobs, plan_jobs
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ProfileRecord
+
+    failing, outdated = (save_tiny_pipeline(tmp_path / "models" / name, "sd-tiny-ddim") for name in ("a-failing", "b-outdated"))
+    pets = write_image_folder(tmp_path / "pets", n=8, style="warm")
+    jobs = plan_jobs([str(failing), str(outdated)], [str(pets)], probe=str(probes["clip"]), device="cpu")
+    writer = ZooWriter(tmp_path / "zoo")
+    writer.write(ProfileRecord(*jobs[1].key[:2], 250.0, method=jobs[1].method, config_hash=jobs[1].config_hash,
+                               model_revision="local-0123456789ab", details={"model_ref": str(outdated)}))
+    writer.write_failure(failed_job(jobs[0], "model a-failing cannot be loaded: ...", SourceRevisions()))
+
+    lacking = lacking_jobs(jobs, writer, max_models=1)
+    assert ([j.model_id for j in lacking.jobs], lacking.held_back) == (["b-outdated"], ["a-failing"])
+    lacking = lacking_jobs(jobs, writer, max_models=2)
+    assert ({j.model_id for j in lacking.jobs}, lacking.held_back) == ({"a-failing", "b-outdated"}, [])
+    # Other weights in the failing model's folder (a new commit, for a Hub repo): never tried.
+    shutil.rmtree(failing)
+    save_tiny_pipeline(failing, "sd-tiny-vpred")
+    lacking = lacking_jobs(jobs, writer, max_models=1)
+    assert ([j.model_id for j in lacking.jobs], lacking.held_back) == (["a-failing"], [])

@@ -13,7 +13,7 @@ from fixtures.bundles import write_bundle
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
 from hubselect.graph.arrays import ZooArrays
-from hubselect.zoo import DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
+from hubselect.zoo import DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
 
 BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
 
@@ -155,6 +155,41 @@ def test_merge_upserts_by_key_and_loses_nothing():
     assert scores == {("m1", "d1"): 30.0, ("m2", "d1"): 35.0, ("m3", "d2"): 20.0}
     assert [(d.dataset_a, d.dataset_b) for d in merged.distance_records()] == [("d1", "d2")]
     assert merged.model_ids == ["m1", "m2", "m3"]
+
+
+def test_failed_jobs_travel_with_the_zoo_until_their_job_succeeds_and_are_never_a_feature(tmp_path):
+    """The profiler's memory of failed jobs (a refresh runs on a fresh machine: only the zoo goes
+    from one run to the next). Not a fact the ranker learns from: the zoo's fingerprint stays."""
+    meta = ZooMeta(score="fid", higher_is_better=False)
+    zoo = Zoo(meta)
+    zoo.add_models([ModelRecord("m1", "r1", {"params": 1.0}), ModelRecord("broken", "r9", {"params": 2.0})])
+    zoo.add_profiles([ProfileRecord("m1", "d1", 30.0, method="lora", config_hash="c"), ProfileRecord("m1", "d2", 20.0, method="lora", config_hash="c")])
+    fingerprint = ZooArrays.from_zoo(zoo).fingerprint()
+    failure = FailedJob("broken", "d1", "lora", "c", "model broken cannot be loaded: ...", "r9", "s1", "2026-11-21T10:00:00+00:00")
+    before = Zoo.load(zoo.save(tmp_path / "before"))
+    zoo.add_failed_jobs([failure])
+    zoo.save(tmp_path / "Z")
+    loaded = Zoo.load(tmp_path / "Z")
+    assert list(loaded.failed_job_records()) == [failure] and not loaded.equals(before)  # a change to push
+    arrays = ZooArrays.from_zoo(loaded)
+    assert arrays.fingerprint() == fingerprint and arrays.models == ["broken", "m1"] and list(arrays.model_features.columns) == ["params"]
+    assert (loaded.summary()["failed_jobs"], loaded.summary()["models_with_failed_jobs"]) == (1, 1)
+
+    # Failing again at the same revisions keeps the first row: the zoo is unchanged, nothing to push.
+    loaded.add_failed_jobs([FailedJob(*failure.key, "another wording", "r9", "s1", "2026-11-28T10:00:00+00:00")])
+    assert loaded.equals(Zoo.load(tmp_path / "Z"))
+    moved = FailedJob(*failure.key, "at the new commit", "r10", "s1", "2026-11-28T10:00:00+00:00")
+    loaded.add_failed_jobs([moved])
+    assert list(loaded.failed_job_records()) == [moved]
+
+    # Merging (push, pull): the later copy's record of the key drops the failure; a failure in
+    # the later copy stays beside an earlier record (the job was tried again, and failed).
+    pulled, succeeded = Zoo.load(tmp_path / "Z"), Zoo(meta)
+    succeeded.add_profiles([ProfileRecord("broken", "d1", 25.0, method="lora", config_hash="c", model_revision="r10")])
+    assert pulled.merge(succeeded).failed_jobs.empty
+    assert list(succeeded.merge(pulled).failed_job_records()) == [failure]
+    pulled.add_profiles([ProfileRecord("broken", "d1", 25.0, method="lora", config_hash="c")])
+    assert pulled.failed_jobs.empty  # a job that succeeds locally, too
 
 
 def test_merge_refuses_zoos_scored_differently():

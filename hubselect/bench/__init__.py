@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Callable
 
 from hubselect.bench.throughput import BenchConfig, BenchReport, measure_throughput, native_resolution
@@ -48,19 +47,6 @@ def _pick_variant(files: frozenset[str], index: dict, dtype: str) -> str | None:
     return None
 
 
-def _check_weights(folder: Path, model_id: str) -> None:
-    """One-line error for a weights file diffusers would fail on with a bare ``OSError``: its
-    safetensors header broken, implausibly large, or longer than the file."""
-    from hubselect.hub.models import LocalRepoReader, RepoReadError
-
-    reader = LocalRepoReader(folder)
-    for path in sorted(f for f in reader.files if f.endswith(".safetensors")):
-        try:
-            reader.read_safetensors_header(path)
-        except RepoReadError as exc:
-            raise InputError(f"model {model_id} cannot be loaded: {exc.reason}; pick another model or revision") from None
-
-
 def load_pipeline(
     ref: str, *, revision: str | None = None, dtype: str = "float32", token: str | None = None, check: Callable[[str, str | None], None] | None = None
 ):
@@ -75,7 +61,7 @@ def load_pipeline(
     from diffusers import DiffusionPipeline
 
     from hubselect.hub.models import download_pipeline
-    from hubselect.hub.snapshots import check_model, local_folder
+    from hubselect.hub.snapshots import check_model, loading_pipeline, local_folder
 
     reader, index = check_model(ref, revision, token=token, purpose="benchmarked")
     folder = local_folder(ref, revision)
@@ -85,18 +71,13 @@ def load_pipeline(
     variant = _pick_variant(reader.files, index, dtype)
     if folder is None:
         folder = download_pipeline(model_id, revision=sha, variant=variant, token=token)
-    _check_weights(folder, model_id)
     # Components recorded as [null, null] (e.g. SD3 without its T5 encoder) must be passed as None explicitly.
     absent = {name: None for name, value in index.items() if isinstance(value, list) and value == [None, None]}
     log.info("loading %s (%s, variant %s)", model_id, dtype, variant)
-    try:
+    with loading_pipeline(folder, model_id):
         pipe = DiffusionPipeline.from_pretrained(
             str(folder), dtype=getattr(torch, dtype), use_safetensors=True, variant=variant, local_files_only=True, **absent
         )
-    except OSError as exc:
-        # diffusers' message names files by their path in the HF cache: say it relative to the pipeline.
-        reason = str(exc).splitlines()[0].replace(f"{folder}/", "").replace(str(folder), ".").removeprefix("Error ").rstrip(". ")
-        raise InputError(f"model {model_id} cannot be loaded: {reason}; pick another model or revision") from None
     return pipe, model_id, sha
 
 

@@ -18,9 +18,10 @@ from hubselect.profile.recipes import METHODS
 @click.option("--zoo-models", is_flag=True,
               help="Instead of --models: the zoo's crawled models that may be profiled (pipelines, not flagged), most downloaded first, "
                    "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from a commit "
-                   "main has moved on from, counts as lacking: it runs again).")
+                   "main has moved on from, counts as lacking: it runs again; the zoo remembers failed jobs).")
 @click.option("--max-models", type=click.IntRange(min=1), default=None,
-              help="With --zoo-models: profile at most N models in this run, those missing a result before those whose results are outdated.")
+              help="With --zoo-models: profile at most N models in this run: those with a job never tried first, then those whose "
+                   "results are outdated, then those whose jobs failed before at the commits they are at now (a new commit counts as never tried).")
 @click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
@@ -78,7 +79,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
 
     With --zoo-models (and --max-models N), a scheduled refresh profiles what the zoo still
     lacks: new models, a dataset added to --datasets, jobs that failed last time, models and
-    datasets whose main branch moved on.
+    datasets whose main branch moved on. Each failed job is noted in the zoo (pushed with it), so
+    a model that fails at the commit it is at now (weights cut short, a deleted repo) is tried
+    again only after the models never tried: it does not take a slot of every run.
     """
     from hubselect.errors import HubselectError, InputError
     from hubselect.hub.client import check_repo_id
@@ -139,8 +142,10 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         # a dataset smaller than --sample-size trains on fewer still, which only its job knows.
         SETTINGS.output.info(f"note: --batch-size {options['batch_size']} is more than the {most} image{'s' if most > 1 else ''} a job trains on at most "
                              f"(--sample-size {evaluation.sample_size} less {evaluation.sample_size - most} held out): each step repeats them")
+    held_back: list[str] = []
     if zoo_models:
-        jobs = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions)
+        lacking = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions)
+        jobs, held_back = lacking.jobs, lacking.held_back
 
     def report(outcome) -> None:
         # One line per failed job as it happens (the bar's own write keeps the bar intact);
@@ -158,6 +163,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             "interrupted: every finished job's record is kept in %s; rerun the same command to run the rest", zoo_dir
         )
         raise
+    summary.held_back = held_back
     push_error = None
     if push_to:
         try:
@@ -180,6 +186,10 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
                       f"{len(summary.failed)} failed ({summary.seconds:.1f}s, executor {summary.executor})")
         for failure in summary.failed:
             console.print(f"  failed {failure['model']} × {failure['dataset']} ({failure['method']}): {failure['reason']}", markup=False, highlight=False)
+        if held_back:
+            at_now = "the commits they are" if len(held_back) > 1 else "the commit it is"
+            console.print(f"held back {len(held_back)} model{'s' if len(held_back) > 1 else ''} whose jobs failed before at {at_now} at now: "
+                          f"{', '.join(held_back)} (tried again when a run has room: raise --max-models)", markup=False, highlight=False)
         if summary.pull_request:
             console.print(f"Opened a pull request on {push_to}: {summary.pull_request}")
         elif push_to and push_error is None:
@@ -189,7 +199,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     if push_error is not None:
         raise push_error
     if summary.failed:
+        # A third-party repo cannot be fixed: --zoo-models runs try the others first from now on.
+        rerun = ("the zoo notes them, and --zoo-models runs try models never tried before them" if zoo_models else
+                 "fix the inputs and rerun the same command (only the failed jobs will run)")
         raise HubselectError(
-            f"{len(summary.failed)} of {summary.total} profiling jobs failed (reasons above); the records of the others are in "
-            f"{zoo_dir}: fix the inputs and rerun the same command (only the failed jobs will run)"
+            f"{len(summary.failed)} of {summary.total} profiling jobs failed (reasons above); the records of the others are in {zoo_dir}: {rerun}"
         )

@@ -82,6 +82,10 @@ def show(zoo_ref: str) -> None:
             ("score range", f"{summary['score_min']:.4g} … {summary['score_max']:.4g}" if summary["records"] else "–"),
             ("methods", ", ".join(summary["methods"]) or "–"),
         ]
+        if summary["failed_jobs"]:
+            # Not results: profiling jobs that made none, which --zoo-models tries after the models never tried.
+            models = summary["models_with_failed_jobs"]
+            rows.append(("failed profiling jobs", f"{summary['failed_jobs']} ({models} model{'s' if models > 1 else ''})"))
         if summary["repo"]:
             rows.append(("source", f"{summary['repo']} @ {summary['revision']}"))
         console.print(table(f"zoo {zoo_ref}", ["", "value"], rows))

@@ -8,10 +8,11 @@ reason. Nothing is ever loaded with ``trust_remote_code``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from hubselect.errors import HubError, InputError
 
@@ -128,6 +129,40 @@ def model_revision(repo_id: str, revision: str | None = None, *, token: str | No
         return hub_api(token).model_info(repo_id, revision=revision).sha
 
 
+def _check_weights(folder: Path, model: str) -> None:
+    """One-line error for a weights file diffusers would fail on with a bare ``OSError``: its
+    safetensors header broken, implausibly large, or longer than the file."""
+    from hubselect.hub.models import LocalRepoReader, RepoReadError
+
+    reader = LocalRepoReader(folder)
+    for path in sorted(f for f in reader.files if f.endswith(".safetensors")):
+        try:
+            reader.read_safetensors_header(path)
+        except RepoReadError as exc:
+            raise InputError(f"model {model} cannot be loaded: {exc.reason}; pick another model or revision") from None
+
+
+@contextlib.contextmanager
+def loading_pipeline(folder: Path, model: str) -> Iterator[None]:
+    """Check the weights in ``folder`` (:func:`_check_weights`), then turn diffusers' ``OSError``
+    while loading the pipeline there into a one-line error naming ``model``.
+
+    A repo can pass every check before the load and still be unloadable (weights cut off after
+    their header, a config that is not JSON): that is the repo's fault, not a bug to rerun
+    with ``--debug``. Bench and the profiler load the same repos, so they say it alike.
+
+    >>> with loading_pipeline(folder, "org/sd-tiny"):  # doctest: +SKIP
+    ...     pipe = DiffusionPipeline.from_pretrained(str(folder), use_safetensors=True, local_files_only=True)
+    """
+    _check_weights(folder, model)
+    try:
+        yield
+    except OSError as exc:
+        # diffusers' message names files by their path in the HF cache: say it relative to the pipeline.
+        reason = str(exc).splitlines()[0].replace(f"{folder}/", "").replace(str(folder), ".").removeprefix("Error ").rstrip(". ")
+        raise InputError(f"model {model} cannot be loaded: {reason}; pick another model or revision") from None
+
+
 def _content_hash(folder: Path, files) -> str:
     """A local pipeline's revision: the hash of its configs, weights and vocabularies."""
     from hubselect.data.fingerprint import content_hash
@@ -149,4 +184,4 @@ def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple
     return path, sha, index
 
 
-__all__ = ["ModelSnapshot", "check_model", "download_model", "local_folder", "model_revision", "model_snapshot"]
+__all__ = ["ModelSnapshot", "check_model", "download_model", "loading_pipeline", "local_folder", "model_revision", "model_snapshot"]

@@ -11,7 +11,8 @@
    split or columns (:func:`rerun_reason`): then the job runs and its record replaces the old one;
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
-   flight);
+   flight), and each failure too (:class:`~hubselect.zoo.FailedJob`: the revisions it was tried
+   at, and why), which :func:`lacking_jobs` reads to try models never tried first;
 4. summarise: total, done, skipped, failed (with one-line reasons).
 """
 
@@ -21,6 +22,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -30,7 +32,7 @@ from hubselect.profile.executors import Executor, JobOutcome, make_executor
 from hubselect.profile.job import ProfileJob, model_key
 from hubselect.profile.journal import ZooWriter, check_meta
 from hubselect.profile.recipes import Recipe, check_overrides, make_recipe, parse_methods
-from hubselect.zoo import ProfileRecord
+from hubselect.zoo import FailedJob, ProfileRecord
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ class GridSummary:
     records: list[ProfileRecord] = field(default_factory=list)
     seconds: float = 0.0
     pull_request: str | None = None
+    #: Models ``--zoo-models`` left for a run with room: their jobs failed before (see :func:`lacking_jobs`).
+    held_back: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +66,8 @@ class GridSummary:
             "reruns": self.reruns,
             "failed": len(self.failed),
             "failures": self.failed,
+            "held_back": len(self.held_back),
+            "held_back_models": self.held_back,
             "seconds": round(self.seconds, 2),
             "records": [
                 {
@@ -281,35 +287,74 @@ def profilable_models(zoo: Any) -> list[str]:
     return sorted(downloads, key=lambda m: (-(downloads[m] if isinstance(downloads[m], (int, float)) else 0), m))
 
 
+@dataclass
+class LackingJobs:
+    """What :func:`lacking_jobs` picked, and the models it held back."""
+
+    jobs: list[ProfileJob]
+    #: Models lacking results whose jobs all failed before at the revisions they are at now,
+    #: left out by ``max_models`` (the models picked before them filled the run).
+    held_back: list[str] = field(default_factory=list)
+
+
 def lacking_jobs(
     jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: int | None = None, revisions: SourceRevisions | None = None
-) -> list[ProfileJob]:
+) -> LackingJobs:
     """The jobs of at most ``max_models`` models that lack a result on one of their datasets ×
-    methods: first the models with a job the zoo holds no record of (never run, or failed), then
-    those with a record :func:`rerun_reason` would redo, each group in job order. Their other
+    methods, in three groups, each in job order: first the models with a job never tried (no
+    record, and no failure at the revisions its model and dataset are at now), then those with a
+    record :func:`rerun_reason` would redo, then those whose lacking jobs all failed before at
+    the revisions they are at now (the zoo's :class:`~hubselect.zoo.FailedJob`\\ s). Their other
     jobs stay in (``run_grid`` skips them), so a dataset added to a grid is profiled for every
-    model, and a failed job is tried again.
+    model, and a failed job is tried again when a run has room.
 
     Missing results come first because a record made from an older revision is still a result,
     and a Hub repo's branch moves with any commit (a README edit too): a weekly refresh capped by
     ``max_models`` must reach new models rather than spend its runs redoing the results of
-    popular ones. Only models with no missing result are looked up (:class:`SourceRevisions`).
+    popular ones. Failed jobs come last for the same reason: a job that failed at these
+    revisions (weights cut short, a deleted repo, an architecture the profiler cannot train)
+    most likely fails again, and tried first it would take a slot of every run, for ever. A new
+    commit of its model or dataset is another try, so it counts as never tried. Only models
+    with no job never tried, or with a failure, are looked up (:class:`SourceRevisions`).
 
-    >>> lacking_jobs(plan_jobs(profilable_models(zoo), "org/pets,org/cars"), ZooWriter("my-zoo"), max_models=5)  # doctest: +SKIP
+    >>> lacking_jobs(plan_jobs(profilable_models(zoo), "org/pets,org/cars"), ZooWriter("my-zoo"), max_models=5).jobs  # doctest: +SKIP
     """
     revisions = revisions or SourceRevisions()
     by_model: dict[str, list[ProfileJob]] = {}
     for job in jobs:
         by_model.setdefault(job.model_id, []).append(job)
-    held = {job.key: writer.get(job.key) for job in jobs}  # each looked up once, for both passes
+    held = {job.key: writer.get(job.key) for job in jobs}  # each looked up once, for every pass
+    failed = {job.key: writer.failed_job(job.key) for job in jobs}
+
+    def failed_now(job: ProfileJob) -> bool:
+        return failed[job.key] is not None and failed[job.key].tried_at == revisions.tried_at(job)
+
+    def outdated(job: ProfileJob) -> bool:
+        return held[job.key] is not None and revisions.rerun_reason(job, held[job.key]) is not None
+
+    def never_tried(job: ProfileJob) -> bool:
+        return held[job.key] is None and not failed_now(job)
+
+    def to_redo(job: ProfileJob) -> bool:
+        return outdated(job) and not failed_now(job)
+
+    def lacking(job: ProfileJob) -> bool:
+        return held[job.key] is None or outdated(job)
+
     limit = len(by_model) if max_models is None else max_models
-    chosen = [m for m, own in by_model.items() if any(held[job.key] is None for job in own)][:limit]
-    for model, own in by_model.items():
-        if len(chosen) >= limit:
-            break
-        if model not in chosen and any(revisions.rerun_reason(job, held[job.key]) is not None for job in own):
-            chosen.append(model)
-    return [job for job in jobs if job.model_id in chosen]
+    chosen: list[str] = []
+    for wanted in (never_tried, to_redo, lacking):  # what is left lacking in the last pass failed before
+        for model, own in by_model.items():
+            if len(chosen) >= limit:
+                break
+            if model not in chosen and any(wanted(job) for job in own):
+                chosen.append(model)
+    held_back = [
+        model for model, own in by_model.items()
+        if model not in chosen and any(failed[job.key] is not None for job in own)
+        and not any(never_tried(job) or to_redo(job) for job in own) and any(lacking(job) for job in own)
+    ]
+    return LackingJobs([job for job in jobs if job.model_id in chosen], held_back)
 
 
 def run_grid(
@@ -361,7 +406,8 @@ def run_grid(
             if reason is not None:
                 summary.reruns[reason] = summary.reruns.get(reason, 0) + 1
         if job.model_id in flagged:
-            # The crawl already found the model unsafe to load: fail without a request.
+            # The crawl already found the model unsafe to load: fail without a request (nor a
+            # FailedJob: the crawl's flag is the zoo's memory of it, and --zoo-models leaves it out).
             reason = f"model {job.model_id} is flagged {flagged[job.model_id]} (hubselect never runs repo code or unpickles weights)"
             summary.failed.append(_failure(job, reason))
             if on_outcome is not None:
@@ -378,6 +424,7 @@ def run_grid(
                 summary.records.append(outcome.record)
             else:
                 summary.failed.append(_failure(outcome.job, outcome.error or "failed"))
+                writer.write_failure(failed_job(outcome.job, outcome.error or "failed", revisions))
             bar.update(1)
             if on_outcome is not None:
                 on_outcome(outcome)
@@ -394,9 +441,10 @@ class SourceRevisions:
     sha, which says it all), or a local folder's or file's content hash (``local-…``, kept
     against the files' sizes and times, so the job itself computes it again for free).
 
-    Only jobs the zoo holds a record of are looked up. A source that cannot be (offline, the
-    Hub down) is ``None``, with a warning: its records are judged by the revision they were
-    asked for, as before revisions were compared.
+    Only jobs the zoo holds a record or a failure of are looked up, and jobs that fail (the
+    revisions a :class:`~hubselect.zoo.FailedJob` was tried at). A source that cannot be
+    (offline, the Hub down) is ``None``, with a warning: its records are judged by the revision
+    they were asked for, as before revisions were compared.
 
     >>> revisions = SourceRevisions()  # doctest: +SKIP
     >>> revisions.rerun_reason(job, writer.get(job.key))  # doctest: +SKIP
@@ -427,6 +475,17 @@ class SourceRevisions:
     def rerun_reason(self, job: ProfileJob, record: ProfileRecord) -> str | None:
         """:func:`rerun_reason` with what the job's model and dataset are at now."""
         return rerun_reason(job, record, model_revision=self.model(job), dataset_revision=self.dataset(job))
+
+    def tried_at(self, job: ProfileJob) -> tuple[str | None, str | None]:
+        """``(model revision, dataset revision)`` a run of ``job`` reads now: the sha it names,
+        else what the source is at (``None``: not known). A :class:`~hubselect.zoo.FailedJob`
+        is stored with these, and compared with them on later runs."""
+        from hubselect.data.refs import DatasetRef
+
+        def sha(revision: str | None) -> str | None:  # what model() and dataset() leave to the job
+            return revision if revision is not None and _SHA.match(revision.lower()) else None
+
+        return (self.model(job) or sha(job.model_revision), self.dataset(job) or sha(DatasetRef.parse(job.dataset, split=job.split).revision))
 
     def _look_up(self, what: str, source: str, look_up: Callable[[], str]) -> str | None:
         if (what, source) not in self._known:
@@ -530,6 +589,13 @@ def _failure(job: ProfileJob, reason: str) -> dict[str, str]:
     return {"model": job.model_id, "dataset": job.dataset_key, "method": job.method, "reason": reason}
 
 
+def failed_job(job: ProfileJob, reason: str, revisions: SourceRevisions) -> FailedJob:
+    """The zoo's note that ``job`` failed now, with ``reason``, at the revisions it read (:meth:`SourceRevisions.tried_at`)."""
+    model_revision, dataset_revision = revisions.tried_at(job)
+    return FailedJob(*job.key, error=reason, model_revision=model_revision, dataset_revision=dataset_revision,
+                     failed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
 def profile_grid(
     models: str | Sequence[str],
     datasets: str | Sequence[str],
@@ -585,4 +651,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "SourceRevisions", "describe_reruns", "existing_zoo", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_other_folders", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_other_folders", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]

@@ -188,9 +188,14 @@ def quiet_loading() -> Iterator[None]:
 
 
 def load_pipeline(folder: Path, model: str, *, pipeline_class: str | None = None):
-    """A Stable Diffusion-family pipeline from a local snapshot (safetensors only, float32, no safety checker)."""
+    """A Stable Diffusion-family pipeline from a local snapshot (safetensors only, float32, no safety checker).
+
+    A snapshot diffusers cannot load (weights cut off after their header, say) is a one-line
+    error naming ``model``, as ``hubselect bench`` words it (:func:`~hubselect.hub.snapshots.loading_pipeline`).
+    """
     import diffusers
 
+    from hubselect.hub.snapshots import loading_pipeline
     from hubselect.profile.training import check_pipeline
 
     cls = getattr(diffusers, str(pipeline_class), None) if pipeline_class else None
@@ -199,7 +204,7 @@ def load_pipeline(folder: Path, model: str, *, pipeline_class: str | None = None
             f"model {model} is a {pipeline_class}; the profiler fine-tunes Stable Diffusion-family pipelines "
             "(UNet + one CLIP text encoder, e.g. SD 1.x/2.x) so far"
         )
-    with quiet_loading():
+    with quiet_loading(), loading_pipeline(folder, model):
         # Loaded in float32 (the default): training casts the frozen parts to half precision on a GPU.
         pipe = diffusers.StableDiffusionPipeline.from_pretrained(
             str(folder), use_safetensors=True, local_files_only=True, safety_checker=None, requires_safety_checker=False

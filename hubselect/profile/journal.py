@@ -19,18 +19,23 @@ happens under the zoo folder's lock (:func:`hubselect.zoo.zoo_lock`, which every
 zoo folder takes, crawls included) and re-reads the zoo from disk, so concurrent writers never
 lose each other's records. A run killed between the two steps leaves records in the journal;
 the next run (or any :class:`ZooWriter`) folds them first.
+
+A failed job (:class:`~hubselect.zoo.FailedJob`) takes the same two steps, as a journal line of
+its own (``{"failed_job": {...}}``); lines are folded in the order they were written, so a
+record and a failure of one key end as whichever came last.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from hubselect.errors import InputError
-from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+from hubselect.zoo import FailedJob, ProfileRecord, Zoo, ZooMeta
 from hubselect.zoo.store import META_FILE, check_zoo_folder, zoo_lock
 
 log = logging.getLogger(__name__)
@@ -52,20 +57,24 @@ def _fsync_path(path: Path) -> None:
 
 def read_journal(folder: str | os.PathLike) -> list[ProfileRecord]:
     """The records in a zoo folder's journal; a torn (partly written) line is skipped."""
+    return [entry for entry in _journal_entries(folder) if isinstance(entry, ProfileRecord)]
+
+
+def _journal_entries(folder: str | os.PathLike) -> Iterator[ProfileRecord | FailedJob]:
+    """The records and failed jobs in a zoo folder's journal, in the order they were written."""
     path = Path(folder) / JOURNAL_FILE
     if not path.exists():
-        return []
-    records = []
+        return
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.endswith("\n"):
                 log.warning("%s: line %d was cut short by a crash; ignoring it", path, number)
                 continue
             try:
-                records.append(ProfileRecord.from_row(json.loads(line)))
+                row = json.loads(line)
+                yield FailedJob.from_row(row["failed_job"]) if "failed_job" in row else ProfileRecord.from_row(row)
             except (ValueError, KeyError, TypeError) as exc:
                 log.warning("%s: line %d is not a record (%s); ignoring it", path, number, exc)
-    return records
 
 
 def check_meta(zoo: Zoo, where: str) -> None:
@@ -103,12 +112,14 @@ class ZooWriter:
     def _fold(self) -> Zoo:
         """Merge the journal into the tables, save, then empty the journal (call under the lock)."""
         zoo = self._load()
-        pending = read_journal(self.folder)
+        pending = list(_journal_entries(self.folder))
         journal = self.folder / JOURNAL_FILE
         if pending or not (self.folder / META_FILE).is_file():
-            zoo.add_profiles(pending)
+            # In runs of one kind, in order: the later of a record and a failure of one key wins.
+            for failed, entries in itertools.groupby(pending, key=lambda entry: isinstance(entry, FailedJob)):
+                (zoo.add_failed_jobs if failed else zoo.add_profiles)(list(entries))
             zoo.save(self.folder)
-            for name in ("records.parquet", META_FILE):
+            for name in ("records.parquet", "failed_jobs.parquet", META_FILE):
                 _fsync_path(self.folder / name)
             _fsync_path(self.folder)
         if journal.exists() and journal.stat().st_size:
@@ -134,9 +145,25 @@ class ZooWriter:
         hit = frame[(frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)]
         return ProfileRecord.from_row(hit.iloc[-1].to_dict()) if len(hit) else None
 
+    def failed_job(self, key: tuple[str, str, str, str]) -> FailedJob | None:
+        """The failure the zoo holds under ``key`` (as of the last fold), or ``None``."""
+        frame = self.zoo.failed_jobs
+        if frame.empty:
+            return None
+        model, dataset, method, config = key
+        hit = frame[(frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)]
+        return FailedJob.from_row(hit.iloc[-1].to_dict()) if len(hit) else None
+
     def write(self, record: ProfileRecord) -> None:
         """Make ``record`` durable (journal + fsync), then fold it into the zoo's tables."""
-        line = json.dumps(record.to_row(), sort_keys=True, default=str) + "\n"
+        self._append(record.to_row())
+
+    def write_failure(self, failure: FailedJob) -> None:
+        """Make ``failure`` durable (journal + fsync), then fold it into the zoo's failed jobs."""
+        self._append({"failed_job": failure.to_row()})
+
+    def _append(self, row: dict) -> None:
+        line = json.dumps(row, sort_keys=True, default=str) + "\n"
         with zoo_lock(self.folder):
             fd = os.open(self.folder / JOURNAL_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:

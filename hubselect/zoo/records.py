@@ -1,6 +1,6 @@
 """Typed records of a zoo.
 
-A zoo holds four kinds of facts, each a frozen record with a key:
+A zoo holds four kinds of facts, and a note of failed attempts, each a frozen record with a key:
 
 - :class:`ModelRecord` — a candidate model and its features, keyed by ``model``.
 - :class:`DatasetRecord` — a profiled (or merely known) dataset and its features, keyed by
@@ -10,6 +10,8 @@ A zoo holds four kinds of facts, each a frozen record with a key:
   everything needed to reproduce it. Keyed by ``(model, dataset, method, config_hash)``.
 - :class:`DistanceRecord` — a dataset × dataset distance (lower = more similar), keyed by the
   unordered pair and the probe that measured it.
+- :class:`FailedJob` — a profiling job that made no :class:`ProfileRecord`, and why; keyed like
+  the record it failed to make. Not a fact about the model: no learner ever reads it.
 
 Records carry the revision (commit sha) they were read at when they come from the Hub.
 Features are free-form ``name -> number | text`` maps so any zoo in the import contract fits.
@@ -197,3 +199,70 @@ class DistanceRecord:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.dataset_a, self.dataset_b, self.probe)
+
+
+@dataclass(frozen=True)
+class FailedJob:
+    """A profiling job that failed: the key of the :class:`ProfileRecord` it did not make, the
+    model and dataset revisions it was tried at (``None``: not known), its one-line error, and
+    when it first failed at those revisions (ISO 8601, UTC).
+
+    A scheduled refresh starts on a fresh machine each time, so this is the only memory of the
+    attempt: it lets ``hubselect profile --zoo-models`` try models never tried before one that
+    fails at the revisions it is at now (corrupt weights, a deleted repo), instead of spending a
+    slot of every run on it.
+
+    >>> FailedJob("org/m", "org/d", "lora", "9f2c", "model org/m cannot be loaded: ...", "a1b2", "c3d4").tried_at
+    ('a1b2', 'c3d4')
+    """
+
+    model: str
+    dataset: str
+    method: str
+    config_hash: str
+    error: str
+    model_revision: str | None = None
+    dataset_revision: str | None = None
+    failed_at: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.model or not self.dataset:
+            raise ValueError("a failed job needs a model and a dataset")
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.model, self.dataset, self.method, self.config_hash)
+
+    @property
+    def tried_at(self) -> tuple[str | None, str | None]:
+        """``(model revision, dataset revision)`` the job failed at."""
+        return (self.model_revision, self.dataset_revision)
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dataset": self.dataset,
+            "method": self.method,
+            "config_hash": self.config_hash,
+            "model_revision": self.model_revision,
+            "dataset_revision": self.dataset_revision,
+            "error": self.error,
+            "failed_at": self.failed_at,
+        }
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> "FailedJob":
+        def text(name: str) -> str | None:
+            value = row.get(name)
+            return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+        return cls(
+            model=row["model"],
+            dataset=row["dataset"],
+            method=text("method") or "default",
+            config_hash=text("config_hash") or "",
+            error=text("error") or "",
+            model_revision=text("model_revision"),
+            dataset_revision=text("dataset_revision"),
+            failed_at=text("failed_at"),
+        )

@@ -7,6 +7,7 @@ Layout of a zoo folder (and of its Hub dataset repo)::
     datasets.parquet    dataset, revision, <feature columns>
     records.parquet     model, dataset, method, config_hash, score, score_before, ...
     distances.parquet   dataset_a, dataset_b, distance, probe
+    failed_jobs.parquet model, dataset, method, config_hash, model_revision, dataset_revision, error, failed_at
     artefacts/...       files attached to facts, e.g. a dataset's Fréchet statistics
     README.md           the dataset card (only in a pushed repo)
 
@@ -28,6 +29,15 @@ Two ways of upserting, for two kinds of writer:
   that clears a value says so with one: the crawl writes an empty ``excluded_reason`` (its
   ``NOT_FLAGGED``), which replaces a gated repo's old reason once access is granted. Records and distances are single facts and are replaced whole (a new
   score with an old run's ``score_before`` would be neither run).
+
+Failed jobs are the profiler's memory of a job that made no record (:class:`FailedJob`), kept in
+the zoo because a scheduled refresh runs on a fresh machine each time and only the zoo goes from
+one run to the next. They are not facts about a model: their own table, never a feature column.
+They are replaced whole by key, like records, and a record is the later word on its key: adding
+one (a job that succeeds now) drops the key's failure, and so do ``other``'s records in
+:meth:`Zoo.merge` (the later copy; ``self``'s records leave ``other``'s failures alone, as a
+failure there is the later attempt). A failure at the revisions its key already failed at keeps
+the first row: the zoo does not change, and is not pushed, because a retry failed the same way.
 
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
 are named by their path under ``artefacts/``, held as a file path or as bytes until saved, read
@@ -53,7 +63,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
-from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, ModelRecord, ProfileRecord
+from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
 
 META_FILE = "zoo.json"
 #: Held by every process writing a zoo folder while it reads, changes and saves the zoo.
@@ -75,13 +85,17 @@ RECORD_COLUMNS = [
     "details",
 ]
 DISTANCE_COLUMNS = ["dataset_a", "dataset_b", "distance", "probe"]
+FAILED_JOB_COLUMNS = ["model", "dataset", "method", "config_hash", "model_revision", "dataset_revision", "error", "failed_at"]
+#: The key of a profile record, and of a failed job.
+JOB_KEY = ["model", "dataset", "method", "config_hash"]
 
 #: table name -> (leading columns, key columns)
 TABLES: dict[str, tuple[list[str], list[str]]] = {
     "models": (["model", "revision"], ["model"]),
     "datasets": (["dataset", "revision"], ["dataset"]),
-    "records": (RECORD_COLUMNS, ["model", "dataset", "method", "config_hash"]),
+    "records": (RECORD_COLUMNS, JOB_KEY),
     "distances": (DISTANCE_COLUMNS, ["dataset_a", "dataset_b", "probe"]),
+    "failed_jobs": (FAILED_JOB_COLUMNS, JOB_KEY),
 }
 
 
@@ -178,6 +192,14 @@ def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
 
+def _without_keys(failed: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """The failed jobs whose key no row of ``records`` holds (a record is the later word on its key)."""
+    if failed.empty or records.empty:
+        return failed
+    settled = pd.MultiIndex.from_frame(records[JOB_KEY].astype(object))
+    return failed[~pd.MultiIndex.from_frame(failed[JOB_KEY].astype(object)).isin(settled)].reset_index(drop=True)
+
+
 def _none_if_nan(value: Any) -> Any:
     if value is None:
         return None
@@ -205,6 +227,7 @@ class Zoo:
         datasets: pd.DataFrame | None = None,
         records: pd.DataFrame | None = None,
         distances: pd.DataFrame | None = None,
+        failed_jobs: pd.DataFrame | None = None,
         artefacts: dict[str, Path | bytes] | None = None,
     ) -> None:
         self.meta = meta or ZooMeta()
@@ -212,6 +235,7 @@ class Zoo:
         self.datasets = datasets if datasets is not None else _empty("datasets")
         self.records = records if records is not None else _empty("records")
         self.distances = distances if distances is not None else _empty("distances")
+        self.failed_jobs = failed_jobs if failed_jobs is not None else _empty("failed_jobs")
         #: artefact name (a relative posix path under ``artefacts/``) -> file holding it, or its bytes
         self.artefacts: dict[str, Path | bytes] = dict(artefacts or {})
 
@@ -243,8 +267,25 @@ class Zoo:
         self.datasets = _upsert(self.datasets, pd.DataFrame(rows), "datasets")
 
     def add_profiles(self, records: Iterable[ProfileRecord]) -> None:
-        rows = [r.to_row() for r in records]
-        self.records = _upsert(self.records, pd.DataFrame(rows, columns=RECORD_COLUMNS), "records")
+        """Upsert results by key; each drops its key's failed job (the job has succeeded since)."""
+        new = pd.DataFrame([r.to_row() for r in records], columns=RECORD_COLUMNS)
+        self.records = _upsert(self.records, new, "records")
+        self.failed_jobs = _without_keys(self.failed_jobs, new)
+
+    def add_failed_jobs(self, failures: Iterable[FailedJob]) -> None:
+        """Upsert failed jobs by key; a job that failed again at the revisions it failed at
+        keeps its first row (since when it fails so), so a retry that fails the same way leaves
+        the zoo as it was.
+
+        >>> zoo = Zoo()
+        >>> zoo.add_failed_jobs([FailedJob("m", "d", "lora", "c", "first", "r1", "r2", "2026-01-01")])
+        >>> zoo.add_failed_jobs([FailedJob("m", "d", "lora", "c", "again", "r1", "r2", "2026-01-08")])
+        >>> [f.error for f in zoo.failed_job_records()]
+        ['first']
+        """
+        held = {f.key: f.tried_at for f in self.failed_job_records()}
+        rows = [f.to_row() for f in failures if held.get(f.key, ()) != f.tried_at]
+        self.failed_jobs = _upsert(self.failed_jobs, pd.DataFrame(rows, columns=FAILED_JOB_COLUMNS), "failed_jobs")
 
     def add_distances(self, records: Iterable[DistanceRecord]) -> None:
         rows = [{"dataset_a": r.dataset_a, "dataset_b": r.dataset_b, "distance": r.distance, "probe": r.probe} for r in records]
@@ -292,6 +333,10 @@ class Zoo:
         for row in self.records.to_dict("records"):
             yield ProfileRecord.from_row(row)
 
+    def failed_job_records(self) -> Iterator[FailedJob]:
+        for row in self.failed_jobs.to_dict("records"):
+            yield FailedJob.from_row(row)
+
     def distance_records(self) -> Iterator[DistanceRecord]:
         for row in self.distances.to_dict("records"):
             yield DistanceRecord(row["dataset_a"], row["dataset_b"], row["distance"], _none_if_nan(row.get("probe")) or "")
@@ -331,6 +376,7 @@ class Zoo:
             datasets=self.datasets,
             records=self.records[self.records["method"] == method].reset_index(drop=True),
             distances=self.distances,
+            failed_jobs=self.failed_jobs,
             artefacts=self.artefacts,
         )
 
@@ -359,6 +405,9 @@ class Zoo:
             "models_with_features": int(len(self.models)),
             "datasets_with_features": int(len(self.datasets)),
             "coverage": round(pairs / (len(models) * len(with_records)), 4) if models and with_records else 0.0,
+            # Profiling jobs that made no record, and the models they are of (see FailedJob).
+            "failed_jobs": int(len(self.failed_jobs)),
+            "models_with_failed_jobs": len(_distinct(self.failed_jobs["model"])),
             "score_min": float(scores.min()) if len(scores) else None,
             "score_max": float(scores.max()) if len(scores) else None,
             "schema_version": self.meta.schema_version,
@@ -372,7 +421,8 @@ class Zoo:
         """A new zoo with the facts of both; ``other`` wins where both hold the same key.
 
         Model and dataset rows are merged column by column (see the module docstring): what
-        ``other`` leaves missing in a row keeps this zoo's value.
+        ``other`` leaves missing in a row keeps this zoo's value. A record of ``other`` drops
+        this zoo's failed job of its key: the job has succeeded since.
 
         A score name and direction describe records, so they clash only when both zoos hold
         some: a zoo with no records yet (``zoo pull --new-if-missing`` starts one scored as
@@ -394,10 +444,12 @@ class Zoo:
                 f"{self.meta.score!r} ({self.meta.direction}); "
                 "keep them in separate zoos (another --out folder or --repo)"
             )
+        mine = {name: getattr(self, name) for name in TABLES}
+        mine["failed_jobs"] = _without_keys(self.failed_jobs, other.records)
         return Zoo(
             meta,
             **{
-                name: (_fill_in if name in FEATURE_TABLES else _upsert)(getattr(self, name), getattr(other, name), name)
+                name: (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], getattr(other, name), name)
                 for name in TABLES
             },
             artefacts={**self.artefacts, **other.artefacts},
