@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from hubselect.cli import main
+from hubselect.errors import HubselectError, InputError
 from hubselect.graph import GraphConfig, Node2VecConfig, ZooArrays, build_matching_graph, embed
 from hubselect.graph.matching import similarity_from_distances
 from hubselect.rank import METRICS, NewDataset, Ranker, RankerConfig, evaluate, random_metrics, selection_metrics
@@ -368,6 +369,15 @@ def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker
         assert ranking[0].evidence[0][0] == "data-001"  # the most similar profiled dataset first
         assert ranking[0].expected_low <= ranking[0].expected_score <= ranking[0].expected_high
     assert len(planted_ranker.predict(new, top=3)) == 3
+
+
+@pytest.mark.parametrize("top", [-1, 0, 2.5, "3", True])
+def test_predict_refuses_a_top_that_is_not_a_number_of_models(top, planted_zoo, planted_ranker):
+    """``top=-1`` used to return every model but the worst, silently; ``top=0`` an empty ranking."""
+    new = _new_dataset_like(planted_zoo, "data-001")
+    with pytest.raises(InputError, match=r"^top must be a whole number of at least 1, or None for every model, got "):
+        planted_ranker.predict(new, top=top)
+    assert len(planted_ranker.predict(new, top=None)) == len(planted_ranker.predict(new, top=np.int64(24))) == 24
 
 
 def test_evidence_is_listed_nearest_first_whatever_each_datasets_bandwidth(planted_zoo, planted_ranker):

@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import math
+import numbers
 import os
 import secrets
 import shutil
@@ -40,6 +41,26 @@ RANKER_FILE = "ranker.json"
 LEARNER_GLOB = "learner*.txt"
 EMBEDDING_FILE = "embeddings.npy"
 ZOO_FOLDER = "zoo"
+
+
+def check_whole(name: str, value: Any, low: int, high: int | None = None, *, none_for: str | None = None) -> None:
+    """Refuse ``value`` unless it is a whole number from ``low`` (to ``high``), naming the parameter;
+    ``None`` passes too where ``none_for`` says what it means.
+
+    From Python nothing else checks these: ``top=-1`` would slice the worst model off a ranking
+    and ``seed=-1`` fail inside numpy. A bool is not taken for a number, a numpy integer is.
+
+    >>> check_whole("top", -1, 1, none_for="every model")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: top must be a whole number of at least 1, or None for every model, got -1
+    """
+    if value is None and none_for is not None:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        alternative = f", or None for {none_for}" if none_for is not None else ""
+        raise InputError(f"{name} must be a whole number {span}{alternative}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -661,11 +682,13 @@ class Ranker:
         node is inserted into the graph, the graph re-embedded and the learner retrained with
         the selections made at build time — as M&C does (about a build's time; when the build
         chose the prior alone there is no learner to retrain and it is as quick as fast mode).
+        ``top``: how many models to return, the best first (None: every model).
 
         >>> ranker.predict(NewDataset("mine", {"images": 200}, {"org/pets": 3.1}), top=3)  # doctest: +SKIP
         """
         if mode not in ("fast", "faithful"):
             raise InputError(f"mode must be 'fast' or 'faithful', got {mode!r}")
+        check_whole("top", top, 1, none_for="every model")
         distances = self._distance_vector(dataset)
         idx = self._model_indices(models)
         if mode == "faithful":
