@@ -458,6 +458,68 @@ def test_saved_ranker_describes_itself_and_predicts_the_same(planted_zoo, plante
     assert [(p.model, p.score) for p in loaded.predict(new)] == [(p.model, p.score) for p in planted_ranker.predict(new)]
 
 
+def _damage(folder, how: str) -> None:
+    import shutil
+
+    if how == "no ranker.json key":
+        info = json.loads((folder / "ranker.json").read_text())
+        del info["calibration"]
+        (folder / "ranker.json").write_text(json.dumps(info))
+    elif how == "ranker.json not an object":
+        (folder / "ranker.json").write_text("[]")
+    elif how.startswith("no "):
+        target = folder / how[3:]
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    else:  # "garbage in FILE"
+        (folder / how.split(" in ", 1)[1]).write_bytes(b"not what a build writes")
+
+
+@pytest.fixture(scope="module")
+def learner_ranker(planted_zoo):
+    """A ranker with a LightGBM learner file (the planted zoo's ranks by the prior alone)."""
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    return Ranker.fit_arrays(ZooArrays.from_zoo(planted_zoo), SMALL, ensemble=Ensemble((Choice("interaction", "strong", 8),)))
+
+
+@pytest.mark.parametrize(
+    ("how", "what"),
+    [
+        ("no embeddings.npy", "embeddings.npy is missing"),
+        ("no zoo", "zoo/ is missing"),
+        ("no zoo/records.parquet", "zoo/ is damaged"),
+        ("no learner-interaction-strong.txt", "learner-interaction-strong.txt is missing"),
+        ("no ranker.json key", "ranker.json is damaged (no 'calibration')"),
+        ("ranker.json not an object", "ranker.json is damaged (not a JSON object)"),
+        ("garbage in embeddings.npy", "embeddings.npy is damaged"),
+        ("garbage in learner-interaction-strong.txt", "learner-interaction-strong.txt is damaged"),
+    ],
+)
+def test_a_damaged_ranker_folder_says_what_is_wrong_and_to_rebuild_it(how, what, learner_ranker, tmp_path):
+    """A missing embeddings.npy was an "unexpected FileNotFoundError", a missing zoo/ advice to
+    `zoo import`, a missing key a bare KeyError: each is now the line a missing learner file gets."""
+    folder = learner_ranker.save(tmp_path / "ranker")
+    _damage(folder, how)
+    with pytest.raises(HubselectError) as raised:
+        Ranker.load(folder)
+    assert str(raised.value) == f"{folder}: {what}; rebuild the ranker with `hubselect build ZOO --out DIR`"
+
+
+@pytest.mark.parametrize("how", ["no embeddings.npy", "no zoo"])
+def test_recommend_with_a_damaged_ranker_folder_is_a_one_line_error_saying_to_rebuild_it(how, tmp_path, capsys):
+    import shutil
+
+    from hubselect.demo import bundled_paths
+
+    paths = bundled_paths()
+    folder = shutil.copytree(paths.ranker, tmp_path / "ranker")
+    _damage(folder, how)
+    code = main(["recommend", str(paths.examples / "my-sunsets"), "--zoo", "demo", "--ranker", str(folder)])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err == f"Error: {folder}: {how[3:]}{'/' if how == 'no zoo' else ''} is missing; rebuild the ranker with `hubselect build ZOO --out DIR`\n"
+
+
 def test_ranker_card_names_the_files_the_ranker_folder_holds(planted_zoo, planted_ranker, tmp_path):
     """The pushed card tells a reader what the repo holds: learner files only when the ranker has any."""
     from hubselect.hub.ranker_repo import ranker_card

@@ -855,45 +855,74 @@ class Ranker:
 
     @classmethod
     def _read(cls, folder: Path) -> "Ranker":
+        """The ranker in ``folder``; a folder with a file missing or damaged is a one-line error
+        saying which, and to rebuild it (nothing but a build writes these files)."""
         import lightgbm as lgb
 
-        from hubselect.zoo.store import Zoo
+        from hubselect.zoo.store import META_FILE, Zoo
 
         meta_file = folder / RANKER_FILE
         if not meta_file.is_file():
             raise InputError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
         try:
             info = json.loads(meta_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise HubselectError(f"{meta_file}: not valid JSON ({exc.msg}); rebuild the ranker with `hubselect build`") from None
+        except ValueError as exc:  # not JSON, or not UTF-8
+            raise _damaged(folder, f"{RANKER_FILE} is damaged (not valid JSON: {getattr(exc, 'msg', exc)})") from None
+        if not isinstance(info, dict):
+            raise _damaged(folder, f"{RANKER_FILE} is damaged (not a JSON object)")
         if info.get("format") != "hubselect-ranker" or info.get("format_version") != RANKER_FORMAT_VERSION:
-            raise HubselectError(
-                f"{folder}: ranker format {info.get('format_version')!r} is not supported (this hubselect reads "
-                f"{RANKER_FORMAT_VERSION}); rebuild it with `hubselect build`"
+            raise _damaged(folder, f"ranker format {info.get('format_version')!r} is not supported (this hubselect reads {RANKER_FORMAT_VERSION})")
+        try:
+            models, datasets = info["nodes"]["models"], info["nodes"]["datasets"]
+            files = info["files"]
+            learners = {tuple(pair.split("/", 1)): name for pair, name in files.get("learners", {}).items()}
+            embedding_file = files.get("embeddings")
+            fields = dict(
+                config=RankerConfig.from_dict(info["config"]),
+                schemas={e: FeatureSchema.from_dict(schema) for e, schema in info["features"].items()},
+                ensemble=Ensemble.from_list(info["ensemble"]),
+                calibration=Calibration(**info["calibration"]),
+                kernel_prior=KernelPrior.from_dict(info["prior"]),
+                prior_fill=float(info["prior_fill"]),
+                prior_scale=float(info["prior_scale"]),
+                selection=info.get("selection", {}),
+                zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets", "models_with_results")},
             )
-        arrays = ZooArrays.from_zoo(Zoo.load(folder / ZOO_FOLDER))
-        if arrays.models != info["nodes"]["models"] or arrays.datasets != info["nodes"]["datasets"]:
-            raise HubselectError(f"{folder}: the saved zoo does not match ranker.json; rebuild the ranker with `hubselect build`")
-        files = info["files"]
+        except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:  # a key missing, or a value of the wrong shape
+            reason = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise _damaged(folder, f"{RANKER_FILE} is damaged ({reason})") from exc
+        if not (folder / ZOO_FOLDER / META_FILE).is_file():
+            raise _damaged(folder, f"{ZOO_FOLDER}/ is missing")
+        try:
+            arrays = ZooArrays.from_zoo(Zoo.load(folder / ZOO_FOLDER))
+        except HubselectError as exc:  # its advice is for a user's zoo (re-import, pull), not a ranker's copy
+            raise _damaged(folder, f"{ZOO_FOLDER}/ is damaged") from exc
+        if arrays.models != models or arrays.datasets != datasets:
+            raise _damaged(folder, f"the saved {ZOO_FOLDER}/ does not match {RANKER_FILE}")
         boosters = {}
-        for pair, name in files.get("learners", {}).items():
+        for pair, name in learners.items():
             if not (folder / name).is_file():
-                raise HubselectError(f"{folder}: {name} is missing; rebuild the ranker with `hubselect build`")
-            boosters[tuple(pair.split("/", 1))] = lgb.Booster(model_file=str(folder / name))
-        return cls(
-            arrays,
-            RankerConfig.from_dict(info["config"]),
-            schemas={e: FeatureSchema.from_dict(schema) for e, schema in info["features"].items()},
-            boosters=boosters,
-            embedding=np.load(folder / files["embeddings"]) if files.get("embeddings") else None,
-            ensemble=Ensemble.from_list(info["ensemble"]),
-            calibration=Calibration(**info["calibration"]),
-            kernel_prior=KernelPrior.from_dict(info["prior"]),
-            prior_fill=float(info["prior_fill"]),
-            prior_scale=float(info["prior_scale"]),
-            selection=info.get("selection", {}),
-            zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets", "models_with_results")},
-        )
+                raise _damaged(folder, f"{name} is missing")
+            try:
+                boosters[pair] = lgb.Booster(model_file=str(folder / name))
+            except lgb.basic.LightGBMError as exc:
+                raise _damaged(folder, f"{name} is damaged") from exc
+        embedding = None
+        if embedding_file:
+            if not (folder / embedding_file).is_file():
+                raise _damaged(folder, f"{embedding_file} is missing")
+            try:
+                embedding = np.load(folder / embedding_file)
+            except (OSError, ValueError, EOFError) as exc:
+                raise _damaged(folder, f"{embedding_file} is damaged") from exc
+            if embedding.ndim != 2 or embedding.shape[0] != len(arrays.models) + len(arrays.datasets):
+                raise _damaged(folder, f"{embedding_file} does not match {RANKER_FILE}")
+        return cls(arrays, boosters=boosters, embedding=embedding, **fields)
+
+
+def _damaged(folder: Path, what: str) -> HubselectError:
+    """The error for a ranker folder with a file missing or damaged (``what``)."""
+    return HubselectError(f"{folder}: {what}; rebuild the ranker with `hubselect build ZOO --out DIR`")
 
 
 def check_ranker_folder(path: str | Path) -> Path:
