@@ -11,6 +11,7 @@ import errno
 import itertools
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -378,6 +379,53 @@ def test_predict_refuses_a_top_that_is_not_a_number_of_models(top, planted_zoo, 
     with pytest.raises(InputError, match=r"^top must be a whole number of at least 1, or None for every model, got "):
         planted_ranker.predict(new, top=top)
     assert len(planted_ranker.predict(new, top=None)) == len(planted_ranker.predict(new, top=np.int64(24))) == 24
+
+
+def _two_method_zoo():
+    from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+    zoo = Zoo(ZooMeta())
+    zoo.add_profiles([ProfileRecord(m, d, 0.5, method=method) for m in "ab" for d in ("d1", "d2") for method in ("full", "lora")])
+    return zoo
+
+
+_NEW = NewDataset("x", distances={"data-000": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda zoo, ranker: Ranker.fit("my-zoo"), "zoo must be a Zoo, got 'my-zoo'; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.open_zoo('my-zoo')"),
+        (lambda zoo, ranker: evaluate("my-zoo"), "zoo must be a Zoo, got 'my-zoo'; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.open_zoo('my-zoo')"),
+        (lambda zoo, ranker: Ranker.fit(zoo, {"learner": "regression"}), "config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {'learner': 'regression'}"),
+        (lambda zoo, ranker: evaluate(zoo, TARGETS, {"seed": 1}), "config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {'seed': 1}"),
+        (lambda zoo, ranker: evaluate(zoo, ["data-000", 1]), "targets must be dataset names (a str or a list of str), or None, got ['data-000', 1]"),
+        (lambda zoo, ranker: evaluate(_two_method_zoo()), "the zoo holds several methods (full, lora); choose one with --method (in Python: zoo.for_method('full'))"),
+        (lambda zoo, ranker: RankerConfig(seed=-1), "seed must be a whole number from 0 to 4294967295, got -1"),
+        (lambda zoo, ranker: RankerConfig(seed="a"), "seed must be a whole number from 0 to 4294967295, got 'a'"),
+        (lambda zoo, ranker: RankerConfig(seed=2**32), "seed must be a whole number from 0 to 4294967295, got 4294967296"),
+        (lambda zoo, ranker: RankerConfig(inner_folds=0), "inner_folds must be a whole number of at least 2, got 0"),
+        (lambda zoo, ranker: RankerConfig(inner_folds=1), "inner_folds must be a whole number of at least 2, got 1"),
+        (lambda zoo, ranker: ranker.predict("data-000"), "dataset must be a NewDataset(name, features={...}, distances={zoo dataset: distance}), got 'data-000'"),
+        (lambda zoo, ranker: ranker.predict(NewDataset("x", distances={"data-000": "abc"})), "distance from 'x' to 'data-000' must be a number >= 0, got 'abc'"),
+        (lambda zoo, ranker: ranker.predict(_NEW, models=["model-0000", None]), "models must be model names (a str or a list of str), or None, got ['model-0000', None]"),
+    ],
+    ids=[
+        "fit-zoo-str", "evaluate-zoo-str", "fit-config-dict", "evaluate-config-dict", "evaluate-target-not-str", "evaluate-two-methods",
+        "seed-negative", "seed-str", "seed-too-big", "inner-folds-0", "inner-folds-1", "predict-str", "distance-str", "models-not-str",
+    ],
+)
+def test_the_python_api_refuses_wrong_arguments_by_name(call, expected, planted_zoo, planted_ranker):
+    """From Python these were AttributeErrors from inside, numpy errors mid-fit, or taken silently
+    (inner_folds=0: no cross-validation); now each is an InputError that says what to pass."""
+    with pytest.raises(InputError, match=f"^{re.escape(expected)}$"):
+        call(planted_zoo, planted_ranker)
+
+
+def test_one_target_or_model_name_given_as_a_str_is_one_name_not_its_characters(planted_zoo, planted_ranker):
+    """``evaluate(zoo, "data-000")`` was refused as targets "d, a, t, a, -, 0, 0, 0"."""
+    assert list(evaluate(planted_zoo, "data-000", SMALL)["targets"]) == ["data-000"]
+    assert [p.model for p in planted_ranker.predict(_NEW, models="model-0003")] == ["model-0003"]
 
 
 def test_evidence_is_listed_nearest_first_whatever_each_datasets_bandwidth(planted_zoo, planted_ranker):

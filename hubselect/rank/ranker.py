@@ -108,8 +108,10 @@ class RankerConfig:
                 raise InputError(f"regularisation {name!r} is not one of {', '.join(REGULARISATION)}")
         if not self.embedding_sets or not self.regularisation:
             raise InputError("a ranker needs at least one embedding feature set and one regularisation level")
-        if self.evidence_neighbours < 1 or self.grades < 2:
-            raise InputError("evidence_neighbours must be >= 1 and grades >= 2")
+        check_whole("evidence_neighbours", self.evidence_neighbours, 1)
+        check_whole("grades", self.grades, 2)
+        check_whole("inner_folds", self.inner_folds, 2)  # fewer is no cross-validation: the prior alone, silently
+        check_whole("seed", self.seed, 0, 2**32 - 1)  # the CLI's --seed range; numpy refuses a negative one mid-fit
         object.__setattr__(self, "embedding_sets", tuple(self.embedding_sets))
         object.__setattr__(self, "regularisation", tuple(self.regularisation))
 
@@ -394,6 +396,51 @@ def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of
     return picked, calibration, report
 
 
+def check_fit_arguments(zoo: Any, config: Any) -> RankerConfig:
+    """The config to fit with (the default for None), once ``zoo`` and ``config`` are of the types
+    :meth:`Ranker.fit` and :func:`~hubselect.rank.evaluate` take; anything else is an
+    :class:`InputError` naming the parameter, not an AttributeError from inside.
+
+    A zoo is opened by the caller (:func:`hubselect.zoo.resolve.open_zoo` takes what the CLI
+    does: a folder, a Hub dataset id or ``demo``): the selection core never fetches.
+
+    >>> check_fit_arguments("my-zoo", None)
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: zoo must be a Zoo, got 'my-zoo'; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.open_zoo('my-zoo')
+    """
+    from hubselect.zoo.store import Zoo
+
+    if not isinstance(zoo, Zoo):
+        how = f"open_zoo({os.fspath(zoo)!r})" if isinstance(zoo, (str, os.PathLike)) else "open_zoo(...)"
+        raise InputError(f"zoo must be a Zoo, got {_shown(zoo)}; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.{how}")
+    if config is not None and not isinstance(config, RankerConfig):
+        raise InputError(f"config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {_shown(config)}")
+    return config or RankerConfig()
+
+
+def check_names(name: str, names: Any, what: str) -> list[str] | None:
+    """``names`` as a list (one name given as a str is a list of one), or None; anything but
+    names is an :class:`InputError` (a str must not be read as its characters).
+
+    >>> check_names("targets", "org/pets", "dataset names")
+    ['org/pets']
+    """
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, Sequence) and all(isinstance(n, str) for n in names):
+        return list(names)
+    raise InputError(f"{name} must be {what} (a str or a list of str), or None, got {_shown(names)}")
+
+
+def _shown(value: Any) -> str:
+    """A wrong argument, as an error message shows it: its repr if short, else its type."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__}"
+
+
 class Ranker:
     """A fitted ranker. Build with :meth:`fit`, persist with :meth:`save` / :meth:`load`.
 
@@ -443,6 +490,7 @@ class Ranker:
 
         >>> ranker = Ranker.fit(zoo.for_method("lora"))  # doctest: +SKIP
         """
+        config = check_fit_arguments(zoo, config)
         arrays = ZooArrays.from_zoo(zoo)
         info = {
             "score": zoo.meta.score,
@@ -452,7 +500,7 @@ class Ranker:
             "method": zoo.methods[0] if zoo.methods else None,
             "fingerprint": arrays.fingerprint(),
         }
-        return cls.fit_arrays(arrays, config or RankerConfig(), zoo_info=info)
+        return cls.fit_arrays(arrays, config, zoo_info=info)
 
     @classmethod
     def fit_arrays(
@@ -654,10 +702,13 @@ class Ranker:
             if j is None:
                 unknown.append(name)
                 continue
-            value = float(value)
-            if not math.isfinite(value) or value < 0:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):  # "abc", None: not a distance, said as such below
+                number = math.nan
+            if not math.isfinite(number) or number < 0:
                 raise InputError(f"distance from {dataset.name!r} to {name!r} must be a number >= 0, got {value!r}")
-            vector[j] = value
+            vector[j] = number
         if unknown:
             log.warning(
                 "ignoring distances to %d dataset(s) not in the zoo the ranker was built on (added since? rebuild it to use them): %s",
@@ -688,7 +739,10 @@ class Ranker:
         """
         if mode not in ("fast", "faithful"):
             raise InputError(f"mode must be 'fast' or 'faithful', got {mode!r}")
+        if not isinstance(dataset, NewDataset):
+            raise InputError(f"dataset must be a NewDataset(name, features={{...}}, distances={{zoo dataset: distance}}), got {_shown(dataset)}")
         check_whole("top", top, 1, none_for="every model")
+        models = check_names("models", models, "model names")
         distances = self._distance_vector(dataset)
         idx = self._model_indices(models)
         if mode == "faithful":
