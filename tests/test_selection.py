@@ -626,6 +626,23 @@ def test_evaluate_prints_how_far_the_method_is_from_each_baseline(zoo_dir, capsy
     margins = out[out.index("method − baseline") :]
     assert "nearest_dataset" in margins and "random" not in margins  # chance is not a bar worth a column
     assert all(metric in margins for metric in MARGIN_METRICS)
+    bounds = re.findall(r"\[([+-]\d\.\d+), ([+-]\d\.\d+)\]", margins)
+    assert bounds and all(len(b.split(".")[1]) == 3 for pair in bounds for b in pair), bounds  # the mean's decimals
+
+
+def test_the_margins_table_prints_a_mean_inside_its_own_interval():
+    """The bounds had 2 decimals and the mean 3: a margin of 0.0079 in [0.0056, 0.0103] read
+    "+0.008 [+0.01, +0.01]", outside its own interval, and one excluding 0 could read as holding it."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from hubselect.cli.output import margins_table
+
+    buffer = StringIO()
+    margins = {"nearest_dataset": {"rel1": {"mean": 0.0079, "low": 0.0056, "high": 0.0103, "targets": 2}}}
+    Console(file=buffer, width=200).print(margins_table(margins))
+    assert "+0.008" in buffer.getvalue() and "[+0.006, +0.010]" in buffer.getvalue()
 
 
 @pytest.mark.parametrize(
