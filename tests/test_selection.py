@@ -789,3 +789,40 @@ def test_build_rebuilds_a_ranker_folder_and_keeps_the_files_put_beside_it(zoo_di
     assert "Built a ranker" in capsys.readouterr().out
     assert (folder / "evaluation.json").read_text() == '{"published": "with the card"}'
     assert Ranker.load(folder).config.learner == "regression"
+
+
+# -- benchmarks/selection.py ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def selection_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "selection.py"
+    spec = importlib.util.spec_from_file_location("selection_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_selection_benchmark_words_its_verdict_from_the_intervals_it_prints(selection_benchmark):
+    """It printed "beats it on pearson, spearman and rel1" from the means' signs while its own
+    margins table gave pearson [-0.00, +0.00], an interval these targets cannot tell from 0."""
+    margins = {  # the TransferGraph run's margins over average_best
+        "pearson": {"mean": 0.0013, "low": -0.0005, "high": 0.0039},
+        "spearman": {"mean": 0.0090, "low": 0.0037, "high": 0.0151},
+        "rel1": {"mean": 0.0017, "low": 0.0, "high": 0.0050},
+    }
+    assert selection_benchmark.verdict(margins) == "beats it on spearman; these targets cannot tell them apart on pearson and rel1"
+    behind = {"pearson": {"low": -0.2, "high": -0.1}, "spearman": {"low": 0.1, "high": 0.2}, "rel1": {"low": None, "high": None}}
+    assert selection_benchmark.verdict(behind) == "beats it on spearman; behind it on pearson; undefined on rel1"
+
+
+@pytest.mark.parametrize("option", ["--fast-runs", "--faithful-runs"])
+def test_the_selection_benchmark_refuses_zero_runs_before_the_build(option, selection_benchmark, capsys):
+    """--faithful-runs 0 crashed with StatisticsError after the minute-long scale build."""
+    with pytest.raises(SystemExit) as exited:
+        selection_benchmark.main(["--skip-text", option, "0"])
+    assert exited.value.code == 2
+    assert f"argument {option}: must be at least 1, got 0" in capsys.readouterr().err
