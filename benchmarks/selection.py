@@ -54,6 +54,8 @@ PUBLISHED = {
     "TransferGraph XGB + node2vec+": {"top1_score": 0.824, "rel1": 0.986, "pearson": 0.825, "spearman": 0.711},
     "TransferGraph best per metric": {"top1_score": 0.824, "rel1": 0.986, "pearson": 0.856, "spearman": 0.711},
 }
+#: The scale part's synthetic zoo.
+SCALE_MODELS, SCALE_DATASETS = 2000, 500
 COLUMNS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
 
 
@@ -68,13 +70,51 @@ def text_bundle(bundle: Path, console: Console) -> dict:
     console.print(table(f"TransferGraph text bundle, leave-one-dataset-out over {len(TARGETS)} targets ({seconds:.0f}s)", ["", *COLUMNS], rows))
     margins = {k: report["method"][k] - report["baselines"]["average_best"][k] for k in ("pearson", "spearman", "rel1", "ndcg5", "top1_score")}
     console.print(
-        "method − average_best: "
-        + ", ".join(f"{k} {v:+.4f}" for k, v in margins.items())
-        + ("  (beats it on pearson, spearman and rel1)" if all(margins[k] > 0 for k in ("pearson", "spearman", "rel1")) else "  (does NOT beat it on all of pearson, spearman, rel1)")
+        "method − average_best: " + ", ".join(f"{k} {v:+.4f}" for k, v in margins.items()) + f"  ({verdict(report['margins']['average_best'])})"
     )
     console.print(margins_table(report["margins"]))
     console.print("selected per target: " + ", ".join(f"{t}={r['selected']}" for t, r in report["targets"].items()))
     return {"report": report, "margins_vs_average_best": margins, "seconds": seconds}
+
+
+def verdict(margins: dict, metrics: tuple[str, ...] = ("pearson", "spearman", "rel1")) -> str:
+    """What the method's margins over a baseline show, read from their 95% intervals as the margins
+    table's legend reads them: one containing 0 is a difference these targets cannot tell apart.
+
+    The sign of the mean alone claimed a win the table printed below it contradicted.
+
+    >>> verdict({"pearson": {"mean": 0.001, "low": -0.002, "high": 0.004}, "spearman": {"mean": 0.05, "low": 0.01, "high": 0.09}}, ("pearson", "spearman"))
+    'beats it on spearman; these targets cannot tell them apart on pearson'
+    """
+    groups: dict[str, list[str]] = {"beats it on": [], "behind it on": [], "these targets cannot tell them apart on": [], "undefined on": []}
+    for metric in metrics:
+        interval = margins.get(metric, {})
+        low, high = interval.get("low"), interval.get("high")
+        if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in (low, high)):
+            groups["undefined on"].append(metric)
+        elif low > 0:
+            groups["beats it on"].append(metric)
+        elif high < 0:
+            groups["behind it on"].append(metric)
+        else:
+            groups["these targets cannot tell them apart on"].append(metric)
+    return "; ".join(f"{words} {_listed(names)}" for words, names in groups.items() if names)
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _runs(text: str) -> int:
+    """A number of timed runs, refused before the build when it is not at least 1 (no run has no
+    latency: it crashed after the minute-long build)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of runs, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _near(zoo_distances: np.ndarray, datasets: list[str], j: int, rng: np.random.Generator) -> dict[str, float]:
@@ -95,7 +135,7 @@ def _latency(values: list[float]) -> dict[str, float]:
 
 
 def scale(console: Console, fast_runs: int, faithful_runs: int) -> dict:
-    zoo = synthetic_zoo(2000, 500, n_clusters=25, records_per_dataset=20, seed=0)
+    zoo = synthetic_zoo(SCALE_MODELS, SCALE_DATASETS, n_clusters=25, records_per_dataset=20, seed=0)
     started = time.perf_counter()
     ranker = Ranker.fit(zoo)
     build = time.perf_counter() - started
@@ -147,10 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="the TransferGraph text bundle folder")
     parser.add_argument("--skip-text", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
-    parser.add_argument("--fast-runs", type=int, default=20)
-    parser.add_argument("--faithful-runs", type=int, default=2)
+    parser.add_argument("--fast-runs", type=_runs, default=20, help="timed fast predictions (at least 1)")
+    parser.add_argument("--faithful-runs", type=_runs, default=2, help="timed faithful predictions (at least 1)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     args = parser.parse_args(argv)
+    if not args.skip_scale and args.fast_runs + args.faithful_runs >= SCALE_DATASETS:
+        parser.error(f"--fast-runs + --faithful-runs must be below {SCALE_DATASETS} (each run predicts for its own new dataset near one of the scale zoo's datasets)")
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     console = Console(soft_wrap=True, width=150)
     out = {}

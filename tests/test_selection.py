@@ -11,12 +11,14 @@ import errno
 import itertools
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from hubselect.cli import main
+from hubselect.errors import HubselectError, InputError
 from hubselect.graph import GraphConfig, Node2VecConfig, ZooArrays, build_matching_graph, embed
 from hubselect.graph.matching import similarity_from_distances
 from hubselect.rank import METRICS, NewDataset, Ranker, RankerConfig, evaluate, random_metrics, selection_metrics
@@ -370,6 +372,62 @@ def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker
     assert len(planted_ranker.predict(new, top=3)) == 3
 
 
+@pytest.mark.parametrize("top", [-1, 0, 2.5, "3", True])
+def test_predict_refuses_a_top_that_is_not_a_number_of_models(top, planted_zoo, planted_ranker):
+    """``top=-1`` used to return every model but the worst, silently; ``top=0`` an empty ranking."""
+    new = _new_dataset_like(planted_zoo, "data-001")
+    with pytest.raises(InputError, match=r"^top must be a whole number of at least 1, or None for every model, got "):
+        planted_ranker.predict(new, top=top)
+    assert len(planted_ranker.predict(new, top=None)) == len(planted_ranker.predict(new, top=np.int64(24))) == 24
+
+
+def _two_method_zoo():
+    from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+    zoo = Zoo(ZooMeta())
+    zoo.add_profiles([ProfileRecord(m, d, 0.5, method=method) for m in "ab" for d in ("d1", "d2") for method in ("full", "lora")])
+    return zoo
+
+
+_NEW = NewDataset("x", distances={"data-000": 1.0})
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda zoo, ranker: Ranker.fit("my-zoo"), "zoo must be a Zoo, got 'my-zoo'; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.open_zoo('my-zoo')"),
+        (lambda zoo, ranker: evaluate("my-zoo"), "zoo must be a Zoo, got 'my-zoo'; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.open_zoo('my-zoo')"),
+        (lambda zoo, ranker: Ranker.fit(zoo, {"learner": "regression"}), "config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {'learner': 'regression'}"),
+        (lambda zoo, ranker: evaluate(zoo, TARGETS, {"seed": 1}), "config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {'seed': 1}"),
+        (lambda zoo, ranker: evaluate(zoo, ["data-000", 1]), "targets must be dataset names (a str or a list of str), or None, got ['data-000', 1]"),
+        (lambda zoo, ranker: evaluate(_two_method_zoo()), "the zoo holds several methods (full, lora); choose one with --method (in Python: zoo.for_method('full'))"),
+        (lambda zoo, ranker: RankerConfig(seed=-1), "seed must be a whole number from 0 to 4294967295, got -1"),
+        (lambda zoo, ranker: RankerConfig(seed="a"), "seed must be a whole number from 0 to 4294967295, got 'a'"),
+        (lambda zoo, ranker: RankerConfig(seed=2**32), "seed must be a whole number from 0 to 4294967295, got 4294967296"),
+        (lambda zoo, ranker: RankerConfig(inner_folds=0), "inner_folds must be a whole number of at least 2, got 0"),
+        (lambda zoo, ranker: RankerConfig(inner_folds=1), "inner_folds must be a whole number of at least 2, got 1"),
+        (lambda zoo, ranker: ranker.predict("data-000"), "dataset must be a NewDataset(name, features={...}, distances={zoo dataset: distance}), got 'data-000'"),
+        (lambda zoo, ranker: ranker.predict(NewDataset("x", distances={"data-000": "abc"})), "distance from 'x' to 'data-000' must be a number >= 0, got 'abc'"),
+        (lambda zoo, ranker: ranker.predict(_NEW, models=["model-0000", None]), "models must be model names (a str or a list of str), or None, got ['model-0000', None]"),
+    ],
+    ids=[
+        "fit-zoo-str", "evaluate-zoo-str", "fit-config-dict", "evaluate-config-dict", "evaluate-target-not-str", "evaluate-two-methods",
+        "seed-negative", "seed-str", "seed-too-big", "inner-folds-0", "inner-folds-1", "predict-str", "distance-str", "models-not-str",
+    ],
+)
+def test_the_python_api_refuses_wrong_arguments_by_name(call, expected, planted_zoo, planted_ranker):
+    """From Python these were AttributeErrors from inside, numpy errors mid-fit, or taken silently
+    (inner_folds=0: no cross-validation); now each is an InputError that says what to pass."""
+    with pytest.raises(InputError, match=f"^{re.escape(expected)}$"):
+        call(planted_zoo, planted_ranker)
+
+
+def test_one_target_or_model_name_given_as_a_str_is_one_name_not_its_characters(planted_zoo, planted_ranker):
+    """``evaluate(zoo, "data-000")`` was refused as targets "d, a, t, a, -, 0, 0, 0"."""
+    assert list(evaluate(planted_zoo, "data-000", SMALL)["targets"]) == ["data-000"]
+    assert [p.model for p in planted_ranker.predict(_NEW, models="model-0003")] == ["model-0003"]
+
+
 def test_evidence_is_listed_nearest_first_whatever_each_datasets_bandwidth(planted_zoo, planted_ranker):
     # data-007's bandwidth (its 5th-nearest distance) is about 1.5 times data-000's, so the
     # kernel finds data-007 more similar at 2.2 than data-000 at 2.0; a user reads the distances.
@@ -448,6 +506,68 @@ def test_saved_ranker_describes_itself_and_predicts_the_same(planted_zoo, plante
     assert [(p.model, p.score) for p in loaded.predict(new)] == [(p.model, p.score) for p in planted_ranker.predict(new)]
 
 
+def _damage(folder, how: str) -> None:
+    import shutil
+
+    if how == "no ranker.json key":
+        info = json.loads((folder / "ranker.json").read_text())
+        del info["calibration"]
+        (folder / "ranker.json").write_text(json.dumps(info))
+    elif how == "ranker.json not an object":
+        (folder / "ranker.json").write_text("[]")
+    elif how.startswith("no "):
+        target = folder / how[3:]
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    else:  # "garbage in FILE"
+        (folder / how.split(" in ", 1)[1]).write_bytes(b"not what a build writes")
+
+
+@pytest.fixture(scope="module")
+def learner_ranker(planted_zoo):
+    """A ranker with a LightGBM learner file (the planted zoo's ranks by the prior alone)."""
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    return Ranker.fit_arrays(ZooArrays.from_zoo(planted_zoo), SMALL, ensemble=Ensemble((Choice("interaction", "strong", 8),)))
+
+
+@pytest.mark.parametrize(
+    ("how", "what"),
+    [
+        ("no embeddings.npy", "embeddings.npy is missing"),
+        ("no zoo", "zoo/ is missing"),
+        ("no zoo/records.parquet", "zoo/ is damaged"),
+        ("no learner-interaction-strong.txt", "learner-interaction-strong.txt is missing"),
+        ("no ranker.json key", "ranker.json is damaged (no 'calibration')"),
+        ("ranker.json not an object", "ranker.json is damaged (not a JSON object)"),
+        ("garbage in embeddings.npy", "embeddings.npy is damaged"),
+        ("garbage in learner-interaction-strong.txt", "learner-interaction-strong.txt is damaged"),
+    ],
+)
+def test_a_damaged_ranker_folder_says_what_is_wrong_and_to_rebuild_it(how, what, learner_ranker, tmp_path):
+    """A missing embeddings.npy was an "unexpected FileNotFoundError", a missing zoo/ advice to
+    `zoo import`, a missing key a bare KeyError: each is now the line a missing learner file gets."""
+    folder = learner_ranker.save(tmp_path / "ranker")
+    _damage(folder, how)
+    with pytest.raises(HubselectError) as raised:
+        Ranker.load(folder)
+    assert str(raised.value) == f"{folder}: {what}; rebuild the ranker with `hubselect build ZOO --out DIR`"
+
+
+@pytest.mark.parametrize("how", ["no embeddings.npy", "no zoo"])
+def test_recommend_with_a_damaged_ranker_folder_is_a_one_line_error_saying_to_rebuild_it(how, tmp_path, capsys):
+    import shutil
+
+    from hubselect.demo import bundled_paths
+
+    paths = bundled_paths()
+    folder = shutil.copytree(paths.ranker, tmp_path / "ranker")
+    _damage(folder, how)
+    code = main(["recommend", str(paths.examples / "my-sunsets"), "--zoo", "demo", "--ranker", str(folder)])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err == f"Error: {folder}: {how[3:]}{'/' if how == 'no zoo' else ''} is missing; rebuild the ranker with `hubselect build ZOO --out DIR`\n"
+
+
 def test_ranker_card_names_the_files_the_ranker_folder_holds(planted_zoo, planted_ranker, tmp_path):
     """The pushed card tells a reader what the repo holds: learner files only when the ranker has any."""
     from hubselect.hub.ranker_repo import ranker_card
@@ -506,6 +626,23 @@ def test_evaluate_prints_how_far_the_method_is_from_each_baseline(zoo_dir, capsy
     margins = out[out.index("method − baseline") :]
     assert "nearest_dataset" in margins and "random" not in margins  # chance is not a bar worth a column
     assert all(metric in margins for metric in MARGIN_METRICS)
+    bounds = re.findall(r"\[([+-]\d\.\d+), ([+-]\d\.\d+)\]", margins)
+    assert bounds and all(len(b.split(".")[1]) == 3 for pair in bounds for b in pair), bounds  # the mean's decimals
+
+
+def test_the_margins_table_prints_a_mean_inside_its_own_interval():
+    """The bounds had 2 decimals and the mean 3: a margin of 0.0079 in [0.0056, 0.0103] read
+    "+0.008 [+0.01, +0.01]", outside its own interval, and one excluding 0 could read as holding it."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from hubselect.cli.output import margins_table
+
+    buffer = StringIO()
+    margins = {"nearest_dataset": {"rel1": {"mean": 0.0079, "low": 0.0056, "high": 0.0103, "targets": 2}}}
+    Console(file=buffer, width=200).print(margins_table(margins))
+    assert "+0.008" in buffer.getvalue() and "[+0.006, +0.010]" in buffer.getvalue()
 
 
 @pytest.mark.parametrize(
@@ -652,3 +789,40 @@ def test_build_rebuilds_a_ranker_folder_and_keeps_the_files_put_beside_it(zoo_di
     assert "Built a ranker" in capsys.readouterr().out
     assert (folder / "evaluation.json").read_text() == '{"published": "with the card"}'
     assert Ranker.load(folder).config.learner == "regression"
+
+
+# -- benchmarks/selection.py ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def selection_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "selection.py"
+    spec = importlib.util.spec_from_file_location("selection_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_selection_benchmark_words_its_verdict_from_the_intervals_it_prints(selection_benchmark):
+    """It printed "beats it on pearson, spearman and rel1" from the means' signs while its own
+    margins table gave pearson [-0.00, +0.00], an interval these targets cannot tell from 0."""
+    margins = {  # the TransferGraph run's margins over average_best
+        "pearson": {"mean": 0.0013, "low": -0.0005, "high": 0.0039},
+        "spearman": {"mean": 0.0090, "low": 0.0037, "high": 0.0151},
+        "rel1": {"mean": 0.0017, "low": 0.0, "high": 0.0050},
+    }
+    assert selection_benchmark.verdict(margins) == "beats it on spearman; these targets cannot tell them apart on pearson and rel1"
+    behind = {"pearson": {"low": -0.2, "high": -0.1}, "spearman": {"low": 0.1, "high": 0.2}, "rel1": {"low": None, "high": None}}
+    assert selection_benchmark.verdict(behind) == "beats it on spearman; behind it on pearson; undefined on rel1"
+
+
+@pytest.mark.parametrize("option", ["--fast-runs", "--faithful-runs"])
+def test_the_selection_benchmark_refuses_zero_runs_before_the_build(option, selection_benchmark, capsys):
+    """--faithful-runs 0 crashed with StatisticsError after the minute-long scale build."""
+    with pytest.raises(SystemExit) as exited:
+        selection_benchmark.main(["--skip-text", option, "0"])
+    assert exited.value.code == 2
+    assert f"argument {option}: must be at least 1, got 0" in capsys.readouterr().err

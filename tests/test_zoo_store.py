@@ -474,7 +474,7 @@ def test_method_view_selects_records():
     zoo = Zoo(ZooMeta())
     zoo.add_profiles([ProfileRecord("m", "d", 0.5, method="full"), ProfileRecord("m", "d", 0.4, method="lora")])
     assert [r.score for r in zoo.for_method("lora").profile_records()] == [0.4]
-    with pytest.raises(InputError, match="several methods"):
+    with pytest.raises(InputError, match=r"several methods \(full, lora\); choose one with --method \(method= in Python\)$"):
         zoo.for_method(None)
     with pytest.raises(InputError, match="choose one of: full, lora"):
         zoo.for_method("dreambooth")

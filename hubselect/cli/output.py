@@ -73,7 +73,7 @@ def margins_table(margins: dict[str, dict[str, dict[str, float]]]) -> Table:
     its 95% interval below it (:func:`~hubselect.rank.metrics.margin_cells`; chance left out)."""
     from hubselect.rank.metrics import MARGIN_METRICS, margin_cells
 
-    cells = margin_cells(margins, sep="\n", bound_digits=2)
+    cells = margin_cells(margins, sep="\n")
     out = Table(
         title="method − baseline: mean over targets [95% paired-bootstrap interval; containing 0: these targets cannot tell them apart]",
         title_justify="left",

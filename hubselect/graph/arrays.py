@@ -58,7 +58,10 @@ class ZooArrays:
     def from_zoo(cls, zoo) -> "ZooArrays":
         """Dense arrays of a zoo that holds one fine-tuning method (see ``Zoo.for_method``)."""
         if len(zoo.methods) > 1:
-            raise InputError(f"the zoo holds several methods ({', '.join(zoo.methods)}); choose one with --method")
+            raise InputError(
+                f"the zoo holds several methods ({', '.join(zoo.methods)}); choose one with --method "
+                f"(in Python: zoo.for_method({zoo.methods[0]!r}))"
+            )
         if zoo.records.empty:
             raise InputError("the zoo has no records; import fine-tuning results first (`hubselect zoo import`)")
         models, datasets = zoo.model_ids, zoo.dataset_ids

@@ -22,7 +22,7 @@ from hubselect.errors import InputError
 from hubselect.graph.arrays import ZooArrays
 from hubselect.rank import baselines
 from hubselect.rank.metrics import mean_metrics, paired_margins, random_metrics, rel1_defined, selection_metrics
-from hubselect.rank.ranker import Ranker, RankerConfig
+from hubselect.rank.ranker import Ranker, RankerConfig, check_fit_arguments, check_names
 
 log = logging.getLogger("hubselect.rank")
 
@@ -82,7 +82,8 @@ def evaluate(
     >>> report = evaluate(zoo, targets=["glue/cola"])  # doctest: +SKIP
     >>> report["method"]["spearman"]  # doctest: +SKIP
     """
-    config = config or RankerConfig()
+    config = check_fit_arguments(zoo, config)
+    targets = check_names("targets", targets, "dataset names")
     arrays = ZooArrays.from_zoo(zoo)
     names = resolve_targets(arrays, targets)
     only_features = config.without_embeddings()

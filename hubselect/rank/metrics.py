@@ -188,9 +188,12 @@ def paired_margins(
     return out
 
 
-def margin_cells(margins: dict[str, dict[str, dict]], *, sep: str = " ", bound_digits: int = 3) -> dict[str, list[str]]:
+def margin_cells(margins: dict[str, dict[str, dict]], *, sep: str = " ") -> dict[str, list[str]]:
     """Per baseline but chance (``random``: beating it is not in question), one text per
     :data:`MARGIN_METRICS` metric: ``+0.041<sep>[-0.012, +0.095]``, or ``–`` where undefined.
+
+    The bounds have the mean's decimals: rounded coarser, ``+0.008`` read ``[+0.01, +0.01]``
+    (a mean outside its own interval) and an interval excluding 0 could read as one holding it.
 
     >>> margin_cells({"random": {}, "nearest_dataset": {"pearson": {"mean": 0.04, "low": -0.01, "high": 0.1}}})["nearest_dataset"][2]
     '+0.040 [-0.010, +0.100]'
@@ -204,7 +207,7 @@ def margin_cells(margins: dict[str, dict[str, dict]], *, sep: str = " ", bound_d
             m = by_metric.get(metric, {})
             values = [m.get(k) for k in ("mean", "low", "high")]
             if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-                cells.append(f"{values[0]:+.3f}{sep}[{values[1]:+.{bound_digits}f}, {values[2]:+.{bound_digits}f}]")
+                cells.append(f"{values[0]:+.3f}{sep}[{values[1]:+.3f}, {values[2]:+.3f}]")
             else:
                 cells.append("–")
         out[name] = cells

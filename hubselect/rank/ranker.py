@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import math
+import numbers
 import os
 import secrets
 import shutil
@@ -40,6 +41,26 @@ RANKER_FILE = "ranker.json"
 LEARNER_GLOB = "learner*.txt"
 EMBEDDING_FILE = "embeddings.npy"
 ZOO_FOLDER = "zoo"
+
+
+def check_whole(name: str, value: Any, low: int, high: int | None = None, *, none_for: str | None = None) -> None:
+    """Refuse ``value`` unless it is a whole number from ``low`` (to ``high``), naming the parameter;
+    ``None`` passes too where ``none_for`` says what it means.
+
+    From Python nothing else checks these: ``top=-1`` would slice the worst model off a ranking
+    and ``seed=-1`` fail inside numpy. A bool is not taken for a number, a numpy integer is.
+
+    >>> check_whole("top", -1, 1, none_for="every model")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: top must be a whole number of at least 1, or None for every model, got -1
+    """
+    if value is None and none_for is not None:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        alternative = f", or None for {none_for}" if none_for is not None else ""
+        raise InputError(f"{name} must be a whole number {span}{alternative}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -87,8 +108,10 @@ class RankerConfig:
                 raise InputError(f"regularisation {name!r} is not one of {', '.join(REGULARISATION)}")
         if not self.embedding_sets or not self.regularisation:
             raise InputError("a ranker needs at least one embedding feature set and one regularisation level")
-        if self.evidence_neighbours < 1 or self.grades < 2:
-            raise InputError("evidence_neighbours must be >= 1 and grades >= 2")
+        check_whole("evidence_neighbours", self.evidence_neighbours, 1)
+        check_whole("grades", self.grades, 2)
+        check_whole("inner_folds", self.inner_folds, 2)  # fewer is no cross-validation: the prior alone, silently
+        check_whole("seed", self.seed, 0, 2**32 - 1)  # the CLI's --seed range; numpy refuses a negative one mid-fit
         object.__setattr__(self, "embedding_sets", tuple(self.embedding_sets))
         object.__setattr__(self, "regularisation", tuple(self.regularisation))
 
@@ -373,6 +396,51 @@ def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of
     return picked, calibration, report
 
 
+def check_fit_arguments(zoo: Any, config: Any) -> RankerConfig:
+    """The config to fit with (the default for None), once ``zoo`` and ``config`` are of the types
+    :meth:`Ranker.fit` and :func:`~hubselect.rank.evaluate` take; anything else is an
+    :class:`InputError` naming the parameter, not an AttributeError from inside.
+
+    A zoo is opened by the caller (:func:`hubselect.zoo.resolve.open_zoo` takes what the CLI
+    does: a folder, a Hub dataset id or ``demo``): the selection core never fetches.
+
+    >>> check_fit_arguments("my-zoo", None)
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: zoo must be a Zoo, got 'my-zoo'; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.open_zoo('my-zoo')
+    """
+    from hubselect.zoo.store import Zoo
+
+    if not isinstance(zoo, Zoo):
+        how = f"open_zoo({os.fspath(zoo)!r})" if isinstance(zoo, (str, os.PathLike)) else "open_zoo(...)"
+        raise InputError(f"zoo must be a Zoo, got {_shown(zoo)}; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.{how}")
+    if config is not None and not isinstance(config, RankerConfig):
+        raise InputError(f"config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {_shown(config)}")
+    return config or RankerConfig()
+
+
+def check_names(name: str, names: Any, what: str) -> list[str] | None:
+    """``names`` as a list (one name given as a str is a list of one), or None; anything but
+    names is an :class:`InputError` (a str must not be read as its characters).
+
+    >>> check_names("targets", "org/pets", "dataset names")
+    ['org/pets']
+    """
+    if names is None:
+        return None
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, Sequence) and all(isinstance(n, str) for n in names):
+        return list(names)
+    raise InputError(f"{name} must be {what} (a str or a list of str), or None, got {_shown(names)}")
+
+
+def _shown(value: Any) -> str:
+    """A wrong argument, as an error message shows it: its repr if short, else its type."""
+    text = repr(value)
+    return text if len(text) <= 60 and "\n" not in text else f"a {type(value).__name__}"
+
+
 class Ranker:
     """A fitted ranker. Build with :meth:`fit`, persist with :meth:`save` / :meth:`load`.
 
@@ -422,6 +490,7 @@ class Ranker:
 
         >>> ranker = Ranker.fit(zoo.for_method("lora"))  # doctest: +SKIP
         """
+        config = check_fit_arguments(zoo, config)
         arrays = ZooArrays.from_zoo(zoo)
         info = {
             "score": zoo.meta.score,
@@ -431,7 +500,7 @@ class Ranker:
             "method": zoo.methods[0] if zoo.methods else None,
             "fingerprint": arrays.fingerprint(),
         }
-        return cls.fit_arrays(arrays, config or RankerConfig(), zoo_info=info)
+        return cls.fit_arrays(arrays, config, zoo_info=info)
 
     @classmethod
     def fit_arrays(
@@ -633,10 +702,13 @@ class Ranker:
             if j is None:
                 unknown.append(name)
                 continue
-            value = float(value)
-            if not math.isfinite(value) or value < 0:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):  # "abc", None: not a distance, said as such below
+                number = math.nan
+            if not math.isfinite(number) or number < 0:
                 raise InputError(f"distance from {dataset.name!r} to {name!r} must be a number >= 0, got {value!r}")
-            vector[j] = value
+            vector[j] = number
         if unknown:
             log.warning(
                 "ignoring distances to %d dataset(s) not in the zoo the ranker was built on (added since? rebuild it to use them): %s",
@@ -661,11 +733,16 @@ class Ranker:
         node is inserted into the graph, the graph re-embedded and the learner retrained with
         the selections made at build time — as M&C does (about a build's time; when the build
         chose the prior alone there is no learner to retrain and it is as quick as fast mode).
+        ``top``: how many models to return, the best first (None: every model).
 
         >>> ranker.predict(NewDataset("mine", {"images": 200}, {"org/pets": 3.1}), top=3)  # doctest: +SKIP
         """
         if mode not in ("fast", "faithful"):
             raise InputError(f"mode must be 'fast' or 'faithful', got {mode!r}")
+        if not isinstance(dataset, NewDataset):
+            raise InputError(f"dataset must be a NewDataset(name, features={{...}}, distances={{zoo dataset: distance}}), got {_shown(dataset)}")
+        check_whole("top", top, 1, none_for="every model")
+        models = check_names("models", models, "model names")
         distances = self._distance_vector(dataset)
         idx = self._model_indices(models)
         if mode == "faithful":
@@ -832,45 +909,74 @@ class Ranker:
 
     @classmethod
     def _read(cls, folder: Path) -> "Ranker":
+        """The ranker in ``folder``; a folder with a file missing or damaged is a one-line error
+        saying which, and to rebuild it (nothing but a build writes these files)."""
         import lightgbm as lgb
 
-        from hubselect.zoo.store import Zoo
+        from hubselect.zoo.store import META_FILE, Zoo
 
         meta_file = folder / RANKER_FILE
         if not meta_file.is_file():
             raise InputError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
         try:
             info = json.loads(meta_file.read_text())
-        except json.JSONDecodeError as exc:
-            raise HubselectError(f"{meta_file}: not valid JSON ({exc.msg}); rebuild the ranker with `hubselect build`") from None
+        except ValueError as exc:  # not JSON, or not UTF-8
+            raise _damaged(folder, f"{RANKER_FILE} is damaged (not valid JSON: {getattr(exc, 'msg', exc)})") from None
+        if not isinstance(info, dict):
+            raise _damaged(folder, f"{RANKER_FILE} is damaged (not a JSON object)")
         if info.get("format") != "hubselect-ranker" or info.get("format_version") != RANKER_FORMAT_VERSION:
-            raise HubselectError(
-                f"{folder}: ranker format {info.get('format_version')!r} is not supported (this hubselect reads "
-                f"{RANKER_FORMAT_VERSION}); rebuild it with `hubselect build`"
+            raise _damaged(folder, f"ranker format {info.get('format_version')!r} is not supported (this hubselect reads {RANKER_FORMAT_VERSION})")
+        try:
+            models, datasets = info["nodes"]["models"], info["nodes"]["datasets"]
+            files = info["files"]
+            learners = {tuple(pair.split("/", 1)): name for pair, name in files.get("learners", {}).items()}
+            embedding_file = files.get("embeddings")
+            fields = dict(
+                config=RankerConfig.from_dict(info["config"]),
+                schemas={e: FeatureSchema.from_dict(schema) for e, schema in info["features"].items()},
+                ensemble=Ensemble.from_list(info["ensemble"]),
+                calibration=Calibration(**info["calibration"]),
+                kernel_prior=KernelPrior.from_dict(info["prior"]),
+                prior_fill=float(info["prior_fill"]),
+                prior_scale=float(info["prior_scale"]),
+                selection=info.get("selection", {}),
+                zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets", "models_with_results")},
             )
-        arrays = ZooArrays.from_zoo(Zoo.load(folder / ZOO_FOLDER))
-        if arrays.models != info["nodes"]["models"] or arrays.datasets != info["nodes"]["datasets"]:
-            raise HubselectError(f"{folder}: the saved zoo does not match ranker.json; rebuild the ranker with `hubselect build`")
-        files = info["files"]
+        except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:  # a key missing, or a value of the wrong shape
+            reason = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise _damaged(folder, f"{RANKER_FILE} is damaged ({reason})") from exc
+        if not (folder / ZOO_FOLDER / META_FILE).is_file():
+            raise _damaged(folder, f"{ZOO_FOLDER}/ is missing")
+        try:
+            arrays = ZooArrays.from_zoo(Zoo.load(folder / ZOO_FOLDER))
+        except HubselectError as exc:  # its advice is for a user's zoo (re-import, pull), not a ranker's copy
+            raise _damaged(folder, f"{ZOO_FOLDER}/ is damaged") from exc
+        if arrays.models != models or arrays.datasets != datasets:
+            raise _damaged(folder, f"the saved {ZOO_FOLDER}/ does not match {RANKER_FILE}")
         boosters = {}
-        for pair, name in files.get("learners", {}).items():
+        for pair, name in learners.items():
             if not (folder / name).is_file():
-                raise HubselectError(f"{folder}: {name} is missing; rebuild the ranker with `hubselect build`")
-            boosters[tuple(pair.split("/", 1))] = lgb.Booster(model_file=str(folder / name))
-        return cls(
-            arrays,
-            RankerConfig.from_dict(info["config"]),
-            schemas={e: FeatureSchema.from_dict(schema) for e, schema in info["features"].items()},
-            boosters=boosters,
-            embedding=np.load(folder / files["embeddings"]) if files.get("embeddings") else None,
-            ensemble=Ensemble.from_list(info["ensemble"]),
-            calibration=Calibration(**info["calibration"]),
-            kernel_prior=KernelPrior.from_dict(info["prior"]),
-            prior_fill=float(info["prior_fill"]),
-            prior_scale=float(info["prior_scale"]),
-            selection=info.get("selection", {}),
-            zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets", "models_with_results")},
-        )
+                raise _damaged(folder, f"{name} is missing")
+            try:
+                boosters[pair] = lgb.Booster(model_file=str(folder / name))
+            except lgb.basic.LightGBMError as exc:
+                raise _damaged(folder, f"{name} is damaged") from exc
+        embedding = None
+        if embedding_file:
+            if not (folder / embedding_file).is_file():
+                raise _damaged(folder, f"{embedding_file} is missing")
+            try:
+                embedding = np.load(folder / embedding_file)
+            except (OSError, ValueError, EOFError) as exc:
+                raise _damaged(folder, f"{embedding_file} is damaged") from exc
+            if embedding.ndim != 2 or embedding.shape[0] != len(arrays.models) + len(arrays.datasets):
+                raise _damaged(folder, f"{embedding_file} does not match {RANKER_FILE}")
+        return cls(arrays, boosters=boosters, embedding=embedding, **fields)
+
+
+def _damaged(folder: Path, what: str) -> HubselectError:
+    """The error for a ranker folder with a file missing or damaged (``what``)."""
+    return HubselectError(f"{folder}: {what}; rebuild the ranker with `hubselect build ZOO --out DIR`")
 
 
 def check_ranker_folder(path: str | Path) -> Path:

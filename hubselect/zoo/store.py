@@ -367,7 +367,7 @@ class Zoo:
         if method is None:
             if len(methods) <= 1:
                 return self
-            raise InputError(f"the zoo holds several methods ({', '.join(methods)}); choose one with --method")
+            raise InputError(f"the zoo holds several methods ({', '.join(methods)}); choose one with --method (method= in Python)")
         if method not in methods:
             raise InputError(f"method {method!r} has no records in this zoo; choose one of: {', '.join(methods) or '(none)'}")
         return Zoo(
