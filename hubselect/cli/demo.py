@@ -60,7 +60,8 @@ def demo_command(out: Path, small: bool, workers: int, seed: int, keep_work: boo
             console.print(margins_table(evaluation["margins"]))
         wins = result.wins()
         beaten = ", ".join(f"{m} {'yes' if ok else 'no'}" for m, ok in wins.items())
-        console.print(f"Method beats every baseline on: {beaten}")
+        # Means only: the margins table says which of these differences the targets can show.
+        console.print(f"Method's mean beats every baseline's on: {beaten} (a margin whose interval holds 0 is one these targets cannot show)")
         if small:
             console.print("(--small: 3 models × 4 datasets with a token budget checks the path, it measures nothing; run without --small)")
         for entry in result.summary.get("recommendations", []):
