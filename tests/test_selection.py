@@ -652,3 +652,33 @@ def test_build_rebuilds_a_ranker_folder_and_keeps_the_files_put_beside_it(zoo_di
     assert "Built a ranker" in capsys.readouterr().out
     assert (folder / "evaluation.json").read_text() == '{"published": "with the card"}'
     assert Ranker.load(folder).config.learner == "regression"
+
+
+# -- publishing: `hubselect push` -----------------------------------------------------------------
+
+
+def pushed_file(repo_id: str, token: str, name: str) -> str:
+    from huggingface_hub import hf_hub_download
+
+    with open(hf_hub_download(repo_id, name, token=token), encoding="utf-8") as file:
+        return file.read()
+
+
+def refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def test_push_publishes_an_evaluation_of_what_the_ranker_was_built_on_as_strict_json(hub, hub_token, hub_repo_id, tmp_path):
+    """A report passed straight from evaluate() holds NaN (rel1 on negative scores): what is
+    published is JSON every parser reads, as `evaluate --json` writes it."""
+    from hubselect.hub.ranker_repo import push_ranker
+
+    zoo = negative_score_zoo()
+    folder = Ranker.fit(zoo, SMALL).save(tmp_path / "ranker")
+    report = evaluate(zoo, None, SMALL)
+    assert math.isnan(report["method"]["rel1"])
+    push_ranker(folder, hub_repo_id, token=hub_token, evaluation=report)
+    published = json.loads(pushed_file(hub_repo_id, hub_token, "evaluation.json"), parse_constant=refuse_constant)
+    assert published["method"]["rel1"] is None and published["method"]["top1_score"] == -1.5
+    card = pushed_file(hub_repo_id, hub_token, "README.md")
+    assert "| **hubselect** | 1.000 | -1.500 | – | 0.000 |" in card

@@ -15,6 +15,7 @@ from huggingface_hub import snapshot_download
 
 from hubselect.errors import HubError, InputError
 from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors, resolve_token
+from hubselect.jsonable import finite, json_default
 from hubselect.render import render_card
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,8 @@ def push_ranker(
         staged = Path(tmp) / "ranker"
         shutil.copytree(folder, staged)
         if evaluation is not None:
-            (staged / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
+            # Strict JSON, as `evaluate --json` writes it: a report straight from evaluate() holds NaN (rel1).
+            (staged / EVALUATION_FILE).write_text(json.dumps(finite(evaluation), indent=2, default=json_default) + "\n")
         (staged / "README.md").write_text(ranker_card(info, repo_id, evaluation), encoding="utf-8")
         with hub_errors(f"model repo {repo_id}"), warnings.catch_warnings():
             # The ranker carries the zoo tables it was fitted on: parquet in a model repo is intended.
