@@ -11,6 +11,7 @@ import errno
 import itertools
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -682,3 +683,19 @@ def test_push_publishes_an_evaluation_of_what_the_ranker_was_built_on_as_strict_
     assert published["method"]["rel1"] is None and published["method"]["top1_score"] == -1.5
     card = pushed_file(hub_repo_id, hub_token, "README.md")
     assert "| **hubselect** | 1.000 | -1.500 | – | 0.000 |" in card
+
+
+def test_pushing_a_ranker_without_an_evaluation_removes_the_one_pushed_before(hub, hub_token, hub_repo_id, tmp_path):
+    """Its figures were another ranker's: left on the Hub, they would be read as this one's."""
+    from huggingface_hub import HfApi
+
+    from hubselect.hub.ranker_repo import push_ranker
+
+    zoo = negative_score_zoo()
+    first = Ranker.fit(zoo, SMALL).save(tmp_path / "first")
+    push_ranker(first, hub_repo_id, token=hub_token, evaluation=evaluate(zoo, None, SMALL))
+    assert "evaluation.json" in HfApi(token=hub_token).list_repo_files(hub_repo_id)
+    second = Ranker.fit(zoo, replace(SMALL, learner="regression")).save(tmp_path / "second")
+    push_ranker(second, hub_repo_id, token=hub_token)
+    assert "evaluation.json" not in HfApi(token=hub_token).list_repo_files(hub_repo_id)
+    assert "## Leave-one-dataset-out evaluation" not in pushed_file(hub_repo_id, hub_token, "README.md")

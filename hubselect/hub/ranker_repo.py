@@ -165,7 +165,8 @@ def push_ranker(
 
     ``evaluation`` (a report, or the path of one; default: the folder's ``evaluation.json``,
     if any) fills the card's table; it must be an evaluation of the zoo the ranker was built
-    on, checked before anything is pushed.
+    on, checked before anything is pushed. Without one, an ``evaluation.json`` pushed with an
+    earlier ranker is deleted from the repo.
 
     >>> push_ranker("ranker", "my-org/my-zoo-ranker", evaluation="evaluation.json")  # doctest: +SKIP
     """
@@ -204,7 +205,9 @@ def push_ranker(
                 folder_path=staged,
                 repo_type="model",
                 commit_message=f"hubselect: ranker for {info.get('zoo', {}).get('repo') or 'a local zoo'}",
-                delete_patterns=["*.npy", "*.txt", "zoo/**"],  # a rebuilt ranker replaces the old files
+                # A rebuilt ranker replaces the old files; the old ranker's evaluation goes with them
+                # (one pushed with this ranker is uploaded, not deleted).
+                delete_patterns=["*.npy", "*.txt", "zoo/**", EVALUATION_FILE],
             )
     return commit.oid
 
