@@ -576,6 +576,48 @@ def test_push_ranker_refuses_an_evaluation_of_another_zoo(hub, hub_token, hub_re
     assert not hub.request_log
 
 
+@pytest.fixture(scope="module")
+def learner_ranker_dir(zoo_dir, tmp_path_factory) -> Path:
+    """A ranker of the zoo with a LightGBM learner file (``ranker_dir`` ranks by the prior alone)."""
+    from hubselect.graph import ZooArrays
+    from hubselect.rank import Ranker, RankerConfig
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    arrays = ZooArrays.from_zoo(Zoo.load(zoo_dir))
+    ranker = Ranker.fit_arrays(arrays, RankerConfig(), ensemble=Ensemble((Choice("interaction", "strong", 8),)))
+    return ranker.save(tmp_path_factory.mktemp("learner") / "ranker")
+
+
+def damaged(folder: Path, how: str, where: Path) -> Path:
+    """A copy of a ranker folder that this hubselect cannot load."""
+    copy = shutil.copytree(folder, where)
+    info = json.loads((copy / "ranker.json").read_text())
+    if how == "older format":  # published before an upgrade changed the format
+        (copy / "ranker.json").write_text(json.dumps({**info, "format_version": 2}))
+    elif how == "learner file missing":
+        (copy / next(iter(info["files"]["learners"].values()))).unlink()
+    else:
+        (copy / "ranker.json").write_text("{not json")
+    return copy
+
+
+DAMAGE = {
+    "older format": "ranker format 2 is not supported (this hubselect reads 3); rebuild it with `hubselect build`",
+    "learner file missing": "learner-interaction-strong.txt is missing; rebuild the ranker with `hubselect build`",
+    "corrupt ranker.json": "ranker.json: not valid JSON (Expecting property name enclosed in double quotes); rebuild the ranker",
+}
+
+
+@pytest.mark.parametrize("how", list(DAMAGE))
+def test_push_refuses_a_ranker_folder_that_does_not_load_before_pushing(how, hub, hub_token, hub_repo_id, learner_ranker_dir, tmp_path, capsys):
+    """Published, it would fail `recommend` for every user of the zoo."""
+    folder = damaged(learner_ranker_dir, how, tmp_path / "ranker")
+    code, out, err = run_cli(capsys, "push", folder, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"Error: {folder}") and DAMAGE[how] in err and "unexpected" not in err, err
+    assert not hub.request_log, "nothing is pushed"
+
+
 @pytest.mark.parametrize("command", ["recommend", "dataset similar"])
 def test_a_zoo_without_dataset_profiles_says_how_to_profile_it_where_it_is(command, hub, hub_token, hub_repo_id, cool_folder, tmp_path, capsys):
     """`dataset profile --zoo` writes a folder: a Hub zoo is pulled, profiled and pushed back."""

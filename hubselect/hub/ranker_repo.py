@@ -163,19 +163,23 @@ def push_ranker(
 ) -> str:
     """Upload a ranker folder to a Hub model repo with its card; returns the commit sha.
 
-    ``evaluation`` (a report, or the path of one; default: the folder's ``evaluation.json``,
-    if any) fills the card's table; it must be an evaluation of the zoo the ranker was built
-    on, checked before anything is pushed. Without one, an ``evaluation.json`` pushed with an
-    earlier ranker is deleted from the repo.
+    The folder must load (:meth:`Ranker.load <hubselect.rank.Ranker.load>`): a published ranker
+    that cannot be read fails every ``recommend`` on its zoo. ``evaluation`` (a report, or the
+    path of one; default: the folder's ``evaluation.json``, if any) fills the card's table; it
+    must be an evaluation of the zoo the ranker was built on. Both are checked before anything
+    is pushed. Without one, an ``evaluation.json`` pushed with an earlier ranker is deleted from
+    the repo.
 
     >>> push_ranker("ranker", "my-org/my-zoo-ranker", evaluation="evaluation.json")  # doctest: +SKIP
     """
+    from hubselect.rank import Ranker  # loads the learner: only when a ranker is pushed
+
     check_repo_id(repo_id, "model repo", owner=True)
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():
         raise HubError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
-    info = json.loads(info_file.read_text())
+    info = Ranker.load(folder).describe()  # what ranker.json holds, of the ranker as it loads
     source = "the evaluation given"
     if isinstance(evaluation, (str, Path)):
         source, evaluation = str(evaluation), load_evaluation(evaluation)
@@ -184,10 +188,7 @@ def push_ranker(
     elif (folder / EVALUATION_FILE).is_file():
         source, evaluation = str(folder / EVALUATION_FILE), load_evaluation(folder / EVALUATION_FILE)
     if evaluation is not None:
-        datasets = info.get("nodes", {}).get("datasets")
-        if datasets is None:  # an older ranker format: nothing to check the report against
-            raise InputError(f"{info_file} does not list the datasets the ranker was built on; rebuild it with `hubselect build ZOO --out DIR`")
-        check_evaluation_of(evaluation, datasets, source)
+        check_evaluation_of(evaluation, info["nodes"]["datasets"], source)
     api = hub_api(token)
     with tempfile.TemporaryDirectory(prefix="hubselect-ranker-") as tmp:
         staged = Path(tmp) / "ranker"
