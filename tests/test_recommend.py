@@ -499,6 +499,9 @@ def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_re
     card = ModelCard.load(ranker_repo, token=hub_token)
     card.validate(repo_type="model")
     assert "| **hubselect** | 1.000 |" in card.text and "| random |" in card.text
+    # A report of an older hubselect does not say which zoo, method and configuration it evaluated: the card says what was checked.
+    assert "does not record which zoo, method and configuration it evaluated (an older\nhubselect wrote it): only its target datasets could be checked" in card.text
+    assert "evaluation.json does not record the zoo, method and configuration it evaluated" in err and "the card says so" in err
     # How sure the comparison is, per baseline other than chance: mean [95% interval].
     assert "| nearest_dataset | -0.050 [-0.200, +0.100] |" in card.text
     assert "| random | +0.500" not in card.text
