@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -619,6 +620,46 @@ def test_push_refuses_a_ranker_folder_that_does_not_load_before_pushing(how, hub
     assert code == 1 and out == "" and err.count("\n") == 1, err
     assert err.startswith(f"Error: {folder}") and DAMAGE[how] in err and "unexpected" not in err, err
     assert not hub.request_log, "nothing is pushed"
+
+
+def publish_as_is(folder: Path, repo_id: str, token: str) -> None:
+    """Upload a ranker folder without `hubselect push` (an older hubselect pushed it, or a format bump came since)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*commit a data file.*")  # the ranker's zoo/ tables
+        api.upload_folder(repo_id=repo_id, folder_path=str(folder))
+
+
+@pytest.mark.parametrize("how", ["older format", "learner file missing"])
+def test_a_published_ranker_that_cannot_be_loaded_is_stale_and_recommend_builds_one(
+    how, hub, hub_token, hub_repo_id, zoo_dir, learner_ranker_dir, cool_folder, tmp_path, capsys
+):
+    """ranker-status exits 0 with its JSON (the refresh workflow rebuilds on it), and every user of
+    the zoo still gets a recommendation, with a notice naming the problem."""
+    ranker_repo = hub_repo_id + "-ranker"
+    Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
+    publish_as_is(damaged(learner_ranker_dir, how, tmp_path / "ranker"), ranker_repo, hub_token)
+    problem = f"the published ranker {ranker_repo} cannot be loaded: {DAMAGE[how]}"
+
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--format", "json")
+    assert code == 0, err
+    status = json.loads(out)
+    assert (status["status"], status["rebuild"]) == ("stale", True) and status["reason"].startswith(problem), status
+    assert "snapshots" not in status["reason"]  # the repo, not the cache folder it was downloaded to
+
+    common = ["--probe", tiny_clip_dir(), "--n", "16", "--token", hub_token]
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", hub_repo_id, *common, "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["ranker"]["source"] == "built from the zoo" and document["recommendations"][0]["model"] == "org/cool-expert"
+    assert [n for n in document["notices"] if n.startswith(problem)], document["notices"]
+    assert not [n for n in document["notices"] if "no ranker is published" in n], document["notices"]
+    # Asked for by name, it is still an error: the user chose that ranker.
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", hub_repo_id, "--ranker", ranker_repo, *common)
+    assert code == 1 and out == "" and err.count("\n") == 1 and DAMAGE[how] in err, err
 
 
 @pytest.mark.parametrize("command", ["recommend", "dataset similar"])

@@ -97,10 +97,11 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
     """Whether the ranker published beside a Hub zoo was built on the zoo as it is now.
 
     The check `recommend` makes: a ranker built on another revision (or other content) of the
-    zoo is stale. Status (and "rebuild" in --format json): current; stale or missing (rebuild
-    it with `hubselect build ORG/NAME` and `hubselect push`); no-results (no dataset has results
-    for two or more models yet: there is nothing to build a ranker on, and `build` would refuse).
-    Exits 0 whatever the status.
+    zoo is stale, and so is one this hubselect cannot load (an older format, a missing file).
+    Status (and "rebuild" in --format json): current; stale or missing (rebuild it with
+    `hubselect build ORG/NAME` and `hubselect push`); no-results (no dataset has results for two
+    or more models yet: there is nothing to build a ranker on, and `build` would refuse). Exits
+    0 whatever the status.
     """
     from hubselect.hub.ranker_repo import published_ranker
     from hubselect.recommendation import RANKER_REPO_SUFFIX
@@ -147,12 +148,17 @@ def _rankable(zoo: Zoo) -> bool:
 
 def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -> str | None:
     """Why the ranker in ``folder`` is not built on ``hub_zoo`` as it is now (None: it is):
-    recommend's own check, so that this command and recommend never disagree."""
-    from hubselect.errors import InputError
-    from hubselect.rank import Ranker
-    from hubselect.recommendation import ranker_staleness
+    recommend's own check, so that this command and recommend never disagree.
 
-    ranker = Ranker.load(folder)
+    A ranker this hubselect cannot load (an older format, a missing file) is stale too: rebuilt,
+    it can be (and recommend ranks with one built from the zoo until then).
+    """
+    from hubselect.errors import InputError
+    from hubselect.recommendation import load_published_ranker, ranker_staleness
+
+    ranker, problem = load_published_ranker(folder, ranker_repo)
+    if ranker is None:
+        return problem
     method = ranker.zoo_info.get("method")
     try:
         view = hub_zoo.for_method(method if method in hub_zoo.methods else None)
