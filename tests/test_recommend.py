@@ -733,6 +733,39 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
     assert (code, out) == (3, "") and "tester/no-such-zoo was not found" in err and err.count("\n") == 1
 
 
+def test_ranker_status_says_what_is_wrong_with_a_ranker_of_a_method_the_zoo_does_not_hold(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
+    """ranker-status has no --method: it says which methods are whose, and how to build the zoo's ranker."""
+    ranker_repo = hub_repo_id + "-ranker"
+    planted = Zoo.load(zoo_dir)
+
+    def push_as(repo_id: str, *methods: str) -> None:
+        relabelled = Zoo(planted.meta)
+        relabelled.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score), method=m) for r in planted.records.itertuples() for m in methods)
+        relabelled.push(repo_id, token=hub_token)
+
+    def status(*args: str, zoo: str = hub_repo_id) -> str:
+        code, out, err = run_cli(capsys, "zoo", "ranker-status", zoo, "--token", hub_token, *args)
+        assert code == 0, err
+        return out
+
+    build = f"`hubselect build {hub_repo_id} --method M --out ranker` (M: one of dreambooth, full)"
+    push_as(hub_repo_id, "full", "dreambooth")
+    assert status() == f"missing: no ranker is published at {ranker_repo}; build one with {build} and publish it with `hubselect push ranker --repo {ranker_repo}`\n"
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # built on the lora results
+    result = json.loads(status("--format", "json"))
+    assert (result["status"], result["rebuild"]) == ("stale", True)
+    assert result["reason"] == (
+        f"the published ranker {ranker_repo} was built on lora results, zoo {hub_repo_id} holds none of those but dreambooth, full results "
+        f"(the ranker was built on another zoo or method); rebuild it with {build} and push it with `hubselect push ranker --repo {ranker_repo}`"
+    )
+    full_only = hub_repo_id + "-full"
+    push_as(full_only, "full")
+    assert status("--ranker", ranker_repo, zoo=full_only) == (
+        f"stale: the published ranker {ranker_repo} was built on lora results, zoo {full_only} holds full results (the ranker was built on "
+        f"another zoo or method); rebuild it with `hubselect build {full_only} --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`\n"
+    )
+
+
 def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(
     hub, hub_token, hub_repo_id, cool_folder, tmp_path, monkeypatch, capsys
 ):
