@@ -332,10 +332,34 @@ def _ranker_for(
 
         published = zoo.meta.repo + RANKER_REPO_SUFFIX
         if ranker_exists(published, token=token):
-            loaded = Ranker.load(pull_ranker(published, token=token))
+            loaded, problem = load_published_ranker(pull_ranker(published, token=token), published)
+            if loaded is None:
+                # Every user of the zoo would meet this error, and only whoever publishes the
+                # ranker can mend it: rank as if none were published, and say why.
+                notices.append(f"{problem}; until it is rebuilt and pushed again, a ranker built from zoo {zoo_label} ranks instead (cached for next time)")
+                return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False), {"source": "built from the zoo"}
             _check_ranker(loaded, f"the published ranker {published}", zoo, zoo_label, fingerprint, notices)
             return loaded, {"source": published}
     return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
+
+
+def load_published_ranker(folder: Path, repo_id: str):
+    """``(ranker, None)`` for the ranker published at ``repo_id`` (downloaded to ``folder``), or
+    ``(None, why)`` where this hubselect cannot load it (an older format, a missing file).
+
+    ``why`` names the repo, not the cache folder it was downloaded to (a path of no use to
+    anyone), and keeps :meth:`Ranker.load`'s advice, to rebuild it. ``recommend`` then ranks
+    with a ranker built from the zoo, and ``zoo ranker-status`` calls it stale.
+
+    >>> ranker, why = load_published_ranker(pull_ranker("org/zoo-ranker"), "org/zoo-ranker")  # doctest: +SKIP
+    """
+    from hubselect.rank import Ranker
+
+    try:
+        return Ranker.load(folder), None
+    except HubselectError as exc:
+        detail = str(exc).replace(f"{folder}{os.sep}", "").replace(f"{folder}: ", "").replace(str(folder), repo_id)
+        return None, f"the published ranker {repo_id} cannot be loaded: {detail}"
 
 
 def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], notices: list[str]) -> None:
@@ -392,8 +416,11 @@ def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str) -> str | None:
     return notices[0] if notices else None
 
 
-def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str]):
-    """Fit a ranker on the zoo, cached by the zoo's content so the next call reuses it."""
+def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str], *, announce: bool = True):
+    """Fit a ranker on the zoo, cached by the zoo's content so the next call reuses it.
+
+    ``announce``: say, when it fits one, that no ranker is published (False: the caller said
+    what is wrong with the one that is)."""
     from hubselect.rank import Ranker, RankerConfig
 
     key = hashlib.sha256(json.dumps([fingerprint(), method, RankerConfig().to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -403,10 +430,11 @@ def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], meth
             return Ranker.load(folder)
         except HubselectError as exc:
             log.warning("ignoring a cached ranker that cannot be read (%s)", exc)
-    notices.append(
-        f"no ranker is published beside zoo {zoo_label}: built one from the zoo (cached for next time; "
-        "publish one with `hubselect build` and `hubselect push`)"
-    )
+    if announce:
+        notices.append(
+            f"no ranker is published beside zoo {zoo_label}: built one from the zoo (cached for next time; "
+            "publish one with `hubselect build` and `hubselect push`)"
+        )
     ranker = Ranker.fit(zoo)
     if folder.exists() and not (folder / "ranker.json").is_file():
         shutil.rmtree(folder)  # a save killed midway; it is only a cache (Ranker.save refuses such folders)

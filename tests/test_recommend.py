@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -499,6 +500,9 @@ def test_recommend_from_the_hub_with_the_published_ranker(hub, hub_token, hub_re
     card = ModelCard.load(ranker_repo, token=hub_token)
     card.validate(repo_type="model")
     assert "| **hubselect** | 1.000 |" in card.text and "| random |" in card.text
+    # A report of an older hubselect does not say which zoo, method and configuration it evaluated: the card says what was checked.
+    assert "does not record which zoo, method and configuration it evaluated (an older\nhubselect wrote it): only its target datasets could be checked" in card.text
+    assert "evaluation.json does not record the zoo, method and configuration it evaluated" in err and "the card says so" in err
     # How sure the comparison is, per baseline other than chance: mean [95% interval].
     assert "| nearest_dataset | -0.050 [-0.200, +0.100] |" in card.text
     assert "| random | +0.500" not in card.text
@@ -576,6 +580,88 @@ def test_push_ranker_refuses_an_evaluation_of_another_zoo(hub, hub_token, hub_re
     assert not hub.request_log
 
 
+@pytest.fixture(scope="module")
+def learner_ranker_dir(zoo_dir, tmp_path_factory) -> Path:
+    """A ranker of the zoo with a LightGBM learner file (``ranker_dir`` ranks by the prior alone)."""
+    from hubselect.graph import ZooArrays
+    from hubselect.rank import Ranker, RankerConfig
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    arrays = ZooArrays.from_zoo(Zoo.load(zoo_dir))
+    ranker = Ranker.fit_arrays(arrays, RankerConfig(), ensemble=Ensemble((Choice("interaction", "strong", 8),)))
+    return ranker.save(tmp_path_factory.mktemp("learner") / "ranker")
+
+
+def damaged(folder: Path, how: str, where: Path) -> Path:
+    """A copy of a ranker folder that this hubselect cannot load."""
+    copy = shutil.copytree(folder, where)
+    info = json.loads((copy / "ranker.json").read_text())
+    if how == "older format":  # published before an upgrade changed the format
+        (copy / "ranker.json").write_text(json.dumps({**info, "format_version": 2}))
+    elif how == "learner file missing":
+        (copy / next(iter(info["files"]["learners"].values()))).unlink()
+    else:
+        (copy / "ranker.json").write_text("{not json")
+    return copy
+
+
+DAMAGE = {
+    "older format": "ranker format 2 is not supported (this hubselect reads 3); rebuild it with `hubselect build`",
+    "learner file missing": "learner-interaction-strong.txt is missing; rebuild the ranker with `hubselect build`",
+    "corrupt ranker.json": "ranker.json: not valid JSON (Expecting property name enclosed in double quotes); rebuild the ranker",
+}
+
+
+@pytest.mark.parametrize("how", list(DAMAGE))
+def test_push_refuses_a_ranker_folder_that_does_not_load_before_pushing(how, hub, hub_token, hub_repo_id, learner_ranker_dir, tmp_path, capsys):
+    """Published, it would fail `recommend` for every user of the zoo."""
+    folder = damaged(learner_ranker_dir, how, tmp_path / "ranker")
+    code, out, err = run_cli(capsys, "push", folder, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 1 and out == "" and err.count("\n") == 1, err
+    assert err.startswith(f"Error: {folder}") and DAMAGE[how] in err and "unexpected" not in err, err
+    assert not hub.request_log, "nothing is pushed"
+
+
+def publish_as_is(folder: Path, repo_id: str, token: str) -> None:
+    """Upload a ranker folder without `hubselect push` (an older hubselect pushed it, or a format bump came since)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*commit a data file.*")  # the ranker's zoo/ tables
+        api.upload_folder(repo_id=repo_id, folder_path=str(folder))
+
+
+@pytest.mark.parametrize("how", ["older format", "learner file missing"])
+def test_a_published_ranker_that_cannot_be_loaded_is_stale_and_recommend_builds_one(
+    how, hub, hub_token, hub_repo_id, zoo_dir, learner_ranker_dir, cool_folder, tmp_path, capsys
+):
+    """ranker-status exits 0 with its JSON (the refresh workflow rebuilds on it), and every user of
+    the zoo still gets a recommendation, with a notice naming the problem."""
+    ranker_repo = hub_repo_id + "-ranker"
+    Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
+    publish_as_is(damaged(learner_ranker_dir, how, tmp_path / "ranker"), ranker_repo, hub_token)
+    problem = f"the published ranker {ranker_repo} cannot be loaded: {DAMAGE[how]}"
+
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--format", "json")
+    assert code == 0, err
+    status = json.loads(out)
+    assert (status["status"], status["rebuild"]) == ("stale", True) and status["reason"].startswith(problem), status
+    assert "snapshots" not in status["reason"]  # the repo, not the cache folder it was downloaded to
+
+    common = ["--probe", tiny_clip_dir(), "--n", "16", "--token", hub_token]
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", hub_repo_id, *common, "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["ranker"]["source"] == "built from the zoo" and document["recommendations"][0]["model"] == "org/cool-expert"
+    assert [n for n in document["notices"] if n.startswith(problem)], document["notices"]
+    assert not [n for n in document["notices"] if "no ranker is published" in n], document["notices"]
+    # Asked for by name, it is still an error: the user chose that ranker.
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", hub_repo_id, "--ranker", ranker_repo, *common)
+    assert code == 1 and out == "" and err.count("\n") == 1 and DAMAGE[how] in err, err
+
+
 @pytest.mark.parametrize("command", ["recommend", "dataset similar"])
 def test_a_zoo_without_dataset_profiles_says_how_to_profile_it_where_it_is(command, hub, hub_token, hub_repo_id, cool_folder, tmp_path, capsys):
     """`dataset profile --zoo` writes a folder: a Hub zoo is pulled, profiled and pushed back."""
@@ -645,6 +731,39 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
 
     code, out, err = run_cli(capsys, "zoo", "ranker-status", "tester/no-such-zoo", "--token", hub_token)
     assert (code, out) == (3, "") and "tester/no-such-zoo was not found" in err and err.count("\n") == 1
+
+
+def test_ranker_status_says_what_is_wrong_with_a_ranker_of_a_method_the_zoo_does_not_hold(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
+    """ranker-status has no --method: it says which methods are whose, and how to build the zoo's ranker."""
+    ranker_repo = hub_repo_id + "-ranker"
+    planted = Zoo.load(zoo_dir)
+
+    def push_as(repo_id: str, *methods: str) -> None:
+        relabelled = Zoo(planted.meta)
+        relabelled.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score), method=m) for r in planted.records.itertuples() for m in methods)
+        relabelled.push(repo_id, token=hub_token)
+
+    def status(*args: str, zoo: str = hub_repo_id) -> str:
+        code, out, err = run_cli(capsys, "zoo", "ranker-status", zoo, "--token", hub_token, *args)
+        assert code == 0, err
+        return out
+
+    build = f"`hubselect build {hub_repo_id} --method M --out ranker` (M: one of dreambooth, full)"
+    push_as(hub_repo_id, "full", "dreambooth")
+    assert status() == f"missing: no ranker is published at {ranker_repo}; build one with {build} and publish it with `hubselect push ranker --repo {ranker_repo}`\n"
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # built on the lora results
+    result = json.loads(status("--format", "json"))
+    assert (result["status"], result["rebuild"]) == ("stale", True)
+    assert result["reason"] == (
+        f"the published ranker {ranker_repo} was built on lora results, zoo {hub_repo_id} holds none of those but dreambooth, full results "
+        f"(the ranker was built on another zoo or method); rebuild it with {build} and push it with `hubselect push ranker --repo {ranker_repo}`"
+    )
+    full_only = hub_repo_id + "-full"
+    push_as(full_only, "full")
+    assert status("--ranker", ranker_repo, zoo=full_only) == (
+        f"stale: the published ranker {ranker_repo} was built on lora results, zoo {full_only} holds full results (the ranker was built on "
+        f"another zoo or method); rebuild it with `hubselect build {full_only} --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`\n"
+    )
 
 
 def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(

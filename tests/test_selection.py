@@ -12,6 +12,7 @@ import itertools
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -204,8 +205,10 @@ def test_evaluate_leaves_rel1_out_where_scores_are_not_all_positive_and_says_why
 # -- the report -----------------------------------------------------------------------------------
 
 
-def test_report_has_the_design_shape(planted_report):
-    assert set(planted_report) == {"method", "baselines", "margins", "targets"}  # no notices: scores are positive
+def test_report_has_the_design_shape(planted_report, planted_ranker):
+    assert set(planted_report) == {"method", "baselines", "margins", "targets", "zoo", "config"}  # no notices: scores are positive
+    # What was evaluated, as a ranker built on the same zoo and configuration records it (push compares them).
+    assert planted_report["zoo"] == planted_ranker.zoo_info and planted_report["config"] == SMALL.to_dict()
     assert set(planted_report["baselines"]) == {"average_best", "nearest_dataset", "features_only", "random"}
     assert set(planted_report["method"]) == set(METRICS)
     for metrics in planted_report["baselines"].values():
@@ -697,11 +700,13 @@ def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     report_file = tmp_path / "report.json"
     assert main(["evaluate", zoo_dir, "--targets", "data-000", "--json", str(report_file), "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert set(printed) == {"method", "baselines", "margins", "targets"}
+    assert set(printed) == {"method", "baselines", "margins", "targets", "zoo", "config"}
     assert json.loads(report_file.read_text()) == printed
     assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
     assert "Built a ranker" in capsys.readouterr().out
-    assert (tmp_path / "ranker" / "ranker.json").is_file()
+    built = json.loads((tmp_path / "ranker" / "ranker.json").read_text())
+    assert printed["zoo"] == {k: v for k, v in built["zoo"].items() if k not in ("models", "datasets", "models_with_results")}
+    assert printed["config"] == built["config"]
 
 
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])
@@ -826,3 +831,105 @@ def test_the_selection_benchmark_refuses_zero_runs_before_the_build(option, sele
         selection_benchmark.main(["--skip-text", option, "0"])
     assert exited.value.code == 2
     assert f"argument {option}: must be at least 1, got 0" in capsys.readouterr().err
+
+
+# -- publishing: `hubselect push` -----------------------------------------------------------------
+
+
+def pushed_file(repo_id: str, token: str, name: str) -> str:
+    from huggingface_hub import hf_hub_download
+
+    with open(hf_hub_download(repo_id, name, token=token), encoding="utf-8") as file:
+        return file.read()
+
+
+def refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def test_push_publishes_an_evaluation_of_what_the_ranker_was_built_on_as_strict_json(hub, hub_token, hub_repo_id, tmp_path):
+    """A report passed straight from evaluate() holds NaN (rel1 on negative scores): what is
+    published is JSON every parser reads, as `evaluate --json` writes it."""
+    from hubselect.hub.ranker_repo import push_ranker
+
+    zoo = negative_score_zoo()
+    folder = Ranker.fit(zoo, SMALL).save(tmp_path / "ranker")
+    report = evaluate(zoo, None, SMALL)
+    assert math.isnan(report["method"]["rel1"])
+    push_ranker(folder, hub_repo_id, token=hub_token, evaluation=report)
+    published = json.loads(pushed_file(hub_repo_id, hub_token, "evaluation.json"), parse_constant=refuse_constant)
+    assert published["method"]["rel1"] is None and published["method"]["top1_score"] == -1.5
+    card = pushed_file(hub_repo_id, hub_token, "README.md")
+    assert "| **hubselect** | 1.000 | -1.500 | – | 0.000 |" in card and "older hubselect" not in card
+
+
+def test_pushing_a_ranker_without_an_evaluation_removes_the_one_pushed_before(hub, hub_token, hub_repo_id, tmp_path):
+    """Its figures were another ranker's: left on the Hub, they would be read as this one's."""
+    from huggingface_hub import HfApi
+
+    from hubselect.hub.ranker_repo import push_ranker
+
+    zoo = negative_score_zoo()
+    first = Ranker.fit(zoo, SMALL).save(tmp_path / "first")
+    push_ranker(first, hub_repo_id, token=hub_token, evaluation=evaluate(zoo, None, SMALL))
+    assert "evaluation.json" in HfApi(token=hub_token).list_repo_files(hub_repo_id)
+    second = Ranker.fit(zoo, replace(SMALL, learner="regression")).save(tmp_path / "second")
+    push_ranker(second, hub_repo_id, token=hub_token)
+    assert "evaluation.json" not in HfApi(token=hub_token).list_repo_files(hub_repo_id)
+    assert "## Leave-one-dataset-out evaluation" not in pushed_file(hub_repo_id, hub_token, "README.md")
+
+
+def _relabelled(zoo, method: str):
+    from hubselect.zoo import ProfileRecord, Zoo
+
+    other = Zoo(zoo.meta)
+    other.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score), method=method) for r in zoo.records.itertuples())
+    return other
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        # The tester's cases: every target name is the ranker's, and the figures are another zoo's.
+        ("scored otherwise", "is an evaluation of a zoo scored by loss (lower is better), the ranker was built on one scored by score (higher is better); "
+                             "evaluate what the ranker was built on with `hubselect evaluate ZOO --method default --json FILE`"),
+        ("another method", "is an evaluation of lora results, the ranker was built on default results; "
+                           "evaluate what the ranker was built on with `hubselect evaluate ZOO --method default --json FILE`"),
+        ("another configuration", "is an evaluation of another ranker configuration (learner lambdarank, seed 1; the ranker was built with learner regression, seed 0); "
+                                  "evaluate what the ranker was built on with `hubselect evaluate ZOO --method default --learner regression --json FILE`"),
+        # A rebuild on a changed zoo keeps the evaluation.json beside the ranker, which push reads by default.
+        ("the zoo before a rebuild", "is an evaluation of a local zoo with fingerprint "),
+    ],
+)
+def test_push_refuses_an_evaluation_of_another_zoo_method_content_or_configuration(case, expected, hub, hub_token, hub_repo_id, tmp_path, capsys):
+    import dataclasses
+
+    from hubselect.jsonable import finite
+    from hubselect.zoo import ProfileRecord
+
+    zoo, config, evaluated = negative_score_zoo(), SMALL, negative_score_zoo()
+    if case == "scored otherwise":
+        evaluated.meta = dataclasses.replace(evaluated.meta, score="loss", higher_is_better=False)
+    elif case == "another method":
+        evaluated = _relabelled(evaluated, "lora")
+    elif case == "another configuration":
+        config = replace(SMALL, learner="regression")
+    else:
+        zoo.add_profiles([ProfileRecord("m4", "d1", -0.5), ProfileRecord("m4", "d2", -9.0)])
+    folder = Ranker.fit(zoo, config).save(tmp_path / "ranker")
+    report = finite(evaluate(evaluated, None, replace(SMALL, seed=1) if case == "another configuration" else SMALL))
+    if case == "the zoo before a rebuild":
+        (folder / "evaluation.json").write_text(json.dumps(report))
+        args = []
+    else:
+        (tmp_path / "evaluation.json").write_text(json.dumps(report))
+        args = ["--evaluation", str(tmp_path / "evaluation.json")]
+    assert main(["push", str(folder), "--repo", hub_repo_id, *args, "--token", hub_token]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert "evaluation.json " + expected in captured.err, captured.err
+    if case == "the zoo before a rebuild":
+        assert ", the ranker was built on a local zoo with fingerprint " in captured.err
+        assert ": other results (the zoo changed in between); evaluate what the ranker was built on with `hubselect evaluate ZOO --method default " in captured.err
+        assert f"--json {folder}/evaluation.json`, or move {folder}/evaluation.json away to push the ranker without one" in captured.err
+    assert not hub.request_log, "nothing is pushed"

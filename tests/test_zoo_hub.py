@@ -322,9 +322,12 @@ def test_a_bad_repo_id_is_a_one_line_input_error_before_any_request(command, exp
 def test_a_push_without_the_hub_does_not_send_users_to_the_cache(command, hub_state, hub, hub_token, hub_repo_id, tmp_path, capsys, monkeypatch):
     from huggingface_hub import constants
 
+    import shutil
+
+    from hubselect.demo import bundled_paths
+
     small_zoo("org").save(tmp_path / "zoo")
-    (tmp_path / "ranker").mkdir()
-    (tmp_path / "ranker" / "ranker.json").write_text("{}")
+    shutil.copytree(bundled_paths().ranker, tmp_path / "ranker")  # a ranker that loads: push checks that first
     if hub_state == "offline":
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     else:

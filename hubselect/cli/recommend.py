@@ -34,7 +34,8 @@ def _check_licenses(ctx, param, value: str | None) -> str | None:
 @click.option("--zoo", "zoo_ref", default=None,
               help="Zoo: a folder, a Hub dataset id, or demo: the bundled demo zoo, unless ./demo is a zoo folder "
                    "(default: HUBSELECT_ZOO, else demo).")
-@click.option("--ranker", default=None, help="Ranker folder or Hub model id, built on this zoo (default: the one published beside the zoo).")
+@click.option("--ranker", default=None, help="Ranker folder or Hub model id, built on this zoo (default: the one published beside the zoo; "
+                   "where none is, or it cannot be loaded, one built from the zoo and cached).")
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1), help="How many models to list.")
 @click.option("--method", default=None, help="Fine-tuning method whose results to rank by (needed when the zoo holds several).")
 @click.option("--mode", type=click.Choice(["fast", "faithful"]), default="fast", show_default=True,
@@ -116,7 +117,8 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
 @click.argument("ranker_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo", "repo_id", required=True, help="Hub model repo, ORG/NAME (created if missing). Convention: <zoo repo>-ranker.")
 @click.option("--evaluation", "evaluation_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
-              help="JSON from `hubselect evaluate --json` on the zoo the ranker was built on, for the card's table (default: evaluation.json in RANKER_DIR).")
+              help="JSON from `hubselect evaluate --json` on the zoo, method and configuration the ranker was built on (checked), "
+                   "for the card's table (default: evaluation.json in RANKER_DIR).")
 @click.option("--private", is_flag=True, help="Create the repo private.")
 @common_options
 def push_command(ranker_dir: Path, repo_id: str, evaluation_file: Path | None, private: bool) -> None:

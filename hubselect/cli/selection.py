@@ -86,6 +86,9 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
                         "prior": "<prior setting chosen in the fold>",
                         "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>",
                         "seconds": s}},
+     "zoo": {"score": name, "higher_is_better": bool, "repo": id, "revision": sha,
+             "method": name, "fingerprint": hash},  # the zoo and the ranker configuration
+     "config": {...},                               # evaluated, as a ranker.json records them
      "notices": [sentence, ...]}   # only when something needs explaining,
                                    # e.g. rel1 undefined (null) where scores are not all > 0
     """

@@ -101,10 +101,11 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
     """Whether the ranker published beside a Hub zoo was built on the zoo as it is now.
 
     The check `recommend` makes: a ranker built on another revision (or other content) of the
-    zoo is stale. Status (and "rebuild" in --format json): current; stale or missing (rebuild
-    it with `hubselect build ORG/NAME` and `hubselect push`); no-results (no dataset has results
-    for two or more models yet: there is nothing to build a ranker on, and `build` would refuse).
-    Exits 0 whatever the status.
+    zoo is stale, and so is one this hubselect cannot load (an older format, a missing file).
+    Status (and "rebuild" in --format json): current; stale or missing (rebuild it with
+    `hubselect build ORG/NAME`, with --method on a zoo of several methods, and `hubselect push`);
+    no-results (no dataset has results for two or more models yet: there is nothing to build a
+    ranker on, and `build` would refuse). Exits 0 whatever the status.
     """
     from hubselect.hub.ranker_repo import published_ranker
     from hubselect.recommendation import RANKER_REPO_SUFFIX
@@ -130,7 +131,7 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
         if status == "current":
             line = f"current: the published ranker {ranker_repo} was built on {repo_id} as it is now (@ {hub_zoo.meta.revision[:12]})"
         elif status == "missing":
-            line = (f"missing: {reason}; build one with `hubselect build {repo_id} --out ranker` and publish it with "
+            line = (f"missing: {reason}; build one with {_build_advice(repo_id, hub_zoo.methods)} and publish it with "
                     f"`hubselect push ranker --repo {ranker_repo}`")
         else:
             line = f"{status}: {reason}"
@@ -151,18 +152,33 @@ def _rankable(zoo: Zoo) -> bool:
 
 def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -> str | None:
     """Why the ranker in ``folder`` is not built on ``hub_zoo`` as it is now (None: it is):
-    recommend's own check, so that this command and recommend never disagree."""
-    from hubselect.errors import InputError
-    from hubselect.rank import Ranker
-    from hubselect.recommendation import ranker_staleness
+    recommend's own check, so that this command and recommend never disagree.
 
-    ranker = Ranker.load(folder)
-    method = ranker.zoo_info.get("method")
-    try:
-        view = hub_zoo.for_method(method if method in hub_zoo.methods else None)
-    except InputError as exc:  # the zoo holds several methods and the ranker names none of them
-        return str(exc)
-    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", view, repo_id)
+    A ranker this hubselect cannot load (an older format, a missing file) is stale too: rebuilt,
+    it can be (and recommend ranks with one built from the zoo until then). So is one built on a
+    method the zoo holds no results of: said here, as recommend's words for it ("pass --method")
+    name an option this command does not have.
+    """
+    from hubselect.recommendation import load_published_ranker, ranker_staleness
+
+    ranker, problem = load_published_ranker(folder, ranker_repo)
+    if ranker is None:
+        return problem
+    method, methods = ranker.zoo_info.get("method"), hub_zoo.methods
+    # A ranker that names no method is checked on a zoo of one method as recommend checks it.
+    if method not in methods and (len(methods) > 1 or method is not None):
+        built = f"the published ranker {ranker_repo} was built on {method or 'unnamed'} results"
+        holds = f"{methods[0]} results" if len(methods) == 1 else f"none of those but {', '.join(methods)} results"
+        return (f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); "
+                f"rebuild it with {_build_advice(repo_id, methods)} and push it with `hubselect push ranker --repo {ranker_repo}`")
+    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", hub_zoo.for_method(method if method in methods else None), repo_id)
+
+
+def _build_advice(repo_id: str, methods: list[str]) -> str:
+    """The build command for the zoo's ranker: one method's results, so ``--method`` where it holds several."""
+    if len(methods) > 1:
+        return f"`hubselect build {repo_id} --method M --out ranker` (M: one of {', '.join(methods)})"
+    return f"`hubselect build {repo_id} --out ranker`"
 
 
 @zoo.command("push")

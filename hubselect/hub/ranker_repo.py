@@ -13,8 +13,9 @@ from typing import Any
 
 from huggingface_hub import snapshot_download
 
-from hubselect.errors import HubError, InputError
+from hubselect.errors import HubError, HubselectError, InputError
 from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors, resolve_token
+from hubselect.jsonable import finite, json_default
 from hubselect.render import render_card
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def _evaluation_problem(report: Any) -> str | None:
 
     if not isinstance(report, dict):
         return "not a JSON object"
-    for key in ("baselines", "margins", "targets"):
+    for key in ("baselines", "margins", "targets", "zoo", "config"):
         if not isinstance(report.get(key, {}), dict):
             return f"'{key}' is not an object"
     tables = {"method": report.get("method"), **{f"baselines.{name}": metrics for name, metrics in report.get("baselines", {}).items()}}
@@ -74,16 +75,25 @@ def check_evaluation(report: Any, source: str) -> dict:
     return report
 
 
-def check_evaluation_of(report: dict, datasets: list[str], source: str) -> dict:
-    """``report`` if every one of its targets is among ``datasets`` (the ranker's), else a
-    one-line :class:`InputError` naming a target it does not know.
+def check_evaluation_of(report: dict, info: dict, source: str, *, write_to: str = "FILE") -> dict:
+    """``report`` if it evaluates what the ranker ``info`` describes (its ``ranker.json``) was
+    built on, else a one-line :class:`InputError` saying how they differ and how to evaluate the
+    ranker's zoo (the report written to ``write_to``).
 
-    The card publishes the report's figures as the ranker's, and they are means over all of
-    its targets: one target from elsewhere already makes them another zoo's. A report on some
-    of the ranker's datasets (``--targets``, or a zoo that has grown since) is this zoo's.
+    The card publishes the report's figures as the ranker's. They are means over all of its
+    targets: one target from elsewhere already makes them another zoo's, while a report on some
+    of the ranker's datasets (``--targets``) is this zoo's. Dataset names alone do not tell a
+    zoo scored by loglik from one scored by FID, the lora results from the full ones, or the
+    zoo a ranker was rebuilt on from the older one that the ``evaluation.json`` kept beside it
+    measured (push reads that file by default); so
+    a report that records what it evaluated (``zoo`` and ``config``, which ``hubselect
+    evaluate`` writes) must also match the ranker's score and direction, method, content
+    (fingerprint) and configuration. Another revision with the same content (a commit that
+    changed only the card) is the same zoo. An older report records none of it and is checked
+    on its targets alone (:func:`evaluation_unchecked`).
     """
     targets = list(report.get("targets", {}))
-    known = set(datasets)
+    known = set(info.get("nodes", {}).get("datasets", []))
     unknown = [target for target in targets if target not in known]
     if unknown:
         raise InputError(
@@ -91,7 +101,87 @@ def check_evaluation_of(report: dict, datasets: list[str], source: str) -> dict:
             f"(e.g. '{unknown[0]}') are not among the {len(known)} datasets the ranker was built on; "
             "push the report of `hubselect evaluate ZOO --json FILE` on the zoo the ranker was built from"
         )
+    if evaluation_unchecked(report):
+        return report
+    difference = _difference(report["zoo"], info.get("zoo", {}), report.get("config"), info.get("config", {}))
+    if difference:
+        instead = f", or move {source} away to push the ranker without one" if write_to != "FILE" else ""
+        raise InputError(
+            f"{source} is an evaluation of {difference}; evaluate what the ranker was built on with "
+            f"`{_evaluate_command(info, write_to)}`{instead}"
+        )
     return report
+
+
+def evaluation_unchecked(report: dict) -> bool:
+    """Whether ``report`` does not say what it evaluated (an older hubselect wrote it): only its
+    targets can be checked against a ranker, and the card says so."""
+    return "zoo" not in report
+
+
+def _difference(evaluated: dict, built: dict, evaluated_config: dict | None, built_config: dict) -> str | None:
+    """How the zoo and configuration a report evaluated differ from a ranker's, in words; None: they do not."""
+
+    def scored(zoo: dict) -> str:
+        return f"{zoo.get('score')} ({'higher' if zoo.get('higher_is_better', True) else 'lower'} is better)"
+
+    if scored(evaluated) != scored(built):
+        return f"a zoo scored by {scored(evaluated)}, the ranker was built on one scored by {scored(built)}"
+    if evaluated.get("method") != built.get("method"):
+        return f"{evaluated.get('method') or 'unnamed'} results, the ranker was built on {built.get('method') or 'unnamed'} results"
+    if evaluated.get("fingerprint") != built.get("fingerprint"):
+        return f"{_zoo_words(evaluated)}, the ranker was built on {_zoo_words(built)}: other results (the zoo changed in between)"
+    if evaluated_config is not None:
+        ours, theirs = _settings(evaluated_config), _settings(built_config) or {}
+        if ours is None:
+            return "a ranker configuration this hubselect cannot read"
+        changed = sorted(key for key in ours.keys() | theirs.keys() if ours.get(key) != theirs.get(key))
+        if changed:
+            def listed(settings: dict) -> str:
+                return ", ".join(f"{key} {settings.get(key, '–')}" for key in changed)
+
+            return f"another ranker configuration ({listed(ours)}; the ranker was built with {listed(theirs)})"
+    return None
+
+
+def _zoo_words(zoo: dict) -> str:
+    if zoo.get("repo"):
+        return f"zoo {zoo['repo']} @ {(zoo.get('revision') or '?')[:12]} (fingerprint {zoo.get('fingerprint')})"
+    return f"a local zoo with fingerprint {zoo.get('fingerprint')}"
+
+
+def _settings(config: dict) -> dict[str, Any] | None:
+    """A ranker configuration as ``{"learner": ..., "node2vec.seed": ...}``, defaults filled in,
+    so that a report from Python (tuples) and one read from JSON (lists) compare equal; None if
+    it is not one (a hand-edited report)."""
+    from hubselect.jsonable import json_default
+    from hubselect.rank import RankerConfig
+
+    try:
+        full = json.loads(json.dumps(RankerConfig.from_dict(config).to_dict(), default=json_default))
+    except (HubselectError, TypeError, ValueError, AttributeError):
+        return None
+    flat: dict[str, Any] = {}
+    for key, value in full.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _evaluate_command(info: dict, write_to: str) -> str:
+    """The ``hubselect evaluate`` command line that evaluates what the ranker ``info`` was built on."""
+    zoo, config = info.get("zoo", {}), info.get("config", {})
+    ref = f"{zoo['repo']}@{zoo['revision']}" if zoo.get("repo") and zoo.get("revision") else zoo.get("repo") or "ZOO"
+    words = ["hubselect evaluate", ref]
+    if zoo.get("method"):
+        words += ["--method", zoo["method"]]
+    if config.get("learner", "lambdarank") != "lambdarank":
+        words += ["--learner", config["learner"]]
+    if config.get("seed", 0):
+        words += ["--seed", str(config["seed"])]
+    return " ".join([*words, "--json", write_to])
 
 
 def load_evaluation(path: str | Path) -> dict:
@@ -143,7 +233,12 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         learners=len(info.get("files", {}).get("learners", {})),
         prior=_prior_words(info.get("prior")),
         embeddings=bool(info.get("files", {}).get("embeddings")),
-        evaluation={"rows": rows, "targets": evaluation.get("targets", {}), "margins": list(margin_cells(evaluation.get("margins", {})).items())} if evaluation else None,
+        evaluation={
+            "rows": rows,
+            "targets": evaluation.get("targets", {}),
+            "margins": list(margin_cells(evaluation.get("margins", {})).items()),
+            "checked": not evaluation_unchecked(evaluation),
+        } if evaluation else None,
     )
 
 
@@ -162,36 +257,46 @@ def push_ranker(
 ) -> str:
     """Upload a ranker folder to a Hub model repo with its card; returns the commit sha.
 
-    ``evaluation`` (a report, or the path of one; default: the folder's ``evaluation.json``,
-    if any) fills the card's table; it must be an evaluation of the zoo the ranker was built
-    on, checked before anything is pushed.
+    The folder must load (:meth:`Ranker.load <hubselect.rank.Ranker.load>`): a published ranker
+    that cannot be read fails every ``recommend`` on its zoo. ``evaluation`` (a report, or the
+    path of one; default: the folder's ``evaluation.json``, if any) fills the card's table; it
+    must be an evaluation of the zoo, method and configuration the ranker was built on
+    (:func:`check_evaluation_of`). Both are checked before anything is pushed. Without one, an
+    ``evaluation.json`` pushed with an earlier ranker is deleted from the repo.
 
     >>> push_ranker("ranker", "my-org/my-zoo-ranker", evaluation="evaluation.json")  # doctest: +SKIP
     """
+    from hubselect.rank import Ranker  # loads the learner: only when a ranker is pushed
+
     check_repo_id(repo_id, "model repo", owner=True)
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():
         raise HubError(f"{folder} is not a ranker (no {RANKER_FILE}); build one with `hubselect build ZOO --out DIR`")
-    info = json.loads(info_file.read_text())
-    source = "the evaluation given"
+    info = Ranker.load(folder).describe()  # what ranker.json holds, of the ranker as it loads
+    source, write_to = "the evaluation given", "FILE"
     if isinstance(evaluation, (str, Path)):
         source, evaluation = str(evaluation), load_evaluation(evaluation)
     elif evaluation is not None:
         check_evaluation(evaluation, source)
     elif (folder / EVALUATION_FILE).is_file():
         source, evaluation = str(folder / EVALUATION_FILE), load_evaluation(folder / EVALUATION_FILE)
+        write_to = source  # a rebuild keeps it: the ranker's own report, to be written again
     if evaluation is not None:
-        datasets = info.get("nodes", {}).get("datasets")
-        if datasets is None:  # an older ranker format: nothing to check the report against
-            raise InputError(f"{info_file} does not list the datasets the ranker was built on; rebuild it with `hubselect build ZOO --out DIR`")
-        check_evaluation_of(evaluation, datasets, source)
+        check_evaluation_of(evaluation, info, source, write_to=write_to)
+        if evaluation_unchecked(evaluation):
+            log.warning(
+                "%s does not record the zoo, method and configuration it evaluated (an older hubselect wrote it): only its "
+                "targets were checked against the ranker's, and the card says so; `hubselect evaluate` writes one that does",
+                source,
+            )
     api = hub_api(token)
     with tempfile.TemporaryDirectory(prefix="hubselect-ranker-") as tmp:
         staged = Path(tmp) / "ranker"
         shutil.copytree(folder, staged)
         if evaluation is not None:
-            (staged / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n")
+            # Strict JSON, as `evaluate --json` writes it: a report straight from evaluate() holds NaN (rel1).
+            (staged / EVALUATION_FILE).write_text(json.dumps(finite(evaluation), indent=2, default=json_default) + "\n")
         (staged / "README.md").write_text(ranker_card(info, repo_id, evaluation), encoding="utf-8")
         with hub_errors(f"model repo {repo_id}"), warnings.catch_warnings():
             # The ranker carries the zoo tables it was fitted on: parquet in a model repo is intended.
@@ -202,7 +307,9 @@ def push_ranker(
                 folder_path=staged,
                 repo_type="model",
                 commit_message=f"hubselect: ranker for {info.get('zoo', {}).get('repo') or 'a local zoo'}",
-                delete_patterns=["*.npy", "*.txt", "zoo/**"],  # a rebuilt ranker replaces the old files
+                # A rebuilt ranker replaces the old files; the old ranker's evaluation goes with them
+                # (one pushed with this ranker is uploaded, not deleted).
+                delete_patterns=["*.npy", "*.txt", "zoo/**", EVALUATION_FILE],
             )
     return commit.oid
 

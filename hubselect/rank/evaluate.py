@@ -75,6 +75,8 @@ def evaluate(
     set>/<regularisation>/<rounds>x<shrinkage>", "seconds": s}}}``. ``margins``: the method
     minus each baseline, with a 95% paired-bootstrap interval over the targets
     (:func:`~hubselect.rank.metrics.paired_margins`).
+    ``zoo`` (score, direction, repo, revision, method, fingerprint: as a ranker's ``ranker.json``
+    records its zoo) and ``config`` (the :class:`RankerConfig`) say what was evaluated.
     ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores;
     ``notices`` (a list of sentences) only when there is something to explain, e.g. targets
     whose scores are not all positive, where ``rel1`` is undefined (NaN, left out of the means).
@@ -144,10 +146,32 @@ def evaluate(
             for name, shared in scored_by.items()
         },
         "targets": per_target,
+        **_evaluated(zoo, arrays, config),
     }
     if without_rel1:
         report["notices"] = [_rel1_notice(without_rel1, len(names))]
     return report
+
+
+def _evaluated(zoo, arrays: ZooArrays, config: RankerConfig) -> dict[str, Any]:
+    """What was evaluated: the zoo as a ranker's ``ranker.json`` records the zoo it was built on
+    (:meth:`Ranker.fit <hubselect.rank.Ranker.fit>`), and the configuration.
+
+    ``hubselect push`` publishes a report's figures as a ranker's: with these it can tell a
+    report on the zoo, method, content and configuration the ranker was built from from one on
+    another zoo, another method or the zoo before a rebuild, whose dataset names are the same.
+    """
+    return {
+        "zoo": {
+            "score": zoo.meta.score,
+            "higher_is_better": bool(zoo.meta.higher_is_better),
+            "repo": zoo.meta.repo,
+            "revision": zoo.meta.revision,
+            "method": zoo.methods[0] if zoo.methods else None,
+            "fingerprint": arrays.fingerprint(),
+        },
+        "config": config.to_dict(),
+    }
 
 
 def _rel1_notice(targets: list[str], total: int) -> str:
