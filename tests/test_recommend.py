@@ -606,9 +606,9 @@ def damaged(folder: Path, how: str, where: Path) -> Path:
 
 
 DAMAGE = {
-    "older format": "ranker format 2 is not supported (this hubselect reads 3); rebuild it with `hubselect build`",
-    "learner file missing": "learner-interaction-strong.txt is missing; rebuild the ranker with `hubselect build`",
-    "corrupt ranker.json": "ranker.json: not valid JSON (Expecting property name enclosed in double quotes); rebuild the ranker",
+    "older format": "ranker format 2 is not supported (this hubselect reads 3); rebuild the ranker with `hubselect build ZOO --out DIR`",
+    "learner file missing": "learner-interaction-strong.txt is missing; rebuild the ranker with `hubselect build ZOO --out DIR`",
+    "corrupt ranker.json": "ranker.json is damaged (not valid JSON: Expecting property name enclosed in double quotes); rebuild the ranker",
 }
 
 
