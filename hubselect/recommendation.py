@@ -194,6 +194,13 @@ def recommend(
         NewDataset(profile.dataset, profile.features, dict(neighbours)), mode=mode, models=candidates, top=top_k
     )
     timings["rank"] = time.perf_counter() - started
+    if not ranker_obj.ensemble.uses_learner and ranker_obj.kernel_prior.label() == "average_best":
+        # Otherwise the order and the predicted column (from the nearest datasets) seem to contradict each other.
+        notices.append(
+            "this ranker orders models by their mean result over all the zoo's datasets (average_best: on this zoo, its "
+            "inner cross-validation found neither similarity weighting nor a learner better), while the predicted "
+            f"{zoo_obj.meta.score} comes from the datasets most similar to yours, so the two can disagree"
+        )
 
     features = _model_features(zoo_obj)
     recommendations = [_recommendation(p, features.get(p.model, {})) for p in predictions]

@@ -87,6 +87,23 @@ def test_recommend_finds_the_planted_expert_and_explains_it(zoo_dir, ranker_dir,
     assert result.dataset["images"] == 16 and result.dataset["nearest"][0]["dataset"].startswith("data/cool")
 
 
+def test_a_ranker_ordering_by_the_plain_mean_says_so_beside_the_similarity_based_predictions(zoo_dir, learner_ranker_dir, cool_folder, tmp_path):
+    """Its order and the predicted column (from the nearest datasets) can disagree: a user is told why."""
+    import hubselect
+    from hubselect.graph import ZooArrays
+    from hubselect.rank import Ranker, RankerConfig
+    from hubselect.rank.prior import KernelPrior
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    arrays = ZooArrays.from_zoo(Zoo.load(zoo_dir))
+    mean_only = Ranker.fit_arrays(arrays, RankerConfig(), ensemble=Ensemble((Choice("interaction", "strong", 0),)), kernel_prior=KernelPrior())
+    common = dict(zoo=str(zoo_dir), probe=str(tiny_clip_dir()), n=16, top_k=3)
+    notices = hubselect.recommend(str(cool_folder), ranker=str(mean_only.save(tmp_path / "mean")), **common).notices
+    assert any("orders models by their mean result over all the zoo's datasets (average_best" in n for n in notices), notices
+    notices = hubselect.recommend(str(cool_folder), ranker=str(learner_ranker_dir), **common).notices
+    assert not any("average_best" in n for n in notices), notices
+
+
 def test_cli_json_has_the_documented_shape(zoo_dir, ranker_dir, cool_folder, capsys):
     code, out, err = run_cli(
         capsys, "recommend", cool_folder, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--format", "json"
