@@ -703,3 +703,34 @@ def test_zoo_models_tries_jobs_that_failed_at_these_revisions_last_and_a_new_rev
     save_tiny_pipeline(failing, "sd-tiny-vpred")
     lacking = lacking_jobs(jobs, writer, max_models=1)
     assert ([j.model_id for j in lacking.jobs], lacking.held_back) == (["a-failing"], [])
+
+
+def test_results_scored_at_an_older_probe_revision_stay_done_by_default(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path):
+    """A zoo whose results were scored with a Hub probe before its main moved (a card edit): a
+    rerun plans the same jobs (same config hash) and finds them done, not fine-tuning again."""
+    from huggingface_hub import HfApi
+
+    from hubselect.data.profile import add_to_zoo, default_probe, profile_dataset
+    from hubselect.profile.grid import lacking_jobs, plan_jobs
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ProfileRecord
+
+    api = HfApi(token=hub_token)
+    api.create_repo(hub_repo_id)
+    scored_at = api.upload_folder(repo_id=hub_repo_id, folder_path=str(probes["clip"])).oid
+    model, dataset = profile_hub.models[0], profile_hub.datasets[0]
+    (job,) = plan_jobs(model, dataset, methods="lora", probe=f"{hub_repo_id}@{scored_at}", token=hub_token)
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([ProfileRecord(*job.key[:2], 30.0, method="lora", config_hash=job.config_hash,
+                                    details={"probe": hub_repo_id, "probe_revision": scored_at})])
+    moved_to = api.upload_file(path_or_fileobj=b"# a tiny clip\n", path_in_repo="README.md", repo_id=hub_repo_id).oid  # main moves
+    # A dataset profiled since, at main: the revision the zoo's datasets pin.
+    images = write_image_folder(tmp_path / "images", 12, style="warm", seed=3)
+    add_to_zoo(zoo, profile_dataset(images, probe=hub_repo_id, n=12, name="data/warm", min_images=8, token=hub_token))
+    assert default_probe(zoo) == f"{hub_repo_id}@{moved_to}"
+    zoo.save(tmp_path / "zoo")
+
+    (again,) = plan_jobs(model, dataset, methods="lora", token=hub_token, zoo=Zoo.load(tmp_path / "zoo"))
+    assert again.probe.key == f"{hub_repo_id}@{scored_at}" and again.key == job.key
+    assert lacking_jobs([again], ZooWriter(tmp_path / "zoo")).jobs == []

@@ -163,6 +163,32 @@ def refuse_other_folders(jobs: Sequence[ProfileJob], zoo: Any, revisions: Source
                     )
 
 
+def records_probe(zoo: Any, spec: str) -> str:
+    """``spec`` (the default probe) pinned at the revision most of the zoo's results were
+    scored with, when they name that Hub probe; else ``spec`` as it is.
+
+    A job's config hash names its probe's exact revision, so a result scored at another revision
+    is not the job's, and would be redone. A zoo's results may have been scored at another
+    revision than its datasets were profiled at (a probe repo's main moved in between, say by a
+    card edit, before hubselect pinned probes): following the results keeps their jobs done.
+    """
+    from hubselect.demo.paths import DEMO_PROBE_ID
+    from hubselect.probes.registry import INCEPTION_ID, probe_id
+
+    hub_id = probe_id(spec)
+    records = getattr(zoo, "records", None)
+    if hub_id is None or hub_id in (DEMO_PROBE_ID, INCEPTION_ID) or records is None or records.empty:
+        return spec
+    counts: dict[str, int] = {}
+    for record in zoo.profile_records():
+        details = record.details or {}
+        if details.get("probe") == hub_id and details.get("probe_revision"):
+            counts[details["probe_revision"]] = counts.get(details["probe_revision"], 0) + 1
+    if not counts:
+        return spec
+    return f"{hub_id}@{max(counts, key=lambda revision: (counts[revision], revision))}"
+
+
 def plan_jobs(
     models: str | Sequence[str],
     datasets: str | Sequence[str],
@@ -207,7 +233,7 @@ def plan_jobs(
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
     evaluation = evaluation or EvalConfig()
     if probe is None:
-        probe = default_probe(zoo)
+        probe = records_probe(zoo, default_probe(zoo))
     probe_ref = resolve_probe(probe, token=token) if isinstance(probe, str) else probe
     dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, str) else dino_probe
     jobs = []
