@@ -402,7 +402,7 @@ _NEW = NewDataset("x", distances={"data-000": 1.0})
         (lambda zoo, ranker: evaluate("my-zoo"), "zoo must be a Zoo, got 'my-zoo'; open a zoo folder, a Hub dataset id or 'demo' with hubselect.zoo.resolve.open_zoo('my-zoo')"),
         (lambda zoo, ranker: Ranker.fit(zoo, {"learner": "regression"}), "config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {'learner': 'regression'}"),
         (lambda zoo, ranker: evaluate(zoo, TARGETS, {"seed": 1}), "config must be a RankerConfig (e.g. RankerConfig(seed=1)) or None, got {'seed': 1}"),
-        (lambda zoo, ranker: evaluate(zoo, ["data-000", 1]), "targets must be dataset names (a str or a list of str), or None, got ['data-000', 1]"),
+        (lambda zoo, ranker: evaluate(zoo, ["data-000", 1]), "targets must be dataset names (a str or a collection of str), or None, got ['data-000', 1]"),
         (lambda zoo, ranker: evaluate(_two_method_zoo()), "the zoo holds several methods (full, lora); choose one with --method (in Python: zoo.for_method('full'))"),
         (lambda zoo, ranker: RankerConfig(seed=-1), "seed must be a whole number from 0 to 4294967295, got -1"),
         (lambda zoo, ranker: RankerConfig(seed="a"), "seed must be a whole number from 0 to 4294967295, got 'a'"),
@@ -411,7 +411,7 @@ _NEW = NewDataset("x", distances={"data-000": 1.0})
         (lambda zoo, ranker: RankerConfig(inner_folds=1), "inner_folds must be a whole number of at least 2, got 1"),
         (lambda zoo, ranker: ranker.predict("data-000"), "dataset must be a NewDataset(name, features={...}, distances={zoo dataset: distance}), got 'data-000'"),
         (lambda zoo, ranker: ranker.predict(NewDataset("x", distances={"data-000": "abc"})), "distance from 'x' to 'data-000' must be a number >= 0, got 'abc'"),
-        (lambda zoo, ranker: ranker.predict(_NEW, models=["model-0000", None]), "models must be model names (a str or a list of str), or None, got ['model-0000', None]"),
+        (lambda zoo, ranker: ranker.predict(_NEW, models=["model-0000", None]), "models must be model names (a str or a collection of str), or None, got ['model-0000', None]"),
     ],
     ids=[
         "fit-zoo-str", "evaluate-zoo-str", "fit-config-dict", "evaluate-config-dict", "evaluate-target-not-str", "evaluate-two-methods",
@@ -429,6 +429,14 @@ def test_one_target_or_model_name_given_as_a_str_is_one_name_not_its_characters(
     """``evaluate(zoo, "data-000")`` was refused as targets "d, a, t, a, -, 0, 0, 0"."""
     assert list(evaluate(planted_zoo, "data-000", SMALL)["targets"]) == ["data-000"]
     assert [p.model for p in planted_ranker.predict(_NEW, models="model-0003")] == ["model-0003"]
+
+
+def test_names_are_taken_from_any_collection_of_str(planted_zoo, planted_ranker):
+    """A numpy array, a set, dict keys or a pandas Series of names (what a zoo's tables give) work as a list does."""
+    two = ["model-0003", "model-0007"]
+    for given in (np.array(two), set(two), dict.fromkeys(two).keys(), pd.Series(two), tuple(two)):
+        assert sorted(p.model for p in planted_ranker.predict(_NEW, models=given)) == two, type(given)
+    assert sorted(evaluate(planted_zoo, {"data-000", "data-001"}, SMALL)["targets"]) == ["data-000", "data-001"]
 
 
 def test_evidence_is_listed_nearest_first_whatever_each_datasets_bandwidth(planted_zoo, planted_ranker):

@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -430,9 +430,12 @@ def check_names(name: str, names: Any, what: str) -> list[str] | None:
         return None
     if isinstance(names, str):
         return [names]
-    if isinstance(names, Sequence) and all(isinstance(n, str) for n in names):
-        return list(names)
-    raise InputError(f"{name} must be {what} (a str or a list of str), or None, got {_shown(names)}")
+    # Any collection of names: a list, a set, dict keys, a numpy array or a pandas Series of str.
+    if isinstance(names, Iterable) and not isinstance(names, (bytes, Mapping)):
+        listed = list(names)
+        if all(isinstance(n, str) for n in listed):
+            return [str(n) for n in listed]
+    raise InputError(f"{name} must be {what} (a str or a collection of str), or None, got {_shown(names)}")
 
 
 def _shown(value: Any) -> str:
