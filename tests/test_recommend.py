@@ -849,3 +849,9 @@ def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after
     assert code == 0, err
     assert "data/cool" not in {n["dataset"] for n in json.loads(out)["dataset"]["nearest"]}
     assert "1 dataset(s) were profiled with another revision" in err
+
+    # Offline, a probe named at a branch comes from the HF cache (it is there since the step above).
+    command = [sys.executable, "-m", "hubselect", *map(str, profile_args), "--probe", f"{probe}@main", "--name", "data/offline"]
+    offline = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180)
+    assert offline.returncode == 0, offline.stderr
+    assert (json.loads(offline.stdout)["status"], json.loads(offline.stdout)["probe_revision"]) == ("added", moved_to)

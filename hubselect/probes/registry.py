@@ -88,7 +88,7 @@ def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
     probe pinned at a commit sha costs nothing, one at a branch (or none: main) one metadata
     request, and neither downloads a file (its ``path`` is None and its ``kind`` is not known
     yet: :func:`resolve_probe` it to load it). Other probes are identified by their files, so
-    they are resolved.
+    they are resolved, and so is a Hub probe offline (``HF_HUB_OFFLINE=1``: from the HF cache).
 
     Enough to tell whether a zoo already holds a dataset's profile with this probe
     (``dataset profile`` on a zoo that is up to date, each week on a fresh runner, would
@@ -97,8 +97,11 @@ def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
     >>> probe_identity("openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268").revision
     '3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268'
     """
+    from huggingface_hub import constants as hf_constants
+
     hub_id = probe_id(spec)
-    if hub_id is None or hub_id in (INCEPTION_ID, DEMO_PROBE_ID):
+    # Offline, a branch or tag is read from the HF cache, as resolve_probe does.
+    if hub_id is None or hub_id in (INCEPTION_ID, DEMO_PROBE_ID) or hf_constants.HF_HUB_OFFLINE:
         return resolve_probe(spec, token=token)
     revision = spec.partition("@")[2]
     if not _COMMIT.match(revision):
