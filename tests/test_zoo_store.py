@@ -188,6 +188,11 @@ def test_failed_jobs_travel_with_the_zoo_until_their_job_succeeds_and_are_never_
     succeeded.add_profiles([ProfileRecord("broken", "d1", 25.0, method="lora", config_hash="c", model_revision="r10")])
     assert pulled.merge(succeeded).failed_jobs.empty
     assert list(succeeded.merge(pulled).failed_job_records()) == [failure]
+    # Two writers: one pulled the failure and pushes it after the other's retry succeeded at the
+    # same revisions. The stale failure does not come back beside the result.
+    retried = Zoo(meta)
+    retried.add_profiles([ProfileRecord("broken", "d1", 25.0, method="lora", config_hash="c", model_revision="r9", dataset_revision="s1")])
+    assert retried.merge(Zoo.load(tmp_path / "Z")).failed_jobs.empty
     pulled.add_profiles([ProfileRecord("broken", "d1", 25.0, method="lora", config_hash="c")])
     assert pulled.failed_jobs.empty  # a job that succeeds locally, too
 

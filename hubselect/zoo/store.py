@@ -36,7 +36,8 @@ one run to the next. They are not facts about a model: their own table, never a 
 They are replaced whole by key, like records, and a record is the later word on its key: adding
 one (a job that succeeds now) drops the key's failure, and so do ``other``'s records in
 :meth:`Zoo.merge` (the later copy; ``self``'s records leave ``other``'s failures alone, as a
-failure there is the later attempt). A failure at the revisions its key already failed at keeps
+failure there is the later attempt), unless that record was made at the revisions the failure
+names (a stale copy of a job that has succeeded since). A failure at the revisions its key already failed at keeps
 the first row: the zoo does not change, and is not pushed, because a retry failed the same way.
 
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
@@ -198,6 +199,19 @@ def _without_keys(failed: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
         return failed
     settled = pd.MultiIndex.from_frame(records[JOB_KEY].astype(object))
     return failed[~pd.MultiIndex.from_frame(failed[JOB_KEY].astype(object)).isin(settled)].reset_index(drop=True)
+
+
+def _without_settled(failed: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """The failed jobs no record settles: one with the same key made at the same model and
+    dataset revisions says the job succeeded where it failed."""
+    if failed.empty or records.empty:
+        return failed
+    columns = JOB_KEY + ["model_revision", "dataset_revision"]
+
+    def keys(frame: pd.DataFrame) -> pd.MultiIndex:
+        return pd.MultiIndex.from_frame(frame[columns].astype(object).where(frame[columns].notna(), None))
+
+    return failed[~keys(failed).isin(keys(records))].reset_index(drop=True)
 
 
 def _none_if_nan(value: Any) -> Any:
@@ -446,7 +460,7 @@ class Zoo:
             )
         mine = {name: getattr(self, name) for name in TABLES}
         mine["failed_jobs"] = _without_keys(self.failed_jobs, other.records)
-        return Zoo(
+        merged = Zoo(
             meta,
             **{
                 name: (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], getattr(other, name), name)
@@ -454,6 +468,10 @@ class Zoo:
             },
             artefacts={**self.artefacts, **other.artefacts},
         )
+        # A failure of ``other``'s beside a record of ours for the same job at the same revisions
+        # is a stale copy (two writers: one pulled the failure, the other's retry succeeded).
+        merged.failed_jobs = _without_settled(merged.failed_jobs, merged.records)
+        return merged
 
     def equals(self, other: "Zoo") -> bool:
         """Same facts (row order and provenance aside)."""
