@@ -616,6 +616,13 @@ def test_a_zoo_model_deleted_while_the_listing_left_it_out_is_flagged_gone(seede
     assert (summary["listed"], summary["requests"], summary["unlisted_checked"]) == (0, 2, 1)  # the listing, one check
     assert summary["stopped"].startswith("request budget of 2 reached after checking 1 of the 3 zoo models the listing did not return")
 
+    # A repo the Hub does not answer about (after retries) is left as it is; the others are still checked.
+    hub.inject_fault(rf"^/api/models/{quiet}\b", "429", times=100, retry_after=0)
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")
+    hub.clear_faults()
+    assert (summary["unlisted_checked"], summary["unlisted_unanswered"], summary["stopped"]) == (1, 1, None)
+    assert not models_of(zoo)[quiet].features["excluded_reason"]
+
     upload_pipelines(seeded, hub, owner, {"doomed": 20})  # back: listed again, read again, cleared
     crawl_as(capsys, zoo, "--author", owner)
     assert profilable_models(Zoo.load(zoo)) == [kept, doomed, quiet]

@@ -94,6 +94,8 @@ def crawl_command(
             ("not listed: checked on the Hub, a request each", summary.unlisted_checked),
             ("not listed: gone from the Hub (flagged, kept)", summary.gone),
         ]
+        if summary.unlisted_unanswered:
+            rows.append(("not listed: no answer from the Hub (checked next run)", summary.unlisted_unanswered))
         if bench:
             rows.append(("benchmarked", summary.benchmarked))
         rows += [(f"skipped: {reason}", count) for reason, count in sorted(summary.skipped.items())]

@@ -113,6 +113,8 @@ class CrawlSummary:
     unlisted_checked: int = 0
     #: ... and those found deleted (or made private): flagged, their records and results kept.
     gone: int = 0
+    #: ... and those the Hub gave no answer about (an error after retries): left as they are.
+    unlisted_unanswered: int = 0
     benchmarked: int = 0
     pages: int = 0
     requests: int = 0
@@ -133,6 +135,7 @@ class CrawlSummary:
             "counts_updated": self.counts_updated,
             "unlisted_checked": self.unlisted_checked,
             "gone": self.gone,
+            "unlisted_unanswered": self.unlisted_unanswered,
             "benchmarked": self.benchmarked,
             "pages": self.pages,
             "requests": self.requests,
@@ -319,7 +322,14 @@ def crawl(
             ]
             for record in unlisted:
                 check_budget()
-                info = model_info(record.model, token=options.token, gone_ok=True)
+                try:
+                    info = model_info(record.model, token=options.token, gone_ok=True)
+                except HubselectError as exc:
+                    # One repo the Hub will not answer for (after retries) must not stop the
+                    # check of the others on every run: it stays as it is, checked next time.
+                    log.warning("%s: not listed, and the Hub did not say whether it still exists (%s); left as it is", record.model, exc)
+                    summary.unlisted_unanswered += 1
+                    continue
                 summary.unlisted_checked += 1
                 if info is None:
                     log.warning("%s: %s; its earlier record is kept, excluded from profiling", record.model, GONE_REASON)
