@@ -339,7 +339,7 @@ def _ranker_for(
 
         published = zoo.meta.repo + RANKER_REPO_SUFFIX
         if ranker_exists(published, token=token):
-            loaded, problem = load_published_ranker(pull_ranker(published, token=token), published)
+            loaded, problem = load_published_ranker(pull_ranker(published, token=token), published, zoo.meta.repo)
             if loaded is None:
                 # Every user of the zoo would meet this error, and only whoever publishes the
                 # ranker can mend it: rank as if none were published, and say why.
@@ -350,12 +350,13 @@ def _ranker_for(
     return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
 
 
-def load_published_ranker(folder: Path, repo_id: str):
+def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = None):
     """``(ranker, None)`` for the ranker published at ``repo_id`` (downloaded to ``folder``), or
     ``(None, why)`` where this hubselect cannot load it (an older format, a missing file).
 
     ``why`` names the repo, not the cache folder it was downloaded to (a path of no use to
-    anyone), and keeps :meth:`Ranker.load`'s advice, to rebuild it. ``recommend`` then ranks
+    anyone), and keeps :meth:`Ranker.load`'s advice, to rebuild it: with the zoo's own repo
+    ``zoo_repo`` for its ``ZOO``, and the push that publishes it again. ``recommend`` then ranks
     with a ranker built from the zoo, and ``zoo ranker-status`` calls it stale.
 
     >>> ranker, why = load_published_ranker(pull_ranker("org/zoo-ranker"), "org/zoo-ranker")  # doctest: +SKIP
@@ -366,6 +367,10 @@ def load_published_ranker(folder: Path, repo_id: str):
         return Ranker.load(folder), None
     except HubselectError as exc:
         detail = str(exc).replace(f"{folder}{os.sep}", "").replace(f"{folder}: ", "").replace(str(folder), repo_id)
+        if zoo_repo:
+            detail = detail.replace(
+                "`hubselect build ZOO --out DIR`", f"`hubselect build {zoo_repo} --out ranker` and `hubselect push ranker --repo {repo_id}`"
+            )
         return None, f"the published ranker {repo_id} cannot be loaded: {detail}"
 
 

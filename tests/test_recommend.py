@@ -659,7 +659,10 @@ def test_a_published_ranker_that_cannot_be_loaded_is_stale_and_recommend_builds_
     ranker_repo = hub_repo_id + "-ranker"
     Zoo.load(zoo_dir).push(hub_repo_id, token=hub_token)
     publish_as_is(damaged(learner_ranker_dir, how, tmp_path / "ranker"), ranker_repo, hub_token)
-    problem = f"the published ranker {ranker_repo} cannot be loaded: {DAMAGE[how]}"
+    # The advice names the zoo's repo and the push that publishes the ranker again, not placeholders.
+    rebuild = f"`hubselect build {hub_repo_id} --out ranker` and `hubselect push ranker --repo {ranker_repo}`"
+    problem = f"the published ranker {ranker_repo} cannot be loaded: {DAMAGE[how]}".replace("`hubselect build ZOO --out DIR`", rebuild)
+    assert rebuild in problem
 
     code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--format", "json")
     assert code == 0, err

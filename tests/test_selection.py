@@ -895,16 +895,20 @@ def _relabelled(zoo, method: str):
     return other
 
 
+#: The advice for a ranker whose configuration no `--seed`/`--learner` makes (these tests' SMALL one).
+PYTHON_ROUTE = "evaluate what the ranker was built on from Python, with its own configuration, which no command line makes: "
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
         # The tester's cases: every target name is the ranker's, and the figures are another zoo's.
         ("scored otherwise", "is an evaluation of a zoo scored by loss (lower is better), the ranker was built on one scored by score (higher is better); "
-                             "evaluate what the ranker was built on with `hubselect evaluate ZOO --method default --json FILE`"),
+                             f"{PYTHON_ROUTE}"),
         ("another method", "is an evaluation of lora results, the ranker was built on default results; "
-                           "evaluate what the ranker was built on with `hubselect evaluate ZOO --method default --json FILE`"),
+                           f"{PYTHON_ROUTE}"),
         ("another configuration", "is an evaluation of another ranker configuration (learner lambdarank, seed 1; the ranker was built with learner regression, seed 0); "
-                                  "evaluate what the ranker was built on with `hubselect evaluate ZOO --method default --learner regression --json FILE`"),
+                                  f"{PYTHON_ROUTE}"),
         # A rebuild on a changed zoo keeps the evaluation.json beside the ranker, which push reads by default.
         ("the zoo before a rebuild", "is an evaluation of a local zoo with fingerprint "),
     ],
@@ -938,6 +942,32 @@ def test_push_refuses_an_evaluation_of_another_zoo_method_content_or_configurati
     assert "evaluation.json " + expected in captured.err, captured.err
     if case == "the zoo before a rebuild":
         assert ", the ranker was built on a local zoo with fingerprint " in captured.err
-        assert ": other results (the zoo changed in between); evaluate what the ranker was built on with `hubselect evaluate ZOO --method default " in captured.err
-        assert f"--json {folder}/evaluation.json`, or move {folder}/evaluation.json away to push the ranker without one" in captured.err
+        assert ": other results (the zoo changed in between); " + PYTHON_ROUTE in captured.err
+        assert f", or move {folder}/evaluation.json away to push the ranker without one" in captured.err
     assert not hub.request_log, "nothing is pushed"
+
+
+def test_push_advises_an_evaluation_that_passes_its_own_check(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """The advice once printed `hubselect evaluate ... --seed 3` for a ranker fitted with
+    RankerConfig(seed=3), whose node2vec seed no command line leaves at 0: refused again, in a loop."""
+    from hubselect.hub.ranker_repo import push_ranker
+    from hubselect.jsonable import finite
+
+    zoo = negative_score_zoo()
+    zoo_dir = zoo.save(tmp_path / "zoo")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(finite(evaluate(zoo, None, SMALL))))
+    for name, config, advice in (
+        ("cli", RankerConfig.seeded(2, "regression"), "with `hubselect evaluate ZOO --method default --learner regression --seed 2 --json FILE`"),
+        ("python", RankerConfig(seed=3), PYTHON_ROUTE),
+    ):
+        folder = Ranker.fit(zoo, config).save(tmp_path / name)
+        assert main(["push", str(folder), "--repo", hub_repo_id, "--evaluation", str(other), "--token", hub_token]) == 2
+        assert advice in capsys.readouterr().err
+        if name == "cli":  # as advised, with the zoo's folder for ZOO
+            written = tmp_path / "advised.json"
+            assert main(["evaluate", str(zoo_dir), "--method", "default", "--learner", "regression", "--seed", "2", "--json", str(written)]) == 0
+            assert main(["push", str(folder), "--repo", hub_repo_id, "--evaluation", str(written), "--token", hub_token]) == 0
+        else:
+            push_ranker(folder, hub_repo_id, token=hub_token, evaluation=evaluate(zoo, config=Ranker.load(folder).config))
+        capsys.readouterr()

@@ -19,10 +19,9 @@ _METRIC_COLUMNS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spear
 
 
 def _config(seed: int, learner: str):
-    from hubselect.graph import Node2VecConfig
     from hubselect.rank import RankerConfig
 
-    return RankerConfig(learner=learner, seed=seed, node2vec=Node2VecConfig(seed=seed))
+    return RankerConfig.seeded(seed, learner)
 
 
 def _open(zoo_ref: str, method: str | None):

@@ -161,7 +161,7 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -
     """
     from hubselect.recommendation import load_published_ranker, ranker_staleness
 
-    ranker, problem = load_published_ranker(folder, ranker_repo)
+    ranker, problem = load_published_ranker(folder, ranker_repo, repo_id)
     if ranker is None:
         return problem
     method, methods = ranker.zoo_info.get("method"), hub_zoo.methods

@@ -106,10 +106,7 @@ def check_evaluation_of(report: dict, info: dict, source: str, *, write_to: str 
     difference = _difference(report["zoo"], info.get("zoo", {}), report.get("config"), info.get("config", {}))
     if difference:
         instead = f", or move {source} away to push the ranker without one" if write_to != "FILE" else ""
-        raise InputError(
-            f"{source} is an evaluation of {difference}; evaluate what the ranker was built on with "
-            f"`{_evaluate_command(info, write_to)}`{instead}"
-        )
+        raise InputError(f"{source} is an evaluation of {difference}; evaluate what the ranker was built on {_evaluate_advice(info, write_to)}{instead}")
     return report
 
 
@@ -168,6 +165,26 @@ def _settings(config: dict) -> dict[str, Any] | None:
         else:
             flat[key] = value
     return flat
+
+
+def _evaluate_advice(info: dict, write_to: str) -> str:
+    """How to evaluate what the ranker ``info`` was built on: the ``hubselect evaluate`` command
+    line, where its flags make the ranker's configuration (``--learner``, ``--seed``), else from
+    Python with that very configuration (a ranker fitted with, say, ``RankerConfig(seed=3)``
+    keeps node2vec's seed at 0, which ``--seed 3`` also sets: no command line matches it)."""
+    from hubselect.rank import RankerConfig
+
+    config = info.get("config", {})
+    try:
+        made = RankerConfig.seeded(int(config.get("seed", 0)), str(config.get("learner", "lambdarank"))).to_dict()
+    except (HubselectError, TypeError, ValueError):
+        made = None
+    if made is not None and _settings(json.loads(json.dumps(made, default=json_default))) == _settings(config):
+        return f"with `{_evaluate_command(info, write_to)}`"
+    return (
+        "from Python, with its own configuration, which no command line makes: "
+        "`push_ranker(folder, repo, evaluation=hubselect.rank.evaluate(zoo, config=Ranker.load(folder).config))`"
+    )
 
 
 def _evaluate_command(info: dict, write_to: str) -> str:

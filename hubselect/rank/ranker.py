@@ -124,6 +124,16 @@ class RankerConfig:
     def uses_embeddings(self) -> bool:
         return any(e != "none" for e in self.embedding_sets)
 
+    @classmethod
+    def seeded(cls, seed: int = 0, learner: str = "lambdarank") -> "RankerConfig":
+        """The configuration ``--seed`` and ``--learner`` make: one seed for every random choice,
+        node2vec's walks and embedding included (``RankerConfig(seed=3)`` leaves those at 0).
+
+        >>> RankerConfig.seeded(3).node2vec.seed
+        3
+        """
+        return cls(learner=learner, seed=seed, node2vec=Node2VecConfig(seed=seed))
+
     def without_embeddings(self) -> "RankerConfig":
         """The same learner on the same features, minus graph embeddings (``features_only``)."""
         return replace(self, embedding_sets=("none",))
