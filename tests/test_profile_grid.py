@@ -724,7 +724,7 @@ def test_results_scored_at_an_older_probe_revision_stay_done_by_default(profile_
     zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
     zoo.add_profiles([ProfileRecord(*job.key[:2], 30.0, method="lora", config_hash=job.config_hash,
                                     details={"probe": hub_repo_id, "probe_revision": scored_at})])
-    moved_to = api.upload_file(path_or_fileobj=b"# a tiny clip\n", path_in_repo="README.md", repo_id=hub_repo_id).oid  # main moves
+    moved_to = api.upload_file(path_or_fileobj=b"---\nlicense: mit\n---\n# a tiny clip\n", path_in_repo="README.md", repo_id=hub_repo_id).oid  # main moves
     # A dataset profiled since, at main: the revision the zoo's datasets pin.
     images = write_image_folder(tmp_path / "images", 12, style="warm", seed=3)
     add_to_zoo(zoo, profile_dataset(images, probe=hub_repo_id, n=12, name="data/warm", min_images=8, token=hub_token))

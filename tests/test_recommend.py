@@ -848,6 +848,9 @@ def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after
     code, out, err = run_cli(capsys, *profile_args, "--probe", f"{probe}@main")
     assert code == 0, err
     assert (json.loads(out)["status"], json.loads(out)["probe_revision"]) == ("updated", moved_to)
+    human = [arg for arg in map(str, profile_args) if arg not in ("--format", "json")]
+    code, out, err = run_cli(capsys, *human, "--probe", f"{probe}@main", "--force")
+    assert code == 0 and "at another revision of it" in " ".join(out.split()), out  # not "no other dataset profiled" alone
     code, out, err = run_cli(capsys, "recommend", cool_folder, *common)
     assert code == 0, err
     assert "data/cool" not in {n["dataset"] for n in json.loads(out)["dataset"]["nearest"]}

@@ -76,7 +76,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     Idempotent: a dataset already profiled at the same revision, with the same sample and
     probe, is left as it is (nothing is read or computed).
     """
-    from hubselect.data.profile import add_to_zoo, default_probe, is_current, pin_probe, profile_dataset, stored_profile
+    from hubselect.data.profile import add_to_zoo, default_probe, is_current, pin_probe, profile_dataset, stored_profile, zoo_profiles
     from hubselect.data.refs import DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
@@ -161,7 +161,10 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
             closest = ", ".join(f"{d['dataset']} ({d['distance']:.4g})" for d in nearest[:3])
             console.print(f"{'Updated' if had else 'Added'} in {zoo_dir} with {len(nearest)} distances; nearest: {closest}")
         else:
-            console.print(f"{'Updated' if had else 'Added'} in {zoo_dir}; no other dataset profiled with {probe_ref.id} to compare with yet")
+            # Profiles at another revision of the probe are there, and not compared (`--probe ID@main`).
+            elsewhere = {e.dataset for e in zoo_profiles(zoo, probe_ref.id) if e.probe_revision != probe_ref.revision} - {dataset_name}
+            at = f" at revision {probe_ref.revision[:12]} ({len(elsewhere)} at another revision of it)" if elsewhere else ""
+            console.print(f"{'Updated' if had else 'Added'} in {zoo_dir}; no other dataset profiled with {probe_ref.id}{at} to compare with yet")
 
     SETTINGS.output.result(result, human)
 
