@@ -566,6 +566,18 @@ def test_push_with_a_file_that_is_not_an_evaluation_report_is_a_one_line_error(t
     assert not hub.request_log, "nothing is pushed"
 
 
+def test_push_says_a_damaged_evaluation_it_read_by_default_is_the_ranker_folders(hub, hub_token, hub_repo_id, ranker_dir, tmp_path, capsys):
+    import shutil as shell
+
+    folder = tmp_path / "ranker"
+    shell.copytree(ranker_dir, folder)
+    (folder / "evaluation.json").write_text("{bad")
+    code, out, err = run_cli(capsys, "push", folder, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert f"push reads it from the ranker folder by default: write it again with `hubselect evaluate ZOO --json {folder}/evaluation.json`" in err
+    assert "pass another with --evaluation FILE, or move it away" in err and not hub.request_log
+
+
 TEXT_ZOO_TARGETS = ["ag_news", "glue/cola", "rotten_tomatoes"]  # the TransferGraph text zoo's, not this zoo's
 
 

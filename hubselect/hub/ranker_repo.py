@@ -297,7 +297,15 @@ def push_ranker(
     elif evaluation is not None:
         check_evaluation(evaluation, source)
     elif (folder / EVALUATION_FILE).is_file():
-        source, evaluation = str(folder / EVALUATION_FILE), load_evaluation(folder / EVALUATION_FILE)
+        source = str(folder / EVALUATION_FILE)
+        try:
+            evaluation = load_evaluation(folder / EVALUATION_FILE)
+        except InputError as exc:  # read by default: say so, and how to get past it
+            raise InputError(
+                str(exc).replace("write one with `hubselect evaluate ZOO --json FILE`",
+                                 f"push reads it from the ranker folder by default: write it again with `hubselect evaluate ZOO --json {source}`, "
+                                 "pass another with --evaluation FILE, or move it away")
+            ) from None
         write_to = source  # a rebuild keeps it: the ranker's own report, to be written again
     if evaluation is not None:
         check_evaluation_of(evaluation, info, source, write_to=write_to)
