@@ -7,6 +7,9 @@ line: what happened and what to do next. The CLI prints it without a traceback (
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 
 class HubselectError(Exception):
     """An error with a one-line, actionable message.
@@ -30,3 +33,24 @@ class HubError(HubselectError):
     """The Hub refused or failed a request."""
 
     exit_code = 3
+
+
+def check_whole(name: str, value: Any, low: int, high: int | None = None, *, none_for: str | None = None) -> None:
+    """Refuse ``value`` unless it is a whole number from ``low`` (to ``high``), naming the parameter;
+    ``None`` passes too where ``none_for`` says what it means.
+
+    From Python nothing else checks these: ``top=-1`` would slice the worst model off a ranking
+    and ``seed=-1`` fail inside numpy. A bool is not taken for a number, a numpy integer is.
+    The ranker's and ``hubselect.recommend``'s arguments are checked with it.
+
+    >>> check_whole("top", -1, 1, none_for="every model")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: top must be a whole number of at least 1, or None for every model, got -1
+    """
+    if value is None and none_for is not None:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low or (high is not None and value > high):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        alternative = f", or None for {none_for}" if none_for is not None else ""
+        raise InputError(f"{name} must be a whole number {span}{alternative}, got {value!r}")

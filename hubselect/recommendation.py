@@ -31,7 +31,7 @@ import numpy as np
 
 from hubselect import constants
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
-from hubselect.errors import HubselectError, InputError
+from hubselect.errors import HubselectError, InputError, check_whole
 from hubselect.zoo.records import PARAMETER_COLUMNS
 from hubselect.zoo.store import Zoo, ZooMeta
 
@@ -239,10 +239,7 @@ def _check_arguments(dataset: Any, zoo: Any, top_k: Any, max_params: Any, licens
     if zoo is not None and not isinstance(zoo, (str, os.PathLike, Zoo)):
         raise InputError(f"zoo must be a zoo folder, a Hub dataset id, 'demo' or a Zoo, got {zoo!r}")
     for name, value, low, high in (("top_k", top_k, 1, None), ("n", n, 1, None), ("min_images", min_images, 2, None), ("seed", seed, 0, 2**32 - 1)):
-        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-        if not whole or value < low or (high is not None and value > high):
-            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            raise InputError(f"{name} must be a whole number {span}, got {value!r}")
+        check_whole(name, value, low, high)
     if max_params is not None and (isinstance(max_params, bool) or not isinstance(max_params, numbers.Real)):
         raise InputError(f"max_params must be a number of parameters, e.g. 1e9, or None, got {max_params!r}")
     if license is not None and not (isinstance(license, str) or (isinstance(license, Sequence) and all(isinstance(x, str) for x in license))):

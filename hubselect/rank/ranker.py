@@ -8,7 +8,6 @@ import itertools
 import json
 import logging
 import math
-import numbers
 import os
 import secrets
 import shutil
@@ -21,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hubselect import __version__
-from hubselect.errors import HubselectError, InputError
+from hubselect.errors import HubselectError, InputError, check_whole
 from hubselect.jsonable import json_default
 from hubselect.graph.arrays import ZooArrays, feature_row
 from hubselect.graph.matching import GraphConfig, build_matching_graph, similarity_from_distances, similarity_to, top_k
@@ -41,26 +40,6 @@ RANKER_FILE = "ranker.json"
 LEARNER_GLOB = "learner*.txt"
 EMBEDDING_FILE = "embeddings.npy"
 ZOO_FOLDER = "zoo"
-
-
-def check_whole(name: str, value: Any, low: int, high: int | None = None, *, none_for: str | None = None) -> None:
-    """Refuse ``value`` unless it is a whole number from ``low`` (to ``high``), naming the parameter;
-    ``None`` passes too where ``none_for`` says what it means.
-
-    From Python nothing else checks these: ``top=-1`` would slice the worst model off a ranking
-    and ``seed=-1`` fail inside numpy. A bool is not taken for a number, a numpy integer is.
-
-    >>> check_whole("top", -1, 1, none_for="every model")
-    Traceback (most recent call last):
-    ...
-    hubselect.errors.InputError: top must be a whole number of at least 1, or None for every model, got -1
-    """
-    if value is None and none_for is not None:
-        return
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low or (high is not None and value > high):
-        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
-        alternative = f", or None for {none_for}" if none_for is not None else ""
-        raise InputError(f"{name} must be a whole number {span}{alternative}, got {value!r}")
 
 
 @dataclass(frozen=True)
