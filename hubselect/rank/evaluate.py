@@ -22,7 +22,7 @@ from hubselect.errors import InputError
 from hubselect.graph.arrays import ZooArrays
 from hubselect.rank import baselines
 from hubselect.rank.metrics import mean_metrics, paired_margins, random_metrics, rel1_defined, selection_metrics
-from hubselect.rank.ranker import Ranker, RankerConfig, check_fit_arguments, check_names
+from hubselect.rank.ranker import Ranker, RankerConfig, check_fit_arguments, check_names, describe_zoo
 
 log = logging.getLogger("hubselect.rank")
 
@@ -161,17 +161,7 @@ def _evaluated(zoo, arrays: ZooArrays, config: RankerConfig) -> dict[str, Any]:
     report on the zoo, method, content and configuration the ranker was built from from one on
     another zoo, another method or the zoo before a rebuild, whose dataset names are the same.
     """
-    return {
-        "zoo": {
-            "score": zoo.meta.score,
-            "higher_is_better": bool(zoo.meta.higher_is_better),
-            "repo": zoo.meta.repo,
-            "revision": zoo.meta.revision,
-            "method": zoo.methods[0] if zoo.methods else None,
-            "fingerprint": arrays.fingerprint(),
-        },
-        "config": config.to_dict(),
-    }
+    return {"zoo": describe_zoo(zoo, arrays), "config": config.to_dict()}
 
 
 def _rel1_notice(targets: list[str], total: int) -> str:

@@ -42,6 +42,20 @@ EMBEDDING_FILE = "embeddings.npy"
 ZOO_FOLDER = "zoo"
 
 
+def describe_zoo(zoo, arrays: ZooArrays) -> dict[str, Any]:
+    """What a ranker records of the zoo it is fitted on (``ranker.json``'s ``zoo``), and an
+    evaluation report of the zoo it evaluated: score, direction, repo, revision, method and
+    content fingerprint. ``hubselect push`` compares the two."""
+    return {
+        "score": zoo.meta.score,
+        "higher_is_better": bool(zoo.meta.higher_is_better),
+        "repo": zoo.meta.repo,
+        "revision": zoo.meta.revision,
+        "method": zoo.methods[0] if zoo.methods else None,
+        "fingerprint": arrays.fingerprint(),
+    }
+
+
 @dataclass(frozen=True)
 class RankerConfig:
     """Everything that decides a fit (the method and its defaults: :mod:`hubselect.rank`).
@@ -484,15 +498,7 @@ class Ranker:
         """
         config = check_fit_arguments(zoo, config)
         arrays = ZooArrays.from_zoo(zoo)
-        info = {
-            "score": zoo.meta.score,
-            "higher_is_better": bool(zoo.meta.higher_is_better),
-            "repo": zoo.meta.repo,
-            "revision": zoo.meta.revision,
-            "method": zoo.methods[0] if zoo.methods else None,
-            "fingerprint": arrays.fingerprint(),
-        }
-        return cls.fit_arrays(arrays, config, zoo_info=info)
+        return cls.fit_arrays(arrays, config, zoo_info=describe_zoo(zoo, arrays))
 
     @classmethod
     def fit_arrays(
