@@ -86,6 +86,15 @@ def check_meta(zoo: Zoo, where: str) -> None:
         )
 
 
+def _row_of(frame, key: tuple[str, str, str, str]) -> dict | None:
+    """The last row of a records or failed-jobs table under a job's ``key``, or ``None``."""
+    if frame.empty:
+        return None
+    model, dataset, method, config = key
+    hit = frame[(frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)]
+    return hit.iloc[-1].to_dict() if len(hit) else None
+
+
 class ZooWriter:
     """Writes profile records into a zoo folder, one at a time, crash-safe and idempotent.
 
@@ -138,21 +147,13 @@ class ZooWriter:
 
     def get(self, key: tuple[str, str, str, str]) -> ProfileRecord | None:
         """The record the zoo holds under ``key`` (as of the last fold), or ``None``."""
-        frame = self.zoo.records
-        if frame.empty:
-            return None
-        model, dataset, method, config = key
-        hit = frame[(frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)]
-        return ProfileRecord.from_row(hit.iloc[-1].to_dict()) if len(hit) else None
+        row = _row_of(self.zoo.records, key)
+        return None if row is None else ProfileRecord.from_row(row)
 
     def failed_job(self, key: tuple[str, str, str, str]) -> FailedJob | None:
         """The failure the zoo holds under ``key`` (as of the last fold), or ``None``."""
-        frame = self.zoo.failed_jobs
-        if frame.empty:
-            return None
-        model, dataset, method, config = key
-        hit = frame[(frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)]
-        return FailedJob.from_row(hit.iloc[-1].to_dict()) if len(hit) else None
+        row = _row_of(self.zoo.failed_jobs, key)
+        return None if row is None else FailedJob.from_row(row)
 
     def write(self, record: ProfileRecord) -> None:
         """Make ``record`` durable (journal + fsync), then fold it into the zoo's tables."""

@@ -193,20 +193,13 @@ def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
 
-def _without_keys(failed: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    """The failed jobs whose key no row of ``records`` holds (a record is the later word on its key)."""
+def _without_keys(failed: pd.DataFrame, records: pd.DataFrame, *, same_revisions: bool = False) -> pd.DataFrame:
+    """The failed jobs whose key no row of ``records`` holds (a record is the later word on its
+    key); with ``same_revisions``, only rows made at the model and dataset revisions the failure
+    names settle it (a job that succeeded where it failed)."""
     if failed.empty or records.empty:
         return failed
-    settled = pd.MultiIndex.from_frame(records[JOB_KEY].astype(object))
-    return failed[~pd.MultiIndex.from_frame(failed[JOB_KEY].astype(object)).isin(settled)].reset_index(drop=True)
-
-
-def _without_settled(failed: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    """The failed jobs no record settles: one with the same key made at the same model and
-    dataset revisions says the job succeeded where it failed."""
-    if failed.empty or records.empty:
-        return failed
-    columns = JOB_KEY + ["model_revision", "dataset_revision"]
+    columns = JOB_KEY + (["model_revision", "dataset_revision"] if same_revisions else [])
 
     def keys(frame: pd.DataFrame) -> pd.MultiIndex:
         return pd.MultiIndex.from_frame(frame[columns].astype(object).where(frame[columns].notna(), None))
@@ -470,7 +463,7 @@ class Zoo:
         )
         # A failure of ``other``'s beside a record of ours for the same job at the same revisions
         # is a stale copy (two writers: one pulled the failure, the other's retry succeeded).
-        merged.failed_jobs = _without_settled(merged.failed_jobs, merged.records)
+        merged.failed_jobs = _without_keys(merged.failed_jobs, merged.records, same_revisions=True)
         return merged
 
     def equals(self, other: "Zoo") -> bool:
