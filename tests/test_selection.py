@@ -409,18 +409,21 @@ _NEW = NewDataset("x", distances={"data-000": 1.0})
         (lambda zoo, ranker: RankerConfig(seed=2**32), "seed must be a whole number from 0 to 4294967295, got 4294967296"),
         (lambda zoo, ranker: RankerConfig(inner_folds=0), "inner_folds must be a whole number of at least 2, got 0"),
         (lambda zoo, ranker: RankerConfig(inner_folds=1), "inner_folds must be a whole number of at least 2, got 1"),
+        (lambda zoo, ranker: RankerConfig(num_threads=0), "num_threads must be a whole number of at least 1, got 0"),
+        (lambda zoo, ranker: RankerConfig(node2vec=Node2VecConfig(seed=-1)), "node2vec seed must be a whole number from 0 to 4294967295, got -1"),
         (lambda zoo, ranker: ranker.predict("data-000"), "dataset must be a NewDataset(name, features={...}, distances={zoo dataset: distance}), got 'data-000'"),
         (lambda zoo, ranker: ranker.predict(NewDataset("x", distances={"data-000": "abc"})), "distance from 'x' to 'data-000' must be a number >= 0, got 'abc'"),
         (lambda zoo, ranker: ranker.predict(_NEW, models=["model-0000", None]), "models must be model names (a str or a collection of str), or None, got ['model-0000', None]"),
     ],
     ids=[
         "fit-zoo-str", "evaluate-zoo-str", "fit-config-dict", "evaluate-config-dict", "evaluate-target-not-str", "evaluate-two-methods",
-        "seed-negative", "seed-str", "seed-too-big", "inner-folds-0", "inner-folds-1", "predict-str", "distance-str", "models-not-str",
+        "seed-negative", "seed-str", "seed-too-big", "inner-folds-0", "inner-folds-1", "threads-0", "node2vec-seed-negative", "predict-str", "distance-str", "models-not-str",
     ],
 )
 def test_the_python_api_refuses_wrong_arguments_by_name(call, expected, planted_zoo, planted_ranker):
     """From Python these were AttributeErrors from inside, numpy errors mid-fit, or taken silently
-    (inner_folds=0: no cross-validation); now each is an InputError that says what to pass."""
+    (inner_folds=0: no cross-validation; num_threads=0: LightGBM on every core, not deterministic);
+    now each is an InputError that says what to pass."""
     with pytest.raises(InputError, match=f"^{re.escape(expected)}$"):
         call(planted_zoo, planted_ranker)
 

@@ -25,6 +25,7 @@ from numba import njit
 from pecanpy.pecanpy import SparseOTF
 from pecanpy.rw.sparse_rw import SparseRWGraph
 
+from hubselect.errors import check_whole
 from hubselect.graph.matching import MatchingGraph
 
 _node2vec_plus_probs = SparseRWGraph.get_extended_normalized_probs
@@ -58,6 +59,7 @@ class Node2VecConfig:
             raise ValueError("dim, walks_per_node, window and epochs must be >= 1 and walk_length >= 2")
         if self.p <= 0 or self.q <= 0:
             raise ValueError("p and q must be > 0")
+        check_whole("node2vec seed", self.seed, 0, 2**32 - 1)  # numba's np.random.seed refuses others mid-fit
 
     def to_dict(self) -> dict:
         return asdict(self)

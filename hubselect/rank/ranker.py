@@ -105,6 +105,7 @@ class RankerConfig:
         check_whole("grades", self.grades, 2)
         check_whole("inner_folds", self.inner_folds, 2)  # fewer is no cross-validation: the prior alone, silently
         check_whole("seed", self.seed, 0, 2**32 - 1)  # the CLI's --seed range; numpy refuses a negative one mid-fit
+        check_whole("num_threads", self.num_threads, 1)  # LightGBM reads 0 or less as "all cores": not deterministic
         object.__setattr__(self, "embedding_sets", tuple(self.embedding_sets))
         object.__setattr__(self, "regularisation", tuple(self.regularisation))
 
