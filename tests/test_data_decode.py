@@ -32,6 +32,14 @@ def test_16_bit_png_is_scaled_not_clipped_to_white(rgb):
     assert 100 < result.mean() < 155  # a ramp, not a white or black image
 
 
+def test_a_dark_16_bit_png_stays_dark():
+    """Values below 256 of 16 bits are near black: they were taken for 8-bit data (255 became white,
+    256 near black), so a dark scan decoded brighter than a lighter one."""
+    for value, expected in ((100, 0), (255, 1), (256, 1), (1000, 4), (65535, 255)):
+        pixel = _decoded(png16_bytes(np.full((16, 16), value, np.uint16))).image.getpixel((0, 0))
+        assert pixel == (expected,) * 3, value
+
+
 def test_transparency_is_composited_on_white():
     rgba = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
     rgba.paste((0, 0, 255, 255), (0, 0, 10, 20))

@@ -163,7 +163,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     if mode == "RGB":
         return image
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        return Image.fromarray(_to_uint8(np.asarray(image)), "L").convert("RGB")
+        return Image.fromarray(_to_uint8(np.asarray(image), mode), "L").convert("RGB")
     if mode == "CMYK":
         return _cmyk_to_rgb(image)
     if mode == "P" and "transparency" in image.info:
@@ -177,18 +177,28 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """Scale 16-bit, 32-bit or float pixel values to 0..255 (``convert('L')`` would clip them)."""
+def _to_uint8(array: np.ndarray, mode: str) -> np.ndarray:
+    """Scale 16-bit, 32-bit or float pixel values to 0..255 (``convert('L')`` would clip them).
+
+    The mode says the range, not the pixels: a dark 16-bit scan (all values below 256) stays
+    dark. Integer modes are 16-bit data (``I`` is how PIL opens 16-bit PNGs and TIFFs too), scaled
+    by their own maximum only beyond that; float images are 0..1, 0..255 or 16-bit by their values.
+
+    >>> int(_to_uint8(np.full((2, 2), 255, np.uint16), "I;16")[0, 0])
+    1
+    >>> int(_to_uint8(np.full((2, 2), 0.5, np.float32), "F")[0, 0])
+    128
+    """
     array = array.astype(np.float64)
     high = float(array.max()) if array.size else 0.0
-    if array.dtype.kind == "f" and high <= 1.0 and array.min() >= 0:
+    if mode != "F":
+        scale = max(65535.0, high)
+    elif high <= 1.0 and (not array.size or array.min() >= 0):
         scale = 1.0  # float images in 0..1
     elif high <= 255:
         scale = 255.0
-    elif high <= 65535:
-        scale = 65535.0  # 16-bit data, whatever container PIL used
     else:
-        scale = high
+        scale = max(65535.0, high)
     return np.clip(np.rint(array / scale * 255.0), 0, 255).astype(np.uint8)
 
 
