@@ -201,3 +201,52 @@ def test_profile_a_hub_dataset_with_a_probe_served_by_the_hub(hub, hub_token, hu
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out) == []  # the only dataset of the zoo is the query itself
+
+
+def test_a_hub_dataset_profiled_once_is_served_from_the_caches_offline(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache, monkeypatch):
+    """With HF_HUB_OFFLINE=1, `dataset profile` (at main or at a pinned sha), `dataset similar` and
+    `recommend` on a Hub dataset read the zoo and the caches, as zoos and probes do; what they
+    lack is one line saying how to get it."""
+    from huggingface_hub import constants
+
+    from hubselect.demo import DEMO_PROBE_ID
+
+    sha = _upload(parquet_dataset(), hub_repo_id, hub_token)
+    zoo = str(tmp_path / "zoo")
+    sample = ["--n", "16", "--format", "json"]
+    profile = ["dataset", "profile", hub_repo_id, "--zoo", zoo, "--probe", DEMO_PROBE_ID, *sample]
+    similar = ["dataset", "similar", hub_repo_id, "--zoo", "demo", *sample]
+    recommend = ["recommend", hub_repo_id, "--zoo", "demo", *sample]
+    online = {}
+    for name, command in (("profile", profile), ("similar", similar), ("recommend", recommend)):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        online[name] = json.loads(out)
+
+    from huggingface_hub import scan_cache_dir
+
+    # Which commit main is at, recorded as huggingface_hub records it (`hf cache ls` shows the ref).
+    cached = next(repo for repo in scan_cache_dir().repos if repo.repo_id == hub_repo_id)
+    assert [(revision.commit_hash, revision.refs) for revision in cached.revisions] == [(sha, {"main"})]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub.clear_log()
+    for command in (profile, [*profile[:2], f"{hub_repo_id}@{sha}", *profile[3:]]):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert (json.loads(out)["status"], json.loads(out)["revision"]) == ("unchanged", sha)
+    assert main(similar) == 0
+    assert json.loads(capsys.readouterr().out) == online["similar"]
+    assert main(recommend) == 0
+    assert json.loads(capsys.readouterr().out)["recommendations"] == online["recommend"]["recommendations"]
+    assert hub.request_log == []
+
+    # Not cached: another sample of it, a dataset never asked about online.
+    assert main([*profile[:-3], "17", "--format", "json"]) != 0
+    err = capsys.readouterr().err
+    assert "sampling it needs the Hub (HF_HUB_OFFLINE=1 is set): run once with network access" in err and err.count("\n") == 1
+    assert main(["dataset", "profile", f"{hub_repo_id}-other", "--zoo", zoo, "--probe", DEMO_PROBE_ID, *sample]) != 0
+    err = capsys.readouterr().err
+    assert "which commit main is at is not in the local cache, and HF_HUB_OFFLINE=1 is set: run once with network access" in err
+    assert err.count("\n") == 1

@@ -32,7 +32,7 @@ from hubselect.data.features import dataset_features
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
 from hubselect.data.sample import DatasetSample, check_enough, check_sample_size, dataset_revision, load_dataset_sample
 from hubselect.data.similarity import MAX_EXACT, nearest
-from hubselect.errors import InputError
+from hubselect.errors import HubError, InputError
 from hubselect.metrics.frechet import FrechetStats, frechet_stats
 from hubselect.demo.paths import DEMO_PROBE_ID
 from hubselect.probes import DEFAULT_PROBE, INCEPTION_ID, Probe, ProbeRef, pick_device, resolve_probe
@@ -150,6 +150,16 @@ def profile_dataset(
             check_enough(ref, spec, min_images, cached.images, cached.skipped, image_column=cached.details.get("image_column"))
             log.info("profile of %s @ %s with %s read from the cache", dataset, revision[:12], probe_ref.id)
             return cached
+    from huggingface_hub import constants as hf_constants
+
+    if ref.kind == "hub" and hf_constants.HF_HUB_OFFLINE:
+        # Only hubselect's cache can stand in for the Hub: the HF cache keeps neither a repo's
+        # file listing nor the parquet rows a sample streams.
+        why = "no profile of it with this sample and probe is cached" if cache else "the embedding cache is bypassed"
+        raise HubError(
+            f"dataset {ref.name} @ {revision[:12]}: {why}, and sampling it needs the Hub (HF_HUB_OFFLINE=1 is set): "
+            "run once with network access, or unset HF_HUB_OFFLINE"
+        )
     sample = load_dataset_sample(ref, spec=spec, min_images=min_images, token=token, progress=progress)
     timings = dict(sample.details.get("timings", {}))
     started = time.perf_counter()
