@@ -201,3 +201,102 @@ def test_profile_a_hub_dataset_with_a_probe_served_by_the_hub(hub, hub_token, hu
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out) == []  # the only dataset of the zoo is the query itself
+
+
+def test_a_hub_dataset_profiled_once_is_served_from_the_caches_offline(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache, monkeypatch):
+    """With HF_HUB_OFFLINE=1, `dataset profile` (at main or at a pinned sha), `dataset similar` and
+    `recommend` on a Hub dataset read the zoo and the caches, as zoos and probes do; what they
+    lack is one line saying how to get it."""
+    from huggingface_hub import constants
+
+    from hubselect.demo import DEMO_PROBE_ID
+
+    sha = _upload(parquet_dataset(), hub_repo_id, hub_token)
+    zoo = str(tmp_path / "zoo")
+    sample = ["--n", "16", "--format", "json"]
+    profile = ["dataset", "profile", hub_repo_id, "--zoo", zoo, "--probe", DEMO_PROBE_ID, *sample]
+    similar = ["dataset", "similar", hub_repo_id, "--zoo", "demo", *sample]
+    recommend = ["recommend", hub_repo_id, "--zoo", "demo", *sample]
+    online = {}
+    for name, command in (("profile", profile), ("similar", similar), ("recommend", recommend)):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        online[name] = json.loads(out)
+
+    from huggingface_hub import scan_cache_dir
+
+    # Which commit main is at, recorded as huggingface_hub records it (`hf cache ls` shows the ref).
+    cached = next(repo for repo in scan_cache_dir().repos if repo.repo_id == hub_repo_id)
+    assert [(revision.commit_hash, revision.refs) for revision in cached.revisions] == [(sha, {"main"})]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub.clear_log()
+    for command in (profile, [*profile[:2], f"{hub_repo_id}@{sha}", *profile[3:]]):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert (json.loads(out)["status"], json.loads(out)["revision"]) == ("unchanged", sha)
+    assert main(similar) == 0
+    assert json.loads(capsys.readouterr().out) == online["similar"]
+    assert main(recommend) == 0
+    assert json.loads(capsys.readouterr().out)["recommendations"] == online["recommend"]["recommendations"]
+    assert hub.request_log == []
+
+    # Not cached: another sample of it, a dataset never asked about online.
+    assert main([*profile[:-3], "17", "--format", "json"]) != 0
+    err = capsys.readouterr().err
+    assert "sampling it needs the Hub (HF_HUB_OFFLINE=1 is set): run once with network access" in err and err.count("\n") == 1
+    assert main(["dataset", "profile", f"{hub_repo_id}-other", "--zoo", zoo, "--probe", DEMO_PROBE_ID, *sample]) != 0
+    err = capsys.readouterr().err
+    assert "which commit main is at is not in the local cache, and HF_HUB_OFFLINE=1 is set: run once with network access" in err
+    assert err.count("\n") == 1
+
+
+def test_profiling_another_split_says_what_it_replaces_and_never_the_split_of_the_results(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
+    """A zoo keys a dataset by its name, not its split: a profile of another split replaces the
+    stored one and says so, and one that would no longer match the zoo's fine-tuning results of
+    the dataset (made on train) is refused, the stored profile kept; --name keeps both."""
+    from hubselect.data.profile import zoo_profiles
+    from hubselect.demo import DEMO_PROBE_ID
+    from hubselect.testing.tiny import write_parquet_shards
+    from hubselect.zoo import ProfileRecord, Zoo
+
+    write_parquet_shards(tmp_path / "test-split", 24, shards=1, row_group_size=8, style="cool", seed=5, split="test")
+    _upload(parquet_dataset(), hub_repo_id, hub_token)
+    sha = _upload(tmp_path / "test-split", hub_repo_id, hub_token)
+    zoo = tmp_path / "zoo"
+
+    def profile(*extra: str) -> tuple[int, str, str]:
+        code = main(["dataset", "profile", hub_repo_id, "--zoo", str(zoo), "--probe", DEMO_PROBE_ID, "--n", "8", *extra])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    def stored_split(name: str = hub_repo_id) -> str:
+        return next(e.provenance["spec"]["split"] for e in zoo_profiles(Zoo.load(zoo)) if e.dataset == name)
+
+    assert profile()[0] == 0
+    code, out, err = profile("--split", "test")
+    assert code == 0, err
+    assert f"Updated in {zoo} (replacing its profile of split train → test)" in out
+    code, out, err = profile("--format", "json")
+    assert code == 0, err
+    assert (json.loads(out)["status"], json.loads(out)["replaced"]) == ("updated", {"split": ["test", "train"]})
+    assert stored_split() == "train"
+
+    # The zoo now holds a fine-tuning result of the dataset, made on train (as `hubselect profile` records it).
+    with_result = Zoo.load(zoo)
+    with_result.add_profiles([ProfileRecord("tester/sd-tiny", hub_repo_id, 30.0, "lora", "c0ffee", dataset_revision=sha,
+                                            details={"split": "train", "dataset_ref": hub_repo_id})])
+    with_result.save(zoo)
+    code, out, err = profile("--split", "test")
+    assert code != 0 and out == ""
+    assert err == (
+        f"Error: zoo {zoo} holds fine-tuning results of {hub_repo_id} made on split 'train', so its profile must be of that split: "
+        f"pass --split train, or profile split 'test' as another dataset with --name (e.g. --name {hub_repo_id}-test), "
+        "or redo its results on 'test' first (hubselect profile ... --split test)\n"
+    )
+    assert stored_split() == "train" and len(Zoo.load(zoo).records) == 1
+    code, out, err = profile("--split", "test", "--name", f"{hub_repo_id}-test", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["status"] == "added" and json.loads(out)["distances"][0]["dataset"] == hub_repo_id
+    assert (stored_split(), stored_split(f"{hub_repo_id}-test")) == ("train", "test")

@@ -74,9 +74,23 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     distances to the zoo's other datasets.
 
     Idempotent: a dataset already profiled at the same revision, with the same sample and
-    probe, is left as it is (nothing is read or computed).
+    probe, is left as it is (nothing is read or computed). A zoo keeps one profile per name and
+    probe: one of another revision, split or sample replaces it, and the output says what the
+    replaced one was made from. A split other than the one the zoo's fine-tuning results of the
+    dataset were made on is refused: profile it under another --name.
     """
-    from hubselect.data.profile import add_to_zoo, default_probe, is_current, pin_probe, profile_dataset, stored_profile, zoo_profiles
+    from hubselect.data.profile import (
+        add_to_zoo,
+        check_results_split,
+        default_probe,
+        is_current,
+        pin_probe,
+        profile_changes,
+        profile_dataset,
+        stored_profile,
+        stored_under,
+        zoo_profiles,
+    )
     from hubselect.data.refs import DatasetRef, SampleSpec
     from hubselect.data.sample import dataset_revision
     from hubselect.probes import resolve_probe
@@ -106,7 +120,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         provenance = entry.provenance
         entry.check_enough(ref, spec, options["min_images"])
         result = {
-            "dataset": dataset_name, "revision": revision, "status": "unchanged", "computed": False,
+            "dataset": dataset_name, "revision": revision, "status": "unchanged", "replaced": {}, "computed": False,
             "images": provenance.get("images"), "skipped": provenance.get("skipped", {}),
             "skipped_examples": provenance.get("skipped_examples", []),
             "probe": probe_ref.id, "probe_revision": probe_ref.revision, "zoo": str(zoo_dir),
@@ -116,7 +130,9 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
             f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}; nothing to do "
             "(--force profiles it again)"))
         return
+    check_results_split(zoo, dataset_name, ref, str(zoo_dir))
     had = stored_profile(zoo, dataset_name, probe_ref) is not None or dataset_name in set(zoo.datasets["dataset"])
+    previous = stored_under(zoo, dataset_name, probe_ref.id)
     if probe_ref.path is None:  # at the revision identified, should the repo's main move meanwhile
         probe_ref = resolve_probe(f"{probe_ref.id}@{probe_ref.revision}", token=SETTINGS.token)
     if ref.kind == "hub":
@@ -130,12 +146,15 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         return current
 
     update_zoo(zoo_dir, add, create=new_zoo)
+    # Said, never silent: the profile of another split, config or sample of the name is gone.
+    replaced = profile_changes(previous, result_profile) if previous is not None else {}
     nearest = sorted(({"dataset": d.dataset_b if d.dataset_a == dataset_name else d.dataset_a, "distance": d.distance} for d in distances),
                      key=lambda x: x["distance"])
     result = {
         "dataset": dataset_name,
         "revision": result_profile.revision,
         "status": "updated" if had else "added",
+        "replaced": replaced,
         "computed": result_profile.computed,
         "images": result_profile.images,
         "total_images": result_profile.features.get("total_images"),
@@ -157,14 +176,15 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         )
         for example in result_profile.skipped_examples:
             console.print(f"  skipped {example}", markup=False, highlight=False)
+        where = f"{'Updated' if had else 'Added'} in {zoo_dir}{_replaced_note(replaced)}"
         if nearest:
             closest = ", ".join(f"{d['dataset']} ({d['distance']:.4g})" for d in nearest[:3])
-            console.print(f"{'Updated' if had else 'Added'} in {zoo_dir} with {len(nearest)} distances; nearest: {closest}")
+            console.print(f"{where} with {len(nearest)} distances; nearest: {closest}")
         else:
             # Profiles at another revision of the probe are there, and not compared (`--probe ID@main`).
             elsewhere = {e.dataset for e in zoo_profiles(zoo, probe_ref.id) if e.probe_revision != probe_ref.revision} - {dataset_name}
             at = f" at revision {probe_ref.revision[:12]} ({len(elsewhere)} at another revision of it)" if elsewhere else ""
-            console.print(f"{'Updated' if had else 'Added'} in {zoo_dir}; no other dataset profiled with {probe_ref.id}{at} to compare with yet")
+            console.print(f"{where}; no other dataset profiled with {probe_ref.id}{at} to compare with yet")
 
     SETTINGS.output.result(result, human)
 
@@ -267,6 +287,15 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
 
 def _short(revision: str) -> str:
     return revision[:18] if revision.startswith("local-") else revision[:12]
+
+
+def _replaced_note(changes: dict[str, list]) -> str:
+    """``' (replacing its profile of split train → test)'``: what the profile replaced was made from; ``''`` for nothing."""
+    def value(key: str, v) -> str:
+        return _short(v) if key.endswith("revision") and isinstance(v, str) else str(v)
+
+    parts = [f"{key.replace('_', ' ')} {value(key, before)} → {value(key, after)}" for key, (before, after) in changes.items()]
+    return f" (replacing its profile of {', '.join(parts)})" if parts else ""
 
 
 def _distances_of(zoo, dataset: str, probe_id: str) -> list[dict]:

@@ -32,7 +32,7 @@ from hubselect.data.features import dataset_features
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
 from hubselect.data.sample import DatasetSample, check_enough, check_sample_size, dataset_revision, load_dataset_sample
 from hubselect.data.similarity import MAX_EXACT, nearest
-from hubselect.errors import InputError
+from hubselect.errors import HubError, InputError
 from hubselect.metrics.frechet import FrechetStats, frechet_stats
 from hubselect.demo.paths import DEMO_PROBE_ID
 from hubselect.probes import DEFAULT_PROBE, INCEPTION_ID, Probe, ProbeRef, pick_device, resolve_probe
@@ -150,6 +150,16 @@ def profile_dataset(
             check_enough(ref, spec, min_images, cached.images, cached.skipped, image_column=cached.details.get("image_column"))
             log.info("profile of %s @ %s with %s read from the cache", dataset, revision[:12], probe_ref.id)
             return cached
+    from huggingface_hub import constants as hf_constants
+
+    if ref.kind == "hub" and hf_constants.HF_HUB_OFFLINE:
+        # Only hubselect's cache can stand in for the Hub: the HF cache keeps neither a repo's
+        # file listing nor the parquet rows a sample streams.
+        why = "no profile of it with this sample and probe is cached" if cache else "the embedding cache is bypassed"
+        raise HubError(
+            f"dataset {ref.name} @ {revision[:12]}: {why}, and sampling it needs the Hub (HF_HUB_OFFLINE=1 is set): "
+            "run once with network access, or unset HF_HUB_OFFLINE"
+        )
     sample = load_dataset_sample(ref, spec=spec, min_images=min_images, token=token, progress=progress)
     timings = dict(sample.details.get("timings", {}))
     started = time.perf_counter()
@@ -343,6 +353,50 @@ def is_current(zoo: Zoo, dataset: str, revision: str, spec: SampleSpec, probe: P
     return entry is not None and entry.provenance.get("revision") == revision and entry.provenance.get("spec") == spec.to_dict()
 
 
+def stored_under(zoo: Zoo, dataset: str, probe_id: str) -> ZooProfileEntry | None:
+    """The zoo's profile a new profile of ``dataset`` with probe ``probe_id`` replaces, at any
+    revision of the probe (its artefacts have the same names), if any."""
+    return next((entry for entry in zoo_profiles(zoo, probe_id) if entry.dataset == dataset), None)
+
+
+def profile_changes(entry: ZooProfileEntry, profile: DatasetProfile) -> dict[str, list]:
+    """What ``profile`` was made from that the stored ``entry`` it replaces was not, as
+    ``{field: [before, after]}`` (``{}``: the same): the dataset revision, the sample's settings
+    (split, config, n, seed, columns...) and the probe revision.
+
+    >>> profile_changes(stored_under(zoo, "org/pets", clip.id), test_split_profile)  # doctest: +SKIP
+    {'split': ['train', 'test']}
+    """
+    before, after = entry.provenance, profile.provenance()
+    changes = {key: [before.get(key), after[key]] for key in ("revision", "probe_revision") if before.get(key) != after[key]}
+    old_spec = before.get("spec") or {}
+    changes |= {key: [old_spec.get(key), value] for key, value in after["spec"].items() if old_spec.get(key) != value}
+    return changes
+
+
+def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
+    """Refuse to profile split ``ref.split`` of a Hub dataset under the name ``dataset`` when the
+    zoo's fine-tuning results of ``dataset`` were all made on another split.
+
+    A zoo keys a dataset by its name (the Hub id and config, or ``--name``), not by its split:
+    the profile would replace the one of the split the results were measured on, and the
+    distances and ``recommend``'s evidence would then describe other images than the results.
+    A different split is a different dataset only under a different name. Results that do not
+    say their split (imported ones) constrain nothing; a folder or parquet file is read whole.
+    """
+    if ref.kind != "hub":
+        return
+    made_on = sorted({str(r.details["split"]) for r in zoo.profile_records() if r.dataset == dataset and "split" in (r.details or {})})
+    if not made_on or ref.split in made_on:
+        return
+    splits = " and ".join(repr(split) for split in made_on)
+    raise InputError(
+        f"zoo {label} holds fine-tuning results of {dataset} made on split {splits}, so its profile must be of that split: "
+        f"pass --split {made_on[0]}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {dataset}-{ref.split}), "
+        f"or redo its results on {ref.split!r} first (hubselect profile ... --split {ref.split})"
+    )
+
+
 def similar_in_zoo(
     zoo: Zoo, stats: FrechetStats, probe: ProbeRef, *, k: int | None = 5, exclude: str | None = None, max_exact: int = MAX_EXACT
 ) -> list[tuple[str, float]]:
@@ -471,15 +525,18 @@ __all__ = [
     "ZooProfileEntry",
     "add_to_zoo",
     "artefact_names",
+    "check_results_split",
     "default_probe",
     "how_to_profile",
     "is_current",
     "load_zoo_stats",
     "pin_probe",
     "profile_dataset",
+    "profile_changes",
     "profile_from_sample",
     "similar_in_zoo",
     "stored_profile",
+    "stored_under",
     "why_not_compared",
     "zoo_probe_revision",
     "zoo_probes",

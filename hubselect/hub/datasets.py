@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,10 +29,13 @@ from typing import Iterator, Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
-from hubselect.errors import InputError
+from hubselect.errors import HubError, InputError
 from hubselect.hub.client import hub_api, hub_errors, resolve_token
 
 log = logging.getLogger(__name__)
+
+#: A full commit sha: a revision that names itself.
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 #: Branch where the Hub keeps a parquet conversion of every public dataset.
 PARQUET_CONVERSION = "refs/convert/parquet"
@@ -81,11 +85,71 @@ class HubDatasetFiles:
 def dataset_revision(repo_id: str, revision: str | None = None, *, token: str | None = None) -> str:
     """The commit sha a branch, tag or sha of a dataset repo points at.
 
+    Offline (``HF_HUB_OFFLINE=1``) the HF cache answers, as it does for a model or a zoo: a full
+    commit sha is itself, and a branch or tag is the commit the last online call found. That
+    call records it in the cache's ``refs/``, where huggingface_hub keeps the commit of each
+    branch it downloaded by name (a sample reads files by sha, so nothing else would). A
+    profile of that commit, in a zoo or in the embedding cache, is then served offline.
+
     >>> dataset_revision("org/pets")  # doctest: +SKIP
     '5d1e0c...'
     """
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return _cached_revision(repo_id, revision)
     with hub_errors(f"dataset {repo_id}"):
-        return hub_api(token).dataset_info(repo_id, revision=revision).sha
+        sha = hub_api(token).dataset_info(repo_id, revision=revision).sha
+    _remember_revision(repo_id, revision, sha)
+    return sha
+
+
+def _cache_folder(repo_id: str) -> Path:
+    """The HF cache's folder of a dataset repo (huggingface_hub's layout: ``refs/``, ``snapshots/``)."""
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    with hub_errors(f"dataset {repo_id}"):  # an id that is none: the same one-line error as online
+        return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="dataset")
+
+
+def _remember_revision(repo_id: str, revision: str | None, sha: str) -> None:
+    """Record in the HF cache that ``revision`` (default: main) of ``repo_id`` is commit ``sha``."""
+    from huggingface_hub import constants
+
+    name = revision or constants.DEFAULT_REVISION
+    if name == sha:
+        return
+    folder = _cache_folder(repo_id)
+    ref = folder / "refs" / name
+    try:
+        if ref.is_file() and ref.read_text() == sha:
+            return
+        # The commit's snapshot folder too (empty for a streamed dataset): `hf cache scan` calls
+        # a ref to a commit without one a corrupted cache.
+        (folder / "snapshots" / sha).mkdir(parents=True, exist_ok=True)
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ref.with_name(f"{ref.name}.{os.getpid()}.tmp")
+        tmp.write_text(sha)
+        tmp.replace(ref)  # readers never see half a sha
+    except OSError as exc:  # a read-only cache only costs offline use
+        log.info("cannot record in the HF cache which commit %s@%s is (%s)", repo_id, name, exc)
+
+
+def _cached_revision(repo_id: str, revision: str | None) -> str:
+    """The commit ``revision`` of ``repo_id`` was at when last asked online (:func:`_remember_revision`)."""
+    from huggingface_hub import constants
+
+    if revision is not None and _COMMIT.fullmatch(revision):
+        return revision
+    name = revision or constants.DEFAULT_REVISION
+    try:
+        return (_cache_folder(repo_id) / "refs" / name).read_text().strip()
+    except OSError:
+        raise HubError(
+            f"dataset {repo_id}: which commit {name} is at is not in the local cache, and HF_HUB_OFFLINE=1 is set: "
+            f"run once with network access (or unset HF_HUB_OFFLINE), or name the commit ({repo_id}@SHA)"
+        ) from None
 
 
 def dataset_files(
