@@ -132,6 +132,35 @@ def test_folders_of_a_repo_without_configs_are_not_configs(hub, hub_token, hub_r
         load_dataset_sample(f"{hub_repo_id}:cats", n=10, progress=False)
 
 
+def test_card_data_files_globs_select_the_files_datasets_selects(hub, hub_token, hub_repo_id, tmp_path):
+    """`*` and `?` stay within a folder, `**` is zero or more folders, `[...]` is a class: fsspec's glob, as in `datasets`."""
+    import shutil
+
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path, 16, shards=1, row_group_size=8, style="warm", seed=1)  # data/train-00000-of-00001.parquet
+    old = write_parquet_shards(tmp_path / "staging", 40, shards=1, row_group_size=8, style="cool", seed=2)[0]
+    (tmp_path / "data" / "old").mkdir()
+    shutil.move(old, tmp_path / "data" / "old" / "archive.parquet")
+    shutil.rmtree(tmp_path / "staging")
+    globs = {"flat": "data/*.parquet", "deep": "data/**/*.parquet", "classes": "data/train-0000[0-9]-of-0000?.parquet"}
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n"
+        + "".join(f"- config_name: {name}\n  data_files:\n  - split: train\n    path: {glob}\n" for name, glob in globs.items())
+        + "---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+
+    for config, rows in (("flat", 16), ("deep", 56), ("classes", 16)):
+        # hf://datasets/{repo}@{sha}/{path}
+        selected = {f.split("@", 1)[1].split("/", 1)[1] for f in datasets.load_dataset_builder(hub_repo_id, config).config.data_files["train"]}
+        sample = load_dataset_sample(f"{hub_repo_id}:{config}", n=40, progress=False)
+        assert sample.total == rows, config
+        assert {source.split("[")[0] for source in sample.sources} == selected, config
+
+
 def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, hub_repo_id, tmp_path):
     from hubselect.testing.tiny import write_parquet_shards
 

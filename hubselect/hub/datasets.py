@@ -19,12 +19,11 @@ Everything that touches the network in the dataset path is in this module.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -136,7 +135,7 @@ def dataset_files(
         names = ", ".join(sorted({"default", *converted}))
         raise InputError(f"dataset {repo_id} has no config {config!r} (its card declares none); choose one of: {names}")
     where = f"dataset {repo_id}" + (f" config {config!r}" if config else "")
-    own = set() if undeclared else _splits_present(tree, patterns)
+    own = set() if undeclared else _splits_present(tree, patterns, repo_id)
     splits = sorted(own | set(converted.get(config or "default", {})))
     if not splits:
         raise InputError(
@@ -216,11 +215,47 @@ def _split_of(path: str) -> str | None:
     return None
 
 
-def _splits_present(tree: list[HubFile], patterns: list[tuple[str, list[str]]] | None) -> set[str]:
+def _glob(repo_id: str, pattern: str) -> Callable[[str], bool]:
+    """Whether a repo path is one of the files the card's ``data_files`` glob ``pattern`` selects.
+
+    The rules are those ``datasets`` resolves patterns by (fsspec's glob): ``*`` and ``?`` stay
+    within a folder, ``**`` (a whole path component) is zero or more folders, ``[...]`` is a
+    character class; and, as ``datasets`` then filters, hidden files and folders (``.x``) and
+    ``__x`` folders count only where the pattern names them. (``fnmatch``'s ``*`` crosses
+    folders: ``data/*.parquet`` took ``data/old/archive.parquet`` too.)
+
+    >>> _glob("org/pets", "data/*.parquet")("data/old/archive.parquet")
+    False
+    """
+    # Python 3.11 has no glob.translate; this is its copy with fsspec's settings (recursive,
+    # hidden files included, "/" the only separator), the one fsspec's glob compiles patterns with.
+    from fsspec.utils import glob_translate
+
+    try:
+        regex = re.compile(glob_translate(pattern))
+    except (ValueError, re.error) as exc:
+        raise InputError(f"dataset {repo_id}: the card's data_files pattern {pattern!r} is not a valid glob ({exc}); fix the card's configs") from None
+    wanted = PurePosixPath(pattern)
+    hidden = _count(wanted.parts, "."), _count(wanted.parent.parts, "__")
+
+    def matches(path: str) -> bool:
+        parts = PurePosixPath(path)
+        return bool(regex.match(path)) and (_count(parts.parts, "."), _count(parts.parent.parts, "__")) == hidden
+
+    return matches
+
+
+def _count(parts: Sequence[str], prefix: str) -> int:
+    """Path components starting with ``prefix`` (``.`` and ``..`` are not hidden)."""
+    return sum(1 for part in parts if part.startswith(prefix) and set(part) != {"."})
+
+
+def _splits_present(tree: list[HubFile], patterns: list[tuple[str, list[str]]] | None, repo_id: str) -> set[str]:
     """The splits that have parquet or image files: of the card's config (``patterns``), or of the whole repo."""
     data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
     if patterns is not None:
-        return {split for split, globs in patterns if any(fnmatch.fnmatch(f.path, g) for f in data for g in globs)}
+        matchers = [(split, [_glob(repo_id, g) for g in globs]) for split, globs in patterns]
+        return {split for split, globs in matchers if any(matches(f.path) for matches in globs for f in data)}
     splits = {_split_of(f.path) for f in data}
     return {s for s in splits if s} or ({"train"} if data else set())
 
@@ -229,8 +264,8 @@ def _select(
     repo_id: str, sha: str, tree: list[HubFile], config: str | None, split: str, patterns: list[tuple[str, list[str]]] | None
 ) -> HubDatasetFiles:
     if patterns is not None:
-        globs = [p for s, ps in patterns if s == split for p in ps]
-        candidates = [f for f in tree if any(fnmatch.fnmatch(f.path, g) for g in globs)]
+        globs = [_glob(repo_id, p) for s, ps in patterns if s == split for p in ps]
+        candidates = [f for f in tree if any(matches(f.path) for matches in globs)]
     else:
         data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
         candidates = tree  # the one config, "default", is the whole repo
