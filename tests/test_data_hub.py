@@ -161,6 +161,30 @@ def test_card_data_files_globs_select_the_files_datasets_selects(hub, hub_token,
         assert {source.split("[")[0] for source in sample.sources} == selected, config
 
 
+def test_a_config_data_dir_is_the_config_folder_with_its_splits_found_inside(hub, hub_token, hub_repo_id, tmp_path):
+    """`data_dir:` as in `datasets`: the config's files are under it, split by name there, and `data_files` are relative to it."""
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path / "warm", 24, shards=2, row_group_size=8, style="warm", seed=1)
+    write_parquet_shards(tmp_path / "cool", 16, shards=1, row_group_size=8, style="cool", seed=2)
+    write_parquet_shards(tmp_path / "cool", 8, shards=1, row_group_size=8, style="cool", seed=3, split="test")
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n- config_name: warm\n  data_dir: warm\n  default: true\n- config_name: cool\n  data_dir: cool\n"
+        "- config_name: cooltest\n  data_dir: cool\n  data_files:\n  - split: train\n    path: data/test-*\n---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+
+    for config, split, rows in (("warm", "train", 24), ("cool", "train", 16), ("cool", "test", 8), ("cooltest", "train", 8)):
+        selected = {f.split("@", 1)[1].split("/", 1)[1] for f in datasets.load_dataset_builder(hub_repo_id, config).config.data_files[split]}
+        sample = load_dataset_sample(f"{hub_repo_id}:{config}", n=24, split=split, progress=False)
+        assert sample.total == rows and {source.split("[")[0] for source in sample.sources} == selected, (config, split)
+    assert load_dataset_sample(hub_repo_id, n=10, progress=False).sources[0].startswith("warm/")  # the default config
+    with pytest.raises(InputError, match=r"config 'cool' has no parquet or image files for split 'validation' .*\(found: test, train\)"):
+        load_dataset_sample(f"{hub_repo_id}:cool", n=10, split="validation", progress=False)
+
+
 def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, hub_repo_id, tmp_path):
     from hubselect.testing.tiny import write_parquet_shards
 

@@ -109,11 +109,11 @@ def dataset_files(
         sha = api.dataset_info(repo_id, revision=revision).sha
         tree = [HubFile(f.path, f.size or 0) for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=sha, recursive=True) if hasattr(f, "size")]
         card = _card(api, repo_id, sha, tree)
-        patterns = _card_data_files(card, repo_id, config)
+        chosen = _card_config(card, repo_id, config)
         # Not the one config of a card without `configs:` ("default", the whole repo): perhaps one of the conversion's.
-        undeclared = patterns is None and config not in (None, "default")
+        undeclared = chosen is None and config not in (None, "default")
         if not undeclared:
-            found = _select(repo_id, sha, tree, config, split, patterns)
+            found = _select(repo_id, sha, tree, config, split, chosen)
             if found.parquet or found.images:
                 return replace(found, num_rows=_card_num_rows(card, config, split))
         # Another format (webdataset, csv of URLs, a loading script...): use the Hub's conversion.
@@ -135,7 +135,7 @@ def dataset_files(
         names = ", ".join(sorted({"default", *converted}))
         raise InputError(f"dataset {repo_id} has no config {config!r} (its card declares none); choose one of: {names}")
     where = f"dataset {repo_id}" + (f" config {config!r}" if config else "")
-    own = set() if undeclared else _splits_present(tree, patterns, repo_id)
+    own = set() if undeclared else _splits_present(repo_id, tree, chosen)
     splits = sorted(own | set(converted.get(config or "default", {})))
     if not splits:
         raise InputError(
@@ -174,8 +174,21 @@ def _card_num_rows(card: dict, config: str | None, split: str) -> int | None:
     return None
 
 
-def _card_data_files(card: dict, repo_id: str, config: str | None) -> list[tuple[str, list[str]]] | None:
-    """``(split, patterns)`` of ``config`` from the card's ``configs:`` YAML, or None without one."""
+@dataclass(frozen=True)
+class _ConfigFiles:
+    """Where a config of the card's ``configs:`` keeps its files, as ``datasets`` reads the entry.
+
+    ``data_dir`` is the config's folder ("": the whole repo). ``data_files`` are each split's
+    glob patterns, relative to that folder; without them, splits are found by name inside the
+    folder, as for a repo whose card declares no configs.
+    """
+
+    data_dir: str = ""
+    data_files: list[tuple[str, list[str]]] | None = None
+
+
+def _card_config(card: dict, repo_id: str, config: str | None) -> _ConfigFiles | None:
+    """Where ``config``'s files are, from the card's ``configs:`` YAML, or None without one."""
     configs = card.get("configs") or []
     if not configs:
         return None
@@ -190,9 +203,12 @@ def _card_data_files(card: dict, repo_id: str, config: str | None) -> list[tuple
     if chosen is None:
         names = ", ".join(str(c.get("config_name")) for c in configs)
         raise InputError(f"dataset {repo_id} has no config {config!r}; choose one of: {names}")
-    data_files = chosen.get("data_files") or []
+    data_dir = str(chosen.get("data_dir") or "").strip("/")
+    data_files = chosen.get("data_files")
+    if data_files is None:
+        return _ConfigFiles(data_dir)
     if isinstance(data_files, str):
-        return [("train", [data_files])]
+        return _ConfigFiles(data_dir, [("train", [data_files])])
     out = []
     for item in data_files:
         if isinstance(item, dict):
@@ -200,7 +216,7 @@ def _card_data_files(card: dict, repo_id: str, config: str | None) -> list[tuple
             out.append((str(item.get("split", "train")), [paths] if isinstance(paths, str) else list(paths or [])))
         else:
             out.append(("train", [str(item)]))
-    return out
+    return _ConfigFiles(data_dir, out)
 
 
 def _tokens(path: str) -> set[str]:
@@ -250,35 +266,56 @@ def _count(parts: Sequence[str], prefix: str) -> int:
     return sum(1 for part in parts if part.startswith(prefix) and set(part) != {"."})
 
 
-def _splits_present(tree: list[HubFile], patterns: list[tuple[str, list[str]]] | None, repo_id: str) -> set[str]:
-    """The splits that have parquet or image files: of the card's config (``patterns``), or of the whole repo."""
-    data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
-    if patterns is not None:
-        matchers = [(split, [_glob(repo_id, g) for g in globs]) for split, globs in patterns]
-        return {split for split, globs in matchers if any(matches(f.path) for matches in globs for f in data)}
-    splits = {_split_of(f.path) for f in data}
-    return {s for s in splits if s} or ({"train"} if data else set())
+def _in_folder(tree: list[HubFile], folder: str) -> list[tuple[HubFile, str]]:
+    """The files under ``folder`` ("": the whole repo), each with its path relative to the folder."""
+    if not folder:
+        return [(f, f.path) for f in tree]
+    return [(f, f.path[len(folder) + 1 :]) for f in tree if f.path.startswith(folder + "/")]
 
 
-def _select(
-    repo_id: str, sha: str, tree: list[HubFile], config: str | None, split: str, patterns: list[tuple[str, list[str]]] | None
-) -> HubDatasetFiles:
-    if patterns is not None:
-        globs = [_glob(repo_id, p) for s, ps in patterns if s == split for p in ps]
-        candidates = [f for f in tree if any(matches(f.path) for matches in globs)]
-    else:
-        data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
-        candidates = tree  # the one config, "default", is the whole repo
-        if any(_split_of(f.path) for f in data):
-            candidates = [f for f in tree if _split_of(f.path) == split or Path(f.path).name in METADATA_FILES]
-        elif split != "train":
-            candidates = []
+def _split_files(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None) -> dict[str, list[HubFile]]:
+    """The files of each split of a config (``chosen``; None: the one config of a card without ``configs:``).
+
+    As ``datasets`` finds them: inside the config's folder (``data_dir``, else the whole repo),
+    the files the card's ``data_files`` globs select; without globs, split keywords in file or
+    folder names, or everything is ``train`` when no data file's name has one.
+    """
+    inside = _in_folder(tree, chosen.data_dir if chosen else "")
+    if chosen is not None and chosen.data_files is not None:
+        found: dict[str, list[HubFile]] = {}
+        for split, globs in chosen.data_files:
+            matchers = [_glob(repo_id, g) for g in globs]
+            found.setdefault(split, []).extend(f for f, path in inside if any(matches(path) for matches in matchers))
+        return found
+    data = [(f, path) for f, path in inside if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
+    if not any(_split_of(path) for _, path in data):
+        return {"train": [f for f, _ in inside]} if data else {}
+    found = {}
+    for f, path in inside:
+        if split := _split_of(path):
+            found.setdefault(split, []).append(f)
+    return found
+
+
+def _splits_present(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None) -> set[str]:
+    """The splits of a config (``chosen``, or the repo's one config) that have parquet or image files."""
+    return {
+        split
+        for split, files in _split_files(repo_id, tree, chosen).items()
+        if any(f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES) for f in files)
+    }
+
+
+def _select(repo_id: str, sha: str, tree: list[HubFile], config: str | None, split: str, chosen: _ConfigFiles | None) -> HubDatasetFiles:
+    candidates = _split_files(repo_id, tree, chosen).get(split, [])
     parquet = sorted((f for f in candidates if f.path.endswith(".parquet") and Path(f.path).name not in METADATA_FILES), key=lambda f: f.path)
     images = sorted((f for f in candidates if f.path.lower().endswith(IMAGE_SUFFIXES)), key=lambda f: f.path)
-    # imagefolder metadata describes the images in its folder and below.
+    # imagefolder metadata describes the images in its folder and below (inside the config's folder).
     image_dirs = {Path(f.path).parent for f in images}
     metadata = [
-        f for f in tree if Path(f.path).name in METADATA_FILES and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
+        f
+        for f, _ in _in_folder(tree, chosen.data_dir if chosen else "")
+        if Path(f.path).name in METADATA_FILES and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
     ]
     return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images if not parquet else [],
                            metadata=metadata if not parquet else [], source_revision=sha)
