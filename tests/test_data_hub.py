@@ -203,6 +203,78 @@ def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, h
     assert load_dataset_sample(f"{hub_repo_id}:dogs", n=10, split="test", progress=False).total == 16
 
 
+def _webdataset(folder, shards: int = 2, per_shard: int = 4):
+    """Webdataset shards (a jpg and a txt caption per sample) in ``folder``."""
+    import io
+    import tarfile
+
+    import numpy as np
+
+    from hubselect.testing.tiny import encode, style_caption, style_image
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for shard in range(shards):
+        with tarfile.open(folder / f"{shard:05d}.tar", "w") as tar:
+            for i in range(per_shard):
+                for ext, data in (("jpg", encode(style_image("warm", rng), "JPEG")), ("txt", style_caption("warm", rng).encode())):
+                    info = tarfile.TarInfo(f"{shard * per_shard + i:06d}.{ext}")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+
+
+def test_data_in_another_format_is_read_from_the_conversion_never_from_preview_images(hub, hub_token, hub_repo_id, tmp_path):
+    """Webdataset shards and the card's example images: the shards are the data (through the Hub's parquet conversion)."""
+    import numpy as np
+
+    from hubselect.testing.tiny import encode, style_image, write_parquet_shards
+
+    _webdataset(tmp_path / "repo" / "shards")  # no split names: the whole repo is train, previews included
+    (tmp_path / "repo" / "examples").mkdir()
+    for i in range(8):  # more previews than shards
+        (tmp_path / "repo" / "examples" / f"ex{i}.png").write_bytes(encode(style_image("cool", np.random.default_rng(i)), "PNG"))
+    sha = _upload(tmp_path / "repo", hub_repo_id, hub_token)
+
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(hub_repo_id, n=8, progress=False)
+    assert str(error.value) == (
+        f"dataset {hub_repo_id}: split 'train' is in .tar files (shards/00000.tar and 1 more) at {sha[:12]}, "
+        "which hubselect does not read, and the Hub has no parquet conversion of it; "
+        "push it as parquet (datasets' push_to_hub writes parquet shards) or as image files"
+    )
+
+    # Once the Hub has converted it, the conversion is read.
+    write_parquet_shards(tmp_path / "staging", 12, shards=1, row_group_size=4, seed=3)
+    (tmp_path / "conversion" / "default" / "train").mkdir(parents=True)
+    (tmp_path / "staging" / "data" / "train-00000-of-00001.parquet").rename(tmp_path / "conversion" / "default" / "train" / "0000.parquet")
+    api = HfApi(token=hub_token)
+    api.create_branch(hub_repo_id, branch="conversion", repo_type="dataset")
+    api.upload_folder(repo_id=hub_repo_id, folder_path=str(tmp_path / "conversion"), repo_type="dataset", revision="conversion")
+    hub.set_ref(hub_repo_id, "refs/convert/parquet", "conversion", repo_type="dataset")
+    sample = load_dataset_sample(hub_repo_id, n=8, progress=False)
+    assert sample.details["converted"] and sample.total == 12
+    assert all(source.startswith("default/train/0000.parquet") for source in sample.sources)
+
+
+def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_token, hub_repo_id, tmp_path):
+    """metadata.csv describes the images; a table of captions under another name is refused with how to name it."""
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
+    rows = "".join(f"{p.name},a cool picture {i}\n" for i, p in enumerate(sorted(folder.iterdir())))
+    (folder / "metadata.csv").write_text("file_name,caption\n" + rows)
+    _upload(folder, hub_repo_id, hub_token)
+    sample = load_dataset_sample(hub_repo_id, n=10, progress=False)
+    assert len(sample) == 10 and sample.caption_column == "caption" and all(sample.captions)
+
+    other = hub_repo_id + "-captions"
+    (folder / "metadata.csv").rename(folder / "captions.csv")
+    _upload(folder, other, hub_token)
+    with pytest.raises(InputError, match=r"split 'train' is in \.csv files \(captions\.csv\).*; if its images are the data and "
+                                         r"captions\.csv their captions, name it metadata\.csv$"):
+        load_dataset_sample(other, n=10, progress=False)
+
+
 def test_an_imagefolder_repo_downloads_only_the_sampled_files(hub, hub_token, hub_repo_id):
     folder = messy_folder()  # 40 files, 3 of them broken
     _upload(folder, hub_repo_id, hub_token)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator, Sequence
@@ -37,6 +38,13 @@ PARQUET_CONVERSION = "refs/convert/parquet"
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".jfif", ".ppm", ".pgm")
 METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
+
+#: Formats ``datasets`` reads rows from that hubselect does not read itself (webdataset shards,
+#: archives, Arrow, JSON Lines, CSV...): a split in one of them is read from the Hub's parquet
+#: conversion, which ``datasets`` makes of it.
+OTHER_DATA_SUFFIXES = frozenset({".tar", ".tgz", ".zip", ".arrow", ".lance", ".vortex", ".h5", ".hdf5", ".jsonl", ".ndjson", ".json", ".csv", ".tsv"})
+#: Files ``datasets`` never takes for data.
+IGNORED_FILES = ("README.md", "config.json", "dataset_info.json", "dataset_infos.json", "dataset_dict.json", "dummy_data.zip")
 
 #: Split names and the keywords that mark their files (as in ``datasets.data_files``).
 SPLIT_KEYWORDS = {
@@ -112,8 +120,9 @@ def dataset_files(
         chosen = _card_config(card, repo_id, config)
         # Not the one config of a card without `configs:` ("default", the whole repo): perhaps one of the conversion's.
         undeclared = chosen is None and config not in (None, "default")
+        other: list[HubFile] = []  # the split's data files in a format hubselect does not read
         if not undeclared:
-            found = _select(repo_id, sha, tree, config, split, chosen)
+            found, other = _select(repo_id, sha, tree, config, split, chosen)
             if found.parquet or found.images:
                 return replace(found, num_rows=_card_num_rows(card, config, split))
         # Another format (webdataset, csv of URLs, a loading script...): use the Hub's conversion.
@@ -135,6 +144,8 @@ def dataset_files(
         names = ", ".join(sorted({"default", *converted}))
         raise InputError(f"dataset {repo_id} has no config {config!r} (its card declares none); choose one of: {names}")
     where = f"dataset {repo_id}" + (f" config {config!r}" if config else "")
+    if other:
+        raise InputError(_other_format_error(where, split, sha, other, _split_files(repo_id, tree, chosen)[split]))
     own = set() if undeclared else _splits_present(repo_id, tree, chosen)
     splits = sorted(own | set(converted.get(config or "default", {})))
     if not splits:
@@ -287,7 +298,7 @@ def _split_files(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None)
             matchers = [_glob(repo_id, g) for g in globs]
             found.setdefault(split, []).extend(f for f, path in inside if any(matches(path) for matches in matchers))
         return found
-    data = [(f, path) for f, path in inside if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
+    data = [(f, path) for f, path in inside if _kind(path) not in (None, "metadata")]
     if not any(_split_of(path) for _, path in data):
         return {"train": [f for f, _ in inside]} if data else {}
     found = {}
@@ -298,18 +309,47 @@ def _split_files(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None)
 
 
 def _splits_present(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None) -> set[str]:
-    """The splits of a config (``chosen``, or the repo's one config) that have parquet or image files."""
-    return {
-        split
-        for split, files in _split_files(repo_id, tree, chosen).items()
-        if any(f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES) for f in files)
-    }
+    """The splits of a config (``chosen``, or the repo's one config) that have data files."""
+    return {split for split, files in _split_files(repo_id, tree, chosen).items() if any(_kind(f.path) not in (None, "metadata") for f in files)}
 
 
-def _select(repo_id: str, sha: str, tree: list[HubFile], config: str | None, split: str, chosen: _ConfigFiles | None) -> HubDatasetFiles:
+def _kind(path: str) -> str | None:
+    """What a file is to a split: ``"parquet"``, ``"image"``, ``"metadata"`` (an imagefolder's
+    captions), the suffix of a data format hubselect does not read (``".tar"``), or None (a card,
+    a script, a caption ``.txt`` beside an image: not data)."""
+    name = PurePosixPath(path).name
+    if name in METADATA_FILES:
+        return "metadata"
+    if name in IGNORED_FILES:
+        return None
+    lower = name.lower()
+    if lower.endswith(".parquet"):
+        return "parquet"
+    if lower.endswith(IMAGE_SUFFIXES):
+        return "image"
+    # Every suffix counts, as in datasets: shard.tar.gz is a tar, rows.jsonl.zst JSON Lines.
+    return next((f".{s}" for s in lower.split(".")[1:] if f".{s}" in OTHER_DATA_SUFFIXES), None)
+
+
+def _select(
+    repo_id: str, sha: str, tree: list[HubFile], config: str | None, split: str, chosen: _ConfigFiles | None
+) -> tuple[HubDatasetFiles, list[HubFile]]:
+    """The parquet shards, or the image files and their metadata, that are the data of a split.
+
+    When the split's data is in another format, no files, and (second) its data files in that
+    format. What is data: parquet shards when there are any; else files of another format
+    ``datasets`` reads (webdataset ``.tar``, ``.zip``, ``.arrow``, ``.jsonl``, ``.csv``...);
+    else image files. Images beside shards, archives or tables are previews (the card's
+    illustrations, sample grids): each is one image, where each of those holds many rows.
+    An imagefolder's ``metadata.csv`` describes its images and is not data of its own.
+    """
     candidates = _split_files(repo_id, tree, chosen).get(split, [])
-    parquet = sorted((f for f in candidates if f.path.endswith(".parquet") and Path(f.path).name not in METADATA_FILES), key=lambda f: f.path)
-    images = sorted((f for f in candidates if f.path.lower().endswith(IMAGE_SUFFIXES)), key=lambda f: f.path)
+    kinds = [(f, _kind(f.path)) for f in candidates]
+    parquet = sorted((f for f, kind in kinds if kind == "parquet"), key=lambda f: f.path)
+    other = [] if parquet else sorted((f for f, kind in kinds if kind not in (None, "metadata", "parquet", "image")), key=lambda f: f.path)
+    if other:
+        return HubDatasetFiles(repo_id, sha, config, split, source_revision=sha), other
+    images = [] if parquet else sorted((f for f, kind in kinds if kind == "image"), key=lambda f: f.path)
     # imagefolder metadata describes the images in its folder and below (inside the config's folder).
     image_dirs = {Path(f.path).parent for f in images}
     metadata = [
@@ -317,8 +357,23 @@ def _select(repo_id: str, sha: str, tree: list[HubFile], config: str | None, spl
         for f, _ in _in_folder(tree, chosen.data_dir if chosen else "")
         if Path(f.path).name in METADATA_FILES and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
     ]
-    return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images if not parquet else [],
-                           metadata=metadata if not parquet else [], source_revision=sha)
+    return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images, metadata=metadata, source_revision=sha), []
+
+
+def _other_format_error(where: str, split: str, sha: str, other: list[HubFile], split_files: list[HubFile]) -> str:
+    """The refusal of a split in a format hubselect does not read (``other``: its data files), with no conversion to read instead."""
+    counts = Counter(_kind(f.path) for f in other)
+    suffix = counts.most_common(1)[0][0]
+    example = next(f.path for f in other if _kind(f.path) == suffix)
+    more = f" and {len(other) - 1} more" if len(other) > 1 else ""
+    advice = "push it as parquet (datasets' push_to_hub writes parquet shards) or as image files"
+    if len(other) == 1 and suffix in (".csv", ".jsonl") and any(_kind(f.path) == "image" for f in split_files):
+        # An imagefolder whose table of captions is not named metadata.csv/.jsonl.
+        advice += f"; if its images are the data and {example} their captions, name it metadata{suffix}"
+    return (
+        f"{where}: split {split!r} is in {suffix} files ({example}{more}) at {sha[:12]}, which hubselect does not read, "
+        f"and the Hub has no parquet conversion of it; {advice}"
+    )
 
 
 class ParquetShards:
