@@ -275,6 +275,27 @@ def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_
         load_dataset_sample(other, n=10, progress=False)
 
 
+def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, hub_token, hub_repo_id, tmp_path):
+    """A notebook's `.ipynb_checkpoints/` (stale copies, stale metadata) is not part of the dataset, as `datasets` skips it."""
+    import shutil
+
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool")
+    stale = folder / ".ipynb_checkpoints"
+    stale.mkdir()
+    for name in sorted(p.name for p in folder.glob("img_*"))[:3]:
+        shutil.copy(folder / name, stale / name)
+    (stale / "metadata.jsonl").write_text("".join(json.dumps({"file_name": p.name, "prompt": "stale"}) + "\n" for p in stale.glob("img_*")))
+    _upload(folder, hub_repo_id, hub_token)
+    hub.clear_log()
+
+    sample = load_dataset_sample(hub_repo_id, n=20, min_images=2, progress=False)
+    assert sample.total == 10 and len(sample) == 10
+    assert not any(source.startswith(".") for source in sample.sources)
+    assert not any("/.ipynb_checkpoints/" in e.path for e in hub.request_log)  # not even its metadata is read
+
+
 def test_an_imagefolder_repo_downloads_only_the_sampled_files(hub, hub_token, hub_repo_id):
     folder = messy_folder()  # 40 files, 3 of them broken
     _upload(folder, hub_repo_id, hub_token)

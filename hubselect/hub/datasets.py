@@ -272,6 +272,12 @@ def _glob(repo_id: str, pattern: str) -> Callable[[str], bool]:
     return matches
 
 
+def _hidden(path: str) -> bool:
+    """Whether ``datasets`` skips ``path`` unless a pattern names it: in a hidden folder, a hidden file, or in a ``__x`` folder."""
+    parts = PurePosixPath(path)
+    return bool(_count(parts.parts, ".") or _count(parts.parent.parts, "__"))
+
+
 def _count(parts: Sequence[str], prefix: str) -> int:
     """Path components starting with ``prefix`` (``.`` and ``..`` are not hidden)."""
     return sum(1 for part in parts if part.startswith(prefix) and set(part) != {"."})
@@ -289,7 +295,8 @@ def _split_files(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None)
 
     As ``datasets`` finds them: inside the config's folder (``data_dir``, else the whole repo),
     the files the card's ``data_files`` globs select; without globs, split keywords in file or
-    folder names, or everything is ``train`` when no data file's name has one.
+    folder names, or everything is ``train`` when no data file's name has one. Hidden files and
+    folders (a notebook's ``.ipynb_checkpoints/``) are skipped unless a glob names them.
     """
     inside = _in_folder(tree, chosen.data_dir if chosen else "")
     if chosen is not None and chosen.data_files is not None:
@@ -298,6 +305,7 @@ def _split_files(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None)
             matchers = [_glob(repo_id, g) for g in globs]
             found.setdefault(split, []).extend(f for f, path in inside if any(matches(path) for matches in matchers))
         return found
+    inside = [(f, path) for f, path in inside if not _hidden(path)]
     data = [(f, path) for f, path in inside if _kind(path) not in (None, "metadata")]
     if not any(_split_of(path) for _, path in data):
         return {"train": [f for f, _ in inside]} if data else {}
@@ -354,8 +362,8 @@ def _select(
     image_dirs = {Path(f.path).parent for f in images}
     metadata = [
         f
-        for f, _ in _in_folder(tree, chosen.data_dir if chosen else "")
-        if Path(f.path).name in METADATA_FILES and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
+        for f, path in _in_folder(tree, chosen.data_dir if chosen else "")
+        if Path(f.path).name in METADATA_FILES and not _hidden(path) and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
     ]
     return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images, metadata=metadata, source_revision=sha), []
 
