@@ -296,6 +296,45 @@ def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, h
     assert not any("/.ipynb_checkpoints/" in e.path for e in hub.request_log)  # not even its metadata is read
 
 
+def test_parquet_rows_naming_their_image_by_repo_path_are_read_and_links_are_refused(hub, hub_token, hub_repo_id, tmp_path):
+    """A `datasets` Image of `{bytes: null, path}` or a string column of paths in the repo: only the sampled images are downloaded."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hubselect.testing.tiny import encode, style_caption, style_image
+
+    rng = np.random.default_rng(0)
+    for folder in ("images", "pictures"):  # one per config: images the first read are in the HF cache
+        (tmp_path / folder).mkdir()
+        for i in range(12):
+            (tmp_path / folder / f"{i}.png").write_bytes(encode(style_image("warm", rng), "PNG"))
+    captions = [style_caption("warm", rng) for _ in range(12)]
+    features = {"image": {"_type": "Image"}, "text": {"dtype": "string", "_type": "Value"}}
+    image_struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    schema = pa.schema([pa.field("image", image_struct), pa.field("text", pa.string())], metadata={"huggingface": json.dumps({"info": {"features": features}})})
+    pq.write_table(pa.Table.from_pylist([{"image": {"bytes": None, "path": f"images/{i}.png"}, "text": c} for i, c in enumerate(captions)], schema=schema),
+                   tmp_path / "structs.parquet")
+    pq.write_table(pa.table({"image": [f"pictures/{i}.png" for i in range(12)], "prompt": captions}), tmp_path / "strings.parquet")
+    pq.write_table(pa.table({"url": [f"https://example.com/{i}.png" for i in range(12)], "caption": captions}), tmp_path / "links.parquet")
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n" + "".join(f"- config_name: {name}\n  data_files: {name}.parquet\n" for name in ("structs", "strings", "links")) + "---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+
+    for config, folder, caption_column in (("structs", "images", "text"), ("strings", "pictures", "prompt")):
+        hub.clear_log()
+        sample = load_dataset_sample(f"{hub_repo_id}:{config}", n=4, min_images=2, progress=False)
+        assert len(sample) == 4 and sample.skipped == [] and (sample.image_column, sample.caption_column) == ("image", caption_column)
+        assert all(sample.captions)
+        # The sampled rows' images (of 12), and nothing else: sources are {file}[{row group}:{row}], one row group.
+        downloads = {e.path.split(f"/{folder}/")[1] for e in hub.request_log if e.method == "GET" and f"/{folder}/" in e.path}
+        assert downloads == {source.split(":")[1].rstrip("]") + ".png" for source in sample.sources}
+    with pytest.raises(InputError, match=r":links: column 'url' holds links to images \(https://example.com/\d+.png\), not images; "
+                                         r"hubselect reads the images stored in a dataset and does not download links"):
+        load_dataset_sample(f"{hub_repo_id}:links", n=4, min_images=2, image_column="url", progress=False)
+
+
 def test_an_imagefolder_repo_downloads_only_the_sampled_files(hub, hub_token, hub_repo_id):
     folder = messy_folder()  # 40 files, 3 of them broken
     _upload(folder, hub_repo_id, hub_token)

@@ -488,6 +488,31 @@ def download_files(files: HubDatasetFiles, paths: Sequence[str], *, token: str |
         yield path, Path(local)
 
 
+def download_file(files: HubDatasetFiles, path: str, *, token: str | None = None) -> Path | None:
+    """One file of the dataset's repo, by its path from the repo's root (through the HF cache); None when there is no such file.
+
+    For parquet rows that name their image by its path in the repo (a ``datasets`` Image with
+    ``bytes: null``, or a string column) instead of holding its bytes: one request per image,
+    made only for the rows a sample reads.
+
+    >>> download_file(files, "images/0001.png")  # doctest: +SKIP
+    PosixPath('.../snapshots/5d1e0c.../images/0001.png')
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    relative = PurePosixPath(path.removeprefix("./"))
+    if not relative.parts or relative.is_absolute() or ".." in relative.parts:
+        return None  # not a path inside the repo (an absolute path of the machine the dataset was built on)
+    # Paths are the source repo's, also in rows of the Hub's parquet conversion.
+    revision = files.source_revision or files.revision
+    with hub_errors(f"dataset {files.repo_id} file {relative}"):
+        try:
+            return Path(hf_hub_download(files.repo_id, str(relative), repo_type="dataset", revision=revision, token=resolve_token(token)))
+        except RemoteEntryNotFoundError:
+            return None
+
+
 __all__ = [
     "PARQUET_CONVERSION",
     "HubDatasetFiles",
@@ -495,5 +520,6 @@ __all__ = [
     "ParquetShards",
     "dataset_files",
     "dataset_revision",
+    "download_file",
     "download_files",
 ]
