@@ -8,7 +8,9 @@ or the dataset runs out; undecodable files are skipped and counted with their re
 - **parquet** (local file or Hub shards): row groups in a seeded random order, rows shuffled
   within each. Whole row groups are the unit of reading (parquet cannot fetch less), so a Hub
   sample costs a few row groups, not the dataset; the price is that a sample is clustered in
-  a few row groups rather than spread over every row.
+  a few row groups rather than spread over every row. A row may name its image by path
+  instead of holding its bytes (beside a local file; in a Hub dataset, in its repo, downloaded
+  for the sampled rows only); a link (``https://…``) is refused.
 - **Hub imagefolder** (a repo of image files): the sampled files only.
 """
 

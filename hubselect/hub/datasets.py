@@ -9,10 +9,14 @@ A sample of a Hub dataset is *streamed*, never downloaded whole:
   its small ``metadata.jsonl``/``metadata.csv``.
 
 Which files hold a config and a split follows the ``datasets`` conventions: the card's
-``configs:`` YAML when there is one, else one config, ``default``: the whole repo, split by
-keywords in file or folder names (``train``, ``validation``/``valid``/``dev``/``val``,
-``test``/``eval``), else everything is ``train``. A dataset in another format is read from the
-Hub's automatic parquet conversion (``refs/convert/parquet``), with that conversion's configs.
+``configs:`` YAML when there is one (``data_files`` globs, ``data_dir`` folders), else one
+config, ``default``: the whole repo, split by keywords in file or folder names (``train``,
+``validation``/``valid``/``dev``/``val``, ``test``/``eval``), else everything is ``train``;
+hidden files and folders are skipped. A split's data is its parquet shards, else its files in
+another format ``datasets`` reads (webdataset ``.tar``, ``.jsonl``, ``.csv``, ``.arrow``...),
+else its image files: images beside shards or tables are previews. A split in another format
+is read from the Hub's automatic parquet conversion (``refs/convert/parquet``), with that
+conversion's configs.
 
 Everything that touches the network in the dataset path is in this module.
 """
