@@ -132,6 +132,59 @@ def test_folders_of_a_repo_without_configs_are_not_configs(hub, hub_token, hub_r
         load_dataset_sample(f"{hub_repo_id}:cats", n=10, progress=False)
 
 
+def test_card_data_files_globs_select_the_files_datasets_selects(hub, hub_token, hub_repo_id, tmp_path):
+    """`*` and `?` stay within a folder, `**` is zero or more folders, `[...]` is a class: fsspec's glob, as in `datasets`."""
+    import shutil
+
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path, 16, shards=1, row_group_size=8, style="warm", seed=1)  # data/train-00000-of-00001.parquet
+    old = write_parquet_shards(tmp_path / "staging", 40, shards=1, row_group_size=8, style="cool", seed=2)[0]
+    (tmp_path / "data" / "old").mkdir()
+    shutil.move(old, tmp_path / "data" / "old" / "archive.parquet")
+    shutil.rmtree(tmp_path / "staging")
+    globs = {"flat": "data/*.parquet", "deep": "data/**/*.parquet", "classes": "data/train-0000[0-9]-of-0000?.parquet"}
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n"
+        + "".join(f"- config_name: {name}\n  data_files:\n  - split: train\n    path: {glob}\n" for name, glob in globs.items())
+        + "---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+
+    for config, rows in (("flat", 16), ("deep", 56), ("classes", 16)):
+        # hf://datasets/{repo}@{sha}/{path}
+        selected = {f.split("@", 1)[1].split("/", 1)[1] for f in datasets.load_dataset_builder(hub_repo_id, config).config.data_files["train"]}
+        sample = load_dataset_sample(f"{hub_repo_id}:{config}", n=40, progress=False)
+        assert sample.total == rows, config
+        assert {source.split("[")[0] for source in sample.sources} == selected, config
+
+
+def test_a_config_data_dir_is_the_config_folder_with_its_splits_found_inside(hub, hub_token, hub_repo_id, tmp_path):
+    """`data_dir:` as in `datasets`: the config's files are under it, split by name there, and `data_files` are relative to it."""
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path / "warm", 24, shards=2, row_group_size=8, style="warm", seed=1)
+    write_parquet_shards(tmp_path / "cool", 16, shards=1, row_group_size=8, style="cool", seed=2)
+    write_parquet_shards(tmp_path / "cool", 8, shards=1, row_group_size=8, style="cool", seed=3, split="test")
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n- config_name: warm\n  data_dir: warm\n  default: true\n- config_name: cool\n  data_dir: cool\n"
+        "- config_name: cooltest\n  data_dir: cool\n  data_files:\n  - split: train\n    path: data/test-*\n---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+
+    for config, split, rows in (("warm", "train", 24), ("cool", "train", 16), ("cool", "test", 8), ("cooltest", "train", 8)):
+        selected = {f.split("@", 1)[1].split("/", 1)[1] for f in datasets.load_dataset_builder(hub_repo_id, config).config.data_files[split]}
+        sample = load_dataset_sample(f"{hub_repo_id}:{config}", n=24, split=split, progress=False)
+        assert sample.total == rows and {source.split("[")[0] for source in sample.sources} == selected, (config, split)
+    assert load_dataset_sample(hub_repo_id, n=10, progress=False).sources[0].startswith("warm/")  # the default config
+    with pytest.raises(InputError, match=r"config 'cool' has no parquet or image files for split 'validation' .*\(found: test, train\)"):
+        load_dataset_sample(f"{hub_repo_id}:cool", n=10, split="validation", progress=False)
+
+
 def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, hub_repo_id, tmp_path):
     from hubselect.testing.tiny import write_parquet_shards
 
@@ -148,6 +201,138 @@ def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, h
     with pytest.raises(InputError, match=r"config 'dogs' has no parquet or image files for split 'train' .*\(found: test\) or a config"):
         load_dataset_sample(f"{hub_repo_id}:dogs", n=10, progress=False)
     assert load_dataset_sample(f"{hub_repo_id}:dogs", n=10, split="test", progress=False).total == 16
+
+
+def _webdataset(folder, shards: int = 2, per_shard: int = 4):
+    """Webdataset shards (a jpg and a txt caption per sample) in ``folder``."""
+    import io
+    import tarfile
+
+    import numpy as np
+
+    from hubselect.testing.tiny import encode, style_caption, style_image
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for shard in range(shards):
+        with tarfile.open(folder / f"{shard:05d}.tar", "w") as tar:
+            for i in range(per_shard):
+                for ext, data in (("jpg", encode(style_image("warm", rng), "JPEG")), ("txt", style_caption("warm", rng).encode())):
+                    info = tarfile.TarInfo(f"{shard * per_shard + i:06d}.{ext}")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+
+
+def test_data_in_another_format_is_read_from_the_conversion_never_from_preview_images(hub, hub_token, hub_repo_id, tmp_path):
+    """Webdataset shards and the card's example images: the shards are the data (through the Hub's parquet conversion)."""
+    import numpy as np
+
+    from hubselect.testing.tiny import encode, style_image, write_parquet_shards
+
+    _webdataset(tmp_path / "repo" / "shards")  # no split names: the whole repo is train, previews included
+    (tmp_path / "repo" / "examples").mkdir()
+    for i in range(8):  # more previews than shards
+        (tmp_path / "repo" / "examples" / f"ex{i}.png").write_bytes(encode(style_image("cool", np.random.default_rng(i)), "PNG"))
+    sha = _upload(tmp_path / "repo", hub_repo_id, hub_token)
+
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(hub_repo_id, n=8, progress=False)
+    assert str(error.value) == (
+        f"dataset {hub_repo_id}: split 'train' is in .tar files (shards/00000.tar and 1 more) at {sha[:12]}, "
+        "which hubselect does not read, and the Hub has no parquet conversion of it; "
+        "push it as parquet (datasets' push_to_hub writes parquet shards) or as image files"
+    )
+
+    # Once the Hub has converted it, the conversion is read.
+    write_parquet_shards(tmp_path / "staging", 12, shards=1, row_group_size=4, seed=3)
+    (tmp_path / "conversion" / "default" / "train").mkdir(parents=True)
+    (tmp_path / "staging" / "data" / "train-00000-of-00001.parquet").rename(tmp_path / "conversion" / "default" / "train" / "0000.parquet")
+    api = HfApi(token=hub_token)
+    api.create_branch(hub_repo_id, branch="conversion", repo_type="dataset")
+    api.upload_folder(repo_id=hub_repo_id, folder_path=str(tmp_path / "conversion"), repo_type="dataset", revision="conversion")
+    hub.set_ref(hub_repo_id, "refs/convert/parquet", "conversion", repo_type="dataset")
+    sample = load_dataset_sample(hub_repo_id, n=8, progress=False)
+    assert sample.details["converted"] and sample.total == 12
+    assert all(source.startswith("default/train/0000.parquet") for source in sample.sources)
+
+
+def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_token, hub_repo_id, tmp_path):
+    """metadata.csv describes the images; a table of captions under another name is refused with how to name it."""
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
+    rows = "".join(f"{p.name},a cool picture {i}\n" for i, p in enumerate(sorted(folder.iterdir())))
+    (folder / "metadata.csv").write_text("file_name,caption\n" + rows)
+    _upload(folder, hub_repo_id, hub_token)
+    sample = load_dataset_sample(hub_repo_id, n=10, progress=False)
+    assert len(sample) == 10 and sample.caption_column == "caption" and all(sample.captions)
+
+    other = hub_repo_id + "-captions"
+    (folder / "metadata.csv").rename(folder / "captions.csv")
+    _upload(folder, other, hub_token)
+    with pytest.raises(InputError, match=r"split 'train' is in \.csv files \(captions\.csv\).*; if its images are the data and "
+                                         r"captions\.csv their captions, name it metadata\.csv$"):
+        load_dataset_sample(other, n=10, progress=False)
+
+
+def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, hub_token, hub_repo_id, tmp_path):
+    """A notebook's `.ipynb_checkpoints/` (stale copies, stale metadata) is not part of the dataset, as `datasets` skips it."""
+    import shutil
+
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool")
+    stale = folder / ".ipynb_checkpoints"
+    stale.mkdir()
+    for name in sorted(p.name for p in folder.glob("img_*"))[:3]:
+        shutil.copy(folder / name, stale / name)
+    (stale / "metadata.jsonl").write_text("".join(json.dumps({"file_name": p.name, "prompt": "stale"}) + "\n" for p in stale.glob("img_*")))
+    _upload(folder, hub_repo_id, hub_token)
+    hub.clear_log()
+
+    sample = load_dataset_sample(hub_repo_id, n=20, min_images=2, progress=False)
+    assert sample.total == 10 and len(sample) == 10
+    assert not any(source.startswith(".") for source in sample.sources)
+    assert not any("/.ipynb_checkpoints/" in e.path for e in hub.request_log)  # not even its metadata is read
+
+
+def test_parquet_rows_naming_their_image_by_repo_path_are_read_and_links_are_refused(hub, hub_token, hub_repo_id, tmp_path):
+    """A `datasets` Image of `{bytes: null, path}` or a string column of paths in the repo: only the sampled images are downloaded."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hubselect.testing.tiny import encode, style_caption, style_image
+
+    rng = np.random.default_rng(0)
+    for folder in ("images", "pictures"):  # one per config: images the first read are in the HF cache
+        (tmp_path / folder).mkdir()
+        for i in range(12):
+            (tmp_path / folder / f"{i}.png").write_bytes(encode(style_image("warm", rng), "PNG"))
+    captions = [style_caption("warm", rng) for _ in range(12)]
+    features = {"image": {"_type": "Image"}, "text": {"dtype": "string", "_type": "Value"}}
+    image_struct = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    schema = pa.schema([pa.field("image", image_struct), pa.field("text", pa.string())], metadata={"huggingface": json.dumps({"info": {"features": features}})})
+    pq.write_table(pa.Table.from_pylist([{"image": {"bytes": None, "path": f"images/{i}.png"}, "text": c} for i, c in enumerate(captions)], schema=schema),
+                   tmp_path / "structs.parquet")
+    pq.write_table(pa.table({"image": [f"pictures/{i}.png" for i in range(12)], "prompt": captions}), tmp_path / "strings.parquet")
+    pq.write_table(pa.table({"url": [f"https://example.com/{i}.png" for i in range(12)], "caption": captions}), tmp_path / "links.parquet")
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n" + "".join(f"- config_name: {name}\n  data_files: {name}.parquet\n" for name in ("structs", "strings", "links")) + "---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+
+    for config, folder, caption_column in (("structs", "images", "text"), ("strings", "pictures", "prompt")):
+        hub.clear_log()
+        sample = load_dataset_sample(f"{hub_repo_id}:{config}", n=4, min_images=2, progress=False)
+        assert len(sample) == 4 and sample.skipped == [] and (sample.image_column, sample.caption_column) == ("image", caption_column)
+        assert all(sample.captions)
+        # The sampled rows' images (of 12), and nothing else: sources are {file}[{row group}:{row}], one row group.
+        downloads = {e.path.split(f"/{folder}/")[1] for e in hub.request_log if e.method == "GET" and f"/{folder}/" in e.path}
+        assert downloads == {source.split(":")[1].rstrip("]") + ".png" for source in sample.sources}
+    with pytest.raises(InputError, match=r":links: column 'url' holds links to images \(https://example.com/\d+.png\), not images; "
+                                         r"hubselect reads the images stored in a dataset and does not download links"):
+        load_dataset_sample(f"{hub_repo_id}:links", n=4, min_images=2, image_column="url", progress=False)
 
 
 def test_an_imagefolder_repo_downloads_only_the_sampled_files(hub, hub_token, hub_repo_id):

@@ -84,7 +84,7 @@ def _tiny_images(folder, n, side=1):
         ("decompression bombs", "none of the 12 images read is usable (12 skipped: 12 decompression bomb); a profile needs at least 8: "
                                 "use images of at most 100 px (larger ones are refused as possible decompression bombs)"),
         ("wrong image column", "none of the 64 images read is usable (64 skipped: 64 missing); a profile needs at least 8: "
-                               "check --image-column (column 'text' holds no images)"),
+                               "check --image-column (column 'text' holds no images, or names image files the dataset does not have)"),
         ("n below min", "--n 5 is below --min-images 8; raise --n to at least 8 or lower --min-images"),
         ("small dataset", "it holds only 5 images; a profile needs at least 8: add images or lower --min-images"),
     ],

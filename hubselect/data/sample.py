@@ -8,7 +8,9 @@ or the dataset runs out; undecodable files are skipped and counted with their re
 - **parquet** (local file or Hub shards): row groups in a seeded random order, rows shuffled
   within each. Whole row groups are the unit of reading (parquet cannot fetch less), so a Hub
   sample costs a few row groups, not the dataset; the price is that a sample is clustered in
-  a few row groups rather than spread over every row.
+  a few row groups rather than spread over every row. A row may name its image by path
+  instead of holding its bytes (beside a local file; in a Hub dataset, in its repo, downloaded
+  for the sampled rows only); a link (``https://…``) is refused.
 - **Hub imagefolder** (a repo of image files): the sampled files only.
 """
 
@@ -468,17 +470,21 @@ def _local_parquet_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> 
     path = Path(ref.location)
     shards = _LocalShards([path])
     sample = DatasetSample(dataset=ref.name, ref=ref, revision=content_hash(path.parent, [path]), spec=spec, details={"source": "parquet"})
-    _parquet_sample(sample, shards, spec, progress, base=path.parent)
+    _parquet_sample(sample, shards, spec, progress, locate=lambda name: path.parent / name)
     return sample
 
 
-def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: bool, base: Path | None = None,
-                    total: int | None = None) -> None:
+def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: bool,
+                    locate: Callable[[str], Path | None] | None = None, total: int | None = None) -> None:
     """Fill ``sample`` from parquet shards, opening a shard (reading its footer) only when it is sampled.
 
     Shards are visited in a seeded order, round-robin, taking one seeded random row group from
     each in turn: the sample spreads over as many shards as it needs row groups, and a dataset
     of thousands of shards costs a handful of footers, not thousands.
+
+    A row may name its image by path instead of holding its bytes: ``locate`` gives the file
+    (None: not there), called only for the rows the sample reads. A link (``https://…``) is
+    refused: hubselect reads the images a dataset holds and downloads nothing from elsewhere.
     """
     rng = random.Random(spec.seed)
     shard_order = list(range(len(shards)))
@@ -521,7 +527,13 @@ def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: b
             rows = list(range(len(images)))
             rng.shuffle(rows)
             for row in rows:
-                yield _Candidate(f"{shards.name(shard)}[{group}:{row}]", _image_data(images[row], base), _caption(captions[row]))
+                if link := _link(images[row]):
+                    raise InputError(
+                        f"{sample.ref}: column {image_column!r} holds links to images ({link[:80]}), not images; hubselect reads "
+                        "the images stored in a dataset and does not download links: store the image bytes in the dataset "
+                        "(e.g. a datasets Image column) or choose another --image-column"
+                    )
+                yield _Candidate(f"{shards.name(shard)}[{group}:{row}]", _image_data(images[row], locate), _caption(captions[row]))
 
     if len(shards) == 1 or total is None and len(shards) <= 8:
         # Counting the rows costs every footer: worth it for a few shards only.
@@ -535,17 +547,28 @@ def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: b
     sample.details.update(read_row_groups=read["row_groups"], read_rows=read["rows"], shards=len(shards), opened_shards=len(remaining))
 
 
-def _image_data(value: Any, base: Path | None) -> bytes | Path | None:
-    """Encoded bytes (or a local path) from a parquet image cell in any of the usual forms."""
+def _image_data(value: Any, locate: Callable[[str], Path | None] | None) -> bytes | Path | None:
+    """Encoded bytes (or a local file, from ``locate``) from a parquet image cell in any of the usual forms."""
     if isinstance(value, dict):  # datasets' Image feature: {"bytes": ..., "path": ...}
         if value.get("bytes"):
             return value["bytes"]
         value = value.get("path")
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
-    if isinstance(value, str) and base is not None:
-        return base / value
+    if isinstance(value, str) and value and locate is not None:
+        return locate(value)
     return None
+
+
+#: A URL's scheme (``https://``, ``s3://``...).
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def _link(value: Any) -> str | None:
+    """The URL a parquet image cell holds instead of an image (a string, or a ``datasets`` Image's path), or None."""
+    if isinstance(value, dict) and not value.get("bytes"):
+        value = value.get("path")
+    return value if isinstance(value, str) and _URL.match(value) else None
 
 
 def _hf_features(schema) -> dict[str, Any]:
@@ -577,8 +600,11 @@ def _detect_parquet_columns(schema, spec: SampleSpec, where: str) -> tuple[str, 
                 pa.types.is_struct(t) and any(t.field(i).name == "bytes" for i in range(t.num_fields))
             )
 
+        def text(c: str) -> bool:  # paths of the image files, by name only: any text column could be captions
+            return pa.types.is_string(schema.field(c).type) or pa.types.is_large_string(schema.field(c).type)
+
         # Matched case-insensitively, read by the file's own spelling ("Image" is read as "Image").
-        by_name = [n for c in IMAGE_COLUMNS for n in names if n.lower() == c and binary_like(n)]
+        by_name = [n for c in IMAGE_COLUMNS for n in names if n.lower() == c and (binary_like(n) or text(n))]
         binary = [c for c in names if binary_like(c)]
         found = typed or by_name or binary
         if not found:
@@ -632,8 +658,18 @@ def _hub_sample(ref: DatasetRef, spec: SampleSpec, token: str | None, progress: 
         details={"source": "hub", "data_bytes": files.size, "files_revision": files.revision, "converted": files.converted},
     )
     if files.parquet:
+        from hubselect.hub.datasets import download_file
+
+        def locate(path: str) -> Path | None:
+            """A row's image named by its path in the repo, downloaded when the row is sampled.
+
+            Only what looks like an image file is asked for: a caption column named by mistake
+            must not cost a request per row.
+            """
+            return download_file(files, path, token=token) if Path(path).suffix.lower() in IMAGE_SUFFIXES else None
+
         with ParquetShards(files, token=token) as shards:
-            _parquet_sample(sample, shards, spec, progress, total=files.num_rows)
+            _parquet_sample(sample, shards, spec, progress, locate=locate, total=files.num_rows)
         return sample
     _hub_imagefolder_sample(sample, files, spec, token, progress)
     return sample
@@ -768,7 +804,7 @@ def check_enough(
         elif reason == MISSING and ref.kind == "folder":
             fix = "fix or remove the broken links"
         elif reason == MISSING and image_column:
-            fix = f"check --image-column (column {image_column!r} holds no images)"
+            fix = f"check --image-column (column {image_column!r} holds no images, or names image files the dataset does not have)"
         else:
             fix = "add images"
         if fix not in fixes:

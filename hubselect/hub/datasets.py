@@ -9,23 +9,27 @@ A sample of a Hub dataset is *streamed*, never downloaded whole:
   its small ``metadata.jsonl``/``metadata.csv``.
 
 Which files hold a config and a split follows the ``datasets`` conventions: the card's
-``configs:`` YAML when there is one, else one config, ``default``: the whole repo, split by
-keywords in file or folder names (``train``, ``validation``/``valid``/``dev``/``val``,
-``test``/``eval``), else everything is ``train``. A dataset in another format is read from the
-Hub's automatic parquet conversion (``refs/convert/parquet``), with that conversion's configs.
+``configs:`` YAML when there is one (``data_files`` globs, ``data_dir`` folders), else one
+config, ``default``: the whole repo, split by keywords in file or folder names (``train``,
+``validation``/``valid``/``dev``/``val``, ``test``/``eval``), else everything is ``train``;
+hidden files and folders are skipped. A split's data is its parquet shards, else its files in
+another format ``datasets`` reads (webdataset ``.tar``, ``.jsonl``, ``.csv``, ``.arrow``...),
+else its image files: images beside shards or tables are previews. A split in another format
+is read from the Hub's automatic parquet conversion (``refs/convert/parquet``), with that
+conversion's configs.
 
 Everything that touches the network in the dataset path is in this module.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Sequence
 
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -42,6 +46,13 @@ PARQUET_CONVERSION = "refs/convert/parquet"
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".jfif", ".ppm", ".pgm")
 METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
+
+#: Formats ``datasets`` reads rows from that hubselect does not read itself (webdataset shards,
+#: archives, Arrow, JSON Lines, CSV...): a split in one of them is read from the Hub's parquet
+#: conversion, which ``datasets`` makes of it.
+OTHER_DATA_SUFFIXES = frozenset({".tar", ".tgz", ".zip", ".arrow", ".lance", ".vortex", ".h5", ".hdf5", ".jsonl", ".ndjson", ".json", ".csv", ".tsv"})
+#: Files ``datasets`` never takes for data.
+IGNORED_FILES = ("README.md", "config.json", "dataset_info.json", "dataset_infos.json", "dataset_dict.json", "dummy_data.zip")
 
 #: Split names and the keywords that mark their files (as in ``datasets.data_files``).
 SPLIT_KEYWORDS = {
@@ -174,11 +185,12 @@ def dataset_files(
         sha = api.dataset_info(repo_id, revision=revision).sha
         tree = [HubFile(f.path, f.size or 0) for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=sha, recursive=True) if hasattr(f, "size")]
         card = _card(api, repo_id, sha, tree)
-        patterns = _card_data_files(card, repo_id, config)
+        chosen = _card_config(card, repo_id, config)
         # Not the one config of a card without `configs:` ("default", the whole repo): perhaps one of the conversion's.
-        undeclared = patterns is None and config not in (None, "default")
+        undeclared = chosen is None and config not in (None, "default")
+        other: list[HubFile] = []  # the split's data files in a format hubselect does not read
         if not undeclared:
-            found = _select(repo_id, sha, tree, config, split, patterns)
+            found, other = _select(repo_id, sha, tree, config, split, chosen)
             if found.parquet or found.images:
                 return replace(found, num_rows=_card_num_rows(card, config, split))
         # Another format (webdataset, csv of URLs, a loading script...): use the Hub's conversion.
@@ -200,7 +212,9 @@ def dataset_files(
         names = ", ".join(sorted({"default", *converted}))
         raise InputError(f"dataset {repo_id} has no config {config!r} (its card declares none); choose one of: {names}")
     where = f"dataset {repo_id}" + (f" config {config!r}" if config else "")
-    own = set() if undeclared else _splits_present(tree, patterns)
+    if other:
+        raise InputError(_other_format_error(where, split, sha, other, _split_files(repo_id, tree, chosen)[split]))
+    own = set() if undeclared else _splits_present(repo_id, tree, chosen)
     splits = sorted(own | set(converted.get(config or "default", {})))
     if not splits:
         raise InputError(
@@ -239,8 +253,21 @@ def _card_num_rows(card: dict, config: str | None, split: str) -> int | None:
     return None
 
 
-def _card_data_files(card: dict, repo_id: str, config: str | None) -> list[tuple[str, list[str]]] | None:
-    """``(split, patterns)`` of ``config`` from the card's ``configs:`` YAML, or None without one."""
+@dataclass(frozen=True)
+class _ConfigFiles:
+    """Where a config of the card's ``configs:`` keeps its files, as ``datasets`` reads the entry.
+
+    ``data_dir`` is the config's folder ("": the whole repo). ``data_files`` are each split's
+    glob patterns, relative to that folder; without them, splits are found by name inside the
+    folder, as for a repo whose card declares no configs.
+    """
+
+    data_dir: str = ""
+    data_files: list[tuple[str, list[str]]] | None = None
+
+
+def _card_config(card: dict, repo_id: str, config: str | None) -> _ConfigFiles | None:
+    """Where ``config``'s files are, from the card's ``configs:`` YAML, or None without one."""
     configs = card.get("configs") or []
     if not configs:
         return None
@@ -255,9 +282,12 @@ def _card_data_files(card: dict, repo_id: str, config: str | None) -> list[tuple
     if chosen is None:
         names = ", ".join(str(c.get("config_name")) for c in configs)
         raise InputError(f"dataset {repo_id} has no config {config!r}; choose one of: {names}")
-    data_files = chosen.get("data_files") or []
+    data_dir = str(chosen.get("data_dir") or "").strip("/")
+    data_files = chosen.get("data_files")
+    if data_files is None:
+        return _ConfigFiles(data_dir)
     if isinstance(data_files, str):
-        return [("train", [data_files])]
+        return _ConfigFiles(data_dir, [("train", [data_files])])
     out = []
     for item in data_files:
         if isinstance(item, dict):
@@ -265,7 +295,7 @@ def _card_data_files(card: dict, repo_id: str, config: str | None) -> list[tuple
             out.append((str(item.get("split", "train")), [paths] if isinstance(paths, str) else list(paths or [])))
         else:
             out.append(("train", [str(item)]))
-    return out
+    return _ConfigFiles(data_dir, out)
 
 
 def _tokens(path: str) -> set[str]:
@@ -280,37 +310,146 @@ def _split_of(path: str) -> str | None:
     return None
 
 
-def _splits_present(tree: list[HubFile], patterns: list[tuple[str, list[str]]] | None) -> set[str]:
-    """The splits that have parquet or image files: of the card's config (``patterns``), or of the whole repo."""
-    data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
-    if patterns is not None:
-        return {split for split, globs in patterns if any(fnmatch.fnmatch(f.path, g) for f in data for g in globs)}
-    splits = {_split_of(f.path) for f in data}
-    return {s for s in splits if s} or ({"train"} if data else set())
+def _glob(repo_id: str, pattern: str) -> Callable[[str], bool]:
+    """Whether a repo path is one of the files the card's ``data_files`` glob ``pattern`` selects.
+
+    The rules are those ``datasets`` resolves patterns by (fsspec's glob): ``*`` and ``?`` stay
+    within a folder, ``**`` (a whole path component) is zero or more folders, ``[...]`` is a
+    character class; and, as ``datasets`` then filters, hidden files and folders (``.x``) and
+    ``__x`` folders count only where the pattern names them. (``fnmatch``'s ``*`` crosses
+    folders: ``data/*.parquet`` took ``data/old/archive.parquet`` too.)
+
+    >>> _glob("org/pets", "data/*.parquet")("data/old/archive.parquet")
+    False
+    """
+    # Python 3.11 has no glob.translate; this is its copy with fsspec's settings (recursive,
+    # hidden files included, "/" the only separator), the one fsspec's glob compiles patterns with.
+    from fsspec.utils import glob_translate
+
+    try:
+        regex = re.compile(glob_translate(pattern))
+    except (ValueError, re.error) as exc:
+        raise InputError(f"dataset {repo_id}: the card's data_files pattern {pattern!r} is not a valid glob ({exc}); fix the card's configs") from None
+    wanted = PurePosixPath(pattern)
+    hidden = _count(wanted.parts, "."), _count(wanted.parent.parts, "__")
+
+    def matches(path: str) -> bool:
+        parts = PurePosixPath(path)
+        return bool(regex.match(path)) and (_count(parts.parts, "."), _count(parts.parent.parts, "__")) == hidden
+
+    return matches
+
+
+def _hidden(path: str) -> bool:
+    """Whether ``datasets`` skips ``path`` unless a pattern names it: in a hidden folder, a hidden file, or in a ``__x`` folder."""
+    parts = PurePosixPath(path)
+    return bool(_count(parts.parts, ".") or _count(parts.parent.parts, "__"))
+
+
+def _count(parts: Sequence[str], prefix: str) -> int:
+    """Path components starting with ``prefix`` (``.`` and ``..`` are not hidden)."""
+    return sum(1 for part in parts if part.startswith(prefix) and set(part) != {"."})
+
+
+def _in_folder(tree: list[HubFile], folder: str) -> list[tuple[HubFile, str]]:
+    """The files under ``folder`` ("": the whole repo), each with its path relative to the folder."""
+    if not folder:
+        return [(f, f.path) for f in tree]
+    return [(f, f.path[len(folder) + 1 :]) for f in tree if f.path.startswith(folder + "/")]
+
+
+def _split_files(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None) -> dict[str, list[HubFile]]:
+    """The files of each split of a config (``chosen``; None: the one config of a card without ``configs:``).
+
+    As ``datasets`` finds them: inside the config's folder (``data_dir``, else the whole repo),
+    the files the card's ``data_files`` globs select; without globs, split keywords in file or
+    folder names, or everything is ``train`` when no data file's name has one. Hidden files and
+    folders (a notebook's ``.ipynb_checkpoints/``) are skipped unless a glob names them.
+    """
+    inside = _in_folder(tree, chosen.data_dir if chosen else "")
+    if chosen is not None and chosen.data_files is not None:
+        found: dict[str, list[HubFile]] = {}
+        for split, globs in chosen.data_files:
+            matchers = [_glob(repo_id, g) for g in globs]
+            found.setdefault(split, []).extend(f for f, path in inside if any(matches(path) for matches in matchers))
+        return found
+    inside = [(f, path) for f, path in inside if not _hidden(path)]
+    data = [(f, path) for f, path in inside if _kind(path) not in (None, "metadata")]
+    if not any(_split_of(path) for _, path in data):
+        return {"train": [f for f, _ in inside]} if data else {}
+    found = {}
+    for f, path in inside:
+        if split := _split_of(path):
+            found.setdefault(split, []).append(f)
+    return found
+
+
+def _splits_present(repo_id: str, tree: list[HubFile], chosen: _ConfigFiles | None) -> set[str]:
+    """The splits of a config (``chosen``, or the repo's one config) that have data files."""
+    return {split for split, files in _split_files(repo_id, tree, chosen).items() if any(_kind(f.path) not in (None, "metadata") for f in files)}
+
+
+def _kind(path: str) -> str | None:
+    """What a file is to a split: ``"parquet"``, ``"image"``, ``"metadata"`` (an imagefolder's
+    captions), the suffix of a data format hubselect does not read (``".tar"``), or None (a card,
+    a script, a caption ``.txt`` beside an image: not data)."""
+    name = PurePosixPath(path).name
+    if name in METADATA_FILES:
+        return "metadata"
+    if name in IGNORED_FILES:
+        return None
+    lower = name.lower()
+    if lower.endswith(".parquet"):
+        return "parquet"
+    if lower.endswith(IMAGE_SUFFIXES):
+        return "image"
+    # Every suffix counts, as in datasets: shard.tar.gz is a tar, rows.jsonl.zst JSON Lines.
+    return next((f".{s}" for s in lower.split(".")[1:] if f".{s}" in OTHER_DATA_SUFFIXES), None)
 
 
 def _select(
-    repo_id: str, sha: str, tree: list[HubFile], config: str | None, split: str, patterns: list[tuple[str, list[str]]] | None
-) -> HubDatasetFiles:
-    if patterns is not None:
-        globs = [p for s, ps in patterns if s == split for p in ps]
-        candidates = [f for f in tree if any(fnmatch.fnmatch(f.path, g) for g in globs)]
-    else:
-        data = [f for f in tree if f.path.endswith(".parquet") or f.path.lower().endswith(IMAGE_SUFFIXES)]
-        candidates = tree  # the one config, "default", is the whole repo
-        if any(_split_of(f.path) for f in data):
-            candidates = [f for f in tree if _split_of(f.path) == split or Path(f.path).name in METADATA_FILES]
-        elif split != "train":
-            candidates = []
-    parquet = sorted((f for f in candidates if f.path.endswith(".parquet") and Path(f.path).name not in METADATA_FILES), key=lambda f: f.path)
-    images = sorted((f for f in candidates if f.path.lower().endswith(IMAGE_SUFFIXES)), key=lambda f: f.path)
-    # imagefolder metadata describes the images in its folder and below.
+    repo_id: str, sha: str, tree: list[HubFile], config: str | None, split: str, chosen: _ConfigFiles | None
+) -> tuple[HubDatasetFiles, list[HubFile]]:
+    """The parquet shards, or the image files and their metadata, that are the data of a split.
+
+    When the split's data is in another format, no files, and (second) its data files in that
+    format. What is data: parquet shards when there are any; else files of another format
+    ``datasets`` reads (webdataset ``.tar``, ``.zip``, ``.arrow``, ``.jsonl``, ``.csv``...);
+    else image files. Images beside shards, archives or tables are previews (the card's
+    illustrations, sample grids): each is one image, where each of those holds many rows.
+    An imagefolder's ``metadata.csv`` describes its images and is not data of its own.
+    """
+    candidates = _split_files(repo_id, tree, chosen).get(split, [])
+    kinds = [(f, _kind(f.path)) for f in candidates]
+    parquet = sorted((f for f, kind in kinds if kind == "parquet"), key=lambda f: f.path)
+    other = [] if parquet else sorted((f for f, kind in kinds if kind not in (None, "metadata", "parquet", "image")), key=lambda f: f.path)
+    if other:
+        return HubDatasetFiles(repo_id, sha, config, split, source_revision=sha), other
+    images = [] if parquet else sorted((f for f, kind in kinds if kind == "image"), key=lambda f: f.path)
+    # imagefolder metadata describes the images in its folder and below (inside the config's folder).
     image_dirs = {Path(f.path).parent for f in images}
     metadata = [
-        f for f in tree if Path(f.path).name in METADATA_FILES and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
+        f
+        for f, path in _in_folder(tree, chosen.data_dir if chosen else "")
+        if Path(f.path).name in METADATA_FILES and not _hidden(path) and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
     ]
-    return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images if not parquet else [],
-                           metadata=metadata if not parquet else [], source_revision=sha)
+    return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images, metadata=metadata, source_revision=sha), []
+
+
+def _other_format_error(where: str, split: str, sha: str, other: list[HubFile], split_files: list[HubFile]) -> str:
+    """The refusal of a split in a format hubselect does not read (``other``: its data files), with no conversion to read instead."""
+    counts = Counter(_kind(f.path) for f in other)
+    suffix = counts.most_common(1)[0][0]
+    example = next(f.path for f in other if _kind(f.path) == suffix)
+    more = f" and {len(other) - 1} more" if len(other) > 1 else ""
+    advice = "push it as parquet (datasets' push_to_hub writes parquet shards) or as image files"
+    if len(other) == 1 and suffix in (".csv", ".jsonl") and any(_kind(f.path) == "image" for f in split_files):
+        # An imagefolder whose table of captions is not named metadata.csv/.jsonl.
+        advice += f"; if its images are the data and {example} their captions, name it metadata{suffix}"
+    return (
+        f"{where}: split {split!r} is in {suffix} files ({example}{more}) at {sha[:12]}, which hubselect does not read, "
+        f"and the Hub has no parquet conversion of it; {advice}"
+    )
 
 
 class ParquetShards:
@@ -417,6 +556,31 @@ def download_files(files: HubDatasetFiles, paths: Sequence[str], *, token: str |
         yield path, Path(local)
 
 
+def download_file(files: HubDatasetFiles, path: str, *, token: str | None = None) -> Path | None:
+    """One file of the dataset's repo, by its path from the repo's root (through the HF cache); None when there is no such file.
+
+    For parquet rows that name their image by its path in the repo (a ``datasets`` Image with
+    ``bytes: null``, or a string column) instead of holding its bytes: one request per image,
+    made only for the rows a sample reads.
+
+    >>> download_file(files, "images/0001.png")  # doctest: +SKIP
+    PosixPath('.../snapshots/5d1e0c.../images/0001.png')
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    relative = PurePosixPath(path.removeprefix("./"))
+    if not relative.parts or relative.is_absolute() or ".." in relative.parts:
+        return None  # not a path inside the repo (an absolute path of the machine the dataset was built on)
+    # Paths are the source repo's, also in rows of the Hub's parquet conversion.
+    revision = files.source_revision or files.revision
+    with hub_errors(f"dataset {files.repo_id} file {relative}"):
+        try:
+            return Path(hf_hub_download(files.repo_id, str(relative), repo_type="dataset", revision=revision, token=resolve_token(token)))
+        except RemoteEntryNotFoundError:
+            return None
+
+
 __all__ = [
     "PARQUET_CONVERSION",
     "HubDatasetFiles",
@@ -424,5 +588,6 @@ __all__ = [
     "ParquetShards",
     "dataset_files",
     "dataset_revision",
+    "download_file",
     "download_files",
 ]

@@ -1322,6 +1322,20 @@ class LoopbackHub:
                 repo.trending_score = trending_score
             self._store.save_repo(repo)
 
+    def set_ref(self, repo_id: str, ref: str, revision: str, repo_type: str = "model") -> None:
+        """Point a ref only the Hub itself writes at ``revision`` (a branch, tag or commit oid).
+
+        E.g. ``refs/convert/parquet``, the dataset viewer's parquet conversion: upload it to a
+        branch, then ``hub.set_ref(repo_id, "refs/convert/parquet", "that-branch", "dataset")``.
+        """
+        with self._store.lock:
+            repo = self._seed_repo(repo_id, repo_type)
+            oid = self._store.resolve(repo, revision)
+            if oid is None:
+                raise KeyError(f"No revision {revision!r} in {repo_type} repo {repo_id!r} on the loopback hub")
+            repo.refs[ref] = oid
+            self._store.save_repo(repo)
+
     def add_org(self, org: str, members: Iterable[str]) -> None:
         """Create (or extend) an organization: its members may write to repos under ``org/``."""
         with self._store.lock:
