@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from huggingface_hub import HfApi
@@ -256,8 +257,9 @@ def test_data_in_another_format_is_read_from_the_conversion_never_from_preview_i
     assert all(source.startswith("default/train/0000.parquet") for source in sample.sources)
 
 
-def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_token, hub_repo_id, tmp_path):
-    """metadata.csv describes the images; a table of captions under another name is refused with how to name it."""
+def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_token, hub_repo_id, tmp_path, caplog):
+    """metadata.csv describes the images; a table of captions under another name leaves the images
+    the data (as datasets reads them: the most common file kind), and says how to name it."""
     from hubselect.testing.tiny import write_image_folder
 
     folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
@@ -270,9 +272,10 @@ def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_
     other = hub_repo_id + "-captions"
     (folder / "metadata.csv").rename(folder / "captions.csv")
     _upload(folder, other, hub_token)
-    with pytest.raises(InputError, match=r"split 'train' is in \.csv files \(captions\.csv\).*; if its images are the data and "
-                                         r"captions\.csv their captions, name it metadata\.csv$"):
-        load_dataset_sample(other, n=10, progress=False)
+    with caplog.at_level(logging.WARNING, logger="hubselect.hub.datasets"):
+        sample = load_dataset_sample(other, n=10, progress=False)
+    assert len(sample) == 10 and sample.caption_column is None
+    assert "captions.csv not read (the images are the data); if it holds their captions, name it metadata.csv" in caplog.text
 
 
 def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, hub_token, hub_repo_id, tmp_path):

@@ -14,7 +14,7 @@ config, ``default``: the whole repo, split by keywords in file or folder names (
 ``validation``/``valid``/``dev``/``val``, ``test``/``eval``), else everything is ``train``;
 hidden files and folders are skipped. A split's data is its parquet shards, else its files in
 another format ``datasets`` reads (webdataset ``.tar``, ``.jsonl``, ``.csv``, ``.arrow``...),
-else its image files: images beside shards or tables are previews. A split in another format
+else its image files: images beside shards or archives are previews. A split in another format
 is read from the Hub's automatic parquet conversion (``refs/convert/parquet``), with that
 conversion's configs.
 
@@ -51,6 +51,9 @@ METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
 #: archives, Arrow, JSON Lines, CSV...): a split in one of them is read from the Hub's parquet
 #: conversion, which ``datasets`` makes of it.
 OTHER_DATA_SUFFIXES = frozenset({".tar", ".tgz", ".zip", ".arrow", ".lance", ".vortex", ".h5", ".hdf5", ".jsonl", ".ndjson", ".json", ".csv", ".tsv"})
+#: Of those, the tables: beside more images they are the images' notes, not the data (archives
+#: and Arrow files beside images are the data, the images previews: each holds many rows).
+TABLE_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".csv", ".tsv"})
 #: Files ``datasets`` never takes for data.
 IGNORED_FILES = ("README.md", "config.json", "dataset_info.json", "dataset_infos.json", "dataset_dict.json", "dummy_data.zip")
 
@@ -415,14 +418,23 @@ def _select(
     When the split's data is in another format, no files, and (second) its data files in that
     format. What is data: parquet shards when there are any; else files of another format
     ``datasets`` reads (webdataset ``.tar``, ``.zip``, ``.arrow``, ``.jsonl``, ``.csv``...);
-    else image files. Images beside shards, archives or tables are previews (the card's
-    illustrations, sample grids): each is one image, where each of those holds many rows.
+    else image files. Images beside shards or archives are previews (the card's illustrations,
+    sample grids): each is one image, where each of those holds many rows; tables beside more
+    images (a ``captions.csv``, a ``labels.json``) are notes on the images, which are the data.
     An imagefolder's ``metadata.csv`` describes its images and is not data of its own.
     """
     candidates = _split_files(repo_id, tree, chosen).get(split, [])
     kinds = [(f, _kind(f.path)) for f in candidates]
     parquet = sorted((f for f, kind in kinds if kind == "parquet"), key=lambda f: f.path)
     other = [] if parquet else sorted((f for f, kind in kinds if kind not in (None, "metadata", "parquet", "image")), key=lambda f: f.path)
+    if other and all(_kind(f.path) in TABLE_SUFFIXES for f in other) and sum(kind == "image" for _, kind in kinds) > len(other):
+        # A few tables among more images (a captions.csv not named metadata.csv, a labels.json):
+        # the images are the data, as datasets reads the split (its most common file kind).
+        log.warning(
+            "dataset %s: %s not read (the images are the data); if it holds their captions, name it metadata%s",
+            repo_id, ", ".join(f.path for f in other), _kind(other[0].path) if _kind(other[0].path) in (".csv", ".jsonl") else ".csv",
+        )
+        other = []
     if other:
         return HubDatasetFiles(repo_id, sha, config, split, source_revision=sha), other
     images = [] if parquet else sorted((f for f, kind in kinds if kind == "image"), key=lambda f: f.path)
