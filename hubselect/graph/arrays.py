@@ -22,6 +22,7 @@ class ZooArrays:
     """Scores, distances and features of one zoo (one fine-tuning method), indexed by position.
 
     - ``scores[i, j]``: mean score of ``models[i]`` on ``datasets[j]``; NaN where unknown.
+      Only results scored with the probe of the method's results count (``Zoo.for_method``).
     - ``before[i, j]``: the score before fine-tuning, where records carry one (else None).
     - ``distances[a, b]``: dataset distance (symmetric, lower = closer); NaN where unknown, 0 on
       the diagonal. Several probes for one pair are averaged.
@@ -64,6 +65,8 @@ class ZooArrays:
             )
         if zoo.records.empty:
             raise InputError("the zoo has no records; import fine-tuning results first (`hubselect zoo import`)")
+        # Scores measured through two probes are on two scales: never averaged.
+        zoo = zoo.for_method(None)
         models, datasets = zoo.model_ids, zoo.dataset_ids
         records = zoo.records
         scores = (
