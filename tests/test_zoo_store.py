@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -517,3 +518,32 @@ def test_results_scored_with_another_probe_are_left_out_not_averaged_with_the_me
     tie = Zoo(zoo.meta)
     tie.add_profiles([_profiled("m1", "warm", 246.5, inception, "a"), _profiled("m1", "warm", 8.1, clip, "b")])
     assert tie.score_matrix().loc["m1", "warm"] == 246.5
+
+
+def test_the_graph_reads_one_probes_distances_so_identical_datasets_sit_at_one_distance():
+    # cool, warm and a byte-identical copy of warm, profiled with the default probe; cool and warm with another too.
+    clip = "openai/clip-vit-base-patch32"
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([ProfileRecord("m1", d, 30.0, "lora") for d in ("cool", "warm", "warmcopy")])
+    zoo.add_distances([
+        DistanceRecord("cool", "warm", 8.614, clip), DistanceRecord("warm", "warmcopy", 0.0, clip),
+        DistanceRecord("cool", "warmcopy", 8.614, clip), DistanceRecord("cool", "warm", 16.973, "local:clip2"),
+    ])
+
+    def distance(arrays: ZooArrays, a: str, b: str) -> float:
+        return arrays.distances[arrays.dataset_index(a), arrays.dataset_index(b)]
+
+    # By default the default probe's, as `dataset similar` compares a dataset through it.
+    arrays = ZooArrays.from_zoo(zoo)
+    assert distance(arrays, "cool", "warm") == distance(arrays, "cool", "warmcopy") == 8.614  # was 12.79, the mean of both probes
+    other = ZooArrays.from_zoo(zoo.for_probe("local:clip2"))
+    assert distance(other, "cool", "warm") == 16.973 and np.isnan(distance(other, "cool", "warmcopy"))
+    # Several probes, none of them the default: which one is the user's to say.
+    zoo.distances = zoo.distances.replace({clip: "local:clip"})
+    with pytest.raises(InputError) as refused:
+        ZooArrays.from_zoo(zoo)
+    assert str(refused.value) == (
+        "the zoo's dataset distances were measured with several probes (local:clip, local:clip2), whose distances are on "
+        "different scales; choose one with --probe (in Python: zoo.for_probe('local:clip'))"
+    )
+    assert distance(ZooArrays.from_zoo(zoo.for_probe("local:clip")), "cool", "warm") == 8.614

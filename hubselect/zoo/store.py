@@ -407,6 +407,46 @@ class Zoo:
         """
         return _results_probes(self.records).get(method)
 
+    def for_probe(self, probe: str | None) -> "Zoo":
+        """A view of this zoo whose dataset distances are those one probe measured: ``probe`` is
+        its id as the distances table names it, without a revision (``openai/clip-vit-base-patch32``,
+        ``local:clip``; ``""`` for distances that name none, an imported bundle's).
+
+        A Fréchet distance is measured in one probe's feature space, so distances from two probes
+        are on two scales (two datasets 8.6 apart through one CLIP can be 17.0 apart through
+        another): the matching graph reads one probe's, the one a new dataset is compared with
+        the zoo's through. Pairs it did not measure are missing, as in a zoo profiled with it
+        alone. ``None`` picks the zoo's only one, or ``openai/clip-vit-base-patch32`` among
+        several (as ``dataset similar`` does), and fails otherwise.
+
+        >>> zoo = Zoo()
+        >>> zoo.add_distances([DistanceRecord("a", "b", 8.6, "local:clip"), DistanceRecord("a", "b", 17.0, "local:clip2")])
+        >>> zoo.for_probe("local:clip").distances["distance"].tolist()
+        [8.6]
+        """
+        from hubselect.probes.registry import DEFAULT_PROBE
+
+        probes = self.distance_probes
+        if probe is None:
+            if len(probes) <= 1:
+                return self
+            if DEFAULT_PROBE not in probes:
+                named = ", ".join(p or "none named (imported)" for p in probes)
+                raise InputError(
+                    f"the zoo's dataset distances were measured with several probes ({named}), whose distances are on "
+                    f"different scales; choose one with --probe (in Python: zoo.for_probe({next(p for p in probes if p)!r}))"
+                )
+            probe = DEFAULT_PROBE
+        if probes == [probe]:
+            return self
+        return self._with(distances=self.distances[self.distances["probe"].fillna("") == probe].reset_index(drop=True))
+
+    @property
+    def distance_probes(self) -> list[str]:
+        """Ids of the probes the zoo's dataset distances were measured with (``""``: distances
+        that name none, an imported bundle's)."""
+        return sorted(_distinct(self.distances["probe"].fillna("")))
+
     def _with(self, **tables: pd.DataFrame) -> "Zoo":
         """A view of this zoo with some tables replaced."""
         current = {name: getattr(self, name) for name in TABLES}
