@@ -159,10 +159,12 @@ def recommend(
         )
     zoo_obj = zoo_obj.for_method(method)
     probe_ref = _matching_probe(zoo_obj, zoo_label, probe, token)
+    # The dataset's distances to the zoo's are measured through this probe: the graph's must be too.
+    zoo_obj = zoo_obj.for_probe(probe_ref.id)
     # Computed only where needed (a local zoo, a ranker to check by content, a ranker to build):
     # it builds the zoo's arrays, ~0.1 s on 1,000 × 1,000, which a Hub zoo with a published ranker never needs.
     fingerprint = functools.cache(functools.partial(_fingerprint, zoo_obj))
-    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices)
+    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices, probe=probe_ref.id)
     timings["load"] = time.perf_counter() - started
 
     profile = profile_dataset(
@@ -304,12 +306,13 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
 
 
 def _ranker_for(
-    zoo: Zoo, zoo_label: str, bundled: bool, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str]
+    zoo: Zoo, zoo_label: str, bundled: bool, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str],
+    *, probe: str | None = None,
 ):
     from hubselect.rank import Ranker
 
     if isinstance(ranker, Ranker):
-        _check_ranker(ranker, "the given ranker", zoo, zoo_label, fingerprint, notices)
+        _check_ranker(ranker, "the given ranker", zoo, zoo_label, fingerprint, notices, probe=probe)
         return ranker, {"source": "given"}
     if ranker is not None:
         folder = Path(str(ranker)).expanduser()
@@ -325,7 +328,7 @@ def _ranker_for(
                 raise InputError(f"ranker {str(ranker)!r}: no such folder, and {problem}")
             loaded = Ranker.load(pull_ranker(str(ranker), token=token))
             source = str(ranker)
-        _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices)
+        _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices, probe=probe)
         return loaded, {"source": source}
     if bundled:
         from hubselect.demo import bundled_paths
@@ -342,7 +345,7 @@ def _ranker_for(
                 # ranker can mend it: rank as if none were published, and say why.
                 notices.append(f"{problem}; until it is rebuilt and pushed again, a ranker built from zoo {zoo_label} ranks instead (cached for next time)")
                 return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False), {"source": "built from the zoo"}
-            _check_ranker(loaded, f"the published ranker {published}", zoo, zoo_label, fingerprint, notices)
+            _check_ranker(loaded, f"the published ranker {published}", zoo, zoo_label, fingerprint, notices, probe=probe)
             return loaded, {"source": published}
     return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
 
@@ -371,9 +374,10 @@ def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = Non
         return None, f"the published ranker {repo_id} cannot be loaded: {detail}"
 
 
-def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], notices: list[str]) -> None:
-    """Refuse a ranker built on a zoo scored otherwise, or on another zoo; note one built on
-    another revision of this zoo (it ranks by the results it was built on)."""
+def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], notices: list[str], *, probe: str | None = None) -> None:
+    """Refuse a ranker built on a zoo scored otherwise, on the dataset distances of another probe
+    than ``probe`` (the one the new dataset is compared with the zoo's through), or on another
+    zoo; note one built on another revision of this zoo (it ranks by the results it was built on)."""
     info = ranker.zoo_info
     instead = f"use a ranker built on this zoo (`hubselect build {zoo_label} --out DIR`), or leave --ranker out"
     score = info.get("score", zoo.meta.score)
@@ -387,6 +391,12 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     built_method, zoo_method = info.get("method"), (zoo.methods[0] if zoo.methods else None)
     if built_method and zoo_method and built_method != zoo_method:
         raise InputError(f"{name} was built on {built_method} results, the zoo's are {zoo_method} results; pass --method {built_method} or {instead}")
+    built_probe = info.get("probe")  # rankers built before it was recorded do not say
+    if probe is not None and built_probe and built_probe != probe:
+        raise InputError(
+            f"{name} was built on the dataset distances of probe {built_probe}, and the dataset is compared with the zoo's "
+            f"through {probe}, on another scale; pass that probe with --probe, or {instead}"
+        )
     profiled = _profiled_models(zoo)
     # Known to the ranker: the models that had results when it was built. One it holds without
     # any (crawled, profiled since) is new to it, and candidate_models leaves it out.

@@ -21,11 +21,12 @@ from pathlib import Path
 import pytest
 
 from hubselect.cli import main
+from hubselect.errors import InputError
 from hubselect.profile.journal import JOURNAL_FILE, read_journal
 from hubselect.testing.profile_fixtures import seed_profile_hub, tiny_clip_full
 from hubselect.testing.pytest_plugin import HUB_TOKEN
 from hubselect.testing.tiny import tiny_dinov2
-from hubselect.zoo import Zoo, ZooMeta
+from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
 
 
 def run_cli(*args) -> tuple[int, str, str]:
@@ -734,3 +735,47 @@ def test_results_scored_at_an_older_probe_revision_stay_done_by_default(profile_
     (again,) = plan_jobs(model, dataset, methods="lora", token=hub_token, zoo=Zoo.load(tmp_path / "zoo"))
     assert again.probe.key == f"{hub_repo_id}@{scored_at}" and again.key == job.key
     assert lacking_jobs([again], ZooWriter(tmp_path / "zoo")).jobs == []
+
+
+def test_a_rerun_without_probe_uses_the_probe_the_zoos_results_were_scored_with_and_another_is_refused(probes, tmp_path, monkeypatch):
+    """A zoo scored with Inception: a rerun that names no probe is the same job, done (it was
+    redone with openai CLIP, whose FID the zoo then averaged with Inception's); another probe is
+    refused before any work, as its scores are on another scale."""
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import fake_inception_weights, write_image_folder
+
+    monkeypatch.setenv("HUBSELECT_INCEPTION_DIR", str(fake_inception_weights(tmp_path / "inception")))
+    model = save_tiny_pipeline(tmp_path / "models" / "sd", "sd-tiny-ddim")
+    warm = write_image_folder(tmp_path / "warm", n=8, style="warm", seed=0)
+    zoo = tmp_path / "zoo"
+
+    def profile(*probe: str) -> tuple[int, dict | None, str]:
+        code, out, err = run_cli("profile", "--models", model, "--datasets", warm, *probe, "--steps", "2", "--sample-size", "8",
+                                 "--min-images", "6", "--num-images", "2", "--inference-steps", "2", "--curve-points", "0",
+                                 "--threads", "1", "--device", "cpu", "--zoo", zoo, "--format", "json")
+        return code, json.loads(out) if out else None, err
+
+    code, summary, err = profile("--probe", "inception")
+    assert code == 0 and summary["done"] == 1, err
+    held = Zoo.load(zoo).records.copy()
+    code, summary, err = profile()
+    assert code == 0 and (summary["done"], summary["skipped"]) == (0, 1), err
+    for given, named in ((probes["clip"], "local:clip"), ("openai/clip-vit-base-patch32", "openai/clip-vit-base-patch32")):
+        code, summary, err = profile("--probe", given)
+        assert (code, summary) == (2, None)
+        assert err == (f"Error: the zoo's lora results were scored with clean-fid/inception-v3, not {named}, and scores from two "
+                       "probes are not comparable; leave --probe out (or pass --probe inception), or profile into another zoo (--zoo)\n")
+    assert Zoo.load(zoo).records.equals(held)
+
+
+def test_a_zoo_scored_with_a_local_probe_asks_for_its_folder(probes, tmp_path):
+    from hubselect.profile.grid import plan_jobs
+
+    (job,) = plan_jobs("org/sd", "org/pets", methods="lora", probe=str(probes["clip"]))
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([ProfileRecord("sd", "pets", 30.0, "lora", job.config_hash, details={"probe": job.probe.id})])
+    with pytest.raises(InputError) as refused:
+        plan_jobs("org/sd", "org/pets", methods="lora", zoo=zoo)
+    assert str(refused.value) == "the zoo's results were scored with a local probe (local:clip); pass that probe's folder with --probe PATH"
+    (again,) = plan_jobs("org/sd", "org/pets", methods="lora", probe=str(probes["clip"]), zoo=zoo)
+    assert again.key == job.key

@@ -18,6 +18,7 @@ from fixtures.data import style_folder, tiny_clip_dir
 from hubselect.cli import main
 from hubselect.demo import bundled_paths
 from hubselect.data.profile import add_to_zoo, profile_dataset
+from hubselect.errors import InputError
 from hubselect.testing.tiny import write_image_folder
 from hubselect.zoo import ModelRecord, ProfileRecord, Zoo, ZooMeta
 
@@ -873,3 +874,42 @@ def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after
     offline = subprocess.run(command, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=180)
     assert offline.returncode == 0, offline.stderr
     assert (json.loads(offline.stdout)["status"], json.loads(offline.stdout)["probe_revision"]) == ("added", moved_to)
+
+
+def test_a_zoo_also_profiled_with_another_probe_ranks_on_the_distances_of_the_probe_the_dataset_is_compared_through(
+    zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch
+):
+    """The new dataset's distances are measured through --probe: the graph's must be too, not
+    the mean of both probes' (two scales), so profiling the zoo's datasets with a second probe
+    changes no recommendation made through the first."""
+    from hubselect import constants
+    from hubselect.rank import Ranker, RankerConfig
+    from hubselect.graph import Node2VecConfig
+    from hubselect.testing.tiny import tiny_clip_vision
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    zoo = Zoo.load(zoo_dir)
+    other = tiny_clip_vision(tmp_path / "other-clip", seed=1)
+    for style in STYLES:
+        for seed in (1, 2):
+            add_to_zoo(zoo, profile_dataset(style_folder(style, 16, seed), probe=str(other), n=16, name=f"data/{style}-{seed}", min_images=8))
+    assert sorted(set(zoo.distances["probe"])) == ["local:other-clip", "local:tiny-clip"]
+    zoo.save(tmp_path / "two-probes")
+
+    import hubselect
+
+    def ranked(zoo_folder, ranker=None):
+        result = hubselect.recommend(str(cool_folder), zoo=str(zoo_folder), ranker=ranker, probe=str(tiny_clip_dir()), n=16)
+        return [(r.model, r.score, r.score_low, r.score_high) for r in result.recommendations]
+
+    # Built from the zoo (the zoo profiled with the one probe: the same fit, ranker_dir).
+    assert ranked(tmp_path / "two-probes") == ranked(zoo_dir, str(ranker_dir))
+    # A ranker built on the other probe's distances is refused, not used with this probe's.
+    small = RankerConfig(node2vec=Node2VecConfig(dim=8, walks_per_node=5, walk_length=20), inner_folds=3)
+    Ranker.fit(zoo.for_probe("local:other-clip"), small).save(tmp_path / "other-ranker")
+    with pytest.raises(InputError) as refused:
+        ranked(tmp_path / "two-probes", str(tmp_path / "other-ranker"))
+    assert str(refused.value).startswith(
+        f"the ranker {tmp_path / 'other-ranker'} was built on the dataset distances of probe local:other-clip, and the dataset is "
+        "compared with the zoo's through local:tiny-clip, on another scale; pass that probe with --probe, or use a ranker built on this zoo"
+    )

@@ -974,3 +974,40 @@ def test_push_advises_an_evaluation_that_passes_its_own_check(hub, hub_token, hu
         else:
             push_ranker(folder, hub_repo_id, token=hub_token, evaluation=evaluate(zoo, config=Ranker.load(folder).config))
         capsys.readouterr()
+
+
+def test_a_zoo_profiled_with_a_second_probe_is_evaluated_on_one_probes_distances(tmp_path, capsys):
+    """Distances from two probes are on two scales: the graph, the learner and nearest_dataset
+    read the default probe's (as `dataset similar` compares a dataset through it), not their mean;
+    among other probes, --probe says which."""
+    from hubselect.zoo import DistanceRecord
+
+    zoo = synthetic_zoo(6, 4, n_clusters=2, seed=1)
+    zoo.distances = zoo.distances.assign(probe="openai/clip-vit-base-patch32")
+    alone = evaluate(zoo, ["data-000"], SMALL)
+    # Through another probe, data-000 is nearest data-001, of the other cluster.
+    zoo.add_distances([DistanceRecord("data-000", "data-001", 0.1, "local:clip2"), DistanceRecord("data-000", "data-002", 30.0, "local:clip2")])
+    both = evaluate(zoo, ["data-000"], SMALL)
+
+    def without_seconds(report):
+        return {k: v for k, v in report["targets"]["data-000"].items() if k != "seconds"}
+
+    assert both["targets"]["data-000"]["predicted_top1"]["nearest_dataset"] == planted_for(zoo, "data-000")
+    assert without_seconds(both) == without_seconds(alone) and both["zoo"] == alone["zoo"]
+    assert both["zoo"]["probe"] == "openai/clip-vit-base-patch32"
+
+    zoo.distances = zoo.distances.replace({"openai/clip-vit-base-patch32": "local:clip"})
+    folder = str(zoo.save(tmp_path / "zoo"))
+    for command in (["evaluate", folder], ["build", folder, "--out", str(tmp_path / "ranker")]):
+        code, out, err = main(command), *capsys.readouterr()
+        assert code == 2 and out == "" and err == (
+            "Error: the zoo's dataset distances were measured with several probes (local:clip, local:clip2), whose distances "
+            "are on different scales; choose one with --probe (in Python: zoo.for_probe('local:clip'))\n"
+        )
+        code, out, err = main([*command, "--probe", "inception"]), *capsys.readouterr()
+        assert code == 2 and err == (f"Error: probe clean-fid/inception-v3 measured none of zoo {folder}'s dataset distances "
+                                     "(measured with: local:clip, local:clip2); pass one of those with --probe\n")
+    assert main(["evaluate", folder, "--probe", "local:clip2", "--targets", "data-000", "--format", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["zoo"]["probe"] == "local:clip2"
+    assert report["targets"]["data-000"]["predicted_top1"]["nearest_dataset"] == planted_for(zoo, "data-001")

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -483,3 +484,66 @@ def test_method_view_selects_records():
         zoo.for_method(None)
     with pytest.raises(InputError, match="choose one of: full, lora"):
         zoo.for_method("dreambooth")
+
+
+def _profiled(model: str, dataset: str, score: float, probe: str, config_hash: str, method: str = "lora") -> ProfileRecord:
+    """A result as `hubselect profile` writes it: the probe it was scored with in its details."""
+    return ProfileRecord(model, dataset, score, method, config_hash, details={"probe": probe, "fid_extractor": f"{probe}@r"})
+
+
+def test_results_scored_with_another_probe_are_left_out_not_averaged_with_the_methods(caplog):
+    inception, clip = "clean-fid/inception-v3", "openai/clip-vit-base-patch32"
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([
+        _profiled("m1", "warm", 246.5, inception, "steps-2"),
+        _profiled("m1", "warm", 250.5, inception, "steps-4"),  # other settings, same probe: averaged
+        _profiled("m1", "cool", 200.0, inception, "steps-2"),
+        _profiled("m1", "warm", 8.1, clip, "clip-steps-2"),  # a rerun that fell back on CLIP (it was averaged in)
+        _profiled("m1", "warm", 5.0, clip, "db", method="dreambooth"),  # another method's own probe
+        ProfileRecord("m2", "warm", 210.0, "lora"),  # imported: names no probe, so it is kept
+    ])
+    with caplog.at_level("WARNING"):
+        lora = zoo.for_method("lora")
+        arrays = ZooArrays.from_zoo(lora)
+    assert arrays.scores[arrays.model_index("m1"), arrays.dataset_index("warm")] == 248.5
+    assert arrays.scores[arrays.model_index("m2"), arrays.dataset_index("warm")] == 210.0
+    assert caplog.messages == [
+        f"left out 1 lora result scored with {clip}: the zoo's lora results were scored with {inception}, and scores from two probes are not comparable"
+    ]
+    assert zoo.for_method("dreambooth").score_matrix().loc["m1", "warm"] == 5.0
+    matrix = Zoo(zoo.meta, records=zoo.records[zoo.records["method"] == "lora"]).score_matrix()
+    assert matrix.loc["m1", "warm"] == 248.5 and matrix.loc["m1", "cool"] == 200.0
+    assert zoo.results_probe("lora") == inception and zoo.results_probe("dreambooth") == clip
+    # As many results through each probe: the zoo's is the one it was scored with first.
+    tie = Zoo(zoo.meta)
+    tie.add_profiles([_profiled("m1", "warm", 246.5, inception, "a"), _profiled("m1", "warm", 8.1, clip, "b")])
+    assert tie.score_matrix().loc["m1", "warm"] == 246.5
+
+
+def test_the_graph_reads_one_probes_distances_so_identical_datasets_sit_at_one_distance():
+    # cool, warm and a byte-identical copy of warm, profiled with the default probe; cool and warm with another too.
+    clip = "openai/clip-vit-base-patch32"
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([ProfileRecord("m1", d, 30.0, "lora") for d in ("cool", "warm", "warmcopy")])
+    zoo.add_distances([
+        DistanceRecord("cool", "warm", 8.614, clip), DistanceRecord("warm", "warmcopy", 0.0, clip),
+        DistanceRecord("cool", "warmcopy", 8.614, clip), DistanceRecord("cool", "warm", 16.973, "local:clip2"),
+    ])
+
+    def distance(arrays: ZooArrays, a: str, b: str) -> float:
+        return arrays.distances[arrays.dataset_index(a), arrays.dataset_index(b)]
+
+    # By default the default probe's, as `dataset similar` compares a dataset through it.
+    arrays = ZooArrays.from_zoo(zoo)
+    assert distance(arrays, "cool", "warm") == distance(arrays, "cool", "warmcopy") == 8.614  # was 12.79, the mean of both probes
+    other = ZooArrays.from_zoo(zoo.for_probe("local:clip2"))
+    assert distance(other, "cool", "warm") == 16.973 and np.isnan(distance(other, "cool", "warmcopy"))
+    # Several probes, none of them the default: which one is the user's to say.
+    zoo.distances = zoo.distances.replace({clip: "local:clip"})
+    with pytest.raises(InputError) as refused:
+        ZooArrays.from_zoo(zoo)
+    assert str(refused.value) == (
+        "the zoo's dataset distances were measured with several probes (local:clip, local:clip2), whose distances are on "
+        "different scales; choose one with --probe (in Python: zoo.for_probe('local:clip'))"
+    )
+    assert distance(ZooArrays.from_zoo(zoo.for_probe("local:clip")), "cool", "warm") == 8.614

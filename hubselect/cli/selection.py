@@ -24,14 +24,34 @@ def _config(seed: int, learner: str):
     return RankerConfig.seeded(seed, learner)
 
 
-def _open(zoo_ref: str, method: str | None):
+def _open(zoo_ref: str, method: str | None, probe: str | None):
     from hubselect.zoo.resolve import open_zoo
 
-    return open_zoo(zoo_ref, token=SETTINGS.token).for_method(method)
+    zoo = open_zoo(zoo_ref, token=SETTINGS.token).for_method(method)
+    return zoo.for_probe(_distance_probe(zoo, zoo_ref, probe) if probe is not None else None)
+
+
+def _distance_probe(zoo, zoo_ref: str, spec: str) -> str:
+    """The id by which ``zoo``'s distances table names the probe ``spec`` (``inception``, a Hub
+    id with or without a revision, a folder or the ``local:NAME`` it is named by); one that
+    measured none of its distances is refused."""
+    from hubselect.probes.registry import probe_id
+
+    folder = Path(spec).expanduser()
+    wanted = probe_id(spec) or (f"local:{folder.resolve().name}" if folder.is_dir() else spec)
+    probes = zoo.distance_probes
+    if wanted not in probes:
+        measured = ", ".join(p or "none named (imported)" for p in probes) or "none: it holds no dataset distances"
+        raise InputError(f"probe {wanted} measured none of zoo {zoo_ref}'s dataset distances (measured with: {measured}); pass one of those with --probe")
+    return wanted
 
 
 _selection_options = [
     click.option("--method", default=None, help="Fine-tuning method whose results to use (needed when the zoo holds several)."),
+    click.option("--probe", default=None,
+                 help="Probe whose dataset distances the graph reads (its id, or its folder), as `recommend --probe` compares "
+                      "a dataset through: distances from two probes are on two scales (default: the zoo's only one, or "
+                      "openai/clip-vit-base-patch32 among several; a zoo whose distances name several others needs it)."),
     click.option("--learner", type=click.Choice(["lambdarank", "regression"]), default="lambdarank", show_default=True,
                  help="LightGBM objective of the ranker."),
     seed_option("Seed for walks, embeddings and the learner."),
@@ -51,7 +71,7 @@ def selection_options(func):
               help="Also write the full report (per-target metrics included) to this file (checked before the evaluation starts).")
 @selection_options
 @common_options
-def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, method: str | None, learner: str, seed: int) -> None:
+def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, method: str | None, probe: str | None, learner: str, seed: int) -> None:
     """Leave-one-dataset-out evaluation of the method against the baselines.
 
     For each target, every model→target result leaves the graph and the training rows (the
@@ -86,7 +106,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
                         "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>",
                         "seconds": s}},
      "zoo": {"score": name, "higher_is_better": bool, "repo": id, "revision": sha,
-             "method": name, "fingerprint": hash},  # the zoo and the ranker configuration
+             "method": name, "probe": id, "fingerprint": hash},  # the zoo and the ranker configuration
      "config": {...},                               # evaluated, as a ranker.json records them
      "notices": [sentence, ...]}   # only when something needs explaining,
                                    # e.g. rel1 undefined (null) where scores are not all > 0
@@ -95,7 +115,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     from hubselect.rank import evaluate
 
     report_file = check_writable_file(json_path, "--json") if json_path is not None else None
-    zoo = _open(zoo_ref, method)
+    zoo = _open(zoo_ref, method, probe)
     wanted = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     if targets is not None and not wanted:
         raise InputError("--targets is empty; pass comma-separated dataset names, e.g. --targets a,b")
@@ -148,7 +168,7 @@ def _write_report(report: dict, path: Path) -> str | None:
               help="Folder to write the ranker to: a new or empty one, or a ranker folder to rebuild (its other files are kept).")
 @selection_options
 @common_options
-def build_command(zoo_ref: str, out: str, method: str | None, learner: str, seed: int) -> None:
+def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None, learner: str, seed: int) -> None:
     """Train the ranker on every result of a zoo and save it (learner, feature schema, embeddings, config).
 
     --out must be a new or empty folder, or a ranker folder: a folder holding anything else is
@@ -160,7 +180,7 @@ def build_command(zoo_ref: str, out: str, method: str | None, learner: str, seed
     if not out:
         raise InputError("--out is empty; pass the folder to write the ranker to, e.g. --out ranker")
     out = check_ranker_folder(out)
-    zoo = _open(zoo_ref, method)
+    zoo = _open(zoo_ref, method, probe)
     started = time.perf_counter()
     ranker = Ranker.fit(zoo, _config(seed, learner))
     ranker.save(out)

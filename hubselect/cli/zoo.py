@@ -171,7 +171,9 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -
         holds = f"{methods[0]} results" if len(methods) == 1 else f"none of those but {', '.join(methods)} results"
         return (f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); "
                 f"rebuild it with {_build_advice(repo_id, methods)} and push it with `hubselect push ranker --repo {ranker_repo}`")
-    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", hub_zoo.for_method(method if method in methods else None), repo_id)
+    zoo = hub_zoo.for_method(method if method in methods else None)
+    probe = ranker.zoo_info.get("probe")  # whose dataset distances it was built on: compared on those
+    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id)
 
 
 def _build_advice(repo_id: str, methods: list[str]) -> str:

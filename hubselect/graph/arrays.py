@@ -22,9 +22,10 @@ class ZooArrays:
     """Scores, distances and features of one zoo (one fine-tuning method), indexed by position.
 
     - ``scores[i, j]``: mean score of ``models[i]`` on ``datasets[j]``; NaN where unknown.
+      Only results scored with the probe of the method's results count (``Zoo.for_method``).
     - ``before[i, j]``: the score before fine-tuning, where records carry one (else None).
     - ``distances[a, b]``: dataset distance (symmetric, lower = closer); NaN where unknown, 0 on
-      the diagonal. Several probes for one pair are averaged.
+      the diagonal. One probe's distances (``Zoo.for_probe``): the only one, or the one given.
     - ``model_features`` / ``dataset_features``: one row per model / dataset (same order),
       feature columns only; missing rows are all-NaN.
 
@@ -56,7 +57,9 @@ class ZooArrays:
 
     @classmethod
     def from_zoo(cls, zoo) -> "ZooArrays":
-        """Dense arrays of a zoo that holds one fine-tuning method (see ``Zoo.for_method``)."""
+        """Dense arrays of a zoo that holds one fine-tuning method (see ``Zoo.for_method``), whose
+        dataset distances are those of one probe (see ``Zoo.for_probe``: among several, the
+        default probe's; a zoo whose distances name several others asks which)."""
         if len(zoo.methods) > 1:
             raise InputError(
                 f"the zoo holds several methods ({', '.join(zoo.methods)}); choose one with --method "
@@ -64,6 +67,8 @@ class ZooArrays:
             )
         if zoo.records.empty:
             raise InputError("the zoo has no records; import fine-tuning results first (`hubselect zoo import`)")
+        # Scores and distances measured through two probes are on two scales: never averaged.
+        zoo = zoo.for_method(None).for_probe(None)
         models, datasets = zoo.model_ids, zoo.dataset_ids
         records = zoo.records
         scores = (

@@ -189,6 +189,57 @@ def records_probe(zoo: Any, spec: str) -> str:
     return f"{hub_id}@{max(counts, key=lambda revision: (counts[revision], revision))}"
 
 
+def results_probe(zoo: Any, methods: Iterable[str]) -> str | None:
+    """The id of the probe the zoo's results of ``methods`` were scored with
+    (:meth:`~hubselect.zoo.Zoo.results_probe`); None where none of them names one.
+
+    The jobs of a grid share one probe, so methods whose results were scored with different
+    probes are profiled in separate runs.
+
+    >>> results_probe(Zoo.load("my-zoo"), ["lora"])  # doctest: +SKIP
+    'clean-fid/inception-v3'
+    """
+    if zoo is None or zoo.records.empty:
+        return None
+    scored = {method: probe for method in methods if (probe := zoo.results_probe(method)) is not None}
+    if len(set(scored.values())) > 1:
+        each = "; ".join(f"its {method} results were scored with {probe}" for method, probe in scored.items())
+        raise InputError(f"the zoo's results were scored with several probes ({each}); profile one method per run (--methods)")
+    return next(iter(scored.values()), None)
+
+
+def refuse_other_probe(zoo: Any, methods: Iterable[str], probe: str) -> None:
+    """Refuse to score results of ``methods`` with ``probe`` (its id) in a zoo whose results of
+    one of them were scored with another probe.
+
+    A FID is a distance in its probe's feature space (the same run is 246 through Inception
+    and 8.1 through CLIP): the zoo would hold one method's results on two scales, and a ranking
+    can only read one of them (:meth:`~hubselect.zoo.Zoo.for_method` leaves the others out).
+
+    >>> refuse_other_probe(Zoo.load("my-zoo"), ["lora"], "openai/clip-vit-base-patch32")  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: the zoo's lora results were scored with clean-fid/inception-v3, not openai/clip-vit-base-patch32, and scores from two probes are not comparable; leave --probe out (or pass --probe inception), or profile into another zoo (--zoo)
+    """
+    if zoo is None or zoo.records.empty:
+        return
+    for method in methods:
+        scored = zoo.results_probe(method)
+        if scored is not None and scored != probe:
+            use = "pass the folder of that probe with --probe" if scored.startswith("local:") else f"leave --probe out (or pass --probe {_option(scored)})"
+            raise InputError(
+                f"the zoo's {method} results were scored with {scored}, not {probe}, and scores from two probes are not comparable; "
+                f"{use}, or profile into another zoo (--zoo)"
+            )
+
+
+def _option(probe: str) -> str:
+    """The ``--probe`` value of the probe whose id is ``probe`` (not a local one: that takes its folder)."""
+    from hubselect.probes.registry import INCEPTION_ID
+
+    return "inception" if probe == INCEPTION_ID else probe
+
+
 def plan_jobs(
     models: str | Sequence[str],
     datasets: str | Sequence[str],
@@ -215,6 +266,10 @@ def plan_jobs(
     ``recipes`` gives a recipe per method; other methods get their defaults changed by
     ``recipe_overrides``. ``probe`` and ``dino_probe`` are ``--probe`` values (resolved here, so
     every job carries the exact probe revision its config hash names) or resolved refs.
+    ``probe`` defaults to the probe the zoo's results of the methods were scored with, at the
+    revision most of them were (:func:`results_probe`), and another is refused
+    (:func:`refuse_other_probe`); for a zoo without results, to the probe its datasets were
+    profiled with (:func:`~hubselect.data.profile.default_probe`).
 
     >>> jobs = plan_jobs("org/a,org/b", "org/x", methods="lora", probe="./clip")  # doctest: +SKIP
     >>> [j.describe() for j in jobs]  # doctest: +SKIP
@@ -223,6 +278,7 @@ def plan_jobs(
     from hubselect.data.profile import default_probe
     from hubselect.data.refs import DatasetRef
     from hubselect.probes import resolve_probe
+    from hubselect.probes.registry import probe_id
 
     model_list, dataset_list = _split_list(models, "models"), _split_list(datasets, "datasets")
     refuse_shared_keys("models", ((m, *model_key(m)) for m in model_list))
@@ -232,9 +288,16 @@ def plan_jobs(
     check_overrides(method_names, recipe_overrides)
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
     evaluation = evaluation or EvalConfig()
+    scored_with = results_probe(zoo, method_names)
     if probe is None:
-        probe = records_probe(zoo, default_probe(zoo))
+        if scored_with is not None and scored_with.startswith("local:"):
+            raise InputError(f"the zoo's results were scored with a local probe ({scored_with}); pass that probe's folder with --probe PATH")
+        probe = records_probe(zoo, scored_with or default_probe(zoo))
+    elif isinstance(probe, str) and probe_id(probe) is not None:
+        # Told by the spec where it can be: refused before the probe is fetched (Inception's weights, a gated repo).
+        refuse_other_probe(zoo, method_names, probe_id(probe))
     probe_ref = resolve_probe(probe, token=token) if isinstance(probe, str) else probe
+    refuse_other_probe(zoo, method_names, probe_ref.id)
     dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, str) else dino_probe
     jobs = []
     for model in model_list:
@@ -414,6 +477,8 @@ def run_grid(
     refuse_shared_keys("datasets", ((j.dataset, j.dataset_key, j.dataset_source) for j in jobs))
     revisions = revisions or SourceRevisions()
     refuse_other_folders(jobs, writer.zoo, revisions)
+    for method, probe in dict.fromkeys((job.method, job.probe.id) for job in jobs):
+        refuse_other_probe(writer.zoo, [method], probe)
     flagged = flagged_models(writer.zoo)
     todo: list[ProfileJob] = []
     seen: set[tuple] = set()
@@ -677,4 +742,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_other_folders", "refuse_shared_keys", "rerun_reason", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_other_folders", "refuse_other_probe", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]

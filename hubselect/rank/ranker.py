@@ -44,14 +44,16 @@ ZOO_FOLDER = "zoo"
 
 def describe_zoo(zoo, arrays: ZooArrays) -> dict[str, Any]:
     """What a ranker records of the zoo it is fitted on (``ranker.json``'s ``zoo``), and an
-    evaluation report of the zoo it evaluated: score, direction, repo, revision, method and
-    content fingerprint. ``hubselect push`` compares the two."""
+    evaluation report of the zoo it evaluated: score, direction, repo, revision, method, the
+    probe whose dataset distances it read (``recommend`` compares a new dataset through that
+    one) and content fingerprint. ``hubselect push`` compares the two."""
     return {
         "score": zoo.meta.score,
         "higher_is_better": bool(zoo.meta.higher_is_better),
         "repo": zoo.meta.repo,
         "revision": zoo.meta.revision,
         "method": zoo.methods[0] if zoo.methods else None,
+        "probe": next(iter(zoo.for_probe(None).distance_probes), None) or None,
         "fingerprint": arrays.fingerprint(),
     }
 
