@@ -488,3 +488,50 @@ def test_profiling_another_split_says_what_it_replaces_and_never_the_split_of_th
     assert code == 0, err
     assert json.loads(out)["status"] == "added" and json.loads(out)["distances"][0]["dataset"] == hub_repo_id
     assert (stored_split(), stored_split(f"{hub_repo_id}-test")) == ("train", "test")
+
+
+def test_a_card_edit_does_not_profile_a_hub_dataset_again(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
+    """A README-only commit re-profiled the dataset (footers and row groups fetched again, the
+    probe run again) for the same sample. Its data files are the same: the profile stands, and
+    names the new commit, so that the next run costs what a run with nothing to do always cost."""
+    from hubselect.data.profile import zoo_profiles
+    from hubselect.testing.tiny import write_parquet_shards
+    from hubselect.zoo import Zoo
+
+    folder = tmp_path / "data"
+    write_parquet_shards(folder, 64, shards=2, row_group_size=16, style="warm", seed=3, size=(64, 64))
+    profiled_at = _upload(folder, hub_repo_id, hub_token)
+    zoo = tmp_path / "zoo"
+    args = ["dataset", "profile", hub_repo_id, "--zoo", str(zoo), "--n", "16", "--probe", str(tiny_clip_dir())]
+
+    def profile(*extra) -> tuple[str, list[str]]:
+        hub.clear_log()
+        code = main([*args, *extra])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return out, [f"{e.method} {e.path}" for e in hub.request_log]
+
+    assert json.loads(profile("--format", "json")[0])["status"] == "added"
+    result, nothing_to_do = profile("--format", "json")
+    assert json.loads(result)["moved_from"] is None
+
+    edited = HfApi(token=hub_token).upload_file(repo_id=hub_repo_id, repo_type="dataset", path_in_repo="README.md",
+                                                path_or_fileobj=b"---\nlicense: mit\n---\n# Warm images\n").oid
+    out, requests = profile()
+    assert out == (f"{hub_repo_id} @ {edited[:12]} is already in {zoo} with this sample and probe local:tiny-clip (its data files are "
+                   f"those profiled at {profiled_at[:12]}: the profile now names {edited[:12]}); nothing to do (--force profiles it again)\n")
+    assert not [r for r in requests if ".parquet" in r], requests  # no footer, no row group
+    stored = Zoo.load(zoo)
+    (entry,) = zoo_profiles(stored)
+    assert entry.provenance["revision"] == edited and list(stored.datasets["revision"]) == [edited]
+    assert entry.provenance["content"].startswith("files-")
+    result, requests = profile("--format", "json")
+    assert (json.loads(result)["status"], json.loads(result)["moved_from"]) == ("unchanged", None) and requests == nothing_to_do
+
+    # Other data files are another dataset revision: profiled again.
+    write_parquet_shards(folder, 64, shards=2, row_group_size=16, style="cool", seed=5, size=(64, 64))
+    changed = _upload(folder, hub_repo_id, hub_token)
+    result = json.loads(profile("--format", "json")[0])
+    assert (result["status"], result["revision"], result["computed"]) == ("updated", changed, True)
+    (after,) = zoo_profiles(Zoo.load(zoo))
+    assert after.provenance["revision"] == changed and after.provenance["content"] != entry.provenance["content"]

@@ -411,7 +411,13 @@ def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_g
     api.create_repo(model, exist_ok=True)
     folder = save_tiny_pipeline(tmp_path / "sd-twice", "sd-tiny-ddim")
     sha1 = api.upload_folder(repo_id=model, folder_path=str(folder), commit_message="first").oid
-    sha2 = api.upload_file(repo_id=model, path_or_fileobj=b"second commit\n", path_in_repo="notes.txt").oid
+
+    def new_weights(seed: int) -> str:
+        """A commit of other UNet weights: other files for a job to read."""
+        other = save_tiny_pipeline(tmp_path / f"sd-{seed}", "sd-tiny-ddim", seed=seed) / "unet" / "diffusion_pytorch_model.safetensors"
+        return api.upload_file(repo_id=model, path_or_fileobj=str(other), path_in_repo="unet/diffusion_pytorch_model.safetensors").oid
+
+    sha2 = new_weights(1)
     dataset = profile_hub.datasets[0]
     zoo_dir = tmp_path / "zoo"
 
@@ -443,11 +449,83 @@ def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_g
     assert code == 0 and (summary["done"], summary["skipped"]) == (0, 1)
     assert [r.model_revision for r in Zoo.load(zoo_dir).profile_records() if r.model == model] == [sha2]
 
-    # Once main moves on, the record is no longer main's result (it was skipped, and kept).
-    sha3 = api.upload_file(repo_id=model, path_or_fileobj=b"third commit\n", path_in_repo="notes.txt").oid
+    # Once main moves on to other weights, the record is no longer main's result (it was skipped, and kept).
+    sha3 = new_weights(2)
     code, summary, err = profile("--models", model)
     assert code == 0 and (summary["done"], summary["reruns"]) == (1, {"model revision changed": 1}), err
     assert [r.model_revision for r in Zoo.load(zoo_dir).profile_records() if r.model == model] == [sha3]
+
+
+def test_a_card_edit_on_the_model_or_dataset_reruns_nothing_and_the_records_name_the_new_commits(profile_hub, probes, hub, tmp_path):
+    """A commit that changes none of the files a job reads (a README edit) reran every job on
+    that model or dataset ("1 rerun: dataset revision changed"): GPU hours on a real zoo, for the
+    same numbers. It is the same result: the record now names the new commits, and the next run
+    costs what a run with nothing to do always cost."""
+    from huggingface_hub import HfApi
+
+    from hubselect.profile.evaluation import EvalConfig
+    from hubselect.profile.grid import lacking_jobs, plan_jobs
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_parquet_shards
+
+    api = HfApi(token="hf_profiler_loopback_write_token")  # the user profile_hub seeded the Hub as
+    model, dataset = f"{profile_hub.namespace}/sd-carded", f"{profile_hub.namespace}/carded-images"
+    api.create_repo(model, exist_ok=True)
+    api.upload_folder(repo_id=model, folder_path=str(save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")))
+    api.create_repo(dataset, repo_type="dataset", exist_ok=True)
+    write_parquet_shards(tmp_path / "data", n=12, shards=1, row_group_size=12, style="warm", size=(40, 40))
+    api.upload_folder(repo_id=dataset, folder_path=str(tmp_path / "data"), repo_type="dataset")
+    zoo_dir = tmp_path / "zoo"
+
+    def profile(*human) -> dict | str:
+        hub.clear_log()
+        code, out, err = run_cli("profile", "--models", model, "--datasets", dataset, "--zoo", zoo_dir, *tiny_options(probes),
+                                 *(() if human else ("--format", "json")))
+        assert code == 0, err
+        return out if human else json.loads(out)
+
+    def requests() -> list[str]:
+        return sorted(f"{e.method} {e.path}" for e in hub.request_log)
+
+    assert profile()["done"] == 1
+    (made,) = Zoo.load(zoo_dir).profile_records()
+    assert made.details["content"]["model"].startswith("files-") and made.details["content"]["dataset"].startswith("files-")
+    summary = profile()
+    assert (summary["skipped"], summary["moved"]) == (1, 0)
+    nothing_to_do = requests()  # what the branches are at: one request per repo
+
+    card = b"---\nlicense: mit\n---\n# Edited card\n"
+    model_now = api.upload_file(repo_id=model, path_or_fileobj=card, path_in_repo="README.md").oid
+    # `profile --zoo-models` (the weekly refresh) finds nothing lacking either: the result counted as outdated, and was redone.
+    (job,) = plan_jobs(model, dataset, recipe_overrides={"steps": 3, "learning_rate": 1e-3}, probe=str(probes["clip"]),
+                       dino_probe=str(probes["dino"]), evaluation=EvalConfig(sample_size=12, min_images=6, num_images=4, inference_steps=2,
+                                                                              curve_points=2))
+    assert job.key == made.key and lacking_jobs([job], ZooWriter(zoo_dir)).jobs == []
+    summary = profile()
+    assert (summary["done"], summary["skipped"], summary["reruns"], summary["moved"]) == (0, 1, {}, 1), summary
+    # What the files hold was asked (one request: the model's siblings), and no file was fetched.
+    assert len(hub.request_log) == len(nothing_to_do) + 1 and not [r for r in requests() if "/resolve/" in r], requests()
+    (moved,) = Zoo.load(zoo_dir).profile_records()
+    assert (moved.model_revision, moved.dataset_revision) == (model_now, made.dataset_revision)
+    assert (moved.score, moved.metrics, moved.details["content"]) == (made.score, made.metrics, made.details["content"])
+
+    dataset_now = api.upload_file(repo_id=dataset, path_or_fileobj=card, path_in_repo="README.md", repo_type="dataset").oid
+    out = profile("human")
+    assert f"1 jobs: 0 done, 1 skipped (already in {zoo_dir}; 1 moved to a new commit of the same files), 0 failed" in out
+    # The dataset's listing and card were read, no data file.
+    assert not [r for r in requests() if "/resolve/" in r and not r.split("?")[0].endswith("/README.md")], requests()
+    assert [(r.model_revision, r.dataset_revision) for r in Zoo.load(zoo_dir).profile_records()] == [(model_now, dataset_now)]
+    # Found current at once from now on: the requests of a run with nothing to do, as before the edits.
+    summary = profile()
+    assert (summary["skipped"], summary["moved"]) == (1, 0) and requests() == nothing_to_do
+
+    # Other data is other work: the job runs again.
+    write_parquet_shards(tmp_path / "data", n=12, shards=1, row_group_size=12, style="cool", size=(40, 40))
+    api.upload_folder(repo_id=dataset, folder_path=str(tmp_path / "data"), repo_type="dataset")
+    summary = profile()
+    assert (summary["done"], summary["reruns"], summary["moved"]) == (1, {"dataset revision changed": 1}, 0), summary
+    assert next(Zoo.load(zoo_dir).profile_records()).details["content"]["dataset"] != made.details["content"]["dataset"]
 
 
 def test_a_local_folder_is_done_for_its_content_and_another_folder_of_its_name_is_refused(probes, tmp_path):

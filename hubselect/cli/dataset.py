@@ -77,13 +77,16 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     probe, is left as it is (nothing is read or computed). A zoo keeps one profile per name and
     probe: one of another revision, split or sample replaces it, and the output says what the
     replaced one was made from. A split other than the one the zoo's fine-tuning results of the
-    dataset were made on is refused: profile it under another --name.
+    dataset were made on is refused: profile it under another --name. A commit that changed
+    none of a Hub dataset's data files (a card edit) is the same revision: the profile is kept,
+    and now names that commit.
     """
     from hubselect.data.profile import (
         add_to_zoo,
         check_results_split,
         default_probe,
         is_current,
+        move_profile,
         pin_probe,
         profile_changes,
         profile_dataset,
@@ -92,7 +95,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         zoo_profiles,
     )
     from hubselect.data.refs import DatasetRef, SampleSpec
-    from hubselect.data.sample import dataset_revision
+    from hubselect.data.sample import dataset_content, dataset_revision
     from hubselect.probes import resolve_probe
     from hubselect.probes.registry import probe_identity
     from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, update_zoo
@@ -115,19 +118,29 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     revision = dataset_revision(ref, token=SETTINGS.token)
     spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                       image_column=options["image_column"], caption_column=options["caption_column"])
-    if not force and is_current(zoo, dataset_name, revision, spec, probe_ref):
+
+    def content() -> str | None:  # what the data files at this commit hold: asked only when the zoo's profile was made at another
+        return dataset_content(DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split), token=SETTINGS.token)[1]
+
+    if not force and is_current(zoo, dataset_name, revision, spec, probe_ref, content=content if ref.kind == "hub" else None):
         entry = stored_profile(zoo, dataset_name, probe_ref)
         provenance = entry.provenance
         entry.check_enough(ref, spec, options["min_images"])
+        moved_from = provenance.get("revision") if provenance.get("revision") != revision else None
+        if moved_from is not None:
+            update_zoo(zoo_dir, lambda current: move_profile(current, dataset_name, probe_ref, revision) or current)
         result = {
             "dataset": dataset_name, "revision": revision, "status": "unchanged", "replaced": {}, "computed": False,
             "images": provenance.get("images"), "skipped": provenance.get("skipped", {}),
             "skipped_examples": provenance.get("skipped_examples", []),
             "probe": probe_ref.id, "probe_revision": probe_ref.revision, "zoo": str(zoo_dir),
             "distances": _distances_of(zoo, dataset_name, probe_ref.id),
+            "moved_from": moved_from,
         }
+        moved = (f" (its data files are those profiled at {_short(moved_from)}: the profile now names {_short(revision)})"
+                 if moved_from is not None else "")
         SETTINGS.output.result(result, lambda console: console.print(
-            f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}; nothing to do "
+            f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}{moved}; nothing to do "
             "(--force profiles it again)"))
         return
     check_results_split(zoo, dataset_name, ref, str(zoo_dir))

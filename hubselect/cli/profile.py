@@ -17,8 +17,8 @@ from hubselect.profile.recipes import METHODS
 @click.option("--models", default=None, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
 @click.option("--zoo-models", is_flag=True,
               help="Instead of --models: the zoo's crawled models that may be profiled (pipelines, not flagged), most downloaded first, "
-                   "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from a commit "
-                   "main has moved on from, counts as lacking: it runs again; the zoo remembers failed jobs).")
+                   "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from files "
+                   "main no longer holds, counts as lacking: it runs again; a card edit changes no result; the zoo remembers failed jobs).")
 @click.option("--max-models", type=click.IntRange(min=1), default=None,
               help="With --zoo-models: profile at most N models in this run: those with a job never tried first, then those whose "
                    "results are outdated, then those whose jobs failed before at the commits they are at now (a new commit counts as never tried).")
@@ -71,15 +71,17 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     Idempotent and crash-safe: a job whose model, dataset, method and config hash the zoo
     already holds is skipped, and each record is written as soon as its job finishes. A job
     whose record was made from another revision of its model or dataset runs again, and its
-    new record replaces the old one: for a Hub id, another commit than the one its @revision
-    (default main) is at now; for a local folder or .parquet file, other content. So does a
-    job whose record read another split or columns. A local folder or file is refused when
-    the zoo holds results, under its name, made from another one that is still there with
-    other content: rename one of them.
+    new record replaces the old one: for a Hub id, other files than the commit its @revision
+    (default main) is at now holds (the files a job reads: a model's pipeline configs, weights
+    and tokenizer files, a dataset's data files; a commit that changed none of them, a card
+    edit say, changes nothing, and the record then names that commit); for a local folder or
+    .parquet file, other content. So does a job whose record read another split or columns.
+    A local folder or file is refused when the zoo holds results, under its name, made from
+    another one that is still there with other content: rename one of them.
 
     With --zoo-models (and --max-models N), a scheduled refresh profiles what the zoo still
     lacks: new models, a dataset added to --datasets, jobs that failed last time, models and
-    datasets whose main branch moved on. Each failed job is noted in the zoo (pushed with it), so
+    datasets whose main branch moved on to other files. Each failed job is noted in the zoo (pushed with it), so
     a model that fails at the commit it is at now (weights cut short, a deleted repo) is tried
     again only after the models never tried: it does not take a slot of every run.
     """
@@ -182,7 +184,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
                      r.metrics.get("train_seconds")) for r in summary.records]
             console.print(table("new profile records", ["model", "dataset", "method", "FID before", "FID after", "CLIP-I", "CLIP-T", "train s"],
                                 rows, numeric_format="{:.4g}"))
-        console.print(f"{summary.total} jobs{describe_reruns(summary.reruns)}: {summary.done} done, {summary.skipped} skipped (already in {zoo_dir}), "
+        moved = f"; {summary.moved} moved to a new commit of the same files" if summary.moved else ""
+        console.print(f"{summary.total} jobs{describe_reruns(summary.reruns)}: {summary.done} done, {summary.skipped} skipped (already in {zoo_dir}{moved}), "
                       f"{len(summary.failed)} failed ({summary.seconds:.1f}s, executor {summary.executor})")
         for failure in summary.failed:
             console.print(f"  failed {failure['model']} × {failure['dataset']} ({failure['method']}): {failure['reason']}", markup=False, highlight=False)

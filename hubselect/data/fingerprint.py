@@ -1,15 +1,18 @@
-"""Content hashes of local files, used as the "revision" of local datasets and probes.
+"""Content hashes of local files, used as the "revision" of local datasets and probes, and of
+Hub files, which tell two commits of a repo holding the same files apart from two that do not.
 
 Hashing gigabytes on every run would be slow, so a content hash is stored against a cheap
 fingerprint of the files (names, sizes, modification times) under ``CACHE_DIR/fingerprints``
-and recomputed only when that fingerprint changes.
+and recomputed only when that fingerprint changes. Hub files need no reading: the Hub lists
+each file's content id (:func:`hub_files_hash`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from hubselect import constants
 
@@ -57,3 +60,27 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
         except OSError:  # a read-only cache only costs speed
             pass
     return revision
+
+
+def hub_files_hash(files: Iterable[tuple[str, str | None]], **facts: Any) -> str | None:
+    """``files-`` + a sha256 over Hub files' paths and content ids (and ``facts``, JSON values
+    that decide what is read from them), or ``None`` when a file's content id is not known.
+
+    A content id is what the Hub lists with a file (:func:`hub_file_id`): a commit that leaves
+    the files alone (a card edit) gives the same hash, a changed or renamed file another.
+
+    >>> hub_files_hash([("unet/config.json", "a1b2"), ("model_index.json", "c3d4")])
+    'files-1a0a06c0ca1482c61b5036fd0e1109d081772bb6'
+    """
+    listing = sorted(files)
+    if any(not oid for _, oid in listing):
+        return None
+    digest = hashlib.sha256(json.dumps([listing, facts], sort_keys=True).encode())
+    return f"files-{digest.hexdigest()[:40]}"
+
+
+def hub_file_id(entry: Any) -> str | None:
+    """The content id of a file as the Hub lists it (a ``RepoFile`` of a tree listing, or a
+    ``RepoSibling`` of a repo info asked with ``files_metadata``): the sha256 of an LFS file's
+    content, else its git blob id (``None`` for a sibling listed without ``files_metadata``)."""
+    return entry.lfs.sha256 if entry.lfs else entry.blob_id

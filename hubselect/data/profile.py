@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -69,6 +69,9 @@ class DatasetProfile:
     details: dict[str, Any] = field(default_factory=dict)
     #: Wall seconds of this call's phases (fetch, decode, probe_load, probe); not persisted.
     timings: dict[str, float] = field(default_factory=dict)
+    #: The sample's files by content (:attr:`DatasetSample.content`; ``None``: a local dataset,
+    #: or a profile made before it was stored): another commit of the same content is this revision.
+    content: str | None = None
 
     @property
     def mean_embedding(self) -> np.ndarray:
@@ -89,6 +92,7 @@ class DatasetProfile:
         return {
             "dataset": self.dataset,
             "revision": self.revision,
+            "content": self.content,
             "source": self.source,
             "spec": self.spec.to_dict(),
             "probe": self.probe.id,
@@ -190,6 +194,7 @@ def profile_from_sample(sample: DatasetSample, embeddings: np.ndarray, probe: Pr
         source=sample.details.get("source", sample.ref.kind),
         details={k: v for k, v in sample.details.items() if k not in ("source", "timings")}
         | {"image_column": sample.image_column, "caption_column": sample.caption_column},
+        content=sample.content,
     )
 
 
@@ -248,6 +253,7 @@ def _read_cache(key: str, dataset: str, probe: ProbeRef, spec: SampleSpec) -> Da
         source=meta.get("source", ""),
         computed=False,
         details=meta.get("details", {}),
+        content=meta.get("content"),
     )
 
 
@@ -347,10 +353,43 @@ def stored_profile(zoo: Zoo, dataset: str, probe: ProbeRef) -> ZooProfileEntry |
     return None
 
 
-def is_current(zoo: Zoo, dataset: str, revision: str, spec: SampleSpec, probe: ProbeRef) -> bool:
-    """Whether the zoo already holds this dataset at ``revision`` profiled with ``spec`` and ``probe``."""
+def is_current(
+    zoo: Zoo, dataset: str, revision: str, spec: SampleSpec, probe: ProbeRef, *, content: Callable[[], str | None] | None = None
+) -> bool:
+    """Whether the zoo already holds this dataset at ``revision`` profiled with ``spec`` and ``probe``.
+
+    A profile made at another commit holding the same data files (a card edit since) is of
+    this revision too: ``content()`` says what the files at ``revision`` hold
+    (:func:`~hubselect.data.sample.dataset_content`), asked only for a profile that stored
+    its own. Profiles stored before contents were are compared by commit.
+
+    >>> is_current(zoo, "org/pets", sha, spec, probe, content=lambda: dataset_content(ref)[1])  # doctest: +SKIP
+    True
+    """
     entry = stored_profile(zoo, dataset, probe)
-    return entry is not None and entry.provenance.get("revision") == revision and entry.provenance.get("spec") == spec.to_dict()
+    if entry is None or entry.provenance.get("spec") != spec.to_dict():
+        return False
+    made_from = entry.provenance
+    return made_from.get("revision") == revision or (
+        content is not None and made_from.get("content") is not None and content() == made_from["content"]
+    )
+
+
+def move_profile(zoo: Zoo, dataset: str, probe: ProbeRef, revision: str) -> None:
+    """Say that ``dataset``'s profile with ``probe`` is of ``revision``, a commit holding the data
+    files it was made from (:func:`is_current`): its provenance, and the zoo's dataset row.
+
+    So the zoo names the commit its dataset is at now (``zoo show``), and the next run finds
+    it current at once, without asking what the files hold.
+    """
+    entry = stored_profile(zoo, dataset, probe)
+    if entry is None:  # removed meanwhile (the zoo is re-read under its lock)
+        return
+    _, provenance_name = artefact_names(dataset, probe.id)
+    zoo.put_artefact(provenance_name, json.dumps({**entry.provenance, "revision": revision}, indent=2, sort_keys=True, default=str).encode())
+    row = next((r for r in zoo.dataset_records() if r.dataset == dataset), None)
+    if row is not None and row.revision == entry.provenance.get("revision"):
+        zoo.add_datasets([DatasetRecord(dataset, revision, row.features)])
 
 
 def stored_under(zoo: Zoo, dataset: str, probe_id: str) -> ZooProfileEntry | None:
@@ -530,6 +569,7 @@ __all__ = [
     "how_to_profile",
     "is_current",
     "load_zoo_stats",
+    "move_profile",
     "pin_probe",
     "profile_dataset",
     "profile_changes",

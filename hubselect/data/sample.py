@@ -91,6 +91,10 @@ class DatasetSample:
     image_column: str | None = None
     caption_column: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: What a Hub dataset's sample was read from, by content (:attr:`HubDatasetFiles.content`):
+    #: the same at a commit that changed no data file. ``None`` for a local dataset, whose
+    #: ``revision`` already is a content hash.
+    content: str | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -180,6 +184,23 @@ def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None =
         return content_hash(path.parent, [path])
     files = _folder_files(path)
     return content_hash(path, files.images + files.metadata)
+
+
+def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, str | None]:
+    """``(commit sha, content)`` of the files a sample of Hub dataset ``ref`` reads now
+    (:attr:`DatasetSample.content`), without reading any of them: its file listing and card.
+
+    Two commits of the same content (a card edit between them) give the same sample, so what
+    was made from one needs no redoing at the other. Costs a few requests: asked only when a
+    dataset's commit moved since it was profiled.
+
+    >>> dataset_content(DatasetRef.parse("org/pets"))  # doctest: +SKIP
+    ('5d1e0c...', 'files-9a4f...')
+    """
+    from hubselect.hub.datasets import dataset_files
+
+    files = dataset_files(ref.location, revision=ref.revision, config=ref.config, split=ref.split, token=token)
+    return files.source_revision or files.revision, files.content
 
 
 # -- local folders ----------------------------------------------------------------------------
@@ -656,6 +677,7 @@ def _hub_sample(ref: DatasetRef, spec: SampleSpec, token: str | None, progress: 
         revision=files.source_revision or files.revision,
         spec=spec,
         details={"source": "hub", "data_bytes": files.size, "files_revision": files.revision, "converted": files.converted},
+        content=files.content,
     )
     if files.parquet:
         from hubselect.hub.datasets import download_file
@@ -816,4 +838,4 @@ def check_enough(
     raise InputError(f"{ref}: {detail}; a profile needs at least {min_images}: {advice}")
 
 
-__all__ = ["DatasetSample", "check_enough", "check_sample_size", "dataset_revision", "load_dataset_sample"]
+__all__ = ["DatasetSample", "check_enough", "check_sample_size", "dataset_content", "dataset_revision", "load_dataset_sample"]

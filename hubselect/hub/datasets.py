@@ -69,6 +69,8 @@ SPLIT_KEYWORDS = {
 class HubFile:
     path: str
     size: int
+    #: What the file holds, as the Hub lists it (:func:`~hubselect.data.fingerprint.hub_file_id`).
+    oid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,20 @@ class HubDatasetFiles:
     def size(self) -> int:
         """Bytes of the split's data files (what a full download would fetch)."""
         return sum(f.size for f in self.parquet) or sum(f.size for f in self.images)
+
+    @property
+    def content(self) -> str | None:
+        """What a sample of these files reads, as one hash of their paths and content ids (and of
+        where they come from and the card's row count, which the sample reports): the same at
+        another commit that changed none of them, a card edit say (``None``: an id not listed).
+
+        A sample is a function of these and of its spec alone, so a profile or a fine-tuning
+        result made at one commit is the result of another commit of the same content.
+        """
+        from hubselect.data.fingerprint import hub_files_hash
+
+        files = [(f.path, f.oid) for f in (*self.parquet, *self.images, *self.metadata)]
+        return hub_files_hash(files, converted=self.converted, num_rows=self.num_rows)
 
 
 def dataset_revision(repo_id: str, revision: str | None = None, *, token: str | None = None) -> str:
@@ -186,7 +202,7 @@ def dataset_files(
     api = hub_api(token)
     with hub_errors(f"dataset {repo_id}"):
         sha = api.dataset_info(repo_id, revision=revision).sha
-        tree = [HubFile(f.path, f.size or 0) for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=sha, recursive=True) if hasattr(f, "size")]
+        tree = [_hub_file(f) for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=sha, recursive=True) if hasattr(f, "size")]
         card = _card(api, repo_id, sha, tree)
         chosen = _card_config(card, repo_id, config)
         # Not the one config of a card without `configs:` ("default", the whole repo): perhaps one of the conversion's.
@@ -206,7 +222,7 @@ def dataset_files(
             for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=converted_sha, recursive=True):
                 parts = f.path.split("/")
                 if hasattr(f, "size") and f.path.endswith(".parquet") and len(parts) >= 3:
-                    converted.setdefault(parts[0], {}).setdefault(parts[1].removeprefix("partial-"), []).append(HubFile(f.path, f.size or 0))
+                    converted.setdefault(parts[0], {}).setdefault(parts[1].removeprefix("partial-"), []).append(_hub_file(f))
             parquet = converted.get(config or "default", {}).get(split)
             if parquet:
                 return HubDatasetFiles(repo_id, converted_sha, config, split, parquet=sorted(parquet, key=lambda f: f.path),
@@ -230,6 +246,13 @@ def dataset_files(
         f"{where} has no parquet or image files for split {split!r} at {sha[:12]}; "
         f"choose a split with --split (found: {', '.join(splits)}){another}"
     )
+
+
+def _hub_file(entry) -> HubFile:
+    """A file of a tree listing (a ``RepoFile``), with its content id."""
+    from hubselect.data.fingerprint import hub_file_id
+
+    return HubFile(entry.path, entry.size or 0, hub_file_id(entry))
 
 
 def _card(api, repo_id: str, sha: str, tree: list[HubFile]) -> dict:

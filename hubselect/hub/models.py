@@ -210,17 +210,22 @@ def _get(url: str, headers: dict[str, str], params: dict[str, Any] | None = None
     return response
 
 
-def model_info(repo_id: str, *, revision: str | None = None, token: str | None = None, gone_ok: bool = False) -> ModelInfo | None:
+def model_info(
+    repo_id: str, *, revision: str | None = None, token: str | None = None, gone_ok: bool = False, files_metadata: bool = False
+) -> ModelInfo | None:
     """One model's listing fields (used when a listing did not carry them), with retries.
 
     ``gone_ok=True`` answers ``None`` for a repo that no longer exists, or is private to this
     token (the Hub does not tell them apart), instead of raising; a gated repo still answers.
+    ``files_metadata=True`` asks for the Hub's default fields instead (the siblings, card data
+    and sha among them, not the download counts), with each sibling's size and content id
+    (:func:`pipeline_content`), which cannot be asked for with ``expand``.
     """
     api = hub_api(token)
     path = f"{api.endpoint}/api/models/{repo_id}" + (f"/revision/{quote(revision, safe='')}" if revision else "")
     with hub_errors(f"model {repo_id}"):
         try:
-            response = _get(path, _headers(api), params={"expand": LISTING_EXPAND})
+            response = _get(path, _headers(api), params={"blobs": True} if files_metadata else {"expand": LISTING_EXPAND})
         except RepositoryNotFoundError as exc:
             if gone_ok and not isinstance(exc, GatedRepoError):
                 return None
@@ -404,6 +409,16 @@ def download_pipeline(
     >>> download_pipeline("org/sd-tiny")  # doctest: +SKIP
     PosixPath('.../snapshots/3f2a...')
     """
+    allow, ignore = _pipeline_patterns(variant)
+    with hub_errors(f"model {repo_id}"):
+        folder = snapshot_download(
+            repo_id, revision=revision, allow_patterns=allow, ignore_patterns=ignore, token=hub_api(token).token
+        )
+    return Path(folder)
+
+
+def _pipeline_patterns(variant: str | None = None) -> tuple[list[str], list[str]]:
+    """``(allow, ignore)`` patterns of the files :func:`download_pipeline` fetches."""
     weights = f"*/*.{variant}.safetensors" if variant else "*/*.safetensors"
     allow = ["model_index.json", "*/*.json", "*/*.txt", "*/*.model", weights]
     if variant:
@@ -411,11 +426,28 @@ def download_pipeline(
     ignore = [f"*{ext}" for ext in PICKLE_EXTENSIONS] + ["*.py"]
     if not variant:
         ignore += ["*/*.fp16.safetensors", "*/*.bf16.safetensors", "*/*.fp32.safetensors"]
-    with hub_errors(f"model {repo_id}"):
-        folder = snapshot_download(
-            repo_id, revision=revision, allow_patterns=allow, ignore_patterns=ignore, token=hub_api(token).token
-        )
-    return Path(folder)
+    return allow, ignore
+
+
+def pipeline_content(info: ModelInfo) -> str | None:
+    """What a pipeline loaded from a repo at ``info.sha`` reads, as one hash of its files' paths
+    and content ids (``info`` asked with ``files_metadata``; ``None`` without them).
+
+    The files are those :func:`download_pipeline` fetches, and nothing else: model_index.json,
+    the components' configs, weights and tokenizer files. The card (README.md), .gitattributes,
+    sample images, other weight variants, pickles and code are never read by a fine-tuning job,
+    so a commit that changes only those gives the same content, and the job's result stands.
+
+    >>> pipeline_content(model_info("org/sd-tiny", files_metadata=True))  # doctest: +SKIP
+    'files-3b8e...'
+    """
+    from huggingface_hub.utils import filter_repo_objects
+
+    from hubselect.data.fingerprint import hub_file_id, hub_files_hash
+
+    allow, ignore = _pipeline_patterns()
+    read = filter_repo_objects(info.siblings or (), allow_patterns=allow, ignore_patterns=ignore, key=lambda s: s.rfilename)
+    return hub_files_hash((s.rfilename, hub_file_id(s)) for s in read)
 
 
 def files_under(files: Iterable[str], folder: str) -> list[str]:
@@ -438,4 +470,5 @@ __all__ = [
     "list_model_pages",
     "metered_requests",
     "model_info",
+    "pipeline_content",
 ]

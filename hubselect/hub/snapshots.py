@@ -27,6 +27,9 @@ class ModelSnapshot:
     revision: str
     path: Path
     pipeline_class: str
+    #: What those files hold (:func:`~hubselect.hub.models.pipeline_content`): the same at a
+    #: commit that changed none of them. ``None`` for a local folder, whose revision already is one.
+    content: str | None = None
 
 
 def local_folder(ref: str, revision: str | None = None) -> Path | None:
@@ -77,7 +80,8 @@ def check_model(repo_id: str, revision: str | None = None, *, token: str | None 
             validate_repo_id(repo_id)  # not a folder, and not a Hub id either: a typo'd path
         except HFValidationError:
             raise InputError(f"model {repo_id}: no such folder, and not a Hub id; pass a diffusers pipeline folder or a Hub id like org/name") from None
-        info = model_info(repo_id, revision=revision, token=token)
+        # With the files' content ids: what the pipeline reads, by content, at no extra request.
+        info = model_info(repo_id, revision=revision, token=token, files_metadata=True)
         reader = HubRepoReader(info, token=token)
         card = info.card_data.to_dict() if info.card_data is not None else None
     if "model_index.json" not in reader.files:
@@ -107,8 +111,8 @@ def download_model(repo_id: str, revision: str | None = None, *, token: str | No
 
 def model_snapshot(repo_id: str, revision: str | None = None, *, token: str | None = None) -> ModelSnapshot:
     """:func:`download_model` with the pipeline class, as a record."""
-    path, sha, index = _snapshot(repo_id, revision, token=token)
-    return ModelSnapshot(repo_id, sha, path, str(index.get("_class_name")))
+    path, sha, index, content = _snapshot(repo_id, revision, token=token)
+    return ModelSnapshot(repo_id, sha, path, str(index.get("_class_name")), content)
 
 
 def model_revision(repo_id: str, revision: str | None = None, *, token: str | None = None) -> str:
@@ -127,6 +131,22 @@ def model_revision(repo_id: str, revision: str | None = None, *, token: str | No
         return _content_hash(folder, LocalRepoReader(folder).files)
     with hub_errors(f"model {repo_id}"):
         return hub_api(token).model_info(repo_id, revision=revision).sha
+
+
+def model_content(repo_id: str, revision: str | None = None, *, token: str | None = None) -> tuple[str, str | None]:
+    """``(commit sha, content)`` of the files :func:`model_snapshot` would read from Hub repo
+    ``repo_id`` at ``revision`` (default: main), without reading any: one request.
+
+    Two commits of the same content (a card edit between them) load the same pipeline, so a
+    result made from one needs no redoing at the other.
+
+    >>> model_content("org/sd-tiny")  # doctest: +SKIP
+    ('c046f9df669f7795e1a86f67d9b5569d18b943dd', 'files-3b8e...')
+    """
+    from hubselect.hub.models import model_info, pipeline_content
+
+    info = model_info(repo_id, revision=revision, token=token, files_metadata=True)
+    return info.sha, pipeline_content(info)
 
 
 def _check_weights(folder: Path, model: str) -> None:
@@ -170,18 +190,19 @@ def _content_hash(folder: Path, files) -> str:
     return content_hash(folder, [folder / f for f in files if f.endswith((".json", ".safetensors", ".txt"))])
 
 
-def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple[Path, str, dict]:
-    from hubselect.hub.models import download_pipeline
+def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple[Path, str, dict, str | None]:
+    """``(folder, revision, model_index, content)``: see :class:`ModelSnapshot`."""
+    from hubselect.hub.models import download_pipeline, pipeline_content
 
     reader, index = check_model(repo_id, revision, token=token)
     folder = local_folder(repo_id, revision)
     if folder is not None:
-        return folder.resolve(), _content_hash(folder, reader.files), index
+        return folder.resolve(), _content_hash(folder, reader.files), index, None
     sha = reader.revision
     path = download_pipeline(repo_id, revision=sha, token=token)
     if not any(path.rglob("*.safetensors")):
         raise InputError(f"model {repo_id} has no safetensors weights at {sha[:12]}; hubselect loads safetensors only")
-    return path, sha, index
+    return path, sha, index, pipeline_content(reader.info)
 
 
-__all__ = ["ModelSnapshot", "check_model", "download_model", "loading_pipeline", "local_folder", "model_revision", "model_snapshot"]
+__all__ = ["ModelSnapshot", "check_model", "download_model", "loading_pipeline", "local_folder", "model_content", "model_revision", "model_snapshot"]

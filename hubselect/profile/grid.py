@@ -6,9 +6,11 @@
    ``(model, dataset, method, config_hash)``;
 2. skip every job whose key the zoo already holds (the config hash covers the recipe, the
    evaluation, the probes and the seed, so a changed setting is a new job, and a rerun does
-   nothing) — unless the record held was made from another model or dataset revision (the
-   commit a Hub repo is at now, the content of a local folder or file: :class:`SourceRevisions`),
-   split or columns (:func:`rerun_reason`): then the job runs and its record replaces the old one;
+   nothing) — unless the record held was made from another model or dataset revision (other
+   files than the commit a Hub repo is at now holds, the content of a local folder or file:
+   :class:`SourceRevisions`), split or columns (:func:`rerun_reason`): then the job runs and its
+   record replaces the old one. A record made at another commit of the same files (a card edit
+   since) is the job's result: it is moved to that commit (:meth:`SourceRevisions.follow`);
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight), and each failure too (:class:`~hubselect.zoo.FailedJob`: the revisions it was tried
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -49,6 +51,9 @@ class GridSummary:
     #: Jobs whose key the zoo held, run again because their record was made from other
     #: inputs: reason (see :func:`rerun_reason`) → count. Their new records replace the old.
     reruns: dict[str, int] = field(default_factory=dict)
+    #: Skipped jobs whose record was made at another commit of the same files (a card edit since),
+    #: now moved to the commit their model and dataset are at (:meth:`SourceRevisions.follow`).
+    moved: int = 0
     failed: list[dict[str, str]] = field(default_factory=list)
     records: list[ProfileRecord] = field(default_factory=list)
     seconds: float = 0.0
@@ -64,6 +69,7 @@ class GridSummary:
             "done": self.done,
             "skipped": self.skipped,
             "reruns": self.reruns,
+            "moved": self.moved,
             "failed": len(self.failed),
             "failures": self.failed,
             "held_back": len(self.held_back),
@@ -397,10 +403,11 @@ def lacking_jobs(
     jobs stay in (``run_grid`` skips them), so a dataset added to a grid is profiled for every
     model, and a failed job is tried again when a run has room.
 
-    Missing results come first because a record made from an older revision is still a result,
-    and a Hub repo's branch moves with any commit (a README edit too): a weekly refresh capped by
-    ``max_models`` must reach new models rather than spend its runs redoing the results of
-    popular ones. Failed jobs come last for the same reason: a job that failed at these
+    Missing results come first because a record made from older files is still a result: a
+    weekly refresh capped by ``max_models`` must reach new models rather than spend its runs
+    redoing the results of popular ones (a commit that changed none of the files a job reads, a
+    card edit say, outdates nothing: :meth:`SourceRevisions.follow`). Failed jobs come last for
+    the same reason: a job that failed at these
     revisions (weights cut short, a deleted repo, an architecture the profiler cannot train)
     most likely fails again, and tried first it would take a slot of every run, for ever. A new
     commit of its model or dataset is another try, so it counts as never tried. Only models
@@ -490,9 +497,13 @@ def run_grid(
         seen.add(key)
         if not force:
             held = writer.get(key)
-            reason = revisions.rerun_reason(job, held) if held is not None else None
-            if held is not None and reason is None:
+            current = revisions.follow(job, held) if held is not None else None
+            reason = revisions.rerun_reason(job, current) if current is not None else None
+            if current is not None and reason is None:
                 summary.skipped += 1
+                if current != held:  # the same result, named by the commits its files are at now
+                    writer.write(current)
+                    summary.moved += 1
                 continue
             if reason is not None:
                 summary.reruns[reason] = summary.reruns.get(reason, 0) + 1
@@ -535,7 +546,8 @@ class SourceRevisions:
     Only jobs the zoo holds a record or a failure of are looked up, and jobs that fail (the
     revisions a :class:`~hubselect.zoo.FailedJob` was tried at). A source that cannot be
     (offline, the Hub down) is ``None``, with a warning: its records are judged by the revision
-    they were asked for, as before revisions were compared.
+    they were asked for, as before revisions were compared. What a Hub repo's files hold is
+    looked up only for a record made at another commit (:meth:`follow`).
 
     >>> revisions = SourceRevisions()  # doctest: +SKIP
     >>> revisions.rerun_reason(job, writer.get(job.key))  # doctest: +SKIP
@@ -543,7 +555,7 @@ class SourceRevisions:
     """
 
     def __init__(self) -> None:
-        self._known: dict[tuple[str, str], str | None] = {}
+        self._known: dict[tuple[str, str], Any] = {}
 
     def model(self, job: ProfileJob) -> str | None:
         from hubselect.hub.snapshots import model_revision
@@ -563,9 +575,68 @@ class SourceRevisions:
             return None
         return self._look_up("dataset", ref.location + (f"@{ref.revision}" if ref.revision else ""), lambda: dataset_revision(ref, token=job.token))
 
+    def model_content(self, job: ProfileJob) -> tuple[str, str | None] | None:
+        """``(commit sha, content)`` of the files the job's Hub model holds at the commit it reads
+        now (:func:`~hubselect.hub.snapshots.model_content`, one request per source); ``None``
+        for a local folder, or when it cannot be told."""
+        from hubselect.hub.snapshots import model_content
+
+        if Path(job.model_source).is_absolute():
+            return None
+        revision = self.model(job) or job.model_revision
+        return self._look_up("model files", f"{job.model_id}@{revision}", lambda: model_content(job.model_id, revision, token=job.token),
+                             unknown="cannot tell what its files hold now", then="a record made at another commit is redone")
+
+    def dataset_content(self, job: ProfileJob) -> tuple[str, str | None] | None:
+        """``(commit sha, content)`` of the data files a sample of the job's Hub dataset reads at
+        the commit it reads now (:func:`~hubselect.data.sample.dataset_content`: its file listing
+        and card, once per source); ``None`` for a local folder or file, or when it cannot be told."""
+        from hubselect.data.refs import DatasetRef
+        from hubselect.data.sample import dataset_content
+
+        ref = DatasetRef.parse(job.dataset, split=job.split)
+        if ref.kind != "hub":
+            return None
+        pinned = DatasetRef(ref.kind, ref.location, ref.config, self.dataset(job) or ref.revision, ref.split)
+        return self._look_up("dataset files", f"{pinned} {ref.split}", lambda: dataset_content(pinned, token=job.token),
+                             unknown="cannot tell what its data files hold now", then="a record made at another commit is redone")
+
+    def follow(self, job: ProfileJob, record: ProfileRecord) -> ProfileRecord:
+        """``record`` moved to the commits the job reads now of its Hub model and dataset, where it
+        was made at another commit of the same files (a card edit since): it is the job's result,
+        and the zoo then names the commits its sources are at (``zoo show``), and finds it
+        current without asking again. Else ``record`` as it is.
+
+        What the files hold (:meth:`model_content`, :meth:`dataset_content`) is asked only for a
+        record made at another commit than the job reads, that stored what its own files held
+        (``details["content"]``): older records are compared by commit, as they always were.
+        """
+        from hubselect.data.refs import DatasetRef
+
+        details = record.details or {}
+        made_of = details.get("content") or {}
+        requested = details.get("requested")
+        moved, asked_now = {}, {}
+        for what, asked, made_from, now, content in (
+            ("model", job.model_revision, record.model_revision, self.model, self.model_content),
+            ("dataset", DatasetRef.parse(job.dataset, split=job.split).revision, record.dataset_revision, self.dataset, self.dataset_content),
+        ):
+            name = f"{what}_revision"
+            if made_of.get(what) is None or _same_revision(asked, made_from, now(job), requested, name):
+                continue
+            files = content(job)
+            if files is not None and files[1] == made_of[what]:
+                moved[name], asked_now[name] = files[0], asked
+        if not moved:
+            return record
+        if requested is not None:  # it answers what the job asks for now (another branch or tag, say, at the same files)
+            details = {**details, "requested": {**requested, **asked_now}}
+        return replace(record, **moved, details=details)
+
     def rerun_reason(self, job: ProfileJob, record: ProfileRecord) -> str | None:
-        """:func:`rerun_reason` with what the job's model and dataset are at now."""
-        return rerun_reason(job, record, model_revision=self.model(job), dataset_revision=self.dataset(job))
+        """:func:`rerun_reason` with what the job's model and dataset are at now, of ``record``
+        as :meth:`follow` moves it."""
+        return rerun_reason(job, self.follow(job, record), model_revision=self.model(job), dataset_revision=self.dataset(job))
 
     def tried_at(self, job: ProfileJob) -> tuple[str | None, str | None]:
         """``(model revision, dataset revision)`` a run of ``job`` reads now: the sha it names,
@@ -578,13 +649,20 @@ class SourceRevisions:
 
         return (self.model(job) or sha(job.model_revision), self.dataset(job) or sha(DatasetRef.parse(job.dataset, split=job.split).revision))
 
-    def _look_up(self, what: str, source: str, look_up: Callable[[], str]) -> str | None:
+    def _look_up(
+        self,
+        what: str,
+        source: str,
+        look_up: Callable[[], Any],
+        *,
+        unknown: str = "cannot tell which revision it is at now",
+        then: str = "its records count as done if made from the revision asked for",
+    ) -> Any:
         if (what, source) not in self._known:
             try:
                 self._known[what, source] = look_up()
             except HubselectError as exc:
-                log.warning("%s %s: cannot tell which revision it is at now (%s); its records count as done if made from the revision asked for",
-                            what, source, exc)
+                log.warning("%s %s: %s (%s); %s", what.split()[0], source, unknown, exc, then)
                 self._known[what, source] = None
         return self._known[what, source]
 

@@ -416,6 +416,10 @@ def run_job(job: ProfileJob, *, progress: bool = False):
             "caption_column": job.caption_column,
         },
         "columns": {"image": sample.image_column, "caption": sample.caption_column},
+        # What the model and dataset read hold, beside their commits: a rerun at another commit
+        # of the same content (a card edit) finds this record current. None: a local folder or
+        # file, whose revision already is its content hash.
+        "content": {"model": snapshot.content, "dataset": sample.content},
         "sample": {
             "images": len(sample),
             "train": len(train_ids),
