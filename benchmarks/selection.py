@@ -1,7 +1,7 @@
 """Selection benchmark: the method against the baselines and the published figures, and at scale.
 
-1. Leave-one-dataset-out on the TransferGraph text-classification bundle
-   (``../shared/benchmarks/transfergraph-text``) over the 8 targets its README lists; prints
+1. Leave-one-dataset-out on the TransferGraph text-classification bundle that ships in the
+   package (``hubselect/bundles/transfergraph-text``) over the 8 targets its README lists; prints
    the method, every baseline, the figures published in that README, and the method's margins
    over ``average_best`` on pearson, spearman and rel1.
 2. Scale: a synthetic zoo of 2,000 models × 500 datasets with 20 results per dataset (1%
@@ -30,12 +30,13 @@ import numpy as np
 from rich.console import Console
 
 from hubselect.cli.output import margins_table, table
+from hubselect.errors import HubselectError
 from hubselect.rank import NewDataset, Ranker, RankerConfig, evaluate
 from hubselect.rank.synthetic import synthetic_zoo
 from hubselect.zoo import import_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = ROOT.parent / "shared" / "benchmarks" / "transfergraph-text"
+DEFAULT_BUNDLE = ROOT / "hubselect" / "bundles" / "transfergraph-text"
 TARGETS = [
     "rotten_tomatoes",
     "tweet_eval/irony",
@@ -197,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=True, width=150)
     out = {}
     if not args.skip_text:
-        out["text"] = text_bundle(args.bundle, console)
+        try:
+            out["text"] = text_bundle(args.bundle, console)
+        except HubselectError as error:  # a --bundle that is not one
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if not args.skip_scale:
         out["scale"] = scale(console, args.fast_runs, args.faithful_runs)
     if args.json:
