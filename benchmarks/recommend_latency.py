@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hubselect.data.refs import DEFAULT_MIN_IMAGES
+from hubselect.errors import whole_option
+
 
 def synthetic_zoo(folder: Path, probe_dir: Path, n_models: int, n_datasets: int, per_dataset: int, seed: int = 0) -> Path:
     """Datasets in clusters (near in embedding space within a cluster), each profiled with
@@ -74,13 +77,15 @@ def synthetic_zoo(folder: Path, probe_dir: Path, n_models: int, n_datasets: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=int, default=1000)
-    parser.add_argument("--datasets", type=int, default=1000)
-    parser.add_argument("--per-dataset", type=int, default=20, help="models profiled per dataset")
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", type=whole_option(2), default=1000)
+    parser.add_argument("--datasets", type=whole_option(2), default=1000)
+    parser.add_argument("--per-dataset", type=whole_option(2), default=20, help="models profiled per dataset (2 to --models: a ranker learns from datasets with two results or more)")
+    parser.add_argument("--images", type=whole_option(DEFAULT_MIN_IMAGES), default=64, help=f"at least {DEFAULT_MIN_IMAGES}, as recommend asks")
+    parser.add_argument("--repeats", type=whole_option(1), default=5)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hubselect-recommend-latency")
     args = parser.parse_args()
+    if args.per_dataset > args.models:
+        parser.error(f"--per-dataset {args.per_dataset} is more than --models {args.models}: each dataset is profiled with distinct models")
 
     from hubselect import constants
     from hubselect.testing.tiny import tiny_clip_vision, write_image_folder

@@ -30,7 +30,7 @@ import numpy as np
 from rich.console import Console
 
 from hubselect.cli.output import margins_table, table
-from hubselect.errors import HubselectError
+from hubselect.errors import HubselectError, whole_option
 from hubselect.rank import NewDataset, Ranker, RankerConfig, evaluate
 from hubselect.rank.synthetic import synthetic_zoo
 from hubselect.zoo import import_bundle
@@ -106,18 +106,6 @@ def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _runs(text: str) -> int:
-    """A number of timed runs, refused before the build when it is not at least 1 (no run has no
-    latency: it crashed after the minute-long build)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of runs, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _near(zoo_distances: np.ndarray, datasets: list[str], j: int, rng: np.random.Generator) -> dict[str, float]:
     """Distances of a new dataset close to dataset ``j``: j's distances, jittered by ±5%."""
     row = zoo_distances[j] * rng.uniform(0.95, 1.05, size=zoo_distances.shape[1])
@@ -188,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="the TransferGraph text bundle folder")
     parser.add_argument("--skip-text", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
-    parser.add_argument("--fast-runs", type=_runs, default=20, help="timed fast predictions (at least 1)")
-    parser.add_argument("--faithful-runs", type=_runs, default=2, help="timed faithful predictions (at least 1)")
+    parser.add_argument("--fast-runs", type=whole_option(1), default=20, help="timed fast predictions (at least 1)")
+    parser.add_argument("--faithful-runs", type=whole_option(1), default=2, help="timed faithful predictions (at least 1)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     args = parser.parse_args(argv)
     if not args.skip_scale and args.fast_runs + args.faithful_runs >= SCALE_DATASETS:

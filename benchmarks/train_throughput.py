@@ -30,6 +30,8 @@ import time
 
 import numpy as np
 
+from hubselect.errors import whole_option
+
 
 def build(arch: str, device, seed: int = 0):
     from hubselect.testing.seed_models import build_pipeline
@@ -146,15 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="sd-tiny-ddim", help="Architecture (sd-tiny-ddim, sd-tiny-wide, ..., sd15).")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1.")
-    parser.add_argument("--steps", type=int, default=40, help="Training steps per run.")
-    parser.add_argument("--warmup", type=int, default=5, help="Steps left out of steps/s.")
-    parser.add_argument("--repeats", type=int, default=3, help="Runs of each loop (alternating); the median is reported.")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--resolution", type=int, default=None, help="Pixels (default: the architecture's native one; 512 for sd15).")
+    parser.add_argument("--steps", type=whole_option(1), default=40, help="Training steps per run.")
+    parser.add_argument("--warmup", type=whole_option(0), default=5, help="Steps left out of steps/s.")
+    parser.add_argument("--repeats", type=whole_option(1), default=3, help="Runs of each loop (alternating); the median is reported.")
+    parser.add_argument("--batch-size", type=whole_option(1), default=1)
+    parser.add_argument("--resolution", type=whole_option(1), default=None, help="Pixels (default: the architecture's native one; 512 for sd15).")
     parser.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "fp16", "bf16"])
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--images", type=int, default=16, help="Distinct training images.")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
+    parser.add_argument("--images", type=whole_option(1), default=16, help="Distinct training images.")
+    parser.add_argument("--threads", type=whole_option(1), default=None, help="torch CPU threads (default: torch's).")
     parser.add_argument("--json", dest="json_path", default=None, help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
     if args.warmup >= args.steps:
@@ -162,13 +164,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from hubselect.errors import HubselectError
+    from hubselect.probes import pick_device
     from hubselect.profile.training import native_resolution, resolve_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is available")
+    try:
+        device = pick_device(args.device)
+    except HubselectError as error:  # no CUDA here, or not a device
+        parser.error(str(error))
     probe = build(args.arch, device)
     resolution = args.resolution or native_resolution(probe)
     del probe

@@ -1,0 +1,68 @@
+"""The scripts in benchmarks/, run as a user runs them: ``python benchmarks/NAME.py`` in a new
+process from the repository root.
+
+Only their refusals are run here: the figures themselves take minutes and come from the
+scripts, never from tests. A refusal is argparse's: usage, then one error line, exit 2, before
+anything is built.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal of --device cuda on a machine without CUDA")
+
+
+def run_script(name: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *map(str, args)],
+        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "250"}, timeout=120,  # help on unwrapped lines
+    )  # fmt: skip
+
+
+def refusal(done: subprocess.CompletedProcess) -> str:
+    """The one error line of a refusal."""
+    assert done.returncode == 2 and done.stdout == "" and "Traceback" not in done.stderr, done.stderr
+    return done.stderr.strip().splitlines()[-1]
+
+
+# -- counts, refused before any work --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "script, args, error",
+    [
+        ("recommend_latency.py", ["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
+        ("recommend_latency.py", ["--images", "4"], "argument --images: must be at least 8, got 4"),
+        ("recommend_latency.py", ["--per-dataset", "1"], "argument --per-dataset: must be at least 2, got 1"),
+        (
+            "recommend_latency.py",
+            ["--models", "10", "--per-dataset", "20"],
+            "--per-dataset 20 is more than --models 10: each dataset is profiled with distinct models",
+        ),
+        ("train_throughput.py", ["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
+        ("train_throughput.py", ["--batch-size", "two"], "argument --batch-size: must be a whole number, got 'two'"),
+        ("probe_throughput.py", ["--min-runs", "0", "--min-seconds", "0"], "argument --min-runs: must be at least 1, got 0"),
+        ("probe_throughput.py", ["--images", "-3"], "argument --images: must be at least 1, got -3"),
+        ("probe_throughput.py", ["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+    ],
+)
+def test_a_count_no_run_can_use_is_refused_before_anything_is_built(script, args, error):
+    """Each of these crashed (StatisticsError after the build, ValueError, ZeroDivisionError) or,
+    for --batch-size 0, was silently replaced by the default."""
+    assert refusal(run_script(script, *args)) == f"{script}: error: {error}"
+
+
+@NO_CUDA
+@pytest.mark.parametrize("script", ["probe_throughput.py", "train_throughput.py"])
+def test_device_cuda_without_cuda_is_one_line(script):
+    """probe_throughput.py printed a full traceback above this line."""
+    assert refusal(run_script(script, "--device", "cuda")) == f"{script}: error: --device cuda: torch sees no CUDA device here; use --device cpu"
+
