@@ -33,6 +33,27 @@ def refusal(done: subprocess.CompletedProcess) -> str:
     return done.stderr.strip().splitlines()[-1]
 
 
+# -- train_throughput.py --------------------------------------------------------------------------
+
+TRAINED = "sd-tiny-ddim, sd-tiny-wide, sd-tiny-deep, sd-tiny-vpred, sd15"
+
+
+@pytest.mark.parametrize("arch", ["sdxl-tiny", "sd3-tiny", "nope"])
+def test_train_throughput_refuses_an_architecture_its_loops_do_not_train(arch):
+    """sdxl-tiny and sd3-tiny crashed in the plain loop (no added conditioning; no UNet) after
+    the pipeline was built, and hubselect's trainer does not fine-tune them either: there is no
+    comparison to make. An unknown name was a KeyError traceback."""
+    assert refusal(run_script("train_throughput.py", "--arch", arch)) == (
+        f"train_throughput.py: error: argument --arch: {arch!r} is not an architecture both loops train "
+        f"(hubselect's trainer fine-tunes SD-1.x-style pipelines: a UNet and one CLIP text encoder); choose one of: {TRAINED}"
+    )
+
+
+def test_train_throughput_help_offers_only_the_architectures_it_runs():
+    done = run_script("train_throughput.py", "--help")
+    assert done.returncode == 0 and f"Architecture ({TRAINED})." in done.stdout and "sdxl" not in done.stdout
+
+
 # -- counts, refused before any work --------------------------------------------------------------
 
 
