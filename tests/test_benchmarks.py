@@ -1,13 +1,14 @@
 """The scripts in benchmarks/, run as a user runs them: ``python benchmarks/NAME.py`` in a new
 process from the repository root.
 
-Only their refusals are run here: the figures themselves take minutes and come from the
-scripts, never from tests. A refusal is argparse's: usage, then one error line, exit 2, before
-anything is built.
+Only their refusals (and one small kernel_frontier run) are run here: the figures themselves
+take minutes and come from the scripts, never from tests. A refusal is argparse's: usage, then
+one error line, exit 2, before anything is built.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -87,3 +88,30 @@ def test_device_cuda_without_cuda_is_one_line(script):
     """probe_throughput.py printed a full traceback above this line."""
     assert refusal(run_script(script, "--device", "cuda")) == f"{script}: error: --device cuda: torch sees no CUDA device here; use --device cpu"
 
+
+# -- kernel_frontier.py ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_method_zoo(tmp_path_factory) -> Path:
+    """A small zoo with `default` results on 6 datasets and `lora` results on 4 of them."""
+    from hubselect.rank.synthetic import synthetic_zoo
+    from hubselect.zoo import ProfileRecord
+
+    zoo = synthetic_zoo(12, 6, n_clusters=2, seed=0)
+    lora = zoo.records[zoo.records["dataset"].isin(zoo.dataset_ids[:4])]
+    zoo.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score), method="lora") for r in lora.itertuples())
+    return zoo.save(tmp_path_factory.mktemp("zoo") / "zoo")
+
+
+def test_kernel_frontier_runs_on_the_method_it_is_given(two_method_zoo, tmp_path):
+    """On a zoo of several methods it said "choose one with --method", an option it did not have."""
+    assert refusal(run_script("kernel_frontier.py", two_method_zoo)) == (
+        "error: the zoo holds several methods (default, lora); choose one with --method (method= in Python)"
+    )
+    done = run_script("kernel_frontier.py", two_method_zoo, "--method", "lora", "--json", tmp_path / "lora.json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "lora.json").read_text())["targets"] == 4  # the datasets with lora results
+    assert refusal(run_script("kernel_frontier.py", two_method_zoo, "--method", "dreambooth")) == (
+        "error: method 'dreambooth' has no records in this zoo; choose one of: default, lora"
+    )
