@@ -8,6 +8,7 @@ listing's share, and the totals. A rerun of the same crawl shows what an increme
     python benchmarks/crawl_cost.py                 # t2i then lora, anonymous
     python benchmarks/crawl_cost.py --token         # the same with a token (gated repo readable)
     python benchmarks/crawl_cost.py --bench         # with throughput measurement (downloads weights)
+    python benchmarks/crawl_cost.py --keep          # keep its temporary folder (hub, work, zoo)
 
 Goal (issue 5): at most 3 requests and 100 kB per model without ``--bench``.
 """
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -84,9 +86,20 @@ def main() -> int:
     parser.add_argument("--kind", choices=["t2i", "lora", "both"], default="both")
     parser.add_argument("--token", action="store_true", help="crawl with the seeding user's token instead of anonymously")
     parser.add_argument("--bench", action="store_true", help="add --bench (downloads weights; not covered by the goal)")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded Hub, the seeding work folder and the zoo (printed at the end)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="crawl-cost-"))
+    try:
+        return measure(args, tmp)
+    finally:
+        if args.keep:
+            print(f"kept the Hub, the work folder and the zoo in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)  # a dozen MB per run otherwise
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> int:
     env = _environment(tmp)
     os.environ.update({k: env[k] for k in ("HF_HUB_DISABLE_XET", "HF_HUB_DISABLE_TELEMETRY", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_HOME")})
     from hubselect.testing.hub import LoopbackHub

@@ -14,6 +14,7 @@ Run from the repository root::
 
     python benchmarks/kernel_frontier.py                         # the bundled demo zoo
     python benchmarks/kernel_frontier.py path/to/zoo --json out.json
+    python benchmarks/kernel_frontier.py path/to/zoo --method lora   # a zoo of several methods
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ def frontier(arrays: ZooArrays, config: RankerConfig) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("zoo", nargs="?", type=Path, default=ROOT / "hubselect" / "demo" / "zoo")
+    parser.add_argument("--method", default=None, help="fine-tuning method whose results to use (needed when the zoo holds several)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     try:
-        arrays = ZooArrays.from_zoo(Zoo.load(args.zoo))
+        arrays = ZooArrays.from_zoo(Zoo.load(args.zoo).for_method(args.method))
     except HubselectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

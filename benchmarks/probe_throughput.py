@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hubselect.errors import whole_option
+
 
 def build_probe_folder(name: str, root: Path) -> str:
     if name == "tiny":
@@ -131,19 +133,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probe", action="append", help="tiny, base, a model folder or a cached Hub id (repeatable; default: tiny and base)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--images", type=int, default=None, help="images per run (default: 64 on CPU, 2048 on GPU)")
-    parser.add_argument("--batch-size", type=int, default=None, help="default: 32 on CPU, 128 on GPU")
+    parser.add_argument("--images", type=whole_option(1), default=None, help="images per run (default: 64 on CPU, 2048 on GPU)")
+    parser.add_argument("--batch-size", type=whole_option(1), default=None, help="default: 32 on CPU, 128 on GPU")
     parser.add_argument("--dataset", default=None, help="sample images from this dataset (folder, parquet, Hub id) instead of synthetic ones")
-    parser.add_argument("--min-runs", type=int, default=5)
-    parser.add_argument("--min-seconds", type=float, default=5.0)
+    parser.add_argument("--min-runs", type=whole_option(1), default=5, help="timed runs of each, at least (at least 1)")
+    parser.add_argument("--min-seconds", type=float, default=5.0, help="and at least this long")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     args = parser.parse_args(argv)
 
+    from hubselect.errors import HubselectError
     from hubselect.probes import pick_device
 
-    on_gpu = pick_device(args.device).type == "cuda"
-    count = args.images or (2048 if on_gpu else 64)
-    batch_size = args.batch_size or (128 if on_gpu else 32)
+    try:
+        on_gpu = pick_device(args.device).type == "cuda"
+    except HubselectError as error:
+        parser.error(str(error))
+    count = args.images if args.images is not None else (2048 if on_gpu else 64)
+    batch_size = args.batch_size if args.batch_size is not None else (128 if on_gpu else 32)
+    try:
+        return run(args, count, batch_size)
+    except HubselectError as error:  # a --dataset or --probe it cannot read
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace, count: int, batch_size: int) -> int:
     if args.dataset:
         from hubselect.data.sample import load_dataset_sample
 

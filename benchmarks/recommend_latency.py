@@ -1,7 +1,8 @@
 """Where the time of `hubselect recommend` goes, on a synthetic zoo of 1,000 models × 1,000 datasets.
 
-Builds (once, under --workdir) a synthetic zoo whose datasets carry Fréchet statistics made with
-a tiny local CLIP probe, a ranker fitted on it, and a folder of 64 local images; then
+Builds (once per size, under --workdir: a folder per --models, --datasets and --per-dataset, an
+image folder per --images) a synthetic zoo whose datasets carry Fréchet statistics made with
+a tiny local CLIP probe, a ranker fitted on it, and a folder of --images (64) local images; then
 
 - warm, in-process: calls ``hubselect.recommend`` repeatedly (a new sample seed each time, so
   the dataset is really read, decoded and embedded: no embedding-cache hit) and prints the
@@ -26,6 +27,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from hubselect.data.refs import DEFAULT_MIN_IMAGES
+from hubselect.errors import whole_option
 
 
 def synthetic_zoo(folder: Path, probe_dir: Path, n_models: int, n_datasets: int, per_dataset: int, seed: int = 0) -> Path:
@@ -74,18 +78,22 @@ def synthetic_zoo(folder: Path, probe_dir: Path, n_models: int, n_datasets: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", type=int, default=1000)
-    parser.add_argument("--datasets", type=int, default=1000)
-    parser.add_argument("--per-dataset", type=int, default=20, help="models profiled per dataset")
-    parser.add_argument("--images", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", type=whole_option(2), default=1000)
+    parser.add_argument("--datasets", type=whole_option(2), default=1000)
+    parser.add_argument("--per-dataset", type=whole_option(2), default=20, help="models profiled per dataset (2 to --models: a ranker learns from datasets with two results or more)")
+    parser.add_argument("--images", type=whole_option(DEFAULT_MIN_IMAGES), default=64, help=f"at least {DEFAULT_MIN_IMAGES}, as recommend asks")
+    parser.add_argument("--repeats", type=whole_option(1), default=5)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "hubselect-recommend-latency")
     args = parser.parse_args()
+    if args.per_dataset > args.models:
+        parser.error(f"--per-dataset {args.per_dataset} is more than --models {args.models}: each dataset is profiled with distinct models")
 
     from hubselect import constants
     from hubselect.testing.tiny import tiny_clip_vision, write_image_folder
 
-    work = args.workdir / f"{args.models}x{args.datasets}"
+    # Keyed on every option that shapes the zoo: a rerun with another --per-dataset timed the
+    # zoo of the first run, silently.
+    work = args.workdir / f"{args.models}x{args.datasets}x{args.per_dataset}"
     # The zoo, ranker, probe and images are kept between runs; the embedding caches are not, so a
     # rerun reads, decodes and embeds the images again instead of timing cache hits.
     for cache in ("cache", "cold-cache"):
@@ -95,14 +103,17 @@ def main() -> None:
     probe_dir = work / "probe"
     if not (probe_dir / "config.json").exists():
         tiny_clip_vision(probe_dir, seed=0)
-    images = work / "images"
-    if not images.exists():
+    images = args.workdir / f"images-{args.images}"
+    if not (images / "metadata.jsonl").exists():  # written last: a folder without it was cut short
         write_image_folder(images, args.images, style="cool", seed=3)
     zoo_dir, ranker_dir = work / "zoo", work / "ranker"
+    size = f"{args.models} models × {args.datasets} datasets, {args.per_dataset} results per dataset"
     if not (zoo_dir / "zoo.json").exists():
         started = time.perf_counter()
         synthetic_zoo(zoo_dir, probe_dir, args.models, args.datasets, args.per_dataset)
-        print(f"synthetic zoo {args.models} models × {args.datasets} datasets built in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        print(f"synthetic zoo ({size}) built in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    else:
+        print(f"synthetic zoo ({size}) reused from {zoo_dir}", file=sys.stderr)
     from hubselect.errors import HubselectError
     from hubselect.rank import Ranker
 
@@ -126,7 +137,7 @@ def main() -> None:
     phases = ["load", "fetch", "decode", "probe_load", "probe", "match", "rank"]
     medians = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in phases}
     without_probe = sum(v for p, v in medians.items() if p != "probe")
-    print(f"\nwarm in-process recommend, {args.images} local images, zoo {args.models} × {args.datasets}, median of {args.repeats}:")
+    print(f"\nwarm in-process recommend, {args.images} local images, zoo of {size}, median of {args.repeats}:")
     for phase in phases:
         print(f"  {phase:<11} {medians[phase] * 1000:8.1f} ms")
     print(f"  {'all but probe forward':<22} {without_probe * 1000:8.1f} ms   (goal ≤ 1000 ms)")

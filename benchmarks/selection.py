@@ -1,7 +1,7 @@
 """Selection benchmark: the method against the baselines and the published figures, and at scale.
 
-1. Leave-one-dataset-out on the TransferGraph text-classification bundle
-   (``../shared/benchmarks/transfergraph-text``) over the 8 targets its README lists; prints
+1. Leave-one-dataset-out on the TransferGraph text-classification bundle that ships in the
+   package (``hubselect/bundles/transfergraph-text``) over the 8 targets its README lists; prints
    the method, every baseline, the figures published in that README, and the method's margins
    over ``average_best`` on pearson, spearman and rel1.
 2. Scale: a synthetic zoo of 2,000 models × 500 datasets with 20 results per dataset (1%
@@ -30,12 +30,13 @@ import numpy as np
 from rich.console import Console
 
 from hubselect.cli.output import margins_table, table
+from hubselect.errors import HubselectError, whole_option
 from hubselect.rank import NewDataset, Ranker, RankerConfig, evaluate
 from hubselect.rank.synthetic import synthetic_zoo
 from hubselect.zoo import import_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = ROOT.parent / "shared" / "benchmarks" / "transfergraph-text"
+DEFAULT_BUNDLE = ROOT / "hubselect" / "bundles" / "transfergraph-text"
 TARGETS = [
     "rotten_tomatoes",
     "tweet_eval/irony",
@@ -103,18 +104,6 @@ def verdict(margins: dict, metrics: tuple[str, ...] = ("pearson", "spearman", "r
 
 def _listed(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _runs(text: str) -> int:
-    """A number of timed runs, refused before the build when it is not at least 1 (no run has no
-    latency: it crashed after the minute-long build)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number of runs, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _near(zoo_distances: np.ndarray, datasets: list[str], j: int, rng: np.random.Generator) -> dict[str, float]:
@@ -187,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE, help="the TransferGraph text bundle folder")
     parser.add_argument("--skip-text", action="store_true")
     parser.add_argument("--skip-scale", action="store_true")
-    parser.add_argument("--fast-runs", type=_runs, default=20, help="timed fast predictions (at least 1)")
-    parser.add_argument("--faithful-runs", type=_runs, default=2, help="timed faithful predictions (at least 1)")
+    parser.add_argument("--fast-runs", type=whole_option(1), default=20, help="timed fast predictions (at least 1)")
+    parser.add_argument("--faithful-runs", type=whole_option(1), default=2, help="timed faithful predictions (at least 1)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure to this file")
     args = parser.parse_args(argv)
     if not args.skip_scale and args.fast_runs + args.faithful_runs >= SCALE_DATASETS:
@@ -197,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(soft_wrap=True, width=150)
     out = {}
     if not args.skip_text:
-        out["text"] = text_bundle(args.bundle, console)
+        try:
+            out["text"] = text_bundle(args.bundle, console)
+        except HubselectError as error:  # a --bundle that is not one
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if not args.skip_scale:
         out["scale"] = scale(console, args.fast_runs, args.faithful_runs)
     if args.json:

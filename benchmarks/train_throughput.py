@@ -1,13 +1,14 @@
 """LoRA training throughput: hubselect's loop vs a minimal plain diffusers + peft loop.
 
-Both loops fine-tune the same pipeline (random weights of an architecture from
-``hubselect.testing.seed_models``) with the same LoRA (rank 4 on the UNet's attention
-projections), optimiser (AdamW), batch, resolution and precision, on the same images and
-prompts, in the same process, one after the other, ``--repeats`` times each (alternating). The
-plain loop is what diffusers' ``train_text_to_image_lora.py`` does per step: VAE-encode the batch,
-text-encode the prompts, noise, UNet forward, MSE loss, backward, clip, step, read the loss.
-hubselect's loop encodes every image and prompt once before the first step (those modules are
-frozen) and samples the VAE posterior per step.
+Both loops fine-tune the same pipeline (random weights of an SD-1.x-style architecture from
+``hubselect.testing.seed_models``, the family hubselect's trainer fine-tunes) with the same LoRA
+(rank 4 on the UNet's attention projections), optimiser (AdamW), batch, resolution and
+precision, on the same images and prompts, in the same process, one after the other,
+``--repeats`` times each (alternating). The plain loop is what diffusers'
+``train_text_to_image_lora.py`` does per step: VAE-encode the batch, text-encode the prompts,
+noise, UNet forward, MSE loss, backward, clip, step, read the loss. hubselect's loop encodes
+every image and prompt once before the first step (those modules are frozen) and samples the VAE
+posterior per step.
 
 Reported per loop: steady-state train steps/s (after ``--warmup`` steps), the median over
 repeats, and peak GPU memory (``torch.cuda.max_memory_allocated``; CPU runs report none). The
@@ -29,6 +30,22 @@ import sys
 import time
 
 import numpy as np
+
+from hubselect.errors import whole_option
+from hubselect.testing.seed_models import FULL_SIZE_ARCHS, TINY_ARCHS
+
+#: The architectures both loops train. hubselect's trainer fine-tunes SD-1.x-style pipelines (a
+#: UNet and one CLIP text encoder), so SDXL's and SD3's have no hubselect figure to compare with.
+ARCHS = [name for name, spec in {**TINY_ARCHS, **FULL_SIZE_ARCHS}.items() if spec.family == "sd"]
+
+
+def _arch(name: str) -> str:
+    if name not in ARCHS:
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not an architecture both loops train (hubselect's trainer fine-tunes SD-1.x-style pipelines: "
+            f"a UNet and one CLIP text encoder); choose one of: {', '.join(ARCHS)}"
+        )
+    return name
 
 
 def build(arch: str, device, seed: int = 0):
@@ -144,17 +161,17 @@ def plain_loop(pipe, images, prompts, args, device) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="sd-tiny-ddim", help="Architecture (sd-tiny-ddim, sd-tiny-wide, ..., sd15).")
+    parser.add_argument("--arch", type=_arch, default="sd-tiny-ddim", help=f"Architecture ({', '.join(ARCHS)}).")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1.")
-    parser.add_argument("--steps", type=int, default=40, help="Training steps per run.")
-    parser.add_argument("--warmup", type=int, default=5, help="Steps left out of steps/s.")
-    parser.add_argument("--repeats", type=int, default=3, help="Runs of each loop (alternating); the median is reported.")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--resolution", type=int, default=None, help="Pixels (default: the architecture's native one; 512 for sd15).")
+    parser.add_argument("--steps", type=whole_option(1), default=40, help="Training steps per run.")
+    parser.add_argument("--warmup", type=whole_option(0), default=5, help="Steps left out of steps/s.")
+    parser.add_argument("--repeats", type=whole_option(1), default=3, help="Runs of each loop (alternating); the median is reported.")
+    parser.add_argument("--batch-size", type=whole_option(1), default=1)
+    parser.add_argument("--resolution", type=whole_option(1), default=None, help="Pixels (default: the architecture's native one; 512 for sd15).")
     parser.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "fp16", "bf16"])
     parser.add_argument("--gradient-checkpointing", action="store_true")
-    parser.add_argument("--images", type=int, default=16, help="Distinct training images.")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's).")
+    parser.add_argument("--images", type=whole_option(1), default=16, help="Distinct training images.")
+    parser.add_argument("--threads", type=whole_option(1), default=None, help="torch CPU threads (default: torch's).")
     parser.add_argument("--json", dest="json_path", default=None, help="Also write the figures to this JSON file.")
     args = parser.parse_args(argv)
     if args.warmup >= args.steps:
@@ -162,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from hubselect.errors import HubselectError
+    from hubselect.probes import pick_device
     from hubselect.profile.training import native_resolution, resolve_precision
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda but no CUDA device is available")
+    try:
+        device = pick_device(args.device)
+    except HubselectError as error:  # no CUDA here, or not a device
+        parser.error(str(error))
     probe = build(args.arch, device)
     resolution = args.resolution or native_resolution(probe)
     del probe

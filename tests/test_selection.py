@@ -844,6 +844,22 @@ def test_the_selection_benchmark_refuses_zero_runs_before_the_build(option, sele
     assert f"argument {option}: must be at least 1, got 0" in capsys.readouterr().err
 
 
+def test_the_selection_benchmark_reads_the_bundle_shipped_in_the_package_by_default(selection_benchmark):
+    """Its default was ../shared/benchmarks/transfergraph-text, a folder beside the repository:
+    `python benchmarks/selection.py` from a fresh clone crashed."""
+    from hubselect.zoo import import_bundle
+
+    bundle = selection_benchmark.DEFAULT_BUNDLE
+    assert bundle.is_relative_to(selection_benchmark.ROOT / "hubselect" / "bundles")
+    assert set(selection_benchmark.TARGETS) <= set(import_bundle(bundle, higher_is_better=True).dataset_ids)
+
+
+def test_the_selection_benchmark_refuses_a_bundle_folder_that_is_not_there_in_one_line(selection_benchmark, tmp_path, capsys):
+    assert selection_benchmark.main(["--skip-scale", "--bundle", str(tmp_path / "nowhere")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == f"error: {tmp_path / 'nowhere'}: no such folder; pass the folder that holds records.csv\n"
+
+
 # -- publishing: `hubselect push` -----------------------------------------------------------------
 
 
