@@ -28,6 +28,7 @@ from hubselect.rank.features import Evidence, make_schema
 from hubselect.rank.metrics import MARGIN_METRICS, paired_margins
 from hubselect.rank.prior import NEAREST, KernelPrior
 from hubselect.rank.synthetic import synthetic_zoo
+from hubselect.zoo import ModelRecord, Zoo
 
 # Small walks keep the tests fast; the defaults are for real zoos.
 SMALL = RankerConfig(node2vec=Node2VecConfig(dim=8, walks_per_node=5, walk_length=20), inner_folds=3)
@@ -373,6 +374,37 @@ def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker
         assert ranking[0].evidence[0][0] == "data-001"  # the most similar profiled dataset first
         assert ranking[0].expected_low <= ranking[0].expected_score <= ranking[0].expected_high
     assert len(planted_ranker.predict(new, top=3)) == 3
+
+
+def _with_crawled_adapters(zoo):
+    """``zoo`` and the LoRA adapters a `crawl --kind lora` adds to it: no results, columns of their
+    own (base model, rank, trigger words, card text) and values of their own in the zoo's."""
+    crawled = Zoo(zoo.meta, models=zoo.models, datasets=zoo.datasets, records=zoo.records, distances=zoo.distances)
+    crawled.add_models(
+        ModelRecord(f"org/lora-{i}", "a" * 40, {
+            "kind": "lora", "family": "lora-adapter", "params": 2752.0 * (i + 1), "base_model": "model-0000",
+            "lora_rank": 4.0 * (i + 1), "lora_format": "peft", "trigger_words": f"sks style {i}", "card_text": "# A LoRA",
+        })
+        for i in range(4)
+    )
+    return crawled
+
+
+def test_crawled_lora_adapters_change_nothing_the_ranker_learns_or_picks(planted_zoo, planted_ranker):
+    """Adapters are never fine-tuned nor recommended: not nodes, rows, feature columns or
+    categories of the learner. Crawling them changed its feature sampling, and so its picks and
+    evaluation figures, and made every ranker built before stale (another fingerprint)."""
+    crawled = _with_crawled_adapters(planted_zoo)
+    arrays, plain = ZooArrays.from_zoo(crawled), ZooArrays.from_zoo(planted_zoo)
+    assert arrays.models == plain.models and list(arrays.model_features.columns) == list(plain.model_features.columns)
+    assert arrays.fingerprint() == plain.fingerprint()
+    ranker = Ranker.fit(crawled, SMALL)
+    assert ranker.describe() == planted_ranker.describe()  # schema, categories, learner chosen, zoo fingerprint
+    new = _new_dataset_like(planted_zoo, "data-001")
+    assert [(p.model, p.score) for p in ranker.predict(new)] == [(p.model, p.score) for p in planted_ranker.predict(new)]
+    # A pipeline crawled without results yet is a model the learner ranks from its features.
+    crawled.add_models([ModelRecord("org/new-pipeline", "b" * 40, {"kind": "t2i", "family": "unet-s", "params": 1e6})])
+    assert "org/new-pipeline" in ZooArrays.from_zoo(crawled).models and ZooArrays.from_zoo(crawled).fingerprint() != plain.fingerprint()
 
 
 @pytest.mark.parametrize("top", [-1, 0, 2.5, "3", True])

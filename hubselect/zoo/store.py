@@ -64,7 +64,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
-from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
+from hubselect.zoo.records import ADAPTER_KIND, SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
 
 META_FILE = "zoo.json"
 #: Held by every process writing a zoo folder while it reads, changes and saves the zoo.
@@ -353,8 +353,22 @@ class Zoo:
 
     @property
     def model_ids(self) -> list[str]:
-        """Every model node: models with features and models with records."""
-        return sorted(_distinct(self.models["model"], self.records["model"]))
+        """The models selection works on (the graph's model nodes, the learner's rows, the zoo's
+        fingerprint): models with features and models with records, but not LoRA adapters.
+
+        An adapter (``crawl --kind lora``) is neither fine-tuned nor recommended and has no
+        results; as a node and a feature row it would change what the learner learns, and make
+        a ranker stale, with every adapter crawled. A pipeline with no results yet is a model
+        here: the learner ranks it from its features.
+        """
+        return sorted(_distinct(self.models["model"], self.records["model"]).difference(self.adapter_ids))
+
+    @property
+    def adapter_ids(self) -> list[str]:
+        """The LoRA adapters the zoo catalogues: models whose ``kind`` is ``lora``."""
+        if "kind" not in self.models.columns:
+            return []
+        return sorted(self.models.loc[self.models["kind"] == ADAPTER_KIND, "model"].unique())
 
     @property
     def dataset_ids(self) -> list[str]:
