@@ -409,13 +409,19 @@ class Zoo:
         return frame.pivot_table(index="model", columns="dataset", values="score", aggfunc="mean")
 
     def summary(self) -> dict[str, Any]:
-        """Counts and coverage, as ``hubselect zoo show`` prints them."""
-        models, datasets = self.model_ids, self.dataset_ids
+        """Counts and coverage, as ``hubselect zoo show`` prints them.
+
+        ``models`` (and ``models_with_features``, ``coverage``) count the models selection works
+        on (:attr:`model_ids`); the LoRA adapters the zoo catalogues are counted apart, under
+        ``adapters``: a zoo whose every pipeline has a result on every dataset is covered whole.
+        """
+        models, datasets, adapters = self.model_ids, self.dataset_ids, self.adapter_ids
         with_records = sorted(set(self.records["dataset"]))
-        pairs = self.records.drop_duplicates(["model", "dataset"]).shape[0]
+        pairs = self.records[self.records["model"].isin(models)].drop_duplicates(["model", "dataset"]).shape[0]
         scores = self.records["score"].astype(float)
         return {
             "models": len(models),
+            "adapters": len(adapters),
             "datasets": len(datasets),
             "datasets_with_records": len(with_records),
             "records": int(len(self.records)),
@@ -423,7 +429,7 @@ class Zoo:
             "score": self.meta.score,
             "higher_is_better": bool(self.meta.higher_is_better),
             "methods": self.methods,
-            "models_with_features": int(len(self.models)),
+            "models_with_features": int(len(self.models)) - len(adapters),
             "datasets_with_features": int(len(self.datasets)),
             "coverage": round(pairs / (len(models) * len(with_records)), 4) if models and with_records else 0.0,
             # Profiling jobs that made no record, and the models they are of (see FailedJob).
