@@ -32,7 +32,7 @@ import numpy as np
 from hubselect import constants
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import HubselectError, InputError, check_whole
-from hubselect.zoo.records import PARAMETER_COLUMNS
+from hubselect.zoo.records import ADAPTER_KIND, PARAMETER_COLUMNS
 from hubselect.zoo.store import Zoo, ZooMeta
 
 log = logging.getLogger(__name__)
@@ -532,7 +532,7 @@ def candidate_models(
     eligible = []
     for index, model in enumerate(arrays.models):
         row = features.get(model, {})
-        if profiled[index] and model in in_zoo and row.get("kind") != "lora" and not _text(row.get("excluded_reason")):
+        if profiled[index] and model in in_zoo and row.get("kind") != ADAPTER_KIND and not _text(row.get("excluded_reason")):
             eligible.append(model)
     if not eligible:
         raise InputError("the zoo has no profiled model to recommend; add results with `hubselect profile`")

@@ -354,6 +354,31 @@ def test_two_inputs_with_one_zoo_name_are_refused_before_any_work(hub, tmp_path)
     assert code == 2 and "both named" not in err and "no-probe" in err
 
 
+def test_a_model_the_zoo_records_as_a_lora_adapter_is_refused_up_front_naming_its_base_model(hub, tmp_path):
+    """Was: the probe fetched, the job run and failed ("not a diffusers pipeline"), a failed job
+    written into the zoo (and pushed with it), and advice to rerun the same command."""
+    from hubselect.zoo import ModelRecord
+
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models([
+        ModelRecord("tester/sd-tiny-ddim", "a" * 40, {"kind": "t2i", "total_params": 1e6}),
+        ModelRecord("tester/lora-sks-dog", "b" * 40, {"kind": "lora", "base_model": "tester/sd-tiny-ddim"}),
+        ModelRecord("tester/lora-bare", "c" * 40, {"kind": "lora", "base_model": None}),
+    ])
+    zoo.save(tmp_path / "zoo")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()}
+    common = ("--datasets", "tester/warm-images", "--zoo", tmp_path / "zoo", "--probe", "tester/probe")
+
+    code, out, err = run_cli("profile", "--models", "tester/sd-tiny-ddim,tester/lora-sks-dog@main", *common)
+    assert (code, out) == (2, "")
+    assert err == ("Error: model tester/lora-sks-dog@main is a LoRA adapter in the zoo, not a pipeline to fine-tune; "
+                   "profile the model it adapts instead: --models tester/sd-tiny-ddim\n")
+    code, out, err = run_cli("profile", "--models", "tester/lora-bare", *common)
+    assert code == 2 and err.endswith("is a LoRA adapter in the zoo, not a pipeline to fine-tune; "
+                                      "profile the pipeline it adapts instead (its card names no base model)\n"), err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before and not hub.request_log
+
+
 def test_an_empty_models_or_datasets_list_is_refused_before_the_zoo_is_created(hub, tmp_path):
     # What an unset shell variable gives (MODELS=""; --models "$MODELS"): was "0 jobs ... 0 failed", exit 0, and an empty zoo.
     zoo = tmp_path / "zoo"
@@ -690,6 +715,9 @@ def test_a_model_whose_weights_cannot_be_loaded_fails_its_jobs_in_one_line_namin
                                  "'unet/diffusion_pytorch_model.safetensors' at 'unet/diffusion_pytorch_model.safetensors'; "
                                  "pick another model or revision"), failure
     assert f"failed: sd-broken × pets (lora): {failure['reason']}\n" in err and "unexpected" not in err
+    # Not "rerun the same command": it would fail the same way; the reason says what to do.
+    assert err.splitlines()[-1] == (f"Error: 1 of 1 profiling jobs failed (reasons above); the records of the others are in {tmp_path / 'zoo'}: "
+                                    "do what each reason says (another model or dataset, or a later try), then rerun: jobs with a record are skipped")
 
 
 def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_from_the_next_run_on(profile_hub, probes, hub, tmp_path):

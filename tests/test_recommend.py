@@ -464,6 +464,38 @@ def test_a_zoo_whose_features_changed_is_another_revision_of_it(table, key, colu
         assert any("no ranker is published" in n for n in built.notices), f"{zoo}: a ranker cached for another zoo was reused"
 
 
+def test_adapters_crawled_into_the_zoo_leave_its_rankers_current(zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch):
+    """`crawl --kind lora` adds adapters no ranker ranks (no results, never recommended): the zoo
+    is the revision the ranker was built on (no note that it is stale), and the ranker built on
+    the fly for the zoo is the cached one. A pipeline crawled is another revision."""
+    from hubselect import constants
+    from hubselect.recommendation import recommend
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_models([ModelRecord("org/lora-sks", revision="a" * 40, features={
+        "kind": "lora", "base_model": "org/warm-expert", "license": "other", "lora_rank": 4, "trigger_words": "sks style"})])
+    zoo.save(tmp_path / "with-adapter")
+    zoo.add_models([ModelRecord("org/new-pipeline", revision="b" * 40, features={"kind": "t2i", "total_params": 2_000_000, "license": "mit"})])
+    zoo.save(tmp_path / "with-pipeline")
+    common = dict(probe=str(tiny_clip_dir()), n=16, top_k=len(MODELS))
+
+    def ranked(result):
+        return [(r.model, r.score) for r in result.recommendations]
+
+    as_built = recommend(str(cool_folder), zoo=str(zoo_dir), ranker=str(ranker_dir), **common)
+    with_adapter = recommend(str(cool_folder), zoo=str(tmp_path / "with-adapter"), ranker=str(ranker_dir), **common)
+    assert with_adapter.zoo["revision"] == as_built.zoo["revision"]
+    assert not any("was built on zoo revision" in n for n in with_adapter.notices), with_adapter.notices
+    assert ranked(with_adapter) == ranked(as_built)
+    with_pipeline = recommend(str(cool_folder), zoo=str(tmp_path / "with-pipeline"), ranker=str(ranker_dir), **common)
+    assert any("was built on zoo revision" in n for n in with_pipeline.notices), with_pipeline.notices
+
+    recommend(str(cool_folder), zoo=str(zoo_dir), **common)  # fits a ranker and caches it
+    again = recommend(str(cool_folder), zoo=str(tmp_path / "with-adapter"), **common)
+    assert any("from the cache" in n for n in again.notices) and not any("no ranker is published" in n for n in again.notices), again.notices
+
+
 def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
     from hubselect.rank import NewDataset, Ranker
 

@@ -28,6 +28,7 @@ from hubselect.rank.features import Evidence, make_schema
 from hubselect.rank.metrics import MARGIN_METRICS, paired_margins
 from hubselect.rank.prior import NEAREST, KernelPrior
 from hubselect.rank.synthetic import synthetic_zoo
+from hubselect.zoo import ModelRecord, Zoo
 
 # Small walks keep the tests fast; the defaults are for real zoos.
 SMALL = RankerConfig(node2vec=Node2VecConfig(dim=8, walks_per_node=5, walk_length=20), inner_folds=3)
@@ -375,6 +376,37 @@ def test_predict_for_a_new_dataset_fast_and_faithful(planted_zoo, planted_ranker
     assert len(planted_ranker.predict(new, top=3)) == 3
 
 
+def _with_crawled_adapters(zoo):
+    """``zoo`` and the LoRA adapters a `crawl --kind lora` adds to it: no results, columns of their
+    own (base model, rank, trigger words, card text) and values of their own in the zoo's."""
+    crawled = Zoo(zoo.meta, models=zoo.models, datasets=zoo.datasets, records=zoo.records, distances=zoo.distances)
+    crawled.add_models(
+        ModelRecord(f"org/lora-{i}", "a" * 40, {
+            "kind": "lora", "family": "lora-adapter", "params": 2752.0 * (i + 1), "base_model": "model-0000",
+            "lora_rank": 4.0 * (i + 1), "lora_format": "peft", "trigger_words": f"sks style {i}", "card_text": "# A LoRA",
+        })
+        for i in range(4)
+    )
+    return crawled
+
+
+def test_crawled_lora_adapters_change_nothing_the_ranker_learns_or_picks(planted_zoo, planted_ranker):
+    """Adapters are never fine-tuned nor recommended: not nodes, rows, feature columns or
+    categories of the learner. Crawling them changed its feature sampling, and so its picks and
+    evaluation figures, and made every ranker built before stale (another fingerprint)."""
+    crawled = _with_crawled_adapters(planted_zoo)
+    arrays, plain = ZooArrays.from_zoo(crawled), ZooArrays.from_zoo(planted_zoo)
+    assert arrays.models == plain.models and list(arrays.model_features.columns) == list(plain.model_features.columns)
+    assert arrays.fingerprint() == plain.fingerprint()
+    ranker = Ranker.fit(crawled, SMALL)
+    assert ranker.describe() == planted_ranker.describe()  # schema, categories, learner chosen, zoo fingerprint
+    new = _new_dataset_like(planted_zoo, "data-001")
+    assert [(p.model, p.score) for p in ranker.predict(new)] == [(p.model, p.score) for p in planted_ranker.predict(new)]
+    # A pipeline crawled without results yet is a model the learner ranks from its features.
+    crawled.add_models([ModelRecord("org/new-pipeline", "b" * 40, {"kind": "t2i", "family": "unet-s", "params": 1e6})])
+    assert "org/new-pipeline" in ZooArrays.from_zoo(crawled).models and ZooArrays.from_zoo(crawled).fingerprint() != plain.fingerprint()
+
+
 @pytest.mark.parametrize("top", [-1, 0, 2.5, "3", True])
 def test_predict_refuses_a_top_that_is_not_a_number_of_models(top, planted_zoo, planted_ranker):
     """``top=-1`` used to return every model but the worst, silently; ``top=0`` an empty ranking."""
@@ -718,6 +750,20 @@ def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     built = json.loads((tmp_path / "ranker" / "ranker.json").read_text())
     assert printed["zoo"] == {k: v for k, v in built["zoo"].items() if k not in ("models", "datasets", "models_with_results")}
     assert printed["config"] == built["config"]
+
+
+def test_build_counts_the_models_it_can_rank_as_the_rankers_card_does(planted_zoo, tmp_path, capsys):
+    """Crawled adapters and a pipeline crawled but not profiled yet beside 24 profiled models: the
+    ranker ranks the 24 (its card's "models with results"); build said "for 29 models"."""
+    crawled = _with_crawled_adapters(planted_zoo)
+    crawled.add_models([ModelRecord("org/new-pipeline", "b" * 40, {"kind": "t2i", "family": "unet-s", "params": 1e6})])
+    crawled.save(tmp_path / "zoo")
+    assert main(["build", str(tmp_path / "zoo"), "--out", str(tmp_path / "ranker")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Built a ranker for 24 models with results × 9 datasets (and 1 model without results yet, which it cannot rank) in "), out
+    assert main(["build", str(tmp_path / "zoo"), "--out", str(tmp_path / "ranker"), "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["models"], printed["models_with_results"], printed["datasets"]) == (25, 24, 9)
 
 
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])

@@ -52,6 +52,28 @@ def test_show_human_output_is_a_table(tmp_path, capsys, text_zoo):
     assert "records" in out and "1439" in out and "higher is better" in out
 
 
+def test_show_and_the_zoo_card_count_lora_adapters_apart_from_the_models_coverage_is_over(tmp_path, capsys):
+    """3 pipelines, each profiled on both datasets, and 2 crawled adapters (no results): the zoo is
+    covered whole. Counted as models, the adapters made it "5 models, coverage 60.0%"."""
+    from hubselect.hub.zoo_repo import zoo_card
+
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models([ModelRecord(f"org/sd-{i}", "a" * 40, {"kind": "t2i", "license": "mit"}) for i in range(3)])
+    zoo.add_models([ModelRecord(f"org/lora-{i}", "b" * 40, {"kind": "lora", "base_model": "org/sd-0", "lora_rank": 4}) for i in range(2)])
+    zoo.add_profiles(ProfileRecord(f"org/sd-{i}", dataset, 30.0 + i) for i in range(3) for dataset in ("org/d1", "org/d2"))
+    zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["models"], summary["adapters"], summary["models_with_features"], summary["coverage"]) == (3, 2, 3, 1.0)
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert (rows["models"], rows["LoRA adapters (catalogued, not ranked)"], rows["coverage"]) == ("3", "2", "100.0%"), out
+    card = zoo_card(zoo, "org/zoo")
+    assert "| models | 3 |" in card and "| LoRA adapters (catalogued, not ranked) | 2 |" in card
+    assert "| coverage of models × profiled datasets | 100.0% |" in card
+
+
 def test_save_load_round_trip_keeps_every_fact(tmp_path, text_zoo):
     text_zoo.save(tmp_path / "Z")
     loaded = Zoo.load(tmp_path / "Z")

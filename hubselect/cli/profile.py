@@ -203,8 +203,10 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         raise push_error
     if summary.failed:
         # A third-party repo cannot be fixed: --zoo-models runs try the others first from now on.
+        # Rerunning the same command helps a Hub hiccup, not a model that is no pipeline: each
+        # reason says which it is.
         rerun = ("the zoo notes them, and --zoo-models runs try models never tried before them" if zoo_models else
-                 "fix the inputs and rerun the same command (only the failed jobs will run)")
+                 "do what each reason says (another model or dataset, or a later try), then rerun: jobs with a record are skipped")
         raise HubselectError(
             f"{len(summary.failed)} of {summary.total} profiling jobs failed (reasons above); the records of the others are in {zoo_dir}: {rerun}"
         )

@@ -185,19 +185,25 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
     ranker = Ranker.fit(zoo, _config(seed, learner))
     ranker.save(out)
     seconds = time.perf_counter() - started
+    counts = ranker.describe()["zoo"]
     summary = {
         "ranker": str(out),
-        "models": len(ranker.arrays.models),
-        "datasets": len(ranker.arrays.datasets),
+        "models": counts["models"],
+        # What it ranks, as its card says: a model crawled without results yet is a node only.
+        "models_with_results": counts["models_with_results"],
+        "datasets": counts["datasets"],
         "prior": ranker.kernel_prior.label(),
         "selected": ranker.ensemble.label(),
         "zoo": ranker.zoo_info,
         "seconds": round(seconds, 2),
     }
+    without = summary["models"] - summary["models_with_results"]
+    unranked = f" (and {without} model{'s' if without > 1 else ''} without results yet, which it cannot rank)" if without else ""
     SETTINGS.output.result(
         summary,
         lambda console: console.print(
-            f"Built a ranker for {summary['models']} models × {summary['datasets']} datasets in {seconds:.1f}s → {out}\n"
+            f"Built a ranker for {summary['models_with_results']} models with results × {summary['datasets']} datasets{unranked} "
+            f"in {seconds:.1f}s → {out}\n"
             f"  prior: {summary['prior']}; learner: {summary['selected']} (embedding set/regularisation/rounds×shrinkage)"
         ),
     )

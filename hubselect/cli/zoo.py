@@ -73,6 +73,7 @@ def show(zoo_ref: str) -> None:
     def human(console):
         rows = [
             ("models", summary["models"]),
+            *([("LoRA adapters (catalogued, not ranked)", summary["adapters"])] if summary["adapters"] else []),
             ("datasets", summary["datasets"]),
             ("datasets with records", summary["datasets_with_records"]),
             ("records", summary["records"]),

@@ -9,9 +9,11 @@ crawl writing the same folder meanwhile loses nothing: the state too is merged, 
 crawl of the same kind with another filter keeps the repos it skipped.
 
 A repo skipped as fresh still takes the listing's counters (downloads, likes: the Hub changes
-them without a commit), at no extra request. Every model column is a ranker feature and part of
-the zoo's fingerprint, so a crawl that sees a count change changes the zoo, and a published
-ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte.
+them without a commit), at no extra request. Every pipeline's column is a ranker feature and part
+of the zoo's fingerprint, so a crawl that sees a count change changes the zoo, and a published
+ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte. Adapters
+(``--kind lora``) are no part of model selection (see ``Zoo.model_ids``): crawling them leaves
+every ranker current.
 
 Once its listing is done, a crawl asks the Hub about each model of its kind the zoo holds that the
 listing did not return (one request each) and flags the deleted ones as gone. A listing is

@@ -169,6 +169,29 @@ def refuse_other_folders(jobs: Sequence[ProfileJob], zoo: Any, revisions: Source
                     )
 
 
+def refuse_adapters(models: Iterable[str], zoo: Any) -> None:
+    """Refuse a model the zoo records as a LoRA adapter (``crawl --kind lora``), before anything
+    is fetched: its jobs could only fail (it is no pipeline to fine-tune), and leave failed jobs
+    in the zoo. The base model the crawl read from the adapter's card is what to profile.
+
+    >>> refuse_adapters(["org/lora-ink"], Zoo.load("my-zoo"))  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: model org/lora-ink is a LoRA adapter in the zoo, not a pipeline to fine-tune; profile the model it adapts instead: --models org/sd-ink
+    """
+    if zoo is None:
+        return
+    adapters = set(zoo.adapter_ids)
+    for model in models:
+        key = model_key(model)[0]
+        if key not in adapters:
+            continue
+        bases = zoo.models.loc[zoo.models["model"] == key, "base_model"] if "base_model" in zoo.models.columns else []
+        base = next((b for b in bases if isinstance(b, str) and b.strip()), None)
+        instead = f"profile the model it adapts instead: --models {base}" if base else "profile the pipeline it adapts instead (its card names no base model)"
+        raise InputError(f"model {model} is a LoRA adapter in the zoo, not a pipeline to fine-tune; {instead}")
+
+
 def records_probe(zoo: Any, spec: str) -> str:
     """``spec`` (the default probe) pinned at the revision most of the zoo's results were
     scored with, when they name that Hub probe; else ``spec`` as it is.
@@ -288,6 +311,7 @@ def plan_jobs(
 
     model_list, dataset_list = _split_list(models, "models"), _split_list(datasets, "datasets")
     refuse_shared_keys("models", ((m, *model_key(m)) for m in model_list))
+    refuse_adapters(model_list, zoo)
     refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
     refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
@@ -484,6 +508,7 @@ def run_grid(
     refuse_shared_keys("datasets", ((j.dataset, j.dataset_key, j.dataset_source) for j in jobs))
     revisions = revisions or SourceRevisions()
     refuse_other_folders(jobs, writer.zoo, revisions)
+    refuse_adapters((j.model for j in jobs), writer.zoo)
     for method, probe in dict.fromkeys((job.method, job.probe.id) for job in jobs):
         refuse_other_probe(writer.zoo, [method], probe)
     flagged = flagged_models(writer.zoo)
@@ -820,4 +845,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_other_folders", "refuse_other_probe", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]

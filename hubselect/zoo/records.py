@@ -33,6 +33,11 @@ FeatureValue = float | int | str | bool | None
 #: ``recommend --max-params`` reads the first of them a model has a number in.
 PARAMETER_COLUMNS = ("total_params", "num_parameters", "parameters", "params")
 
+#: The ``kind`` of a LoRA adapter in a zoo's model table (``crawl --kind lora``): a catalog
+#: entry, not a model to fine-tune. It has no results and is never recommended, so model
+#: selection leaves it out (:attr:`hubselect.zoo.Zoo.model_ids`).
+ADAPTER_KIND = "lora"
+
 
 def _clean_features(features: Mapping[str, Any] | None, reserved: set[str]) -> dict[str, FeatureValue]:
     out: dict[str, FeatureValue] = {}

@@ -65,7 +65,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
-from hubselect.zoo.records import SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
+from hubselect.zoo.records import ADAPTER_KIND, SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
 
 log = logging.getLogger(__name__)
 
@@ -356,8 +356,22 @@ class Zoo:
 
     @property
     def model_ids(self) -> list[str]:
-        """Every model node: models with features and models with records."""
-        return sorted(_distinct(self.models["model"], self.records["model"]))
+        """The models selection works on (the graph's model nodes, the learner's rows, the zoo's
+        fingerprint): models with features and models with records, but not LoRA adapters.
+
+        An adapter (``crawl --kind lora``) is neither fine-tuned nor recommended and has no
+        results; as a node and a feature row it would change what the learner learns, and make
+        a ranker stale, with every adapter crawled. A pipeline with no results yet is a model
+        here: the learner ranks it from its features.
+        """
+        return sorted(_distinct(self.models["model"], self.records["model"]).difference(self.adapter_ids))
+
+    @property
+    def adapter_ids(self) -> list[str]:
+        """The LoRA adapters the zoo catalogues: models whose ``kind`` is ``lora``."""
+        if "kind" not in self.models.columns:
+            return []
+        return sorted(self.models.loc[self.models["kind"] == ADAPTER_KIND, "model"].unique())
 
     @property
     def dataset_ids(self) -> list[str]:
@@ -481,13 +495,19 @@ class Zoo:
         return frame.pivot_table(index="model", columns="dataset", values="score", aggfunc="mean")
 
     def summary(self) -> dict[str, Any]:
-        """Counts and coverage, as ``hubselect zoo show`` prints them."""
-        models, datasets = self.model_ids, self.dataset_ids
+        """Counts and coverage, as ``hubselect zoo show`` prints them.
+
+        ``models`` (and ``models_with_features``, ``coverage``) count the models selection works
+        on (:attr:`model_ids`); the LoRA adapters the zoo catalogues are counted apart, under
+        ``adapters``: a zoo whose every pipeline has a result on every dataset is covered whole.
+        """
+        models, datasets, adapters = self.model_ids, self.dataset_ids, self.adapter_ids
         with_records = sorted(set(self.records["dataset"]))
-        pairs = self.records.drop_duplicates(["model", "dataset"]).shape[0]
+        pairs = self.records[self.records["model"].isin(models)].drop_duplicates(["model", "dataset"]).shape[0]
         scores = self.records["score"].astype(float)
         return {
             "models": len(models),
+            "adapters": len(adapters),
             "datasets": len(datasets),
             "datasets_with_records": len(with_records),
             "records": int(len(self.records)),
@@ -495,7 +515,7 @@ class Zoo:
             "score": self.meta.score,
             "higher_is_better": bool(self.meta.higher_is_better),
             "methods": self.methods,
-            "models_with_features": int(len(self.models)),
+            "models_with_features": int(len(self.models)) - len(adapters),
             "datasets_with_features": int(len(self.datasets)),
             "coverage": round(pairs / (len(models) * len(with_records)), 4) if models and with_records else 0.0,
             # Profiling jobs that made no record, and the models they are of (see FailedJob).
