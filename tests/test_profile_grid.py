@@ -885,3 +885,42 @@ def test_a_zoo_scored_with_a_local_probe_asks_for_its_folder(probes, tmp_path):
     assert str(refused.value) == "the zoo's results were scored with a local probe (local:clip); pass that probe's folder with --probe PATH"
     (again,) = plan_jobs("org/sd", "org/pets", methods="lora", probe=str(probes["clip"]), zoo=zoo)
     assert again.key == job.key
+
+
+def test_a_pipeline_the_recipes_cannot_fine_tune_is_refused_before_its_weights_and_left_out_of_zoo_models(hub, hub_token, hub_repo_id, probes, tmp_path):
+    """An SDXL repo was downloaded whole (gigabytes on the Hub) before its job failed, and
+    --zoo-models scheduled every crawled SDXL, SD3 or Flux model again at each refresh (a failed
+    job each, a red weekly run). Its class is read from model_index.json first, and --zoo-models
+    leaves out the classes the crawl recorded that the recipes cannot fine-tune, and lists them."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ModelRecord
+
+    HfApi(token=hub_token).create_repo(hub_repo_id)
+    HfApi(token=hub_token).upload_folder(repo_id=hub_repo_id, folder_path=save_tiny_pipeline(tmp_path / "xl", "sdxl-tiny"))
+    pets = write_image_folder(tmp_path / "pets", n=12, style="warm")
+    zoo = tmp_path / "zoo"
+    hub.clear_log()
+    code, out, err = run_cli("profile", "--models", hub_repo_id, "--datasets", pets, "--zoo", zoo, "--format", "json", *tiny_options(probes))
+    assert code == 1
+    failure = json.loads(out)["failures"][0]["reason"]
+    assert failure == (f"model {hub_repo_id} is a StableDiffusionXLPipeline; the profiler fine-tunes Stable Diffusion-family pipelines "
+                       "(UNet + one CLIP text encoder, e.g. SD 1.x/2.x) so far")
+    assert not [e.path for e in hub.request_log if e.path.endswith(".safetensors") and e.method == "GET"]
+
+    crawled = Zoo.load(zoo)
+    params = {"kind": "t2i", "total_params": 1e6, "excluded_reason": None}
+    crawled.add_models([ModelRecord("org/xl", "a" * 40, {**params, "pipeline_class": "StableDiffusionXLPipeline"}),
+                        ModelRecord("org/sd3", "b" * 40, {**params, "pipeline_class": "StableDiffusion3Pipeline"})])
+    crawled.save(zoo)
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", pets, "--zoo", zoo, *tiny_options(probes))
+    assert code == 0, err
+    assert out.splitlines() == [
+        "left out 2 models the recipes cannot fine-tune yet (SD 1.x/2.x-family pipelines only): "
+        "StableDiffusion3Pipeline: org/sd3; StableDiffusionXLPipeline: org/xl",
+        f"Nothing to profile: {zoo} holds no model that may be profiled (crawl some with `hubselect crawl`)",
+    ]
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", pets, "--zoo", zoo, "--format", "json", *tiny_options(probes))
+    assert json.loads(out)["beyond_the_recipes"] == {"org/sd3": "StableDiffusion3Pipeline", "org/xl": "StableDiffusionXLPipeline"}

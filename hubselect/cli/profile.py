@@ -83,7 +83,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     lacks: new models, a dataset added to --datasets, jobs that failed last time, models and
     datasets whose main branch moved on to other files. Each failed job is noted in the zoo (pushed with it), so
     a model that fails at the commit it is at now (weights cut short, a deleted repo) is tried
-    again only after the models never tried: it does not take a slot of every run.
+    again only after the models never tried: it does not take a slot of every run. Pipelines
+    the recipes cannot fine-tune yet (SDXL, SD3, Flux: by the class the crawl recorded) are
+    left out, and the output lists them.
     """
     from hubselect.errors import HubselectError, InputError
     from hubselect.hub.client import check_repo_id
@@ -91,7 +93,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     from hubselect.profile.evaluation import EvalConfig
     from hubselect.profile.executors import make_executor
     from hubselect.profile.grid import (
-        SourceRevisions, describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid,
+        SourceRevisions, beyond_the_recipes, describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid,
     )
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
@@ -120,10 +122,12 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     }
     evaluation = EvalConfig(**{k: v for k, v in eval_fields.items() if v is not None})
     held = existing_zoo(zoo_dir)
+    unsupported: dict[str, str] = {}
     if zoo_models:
         if held is None:
             raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {zoo_dir}`)")
         models = profilable_models(held)
+        unsupported = beyond_the_recipes(held)
     jobs = []
     # --zoo-models of a zoo with no profilable model: nothing to plan. An empty --models (an
     # unset shell variable) is planned, and plan_jobs refuses it before the zoo is created.
@@ -173,8 +177,17 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         except HubselectError as exc:  # the records are safe in the zoo: say so, then fail
             push_error = exc
     result = summary.to_dict()
+    if zoo_models:
+        result["beyond_the_recipes"] = unsupported
 
     def human(console) -> None:
+        if zoo_models and unsupported:
+            by_class: dict[str, list[str]] = {}
+            for model, pipeline_class in unsupported.items():
+                by_class.setdefault(pipeline_class, []).append(model)
+            listed = "; ".join(f"{c}: {', '.join(ms)}" for c, ms in sorted(by_class.items()))
+            console.print(f"left out {len(unsupported)} model{'s' if len(unsupported) > 1 else ''} the recipes cannot fine-tune yet "
+                          f"(SD 1.x/2.x-family pipelines only): {listed}", markup=False, highlight=False)
         if zoo_models and not jobs:
             console.print(f"Nothing to profile: every model of {zoo_dir} that may be profiled has a result on each of --datasets"
                           if models else f"Nothing to profile: {zoo_dir} holds no model that may be profiled (crawl some with `hubselect crawl`)")

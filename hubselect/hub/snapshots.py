@@ -12,7 +12,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from hubselect.errors import HubError, InputError
 
@@ -109,9 +109,16 @@ def download_model(repo_id: str, revision: str | None = None, *, token: str | No
     return _snapshot(repo_id, revision, token=token)[:2]
 
 
-def model_snapshot(repo_id: str, revision: str | None = None, *, token: str | None = None) -> ModelSnapshot:
-    """:func:`download_model` with the pipeline class, as a record."""
-    path, sha, index, content = _snapshot(repo_id, revision, token=token)
+def model_snapshot(
+    repo_id: str, revision: str | None = None, *, token: str | None = None, accept: Callable[[str], None] | None = None
+) -> ModelSnapshot:
+    """:func:`download_model` with the pipeline class, as a record.
+
+    ``accept`` is called with the pipeline class (``model_index.json``'s ``_class_name``) before
+    any weights are downloaded, and raises to refuse it: an SDXL repo the caller cannot use is
+    refused after one small file, not after gigabytes of weights.
+    """
+    path, sha, index, content = _snapshot(repo_id, revision, token=token, accept=accept)
     return ModelSnapshot(repo_id, sha, path, str(index.get("_class_name")), content)
 
 
@@ -190,11 +197,15 @@ def _content_hash(folder: Path, files) -> str:
     return content_hash(folder, [folder / f for f in files if f.endswith((".json", ".safetensors", ".txt"))])
 
 
-def _snapshot(repo_id: str, revision: str | None, *, token: str | None) -> tuple[Path, str, dict, str | None]:
+def _snapshot(
+    repo_id: str, revision: str | None, *, token: str | None, accept: Callable[[str], None] | None = None
+) -> tuple[Path, str, dict, str | None]:
     """``(folder, revision, model_index, content)``: see :class:`ModelSnapshot`."""
     from hubselect.hub.models import download_pipeline, pipeline_content
 
     reader, index = check_model(repo_id, revision, token=token)
+    if accept is not None:
+        accept(str(index.get("_class_name")))
     folder = local_folder(repo_id, revision)
     if folder is not None:
         return folder.resolve(), _content_hash(folder, reader.files), index, None

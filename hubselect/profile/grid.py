@@ -389,9 +389,26 @@ def flagged_models(zoo: Any) -> dict[str, str]:
     return out
 
 
+def beyond_the_recipes(zoo: Any) -> dict[str, str]:
+    """The zoo's crawled pipelines whose class the recipes cannot fine-tune yet (SDXL, SD3, Flux:
+    :func:`~hubselect.profile.training.fine_tunable`): id → pipeline class.
+
+    ``--zoo-models`` leaves them out: each try would fail (after downloading their configs), be
+    noted as a failed job, and turn every weekly refresh red. A model whose class the crawl did
+    not record is not among them (its job tells).
+    """
+    from hubselect.profile.training import fine_tunable
+
+    classes = {r.model: r.features.get("pipeline_class") for r in zoo.model_records() if r.features.get("kind", "t2i") == "t2i"}
+    known = {c for c in classes.values() if isinstance(c, str) and c}
+    refused = {c for c in known if not fine_tunable(c)}
+    return {model: c for model, c in sorted(classes.items()) if c in refused}
+
+
 def profilable_models(zoo: Any) -> list[str]:
     """The zoo's models a profiler may load (crawled pipelines, not flagged, weights seen: see
-    :func:`~hubselect.crawl.safety.is_profilable`), most downloaded first.
+    :func:`~hubselect.crawl.safety.is_profilable`) and fine-tune (not :func:`beyond_the_recipes`),
+    most downloaded first.
 
     Read through :meth:`Zoo.model_records`, which turns the NaN of a missing text cell into
     ``None``: under pandas 3 a missing ``excluded_reason`` is a NaN, and NaN is truthy.
@@ -401,7 +418,8 @@ def profilable_models(zoo: Any) -> list[str]:
     """
     from hubselect.crawl.safety import is_profilable
 
-    rows = [r for r in zoo.model_records() if is_profilable(r.features)]
+    unsupported = beyond_the_recipes(zoo)
+    rows = [r for r in zoo.model_records() if is_profilable(r.features) and r.model not in unsupported]
     downloads = {r.model: r.features.get("downloads") for r in rows}
     return sorted(downloads, key=lambda m: (-(downloads[m] if isinstance(downloads[m], (int, float)) else 0), m))
 
@@ -845,4 +863,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "beyond_the_recipes", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]

@@ -20,7 +20,6 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from hubselect.errors import InputError
 from hubselect.profile.evaluation import EvalConfig, Scorer, checkpoint_steps, load_scorer
 from hubselect.profile.recipes import LoraRecipe, Recipe, config_hash
 
@@ -196,14 +195,9 @@ def load_pipeline(folder: Path, model: str, *, pipeline_class: str | None = None
     import diffusers
 
     from hubselect.hub.snapshots import loading_pipeline
-    from hubselect.profile.training import check_pipeline
+    from hubselect.profile.training import check_fine_tunable, check_pipeline
 
-    cls = getattr(diffusers, str(pipeline_class), None) if pipeline_class else None
-    if not (isinstance(cls, type) and issubclass(cls, diffusers.StableDiffusionPipeline)):
-        raise InputError(
-            f"model {model} is a {pipeline_class}; the profiler fine-tunes Stable Diffusion-family pipelines "
-            "(UNet + one CLIP text encoder, e.g. SD 1.x/2.x) so far"
-        )
+    check_fine_tunable(pipeline_class, model)
     with quiet_loading(), loading_pipeline(folder, model):
         # Loaded in float32 (the default): training casts the frozen parts to half precision on a GPU.
         pipe = diffusers.StableDiffusionPipeline.from_pretrained(
@@ -278,7 +272,7 @@ def run_job(job: ProfileJob, *, progress: bool = False):
     from hubselect.hub.snapshots import model_snapshot
     from hubselect.probes import pick_device
     from hubselect.profile.generation import generate
-    from hubselect.profile.training import LORA_WEIGHTS, Trainer, native_resolution
+    from hubselect.profile.training import LORA_WEIGHTS, Trainer, check_fine_tunable, native_resolution
     from hubselect.zoo import ProfileRecord
 
     started = time.perf_counter()
@@ -288,7 +282,9 @@ def run_job(job: ProfileJob, *, progress: bool = False):
 
     # Cheap checks before expensive work: the model's safety, then the dataset's size.
     local = Path(job.model).expanduser().is_dir()
-    snapshot = model_snapshot(job.model if local else job.model_id, job.model_revision, token=job.token)
+    # The pipeline class is checked before the weights are downloaded: an SDXL repo fails after model_index.json.
+    snapshot = model_snapshot(job.model if local else job.model_id, job.model_revision, token=job.token,
+                              accept=lambda pipeline_class: check_fine_tunable(pipeline_class, job.model_id))
     ref = DatasetRef.parse(job.dataset, split=job.split)
     sample = load_dataset_sample(
         ref,

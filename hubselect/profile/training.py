@@ -103,6 +103,29 @@ def autocast(device: Any, dtype) -> contextlib.AbstractContextManager:
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def fine_tunable(pipeline_class: str | None) -> bool:
+    """Whether the loops train a pipeline of this class (``model_index.json``'s ``_class_name``,
+    the crawl's ``pipeline_class``): Stable Diffusion-family pipelines, a UNet and one CLIP text
+    encoder (SD 1.x/2.x and their fine-tunes), not SDXL, SD3 or Flux yet.
+
+    >>> fine_tunable("StableDiffusionPipeline"), fine_tunable("StableDiffusionXLPipeline")
+    (True, False)
+    """
+    import diffusers
+
+    cls = getattr(diffusers, str(pipeline_class), None) if pipeline_class else None
+    return isinstance(cls, type) and issubclass(cls, diffusers.StableDiffusionPipeline)
+
+
+def check_fine_tunable(pipeline_class: str | None, model: str) -> None:
+    """Refuse, in one line, a pipeline class the loops do not train (:func:`fine_tunable`)."""
+    if not fine_tunable(pipeline_class):
+        raise InputError(
+            f"model {model} is a {pipeline_class}; the profiler fine-tunes Stable Diffusion-family pipelines "
+            "(UNet + one CLIP text encoder, e.g. SD 1.x/2.x) so far"
+        )
+
+
 def check_pipeline(pipe: Any, model: str) -> None:
     """Refuse pipelines the loops do not train, in one line."""
     from diffusers import StableDiffusionPipeline
