@@ -275,7 +275,21 @@ def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_
     with caplog.at_level(logging.WARNING, logger="hubselect.hub.datasets"):
         sample = load_dataset_sample(other, n=10, progress=False)
     assert len(sample) == 10 and sample.caption_column is None
-    assert "captions.csv not read (the images are the data); if it holds their captions, name it metadata.csv" in caplog.text
+    assert "captions.csv not read (the images are the data); if captions.csv holds their captions, name it metadata.csv" in caplog.text
+
+    # A zip of the images beside them (to download at once) leaves them the data too, as in datasets.
+    import zipfile
+
+    with zipfile.ZipFile(folder / "images.zip", "w") as archive:
+        for image in sorted(folder.glob("*.png"))[:3]:
+            archive.write(image, image.name)
+    (folder / "captions.csv").unlink()
+    zipped = hub_repo_id + "-zipped"
+    _upload(folder, zipped, hub_token)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubselect.hub.datasets"):
+        assert len(load_dataset_sample(zipped, n=10, progress=False)) == 10
+    assert "images.zip not read (the images are the data)\n" in caplog.text
 
 
 def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, hub_token, hub_repo_id, tmp_path):

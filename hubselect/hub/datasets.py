@@ -51,9 +51,11 @@ METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
 #: archives, Arrow, JSON Lines, CSV...): a split in one of them is read from the Hub's parquet
 #: conversion, which ``datasets`` makes of it.
 OTHER_DATA_SUFFIXES = frozenset({".tar", ".tgz", ".zip", ".arrow", ".lance", ".vortex", ".h5", ".hdf5", ".jsonl", ".ndjson", ".json", ".csv", ".tsv"})
-#: Of those, the tables: beside more images they are the images' notes, not the data (archives
-#: and Arrow files beside images are the data, the images previews: each holds many rows).
+#: Of those, the tables and zip archives: beside more images they are the images' notes or a
+#: zip of them to download at once, not the data (webdataset shards and Arrow files beside
+#: images are the data, the images previews: each holds many rows).
 TABLE_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".csv", ".tsv"})
+BESIDE_IMAGES_SUFFIXES = TABLE_SUFFIXES | {".zip"}
 #: Files ``datasets`` never takes for data.
 IGNORED_FILES = ("README.md", "config.json", "dataset_info.json", "dataset_infos.json", "dataset_dict.json", "dummy_data.zip")
 
@@ -450,13 +452,16 @@ def _select(
     kinds = [(f, _kind(f.path)) for f in candidates]
     parquet = sorted((f for f, kind in kinds if kind == "parquet"), key=lambda f: f.path)
     other = [] if parquet else sorted((f for f, kind in kinds if kind not in (None, "metadata", "parquet", "image")), key=lambda f: f.path)
-    if other and all(_kind(f.path) in TABLE_SUFFIXES for f in other) and sum(kind == "image" for _, kind in kinds) > len(other):
-        # A few tables among more images (a captions.csv not named metadata.csv, a labels.json):
-        # the images are the data, as datasets reads the split (its most common file kind).
-        log.warning(
-            "dataset %s: %s not read (the images are the data); if it holds their captions, name it metadata%s",
-            repo_id, ", ".join(f.path for f in other), _kind(other[0].path) if _kind(other[0].path) in (".csv", ".jsonl") else ".csv",
-        )
+    if other and all(_kind(f.path) in BESIDE_IMAGES_SUFFIXES for f in other) and sum(kind == "image" for _, kind in kinds) > len(other):
+        # A few tables or zips among more images (a captions.csv not named metadata.csv, a
+        # labels.json, an images.zip to download them at once): the images are the data, as
+        # datasets reads the split (its most common file kind).
+        tables = [f for f in other if _kind(f.path) in TABLE_SUFFIXES]
+        advice = ""
+        if tables:
+            suffix = _kind(tables[0].path) if _kind(tables[0].path) in (".csv", ".jsonl") else ".csv"
+            advice = f"; if {tables[0].path} holds their captions, name it metadata{suffix}"
+        log.warning("dataset %s: %s not read (the images are the data)%s", repo_id, ", ".join(f.path for f in other), advice)
         other = []
     if other:
         return HubDatasetFiles(repo_id, sha, config, split, source_revision=sha), other
