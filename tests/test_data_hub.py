@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from huggingface_hub import HfApi
+from huggingface_hub import CommitOperationAdd, HfApi
 
 from fixtures.data import isolated_cache, messy_folder, parquet_dataset, tiny_clip_dir  # noqa: F401
 from hubselect.cli import main
@@ -549,3 +549,52 @@ def test_a_card_edit_does_not_profile_a_hub_dataset_again(hub, hub_token, hub_re
     assert (result["status"], result["revision"], result["computed"]) == ("updated", changed, True)
     (after,) = zoo_profiles(Zoo.load(zoo))
     assert after.provenance["revision"] == changed and after.provenance["content"] != entry.provenance["content"]
+
+
+def test_new_images_that_parquet_rows_name_by_path_profile_the_dataset_again(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
+    """Parquet rows that name their image by its path in the repo read those images: a commit
+    that replaced every image and left the parquet alone kept the profile, relabelled to the new
+    commit ("its data files are those profiled at ..."), and `profile` kept its fine-tuning
+    results the same way: numbers of images the dataset no longer holds. A card edit still
+    changes nothing."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hubselect.data.refs import DatasetRef
+    from hubselect.data.sample import dataset_content
+    from hubselect.testing.tiny import encode, style_image
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "repo" / "images").mkdir(parents=True)
+    (tmp_path / "repo" / "data").mkdir()
+    for i in range(20):
+        (tmp_path / "repo" / "images" / f"{i}.png").write_bytes(encode(style_image("warm", rng), "PNG"))
+    features = {"image": {"_type": "Image"}}
+    schema = pa.schema([pa.field("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())]))],
+                       metadata={"huggingface": json.dumps({"info": {"features": features}})})
+    pq.write_table(pa.Table.from_pylist([{"image": {"bytes": None, "path": f"images/{i}.png"}} for i in range(20)], schema=schema),
+                   tmp_path / "repo" / "data" / "train-00000-of-00001.parquet")
+    _upload(tmp_path / "repo", hub_repo_id, hub_token)
+    zoo = tmp_path / "zoo"
+
+    def profile() -> dict:
+        code = main(["dataset", "profile", hub_repo_id, "--zoo", str(zoo), "--n", "10", "--probe", str(tiny_clip_dir()), "--format", "json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)
+
+    def content() -> str:  # what `profile` compares a fine-tuning result's dataset by
+        return dataset_content(DatasetRef.parse(hub_repo_id))[1]
+
+    assert profile()["status"] == "added"
+    profiled = content()
+    api = HfApi(token=hub_token)
+    api.upload_file(repo_id=hub_repo_id, repo_type="dataset", path_in_repo="README.md", path_or_fileobj=b"---\nlicense: mit\n---\n")
+    assert (profile()["status"], content()) == ("unchanged", profiled)
+
+    replaced = api.create_commit(hub_repo_id, [CommitOperationAdd(f"images/{i}.png", encode(style_image("cool", rng), "PNG")) for i in range(20)],
+                                 commit_message="other images", repo_type="dataset").oid
+    result = profile()
+    assert (result["status"], result["revision"], result["computed"]) == ("updated", replaced, True)
+    assert content() != profiled

@@ -355,3 +355,24 @@ def test_pulled_zoo_reads_offline_from_the_cache(hub, hub_token, hub_repo_id):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["records"] == 3
     assert done.stderr == "", "offline by choice reads the cache without a warning"
+
+
+def test_pushing_a_zoo_with_results_of_two_probes_keeps_them_all_and_the_card_counts_those_rankings_leave_out(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """`zoo push` printed "left out 2 lora results scored with clean-fid/inception-v3" (drawing
+    the card's picture), which reads as if the push dropped them: it keeps every record."""
+    def profiled(model: str, dataset: str, score: float, probe: str) -> ProfileRecord:
+        return ProfileRecord(model, dataset, score, "lora", probe, details={"probe": probe})
+
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([profiled(f"m{i}", d, 2.0 + i + j, "openai/clip-vit-base-patch32") for i in range(3) for j, d in enumerate(("d1", "d2"))])
+    zoo.add_profiles([profiled(f"m{i}", "d1", 300.0 + i, "clean-fid/inception-v3") for i in range(2)])
+    zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "Z", "--repo", hub_repo_id, "--token", hub_token)
+    assert (code, err) == (0, ""), err
+    assert len(Zoo.pull(hub_repo_id, token=hub_token).records) == 8
+
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(hub_repo_id, token=hub_token).text
+    assert "| records (model × dataset results) | 8 |" in card
+    assert "| left out of rankings | 2 records (scored with another probe than their method's) |" in card

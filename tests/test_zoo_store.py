@@ -569,3 +569,27 @@ def test_the_graph_reads_one_probes_distances_so_identical_datasets_sit_at_one_d
         "different scales; choose one with --probe (in Python: zoo.for_probe('local:clip'))"
     )
     assert distance(ZooArrays.from_zoo(zoo.for_probe("local:clip")), "cool", "warm") == 8.614
+
+
+def _mixed_probe_zoo() -> Zoo:
+    """Lora results scored with CLIP (2 to 5), and 2 scored with Inception (300 and 301), as a
+    zoo merged from two writers' holds them: rankings read the CLIP ones."""
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([_profiled(f"m{i}", d, 2.0 + i + j, "openai/clip-vit-base-patch32", "clip") for i in range(3) for j, d in enumerate(("d1", "d2"))])
+    zoo.add_profiles([_profiled(f"m{i}", "d1", 300.0 + i, "clean-fid/inception-v3", "inception") for i in range(2)])
+    return zoo
+
+
+def test_show_gives_the_score_range_of_the_results_rankings_read_and_counts_those_left_out(tmp_path, capsys):
+    """`zoo show` gave the score range across both probes' scales (2 … 301) and did not say
+    that rankings leave the results of the other probe out."""
+    _mixed_probe_zoo().save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert (summary["records"], summary["records_left_out"], summary["score_min"], summary["score_max"]) == (8, 2, 2.0, 5.0)
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    assert (code, err) == (0, "")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert (rows["records"], rows["score range"]) == ("8", "2 … 5"), out
+    assert rows["left out of rankings"] == "2 records (scored with another probe than their method's)", out

@@ -79,7 +79,8 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     replaced one was made from. A split other than the one the zoo's fine-tuning results of the
     dataset were made on is refused: profile it under another --name. A commit that changed
     none of a Hub dataset's data files (a card edit) is the same revision: the profile is kept,
-    and now names that commit.
+    and now names that commit. For parquet data the repo's image files count too: its rows may
+    name their image by path.
     """
     from hubselect.data.profile import (
         add_to_zoo,

@@ -65,7 +65,11 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
 @click.argument("zoo_ref", metavar="ZOO")
 @common_options
 def show(zoo_ref: str) -> None:
-    """Counts and coverage of a zoo (a local folder or a Hub dataset id)."""
+    """Counts and coverage of a zoo (a local folder or a Hub dataset id).
+
+    The score range is that of the results rankings read: results scored with another probe
+    than most of their method's (FIDs on another scale) are counted apart, as left out.
+    """
     from hubselect.zoo.resolve import open_zoo
 
     summary = open_zoo(zoo_ref, token=SETTINGS.token).summary()
@@ -81,6 +85,9 @@ def show(zoo_ref: str) -> None:
             ("coverage", f"{summary['coverage']:.1%}"),
             ("score", f"{summary['score']} ({'higher' if summary['higher_is_better'] else 'lower'} is better)"),
             ("score range", f"{summary['score_min']:.4g} … {summary['score_max']:.4g}" if summary["records"] else "–"),
+            # Results that the score range and rankings leave out: FIDs of two probes are on two scales.
+            *([("left out of rankings", f"{left_out} record{'s' if left_out > 1 else ''} (scored with another probe than their method's)")]
+              if (left_out := summary["records_left_out"]) else []),
             ("methods", ", ".join(summary["methods"]) or "–"),
         ]
         if summary["failed_jobs"]:

@@ -93,6 +93,9 @@ class HubDatasetFiles:
     source_revision: str = ""
     #: Rows of the split, when the card's ``dataset_info`` says (``datasets.push_to_hub`` writes it).
     num_rows: int | None = None
+    #: With ``parquet``: the image files of the (source) repo, which rows may name by path
+    #: instead of holding their bytes (read only when a sampled row names one; not the data).
+    repo_images: list[HubFile] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -106,11 +109,16 @@ class HubDatasetFiles:
         another commit that changed none of them, a card edit say (``None``: an id not listed).
 
         A sample is a function of these and of its spec alone, so a profile or a fine-tuning
-        result made at one commit is the result of another commit of the same content.
+        result made at one commit is the result of another commit of the same content. Parquet
+        rows may name their image by its path in the repo, so parquet's content includes the
+        repo's images (:attr:`repo_images`): which ones rows name is known only by reading them,
+        so a preview image beside the shards counts too, and a new one redoes the work (the safe
+        direction). A repo of parquet and no images hashes as before images counted: what was
+        made from it stays current.
         """
         from hubselect.data.fingerprint import hub_files_hash
 
-        files = [(f.path, f.oid) for f in (*self.parquet, *self.images, *self.metadata)]
+        files = [(f.path, f.oid) for f in (*self.parquet, *self.images, *self.metadata, *self.repo_images)]
         return hub_files_hash(files, converted=self.converted, num_rows=self.num_rows)
 
 
@@ -213,7 +221,7 @@ def dataset_files(
         if not undeclared:
             found, other = _select(repo_id, sha, tree, config, split, chosen)
             if found.parquet or found.images:
-                return replace(found, num_rows=_card_num_rows(card, config, split))
+                return replace(found, num_rows=_card_num_rows(card, config, split), repo_images=_repo_images(found, tree))
         # Another format (webdataset, csv of URLs, a loading script...): use the Hub's conversion.
         try:
             converted_sha = api.dataset_info(repo_id, revision=PARQUET_CONVERSION).sha
@@ -228,7 +236,7 @@ def dataset_files(
             parquet = converted.get(config or "default", {}).get(split)
             if parquet:
                 return HubDatasetFiles(repo_id, converted_sha, config, split, parquet=sorted(parquet, key=lambda f: f.path),
-                                       converted=True, source_revision=sha)
+                                       converted=True, source_revision=sha, repo_images=_repo_images(None, tree))
     if undeclared and config not in converted:
         names = ", ".join(sorted({"default", *converted}))
         raise InputError(f"dataset {repo_id} has no config {config!r} (its card declares none); choose one of: {names}")
@@ -248,6 +256,17 @@ def dataset_files(
         f"{where} has no parquet or image files for split {split!r} at {sha[:12]}; "
         f"choose a split with --split (found: {', '.join(splits)}){another}"
     )
+
+
+def _repo_images(found: HubDatasetFiles | None, tree: list[HubFile]) -> list[HubFile]:
+    """The repo's image files a split read from parquet (``found``; None: the conversion) may
+    name by path: every image file of the repo, as a row's path is from the repo's root
+    (:func:`download_file`), also in the conversion's rows; files in hidden folders are left
+    out, as everywhere else. Empty for a split whose images are its data (hashed as such).
+    """
+    if found is not None and not found.parquet:
+        return []
+    return sorted((f for f in tree if _kind(f.path) == "image" and not _hidden(f.path)), key=lambda f: f.path)
 
 
 def _hub_file(entry) -> HubFile:

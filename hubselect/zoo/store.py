@@ -466,31 +466,33 @@ class Zoo:
         current = {name: getattr(self, name) for name in TABLES}
         return Zoo(self.meta, **{**current, **tables}, artefacts=self.artefacts)
 
-    def _comparable(self, records: pd.DataFrame) -> pd.DataFrame:
+    def _comparable(self, records: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
         """``records`` less those scored with another probe than their method's results
-        (:meth:`results_probe`), and a warning that says what was left out."""
+        (:meth:`results_probe`), and a warning that says what was left out (``warn=False``:
+        none, for a caller that counts them itself)."""
         probes = _probes_of(records)
         scored_with = _results_probes(records, probes)
         elsewhere = probes.notna() & (probes != records["method"].map(scored_with))
         if not elsewhere.any():
             return records
-        for (method, probe), count in probes[elsewhere].groupby([records.loc[elsewhere, "method"], probes[elsewhere]]).size().items():
-            log.warning(
-                "left out %d %s result%s scored with %s: the zoo's %s results were scored with %s, and scores from two "
-                "probes are not comparable", count, method, "s" if count > 1 else "", probe, method, scored_with[method],
-            )
+        if warn:
+            for (method, probe), count in probes[elsewhere].groupby([records.loc[elsewhere, "method"], probes[elsewhere]]).size().items():
+                log.warning(
+                    "left out %d %s result%s scored with %s: the zoo's %s results were scored with %s, and scores from two "
+                    "probes are not comparable", count, method, "s" if count > 1 else "", probe, method, scored_with[method],
+                )
         return records[~elsewhere]
 
-    def score_matrix(self) -> pd.DataFrame:
+    def score_matrix(self, *, warn: bool = True) -> pd.DataFrame:
         """Mean score per (model, dataset): models as rows, datasets as columns, NaN where unknown.
 
         Results a pair holds under several config hashes (other steps, sample sizes, seeds) are
         averaged; results scored with another probe than their method's (:meth:`results_probe`)
-        are left out.
+        are left out, with a warning (``warn=False``: without; :meth:`summary` counts them).
         """
         if self.records.empty:
             return pd.DataFrame(dtype=float)
-        records = self._comparable(self.records)
+        records = self._comparable(self.records, warn=warn)
         frame = records.assign(score=records["score"].astype(float))
         return frame.pivot_table(index="model", columns="dataset", values="score", aggfunc="mean")
 
@@ -500,11 +502,17 @@ class Zoo:
         ``models`` (and ``models_with_features``, ``coverage``) count the models selection works
         on (:attr:`model_ids`); the LoRA adapters the zoo catalogues are counted apart, under
         ``adapters``: a zoo whose every pipeline has a result on every dataset is covered whole.
+
+        ``records`` counts every result the zoo holds; ``records_left_out`` those scored with
+        another probe than their method's (:meth:`results_probe`), which rankings leave out, and
+        so does the score range (``score_min``, ``score_max``): FIDs of two probes are on two
+        scales (2 through CLIP is 300 through Inception).
         """
         models, datasets, adapters = self.model_ids, self.dataset_ids, self.adapter_ids
         with_records = sorted(set(self.records["dataset"]))
         pairs = self.records[self.records["model"].isin(models)].drop_duplicates(["model", "dataset"]).shape[0]
-        scores = self.records["score"].astype(float)
+        comparable = self._comparable(self.records, warn=False)
+        scores = comparable["score"].astype(float)
         return {
             "models": len(models),
             "adapters": len(adapters),
@@ -523,6 +531,7 @@ class Zoo:
             "models_with_failed_jobs": len(_distinct(self.failed_jobs["model"])),
             "score_min": float(scores.min()) if len(scores) else None,
             "score_max": float(scores.max()) if len(scores) else None,
+            "records_left_out": int(len(self.records) - len(comparable)),
             "schema_version": self.meta.schema_version,
             "repo": self.meta.repo,
             "revision": self.meta.revision,
