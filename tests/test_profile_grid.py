@@ -995,3 +995,52 @@ def test_another_split_than_the_zoos_profile_of_a_dataset_is_refused_and_moving_
     assert held() == [("test", card_edit)]
     code, out, err = profile()  # train is now the other split
     assert code == 2 and "the zoo's profile of" in err and "was made on split 'test'" in err and "pass --split test" in err
+
+
+def test_zoo_models_moves_the_records_a_card_edit_left_current_and_the_next_refresh_costs_a_run_with_nothing_to_do(probes, hub, tmp_path):
+    """`profile --zoo-models` (the weekly refresh) found a record made before a card edit current
+    by content, and dropped its job before run_grid, the only place records were moved: the record
+    kept its old commits, and every later refresh asked again what the files hold (6 Hub requests
+    instead of 3 in the report). It is moved, as with --models."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_parquet_shards
+
+    owner = "cardrefresh"
+    token = f"hf_{owner}_seed"
+    api = HfApi(token=token)
+    model, dataset = f"{owner}/sd-carded", f"{owner}/carded-images"
+    api.create_repo(model)
+    api.upload_folder(repo_id=model, folder_path=str(save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")))
+    api.create_repo(dataset, repo_type="dataset")
+    write_parquet_shards(tmp_path / "data", n=12, shards=1, row_group_size=12, style="warm", size=(40, 40))
+    api.upload_folder(repo_id=dataset, folder_path=str(tmp_path / "data"), repo_type="dataset")
+    zoo = tmp_path / "zoo"
+    assert run_cli("crawl", "--kind", "t2i", "--author", owner, "--zoo", zoo, "--token", token)[0] == 0
+
+    def refresh(*human) -> tuple[dict | str, list[str]]:
+        hub.clear_log()
+        code, out, err = run_cli("profile", "--zoo-models", "--datasets", dataset, "--zoo", zoo, *tiny_options(probes),
+                                 *(() if human else ("--format", "json")))
+        assert code == 0, err
+        return out if human else json.loads(out), sorted(f"{e.method} {e.path}" for e in hub.request_log)
+
+    assert refresh()[0]["done"] == 1
+    out, nothing_to_do = refresh("human")
+    assert out.startswith(f"Nothing to profile: every model of {zoo} that may be profiled has a result"), out
+    (made,) = Zoo.load(zoo).profile_records()
+
+    card = b"---\nlicense: mit\n---\n# Edited card\n"
+    model_now = api.upload_file(repo_id=model, path_or_fileobj=card, path_in_repo="README.md").oid
+    dataset_now = api.upload_file(repo_id=dataset, path_or_fileobj=card, path_in_repo="README.md", repo_type="dataset").oid
+    summary, requests = refresh()
+    assert (summary["done"], summary["skipped"], summary["reruns"], summary["moved"]) == (0, 1, {}, 1), summary
+    assert not [r for r in requests if "/resolve/" in r and not r.split("?")[0].endswith("/README.md")], requests  # no file fetched
+    (moved,) = Zoo.load(zoo).profile_records()
+    assert (moved.model_revision, moved.dataset_revision) == (model_now, dataset_now)
+    assert (moved.score, moved.metrics, moved.details["content"]) == (made.score, made.metrics, made.details["content"])
+
+    # From now on, found current at once: the requests of a refresh with nothing to do, as before the edits.
+    out, requests = refresh("human")
+    assert out.startswith("Nothing to profile") and requests == nothing_to_do, requests

@@ -157,7 +157,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     held_back: list[str] = []
     if zoo_models:
         lacking = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions)
-        jobs, held_back = lacking.jobs, lacking.held_back
+        # The moved ones run nothing: run_grid writes their records at the commits now, as for --models.
+        jobs, held_back = lacking.jobs + lacking.moved, lacking.held_back
 
     def report(outcome) -> None:
         # One line per failed job as it happens (the bar's own write keeps the bar intact);

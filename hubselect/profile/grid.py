@@ -468,12 +468,17 @@ def profilable_models(zoo: Any) -> list[str]:
 
 @dataclass
 class LackingJobs:
-    """What :func:`lacking_jobs` picked, and the models it held back."""
+    """What :func:`lacking_jobs` picked, the jobs whose records only move, and the models it held back."""
 
     jobs: list[ProfileJob]
     #: Models lacking results whose jobs all failed before at the revisions they are at now,
     #: left out by ``max_models`` (the models picked before them filled the run).
     held_back: list[str] = field(default_factory=list)
+    #: Jobs of the models not picked whose record is their result, made at another commit of the
+    #: same files (a card edit since): nothing to run, but :func:`run_grid` moves the record to
+    #: the commits now (skipped, "moved"), as it does for ``--models``. Handed to it beside
+    #: ``jobs``, so that the next run finds them current without asking what the files hold.
+    moved: list[ProfileJob] = field(default_factory=list)
 
 
 def lacking_jobs(
@@ -497,6 +502,11 @@ def lacking_jobs(
     commit of its model or dataset is another try, so it counts as never tried. Only models
     with no job never tried, or with a failure, are looked up (:class:`SourceRevisions`).
 
+    A record found current at another commit of the same files is not lacking; the jobs of such
+    records outside the models picked come back apart (``moved``), for :func:`run_grid` to move
+    them: left out, they kept their old commits, and every later run asked again what the files
+    hold.
+
     >>> lacking_jobs(plan_jobs(profilable_models(zoo), "org/pets,org/cars"), ZooWriter("my-zoo"), max_models=5).jobs  # doctest: +SKIP
     """
     revisions = revisions or SourceRevisions()
@@ -505,12 +515,17 @@ def lacking_jobs(
         by_model.setdefault(job.model_id, []).append(job)
     held = {job.key: writer.get(job.key) for job in jobs}  # each looked up once, for every pass
     failed = {job.key: writer.failed_job(job.key) for job in jobs}
+    followed: dict[tuple, ProfileRecord] = {}  # held records as SourceRevisions.follow moves them, of the jobs looked up
 
     def failed_now(job: ProfileJob) -> bool:
         return failed[job.key] is not None and failed[job.key].tried_at == revisions.tried_at(job)
 
     def outdated(job: ProfileJob) -> bool:
-        return held[job.key] is not None and revisions.rerun_reason(job, held[job.key]) is not None
+        if held[job.key] is None:
+            return False
+        if job.key not in followed:
+            followed[job.key] = revisions.follow(job, held[job.key])
+        return revisions.rerun_reason(job, followed[job.key]) is not None
 
     def never_tried(job: ProfileJob) -> bool:
         return held[job.key] is None and not failed_now(job)
@@ -534,7 +549,10 @@ def lacking_jobs(
         if model not in chosen and any(failed[job.key] is not None for job in own)
         and not any(never_tried(job) or to_redo(job) for job in own) and any(lacking(job) for job in own)
     ]
-    return LackingJobs([job for job in jobs if job.model_id in chosen], held_back)
+    # Only records looked up above: a model past max_models costs no request this run.
+    moved = [job for job in jobs if job.model_id not in chosen and job.key in followed
+             and followed[job.key] != held[job.key] and not outdated(job)]
+    return LackingJobs([job for job in jobs if job.model_id in chosen], held_back, moved)
 
 
 def run_grid(
