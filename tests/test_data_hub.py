@@ -495,7 +495,7 @@ def test_profiling_another_split_says_what_it_replaces_and_never_the_split_of_th
     assert err == (
         f"Error: zoo {zoo} holds fine-tuning results of {hub_repo_id} made on split 'train', so its profile must be of that split: "
         f"pass --split train, or profile split 'test' as another dataset with --name (e.g. --name {hub_repo_id}-test), "
-        "or redo its results on 'test' first (hubselect profile ... --split test)\n"
+        f"or move {hub_repo_id} to split 'test' with --force, then redo its results there (hubselect profile ... --split test)\n"
     )
     assert stored_split() == "train" and len(Zoo.load(zoo).records) == 1
     code, out, err = profile("--split", "test", "--name", f"{hub_repo_id}-test", "--format", "json")

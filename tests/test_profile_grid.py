@@ -924,3 +924,123 @@ def test_a_pipeline_the_recipes_cannot_fine_tune_is_refused_before_its_weights_a
     ]
     code, out, err = run_cli("profile", "--zoo-models", "--datasets", pets, "--zoo", zoo, "--format", "json", *tiny_options(probes))
     assert json.loads(out)["beyond_the_recipes"] == {"org/sd3": "StableDiffusion3Pipeline", "org/xl": "StableDiffusionXLPipeline"}
+
+
+def test_another_split_than_the_zoos_profile_of_a_dataset_is_refused_and_moving_the_dataset_starts_with_its_profile(
+    profile_hub, probes, hub, tmp_path
+):
+    """`profile --split test` on a dataset whose zoo profile (`dataset profile`) was made on train
+    replaced its train results silently ("1 rerun: split changed"): the graph, evaluate and
+    recommend then read train distances for test results, and `dataset profile` refused the zoo
+    from the other side. It is refused before any work, --force too; the way to move a dataset to
+    another split is `dataset profile --split test --force`, and its results are then redone
+    here, for the split (a card edit since the record does not turn it into "dataset revision
+    changed")."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_parquet_shards
+
+    api = HfApi(token="hf_profiler_loopback_write_token")  # the user profile_hub seeded the Hub as
+    model, dataset = f"{profile_hub.namespace}/sd-splits", f"{profile_hub.namespace}/two-splits"
+    api.create_repo(model, exist_ok=True)
+    api.upload_folder(repo_id=model, folder_path=str(save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")))
+    api.create_repo(dataset, repo_type="dataset", exist_ok=True)
+    for split, style in (("train", "warm"), ("test", "cool")):
+        write_parquet_shards(tmp_path / "data", n=12, shards=1, row_group_size=12, style=style, size=(40, 40), split=split)
+    api.upload_folder(repo_id=dataset, folder_path=str(tmp_path / "data"), repo_type="dataset")
+    zoo_dir = tmp_path / "zoo"
+
+    def profile(*args) -> tuple[int, str, str]:
+        return run_cli("profile", "--models", model, "--datasets", dataset, "--zoo", zoo_dir, *tiny_options(probes), *args)
+
+    def dataset_profile(*args) -> tuple[int, str, str]:
+        return run_cli("dataset", "profile", dataset, "--zoo", zoo_dir, "--probe", probes["clip"], "--n", "8", "--token", HUB_TOKEN, *args)
+
+    def held() -> list[tuple[str, str]]:
+        return [(r.details["split"], r.dataset_revision) for r in Zoo.load(zoo_dir).profile_records()]
+
+    code, out, err = profile()
+    assert code == 0, err
+    made = held()
+    assert [split for split, _ in made] == ["train"]
+    assert dataset_profile()[0] == 0
+
+    refused = (f"Error: the zoo's profile of {dataset} was made on split 'train', and its fine-tuning results must be of that split: "
+               f"pass --split train, or move {dataset} to split 'test' first (`hubselect dataset profile {dataset} --split test --force` "
+               "into this zoo profiles it again), then rerun this: its results are redone on 'test'\n")
+    for force in ((), ("--force",)):
+        hub.clear_log()
+        code, out, err = profile("--split", "test", *force)
+        assert (code, out, err) == (2, "", refused)
+        assert not [e for e in hub.request_log if "/resolve/" in e.path]  # before any work: no file fetched
+        assert held() == made
+
+    # From the other side, the refusal names the same way forward.
+    code, out, err = dataset_profile("--split", "test")
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert f"or move {dataset} to split 'test' with --force, then redo its results there (hubselect profile ... --split test)" in err
+
+    # The move: the profile first (it says what follows), then the results, for the split.
+    code, out, err = dataset_profile("--split", "test", "--force")
+    assert code == 0, err
+    assert f"Updated in {zoo_dir} (replacing its profile of split train → test)" in out
+    assert (f"note: the zoo's fine-tuning results of {dataset} were made on split 'train': redo them on 'test' with "
+            f"`hubselect profile --models ... --datasets {dataset} --split test --zoo {zoo_dir}` (or --zoo-models), which replaces them") in err
+    card_edit = api.upload_file(repo_id=dataset, path_or_fileobj=b"---\nlicense: mit\n---\n# Two splits\n", path_in_repo="README.md",
+                                repo_type="dataset").oid
+    code, out, err = profile("--split", "test", "--format", "json")
+    assert code == 0, err
+    assert (json.loads(out)["done"], json.loads(out)["reruns"]) == (1, {"split changed": 1})
+    assert held() == [("test", card_edit)]
+    code, out, err = profile()  # train is now the other split
+    assert code == 2 and "the zoo's profile of" in err and "was made on split 'test'" in err and "pass --split test" in err
+
+
+def test_zoo_models_moves_the_records_a_card_edit_left_current_and_the_next_refresh_costs_a_run_with_nothing_to_do(probes, hub, tmp_path):
+    """`profile --zoo-models` (the weekly refresh) found a record made before a card edit current
+    by content, and dropped its job before run_grid, the only place records were moved: the record
+    kept its old commits, and every later refresh asked again what the files hold (6 Hub requests
+    instead of 3 in the report). It is moved, as with --models."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_parquet_shards
+
+    owner = "cardrefresh"
+    token = f"hf_{owner}_seed"
+    api = HfApi(token=token)
+    model, dataset = f"{owner}/sd-carded", f"{owner}/carded-images"
+    api.create_repo(model)
+    api.upload_folder(repo_id=model, folder_path=str(save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")))
+    api.create_repo(dataset, repo_type="dataset")
+    write_parquet_shards(tmp_path / "data", n=12, shards=1, row_group_size=12, style="warm", size=(40, 40))
+    api.upload_folder(repo_id=dataset, folder_path=str(tmp_path / "data"), repo_type="dataset")
+    zoo = tmp_path / "zoo"
+    assert run_cli("crawl", "--kind", "t2i", "--author", owner, "--zoo", zoo, "--token", token)[0] == 0
+
+    def refresh(*human) -> tuple[dict | str, list[str]]:
+        hub.clear_log()
+        code, out, err = run_cli("profile", "--zoo-models", "--datasets", dataset, "--zoo", zoo, *tiny_options(probes),
+                                 *(() if human else ("--format", "json")))
+        assert code == 0, err
+        return out if human else json.loads(out), sorted(f"{e.method} {e.path}" for e in hub.request_log)
+
+    assert refresh()[0]["done"] == 1
+    out, nothing_to_do = refresh("human")
+    assert out.startswith(f"Nothing to profile: every model of {zoo} that may be profiled has a result"), out
+    (made,) = Zoo.load(zoo).profile_records()
+
+    card = b"---\nlicense: mit\n---\n# Edited card\n"
+    model_now = api.upload_file(repo_id=model, path_or_fileobj=card, path_in_repo="README.md").oid
+    dataset_now = api.upload_file(repo_id=dataset, path_or_fileobj=card, path_in_repo="README.md", repo_type="dataset").oid
+    summary, requests = refresh()
+    assert (summary["done"], summary["skipped"], summary["reruns"], summary["moved"]) == (0, 1, {}, 1), summary
+    assert not [r for r in requests if "/resolve/" in r and not r.split("?")[0].endswith("/README.md")], requests  # no file fetched
+    (moved,) = Zoo.load(zoo).profile_records()
+    assert (moved.model_revision, moved.dataset_revision) == (model_now, dataset_now)
+    assert (moved.score, moved.metrics, moved.details["content"]) == (made.score, made.metrics, made.details["content"])
+
+    # From now on, found current at once: the requests of a refresh with nothing to do, as before the edits.
+    out, requests = refresh("human")
+    assert out.startswith("Nothing to profile") and requests == nothing_to_do, requests

@@ -65,7 +65,9 @@ def _profile_kwargs(options: dict) -> dict:
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Zoo folder to add the profile to (created if missing).")
 @click.option("--name", default=None, help="Name of the dataset in the zoo (default: the Hub id, or the folder/file name).")
-@click.option("--force", is_flag=True, help="Profile again, bypassing the embedding cache, even if the zoo holds this revision, sample and probe.")
+@click.option("--force", is_flag=True, help="Profile again, bypassing the embedding cache, even if the zoo holds this revision, sample and probe; "
+                                            "and on another split than the zoo's fine-tuning results of the dataset were made on "
+                                            "(moving the dataset to that split: `hubselect profile ... --split` then redoes its results).")
 @sample_options
 @common_options
 def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **options) -> None:
@@ -77,7 +79,9 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     probe, is left as it is (nothing is read or computed). A zoo keeps one profile per name and
     probe: one of another revision, split or sample replaces it, and the output says what the
     replaced one was made from. A split other than the one the zoo's fine-tuning results of the
-    dataset were made on is refused: profile it under another --name. A commit that changed
+    dataset were made on is refused: profile it under another --name, or move the dataset to
+    that split with --force (then redo its results there: `hubselect profile ... --split`,
+    which refuses a split other than the profile's). A commit that changed
     none of a Hub dataset's data files (a card edit) is the same revision: the profile is kept,
     and now names that commit. For parquet data the repo's image files count too: its rows may
     name their image by path.
@@ -91,6 +95,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         pin_probe,
         profile_changes,
         profile_dataset,
+        results_splits,
         stored_profile,
         stored_under,
         zoo_profiles,
@@ -144,7 +149,9 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
             f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}{moved}; nothing to do "
             "(--force profiles it again)"))
         return
-    check_results_split(zoo, dataset_name, ref, str(zoo_dir))
+    results_made_on = results_splits(zoo, dataset_name) if ref.kind == "hub" else []
+    if not force:
+        check_results_split(zoo, dataset_name, ref, str(zoo_dir))
     had = stored_profile(zoo, dataset_name, probe_ref) is not None or dataset_name in set(zoo.datasets["dataset"])
     previous = stored_under(zoo, dataset_name, probe_ref.id)
     if probe_ref.path is None:  # at the revision identified, should the repo's main move meanwhile
@@ -160,6 +167,12 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         return current
 
     update_zoo(zoo_dir, add, create=new_zoo)
+    if results_made_on and ref.split not in results_made_on:  # --force moved the dataset to this split; its results follow
+        SETTINGS.output.info(
+            f"note: the zoo's fine-tuning results of {dataset_name} were made on split {' and '.join(map(repr, results_made_on))}: "
+            f"redo them on {ref.split!r} with `hubselect profile --models ... --datasets {dataset_ref} --split {ref.split} --zoo {zoo_dir}` "
+            "(or --zoo-models), which replaces them"
+        )
     # Said, never silent: the profile of another split, config or sample of the name is gone.
     replaced = profile_changes(previous, result_profile) if previous is not None else {}
     nearest = sorted(({"dataset": d.dataset_b if d.dataset_a == dataset_name else d.dataset_a, "distance": d.distance} for d in distances),

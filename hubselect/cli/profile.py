@@ -55,7 +55,9 @@ from hubselect.profile.recipes import METHODS
 @click.option("--dino-probe", default=None, help="A DINO/DINOv2 backbone (Hub id or folder) for the DINO score (default: none).")
 # data and execution
 @seed_option("Seed of the sample, the split, training and generation.")
-@click.option("--split", default="train", show_default=True, help="Split of Hub datasets.")
+@click.option("--split", default="train", show_default=True,
+              help="Split of Hub datasets. A dataset the zoo holds a profile of (`hubselect dataset profile`) is refused on another split "
+                   "than the profile's; `hubselect dataset profile DATASET --split S --force` moves it to split S, then its results are redone here.")
 @click.option("--caption-column", default=None, help="Column holding the captions (default: detected; none → the template).")
 @click.option("--image-column", default=None, help="Column holding the images (default: detected).")
 @click.option("--device", default="auto", show_default=True, callback=check_device, help="auto, cpu, cuda, cuda:1, mps.")
@@ -76,6 +78,10 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     and tokenizer files, a dataset's data files; a commit that changed none of them, a card
     edit say, changes nothing, and the record then names that commit); for a local folder or
     .parquet file, other content. So does a job whose record read another split or columns.
+    A Hub dataset's results and its zoo profile describe one split: a split other than the
+    profile's is refused before any work; to move a dataset to another split, profile it on
+    that split first (`hubselect dataset profile DATASET --split test --force`), then its jobs
+    here run again on it ("split changed").
     A local folder or file is refused when the zoo holds results, under its name, made from
     another one that is still there with other content: rename one of them.
 
@@ -151,7 +157,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     held_back: list[str] = []
     if zoo_models:
         lacking = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions)
-        jobs, held_back = lacking.jobs, lacking.held_back
+        # The moved ones run nothing: run_grid writes their records at the commits now, as for --models.
+        jobs, held_back = lacking.jobs + lacking.moved, lacking.held_back
 
     def report(outcome) -> None:
         # One line per failed job as it happens (the bar's own write keeps the bar intact);

@@ -413,6 +413,18 @@ def profile_changes(entry: ZooProfileEntry, profile: DatasetProfile) -> dict[str
     return changes
 
 
+def results_splits(zoo: Zoo, dataset: str) -> list[str]:
+    """The splits the zoo's fine-tuning results of ``dataset`` were made on, sorted (results
+    that do not say their split, imported ones, are left out).
+
+    >>> results_splits(Zoo.load("my-zoo"), "org/pets")  # doctest: +SKIP
+    ['train']
+    """
+    if zoo.records.empty:
+        return []
+    return sorted({str(r.details["split"]) for r in zoo.profile_records() if r.dataset == dataset and "split" in (r.details or {})})
+
+
 def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
     """Refuse to profile split ``ref.split`` of a Hub dataset under the name ``dataset`` when the
     zoo's fine-tuning results of ``dataset`` were all made on another split.
@@ -422,17 +434,20 @@ def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> 
     distances and ``recommend``'s evidence would then describe other images than the results.
     A different split is a different dataset only under a different name. Results that do not
     say their split (imported ones) constrain nothing; a folder or parquet file is read whole.
+    ``hubselect profile`` refuses the same mismatch from the other side, so a dataset moves to
+    another split through its profile: ``dataset profile --force`` skips this check, and its
+    results are then redone on the new split by ``hubselect profile --split``.
     """
     if ref.kind != "hub":
         return
-    made_on = sorted({str(r.details["split"]) for r in zoo.profile_records() if r.dataset == dataset and "split" in (r.details or {})})
+    made_on = results_splits(zoo, dataset)
     if not made_on or ref.split in made_on:
         return
     splits = " and ".join(repr(split) for split in made_on)
     raise InputError(
         f"zoo {label} holds fine-tuning results of {dataset} made on split {splits}, so its profile must be of that split: "
         f"pass --split {made_on[0]}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {dataset}-{ref.split}), "
-        f"or redo its results on {ref.split!r} first (hubselect profile ... --split {ref.split})"
+        f"or move {dataset} to split {ref.split!r} with --force, then redo its results there (hubselect profile ... --split {ref.split})"
     )
 
 
@@ -574,6 +589,7 @@ __all__ = [
     "profile_dataset",
     "profile_changes",
     "profile_from_sample",
+    "results_splits",
     "similar_in_zoo",
     "stored_profile",
     "stored_under",

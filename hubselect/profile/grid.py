@@ -10,7 +10,9 @@
    files than the commit a Hub repo is at now holds, the content of a local folder or file:
    :class:`SourceRevisions`), split or columns (:func:`rerun_reason`): then the job runs and its
    record replaces the old one. A record made at another commit of the same files (a card edit
-   since) is the job's result: it is moved to that commit (:meth:`SourceRevisions.follow`);
+   since) is the job's result: it is moved to that commit (:meth:`SourceRevisions.follow`). A
+   split other than the one the zoo's profile of a Hub dataset was made on is refused up front
+   (:func:`refuse_other_split`);
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight), and each failure too (:class:`~hubselect.zoo.FailedJob`: the revisions it was tried
@@ -192,6 +194,45 @@ def refuse_adapters(models: Iterable[str], zoo: Any) -> None:
         raise InputError(f"model {model} is a LoRA adapter in the zoo, not a pipeline to fine-tune; {instead}")
 
 
+def refuse_other_split(datasets: Iterable[tuple[str, Any]], zoo: Any) -> None:
+    """Refuse to profile a Hub dataset on another split than the zoo's profile of it (``dataset
+    profile``'s, with any probe) was made on. ``datasets`` are ``(name in the zoo, DatasetRef)``.
+
+    A zoo keys a dataset by its name, not its split: the results would replace those of the
+    profile's split, and the graph, ``evaluate`` and ``recommend`` would read the profile's
+    distances and features for results of other images. ``dataset profile`` refuses the same
+    mismatch from the other side (:func:`~hubselect.data.profile.check_results_split`). Moving
+    a dataset to another split starts with its profile (``dataset profile --force``); its
+    results are then redone here ("split changed").
+
+    >>> refuse_other_split([("org/pets", DatasetRef.parse("org/pets", split="test"))], Zoo.load("my-zoo"))  # doctest: +SKIP
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: the zoo's profile of org/pets was made on split 'train', and its fine-tuning results must be of that split: pass --split train, or move org/pets to split 'test' first (`hubselect dataset profile org/pets --split test --force` into this zoo profiles it again), then rerun this: its results are redone on 'test'
+    """
+    from hubselect.data.profile import zoo_profiles
+
+    hub = [(name, ref) for name, ref in datasets if ref.kind == "hub"]  # a folder or parquet file is read whole
+    if zoo is None or not hub:
+        return
+    profiled_on: dict[str, set[str]] = {}
+    for entry in zoo_profiles(zoo):
+        split = (entry.provenance.get("spec") or {}).get("split")
+        if split is not None:
+            profiled_on.setdefault(entry.dataset, set()).add(split)
+    for name, ref in hub:
+        others = sorted(profiled_on.get(name, set()) - {ref.split})
+        if not others:
+            continue
+        splits = " and ".join(repr(split) for split in others)
+        again = ref.name + (f"@{ref.revision}" if ref.revision else "") + (f" --name {name}" if name != ref.name else "")
+        raise InputError(
+            f"the zoo's profile of {name} was made on split {splits}, and its fine-tuning results must be of that split: "
+            f"pass --split {others[0]}, or move {name} to split {ref.split!r} first (`hubselect dataset profile {again} --split {ref.split} --force` "
+            f"into this zoo profiles it again), then rerun this: its results are redone on {ref.split!r}"
+        )
+
+
 def records_probe(zoo: Any, spec: str) -> str:
     """``spec`` (the default probe) pinned at the revision most of the zoo's results were
     scored with, when they name that Hub probe; else ``spec`` as it is.
@@ -314,6 +355,7 @@ def plan_jobs(
     refuse_adapters(model_list, zoo)
     refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
     refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
+    refuse_other_split(((ref.name, ref) for _, ref in refs), zoo)
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
     check_overrides(method_names, recipe_overrides)
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
@@ -426,12 +468,17 @@ def profilable_models(zoo: Any) -> list[str]:
 
 @dataclass
 class LackingJobs:
-    """What :func:`lacking_jobs` picked, and the models it held back."""
+    """What :func:`lacking_jobs` picked, the jobs whose records only move, and the models it held back."""
 
     jobs: list[ProfileJob]
     #: Models lacking results whose jobs all failed before at the revisions they are at now,
     #: left out by ``max_models`` (the models picked before them filled the run).
     held_back: list[str] = field(default_factory=list)
+    #: Jobs of the models not picked whose record is their result, made at another commit of the
+    #: same files (a card edit since): nothing to run, but :func:`run_grid` moves the record to
+    #: the commits now (skipped, "moved"), as it does for ``--models``. Handed to it beside
+    #: ``jobs``, so that the next run finds them current without asking what the files hold.
+    moved: list[ProfileJob] = field(default_factory=list)
 
 
 def lacking_jobs(
@@ -455,6 +502,11 @@ def lacking_jobs(
     commit of its model or dataset is another try, so it counts as never tried. Only models
     with no job never tried, or with a failure, are looked up (:class:`SourceRevisions`).
 
+    A record found current at another commit of the same files is not lacking; the jobs of such
+    records outside the models picked come back apart (``moved``), for :func:`run_grid` to move
+    them: left out, they kept their old commits, and every later run asked again what the files
+    hold.
+
     >>> lacking_jobs(plan_jobs(profilable_models(zoo), "org/pets,org/cars"), ZooWriter("my-zoo"), max_models=5).jobs  # doctest: +SKIP
     """
     revisions = revisions or SourceRevisions()
@@ -463,12 +515,17 @@ def lacking_jobs(
         by_model.setdefault(job.model_id, []).append(job)
     held = {job.key: writer.get(job.key) for job in jobs}  # each looked up once, for every pass
     failed = {job.key: writer.failed_job(job.key) for job in jobs}
+    followed: dict[tuple, ProfileRecord] = {}  # held records as SourceRevisions.follow moves them, of the jobs looked up
 
     def failed_now(job: ProfileJob) -> bool:
         return failed[job.key] is not None and failed[job.key].tried_at == revisions.tried_at(job)
 
     def outdated(job: ProfileJob) -> bool:
-        return held[job.key] is not None and revisions.rerun_reason(job, held[job.key]) is not None
+        if held[job.key] is None:
+            return False
+        if job.key not in followed:
+            followed[job.key] = revisions.follow(job, held[job.key])
+        return revisions.rerun_reason(job, followed[job.key]) is not None
 
     def never_tried(job: ProfileJob) -> bool:
         return held[job.key] is None and not failed_now(job)
@@ -492,7 +549,10 @@ def lacking_jobs(
         if model not in chosen and any(failed[job.key] is not None for job in own)
         and not any(never_tried(job) or to_redo(job) for job in own) and any(lacking(job) for job in own)
     ]
-    return LackingJobs([job for job in jobs if job.model_id in chosen], held_back)
+    # Only records looked up above: a model past max_models costs no request this run.
+    moved = [job for job in jobs if job.model_id not in chosen and job.key in followed
+             and followed[job.key] != held[job.key] and not outdated(job)]
+    return LackingJobs([job for job in jobs if job.model_id in chosen], held_back, moved)
 
 
 def run_grid(
@@ -517,6 +577,8 @@ def run_grid(
     """
     from huggingface_hub.utils import tqdm
 
+    from hubselect.data.refs import DatasetRef
+
     started = time.perf_counter()
     writer = writer or ZooWriter(zoo_dir)
     runner = make_executor(executor) if isinstance(executor, str) else executor
@@ -524,6 +586,7 @@ def run_grid(
     # Jobs built by hand (not by plan_jobs) are checked too, before any of them runs.
     refuse_shared_keys("models", ((j.model, j.model_id, j.model_source) for j in jobs))
     refuse_shared_keys("datasets", ((j.dataset, j.dataset_key, j.dataset_source) for j in jobs))
+    refuse_other_split({j.dataset_key: DatasetRef.parse(j.dataset, split=j.split) for j in jobs}.items(), writer.zoo)
     revisions = revisions or SourceRevisions()
     refuse_other_folders(jobs, writer.zoo, revisions)
     refuse_adapters((j.model for j in jobs), writer.zoo)
@@ -659,10 +722,13 @@ class SourceRevisions:
         details = record.details or {}
         made_of = details.get("content") or {}
         requested = details.get("requested")
+        ref = DatasetRef.parse(job.dataset, split=job.split)
+        if ref.kind == "hub" and details.get("split", "train") != ref.split:
+            return record  # of other files than the job's split, whatever the commits: redone (rerun_reason)
         moved, asked_now = {}, {}
         for what, asked, made_from, now, content in (
             ("model", job.model_revision, record.model_revision, self.model, self.model_content),
-            ("dataset", DatasetRef.parse(job.dataset, split=job.split).revision, record.dataset_revision, self.dataset, self.dataset_content),
+            ("dataset", ref.revision, record.dataset_revision, self.dataset, self.dataset_content),
         ):
             name = f"{what}_revision"
             if made_of.get(what) is None or _same_revision(asked, made_from, now(job), requested, name):
@@ -756,13 +822,15 @@ def rerun_reason(job: ProfileJob, record: ProfileRecord, *, model_revision: str 
     details = record.details or {}
     requested = details.get("requested")
     ref = DatasetRef.parse(job.dataset, split=job.split)
+    # Only Hub datasets have splits (a folder or a parquet file is read whole, whatever --split says).
+    # Asked first: another split is other files, whatever the commits (a record at an older commit
+    # of the same files cannot be followed to this split's, and would read "revision changed").
+    if ref.kind == "hub" and details.get("split", "train") != ref.split:
+        return "split changed"
     if not _same_revision(job.model_revision, record.model_revision, model_revision, requested, "model_revision"):
         return _changed("model", details.get("model_ref"), job.model_source)
     if not _same_revision(ref.revision, record.dataset_revision, dataset_revision, requested, "dataset_revision"):
         return _changed("dataset", details.get("dataset_ref"), str(ref))
-    # Only Hub datasets have splits (a folder or a parquet file is read whole, whatever --split says).
-    if ref.kind == "hub" and details.get("split", "train") != ref.split:
-        return "split changed"
     columns = details.get("columns") or {}
     if not (
         _same_column(job.image_column, requested, columns.get("image"), "image_column")
@@ -863,4 +931,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "beyond_the_recipes", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]
+__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "beyond_the_recipes", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_other_split", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]
