@@ -75,7 +75,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     whose record was made from another revision of its model or dataset runs again, and its
     new record replaces the old one: for a Hub id, other files than the commit its @revision
     (default main) is at now holds (the files a job reads: a model's pipeline configs, weights
-    and tokenizer files, a dataset's data files; a commit that changed none of them, a card
+    and tokenizer files, a dataset's data files, for parquet also the repo's image files its
+    rows may name; a commit that changed none of them, a card
     edit say, changes nothing, and the record then names that commit); for a local folder or
     .parquet file, other content. So does a job whose record read another split or columns.
     A Hub dataset's results and its zoo profile describe one split: a split other than the
