@@ -291,6 +291,20 @@ def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_
         assert len(load_dataset_sample(zipped, n=10, progress=False)) == 10
     assert "images.zip not read (the images are the data)\n" in caplog.text
 
+    # A zip larger than the images beside it holds the data, the images are samples of it: never
+    # profiled as the dataset (read from the Hub's parquet conversion; refused without one).
+    data = write_image_folder(tmp_path / "data", 24, style="warm", captions=False)
+    samples = tmp_path / "samples-repo"
+    (samples / "samples").mkdir(parents=True)
+    with zipfile.ZipFile(samples / "all.zip", "w") as archive:
+        for image in sorted(data.glob("*.png")):
+            archive.write(image, image.name)
+    for image in sorted(data.glob("*.png"))[:9]:
+        (samples / "samples" / image.name).write_bytes(image.read_bytes())
+    _upload(samples, hub_repo_id + "-samples", hub_token)
+    with pytest.raises(InputError, match=r"split 'train' is in \.zip files \(all\.zip\)"):
+        load_dataset_sample(hub_repo_id + "-samples", n=10, min_images=2, progress=False)
+
 
 def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, hub_token, hub_repo_id, tmp_path):
     """A notebook's `.ipynb_checkpoints/` (stale copies, stale metadata) is not part of the dataset, as `datasets` skips it."""

@@ -52,7 +52,7 @@ METADATA_FILES = ("metadata.jsonl", "metadata.csv", "metadata.parquet")
 #: conversion, which ``datasets`` makes of it.
 OTHER_DATA_SUFFIXES = frozenset({".tar", ".tgz", ".zip", ".arrow", ".lance", ".vortex", ".h5", ".hdf5", ".jsonl", ".ndjson", ".json", ".csv", ".tsv"})
 #: Of those, the tables and zip archives: beside more images they are the images' notes or a
-#: zip of them to download at once, not the data (webdataset shards and Arrow files beside
+#: zip of them to download at once (no larger than they are), not the data (webdataset shards and Arrow files beside
 #: images are the data, the images previews: each holds many rows).
 TABLE_SUFFIXES = frozenset({".json", ".jsonl", ".ndjson", ".csv", ".tsv"})
 BESIDE_IMAGES_SUFFIXES = TABLE_SUFFIXES | {".zip"}
@@ -471,7 +471,8 @@ def _select(
     kinds = [(f, _kind(f.path)) for f in candidates]
     parquet = sorted((f for f, kind in kinds if kind == "parquet"), key=lambda f: f.path)
     other = [] if parquet else sorted((f for f, kind in kinds if kind not in (None, "metadata", "parquet", "image")), key=lambda f: f.path)
-    if other and all(_kind(f.path) in BESIDE_IMAGES_SUFFIXES for f in other) and sum(kind == "image" for _, kind in kinds) > len(other):
+    image_files = [f for f, kind in kinds if kind == "image"]
+    if other and all(_kind(f.path) in BESIDE_IMAGES_SUFFIXES for f in other) and len(image_files) > len(other) and _zips_copy(other, image_files):
         # A few tables or zips among more images (a captions.csv not named metadata.csv, a
         # labels.json, an images.zip to download them at once): the images are the data, as
         # datasets reads the split (its most common file kind).
@@ -493,6 +494,21 @@ def _select(
         if Path(f.path).name in METADATA_FILES and not _hidden(path) and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
     ]
     return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images, metadata=metadata, source_revision=sha), []
+
+
+def _zips_copy(other: list[HubFile], images: list[HubFile]) -> bool:
+    """Whether the zip archives among ``other`` can be no more than a copy of ``images`` (their
+    bytes at most the images' and the zip's headers): a download-at-once zip beside an image folder.
+    A zip larger than the images beside it holds data of its own (the images are then samples of
+    it), and is read as another format, from the Hub's parquet conversion.
+
+    >>> _zips_copy([HubFile("all.zip", 9_000)], [HubFile(f"{i}.png", 1_000) for i in range(9)])
+    True
+    >>> _zips_copy([HubFile("all.zip", 40_000)], [HubFile(f"{i}.png", 1_000) for i in range(9)])
+    False
+    """
+    zipped = sum(f.size for f in other if _kind(f.path) == ".zip")
+    return zipped <= 1.1 * sum(f.size for f in images) + 256 * len(images)  # a zip's headers: ~100 bytes a member
 
 
 def _other_format_error(where: str, split: str, sha: str, other: list[HubFile], split_files: list[HubFile]) -> str:
