@@ -967,8 +967,8 @@ def test_another_split_than_the_zoos_profile_of_a_dataset_is_refused_and_moving_
     assert dataset_profile()[0] == 0
 
     refused = (f"Error: the zoo's profile of {dataset} was made on split 'train', and its fine-tuning results must be of that split: "
-               f"pass --split train, or move {dataset} to split 'test' first (`hubselect dataset profile {dataset} --split test --force` "
-               "into this zoo profiles it again), then rerun this: its results are redone on 'test'\n")
+               f"pass --split train, or move {dataset} to split 'test' first (`hubselect dataset profile {dataset} --split test --force "
+               "--probe <the clip folder>` into this zoo profiles it again), then rerun this: its results are redone on 'test'\n")
     for force in ((), ("--force",)):
         hub.clear_log()
         code, out, err = profile("--split", "test", *force)

@@ -208,28 +208,35 @@ def refuse_other_split(datasets: Iterable[tuple[str, Any]], zoo: Any) -> None:
     >>> refuse_other_split([("org/pets", DatasetRef.parse("org/pets", split="test"))], Zoo.load("my-zoo"))  # doctest: +SKIP
     Traceback (most recent call last):
     ...
-    hubselect.errors.InputError: the zoo's profile of org/pets was made on split 'train', and its fine-tuning results must be of that split: pass --split train, or move org/pets to split 'test' first (`hubselect dataset profile org/pets --split test --force` into this zoo profiles it again), then rerun this: its results are redone on 'test'
+    hubselect.errors.InputError: the zoo's profile of org/pets was made on split 'train', and its fine-tuning results must be of that split: pass --split train, or move org/pets to split 'test' first (`hubselect dataset profile org/pets --split test --force --probe openai/clip-vit-base-patch32` into this zoo profiles it again), then rerun this: its results are redone on 'test'
     """
     from hubselect.data.profile import zoo_profiles
 
     hub = [(name, ref) for name, ref in datasets if ref.kind == "hub"]  # a folder or parquet file is read whole
     if zoo is None or not hub:
         return
-    profiled_on: dict[str, set[str]] = {}
+    profiled_on: dict[str, dict[str, str]] = {}  # dataset -> probe -> split
     for entry in zoo_profiles(zoo):
         split = (entry.provenance.get("spec") or {}).get("split")
         if split is not None:
-            profiled_on.setdefault(entry.dataset, set()).add(split)
+            profiled_on.setdefault(entry.dataset, {})[entry.probe] = split
     for name, ref in hub:
-        others = sorted(profiled_on.get(name, set()) - {ref.split})
-        if not others:
+        behind = {probe: split for probe, split in sorted(profiled_on.get(name, {}).items()) if split != ref.split}
+        if not behind:
             continue
+        others = sorted(set(behind.values()))
         splits = " and ".join(repr(split) for split in others)
         again = ref.name + (f"@{ref.revision}" if ref.revision else "") + (f" --name {name}" if name != ref.name else "")
+
+        def probe_option(probe: str) -> str:  # a local probe is stored as local:NAME; its folder is what --probe takes
+            return f"--probe <the {probe.removeprefix('local:')} folder>" if probe.startswith("local:") else f"--probe {probe}"
+
+        # Each probe's profile is moved on its own: name every one still on the other split.
+        moves = " and ".join(f"`hubselect dataset profile {again} --split {ref.split} --force {probe_option(probe)}`" for probe in behind)
         raise InputError(
             f"the zoo's profile of {name} was made on split {splits}, and its fine-tuning results must be of that split: "
-            f"pass --split {others[0]}, or move {name} to split {ref.split!r} first (`hubselect dataset profile {again} --split {ref.split} --force` "
-            f"into this zoo profiles it again), then rerun this: its results are redone on {ref.split!r}"
+            f"pass --split {others[0]}, or move {name} to split {ref.split!r} first ({moves} into this zoo "
+            f"profile{'s' if len(behind) == 1 else ''} it again), then rerun this: its results are redone on {ref.split!r}"
         )
 
 
