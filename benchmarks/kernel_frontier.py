@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+import hubselect
 from hubselect.cli.output import table
 from hubselect.errors import HubselectError
 from hubselect.graph.arrays import ZooArrays
@@ -39,7 +40,8 @@ from hubselect.rank.metrics import mean_metrics, selection_metrics
 from hubselect.rank.prior import NEAREST, KernelPrior, select_prior
 from hubselect.zoo.store import Zoo
 
-ROOT = Path(__file__).resolve().parents[1]
+#: The demo zoo that ships in the installed package, wherever this script is run from.
+DEMO_ZOO = Path(hubselect.__file__).resolve().parent / "demo" / "zoo"
 TAUS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0)
 COLUMNS = ("top1_hit", "rel1", "pearson", "spearman", "ndcg5")
 FLAT = (1.0, math.inf)
@@ -87,7 +89,7 @@ def frontier(arrays: ZooArrays, config: RankerConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("zoo", nargs="?", type=Path, default=ROOT / "hubselect" / "demo" / "zoo")
+    parser.add_argument("zoo", nargs="?", type=Path, default=DEMO_ZOO)
     parser.add_argument("--method", default=None, help="fine-tuning method whose results to use (needed when the zoo holds several)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)

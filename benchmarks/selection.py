@@ -29,14 +29,15 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 
+import hubselect
 from hubselect.cli.output import margins_table, table
 from hubselect.errors import HubselectError, whole_option
 from hubselect.rank import NewDataset, Ranker, RankerConfig, evaluate
 from hubselect.rank.synthetic import synthetic_zoo
 from hubselect.zoo import import_bundle
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = ROOT / "hubselect" / "bundles" / "transfergraph-text"
+#: The bundle that ships in the installed package, wherever this script is run from.
+DEFAULT_BUNDLE = Path(hubselect.__file__).resolve().parent / "bundles" / "transfergraph-text"
 TARGETS = [
     "rotten_tomatoes",
     "tweet_eval/irony",

@@ -11,6 +11,7 @@ import errno
 import itertools
 import json
 import math
+import pathlib
 import re
 from dataclasses import replace
 
@@ -893,10 +894,11 @@ def test_the_selection_benchmark_refuses_zero_runs_before_the_build(option, sele
 def test_the_selection_benchmark_reads_the_bundle_shipped_in_the_package_by_default(selection_benchmark):
     """Its default was ../shared/benchmarks/transfergraph-text, a folder beside the repository:
     `python benchmarks/selection.py` from a fresh clone crashed."""
+    import hubselect
     from hubselect.zoo import import_bundle
 
     bundle = selection_benchmark.DEFAULT_BUNDLE
-    assert bundle.is_relative_to(selection_benchmark.ROOT / "hubselect" / "bundles")
+    assert bundle.is_relative_to(pathlib.Path(hubselect.__file__).resolve().parent / "bundles")  # the installed package's, wherever the script is
     assert set(selection_benchmark.TARGETS) <= set(import_bundle(bundle, higher_is_better=True).dataset_ids)
 
 
