@@ -593,3 +593,19 @@ def test_show_gives_the_score_range_of_the_results_rankings_read_and_counts_thos
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
     assert (rows["records"], rows["score range"]) == ("8", "2 … 5"), out
     assert rows["left out of rankings"] == "2 records (scored with another probe than their method's)", out
+
+
+def test_show_gives_each_methods_score_range_where_there_are_several(tmp_path, capsys):
+    """Lora results scored with CLIP and dreambooth results with Inception: each method's are
+    ranked on their own, but `zoo show` gave one range across both scales (2 … 301)."""
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([_profiled(f"m{i}", "d1", 2.0 + i, "openai/clip-vit-base-patch32", "clip") for i in range(3)])
+    zoo.add_profiles([_profiled(f"m{i}", "d1", 300.0 + i, "clean-fid/inception-v3", "inception", "dreambooth") for i in range(2)])
+    zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    assert (code, err) == (0, "")
+    summary = json.loads(out)
+    assert (summary["records_left_out"], summary["score_ranges"]) == (0, {"dreambooth": [300.0, 301.0], "lora": [2.0, 4.0]})
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert rows["score range"] == "dreambooth: 300 … 301; lora: 2 … 4", out

@@ -67,8 +67,9 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
 def show(zoo_ref: str) -> None:
     """Counts and coverage of a zoo (a local folder or a Hub dataset id).
 
-    The score range is that of the results rankings read: results scored with another probe
-    than most of their method's (FIDs on another scale) are counted apart, as left out.
+    The score range is that of the results rankings read, each method's where there are
+    several (rankings read one method at a time): results scored with another probe than most
+    of their method's (FIDs on another scale) are counted apart, as left out.
     """
     from hubselect.zoo.resolve import open_zoo
 
@@ -84,7 +85,7 @@ def show(zoo_ref: str) -> None:
             ("distances", summary["distances"]),
             ("coverage", f"{summary['coverage']:.1%}"),
             ("score", f"{summary['score']} ({'higher' if summary['higher_is_better'] else 'lower'} is better)"),
-            ("score range", f"{summary['score_min']:.4g} … {summary['score_max']:.4g}" if summary["records"] else "–"),
+            ("score range", _score_range(summary)),
             # Results that the score range and rankings leave out: FIDs of two probes are on two scales.
             *([("left out of rankings", f"{left_out} record{'s' if left_out > 1 else ''} (scored with another probe than their method's)")]
               if (left_out := summary["records_left_out"]) else []),
@@ -284,3 +285,14 @@ def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pu
         "models": summary["models"],
         "datasets_with_records": summary["datasets_with_records"],
     }
+
+
+def _score_range(summary: dict) -> str:
+    """The score range ``zoo show`` prints: each method's where there are several (two methods'
+    results may be on two probes' scales, and rankings read one method at a time)."""
+    ranges = summary.get("score_ranges") or {}
+    if not summary["records"] or not ranges:
+        return "–"
+    if len(ranges) == 1:
+        return f"{summary['score_min']:.4g} … {summary['score_max']:.4g}"
+    return "; ".join(f"{method}: {low:.4g} … {high:.4g}" for method, (low, high) in sorted(ranges.items()))

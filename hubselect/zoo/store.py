@@ -506,7 +506,8 @@ class Zoo:
         ``records`` counts every result the zoo holds; ``records_left_out`` those scored with
         another probe than their method's (:meth:`results_probe`), which rankings leave out, and
         so does the score range (``score_min``, ``score_max``): FIDs of two probes are on two
-        scales (2 through CLIP is 300 through Inception).
+        scales (2 through CLIP is 300 through Inception). ``score_ranges`` gives each method's,
+        as rankings read one method at a time: two methods may have been scored with two probes.
         """
         models, datasets, adapters = self.model_ids, self.dataset_ids, self.adapter_ids
         with_records = sorted(set(self.records["dataset"]))
@@ -531,6 +532,10 @@ class Zoo:
             "models_with_failed_jobs": len(_distinct(self.failed_jobs["model"])),
             "score_min": float(scores.min()) if len(scores) else None,
             "score_max": float(scores.max()) if len(scores) else None,
+            # Per method, as rankings read them: two methods' results may be on two probes' scales.
+            "score_ranges": {
+                str(method): [float(group.min()), float(group.max())] for method, group in scores.groupby(comparable["method"]) if len(group)
+            },
             "records_left_out": int(len(self.records) - len(comparable)),
             "schema_version": self.meta.schema_version,
             "repo": self.meta.repo,
