@@ -612,3 +612,24 @@ def test_new_images_that_parquet_rows_name_by_path_profile_the_dataset_again(hub
     result = profile()
     assert (result["status"], result["revision"], result["computed"]) == ("updated", replaced, True)
     assert content() != profiled
+
+
+def test_a_cached_profile_of_a_hub_dataset_made_under_another_file_rule_is_not_reused(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache, monkeypatch):
+    """Which files of a Hub dataset a sample reads changed (preview images beside webdataset
+    shards or a zip were read as the data): a profile cached under the old rule would have been
+    reused for any new zoo, at the same commit, as if of the dataset's data."""
+    import hubselect.data.profile as data_profile
+
+    _upload(parquet_dataset(), hub_repo_id, hub_token)
+
+    def profile(zoo: str) -> dict:
+        code = main(["dataset", "profile", hub_repo_id, "--zoo", str(tmp_path / zoo), "--n", "16", "--probe", str(tiny_clip_dir()), "--format", "json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)
+
+    monkeypatch.setattr(data_profile, "HUB_FILES_RULE", data_profile.HUB_FILES_RULE - 1)
+    assert profile("old")["computed"] is True
+    assert profile("again")["computed"] is False  # the embedding cache, under the same rule
+    monkeypatch.undo()
+    assert profile("new")["computed"] is True

@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 #: Version of the cached profile layout.
 CACHE_FORMAT = 1
+#: Version of the rule that picks which files of a Hub dataset a sample reads
+#: (:func:`~hubselect.hub.datasets.dataset_files`): a cached profile of a Hub dataset made under
+#: another rule may be of other files at the same commit (preview images beside webdataset
+#: shards or a zip, read as the data until rule 2), so it is not reused.
+HUB_FILES_RULE = 2
 
 #: Where a zoo keeps dataset profiles, under ``artefacts/``.
 PROFILES_DIR = "datasets"
@@ -210,6 +215,8 @@ def _cache_key(ref: DatasetRef, revision: str, spec: SampleSpec, probe: ProbeRef
         "spec": spec.to_dict(),
         "probe": probe.key,
     }
+    if ref.kind == "hub":
+        identity["files_rule"] = HUB_FILES_RULE
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
 
 
