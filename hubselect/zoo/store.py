@@ -506,8 +506,10 @@ class Zoo:
         ``records`` counts every result the zoo holds; ``records_left_out`` those scored with
         another probe than their method's (:meth:`results_probe`), which rankings leave out, and
         so does the score range (``score_min``, ``score_max``): FIDs of two probes are on two
-        scales (2 through CLIP is 300 through Inception). ``score_ranges`` gives each method's,
-        as rankings read one method at a time: two methods may have been scored with two probes.
+        scales (2 through CLIP is 300 through Inception). ``score_min`` and ``score_max`` span
+        every method; ``score_ranges`` gives each method's, as rankings read one method at a
+        time (two methods may have been scored with two probes), and is what ``zoo show``
+        prints where there are several.
         """
         models, datasets, adapters = self.model_ids, self.dataset_ids, self.adapter_ids
         with_records = sorted(set(self.records["dataset"]))
