@@ -965,10 +965,17 @@ def test_another_split_than_the_zoos_profile_of_a_dataset_is_refused_and_moving_
     made = held()
     assert [split for split, _ in made] == ["train"]
     assert dataset_profile()[0] == 0
+    clip2 = tiny_clip_full(tmp_path / "clip2", seed=1)  # a second probe's profile of the dataset, on train too
+
+    def dataset_profile_clip2(*args) -> tuple[int, str, str]:
+        return run_cli("dataset", "profile", dataset, "--zoo", zoo_dir, "--probe", clip2, "--n", "8", "--token", HUB_TOKEN, *args)
+
+    assert dataset_profile_clip2()[0] == 0
 
     refused = (f"Error: the zoo's profile of {dataset} was made on split 'train', and its fine-tuning results must be of that split: "
                f"pass --split train, or move {dataset} to split 'test' first (`hubselect dataset profile {dataset} --split test --force "
-               "--probe <the clip folder>` into this zoo profiles it again), then rerun this: its results are redone on 'test'\n")
+               f"--probe <the clip folder>` and `hubselect dataset profile {dataset} --split test --force --probe <the clip2 folder>` "
+               "into this zoo profile it again), then rerun this: its results are redone on 'test'\n")
     for force in ((), ("--force",)):
         hub.clear_log()
         code, out, err = profile("--split", "test", *force)
@@ -985,8 +992,12 @@ def test_another_split_than_the_zoos_profile_of_a_dataset_is_refused_and_moving_
     code, out, err = dataset_profile("--split", "test", "--force")
     assert code == 0, err
     assert f"Updated in {zoo_dir} (replacing its profile of split train → test)" in out
-    assert (f"note: the zoo's fine-tuning results of {dataset} were made on split 'train': redo them on 'test' with "
+    assert (f"note: the zoo's fine-tuning results of {dataset} were made on split 'train': move its profile with local:clip2 too "
+            f"(this command with that --probe), then redo them on 'test' with "
             f"`hubselect profile --models ... --datasets {dataset} --split test --zoo {zoo_dir}` (or --zoo-models), which replaces them") in err
+    code, out, err = dataset_profile_clip2("--split", "test", "--force")
+    assert code == 0, err
+    assert "note: the zoo's fine-tuning results of" in err and "move its profile" not in err  # every profile is on test now
     card_edit = api.upload_file(repo_id=dataset, path_or_fileobj=b"---\nlicense: mit\n---\n# Two splits\n", path_in_repo="README.md",
                                 repo_type="dataset").oid
     code, out, err = profile("--split", "test", "--format", "json")

@@ -168,9 +168,14 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
 
     update_zoo(zoo_dir, add, create=new_zoo)
     if results_made_on and ref.split not in results_made_on:  # --force moved the dataset to this split; its results follow
+        # `profile --split` refuses while any probe's profile of the dataset is on another split: those move first.
+        behind = sorted(entry.probe for entry in zoo_profiles(Zoo.load(zoo_dir))
+                        if entry.dataset == dataset_name and (entry.provenance.get("spec") or {}).get("split") not in (None, ref.split))
+        first = (f"move its profile{'s' if len(behind) > 1 else ''} with {', '.join(behind)} too (this command with that --probe), then "
+                 if behind else "")
         SETTINGS.output.info(
             f"note: the zoo's fine-tuning results of {dataset_name} were made on split {' and '.join(map(repr, results_made_on))}: "
-            f"redo them on {ref.split!r} with `hubselect profile --models ... --datasets {dataset_ref} --split {ref.split} --zoo {zoo_dir}` "
+            f"{first}redo them on {ref.split!r} with `hubselect profile --models ... --datasets {dataset_ref} --split {ref.split} --zoo {zoo_dir}` "
             "(or --zoo-models), which replaces them"
         )
     # Said, never silent: the profile of another split, config or sample of the name is gone.
