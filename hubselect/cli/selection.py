@@ -35,10 +35,9 @@ def _distance_probe(zoo, zoo_ref: str, spec: str) -> str:
     """The id by which ``zoo``'s distances table names the probe ``spec`` (``inception``, a Hub
     id with or without a revision, a folder or the ``local:NAME`` it is named by); one that
     measured none of its distances is refused."""
-    from hubselect.probes.registry import probe_id
+    from hubselect.probes.registry import local_probe_id, probe_id
 
-    folder = Path(spec).expanduser()
-    wanted = probe_id(spec) or (f"local:{folder.resolve().name}" if folder.is_dir() else spec)
+    wanted = probe_id(spec) or (local_probe_id(Path(spec)) if Path(spec).expanduser().is_dir() else spec)
     probes = zoo.distance_probes
     if wanted not in probes:
         measured = ", ".join(p or "none named (imported)" for p in probes) or "none: it holds no dataset distances"

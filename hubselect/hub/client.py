@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from typing import Iterator
 
 import httpx2  # huggingface_hub's HTTP client; its transport errors mean 'no network'
@@ -30,6 +31,19 @@ from hubselect import __version__
 from hubselect.errors import HubError, InputError
 
 log = logging.getLogger(__name__)
+
+
+#: A full commit sha: a revision that names itself (a branch or tag moves).
+COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+def is_commit(revision: str | None) -> bool:
+    """Whether ``revision`` is a full commit sha (not a branch, a tag or a short sha).
+
+    >>> is_commit("3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"), is_commit("main")
+    (True, False)
+    """
+    return revision is not None and COMMIT_SHA.fullmatch(revision) is not None
 
 
 def resolve_token(token: str | None = None) -> str | None:

@@ -34,12 +34,10 @@ from typing import Callable, Iterator, Sequence
 from huggingface_hub.errors import HfHubHTTPError
 
 from hubselect.errors import HubError, InputError
-from hubselect.hub.client import hub_api, hub_errors, resolve_token
+from hubselect.hub.client import hub_api, hub_errors, is_commit, resolve_token
 
 log = logging.getLogger(__name__)
 
-#: A full commit sha: a revision that names itself.
-_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 #: Branch where the Hub keeps a parquet conversion of every public dataset.
 PARQUET_CONVERSION = "refs/convert/parquet"
@@ -180,7 +178,7 @@ def _cached_revision(repo_id: str, revision: str | None) -> str:
     """The commit ``revision`` of ``repo_id`` was at when last asked online (:func:`_remember_revision`)."""
     from huggingface_hub import constants
 
-    if revision is not None and _COMMIT.fullmatch(revision):
+    if is_commit(revision):
         return revision
     name = revision or constants.DEFAULT_REVISION
     try:

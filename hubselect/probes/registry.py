@@ -49,7 +49,7 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
         files = [f for f in path.iterdir() if f.is_file() and (f.suffix == ".json" or f.suffix in _WEIGHT_SUFFIXES)]
         if not any(f.suffix in _WEIGHT_SUFFIXES for f in files):
             raise InputError(f"{spec} holds no model weights (*.safetensors or *.bin); pass a saved transformers vision model folder")
-        return ProbeRef(f"local:{path.resolve().name}", content_hash(path, files), _kind(path, spec), path.resolve())
+        return ProbeRef(local_probe_id(path), content_hash(path, files), _kind(path, spec), path.resolve())
     if _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
         from hubselect.hub.probes import probe_snapshot
 
@@ -57,6 +57,15 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
         folder, sha = probe_snapshot(repo_id, revision or None, token=token)
         return ProbeRef(repo_id, sha, _kind(folder, repo_id), folder)
     raise InputError(f"probe {spec!r} not found: pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
+
+
+def local_probe_id(folder: Path) -> str:
+    """The id of the probe saved in ``folder`` (``local:`` and the folder's name), as zoos name it.
+
+    >>> local_probe_id(Path("/models/tiny-clip"))
+    'local:tiny-clip'
+    """
+    return f"local:{Path(folder).expanduser().resolve().name}"
 
 
 def probe_id(spec: str) -> str | None:
@@ -80,7 +89,6 @@ def probe_id(spec: str) -> str | None:
     return None
 
 
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
@@ -99,12 +107,14 @@ def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
     """
     from huggingface_hub import constants as hf_constants
 
+    from hubselect.hub.client import is_commit
+
     hub_id = probe_id(spec)
     # Offline, a branch or tag is read from the HF cache, as resolve_probe does.
     if hub_id is None or hub_id in (INCEPTION_ID, DEMO_PROBE_ID) or hf_constants.HF_HUB_OFFLINE:
         return resolve_probe(spec, token=token)
     revision = spec.partition("@")[2]
-    if not _COMMIT.match(revision):
+    if not is_commit(revision):
         from hubselect.hub.models import model_info
 
         revision = model_info(hub_id, revision=revision or None, token=token).sha
