@@ -262,8 +262,12 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("records.csv", "model\tdataset\tscore\nm1\td1\t0.5\n", "the file must be comma-separated, and this one seems separated by tabs"),
         ("records.csv", "model,dataset,score\nm1,d1,0.5,7\n", "records.csv: row 2 has 4 fields"),
         # A quoted field over two lines (Excel's Alt+Enter): rows are still named by their file line.
-        ("records.csv", 'model,dataset,score,note\nm1,d1,0.9,"first line\nsecond line"\nm2,d1,0.5,x\nm3,d1,oops,y\n',
+        ("records.csv", 'model,dataset,score\n"m1\n",d1,0.9\nm2,d1,0.5\nm3,d1,oops\n',
          "records.csv: row 5: column 'score' is 'oops', not a number"),
+        # A column the import does not read would be dropped, and the rows it tells apart averaged.
+        ("records.csv", "model,dataset,score,seed\nm1,d1,0.5,0\nm1,d1,0.9,1\n",
+         "records.csv: column 'seed' not read: records.csv holds model, dataset, score and optionally score_before, and rows of "
+         "one model and dataset are averaged as repeat runs; remove the column, or import the rows it tells apart as bundles"),
         ("records.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "records.csv: not a UTF-8 text file"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,-1\n", "distances.csv: row 2: distance -1.0 is negative"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,1\nd3,d1,2\nd2,d1,9\n",
@@ -309,6 +313,23 @@ def test_a_misspelled_bundle_file_is_refused(tmp_path, capsys, name, message):
     assert code != 0 and out == "" and err.count("\n") == 1, err
     assert message in err
     assert not (tmp_path / "Z").exists()
+
+
+def test_a_method_column_is_refused_not_averaged_and_each_methods_bundle_imports_with_method(tmp_path, capsys):
+    """A `method` column was dropped: lora 0.5 and full 0.9 of one pair were stored as one
+    'default' result of 0.7, as if they were repeat runs."""
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,method,score\nm1,d1,lora,0.5\nm1,d1,full,0.9\nm2,d1,lora,0.6\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert "records.csv: column 'method' not read" in err
+    assert err.rstrip().endswith("a bundle holds the results of one method: import each method's rows as a bundle of their own with --method NAME")
+    assert not (tmp_path / "Z").exists()
+    for method, rows in (("lora", "m1,d1,0.5\nm2,d1,0.6\n"), ("full", "m1,d1,0.9\n")):
+        bundle = write_bundle(tmp_path / method, records="model,dataset,score\n" + rows)
+        code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--method", method, "--out", tmp_path / "Z")
+        assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    assert {(r.model, r.method): r.score for r in zoo.profile_records()} == {("m1", "lora"): 0.5, ("m2", "lora"): 0.6, ("m1", "full"): 0.9}
 
 
 def test_other_csv_files_are_named_as_not_read(tmp_path, capsys):

@@ -29,6 +29,9 @@ def zoo() -> None:
 def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, method: str, out: Path) -> None:
     """Import a bundle of CSV files (records.csv, models.csv, datasets.csv, distances.csv).
 
+    records.csv holds model, dataset, score and optionally score_before, for one method
+    (--method): another column is refused, as rows of one model and dataset are averaged.
+
     Into a zoo already in --out, a record replaces the one with the same key, and a model's or
     dataset's features merge column by column: values the bundle gives replace the zoo's, while
     columns it leaves out or empty keep theirs (crawled, benchmarked or profiled ones included).

@@ -1,7 +1,7 @@
 """Import a zoo from a bundle of CSV files (the contract in DESIGN.md).
 
 - ``records.csv``: ``model,dataset,score`` (required; duplicate pairs are averaged), optionally
-  ``score_before``.
+  ``score_before``; other columns are refused (:data:`RECORD_FILE_COLUMNS`).
 - ``models.csv``: ``model`` + feature columns (optional; not the :data:`RESERVED_COLUMNS`).
 - ``datasets.csv``: ``dataset`` + feature columns (optional; not ``revision``).
 - ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer; a
@@ -209,6 +209,7 @@ def import_bundle(
     zoo = Zoo(ZooMeta(score=score_name, higher_is_better=higher_is_better, description=f"imported from {folder.name}"))
 
     frame = _read_csv(records_path, ["model", "dataset", "score"])
+    _refuse_unread_columns(records_path, frame)
     has_before = "score_before" in frame.columns
     sums: dict[tuple[str, str], list[float]] = {}
     befores: dict[tuple[str, str], list[float]] = {}
@@ -245,6 +246,40 @@ def import_bundle(
     if distances_path.is_file():
         zoo.add_distances(_distance_records(distances_path))
     return zoo
+
+
+#: The columns ``records.csv`` is read from (the first three required).
+RECORD_FILE_COLUMNS = ("model", "dataset", "score", "score_before")
+
+#: What to do with a ``records.csv`` column the import does not read, where there is more to say
+#: than to remove it.
+UNREAD_COLUMN_HINTS = {
+    "method": "a bundle holds the results of one method: import each method's rows as a bundle of their own with --method NAME",
+    "model_revision": "write the revision in the model id instead (org/name@REVISION)",
+    "dataset_revision": "write the revision in the dataset id instead (org/name@REVISION)",
+}
+
+
+def _refuse_unread_columns(path: Path, frame: pd.DataFrame) -> None:
+    """Refuse ``records.csv`` columns the import does not read.
+
+    Rows of one model and dataset are averaged as repeat runs, so a column that tells them apart
+    (a ``method``, a ``seed``, a ``config_hash``) would be dropped and two kinds of result averaged
+    into one score without a word, as a ``method`` column once was (lora 0.5 and full 0.9 became
+    0.7). Unlike a CSV file the import does not read, a column sits in the rows it reads.
+    """
+    unread = [c for c in frame.columns if c not in RECORD_FILE_COLUMNS]
+    if not unread:
+        return
+    hint = next(
+        (UNREAD_COLUMN_HINTS[c.lower()] for c in unread if c.lower() in UNREAD_COLUMN_HINTS),
+        "remove the column, or import the rows it tells apart as bundles of their own (one per method, with --method NAME)",
+    )
+    raise InputError(
+        f"{path}: column{'s' if len(unread) > 1 else ''} {', '.join(map(repr, unread))} not read: records.csv holds "
+        f"{', '.join(RECORD_FILE_COLUMNS[:-1])} and optionally {RECORD_FILE_COLUMNS[-1]}, and rows of one model and "
+        f"dataset are averaged as repeat runs; {hint}"
+    )
 
 
 #: Feature columns hubselect itself gives a meaning to, and what it is. A crawl writes them; a
