@@ -268,6 +268,13 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("records.csv", "model,dataset,score,seed\nm1,d1,0.5,0\nm1,d1,0.9,1\n",
          "records.csv: column 'seed' not read: records.csv holds model, dataset, score and optionally score_before, and rows of "
          "one model and dataset are averaged as repeat runs; remove the column, or import the rows it tells apart as bundles"),
+        # A model named with its revision (as `profile --models` takes one) is that model at that revision.
+        ("records.csv", "model,dataset,score\norg/m1@abc123,d1,1\norg/m1,d1,3\n",
+         "records.csv: rows 2 and 3 give org/m1 × d1 at two revisions (org/m1@abc123 × d1; org/m1 × d1); a zoo holds one result"),
+        ("records.csv", "model,dataset,score\norg/m1@,d1,1\n", "records.csv: row 2: column 'model' is 'org/m1@'; write an id, optionally with one @REVISION"),
+        ("models.csv", "model,family\norg/m1@abc123,sd\n",
+         "models.csv: row 2: model 'org/m1@abc123' names a revision; write the id alone (org/m1): this file describes a model whatever its revision"),
+        ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2@v1,1\n", "distances.csv: row 2: dataset_b 'd2@v1' names a revision; write the id alone (d2)"),
         ("records.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "records.csv: not a UTF-8 text file"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,-1\n", "distances.csv: row 2: distance -1.0 is negative"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,1\nd3,d1,2\nd2,d1,9\n",
@@ -330,6 +337,21 @@ def test_a_method_column_is_refused_not_averaged_and_each_methods_bundle_imports
         assert code == 0, err
     zoo = Zoo.load(tmp_path / "Z")
     assert {(r.model, r.method): r.score for r in zoo.profile_records()} == {("m1", "lora"): 0.5, ("m2", "lora"): 0.6, ("m1", "full"): 0.9}
+
+
+def test_a_model_id_with_a_revision_is_that_model_at_that_revision_not_a_second_model(tmp_path, capsys):
+    """`org/m1@abc123` in records.csv was a model of its own beside `org/m1`: the bundle's result
+    never met the crawled model. `profile --models org/m1@abc123` records org/m1 at abc123."""
+    crawled = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    crawled.add_models([ModelRecord("org/m1", "a" * 40, {"license": "mit"}), ModelRecord("m2", "b" * 40, {"license": "mit"})])
+    crawled.save(tmp_path / "Z")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\norg/m1@abc123,d1,1\norg/m1@abc123,d1,3\nm2,org/d2@v1,2\n")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    assert (json.loads(out)["models"], json.loads(out)["datasets"]) == (2, 2)
+    records = {(r.model, r.dataset): (r.score, r.model_revision, r.dataset_revision) for r in Zoo.load(tmp_path / "Z").profile_records()}
+    assert records == {("org/m1", "d1"): (2.0, "abc123", None), ("m2", "org/d2"): (2.0, None, "v1")}
 
 
 def test_other_csv_files_are_named_as_not_read(tmp_path, capsys):
