@@ -565,15 +565,16 @@ def test_results_scored_with_another_probe_are_left_out_not_averaged_with_the_me
         _profiled("m1", "cool", 200.0, inception, "steps-2"),
         _profiled("m1", "warm", 8.1, clip, "clip-steps-2"),  # a rerun that fell back on CLIP (it was averaged in)
         _profiled("m1", "warm", 5.0, clip, "db", method="dreambooth"),  # another method's own probe
-        ProfileRecord("m2", "warm", 210.0, "lora"),  # imported: names no probe, so it is kept
+        ProfileRecord("m2", "warm", 210.0, "lora"),  # imported: names no probe, its own group
     ])
     with caplog.at_level("WARNING"):
         lora = zoo.for_method("lora")
         arrays = ZooArrays.from_zoo(lora)
     assert arrays.scores[arrays.model_index("m1"), arrays.dataset_index("warm")] == 248.5
-    assert arrays.scores[arrays.model_index("m2"), arrays.dataset_index("warm")] == 210.0
+    assert "m2" not in lora.model_ids
     assert caplog.messages == [
-        f"left out 1 lora result scored with {clip}: the zoo's lora results were scored with {inception}, and scores from two probes are not comparable"
+        f"left out 1 lora result that name no probe (imported): the zoo's lora results were scored with {inception}, and scores from two probes are not comparable",
+        f"left out 1 lora result scored with {clip}: the zoo's lora results were scored with {inception}, and scores from two probes are not comparable",
     ]
     assert zoo.for_method("dreambooth").score_matrix().loc["m1", "warm"] == 5.0
     matrix = Zoo(zoo.meta, records=zoo.records[zoo.records["method"] == "lora"]).score_matrix()
@@ -583,6 +584,42 @@ def test_results_scored_with_another_probe_are_left_out_not_averaged_with_the_me
     tie = Zoo(zoo.meta)
     tie.add_profiles([_profiled("m1", "warm", 246.5, inception, "a"), _profiled("m1", "warm", 8.1, clip, "b")])
     assert tie.score_matrix().loc["m1", "warm"] == 246.5
+
+
+def test_imported_fids_that_name_no_probe_are_left_out_of_a_profiled_method_not_averaged_with_it(tmp_path, capsys, caplog):
+    """Imported FIDs (240, 250: their probe unknown) merged into lora results scored with CLIP (~3)
+    were averaged with them, ddim × warm coming out as 121.7, without a warning."""
+    clip = "local:clip"
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([_profiled(m, d, s, clip, "c1") for m, d, s in
+                      (("ddim", "warm", 3.42), ("vpred", "warm", 2.74), ("ddim", "cool", 4.0), ("vpred", "cool", 4.3))])
+    bundle = write_bundle(tmp_path / "fid", records="model,dataset,score\nvpred,warm,250\nddim,warm,240\n")
+    merged = zoo.merge(import_bundle(bundle, higher_is_better=False, score_name="fid_after_finetune", method="lora"))
+    assert len(merged.records) == 6  # kept in the zoo, left out of rankings
+    with caplog.at_level("WARNING"):
+        matrix = merged.for_method("lora").score_matrix()
+    assert (matrix.loc["ddim", "warm"], matrix.loc["vpred", "warm"]) == (3.42, 2.74)
+    assert caplog.messages == [
+        "left out 2 lora results that name no probe (imported): the zoo's lora results were scored with local:clip, "
+        "and scores from two probes are not comparable"
+    ]
+    # Most of a method's results imported: those are what rankings read, and the profiled ones are left out.
+    imported = Zoo(zoo.meta)
+    imported.add_profiles([ProfileRecord(m, d, 200.0 + i, "lora") for i, (m, d) in enumerate((("a", "warm"), ("b", "warm"), ("a", "cool")))])
+    imported.add_profiles([_profiled("a", "warm", 3.0, clip, "c1")])
+    assert imported.for_method("lora").score_matrix(warn=False).loc["a", "warm"] == 200.0
+    assert imported.summary()["records_left_out"] == 1
+
+    zoo.save(tmp_path / "Z")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid_after_finetune", "--method", "lora",
+                           "--out", tmp_path / "Z")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    summary = json.loads(out)
+    assert (summary["records"], summary["records_left_out"], summary["score_min"], summary["score_max"]) == (6, 2, 2.74, 4.3)
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert (rows["score range"], rows["left out of rankings"]) == ("2.74 … 4.3", "2 records (scored with another probe than their method's)"), out
 
 
 def test_the_graph_reads_one_probes_distances_so_identical_datasets_sit_at_one_distance():
