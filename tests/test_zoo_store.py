@@ -68,10 +68,35 @@ def test_show_and_the_zoo_card_count_lora_adapters_apart_from_the_models_coverag
     assert (summary["models"], summary["adapters"], summary["models_with_features"], summary["coverage"]) == (3, 2, 3, 1.0)
     code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
-    assert (rows["models"], rows["LoRA adapters (catalogued, not ranked)"], rows["coverage"]) == ("3", "2", "100.0%"), out
+    assert (rows["models"], rows["LoRA adapters (catalogued, not ranked)"]) == ("3", "2"), out
+    assert rows["coverage of models × datasets with records"] == "100.0% (6 of 6 pairs hold a result of any method)", out
     card = zoo_card(zoo, "org/zoo")
     assert "| models | 3 |" in card and "| LoRA adapters (catalogued, not ranked) | 2 |" in card
-    assert "| coverage of models × profiled datasets | 100.0% |" in card
+    assert "| coverage of models × datasets with records | 100.0% (6 of 6 pairs hold a result of any method) |" in card
+
+
+def test_coverage_says_what_it_is_over_and_counts_a_pair_once_whatever_its_methods(tmp_path, capsys):
+    """The card read "datasets 4 (2 with fine-tuning records)", "records 5", "models 4" and
+    "coverage of models × profiled datasets 62.5%": 5 results cannot cover 62.5% of 4 × 4 pairs.
+    The figure is over the datasets with records, 4 × 2 pairs, and now says so."""
+    from hubselect.hub.zoo_repo import zoo_card
+
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([ProfileRecord("m1", "d1", 3.0, "lora"), ProfileRecord("m2", "d1", 4.0, "lora"), ProfileRecord("m3", "d1", 5.0, "lora"),
+                      ProfileRecord("m1", "d2", 3.5, "lora"), ProfileRecord("m1", "d2", 300.0, "dreambooth")])  # m1 × d2: one pair, two methods
+    zoo.add_models([ModelRecord("m4", "a" * 40, {"license": "mit"})])
+    zoo.add_distances([DistanceRecord("d1", "d3", 1.0), DistanceRecord("d2", "d4", 2.0)])  # d3, d4: no records
+    zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    summary = json.loads(out)
+    assert (summary["records"], summary["models"], summary["datasets"], summary["datasets_with_records"]) == (5, 4, 4, 2)
+    assert (summary["pairs_with_results"], summary["coverage"]) == (4, 0.5)
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert rows["coverage of models × datasets with records"] == "50.0% (4 of 8 pairs hold a result of any method)", out
+    card = zoo_card(zoo, "org/zoo")
+    assert "| datasets | 4 (2 with fine-tuning records) |" in card
+    assert "| coverage of models × datasets with records | 50.0% (4 of 8 pairs hold a result of any method) |" in card
 
 
 def test_save_load_round_trip_keeps_every_fact(tmp_path, text_zoo):

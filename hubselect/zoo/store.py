@@ -515,6 +515,11 @@ class Zoo:
         on (:attr:`model_ids`); the LoRA adapters the zoo catalogues are counted apart, under
         ``adapters``: a zoo whose every pipeline has a result on every dataset is covered whole.
 
+        ``coverage`` is over models × datasets with records (the datasets a learner is trained
+        on; ``datasets`` also counts those only profiled or in distances): the share of those
+        pairs that hold a result of any method, ``pairs_with_results`` of them, each counted once
+        however many methods or configurations it holds.
+
         ``records`` counts every result the zoo holds; ``records_left_out`` those scored with
         another probe than most of their method's, or naming none (imported) beside results
         that name one (see :meth:`_comparable`), which rankings leave out, and
@@ -542,6 +547,7 @@ class Zoo:
             "models_with_features": int(len(self.models)) - len(adapters),
             "datasets_with_features": int(len(self.datasets)),
             "coverage": round(pairs / (len(models) * len(with_records)), 4) if models and with_records else 0.0,
+            "pairs_with_results": int(pairs),
             # Profiling jobs that made no record, and the models they are of (see FailedJob).
             "failed_jobs": int(len(self.failed_jobs)),
             "models_with_failed_jobs": len(_distinct(self.failed_jobs["model"])),
