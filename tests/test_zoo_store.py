@@ -253,6 +253,29 @@ def test_merge_refuses_zoos_scored_differently():
         fid.merge(accuracy)
 
 
+def test_importing_under_another_name_of_the_zoos_score_names_the_option_that_merges_it(tmp_path, capsys):
+    """Imported into a profiled zoo with --score-name fid, FIDs were refused with "keep them in
+    separate zoos", without a word on naming them as the zoo does (fid_after_finetune)."""
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([_profiled("m1", "d1", 3.0, "local:clip", "c1")])
+    zoo.save(tmp_path / "Z")
+    bundle = write_bundle(tmp_path / "fid", records="model,dataset,score\nm1,d1,240\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert err == (
+        "Error: cannot merge a zoo scored by 'fid' (lower is better) into one scored by 'fid_after_finetune' (lower is better); "
+        "if they are the same score, name it 'fid_after_finetune' (zoo import --score-name fid_after_finetune), "
+        "else keep them in separate zoos (another --out folder or --repo)\n"
+    )
+    assert Zoo.load(tmp_path / "Z").equals(zoo)
+    # Scores pointing two ways are not one score under two names: no such advice.
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
+    assert code != 0 and "--score-name" not in err and err.rstrip().endswith("; keep them in separate zoos (another --out folder or --repo)")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid_after_finetune", "--method", "imported",
+                           "--out", tmp_path / "Z")
+    assert code == 0, err
+
+
 def test_a_zoo_without_records_takes_the_score_of_the_one_merged_with_it():
     """A score describes records: a zoo holding none has nothing to clash with, either way round."""
     scored = Zoo(ZooMeta(score="accuracy", higher_is_better=True))

@@ -587,10 +587,13 @@ class Zoo:
         if self.records.empty:
             meta = replace(meta, score=other.meta.score, higher_is_better=other.meta.higher_is_better)
         elif not other.records.empty and (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
+            # Two names of one score (an imported 'fid' beside profiled 'fid_after_finetune') is a naming matter.
+            same_way = other.meta.higher_is_better == self.meta.higher_is_better
             raise HubselectError(
                 f"cannot merge a zoo scored by {other.meta.score!r} ({other.meta.direction}) into one scored by "
                 f"{self.meta.score!r} ({self.meta.direction}); "
-                "keep them in separate zoos (another --out folder or --repo)"
+                + (f"if they are the same score, name it {self.meta.score!r} (zoo import --score-name {self.meta.score}), else " if same_way else "")
+                + "keep them in separate zoos (another --out folder or --repo)"
             )
         mine = {name: getattr(self, name) for name in TABLES}
         mine["failed_jobs"] = _without_keys(self.failed_jobs, other.records)
