@@ -68,10 +68,35 @@ def test_show_and_the_zoo_card_count_lora_adapters_apart_from_the_models_coverag
     assert (summary["models"], summary["adapters"], summary["models_with_features"], summary["coverage"]) == (3, 2, 3, 1.0)
     code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
-    assert (rows["models"], rows["LoRA adapters (catalogued, not ranked)"], rows["coverage"]) == ("3", "2", "100.0%"), out
+    assert (rows["models"], rows["LoRA adapters (catalogued, not ranked)"]) == ("3", "2"), out
+    assert rows["coverage of models × datasets with records"] == "100.0% (6 of 6 pairs hold a result of any method)", out
     card = zoo_card(zoo, "org/zoo")
     assert "| models | 3 |" in card and "| LoRA adapters (catalogued, not ranked) | 2 |" in card
-    assert "| coverage of models × profiled datasets | 100.0% |" in card
+    assert "| coverage of models × datasets with records | 100.0% (6 of 6 pairs hold a result of any method) |" in card
+
+
+def test_coverage_says_what_it_is_over_and_counts_a_pair_once_whatever_its_methods(tmp_path, capsys):
+    """The card read "datasets 4 (2 with fine-tuning records)", "records 5", "models 4" and
+    "coverage of models × profiled datasets 62.5%": 5 results cannot cover 62.5% of 4 × 4 pairs.
+    The figure is over the datasets with records, 4 × 2 pairs, and now says so."""
+    from hubselect.hub.zoo_repo import zoo_card
+
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([ProfileRecord("m1", "d1", 3.0, "lora"), ProfileRecord("m2", "d1", 4.0, "lora"), ProfileRecord("m3", "d1", 5.0, "lora"),
+                      ProfileRecord("m1", "d2", 3.5, "lora"), ProfileRecord("m1", "d2", 300.0, "dreambooth")])  # m1 × d2: one pair, two methods
+    zoo.add_models([ModelRecord("m4", "a" * 40, {"license": "mit"})])
+    zoo.add_distances([DistanceRecord("d1", "d3", 1.0), DistanceRecord("d2", "d4", 2.0)])  # d3, d4: no records
+    zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    summary = json.loads(out)
+    assert (summary["records"], summary["models"], summary["datasets"], summary["datasets_with_records"]) == (5, 4, 4, 2)
+    assert (summary["pairs_with_results"], summary["coverage"]) == (4, 0.5)
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert rows["coverage of models × datasets with records"] == "50.0% (4 of 8 pairs hold a result of any method)", out
+    card = zoo_card(zoo, "org/zoo")
+    assert "| datasets | 4 (2 with fine-tuning records) |" in card
+    assert "| coverage of models × datasets with records | 50.0% (4 of 8 pairs hold a result of any method) |" in card
 
 
 def test_save_load_round_trip_keeps_every_fact(tmp_path, text_zoo):
@@ -228,6 +253,29 @@ def test_merge_refuses_zoos_scored_differently():
         fid.merge(accuracy)
 
 
+def test_importing_under_another_name_of_the_zoos_score_names_the_option_that_merges_it(tmp_path, capsys):
+    """Imported into a profiled zoo with --score-name fid, FIDs were refused with "keep them in
+    separate zoos", without a word on naming them as the zoo does (fid_after_finetune)."""
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([_profiled("m1", "d1", 3.0, "local:clip", "c1")])
+    zoo.save(tmp_path / "Z")
+    bundle = write_bundle(tmp_path / "fid", records="model,dataset,score\nm1,d1,240\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert err == (
+        "Error: cannot merge a zoo scored by 'fid' (lower is better) into one scored by 'fid_after_finetune' (lower is better); "
+        "if they are the same score, name it 'fid_after_finetune' (zoo import --score-name fid_after_finetune), "
+        "else keep them in separate zoos (another --out folder or --repo)\n"
+    )
+    assert Zoo.load(tmp_path / "Z").equals(zoo)
+    # Scores pointing two ways are not one score under two names: no such advice.
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
+    assert code != 0 and "--score-name" not in err and err.rstrip().endswith("; keep them in separate zoos (another --out folder or --repo)")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid_after_finetune", "--method", "imported",
+                           "--out", tmp_path / "Z")
+    assert code == 0, err
+
+
 def test_a_zoo_without_records_takes_the_score_of_the_one_merged_with_it():
     """A score describes records: a zoo holding none has nothing to clash with, either way round."""
     scored = Zoo(ZooMeta(score="accuracy", higher_is_better=True))
@@ -262,8 +310,19 @@ def test_unknown_schema_version_is_a_clear_error(tmp_path, capsys, text_zoo):
         ("records.csv", "model\tdataset\tscore\nm1\td1\t0.5\n", "the file must be comma-separated, and this one seems separated by tabs"),
         ("records.csv", "model,dataset,score\nm1,d1,0.5,7\n", "records.csv: row 2 has 4 fields"),
         # A quoted field over two lines (Excel's Alt+Enter): rows are still named by their file line.
-        ("records.csv", 'model,dataset,score,note\nm1,d1,0.9,"first line\nsecond line"\nm2,d1,0.5,x\nm3,d1,oops,y\n',
+        ("records.csv", 'model,dataset,score\n"m1\n",d1,0.9\nm2,d1,0.5\nm3,d1,oops\n',
          "records.csv: row 5: column 'score' is 'oops', not a number"),
+        # A column the import does not read would be dropped, and the rows it tells apart averaged.
+        ("records.csv", "model,dataset,score,seed\nm1,d1,0.5,0\nm1,d1,0.9,1\n",
+         "records.csv: column 'seed' not read: records.csv holds model, dataset, score and optionally score_before, and rows of "
+         "one model and dataset are averaged as repeat runs; remove the column, or import the rows it tells apart as bundles"),
+        # A model named with its revision (as `profile --models` takes one) is that model at that revision.
+        ("records.csv", "model,dataset,score\norg/m1@abc123,d1,1\norg/m1,d1,3\n",
+         "records.csv: rows 2 and 3 give org/m1 × d1 at two revisions (org/m1@abc123 × d1; org/m1 × d1); a zoo holds one result"),
+        ("records.csv", "model,dataset,score\norg/m1@,d1,1\n", "records.csv: row 2: column 'model' is 'org/m1@'; write an id, optionally with one @REVISION"),
+        ("models.csv", "model,family\norg/m1@abc123,sd\n",
+         "models.csv: row 2: model 'org/m1@abc123' names a revision; write the id alone (org/m1): this file describes a model whatever its revision"),
+        ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2@v1,1\n", "distances.csv: row 2: dataset_b 'd2@v1' names a revision; write the id alone (d2)"),
         ("records.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "records.csv: not a UTF-8 text file"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,-1\n", "distances.csv: row 2: distance -1.0 is negative"),
         ("distances.csv", "dataset_a,dataset_b,distance\nd1,d2,1\nd3,d1,2\nd2,d1,9\n",
@@ -309,6 +368,38 @@ def test_a_misspelled_bundle_file_is_refused(tmp_path, capsys, name, message):
     assert code != 0 and out == "" and err.count("\n") == 1, err
     assert message in err
     assert not (tmp_path / "Z").exists()
+
+
+def test_a_method_column_is_refused_not_averaged_and_each_methods_bundle_imports_with_method(tmp_path, capsys):
+    """A `method` column was dropped: lora 0.5 and full 0.9 of one pair were stored as one
+    'default' result of 0.7, as if they were repeat runs."""
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,method,score\nm1,d1,lora,0.5\nm1,d1,full,0.9\nm2,d1,lora,0.6\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert "records.csv: column 'method' not read" in err
+    assert err.rstrip().endswith("a bundle holds the results of one method: import each method's rows as a bundle of their own with --method NAME")
+    assert not (tmp_path / "Z").exists()
+    for method, rows in (("lora", "m1,d1,0.5\nm2,d1,0.6\n"), ("full", "m1,d1,0.9\n")):
+        bundle = write_bundle(tmp_path / method, records="model,dataset,score\n" + rows)
+        code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--method", method, "--out", tmp_path / "Z")
+        assert code == 0, err
+    zoo = Zoo.load(tmp_path / "Z")
+    assert {(r.model, r.method): r.score for r in zoo.profile_records()} == {("m1", "lora"): 0.5, ("m2", "lora"): 0.6, ("m1", "full"): 0.9}
+
+
+def test_a_model_id_with_a_revision_is_that_model_at_that_revision_not_a_second_model(tmp_path, capsys):
+    """`org/m1@abc123` in records.csv was a model of its own beside `org/m1`: the bundle's result
+    never met the crawled model. `profile --models org/m1@abc123` records org/m1 at abc123."""
+    crawled = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    crawled.add_models([ModelRecord("org/m1", "a" * 40, {"license": "mit"}), ModelRecord("m2", "b" * 40, {"license": "mit"})])
+    crawled.save(tmp_path / "Z")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\norg/m1@abc123,d1,1\norg/m1@abc123,d1,3\nm2,org/d2@v1,2\n")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid", "--out", tmp_path / "Z")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    assert (json.loads(out)["models"], json.loads(out)["datasets"]) == (2, 2)
+    records = {(r.model, r.dataset): (r.score, r.model_revision, r.dataset_revision) for r in Zoo.load(tmp_path / "Z").profile_records()}
+    assert records == {("org/m1", "d1"): (2.0, "abc123", None), ("m2", "org/d2"): (2.0, None, "v1")}
 
 
 def test_other_csv_files_are_named_as_not_read(tmp_path, capsys):
@@ -522,15 +613,16 @@ def test_results_scored_with_another_probe_are_left_out_not_averaged_with_the_me
         _profiled("m1", "cool", 200.0, inception, "steps-2"),
         _profiled("m1", "warm", 8.1, clip, "clip-steps-2"),  # a rerun that fell back on CLIP (it was averaged in)
         _profiled("m1", "warm", 5.0, clip, "db", method="dreambooth"),  # another method's own probe
-        ProfileRecord("m2", "warm", 210.0, "lora"),  # imported: names no probe, so it is kept
+        ProfileRecord("m2", "warm", 210.0, "lora"),  # imported: names no probe, its own group
     ])
     with caplog.at_level("WARNING"):
         lora = zoo.for_method("lora")
         arrays = ZooArrays.from_zoo(lora)
     assert arrays.scores[arrays.model_index("m1"), arrays.dataset_index("warm")] == 248.5
-    assert arrays.scores[arrays.model_index("m2"), arrays.dataset_index("warm")] == 210.0
+    assert "m2" not in lora.model_ids
     assert caplog.messages == [
-        f"left out 1 lora result scored with {clip}: the zoo's lora results were scored with {inception}, and scores from two probes are not comparable"
+        f"left out 1 lora result that name no probe (imported): the zoo's lora results were scored with {inception}, and scores from two probes are not comparable",
+        f"left out 1 lora result scored with {clip}: the zoo's lora results were scored with {inception}, and scores from two probes are not comparable",
     ]
     assert zoo.for_method("dreambooth").score_matrix().loc["m1", "warm"] == 5.0
     matrix = Zoo(zoo.meta, records=zoo.records[zoo.records["method"] == "lora"]).score_matrix()
@@ -540,6 +632,42 @@ def test_results_scored_with_another_probe_are_left_out_not_averaged_with_the_me
     tie = Zoo(zoo.meta)
     tie.add_profiles([_profiled("m1", "warm", 246.5, inception, "a"), _profiled("m1", "warm", 8.1, clip, "b")])
     assert tie.score_matrix().loc["m1", "warm"] == 246.5
+
+
+def test_imported_fids_that_name_no_probe_are_left_out_of_a_profiled_method_not_averaged_with_it(tmp_path, capsys, caplog):
+    """Imported FIDs (240, 250: their probe unknown) merged into lora results scored with CLIP (~3)
+    were averaged with them, ddim × warm coming out as 121.7, without a warning."""
+    clip = "local:clip"
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_profiles([_profiled(m, d, s, clip, "c1") for m, d, s in
+                      (("ddim", "warm", 3.42), ("vpred", "warm", 2.74), ("ddim", "cool", 4.0), ("vpred", "cool", 4.3))])
+    bundle = write_bundle(tmp_path / "fid", records="model,dataset,score\nvpred,warm,250\nddim,warm,240\n")
+    merged = zoo.merge(import_bundle(bundle, higher_is_better=False, score_name="fid_after_finetune", method="lora"))
+    assert len(merged.records) == 6  # kept in the zoo, left out of rankings
+    with caplog.at_level("WARNING"):
+        matrix = merged.for_method("lora").score_matrix()
+    assert (matrix.loc["ddim", "warm"], matrix.loc["vpred", "warm"]) == (3.42, 2.74)
+    assert caplog.messages == [
+        "left out 2 lora results that name no probe (imported): the zoo's lora results were scored with local:clip, "
+        "and scores from two probes are not comparable"
+    ]
+    # Most of a method's results imported: those are what rankings read, and the profiled ones are left out.
+    imported = Zoo(zoo.meta)
+    imported.add_profiles([ProfileRecord(m, d, 200.0 + i, "lora") for i, (m, d) in enumerate((("a", "warm"), ("b", "warm"), ("a", "cool")))])
+    imported.add_profiles([_profiled("a", "warm", 3.0, clip, "c1")])
+    assert imported.for_method("lora").score_matrix(warn=False).loc["a", "warm"] == 200.0
+    assert imported.summary()["records_left_out"] == 1
+
+    zoo.save(tmp_path / "Z")
+    code, _, err = run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid_after_finetune", "--method", "lora",
+                           "--out", tmp_path / "Z")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z", "--format", "json")
+    summary = json.loads(out)
+    assert (summary["records"], summary["records_left_out"], summary["score_min"], summary["score_max"]) == (6, 2, 2.74, 4.3)
+    code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
+    assert (rows["score range"], rows["left out of rankings"]) == ("2.74 … 4.3", "2 records (scored with another probe than their method's)"), out
 
 
 def test_the_graph_reads_one_probes_distances_so_identical_datasets_sit_at_one_distance():

@@ -29,6 +29,9 @@ def zoo() -> None:
 def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, method: str, out: Path) -> None:
     """Import a bundle of CSV files (records.csv, models.csv, datasets.csv, distances.csv).
 
+    records.csv holds model, dataset, score and optionally score_before, for one method
+    (--method): another column is refused, as rows of one model and dataset are averaged.
+
     Into a zoo already in --out, a record replaces the one with the same key, and a model's or
     dataset's features merge column by column: values the bundle gives replace the zoo's, while
     columns it leaves out or empty keep theirs (crawled, benchmarked or profiled ones included).
@@ -67,6 +70,9 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
 def show(zoo_ref: str) -> None:
     """Counts and coverage of a zoo (a local folder or a Hub dataset id).
 
+    Coverage is over models × datasets with records: the share of those pairs that hold a
+    result of any method (a pair counts once whatever its methods).
+
     The score range is that of the results rankings read, each method's where there are
     several (rankings read one method at a time): results scored with another probe than most
     of their method's (FIDs on another scale) are counted apart, as left out.
@@ -83,7 +89,7 @@ def show(zoo_ref: str) -> None:
             ("datasets with records", summary["datasets_with_records"]),
             ("records", summary["records"]),
             ("distances", summary["distances"]),
-            ("coverage", f"{summary['coverage']:.1%}"),
+            ("coverage of models × datasets with records", _coverage(summary)),
             ("score", f"{summary['score']} ({'higher' if summary['higher_is_better'] else 'lower'} is better)"),
             ("score range", _score_range(summary)),
             # Results that the score range and rankings leave out: FIDs of two probes are on two scales.
@@ -285,6 +291,12 @@ def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pu
         "models": summary["models"],
         "datasets_with_records": summary["datasets_with_records"],
     }
+
+
+def _coverage(summary: dict) -> str:
+    """The coverage figure with what it counts: ``62.5% (5 of 8 pairs hold a result of any method)``."""
+    pairs = summary["models"] * summary["datasets_with_records"]
+    return f"{summary['coverage']:.1%} ({summary['pairs_with_results']} of {pairs} pairs hold a result of any method)"
 
 
 def _score_range(summary: dict) -> str:

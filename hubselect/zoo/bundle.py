@@ -1,7 +1,9 @@
 """Import a zoo from a bundle of CSV files (the contract in DESIGN.md).
 
 - ``records.csv``: ``model,dataset,score`` (required; duplicate pairs are averaged), optionally
-  ``score_before``.
+  ``score_before``; other columns are refused (:data:`RECORD_FILE_COLUMNS`). A model or
+  dataset may name its revision (``org/m1@abc123``: ``org/m1`` at ``abc123``); in the other
+  files, ids name none.
 - ``models.csv``: ``model`` + feature columns (optional; not the :data:`RESERVED_COLUMNS`).
 - ``datasets.csv``: ``dataset`` + feature columns (optional; not ``revision``).
 - ``distances.csv``: ``dataset_a,dataset_b,distance`` (optional; symmetric, lower = closer; a
@@ -90,6 +92,34 @@ def _text(path: Path, line: int, column: str, value: str) -> str:
     text = (value or "").strip()
     if not text:
         raise InputError(f"{path}: row {line}: column {column!r} is empty")
+    return text
+
+
+def _id_and_revision(path: Path, line: int, column: str, value: str) -> tuple[str, str | None]:
+    """A model or dataset id and the revision it names (``org/m1@abc123``: ``org/m1`` at
+    ``abc123``), read as ``profile --models`` reads one: a zoo keys results by the id alone, and
+    ``org/m1@abc123`` as an id would be a second model that never meets the crawled ``org/m1``.
+
+    >>> _id_and_revision(Path("records.csv"), 2, "model", "org/m1@abc123")
+    ('org/m1', 'abc123')
+    """
+    text = _text(path, line, column, value)
+    ident, at, revision = (part.strip() for part in text.partition("@"))
+    if at and not (ident and revision) or "@" in revision:
+        raise InputError(f"{path}: row {line}: column {column!r} is {text!r}; write an id, optionally with one @REVISION (org/name@abc123)")
+    return ident, revision or None
+
+
+def _plain_id(path: Path, line: int, column: str, value: str) -> str:
+    """A model or dataset id without a revision: features and distances are a model's or
+    dataset's whatever its commit (the zoo's row names the commit a crawl read), and
+    ``org/m1@abc123`` here would be a second model beside ``org/m1``."""
+    text = _text(path, line, column, value)
+    if "@" in text:
+        raise InputError(
+            f"{path}: row {line}: {column} {text!r} names a revision; write the id alone ({text.partition('@')[0].strip()}): "
+            f"this file describes a {column.removesuffix('_a').removesuffix('_b')} whatever its revision"
+        )
     return text
 
 
@@ -209,11 +239,23 @@ def import_bundle(
     zoo = Zoo(ZooMeta(score=score_name, higher_is_better=higher_is_better, description=f"imported from {folder.name}"))
 
     frame = _read_csv(records_path, ["model", "dataset", "score"])
+    _refuse_unread_columns(records_path, frame)
     has_before = "score_before" in frame.columns
     sums: dict[tuple[str, str], list[float]] = {}
     befores: dict[tuple[str, str], list[float]] = {}
+    # (model, dataset) -> the (model, dataset) revisions its first row names, that row, and its ids as written.
+    revisions: dict[tuple[str, str], tuple[tuple[str | None, str | None], int, str]] = {}
     for line, row in frame.iterrows():
-        key = (_text(records_path, line, "model", row["model"]), _text(records_path, line, "dataset", row["dataset"]))
+        model, model_revision = _id_and_revision(records_path, line, "model", row["model"])
+        dataset, dataset_revision = _id_and_revision(records_path, line, "dataset", row["dataset"])
+        key, written = (model, dataset), f"{row['model'].strip()} × {row['dataset'].strip()}"
+        at, first, first_written = revisions.setdefault(key, ((model_revision, dataset_revision), line, written))
+        if at != (model_revision, dataset_revision):
+            # Results at two commits are two models' (or datasets'): their mean is neither's.
+            raise InputError(
+                f"{records_path}: rows {first} and {line} give {model} × {dataset} at two revisions ({first_written}; {written}); "
+                "a zoo holds one result per model and dataset: keep one revision's rows, or name the same revision on each"
+            )
         sums.setdefault(key, []).append(_number(records_path, line, "score", row["score"]))
         if has_before:
             before = _number(records_path, line, "score_before", row["score_before"], allow_empty=True)
@@ -228,6 +270,8 @@ def import_bundle(
             score=_mean(scores),
             method=method,
             score_before=_mean(befores[(model, dataset)]) if (model, dataset) in befores else None,
+            model_revision=revisions[(model, dataset)][0][0],
+            dataset_revision=revisions[(model, dataset)][0][1],
             details={"runs": len(scores)} if len(scores) > 1 else {},
         )
         for (model, dataset), scores in sums.items()
@@ -245,6 +289,40 @@ def import_bundle(
     if distances_path.is_file():
         zoo.add_distances(_distance_records(distances_path))
     return zoo
+
+
+#: The columns ``records.csv`` is read from (the first three required).
+RECORD_FILE_COLUMNS = ("model", "dataset", "score", "score_before")
+
+#: What to do with a ``records.csv`` column the import does not read, where there is more to say
+#: than to remove it.
+UNREAD_COLUMN_HINTS = {
+    "method": "a bundle holds the results of one method: import each method's rows as a bundle of their own with --method NAME",
+    "model_revision": "write the revision in the model id instead (org/name@REVISION)",
+    "dataset_revision": "write the revision in the dataset id instead (org/name@REVISION)",
+}
+
+
+def _refuse_unread_columns(path: Path, frame: pd.DataFrame) -> None:
+    """Refuse ``records.csv`` columns the import does not read.
+
+    Rows of one model and dataset are averaged as repeat runs, so a column that tells them apart
+    (a ``method``, a ``seed``, a ``config_hash``) would be dropped and two kinds of result averaged
+    into one score without a word, as a ``method`` column once was (lora 0.5 and full 0.9 became
+    0.7). Unlike a CSV file the import does not read, a column sits in the rows it reads.
+    """
+    unread = [c for c in frame.columns if c not in RECORD_FILE_COLUMNS]
+    if not unread:
+        return
+    hint = next(
+        (UNREAD_COLUMN_HINTS[c.lower()] for c in unread if c.lower() in UNREAD_COLUMN_HINTS),
+        "remove the column, or import the rows it tells apart as bundles of their own (one per method, with --method NAME)",
+    )
+    raise InputError(
+        f"{path}: column{'s' if len(unread) > 1 else ''} {', '.join(map(repr, unread))} not read: records.csv holds "
+        f"{', '.join(RECORD_FILE_COLUMNS[:-1])} and optionally {RECORD_FILE_COLUMNS[-1]}, and rows of one model and "
+        f"dataset are averaged as repeat runs; {hint}"
+    )
 
 
 #: Feature columns hubselect itself gives a meaning to, and what it is. A crawl writes them; a
@@ -270,7 +348,7 @@ def _feature_records(path: Path, id_column: str, record_type):
             raise InputError(f"{path}: column {column!r} is reserved: hubselect reads it as {meaning}; rename the column")
     seen: dict[str, int] = {}
     for line, row in frame.iterrows():
-        ident = _text(path, line, id_column, row[id_column])
+        ident = _plain_id(path, line, id_column, row[id_column])
         if ident in seen:
             raise InputError(f"{path}: row {line}: {id_column} {ident!r} already appears on row {seen[ident]}")
         seen[ident] = line
@@ -293,8 +371,8 @@ def _distance_records(path: Path) -> list[DistanceRecord]:
     frame = _read_csv(path, ["dataset_a", "dataset_b", "distance"])
     pairs: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for line, row in frame.iterrows():
-        a = _text(path, line, "dataset_a", row["dataset_a"])
-        b = _text(path, line, "dataset_b", row["dataset_b"])
+        a = _plain_id(path, line, "dataset_a", row["dataset_a"])
+        b = _plain_id(path, line, "dataset_b", row["dataset_b"])
         distance = _number(path, line, "distance", row["distance"])
         if distance < 0:
             raise InputError(f"{path}: row {line}: distance {distance} is negative; distances must be >= 0")

@@ -384,8 +384,8 @@ class Zoo:
 
     def for_method(self, method: str | None) -> "Zoo":
         """A view of this zoo whose records are those of one fine-tuning method, scored with the
-        probe of its results (:meth:`results_probe`): results scored with another are left out,
-        with a warning.
+        probe most of its results were scored with: results scored with another, or naming none
+        (imported) beside results that name one, are left out, with a warning (see :meth:`_comparable`).
 
         ``None`` picks the only method, and fails when there are several.
         """
@@ -412,6 +412,9 @@ class Zoo:
         fell back on its default probe, or merged from another writer's zoo) has the one most of
         them were scored with, on a tie the one scored with first: :meth:`for_method` and
         :meth:`score_matrix` leave the others out, and ``profile`` refuses to add more of them.
+        Results that name no probe count as a probe of their own there (their probe is unknown):
+        where they are most of the method's, rankings read them alone, while this still names
+        the probe the others were scored with, the one ``profile`` goes on with.
 
         >>> zoo = Zoo()
         >>> zoo.add_profiles([ProfileRecord("m1", "d1", 246.5, "lora", "c1", details={"probe": "clean-fid/inception-v3"}),
@@ -467,19 +470,28 @@ class Zoo:
         return Zoo(self.meta, **{**current, **tables}, artefacts=self.artefacts)
 
     def _comparable(self, records: pd.DataFrame, *, warn: bool = True) -> pd.DataFrame:
-        """``records`` less those scored with another probe than their method's results
-        (:meth:`results_probe`), and a warning that says what was left out (``warn=False``:
-        none, for a caller that counts them itself)."""
-        probes = _probes_of(records)
-        scored_with = _results_probes(records, probes)
-        elsewhere = probes.notna() & (probes != records["method"].map(scored_with))
+        """``records`` less those scored with another probe than most of their method's results,
+        and a warning that says what was left out (``warn=False``: none, for a caller that counts
+        them itself).
+
+        Results that name no probe (imported ones: an imported FID's probe is unknown) are a
+        group of their own: beside results scored with a known probe they are not comparable
+        either (an imported Inception FID of 240 was averaged with a CLIP FID of 3.4 into 121.7).
+        Results made by ``profile`` have always named their probe, so a profiled zoo loses none.
+        """
+        scored = _probes_of(records)
+        kept = _results_probes(records, scored, unnamed=True)
+        # "" stands for "no probe named" (groupby drops None).
+        probes = scored.fillna("")
+        elsewhere = probes != records["method"].map({method: probe or "" for method, probe in kept.items()}).fillna("")
         if not elsewhere.any():
             return records
         if warn:
             for (method, probe), count in probes[elsewhere].groupby([records.loc[elsewhere, "method"], probes[elsewhere]]).size().items():
                 log.warning(
-                    "left out %d %s result%s scored with %s: the zoo's %s results were scored with %s, and scores from two "
-                    "probes are not comparable", count, method, "s" if count > 1 else "", probe, method, scored_with[method],
+                    "left out %d %s result%s %s: the zoo's %s results %s, and scores from two probes are not comparable",
+                    count, method, "s" if count > 1 else "", f"scored with {probe}" if probe else "that name no probe (imported)",
+                    method, f"were scored with {kept.get(method)}" if kept.get(method) else "name no probe (imported)",
                 )
         return records[~elsewhere]
 
@@ -503,8 +515,14 @@ class Zoo:
         on (:attr:`model_ids`); the LoRA adapters the zoo catalogues are counted apart, under
         ``adapters``: a zoo whose every pipeline has a result on every dataset is covered whole.
 
+        ``coverage`` is over models × datasets with records (the datasets a learner is trained
+        on; ``datasets`` also counts those only profiled or in distances): the share of those
+        pairs that hold a result of any method, ``pairs_with_results`` of them, each counted once
+        however many methods or configurations it holds.
+
         ``records`` counts every result the zoo holds; ``records_left_out`` those scored with
-        another probe than their method's (:meth:`results_probe`), which rankings leave out, and
+        another probe than most of their method's, or naming none (imported) beside results
+        that name one (see :meth:`_comparable`), which rankings leave out, and
         so does the score range (``score_min``, ``score_max``): FIDs of two probes are on two
         scales (2 through CLIP is 300 through Inception). ``score_min`` and ``score_max`` span
         every method; ``score_ranges`` gives each method's, as rankings read one method at a
@@ -529,6 +547,7 @@ class Zoo:
             "models_with_features": int(len(self.models)) - len(adapters),
             "datasets_with_features": int(len(self.datasets)),
             "coverage": round(pairs / (len(models) * len(with_records)), 4) if models and with_records else 0.0,
+            "pairs_with_results": int(pairs),
             # Profiling jobs that made no record, and the models they are of (see FailedJob).
             "failed_jobs": int(len(self.failed_jobs)),
             "models_with_failed_jobs": len(_distinct(self.failed_jobs["model"])),
@@ -568,10 +587,13 @@ class Zoo:
         if self.records.empty:
             meta = replace(meta, score=other.meta.score, higher_is_better=other.meta.higher_is_better)
         elif not other.records.empty and (other.meta.score, other.meta.higher_is_better) != (self.meta.score, self.meta.higher_is_better):
+            # Two names of one score (an imported 'fid' beside profiled 'fid_after_finetune') is a naming matter.
+            same_way = other.meta.higher_is_better == self.meta.higher_is_better
             raise HubselectError(
                 f"cannot merge a zoo scored by {other.meta.score!r} ({other.meta.direction}) into one scored by "
                 f"{self.meta.score!r} ({self.meta.direction}); "
-                "keep them in separate zoos (another --out folder or --repo)"
+                + (f"if they are the same score, name it {self.meta.score!r} (zoo import --score-name {self.meta.score}), else " if same_way else "")
+                + "keep them in separate zoos (another --out folder or --repo)"
             )
         mine = {name: getattr(self, name) for name in TABLES}
         mine["failed_jobs"] = _without_keys(self.failed_jobs, other.records)
@@ -689,13 +711,17 @@ def _probes_of(records: pd.DataFrame) -> pd.Series:
     return pd.Series([by_hash[h] if h else probe(d) for h, d in zip(hashes, records["details"])], index=records.index, dtype=object)
 
 
-def _results_probes(records: pd.DataFrame, probes: pd.Series | None = None) -> dict[str, str]:
+def _results_probes(records: pd.DataFrame, probes: pd.Series | None = None, *, unnamed: bool = False) -> dict[str, str | None]:
     """Method → the probe its results were scored with (see :meth:`Zoo.results_probe`), for
-    methods whose results name one; ``probes`` is :func:`_probes_of` ``records``."""
+    methods whose results name one; ``probes`` is :func:`_probes_of` ``records``.
+
+    With ``unnamed``, results that name no probe count as a probe of their own, None, and every
+    method is in the answer: the group of results rankings read (:meth:`Zoo._comparable`).
+    """
     probes = _probes_of(records) if probes is None else probes
-    counts: dict[str, dict[str, int]] = {}
+    counts: dict[str, dict[str | None, int]] = {}
     for method, probe in zip(records["method"], probes):
-        if probe is not None:
+        if probe is not None or unnamed:
             counts.setdefault(method, {})
             counts[method][probe] = counts[method].get(probe, 0) + 1
     # max keeps the first of equal counts: on a tie, the probe scored with first.
