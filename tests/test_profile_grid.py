@@ -726,6 +726,7 @@ def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_from_the_ne
     new model was never profiled. Each run here starts from a fresh folder, as on a fresh runner:
     the failure travels in the zoo (pushed, pulled)."""
     import shutil
+    from dataclasses import replace
 
     from huggingface_hub import HfApi
 
@@ -769,10 +770,10 @@ def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_from_the_ne
     assert failure.model_revision == api.model_info(broken).sha and len(failure.dataset_revision) == 40
     assert list(zoo.failed_job_records()) == [failure]
 
-    # With a slot to spare, the failed job is tried again; failing the same way, it leaves the zoo as it was.
+    # With a slot to spare, the failed job is tried again; failing the same way, the zoo counts a second attempt.
     code, out, zoo = refresh("run3", human=True)
     assert code == 1 and f"failed {broken} × {dataset} (lora): model {broken} cannot be loaded" in out
-    assert list(zoo.failed_job_records()) == [failure]
+    assert list(zoo.failed_job_records()) == [replace(failure, attempts=2)]
     code, out, err = run_cli("zoo", "show", zoo_repo, "--token", token)
     assert code == 0 and "failed profiling jobs" in out and "1 (1 model)" in out, out
 
