@@ -720,12 +720,14 @@ def test_a_model_whose_weights_cannot_be_loaded_fails_its_jobs_in_one_line_namin
                                     "do what each reason says (another model or dataset, or a later try), then rerun: jobs with a record are skipped")
 
 
-def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_from_the_next_run_on(profile_hub, probes, hub, tmp_path):
+def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_and_is_left_out_after_two_tries(profile_hub, probes, hub, tmp_path):
     """The scheduled refresh, with --max-models 1: a popular model whose weights cannot be loaded
     took the slot of every run (a failed job left no trace, so it counted as never tried) and a
-    new model was never profiled. Each run here starts from a fresh folder, as on a fresh runner:
-    the failure travels in the zoo (pushed, pulled)."""
+    new model was never profiled. Then, tried again whenever a run had room, it downloaded its
+    weights and turned every weekly run red until its repo moved. Each run here starts from a
+    fresh folder, as on a fresh runner: the failure and its count travel in the zoo (pushed, pulled)."""
     import shutil
+    from dataclasses import replace
 
     from huggingface_hub import HfApi
 
@@ -744,12 +746,14 @@ def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_from_the_ne
         hub.set_stats(repo, downloads=downloads)
     dataset = profile_hub.datasets[0]
 
-    def refresh(run: str, *, human: bool = False, push: bool = True) -> tuple[int, dict | str, Zoo]:
-        """The workflow's steps: pull the zoo (or start one), crawl, profile what it lacks, push."""
+    def refresh(run: str, *more: str, human: bool = False, push: bool = True) -> tuple[int, dict | str, Zoo]:
+        """The workflow's steps: pull the zoo (or start one), crawl, profile what it lacks (with
+        ``more`` options), push. The Hub's request log then holds the profile step's and the push's."""
         zoo = tmp_path / run
         assert run_cli("zoo", "pull", zoo_repo, "--out", zoo, "--new-if-missing", "--token", token)[0] == 0
         assert run_cli("crawl", "--kind", "t2i", "--author", owner, "--zoo", zoo, "--token", token)[0] == 0
-        code, out, err = run_cli("profile", "--zoo-models", "--max-models", "1", "--datasets", dataset, "--zoo", zoo,
+        hub.clear_log()
+        code, out, err = run_cli("profile", "--zoo-models", "--max-models", "1", "--datasets", dataset, "--zoo", zoo, *more,
                                  *(() if human else ("--format", "json")), *tiny_options(probes))
         assert code in (0, 1) and "unexpected" not in err, err
         if push:
@@ -769,16 +773,37 @@ def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_from_the_ne
     assert failure.model_revision == api.model_info(broken).sha and len(failure.dataset_revision) == 40
     assert list(zoo.failed_job_records()) == [failure]
 
-    # With a slot to spare, the failed job is tried again; failing the same way, it leaves the zoo as it was.
+    # With a slot to spare, the failed job is tried again (a failure may pass); failing the same way, the zoo counts a second attempt.
     code, out, zoo = refresh("run3", human=True)
     assert code == 1 and f"failed {broken} × {dataset} (lora): model {broken} cannot be loaded" in out
-    assert list(zoo.failed_job_records()) == [failure]
+    assert list(zoo.failed_job_records()) == [replace(failure, attempts=2)]
     code, out, err = run_cli("zoo", "show", zoo_repo, "--token", token)
     assert code == 0 and "failed profiling jobs" in out and "1 (1 model)" in out, out
 
+    # Twice at this commit: the next runs leave the job out and list it, download none of the
+    # model's files, change nothing in the zoo (nothing to push) and succeed.
+    code, out, _ = refresh("run4-said", human=True, push=False)
+    assert code == 0 and (f"left out 1 job that failed at the commits it reads now (retried when the model or dataset moves, "
+                          f"or with --retry-failed):\n  {broken} × {dataset} (lora): failed 2 times at this commit: {failure.error}\n") in out, out
+    assert "Nothing to profile: every model of" in out and "on each of --datasets, but for the jobs left out above" in out
+    assert not [e.path for e in hub.request_log if f"{broken}/resolve/" in e.path]
+    code, summary, left_out = refresh("run4", push=False)
+    assert code == 0 and (summary["total"], summary["failed"], summary["held_back"]) == (0, 0, 0), summary
+    assert summary["failing_left_out"] == [{"model": broken, "dataset": dataset, "method": "lora", "attempts": 2, "reason": failure.error}]
+    assert left_out.equals(zoo)
+    # Asked for by name, the job runs, as always; --retry-failed runs it with the zoo's models.
+    code, out, err = run_cli("profile", "--models", broken, "--datasets", dataset, "--zoo", tmp_path / "run4", *tiny_options(probes))
+    assert code == 1 and f"failed {broken} × {dataset} (lora)" in out and err.splitlines()[-1].startswith("Error: 1 of 1 profiling jobs failed")
+    code, summary, zoo = refresh("run5", "--retry-failed")
+    assert code == 1 and [(f["model"], f["dataset"]) for f in summary["failures"]] == [(broken, dataset)] and summary["failing_left_out"] == []
+    assert [f.attempts for f in zoo.failed_job_records()] == [3]
+    code, out, err = run_cli("profile", "--models", broken, "--retry-failed", "--datasets", dataset, "--zoo", tmp_path / "run5")
+    assert (code, out) == (2, "") and err.strip() == ("Error: --retry-failed is for --zoo-models, which leaves out jobs that keep failing; "
+                                                      "with --models, every job listed runs")
+
     # A new commit of the model is another try; once a job succeeds, the zoo forgets its failure.
     api.upload_file(repo_id=broken, path_or_fileobj=str(good_weights), path_in_repo="unet/diffusion_pytorch_model.safetensors")
-    code, summary, zoo = refresh("run4")
+    code, summary, zoo = refresh("run6")
     assert code == 0 and [(r["model"], r["dataset"]) for r in summary["records"]] == [(broken, dataset)], summary
     assert zoo.failed_jobs.empty and Zoo.pull(zoo_repo, token=token).failed_jobs.empty
 
@@ -805,11 +830,18 @@ def test_zoo_models_tries_jobs_that_failed_at_these_revisions_last_and_a_new_rev
     assert ([j.model_id for j in lacking.jobs], lacking.held_back) == (["b-outdated"], ["a-failing"])
     lacking = lacking_jobs(jobs, writer, max_models=2)
     assert ({j.model_id for j in lacking.jobs}, lacking.held_back) == ({"a-failing", "b-outdated"}, [])
+    # Failed twice at these revisions: left out whatever the room, unless asked to retry it.
+    writer.write_failure(failed_job(jobs[0], "model a-failing cannot be loaded: ...", SourceRevisions()))
+    lacking = lacking_jobs(jobs, writer, max_models=2)
+    assert ([j.model_id for j in lacking.jobs], lacking.held_back) == (["b-outdated"], [])
+    assert [(f.model, f.attempts) for f in lacking.failing] == [("a-failing", 2)]
+    lacking = lacking_jobs(jobs, writer, max_models=2, retry_failed=True)
+    assert ({j.model_id for j in lacking.jobs}, lacking.failing) == ({"a-failing", "b-outdated"}, [])
     # Other weights in the failing model's folder (a new commit, for a Hub repo): never tried.
     shutil.rmtree(failing)
     save_tiny_pipeline(failing, "sd-tiny-vpred")
     lacking = lacking_jobs(jobs, writer, max_models=1)
-    assert ([j.model_id for j in lacking.jobs], lacking.held_back) == (["a-failing"], [])
+    assert ([j.model_id for j in lacking.jobs], lacking.held_back, lacking.failing) == (["a-failing"], [], [])
 
 
 def test_results_scored_at_an_older_probe_revision_stay_done_by_default(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path):

@@ -223,9 +223,11 @@ def test_failed_jobs_travel_with_the_zoo_until_their_job_succeeds_and_are_never_
     assert arrays.fingerprint() == fingerprint and arrays.models == ["broken", "m1"] and list(arrays.model_features.columns) == ["params"]
     assert (loaded.summary()["failed_jobs"], loaded.summary()["models_with_failed_jobs"]) == (1, 1)
 
-    # Failing again at the same revisions keeps the first row: the zoo is unchanged, nothing to push.
+    # Failing again at the same revisions is one more attempt (since the first, with the last error): a change
+    # to push, so that the next refresh knows the job failed twice there.
     loaded.add_failed_jobs([FailedJob(*failure.key, "another wording", "r9", "s1", "2026-11-28T10:00:00+00:00")])
-    assert loaded.equals(Zoo.load(tmp_path / "Z"))
+    assert not loaded.equals(Zoo.load(tmp_path / "Z"))
+    assert [(f.error, f.failed_at, f.attempts) for f in loaded.failed_job_records()] == [("another wording", failure.failed_at, 2)]
     moved = FailedJob(*failure.key, "at the new commit", "r10", "s1", "2026-11-28T10:00:00+00:00")
     loaded.add_failed_jobs([moved])
     assert list(loaded.failed_job_records()) == [moved]
@@ -243,6 +245,34 @@ def test_failed_jobs_travel_with_the_zoo_until_their_job_succeeds_and_are_never_
     assert retried.merge(Zoo.load(tmp_path / "Z")).failed_jobs.empty
     pulled.add_profiles([ProfileRecord("broken", "d1", 25.0, method="lora", config_hash="c")])
     assert pulled.failed_jobs.empty  # a job that succeeds locally, too
+
+
+def test_a_failed_jobs_attempts_at_its_revisions_are_counted_read_as_one_from_an_older_zoo_and_never_lowered_by_a_merge(tmp_path):
+    """`profile --zoo-models` leaves out a job that failed twice at the revisions it would read:
+    the count must survive a save, an older zoo's failures (no count) read as one attempt, and a
+    copy pulled before a retry, pushed last, must not lower it (the job would run again)."""
+    meta = ZooMeta(score="fid", higher_is_better=False)
+    zoo = Zoo(meta)
+    old = [FailedJob("broken", d, "lora", "c", "cannot be loaded", "r9", "s1", "2026-11-21T10:00:00+00:00") for d in ("d1", "d2")]
+    zoo.add_failed_jobs(old)
+    zoo.save(tmp_path / "old")
+    table = pq.read_table(tmp_path / "old" / "failed_jobs.parquet")
+    pq.write_table(table.drop_columns(["attempts"]), tmp_path / "old" / "failed_jobs.parquet")  # as a zoo written before counts
+    older = Zoo.load(tmp_path / "old")
+    assert [f.attempts for f in older.failed_job_records()] == [1, 1]
+
+    older.add_failed_jobs([FailedJob("broken", "d1", "lora", "c", "cannot be loaded", "r9", "s1", "2026-11-28T10:00:00+00:00")])
+    pushed = Zoo.load(older.save(tmp_path / "retried"))  # one counted row beside one uncounted
+    assert {f.dataset: (f.attempts, f.failed_at) for f in pushed.failed_job_records()} == {
+        "d1": (2, "2026-11-21T10:00:00+00:00"), "d2": (1, "2026-11-21T10:00:00+00:00")}
+
+    # A copy pulled before the retry (1 attempt) merged last keeps the retry's count; at another
+    # revision, the incoming failure is a new count.
+    stale = Zoo.load(tmp_path / "old")
+    assert {f.dataset: f.attempts for f in pushed.merge(stale).failed_job_records()} == {"d1": 2, "d2": 1}
+    moved = Zoo(meta)
+    moved.add_failed_jobs([FailedJob("broken", "d1", "lora", "c", "still broken", "r10", "s1", "2026-12-05T10:00:00+00:00")])
+    assert {(f.dataset, f.model_revision): f.attempts for f in pushed.merge(moved).failed_job_records()} == {("d1", "r10"): 1, ("d2", "r9"): 1}
 
 
 def test_merge_refuses_zoos_scored_differently():

@@ -18,10 +18,15 @@ from hubselect.profile.recipes import METHODS
 @click.option("--zoo-models", is_flag=True,
               help="Instead of --models: the zoo's crawled models that may be profiled (pipelines, not flagged), most downloaded first, "
                    "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from files "
-                   "main no longer holds, counts as lacking: it runs again; a card edit changes no result; the zoo remembers failed jobs).")
+                   "main no longer holds, counts as lacking: it runs again; a card edit changes no result; the zoo remembers failed jobs). "
+                   "A job that failed twice at the commits its model and dataset are at now is left out, and listed, until one of them "
+                   "moves (see --retry-failed).")
 @click.option("--max-models", type=click.IntRange(min=1), default=None,
               help="With --zoo-models: profile at most N models in this run: those with a job never tried first, then those whose "
-                   "results are outdated, then those whose jobs failed before at the commits they are at now (a new commit counts as never tried).")
+                   "results are outdated, then those whose jobs failed once before at the commits they are at now (a new commit counts as never tried).")
+@click.option("--retry-failed", is_flag=True,
+              help="With --zoo-models: also run the jobs that failed twice at the commits their model and dataset are at now "
+                   "(left out otherwise), after the others: once what made them fail is fixed on this side (a token with access, more memory).")
 @click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
@@ -64,8 +69,8 @@ from hubselect.profile.recipes import METHODS
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads per job (default: torch's for local, 1 for ray).")
 @click.option("--weights-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Keep the trained weights here.")
 @common_options
-def profile(models: str | None, zoo_models: bool, max_models: int | None, datasets: str, methods: str, zoo_dir: Path, executor: str,
-            ray_address: str | None, push_to: str | None, force: bool, **options) -> None:
+def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_failed: bool, datasets: str, methods: str, zoo_dir: Path,
+            executor: str, ray_address: str | None, push_to: str | None, force: bool, **options) -> None:
     """Fine-tune every model on every dataset with every method, score it, and write the records
     into the zoo (FID after and before fine-tuning, CLIP-I, CLIP-T, DINO, cost, the overfitting
     curve).
@@ -90,7 +95,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     lacks: new models, a dataset added to --datasets, jobs that failed last time, models and
     datasets whose main branch moved on to other files. Each failed job is noted in the zoo (pushed with it), so
     a model that fails at the commit it is at now (weights cut short, a deleted repo) is tried
-    again only after the models never tried: it does not take a slot of every run. Pipelines
+    again only after the models never tried, once: a job that failed twice at the commits its
+    model and dataset are at now is left out, and listed, until one of them moves (or with
+    --retry-failed), and a run that only left such jobs out succeeds. Pipelines
     the recipes cannot fine-tune yet (SDXL, SD3, Flux: by the class the crawl recorded) are
     left out, and the output lists them.
     """
@@ -109,6 +116,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         raise InputError("say which models to profile: --models M1,M2 or --zoo-models (not both)")
     if max_models is not None and not zoo_models:
         raise InputError("--max-models limits --zoo-models; with --models, list the models you want")
+    if retry_failed and not zoo_models:
+        raise InputError("--retry-failed is for --zoo-models, which leaves out jobs that keep failing; with --models, every job listed runs")
     if zoo_models and force:
         raise InputError("--zoo-models picks what the zoo lacks, --force reruns what it holds; with --force, list the models with --models")
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
@@ -156,10 +165,11 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
         SETTINGS.output.info(f"note: --batch-size {options['batch_size']} is more than the {most} image{'s' if most > 1 else ''} a job trains on at most "
                              f"(--sample-size {evaluation.sample_size} less {evaluation.sample_size - most} held out): each step repeats them")
     held_back: list[str] = []
+    failing: list = []  # the FailedJobs --zoo-models leaves out
     if zoo_models:
-        lacking = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions)
+        lacking = lacking_jobs(jobs, writer, max_models=max_models, revisions=revisions, retry_failed=retry_failed)
         # The moved ones run nothing: run_grid writes their records at the commits now, as for --models.
-        jobs, held_back = lacking.jobs + lacking.moved, lacking.held_back
+        jobs, held_back, failing = lacking.jobs + lacking.moved, lacking.held_back, lacking.failing
 
     def report(outcome) -> None:
         # One line per failed job as it happens (the bar's own write keeps the bar intact);
@@ -177,7 +187,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             "interrupted: every finished job's record is kept in %s; rerun the same command to run the rest", zoo_dir
         )
         raise
-    summary.held_back = held_back
+    summary.held_back, summary.failing_left_out = held_back, failing
     push_error = None
     if push_to:
         try:
@@ -196,8 +206,15 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
             listed = "; ".join(f"{c}: {', '.join(ms)}" for c, ms in sorted(by_class.items()))
             console.print(f"left out {len(unsupported)} model{'s' if len(unsupported) > 1 else ''} the recipes cannot fine-tune yet "
                           f"(SD 1.x/2.x-family pipelines only): {listed}", markup=False, highlight=False)
+        if failing:
+            console.print(f"left out {len(failing)} job{'s' if len(failing) > 1 else ''} that failed at the commits {'they read' if len(failing) > 1 else 'it reads'} now "
+                          "(retried when the model or dataset moves, or with --retry-failed):", markup=False, highlight=False)
+            for failure in failing:
+                console.print(f"  {failure.model} × {failure.dataset} ({failure.method}): failed {failure.attempts} times at this commit: {failure.error}",
+                              markup=False, highlight=False)
         if zoo_models and not jobs:
-            console.print(f"Nothing to profile: every model of {zoo_dir} that may be profiled has a result on each of --datasets"
+            or_failed = ", but for the jobs left out above" if failing else ""
+            console.print(f"Nothing to profile: every model of {zoo_dir} that may be profiled has a result on each of --datasets{or_failed}"
                           if models else f"Nothing to profile: {zoo_dir} holds no model that may be profiled (crawl some with `hubselect crawl`)")
             return
         if summary.records:
@@ -223,10 +240,12 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, datase
     if push_error is not None:
         raise push_error
     if summary.failed:
-        # A third-party repo cannot be fixed: --zoo-models runs try the others first from now on.
+        # A third-party repo cannot be fixed: --zoo-models runs try the others first from now on,
+        # and stop trying it at this commit after a second failure, so the refresh turns green again.
         # Rerunning the same command helps a Hub hiccup, not a model that is no pipeline: each
         # reason says which it is.
-        rerun = ("the zoo notes them, and --zoo-models runs try models never tried before them" if zoo_models else
+        rerun = ("the zoo notes them: --zoo-models runs try models never tried before them, and leave out a job that failed twice "
+                 "at the commits it reads (until its model or dataset moves, or --retry-failed)" if zoo_models else
                  "do what each reason says (another model or dataset, or a later try), then rerun: jobs with a record are skipped")
         raise HubselectError(
             f"{len(summary.failed)} of {summary.total} profiling jobs failed (reasons above); the records of the others are in {zoo_dir}: {rerun}"

@@ -34,7 +34,7 @@ TABLE_DESCRIPTIONS = {
     "models": "candidate models and their features (parameters, architecture, resolution, license, throughput, ...)",
     "datasets": "profiled datasets and their features (image count, resolution, caption statistics, probe embedding, ...)",
     "distances": "dataset × dataset distances (lower = more similar) and the probe that measured them",
-    "failed_jobs": "profiling jobs that made no result: the model and dataset revisions they were tried at, the error, since when",
+    "failed_jobs": "profiling jobs that made no result: the model and dataset revisions they were tried at, the last error, since when, how many times",
 }
 
 

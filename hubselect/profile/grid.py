@@ -16,7 +16,8 @@
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight), and each failure too (:class:`~hubselect.zoo.FailedJob`: the revisions it was tried
-   at, and why), which :func:`lacking_jobs` reads to try models never tried first;
+   at, why, and how many times it failed there), which :func:`lacking_jobs` reads to try models
+   never tried first, and to leave out a job that failed :data:`FAILED_TRIES` times;
 4. summarise: total, done, skipped, failed (with one-line reasons).
 """
 
@@ -62,6 +63,8 @@ class GridSummary:
     pull_request: str | None = None
     #: Models ``--zoo-models`` left for a run with room: their jobs failed before (see :func:`lacking_jobs`).
     held_back: list[str] = field(default_factory=list)
+    #: Jobs ``--zoo-models`` left out: they failed :data:`FAILED_TRIES` times at the revisions they read now.
+    failing_left_out: list[FailedJob] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,10 @@ class GridSummary:
             "failures": self.failed,
             "held_back": len(self.held_back),
             "held_back_models": self.held_back,
+            "failing_left_out": [
+                {"model": f.model, "dataset": f.dataset, "method": f.method, "attempts": f.attempts, "reason": f.error}
+                for f in self.failing_left_out
+            ],
             "seconds": round(self.seconds, 2),
             "records": [
                 {
@@ -473,9 +480,16 @@ def profilable_models(zoo: Any) -> list[str]:
     return sorted(downloads, key=lambda m: (-(downloads[m] if isinstance(downloads[m], (int, float)) else 0), m))
 
 
+#: How many times ``--zoo-models`` tries a job at the same model and dataset revisions: a second
+#: try for a failure that may pass (the Hub down, a runner lost), then the job is left out until
+#: its model or dataset moves (``--retry-failed`` runs it anyway).
+FAILED_TRIES = 2
+
+
 @dataclass
 class LackingJobs:
-    """What :func:`lacking_jobs` picked, the jobs whose records only move, and the models it held back."""
+    """What :func:`lacking_jobs` picked, the jobs whose records only move, the models it held
+    back and the jobs it left out for failing."""
 
     jobs: list[ProfileJob]
     #: Models lacking results whose jobs all failed before at the revisions they are at now,
@@ -486,10 +500,18 @@ class LackingJobs:
     #: the commits now (skipped, "moved"), as it does for ``--models``. Handed to it beside
     #: ``jobs``, so that the next run finds them current without asking what the files hold.
     moved: list[ProfileJob] = field(default_factory=list)
+    #: The failures of the jobs left out whatever ``max_models``: each failed :data:`FAILED_TRIES`
+    #: times at the revisions it would read now (unless ``retry_failed``).
+    failing: list[FailedJob] = field(default_factory=list)
 
 
 def lacking_jobs(
-    jobs: Sequence[ProfileJob], writer: ZooWriter, *, max_models: int | None = None, revisions: SourceRevisions | None = None
+    jobs: Sequence[ProfileJob],
+    writer: ZooWriter,
+    *,
+    max_models: int | None = None,
+    revisions: SourceRevisions | None = None,
+    retry_failed: bool = False,
 ) -> LackingJobs:
     """The jobs of at most ``max_models`` models that lack a result on one of their datasets ×
     methods, in three groups, each in job order: first the models with a job never tried (no
@@ -497,7 +519,7 @@ def lacking_jobs(
     record :func:`rerun_reason` would redo, then those whose lacking jobs all failed before at
     the revisions they are at now (the zoo's :class:`~hubselect.zoo.FailedJob`\\ s). Their other
     jobs stay in (``run_grid`` skips them), so a dataset added to a grid is profiled for every
-    model, and a failed job is tried again when a run has room.
+    model, and a job that failed once is tried again when a run has room.
 
     Missing results come first because a record made from older files is still a result: a
     weekly refresh capped by ``max_models`` must reach new models rather than spend its runs
@@ -508,6 +530,11 @@ def lacking_jobs(
     most likely fails again, and tried first it would take a slot of every run, for ever. A new
     commit of its model or dataset is another try, so it counts as never tried. Only models
     with no job never tried, or with a failure, are looked up (:class:`SourceRevisions`).
+
+    A job that failed :data:`FAILED_TRIES` times at the revisions it would read now is left out
+    (``failing``), whatever room a run has: a model that cannot be fine-tuned at its commit
+    would otherwise download its weights, fail and turn the refresh red every week until its
+    third-party repo moves. ``retry_failed`` puts such jobs back, last, as failed jobs.
 
     A record found current at another commit of the same files is not lacking; the jobs of such
     records outside the models picked come back apart (``moved``), for :func:`run_grid` to move
@@ -543,9 +570,15 @@ def lacking_jobs(
     def lacking(job: ProfileJob) -> bool:
         return held[job.key] is None or outdated(job)
 
+    def given_up(job: ProfileJob) -> bool:
+        return not retry_failed and failed_now(job) and failed[job.key].attempts >= FAILED_TRIES and lacking(job)
+
+    def to_retry(job: ProfileJob) -> bool:
+        return lacking(job) and not given_up(job)
+
     limit = len(by_model) if max_models is None else max_models
     chosen: list[str] = []
-    for wanted in (never_tried, to_redo, lacking):  # what is left lacking in the last pass failed before
+    for wanted in (never_tried, to_redo, to_retry):  # what is left to retry in the last pass failed before
         for model, own in by_model.items():
             if len(chosen) >= limit:
                 break
@@ -554,12 +587,13 @@ def lacking_jobs(
     held_back = [
         model for model, own in by_model.items()
         if model not in chosen and any(failed[job.key] is not None for job in own)
-        and not any(never_tried(job) or to_redo(job) for job in own) and any(lacking(job) for job in own)
+        and not any(never_tried(job) or to_redo(job) for job in own) and any(to_retry(job) for job in own)
     ]
     # Only records looked up above: a model past max_models costs no request this run.
     moved = [job for job in jobs if job.model_id not in chosen and job.key in followed
              and followed[job.key] != held[job.key] and not outdated(job)]
-    return LackingJobs([job for job in jobs if job.model_id in chosen], held_back, moved)
+    failing = [failed[job.key] for job in jobs if given_up(job)]
+    return LackingJobs([job for job in jobs if job.model_id in chosen and not given_up(job)], held_back, moved, failing)
 
 
 def run_grid(
@@ -938,4 +972,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "beyond_the_recipes", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_other_split", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]
+__all__ = ["FAILED_TRIES", "GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "beyond_the_recipes", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_other_split", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]

@@ -209,13 +209,14 @@ class DistanceRecord:
 @dataclass(frozen=True)
 class FailedJob:
     """A profiling job that failed: the key of the :class:`ProfileRecord` it did not make, the
-    model and dataset revisions it was tried at (``None``: not known), its one-line error, and
-    when it first failed at those revisions (ISO 8601, UTC).
+    model and dataset revisions it was tried at (``None``: not known), its one-line error (the
+    last one), when it first failed at those revisions (ISO 8601, UTC), and how many times it
+    failed at them (``attempts``; a zoo written before they were counted reads as 1).
 
     A scheduled refresh starts on a fresh machine each time, so this is the only memory of the
-    attempt: it lets ``hubselect profile --zoo-models`` try models never tried before one that
-    fails at the revisions it is at now (corrupt weights, a deleted repo), instead of spending a
-    slot of every run on it.
+    attempts: it lets ``hubselect profile --zoo-models`` try models never tried before one that
+    fails at the revisions it is at now (corrupt weights, a deleted repo), and leave a job out
+    once it has failed there twice, instead of spending a slot of every run on it.
 
     >>> FailedJob("org/m", "org/d", "lora", "9f2c", "model org/m cannot be loaded: ...", "a1b2", "c3d4").tried_at
     ('a1b2', 'c3d4')
@@ -229,10 +230,13 @@ class FailedJob:
     model_revision: str | None = None
     dataset_revision: str | None = None
     failed_at: str | None = None
+    attempts: int = 1
 
     def __post_init__(self) -> None:
         if not self.model or not self.dataset:
             raise ValueError("a failed job needs a model and a dataset")
+        if self.attempts < 1:
+            raise ValueError(f"a failed job failed at least once, not {self.attempts!r} times")
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -253,6 +257,7 @@ class FailedJob:
             "dataset_revision": self.dataset_revision,
             "error": self.error,
             "failed_at": self.failed_at,
+            "attempts": self.attempts,
         }
 
     @classmethod
@@ -261,6 +266,7 @@ class FailedJob:
             value = row.get(name)
             return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
+        attempts = row.get("attempts")  # missing (None, or NaN beside counted rows) in a zoo written before it was counted
         return cls(
             model=row["model"],
             dataset=row["dataset"],
@@ -270,4 +276,5 @@ class FailedJob:
             model_revision=text("model_revision"),
             dataset_revision=text("dataset_revision"),
             failed_at=text("failed_at"),
+            attempts=1 if attempts is None or (isinstance(attempts, float) and math.isnan(attempts)) else int(attempts),
         )

@@ -7,7 +7,7 @@ Layout of a zoo folder (and of its Hub dataset repo)::
     datasets.parquet    dataset, revision, <feature columns>
     records.parquet     model, dataset, method, config_hash, score, score_before, ...
     distances.parquet   dataset_a, dataset_b, distance, probe
-    failed_jobs.parquet model, dataset, method, config_hash, model_revision, dataset_revision, error, failed_at
+    failed_jobs.parquet model, dataset, method, config_hash, model_revision, dataset_revision, error, failed_at, attempts
     artefacts/...       files attached to facts, e.g. a dataset's Fréchet statistics
     README.md           the dataset card (only in a pushed repo)
 
@@ -37,8 +37,11 @@ They are replaced whole by key, like records, and a record is the later word on 
 one (a job that succeeds now) drops the key's failure, and so do ``other``'s records in
 :meth:`Zoo.merge` (the later copy; ``self``'s records leave ``other``'s failures alone, as a
 failure there is the later attempt), unless that record was made at the revisions the failure
-names (a stale copy of a job that has succeeded since). A failure at the revisions its key already failed at keeps
-the first row: the zoo does not change, and is not pushed, because a retry failed the same way.
+names (a stale copy of a job that has succeeded since). A failure at the revisions its key already failed at counts
+one more attempt on its row (``attempts``), which keeps when it first failed there (``failed_at``) and takes the
+later error: the zoo changes, and is pushed, so that the next refresh on a fresh machine knows to leave out a job
+that failed twice at the revisions it would read (``profile --zoo-models``). Of two copies of one failure at the
+same revisions, :meth:`Zoo.merge` keeps the larger count: a copy pulled before a retry does not reopen it.
 
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
 are named by their path under ``artefacts/``, held as a file path or as bytes until saved, read
@@ -89,7 +92,7 @@ RECORD_COLUMNS = [
     "details",
 ]
 DISTANCE_COLUMNS = ["dataset_a", "dataset_b", "distance", "probe"]
-FAILED_JOB_COLUMNS = ["model", "dataset", "method", "config_hash", "model_revision", "dataset_revision", "error", "failed_at"]
+FAILED_JOB_COLUMNS = ["model", "dataset", "method", "config_hash", "model_revision", "dataset_revision", "error", "failed_at", "attempts"]
 #: The key of a profile record, and of a failed job.
 JOB_KEY = ["model", "dataset", "method", "config_hash"]
 
@@ -210,6 +213,19 @@ def _without_keys(failed: pd.DataFrame, records: pd.DataFrame, *, same_revisions
     return failed[~keys(failed).isin(keys(records))].reset_index(drop=True)
 
 
+def _most_attempts(merged: pd.DataFrame, mine: pd.DataFrame) -> pd.DataFrame:
+    """``merged``'s failed jobs (``other``'s copy where both zoos held a key) with the larger
+    ``attempts`` of the two copies of a failure at the same revisions: a count only grows there,
+    and a copy pulled before a retry (pushed last) must not lower it, or the job runs again."""
+    if merged.empty or mine.empty:
+        return merged
+    counted = {f.key + f.tried_at: f.attempts for f in map(FailedJob.from_row, mine.to_dict("records"))}
+    failures = [FailedJob.from_row(row) for row in merged.to_dict("records")]
+    if not any(counted.get(f.key + f.tried_at, 0) > f.attempts for f in failures):
+        return merged  # as it is, column types included
+    return merged.assign(attempts=[max(f.attempts, counted.get(f.key + f.tried_at, 0)) for f in failures])
+
+
 def _none_if_nan(value: Any) -> Any:
     if value is None:
         return None
@@ -284,17 +300,24 @@ class Zoo:
 
     def add_failed_jobs(self, failures: Iterable[FailedJob]) -> None:
         """Upsert failed jobs by key; a job that failed again at the revisions it failed at
-        keeps its first row (since when it fails so), so a retry that fails the same way leaves
-        the zoo as it was.
+        adds its attempts to the row's, keeping when it first failed there and taking the later
+        error, so that ``profile --zoo-models`` can tell a job that keeps failing from one
+        that failed once. A failure at other revisions replaces the row (a count starts again).
 
         >>> zoo = Zoo()
         >>> zoo.add_failed_jobs([FailedJob("m", "d", "lora", "c", "first", "r1", "r2", "2026-01-01")])
         >>> zoo.add_failed_jobs([FailedJob("m", "d", "lora", "c", "again", "r1", "r2", "2026-01-08")])
-        >>> [f.error for f in zoo.failed_job_records()]
-        ['first']
+        >>> [(f.error, f.failed_at, f.attempts) for f in zoo.failed_job_records()]
+        [('again', '2026-01-01', 2)]
         """
-        held = {f.key: f.tried_at for f in self.failed_job_records()}
-        rows = [f.to_row() for f in failures if held.get(f.key, ()) != f.tried_at]
+        held = {f.key: f for f in self.failed_job_records()}
+        added: dict[tuple, FailedJob] = {}
+        for failure in failures:
+            before = added.get(failure.key) or held.get(failure.key)
+            if before is not None and before.tried_at == failure.tried_at:
+                failure = replace(failure, failed_at=before.failed_at or failure.failed_at, attempts=before.attempts + failure.attempts)
+            added[failure.key] = failure
+        rows = [f.to_row() for f in added.values()]
         self.failed_jobs = _upsert(self.failed_jobs, pd.DataFrame(rows, columns=FAILED_JOB_COLUMNS), "failed_jobs")
 
     def add_distances(self, records: Iterable[DistanceRecord]) -> None:
@@ -605,6 +628,7 @@ class Zoo:
             },
             artefacts={**self.artefacts, **other.artefacts},
         )
+        merged.failed_jobs = _most_attempts(merged.failed_jobs, self.failed_jobs)
         # A failure of ``other``'s beside a record of ours for the same job at the same revisions
         # is a stale copy (two writers: one pulled the failure, the other's retry succeeded).
         merged.failed_jobs = _without_keys(merged.failed_jobs, merged.records, same_revisions=True)
