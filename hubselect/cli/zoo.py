@@ -10,6 +10,7 @@ from hubselect.cli import SETTINGS, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, import_bundle, merge_into, update_zoo
 from hubselect.zoo.bundle import BUNDLE_FILES, unread_files
+from hubselect.zoo.store import describe_kept
 
 
 @cli.group()
@@ -199,7 +200,11 @@ def _build_advice(repo_id: str, methods: list[str]) -> str:
 @click.option("--message", default=None, help="Commit message.")
 @common_options
 def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> None:
-    """Push a local zoo to a Hub dataset repo (merged with what the repo already holds)."""
+    """Push a local zoo to a Hub dataset repo (merged with what the repo already holds).
+
+    Results and model rows the repo holds in a later copy than the folder's (a rerun or a
+    recrawl pushed since the folder was pulled) are kept, and the push says how many.
+    """
     sha = Zoo.load(zoo_dir).push(repo_id, token=SETTINGS.token, private=private, message=message)
     SETTINGS.output.result({"repo": repo_id, "revision": sha}, lambda c: c.print(f"Pushed {zoo_dir} to {repo_id} @ {sha}"))
 
@@ -217,9 +222,10 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
     """Download a zoo from a Hub dataset repo into a local folder.
 
     A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
-    record replaces a local one with the same key; a model's or dataset's features merge column
-    by column), as `zoo import --out` does, so pulling again updates a pulled copy. A file, or a
-    folder holding anything but a zoo, is refused.
+    record replaces a local one with the same key, unless the local one was made later; a
+    model's or dataset's features merge column by column, and a model row read at a later
+    commit is kept), as `zoo import --out` does, so pulling again updates a pulled copy. A
+    file, or a folder holding anything but a zoo, is refused.
     """
     from hubselect.hub.zoo_repo import pull_zoo
 
@@ -231,6 +237,11 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
     merged, held = merge_into(out, pulled)
     merging = held is not None
     summary = merged.summary()
+    if merged.kept_later:
+        SETTINGS.output.info(
+            f"note: kept {describe_kept(merged.kept_later)} of {out} made later than the pulled copies; "
+            f"`hubselect zoo push {out} --repo {repo_id}` puts them on the Hub"
+        )
     pulled_records = len(pulled.records)
     new_records = summary["records"] - (held or 0)
     counts = f"{summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
@@ -244,7 +255,7 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
                 f"{new_records} new; it now holds {counts}"
             )
 
-    SETTINGS.output.result(_pull_result(repo_id, pulled.meta.revision, out, merging, pulled_records, new_records, summary), human)
+    SETTINGS.output.result(_pull_result(repo_id, pulled.meta.revision, out, merging, pulled_records, new_records, summary, merged.kept_later), human)
 
 
 def _start_new(repo_id: str, out: Path) -> None:
@@ -272,7 +283,8 @@ def _start_new(repo_id: str, out: Path) -> None:
     SETTINGS.output.result(_pull_result(repo_id, None, out, held, 0, 0, summary), human)
 
 
-def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pulled_records: int, new_records: int, summary: dict) -> dict:
+def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pulled_records: int, new_records: int, summary: dict,
+                 kept_later: dict[str, int] | None = None) -> dict:
     return {
         "repo": repo_id,
         # None: the repo does not exist or holds no zoo yet (--new-if-missing)
@@ -284,6 +296,8 @@ def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pu
         "records": summary["records"],
         "models": summary["models"],
         "datasets_with_records": summary["datasets_with_records"],
+        # table -> rows of --out kept over the pulled copies, made later (Zoo.merge)
+        "kept_later": kept_later or {},
     }
 
 

@@ -3,7 +3,9 @@
 Pushing is safe with several writers: each attempt reads the repo's head, merges the zoo found
 there with ours by record key, and commits with ``parent_commit`` = that head. If another writer
 committed in between, the Hub refuses the commit (412) and we start over from the new head, so
-no writer silently overwrites another.
+no writer silently overwrites another. Nor does a stale copy pushed later: results and model
+rows the repo holds in a later copy than ours (a rerun, a recrawl at a new commit since we
+pulled) are kept (:meth:`~hubselect.zoo.Zoo.merge`), and the push says how many.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from hubselect.errors import HubError
 from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
 from hubselect.plots import score_heatmap
 from hubselect.render import render_card
-from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo
+from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo, describe_kept
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,11 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
                         time.sleep(wait)
                         continue
                     raise
+            if merged.kept_later:
+                log.warning(
+                    "%s holds %s made later than the copies pushed: kept those; `hubselect zoo pull %s --out DIR` brings them into DIR",
+                    repo_id, describe_kept(merged.kept_later), repo_id,
+                )
             return info.oid
     raise HubError(f"dataset repo {repo_id} kept changing under {MAX_PUSH_ATTEMPTS} push attempts; rerun the push in a minute")
 
