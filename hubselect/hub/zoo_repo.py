@@ -5,7 +5,9 @@ there with ours by record key, and commits with ``parent_commit`` = that head. I
 committed in between, the Hub refuses the commit (412) and we start over from the new head, so
 no writer silently overwrites another. Nor does a stale copy pushed later: results and model
 rows the repo holds in a later copy than ours (a rerun, a recrawl at a new commit since we
-pulled) are kept (:meth:`~hubselect.zoo.Zoo.merge`), and the push says how many.
+pulled) are kept (:meth:`~hubselect.zoo.Zoo.merge`), and the push says how many. Datasets we
+profiled and datasets the repo's writers profiled get the distances between them
+(:func:`~hubselect.data.profile.complete_distances`), which neither writer could compute alone.
 """
 
 from __future__ import annotations
@@ -66,15 +68,17 @@ def zoo_card(zoo: Zoo, repo_id: str, *, heatmap: str | None = None) -> str:
     )
 
 
-def _read_remote(api, repo_id: str, revision: str | None) -> Zoo | None:
-    """The zoo stored at ``revision``, or None for a repo that holds no zoo yet."""
+def _read_remote(api, repo_id: str, revision: str | None, *, artefacts: bool = False) -> Zoo | None:
+    """The zoo stored at ``revision`` (its artefacts too, with ``artefacts``), or None for a
+    repo that holds no zoo yet."""
     if revision is None:
         return None
     try:
         hf_hub_download(repo_id, META_FILE, repo_type="dataset", revision=revision, token=api.token)
     except EntryNotFoundError:
         return None
-    folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=ZOO_FILES, token=api.token)
+    files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"] if artefacts else ZOO_FILES
+    folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=files, token=api.token)
     return Zoo.load(folder)
 
 
@@ -84,14 +88,25 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     >>> push_zoo(Zoo.load("my-zoo"), "org/zoo")  # doctest: +SKIP
     '3f5c...'
     """
+    from hubselect.data.profile import PROFILES_DIR, complete_distances
+
     check_repo_id(repo_id, "dataset repo", owner=True)
     api = hub_api(token)
+    dataset_profiles = zoo.artefact_names(f"{PROFILES_DIR}/")
     with hub_errors(f"dataset repo {repo_id}"):
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
             head = api.dataset_info(repo_id).sha
-            remote = _read_remote(api, repo_id, head)
+            # The repo's dataset profiles are read (through the HF cache, which a `zoo pull`
+            # filled) only to pair them with ours: a zoo without profiles adds no dataset to pair.
+            remote = _read_remote(api, repo_id, head, artefacts=bool(dataset_profiles))
             merged = remote.merge(zoo) if remote is not None else zoo
+            if remote is not None and dataset_profiles:
+                distances = complete_distances(merged, progress=True)
+                if distances:
+                    log.info("%s: computed %d distances between datasets profiled apart", repo_id, len(distances))
+                # The repo's own artefacts stay in it as they are (a commit only adds files): only ours are committed.
+                merged.artefacts = dict(zoo.artefacts)
             with tempfile.TemporaryDirectory(prefix="hubselect-push-") as tmp:
                 folder = merged.save(tmp)
                 heatmap = None

@@ -930,9 +930,13 @@ def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, c
     return changed
 
 
-def merge_into(folder: str | os.PathLike, incoming: "Zoo") -> tuple["Zoo", int | None]:
+def merge_into(
+    folder: str | os.PathLike, incoming: "Zoo", *, then: Callable[["Zoo"], object] | None = None
+) -> tuple["Zoo", int | None]:
     """Merge ``incoming`` into the zoo in ``folder`` under its lock (a folder holding no zoo gets
     ``incoming``): the zoo saved, and how many records the folder held before (``None``: no zoo).
+    ``then`` completes the merged zoo before it is saved, still under the lock (``zoo pull`` and
+    ``zoo import`` compute the distances between datasets profiled apart).
 
     >>> merged, held = merge_into("my-zoo", import_bundle("bundle/", higher_is_better=False))  # doctest: +SKIP
     """
@@ -943,7 +947,10 @@ def merge_into(folder: str | os.PathLike, incoming: "Zoo") -> tuple["Zoo", int |
         nonlocal held
         if local is not fresh:
             held = len(local.records)
-        return local.merge(incoming)
+        merged = local.merge(incoming)
+        if then is not None:
+            then(merged)
+        return merged
 
     return update_zoo(folder, merge, create=lambda: fresh), held
 
