@@ -312,9 +312,20 @@ def test_a_dataset_that_is_not_a_zoo_is_refused_before_any_download(hub, hub_tok
     code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--token", hub_token)
     assert code == 3 and out == ""
     assert err.count("\n") == 1, err  # no 'No files matched' warning before the error
-    assert f"{hub_repo_id} holds no zoo (zoo.json missing)" in err
+    assert f"{hub_repo_id} holds no zoo (zoo.json missing) but 1 other file ({next(iter(files))}): it is a dataset, not a zoo" in err
+    assert "pass the id of a zoo repo" in err
     assert not [e.path for e in hub.request_log if "/resolve/" in e.path], "a file of the dataset was downloaded"
     assert not (tmp_path / "Z").exists()
+
+    # --new-if-missing starts no zoo for it (nor advises pushing one into someone's dataset), and a push is refused.
+    head = HfApi(token=hub_token).dataset_info(hub_repo_id).sha
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--new-if-missing", "--token", hub_token)
+    assert (code, out) == (3, "") and err.count("\n") == 1 and "it is a dataset, not a zoo" in err, err
+    assert not (tmp_path / "Z").exists()
+    small_zoo("org").save(tmp_path / "mine")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "mine", "--repo", hub_repo_id, "--token", hub_token)
+    assert (code, out) == (3, "") and err.count("\n") == 1 and "it is a dataset, not a zoo" in err, err
+    assert HfApi(token=hub_token).dataset_info(hub_repo_id).sha == head
 
 
 def test_a_refusing_hub_is_not_answered_from_an_older_cached_copy(hub, hub_token, hub_repo_id, tmp_path, capsys):

@@ -207,7 +207,8 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
     Results and model rows the repo holds in a later copy than the folder's (a rerun or a
     recrawl pushed since the folder was pulled) are kept, and the push says how many. Datasets
     profiled apart (some in the folder, others in the repo) get the distances between them,
-    computed from their stored statistics.
+    computed from their stored statistics. A repo holding other files but no zoo (a dataset) is
+    refused.
     """
     sha = Zoo.load(zoo_dir).push(repo_id, token=SETTINGS.token, private=private, message=message)
     SETTINGS.output.result({"repo": repo_id, "revision": sha}, lambda c: c.print(f"Pushed {zoo_dir} to {repo_id} @ {sha}"))
@@ -220,7 +221,8 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
               help="Zoo folder to write (merged into the zoo there, if it holds one).")
 @click.option("--new-if-missing", is_flag=True,
               help="If ORG/NAME does not exist yet or holds no zoo, start a new, empty zoo in --out (or keep the zoo there) "
-                   "instead of failing; `zoo push` creates the repo. Any other failure still fails.")
+                   "instead of failing; `zoo push` creates the repo. Any other failure still fails, and so does a repo "
+                   "holding other files (a dataset, not a zoo).")
 @common_options
 def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) -> None:
     """Download a zoo from a Hub dataset repo into a local folder.

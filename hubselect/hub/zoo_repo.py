@@ -96,7 +96,9 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     with hub_errors(f"dataset repo {repo_id}"):
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
-            head = api.dataset_info(repo_id).sha
+            info = api.dataset_info(repo_id)
+            _refuse_other_files(repo_id, info)
+            head = info.sha
             # The repo's dataset profiles are read (through the HF cache, which a `zoo pull`
             # filled) only to pair them with ours: a zoo without profiles adds no dataset to pair.
             remote = _read_remote(api, repo_id, head, artefacts=bool(dataset_profiles))
@@ -158,7 +160,8 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
 
     ``missing_ok=True`` returns ``None`` where the Hub says the repo does not exist (or this
     token cannot see it) or that it holds no zoo yet: a zoo that is still to be pushed for the
-    first time. Every other failure (the Hub down, a bad token, a missing revision) still raises.
+    first time. Every other failure (the Hub down, a bad token, a missing revision) still raises,
+    and so does a repo that holds other files but no zoo: a dataset, not a zoo to start.
 
     >>> pull_zoo("org/zoo").meta.revision  # doctest: +SKIP
     '3f5c...'
@@ -201,6 +204,7 @@ def _download_zoo(api, repo_id: str, revision: str | None, files: list[str]) -> 
     except httpx2.TransportError as exc:
         return _cached_snapshot(repo_id, revision, files, failure=exc, why=f"cannot reach the Hub at {endpoint()} ({type(exc).__name__})")
     if META_FILE not in {sibling.rfilename for sibling in info.siblings or ()}:
+        _refuse_other_files(repo_id, info)
         return None  # holds no zoo: known before downloading anything
     # By name, so that the HF cache also records which commit the branch or tag is (an
     # offline run reads that); snapshot_download resolves the name again.
@@ -230,3 +234,23 @@ def _cached_snapshot(repo_id: str, revision: str | None, files: list[str], *, fa
 
 def _no_zoo(repo_id: str) -> HubError:
     return HubError(f"dataset repo {repo_id} holds no zoo ({META_FILE} missing); push one with `hubselect zoo push`")
+
+
+#: What a dataset repo holds before its first zoo is pushed: created empty, or with a card.
+_EMPTY_REPO_FILES = {".gitattributes", "README.md"}
+
+
+def _refuse_other_files(repo_id: str, info) -> None:
+    """Refuse a dataset repo that holds no zoo but other files (someone's images or parquet
+    shards): it is a dataset, not a zoo still to be pushed, and a zoo pushed there would land
+    among its files and replace its card. A repo holding nothing else may become a zoo."""
+    names = {sibling.rfilename for sibling in info.siblings or ()}
+    if META_FILE in names:
+        return
+    others = sorted(names - _EMPTY_REPO_FILES)
+    if others:
+        raise HubError(
+            f"dataset repo {repo_id} holds no zoo ({META_FILE} missing) but {len(others)} other file{'s' if len(others) > 1 else ''} "
+            f"({', '.join(others[:2])}{', ...' if len(others) > 2 else ''}): it is a dataset, not a zoo; "
+            "pass the id of a zoo repo, or a new one (`hubselect zoo push` creates it)"
+        )
