@@ -239,6 +239,46 @@ def test_profiles_travel_with_the_zoo_through_the_hub(profiled_zoo, capsys, tiny
     assert Zoo.load(tmp_path / "pulled").artefact_names() == Zoo.load(zoo).artefact_names()
 
 
+def _distances(zoo) -> dict[tuple[str, str], float]:
+    return {(d.dataset_a, d.dataset_b): d.distance for d in Zoo.load(zoo).distance_records()}
+
+
+def test_zoos_profiled_apart_merge_with_every_distance_a_zoo_profiled_in_one_place_holds(
+    tmp_path, capsys, tiny_clip, isolated_cache, hub, hub_token, hub_repo_id
+):
+    """Two writers profile warm+cool and warm+mono into their own zoos and share them through one
+    repo: the cool–mono distance neither could compute is computed from the stored statistics."""
+    warm, cool, mono = (style_folder(style) for style in ("warm", "cool", "mono"))
+    for zoo, folders in (("single", (warm, cool, mono)), ("w1", (warm, cool)), ("w2", (warm, mono))):
+        for folder in folders:
+            profile(capsys, folder, tmp_path / zoo, tiny_clip)
+    single = _distances(tmp_path / "single")
+    assert len(single) == 3
+    Zoo.load(tmp_path / "w2").save(tmp_path / "w2-copy")
+
+    code, _, err = run(capsys, "zoo", "push", tmp_path / "w1", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    # Pulled into w2's folder: the folder holds every pair, as if profiled in one place.
+    code, out, err = run(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "w2-copy", "--token", hub_token)
+    assert code == 0 and "note: computed 1 distance between datasets profiled apart from their stored statistics" in err, err
+    assert _distances(tmp_path / "w2-copy") == pytest.approx(single, rel=1e-5)
+    # Pushed on top of w1's: the Hub's zoo holds every pair too.
+    code, _, err = run(capsys, "zoo", "push", tmp_path / "w2", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    on_hub = Zoo.pull(hub_repo_id, token=hub_token)
+    assert {(d.dataset_a, d.dataset_b): d.distance for d in on_hub.distance_records()} == pytest.approx(single, rel=1e-5)
+
+    # A zoo merged without them (by an older hubselect): `dataset profile` of a dataset it holds
+    # computes its missing pairs instead of saying there is nothing to do.
+    Zoo.load(tmp_path / "w1").merge(Zoo.load(tmp_path / "w2")).save(tmp_path / "merged")
+    assert len(_distances(tmp_path / "merged")) == 2
+    again = profile(capsys, mono, tmp_path / "merged", tiny_clip)
+    assert (again["status"], again["computed"], again["distances_added"]) == ("unchanged", False, 1)
+    assert _distances(tmp_path / "merged") == pytest.approx(single, rel=1e-5)
+    code, out, _ = run(capsys, "dataset", "profile", mono, "--zoo", tmp_path / "merged", "--probe", tiny_clip)
+    assert code == 0 and "nothing to do" in out
+
+
 def _import(capsys, zoo, folder, datasets_csv: str | None = None) -> None:
     """``zoo import`` into ``zoo`` of a bundle of three records, with ``datasets_csv`` as its datasets.csv if given."""
     bundle = write_bundle(folder, records="model,dataset,score\nm1,d1,0.9\nm2,d1,0.5\nm1,d2,0.8\n",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +164,7 @@ def _job(inputs, recipe, evaluation=TINY_EVAL, **kwargs) -> ProfileJob:
 
 
 def test_a_job_reports_every_score_and_what_reproduces_it(inputs):
+    started = datetime.now(timezone.utc).replace(microsecond=0)
     record = run_job(_job(inputs, TextualInversionRecipe(steps=2, learning_rate=5e-2), dataset=str(inputs["uncaptioned"])))
     assert (record.model, record.dataset, record.method) == ("sd-tiny", "cool", "textual-inversion")
     assert math.isfinite(record.score) and math.isfinite(record.score_before)
@@ -174,6 +176,8 @@ def test_a_job_reports_every_score_and_what_reproduces_it(inputs):
     assert details["config_hash"] == record.config_hash and details["seed"] == 0 and details["device"] == "cpu"
     assert details["sample"] == {"images": 12, "train": 10, "held_out": 2, "captioned": 0, "skipped": {}}
     assert json.loads(json.dumps(details)) == details  # plain JSON, as the zoo stores it
+    # When it was made: of two writers' copies of this result, a merge keeps the later.
+    assert started <= datetime.fromisoformat(record.finished_at) <= datetime.now(timezone.utc)
 
 
 def test_a_probe_without_a_text_tower_records_no_clip_t_and_says_why(inputs):

@@ -91,6 +91,62 @@ def test_push_merges_with_what_the_repo_holds(hub, hub_token, hub_repo_id):
     assert len(Zoo.pull(hub_repo_id, revision=first_sha, token=hub_token).records) == 3
 
 
+def test_a_stale_copy_pushed_last_keeps_the_later_results_and_model_row_on_the_hub(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """The README's pull / work / push with two maintainers: B pulls; A redoes a result at the
+    model's new commit, recrawls it and pushes; B pushes its older copy with work of its own."""
+    from hubselect.zoo import ModelRecord
+
+    def result(model: str, score: float, revision: str, finished_at: str) -> ProfileRecord:
+        return ProfileRecord(model, "t/warm", score, "lora", "c1", model_revision=revision, details={"finished_at": finished_at})
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    shared = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    shared.add_models([ModelRecord("t/vpred", "e" * 40, {"last_modified": "2026-01-01T10:00:00+00:00"})])
+    shared.add_profiles([result("t/vpred", 2.605, "e" * 40, "2026-01-02T10:00:00+00:00"), result("t/ddim", 3.421, "a" * 40, "2026-01-02T10:05:00+00:00")])
+    shared.save(a)
+    assert run_cli(capsys, "zoo", "push", a, "--repo", hub_repo_id, "--token", hub_token)[0] == 0
+    assert run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", b, "--token", hub_token)[0] == 0
+
+    rerun = Zoo.load(a)
+    rerun.add_models([ModelRecord("t/vpred", "d" * 40, {"last_modified": "2026-01-05T08:00:00+00:00"})])
+    rerun.add_profiles([result("t/vpred", 2.743, "d" * 40, "2026-01-05T09:00:00+00:00")])
+    rerun.save(a)
+    # Pulling the Hub's older copy into A's folder keeps A's later rows, and says so.
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", a, "--token", hub_token)
+    assert code == 0 and err == f"note: kept 1 result and 1 model row of {a} made later than the pulled copies; `hubselect zoo push {a} --repo {hub_repo_id}` puts them on the Hub\n"
+    assert run_cli(capsys, "zoo", "push", a, "--repo", hub_repo_id, "--token", hub_token)[0] == 0
+
+    work = Zoo.load(b)
+    work.add_profiles([result("t/wide", 4.1, "f" * 40, "2026-01-06T09:00:00+00:00")])
+    work.save(b)
+    code, out, err = run_cli(capsys, "zoo", "push", b, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0 and err.count("\n") == 1, err
+    assert (f"{hub_repo_id} holds 1 result and 1 model row made later than the copies pushed: kept those; "
+            f"`hubselect zoo pull {hub_repo_id} --out DIR` brings them into DIR") in err
+    on_hub = Zoo.pull(hub_repo_id, token=hub_token)
+    assert {r.model: (r.score, r.model_revision) for r in on_hub.profile_records()} == {
+        "t/vpred": (2.743, "d" * 40), "t/ddim": (3.421, "a" * 40), "t/wide": (4.1, "f" * 40)}
+    assert [(r.model, r.revision) for r in on_hub.model_records()] == [("t/vpred", "d" * 40)]
+
+
+def test_a_pull_request_does_not_propose_a_stale_copy_of_a_later_result(hub, hub_token, hub_repo_id, caplog):
+    """`profile --push` from a folder pulled before a maintainer redid a result: only its new result is proposed."""
+    from hubselect.hub.contribute import contribute_profiles
+
+    def result(model: str, score: float, finished_at: str) -> ProfileRecord:
+        return ProfileRecord(model, "t/warm", score, "lora", "c1", details={"finished_at": finished_at})
+
+    on_hub = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    on_hub.add_profiles([result("t/vpred", 2.743, "2026-01-05T09:00:00+00:00")])
+    on_hub.push(hub_repo_id, token=hub_token)
+    offered = contribute_profiles([result("t/vpred", 2.605, "2026-01-02T10:00:00+00:00"), result("t/wide", 4.1, "2026-01-06T09:00:00+00:00")],
+                                  hub_repo_id, token=hub_token)
+    assert offered.records == 1
+    proposed = Zoo.pull(hub_repo_id, revision="refs/pr/1", token=hub_token)
+    assert {r.model: r.score for r in proposed.profile_records()} == {"t/vpred": 2.743, "t/wide": 4.1}
+    assert f"{hub_repo_id} holds 1 result made later than this zoo's copies: those are not proposed" in caplog.text
+
+
 def test_two_concurrent_writers_both_land(hub, hub_token, hub_repo_id):
     small_zoo("seed", 1).push(hub_repo_id, token=hub_token)
     # Hold back whichever commit arrives first, so the other lands in between and the held
@@ -256,9 +312,20 @@ def test_a_dataset_that_is_not_a_zoo_is_refused_before_any_download(hub, hub_tok
     code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--token", hub_token)
     assert code == 3 and out == ""
     assert err.count("\n") == 1, err  # no 'No files matched' warning before the error
-    assert f"{hub_repo_id} holds no zoo (zoo.json missing)" in err
+    assert f"{hub_repo_id} holds no zoo (zoo.json missing) but 1 other file ({next(iter(files))}): it is a dataset, not a zoo" in err
+    assert "pass the id of a zoo repo" in err
     assert not [e.path for e in hub.request_log if "/resolve/" in e.path], "a file of the dataset was downloaded"
     assert not (tmp_path / "Z").exists()
+
+    # --new-if-missing starts no zoo for it (nor advises pushing one into someone's dataset), and a push is refused.
+    head = HfApi(token=hub_token).dataset_info(hub_repo_id).sha
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "Z", "--new-if-missing", "--token", hub_token)
+    assert (code, out) == (3, "") and err.count("\n") == 1 and "it is a dataset, not a zoo" in err, err
+    assert not (tmp_path / "Z").exists()
+    small_zoo("org").save(tmp_path / "mine")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "mine", "--repo", hub_repo_id, "--token", hub_token)
+    assert (code, out) == (3, "") and err.count("\n") == 1 and "it is a dataset, not a zoo" in err, err
+    assert HfApi(token=hub_token).dataset_info(hub_repo_id).sha == head
 
 
 def test_a_refusing_hub_is_not_answered_from_an_older_cached_copy(hub, hub_token, hub_repo_id, tmp_path, capsys):

@@ -597,6 +597,43 @@ def test_merging_a_row_read_at_another_revision_drops_the_old_commit_s_facts():
     assert {k: v for k, v in merged.features.items() if v is not None} == {"license": "mit"}
 
 
+def _result(model: str, score: float, revision: str, finished_at: str | None) -> ProfileRecord:
+    return ProfileRecord(model, "t/warm", score, "lora", "c1", model_revision=revision, dataset_revision="w" * 40,
+                         details={"finished_at": finished_at} if finished_at else {})
+
+
+def _crawled(model: str, revision: str, last_modified: str) -> ModelRecord:
+    return ModelRecord(model, revision, {"last_modified": last_modified, "unet_params": 10})
+
+
+def test_a_stale_copy_merged_last_keeps_the_later_results_and_model_rows():
+    """Two writers of a shared zoo: B pulls it; A redoes vpred's result at its new commit,
+    recrawls it and pushes; B pushes its copy afterwards (the Hub merges it last)."""
+    meta = ZooMeta(score="fid_after_finetune", higher_is_better=False)
+    pulled = Zoo(meta)
+    pulled.add_models([_crawled("t/vpred", "e" * 40, "2026-01-01T10:00:00+00:00"), _crawled("t/ddim", "a" * 40, "2025-12-01T10:00:00+00:00")])
+    pulled.add_profiles([_result("t/vpred", 2.605, "e" * 40, "2026-01-02T10:00:00+00:00"),
+                         _result("t/ddim", 3.421, "a" * 40, "2026-01-02T10:05:00+00:00")])
+    on_hub = pulled.merge(Zoo(meta))
+    on_hub.add_models([_crawled("t/vpred", "d" * 40, "2026-01-05T08:00:00+00:00")])
+    on_hub.add_profiles([_result("t/vpred", 2.743, "d" * 40, "2026-01-05T09:00:00+00:00")])
+    copy_of_b = pulled.merge(Zoo(meta))
+    copy_of_b.add_profiles([_result("t/wide", 4.1, "f" * 40, "2026-01-06T09:00:00+00:00")])  # B's own, unrelated work
+
+    pushed = on_hub.merge(copy_of_b)
+    assert {r.model: (r.score, r.model_revision) for r in pushed.profile_records()} == {
+        "t/vpred": (2.743, "d" * 40), "t/ddim": (3.421, "a" * 40), "t/wide": (4.1, "f" * 40)}
+    vpred = next(r for r in pushed.model_records() if r.model == "t/vpred")
+    assert (vpred.revision, vpred.features["last_modified"]) == ("d" * 40, "2026-01-05T08:00:00+00:00")
+    assert pushed.kept_later == {"records": 1, "models": 1}
+    # Pulled into B's folder the other way round, the later copies win too, and nothing is kept over them.
+    assert copy_of_b.merge(on_hub).equals(pushed) and copy_of_b.merge(on_hub).kept_later == {}
+    # Copies that do not say when they were made (imported results, older zoos) merge as before: the incoming one wins.
+    untimed = Zoo(meta)
+    untimed.add_profiles([_result("t/vpred", 9.9, "e" * 40, None)])
+    assert next(r.score for r in on_hub.merge(untimed).profile_records() if r.model == "t/vpred") == 9.9
+
+
 def test_import_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(tmp_path, capsys):
     bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
     assert run_cli(capsys, "zoo", "import", bundle, "--lower-is-better", "--score-name", "fid", "--out", tmp_path / "Z")[0] == 0

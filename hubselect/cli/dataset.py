@@ -76,7 +76,9 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     distances to the zoo's other datasets.
 
     Idempotent: a dataset already profiled at the same revision, with the same sample and
-    probe, is left as it is (nothing is read or computed). A zoo keeps one profile per name and
+    probe, is left as it is (nothing is read or embedded), but for its distances to datasets
+    profiled apart (in another zoo merged into this one), which are computed from the stored
+    statistics where missing. A zoo keeps one profile per name and
     probe: one of another revision, split or sample replaces it, and the output says what the
     replaced one was made from. A split other than the one the zoo's fine-tuning results of the
     dataset were made on is refused: profile it under another --name, or move the dataset to
@@ -89,8 +91,10 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     from hubselect.data.profile import (
         add_to_zoo,
         check_results_split,
+        complete_distances,
         default_probe,
         is_current,
+        missing_distances,
         move_profile,
         pin_probe,
         profile_changes,
@@ -133,20 +137,33 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         provenance = entry.provenance
         entry.check_enough(ref, spec, options["min_images"])
         moved_from = provenance.get("revision") if provenance.get("revision") != revision else None
-        if moved_from is not None:
-            update_zoo(zoo_dir, lambda current: move_profile(current, dataset_name, probe_ref, revision) or current)
+        added = []
+
+        def complete(current: Zoo) -> Zoo:
+            if moved_from is not None:
+                move_profile(current, dataset_name, probe_ref, revision)
+            # Distances to datasets profiled in another zoo merged into this one (two writers)
+            # are computed from the stored statistics: nothing is sampled or embedded again.
+            added.extend(complete_distances(current, datasets=[dataset_name], probe_id=probe_ref.id, progress=SETTINGS.output.human))
+            return current
+
+        if moved_from is not None or missing_distances(zoo, datasets=[dataset_name], probe_id=probe_ref.id):
+            zoo = update_zoo(zoo_dir, complete)
         result = {
             "dataset": dataset_name, "revision": revision, "status": "unchanged", "replaced": {}, "computed": False,
             "images": provenance.get("images"), "skipped": provenance.get("skipped", {}),
             "skipped_examples": provenance.get("skipped_examples", []),
             "probe": probe_ref.id, "probe_revision": probe_ref.revision, "zoo": str(zoo_dir),
             "distances": _distances_of(zoo, dataset_name, probe_ref.id),
+            "distances_added": len(added),
             "moved_from": moved_from,
         }
         moved = (f" (its data files are those profiled at {_short(moved_from)}: the profile now names {_short(revision)})"
                  if moved_from is not None else "")
+        done = (f"added its {len(added)} missing distance{'s' if len(added) > 1 else ''} to datasets profiled apart, "
+                "from their stored statistics" if added else "nothing to do")
         SETTINGS.output.result(result, lambda console: console.print(
-            f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}{moved}; nothing to do "
+            f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}{moved}; {done} "
             "(--force profiles it again)"))
         return
     results_made_on = results_splits(zoo, dataset_name) if ref.kind == "hub" else []

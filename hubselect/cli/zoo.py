@@ -10,6 +10,7 @@ from hubselect.cli import SETTINGS, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, import_bundle, merge_into, update_zoo
 from hubselect.zoo.bundle import BUNDLE_FILES, unread_files
+from hubselect.zoo.store import describe_kept
 
 
 @cli.group()
@@ -42,8 +43,10 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
     check_zoo_folder(out, "--out")
     note_new_zoo_folder(out, "--out")
     added = imported.summary()
-    merged, held = merge_into(out, imported)
+    distances: list = []
+    merged, held = merge_into(out, imported, then=_complete_distances(distances))
     summary = merged.summary()
+    _note_distances(distances)
     unread = unread_files(bundle_dir)
     if unread:
         SETTINGS.output.info(
@@ -205,7 +208,14 @@ def _build_advice(repo_id: str, methods: list[str]) -> str:
 @click.option("--message", default=None, help="Commit message.")
 @common_options
 def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> None:
-    """Push a local zoo to a Hub dataset repo (merged with what the repo already holds)."""
+    """Push a local zoo to a Hub dataset repo (merged with what the repo already holds).
+
+    Results and model rows the repo holds in a later copy than the folder's (a rerun or a
+    recrawl pushed since the folder was pulled) are kept, and the push says how many. Datasets
+    profiled apart (some in the folder, others in the repo) get the distances between them,
+    computed from their stored statistics. A repo holding other files but no zoo (a dataset) is
+    refused.
+    """
     sha = Zoo.load(zoo_dir).push(repo_id, token=SETTINGS.token, private=private, message=message)
     SETTINGS.output.result({"repo": repo_id, "revision": sha}, lambda c: c.print(f"Pushed {zoo_dir} to {repo_id} @ {sha}"))
 
@@ -217,15 +227,19 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
               help="Zoo folder to write (merged into the zoo there, if it holds one).")
 @click.option("--new-if-missing", is_flag=True,
               help="If ORG/NAME does not exist yet or holds no zoo, start a new, empty zoo in --out (or keep the zoo there) "
-                   "instead of failing; `zoo push` creates the repo. Any other failure still fails.")
+                   "instead of failing; `zoo push` creates the repo. Any other failure still fails, and so does a repo "
+                   "holding other files (a dataset, not a zoo).")
 @common_options
 def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) -> None:
     """Download a zoo from a Hub dataset repo into a local folder.
 
     A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
-    record replaces a local one with the same key; a model's or dataset's features merge column
-    by column), as `zoo import --out` does, so pulling again updates a pulled copy. A file, or a
-    folder holding anything but a zoo, is refused.
+    record replaces a local one with the same key, unless the local one was made later; a
+    model's or dataset's features merge column by column, and a model row read at a later
+    commit is kept), as `zoo import --out` does, so pulling again updates a pulled copy.
+    Datasets profiled apart (some in the folder, others in the repo) get the distances between
+    them, computed from their stored statistics, as a zoo profiled in one place holds them. A
+    file, or a folder holding anything but a zoo, is refused.
     """
     from hubselect.hub.zoo_repo import pull_zoo
 
@@ -234,9 +248,16 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
     if pulled is None:
         _start_new(repo_id, out)
         return
-    merged, held = merge_into(out, pulled)
+    distances: list = []
+    merged, held = merge_into(out, pulled, then=_complete_distances(distances))
     merging = held is not None
     summary = merged.summary()
+    _note_distances(distances)
+    if merged.kept_later:
+        SETTINGS.output.info(
+            f"note: kept {describe_kept(merged.kept_later)} of {out} made later than the pulled copies; "
+            f"`hubselect zoo push {out} --repo {repo_id}` puts them on the Hub"
+        )
     pulled_records = len(pulled.records)
     new_records = summary["records"] - (held or 0)
     counts = f"{summary['records']} records ({summary['models']} models, {summary['datasets_with_records']} datasets with records)"
@@ -250,7 +271,29 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
                 f"{new_records} new; it now holds {counts}"
             )
 
-    SETTINGS.output.result(_pull_result(repo_id, pulled.meta.revision, out, merging, pulled_records, new_records, summary), human)
+    SETTINGS.output.result(
+        _pull_result(repo_id, pulled.meta.revision, out, merging, pulled_records, new_records, summary, merged.kept_later, len(distances)),
+        human,
+    )
+
+
+def _complete_distances(added: list):
+    """What ``merge_into`` runs on a merged zoo: the distances between datasets profiled apart
+    (two writers' zoos), computed from their stored statistics; they go to ``added``."""
+    def complete(zoo: Zoo) -> None:
+        from hubselect.data.profile import complete_distances
+
+        added.extend(complete_distances(zoo, progress=SETTINGS.output.human))
+
+    return complete
+
+
+def _note_distances(added: list) -> None:
+    if added:
+        SETTINGS.output.info(
+            f"note: computed {len(added)} distance{'s' if len(added) > 1 else ''} between datasets profiled apart "
+            "from their stored statistics (a zoo profiled in one place holds them)"
+        )
 
 
 def _start_new(repo_id: str, out: Path) -> None:
@@ -278,7 +321,8 @@ def _start_new(repo_id: str, out: Path) -> None:
     SETTINGS.output.result(_pull_result(repo_id, None, out, held, 0, 0, summary), human)
 
 
-def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pulled_records: int, new_records: int, summary: dict) -> dict:
+def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pulled_records: int, new_records: int, summary: dict,
+                 kept_later: dict[str, int] | None = None, distances_added: int = 0) -> dict:
     return {
         "repo": repo_id,
         # None: the repo does not exist or holds no zoo yet (--new-if-missing)
@@ -290,6 +334,10 @@ def _pull_result(repo_id: str, revision: str | None, out: Path, merged: bool, pu
         "records": summary["records"],
         "models": summary["models"],
         "datasets_with_records": summary["datasets_with_records"],
+        # table -> rows of --out kept over the pulled copies, made later (Zoo.merge)
+        "kept_later": kept_later or {},
+        # distances between datasets profiled apart, computed from their stored statistics
+        "distances_added": distances_added,
     }
 
 

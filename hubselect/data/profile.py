@@ -23,7 +23,8 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from itertools import combinations
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from hubselect import __version__, constants
 from hubselect.data.features import dataset_features
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
 from hubselect.data.sample import DatasetSample, check_enough, check_sample_size, dataset_revision, load_dataset_sample
-from hubselect.data.similarity import MAX_EXACT, nearest
+from hubselect.data.similarity import MAX_EXACT, exact_distances, nearest, neighbour_pairs
 from hubselect.errors import HubError, InputError
 from hubselect.metrics.frechet import FrechetStats, frechet_stats
 from hubselect.demo.paths import DEMO_PROBE_ID
@@ -506,6 +507,68 @@ def add_to_zoo(zoo: Zoo, profile: DatasetProfile, *, max_exact: int = MAX_EXACT)
     return distances
 
 
+def missing_distances(
+    zoo: Zoo, *, datasets: Iterable[str] | None = None, probe_id: str | None = None, max_exact: int = MAX_EXACT
+) -> list[tuple[ZooProfileEntry, ZooProfileEntry]]:
+    """Pairs of the zoo's dataset profiles whose distance the zoo could hold and lacks (of
+    ``datasets`` only, and of one probe, when given).
+
+    Two profiles made with one probe at one revision give a distance: :func:`add_to_zoo` adds
+    each new profile's to every other one (up to ``max_exact``, else to its ``max_exact``
+    nearest by mean embedding). But it sees only the zoo it writes to: datasets two writers
+    profiled into their own zoos meet in a merged one (``zoo push``, ``zoo pull --out``) with
+    no distance between them, and the matching graph and ``nearest_dataset`` would read a table
+    that a zoo profiled in one place never lacks. These pairs are those.
+
+    >>> [(a.dataset, b.dataset) for a, b in missing_distances(Zoo.load("merged"))]  # doctest: +SKIP
+    [('org/cool', 'org/mono')]
+    """
+    wanted = None if datasets is None else set(datasets)
+    held = set(zip(zoo.distances["dataset_a"], zoo.distances["dataset_b"], zoo.distances["probe"].fillna("")))
+    groups: dict[tuple[str, str], dict[str, ZooProfileEntry]] = {}
+    for entry in zoo_profiles(zoo, probe_id):
+        groups.setdefault((entry.probe, entry.probe_revision), {})[entry.dataset] = entry
+    missing = []
+    for (probe, _), entries in sorted(groups.items()):
+        if len(entries) < 2:
+            continue
+        if len(entries) <= max_exact + 1:
+            pairs = set(combinations(sorted(entries), 2))
+        else:
+            pairs = neighbour_pairs({name: _zoo_mean(zoo, entry) for name, entry in entries.items()}, max_exact)
+        missing.extend(
+            (entries[a], entries[b]) for a, b in sorted(pairs)
+            if (a, b, probe) not in held and (wanted is None or a in wanted or b in wanted)
+        )
+    return missing
+
+
+def complete_distances(
+    zoo: Zoo, *, datasets: Iterable[str] | None = None, probe_id: str | None = None, progress: bool = False, max_exact: int = MAX_EXACT
+) -> list[DistanceRecord]:
+    """Add to ``zoo`` the distances its profiles allow and it lacks (:func:`missing_distances`),
+    computed from the Fréchet statistics it stores: nothing is sampled or embedded again, and
+    each is the distance :func:`add_to_zoo` computes. Returns the distances added.
+
+    A merge of zoos profiled apart calls this (``zoo pull --out``, ``zoo import --out``,
+    ``zoo push``), and so does ``dataset profile`` of a dataset the zoo holds already.
+
+    >>> len(complete_distances(merged, progress=True))  # doctest: +SKIP
+    1
+    """
+    pairs = missing_distances(zoo, datasets=datasets, probe_id=probe_id, max_exact=max_exact)
+    if not pairs:
+        return []
+    entries = {(entry.dataset, entry.probe): entry for pair in pairs for entry in pair}
+    log.info("computing %d distance%s between datasets profiled apart", len(pairs), "s" if len(pairs) > 1 else "")
+    computed = exact_distances(
+        [((a.dataset, a.probe), (b.dataset, b.probe)) for a, b in pairs], lambda name: load_zoo_stats(zoo, entries[name]), progress=progress
+    )
+    distances = [DistanceRecord(a.dataset, b.dataset, distance, probe=a.probe) for (a, b), distance in zip(pairs, computed)]
+    zoo.add_distances(distances)
+    return distances
+
+
 def zoo_probe_revision(zoo: Zoo, probe_id: str) -> str | None:
     """The revision of probe ``probe_id`` the zoo's datasets were profiled at (None: none was).
 
@@ -587,10 +650,12 @@ __all__ = [
     "add_to_zoo",
     "artefact_names",
     "check_results_split",
+    "complete_distances",
     "default_probe",
     "how_to_profile",
     "is_current",
     "load_zoo_stats",
+    "missing_distances",
     "move_profile",
     "pin_probe",
     "profile_dataset",

@@ -12,11 +12,12 @@ get every pair.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -93,6 +94,47 @@ def nearest(
     return found[:want] if k is not None else found
 
 
+def neighbour_pairs(means: Mapping[str, np.ndarray], k: int = MAX_EXACT) -> set[tuple[str, str]]:
+    """The pairs ``(a, b)``, ``a < b``, of each dataset and its ``k`` nearest by mean embedding:
+    every pair where there are at most ``k + 1`` datasets. The pairs :func:`nearest` with
+    ``k=None`` gives each dataset of a zoo exact distances to, so a zoo whose datasets were
+    profiled apart (two writers) can be given the pairs it would hold profiled in one place.
+
+    >>> sorted(neighbour_pairs({"a": np.zeros(2), "b": np.ones(2), "c": np.full(2, 9.0)}, k=1))
+    [('a', 'b'), ('b', 'c')]
+    """
+    names = sorted(means)
+    if len(names) <= k + 1:
+        return set(combinations(names, 2))
+    matrix = np.stack([np.asarray(means[n], dtype=np.float32) for n in names])
+    _, order = _index(matrix).search(matrix, k + 1)
+    return {tuple(sorted((names[i], names[int(j)]))) for i, row in enumerate(order) for j in row if j >= 0 and int(j) != i}
+
+
+def exact_distances(
+    pairs: Sequence[tuple[str, str]], load_stats: Callable[[str], FrechetStats], *, progress: bool = False, desc: str = "Distances"
+) -> list[float]:
+    """The exact Fréchet distance of each pair of datasets, in order, with a progress bar.
+
+    Statistics are loaded as pairs need them and a few are kept (an Inception covariance is
+    32 MB): pairs sorted by their first dataset load each of them once.
+
+    >>> exact_distances([("a", "b")], {"a": stats_a, "b": stats_b}.__getitem__)  # doctest: +SKIP
+    [1.5]
+    """
+    from huggingface_hub.utils import tqdm
+
+    load = functools.lru_cache(maxsize=16)(load_stats)
+    distances: list[float] = []
+    chunk = max(os.cpu_count() or 1, 1)
+    with tqdm(total=len(pairs), desc=desc, unit="pair", disable=not progress or not pairs) as bar:
+        for start in range(0, len(pairs), chunk):
+            part = pairs[start : start + chunk]
+            distances.extend(_exact([(load(a), load(b)) for a, b in part]))
+            bar.update(len(part))
+    return distances
+
+
 def pairwise_distances(
     stats: Mapping[str, FrechetStats],
     *,
@@ -118,4 +160,4 @@ def pairwise_distances(
     return dict(zip(pairs, distances))
 
 
-__all__ = ["ALL_PAIRS_LIMIT", "MAX_EXACT", "nearest", "pairwise_distances"]
+__all__ = ["ALL_PAIRS_LIMIT", "MAX_EXACT", "exact_distances", "nearest", "neighbour_pairs", "pairwise_distances"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 from huggingface_hub import CommitOperationAdd
@@ -18,8 +18,8 @@ from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
 from hubselect.errors import HubError, InputError
 from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
-from hubselect.zoo import ProfileRecord
-from hubselect.zoo.store import META_FILE
+from hubselect.zoo import ProfileRecord, Zoo
+from hubselect.zoo.store import META_FILE, describe_kept
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,11 @@ def check_zoo_repo(repo_id: str, *, token: str | None = None) -> str:
 def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token: str | None = None, message: str | None = None) -> Contribution:
     """Open a pull request on the zoo dataset repo ``repo_id`` adding ``records``.
 
-    Records the repo already holds unchanged are left out; with none left, no pull request is
-    opened, and when an earlier pull request already proposes all of them, its URL is returned
-    instead of opening another. The repo must hold a zoo scored the same way as the records.
+    Records the repo already holds unchanged are left out, and so are those it holds from a
+    later run (``details["finished_at"]``: :meth:`~hubselect.zoo.Zoo.merge`, with a warning);
+    with none left, no pull request is opened, and when an earlier pull request already
+    proposes all of them, its URL is returned instead of opening another. The repo must hold a
+    zoo scored the same way as the records.
 
     >>> contribute_profiles(summary.records, "org/t2i-zoo").url  # doctest: +SKIP
     'https://huggingface.co/datasets/org/t2i-zoo/discussions/3'
@@ -107,6 +109,16 @@ def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token
         check_meta(remote, f"zoo repo {repo_id}")
         held = {r.key: r for r in remote.profile_records()} if not remote.records.empty else {}
         new = [r for r in records if r.key not in held or not _same(held[r.key], r)]
+        # The merge a maintainer's `zoo push` makes: a result the repo holds from a later run
+        # stays (Zoo.merge), so it is not proposed either.
+        proposal = Zoo(replace(remote.meta))
+        proposal.add_profiles(new)
+        merged = remote.merge(proposal)
+        if merged.kept_later:
+            kept = {r.key: r for r in merged.profile_records()}
+            new = [r for r in new if _same(kept[r.key], r)]
+            log.warning("%s holds %s made later than this zoo's copies: those are not proposed; "
+                        "`hubselect zoo pull %s --out DIR` brings them into DIR", repo_id, describe_kept(merged.kept_later), repo_id)
         if not new:
             log.info("%s already holds all %d records; no pull request opened", repo_id, len(records))
             return Contribution(repo_id, None, None, 0)
@@ -114,10 +126,9 @@ def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token
         if proposed is not None:
             log.info("%s: pull request %s already proposes these records; no new one opened", repo_id, proposed)
             return Contribution(repo_id, proposed, None, 0)
-        remote.add_profiles(new)
         with tempfile.TemporaryDirectory(prefix="hubselect-contribute-") as tmp:
-            folder = remote.save(tmp)
-            (folder / "README.md").write_text(zoo_card(remote, repo_id), encoding="utf-8")
+            folder = merged.save(tmp)
+            (folder / "README.md").write_text(zoo_card(merged, repo_id), encoding="utf-8")
             operations = [
                 CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in ("records.parquet", "README.md")
             ]

@@ -3,7 +3,11 @@
 Pushing is safe with several writers: each attempt reads the repo's head, merges the zoo found
 there with ours by record key, and commits with ``parent_commit`` = that head. If another writer
 committed in between, the Hub refuses the commit (412) and we start over from the new head, so
-no writer silently overwrites another.
+no writer silently overwrites another. Nor does a stale copy pushed later: results and model
+rows the repo holds in a later copy than ours (a rerun, a recrawl at a new commit since we
+pulled) are kept (:meth:`~hubselect.zoo.Zoo.merge`), and the push says how many. Datasets we
+profiled and datasets the repo's writers profiled get the distances between them
+(:func:`~hubselect.data.profile.complete_distances`), which neither writer could compute alone.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from hubselect.errors import HubError
 from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
 from hubselect.plots import score_heatmap
 from hubselect.render import render_card
-from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo
+from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo, describe_kept
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +68,17 @@ def zoo_card(zoo: Zoo, repo_id: str, *, heatmap: str | None = None) -> str:
     )
 
 
-def _read_remote(api, repo_id: str, revision: str | None) -> Zoo | None:
-    """The zoo stored at ``revision``, or None for a repo that holds no zoo yet."""
+def _read_remote(api, repo_id: str, revision: str | None, *, artefacts: bool = False) -> Zoo | None:
+    """The zoo stored at ``revision`` (its artefacts too, with ``artefacts``), or None for a
+    repo that holds no zoo yet."""
     if revision is None:
         return None
     try:
         hf_hub_download(repo_id, META_FILE, repo_type="dataset", revision=revision, token=api.token)
     except EntryNotFoundError:
         return None
-    folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=ZOO_FILES, token=api.token)
+    files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"] if artefacts else ZOO_FILES
+    folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=files, token=api.token)
     return Zoo.load(folder)
 
 
@@ -82,14 +88,27 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     >>> push_zoo(Zoo.load("my-zoo"), "org/zoo")  # doctest: +SKIP
     '3f5c...'
     """
+    from hubselect.data.profile import PROFILES_DIR, complete_distances
+
     check_repo_id(repo_id, "dataset repo", owner=True)
     api = hub_api(token)
+    dataset_profiles = zoo.artefact_names(f"{PROFILES_DIR}/")
     with hub_errors(f"dataset repo {repo_id}"):
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         for attempt in range(1, MAX_PUSH_ATTEMPTS + 1):
-            head = api.dataset_info(repo_id).sha
-            remote = _read_remote(api, repo_id, head)
+            info = api.dataset_info(repo_id)
+            _refuse_other_files(repo_id, info)
+            head = info.sha
+            # The repo's dataset profiles are read (through the HF cache, which a `zoo pull`
+            # filled) only to pair them with ours: a zoo without profiles adds no dataset to pair.
+            remote = _read_remote(api, repo_id, head, artefacts=bool(dataset_profiles))
             merged = remote.merge(zoo) if remote is not None else zoo
+            if remote is not None and dataset_profiles:
+                distances = complete_distances(merged, progress=True)
+                if distances:
+                    log.info("%s: computed %d distances between datasets profiled apart", repo_id, len(distances))
+                # The repo's own artefacts stay in it as they are (a commit only adds files): only ours are committed.
+                merged.artefacts = dict(zoo.artefacts)
             with tempfile.TemporaryDirectory(prefix="hubselect-push-") as tmp:
                 folder = merged.save(tmp)
                 heatmap = None
@@ -121,6 +140,11 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
                         time.sleep(wait)
                         continue
                     raise
+            if merged.kept_later:
+                log.warning(
+                    "%s holds %s made later than the copies pushed: kept those; `hubselect zoo pull %s --out DIR` brings them into DIR",
+                    repo_id, describe_kept(merged.kept_later), repo_id,
+                )
             return info.oid
     raise HubError(f"dataset repo {repo_id} kept changing under {MAX_PUSH_ATTEMPTS} push attempts; rerun the push in a minute")
 
@@ -136,7 +160,8 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
 
     ``missing_ok=True`` returns ``None`` where the Hub says the repo does not exist (or this
     token cannot see it) or that it holds no zoo yet: a zoo that is still to be pushed for the
-    first time. Every other failure (the Hub down, a bad token, a missing revision) still raises.
+    first time. Every other failure (the Hub down, a bad token, a missing revision) still raises,
+    and so does a repo that holds other files but no zoo: a dataset, not a zoo to start.
 
     >>> pull_zoo("org/zoo").meta.revision  # doctest: +SKIP
     '3f5c...'
@@ -179,6 +204,7 @@ def _download_zoo(api, repo_id: str, revision: str | None, files: list[str]) -> 
     except httpx2.TransportError as exc:
         return _cached_snapshot(repo_id, revision, files, failure=exc, why=f"cannot reach the Hub at {endpoint()} ({type(exc).__name__})")
     if META_FILE not in {sibling.rfilename for sibling in info.siblings or ()}:
+        _refuse_other_files(repo_id, info)
         return None  # holds no zoo: known before downloading anything
     # By name, so that the HF cache also records which commit the branch or tag is (an
     # offline run reads that); snapshot_download resolves the name again.
@@ -208,3 +234,23 @@ def _cached_snapshot(repo_id: str, revision: str | None, files: list[str], *, fa
 
 def _no_zoo(repo_id: str) -> HubError:
     return HubError(f"dataset repo {repo_id} holds no zoo ({META_FILE} missing); push one with `hubselect zoo push`")
+
+
+#: What a dataset repo holds before its first zoo is pushed: created empty, or with a card.
+_EMPTY_REPO_FILES = {".gitattributes", "README.md"}
+
+
+def _refuse_other_files(repo_id: str, info) -> None:
+    """Refuse a dataset repo that holds no zoo but other files (someone's images or parquet
+    shards): it is a dataset, not a zoo still to be pushed, and a zoo pushed there would land
+    among its files and replace its card. A repo holding nothing else may become a zoo."""
+    names = {sibling.rfilename for sibling in info.siblings or ()}
+    if META_FILE in names:
+        return
+    others = sorted(names - _EMPTY_REPO_FILES)
+    if others:
+        raise HubError(
+            f"dataset repo {repo_id} holds no zoo ({META_FILE} missing) but {len(others)} other file{'s' if len(others) > 1 else ''} "
+            f"({', '.join(others[:2])}{', ...' if len(others) > 2 else ''}): it is a dataset, not a zoo; "
+            "pass the id of a zoo repo, or a new one (`hubselect zoo push` creates it)"
+        )

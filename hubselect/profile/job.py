@@ -15,6 +15,7 @@ import platform
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -428,6 +429,9 @@ def run_job(job: ProfileJob, *, progress: bool = False):
         "curve": curve.points,
         "notes": notes,
         "weights": str(saved) if keep else None,
+        # When this result was made: of two copies of one job's record (two writers of a shared
+        # zoo), a merge keeps the later (Zoo.merge), so a stale copy pushed last reverts nothing.
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return ProfileRecord(
         model=job.model_id,

@@ -106,7 +106,7 @@ class ProfileRecord:
     ``fid_after_finetune``, lower is better). ``score_before`` is the same score before
     fine-tuning, when known. ``metrics`` holds other measured numbers (CLIP-I, CLIP-T, DINO,
     train seconds, ...); ``details`` holds what reproduces the run (recipe config, probe,
-    library versions, seed, the checkpoint curve).
+    library versions, seed, the checkpoint curve) and when it finished (:attr:`finished_at`).
 
     >>> r = ProfileRecord("org/m", "org/d", score=31.5, method="lora", config_hash="9f2c")
     >>> r.key
@@ -138,6 +138,17 @@ class ProfileRecord:
     @property
     def key(self) -> tuple[str, str, str, str]:
         return (self.model, self.dataset, self.method, self.config_hash)
+
+    @property
+    def finished_at(self) -> str | None:
+        """When the run that made this result finished (ISO 8601, UTC, to the second), as
+        ``details["finished_at"]`` says; ``None`` for an imported result or one made before
+        hubselect noted it. Of two copies of one key, a merge keeps the later.
+
+        >>> ProfileRecord("org/m", "org/d", 31.5, details={"finished_at": "2026-01-08T09:30:00+00:00"}).finished_at
+        '2026-01-08T09:30:00+00:00'
+        """
+        return (self.details or {}).get("finished_at")
 
     def to_row(self) -> dict[str, Any]:
         return {

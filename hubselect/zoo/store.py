@@ -25,10 +25,21 @@ Two ways of upserting, for two kinds of writer:
   ``family`` must not wipe its crawled license or measured throughput. Values the incoming row
   holds replace the zoo's; columns it lacks, or holds as missing, keep the zoo's values. A row
   read at another revision than the zoo's replaces it whole: the old row's facts describe a
-  commit that is no longer current. A merge carries values, not their absence, so a writer
-  that clears a value says so with one: the crawl writes an empty ``excluded_reason`` (its
-  ``NOT_FLAGGED``), which replaces a gated repo's old reason once access is granted. Records and distances are single facts and are replaced whole (a new
-  score with an old run's ``score_before`` would be neither run).
+  commit that is no longer current, unless both rows say when their commits were made (the
+  crawl's ``last_modified``) and the zoo's is the later: then the zoo's row stays whole, as the
+  incoming one is a stale copy (pulled before a recrawl elsewhere). A merge carries values,
+  not their absence, so a writer that clears a value says so with one: the crawl writes an
+  empty ``excluded_reason`` (its ``NOT_FLAGGED``), which replaces a gated repo's old reason
+  once access is granted. Records and distances are single facts and are replaced whole (a new
+  score with an old run's ``score_before`` would be neither run). Of two different records of
+  one key that both say when their run finished (``details["finished_at"]``, which profiling
+  writes), the merge keeps the later, whichever zoo holds it; else ``other``'s (imported
+  results, and those made before hubselect noted the time, merge as they always did).
+
+So no writer silently undoes another's later work: two maintainers pull a zoo, one redoes a
+model's results at its new commit and pushes, the other pushes its older copy afterwards, and
+the Hub keeps the redone results and the recrawled model row. The rows a merge kept so are
+counted in :attr:`Zoo.kept_later`, which ``zoo push`` and ``zoo pull --out`` report.
 
 Failed jobs are the profiler's memory of a job that made no record (:class:`FailedJob`), kept in
 the zoo because a scheduled refresh runs on a fresh machine each time and only the zoo goes from
@@ -199,6 +210,65 @@ def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
 
+def _made_when(rows: pd.DataFrame, table: str) -> np.ndarray:
+    """When each row's fact was made, as UTC datetimes (NaT: not known): a record's run finished
+    (``details["finished_at"]``), a model's or dataset's commit was made (``last_modified``)."""
+    if table == "records":
+        def finished(details: Any) -> str | None:
+            # Most details name no time (imported results): spare them a JSON parse.
+            if not isinstance(details, str) or '"finished_at"' not in details:
+                return None
+            return json.loads(details).get("finished_at")
+
+        values = rows["details"].map(finished)
+    elif "last_modified" in rows.columns:
+        values = rows["last_modified"]
+    else:
+        return np.full(len(rows), np.datetime64("NaT"), dtype="datetime64[ns]")
+    when = pd.to_datetime(values.astype(object), utc=True, errors="coerce", format="ISO8601")
+    return when.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+
+
+def _held_later(old: pd.DataFrame, new: pd.DataFrame, table: str) -> np.ndarray:
+    """Which rows of ``new`` ``old`` holds a later copy of: another row of the same key (for
+    models and datasets, read at another revision) made later than it, both saying when."""
+    later = np.zeros(len(new), dtype=bool)
+    if old.empty or new.empty or (table != "records" and "revision" not in new.columns):
+        return later
+    key = TABLES[table][1]
+
+    def keys(frame: pd.DataFrame) -> list[tuple]:
+        return list(zip(*(frame[column].astype(object).where(frame[column].notna(), None) for column in key)))
+
+    held = {row_key: position for position, row_key in enumerate(keys(old))}  # the last row of a key, as _upsert keeps
+    pairs = [(position, held[row_key]) for position, row_key in enumerate(keys(new)) if row_key in held]
+    if not pairs:
+        return later
+    shared, rows = (np.array(side) for side in zip(*pairs))
+    mine, theirs = old.iloc[rows], new.iloc[shared]
+    if table == "records":
+        differ = mine["details"].to_numpy() != theirs["details"].to_numpy()
+    else:
+        before, after = mine["revision"].to_numpy(), theirs["revision"].to_numpy()
+        differ = pd.notna(before) & pd.notna(after) & (before != after)
+    at = np.flatnonzero(differ)
+    if len(at):
+        # NaT compares False: a copy that does not say when keeps today's rule (``new`` wins).
+        later[shared[at]] = _made_when(mine.iloc[at], table) > _made_when(theirs.iloc[at], table)
+    return later
+
+
+def describe_kept(kept: dict[str, int]) -> str:
+    """:attr:`Zoo.kept_later` in words: ``2 results and 1 model row``.
+
+    >>> describe_kept({"records": 2, "models": 1})
+    '2 results and 1 model row'
+    """
+    names = {"records": "result", "models": "model row", "datasets": "dataset row"}
+    parts = [f"{count} {names[table]}{'s' if count > 1 else ''}" for table, count in kept.items() if count]
+    return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
+
+
 def _without_keys(failed: pd.DataFrame, records: pd.DataFrame, *, same_revisions: bool = False) -> pd.DataFrame:
     """The failed jobs whose key no row of ``records`` holds (a record is the later word on its
     key); with ``same_revisions``, only rows made at the model and dataset revisions the failure
@@ -264,6 +334,9 @@ class Zoo:
         self.failed_jobs = failed_jobs if failed_jobs is not None else _empty("failed_jobs")
         #: artefact name (a relative posix path under ``artefacts/``) -> file holding it, or its bytes
         self.artefacts: dict[str, Path | bytes] = dict(artefacts or {})
+        #: Set by :meth:`merge` (not saved): table -> rows of the zoo merged into that it kept
+        #: over ``other``'s copies of them, because they were made later.
+        self.kept_later: dict[str, int] = {}
 
     # -- adding facts -------------------------------------------------------------------------
 
@@ -589,11 +662,24 @@ class Zoo:
     # -- combining ----------------------------------------------------------------------------
 
     def merge(self, other: "Zoo") -> "Zoo":
-        """A new zoo with the facts of both; ``other`` wins where both hold the same key.
+        """A new zoo with the facts of both; ``other`` wins where both hold the same key, unless
+        this zoo's copy says it was made later (see the module docstring).
 
         Model and dataset rows are merged column by column (see the module docstring): what
         ``other`` leaves missing in a row keeps this zoo's value. A record of ``other`` drops
         this zoo's failed job of its key: the job has succeeded since.
+
+        A record whose run finished later (``details["finished_at"]``), and a model row read at
+        a commit made later (``last_modified``), is kept over ``other``'s copy, which is stale;
+        the merged zoo's :attr:`kept_later` counts them per table.
+
+        >>> rerun = Zoo()
+        >>> rerun.add_profiles([ProfileRecord("m1", "d1", 2.7, details={"finished_at": "2026-01-08T10:00:00+00:00"})])
+        >>> stale = Zoo()
+        >>> stale.add_profiles([ProfileRecord("m1", "d1", 2.6, details={"finished_at": "2026-01-01T10:00:00+00:00"})])
+        >>> merged = rerun.merge(stale)
+        >>> merged.records["score"].tolist(), merged.kept_later
+        ([2.7], {'records': 1})
 
         A score name and direction describe records, so they clash only when both zoos hold
         some: a zoo with no records yet (``zoo pull --new-if-missing`` starts one scored as
@@ -619,11 +705,18 @@ class Zoo:
                 + "keep them in separate zoos (another --out folder or --repo)"
             )
         mine = {name: getattr(self, name) for name in TABLES}
-        mine["failed_jobs"] = _without_keys(self.failed_jobs, other.records)
+        theirs = {name: getattr(other, name) for name in TABLES}
+        kept = {}
+        for name in ("records", *FEATURE_TABLES):
+            later = _held_later(mine[name], theirs[name], name)
+            if later.any():
+                theirs[name] = theirs[name][~later].reset_index(drop=True)
+                kept[name] = int(later.sum())
+        mine["failed_jobs"] = _without_keys(self.failed_jobs, theirs["records"])
         merged = Zoo(
             meta,
             **{
-                name: (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], getattr(other, name), name)
+                name: (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], theirs[name], name)
                 for name in TABLES
             },
             artefacts={**self.artefacts, **other.artefacts},
@@ -632,6 +725,7 @@ class Zoo:
         # A failure of ``other``'s beside a record of ours for the same job at the same revisions
         # is a stale copy (two writers: one pulled the failure, the other's retry succeeded).
         merged.failed_jobs = _without_keys(merged.failed_jobs, merged.records, same_revisions=True)
+        merged.kept_later = kept
         return merged
 
     def equals(self, other: "Zoo") -> bool:
@@ -886,9 +980,13 @@ def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, c
     return changed
 
 
-def merge_into(folder: str | os.PathLike, incoming: "Zoo") -> tuple["Zoo", int | None]:
+def merge_into(
+    folder: str | os.PathLike, incoming: "Zoo", *, then: Callable[["Zoo"], object] | None = None
+) -> tuple["Zoo", int | None]:
     """Merge ``incoming`` into the zoo in ``folder`` under its lock (a folder holding no zoo gets
     ``incoming``): the zoo saved, and how many records the folder held before (``None``: no zoo).
+    ``then`` completes the merged zoo before it is saved, still under the lock (``zoo pull`` and
+    ``zoo import`` compute the distances between datasets profiled apart).
 
     >>> merged, held = merge_into("my-zoo", import_bundle("bundle/", higher_is_better=False))  # doctest: +SKIP
     """
@@ -899,7 +997,10 @@ def merge_into(folder: str | os.PathLike, incoming: "Zoo") -> tuple["Zoo", int |
         nonlocal held
         if local is not fresh:
             held = len(local.records)
-        return local.merge(incoming)
+        merged = local.merge(incoming)
+        if then is not None:
+            then(merged)
+        return merged
 
     return update_zoo(folder, merge, create=lambda: fresh), held
 
