@@ -12,6 +12,7 @@ from fixtures.data import isolated_cache, messy_folder, parquet_dataset, tiny_cl
 from hubselect.cli import main
 from hubselect.data.sample import load_dataset_sample
 from hubselect.errors import HubError, InputError
+from hubselect.hub.datasets import dataset_files
 
 
 def _upload(folder, repo_id: str, token: str, repo_type: str = "dataset") -> str:
@@ -86,6 +87,7 @@ def test_configs_and_row_counts_come_from_the_card(hub, hub_token, hub_repo_id, 
         "- config_name: dogs\n  default: true\n  data_files:\n  - split: train\n    path: dogs/*.parquet\n"
         "dataset_info:\n"
         "- config_name: cats\n  splits:\n  - name: train\n    num_examples: 48\n"
+        "- config_name: dogs\n  splits:\n  - name: train\n    num_examples: 48\n"
         "---\n# pets\n"
     )
     import shutil
@@ -99,6 +101,8 @@ def test_configs_and_row_counts_come_from_the_card(hub, hub_token, hub_repo_id, 
     assert all(source.startswith("cats/") for source in cats.sources)
     dogs = load_dataset_sample(hub_repo_id, n=10, progress=False)  # the card's default config
     assert all(source.startswith("dogs/") for source in dogs.sources)
+    # Its row count too, though no config was named (what a sample reports as the split's size).
+    assert dataset_files(hub_repo_id).num_rows == 48
     with pytest.raises(InputError, match="no config 'birds'; choose one of: cats, dogs"):
         load_dataset_sample(f"{hub_repo_id}:birds", n=10, progress=False)
 
@@ -255,6 +259,38 @@ def test_data_in_another_format_is_read_from_the_conversion_never_from_preview_i
     sample = load_dataset_sample(hub_repo_id, n=8, progress=False)
     assert sample.details["converted"] and sample.total == 12
     assert all(source.startswith("default/train/0000.parquet") for source in sample.sources)
+
+
+def test_webdataset_of_the_cards_default_config_is_read_from_that_configs_conversion(hub, hub_token, hub_repo_id, tmp_path):
+    """The card makes `cats` (over .tar shards) the default: the Hub converts it to `cats/train/`,
+    and that is what is read without a config named, as `datasets` picks `cats`."""
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    _webdataset(tmp_path / "repo" / "shards")
+    (tmp_path / "repo" / "README.md").write_text(
+        "---\nconfigs:\n- config_name: cats\n  default: true\n  data_files:\n  - split: train\n    path: shards/*.tar\n---\n"
+    )
+    sha = _upload(tmp_path / "repo", hub_repo_id, hub_token)
+    with pytest.raises(InputError, match=f"dataset {hub_repo_id} config 'cats': split 'train' is in .tar files .* at {sha[:12]}"):
+        load_dataset_sample(hub_repo_id, n=8, progress=False)
+
+    write_parquet_shards(tmp_path / "staging", 12, shards=1, row_group_size=4, seed=3)
+    (tmp_path / "conversion" / "cats" / "train").mkdir(parents=True)
+    (tmp_path / "staging" / "data" / "train-00000-of-00001.parquet").rename(tmp_path / "conversion" / "cats" / "train" / "0000.parquet")
+    api = HfApi(token=hub_token)
+    api.create_branch(hub_repo_id, branch="conversion", repo_type="dataset")
+    api.upload_folder(repo_id=hub_repo_id, folder_path=str(tmp_path / "conversion"), repo_type="dataset", revision="conversion")
+    hub.set_ref(hub_repo_id, "refs/convert/parquet", "conversion", repo_type="dataset")
+
+    assert datasets.load_dataset_builder(hub_repo_id).config.name == "cats"
+    for name in (hub_repo_id, f"{hub_repo_id}:cats"):
+        sample = load_dataset_sample(name, n=8, progress=False)
+        assert sample.details["converted"] and sample.total == 12 and sample.revision == sha, name
+        assert all(source.startswith("cats/train/0000.parquet") for source in sample.sources), name
+    with pytest.raises(InputError, match=r"config 'cats' has no parquet or image files for split 'test' .*\(found: train\)"):
+        load_dataset_sample(hub_repo_id, n=8, split="test", progress=False)
 
 
 def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_token, hub_repo_id, tmp_path, caplog):
