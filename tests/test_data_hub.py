@@ -208,6 +208,54 @@ def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, h
     assert load_dataset_sample(f"{hub_repo_id}:dogs", n=10, split="test", progress=False).total == 16
 
 
+def test_several_configs_and_no_default_are_refused_as_datasets_refuses(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """Without a config named, the card's default is read, as `datasets` picks it (marked
+    `default: true`, named `default`, or the only one); with several and no default (or several
+    defaults) `datasets` refuses to guess, and so does hubselect, never sampling the first config
+    under the repo's bare name."""
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    for config, style in (("cats", "warm"), ("dogs", "cool"), ("default", "mono")):
+        write_parquet_shards(tmp_path / config, 16, shards=1, row_group_size=8, style=style, seed=1)
+
+    def card(*configs: str) -> None:
+        (tmp_path / "README.md").write_text("---\nconfigs:\n" + "".join(f"- config_name: {c}\n  data_dir: {c}\n" for c in configs) + "---\n")
+        _upload(tmp_path, hub_repo_id, hub_token)
+
+    card("cats", "dogs")
+    with pytest.raises(ValueError, match="Config name is missing"):
+        datasets.load_dataset_builder(hub_repo_id)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(hub_repo_id, n=10, progress=False)
+    assert str(error.value) == (
+        f"dataset {hub_repo_id}: its card has several configs (cats, dogs) and none is the default; "
+        f"pick one as {hub_repo_id}:CONFIG, e.g. {hub_repo_id}:cats"
+    )
+    # The same for the commands: one line, exit 2, nothing written to the zoo.
+    profile = ["dataset", "profile", hub_repo_id, "--zoo", str(tmp_path / "zoo"), "--probe", str(tiny_clip_dir())]
+    for command in (["recommend", hub_repo_id, "--zoo", "demo"], ["dataset", "similar", hub_repo_id, "--zoo", "demo"], profile):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 2 and err.count("\n") == 1 and "pick one as" in err, err
+    assert not (tmp_path / "zoo").exists()
+    assert all(s.startswith("dogs/") for s in load_dataset_sample(f"{hub_repo_id}:dogs", n=10, progress=False).sources)
+
+    card("cats", "default")  # a config named default is the default, as in datasets
+    assert datasets.load_dataset_builder(hub_repo_id).config.name == "default"
+    assert all(s.startswith("default/") for s in load_dataset_sample(hub_repo_id, n=10, progress=False).sources)
+
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n- config_name: cats\n  data_dir: cats\n  default: true\n- config_name: default\n  data_dir: default\n---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+    with pytest.raises(ValueError, match="several default configs"):
+        datasets.load_dataset_builder(hub_repo_id)
+    with pytest.raises(InputError, match=f"its card marks several configs default \\(cats, default\\); pick one as {hub_repo_id}:CONFIG"):
+        load_dataset_sample(hub_repo_id, n=10, progress=False)
+
+
 def _webdataset(folder, shards: int = 2, per_shard: int = 4):
     """Webdataset shards (a jpg and a txt caption per sample) in ``folder``."""
     import io

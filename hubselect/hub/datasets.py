@@ -316,20 +316,29 @@ class _ConfigFiles:
 
 
 def _card_config(card: dict, repo_id: str, config: str | None) -> _ConfigFiles | None:
-    """Where ``config``'s files are, from the card's ``configs:`` YAML, or None without one."""
+    """Where ``config``'s files are, from the card's ``configs:`` YAML, or None without one.
+
+    Without ``config``, the card's default, as ``datasets`` picks it: the config marked
+    ``default: true`` or named ``default``, else the only one. Several configs and no default
+    (or several defaults) is an :class:`InputError` naming them, as ``datasets`` refuses to
+    guess: reading the first would profile one config under the repo's bare name.
+    """
     configs = card.get("configs") or []
     if not configs:
         return None
-    chosen = None
-    for entry in configs:
-        if config is None and (entry.get("default") or entry.get("config_name") == "default"):
-            chosen = entry
-        if config is not None and entry.get("config_name") == config:
-            chosen = entry
-    if chosen is None and config is None:
-        chosen = configs[0]
+    names = ", ".join(str(c.get("config_name")) for c in configs)
+    if config is None:
+        defaults = [entry for entry in configs if len(configs) == 1 or entry.get("default") or entry.get("config_name") == "default"]
+        pick = f"pick one as {repo_id}:CONFIG, e.g. {repo_id}:{(defaults or configs)[0].get('config_name')}"
+        if not defaults:
+            raise InputError(f"dataset {repo_id}: its card has several configs ({names}) and none is the default; {pick}")
+        if len(defaults) > 1:
+            marked = ", ".join(str(c.get("config_name")) for c in defaults)
+            raise InputError(f"dataset {repo_id}: its card marks several configs default ({marked}); {pick}")
+        chosen = defaults[0]
+    else:
+        chosen = next((entry for entry in configs if entry.get("config_name") == config), None)
     if chosen is None:
-        names = ", ".join(str(c.get("config_name")) for c in configs)
         raise InputError(f"dataset {repo_id} has no config {config!r}; choose one of: {names}")
     name = str(chosen.get("config_name"))
     data_dir = str(chosen.get("data_dir") or "").strip("/")
