@@ -390,6 +390,38 @@ def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_
         load_dataset_sample(hub_repo_id + "-samples", n=10, min_images=2, progress=False)
 
 
+def test_a_json_table_of_captions_beside_images_is_advised_into_a_metadata_file_that_reads(hub, hub_token, hub_repo_id, tmp_path, caplog):
+    """captions.json beside images: the advice is one that works for JSON, metadata.jsonl with a
+    file_name column (renamed metadata.csv, JSON does not parse as CSV); JSON Lines only needs the name."""
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
+    captions = {p.name: f"a cool picture {i}" for i, p in enumerate(sorted(folder.iterdir()))}
+    (folder / "captions.json").write_text(json.dumps(captions))
+    _upload(folder, hub_repo_id, hub_token)
+    with caplog.at_level(logging.WARNING, logger="hubselect.hub.datasets"):
+        assert load_dataset_sample(hub_repo_id, n=10, progress=False).caption_column is None
+    assert (
+        "captions.json not read (the images are the data); if captions.json holds their captions, convert it to metadata.jsonl, "
+        'one JSON object per line with a file_name column (e.g. {"file_name": "a.png", "text": "..."})'
+    ) in caplog.text
+
+    # Followed, the advice gives the images their captions.
+    lines = "".join(json.dumps({"file_name": name, "text": text}) + "\n" for name, text in captions.items())
+    (folder / "captions.json").unlink()
+    (folder / "captions.jsonl").write_text(lines)
+    other = hub_repo_id + "-lines"
+    _upload(folder, other, hub_token)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubselect.hub.datasets"):
+        load_dataset_sample(other, n=10, progress=False)
+    assert "if captions.jsonl holds their captions, name it metadata.jsonl" in caplog.text
+    (folder / "captions.jsonl").rename(folder / "metadata.jsonl")
+    _upload(folder, hub_repo_id + "-metadata", hub_token)
+    sample = load_dataset_sample(hub_repo_id + "-metadata", n=10, progress=False)
+    assert sample.caption_column == "text" and sorted(sample.captions) == sorted(captions.values())
+
+
 def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, hub_token, hub_repo_id, tmp_path):
     """A notebook's `.ipynb_checkpoints/` (stale copies, stale metadata) is not part of the dataset, as `datasets` skips it."""
     import shutil

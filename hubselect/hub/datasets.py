@@ -489,10 +489,7 @@ def _select(
         # labels.json, an images.zip to download them at once): the images are the data, as
         # datasets reads the split (its most common file kind).
         tables = [f for f in other if _kind(f.path) in TABLE_SUFFIXES]
-        advice = ""
-        if tables:
-            suffix = _kind(tables[0].path) if _kind(tables[0].path) in (".csv", ".jsonl") else ".csv"
-            advice = f"; if {tables[0].path} holds their captions, name it metadata{suffix}"
+        advice = f"; if {tables[0].path} holds their captions, {_as_metadata(tables[0].path)}" if tables else ""
         log.warning("dataset %s: %s not read (the images are the data)%s", repo_id, ", ".join(f.path for f in other), advice)
         other = []
     if other:
@@ -506,6 +503,25 @@ def _select(
         if Path(f.path).name in METADATA_FILES and not _hidden(path) and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
     ]
     return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images, metadata=metadata, source_revision=sha), []
+
+
+def _as_metadata(path: str) -> str:
+    """How a table of captions beside images becomes their imagefolder metadata, which is read as
+    ``metadata.csv`` (comma-separated), ``metadata.jsonl`` (one JSON object per line) or
+    ``metadata.parquet``: a CSV or JSON Lines file only needs the name; a ``.json`` file (an
+    array, or an object keyed by file name) or a ``.tsv`` file renamed so would not parse.
+
+    >>> _as_metadata("captions.json")
+    'convert it to metadata.jsonl, one JSON object per line with a file_name column (e.g. {"file_name": "a.png", "text": "..."})'
+    """
+    suffix = _kind(path)
+    if suffix == ".csv":
+        return "name it metadata.csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "name it metadata.jsonl"
+    if suffix == ".tsv":
+        return "convert it to metadata.csv, comma-separated with a file_name column"
+    return 'convert it to metadata.jsonl, one JSON object per line with a file_name column (e.g. {"file_name": "a.png", "text": "..."})'
 
 
 def _zips_copy(other: list[HubFile], images: list[HubFile]) -> bool:
