@@ -12,6 +12,7 @@ from fixtures.data import isolated_cache, messy_folder, parquet_dataset, tiny_cl
 from hubselect.cli import main
 from hubselect.data.sample import load_dataset_sample
 from hubselect.errors import HubError, InputError
+from hubselect.hub.datasets import dataset_files
 
 
 def _upload(folder, repo_id: str, token: str, repo_type: str = "dataset") -> str:
@@ -86,6 +87,7 @@ def test_configs_and_row_counts_come_from_the_card(hub, hub_token, hub_repo_id, 
         "- config_name: dogs\n  default: true\n  data_files:\n  - split: train\n    path: dogs/*.parquet\n"
         "dataset_info:\n"
         "- config_name: cats\n  splits:\n  - name: train\n    num_examples: 48\n"
+        "- config_name: dogs\n  splits:\n  - name: train\n    num_examples: 48\n"
         "---\n# pets\n"
     )
     import shutil
@@ -99,6 +101,8 @@ def test_configs_and_row_counts_come_from_the_card(hub, hub_token, hub_repo_id, 
     assert all(source.startswith("cats/") for source in cats.sources)
     dogs = load_dataset_sample(hub_repo_id, n=10, progress=False)  # the card's default config
     assert all(source.startswith("dogs/") for source in dogs.sources)
+    # Its row count too, though no config was named (what a sample reports as the split's size).
+    assert dataset_files(hub_repo_id).num_rows == 48
     with pytest.raises(InputError, match="no config 'birds'; choose one of: cats, dogs"):
         load_dataset_sample(f"{hub_repo_id}:birds", n=10, progress=False)
 
@@ -204,6 +208,54 @@ def test_a_missing_split_lists_the_splits_of_the_chosen_config(hub, hub_token, h
     assert load_dataset_sample(f"{hub_repo_id}:dogs", n=10, split="test", progress=False).total == 16
 
 
+def test_several_configs_and_no_default_are_refused_as_datasets_refuses(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """Without a config named, the card's default is read, as `datasets` picks it (marked
+    `default: true`, named `default`, or the only one); with several and no default (or several
+    defaults) `datasets` refuses to guess, and so does hubselect, never sampling the first config
+    under the repo's bare name."""
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    for config, style in (("cats", "warm"), ("dogs", "cool"), ("default", "mono")):
+        write_parquet_shards(tmp_path / config, 16, shards=1, row_group_size=8, style=style, seed=1)
+
+    def card(*configs: str) -> None:
+        (tmp_path / "README.md").write_text("---\nconfigs:\n" + "".join(f"- config_name: {c}\n  data_dir: {c}\n" for c in configs) + "---\n")
+        _upload(tmp_path, hub_repo_id, hub_token)
+
+    card("cats", "dogs")
+    with pytest.raises(ValueError, match="Config name is missing"):
+        datasets.load_dataset_builder(hub_repo_id)
+    with pytest.raises(InputError) as error:
+        load_dataset_sample(hub_repo_id, n=10, progress=False)
+    assert str(error.value) == (
+        f"dataset {hub_repo_id}: its card has several configs (cats, dogs) and none is the default; "
+        f"pick one as {hub_repo_id}:CONFIG, e.g. {hub_repo_id}:cats"
+    )
+    # The same for the commands: one line, exit 2, nothing written to the zoo.
+    profile = ["dataset", "profile", hub_repo_id, "--zoo", str(tmp_path / "zoo"), "--probe", str(tiny_clip_dir())]
+    for command in (["recommend", hub_repo_id, "--zoo", "demo"], ["dataset", "similar", hub_repo_id, "--zoo", "demo"], profile):
+        code = main(command)
+        out, err = capsys.readouterr()
+        assert code == 2 and err.count("\n") == 1 and "pick one as" in err, err
+    assert not (tmp_path / "zoo").exists()
+    assert all(s.startswith("dogs/") for s in load_dataset_sample(f"{hub_repo_id}:dogs", n=10, progress=False).sources)
+
+    card("cats", "default")  # a config named default is the default, as in datasets
+    assert datasets.load_dataset_builder(hub_repo_id).config.name == "default"
+    assert all(s.startswith("default/") for s in load_dataset_sample(hub_repo_id, n=10, progress=False).sources)
+
+    (tmp_path / "README.md").write_text(
+        "---\nconfigs:\n- config_name: cats\n  data_dir: cats\n  default: true\n- config_name: default\n  data_dir: default\n---\n"
+    )
+    _upload(tmp_path, hub_repo_id, hub_token)
+    with pytest.raises(ValueError, match="several default configs"):
+        datasets.load_dataset_builder(hub_repo_id)
+    with pytest.raises(InputError, match=f"its card marks several configs default \\(cats, default\\); pick one as {hub_repo_id}:CONFIG"):
+        load_dataset_sample(hub_repo_id, n=10, progress=False)
+
+
 def _webdataset(folder, shards: int = 2, per_shard: int = 4):
     """Webdataset shards (a jpg and a txt caption per sample) in ``folder``."""
     import io
@@ -257,6 +309,38 @@ def test_data_in_another_format_is_read_from_the_conversion_never_from_preview_i
     assert all(source.startswith("default/train/0000.parquet") for source in sample.sources)
 
 
+def test_webdataset_of_the_cards_default_config_is_read_from_that_configs_conversion(hub, hub_token, hub_repo_id, tmp_path):
+    """The card makes `cats` (over .tar shards) the default: the Hub converts it to `cats/train/`,
+    and that is what is read without a config named, as `datasets` picks `cats`."""
+    import datasets
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    _webdataset(tmp_path / "repo" / "shards")
+    (tmp_path / "repo" / "README.md").write_text(
+        "---\nconfigs:\n- config_name: cats\n  default: true\n  data_files:\n  - split: train\n    path: shards/*.tar\n---\n"
+    )
+    sha = _upload(tmp_path / "repo", hub_repo_id, hub_token)
+    with pytest.raises(InputError, match=f"dataset {hub_repo_id} config 'cats': split 'train' is in .tar files .* at {sha[:12]}"):
+        load_dataset_sample(hub_repo_id, n=8, progress=False)
+
+    write_parquet_shards(tmp_path / "staging", 12, shards=1, row_group_size=4, seed=3)
+    (tmp_path / "conversion" / "cats" / "train").mkdir(parents=True)
+    (tmp_path / "staging" / "data" / "train-00000-of-00001.parquet").rename(tmp_path / "conversion" / "cats" / "train" / "0000.parquet")
+    api = HfApi(token=hub_token)
+    api.create_branch(hub_repo_id, branch="conversion", repo_type="dataset")
+    api.upload_folder(repo_id=hub_repo_id, folder_path=str(tmp_path / "conversion"), repo_type="dataset", revision="conversion")
+    hub.set_ref(hub_repo_id, "refs/convert/parquet", "conversion", repo_type="dataset")
+
+    assert datasets.load_dataset_builder(hub_repo_id).config.name == "cats"
+    for name in (hub_repo_id, f"{hub_repo_id}:cats"):
+        sample = load_dataset_sample(name, n=8, progress=False)
+        assert sample.details["converted"] and sample.total == 12 and sample.revision == sha, name
+        assert all(source.startswith("cats/train/0000.parquet") for source in sample.sources), name
+    with pytest.raises(InputError, match=r"config 'cats' has no parquet or image files for split 'test' .*\(found: train\)"):
+        load_dataset_sample(hub_repo_id, n=8, split="test", progress=False)
+
+
 def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_token, hub_repo_id, tmp_path, caplog):
     """metadata.csv describes the images; a table of captions under another name leaves the images
     the data (as datasets reads them: the most common file kind), and says how to name it."""
@@ -304,6 +388,38 @@ def test_the_images_of_an_imagefolder_with_a_metadata_csv_are_its_data(hub, hub_
     _upload(samples, hub_repo_id + "-samples", hub_token)
     with pytest.raises(InputError, match=r"split 'train' is in \.zip files \(all\.zip\)"):
         load_dataset_sample(hub_repo_id + "-samples", n=10, min_images=2, progress=False)
+
+
+def test_a_json_table_of_captions_beside_images_is_advised_into_a_metadata_file_that_reads(hub, hub_token, hub_repo_id, tmp_path, caplog):
+    """captions.json beside images: the advice is one that works for JSON, metadata.jsonl with a
+    file_name column (renamed metadata.csv, JSON does not parse as CSV); JSON Lines only needs the name."""
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
+    captions = {p.name: f"a cool picture {i}" for i, p in enumerate(sorted(folder.iterdir()))}
+    (folder / "captions.json").write_text(json.dumps(captions))
+    _upload(folder, hub_repo_id, hub_token)
+    with caplog.at_level(logging.WARNING, logger="hubselect.hub.datasets"):
+        assert load_dataset_sample(hub_repo_id, n=10, progress=False).caption_column is None
+    assert (
+        "captions.json not read (the images are the data); if captions.json holds their captions, convert it to metadata.jsonl, "
+        'one JSON object per line with a file_name column (e.g. {"file_name": "a.png", "text": "..."})'
+    ) in caplog.text
+
+    # Followed, the advice gives the images their captions.
+    lines = "".join(json.dumps({"file_name": name, "text": text}) + "\n" for name, text in captions.items())
+    (folder / "captions.json").unlink()
+    (folder / "captions.jsonl").write_text(lines)
+    other = hub_repo_id + "-lines"
+    _upload(folder, other, hub_token)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hubselect.hub.datasets"):
+        load_dataset_sample(other, n=10, progress=False)
+    assert "if captions.jsonl holds their captions, name it metadata.jsonl" in caplog.text
+    (folder / "captions.jsonl").rename(folder / "metadata.jsonl")
+    _upload(folder, hub_repo_id + "-metadata", hub_token)
+    sample = load_dataset_sample(hub_repo_id + "-metadata", n=10, progress=False)
+    assert sample.caption_column == "text" and sorted(sample.captions) == sorted(captions.values())
 
 
 def test_hidden_folders_of_a_hub_dataset_are_skipped_as_in_a_local_folder(hub, hub_token, hub_repo_id, tmp_path):

@@ -47,8 +47,9 @@ CACHE_FORMAT = 1
 #: Version of the rule that picks which files of a Hub dataset a sample reads
 #: (:func:`~hubselect.hub.datasets.dataset_files`): a cached profile of a Hub dataset made under
 #: another rule may be of other files at the same commit (preview images beside webdataset
-#: shards or a zip, read as the data until rule 2), so it is not reused.
-HUB_FILES_RULE = 2
+#: shards or a zip, read as the data until rule 2; the first of several configs, none of them
+#: the card's default, read under the repo's bare name until rule 3), so it is not reused.
+HUB_FILES_RULE = 3
 
 #: Where a zoo keeps dataset profiles, under ``artefacts/``.
 PROFILES_DIR = "datasets"

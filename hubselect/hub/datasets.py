@@ -213,13 +213,16 @@ def dataset_files(
         tree = [_hub_file(f) for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=sha, recursive=True) if hasattr(f, "size")]
         card = _card(api, repo_id, sha, tree)
         chosen = _card_config(card, repo_id, config)
+        # The config read: the one asked for, the card's default, or the one config of a card
+        # without `configs:`. The Hub's conversion and the card's row counts are keyed by it.
+        name = chosen.name if chosen else config or "default"
         # Not the one config of a card without `configs:` ("default", the whole repo): perhaps one of the conversion's.
         undeclared = chosen is None and config not in (None, "default")
         other: list[HubFile] = []  # the split's data files in a format hubselect does not read
         if not undeclared:
             found, other = _select(repo_id, sha, tree, config, split, chosen)
             if found.parquet or found.images:
-                return replace(found, num_rows=_card_num_rows(card, config, split), repo_images=_repo_images(found, tree))
+                return replace(found, num_rows=_card_num_rows(card, name, split), repo_images=_repo_images(found, tree))
         # Another format (webdataset, csv of URLs, a loading script...): use the Hub's conversion.
         try:
             converted_sha = api.dataset_info(repo_id, revision=PARQUET_CONVERSION).sha
@@ -231,18 +234,18 @@ def dataset_files(
                 parts = f.path.split("/")
                 if hasattr(f, "size") and f.path.endswith(".parquet") and len(parts) >= 3:
                     converted.setdefault(parts[0], {}).setdefault(parts[1].removeprefix("partial-"), []).append(_hub_file(f))
-            parquet = converted.get(config or "default", {}).get(split)
+            parquet = converted.get(name, {}).get(split)
             if parquet:
                 return HubDatasetFiles(repo_id, converted_sha, config, split, parquet=sorted(parquet, key=lambda f: f.path),
                                        converted=True, source_revision=sha, repo_images=_repo_images(None, tree))
-    if undeclared and config not in converted:
+    if undeclared and name not in converted:
         names = ", ".join(sorted({"default", *converted}))
         raise InputError(f"dataset {repo_id} has no config {config!r} (its card declares none); choose one of: {names}")
-    where = f"dataset {repo_id}" + (f" config {config!r}" if config else "")
+    where = f"dataset {repo_id}" + (f" config {name!r}" if config or chosen else "")
     if other:
         raise InputError(_other_format_error(where, split, sha, other, _split_files(repo_id, tree, chosen)[split]))
     own = set() if undeclared else _splits_present(repo_id, tree, chosen)
-    splits = sorted(own | set(converted.get(config or "default", {})))
+    splits = sorted(own | set(converted.get(name, {})))
     if not splits:
         raise InputError(
             f"{where} has no parquet or image files at {sha[:12]}, and the Hub has no parquet conversion of it; "
@@ -287,10 +290,10 @@ def _card(api, repo_id: str, sha: str, tree: list[HubFile]) -> dict:
         return {}
 
 
-def _card_num_rows(card: dict, config: str | None, split: str) -> int | None:
+def _card_num_rows(card: dict, config: str, split: str) -> int | None:
     infos = card.get("dataset_info") or []
     for info in infos if isinstance(infos, list) else [infos]:
-        if not isinstance(info, dict) or info.get("config_name", "default") != (config or "default"):
+        if not isinstance(info, dict) or info.get("config_name", "default") != config:
             continue
         for entry in info.get("splits") or []:
             if isinstance(entry, dict) and entry.get("name") == split and isinstance(entry.get("num_examples"), int):
@@ -302,37 +305,48 @@ def _card_num_rows(card: dict, config: str | None, split: str) -> int | None:
 class _ConfigFiles:
     """Where a config of the card's ``configs:`` keeps its files, as ``datasets`` reads the entry.
 
-    ``data_dir`` is the config's folder ("": the whole repo). ``data_files`` are each split's
-    glob patterns, relative to that folder; without them, splits are found by name inside the
-    folder, as for a repo whose card declares no configs.
+    ``name`` is the config's ``config_name``. ``data_dir`` is the config's folder ("": the whole
+    repo). ``data_files`` are each split's glob patterns, relative to that folder; without them,
+    splits are found by name inside the folder, as for a repo whose card declares no configs.
     """
 
+    name: str
     data_dir: str = ""
     data_files: list[tuple[str, list[str]]] | None = None
 
 
 def _card_config(card: dict, repo_id: str, config: str | None) -> _ConfigFiles | None:
-    """Where ``config``'s files are, from the card's ``configs:`` YAML, or None without one."""
+    """Where ``config``'s files are, from the card's ``configs:`` YAML, or None without one.
+
+    Without ``config``, the card's default, as ``datasets`` picks it: the config marked
+    ``default: true`` or named ``default``, else the only one. Several configs and no default
+    (or several defaults) is an :class:`InputError` naming them, as ``datasets`` refuses to
+    guess: reading the first would profile one config under the repo's bare name.
+    """
     configs = card.get("configs") or []
     if not configs:
         return None
-    chosen = None
-    for entry in configs:
-        if config is None and (entry.get("default") or entry.get("config_name") == "default"):
-            chosen = entry
-        if config is not None and entry.get("config_name") == config:
-            chosen = entry
-    if chosen is None and config is None:
-        chosen = configs[0]
+    names = ", ".join(str(c.get("config_name")) for c in configs)
+    if config is None:
+        defaults = [entry for entry in configs if len(configs) == 1 or entry.get("default") or entry.get("config_name") == "default"]
+        pick = f"pick one as {repo_id}:CONFIG, e.g. {repo_id}:{(defaults or configs)[0].get('config_name')}"
+        if not defaults:
+            raise InputError(f"dataset {repo_id}: its card has several configs ({names}) and none is the default; {pick}")
+        if len(defaults) > 1:
+            marked = ", ".join(str(c.get("config_name")) for c in defaults)
+            raise InputError(f"dataset {repo_id}: its card marks several configs default ({marked}); {pick}")
+        chosen = defaults[0]
+    else:
+        chosen = next((entry for entry in configs if entry.get("config_name") == config), None)
     if chosen is None:
-        names = ", ".join(str(c.get("config_name")) for c in configs)
         raise InputError(f"dataset {repo_id} has no config {config!r}; choose one of: {names}")
+    name = str(chosen.get("config_name"))
     data_dir = str(chosen.get("data_dir") or "").strip("/")
     data_files = chosen.get("data_files")
     if data_files is None:
-        return _ConfigFiles(data_dir)
+        return _ConfigFiles(name, data_dir)
     if isinstance(data_files, str):
-        return _ConfigFiles(data_dir, [("train", [data_files])])
+        return _ConfigFiles(name, data_dir, [("train", [data_files])])
     out = []
     for item in data_files:
         if isinstance(item, dict):
@@ -340,7 +354,7 @@ def _card_config(card: dict, repo_id: str, config: str | None) -> _ConfigFiles |
             out.append((str(item.get("split", "train")), [paths] if isinstance(paths, str) else list(paths or [])))
         else:
             out.append(("train", [str(item)]))
-    return _ConfigFiles(data_dir, out)
+    return _ConfigFiles(name, data_dir, out)
 
 
 def _tokens(path: str) -> set[str]:
@@ -475,10 +489,7 @@ def _select(
         # labels.json, an images.zip to download them at once): the images are the data, as
         # datasets reads the split (its most common file kind).
         tables = [f for f in other if _kind(f.path) in TABLE_SUFFIXES]
-        advice = ""
-        if tables:
-            suffix = _kind(tables[0].path) if _kind(tables[0].path) in (".csv", ".jsonl") else ".csv"
-            advice = f"; if {tables[0].path} holds their captions, name it metadata{suffix}"
+        advice = f"; if {tables[0].path} holds their captions, {_as_metadata(tables[0].path)}" if tables else ""
         log.warning("dataset %s: %s not read (the images are the data)%s", repo_id, ", ".join(f.path for f in other), advice)
         other = []
     if other:
@@ -492,6 +503,25 @@ def _select(
         if Path(f.path).name in METADATA_FILES and not _hidden(path) and any(d == Path(f.path).parent or Path(f.path).parent in d.parents for d in image_dirs)
     ]
     return HubDatasetFiles(repo_id, sha, config, split, parquet=parquet, images=images, metadata=metadata, source_revision=sha), []
+
+
+def _as_metadata(path: str) -> str:
+    """How a table of captions beside images becomes their imagefolder metadata, which is read as
+    ``metadata.csv`` (comma-separated), ``metadata.jsonl`` (one JSON object per line) or
+    ``metadata.parquet``: a CSV or JSON Lines file only needs the name; a ``.json`` file (an
+    array, or an object keyed by file name) or a ``.tsv`` file renamed so would not parse.
+
+    >>> _as_metadata("captions.json")
+    'convert it to metadata.jsonl, one JSON object per line with a file_name column (e.g. {"file_name": "a.png", "text": "..."})'
+    """
+    suffix = _kind(path)
+    if suffix == ".csv":
+        return "name it metadata.csv"
+    if suffix in (".jsonl", ".ndjson"):
+        return "name it metadata.jsonl"
+    if suffix == ".tsv":
+        return "convert it to metadata.csv, comma-separated with a file_name column"
+    return 'convert it to metadata.jsonl, one JSON object per line with a file_name column (e.g. {"file_name": "a.png", "text": "..."})'
 
 
 def _zips_copy(other: list[HubFile], images: list[HubFile]) -> bool:
