@@ -96,6 +96,24 @@ def test_config_hash_is_stable_and_covers_every_setting():
     assert h not in changed and len(changed) == 6
 
 
+#: config_hash keys every finished result in the zoos users hold: a recipe they could run must keep
+#: its hash, or every such result is redone. Computed with hubselect at d47c2f1, before templates
+#: were checked and gradient checkpointing left the hash.
+PINNED_HASHES = [
+    (LoraRecipe(), "1a347510faa14d58"),
+    (DreamBoothRecipe(), "9472dc4ee2d76a2c"),
+    (TextualInversionRecipe(), "6a828a5142bd81ef"),
+    (DreamBoothRecipe(prior_preservation=True, class_word="dog"), "f2cc5cea53fdb3b1"),
+    (LoraRecipe(class_word="dog", steps=3, learning_rate=1e-3), "ce9ec18867908c45"),
+]
+
+
+@pytest.mark.parametrize("recipe, expected", PINNED_HASHES, ids=lambda value: getattr(value, "method", None))
+def test_config_hash_of_recipes_users_ran_is_unchanged(recipe, expected):
+    probe = "openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
+    assert config_hash(recipe, EvalConfig(), probe=probe, dino_probe=None, seed=0) == expected
+
+
 # -- training methods -------------------------------------------------------------------------------
 
 
