@@ -81,6 +81,30 @@ def test_recipes_have_practice_defaults_and_validate():
     assert make_recipe("dreambooth", {"rank": 8, "steps": 5}).steps == 5
 
 
+@pytest.mark.parametrize("build, message", [
+    (lambda: DreamBoothRecipe(template="a photo of {token} {foo}"),
+     "dreambooth: the template 'a photo of {token} {foo}' names {foo}; it may name {token} and {class_word}"),
+    (lambda: TextualInversionRecipe(template="{token} {class_word} {"),
+     "textual-inversion: the template '{token} {class_word} {' cannot be formatted (Single '{' encountered in format string); "
+     "write a literal brace as {{ or }}"),
+    (lambda: DreamBoothRecipe(class_template="a photo of {token}", prior_preservation=True),
+     "dreambooth: the class template 'a photo of {token}' names {token}; it may name {class_word}"),
+    (lambda: LoraRecipe(template="{token} {0}"), "lora: the template '{token} {0}' names {0}; it may name {token} and {class_word}"),
+    (lambda: LoraRecipe(template="{token:d}"), "lora: the template '{token:d}' cannot be formatted (Unknown format code 'd' for object of "
+                                               "type 'str'); write a literal brace as {{ or }}"),
+], ids=["unknown-field", "stray-brace", "token-in-class-template", "positional-field", "format-spec"])
+def test_a_template_that_cannot_be_formatted_is_refused_when_the_recipe_is_built(build, message):
+    # Was accepted, and each job failed after the model and dataset were read: "unexpected KeyError: 'foo'".
+    with pytest.raises(InputError) as info:
+        build()
+    assert str(info.value) == message
+
+
+def test_templates_with_literal_braces_still_format():
+    recipe = DreamBoothRecipe(template="{{style}} {token} {class_word}", class_template="{{style}} {class_word}", class_word="dog")
+    assert (recipe.prompt(None), recipe.class_prompt) == ("{style} sks dog", "{style} dog")
+
+
 def test_config_hash_is_stable_and_covers_every_setting():
     base = dict(probe="local:clip@abc", dino_probe=None, seed=0)
     h = config_hash(LoraRecipe(), EvalConfig(), **base)

@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import re
+import string
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar, Mapping
 
@@ -46,6 +47,34 @@ MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 PROFILE_CODE_VERSION = 1
 
 _SPACES = re.compile(r"\s+")
+
+#: The fields a caption template may name (:meth:`Recipe.prompt` fills them).
+TEMPLATE_FIELDS = ("token", "class_word")
+
+
+def template_fields(method: str, what: str, template: str, allowed: tuple[str, ...]) -> set[str]:
+    """The fields ``template`` names, once it is sure to format with ``allowed`` filled in; a
+    one-line :class:`InputError` naming the template otherwise.
+
+    Checked when a recipe is built: a template that cannot be formatted would fail in every
+    job, after the model and dataset were read and the "before" images generated.
+
+    >>> template_fields("lora", "template", "a photo of {token} {foo}", TEMPLATE_FIELDS)
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: lora: the template 'a photo of {token} {foo}' names {foo}; it may name {token} and {class_word}
+    """
+    try:
+        named = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        unknown = next((name for name in named if name not in allowed), None)
+        if unknown is None:
+            template.format(**dict.fromkeys(allowed, "word"))  # a format spec a word cannot take ({token:d})
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{method}: the {what} {template!r} cannot be formatted ({exc}); write a literal brace as {{{{ or }}}}") from None
+    if unknown is not None:
+        may = " and ".join(f"{{{name}}}" for name in allowed)
+        raise InputError(f"{method}: the {what} {template!r} names {{{unknown}}}; it may name {may}")
+    return set(named)
 
 
 @dataclass(frozen=True)
@@ -88,7 +117,7 @@ class Recipe:
             # Found here, before any job: textual inversion would fail on it only after loading
             # the model (an embedding initialised from no token), the others prompt with no noun.
             raise InputError(f"{self.method}: the class word is blank; pass a noun with --class-word (e.g. dog), or leave it out for 'object'")
-        if "{token}" not in self.template and "{class_word}" not in self.template:
+        if not template_fields(self.method, "template", self.template, TEMPLATE_FIELDS):
             raise InputError(f"{self.method}: the caption template needs {{token}} or {{class_word}}, got {self.template!r}")
         if self.lr_warmup_steps < 0 or self.max_grad_norm <= 0:
             raise InputError(f"{self.method}: warmup steps must be >= 0 and max_grad_norm > 0")
@@ -167,6 +196,8 @@ class DreamBoothRecipe(Recipe):
         super().__post_init__()
         if self.prior_preservation and self.num_class_images < 1:
             raise InputError("dreambooth: prior preservation needs num_class_images >= 1")
+        # The base model, which does not know the identifier token, draws the class images.
+        template_fields(self.method, "class template", self.class_template, ("class_word",))
 
     @property
     def class_prompt(self) -> str:
@@ -190,7 +221,7 @@ class TextualInversionRecipe(Recipe):
         super().__post_init__()
         if not self.token or " " in self.token:
             raise InputError(f"textual-inversion: the placeholder token must be one word, got {self.token!r}")
-        if "{token}" not in self.template:
+        if "token" not in template_fields(self.method, "template", self.template, TEMPLATE_FIELDS):
             raise InputError("textual-inversion: the caption template must hold {token} (the learned embedding)")
 
 
@@ -295,6 +326,7 @@ __all__ = [
     "METHODS",
     "MIXED_PRECISION",
     "RECIPES",
+    "TEMPLATE_FIELDS",
     "DreamBoothRecipe",
     "LoraRecipe",
     "Recipe",
@@ -304,5 +336,6 @@ __all__ = [
     "config_hash",
     "make_recipe",
     "parse_methods",
+    "template_fields",
     "with_overrides",
 ]
