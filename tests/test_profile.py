@@ -100,6 +100,25 @@ def test_a_template_that_cannot_be_formatted_is_refused_when_the_recipe_is_built
     assert str(info.value) == message
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"token": "object"}, "the placeholder token 'object' is part of the class word 'object', whose embedding it would start from; "
+                          "choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another class word (--class-word)"),
+    ({"token": "Dog", "class_word": "hot dog"}, "the placeholder token 'Dog' is part of the class word 'hot dog', whose embedding it would start "
+                                                "from; choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another class word (--class-word)"),
+    ({"token": "<cat>", "initializer": "a <cat> toy"}, "the placeholder token '<cat>' is part of the initializer 'a <cat> toy', whose embedding it "
+                                                       "would start from; choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another initializer"),
+    ({"token": "dog", "class_word": "dog", "initializer": "puppy"}, "the placeholder token 'dog' is part of the class word 'dog', which the prompts "
+                                                                   "name beside it; choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another class word (--class-word)"),
+], ids=["class-word", "case-and-part", "initializer", "class-word-beside-initializer"])
+def test_a_textual_inversion_placeholder_inside_its_initializer_is_refused_with_the_real_reason(settings, message):
+    # Was accepted, and the job failed after loading the model with "the initializer 'object' has no tokens":
+    # the tokenizer reads the placeholder wherever its letters appear, so it took the initializer's place.
+    with pytest.raises(InputError) as info:
+        TextualInversionRecipe(**settings)
+    assert str(info.value) == f"textual-inversion: {message}"
+    assert TextualInversionRecipe(token="<dog>", class_word="dog").prompt(None) == "a photo of <dog> dog"
+
+
 def test_templates_with_literal_braces_still_format():
     recipe = DreamBoothRecipe(template="{{style}} {token} {class_word}", class_template="{{style}} {class_word}", class_word="dog")
     assert (recipe.prompt(None), recipe.class_prompt) == ("{style} sks dog", "{style} dog")

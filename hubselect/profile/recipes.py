@@ -221,8 +221,24 @@ class TextualInversionRecipe(Recipe):
         super().__post_init__()
         if not self.token or " " in self.token:
             raise InputError(f"textual-inversion: the placeholder token must be one word, got {self.token!r}")
-        if "token" not in template_fields(self.method, "template", self.template, TEMPLATE_FIELDS):
+        named = template_fields(self.method, "template", self.template, TEMPLATE_FIELDS)
+        if "token" not in named:
             raise InputError("textual-inversion: the caption template must hold {token} (the learned embedding)")
+        # The tokenizer reads the placeholder wherever its letters appear (case aside): inside the
+        # initializer it leaves the embedding to start from the rest or from nothing, inside the
+        # prompts' class word it turns that noun into the learned token too.
+        if self.initializer:
+            texts = [("initializer", self.initializer, "whose embedding it would start from", "initializer")]
+            if "class_word" in named:
+                texts.append(("class word", self.class_word, "which the prompts name beside it", "class word (--class-word)"))
+        else:
+            texts = [("class word", self.class_word, "whose embedding it would start from", "class word (--class-word)")]
+        for what, text, role, other in texts:
+            if self.token.lower() in text.lower():
+                raise InputError(
+                    f"textual-inversion: the placeholder token {self.token!r} is part of the {what} {text!r}, {role}; choose a placeholder "
+                    f"that is not (e.g. the default {TextualInversionRecipe.token!r}), or another {other}"
+                )
 
 
 RECIPES: dict[str, type[Recipe]] = {cls.method: cls for cls in (LoraRecipe, DreamBoothRecipe, TextualInversionRecipe)}

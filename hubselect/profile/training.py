@@ -255,7 +255,13 @@ class _TextualInversion(_Method):
             raise InputError(f"textual-inversion: the placeholder {token!r} does not become a single token; choose another")
         self.token_id = ids[0]
         initializer = self.recipe.initializer or self.recipe.class_word
-        init_ids = [i for i in tokenizer.encode(initializer, add_special_tokens=False) if i != self.token_id]
+        init_ids = tokenizer.encode(initializer, add_special_tokens=False)
+        if self.token_id in init_ids:
+            # The recipe refuses a placeholder spelled inside its initializer; this tokenizer still reads one there.
+            raise InputError(
+                f"textual-inversion: the tokenizer reads the placeholder {token!r} inside the initializer {initializer!r}, "
+                "whose embedding it would start from; choose another placeholder (e.g. the default '<hubselect-concept>')"
+            )
         if not init_ids:
             raise InputError(f"textual-inversion: the initializer {initializer!r} has no tokens")
         embeddings = encoder.get_input_embeddings()
