@@ -137,6 +137,10 @@ def test_config_hash_is_stable_and_covers_every_setting():
         config_hash(DreamBoothRecipe(), EvalConfig(), **base),
     }
     assert h not in changed and len(changed) == 6
+    # Gradient checkpointing trades compute for memory and changes no number (see the test
+    # below): a rerun with it must find the results made without it.
+    for recipe in (LoraRecipe(), DreamBoothRecipe(), TextualInversionRecipe()):
+        assert config_hash(replace(recipe, gradient_checkpointing=True), EvalConfig(), **base) == config_hash(recipe, EvalConfig(), **base)
 
 
 #: config_hash keys every finished result in the zoos users hold: a recipe they could run must keep
@@ -195,6 +199,20 @@ def test_textual_inversion_learns_only_the_new_token(inputs):
     assert np.abs(_pixels(after) - _pixels(untrained)).mean() > 0.5
     saved = trainer.save(inputs["data"].parent / "ti")
     assert list(load_file(saved)) == [recipe.token]
+
+
+@pytest.mark.parametrize("recipe", [LoraRecipe(steps=3, learning_rate=1e-2), DreamBoothRecipe(steps=3, learning_rate=1e-3),
+                                    TextualInversionRecipe(steps=3, learning_rate=5e-2)], ids=lambda r: r.method)
+def test_gradient_checkpointing_trains_the_same_weights(inputs, recipe):
+    # Why config_hash leaves it out: recomputing activations in the backward pass gives the same losses and weights.
+    import torch
+
+    runs = [_train_and_generate(inputs["model"], inputs["data"], replace(recipe, gradient_checkpointing=on), seeds=(0,)) for on in (False, True)]
+    (pipe, trainer, result, _, after), (pipe_gc, trainer_gc, result_gc, _, after_gc) = runs
+    assert result.losses == result_gc.losses
+    assert all(torch.equal(a, b) for a, b in zip(pipe.unet.parameters(), pipe_gc.unet.parameters()))
+    assert torch.equal(pipe.text_encoder.get_input_embeddings().weight, pipe_gc.text_encoder.get_input_embeddings().weight)
+    assert np.array_equal(_pixels(after), _pixels(after_gc))
 
 
 def test_lora_weights_are_saved_the_diffusers_way(inputs, tmp_path):

@@ -41,7 +41,7 @@ from hubselect.profile.recipes import METHODS
 @click.option("--rank", type=click.IntRange(min=1), default=None, help="LoRA rank (default 4).")
 @click.option("--mixed-precision", type=click.Choice(["auto", "no", "fp16", "bf16"]), default=None,
               help="Half precision on a GPU (auto: bf16 where supported, else fp16; always float32 on CPU).")
-@click.option("--gradient-checkpointing", is_flag=True, default=None, help="Trade compute for memory.")
+@click.option("--gradient-checkpointing", is_flag=True, default=None, help="Trade compute for memory; the results are the same, so jobs done without it are not redone.")
 @click.option("--class-word", default=None, help="Class noun of the caption template 'a photo of <token> <class>' (default 'object').")
 @click.option("--prior-preservation", is_flag=True, default=None, help="DreamBooth: add the prior-preservation loss on generated class images.")
 # evaluation

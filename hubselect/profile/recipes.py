@@ -46,6 +46,12 @@ MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 #: Bump when a change in training or evaluation code changes results for the same config.
 PROFILE_CODE_VERSION = 1
 
+#: Recipe fields that change what a job costs (memory, time), not its numbers: :func:`config_hash`
+#: hashes them as their defaults, so a result made with or without them is one result, as one
+#: made on another device is. Gradient checkpointing recomputes activations in the backward
+#: pass: the same losses and weights (bit for bit on CPU).
+COST_ONLY_FIELDS = ("gradient_checkpointing",)
+
 _SPACES = re.compile(r"\s+")
 
 #: The fields a caption template may name (:meth:`Recipe.prompt` fills them).
@@ -318,17 +324,20 @@ def canonical_json(data: Any) -> str:
 
 def config_hash(recipe: Recipe, evaluation: Any, *, probe: str, dino_probe: str | None, seed: int) -> str:
     """A stable id of everything that decides a profile's numbers except the model and dataset
-    (which are the record's key): the recipe, the evaluation, the probes (id and revision),
-    the seed and the profiler's code version. 16 hex digits of a sha256 of canonical JSON.
+    (which are the record's key): the recipe (less its :data:`COST_ONLY_FIELDS`), the
+    evaluation, the probes (id and revision), the seed and the profiler's code version. 16 hex
+    digits of a sha256 of canonical JSON.
 
     >>> from hubselect.profile.evaluation import EvalConfig
     >>> h = config_hash(LoraRecipe(), EvalConfig(), probe="org/clip@abc", dino_probe=None, seed=0)
     >>> len(h), h == config_hash(LoraRecipe(), EvalConfig(), probe="org/clip@abc", dino_probe=None, seed=0)
     (16, True)
     """
+    # As their defaults, not left out: the hashes of results made before stay the same.
+    defaults = {f.name: f.default for f in fields(recipe) if f.name in COST_ONLY_FIELDS}
     payload = {
         "code_version": PROFILE_CODE_VERSION,
-        "recipe": recipe.to_dict(),
+        "recipe": recipe.to_dict() | defaults,
         "evaluation": evaluation.to_dict(),
         "probe": probe,
         "dino_probe": dino_probe,
@@ -338,6 +347,7 @@ def config_hash(recipe: Recipe, evaluation: Any, *, probe: str, dino_probe: str 
 
 
 __all__ = [
+    "COST_ONLY_FIELDS",
     "DEFAULT_METHOD",
     "METHODS",
     "MIXED_PRECISION",
