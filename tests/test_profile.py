@@ -82,6 +82,49 @@ def test_recipes_have_practice_defaults_and_validate():
     assert make_recipe("dreambooth", {"rank": 8, "steps": 5}).steps == 5
 
 
+@pytest.mark.parametrize("build, message", [
+    (lambda: DreamBoothRecipe(template="a photo of {token} {foo}"),
+     "dreambooth: the template 'a photo of {token} {foo}' names {foo}; it may name {token} and {class_word}"),
+    (lambda: TextualInversionRecipe(template="{token} {class_word} {"),
+     "textual-inversion: the template '{token} {class_word} {' cannot be formatted (Single '{' encountered in format string); "
+     "write a literal brace as {{ or }}"),
+    (lambda: DreamBoothRecipe(class_template="a photo of {token}", prior_preservation=True),
+     "dreambooth: the class template 'a photo of {token}' names {token}; it may name {class_word}"),
+    (lambda: LoraRecipe(template="{token} {0}"), "lora: the template '{token} {0}' names {0}; it may name {token} and {class_word}"),
+    (lambda: LoraRecipe(template="{token:d}"), "lora: the template '{token:d}' cannot be formatted (Unknown format code 'd' for object of "
+                                               "type 'str'); write a literal brace as {{ or }}"),
+], ids=["unknown-field", "stray-brace", "token-in-class-template", "positional-field", "format-spec"])
+def test_a_template_that_cannot_be_formatted_is_refused_when_the_recipe_is_built(build, message):
+    # Was accepted, and each job failed after the model and dataset were read: "unexpected KeyError: 'foo'".
+    with pytest.raises(InputError) as info:
+        build()
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"token": "object"}, "the placeholder token 'object' is part of the class word 'object', whose embedding it would start from; "
+                          "choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another class word (--class-word)"),
+    ({"token": "Dog", "class_word": "hot dog"}, "the placeholder token 'Dog' is part of the class word 'hot dog', whose embedding it would start "
+                                                "from; choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another class word (--class-word)"),
+    ({"token": "<cat>", "initializer": "a <cat> toy"}, "the placeholder token '<cat>' is part of the initializer 'a <cat> toy', whose embedding it "
+                                                       "would start from; choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another initializer"),
+    ({"token": "dog", "class_word": "dog", "initializer": "puppy"}, "the placeholder token 'dog' is part of the class word 'dog', which the prompts "
+                                                                   "name beside it; choose a placeholder that is not (e.g. the default '<hubselect-concept>'), or another class word (--class-word)"),
+], ids=["class-word", "case-and-part", "initializer", "class-word-beside-initializer"])
+def test_a_textual_inversion_placeholder_inside_its_initializer_is_refused_with_the_real_reason(settings, message):
+    # Was accepted, and the job failed after loading the model with "the initializer 'object' has no tokens":
+    # the tokenizer reads the placeholder wherever its letters appear, so it took the initializer's place.
+    with pytest.raises(InputError) as info:
+        TextualInversionRecipe(**settings)
+    assert str(info.value) == f"textual-inversion: {message}"
+    assert TextualInversionRecipe(token="<dog>", class_word="dog").prompt(None) == "a photo of <dog> dog"
+
+
+def test_templates_with_literal_braces_still_format():
+    recipe = DreamBoothRecipe(template="{{style}} {token} {class_word}", class_template="{{style}} {class_word}", class_word="dog")
+    assert (recipe.prompt(None), recipe.class_prompt) == ("{style} sks dog", "{style} dog")
+
+
 def test_config_hash_is_stable_and_covers_every_setting():
     base = dict(probe="local:clip@abc", dino_probe=None, seed=0)
     h = config_hash(LoraRecipe(), EvalConfig(), **base)
@@ -95,6 +138,28 @@ def test_config_hash_is_stable_and_covers_every_setting():
         config_hash(DreamBoothRecipe(), EvalConfig(), **base),
     }
     assert h not in changed and len(changed) == 6
+    # Gradient checkpointing trades compute for memory and changes no number (see the test
+    # below): a rerun with it must find the results made without it.
+    for recipe in (LoraRecipe(), DreamBoothRecipe(), TextualInversionRecipe()):
+        assert config_hash(replace(recipe, gradient_checkpointing=True), EvalConfig(), **base) == config_hash(recipe, EvalConfig(), **base)
+
+
+#: config_hash keys every finished result in the zoos users hold: a recipe they could run must keep
+#: its hash, or every such result is redone. Computed with hubselect at d47c2f1, before templates
+#: were checked and gradient checkpointing left the hash.
+PINNED_HASHES = [
+    (LoraRecipe(), "1a347510faa14d58"),
+    (DreamBoothRecipe(), "9472dc4ee2d76a2c"),
+    (TextualInversionRecipe(), "6a828a5142bd81ef"),
+    (DreamBoothRecipe(prior_preservation=True, class_word="dog"), "f2cc5cea53fdb3b1"),
+    (LoraRecipe(class_word="dog", steps=3, learning_rate=1e-3), "ce9ec18867908c45"),
+]
+
+
+@pytest.mark.parametrize("recipe, expected", PINNED_HASHES, ids=lambda value: getattr(value, "method", None))
+def test_config_hash_of_recipes_users_ran_is_unchanged(recipe, expected):
+    probe = "openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
+    assert config_hash(recipe, EvalConfig(), probe=probe, dino_probe=None, seed=0) == expected
 
 
 # -- training methods -------------------------------------------------------------------------------
@@ -135,6 +200,20 @@ def test_textual_inversion_learns_only_the_new_token(inputs):
     assert np.abs(_pixels(after) - _pixels(untrained)).mean() > 0.5
     saved = trainer.save(inputs["data"].parent / "ti")
     assert list(load_file(saved)) == [recipe.token]
+
+
+@pytest.mark.parametrize("recipe", [LoraRecipe(steps=3, learning_rate=1e-2), DreamBoothRecipe(steps=3, learning_rate=1e-3),
+                                    TextualInversionRecipe(steps=3, learning_rate=5e-2)], ids=lambda r: r.method)
+def test_gradient_checkpointing_trains_the_same_weights(inputs, recipe):
+    # Why config_hash leaves it out: recomputing activations in the backward pass gives the same losses and weights.
+    import torch
+
+    runs = [_train_and_generate(inputs["model"], inputs["data"], replace(recipe, gradient_checkpointing=on), seeds=(0,)) for on in (False, True)]
+    (pipe, _, result, _, after), (pipe_gc, _, result_gc, _, after_gc) = runs
+    assert result.losses == result_gc.losses
+    assert all(torch.equal(a, b) for a, b in zip(pipe.unet.parameters(), pipe_gc.unet.parameters()))
+    assert torch.equal(pipe.text_encoder.get_input_embeddings().weight, pipe_gc.text_encoder.get_input_embeddings().weight)
+    assert np.array_equal(_pixels(after), _pixels(after_gc))
 
 
 def test_lora_weights_are_saved_the_diffusers_way(inputs, tmp_path):
@@ -198,6 +277,33 @@ def test_early_stop_ends_training_when_editability_collapses(inputs, monkeypatch
     record = run_job(_job(inputs, LoraRecipe(steps=8), evaluation=evaluation))
     assert record.details["stopped_early_at"] == 6 and record.details["train_steps"] == 6
     assert [p["editability"] for p in record.details["curve"]] == [0.30, 0.29, 0.10]
+
+
+def test_prior_preservation_class_images_are_generated_once_per_model_and_a_damaged_cache_entry_again(inputs, tmp_path, monkeypatch, caplog):
+    # Were generated by every job (100 images of 25 steps by default), though the same for every dataset of a model.
+    import logging
+
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    recipe = DreamBoothRecipe(steps=2, learning_rate=1e-3, prior_preservation=True, num_class_images=3, class_inference_steps=2)
+    with caplog.at_level(logging.INFO, logger="hubselect.profile"):
+        run_job(_job(inputs, recipe))
+        reused = run_job(_job(inputs, recipe, dataset=str(inputs["uncaptioned"])))
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("generating 3 class images" in m for m in messages) == 1 and sum("reusing 3 class images" in m for m in messages) == 1
+    [entry] = (tmp_path / "cache" / "class-images").iterdir()
+    # Cut short (a full disk, a copy interrupted): generated again, not trusted, with the same result as the cached images gave.
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="hubselect.profile"):
+        again = run_job(_job(inputs, recipe, dataset=str(inputs["uncaptioned"])))
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("ignoring a damaged class-image cache entry" in m for m in messages) and any("generating 3 class images" in m for m in messages)
+    assert again.score == reused.score and again.metrics["clip_i"] == reused.metrics["clip_i"]
+    assert [p.name for p in (tmp_path / "cache" / "class-images").iterdir()] == [entry.name]  # replaced whole, no leftovers
+    with np.load(entry) as data:
+        assert data["images"].shape[0] == 3
 
 
 def test_a_dataset_with_too_few_images_is_a_one_line_error(inputs, tmp_path):

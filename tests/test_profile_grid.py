@@ -106,6 +106,14 @@ def test_rerun_does_no_work(lora_grid, profile_hub, probes, hub):
     assert (zoo_dir / "records.parquet").stat().st_mtime_ns == before
     # Nothing was downloaded: no model or dataset file was requested from the Hub.
     assert not [e for e in hub.request_log if "/resolve/" in e.path]
+    # Gradient checkpointing saves memory and changes no result: the jobs are done already (they were redone).
+    code, out, err = run_cli(
+        "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets), "--gradient-checkpointing",
+        "--zoo", zoo_dir, "--format", "json", *tiny_options(probes),
+    )
+    assert code == 0, err
+    assert (json.loads(out)["done"], json.loads(out)["skipped"]) == (0, 4)
+    assert (zoo_dir / "records.parquet").stat().st_mtime_ns == before
 
 
 def test_ray_executor_gives_the_same_records(lora_grid, profile_hub, probes, tmp_path):

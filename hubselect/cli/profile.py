@@ -46,9 +46,12 @@ from hubselect.profile.recipes import METHODS
 @click.option("--rank", type=click.IntRange(min=1), default=None, help="LoRA rank (default 4).")
 @click.option("--mixed-precision", type=click.Choice(["auto", "no", "fp16", "bf16"]), default=None,
               help="Half precision on a GPU (auto: bf16 where supported, else fp16; always float32 on CPU).")
-@click.option("--gradient-checkpointing", is_flag=True, default=None, help="Trade compute for memory.")
+@click.option("--gradient-checkpointing", is_flag=True, default=None, help="Trade compute for memory; the results are the same, so jobs done without it are not redone.")
 @click.option("--class-word", default=None, help="Class noun of the caption template 'a photo of <token> <class>' (default 'object').")
-@click.option("--prior-preservation", is_flag=True, default=None, help="DreamBooth: add the prior-preservation loss on generated class images.")
+@click.option("--prior-preservation", is_flag=True, default=None,
+              help="DreamBooth: add the prior-preservation loss on 100 class images the base model generates (25 denoising steps each) "
+                   "before training; generated once per model, class word, seed and resolution, and kept in hubselect's cache "
+                   "(HUBSELECT_CACHE, default HF_HOME/hubselect) for the model's next jobs.")
 # evaluation
 @click.option("--sample-size", type=click.IntRange(min=3), default=None, help="Images read from each dataset, train + held out (default 100).")
 @click.option("--min-images", type=click.IntRange(min=3), default=None, help="Fewest decodable images a dataset needs (default 8).")

@@ -312,7 +312,8 @@ def run_job(job: ProfileJob, *, progress: bool = False):
 
         pipe = load_pipeline(snapshot.path, job.model_id, pipeline_class=snapshot.pipeline_class)
         resolution = recipe.resolution or native_resolution(pipe)
-        trainer = Trainer(pipe, recipe, device=device, seed=seed)
+        # Class images depend on the model's content, not on the commit naming it (a card edit).
+        trainer = Trainer(pipe, recipe, device=device, seed=seed, model_content=snapshot.content or snapshot.revision)
         dtype = trainer.weight_dtype
 
         def images_of(model_pipe, prompts: list[str], image_seeds: list[int]) -> list:

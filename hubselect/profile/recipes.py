@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import re
+import string
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar, Mapping
 
@@ -45,7 +46,41 @@ MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 #: Bump when a change in training or evaluation code changes results for the same config.
 PROFILE_CODE_VERSION = 1
 
+#: Recipe fields that change what a job costs (memory, time), not its numbers: :func:`config_hash`
+#: hashes them as their defaults, so a result made with or without them is one result, as one
+#: made on another device is. Gradient checkpointing recomputes activations in the backward
+#: pass: the same losses and weights (bit for bit on CPU).
+COST_ONLY_FIELDS = ("gradient_checkpointing",)
+
 _SPACES = re.compile(r"\s+")
+
+#: The fields a caption template may name (:meth:`Recipe.prompt` fills them).
+TEMPLATE_FIELDS = ("token", "class_word")
+
+
+def template_fields(method: str, what: str, template: str, allowed: tuple[str, ...]) -> set[str]:
+    """The fields ``template`` names, once it is sure to format with ``allowed`` filled in; a
+    one-line :class:`InputError` naming the template otherwise.
+
+    Checked when a recipe is built: a template that cannot be formatted would fail in every
+    job, after the model and dataset were read and the "before" images generated.
+
+    >>> template_fields("lora", "template", "a photo of {token} {foo}", TEMPLATE_FIELDS)
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: lora: the template 'a photo of {token} {foo}' names {foo}; it may name {token} and {class_word}
+    """
+    try:
+        named = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        unknown = next((name for name in named if name not in allowed), None)
+        if unknown is None:
+            template.format(**dict.fromkeys(allowed, "word"))  # a format spec a word cannot take ({token:d})
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{method}: the {what} {template!r} cannot be formatted ({exc}); write a literal brace as {{{{ or }}}}") from None
+    if unknown is not None:
+        may = " and ".join(f"{{{name}}}" for name in allowed)
+        raise InputError(f"{method}: the {what} {template!r} names {{{unknown}}}; it may name {may}")
+    return set(named)
 
 
 @dataclass(frozen=True)
@@ -88,7 +123,7 @@ class Recipe:
             # Found here, before any job: textual inversion would fail on it only after loading
             # the model (an embedding initialised from no token), the others prompt with no noun.
             raise InputError(f"{self.method}: the class word is blank; pass a noun with --class-word (e.g. dog), or leave it out for 'object'")
-        if "{token}" not in self.template and "{class_word}" not in self.template:
+        if not template_fields(self.method, "template", self.template, TEMPLATE_FIELDS):
             raise InputError(f"{self.method}: the caption template needs {{token}} or {{class_word}}, got {self.template!r}")
         if self.lr_warmup_steps < 0 or self.max_grad_norm <= 0:
             raise InputError(f"{self.method}: warmup steps must be >= 0 and max_grad_norm > 0")
@@ -167,6 +202,8 @@ class DreamBoothRecipe(Recipe):
         super().__post_init__()
         if self.prior_preservation and self.num_class_images < 1:
             raise InputError("dreambooth: prior preservation needs num_class_images >= 1")
+        # The base model, which does not know the identifier token, draws the class images.
+        template_fields(self.method, "class template", self.class_template, ("class_word",))
 
     @property
     def class_prompt(self) -> str:
@@ -190,8 +227,24 @@ class TextualInversionRecipe(Recipe):
         super().__post_init__()
         if not self.token or " " in self.token:
             raise InputError(f"textual-inversion: the placeholder token must be one word, got {self.token!r}")
-        if "{token}" not in self.template:
+        named = template_fields(self.method, "template", self.template, TEMPLATE_FIELDS)
+        if "token" not in named:
             raise InputError("textual-inversion: the caption template must hold {token} (the learned embedding)")
+        # The tokenizer reads the placeholder wherever its letters appear (case aside): inside the
+        # initializer it leaves the embedding to start from the rest or from nothing, inside the
+        # prompts' class word it turns that noun into the learned token too.
+        if self.initializer:
+            texts = [("initializer", self.initializer, "whose embedding it would start from", "initializer")]
+            if "class_word" in named:
+                texts.append(("class word", self.class_word, "which the prompts name beside it", "class word (--class-word)"))
+        else:
+            texts = [("class word", self.class_word, "whose embedding it would start from", "class word (--class-word)")]
+        for what, text, role, other in texts:
+            if self.token.lower() in text.lower():
+                raise InputError(
+                    f"textual-inversion: the placeholder token {self.token!r} is part of the {what} {text!r}, {role}; choose a placeholder "
+                    f"that is not (e.g. the default {TextualInversionRecipe.token!r}), or another {other}"
+                )
 
 
 RECIPES: dict[str, type[Recipe]] = {cls.method: cls for cls in (LoraRecipe, DreamBoothRecipe, TextualInversionRecipe)}
@@ -271,17 +324,20 @@ def canonical_json(data: Any) -> str:
 
 def config_hash(recipe: Recipe, evaluation: Any, *, probe: str, dino_probe: str | None, seed: int) -> str:
     """A stable id of everything that decides a profile's numbers except the model and dataset
-    (which are the record's key): the recipe, the evaluation, the probes (id and revision),
-    the seed and the profiler's code version. 16 hex digits of a sha256 of canonical JSON.
+    (which are the record's key): the recipe (less its :data:`COST_ONLY_FIELDS`), the
+    evaluation, the probes (id and revision), the seed and the profiler's code version. 16 hex
+    digits of a sha256 of canonical JSON.
 
     >>> from hubselect.profile.evaluation import EvalConfig
     >>> h = config_hash(LoraRecipe(), EvalConfig(), probe="org/clip@abc", dino_probe=None, seed=0)
     >>> len(h), h == config_hash(LoraRecipe(), EvalConfig(), probe="org/clip@abc", dino_probe=None, seed=0)
     (16, True)
     """
+    # As their defaults, not left out: the hashes of results made before stay the same.
+    defaults = {f.name: f.default for f in fields(recipe) if f.name in COST_ONLY_FIELDS}
     payload = {
         "code_version": PROFILE_CODE_VERSION,
-        "recipe": recipe.to_dict(),
+        "recipe": recipe.to_dict() | defaults,
         "evaluation": evaluation.to_dict(),
         "probe": probe,
         "dino_probe": dino_probe,
@@ -291,10 +347,12 @@ def config_hash(recipe: Recipe, evaluation: Any, *, probe: str, dino_probe: str 
 
 
 __all__ = [
+    "COST_ONLY_FIELDS",
     "DEFAULT_METHOD",
     "METHODS",
     "MIXED_PRECISION",
     "RECIPES",
+    "TEMPLATE_FIELDS",
     "DreamBoothRecipe",
     "LoraRecipe",
     "Recipe",
@@ -304,5 +362,6 @@ __all__ = [
     "config_hash",
     "make_recipe",
     "parse_methods",
+    "template_fields",
     "with_overrides",
 ]
