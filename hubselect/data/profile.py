@@ -427,9 +427,23 @@ def results_splits(zoo: Zoo, dataset: str) -> list[str]:
     >>> results_splits(Zoo.load("my-zoo"), "org/pets")  # doctest: +SKIP
     ['train']
     """
+    return list(results_by_split(zoo, dataset))
+
+
+def results_by_split(zoo: Zoo, dataset: str) -> dict[str, list[str]]:
+    """The splits the zoo's fine-tuning results of ``dataset`` were made on, each with the
+    methods of those results, sorted (results that do not say their split are left out).
+
+    >>> results_by_split(Zoo.load("my-zoo"), "org/pets")  # doctest: +SKIP
+    {'test': ['textual-inversion'], 'train': ['dreambooth', 'lora']}
+    """
     if zoo.records.empty:
-        return []
-    return sorted({str(r.details["split"]) for r in zoo.profile_records() if r.dataset == dataset and "split" in (r.details or {})})
+        return {}
+    made_on: dict[str, set[str]] = {}
+    for record in zoo.profile_records():
+        if record.dataset == dataset and "split" in (record.details or {}):
+            made_on.setdefault(str(record.details["split"]), set()).add(record.method)
+    return {split: sorted(methods) for split, methods in sorted(made_on.items())}
 
 
 def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
@@ -596,6 +610,7 @@ __all__ = [
     "profile_dataset",
     "profile_changes",
     "profile_from_sample",
+    "results_by_split",
     "results_splits",
     "similar_in_zoo",
     "stored_profile",
