@@ -1015,7 +1015,8 @@ def test_a_dataset_keeps_the_split_of_its_results_before_it_has_a_profile_whatev
     train, then textual inversion on test under the same name, and `dataset profile` then took
     either split silently, so one method's results described other images than the profile.
     Another split than its results' is refused before any work, whatever the method; a run of two
-    methods on one split runs, and the move starts with the dataset's profile, as with a profile."""
+    methods on one split runs. A zoo whose results are on two splits (a move half done) is refused
+    by `dataset profile`, which says which method is on which split and how to finish the move."""
     from huggingface_hub import HfApi
 
     from hubselect.testing.tiny import write_parquet_shards
@@ -1055,7 +1056,17 @@ def test_a_dataset_keeps_the_split_of_its_results_before_it_has_a_profile_whatev
     code, out, err = profile("textual-inversion", "--split", "test", "--format", "json")
     assert code == 0 and json.loads(out)["reruns"] == {"split changed": 1}, err
     assert held() == [("lora", "train"), ("textual-inversion", "test")]
-    code, out, err = profile("lora,textual-inversion", "--split", "test", "--format", "json")  # the rest of the move
+    for split in ("test", "train"):
+        code, out, err = dataset_profile("--split", split, "--n", "9")
+        assert (code, out) == (2, "") and err == (
+            f"Error: zoo {zoo_dir} holds fine-tuning results of {dataset} made on splits 'test' (textual-inversion) and 'train' (lora), "
+            f"so its profile and results are of no one split: move {dataset} to split {split!r} with --force, then redo its results "
+            f"made on another split there (`hubselect profile --models ... --datasets {dataset} --split {split} --zoo {zoo_dir}`, which replaces them)\n"
+        )
+    code, out, err = dataset_profile("--split", "test", "--force", "--n", "8")
+    assert code == 0 and (f"note: the zoo's lora results of {dataset} were made on split 'train': redo them on 'test' with "
+                          f"`hubselect profile --models ... --datasets {dataset} --split test --zoo {zoo_dir}`") in err, err
+    code, out, err = profile("lora,textual-inversion", "--split", "test", "--format", "json")  # the rest of the move, as advised
     assert code == 0 and (json.loads(out)["done"], json.loads(out)["skipped"], json.loads(out)["reruns"]) == (1, 1, {"split changed": 1}), err
     assert held() == [("lora", "test"), ("textual-inversion", "test")]
     assert dataset_profile("--split", "test", "--n", "9")[0] == 0

@@ -448,26 +448,35 @@ def results_by_split(zoo: Zoo, dataset: str) -> dict[str, list[str]]:
 
 def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
     """Refuse to profile split ``ref.split`` of a Hub dataset under the name ``dataset`` when the
-    zoo's fine-tuning results of ``dataset`` were all made on another split.
+    zoo's fine-tuning results of ``dataset`` were all made on another split, or on several.
 
     A zoo keys a dataset by its name (the Hub id and config, or ``--name``), not by its split:
     the profile would replace the one of the split the results were measured on, and the
     distances and ``recommend``'s evidence would then describe other images than the results.
-    A different split is a different dataset only under a different name. Results that do not
-    say their split (imported ones) constrain nothing; a folder or parquet file is read whole.
+    A different split is a different dataset only under a different name. Results on two
+    splits (a move to another split half done, or a zoo written before ``profile`` refused
+    them) match no profile: the move is finished first. Results that do not say their split
+    (imported ones) constrain nothing; a folder or parquet file is read whole.
     ``hubselect profile`` refuses the same mismatch from the other side, so a dataset moves to
     another split through its profile: ``dataset profile --force`` skips this check, and its
     results are then redone on the new split by ``hubselect profile --split``.
     """
     if ref.kind != "hub":
         return
-    made_on = results_splits(zoo, dataset)
-    if not made_on or ref.split in made_on:
+    made_on = results_by_split(zoo, dataset)
+    if not made_on or list(made_on) == [ref.split]:
         return
-    splits = " and ".join(repr(split) for split in made_on)
+    if len(made_on) > 1:
+        each = " and ".join(f"{split!r} ({', '.join(methods)})" for split, methods in made_on.items())
+        raise InputError(
+            f"zoo {label} holds fine-tuning results of {dataset} made on splits {each}, so its profile and results are of no one split: "
+            f"move {dataset} to split {ref.split!r} with --force, then redo its results made on another split there "
+            f"(`hubselect profile --models ... --datasets {ref} --split {ref.split} --zoo {label}`, which replaces them)"
+        )
+    (split,) = made_on
     raise InputError(
-        f"zoo {label} holds fine-tuning results of {dataset} made on split {splits}, so its profile must be of that split: "
-        f"pass --split {made_on[0]}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {dataset}-{ref.split}), "
+        f"zoo {label} holds fine-tuning results of {dataset} made on split {split!r}, so its profile must be of that split: "
+        f"pass --split {split}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {dataset}-{ref.split}), "
         f"or move {dataset} to split {ref.split!r} with --force, then redo its results there (hubselect profile ... --split {ref.split})"
     )
 
