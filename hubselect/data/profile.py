@@ -37,7 +37,7 @@ from hubselect.metrics.frechet import FrechetStats, frechet_stats
 from hubselect.demo.paths import DEMO_PROBE_ID
 from hubselect.probes import DEFAULT_PROBE, INCEPTION_ID, Probe, ProbeRef, pick_device, resolve_probe
 from hubselect.probes.registry import probe_id
-from hubselect.zoo import DatasetRecord, DistanceRecord, Zoo
+from hubselect.zoo import DatasetRecord, DistanceRecord, ProfileRecord, Zoo
 
 log = logging.getLogger(__name__)
 
@@ -437,11 +437,12 @@ def results_by_split(zoo: Zoo, dataset: str) -> dict[str, list[str]]:
     >>> results_by_split(Zoo.load("my-zoo"), "org/pets")  # doctest: +SKIP
     {'test': ['textual-inversion'], 'train': ['dreambooth', 'lora']}
     """
-    if zoo.records.empty:
-        return {}
+    records = zoo.records
     made_on: dict[str, set[str]] = {}
-    for record in zoo.profile_records():
-        if record.dataset == dataset and "split" in (record.details or {}):
+    # Only this dataset's rows are read as records: `profile` asks this for each dataset of a grid.
+    for row in records[records["dataset"] == dataset].to_dict("records"):
+        record = ProfileRecord.from_row(row)
+        if "split" in (record.details or {}):
             made_on.setdefault(str(record.details["split"]), set()).add(record.method)
     return {split: sorted(methods) for split, methods in sorted(made_on.items())}
 
