@@ -132,7 +132,9 @@ def recommend(
     ``zoo`` defaults to ``HUBSELECT_ZOO``, else ``demo``, the bundled demo zoo (unless ``./demo`` is a
     zoo folder: :func:`~hubselect.zoo.resolve.names_bundled_demo`). ``ranker`` is a
     :class:`~hubselect.rank.Ranker`, a ranker folder or a Hub model id; by default the ranker
-    published beside the zoo is used, or one is built from the zoo (and cached). A sample with
+    published beside the zoo is used, or one is built from the zoo (and cached) where none is
+    published or the published one was built for another ``method``, probe or zoo (a notice
+    says why). A sample with
     fewer than ``min_images`` decodable images is an :class:`~hubselect.errors.InputError`.
 
     >>> result = recommend("org/my-dataset", zoo="org/zoo", top_k=5)  # doctest: +SKIP
@@ -157,14 +159,20 @@ def recommend(
             f"zoo {zoo_label} holds no fine-tuning results, so there is nothing to rank; "
             "use a zoo with results (e.g. --zoo demo) or add some with `hubselect profile`"
         )
+    methods = zoo_obj.methods
     zoo_obj = zoo_obj.for_method(method)
     probe_ref = _matching_probe(zoo_obj, zoo_label, probe, token)
+    # How to build this query's ranker, for advice that works as printed: with the method asked
+    # for, and the probe where the zoo's distances were measured with several (build's default).
+    build = _build_command(zoo_label, method, probe_ref.id if len(zoo_obj.distance_probes) > 1 else None)
     # The dataset's distances to the zoo's are measured through this probe: the graph's must be too.
     zoo_obj = zoo_obj.for_probe(probe_ref.id)
     # Computed only where needed (a local zoo, a ranker to check by content, a ranker to build):
     # it builds the zoo's arrays, ~0.1 s on 1,000 × 1,000, which a Hub zoo with a published ranker never needs.
     fingerprint = functools.cache(functools.partial(_fingerprint, zoo_obj))
-    ranker_obj, ranker_info = _ranker_for(zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices, probe=probe_ref.id)
+    ranker_obj, ranker_info = _ranker_for(
+        zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices, probe=probe_ref.id, methods=methods, build=build
+    )
     timings["load"] = time.perf_counter() - started
 
     profile = profile_dataset(
@@ -307,12 +315,15 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
 
 def _ranker_for(
     zoo: Zoo, zoo_label: str, bundled: bool, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str],
-    *, probe: str | None = None,
+    *, probe: str | None = None, methods: Sequence[str] = (), build: str = "`hubselect build ZOO --out DIR`",
 ):
+    """The ranker, and where it came from. ``methods`` are the zoo's (``zoo`` holds ``method``'s
+    results alone), ``build`` the command that builds this query's ranker."""
     from hubselect.rank import Ranker
 
+    instead = f"use a ranker built on this zoo ({build}), or leave --ranker out"
     if isinstance(ranker, Ranker):
-        _check_ranker(ranker, "the given ranker", zoo, zoo_label, fingerprint, notices, probe=probe)
+        _check_ranker(ranker, "the given ranker", zoo, zoo_label, fingerprint, notices, probe=probe, methods=methods, instead=instead)
         return ranker, {"source": "given"}
     if ranker is not None:
         folder = Path(str(ranker)).expanduser()
@@ -328,7 +339,7 @@ def _ranker_for(
                 raise InputError(f"ranker {str(ranker)!r}: no such folder, and {problem}")
             loaded = Ranker.load(pull_ranker(str(ranker), token=token))
             source = str(ranker)
-        _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices, probe=probe)
+        _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices, probe=probe, methods=methods, instead=instead)
         return loaded, {"source": source}
     if bundled:
         from hubselect.demo import bundled_paths
@@ -345,9 +356,28 @@ def _ranker_for(
                 # ranker can mend it: rank as if none were published, and say why.
                 notices.append(f"{problem}; until it is rebuilt and pushed again, a ranker built from zoo {zoo_label} ranks instead (cached for next time)")
                 return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False), {"source": "built from the zoo"}
-            _check_ranker(loaded, f"the published ranker {published}", zoo, zoo_label, fingerprint, notices, probe=probe)
+            unfit = _why_unfit(loaded, f"the published ranker {published}", zoo, zoo_label, probe=probe)
+            if unfit is not None:
+                # One ranker is published per zoo, built on one method's results and one probe's
+                # distances: for another method or probe (or a zoo that has changed since), it is not
+                # this query's ranker, and the user never chose it. Rank as if none were published.
+                notices.append(f"{unfit[0]}: a ranker built from zoo {zoo_label} ranks instead (cached for next time)")
+                return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False), {"source": "built from the zoo"}
+            _note_revision(loaded, f"the published ranker {published}", zoo, fingerprint, notices)
             return loaded, {"source": published}
     return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
+
+
+def _build_command(zoo_label: str, method: str | None, probe: str | None) -> str:
+    """The ``hubselect build`` of the ranker of ``zoo_label``'s ``method`` results on ``probe``'s
+    distances, as advice prints it; ``--method`` and ``--probe`` only where given (a zoo that
+    holds several methods needs --method, one whose distances several probes measured may need --probe).
+
+    >>> _build_command("org/zoo", "lora", None)
+    '`hubselect build org/zoo --method lora --out DIR`'
+    """
+    options = (f" --method {method}" if method else "") + (f" --probe {probe}" if probe else "")
+    return f"`hubselect build {zoo_label}{options} --out DIR`"
 
 
 def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = None):
@@ -374,37 +404,68 @@ def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = Non
         return None, f"the published ranker {repo_id} cannot be loaded: {detail}"
 
 
-def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], notices: list[str], *, probe: str | None = None) -> None:
-    """Refuse a ranker built on a zoo scored otherwise, on the dataset distances of another probe
-    than ``probe`` (the one the new dataset is compared with the zoo's through), or on another
-    zoo; note one built on another revision of this zoo (it ranks by the results it was built on)."""
+def _check_ranker(
+    ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], notices: list[str],
+    *, probe: str | None = None, methods: Sequence[str] = (), instead: str,
+) -> None:
+    """Refuse a ranker the user chose that cannot rank for ``zoo`` (:func:`_why_unfit`), saying
+    what to do ``instead``, or what the reason itself allows (the ranker's method, where the zoo,
+    whose methods are ``methods``, holds its results; the ranker's probe); note one built on
+    another revision of this zoo (it ranks by the results it was built on)."""
+    unfit = _why_unfit(ranker, name, zoo, zoo_label, probe=probe)
+    if unfit is not None:
+        why, way = unfit
+        if way == "method" and ranker.zoo_info.get("method") in methods:
+            instead = f"pass --method {ranker.zoo_info['method']}, or {instead}"
+        elif way == "probe":
+            instead = f"pass that probe with --probe, or {instead}"
+        raise InputError(f"{why}; {instead}")
+    _note_revision(ranker, name, zoo, fingerprint, notices)
+
+
+def _why_unfit(ranker, name: str, zoo: Zoo, zoo_label: str, *, probe: str | None = None) -> tuple[str, str] | None:
+    """Why ``ranker`` cannot rank for ``zoo`` (one method's results), with what differs
+    (``"score"``, ``"method"``, ``"probe"`` or ``"zoo"``); None where it can.
+
+    A ranker built on a zoo scored otherwise, on another method's results, on the dataset
+    distances of another probe than ``probe`` (the one the new dataset is compared with the zoo's
+    through) or on another zoo cannot."""
     info = ranker.zoo_info
-    instead = f"use a ranker built on this zoo (`hubselect build {zoo_label} --out DIR`), or leave --ranker out"
     score = info.get("score", zoo.meta.score)
     higher = bool(info.get("higher_is_better", ranker.arrays.higher_is_better))
     if score != zoo.meta.score or higher != bool(zoo.meta.higher_is_better):
         scored = ZooMeta(score=score, higher_is_better=higher)
-        raise InputError(
+        return (
             f"{name} was built on a zoo scored by {score} ({scored.direction}), zoo {zoo_label} is scored by "
-            f"{zoo.meta.score} ({zoo.meta.direction}); {instead}"
-        )
+            f"{zoo.meta.score} ({zoo.meta.direction})"
+        ), "score"
     built_method, zoo_method = info.get("method"), (zoo.methods[0] if zoo.methods else None)
     if built_method and zoo_method and built_method != zoo_method:
-        raise InputError(f"{name} was built on {built_method} results, the zoo's are {zoo_method} results; pass --method {built_method} or {instead}")
+        return f"{name} was built on {built_method} results, not on zoo {zoo_label}'s {zoo_method} results", "method"
     built_probe = info.get("probe")  # rankers built before it was recorded do not say
     if probe is not None and built_probe and built_probe != probe:
-        raise InputError(
+        return (
             f"{name} was built on the dataset distances of probe {built_probe}, and the dataset is compared with the zoo's "
-            f"through {probe}, on another scale; pass that probe with --probe, or {instead}"
-        )
-    profiled = _profiled_models(zoo)
+            f"through {probe}, on another scale"
+        ), "probe"
+    shared_models, shared_datasets = _shared(ranker, zoo)
+    if not shared_models or not shared_datasets:
+        return f"{name} was built on another zoo: it knows none of zoo {zoo_label}'s {'models' if not shared_models else 'datasets'}", "zoo"
+    return None
+
+
+def _shared(ranker, zoo: Zoo) -> tuple[set[str], set[str]]:
+    """The zoo's models with results that the ranker has results of too, and the datasets both know."""
     # Known to the ranker: the models that had results when it was built. One it holds without
     # any (crawled, profiled since) is new to it, and candidate_models leaves it out.
     ranked = np.isfinite(ranker.arrays.scores).any(axis=1)
-    shared_models = profiled & {model for model, has_results in zip(ranker.arrays.models, ranked) if has_results}
-    shared_datasets = set(zoo.dataset_ids) & set(ranker.arrays.datasets)
-    if not shared_models or not shared_datasets:
-        raise InputError(f"{name} was built on another zoo: it knows none of zoo {zoo_label}'s {'models' if not shared_models else 'datasets'}; {instead}")
+    shared_models = _profiled_models(zoo) & {model for model, has_results in zip(ranker.arrays.models, ranked) if has_results}
+    return shared_models, set(zoo.dataset_ids) & set(ranker.arrays.datasets)
+
+
+def _note_revision(ranker, name: str, zoo: Zoo, fingerprint: Callable[[], str], notices: list[str]) -> None:
+    """Note a ranker built on another revision of ``zoo``: it ranks by the results it was built on."""
+    info = ranker.zoo_info
     if info.get("revision") and zoo.meta.revision:
         same = info["revision"] == zoo.meta.revision
     else:
@@ -412,7 +473,7 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     if same:
         return
     built_on = info.get("revision") or f"local-{info.get('fingerprint', '?')}"
-    unknown = len(profiled - shared_models)
+    unknown = len(_profiled_models(zoo) - _shared(ranker, zoo)[0])
     notices.append(
         f"{name} was built on zoo revision {_short(built_on)}, the zoo is at {_short(_zoo_revision(zoo, fingerprint))}: "
         "rankings use the results it was built on"
@@ -421,17 +482,18 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     )
 
 
-def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str) -> str | None:
+def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str, *, rebuild: str = "rebuild it with `hubselect build`") -> str | None:
     """Why ``ranker`` is not built on ``zoo`` as it is now, as recommend words it (None: it is).
 
-    A ranker recommend would refuse (another score, method or zoo) is stale too; one built on
-    another revision of the zoo gets recommend's notice. ``hubselect zoo ranker-status`` asks this.
+    A ranker recommend would not rank with (another score, method or zoo) is stale too, and
+    ``rebuild`` says how to mend it; one built on another revision of the zoo gets recommend's
+    notice. ``hubselect zoo ranker-status`` asks this.
     """
+    unfit = _why_unfit(ranker, name, zoo, zoo_label)
+    if unfit is not None:
+        return f"{unfit[0]}; {rebuild}"
     notices: list[str] = []
-    try:
-        _check_ranker(ranker, name, zoo, zoo_label, functools.cache(functools.partial(_fingerprint, zoo)), notices)
-    except InputError as exc:
-        return str(exc)
+    _note_revision(ranker, name, zoo, functools.cache(functools.partial(_fingerprint, zoo)), notices)
     return notices[0] if notices else None
 
 

@@ -472,9 +472,11 @@ def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_g
     code, summary, err = profile("--models", model)
     assert code == 0 and (summary["done"], summary["skipped"], summary["reruns"]) == (0, 1, {}), err
 
-    # Another split or caption column is another sample: it runs (and fails here: neither exists), and the record stays.
-    code, summary, err = profile("--models", f"{model}@{sha2}", "--split", "test")
-    assert code == 1 and (summary["done"], summary["skipped"], summary["reruns"]) == (0, 0, {"split changed": 1})
+    # Another split is refused before any work: the dataset's results are of train (it moves through its profile,
+    # `dataset profile --split test --force`, and only then are they redone: "split changed").
+    code, out, err = run_cli("profile", "--models", f"{model}@{sha2}", "--datasets", dataset, "--zoo", zoo_dir, *tiny_options(probes), "--split", "test")
+    assert (code, out) == (2, "") and f"the zoo's fine-tuning results of {dataset} were made on split 'train'" in err and "pass --split train" in err
+    # Another caption column is another sample: it runs (and fails here: there is none), and the record stays.
     code, summary, err = profile("--models", f"{model}@{sha2}", "--caption-column", "nosuch")
     assert code == 1 and summary["reruns"] == {"columns changed": 1} and "nosuch" in summary["failures"][0]["reason"]
     # Asking for the column detection picked reads the same sample: done.
@@ -1046,6 +1048,68 @@ def test_another_split_than_the_zoos_profile_of_a_dataset_is_refused_and_moving_
     assert held() == [("test", card_edit)]
     code, out, err = profile()  # train is now the other split
     assert code == 2 and "the zoo's profile of" in err and "was made on split 'test'" in err and "pass --split test" in err
+
+
+def test_a_dataset_keeps_the_split_of_its_results_before_it_has_a_profile_whatever_the_method(profile_hub, probes, hub, tmp_path):
+    """Before a dataset had a zoo profile, `profile --split` was checked against nothing: LoRA on
+    train, then textual inversion on test under the same name, and `dataset profile` then took
+    either split silently, so one method's results described other images than the profile.
+    Another split than its results' is refused before any work, whatever the method; a run of two
+    methods on one split runs. A zoo whose results are on two splits (a move half done) is refused
+    by `dataset profile`, which says which method is on which split and how to finish the move."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.tiny import write_parquet_shards
+
+    api = HfApi(token="hf_profiler_loopback_write_token")  # the user profile_hub seeded the Hub as
+    model, dataset = profile_hub.models[0], f"{profile_hub.namespace}/split-results"
+    api.create_repo(dataset, repo_type="dataset", exist_ok=True)
+    for split, style in (("train", "warm"), ("test", "cool")):
+        write_parquet_shards(tmp_path / "data", n=12, shards=1, row_group_size=12, style=style, size=(40, 40), split=split)
+    api.upload_folder(repo_id=dataset, folder_path=str(tmp_path / "data"), repo_type="dataset")
+    zoo_dir = tmp_path / "zoo"
+
+    def profile(methods: str, *args) -> tuple[int, str, str]:
+        return run_cli("profile", "--models", model, "--datasets", dataset, "--methods", methods, "--zoo", zoo_dir, *tiny_options(probes), *args)
+
+    def dataset_profile(*args) -> tuple[int, str, str]:
+        return run_cli("dataset", "profile", dataset, "--zoo", zoo_dir, "--probe", probes["clip"], "--token", HUB_TOKEN, *args)
+
+    def held() -> list[tuple[str, str]]:
+        return sorted((r.method, r.details["split"]) for r in Zoo.load(zoo_dir).profile_records())
+
+    code, out, err = profile("lora,textual-inversion")  # two methods in one run, on one split
+    assert code == 0 and "2 jobs: 2 done" in out, err
+    assert held() == [("lora", "train"), ("textual-inversion", "train")]
+    refused = (f"Error: the zoo's fine-tuning results of {dataset} were made on split 'train', and all its results must be of one split: "
+               f"pass --split train, or move {dataset} to split 'test' first (`hubselect dataset profile {dataset} --split test --force` "
+               "into this zoo profiles it there), then rerun this: its results are redone on 'test'\n")
+    for methods in ("textual-inversion", "lora"):  # another method's results, or its own
+        hub.clear_log()
+        code, out, err = profile(methods, "--split", "test")
+        assert (code, out, err) == (2, "", refused)
+        assert not [e for e in hub.request_log if "/resolve/" in e.path]  # before any work: no file fetched
+    assert held() == [("lora", "train"), ("textual-inversion", "train")]
+
+    # The move, half done: the profile on test, one method's results redone there.
+    assert dataset_profile("--split", "test", "--force", "--n", "8")[0] == 0
+    code, out, err = profile("textual-inversion", "--split", "test", "--format", "json")
+    assert code == 0 and json.loads(out)["reruns"] == {"split changed": 1}, err
+    assert held() == [("lora", "train"), ("textual-inversion", "test")]
+    for split in ("test", "train"):
+        code, out, err = dataset_profile("--split", split, "--n", "9")
+        assert (code, out) == (2, "") and err == (
+            f"Error: zoo {zoo_dir} holds fine-tuning results of {dataset} made on splits 'test' (textual-inversion) and 'train' (lora), "
+            f"so its profile and results are of no one split: move {dataset} to split {split!r} with --force, then redo its results "
+            f"made on another split there (`hubselect profile --models ... --datasets {dataset} --split {split} --zoo {zoo_dir}`, which replaces them)\n"
+        )
+    code, out, err = dataset_profile("--split", "test", "--force", "--n", "8")
+    assert code == 0 and (f"note: the zoo's lora results of {dataset} were made on split 'train': redo them on 'test' with "
+                          f"`hubselect profile --models ... --datasets {dataset} --split test --zoo {zoo_dir}`") in err, err
+    code, out, err = profile("lora,textual-inversion", "--split", "test", "--format", "json")  # the rest of the move, as advised
+    assert code == 0 and (json.loads(out)["done"], json.loads(out)["skipped"], json.loads(out)["reruns"]) == (1, 1, {"split changed": 1}), err
+    assert held() == [("lora", "test"), ("textual-inversion", "test")]
+    assert dataset_profile("--split", "test", "--n", "9")[0] == 0
 
 
 def test_zoo_models_moves_the_records_a_card_edit_left_current_and_the_next_refresh_costs_a_run_with_nothing_to_do(probes, hub, tmp_path):

@@ -831,6 +831,78 @@ def test_ranker_status_says_what_is_wrong_with_a_ranker_of_a_method_the_zoo_does
     )
 
 
+def test_recommend_for_a_method_other_than_the_published_rankers_ranks_with_one_built_for_it(
+    hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch, capsys
+):
+    """A zoo of two methods has one published ranker, built on one method's results (lora here).
+    `recommend --method dreambooth` (method= in Python) was refused, told to "leave --ranker out"
+    (never passed) or to run a `build` without --method (which such a zoo refuses). That ranker is
+    not this query's: one is built from the zoo's dreambooth results, with a notice naming the
+    method the published one was built for. Passed with --ranker, it is refused, with advice that
+    works as printed."""
+    import hubselect
+    from hubselect import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    zoo = Zoo.load(zoo_dir)
+    # On dreambooth, generalist-a is best everywhere: the ranking says whose results ranked it.
+    zoo.add_profiles(
+        ProfileRecord(r.model, r.dataset, 10.0 if r.model == "org/generalist-a" else float(r.score) + 50, method="dreambooth")
+        for r in Zoo.load(zoo_dir).profile_records()
+    )
+    zoo.push(hub_repo_id, token=hub_token)
+    ranker_repo = hub_repo_id + "-ranker"
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # built on the lora results
+    common = [cool_folder, "--zoo", hub_repo_id, "--probe", tiny_clip_dir(), "--n", "16", "--token", hub_token, "--format", "json"]
+
+    code, out, err = run_cli(capsys, "recommend", *common, "--method", "lora")
+    assert code == 0, err
+    assert (json.loads(out)["ranker"]["source"], json.loads(out)["recommendations"][0]["model"]) == (ranker_repo, "org/cool-expert")
+
+    code, out, err = run_cli(capsys, "recommend", *common, "--method", "dreambooth")
+    assert code == 0, err
+    document = json.loads(out)
+    assert (document["ranker"]["source"], document["ranker"]["method"]) == ("built from the zoo", "dreambooth")
+    assert document["recommendations"][0]["model"] == "org/generalist-a"
+    assert document["notices"][0] == (
+        f"the published ranker {ranker_repo} was built on lora results, not on zoo {hub_repo_id}'s dreambooth results: "
+        f"a ranker built from zoo {hub_repo_id} ranks instead (cached for next time)"
+    )
+    result = hubselect.recommend(str(cool_folder), zoo=hub_repo_id, method="dreambooth", probe=str(tiny_clip_dir()), n=16, token=hub_token)
+    assert (result.ranker["source"], result.recommendations[0].model) == ("built from the zoo", "org/generalist-a")
+
+    # Chosen by name, that ranker is refused; what the error advises works as printed.
+    code, out, err = run_cli(capsys, "recommend", *common, "--method", "dreambooth", "--ranker", ranker_repo)
+    build = f"hubselect build {hub_repo_id} --method dreambooth --out DIR"
+    assert (code, out) == (2, "") and err == (
+        f"Error: the ranker {ranker_repo} was built on lora results, not on zoo {hub_repo_id}'s dreambooth results; "
+        f"pass --method lora, or use a ranker built on this zoo (`{build}`), or leave --ranker out\n"
+    )
+    code, out, err = run_cli(capsys, *build.split()[1:-1], tmp_path / "built", "--token", hub_token)
+    assert code == 0, err
+    code, out, err = run_cli(capsys, "recommend", *common, "--method", "dreambooth", "--ranker", tmp_path / "built")
+    assert code == 0, err
+    assert (json.loads(out)["ranker"]["source"], json.loads(out)["recommendations"][0]["model"]) == (str(tmp_path / "built"), "org/generalist-a")
+
+    # So with a published ranker that cannot rank for the zoo at all (built on a zoo scored otherwise): its users still get a ranking.
+    import dataclasses
+
+    flipped = Zoo.load(zoo_dir)
+    flipped.meta = dataclasses.replace(flipped.meta, score="accuracy", higher_is_better=True)
+    flipped.push(hub_repo_id + "-accuracy", token=hub_token)
+    assert run_cli(capsys, "push", ranker_dir, "--repo", hub_repo_id + "-accuracy-ranker", "--token", hub_token)[0] == 0
+    code, out, err = run_cli(capsys, "recommend", *common[:2], hub_repo_id + "-accuracy", *common[3:])
+    assert code == 0, err
+    assert json.loads(out)["ranker"]["source"] == "built from the zoo"
+    assert json.loads(out)["notices"][0].startswith(f"the published ranker {hub_repo_id}-accuracy-ranker was built on a zoo scored by fid_after_finetune")
+    # ranker-status calls it stale, with the commands that mend it (not recommend's "leave --ranker out").
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id + "-accuracy", "--token", hub_token, "--format", "json")
+    assert code == 0 and json.loads(out)["status"] == "stale", err
+    assert json.loads(out)["reason"].endswith(
+        f"; rebuild it with `hubselect build {hub_repo_id}-accuracy --out ranker` and push it with `hubselect push ranker --repo {hub_repo_id}-accuracy-ranker`"
+    )
+
+
 def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(
     hub, hub_token, hub_repo_id, cool_folder, tmp_path, monkeypatch, capsys
 ):

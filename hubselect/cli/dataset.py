@@ -66,8 +66,9 @@ def _profile_kwargs(options: dict) -> dict:
               help="Zoo folder to add the profile to (created if missing).")
 @click.option("--name", default=None, help="Name of the dataset in the zoo (default: the Hub id, or the folder/file name).")
 @click.option("--force", is_flag=True, help="Profile again, bypassing the embedding cache, even if the zoo holds this revision, sample and probe; "
-                                            "and on another split than the zoo's fine-tuning results of the dataset were made on "
-                                            "(moving the dataset to that split: `hubselect profile ... --split` then redoes its results).")
+                                            "and on another split than the zoo's fine-tuning results of the dataset were made on, or while "
+                                            "they are on two (moving the dataset to that split: `hubselect profile ... --split` then redoes "
+                                            "its results).")
 @sample_options
 @common_options
 def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **options) -> None:
@@ -83,7 +84,8 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     replaced one was made from. A split other than the one the zoo's fine-tuning results of the
     dataset were made on is refused: profile it under another --name, or move the dataset to
     that split with --force (then redo its results there: `hubselect profile ... --split`,
-    which refuses a split other than the profile's). A commit that changed
+    which refuses a split other than the profile's). So is any split while its results are on
+    two (a move half done): the message says which method is on which. A commit that changed
     none of a Hub dataset's data files (a card edit) is the same revision: the profile is kept,
     and now names that commit. For parquet data the repo's image files count too: its rows may
     name their image by path.
@@ -99,7 +101,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         pin_probe,
         profile_changes,
         profile_dataset,
-        results_splits,
+        results_by_split,
         stored_profile,
         stored_under,
         zoo_profiles,
@@ -166,7 +168,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
             f"{dataset_name} @ {_short(revision)} is already in {zoo_dir} with this sample and probe {probe_ref.id}{moved}; {done} "
             "(--force profiles it again)"))
         return
-    results_made_on = results_splits(zoo, dataset_name) if ref.kind == "hub" else []
+    results_made_on = results_by_split(zoo, dataset_name) if ref.kind == "hub" else {}
     if not force:
         check_results_split(zoo, dataset_name, ref, str(zoo_dir))
     had = stored_profile(zoo, dataset_name, probe_ref) is not None or dataset_name in set(zoo.datasets["dataset"])
@@ -184,14 +186,17 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         return current
 
     update_zoo(zoo_dir, add, create=new_zoo)
-    if results_made_on and ref.split not in results_made_on:  # --force moved the dataset to this split; its results follow
+    elsewhere = {split: methods for split, methods in results_made_on.items() if split != ref.split}
+    if elsewhere:  # --force moved the dataset to this split; its results follow
         # `profile --split` refuses while any probe's profile of the dataset is on another split: those move first.
         behind = sorted(entry.probe for entry in zoo_profiles(Zoo.load(zoo_dir))
                         if entry.dataset == dataset_name and (entry.provenance.get("spec") or {}).get("split") not in (None, ref.split))
         first = (f"move its profile{'s' if len(behind) > 1 else ''} with {', '.join(behind)} too (this command with that --probe), then "
                  if behind else "")
+        # Where some of them are on this split already (a move half done), those to redo are named by their methods.
+        which = ", ".join(sorted({m for methods in elsewhere.values() for m in methods})) if ref.split in results_made_on else "fine-tuning"
         SETTINGS.output.info(
-            f"note: the zoo's fine-tuning results of {dataset_name} were made on split {' and '.join(map(repr, results_made_on))}: "
+            f"note: the zoo's {which} results of {dataset_name} were made on split {' and '.join(map(repr, elsewhere))}: "
             f"{first}redo them on {ref.split!r} with `hubselect profile --models ... --datasets {dataset_ref} --split {ref.split} --zoo {zoo_dir}` "
             "(or --zoo-models), which replaces them"
         )

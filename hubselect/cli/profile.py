@@ -65,7 +65,8 @@ from hubselect.profile.recipes import METHODS
 @seed_option("Seed of the sample, the split, training and generation.")
 @click.option("--split", default="train", show_default=True,
               help="Split of Hub datasets. A dataset the zoo holds a profile of (`hubselect dataset profile`) is refused on another split "
-                   "than the profile's; `hubselect dataset profile DATASET --split S --force` moves it to split S, then its results are redone here.")
+                   "than the profile's, and one it holds results of but no profile, on another split than its results' (of any method); "
+                   "`hubselect dataset profile DATASET --split S --force` moves it to split S, then its results are redone here.")
 @click.option("--caption-column", default=None, help="Column holding the captions (default: detected; none → the template).")
 @click.option("--image-column", default=None, help="Column holding the images (default: detected).")
 @click.option("--device", default="auto", show_default=True, callback=check_device, help="auto, cpu, cuda, cuda:1, mps.")
@@ -86,11 +87,12 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     and tokenizer files, a dataset's data files, for parquet also the repo's image files its
     rows may name; a commit that changed none of them, a card
     edit say, changes nothing, and the record then names that commit); for a local folder or
-    .parquet file, other content. So does a job whose record read another split or columns.
+    .parquet file, other content. So does a job whose record read other columns, or another
+    split (once the dataset moved to this one, as below).
     A Hub dataset's results and its zoo profile describe one split: a split other than the
-    profile's is refused before any work; to move a dataset to another split, profile it on
-    that split first (`hubselect dataset profile DATASET --split test --force`), then its jobs
-    here run again on it ("split changed").
+    profile's (before it has one, than its results', of any method) is refused before any work;
+    to move a dataset to another split, profile it on that split first (`hubselect dataset
+    profile DATASET --split test --force`), then its jobs here run again on it ("split changed").
     A local folder or file is refused when the zoo holds results, under its name, made from
     another one that is still there with other content: rename one of them.
 

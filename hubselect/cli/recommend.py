@@ -35,7 +35,8 @@ def _check_licenses(ctx, param, value: str | None) -> str | None:
               help="Zoo: a folder, a Hub dataset id, or demo: the bundled demo zoo, unless ./demo is a zoo folder "
                    "(default: HUBSELECT_ZOO, else demo).")
 @click.option("--ranker", default=None, help="Ranker folder or Hub model id, built on this zoo (default: the one published beside the zoo; "
-                   "where none is, or it cannot be loaded, one built from the zoo and cached).")
+                   "where none is, or it cannot be loaded or was built for another --method, --probe or zoo, one built from the zoo "
+                   "and cached, with a note).")
 @click.option("--top-k", default=10, show_default=True, type=click.IntRange(min=1), help="How many models to list.")
 @click.option("--method", default=None, help="Fine-tuning method whose results to rank by (needed when the zoo holds several).")
 @click.option("--mode", type=click.Choice(["fast", "faithful"]), default="fast", show_default=True,

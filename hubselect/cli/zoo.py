@@ -174,8 +174,8 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -
 
     A ranker this hubselect cannot load (an older format, a missing file) is stale too: rebuilt,
     it can be (and recommend ranks with one built from the zoo until then). So is one built on a
-    method the zoo holds no results of: said here, as recommend's words for it ("pass --method")
-    name an option this command does not have.
+    method the zoo holds no results of: said here, naming the methods it does hold. The advice
+    for each is the build (with --method where the zoo holds several) and push that mend it.
     """
     from hubselect.recommendation import load_published_ranker, ranker_staleness
 
@@ -184,14 +184,14 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -
         return problem
     method, methods = ranker.zoo_info.get("method"), hub_zoo.methods
     # A ranker that names no method is checked on a zoo of one method as recommend checks it.
+    rebuild = f"rebuild it with {_build_advice(repo_id, methods)} and push it with `hubselect push ranker --repo {ranker_repo}`"
     if method not in methods and (len(methods) > 1 or method is not None):
         built = f"the published ranker {ranker_repo} was built on {method or 'unnamed'} results"
         holds = f"{methods[0]} results" if len(methods) == 1 else f"none of those but {', '.join(methods)} results"
-        return (f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); "
-                f"rebuild it with {_build_advice(repo_id, methods)} and push it with `hubselect push ranker --repo {ranker_repo}`")
+        return f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); {rebuild}"
     zoo = hub_zoo.for_method(method if method in methods else None)
     probe = ranker.zoo_info.get("probe")  # whose dataset distances it was built on: compared on those
-    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id)
+    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id, rebuild=rebuild)
 
 
 def _build_advice(repo_id: str, methods: list[str]) -> str:

@@ -38,7 +38,7 @@ from hubselect.metrics.frechet import FrechetStats, frechet_stats
 from hubselect.demo.paths import DEMO_PROBE_ID
 from hubselect.probes import DEFAULT_PROBE, INCEPTION_ID, Probe, ProbeRef, pick_device, resolve_probe
 from hubselect.probes.registry import probe_id
-from hubselect.zoo import DatasetRecord, DistanceRecord, Zoo
+from hubselect.zoo import DatasetRecord, DistanceRecord, ProfileRecord, Zoo
 
 log = logging.getLogger(__name__)
 
@@ -429,33 +429,57 @@ def results_splits(zoo: Zoo, dataset: str) -> list[str]:
     >>> results_splits(Zoo.load("my-zoo"), "org/pets")  # doctest: +SKIP
     ['train']
     """
-    if zoo.records.empty:
-        return []
-    return sorted({str(r.details["split"]) for r in zoo.profile_records() if r.dataset == dataset and "split" in (r.details or {})})
+    return list(results_by_split(zoo, dataset))
+
+
+def results_by_split(zoo: Zoo, dataset: str) -> dict[str, list[str]]:
+    """The splits the zoo's fine-tuning results of ``dataset`` were made on, each with the
+    methods of those results, sorted (results that do not say their split are left out).
+
+    >>> results_by_split(Zoo.load("my-zoo"), "org/pets")  # doctest: +SKIP
+    {'test': ['textual-inversion'], 'train': ['dreambooth', 'lora']}
+    """
+    records = zoo.records
+    made_on: dict[str, set[str]] = {}
+    # Only this dataset's rows are read as records: `profile` asks this for each dataset of a grid.
+    for row in records[records["dataset"] == dataset].to_dict("records"):
+        record = ProfileRecord.from_row(row)
+        if "split" in (record.details or {}):
+            made_on.setdefault(str(record.details["split"]), set()).add(record.method)
+    return {split: sorted(methods) for split, methods in sorted(made_on.items())}
 
 
 def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
     """Refuse to profile split ``ref.split`` of a Hub dataset under the name ``dataset`` when the
-    zoo's fine-tuning results of ``dataset`` were all made on another split.
+    zoo's fine-tuning results of ``dataset`` were all made on another split, or on several.
 
     A zoo keys a dataset by its name (the Hub id and config, or ``--name``), not by its split:
     the profile would replace the one of the split the results were measured on, and the
     distances and ``recommend``'s evidence would then describe other images than the results.
-    A different split is a different dataset only under a different name. Results that do not
-    say their split (imported ones) constrain nothing; a folder or parquet file is read whole.
+    A different split is a different dataset only under a different name. Results on two
+    splits (a move to another split half done, or a zoo written before ``profile`` refused
+    them) match no profile: the move is finished first. Results that do not say their split
+    (imported ones) constrain nothing; a folder or parquet file is read whole.
     ``hubselect profile`` refuses the same mismatch from the other side, so a dataset moves to
     another split through its profile: ``dataset profile --force`` skips this check, and its
     results are then redone on the new split by ``hubselect profile --split``.
     """
     if ref.kind != "hub":
         return
-    made_on = results_splits(zoo, dataset)
-    if not made_on or ref.split in made_on:
+    made_on = results_by_split(zoo, dataset)
+    if not made_on or list(made_on) == [ref.split]:
         return
-    splits = " and ".join(repr(split) for split in made_on)
+    if len(made_on) > 1:
+        each = " and ".join(f"{split!r} ({', '.join(methods)})" for split, methods in made_on.items())
+        raise InputError(
+            f"zoo {label} holds fine-tuning results of {dataset} made on splits {each}, so its profile and results are of no one split: "
+            f"move {dataset} to split {ref.split!r} with --force, then redo its results made on another split there "
+            f"(`hubselect profile --models ... --datasets {ref} --split {ref.split} --zoo {label}`, which replaces them)"
+        )
+    (split,) = made_on
     raise InputError(
-        f"zoo {label} holds fine-tuning results of {dataset} made on split {splits}, so its profile must be of that split: "
-        f"pass --split {made_on[0]}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {dataset}-{ref.split}), "
+        f"zoo {label} holds fine-tuning results of {dataset} made on split {split!r}, so its profile must be of that split: "
+        f"pass --split {split}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {dataset}-{ref.split}), "
         f"or move {dataset} to split {ref.split!r} with --force, then redo its results there (hubselect profile ... --split {ref.split})"
     )
 
@@ -662,6 +686,7 @@ __all__ = [
     "profile_dataset",
     "profile_changes",
     "profile_from_sample",
+    "results_by_split",
     "results_splits",
     "similar_in_zoo",
     "stored_profile",

@@ -11,8 +11,8 @@
    :class:`SourceRevisions`), split or columns (:func:`rerun_reason`): then the job runs and its
    record replaces the old one. A record made at another commit of the same files (a card edit
    since) is the job's result: it is moved to that commit (:meth:`SourceRevisions.follow`). A
-   split other than the one the zoo's profile of a Hub dataset was made on is refused up front
-   (:func:`refuse_other_split`);
+   split other than the one the zoo's profile of a Hub dataset was made on (before it has one,
+   its results) is refused up front (:func:`refuse_other_split`);
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight), and each failure too (:class:`~hubselect.zoo.FailedJob`: the revisions it was tried
@@ -203,14 +203,16 @@ def refuse_adapters(models: Iterable[str], zoo: Any) -> None:
 
 def refuse_other_split(datasets: Iterable[tuple[str, Any]], zoo: Any) -> None:
     """Refuse to profile a Hub dataset on another split than the zoo's profile of it (``dataset
-    profile``'s, with any probe) was made on. ``datasets`` are ``(name in the zoo, DatasetRef)``.
+    profile``'s, with any probe) was made on, or, before it has one, than the zoo's fine-tuning
+    results of it (of any method) were made on. ``datasets`` are ``(name in the zoo, DatasetRef)``.
 
     A zoo keys a dataset by its name, not its split: the results would replace those of the
-    profile's split, and the graph, ``evaluate`` and ``recommend`` would read the profile's
-    distances and features for results of other images. ``dataset profile`` refuses the same
-    mismatch from the other side (:func:`~hubselect.data.profile.check_results_split`). Moving
-    a dataset to another split starts with its profile (``dataset profile --force``); its
-    results are then redone here ("split changed").
+    profile's split, or sit beside another method's results of other images, and the graph,
+    ``evaluate`` and ``recommend`` would read one profile's distances and features for results
+    of other images. ``dataset profile`` refuses the same mismatch from the other side
+    (:func:`~hubselect.data.profile.check_results_split`). Moving a dataset to another split
+    starts with its profile (``dataset profile --force``); its results are then redone here
+    ("split changed").
 
     >>> refuse_other_split([("org/pets", DatasetRef.parse("org/pets", split="test"))], Zoo.load("my-zoo"))  # doctest: +SKIP
     Traceback (most recent call last):
@@ -228,23 +230,55 @@ def refuse_other_split(datasets: Iterable[tuple[str, Any]], zoo: Any) -> None:
         if split is not None:
             profiled_on.setdefault(entry.dataset, {})[entry.probe] = split
     for name, ref in hub:
-        behind = {probe: split for probe, split in sorted(profiled_on.get(name, {}).items()) if split != ref.split}
+        if name not in profiled_on:
+            _refuse_other_results_split(name, ref, zoo)
+            continue
+        behind = {probe: split for probe, split in sorted(profiled_on[name].items()) if split != ref.split}
         if not behind:
             continue
         others = sorted(set(behind.values()))
         splits = " and ".join(repr(split) for split in others)
-        again = ref.name + (f"@{ref.revision}" if ref.revision else "") + (f" --name {name}" if name != ref.name else "")
-
-        def probe_option(probe: str) -> str:  # a local probe is stored as local:NAME; its folder is what --probe takes
-            return f"--probe <the {probe.removeprefix('local:')} folder>" if probe.startswith("local:") else f"--probe {probe}"
-
         # Each probe's profile is moved on its own: name every one still on the other split.
-        moves = " and ".join(f"`hubselect dataset profile {again} --split {ref.split} --force {probe_option(probe)}`" for probe in behind)
+        moves = " and ".join(_move_to_split(name, ref, probe) for probe in behind)
         raise InputError(
             f"the zoo's profile of {name} was made on split {splits}, and its fine-tuning results must be of that split: "
             f"pass --split {others[0]}, or move {name} to split {ref.split!r} first ({moves} into this zoo "
             f"profile{'s' if len(behind) == 1 else ''} it again), then rerun this: its results are redone on {ref.split!r}"
         )
+
+
+def _refuse_other_results_split(name: str, ref: Any, zoo: Any) -> None:
+    """:func:`refuse_other_split` for a dataset the zoo holds no profile of: its results, of
+    every method, are of the split the first of them were made on, until it is moved."""
+    from hubselect.data.profile import default_probe, results_by_split, zoo_probes
+
+    made_on = results_by_split(zoo, name)
+    if not made_on or list(made_on) == [ref.split]:
+        return
+    if len(made_on) == 1:
+        keep, splits = f"pass --split {next(iter(made_on))}, or ", f"split {next(iter(made_on))!r}"
+    else:  # no split keeps them all (a zoo written before this check, or merged from two)
+        keep, splits = "", "splits " + " and ".join(f"{split!r} ({', '.join(methods)})" for split, methods in made_on.items())
+    try:
+        default_probe(zoo)  # `dataset profile` picks the zoo's probe itself
+        probes: list[str | None] = [None]
+    except InputError:  # the zoo's datasets were profiled with a local probe, or several: name them
+        probes = list(zoo_probes(zoo))
+    moves = " and ".join(_move_to_split(name, ref, probe) for probe in probes)
+    raise InputError(
+        f"the zoo's fine-tuning results of {name} were made on {splits}, and all its results must be of one split: "
+        f"{keep}move {name} to split {ref.split!r} first ({moves} into this zoo profile{'s' if len(probes) == 1 else ''} it there), "
+        f"then rerun this: its results are redone on {ref.split!r}"
+    )
+
+
+def _move_to_split(name: str, ref: Any, probe: str | None) -> str:
+    """The ``dataset profile`` that moves ``name`` to ``ref``'s split, profiling it with ``probe``
+    (None: the one ``dataset profile`` picks)."""
+    again = ref.name + (f"@{ref.revision}" if ref.revision else "") + (f" --name {name}" if name != ref.name else "")
+    # A local probe is stored as local:NAME; its folder is what --probe takes.
+    option = "" if probe is None else f" --probe <the {probe.removeprefix('local:')} folder>" if probe.startswith("local:") else f" --probe {probe}"
+    return f"`hubselect dataset profile {again} --split {ref.split} --force{option}`"
 
 
 def records_probe(zoo: Any, spec: str) -> str:
