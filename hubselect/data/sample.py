@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import re
+import stat
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -182,8 +183,7 @@ def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None =
     path = Path(ref.location)
     if ref.kind == "parquet":
         return content_hash(path.parent, [path])
-    files = _folder_files(path)
-    return content_hash(path, files.images + files.metadata)
+    return _folder_files(path).revision(path)
 
 
 def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, str | None]:
@@ -208,11 +208,17 @@ def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, 
 
 @dataclass(frozen=True)
 class _FolderFiles:
-    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files."""
+    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files, and
+    files named like those that are not regular files (a FIFO, a socket, a device)."""
 
     images: list[Path]
     metadata: list[Path]
     parquet: list[Path]
+    irregular: list[Path]
+
+    def revision(self, root: Path) -> str:
+        """The folder's content hash: of what a sample reads, and of what it skips unread."""
+        return content_hash(root, self.images + self.metadata + self.irregular)
 
 
 def _folder_files(root: Path) -> _FolderFiles:
@@ -221,9 +227,11 @@ def _folder_files(root: Path) -> _FolderFiles:
     Hidden folders and files are skipped, as ``datasets`` skips them (a stale
     ``.ipynb_checkpoints/metadata.jsonl`` must not choose the caption column). Symlinked
     folders are followed, as a symlinked root folder is: a folder reached twice (a link to an
-    ancestor, two links to one folder) is read once.
+    ancestor, two links to one folder) is read once. A file that is not a regular one (a FIFO
+    named ``x.png``) is set apart, never to be opened: a FIFO blocks ``open`` until something
+    writes to it. A broken link stays where it is: reading it fails at once, and says why.
     """
-    images, metadata, parquet = [], [], []
+    images, metadata, parquet, irregular = [], [], [], []
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -237,12 +245,23 @@ def _folder_files(root: Path) -> _FolderFiles:
                 continue
             path = Path(dirpath) / name
             if name in _METADATA_FILES:
-                metadata.append(path)
+                found = metadata
             elif path.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(path)
+                found = images
             elif path.suffix.lower() == ".parquet":
-                parquet.append(path)
-    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet))
+                found = parquet
+            else:
+                continue
+            (found if _regular_or_broken(path) else irregular).append(path)
+    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet), sorted(irregular))
+
+
+def _regular_or_broken(path: Path) -> bool:
+    """Whether ``path`` is a regular file (through links), or cannot be told (a broken link)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True
 
 
 def _read_metadata(
@@ -450,12 +469,13 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
     sample = DatasetSample(
         dataset=ref.name,
         ref=ref,
-        revision=content_hash(root, files + found.metadata),
+        revision=found.revision(root),
         spec=spec,
         total=len(files),
         image_column=file_column or ("file_name" if metadata else None),
         caption_column=caption_column,
         details={"source": "folder"},
+        skipped=[Skip(str(f.relative_to(root)), UNREADABLE, "not a regular file: a pipe, socket or device") for f in found.irregular],
     )
     _collect(sample, candidates, progress)
     return sample
