@@ -21,6 +21,7 @@ from hubselect import constants
 def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str = "local-") -> str:
     """``prefix`` + a sha256 over the files' paths (relative to ``root``) and contents.
 
+    A file outside ``root`` (a parquet row may name any file) counts by its path as given.
     A file that cannot be read (a broken link, no permission) counts by its name, so a
     dataset holding one still has a revision; reading its sample skips that file. So does a
     file that is not a regular one (a FIFO, a socket, a device), which is never opened: a FIFO
@@ -43,7 +44,7 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
             if not S_ISREG(stat.st_mode):
                 irregular.add(file)
                 state = "not a regular file"
-        listing.update(f"{file.relative_to(root)}\0{state}\n".encode())
+        listing.update(f"{_name(file, root)}\0{state}\n".encode())
     cache = constants.CACHE_DIR / "fingerprints" / f"{listing.hexdigest()}.txt"
     try:
         return cache.read_text().strip()
@@ -52,7 +53,7 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
     content = hashlib.sha256()
     complete = True
     for file in files:
-        content.update(f"{file.relative_to(root)}\0".encode())
+        content.update(f"{_name(file, root)}\0".encode())
         if file in irregular:
             content.update(b"not a regular file")
             continue
@@ -71,6 +72,13 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
         except OSError:  # a read-only cache only costs speed
             pass
     return revision
+
+
+def _name(file: Path, root: Path) -> str:
+    try:
+        return str(file.relative_to(root))
+    except ValueError:
+        return str(file)
 
 
 def hub_files_hash(files: Iterable[tuple[str, str | None]], **facts: Any) -> str | None:

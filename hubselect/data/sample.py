@@ -168,11 +168,13 @@ def load_dataset_sample(
     return sample
 
 
-def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None = None) -> str:
+def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None = None, image_column: str | None = None) -> str:
     """The revision a sample of ``ref`` would be read at, without reading any image.
 
     A Hub commit sha; for a local folder or parquet file, a content hash (``local-…``) that is
-    computed once per change of the files' sizes and modification times.
+    computed once per change of the files' sizes and modification times. A parquet file's
+    includes the image files its rows name by path, in the column a sample with
+    ``image_column`` (``--image-column``; None: detected) reads.
     """
     if not isinstance(ref, DatasetRef):  # a str or a path
         ref = DatasetRef.parse(str(ref))
@@ -182,7 +184,7 @@ def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None =
         return hub_revision(ref.location, ref.revision, token=token)
     path = Path(ref.location)
     if ref.kind == "parquet":
-        return content_hash(path.parent, [path])
+        return _local_parquet_revision(path, image_column)
     return _folder_files(path).revision(path)
 
 
@@ -510,9 +512,39 @@ class _LocalShards:
 def _local_parquet_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
     path = Path(ref.location)
     shards = _LocalShards([path])
-    sample = DatasetSample(dataset=ref.name, ref=ref, revision=content_hash(path.parent, [path]), spec=spec, details={"source": "parquet"})
+    revision = _local_parquet_revision(path, spec.image_column)
+    sample = DatasetSample(dataset=ref.name, ref=ref, revision=revision, spec=spec, details={"source": "parquet"})
     _parquet_sample(sample, shards, spec, progress, locate=lambda name: path.parent / name)
     return sample
+
+
+def _local_parquet_revision(path: Path, image_column: str | None) -> str:
+    """The content hash of a local parquet file and of the image files its rows name by path:
+    those are read beside it (:func:`_local_parquet_sample`), so they are its data too.
+
+    Only the paths in the image column (the one a sample with ``image_column`` reads) are read:
+    a column of paths, or the ``path`` of a ``datasets`` Image column, never its bytes. So a
+    row that holds its image's bytes and names a file there counts that file too (the safe
+    direction: a change to it redoes the work). The named files that are regular files count;
+    one missing now counts when it appears. A parquet file whose rows name no file beside it
+    (``datasets`` writes the original file's name) hashes as it did before named files counted:
+    what was made from it stays current.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parquet = _LocalShards([path]).parquet_file(0)
+    schema = parquet.schema_arrow
+    column, _ = _detect_parquet_columns(schema, SampleSpec(image_column=image_column), path.name)
+    kind = schema.field(column).type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        paths = parquet.read(columns=[column]).column(0)
+    elif pa.types.is_struct(kind) and kind.get_field_index("path") >= 0:
+        paths = pc.struct_field(parquet.read(columns=[f"{column}.path"]).column(0), "path")
+    else:  # bytes only: no row names a file
+        return content_hash(path.parent, [path])
+    named = {path.parent / name for name in pc.unique(paths).to_pylist() if name}
+    return content_hash(path.parent, [path, *(file for file in named if file.is_file())])
 
 
 def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: bool,
