@@ -468,6 +468,39 @@ def test_a_hub_dataset_profiled_once_is_served_from_the_caches_offline(hub, hub_
     assert err.count("\n") == 1
 
 
+def test_offline_a_zoo_profile_of_another_commit_is_brought_to_main_from_the_cache(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache, monkeypatch):
+    """With HF_HUB_OFFLINE=1, `dataset profile` of a dataset whose zoo profile names another
+    commit than main asked the Hub what main's data files hold, and failed ("this needs the
+    Hub"), where `recommend` answered from hubselect's cache: the cache's profile of main, of
+    the same sample and probe, now takes the zoo's place, as the README promises."""
+    from huggingface_hub import constants
+
+    from hubselect.demo import DEMO_PROBE_ID
+
+    profiled_at = _upload(parquet_dataset(), hub_repo_id, hub_token)
+    main_at = HfApi(token=hub_token).upload_file(repo_id=hub_repo_id, repo_type="dataset", path_in_repo="README.md",
+                                                 path_or_fileobj=b"---\nlicense: mit\n---\n").oid
+    zoo = str(tmp_path / "zoo")
+    sample = ["--n", "16", "--format", "json"]
+    profile = ["dataset", "profile", hub_repo_id, "--zoo", zoo, "--probe", DEMO_PROBE_ID, *sample]
+    assert main([*profile[:2], f"{hub_repo_id}@{profiled_at}", *profile[3:]]) == 0
+    assert main(["recommend", hub_repo_id, "--zoo", "demo", *sample]) == 0  # caches main's profile, and which commit main is at
+    capsys.readouterr()
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub.clear_log()
+    code = main(profile)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["revision"], result["computed"], result["replaced"]) == (main_at, False, {"revision": [profiled_at, main_at]})
+    code = main(profile)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["status"] == "unchanged"
+    assert hub.request_log == []
+
+
 def test_profiling_another_split_says_what_it_replaces_and_never_the_split_of_the_results(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
     """A zoo keys a dataset by its name, not its split: a profile of another split replaces the
     stored one and says so, and one that would no longer match the zoo's fine-tuning results of

@@ -86,6 +86,8 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     and now names that commit. For parquet data the image files its rows may name by path count
     too: the repo's, or those beside a local .parquet file.
     """
+    from huggingface_hub import constants as hf_constants
+
     from hubselect.data.profile import (
         add_to_zoo,
         check_results_split,
@@ -128,7 +130,10 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     def content() -> str | None:  # what the data files at this commit hold: asked only when the zoo's profile was made at another
         return dataset_content(DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split), token=SETTINGS.token)[1]
 
-    if not force and is_current(zoo, dataset_name, revision, spec, probe_ref, content=content if ref.kind == "hub" else None):
+    # Offline, what the files hold cannot be asked (the HF cache keeps no listing): a zoo profile of
+    # another commit is then replaced by the embedding cache's profile of this one, if it holds it.
+    asks_content = ref.kind == "hub" and not hf_constants.HF_HUB_OFFLINE
+    if not force and is_current(zoo, dataset_name, revision, spec, probe_ref, content=content if asks_content else None):
         entry = stored_profile(zoo, dataset_name, probe_ref)
         provenance = entry.provenance
         entry.check_enough(ref, spec, options["min_images"])
