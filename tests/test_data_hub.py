@@ -501,6 +501,34 @@ def test_offline_a_zoo_profile_of_another_commit_is_brought_to_main_from_the_cac
     assert hub.request_log == []
 
 
+def test_similar_to_a_zoo_dataset_honours_another_split_by_profiling_it(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
+    """`dataset similar ID --split train` of a dataset the zoo holds the test split of listed the
+    test split's neighbours. It now profiles the train split (with the stored profile's other
+    settings: --n 8), as for a dataset outside the zoo."""
+    import shutil
+
+    from hubselect.demo import DEMO_PROBE_ID, bundled_paths
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path / "test-split", 24, shards=1, row_group_size=8, style="mono", seed=5, split="test")
+    _upload(parquet_dataset(), hub_repo_id, hub_token)
+    _upload(tmp_path / "test-split", hub_repo_id, hub_token)
+    zoo = shutil.copytree(bundled_paths().zoo, tmp_path / "zoo")
+    assert main(["dataset", "profile", hub_repo_id, "--zoo", str(zoo), "--n", "8", "--split", "test", "--probe", DEMO_PROBE_ID]) == 0
+    capsys.readouterr()
+
+    def similar(zoo_ref, *extra) -> list:
+        code = main(["dataset", "similar", hub_repo_id, "--zoo", str(zoo_ref), "--k", "3", "--format", "json", *extra])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)
+
+    stored = similar(zoo)
+    assert similar(zoo, "--split", "test", "--n", "8") == stored
+    train = similar("demo", "--split", "train", "--n", "8")  # the train split's neighbours, from a zoo that does not hold it
+    assert similar(zoo, "--split", "train") == train != stored
+
+
 def test_profiling_another_split_says_what_it_replaces_and_never_the_split_of_the_results(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
     """A zoo keys a dataset by its name, not its split: a profile of another split replaces the
     stored one and says so, and one that would no longer match the zoo's fine-tuning results of

@@ -177,6 +177,26 @@ def test_a_parquet_file_holding_its_images_keeps_the_revision_it_was_profiled_at
     assert result["revision"] == f"local-{content.hexdigest()[:40]}"
 
 
+def test_similar_to_a_zoo_dataset_says_it_is_its_stored_profile_and_refuses_a_sample_it_cannot_read(profiled_zoo, capsys, tiny_clip):
+    """`dataset similar NAME` of a zoo dataset answered with its stored profile's neighbours,
+    whatever --split, --n or --seed asked for, and never said so. The stored profile answers
+    where it is of the sample asked for (options left out are its own), and the output says so;
+    another sample of a dataset the zoo knows by name only cannot be read, and is refused."""
+    zoo, _ = profiled_zoo
+    similar = ["dataset", "similar", "warm-messy", "--zoo", zoo, "--probe", tiny_clip, "--k", "2"]
+    code, out, err = run(capsys, *similar)
+    assert code == 0, err
+    assert err == (f"note: warm-messy is compared through its profile in zoo {zoo} (made with --n 500 --seed 0 at "
+                   f"{Zoo.load(zoo).datasets.set_index('dataset').loc['warm-messy', 'revision'][:18]}); "
+                   "pass another --n or --seed to compare another sample of it\n")
+    assert run(capsys, *similar, "--n", "500", "--seed", "0") == (0, out, err)  # that very sample, asked for
+    code, out, err = run(capsys, *similar, "--n", "10", "--format", "json")
+    assert (code, out) == (2, "")
+    assert err == (f"Error: zoo {zoo}'s profile of warm-messy was made with --n 500 --seed 0, and warm-messy is not a folder, "
+                   ".parquet file or Hub dataset id to read another sample of; leave out --n to compare that profile, "
+                   "or pass the dataset's folder or file\n")
+
+
 @pytest.mark.parametrize("kind", ["empty", "corrupt"])
 def test_a_folder_without_usable_images_is_a_one_line_error(tmp_path, capsys, tiny_clip, kind, isolated_cache):
     from hubselect.testing.tiny import write_image_folder

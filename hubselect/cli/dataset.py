@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
@@ -237,7 +238,10 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     """The zoo's datasets nearest to DATASET (Fréchet distance of probe embeddings, lower = more similar).
 
     DATASET is a dataset of the zoo (by name), or any dataset (Hub id, folder, .parquet file),
-    which is then profiled (and cached) but not added to the zoo.
+    which is then profiled (and cached) but not added to the zoo. A zoo dataset is compared
+    through its stored profile (a note says what it was made with), unless --split, --n, --seed
+    or a column asks for another sample: that one is profiled, the options left out being the
+    stored profile's.
     With --format json: a list of {"dataset", "distance"}.
     """
     from hubselect.data.profile import (
@@ -281,15 +285,36 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     if not any(entry.probe_revision == probe_ref.revision for entry in zoo_profiles(zoo, probe_ref.id)):
         # Said before the dataset is read; an empty list would read "no dataset is similar".
         raise InputError(f"{dataset_ref} cannot be compared with the zoo's datasets: {why_not_compared(zoo, zoo_ref, probe_ref)}")
-    entry = stored_profile(zoo, dataset_ref, probe_ref)
-    path_like = Path(dataset_ref).expanduser().exists()
-    if entry is not None and not path_like:
+    # A zoo dataset (its name, not a path) is compared through its stored profile, unless the
+    # options ask for another sample of it: the options left out are then the stored profile's.
+    entry = None if Path(dataset_ref).expanduser().exists() else stored_profile(zoo, dataset_ref, probe_ref)
+    asked_otherwise: list[str] = []  # the sample options given that the stored profile was not made with
+    if entry is not None:
+        made_with = entry.provenance.get("spec") or {}
+        context = click.get_current_context()
+        given = [key for key in _SAMPLE_KEYS if context.get_parameter_source(key) is not ParameterSource.DEFAULT]
+        asked_otherwise = [key for key in given if options[key] != made_with.get(key)]
+        if asked_otherwise:
+            options = {**options, **{key: made_with.get(key, options[key]) for key in _SAMPLE_KEYS if key not in given}}
+    if entry is not None and not asked_otherwise:
         name, stats = dataset_ref, load_zoo_stats(zoo, entry)
         itself = name
+        *others, last = _sample_options_of(entry.provenance, names_only=True)
+        SETTINGS.output.info(
+            f"note: {name} is compared through its profile in zoo {zoo_ref} (made with {_made_with(entry.provenance)}); "
+            f"pass another {', '.join(others)} or {last} to compare another sample of it"
+        )
     else:
         try:
             ref = DatasetRef.parse(dataset_ref, split=options["split"])
         except InputError:
+            if entry is not None:
+                asked = " and ".join(f"--{key.replace('_', '-')}" for key in asked_otherwise)
+                raise InputError(
+                    f"zoo {zoo_ref}'s profile of {dataset_ref} was made with {_made_with(entry.provenance, at=False)}, and "
+                    f"{dataset_ref} is not a folder, .parquet file or Hub dataset id to read another sample of; leave out {asked} "
+                    "to compare that profile, or pass the dataset's folder or file"
+                ) from None
             raise InputError(
                 f"{dataset_ref!r} is neither a dataset of zoo {zoo_ref} profiled with {probe_ref.id} nor a folder, "
                 ".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show`"
@@ -320,6 +345,25 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
                   [(i + 1, r["dataset"], r["distance"]) for i, r in enumerate(result)], numeric_format="{:.4g}")
         ),
     )
+
+
+#: The options of ``dataset similar`` that choose a sample, as ``SampleSpec`` names them.
+_SAMPLE_KEYS = ("split", "n", "seed", "image_column", "caption_column")
+
+
+def _sample_options_of(provenance: dict, *, names_only: bool = False) -> list[str]:
+    """The options a stored profile's sample was made with (``--split test``, ``--n 40``...): the
+    split of a Hub dataset only (a folder or file is read whole), a column only where one was named."""
+    spec = provenance.get("spec") or {}
+    keys = [key for key in _SAMPLE_KEYS if (key != "split" or provenance.get("source") == "hub")
+            and (spec.get(key) is not None or key in ("n", "seed"))]
+    return [f"--{key.replace('_', '-')}" + ("" if names_only else f" {spec.get(key)}") for key in keys]
+
+
+def _made_with(provenance: dict, *, at: bool = True) -> str:
+    """``'--split test --n 40 --seed 0 at 1a2b3c4d5e6f'``: what a stored profile was made from."""
+    made = " ".join(_sample_options_of(provenance))
+    return f"{made} at {_short(str(provenance.get('revision')))}" if at else made
 
 
 def _short(revision: str) -> str:
