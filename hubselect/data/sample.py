@@ -543,8 +543,9 @@ def _local_parquet_revision(path: Path, image_column: str | None) -> str:
         paths = pc.struct_field(parquet.read(columns=[f"{column}.path"]).column(0), "path")
     else:  # bytes only: no row names a file
         return content_hash(path.parent, [path])
-    named = {path.parent / name for name in pc.unique(paths).to_pylist() if name}
-    return content_hash(path.parent, [path, *(file for file in named if file.is_file())])
+    named = {path.parent / name for name in pc.unique(paths).to_pylist() if name and isinstance(name, str)}
+    # os.path.isfile: a cell no file can have as its name (too long, a NUL in it) names none.
+    return content_hash(path.parent, [path, *(file for file in named if os.path.isfile(file))])
 
 
 def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: bool,
