@@ -175,6 +175,8 @@ def recommend(
     )
     timings["load"] = time.perf_counter() - started
 
+    # Before the dataset is read: a filter that leaves no model fails in a second, not after the sample.
+    candidates = candidate_models(zoo_obj, ranker_obj.arrays, max_params=max_params, licenses=_licenses(license), notices=notices)
     profile = profile_dataset(
         dataset,
         probe=probe_ref,
@@ -199,7 +201,6 @@ def recommend(
         raise HubselectError(f"the dataset cannot be matched: {why_not_compared(zoo_obj, zoo_label, profile.probe)}")
 
     started = time.perf_counter()
-    candidates = candidate_models(zoo_obj, ranker_obj.arrays, max_params=max_params, licenses=_licenses(license), notices=notices)
     predictions = ranker_obj.predict(
         NewDataset(profile.dataset, profile.features, dict(neighbours)), mode=mode, models=candidates, top=top_k
     )
@@ -619,22 +620,44 @@ def candidate_models(
             "drop --max-params to include them"
         )
     if not out:
-        raise InputError(f"no model of the zoo passes {_what_the_zoo_offers(eligible, features, max_params, licenses)}; loosen the filter")
+        raise InputError(f"no model of the zoo passes {_why_none_passes(eligible, features, max_params, licenses)}")
     return out
 
 
-def _what_the_zoo_offers(models: list[str], features: dict[str, dict[str, Any]], max_params: float | None, licenses: set[str] | None) -> str:
-    """The filters given, each with what the zoo's recommendable models have instead."""
-    parts = []
+def _why_none_passes(models: list[str], features: dict[str, dict[str, Any]], max_params: float | None, licenses: set[str] | None) -> str:
+    """Which of the filters given leave none of ``models`` (each with what the zoo's models have
+    instead), and what to loosen; where each leaves some alone, how many, and that they do not meet.
+
+    Naming a filter that leaves models would send the user loosening the wrong one.
+
+    >>> _why_none_passes(models, features, 3e5, {"mit"})  # doctest: +SKIP
+    "--license mit (the models' licenses: apache-2.0), while --max-params 300000 alone leaves 3 models; loosen --license"
+    """
+    filters = {}  # the option as given: (models it alone leaves, what the zoo offers instead)
     if max_params is not None:
         sizes = [p for p in (_parameters(features.get(m, {})) for m in models) if p is not None]
         offer = f"the smallest model has {short_count(min(sizes))} parameters" if sizes else "no model states its parameter count"
-        parts.append(f"--max-params {max_params:g} ({offer})")
+        filters[f"--max-params {max_params:.15g}"] = (sum(size <= max_params for size in sizes), offer)
     if licenses is not None:
-        found = sorted({(_text(features.get(m, {}).get("license")) or "").lower() for m in models} - {""})
+        stated = [(_text(features.get(m, {}).get("license")) or "").lower() for m in models]
+        found = sorted(set(stated) - {""})
         offer = f"the models' licenses: {', '.join(found)}" if found else "no model states a license"
-        parts.append(f"--license {','.join(sorted(licenses))} ({offer})")
-    return " and ".join(parts)
+        filters[f"--license {','.join(sorted(licenses))}"] = (sum(name in licenses for name in stated), offer)
+
+    def count(left: int) -> str:
+        return f"{left} model{'' if left == 1 else 's'}"
+
+    empty = [name for name, (left, _) in filters.items() if not left]
+    if not empty:
+        alone = ", ".join(f"{name} alone leaves {count(left)}" for name, (left, _) in filters.items())
+        return f"{' and '.join(filters)} together: {alone}, but no model passes both; loosen either"
+    said = " nor ".join(f"{name} ({filters[name][1]})" for name in empty)
+    others = [f"{name} alone leaves {count(left)}" for name, (left, _) in filters.items() if left]
+    if len(filters) == 1:
+        return f"{said}; loosen the filter"
+    if others:
+        return f"{said}, while {', '.join(others)}; loosen {empty[0].split()[0]}"
+    return f"{said}; loosen both"
 
 
 def short_count(value: float) -> str:

@@ -584,6 +584,67 @@ def test_a_hub_dataset_profiled_once_is_served_from_the_caches_offline(hub, hub_
     assert err.count("\n") == 1
 
 
+def test_offline_a_zoo_profile_of_another_commit_is_brought_to_main_from_the_cache(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache, monkeypatch):
+    """With HF_HUB_OFFLINE=1, `dataset profile` of a dataset whose zoo profile names another
+    commit than main asked the Hub what main's data files hold, and failed ("this needs the
+    Hub"), where `recommend` answered from hubselect's cache: the cache's profile of main, of
+    the same sample and probe, now takes the zoo's place, as the README promises."""
+    from huggingface_hub import constants
+
+    from hubselect.demo import DEMO_PROBE_ID
+
+    profiled_at = _upload(parquet_dataset(), hub_repo_id, hub_token)
+    main_at = HfApi(token=hub_token).upload_file(repo_id=hub_repo_id, repo_type="dataset", path_in_repo="README.md",
+                                                 path_or_fileobj=b"---\nlicense: mit\n---\n").oid
+    zoo = str(tmp_path / "zoo")
+    sample = ["--n", "16", "--format", "json"]
+    profile = ["dataset", "profile", hub_repo_id, "--zoo", zoo, "--probe", DEMO_PROBE_ID, *sample]
+    assert main([*profile[:2], f"{hub_repo_id}@{profiled_at}", *profile[3:]]) == 0
+    assert main(["recommend", hub_repo_id, "--zoo", "demo", *sample]) == 0  # caches main's profile, and which commit main is at
+    capsys.readouterr()
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    hub.clear_log()
+    code = main(profile)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["revision"], result["computed"], result["replaced"]) == (main_at, False, {"revision": [profiled_at, main_at]})
+    code = main(profile)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["status"] == "unchanged"
+    assert hub.request_log == []
+
+
+def test_similar_to_a_zoo_dataset_honours_another_split_by_profiling_it(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
+    """`dataset similar ID --split train` of a dataset the zoo holds the test split of listed the
+    test split's neighbours. It now profiles the train split (with the stored profile's other
+    settings: --n 8), as for a dataset outside the zoo."""
+    import shutil
+
+    from hubselect.demo import DEMO_PROBE_ID, bundled_paths
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path / "test-split", 24, shards=1, row_group_size=8, style="mono", seed=5, split="test")
+    _upload(parquet_dataset(), hub_repo_id, hub_token)
+    _upload(tmp_path / "test-split", hub_repo_id, hub_token)
+    zoo = shutil.copytree(bundled_paths().zoo, tmp_path / "zoo")
+    assert main(["dataset", "profile", hub_repo_id, "--zoo", str(zoo), "--n", "8", "--split", "test", "--probe", DEMO_PROBE_ID]) == 0
+    capsys.readouterr()
+
+    def similar(zoo_ref, *extra) -> list:
+        code = main(["dataset", "similar", hub_repo_id, "--zoo", str(zoo_ref), "--k", "3", "--format", "json", *extra])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return json.loads(out)
+
+    stored = similar(zoo)
+    assert similar(zoo, "--split", "test", "--n", "8") == stored
+    train = similar("demo", "--split", "train", "--n", "8")  # the train split's neighbours, from a zoo that does not hold it
+    assert similar(zoo, "--split", "train") == train != stored
+
+
 def test_profiling_another_split_says_what_it_replaces_and_never_the_split_of_the_results(hub, hub_token, hub_repo_id, tmp_path, capsys, isolated_cache):
     """A zoo keys a dataset by its name, not its split: a profile of another split replaces the
     stored one and says so, and one that would no longer match the zoo's fine-tuning results of

@@ -122,6 +122,81 @@ def test_similar_lists_a_zoo_dataset_that_only_shares_the_folders_name(profiled_
         assert "cool-32-7" not in {r["dataset"] for r in json.loads(out)}
 
 
+def _parquet_naming_images(folder, column: str, form: str, style: str) -> None:
+    """``folder/rows.parquet`` whose 12 rows name their image (``images/i.png``, written in ``style``) by path."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from hubselect.testing.tiny import style_image
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    for i in range(12):
+        style_image(style, rng).save(folder / "images" / f"{i}.png")
+    if not (folder / "rows.parquet").exists():
+        names = [f"images/{i}.png" for i in range(12)]
+        cells = names if form == "string" else [{"bytes": None, "path": name} for name in names]
+        pq.write_table(pa.table({column: cells, "text": [f"picture {i}" for i in range(12)]}), folder / "rows.parquet")
+
+
+@pytest.mark.parametrize(
+    ("column", "form", "extra"),
+    [("image", "string", []), ("image", "struct", []), ("picture_path", "string", ["--image-column", "picture_path"])],
+)
+def test_new_images_that_local_parquet_rows_name_by_path_profile_it_again(column, form, extra, tmp_path, capsys, tiny_clip, forward_calls, isolated_cache):
+    """A local .parquet whose rows name their image files by path is read from those files, but
+    its revision hashed the .parquet alone: after the images were replaced, `dataset profile`
+    said "nothing to do" and `recommend` served the cached embeddings of the old images."""
+    folder, zoo = tmp_path / "pqp", tmp_path / "zoo"
+    _parquet_naming_images(folder, column, form, "warm")
+    first = profile(capsys, folder / "rows.parquet", zoo, tiny_clip, *extra)
+    assert (first["status"], first["images"]) == ("added", 12)
+    assert profile(capsys, folder / "rows.parquet", zoo, tiny_clip, *extra)["status"] == "unchanged"
+
+    _parquet_naming_images(folder, column, form, "mono")  # the same names, other images; the .parquet untouched
+    calls = len(forward_calls)
+    again = profile(capsys, folder / "rows.parquet", zoo, tiny_clip, *extra)
+    assert (again["status"], again["computed"]) == ("updated", True) and again["revision"] != first["revision"]
+    assert again["replaced"] == {"revision": [first["revision"], again["revision"]]} and len(forward_calls) > calls
+    assert profile(capsys, folder / "rows.parquet", zoo, tiny_clip, *extra)["status"] == "unchanged"
+
+
+def test_a_parquet_file_holding_its_images_keeps_the_revision_it_was_profiled_at(tmp_path, capsys, tiny_clip, isolated_cache):
+    """Its revision is the content hash of the .parquet alone, as it always was: a zoo profiled
+    before local parquet revisions counted the image files rows name finds it current. Its rows'
+    ``path`` names no file beside it (``datasets`` writes the original file name there)."""
+    import hashlib
+
+    from fixtures.data import parquet_dataset
+
+    shard = sorted((parquet_dataset() / "data").glob("*.parquet"))[0]
+    content = hashlib.sha256(f"{shard.name}\0".encode())
+    content.update(hashlib.sha256(shard.read_bytes()).digest())
+    result = profile(capsys, shard, tmp_path / "zoo", tiny_clip, "--n", "16")
+    assert result["revision"] == f"local-{content.hexdigest()[:40]}"
+
+
+def test_similar_to_a_zoo_dataset_says_it_is_its_stored_profile_and_refuses_a_sample_it_cannot_read(profiled_zoo, capsys, tiny_clip):
+    """`dataset similar NAME` of a zoo dataset answered with its stored profile's neighbours,
+    whatever --split, --n or --seed asked for, and never said so. The stored profile answers
+    where it is of the sample asked for (options left out are its own), and the output says so;
+    another sample of a dataset the zoo knows by name only cannot be read, and is refused."""
+    zoo, _ = profiled_zoo
+    similar = ["dataset", "similar", "warm-messy", "--zoo", zoo, "--probe", tiny_clip, "--k", "2"]
+    code, out, err = run(capsys, *similar)
+    assert code == 0, err
+    assert err == (f"note: warm-messy is compared through its profile in zoo {zoo} (made with --n 500 --seed 0 at "
+                   f"{Zoo.load(zoo).datasets.set_index('dataset').loc['warm-messy', 'revision'][:18]}); "
+                   "pass another --n or --seed to compare another sample of it\n")
+    assert run(capsys, *similar, "--n", "500", "--seed", "0") == (0, out, err)  # that very sample, asked for
+    code, out, err = run(capsys, *similar, "--n", "10", "--format", "json")
+    assert (code, out) == (2, "")
+    assert err == (f"Error: zoo {zoo}'s profile of warm-messy was made with --n 500 --seed 0, and warm-messy is not a folder, "
+                   ".parquet file or Hub dataset id to read another sample of; leave out --n to compare that profile, "
+                   "or pass the dataset's folder or file\n")
+
+
 @pytest.mark.parametrize("kind", ["empty", "corrupt"])
 def test_a_folder_without_usable_images_is_a_one_line_error(tmp_path, capsys, tiny_clip, kind, isolated_cache):
     from hubselect.testing.tiny import write_image_folder

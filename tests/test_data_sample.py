@@ -194,6 +194,24 @@ def test_images_and_metadata_come_from_the_same_folders(tmp_path, isolated_cache
     assert dataset_revision(str(root)) != before  # a change behind the link is a new revision
 
 
+@pytest.mark.timeout(60)  # the fault was a hang: a FIFO blocks open() until something writes to it
+def test_a_pipe_named_like_an_image_is_skipped_as_unreadable_never_opened(tmp_path, isolated_cache):
+    """A FIFO (or socket, or device) named *.png in a folder hung `recommend` forever, with no
+    message: hashing the folder for its revision opened it. It is skipped and counted like any
+    other unreadable file, and the revision is still told without reading it."""
+    import os
+
+    folder = write_image_folder(tmp_path / "d", 10, style="cool", captions=False)
+    os.mkfifo(folder / "zz.png")
+    revision = dataset_revision(str(folder))
+    sample = load_dataset_sample(str(folder), n=50, min_images=2, progress=False)
+    assert len(sample) == 10 and sample.total == 10 and sample.revision == revision
+    assert sample.skip_summary() == "1 skipped: 1 unreadable"
+    assert [str(s) for s in sample.skipped] == ["zz.png: unreadable (not a regular file: a pipe, socket or device)"]
+    os.remove(folder / "zz.png")
+    assert dataset_revision(str(folder)) != revision  # what the sample skips is part of what it was read from
+
+
 def test_a_folder_of_parquet_files_names_what_reads_them(tmp_path, isolated_cache):
     from hubselect.testing.tiny import write_parquet_shards
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.data import style_folder, tiny_clip_dir
+from fixtures.data import isolated_cache, style_folder, tiny_clip_dir  # noqa: F401
 
 from hubselect.cli import main
 from hubselect.demo import bundled_paths
@@ -157,6 +157,33 @@ def test_max_params_leaves_out_models_of_unknown_size_with_a_note(zoo_dir, ranke
     document = json.loads(out)
     assert "org/mono-expert" in {r["model"] for r in document["recommendations"]}
     assert not any("--max-params" in n for n in document["notices"])
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (["--max-params", "1.5e6", "--license", "gpl-3.0"],
+         "no model of the zoo passes --license gpl-3.0 (the models' licenses: mit, openrail), while --max-params 1500000 alone "
+         "leaves 1 model; loosen --license"),
+        (["--max-params", "5e5", "--license", "mit"],
+         "no model of the zoo passes --max-params 500000 (the smallest model has 1.0M parameters), while --license mit alone "
+         "leaves 3 models; loosen --max-params"),
+        (["--max-params", "5e5", "--license", "gpl-3.0"],
+         "no model of the zoo passes --max-params 500000 (the smallest model has 1.0M parameters) nor --license gpl-3.0 "
+         "(the models' licenses: mit, openrail); loosen both"),
+        (["--max-params", "1.5e6", "--license", "mit"],
+         "no model of the zoo passes --max-params 1500000 and --license mit together: --max-params 1500000 alone leaves 1 model, "
+         "--license mit alone leaves 3 models, but no model passes both; loosen either"),
+    ],
+)
+def test_filters_that_leave_no_model_are_named_alone_before_the_dataset_is_read(filters, expected, zoo_dir, ranker_dir, cool_folder, isolated_cache, capsys):
+    """`--max-params 3e5 --license mit` blamed both filters where only the license left no model,
+    and said so only after the whole sample was read and embedded (minutes on a large Hub dataset)."""
+    from hubselect import constants
+
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", *filters)
+    assert (code, out) == (2, "") and err == f"Error: {expected}\n"
+    assert not (constants.CACHE_DIR / "embeddings").exists()  # no image was read, no probe ran
 
 
 def test_ranker_is_built_on_the_fly_and_cached(zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
@@ -87,9 +88,11 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     which refuses a split other than the profile's). So is any split while its results are on
     two (a move half done): the message says which method is on which. A commit that changed
     none of a Hub dataset's data files (a card edit) is the same revision: the profile is kept,
-    and now names that commit. For parquet data the repo's image files count too: its rows may
-    name their image by path.
+    and now names that commit. For parquet data the image files its rows may name by path count
+    too: the repo's, or those beside a local .parquet file.
     """
+    from huggingface_hub import constants as hf_constants
+
     from hubselect.data.profile import (
         add_to_zoo,
         check_results_split,
@@ -127,14 +130,17 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     # Identified first, fetched only when there is work to do: a zoo that is up to date costs a
     # request or two, not a probe's weights (on a fresh runner each week).
     probe_ref = probe_identity(pin_probe(zoo, options["probe"]) if options["probe"] else default_probe(zoo), token=SETTINGS.token)
-    revision = dataset_revision(ref, token=SETTINGS.token)
+    revision = dataset_revision(ref, token=SETTINGS.token, image_column=options["image_column"])
     spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                       image_column=options["image_column"], caption_column=options["caption_column"])
 
     def content() -> str | None:  # what the data files at this commit hold: asked only when the zoo's profile was made at another
         return dataset_content(DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split), token=SETTINGS.token)[1]
 
-    if not force and is_current(zoo, dataset_name, revision, spec, probe_ref, content=content if ref.kind == "hub" else None):
+    # Offline, what the files hold cannot be asked (the HF cache keeps no listing): a zoo profile of
+    # another commit is then replaced by the embedding cache's profile of this one, if it holds it.
+    asks_content = ref.kind == "hub" and not hf_constants.HF_HUB_OFFLINE
+    if not force and is_current(zoo, dataset_name, revision, spec, probe_ref, content=content if asks_content else None):
         entry = stored_profile(zoo, dataset_name, probe_ref)
         provenance = entry.provenance
         entry.check_enough(ref, spec, options["min_images"])
@@ -254,7 +260,10 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     """The zoo's datasets nearest to DATASET (Fréchet distance of probe embeddings, lower = more similar).
 
     DATASET is a dataset of the zoo (by name), or any dataset (Hub id, folder, .parquet file),
-    which is then profiled (and cached) but not added to the zoo.
+    which is then profiled (and cached) but not added to the zoo. A zoo dataset is compared
+    through its stored profile (a note says what it was made with), unless --split, --n, --seed
+    or a column asks for another sample: that one is profiled, the options left out being the
+    stored profile's.
     With --format json: a list of {"dataset", "distance"}.
     """
     from hubselect.data.profile import (
@@ -298,15 +307,36 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
     if not any(entry.probe_revision == probe_ref.revision for entry in zoo_profiles(zoo, probe_ref.id)):
         # Said before the dataset is read; an empty list would read "no dataset is similar".
         raise InputError(f"{dataset_ref} cannot be compared with the zoo's datasets: {why_not_compared(zoo, zoo_ref, probe_ref)}")
-    entry = stored_profile(zoo, dataset_ref, probe_ref)
-    path_like = Path(dataset_ref).expanduser().exists()
-    if entry is not None and not path_like:
+    # A zoo dataset (its name, not a path) is compared through its stored profile, unless the
+    # options ask for another sample of it: the options left out are then the stored profile's.
+    entry = None if Path(dataset_ref).expanduser().exists() else stored_profile(zoo, dataset_ref, probe_ref)
+    asked_otherwise: list[str] = []  # the sample options given that the stored profile was not made with
+    if entry is not None:
+        made_with = entry.provenance.get("spec") or {}
+        context = click.get_current_context()
+        given = [key for key in _SAMPLE_KEYS if context.get_parameter_source(key) is not ParameterSource.DEFAULT]
+        asked_otherwise = [key for key in given if options[key] != made_with.get(key)]
+        if asked_otherwise:
+            options = {**options, **{key: made_with.get(key, options[key]) for key in _SAMPLE_KEYS if key not in given}}
+    if entry is not None and not asked_otherwise:
         name, stats = dataset_ref, load_zoo_stats(zoo, entry)
         itself = name
+        *others, last = _sample_options_of(entry.provenance, names_only=True)
+        SETTINGS.output.info(
+            f"note: {name} is compared through its profile in zoo {zoo_ref} (made with {_made_with(entry.provenance)}); "
+            f"pass another {', '.join(others)} or {last} to compare another sample of it"
+        )
     else:
         try:
             ref = DatasetRef.parse(dataset_ref, split=options["split"])
         except InputError:
+            if entry is not None:
+                asked = " and ".join(f"--{key.replace('_', '-')}" for key in asked_otherwise)
+                raise InputError(
+                    f"zoo {zoo_ref}'s profile of {dataset_ref} was made with {_made_with(entry.provenance, at=False)}, and "
+                    f"{dataset_ref} is not a folder, .parquet file or Hub dataset id to read another sample of; leave out {asked} "
+                    "to compare that profile, or pass the dataset's folder or file"
+                ) from None
             raise InputError(
                 f"{dataset_ref!r} is neither a dataset of zoo {zoo_ref} profiled with {probe_ref.id} nor a folder, "
                 ".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show`"
@@ -314,7 +344,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
         name = ref.name
         spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                           image_column=options["image_column"], caption_column=options["caption_column"])
-        revision = dataset_revision(ref, token=SETTINGS.token)
+        revision = dataset_revision(ref, token=SETTINGS.token, image_column=options["image_column"])
         if is_current(zoo, name, revision, spec, probe_ref):
             entry = stored_profile(zoo, name, probe_ref)  # the zoo's profile of this very sample
             entry.check_enough(ref, spec, options["min_images"])
@@ -337,6 +367,25 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
                   [(i + 1, r["dataset"], r["distance"]) for i, r in enumerate(result)], numeric_format="{:.4g}")
         ),
     )
+
+
+#: The options of ``dataset similar`` that choose a sample, as ``SampleSpec`` names them.
+_SAMPLE_KEYS = ("split", "n", "seed", "image_column", "caption_column")
+
+
+def _sample_options_of(provenance: dict, *, names_only: bool = False) -> list[str]:
+    """The options a stored profile's sample was made with (``--split test``, ``--n 40``...): the
+    split of a Hub dataset only (a folder or file is read whole), a column only where one was named."""
+    spec = provenance.get("spec") or {}
+    keys = [key for key in _SAMPLE_KEYS if (key != "split" or provenance.get("source") == "hub")
+            and (spec.get(key) is not None or key in ("n", "seed"))]
+    return [f"--{key.replace('_', '-')}" + ("" if names_only else f" {spec.get(key)}") for key in keys]
+
+
+def _made_with(provenance: dict, *, at: bool = True) -> str:
+    """``'--split test --n 40 --seed 0 at 1a2b3c4d5e6f'``: what a stored profile was made from."""
+    made = " ".join(_sample_options_of(provenance))
+    return f"{made} at {_short(str(provenance.get('revision')))}" if at else made
 
 
 def _short(revision: str) -> str:

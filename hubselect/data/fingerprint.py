@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, Iterable
 
 from hubselect import constants
@@ -20,8 +21,11 @@ from hubselect import constants
 def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str = "local-") -> str:
     """``prefix`` + a sha256 over the files' paths (relative to ``root``) and contents.
 
+    A file outside ``root`` (a parquet row may name any file) counts by its path as given.
     A file that cannot be read (a broken link, no permission) counts by its name, so a
-    dataset holding one still has a revision; reading its sample skips that file.
+    dataset holding one still has a revision; reading its sample skips that file. So does a
+    file that is not a regular one (a FIFO, a socket, a device), which is never opened: a FIFO
+    would block ``open`` until something writes to it.
 
     >>> content_hash("my-images", ["my-images/a.png"])  # doctest: +SKIP
     'local-4b039d47a14b40d02caa9ebc213455eee1ce1dba'
@@ -29,13 +33,18 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
     root = Path(root)
     files = sorted(Path(f) for f in files)
     listing = hashlib.sha256(prefix.encode())
+    irregular = set()
     for file in files:
         try:
             stat = file.stat()
             state = f"{stat.st_size}\0{stat.st_mtime_ns}"
         except OSError as exc:  # a broken link: the sample skips it, the revision still counts it
             state = f"unreadable\0{type(exc).__name__}"
-        listing.update(f"{file.relative_to(root)}\0{state}\n".encode())
+        else:
+            if not S_ISREG(stat.st_mode):
+                irregular.add(file)
+                state = "not a regular file"
+        listing.update(f"{_name(file, root)}\0{state}\n".encode())
     cache = constants.CACHE_DIR / "fingerprints" / f"{listing.hexdigest()}.txt"
     try:
         return cache.read_text().strip()
@@ -44,7 +53,10 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
     content = hashlib.sha256()
     complete = True
     for file in files:
-        content.update(f"{file.relative_to(root)}\0".encode())
+        content.update(f"{_name(file, root)}\0".encode())
+        if file in irregular:
+            content.update(b"not a regular file")
+            continue
         try:
             with open(file, "rb") as handle:
                 content.update(hashlib.file_digest(handle, "sha256").digest())
@@ -60,6 +72,13 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
         except OSError:  # a read-only cache only costs speed
             pass
     return revision
+
+
+def _name(file: Path, root: Path) -> str:
+    try:
+        return str(file.relative_to(root))
+    except ValueError:
+        return str(file)
 
 
 def hub_files_hash(files: Iterable[tuple[str, str | None]], **facts: Any) -> str | None:

@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import re
+import stat
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -167,11 +168,13 @@ def load_dataset_sample(
     return sample
 
 
-def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None = None) -> str:
+def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None = None, image_column: str | None = None) -> str:
     """The revision a sample of ``ref`` would be read at, without reading any image.
 
     A Hub commit sha; for a local folder or parquet file, a content hash (``local-…``) that is
-    computed once per change of the files' sizes and modification times.
+    computed once per change of the files' sizes and modification times. A parquet file's
+    includes the image files its rows name by path, in the column a sample with
+    ``image_column`` (``--image-column``; None: detected) reads.
     """
     if not isinstance(ref, DatasetRef):  # a str or a path
         ref = DatasetRef.parse(str(ref))
@@ -181,9 +184,8 @@ def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None =
         return hub_revision(ref.location, ref.revision, token=token)
     path = Path(ref.location)
     if ref.kind == "parquet":
-        return content_hash(path.parent, [path])
-    files = _folder_files(path)
-    return content_hash(path, files.images + files.metadata)
+        return _local_parquet_revision(path, image_column)
+    return _folder_files(path).revision(path)
 
 
 def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, str | None]:
@@ -208,11 +210,17 @@ def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, 
 
 @dataclass(frozen=True)
 class _FolderFiles:
-    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files."""
+    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files, and
+    files named like those that are not regular files (a FIFO, a socket, a device)."""
 
     images: list[Path]
     metadata: list[Path]
     parquet: list[Path]
+    irregular: list[Path]
+
+    def revision(self, root: Path) -> str:
+        """The folder's content hash: of what a sample reads, and of what it skips unread."""
+        return content_hash(root, self.images + self.metadata + self.irregular)
 
 
 def _folder_files(root: Path) -> _FolderFiles:
@@ -221,9 +229,11 @@ def _folder_files(root: Path) -> _FolderFiles:
     Hidden folders and files are skipped, as ``datasets`` skips them (a stale
     ``.ipynb_checkpoints/metadata.jsonl`` must not choose the caption column). Symlinked
     folders are followed, as a symlinked root folder is: a folder reached twice (a link to an
-    ancestor, two links to one folder) is read once.
+    ancestor, two links to one folder) is read once. A file that is not a regular one (a FIFO
+    named ``x.png``) is set apart, never to be opened: a FIFO blocks ``open`` until something
+    writes to it. A broken link stays where it is: reading it fails at once, and says why.
     """
-    images, metadata, parquet = [], [], []
+    images, metadata, parquet, irregular = [], [], [], []
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -237,12 +247,23 @@ def _folder_files(root: Path) -> _FolderFiles:
                 continue
             path = Path(dirpath) / name
             if name in _METADATA_FILES:
-                metadata.append(path)
+                found = metadata
             elif path.suffix.lower() in IMAGE_SUFFIXES:
-                images.append(path)
+                found = images
             elif path.suffix.lower() == ".parquet":
-                parquet.append(path)
-    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet))
+                found = parquet
+            else:
+                continue
+            (found if _regular_or_broken(path) else irregular).append(path)
+    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet), sorted(irregular))
+
+
+def _regular_or_broken(path: Path) -> bool:
+    """Whether ``path`` is a regular file (through links), or cannot be told (a broken link)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return True
 
 
 def _read_metadata(
@@ -450,12 +471,13 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
     sample = DatasetSample(
         dataset=ref.name,
         ref=ref,
-        revision=content_hash(root, files + found.metadata),
+        revision=found.revision(root),
         spec=spec,
         total=len(files),
         image_column=file_column or ("file_name" if metadata else None),
         caption_column=caption_column,
         details={"source": "folder"},
+        skipped=[Skip(str(f.relative_to(root)), UNREADABLE, "not a regular file: a pipe, socket or device") for f in found.irregular],
     )
     _collect(sample, candidates, progress)
     return sample
@@ -490,9 +512,40 @@ class _LocalShards:
 def _local_parquet_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
     path = Path(ref.location)
     shards = _LocalShards([path])
-    sample = DatasetSample(dataset=ref.name, ref=ref, revision=content_hash(path.parent, [path]), spec=spec, details={"source": "parquet"})
+    revision = _local_parquet_revision(path, spec.image_column)
+    sample = DatasetSample(dataset=ref.name, ref=ref, revision=revision, spec=spec, details={"source": "parquet"})
     _parquet_sample(sample, shards, spec, progress, locate=lambda name: path.parent / name)
     return sample
+
+
+def _local_parquet_revision(path: Path, image_column: str | None) -> str:
+    """The content hash of a local parquet file and of the image files its rows name by path:
+    those are read beside it (:func:`_local_parquet_sample`), so they are its data too.
+
+    Only the paths in the image column (the one a sample with ``image_column`` reads) are read:
+    a column of paths, or the ``path`` of a ``datasets`` Image column, never its bytes. So a
+    row that holds its image's bytes and names a file there counts that file too (the safe
+    direction: a change to it redoes the work). The named files that are regular files count;
+    one missing now counts when it appears. A parquet file whose rows name no file beside it
+    (``datasets`` writes the original file's name) hashes as it did before named files counted:
+    what was made from it stays current.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parquet = _LocalShards([path]).parquet_file(0)
+    schema = parquet.schema_arrow
+    column, _ = _detect_parquet_columns(schema, SampleSpec(image_column=image_column), path.name)
+    kind = schema.field(column).type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        paths = parquet.read(columns=[column]).column(0)
+    elif pa.types.is_struct(kind) and kind.get_field_index("path") >= 0:
+        paths = pc.struct_field(parquet.read(columns=[f"{column}.path"]).column(0), "path")
+    else:  # bytes only: no row names a file
+        return content_hash(path.parent, [path])
+    named = {path.parent / name for name in pc.unique(paths).to_pylist() if name and isinstance(name, str)}
+    # os.path.isfile: a cell no file can have as its name (too long, a NUL in it) names none.
+    return content_hash(path.parent, [path, *(file for file in named if os.path.isfile(file))])
 
 
 def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: bool,

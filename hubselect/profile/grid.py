@@ -754,7 +754,9 @@ class SourceRevisions:
         ref = DatasetRef.parse(job.dataset, split=job.split)
         if ref.revision is not None and _SHA.match(ref.revision.lower()):
             return None
-        return self._look_up("dataset", ref.location + (f"@{ref.revision}" if ref.revision else ""), lambda: dataset_revision(ref, token=job.token))
+        # A local parquet file's revision counts the image files its rows name, in the job's --image-column.
+        source = ref.location + (f"@{ref.revision}" if ref.revision else "") + (f" --image-column {job.image_column}" if ref.kind == "parquet" and job.image_column else "")
+        return self._look_up("dataset", source, lambda: dataset_revision(ref, token=job.token, image_column=job.image_column))
 
     def model_content(self, job: ProfileJob) -> tuple[str, str | None] | None:
         """``(commit sha, content)`` of the files the job's Hub model holds at the commit it reads
