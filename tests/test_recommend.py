@@ -799,7 +799,7 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
 
 
 def test_ranker_status_says_what_is_wrong_with_a_ranker_of_a_method_the_zoo_does_not_hold(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
-    """ranker-status has no --method: it says which methods are whose, and how to build the zoo's ranker."""
+    """Without --method, ranker-status says which methods are whose, and how to build the zoo's ranker."""
     ranker_repo = hub_repo_id + "-ranker"
     planted = Zoo.load(zoo_dir)
 
@@ -829,6 +829,48 @@ def test_ranker_status_says_what_is_wrong_with_a_ranker_of_a_method_the_zoo_does
         f"stale: the published ranker {ranker_repo} was built on lora results, zoo {full_only} holds full results (the ranker was built on "
         f"another zoo or method); rebuild it with `hubselect build {full_only} --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`\n"
     )
+
+
+def test_ranker_status_with_method_checks_the_ranker_is_of_that_method_and_that_build_would_have_results_of_it(
+    hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys
+):
+    """The refresh workflow builds with --method "$METHOD", and ranker-status took no --method: with
+    METHOD=dreambooth on a zoo of lora results and one model's dreambooth results it said "stale,
+    rebuild", and Build failed. It now says no-results (no rebuild) with what the zoo holds of
+    each method, and calls a ranker of another method stale, with the build that replaces it."""
+    ranker_repo = hub_repo_id + "-ranker"
+
+    def status(*args: str) -> dict:
+        code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--format", "json", *args)
+        assert code == 0, err
+        return json.loads(out)
+
+    zoo = Zoo.load(zoo_dir)  # lora results: 6 models on 8 datasets
+    zoo.add_profiles([ProfileRecord("org/cool-expert", f"data/cool-{i}", 30.0 + i, method="dreambooth") for i in (1, 2)])
+    zoo.push(hub_repo_id, token=hub_token)
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # built on the lora results
+
+    result = status("--method", "dreambooth")
+    assert (result["status"], result["rebuild"], result["method"]) == ("no-results", False, "dreambooth"), result
+    assert result["reason"] == (
+        f"zoo {hub_repo_id}'s dreambooth results are too few to build a ranker on: a ranker needs a dataset with results for two or "
+        "more models, and they have no such datasets (2 results of 1 model); its lora results have 8 such datasets (data/cool-1, "
+        f"data/cool-2, data/mono-1, …; 48 results of 6 models); use the lora results with `hubselect build {hub_repo_id} --out ranker "
+        "--method lora`, or profile more models (`hubselect profile --models A,B --datasets D --methods dreambooth --zoo ZOO`) or "
+        "import their records (`hubselect zoo import` with --method dreambooth)"
+    )
+    assert (status("--method", "lora")["status"], status()["status"]) == ("current", "current")
+    assert status("--method", "textual-inversion")["reason"].startswith(f"zoo {hub_repo_id} holds no textual-inversion results to build a ranker on; ")
+
+    zoo.add_profiles([ProfileRecord("org/warm-expert", "data/cool-1", 40.0, method="dreambooth")])
+    zoo.push(hub_repo_id, token=hub_token)
+    result = status("--method", "dreambooth")
+    assert (result["status"], result["rebuild"]) == ("stale", True), result
+    assert result["reason"] == (
+        f"the published ranker {ranker_repo} was built on lora results, not dreambooth results; rebuild it with "
+        f"`hubselect build {hub_repo_id} --method dreambooth --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`"
+    )
+    assert status("--method", "lora")["status"] == "current"
 
 
 def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(
