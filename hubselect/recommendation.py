@@ -21,6 +21,7 @@ import logging
 import math
 import numbers
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -350,14 +351,15 @@ def _ranker_for(
     return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
 
 
-def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = None):
+def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = None, *, build: str | None = None):
     """``(ranker, None)`` for the ranker published at ``repo_id`` (downloaded to ``folder``), or
     ``(None, why)`` where this hubselect cannot load it (an older format, a missing file).
 
     ``why`` names the repo, not the cache folder it was downloaded to (a path of no use to
     anyone), and keeps :meth:`Ranker.load`'s advice, to rebuild it: with the zoo's own repo
-    ``zoo_repo`` for its ``ZOO``, and the push that publishes it again. ``recommend`` then ranks
-    with a ranker built from the zoo, and ``zoo ranker-status`` calls it stale.
+    ``zoo_repo`` for its ``ZOO`` (or ``build``, the build command that works on the zoo: with
+    ``--method`` on one of several methods), and the push that publishes it again. ``recommend``
+    then ranks with a ranker built from the zoo, and ``zoo ranker-status`` calls it stale.
 
     >>> ranker, why = load_published_ranker(pull_ranker("org/zoo-ranker"), "org/zoo-ranker")  # doctest: +SKIP
     """
@@ -368,9 +370,8 @@ def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = Non
     except HubselectError as exc:
         detail = str(exc).replace(f"{folder}{os.sep}", "").replace(f"{folder}: ", "").replace(str(folder), repo_id)
         if zoo_repo:
-            detail = detail.replace(
-                "`hubselect build ZOO --out DIR`", f"`hubselect build {zoo_repo} --out ranker` and `hubselect push ranker --repo {repo_id}`"
-            )
+            build = build or f"`hubselect build {zoo_repo} --out ranker`"
+            detail = detail.replace("`hubselect build ZOO --out DIR`", f"{build} and `hubselect push ranker --repo {repo_id}`")
         return None, f"the published ranker {repo_id} cannot be loaded: {detail}"
 
 
@@ -421,18 +422,23 @@ def _check_ranker(ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Call
     )
 
 
-def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str) -> str | None:
+def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str, *, rebuild: str | None = None) -> str | None:
     """Why ``ranker`` is not built on ``zoo`` as it is now, as recommend words it (None: it is).
 
     A ranker recommend would refuse (another score, method or zoo) is stale too; one built on
-    another revision of the zoo gets recommend's notice. ``hubselect zoo ranker-status`` asks this.
+    another revision of the zoo gets recommend's notice, whose advice ``rebuild`` replaces:
+    ``zoo`` is one method's view, so only the caller knows the build that works on the whole
+    zoo (with ``--method`` where it holds several; a bare `hubselect build` is refused there).
+    ``hubselect zoo ranker-status`` asks this.
     """
     notices: list[str] = []
     try:
         _check_ranker(ranker, name, zoo, zoo_label, functools.cache(functools.partial(_fingerprint, zoo)), notices)
     except InputError as exc:
         return str(exc)
-    return notices[0] if notices else None
+    if not notices:
+        return None
+    return re.sub(r"rebuild it with `hubselect build[^`]*`", lambda _: f"rebuild it with {rebuild}", notices[0]) if rebuild else notices[0]
 
 
 def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str], *, announce: bool = True):

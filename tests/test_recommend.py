@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -871,6 +873,39 @@ def test_ranker_status_with_method_checks_the_ranker_is_of_that_method_and_that_
         f"`hubselect build {hub_repo_id} --method dreambooth --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`"
     )
     assert status("--method", "lora")["status"] == "current"
+
+
+def test_ranker_status_advises_a_rebuild_that_works_on_a_zoo_of_several_methods(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, tmp_path, monkeypatch, capsys):
+    """A ranker stale because the zoo moved on was to be rebuilt "with `hubselect build`", which a
+    zoo of several methods refuses ("choose one with --method"). The advice is the build of the
+    ranker's method, and run as printed, then pushed as printed, the ranker is current again."""
+    ranker_repo = hub_repo_id + "-ranker"
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score) + 5, method="dreambooth") for r in Zoo.load(zoo_dir).records.itertuples())
+    zoo.push(hub_repo_id, token=hub_token)
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # built on the lora results
+    zoo.add_profiles([ProfileRecord("org/newcomer", "data/cool-1", 25.0, method="lora")])
+    zoo.push(hub_repo_id, token=hub_token)
+
+    for args in ((), ("--method", "lora")):
+        code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, *args)
+        assert code == 0 and out.startswith(f"stale: the published ranker {ranker_repo} was built on zoo revision local-"), out
+        assert out.endswith(
+            f"(rebuild it with `hubselect build {hub_repo_id} --method lora --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`)\n"
+        ), out
+
+    monkeypatch.chdir(tmp_path)
+    for command in re.findall(r"`(hubselect [^`]*)`", out):
+        code, _, err = run_cli(capsys, *shlex.split(command)[1:], "--token", hub_token)
+        assert code == 0, f"{command}: {err}"
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token)
+    assert code == 0 and out.startswith(f"current: the published ranker {ranker_repo} was built on {hub_repo_id} as it is now"), out
+
+    # One this hubselect cannot load is stale too, with the same build of the method asked for.
+    publish_as_is(damaged(ranker_dir, "older format", tmp_path / "older"), ranker_repo, hub_token)
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--method", "dreambooth")
+    assert code == 0 and out.startswith(f"stale: the published ranker {ranker_repo} cannot be loaded: "), out
+    assert f"rebuild the ranker with `hubselect build {hub_repo_id} --method dreambooth --out ranker` and `hubselect push ranker --repo {ranker_repo}`" in out
 
 
 def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(

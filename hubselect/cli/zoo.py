@@ -162,13 +162,13 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str, w
     it can be (and recommend ranks with one built from the zoo until then). So is one built on a
     method the zoo holds no results of, or on another than ``wanted`` (``--method``: the one the
     refresh workflow builds on): said here, as recommend's words for it ("pass --method") name
-    an option this command does not have.
+    an option this command does not have. Every advice is the build that works on this zoo.
     """
     from hubselect.recommendation import load_published_ranker, ranker_staleness
 
     methods = hub_zoo.methods
     push = f"`hubselect push ranker --repo {ranker_repo}`"
-    ranker, problem = load_published_ranker(folder, ranker_repo, repo_id)
+    ranker, problem = load_published_ranker(folder, ranker_repo, repo_id, build=_build_advice(repo_id, methods, wanted))
     if ranker is None:
         return problem
     method = ranker.zoo_info.get("method")
@@ -182,7 +182,11 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str, w
         return f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); rebuild it with {rebuild}"
     zoo = hub_zoo.for_method(method if method in methods else wanted)
     probe = ranker.zoo_info.get("probe")  # whose dataset distances it was built on: compared on those
-    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id)
+    # Rebuilt on the same method: the one it was built on, where the zoo holds several.
+    same = _build_advice(repo_id, methods, wanted or (method if len(methods) > 1 else None))
+    return ranker_staleness(
+        ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id, rebuild=f"{same} and push it with {push}"
+    )
 
 
 def _build_advice(repo_id: str, methods: list[str], method: str | None = None) -> str:
