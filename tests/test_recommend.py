@@ -498,6 +498,31 @@ def test_adapters_crawled_into_the_zoo_leave_its_rankers_current(zoo_dir, ranker
     assert any("from the cache" in n for n in again.notices) and not any("no ranker is published" in n for n in again.notices), again.notices
 
 
+def test_the_ranker_card_and_build_count_the_models_recommend_names_not_those_the_crawl_flagged(zoo_dir, cool_folder, tmp_path, capsys):
+    """A model deleted from the Hub keeps its results in the zoo, flagged, and recommend leaves it
+    out: the ranker's card said it "ranks the 6 models" (and "6 × 8") where recommend listed 5."""
+    from hubselect.crawl.driver import GONE_REASON
+    from hubselect.hub.ranker_repo import ranker_card
+
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_models([ModelRecord("org/generalist-b", "0" * 40, {"excluded_reason": GONE_REASON})])
+    folder = zoo.save(tmp_path / "zoo")
+    code, out, err = run_cli(capsys, "build", folder, "--out", tmp_path / "ranker")
+    assert code == 0, err
+    assert out.startswith(
+        "Built a ranker for 5 models with results × 8 datasets (and 1 with results that recommend never names, flagged by the crawl "
+    ), out
+    card = ranker_card(json.loads((tmp_path / "ranker" / "ranker.json").read_text()), "org/zoo-ranker", None)
+    assert "it ranks the 5 models with fine-tuning results" in card and "| models it ranks × datasets | 5 × 8 |" in card, card
+    assert "1 more model with results is flagged by the zoo's crawl" in card
+
+    common = ["--probe", tiny_clip_dir(), "--n", "16", "--top-k", "10", "--format", "json"]
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", folder, "--ranker", tmp_path / "ranker", *common)
+    assert code == 0, err
+    named = [r["model"] for r in json.loads(out)["recommendations"]]
+    assert len(named) == 5 and "org/generalist-b" not in named, named
+
+
 def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
     from hubselect.rank import NewDataset, Ranker
 

@@ -787,13 +787,13 @@ def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
     assert "Built a ranker" in capsys.readouterr().out
     built = json.loads((tmp_path / "ranker" / "ranker.json").read_text())
-    assert printed["zoo"] == {k: v for k, v in built["zoo"].items() if k not in ("models", "datasets", "models_with_results")}
+    assert printed["zoo"] == {k: v for k, v in built["zoo"].items() if k not in ("models", "datasets", "models_with_results", "models_ranked")}
     assert printed["config"] == built["config"]
 
 
 def test_build_counts_the_models_it_can_rank_as_the_rankers_card_does(planted_zoo, tmp_path, capsys):
     """Crawled adapters and a pipeline crawled but not profiled yet beside 24 profiled models: the
-    ranker ranks the 24 (its card's "models with results"); build said "for 29 models"."""
+    ranker ranks the 24 (its card's "models it ranks"); build said "for 29 models"."""
     crawled = _with_crawled_adapters(planted_zoo)
     crawled.add_models([ModelRecord("org/new-pipeline", "b" * 40, {"kind": "t2i", "family": "unet-s", "params": 1e6})])
     crawled.save(tmp_path / "zoo")
@@ -802,7 +802,7 @@ def test_build_counts_the_models_it_can_rank_as_the_rankers_card_does(planted_zo
     assert out.startswith("Built a ranker for 24 models with results × 9 datasets (and 1 model without results yet, which it cannot rank) in "), out
     assert main(["build", str(tmp_path / "zoo"), "--out", str(tmp_path / "ranker"), "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert (printed["models"], printed["models_with_results"], printed["datasets"]) == (25, 24, 9)
+    assert (printed["models"], printed["models_with_results"], printed["models_ranked"], printed["datasets"]) == (25, 24, 24, 9)
 
 
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])

@@ -254,8 +254,10 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
     summary = {
         "ranker": str(out),
         "models": counts["models"],
-        # What it ranks, as its card says: a model crawled without results yet is a node only.
+        # A model crawled without results yet is a node only.
         "models_with_results": counts["models_with_results"],
+        # What it ranks, as its card says: those recommend can name (not flagged by the crawl).
+        "models_ranked": counts["models_ranked"],
         "datasets": counts["datasets"],
         "prior": ranker.kernel_prior.label(),
         "selected": ranker.ensemble.label(),
@@ -263,11 +265,15 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
         "seconds": round(seconds, 2),
     }
     without = summary["models"] - summary["models_with_results"]
-    unranked = f" (and {without} model{'s' if without > 1 else ''} without results yet, which it cannot rank)" if without else ""
+    flagged = summary["models_with_results"] - summary["models_ranked"]
+    left_out = [f"{without} model{'s' if without > 1 else ''} without results yet, which it cannot rank"] if without else []
+    if flagged:
+        left_out.append(f"{flagged} with results that recommend never names, flagged by the crawl as deleted from the Hub or unsafe to load")
+    unranked = f" (and {'; '.join(left_out)})" if left_out else ""
     SETTINGS.output.result(
         summary,
         lambda console: console.print(
-            f"Built a ranker for {summary['models_with_results']} models with results × {summary['datasets']} datasets{unranked} "
+            f"Built a ranker for {summary['models_ranked']} models with results × {summary['datasets']} datasets{unranked} "
             f"in {seconds:.1f}s → {out}\n"
             f"  prior: {summary['prior']}; learner: {summary['selected']} (embedding set/regularisation/rounds×shrinkage)"
         ),
