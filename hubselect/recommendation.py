@@ -21,6 +21,7 @@ import logging
 import math
 import numbers
 import os
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -381,14 +382,15 @@ def _build_command(zoo_label: str, method: str | None, probe: str | None) -> str
     return f"`hubselect build {zoo_label}{options} --out DIR`"
 
 
-def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = None):
+def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = None, *, build: str | None = None):
     """``(ranker, None)`` for the ranker published at ``repo_id`` (downloaded to ``folder``), or
     ``(None, why)`` where this hubselect cannot load it (an older format, a missing file).
 
     ``why`` names the repo, not the cache folder it was downloaded to (a path of no use to
     anyone), and keeps :meth:`Ranker.load`'s advice, to rebuild it: with the zoo's own repo
-    ``zoo_repo`` for its ``ZOO``, and the push that publishes it again. ``recommend`` then ranks
-    with a ranker built from the zoo, and ``zoo ranker-status`` calls it stale.
+    ``zoo_repo`` for its ``ZOO`` (or ``build``, the build command that works on the zoo: with
+    ``--method`` on one of several methods), and the push that publishes it again. ``recommend``
+    then ranks with a ranker built from the zoo, and ``zoo ranker-status`` calls it stale.
 
     >>> ranker, why = load_published_ranker(pull_ranker("org/zoo-ranker"), "org/zoo-ranker")  # doctest: +SKIP
     """
@@ -399,9 +401,8 @@ def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = Non
     except HubselectError as exc:
         detail = str(exc).replace(f"{folder}{os.sep}", "").replace(f"{folder}: ", "").replace(str(folder), repo_id)
         if zoo_repo:
-            detail = detail.replace(
-                "`hubselect build ZOO --out DIR`", f"`hubselect build {zoo_repo} --out ranker` and `hubselect push ranker --repo {repo_id}`"
-            )
+            build = build or f"`hubselect build {zoo_repo} --out ranker`"
+            detail = detail.replace("`hubselect build ZOO --out DIR`", f"{build} and `hubselect push ranker --repo {repo_id}`")
         return None, f"the published ranker {repo_id} cannot be loaded: {detail}"
 
 
@@ -483,19 +484,23 @@ def _note_revision(ranker, name: str, zoo: Zoo, fingerprint: Callable[[], str], 
     )
 
 
-def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str, *, rebuild: str = "rebuild it with `hubselect build`") -> str | None:
+def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str, *, rebuild: str | None = None) -> str | None:
     """Why ``ranker`` is not built on ``zoo`` as it is now, as recommend words it (None: it is).
 
-    A ranker recommend would not rank with (another score, method or zoo) is stale too, and
-    ``rebuild`` says how to mend it; one built on another revision of the zoo gets recommend's
-    notice. ``hubselect zoo ranker-status`` asks this.
+    A ranker recommend would not rank with (another score, method or zoo) is stale too; one
+    built on another revision of the zoo gets recommend's notice. ``rebuild`` is the advice that
+    mends either (the build and push commands): ``zoo`` is one method's view, so only the caller
+    knows the build that works on the whole zoo (with ``--method`` where it holds several; a bare
+    `hubselect build` is refused there). ``hubselect zoo ranker-status`` asks this.
     """
     unfit = _why_unfit(ranker, name, zoo, zoo_label)
     if unfit is not None:
-        return f"{unfit[0]}; {rebuild}"
+        return f"{unfit[0]}; rebuild it with {rebuild or '`hubselect build`'}"
     notices: list[str] = []
     _note_revision(ranker, name, zoo, functools.cache(functools.partial(_fingerprint, zoo)), notices)
-    return notices[0] if notices else None
+    if not notices:
+        return None
+    return re.sub(r"rebuild it with `hubselect build[^`]*`", lambda _: f"rebuild it with {rebuild}", notices[0]) if rebuild else notices[0]
 
 
 def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str], *, announce: bool = True):

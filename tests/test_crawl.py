@@ -607,22 +607,62 @@ def test_a_zoo_model_deleted_while_the_listing_left_it_out_is_flagged_gone(seede
     assert [r.key for r in Zoo.load(zoo).profile_records()] == [result.key]
 
     hub.clear_log()
-    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")  # flagged already: not asked again
-    assert (summary["unlisted_checked"], summary["gone"]) == (2, 0)
+    before = Zoo.load(zoo)
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")  # flagged already: asked again, still gone
+    assert (summary["unlisted_checked"], summary["gone"]) == (3, 1)
     asked = sorted(e.path.split("?")[0] for e in hub.request_log if e.path.startswith("/api/models/"))
-    assert asked == sorted(f"/api/models/{repo}" for repo in (quiet, gated))
+    assert asked == sorted(f"/api/models/{repo}" for repo in (doomed, quiet, gated))
+    assert Zoo.load(zoo).equals(before)  # nothing new: the zoo is as it was
 
-    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "no-such-name", "--max-requests", "2")  # 3 to check
+    summary = crawl_as(capsys, zoo, "--author", owner, "--search", "no-such-name", "--max-requests", "2")  # 4 to check
     assert (summary["listed"], summary["requests"], summary["unlisted_checked"]) == (0, 2, 1)  # the listing, one check
-    assert summary["stopped"].startswith("request budget of 2 reached after checking 1 of the 3 zoo models the listing did not return")
+    assert summary["stopped"].startswith("request budget of 2 reached after checking 1 of the 4 zoo models the listing did not return")
 
     # A repo the Hub does not answer about (after retries) is left as it is; the others are still checked.
     hub.inject_fault(rf"^/api/models/{quiet}\b", "429", times=100, retry_after=0)
     summary = crawl_as(capsys, zoo, "--author", owner, "--search", "kept")
     hub.clear_faults()
-    assert (summary["unlisted_checked"], summary["unlisted_unanswered"], summary["stopped"]) == (1, 1, None)
+    assert (summary["unlisted_checked"], summary["unlisted_unanswered"], summary["stopped"]) == (2, 1, None)
     assert not models_of(zoo)[quiet].features["excluded_reason"]
 
     upload_pipelines(seeded, hub, owner, {"doomed": 20})  # back: listed again, read again, cleared
     crawl_as(capsys, zoo, "--author", owner)
     assert profilable_models(Zoo.load(zoo)) == [kept, doomed, quiet]
+
+
+def test_a_zoo_model_flagged_gone_that_is_back_on_the_hub_is_read_again_though_the_listing_leaves_it_out(seeded, hub, tmp_path, capsys):
+    """A model flagged gone was left out of the look-up of the models the listing did not return:
+    re-created (or made public again) outside the top --limit, it kept its flag and its old
+    revision, out of profiling and `recommend`, every run. Looked up like the others, one that is
+    back is read again by the crawler's rules: unflagged, or flagged as what it is now (gated)."""
+    from huggingface_hub import HfApi
+
+    from hubselect.crawl.driver import GONE_REASON
+    from hubselect.profile.grid import profilable_models
+
+    owner = "returning"
+    popular, back, back_gated = (f"{owner}/{name}" for name in ("popular", "back", "back-gated"))
+    upload_pipelines(seeded, hub, owner, {"popular": 30, "back": 20, "back-gated": 10})
+    zoo = tmp_path / "Z"
+    crawl_as(capsys, zoo, "--author", owner)
+    api = HfApi(endpoint=hub.url, token=f"hf_{owner}_seed")
+    for repo in (back, back_gated):
+        api.delete_repo(repo)
+    summary = crawl_as(capsys, zoo, "--author", owner, "--limit", "1")
+    assert (summary["listed"], summary["gone"]) == (1, 2)
+    assert all(models_of(zoo)[repo].features["excluded_reason"] == GONE_REASON for repo in (back, back_gated))
+    was = models_of(zoo)[back].revision
+
+    upload_pipelines(seeded, hub, owner, {"back": 20, "back-gated": 10})  # re-created: new commits, still not in the top 1
+    hub.set_gated(back_gated)  # this token has no access
+    summary = crawl_as(capsys, zoo, "--author", owner, "--limit", "1")
+
+    assert (summary["listed"], summary["unlisted_checked"], summary["gone"], summary["updated"]) == (1, 2, 0, 2), summary
+    models = models_of(zoo)
+    assert not models[back].features["excluded_reason"] and models[back].revision == api.model_info(back).sha != was
+    assert GONE_REASON not in models[back_gated].features["excluded_reason"] and "no access" in models[back_gated].features["excluded_reason"]
+    assert profilable_models(Zoo.load(zoo)) == [popular, back]
+    hub.clear_log()
+    summary = crawl_as(capsys, zoo, "--author", owner, "--limit", "1")  # back as they were: one request each
+    assert (summary["unlisted_checked"], summary["updated"], summary["gone"]) == (2, 0, 0)
+    assert len([e for e in hub.request_log if e.path.startswith("/api/models/")]) == 2

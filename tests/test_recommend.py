@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -523,6 +525,31 @@ def test_adapters_crawled_into_the_zoo_leave_its_rankers_current(zoo_dir, ranker
     assert any("from the cache" in n for n in again.notices) and not any("no ranker is published" in n for n in again.notices), again.notices
 
 
+def test_the_ranker_card_and_build_count_the_models_recommend_names_not_those_the_crawl_flagged(zoo_dir, cool_folder, tmp_path, capsys):
+    """A model deleted from the Hub keeps its results in the zoo, flagged, and recommend leaves it
+    out: the ranker's card said it "ranks the 6 models" (and "6 × 8") where recommend listed 5."""
+    from hubselect.crawl.driver import GONE_REASON
+    from hubselect.hub.ranker_repo import ranker_card
+
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_models([ModelRecord("org/generalist-b", "0" * 40, {"excluded_reason": GONE_REASON})])
+    folder = zoo.save(tmp_path / "zoo")
+    code, out, err = run_cli(capsys, "build", folder, "--out", tmp_path / "ranker")
+    assert code == 0, err
+    assert out.startswith(
+        "Built a ranker for 5 models with results × 8 datasets (and 1 with results that recommend never names, flagged by the crawl "
+    ), out
+    card = ranker_card(json.loads((tmp_path / "ranker" / "ranker.json").read_text()), "org/zoo-ranker", None)
+    assert "it ranks the 5 models with fine-tuning results" in card and "| models it ranks × datasets | 5 × 8 |" in card, card
+    assert "1 more model with results is flagged by the zoo's crawl" in card
+
+    common = ["--probe", tiny_clip_dir(), "--n", "16", "--top-k", "10", "--format", "json"]
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", folder, "--ranker", tmp_path / "ranker", *common)
+    assert code == 0, err
+    named = [r["model"] for r in json.loads(out)["recommendations"]]
+    assert len(named) == 5 and "org/generalist-b" not in named, named
+
+
 def test_a_dataset_near_none_of_the_rankers_datasets_is_ranked_without_evidence(ranker_dir):
     from hubselect.rank import NewDataset, Ranker
 
@@ -826,7 +853,7 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
 
 
 def test_ranker_status_says_what_is_wrong_with_a_ranker_of_a_method_the_zoo_does_not_hold(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys):
-    """ranker-status has no --method: it says which methods are whose, and how to build the zoo's ranker."""
+    """Without --method, ranker-status says which methods are whose, and how to build the zoo's ranker."""
     ranker_repo = hub_repo_id + "-ranker"
     planted = Zoo.load(zoo_dir)
 
@@ -928,6 +955,81 @@ def test_recommend_for_a_method_other_than_the_published_rankers_ranks_with_one_
     assert json.loads(out)["reason"].endswith(
         f"; rebuild it with `hubselect build {hub_repo_id}-accuracy --out ranker` and push it with `hubselect push ranker --repo {hub_repo_id}-accuracy-ranker`"
     )
+
+
+def test_ranker_status_with_method_checks_the_ranker_is_of_that_method_and_that_build_would_have_results_of_it(
+    hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, capsys
+):
+    """The refresh workflow builds with --method "$METHOD", and ranker-status took no --method: with
+    METHOD=dreambooth on a zoo of lora results and one model's dreambooth results it said "stale,
+    rebuild", and Build failed. It now says no-results (no rebuild) with what the zoo holds of
+    each method, and calls a ranker of another method stale, with the build that replaces it."""
+    ranker_repo = hub_repo_id + "-ranker"
+
+    def status(*args: str) -> dict:
+        code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--format", "json", *args)
+        assert code == 0, err
+        return json.loads(out)
+
+    zoo = Zoo.load(zoo_dir)  # lora results: 6 models on 8 datasets
+    zoo.add_profiles([ProfileRecord("org/cool-expert", f"data/cool-{i}", 30.0 + i, method="dreambooth") for i in (1, 2)])
+    zoo.push(hub_repo_id, token=hub_token)
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # built on the lora results
+
+    result = status("--method", "dreambooth")
+    assert (result["status"], result["rebuild"], result["method"]) == ("no-results", False, "dreambooth"), result
+    assert result["reason"] == (
+        f"zoo {hub_repo_id}'s dreambooth results are too few to build a ranker on: a ranker needs a dataset with results for two or "
+        "more models, and they have no such datasets (2 results of 1 model); its lora results have 8 such datasets (data/cool-1, "
+        f"data/cool-2, data/mono-1, …; 48 results of 6 models); use the lora results with `hubselect build {hub_repo_id} --out ranker "
+        "--method lora`, or profile more models (`hubselect profile --models A,B --datasets D --methods dreambooth --zoo ZOO`) or "
+        "import their records (`hubselect zoo import` with --method dreambooth)"
+    )
+    assert (status("--method", "lora")["status"], status()["status"]) == ("current", "current")
+    assert status("--method", "textual-inversion")["reason"].startswith(f"zoo {hub_repo_id} holds no textual-inversion results to build a ranker on; ")
+
+    zoo.add_profiles([ProfileRecord("org/warm-expert", "data/cool-1", 40.0, method="dreambooth")])
+    zoo.push(hub_repo_id, token=hub_token)
+    result = status("--method", "dreambooth")
+    assert (result["status"], result["rebuild"]) == ("stale", True), result
+    assert result["reason"] == (
+        f"the published ranker {ranker_repo} was built on lora results, not dreambooth results; rebuild it with "
+        f"`hubselect build {hub_repo_id} --method dreambooth --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`"
+    )
+    assert status("--method", "lora")["status"] == "current"
+
+
+def test_ranker_status_advises_a_rebuild_that_works_on_a_zoo_of_several_methods(hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, tmp_path, monkeypatch, capsys):
+    """A ranker stale because the zoo moved on was to be rebuilt "with `hubselect build`", which a
+    zoo of several methods refuses ("choose one with --method"). The advice is the build of the
+    ranker's method, and run as printed, then pushed as printed, the ranker is current again."""
+    ranker_repo = hub_repo_id + "-ranker"
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score) + 5, method="dreambooth") for r in Zoo.load(zoo_dir).records.itertuples())
+    zoo.push(hub_repo_id, token=hub_token)
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # built on the lora results
+    zoo.add_profiles([ProfileRecord("org/newcomer", "data/cool-1", 25.0, method="lora")])
+    zoo.push(hub_repo_id, token=hub_token)
+
+    for args in ((), ("--method", "lora")):
+        code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, *args)
+        assert code == 0 and out.startswith(f"stale: the published ranker {ranker_repo} was built on zoo revision local-"), out
+        assert out.endswith(
+            f"(rebuild it with `hubselect build {hub_repo_id} --method lora --out ranker` and push it with `hubselect push ranker --repo {ranker_repo}`)\n"
+        ), out
+
+    monkeypatch.chdir(tmp_path)
+    for command in re.findall(r"`(hubselect [^`]*)`", out):
+        code, _, err = run_cli(capsys, *shlex.split(command)[1:], "--token", hub_token)
+        assert code == 0, f"{command}: {err}"
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token)
+    assert code == 0 and out.startswith(f"current: the published ranker {ranker_repo} was built on {hub_repo_id} as it is now"), out
+
+    # One this hubselect cannot load is stale too, with the same build of the method asked for.
+    publish_as_is(damaged(ranker_dir, "older format", tmp_path / "older"), ranker_repo, hub_token)
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token, "--method", "dreambooth")
+    assert code == 0 and out.startswith(f"stale: the published ranker {ranker_repo} cannot be loaded: "), out
+    assert f"rebuild the ranker with `hubselect build {hub_repo_id} --method dreambooth --out ranker` and `hubselect push ranker --repo {ranker_repo}`" in out
 
 
 def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(

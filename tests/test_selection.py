@@ -695,8 +695,8 @@ def test_the_margins_table_prints_a_mean_inside_its_own_interval():
 @pytest.mark.parametrize(
     ("scores", "has"),
     [
-        ({("m1", "d1"): 5, ("m2", "d1"): 4, ("m3", "d1"): 3}, "this zoo has 1 (d1)"),  # nothing left to train on
-        ({("m1", "d1"): 5, ("m1", "d2"): 4}, "this zoo has none"),  # one model: nothing to rank
+        ({("m1", "d1"): 5, ("m2", "d1"): 4, ("m3", "d1"): 3}, "1 such dataset (d1; 3 results of 3 models)"),  # nothing left to train on
+        ({("m1", "d1"): 5, ("m1", "d2"): 4}, "no such datasets (2 results of 1 model)"),  # one model: nothing to rank
     ],
     ids=["one-dataset-to-rank", "one-model"],
 )
@@ -709,9 +709,10 @@ def test_evaluate_refuses_a_zoo_it_cannot_hold_a_dataset_out_of_and_says_what_it
     assert main(["evaluate", str(tmp_path / "zoo"), "--json", str(tmp_path / "report.json")]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1, captured.err
-    assert captured.err.startswith(
-        "Error: leave-one-dataset-out evaluation needs at least two datasets with results for two or more models "
-        f"(one held out to rank, another to train on); {has}; add results"
+    assert captured.err == (
+        f"Error: zoo {tmp_path / 'zoo'}'s default results are too few to evaluate: leave-one-dataset-out evaluation needs at least "
+        f"two datasets with results for two or more models (one held out to rank, another to train on), and they have {has}; "
+        "import more results of it (`hubselect zoo import` with --method default)\n"
     ), captured.err
     assert not (tmp_path / "report.json").exists()
 
@@ -720,13 +721,50 @@ def test_build_on_a_zoo_with_nothing_to_rank_says_how_to_get_something(tmp_path,
     from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
 
     zoo = Zoo(ZooMeta(score="score", higher_is_better=True))
-    zoo.add_profiles(ProfileRecord("m1", dataset, score) for dataset, score in [("d1", 5.0), ("d2", 4.0)])
+    zoo.add_profiles(ProfileRecord("m1", dataset, score, method="lora") for dataset, score in [("d1", 5.0), ("d2", 4.0)])
     zoo.save(tmp_path / "zoo")
-    assert main(["build", str(tmp_path / "zoo"), "--out", str(tmp_path / "ranker")]) == 1
+    assert main(["build", str(tmp_path / "zoo"), "--out", str(tmp_path / "ranker")]) == 2
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1, captured.err
-    assert "nothing to rank" in captured.err and "hubselect profile" in captured.err and "hubselect zoo import" in captured.err
+    assert "lora results are too few to build a ranker on" in captured.err and "two or more models" in captured.err
+    assert "`hubselect profile --models A,B --datasets D --methods lora --zoo ZOO`" in captured.err and "hubselect zoo import" in captured.err
     assert not (tmp_path / "ranker").exists()
+
+
+def test_build_and_evaluate_on_a_method_with_too_few_results_say_so_and_name_the_command_that_works(planted_zoo, tmp_path, capsys):
+    """The refresh workflow run with METHOD=dreambooth on a zoo of other results: `build --method
+    dreambooth` said "no dataset has results for two or more models" of a zoo holding 216, and
+    advised a profile run without --methods. It names the method, what the zoo holds of each,
+    and a build on the method that has enough: a command that works as printed."""
+    import copy
+    import shlex
+
+    from hubselect.zoo import ProfileRecord
+
+    zoo = copy.deepcopy(planted_zoo)  # 216 "default" results: 24 models on 9 datasets
+    zoo.add_profiles(ProfileRecord("model-0000", dataset, 0.5, method="dreambooth") for dataset in ("data-000", "data-001"))
+    folder = str(zoo.save(tmp_path / "zoo"))
+    out = str(tmp_path / "ranker")
+    held = "its default results have 9 such datasets (data-000, data-001, data-002, …; 216 results of 24 models)"
+    for command, too_few in (
+        (["build", folder, "--method", "dreambooth", "--out", out], "too few to build a ranker on: a ranker needs a dataset with results for two or more models"),
+        (["evaluate", folder, "--method", "dreambooth"], "too few to evaluate: leave-one-dataset-out evaluation needs at least two datasets"),
+    ):
+        assert main(command) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+        assert captured.err.startswith(f"Error: zoo {folder}'s dreambooth results are {too_few}"), captured.err
+        assert f"and they have no such datasets (2 results of 1 model); {held}; use the default results with `hubselect {command[0]} " in captured.err
+        assert "`hubselect profile --models A,B --datasets D --methods dreambooth --zoo ZOO`" in captured.err
+    assert main(["build", folder, "--method", "textual-inversion", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"Error: zoo {folder} holds no textual-inversion results to build a ranker on; its default results have 9 datasets "), err
+    assert not (tmp_path / "ranker").exists()
+
+    advised = re.search(r"use the default results with `([^`]*)`", err).group(1)
+    assert advised == f"hubselect build {folder} --out {out} --method default"
+    assert main(shlex.split(advised)[1:]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "ranker" / "ranker.json").read_text())["zoo"]["method"] == "default"
 
 
 def test_evaluate_help_says_what_each_metric_is(capsys):
@@ -749,13 +787,13 @@ def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
     assert "Built a ranker" in capsys.readouterr().out
     built = json.loads((tmp_path / "ranker" / "ranker.json").read_text())
-    assert printed["zoo"] == {k: v for k, v in built["zoo"].items() if k not in ("models", "datasets", "models_with_results")}
+    assert printed["zoo"] == {k: v for k, v in built["zoo"].items() if k not in ("models", "datasets", "models_with_results", "models_ranked")}
     assert printed["config"] == built["config"]
 
 
 def test_build_counts_the_models_it_can_rank_as_the_rankers_card_does(planted_zoo, tmp_path, capsys):
     """Crawled adapters and a pipeline crawled but not profiled yet beside 24 profiled models: the
-    ranker ranks the 24 (its card's "models with results"); build said "for 29 models"."""
+    ranker ranks the 24 (its card's "models it ranks"); build said "for 29 models"."""
     crawled = _with_crawled_adapters(planted_zoo)
     crawled.add_models([ModelRecord("org/new-pipeline", "b" * 40, {"kind": "t2i", "family": "unet-s", "params": 1e6})])
     crawled.save(tmp_path / "zoo")
@@ -764,7 +802,7 @@ def test_build_counts_the_models_it_can_rank_as_the_rankers_card_does(planted_zo
     assert out.startswith("Built a ranker for 24 models with results × 9 datasets (and 1 model without results yet, which it cannot rank) in "), out
     assert main(["build", str(tmp_path / "zoo"), "--out", str(tmp_path / "ranker"), "--format", "json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert (printed["models"], printed["models_with_results"], printed["datasets"]) == (25, 24, 9)
+    assert (printed["models"], printed["models_with_results"], printed["models_ranked"], printed["datasets"]) == (25, 24, 24, 9)
 
 
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])

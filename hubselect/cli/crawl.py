@@ -56,7 +56,8 @@ def crawl_command(
     private) between listing and reading is skipped; if the zoo already held it, its record and
     results are kept, flagged as gone. Each zoo model of this --kind that the listing did not
     return is looked up (one request each, every run) and flagged the same way if the Hub no
-    longer has it. Downloads and likes are updated from the listing, even for repos at the same
+    longer has it; one flagged so that the Hub has again (re-created, or public again) is read
+    again, which clears the flag (and sets any other its files earn). Downloads and likes are updated from the listing, even for repos at the same
     commit.
     """
     from huggingface_hub.utils import tqdm

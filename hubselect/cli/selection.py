@@ -24,11 +24,76 @@ def _config(seed: int, learner: str):
     return RankerConfig.seeded(seed, learner)
 
 
-def _open(zoo_ref: str, method: str | None, probe: str | None):
+def _open(zoo_ref: str, method: str | None, probe: str | None, command: str, datasets_needed: int):
+    """The zoo's results of ``method``, refused where they are too few for ``command`` (see
+    :func:`unrankable_because`): checked on the whole zoo, before it is narrowed to the method."""
     from hubselect.zoo.resolve import open_zoo
 
-    zoo = open_zoo(zoo_ref, token=SETTINGS.token).for_method(method)
+    zoo = open_zoo(zoo_ref, token=SETTINGS.token)
+    problem = unrankable_because(zoo, zoo_ref, method, command, datasets_needed=datasets_needed)
+    if problem:
+        raise InputError(problem)
+    zoo = zoo.for_method(method)
     return zoo.for_probe(_distance_probe(zoo, zoo_ref, probe) if probe is not None else None)
+
+
+def unrankable_because(zoo, zoo_ref: str, method: str | None, command: str, *, datasets_needed: int = 1) -> str | None:
+    """Why ``zoo``'s results of ``method`` are too few to build a ranker on (``datasets_needed``
+    1: a dataset with results of two or more models) or to evaluate one (2); None: they are not.
+
+    A ranker is built on one method's results, and a view of the zoo narrowed to them cannot tell
+    that the zoo holds others: said here, of the whole zoo, so that ``build --method dreambooth``
+    on a zoo of LoRA results does not read as a zoo with too few results. The reason names the
+    method, what the zoo holds of each other one, and ``command`` (the command line less
+    ``--method``) with a method whose results are enough. ``method`` None is the zoo's only
+    method, or any of several (:meth:`~hubselect.zoo.Zoo.for_method` then asks which).
+
+    >>> unrankable_because(zoo, "org/zoo", "dreambooth", "hubselect build org/zoo --out ranker")  # doctest: +SKIP
+    'zoo org/zoo holds no dreambooth results to build a ranker on; its lora results have 3 datasets with results for two or more models (...); use the lora results with `hubselect build org/zoo --out ranker --method lora`, or ...'
+    """
+    from hubselect.profile.recipes import METHODS
+
+    held = zoo.results_by_method()
+    enough = sorted(m for m, counts in held.items() if len(counts["rankable"]) >= datasets_needed)
+    if method in enough or (method is None and enough):
+        return None
+    if method is None and len(held) == 1:
+        method = next(iter(held))
+    more = "more " if held and (method is None or method in held) else ""
+    if method is None or method in METHODS:
+        get_more = (f"profile {more}models (`hubselect profile --models A,B --datasets D{f' --methods {method}' if method else ''} --zoo ZOO`) "
+                    f"or import their records (`hubselect zoo import`{f' with --method {method}' if method else ''})")
+    else:  # a method of imported results: profiling makes results of another
+        get_more = f"import {more}results of it (`hubselect zoo import` with --method {method})"
+    if not held:
+        return f"zoo {zoo_ref} holds no fine-tuning results yet, so there is nothing to rank; {get_more}"
+
+    def rankable(counts: dict, datasets: str) -> str:
+        """``3 such datasets (d1, d2, d3; 12 results of 4 models)``: what one method's results have."""
+        found, n, models = counts["rankable"], counts["results"], counts["models"]
+        named = f"{', '.join(found[:3])}{', …' if len(found) > 3 else ''}; " if found else ""
+        return f"{len(found) or 'no'} {datasets.format(s='' if len(found) == 1 else 's')} ({named}{n} result{'s' if n != 1 else ''} of {models} model{'s' if models != 1 else ''})"
+
+    if datasets_needed == 1:
+        purpose, needs = "build a ranker on", "a ranker needs a dataset with results for two or more models"
+    else:
+        purpose = "evaluate"
+        needs = ("leave-one-dataset-out evaluation needs at least two datasets with results for two or more models "
+                 "(one held out to rank, another to train on)")
+    if method is None:  # several methods, none with enough (with enough, for_method would ask which)
+        each = "; ".join(f"{m}: {rankable(counts, 'such dataset{s}')}" for m, counts in held.items())
+        return f"zoo {zoo_ref}'s results are too few to {purpose}: {needs}, of one method, and no method's results have enough ({each}); {get_more}"
+    if method in held:
+        line = f"zoo {zoo_ref}'s {method} results are too few to {purpose}: {needs}, and they have {rankable(held[method], 'such dataset{s}')}"
+        others = "such dataset{s}"
+    else:
+        line, others = f"zoo {zoo_ref} holds no {method} results to {purpose}", "dataset{s} with results for two or more models"
+    line += "".join(f"; its {m} results have {rankable(counts, others)}" for m, counts in held.items() if m != method)
+    if len(enough) == 1:
+        return line + f"; use the {enough[0]} results with `{command} --method {enough[0]}`, or {get_more}"
+    if enough:
+        return line + f"; use another method's with `{command} --method M` (M: one of {', '.join(enough)}), or {get_more}"
+    return line + f"; {get_more}"
 
 
 def _distance_probe(zoo, zoo_ref: str, spec: str) -> str:
@@ -114,7 +179,8 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     from hubselect.rank import evaluate
 
     report_file = check_writable_file(json_path, "--json") if json_path is not None else None
-    zoo = _open(zoo_ref, method, probe)
+    command = f"hubselect evaluate {zoo_ref}" + (f" --json {json_path}" if json_path is not None else "")
+    zoo = _open(zoo_ref, method, probe, command, datasets_needed=2)
     wanted = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     if targets is not None and not wanted:
         raise InputError("--targets is empty; pass comma-separated dataset names, e.g. --targets a,b")
@@ -179,7 +245,7 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
     if not out:
         raise InputError("--out is empty; pass the folder to write the ranker to, e.g. --out ranker")
     out = check_ranker_folder(out)
-    zoo = _open(zoo_ref, method, probe)
+    zoo = _open(zoo_ref, method, probe, f"hubselect build {zoo_ref} --out {out}", datasets_needed=1)
     started = time.perf_counter()
     ranker = Ranker.fit(zoo, _config(seed, learner))
     ranker.save(out)
@@ -188,8 +254,10 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
     summary = {
         "ranker": str(out),
         "models": counts["models"],
-        # What it ranks, as its card says: a model crawled without results yet is a node only.
+        # A model crawled without results yet is a node only.
         "models_with_results": counts["models_with_results"],
+        # What it ranks, as its card says: those recommend can name (not flagged by the crawl).
+        "models_ranked": counts["models_ranked"],
         "datasets": counts["datasets"],
         "prior": ranker.kernel_prior.label(),
         "selected": ranker.ensemble.label(),
@@ -197,11 +265,15 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
         "seconds": round(seconds, 2),
     }
     without = summary["models"] - summary["models_with_results"]
-    unranked = f" (and {without} model{'s' if without > 1 else ''} without results yet, which it cannot rank)" if without else ""
+    flagged = summary["models_with_results"] - summary["models_ranked"]
+    left_out = [f"{without} model{'s' if without > 1 else ''} without results yet, which it cannot rank"] if without else []
+    if flagged:
+        left_out.append(f"{flagged} with results that recommend never names, flagged by the crawl as deleted from the Hub or unsafe to load")
+    unranked = f" (and {'; '.join(left_out)})" if left_out else ""
     SETTINGS.output.result(
         summary,
         lambda console: console.print(
-            f"Built a ranker for {summary['models_with_results']} models with results × {summary['datasets']} datasets{unranked} "
+            f"Built a ranker for {summary['models_ranked']} models with results × {summary['datasets']} datasets{unranked} "
             f"in {seconds:.1f}s → {out}\n"
             f"  prior: {summary['prior']}; learner: {summary['selected']} (embedding set/regularisation/rounds×shrinkage)"
         ),

@@ -114,34 +114,37 @@ def show(zoo_ref: str) -> None:
 @zoo.command("ranker-status")
 @click.argument("repo_id", metavar="ORG/NAME")
 @click.option("--ranker", "ranker_repo", default=None, metavar="ORG/NAME", help="The ranker's model repo (default: ORG/NAME-ranker, where `recommend` looks).")
+@click.option("--method", default=None,
+              help="Fine-tuning method the ranker is to be built on, as `build --method` (default: the zoo's only method, or any of several).")
 @common_options
-def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
+def ranker_status(repo_id: str, ranker_repo: str | None, method: str | None) -> None:
     """Whether the ranker published beside a Hub zoo was built on the zoo as it is now.
 
     The check `recommend` makes: a ranker built on another revision (or other content) of the
-    zoo is stale, and so is one this hubselect cannot load (an older format, a missing file).
-    Status (and "rebuild" in --format json): current; stale or missing (rebuild it with
-    `hubselect build ORG/NAME`, with --method on a zoo of several methods, and `hubselect push`);
-    no-results (no dataset has results for two or more models yet: there is nothing to build a
-    ranker on, and `build` would refuse). Exits 0 whatever the status.
+    zoo is stale, and so is one this hubselect cannot load (an older format, a missing file),
+    or, with --method, one built on another method's results. Status (and "rebuild" in
+    --format json): current; stale or missing (rebuild it with `hubselect build ORG/NAME`, with
+    --method on a zoo of several methods, and `hubselect push`); no-results (no dataset has
+    results of the method for two or more models yet: there is nothing to build a ranker on,
+    and `build` would refuse). Exits 0 whatever the status.
     """
+    from hubselect.cli.selection import unrankable_because
     from hubselect.hub.ranker_repo import published_ranker
     from hubselect.recommendation import RANKER_REPO_SUFFIX
 
     ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
     hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
-    reason = None
-    if not _rankable(hub_zoo):
+    build = _build_advice(repo_id, hub_zoo.methods, method)
+    reason = unrankable_because(hub_zoo, repo_id, method, f"hubselect build {repo_id} --out ranker")
+    if reason:
         status = "no-results"
-        reason = (f"zoo {repo_id} holds no fine-tuning results yet" if hub_zoo.records.empty else
-                  f"no dataset of zoo {repo_id} has results for two or more models yet") + ", so there is no ranker to build"
     else:
         folder = published_ranker(ranker_repo, token=SETTINGS.token)
         if folder is None:
             status = "missing"
             reason = f"no ranker is published at {ranker_repo}"
         else:
-            reason = _stale_because(folder, ranker_repo, hub_zoo, repo_id)
+            reason = _stale_because(folder, ranker_repo, hub_zoo, repo_id, method)
             status = "stale" if reason else "current"
     rebuild = status in ("stale", "missing")
 
@@ -149,53 +152,57 @@ def ranker_status(repo_id: str, ranker_repo: str | None) -> None:
         if status == "current":
             line = f"current: the published ranker {ranker_repo} was built on {repo_id} as it is now (@ {hub_zoo.meta.revision[:12]})"
         elif status == "missing":
-            line = (f"missing: {reason}; build one with {_build_advice(repo_id, hub_zoo.methods)} and publish it with "
-                    f"`hubselect push ranker --repo {ranker_repo}`")
+            line = f"missing: {reason}; build one with {build} and publish it with `hubselect push ranker --repo {ranker_repo}`"
         else:
             line = f"{status}: {reason}"
         console.print(line, markup=False, highlight=False)
 
     SETTINGS.output.result(
-        {"zoo": repo_id, "revision": hub_zoo.meta.revision, "ranker": ranker_repo, "status": status, "rebuild": rebuild, "reason": reason},
+        {"zoo": repo_id, "revision": hub_zoo.meta.revision, "ranker": ranker_repo, "method": method, "status": status, "rebuild": rebuild, "reason": reason},
         human,
     )
 
 
-def _rankable(zoo: Zoo) -> bool:
-    """Whether ``build`` has something to fit: a dataset with results for two or more models
-    (under one method; a ranker is built on one method's results)."""
-    records = zoo.records[zoo.records["score"].notna()]
-    return bool((records.groupby(["method", "dataset"])["model"].nunique() >= 2).any())
-
-
-def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str) -> str | None:
+def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str, wanted: str | None = None) -> str | None:
     """Why the ranker in ``folder`` is not built on ``hub_zoo`` as it is now (None: it is):
     recommend's own check, so that this command and recommend never disagree.
 
     A ranker this hubselect cannot load (an older format, a missing file) is stale too: rebuilt,
     it can be (and recommend ranks with one built from the zoo until then). So is one built on a
-    method the zoo holds no results of: said here, naming the methods it does hold. The advice
-    for each is the build (with --method where the zoo holds several) and push that mend it.
+    method the zoo holds no results of, or on another than ``wanted`` (``--method``: the one the
+    refresh workflow builds on): said here, naming the methods it does hold. Every advice is the
+    build that works on this zoo (with --method where it holds several) and the push that mends it.
     """
     from hubselect.recommendation import load_published_ranker, ranker_staleness
 
-    ranker, problem = load_published_ranker(folder, ranker_repo, repo_id)
+    methods = hub_zoo.methods
+    push = f"`hubselect push ranker --repo {ranker_repo}`"
+    ranker, problem = load_published_ranker(folder, ranker_repo, repo_id, build=_build_advice(repo_id, methods, wanted))
     if ranker is None:
         return problem
-    method, methods = ranker.zoo_info.get("method"), hub_zoo.methods
+    method = ranker.zoo_info.get("method")
+    rebuild = f"{_build_advice(repo_id, methods, wanted)} and push it with {push}"
+    built = f"the published ranker {ranker_repo} was built on {method or 'unnamed'} results"
+    if wanted is not None and method is not None and method != wanted:
+        return f"{built}, not {wanted} results; rebuild it with {rebuild}"
     # A ranker that names no method is checked on a zoo of one method as recommend checks it.
-    rebuild = f"rebuild it with {_build_advice(repo_id, methods)} and push it with `hubselect push ranker --repo {ranker_repo}`"
     if method not in methods and (len(methods) > 1 or method is not None):
-        built = f"the published ranker {ranker_repo} was built on {method or 'unnamed'} results"
         holds = f"{methods[0]} results" if len(methods) == 1 else f"none of those but {', '.join(methods)} results"
-        return f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); {rebuild}"
-    zoo = hub_zoo.for_method(method if method in methods else None)
+        return f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); rebuild it with {rebuild}"
+    zoo = hub_zoo.for_method(method if method in methods else wanted)
     probe = ranker.zoo_info.get("probe")  # whose dataset distances it was built on: compared on those
-    return ranker_staleness(ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id, rebuild=rebuild)
+    # Rebuilt on the same method: the one it was built on, where the zoo holds several.
+    same = _build_advice(repo_id, methods, wanted or (method if len(methods) > 1 else None))
+    return ranker_staleness(
+        ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id, rebuild=f"{same} and push it with {push}"
+    )
 
 
-def _build_advice(repo_id: str, methods: list[str]) -> str:
-    """The build command for the zoo's ranker: one method's results, so ``--method`` where it holds several."""
+def _build_advice(repo_id: str, methods: list[str], method: str | None = None) -> str:
+    """The build command for the zoo's ranker: one method's results, so ``--method`` where it
+    holds several, or where one is asked for (``zoo ranker-status --method``)."""
+    if method is not None:
+        return f"`hubselect build {repo_id} --method {method} --out ranker`"
     if len(methods) > 1:
         return f"`hubselect build {repo_id} --method M --out ranker` (M: one of {', '.join(methods)})"
     return f"`hubselect build {repo_id} --out ranker`"

@@ -16,9 +16,11 @@ ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for 
 every ranker current.
 
 Once its listing is done, a crawl asks the Hub about each model of its kind the zoo holds that the
-listing did not return (one request each) and flags the deleted ones as gone. A listing is
-limited (``--limit``, ``--search``, ``--author``), so not being listed says nothing by itself; on a
-zoo of hundreds of models a narrow listing makes that hundreds of requests, every run.
+listing did not return (one request each) and flags the deleted ones as gone; one flagged gone
+that the Hub has again (re-created, or made public again) is read again, which clears the flag.
+A listing is limited (``--limit``, ``--search``, ``--author``), so not being listed says nothing
+by itself; on a zoo of hundreds of models a narrow listing makes that hundreds of requests,
+every run.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class CrawlSummary:
     counts_updated: int = 0
     #: Zoo models of this kind the listing did not return, asked about one request each ...
     unlisted_checked: int = 0
-    #: ... and those found deleted (or made private): flagged, their records and results kept.
+    #: ... and those found deleted (or made private): flagged (this run or before), their records and results kept.
     gone: int = 0
     #: ... and those the Hub gave no answer about (an error after retries): left as they are.
     unlisted_unanswered: int = 0
@@ -228,6 +230,43 @@ def crawl(
             if options.max_requests is not None and meter.requests >= options.max_requests:
                 raise _BudgetReached()
 
+        def read_repo(info: Any, previous: ModelRecord | None) -> None:
+            """Read one repo at the commit ``info`` names into the page's records, by the crawler's
+            rules: a new record, a flagged one, one gone since (``previous`` flagged so), or a skip."""
+            nonlocal read
+            reader = _WatchedReader(HubRepoReader(info, token=options.token, hints=hints))
+            outcome = crawler.record(reader)
+            read += 1
+            if reader.gone:
+                # Not a model of the zoo: not remembered as skipped either, so it is read
+                # again if it comes back.
+                summary.skipped[GONE_REASON] += 1
+                if previous is None:
+                    log.warning("%s: %s; not recorded", info.id, GONE_REASON)
+                else:
+                    log.warning("%s: %s; its earlier record is kept, excluded from profiling", info.id, GONE_REASON)
+                    page_records.append(_gone(previous))
+                return
+            if isinstance(outcome, Skipped):
+                kind_state.skipped[info.id] = skip_changes[info.id] = {"sha": info.sha, "reason": outcome.reason}
+                summary.skipped[outcome.reason] += 1
+                return
+            kind_state.skipped.pop(info.id, None)
+            skip_changes[info.id] = None
+            if previous is None:
+                summary.crawled += 1
+            elif previous.revision != info.sha:
+                summary.updated += 1
+            else:  # same commit, re-read: --refresh, an earlier transient failure, gated without access, or back on the Hub
+                summary.unchanged += 1
+            if outcome.features.get("excluded_reason"):
+                summary.flagged[outcome.model] = str(outcome.features["excluded_reason"])
+            if outcome.features.get("crawl_complete") is False:
+                summary.incomplete += 1
+            if options.bench is not None and _profilable(outcome):
+                outcome = _bench(outcome, options, summary)
+            page_records.append(outcome)
+
         query = dict(crawler.listing(search=options.search))
         pages = list_model_pages(
             **query, author=options.author, limit=options.limit, page_size=options.page_size, token=options.token
@@ -274,53 +313,21 @@ def crawl(
                         summary.skipped[skipped.get("reason") or "skipped"] += 1
                         tick()
                         continue
-                    reader = _WatchedReader(HubRepoReader(info, token=options.token, hints=hints))
-                    outcome = crawler.record(reader)
-                    read += 1
-                    if reader.gone:
-                        # Not a model of the zoo: not remembered as skipped either, so it is read
-                        # again if it comes back.
-                        summary.skipped[GONE_REASON] += 1
-                        if previous is None:
-                            log.warning("%s: %s; not recorded", info.id, GONE_REASON)
-                        else:
-                            log.warning("%s: %s; its earlier record is kept, excluded from profiling", info.id, GONE_REASON)
-                            page_records.append(_gone(previous))
-                        tick()
-                        continue
-                    if isinstance(outcome, Skipped):
-                        kind_state.skipped[info.id] = skip_changes[info.id] = {"sha": info.sha, "reason": outcome.reason}
-                        summary.skipped[outcome.reason] += 1
-                        tick()
-                        continue
-                    kind_state.skipped.pop(info.id, None)
-                    skip_changes[info.id] = None
-                    if previous is None:
-                        summary.crawled += 1
-                    elif previous.revision != info.sha:
-                        summary.updated += 1
-                    else:  # same commit, re-read: --refresh, an earlier transient failure, or gated without access
-                        summary.unchanged += 1
-                    if outcome.features.get("excluded_reason"):
-                        summary.flagged[outcome.model] = str(outcome.features["excluded_reason"])
-                    if outcome.features.get("crawl_complete") is False:
-                        summary.incomplete += 1
-                    if options.bench is not None and _profilable(outcome):
-                        outcome = _bench(outcome, options, summary)
-                    page_records.append(outcome)
+                    read_repo(info, previous)
                     tick()
                 kind_state.pages += 1
                 summary.pages += 1
                 save(page_records)
                 page_records = []
             kind_state.finished = True
+            # Flagged gone ones too: one the Hub has again (re-created, or public again) is
+            # read again, by the crawler's rules, which clears the flag (and sets any other).
             unlisted = [
                 r
                 for r in known.values()
                 if r.model not in listed
                 and r.features.get("kind") == options.kind
                 and r.revision is not None  # crawled by this kind: a Hub repo read at a commit
-                and GONE_REASON not in (r.features.get("excluded_reason") or "")
             ]
             for record in unlisted:
                 check_budget()
@@ -333,10 +340,16 @@ def crawl(
                     summary.unlisted_unanswered += 1
                     continue
                 summary.unlisted_checked += 1
+                flagged_gone = GONE_REASON in (record.features.get("excluded_reason") or "")
                 if info is None:
-                    log.warning("%s: %s; its earlier record is kept, excluded from profiling", record.model, GONE_REASON)
                     summary.gone += 1
-                    page_records.append(_gone(record))
+                    if not flagged_gone:  # one flagged already stays as it is: the zoo does not change
+                        log.warning("%s: %s; its earlier record is kept, excluded from profiling", record.model, GONE_REASON)
+                        page_records.append(_gone(record))
+                    continue
+                if flagged_gone:
+                    log.info("%s: back on the Hub; read again", record.model)
+                    read_repo(info, record)
                     continue
                 new_counts = _new_counts(record, info)  # the request is made anyway
                 if new_counts:
@@ -410,7 +423,8 @@ def _gone(record: ModelRecord) -> ModelRecord:
     Its profiling results were measured at its revision and stay in the zoo, so its features
     stay too (the graph and the ranker use them); the flag keeps it out of profiling and
     ``recommend``, which must not name a model nobody can download. ``crawl_complete`` False
-    makes a crawl that lists it again re-read it, which clears the flag.
+    makes a crawl that lists it again re-read it, which clears the flag; a crawl that does not
+    list it reads it again once the Hub has it again.
     """
     reason = record.features.get("excluded_reason")
     if reason and GONE_REASON not in reason:  # a safety flag's reason stays readable too

@@ -239,7 +239,9 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         zoo_revision=zoo.get("revision"),
         fingerprint=zoo.get("fingerprint"),
         method=zoo.get("method"),
-        models=zoo.get("models_with_results", zoo.get("models")),
+        # What recommend can name; a ranker.json written before it was recorded counts those with results.
+        models=zoo.get("models_ranked", zoo.get("models_with_results", zoo.get("models"))),
+        flagged=zoo.get("models_with_results", 0) - zoo["models_ranked"] if "models_ranked" in zoo else 0,
         datasets=zoo.get("datasets"),
         score=zoo.get("score", "score"),
         higher_is_better=zoo.get("higher_is_better", True),

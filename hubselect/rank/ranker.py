@@ -813,6 +813,7 @@ class Ranker:
 
     def describe(self) -> dict[str, Any]:
         """What ``ranker.json`` holds: everything needed to read the other files."""
+        with_results = np.isfinite(self.arrays.scores).any(axis=1)
         return {
             "format": "hubselect-ranker",
             "format_version": RANKER_FORMAT_VERSION,
@@ -821,8 +822,12 @@ class Ranker:
                 **self.zoo_info,
                 "models": len(self.arrays.models),
                 "datasets": len(self.arrays.datasets),
-                # The models it can rank: a crawled model without results is a node, not a candidate.
-                "models_with_results": int(np.isfinite(self.arrays.scores).any(axis=1).sum()),
+                # The models it learns from: a crawled model without results is a node, not a candidate.
+                "models_with_results": int(with_results.sum()),
+                # Those of them recommend can name (its card counts these): one the crawl flagged
+                # (deleted from the Hub, unsafe to load) keeps its results, which inform the
+                # ranking, but is never recommended (recommendation.candidate_models).
+                "models_ranked": int((with_results & ~_flagged(self.arrays)).sum()),
             },
             "config": self.config.to_dict(),
             "ensemble": self.ensemble.to_list(),
@@ -941,7 +946,7 @@ class Ranker:
                 prior_fill=float(info["prior_fill"]),
                 prior_scale=float(info["prior_scale"]),
                 selection=info.get("selection", {}),
-                zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets", "models_with_results")},
+                zoo_info={k: v for k, v in info["zoo"].items() if k not in ("models", "datasets", "models_with_results", "models_ranked")},
             )
         except (KeyError, TypeError, ValueError, AttributeError, InputError) as exc:  # a key missing, or a value of the wrong shape
             reason = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
@@ -1082,6 +1087,15 @@ def _unused_name(name: str, taken: Sequence[str]) -> str:
 
 def _learner_file(embedding_set: str, regularisation: str) -> str:
     return f"learner-{embedding_set}-{regularisation}.txt"
+
+
+def _flagged(arrays: ZooArrays) -> np.ndarray:
+    """Per model, whether the crawl flagged it: any text in ``excluded_reason`` (an empty one is
+    a flag cleared), as ``recommend`` reads it."""
+    reasons = arrays.model_features.get("excluded_reason")
+    if reasons is None:
+        return np.zeros(len(arrays.models), dtype=bool)
+    return reasons.map(lambda reason: isinstance(reason, str) and bool(reason.strip())).to_numpy(dtype=bool)
 
 
 def _arrays_to_zoo(arrays: ZooArrays, meta, zoo_type):

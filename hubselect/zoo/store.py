@@ -478,6 +478,30 @@ class Zoo:
     def methods(self) -> list[str]:
         return sorted(_distinct(self.records["method"]))
 
+    def results_by_method(self) -> dict[str, dict[str, Any]]:
+        """Per method, the results a ranking of it reads (:meth:`for_method`'s): ``results`` and
+        ``models`` count them, and ``rankable`` lists the datasets where two or more models have
+        one, which a ranker is fitted on (``build`` needs one, leave-one-dataset-out ``evaluate``
+        two). A ranker is built on one method: ``build --method X`` tells with this that X's
+        results are too few, where the zoo's other methods' would do.
+
+        >>> zoo = Zoo()
+        >>> zoo.add_profiles([ProfileRecord("m1", "d1", 20.0, "lora"), ProfileRecord("m2", "d1", 21.0, "lora"),
+        ...                   ProfileRecord("m1", "d1", 30.0, "dreambooth")])
+        >>> zoo.results_by_method()["dreambooth"]
+        {'results': 1, 'models': 1, 'rankable': []}
+        """
+        records = self._comparable(self.records[self.records["score"].notna()], warn=False)
+        out = {}
+        for method, results in records.groupby("method"):
+            per_dataset = results.groupby("dataset")["model"].nunique()
+            out[str(method)] = {
+                "results": int(len(results)),
+                "models": int(results["model"].nunique()),
+                "rankable": sorted(str(d) for d in per_dataset.index[per_dataset >= 2]),
+            }
+        return out
+
     def for_method(self, method: str | None) -> "Zoo":
         """A view of this zoo whose records are those of one fine-tuning method, scored with the
         probe most of its results were scored with: results scored with another, or naming none
