@@ -1032,6 +1032,41 @@ def test_ranker_status_advises_a_rebuild_that_works_on_a_zoo_of_several_methods(
     assert f"rebuild the ranker with `hubselect build {hub_repo_id} --method dreambooth --out ranker` and `hubselect push ranker --repo {ranker_repo}`" in out
 
 
+def test_ranker_status_advises_a_build_that_works_on_a_zoo_whose_distances_name_several_probes(
+    hub, hub_token, hub_repo_id, zoo_dir, ranker_dir, tmp_path, monkeypatch, capsys
+):
+    """On a zoo whose datasets were profiled with two probes (none of them build's default),
+    `hubselect build ZOO --method lora` is refused ("choose one with --probe"): ranker-status's
+    advice, for a stale ranker and for a missing one, names the probe, and runs as printed."""
+    from hubselect.zoo import DistanceRecord
+
+    ranker_repo = hub_repo_id + "-ranker"
+    zoo = Zoo.load(zoo_dir)
+    (built_probe,) = zoo.distance_probes
+    zoo.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score) + 5, method="dreambooth") for r in Zoo.load(zoo_dir).records.itertuples())
+    zoo.add_distances(DistanceRecord(r.dataset_a, r.dataset_b, 2 * r.distance, "local:clip2") for r in Zoo.load(zoo_dir).distances.itertuples())
+    zoo.push(hub_repo_id, token=hub_token)
+    monkeypatch.chdir(tmp_path)
+
+    # Missing: the build of each method is of the probe it names where the zoo cannot choose.
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--method", "lora", "--token", hub_token)
+    assert code == 0 and out.startswith("missing: "), out
+    assert f"`hubselect build {hub_repo_id} --method lora --probe P --out ranker` (P: one of local:clip2, {built_probe})" in out, out
+
+    # Stale: the build of the ranker's own method and probe, which runs as printed.
+    assert run_cli(capsys, "push", ranker_dir, "--repo", ranker_repo, "--token", hub_token)[0] == 0  # lora, on built_probe's distances
+    zoo.add_profiles([ProfileRecord("org/newcomer", "data/cool-1", 25.0, method="lora")])
+    zoo.push(hub_repo_id, token=hub_token)
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token)
+    assert code == 0 and out.startswith("stale: "), out
+    assert f"`hubselect build {hub_repo_id} --method lora --probe {built_probe} --out ranker`" in out, out
+    for command in re.findall(r"`(hubselect [^`]*)`", out):
+        code, _, err = run_cli(capsys, *shlex.split(command)[1:], "--token", hub_token)
+        assert code == 0, f"{command}: {err}"
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", hub_repo_id, "--token", hub_token)
+    assert code == 0 and out.startswith("current: "), out
+
+
 def test_a_zoo_profiled_with_a_hub_probe_is_matched_at_the_probes_revision_after_its_main_moves(
     hub, hub_token, hub_repo_id, cool_folder, tmp_path, monkeypatch, capsys
 ):

@@ -124,7 +124,8 @@ def ranker_status(repo_id: str, ranker_repo: str | None, method: str | None) -> 
     zoo is stale, and so is one this hubselect cannot load (an older format, a missing file),
     or, with --method, one built on another method's results. Status (and "rebuild" in
     --format json): current; stale or missing (rebuild it with `hubselect build ORG/NAME`, with
-    --method on a zoo of several methods, and `hubselect push`); no-results (no dataset has
+    --method on a zoo of several methods and --probe on one whose dataset distances several
+    probes measured, and `hubselect push`); no-results (no dataset has
     results of the method for two or more models yet: there is nothing to build a ranker on,
     and `build` would refuse). Exits 0 whatever the status.
     """
@@ -134,7 +135,7 @@ def ranker_status(repo_id: str, ranker_repo: str | None, method: str | None) -> 
 
     ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
     hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
-    build = _build_advice(repo_id, hub_zoo.methods, method)
+    build = _build_advice(repo_id, hub_zoo, method)
     reason = unrankable_because(hub_zoo, repo_id, method, f"hubselect build {repo_id} --out ranker")
     if reason:
         status = "no-results"
@@ -177,11 +178,12 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str, w
 
     methods = hub_zoo.methods
     push = f"`hubselect push ranker --repo {ranker_repo}`"
-    ranker, problem = load_published_ranker(folder, ranker_repo, repo_id, build=_build_advice(repo_id, methods, wanted))
+    ranker, problem = load_published_ranker(folder, ranker_repo, repo_id, build=_build_advice(repo_id, hub_zoo, wanted))
     if ranker is None:
         return problem
     method = ranker.zoo_info.get("method")
-    rebuild = f"{_build_advice(repo_id, methods, wanted)} and push it with {push}"
+    probe = ranker.zoo_info.get("probe")  # whose dataset distances it was built on: compared on those
+    rebuild = f"{_build_advice(repo_id, hub_zoo, wanted, probe)} and push it with {push}"
     built = f"the published ranker {ranker_repo} was built on {method or 'unnamed'} results"
     if wanted is not None and method is not None and method != wanted:
         return f"{built}, not {wanted} results; rebuild it with {rebuild}"
@@ -190,22 +192,41 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str, w
         holds = f"{methods[0]} results" if len(methods) == 1 else f"none of those but {', '.join(methods)} results"
         return f"{built}, zoo {repo_id} holds {holds} (the ranker was built on another zoo or method); rebuild it with {rebuild}"
     zoo = hub_zoo.for_method(method if method in methods else wanted)
-    probe = ranker.zoo_info.get("probe")  # whose dataset distances it was built on: compared on those
-    # Rebuilt on the same method: the one it was built on, where the zoo holds several.
-    same = _build_advice(repo_id, methods, wanted or (method if len(methods) > 1 else None))
+    # Rebuilt on the same method and probe: those it was built on, where the zoo holds several.
+    same = _build_advice(repo_id, hub_zoo, wanted or (method if len(methods) > 1 else None), probe)
     return ranker_staleness(
         ranker, f"the published ranker {ranker_repo}", zoo.for_probe(probe) if probe else zoo, repo_id, rebuild=f"{same} and push it with {push}"
     )
 
 
-def _build_advice(repo_id: str, methods: list[str], method: str | None = None) -> str:
-    """The build command for the zoo's ranker: one method's results, so ``--method`` where it
-    holds several, or where one is asked for (``zoo ranker-status --method``)."""
+def _build_advice(repo_id: str, zoo: Zoo, method: str | None = None, probe: str | None = None) -> str:
+    """The build command for the zoo's ranker, as it works when printed: one method's results, so
+    ``--method`` where the zoo holds several, or where one is asked for (``zoo ranker-status
+    --method``); one probe's dataset distances, so ``--probe`` where several measured them and
+    `build` cannot pick one (none is its default): ``probe`` (the published ranker's), else the
+    one the method's results were scored with, else any of them."""
+    from hubselect.probes.registry import DEFAULT_PROBE
+
+    methods = zoo.methods
     if method is not None:
-        return f"`hubselect build {repo_id} --method {method} --out ranker`"
-    if len(methods) > 1:
-        return f"`hubselect build {repo_id} --method M --out ranker` (M: one of {', '.join(methods)})"
-    return f"`hubselect build {repo_id} --out ranker`"
+        options = f" --method {method}"
+    elif len(methods) > 1:
+        options, method = " --method M", None
+    else:
+        options, method = "", (methods[0] if methods else None)
+    probes = [p for p in zoo.distance_probes if p]
+    choices = []
+    if len(zoo.distance_probes) > 1 and DEFAULT_PROBE not in probes:
+        scored = zoo.results_probe(method) if method else None
+        chosen = next((p for p in (probe, scored) if p and p in probes), None)
+        if chosen:
+            options += f" --probe {chosen}"
+        else:
+            options += " --probe P"
+            choices.append(f"P: one of {', '.join(probes)}")
+    if " --method M" in options:
+        choices.insert(0, f"M: one of {', '.join(methods)}")
+    return f"`hubselect build {repo_id}{options} --out ranker`" + (f" ({'; '.join(choices)})" if choices else "")
 
 
 @zoo.command("push")
