@@ -217,8 +217,9 @@ def _build_advice(repo_id: str, methods: list[str], method: str | None = None) -
 def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> None:
     """Push a local zoo to a Hub dataset repo (merged with what the repo already holds).
 
-    Results and model rows the repo holds in a later copy than the folder's (a rerun or a
-    recrawl pushed since the folder was pulled) are kept, and the push says how many. Datasets
+    Results, model rows and failed jobs the repo holds in a later copy than the folder's (a
+    rerun, a recrawl, or failures at a model's new commit pushed since the folder was pulled)
+    are kept, and the push says how many. Datasets
     profiled apart (some in the folder, others in the repo) get the distances between them,
     computed from their stored statistics. A repo holding other files but no zoo (a dataset) is
     refused.
@@ -241,8 +242,8 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
     """Download a zoo from a Hub dataset repo into a local folder.
 
     A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
-    record replaces a local one with the same key, unless the local one was made later; a
-    model's or dataset's features merge column by column, and a model row read at a later
+    record or failed job replaces a local one with the same key, unless the local one was made
+    later; a model's or dataset's features merge column by column, and a model row read at a later
     commit is kept), as `zoo import --out` does, so pulling again updates a pulled copy.
     Datasets profiled apart (some in the folder, others in the repo) get the distances between
     them, computed from their stored statistics, as a zoo profiled in one place holds them. A

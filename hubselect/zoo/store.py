@@ -57,7 +57,9 @@ names (a stale copy of a job that has succeeded since). A failure at the revisio
 one more attempt on its row (``attempts``), which keeps when it first failed there (``failed_at``) and takes the
 later error: the zoo changes, and is pushed, so that the next refresh on a fresh machine knows to leave out a job
 that failed twice at the revisions it would read (``profile --zoo-models``). Of two copies of one failure at the
-same revisions, :meth:`Zoo.merge` keeps the larger count: a copy pulled before a retry does not reopen it.
+same revisions, :meth:`Zoo.merge` keeps the larger count: a copy pulled before a retry does not reopen it. Of two
+failures of one key at other revisions, it keeps the one that first failed later (``failed_at``), whichever zoo
+holds it: a copy pulled before the model's new commit does not reset the count at that commit.
 
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
 are named by their path under ``artefacts/``, held as a file path or as bytes until saved, read
@@ -217,8 +219,11 @@ def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def _made_when(rows: pd.DataFrame, table: str) -> np.ndarray:
     """When each row's fact was made, as UTC datetimes (NaT: not known): a record's run finished
-    (``details["finished_at"]``), a model's or dataset's commit was made (``last_modified``)."""
-    if table == "records":
+    (``details["finished_at"]``), a model's or dataset's commit was made (``last_modified``), a
+    failed job first failed at its revisions (``failed_at``)."""
+    if table == "failed_jobs":
+        values = rows["failed_at"]
+    elif table == "records":
         def finished(details: Any) -> str | None:
             # Most details name no time (imported results): spare them a JSON parse.
             if not isinstance(details, str) or '"finished_at"' not in details:
@@ -243,6 +248,12 @@ def _held_later(old: pd.DataFrame, new: pd.DataFrame, table: str, *, current: di
     one to the model's new commit, details unchanged), the later is the one made at the
     revisions the merged zoo's model and dataset rows name (``current``: column -> id ->
     revision), as those rows are kept by their own dates.
+
+    Of two failures of one job at other revisions, the later is the one that first failed later
+    (``failed_at``): a failure at a model's new commit comes after every first failure at the
+    commits before it. The models table cannot tell: the job reads the commit the Hub is at
+    when it runs, which the crawl may not have read yet. Two copies at the same revisions are
+    one failure (:func:`_most_attempts` keeps its count).
     """
     later = np.zeros(len(new), dtype=bool)
     if old.empty or new.empty or (table in FEATURE_TABLES and "revision" not in new.columns):
@@ -262,9 +273,10 @@ def _held_later(old: pd.DataFrame, new: pd.DataFrame, table: str, *, current: di
         before, after = mine["revision"].to_numpy(), theirs["revision"].to_numpy()
         differ = pd.notna(before) & pd.notna(after) & (before != after)
     else:
-        # Another run, or the same run moved to another commit (a card edit: details unchanged).
+        # A record: another run, or the same run moved to another commit (a card edit: details
+        # unchanged). A failed job: a failure at other revisions.
         differ = np.zeros(len(pairs), dtype=bool)
-        for column in ("details", "model_revision", "dataset_revision"):
+        for column in (["details"] if table == "records" else []) + ["model_revision", "dataset_revision"]:
             differ |= _texts(mine[column]) != _texts(theirs[column])
     at = np.flatnonzero(differ)
     if not len(at):
@@ -304,7 +316,7 @@ def describe_kept(kept: dict[str, int]) -> str:
     >>> describe_kept({"records": 2, "models": 1})
     '2 results and 1 model row'
     """
-    names = {"records": "result", "models": "model row", "datasets": "dataset row"}
+    names = {"records": "result", "models": "model row", "datasets": "dataset row", "failed_jobs": "failed job"}
     parts = [f"{kept[table]} {name}{'s' if kept[table] > 1 else ''}" for table, name in names.items() if kept.get(table)]
     return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
 
@@ -731,7 +743,9 @@ class Zoo:
 
         Model and dataset rows are merged column by column (see the module docstring): what
         ``other`` leaves missing in a row keeps this zoo's value. A record of ``other`` drops
-        this zoo's failed job of its key: the job has succeeded since.
+        this zoo's failed job of its key: the job has succeeded since. Of two failures of one
+        job, the one at the later revisions (first failed later) is kept, with the larger count
+        of two at the same revisions.
 
         A record whose run finished later (``details["finished_at"]``; one that says when is
         later than one that does not; of one run, the copy at the merged rows' commits), and a
@@ -784,6 +798,12 @@ class Zoo:
                 kept[name] = int(later.sum())
             tables[name] = (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], theirs[name], name)
         mine["failed_jobs"] = _without_keys(self.failed_jobs, theirs["records"])
+        # A failure at older revisions, pulled before the model moved and the job failed there
+        # again, must not reset the count that leaves the job out (profile --zoo-models).
+        later = _held_later(mine["failed_jobs"], theirs["failed_jobs"], "failed_jobs")
+        if later.any():
+            theirs["failed_jobs"] = theirs["failed_jobs"][~later].reset_index(drop=True)
+            kept["failed_jobs"] = int(later.sum())
         tables["failed_jobs"] = _upsert(mine["failed_jobs"], theirs["failed_jobs"], "failed_jobs")
         tables["distances"] = _upsert(mine["distances"], theirs["distances"], "distances")
         merged = Zoo(meta, **tables, artefacts={**self.artefacts, **other.artefacts})
