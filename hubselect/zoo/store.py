@@ -1067,12 +1067,13 @@ def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, c
 
 
 def merge_into(
-    folder: str | os.PathLike, incoming: "Zoo", *, then: Callable[["Zoo"], object] | None = None
+    folder: str | os.PathLike, incoming: "Zoo", *, then: Callable[["Zoo", "Zoo", "Zoo"], object] | None = None
 ) -> tuple["Zoo", int | None]:
     """Merge ``incoming`` into the zoo in ``folder`` under its lock (a folder holding no zoo gets
     ``incoming``): the zoo saved, and how many records the folder held before (``None``: no zoo).
-    ``then`` completes the merged zoo before it is saved, still under the lock (``zoo pull`` and
-    ``zoo import`` compute the distances between datasets profiled apart).
+    ``then(merged, local, incoming)`` completes the merged zoo before it is saved, still under
+    the lock (``zoo pull`` computes the distances between the datasets only the folder held and
+    those only the pulled zoo held).
 
     >>> merged, held = merge_into("my-zoo", import_bundle("bundle/", higher_is_better=False))  # doctest: +SKIP
     """
@@ -1085,7 +1086,7 @@ def merge_into(
             held = len(local.records)
         merged = local.merge(incoming)
         if then is not None:
-            then(merged)
+            then(merged, local, incoming)
         return merged
 
     return update_zoo(folder, merge, create=lambda: fresh), held
