@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from fixtures.bundles import write_bundle
@@ -335,7 +336,7 @@ def test_zoos_profiled_apart_merge_with_every_distance_a_zoo_profiled_in_one_pla
     assert code == 0, err
     # Pulled into w2's folder: the folder holds every pair, as if profiled in one place.
     code, out, err = run(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "w2-copy", "--token", hub_token)
-    assert code == 0 and "note: computed 1 distance between datasets profiled apart from their stored statistics" in err, err
+    assert code == 0 and "note: computed 1 distance between datasets profiled apart (only in the folder or only in the pulled zoo)" in err, err
     assert _distances(tmp_path / "w2-copy") == pytest.approx(single, rel=1e-5)
     # Pushed on top of w1's: the Hub's zoo holds every pair too.
     code, _, err = run(capsys, "zoo", "push", tmp_path / "w2", "--repo", hub_repo_id, "--token", hub_token)
@@ -352,6 +353,94 @@ def test_zoos_profiled_apart_merge_with_every_distance_a_zoo_profiled_in_one_pla
     assert _distances(tmp_path / "merged") == pytest.approx(single, rel=1e-5)
     code, out, _ = run(capsys, "dataset", "profile", mono, "--zoo", tmp_path / "merged", "--probe", tiny_clip)
     assert code == 0 and "nothing to do" in out
+
+
+def _synthetic_zoo(names, seed: int = 0) -> Zoo:
+    """A zoo profiled in one place, one dataset after another as `dataset profile` adds them
+    (add_to_zoo), from synthetic 8-d statistics: the tester's zoo of more than MAX_EXACT + 1."""
+    from hubselect.data.profile import DatasetProfile, add_to_zoo
+    from hubselect.data.refs import SampleSpec
+    from hubselect.metrics.frechet import frechet_stats
+    from hubselect.probes.base import ProbeRef
+
+    probe = ProbeRef("local:clip", "local-abc", "clip")
+    zoo = Zoo()
+    for name in names:
+        rng = np.random.default_rng([seed, int(name[-3:])])
+        stats = frechet_stats(rng.normal(size=(40, 8)) + rng.normal(size=8) * 3, extractor="local:clip@local-abc")
+        add_to_zoo(zoo, DatasetProfile(name, "r" * 40, SampleSpec(), probe, {"images": 40}, stats))
+    return zoo
+
+
+NAMES = [f"org/d{i:03d}" for i in range(80)]
+
+
+def test_a_zoo_profiled_in_one_place_gains_no_distance_when_imported_into_pushed_or_pulled(tmp_path, capsys, hub, hub_token, hub_repo_id):
+    """80 datasets (more than MAX_EXACT + 1, so each was paired with its nearest profiled
+    before it): nobody lacks a distance, so no merge computes one, and pushing the unchanged
+    folder again leaves the Hub's zoo as the folder's."""
+    from hubselect.data.profile import missing_distances
+
+    folder = tmp_path / "zoo"
+    _synthetic_zoo(NAMES).save(folder)
+    single = _distances(folder)
+    assert len(single) == 3040
+    # What `dataset profile` of any of them asks: nothing is missing.
+    assert not any(missing_distances(Zoo.load(folder), name, "local:clip") for name in NAMES)
+
+    Zoo.load(folder).save(tmp_path / "imported")
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,org/d001,1\nm2,org/d001,2\n")
+    code, _, err = run(capsys, "zoo", "import", bundle, "--lower-is-better", "--out", tmp_path / "imported")
+    assert code == 0 and "distance" not in err, err
+    assert _distances(tmp_path / "imported") == single
+
+    for _ in range(2):  # the second push: the repo holds the folder's datasets already
+        code, _, err = run(capsys, "-v", "zoo", "push", folder, "--repo", hub_repo_id, "--token", hub_token)
+        assert code == 0 and "computing" not in err and "computed" not in err, err
+    assert {(d.dataset_a, d.dataset_b): d.distance for d in Zoo.pull(hub_repo_id, token=hub_token).distance_records()} == single
+
+    code, out, err = run(capsys, "zoo", "pull", hub_repo_id, "--out", folder, "--token", hub_token, "--format", "json")
+    assert code == 0 and json.loads(out)["distances_added"] == 0, err
+    assert _distances(folder) == single
+
+
+def test_two_writers_zoos_meet_with_the_distances_a_zoo_profiled_in_one_place_holds(tmp_path, capsys, hub, hub_token, hub_repo_id):
+    """Writers A and B each profiled 25 of 50 datasets into their own zoo: a pull and a push add
+    every A–B pair (neither side holds more than MAX_EXACT), and the zoos meet with the very
+    table the 50 profiled in one place hold."""
+    single = _distances(_synthetic_zoo(NAMES[:50]).save(tmp_path / "single"))
+    assert len(single) == 50 * 49 // 2
+    _synthetic_zoo(NAMES[:25]).save(tmp_path / "A")
+    _synthetic_zoo(NAMES[25:50]).save(tmp_path / "B")
+
+    assert run(capsys, "zoo", "push", tmp_path / "A", "--repo", hub_repo_id, "--token", hub_token)[0] == 0
+    Zoo.load(tmp_path / "B").save(tmp_path / "B-copy")
+    code, out, err = run(capsys, "zoo", "pull", hub_repo_id, "--out", tmp_path / "B-copy", "--token", hub_token, "--format", "json")
+    assert code == 0 and json.loads(out)["distances_added"] == 25 * 25, err
+    assert _distances(tmp_path / "B-copy") == pytest.approx(single, rel=1e-6)
+    code, _, err = run(capsys, "zoo", "push", tmp_path / "B", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    assert {(d.dataset_a, d.dataset_b): d.distance for d in Zoo.pull(hub_repo_id, token=hub_token).distance_records()} == pytest.approx(single, rel=1e-6)
+
+
+def test_datasets_profiled_apart_are_paired_with_their_nearest_of_the_other_side_only():
+    """Above max_exact datasets on the other side, each dataset only one zoo holds gets its
+    max_exact nearest of those only the other holds (by mean embedding, as add_to_zoo picks),
+    from both sides; datasets both hold are paired with none."""
+    from hubselect.data.profile import _zoo_mean, distances_apart, zoo_profiles
+
+    one, other = _synthetic_zoo(NAMES[:6]), _synthetic_zoo(NAMES[4:9])  # both hold d004 and d005
+    merged = one.merge(other)
+    pairs = {(a.dataset, b.dataset) for a, b in distances_apart(merged, one, other, max_exact=2)}
+    means = {entry.dataset: _zoo_mean(merged, entry) for entry in zoo_profiles(merged)}
+    only_one, only_other = NAMES[:4], NAMES[6:9]
+
+    def nearest(name, among):
+        return sorted(among, key=lambda n: float(np.sum((means[n] - means[name]) ** 2)))[:2]
+
+    expected = {tuple(sorted((a, b))) for side, among in ((only_one, only_other), (only_other, only_one)) for a in side for b in nearest(a, among)}
+    assert pairs == expected and len(expected) < len(only_one) * len(only_other)
+    assert distances_apart(merged, one, one.merge(Zoo())) == []  # a zoo meeting a copy of itself
 
 
 def _import(capsys, zoo, folder, datasets_csv: str | None = None) -> None:

@@ -129,6 +129,68 @@ def test_a_stale_copy_pushed_last_keeps_the_later_results_and_model_row_on_the_h
     assert [(r.model, r.revision) for r in on_hub.model_records()] == [("t/vpred", "d" * 40)]
 
 
+def test_a_result_redone_since_a_pull_of_results_made_before_finished_at_is_kept_by_pull_and_push(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """The Hub's results were made by a hubselect that did not note when runs finished. A redoes
+    one at the model's new commit; pulling the Hub's untimed copy into A's folder keeps A's
+    (before it is ever pushed), and B's untimed stale copy pushed last does not revert it."""
+    from hubselect.zoo import ModelRecord
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    shared = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    shared.add_models([ModelRecord("t/vpred", "e" * 40, {"last_modified": "2026-01-01T10:00:00+00:00"})])
+    shared.add_profiles([ProfileRecord("t/vpred", "t/warm", 2.605, "lora", "c1", model_revision="e" * 40, details={"probe": "x"})])
+    shared.push(hub_repo_id, token=hub_token)
+    for folder in (a, b):
+        assert run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", folder, "--token", hub_token)[0] == 0
+
+    rerun = Zoo.load(a)
+    rerun.add_models([ModelRecord("t/vpred", "d" * 40, {"last_modified": "2026-01-05T08:00:00+00:00"})])
+    rerun.add_profiles([ProfileRecord("t/vpred", "t/warm", 2.743, "lora", "c1", model_revision="d" * 40,
+                                      details={"probe": "x", "finished_at": "2026-01-05T09:00:00+00:00"})])
+    rerun.save(a)
+    code, out, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", a, "--token", hub_token)
+    assert code == 0 and err == f"note: kept 1 result and 1 model row of {a} made later than the pulled copies; `hubselect zoo push {a} --repo {hub_repo_id}` puts them on the Hub\n"
+    assert [(r.score, r.model_revision) for r in Zoo.load(a).profile_records()] == [(2.743, "d" * 40)]
+
+    assert run_cli(capsys, "zoo", "push", a, "--repo", hub_repo_id, "--token", hub_token)[0] == 0
+    code, _, err = run_cli(capsys, "zoo", "push", b, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0 and f"{hub_repo_id} holds 1 result and 1 model row made later than the copies pushed: kept those" in err, err
+    on_hub = Zoo.pull(hub_repo_id, token=hub_token)
+    assert [(r.score, r.model_revision) for r in on_hub.profile_records()] == [(2.743, "d" * 40)]
+    assert [r.revision for r in on_hub.model_records()] == ["d" * 40]
+
+
+def test_a_stale_failed_job_at_older_commits_pushed_last_does_not_reset_the_attempts_on_the_hub(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """B pulls a zoo noting one failure of a broken model; the model gets a new commit and A's
+    refreshes fail twice at it; B pushes its copy last. The Hub must keep A's count (2 at the
+    new commit), or the next refresh tries the job as never tried and fails twice more."""
+    from hubselect.zoo import FailedJob
+
+    def failure(revision: str, failed_at: str) -> FailedJob:
+        return FailedJob("t/broken", "t/warm", "lora", "c1", "model t/broken cannot be loaded", revision, "w" * 40, failed_at)
+
+    a, b = tmp_path / "A", tmp_path / "B"
+    shared = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    shared.add_failed_jobs([failure("1" * 40, "2026-01-01T00:00:00+00:00")])
+    shared.push(hub_repo_id, token=hub_token)
+    for folder in (a, b):
+        assert run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", folder, "--token", hub_token)[0] == 0
+
+    refreshed = Zoo.load(a)
+    for day in ("08", "15"):
+        refreshed.add_failed_jobs([failure("2" * 40, f"2026-01-{day}T00:00:00+00:00")])
+    refreshed.save(a)
+    assert run_cli(capsys, "zoo", "push", a, "--repo", hub_repo_id, "--token", hub_token)[0] == 0
+    code, _, err = run_cli(capsys, "zoo", "push", b, "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0 and f"{hub_repo_id} holds 1 failed job made later than the copies pushed: kept those" in err, err
+    on_hub = Zoo.pull(hub_repo_id, token=hub_token)
+    assert [(f.model_revision, f.attempts, f.failed_at) for f in on_hub.failed_job_records()] == [("2" * 40, 2, "2026-01-08T00:00:00+00:00")]
+    # B's next pull brings the count into its folder, and says nothing of B's own copy.
+    code, _, err = run_cli(capsys, "zoo", "pull", hub_repo_id, "--out", b, "--token", hub_token)
+    assert code == 0 and err == "", err
+    assert [(f.model_revision, f.attempts) for f in Zoo.load(b).failed_job_records()] == [("2" * 40, 2)]
+
+
 def test_a_pull_request_does_not_propose_a_stale_copy_of_a_later_result(hub, hub_token, hub_repo_id, caplog):
     """`profile --push` from a folder pulled before a maintainer redid a result: only its new result is proposed."""
     from hubselect.hub.contribute import contribute_profiles

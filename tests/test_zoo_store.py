@@ -628,10 +628,48 @@ def test_a_stale_copy_merged_last_keeps_the_later_results_and_model_rows():
     assert pushed.kept_later == {"records": 1, "models": 1}
     # Pulled into B's folder the other way round, the later copies win too, and nothing is kept over them.
     assert copy_of_b.merge(on_hub).equals(pushed) and copy_of_b.merge(on_hub).kept_later == {}
-    # Copies that do not say when they were made (imported results, older zoos) merge as before: the incoming one wins.
-    untimed = Zoo(meta)
+    # Two copies that do not say when they were made (imported results, older zoos) merge as before: the incoming one wins.
+    untimed, older = Zoo(meta), Zoo(meta)
     untimed.add_profiles([_result("t/vpred", 9.9, "e" * 40, None)])
-    assert next(r.score for r in on_hub.merge(untimed).profile_records() if r.model == "t/vpred") == 9.9
+    older.add_profiles([_result("t/vpred", 8.8, "e" * 40, None)])
+    assert [r.score for r in older.merge(untimed).profile_records()] == [9.9]
+
+
+def test_a_result_made_before_finished_at_existed_does_not_revert_a_later_one():
+    """Right after the upgrade every pulled result lacks finished_at: B's stale copy of one
+    (at the model's old commit) pushed after A redid it at the new commit must not revert it,
+    nor leave the merged zoo with a result at the old commit beside the model row at the new."""
+    meta = ZooMeta(score="fid_after_finetune", higher_is_better=False)
+    stale, on_hub = Zoo(meta), Zoo(meta)
+    stale.add_models([_crawled("t/vpred", "e" * 40, "2026-01-01T10:00:00+00:00")])
+    stale.add_profiles([_result("t/vpred", 2.605, "e" * 40, None)])
+    on_hub.add_models([_crawled("t/vpred", "d" * 40, "2026-01-05T08:00:00+00:00")])
+    on_hub.add_profiles([_result("t/vpred", 2.743, "d" * 40, "2026-01-05T09:00:00+00:00")])
+
+    pushed = on_hub.merge(stale)
+    assert [(r.score, r.model_revision) for r in pushed.profile_records()] == [(2.743, "d" * 40)]
+    assert [r.revision for r in pushed.model_records()] == ["d" * 40]
+    assert pushed.kept_later == {"records": 1, "models": 1}
+    # Pulled into the stale folder, the timed copy wins, and nothing of the folder's is kept over it.
+    pulled = stale.merge(on_hub)
+    assert pulled.equals(pushed) and pulled.kept_later == {}
+
+
+def test_of_two_copies_of_one_run_the_one_moved_to_the_kept_commit_stays():
+    """A card edit moved A's result to the model's new commit (`follow`: same run, same
+    finished_at); B's copy at the old commit, pushed last, must not move it back beside the
+    model row at the new commit."""
+    meta = ZooMeta(score="fid_after_finetune", higher_is_better=False)
+    stale, on_hub = Zoo(meta), Zoo(meta)
+    stale.add_models([_crawled("t/vpred", "e" * 40, "2026-01-01T10:00:00+00:00")])
+    stale.add_profiles([_result("t/vpred", 2.605, "e" * 40, "2026-01-02T10:00:00+00:00")])
+    on_hub.add_models([_crawled("t/vpred", "d" * 40, "2026-01-05T08:00:00+00:00")])
+    on_hub.add_profiles([_result("t/vpred", 2.605, "d" * 40, "2026-01-02T10:00:00+00:00")])
+
+    pushed = on_hub.merge(stale)
+    assert [(r.model_revision, m.revision) for r, m in zip(pushed.profile_records(), pushed.model_records())] == [("d" * 40, "d" * 40)]
+    assert pushed.kept_later == {"records": 1, "models": 1}
+    assert stale.merge(on_hub).equals(pushed)
 
 
 def test_import_into_a_zoo_scored_the_other_way_is_refused_and_keeps_it(tmp_path, capsys):

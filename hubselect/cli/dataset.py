@@ -79,10 +79,11 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
 
     Idempotent: a dataset already profiled at the same revision, with the same sample and
     probe, is left as it is (nothing is read or embedded), but for its distances to datasets
-    profiled apart (in another zoo merged into this one), which are computed from the stored
-    statistics where missing. A zoo keeps one profile per name and
-    probe: one of another revision, split or sample replaces it, and the output says what the
-    replaced one was made from. A split other than the one the zoo's fine-tuning results of the
+    profiled apart (in another zoo merged into this one by an older hubselect): where it has
+    fewer distances than a zoo profiled in one place gives every dataset, those to its nearest
+    (as if profiled now) are computed from the stored statistics. A zoo keeps one profile per
+    name and probe: one of another revision, split or sample replaces it, and the output says
+    what the replaced one was made from. A split other than the one the zoo's fine-tuning results of the
     dataset were made on is refused: profile it under another --name, or move the dataset to
     that split with --force (then redo its results there: `hubselect profile ... --split`,
     which refuses a split other than the profile's). So is any split while its results are on
@@ -152,10 +153,11 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
                 move_profile(current, dataset_name, probe_ref, revision)
             # Distances to datasets profiled in another zoo merged into this one (two writers)
             # are computed from the stored statistics: nothing is sampled or embedded again.
-            added.extend(complete_distances(current, datasets=[dataset_name], probe_id=probe_ref.id, progress=SETTINGS.output.human))
+            pairs = missing_distances(current, dataset_name, probe_ref.id)
+            added.extend(complete_distances(current, pairs, progress=SETTINGS.output.human))
             return current
 
-        if moved_from is not None or missing_distances(zoo, datasets=[dataset_name], probe_id=probe_ref.id):
+        if moved_from is not None or missing_distances(zoo, dataset_name, probe_ref.id):
             zoo = update_zoo(zoo_dir, complete)
         result = {
             "dataset": dataset_name, "revision": revision, "status": "unchanged", "replaced": {}, "computed": False,

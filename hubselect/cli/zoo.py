@@ -43,10 +43,9 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
     check_zoo_folder(out, "--out")
     note_new_zoo_folder(out, "--out")
     added = imported.summary()
-    distances: list = []
-    merged, held = merge_into(out, imported, then=_complete_distances(distances))
+    # A bundle holds no dataset profiles: it brings no dataset profiled apart, no distance to compute.
+    merged, held = merge_into(out, imported)
     summary = merged.summary()
-    _note_distances(distances)
     unread = unread_files(bundle_dir)
     if unread:
         SETTINGS.output.info(
@@ -238,11 +237,12 @@ def _build_advice(repo_id: str, zoo: Zoo, method: str | None = None, probe: str 
 def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> None:
     """Push a local zoo to a Hub dataset repo (merged with what the repo already holds).
 
-    Results and model rows the repo holds in a later copy than the folder's (a rerun or a
-    recrawl pushed since the folder was pulled) are kept, and the push says how many. Datasets
-    profiled apart (some in the folder, others in the repo) get the distances between them,
-    computed from their stored statistics. A repo holding other files but no zoo (a dataset) is
-    refused.
+    Results, model rows and failed jobs the repo holds in a later copy than the folder's (a
+    rerun, a recrawl, or failures at a model's new commit pushed since the folder was pulled)
+    are kept, and the push says how many. Datasets profiled apart (some only in the folder,
+    others only in the repo) get the distances between them, computed from their stored
+    statistics; a folder bringing no dataset the repo lacks computes none. A repo holding other
+    files but no zoo (a dataset) is refused.
     """
     sha = Zoo.load(zoo_dir).push(repo_id, token=SETTINGS.token, private=private, message=message)
     SETTINGS.output.result({"repo": repo_id, "revision": sha}, lambda c: c.print(f"Pushed {zoo_dir} to {repo_id} @ {sha}"))
@@ -262,12 +262,13 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
     """Download a zoo from a Hub dataset repo into a local folder.
 
     A zoo already in the folder keeps its records and gets the pulled ones merged in (a pulled
-    record replaces a local one with the same key, unless the local one was made later; a
-    model's or dataset's features merge column by column, and a model row read at a later
+    record or failed job replaces a local one with the same key, unless the local one was made
+    later; a model's or dataset's features merge column by column, and a model row read at a later
     commit is kept), as `zoo import --out` does, so pulling again updates a pulled copy.
-    Datasets profiled apart (some in the folder, others in the repo) get the distances between
-    them, computed from their stored statistics, as a zoo profiled in one place holds them. A
-    file, or a folder holding anything but a zoo, is refused.
+    Datasets profiled apart (some only in the folder, others only in the repo) get the distances
+    between them, computed from their stored statistics, as a zoo profiled in one place would
+    pair them; pulling into a copy of the repo's zoo computes none. A file, or a folder holding
+    anything but a zoo, is refused.
     """
     from hubselect.hub.zoo_repo import pull_zoo
 
@@ -306,12 +307,13 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
 
 
 def _complete_distances(added: list):
-    """What ``merge_into`` runs on a merged zoo: the distances between datasets profiled apart
-    (two writers' zoos), computed from their stored statistics; they go to ``added``."""
-    def complete(zoo: Zoo) -> None:
-        from hubselect.data.profile import complete_distances
+    """What ``merge_into`` runs on a merged zoo: the distances between the datasets only the
+    folder held and those only the pulled zoo held (two writers' zoos), computed from their
+    stored statistics; they go to ``added``."""
+    def complete(zoo: Zoo, local: Zoo, incoming: Zoo) -> None:
+        from hubselect.data.profile import complete_distances, distances_apart
 
-        added.extend(complete_distances(zoo, progress=SETTINGS.output.human))
+        added.extend(complete_distances(zoo, distances_apart(zoo, local, incoming), progress=SETTINGS.output.human))
 
     return complete
 
@@ -320,7 +322,7 @@ def _note_distances(added: list) -> None:
     if added:
         SETTINGS.output.info(
             f"note: computed {len(added)} distance{'s' if len(added) > 1 else ''} between datasets profiled apart "
-            "from their stored statistics (a zoo profiled in one place holds them)"
+            "(only in the folder or only in the pulled zoo) from their stored statistics"
         )
 
 

@@ -23,8 +23,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from itertools import combinations
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,7 +31,7 @@ from hubselect import __version__, constants
 from hubselect.data.features import dataset_features
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
 from hubselect.data.sample import DatasetSample, check_enough, check_sample_size, dataset_revision, load_dataset_sample
-from hubselect.data.similarity import MAX_EXACT, exact_distances, nearest, neighbour_pairs
+from hubselect.data.similarity import MAX_EXACT, cross_pairs, exact_distances, nearest, nearest_by_mean
 from hubselect.errors import HubError, InputError
 from hubselect.metrics.frechet import FrechetStats, frechet_stats
 from hubselect.demo.paths import DEMO_PROBE_ID
@@ -532,56 +531,85 @@ def add_to_zoo(zoo: Zoo, profile: DatasetProfile, *, max_exact: int = MAX_EXACT)
     return distances
 
 
-def missing_distances(
-    zoo: Zoo, *, datasets: Iterable[str] | None = None, probe_id: str | None = None, max_exact: int = MAX_EXACT
-) -> list[tuple[ZooProfileEntry, ZooProfileEntry]]:
-    """Pairs of the zoo's dataset profiles whose distance the zoo could hold and lacks (of
-    ``datasets`` only, and of one probe, when given).
+def distances_apart(zoo: Zoo, one: Zoo, other: Zoo, *, max_exact: int = MAX_EXACT) -> list[tuple[ZooProfileEntry, ZooProfileEntry]]:
+    """Pairs of datasets profiled apart whose distance ``zoo``, the merge of ``one`` and
+    ``other``, lacks: of each probe and probe revision, the datasets only ``one`` holds a
+    profile of with those only ``other`` holds (all of them up to ``max_exact``, else each
+    one's ``max_exact`` nearest by mean embedding, from both sides, as :func:`add_to_zoo` picks
+    them: :func:`~hubselect.data.similarity.cross_pairs`).
 
-    Two profiles made with one probe at one revision give a distance: :func:`add_to_zoo` adds
-    each new profile's to every other one (up to ``max_exact``, else to its ``max_exact``
-    nearest by mean embedding). But it sees only the zoo it writes to: datasets two writers
-    profiled into their own zoos meet in a merged one (``zoo push``, ``zoo pull --out``) with
-    no distance between them, and the matching graph and ``nearest_dataset`` would read a table
-    that a zoo profiled in one place never lacks. These pairs are those.
+    :func:`add_to_zoo` sees only the zoo it writes to: datasets two writers profiled into their
+    own zoos meet in a merged one (``zoo push``, ``zoo pull --out``) with no distance between
+    them. Pairs within one side are never among these: its writer's zoo holds those it picked,
+    so a zoo that meets a copy of itself, or one bringing no dataset it lacks, gets none.
 
-    >>> [(a.dataset, b.dataset) for a, b in missing_distances(Zoo.load("merged"))]  # doctest: +SKIP
+    >>> [(a.dataset, b.dataset) for a, b in distances_apart(merged, w1, w2)]  # doctest: +SKIP
     [('org/cool', 'org/mono')]
     """
-    wanted = None if datasets is None else set(datasets)
+    def profiled(side: Zoo) -> set[tuple[str, str, str]]:
+        return {(entry.dataset, entry.probe, entry.probe_revision) for entry in zoo_profiles(side)}
+
+    in_one, in_other = profiled(one), profiled(other)
+    if not in_one - in_other or not in_other - in_one:
+        return []
+    groups: dict[tuple[str, str], tuple[dict, dict]] = {}
+    for entry in zoo_profiles(zoo):
+        key = (entry.dataset, entry.probe, entry.probe_revision)
+        if (key in in_one) != (key in in_other):
+            groups.setdefault((entry.probe, entry.probe_revision), ({}, {}))[key in in_other][entry.dataset] = entry
     held = set(zip(zoo.distances["dataset_a"], zoo.distances["dataset_b"], zoo.distances["probe"].fillna("")))
-    groups: dict[tuple[str, str], dict[str, ZooProfileEntry]] = {}
-    for entry in zoo_profiles(zoo, probe_id):
-        groups.setdefault((entry.probe, entry.probe_revision), {})[entry.dataset] = entry
     missing = []
-    for (probe, _), entries in sorted(groups.items()):
-        if len(entries) < 2:
+    for (probe, _), (only_one, only_other) in sorted(groups.items()):
+        if not only_one or not only_other:
             continue
-        if len(entries) <= max_exact + 1:
-            pairs = set(combinations(sorted(entries), 2))
-        else:
-            pairs = neighbour_pairs({name: _zoo_mean(zoo, entry) for name, entry in entries.items()}, max_exact)
-        missing.extend(
-            (entries[a], entries[b]) for a, b in sorted(pairs)
-            if (a, b, probe) not in held and (wanted is None or a in wanted or b in wanted)
-        )
+        means = [{name: _zoo_mean(zoo, entry) for name, entry in side.items()} for side in (only_one, only_other)]
+        entries = {**only_one, **only_other}
+        missing.extend((entries[a], entries[b]) for a, b in sorted(cross_pairs(*means, max_exact)) if (a, b, probe) not in held)
     return missing
 
 
-def complete_distances(
-    zoo: Zoo, *, datasets: Iterable[str] | None = None, probe_id: str | None = None, progress: bool = False, max_exact: int = MAX_EXACT
-) -> list[DistanceRecord]:
-    """Add to ``zoo`` the distances its profiles allow and it lacks (:func:`missing_distances`),
-    computed from the Fréchet statistics it stores: nothing is sampled or embedded again, and
-    each is the distance :func:`add_to_zoo` computes. Returns the distances added.
+def missing_distances(zoo: Zoo, dataset: str, probe_id: str, *, max_exact: int = MAX_EXACT) -> list[tuple[ZooProfileEntry, ZooProfileEntry]]:
+    """The pairs of ``dataset`` (its profile with ``probe_id``) and its nearest datasets that the
+    zoo lacks, where it holds fewer distances of it than a zoo profiled in one place holds of
+    every dataset; else none.
 
-    A merge of zoos profiled apart calls this (``zoo pull --out``, ``zoo import --out``,
-    ``zoo push``), and so does ``dataset profile`` of a dataset the zoo holds already.
+    Profiled in one place, every dataset has distances to at least ``min(others, max_exact)``
+    datasets of its probe revision: :func:`add_to_zoo` gives each new profile its nearest
+    profiled before it, all of them up to ``max_exact``. Fewer means datasets profiled apart
+    met without them (a zoo merged by a hubselect that did not pair them); the pairs are then
+    those :func:`add_to_zoo` would give it now (all, up to ``max_exact``, else its nearest by
+    mean embedding). So a zoo profiled in one place never gains any, and once a dataset has
+    them, asking again finds none.
 
-    >>> len(complete_distances(merged, progress=True))  # doctest: +SKIP
+    >>> [(a.dataset, b.dataset) for a, b in missing_distances(Zoo.load("merged"), "org/mono", "local:clip")]  # doctest: +SKIP
+    [('org/cool', 'org/mono')]
+    """
+    entries = zoo_profiles(zoo, probe_id)
+    mine = next((entry for entry in entries if entry.dataset == dataset), None)
+    if mine is None:
+        return []
+    others = {entry.dataset: entry for entry in entries if entry.dataset != dataset and entry.probe_revision == mine.probe_revision}
+    distances = zoo.distances[zoo.distances["probe"].fillna("") == mine.probe]
+    partners = set(distances.loc[distances["dataset_a"] == dataset, "dataset_b"]) | set(distances.loc[distances["dataset_b"] == dataset, "dataset_a"])
+    if len(partners & set(others)) >= min(len(others), max_exact):
+        return []
+    means = {name: _zoo_mean(zoo, entry) for name, entry in others.items()}
+    (near,) = nearest_by_mean({dataset: _zoo_mean(zoo, mine)}, means, max_exact).values()
+    return [tuple(sorted((mine, others[name]), key=lambda entry: entry.dataset)) for name in near if name not in partners]
+
+
+def complete_distances(zoo: Zoo, pairs: list[tuple[ZooProfileEntry, ZooProfileEntry]], *, progress: bool = False) -> list[DistanceRecord]:
+    """Add to ``zoo`` the distances of ``pairs`` of its dataset profiles (:func:`distances_apart`,
+    :func:`missing_distances`), computed from the Fréchet statistics it stores: nothing is
+    sampled or embedded again, and each is the distance :func:`add_to_zoo` computes. Returns
+    the distances added.
+
+    A merge of zoos profiled apart calls this (``zoo pull --out``, ``zoo push``), and so does
+    ``dataset profile`` of a dataset the zoo holds already.
+
+    >>> len(complete_distances(merged, distances_apart(merged, w1, w2), progress=True))  # doctest: +SKIP
     1
     """
-    pairs = missing_distances(zoo, datasets=datasets, probe_id=probe_id, max_exact=max_exact)
     if not pairs:
         return []
     entries = {(entry.dataset, entry.probe): entry for pair in pairs for entry in pair}
@@ -677,6 +705,7 @@ __all__ = [
     "check_results_split",
     "complete_distances",
     "default_probe",
+    "distances_apart",
     "how_to_profile",
     "is_current",
     "load_zoo_stats",

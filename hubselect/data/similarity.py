@@ -94,21 +94,39 @@ def nearest(
     return found[:want] if k is not None else found
 
 
-def neighbour_pairs(means: Mapping[str, np.ndarray], k: int = MAX_EXACT) -> set[tuple[str, str]]:
-    """The pairs ``(a, b)``, ``a < b``, of each dataset and its ``k`` nearest by mean embedding:
-    every pair where there are at most ``k + 1`` datasets. The pairs :func:`nearest` with
-    ``k=None`` gives each dataset of a zoo exact distances to, so a zoo whose datasets were
-    profiled apart (two writers) can be given the pairs it would hold profiled in one place.
+def nearest_by_mean(queries: Mapping[str, np.ndarray], candidates: Mapping[str, np.ndarray], k: int = MAX_EXACT) -> dict[str, list[str]]:
+    """Each query dataset's ``k`` nearest ``candidates`` by mean embedding (every candidate
+    where there are at most ``k``): the datasets :func:`nearest` with ``k=None`` computes exact
+    distances to, so that pairs picked apart from it are the pairs it would have picked.
 
-    >>> sorted(neighbour_pairs({"a": np.zeros(2), "b": np.ones(2), "c": np.full(2, 9.0)}, k=1))
-    [('a', 'b'), ('b', 'c')]
+    >>> nearest_by_mean({"q": np.zeros(2)}, {"a": np.ones(2), "b": np.full(2, 9.0)}, k=1)
+    {'q': ['a']}
     """
-    names = sorted(means)
-    if len(names) <= k + 1:
-        return set(combinations(names, 2))
-    matrix = np.stack([np.asarray(means[n], dtype=np.float32) for n in names])
-    _, order = _index(matrix).search(matrix, k + 1)
-    return {tuple(sorted((names[i], names[int(j)]))) for i, row in enumerate(order) for j in row if j >= 0 and int(j) != i}
+    names = sorted(candidates)
+    if len(names) <= k:
+        return {query: list(names) for query in queries}
+    if not queries:
+        return {}
+    matrix = np.stack([np.asarray(candidates[n], dtype=np.float32) for n in names])
+    _, order = _index(matrix).search(np.stack([np.asarray(mu, dtype=np.float32) for mu in queries.values()]), k)
+    return {query: [names[int(j)] for j in row if j >= 0] for query, row in zip(queries, order)}
+
+
+def cross_pairs(one: Mapping[str, np.ndarray], other: Mapping[str, np.ndarray], k: int = MAX_EXACT) -> set[tuple[str, str]]:
+    """The pairs ``(a, b)``, ``a < b``, between two disjoint sets of datasets (name -> mean
+    embedding) that :func:`nearest` with ``k=None`` would give exact distances to, had each
+    dataset of one set been profiled into a zoo holding the other: each dataset with its ``k``
+    nearest of the other set (all of them up to ``k``), from both sides. Two writers' zoos meet
+    with these pairs, and with none within one side, which its writer's zoo already holds.
+
+    >>> sorted(cross_pairs({"a": np.zeros(2), "c": np.full(2, 9.0)}, {"b": np.ones(2), "d": np.full(2, 8.0)}, k=1))
+    [('a', 'b'), ('c', 'd')]
+    """
+    pairs: set[tuple[str, str]] = set()
+    for queries, candidates in ((one, other), (other, one)):
+        for name, near in nearest_by_mean(queries, candidates, k).items():
+            pairs.update(tuple(sorted((name, n))) for n in near)
+    return pairs
 
 
 def exact_distances(
@@ -160,4 +178,4 @@ def pairwise_distances(
     return dict(zip(pairs, distances))
 
 
-__all__ = ["ALL_PAIRS_LIMIT", "MAX_EXACT", "exact_distances", "nearest", "neighbour_pairs", "pairwise_distances"]
+__all__ = ["ALL_PAIRS_LIMIT", "MAX_EXACT", "cross_pairs", "exact_distances", "nearest", "nearest_by_mean", "pairwise_distances"]

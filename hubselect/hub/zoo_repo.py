@@ -6,8 +6,9 @@ committed in between, the Hub refuses the commit (412) and we start over from th
 no writer silently overwrites another. Nor does a stale copy pushed later: results and model
 rows the repo holds in a later copy than ours (a rerun, a recrawl at a new commit since we
 pulled) are kept (:meth:`~hubselect.zoo.Zoo.merge`), and the push says how many. Datasets we
-profiled and datasets the repo's writers profiled get the distances between them
-(:func:`~hubselect.data.profile.complete_distances`), which neither writer could compute alone.
+profiled and the repo lacks get their distances to the datasets the repo's writers profiled
+and we lack (:func:`~hubselect.data.profile.distances_apart`), which neither writer could
+compute alone; a folder that brings no dataset the repo lacks computes none.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     >>> push_zoo(Zoo.load("my-zoo"), "org/zoo")  # doctest: +SKIP
     '3f5c...'
     """
-    from hubselect.data.profile import PROFILES_DIR, complete_distances
+    from hubselect.data.profile import PROFILES_DIR, complete_distances, distances_apart
 
     check_repo_id(repo_id, "dataset repo", owner=True)
     api = hub_api(token)
@@ -104,7 +105,9 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
             remote = _read_remote(api, repo_id, head, artefacts=bool(dataset_profiles))
             merged = remote.merge(zoo) if remote is not None else zoo
             if remote is not None and dataset_profiles:
-                distances = complete_distances(merged, progress=True)
+                # Only datasets one side holds and the other lacks are paired: a folder pulled
+                # from the repo, or pushed before, brings none.
+                distances = complete_distances(merged, distances_apart(merged, remote, zoo), progress=True)
                 if distances:
                     log.info("%s: computed %d distances between datasets profiled apart", repo_id, len(distances))
                 # The repo's own artefacts stay in it as they are (a commit only adds files): only ours are committed.

@@ -32,9 +32,14 @@ Two ways of upserting, for two kinds of writer:
   empty ``excluded_reason`` (its ``NOT_FLAGGED``), which replaces a gated repo's old reason
   once access is granted. Records and distances are single facts and are replaced whole (a new
   score with an old run's ``score_before`` would be neither run). Of two different records of
-  one key that both say when their run finished (``details["finished_at"]``, which profiling
-  writes), the merge keeps the later, whichever zoo holds it; else ``other``'s (imported
-  results, and those made before hubselect noted the time, merge as they always did).
+  one key, the merge keeps the one whose run finished later (``details["finished_at"]``, which
+  profiling writes), whichever zoo holds it. A record that says when it finished is later than
+  one that does not: those were made before hubselect noted the time, so the first pushes
+  after an upgrade revert nothing redone since. Two records that finished at the same time are
+  one run whose copy was moved to a new commit by a card edit (``follow``): the copy made at
+  the commits the merged model and dataset rows name stays, as those rows are kept by their
+  own dates. Otherwise ``other``'s wins (two imported results, or two made before hubselect
+  noted the time, merge as they always did).
 
 So no writer silently undoes another's later work: two maintainers pull a zoo, one redoes a
 model's results at its new commit and pushes, the other pushes its older copy afterwards, and
@@ -52,7 +57,9 @@ names (a stale copy of a job that has succeeded since). A failure at the revisio
 one more attempt on its row (``attempts``), which keeps when it first failed there (``failed_at``) and takes the
 later error: the zoo changes, and is pushed, so that the next refresh on a fresh machine knows to leave out a job
 that failed twice at the revisions it would read (``profile --zoo-models``). Of two copies of one failure at the
-same revisions, :meth:`Zoo.merge` keeps the larger count: a copy pulled before a retry does not reopen it.
+same revisions, :meth:`Zoo.merge` keeps the larger count: a copy pulled before a retry does not reopen it. Of two
+failures of one key at other revisions, it keeps the one that first failed later (``failed_at``), whichever zoo
+holds it: a copy pulled before the model's new commit does not reset the count at that commit.
 
 Artefacts are files too large or too structured for a table cell (a covariance matrix). They
 are named by their path under ``artefacts/``, held as a file path or as bytes until saved, read
@@ -212,8 +219,11 @@ def _fill_in(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def _made_when(rows: pd.DataFrame, table: str) -> np.ndarray:
     """When each row's fact was made, as UTC datetimes (NaT: not known): a record's run finished
-    (``details["finished_at"]``), a model's or dataset's commit was made (``last_modified``)."""
-    if table == "records":
+    (``details["finished_at"]``), a model's or dataset's commit was made (``last_modified``), a
+    failed job first failed at its revisions (``failed_at``)."""
+    if table == "failed_jobs":
+        values = rows["failed_at"]
+    elif table == "records":
         def finished(details: Any) -> str | None:
             # Most details name no time (imported results): spare them a JSON parse.
             if not isinstance(details, str) or '"finished_at"' not in details:
@@ -229,11 +239,24 @@ def _made_when(rows: pd.DataFrame, table: str) -> np.ndarray:
     return when.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
 
 
-def _held_later(old: pd.DataFrame, new: pd.DataFrame, table: str) -> np.ndarray:
+def _held_later(old: pd.DataFrame, new: pd.DataFrame, table: str, *, current: dict[str, dict] | None = None) -> np.ndarray:
     """Which rows of ``new`` ``old`` holds a later copy of: another row of the same key (for
-    models and datasets, read at another revision) made later than it, both saying when."""
+    models and datasets, read at another revision) made later than it, both saying when.
+
+    A record that says when its run finished is later than one that does not (those were made
+    before hubselect noted the time); of two that finished at the same time (a card edit moved
+    one to the model's new commit, details unchanged), the later is the one made at the
+    revisions the merged zoo's model and dataset rows name (``current``: column -> id ->
+    revision), as those rows are kept by their own dates.
+
+    Of two failures of one job at other revisions, the later is the one that first failed later
+    (``failed_at``): a failure at a model's new commit comes after every first failure at the
+    commits before it. The models table cannot tell: the job reads the commit the Hub is at
+    when it runs, which the crawl may not have read yet. Two copies at the same revisions are
+    one failure (:func:`_most_attempts` keeps its count).
+    """
     later = np.zeros(len(new), dtype=bool)
-    if old.empty or new.empty or (table != "records" and "revision" not in new.columns):
+    if old.empty or new.empty or (table in FEATURE_TABLES and "revision" not in new.columns):
         return later
     key = TABLES[table][1]
 
@@ -246,16 +269,45 @@ def _held_later(old: pd.DataFrame, new: pd.DataFrame, table: str) -> np.ndarray:
         return later
     shared, rows = (np.array(side) for side in zip(*pairs))
     mine, theirs = old.iloc[rows], new.iloc[shared]
-    if table == "records":
-        differ = mine["details"].to_numpy() != theirs["details"].to_numpy()
-    else:
+    if table in FEATURE_TABLES:
         before, after = mine["revision"].to_numpy(), theirs["revision"].to_numpy()
         differ = pd.notna(before) & pd.notna(after) & (before != after)
+    else:
+        # A record: another run, or the same run moved to another commit (a card edit: details
+        # unchanged). A failed job: a failure at other revisions.
+        differ = np.zeros(len(pairs), dtype=bool)
+        for column in (["details"] if table == "records" else []) + ["model_revision", "dataset_revision"]:
+            differ |= _texts(mine[column]) != _texts(theirs[column])
     at = np.flatnonzero(differ)
-    if len(at):
-        # NaT compares False: a copy that does not say when keeps today's rule (``new`` wins).
-        later[shared[at]] = _made_when(mine.iloc[at], table) > _made_when(theirs.iloc[at], table)
+    if not len(at):
+        return later
+    mine, theirs = mine.iloc[at], theirs.iloc[at]
+    mine_when, their_when = _made_when(mine, table), _made_when(theirs, table)
+    # NaT compares False: of copies that do not say when, ``new`` wins (the rule before dates were noted).
+    kept = mine_when > their_when
+    if table == "records":
+        timed = ~np.isnat(mine_when)
+        kept |= timed & np.isnat(their_when)
+        if current is not None:
+            kept |= timed & (mine_when == their_when) & _at_current(mine, current) & ~_at_current(theirs, current)
+    later[shared[at]] = kept
     return later
+
+
+def _texts(column: pd.Series) -> np.ndarray:
+    """A column's values as objects, missing ones as None (so two missing values compare equal)."""
+    return column.astype(object).where(column.notna(), None).to_numpy()
+
+
+def _at_current(records: pd.DataFrame, current: dict[str, dict]) -> np.ndarray:
+    """Which records were made at the revisions ``current`` names for their model and dataset
+    (``current``: ``model`` / ``dataset`` -> id -> revision; one it does not name matches)."""
+    matches = np.ones(len(records), dtype=bool)
+    for column, revisions in current.items():
+        named = records[column].map(revisions).to_numpy()
+        made_at = _texts(records[f"{column}_revision"])
+        matches &= pd.isna(named) | (named == made_at)
+    return matches
 
 
 def describe_kept(kept: dict[str, int]) -> str:
@@ -264,8 +316,8 @@ def describe_kept(kept: dict[str, int]) -> str:
     >>> describe_kept({"records": 2, "models": 1})
     '2 results and 1 model row'
     """
-    names = {"records": "result", "models": "model row", "datasets": "dataset row"}
-    parts = [f"{count} {names[table]}{'s' if count > 1 else ''}" for table, count in kept.items() if count]
+    names = {"records": "result", "models": "model row", "datasets": "dataset row", "failed_jobs": "failed job"}
+    parts = [f"{kept[table]} {name}{'s' if kept[table] > 1 else ''}" for table, name in names.items() if kept.get(table)]
     return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
 
 
@@ -691,11 +743,14 @@ class Zoo:
 
         Model and dataset rows are merged column by column (see the module docstring): what
         ``other`` leaves missing in a row keeps this zoo's value. A record of ``other`` drops
-        this zoo's failed job of its key: the job has succeeded since.
+        this zoo's failed job of its key: the job has succeeded since. Of two failures of one
+        job, the one at the later revisions (first failed later) is kept, with the larger count
+        of two at the same revisions.
 
-        A record whose run finished later (``details["finished_at"]``), and a model row read at
-        a commit made later (``last_modified``), is kept over ``other``'s copy, which is stale;
-        the merged zoo's :attr:`kept_later` counts them per table.
+        A record whose run finished later (``details["finished_at"]``; one that says when is
+        later than one that does not; of one run, the copy at the merged rows' commits), and a
+        model row read at a commit made later (``last_modified``), is kept over ``other``'s copy,
+        which is stale; the merged zoo's :attr:`kept_later` counts them per table.
 
         >>> rerun = Zoo()
         >>> rerun.add_profiles([ProfileRecord("m1", "d1", 2.7, details={"finished_at": "2026-01-08T10:00:00+00:00"})])
@@ -731,20 +786,27 @@ class Zoo:
         mine = {name: getattr(self, name) for name in TABLES}
         theirs = {name: getattr(other, name) for name in TABLES}
         kept = {}
-        for name in ("records", *FEATURE_TABLES):
-            later = _held_later(mine[name], theirs[name], name)
+        tables = {}
+        # Model and dataset rows first: of two copies of a result made at once, the later is the
+        # one at the commits the merged rows name.
+        for name in (*FEATURE_TABLES, "records"):
+            current = {column: dict(zip(tables[f"{column}s"][column], tables[f"{column}s"]["revision"]))
+                       for column in ("model", "dataset")} if name == "records" else None
+            later = _held_later(mine[name], theirs[name], name, current=current)
             if later.any():
                 theirs[name] = theirs[name][~later].reset_index(drop=True)
                 kept[name] = int(later.sum())
+            tables[name] = (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], theirs[name], name)
         mine["failed_jobs"] = _without_keys(self.failed_jobs, theirs["records"])
-        merged = Zoo(
-            meta,
-            **{
-                name: (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], theirs[name], name)
-                for name in TABLES
-            },
-            artefacts={**self.artefacts, **other.artefacts},
-        )
+        # A failure at older revisions, pulled before the model moved and the job failed there
+        # again, must not reset the count that leaves the job out (profile --zoo-models).
+        later = _held_later(mine["failed_jobs"], theirs["failed_jobs"], "failed_jobs")
+        if later.any():
+            theirs["failed_jobs"] = theirs["failed_jobs"][~later].reset_index(drop=True)
+            kept["failed_jobs"] = int(later.sum())
+        tables["failed_jobs"] = _upsert(mine["failed_jobs"], theirs["failed_jobs"], "failed_jobs")
+        tables["distances"] = _upsert(mine["distances"], theirs["distances"], "distances")
+        merged = Zoo(meta, **tables, artefacts={**self.artefacts, **other.artefacts})
         merged.failed_jobs = _most_attempts(merged.failed_jobs, self.failed_jobs)
         # A failure of ``other``'s beside a record of ours for the same job at the same revisions
         # is a stale copy (two writers: one pulled the failure, the other's retry succeeded).
@@ -1005,12 +1067,13 @@ def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, c
 
 
 def merge_into(
-    folder: str | os.PathLike, incoming: "Zoo", *, then: Callable[["Zoo"], object] | None = None
+    folder: str | os.PathLike, incoming: "Zoo", *, then: Callable[["Zoo", "Zoo", "Zoo"], object] | None = None
 ) -> tuple["Zoo", int | None]:
     """Merge ``incoming`` into the zoo in ``folder`` under its lock (a folder holding no zoo gets
     ``incoming``): the zoo saved, and how many records the folder held before (``None``: no zoo).
-    ``then`` completes the merged zoo before it is saved, still under the lock (``zoo pull`` and
-    ``zoo import`` compute the distances between datasets profiled apart).
+    ``then(merged, local, incoming)`` completes the merged zoo before it is saved, still under
+    the lock (``zoo pull`` computes the distances between the datasets only the folder held and
+    those only the pulled zoo held).
 
     >>> merged, held = merge_into("my-zoo", import_bundle("bundle/", higher_is_better=False))  # doctest: +SKIP
     """
@@ -1023,7 +1086,7 @@ def merge_into(
             held = len(local.records)
         merged = local.merge(incoming)
         if then is not None:
-            then(merged)
+            then(merged, local, incoming)
         return merged
 
     return update_zoo(folder, merge, create=lambda: fresh), held
