@@ -4,20 +4,22 @@ The class images depend on the model, the class prompt, their number, the denois
 seed, the resolution and how the pixels are computed (precision, device, thread count, library
 versions), not on the dataset: a grid of one model × N datasets used to generate the same images
 N times (100 images of 25 steps each: minutes of GPU time per job on a real model). They are
-kept under ``CACHE_DIR/class-images``, one ``.npz`` per such key, written atomically; an entry
-that cannot be read, or does not hold what its key says, is generated again.
+kept under ``CACHE_DIR/class-images``, one ``.zip`` of PNG files per such key (lossless: read
+back bit-identical; about half the size of the raw pixels for a 512-px model's images), written
+atomically; an entry that cannot be read, or does not hold what its key says, is generated
+again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from hubselect import constants
 from hubselect.profile.recipes import DreamBoothRecipe
@@ -25,7 +27,7 @@ from hubselect.profile.recipes import DreamBoothRecipe
 log = logging.getLogger(__name__)
 
 #: Bump when what decides the images, or how an entry is stored, changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 #: The classifier-free guidance of class images (diffusers' DreamBooth example).
 GUIDANCE_SCALE = 7.5
@@ -92,7 +94,7 @@ def _identity(recipe: DreamBoothRecipe, model_content: str | None, *, seed: int,
 
 def _cache_file(identity: dict[str, Any]) -> Path:
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
-    return constants.CACHE_DIR / "class-images" / f"{key}.npz"
+    return constants.CACHE_DIR / "class-images" / f"{key}.zip"
 
 
 def _read(path: Path, identity: dict[str, Any], count: int, resolution: int) -> list | None:
@@ -102,26 +104,35 @@ def _read(path: Path, identity: dict[str, Any], count: int, resolution: int) -> 
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            pixels = data["images"]
-            stored = json.loads(str(data["identity"]))
-        if stored != identity or pixels.dtype != np.uint8 or pixels.shape != (count, resolution, resolution, 3):
-            raise ValueError(f"it holds {pixels.dtype} pixels of shape {pixels.shape}, not those of its key")
+        images = []
+        with zipfile.ZipFile(path) as entry:  # checks each member's CRC: a damaged one raises
+            stored = json.loads(entry.read("identity.json"))
+            names = sorted(name for name in entry.namelist() if name.endswith(".png"))
+            for name in names:
+                image = Image.open(io.BytesIO(entry.read(name)))
+                image.load()
+                images.append(image)
+        if stored != identity or len(images) != count or any(i.mode != "RGB" or i.size != (resolution, resolution) for i in images):
+            raise ValueError(f"it holds {len(images)} images, not the {count} RGB {resolution}-px images of its key")
     except Exception as exc:  # a truncated or foreign file: generated again, and replaced
         log.warning("ignoring a damaged class-image cache entry %s (%s); generating the images again", path, exc)
         return None
-    return [Image.fromarray(image) for image in pixels]
+    return images
 
 
 def _write(path: Path, identity: dict[str, Any], images: list) -> None:
     """Write an entry whole or not at all: to a temporary file beside it, then renamed over it."""
-    pixels = np.stack([np.asarray(image.convert("RGB"), dtype=np.uint8) for image in images])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")  # one per process: Ray workers may write one entry at once
         try:
-            with open(tmp, "wb") as out:
-                np.savez(out, images=pixels, identity=np.array(json.dumps(identity, sort_keys=True)))
+            # PNG: lossless, and compressed already, so the zip stores it as it is.
+            with zipfile.ZipFile(tmp, "w") as entry:
+                entry.writestr("identity.json", json.dumps(identity, sort_keys=True))
+                for i, image in enumerate(images):
+                    png = io.BytesIO()
+                    image.convert("RGB").save(png, format="PNG")
+                    entry.writestr(f"{i:05d}.png", png.getvalue())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
