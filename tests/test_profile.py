@@ -353,6 +353,54 @@ def test_class_image_cache_entries_are_pngs_read_back_bit_identical(class_image_
         assert np.array_equal(_pixels(images), _pixels(fresh))
 
 
+#: ``draw_class_images(model, content)``: 3 class images of the tiny pipeline at 64 px, cached under
+#: ``content`` (``None``: not cached), on 1 thread; run as a script, whether cached and fresh are equal.
+_DRAW_CLASS_IMAGES = """
+import json, sys
+import numpy as np, torch
+from hubselect.profile import DreamBoothRecipe
+from hubselect.profile.class_images import class_images
+from hubselect.profile.job import load_pipeline
+
+def draw_class_images(model, content):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pipe = load_pipeline(model, "sd-tiny", pipeline_class="StableDiffusionPipeline")
+        recipe = DreamBoothRecipe(prior_preservation=True, num_class_images=3, class_inference_steps=2)
+        images = class_images(pipe, recipe, model_content=content, seed=0, resolution=64, device=torch.device("cpu"), dtype=None)
+    finally:
+        torch.set_num_threads(threads)
+    return np.stack([np.asarray(image) for image in images])
+
+if __name__ == "__main__":
+    print(json.dumps(bool((draw_class_images(sys.argv[1], "model-a") == draw_class_images(sys.argv[1], None)).all())))
+"""
+
+
+def test_a_class_image_cache_shared_by_two_kinds_of_cpu_gives_each_the_images_it_would_draw(inputs, tmp_path, monkeypatch):
+    # A cache on a shared disk (HF_HOME on NFS) served an AVX512 machine's class images to an AVX2 one:
+    # their kernels add floats in another order, and a 64-px tiny pipeline draws other pixels with each.
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from hubselect import constants
+
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        pytest.skip("this CPU has no vector instructions to compare its kernels with")
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    scope: dict = {}
+    exec(_DRAW_CLASS_IMAGES, scope)
+    scope["draw_class_images"](inputs["model"], "model-a")  # this process's kernels: cached
+    env = {**os.environ, "HUBSELECT_CACHE": str(tmp_path / "cache"), "ATEN_CPU_CAPABILITY": "default"}  # no vector instructions
+    run = subprocess.run([sys.executable, "-c", _DRAW_CLASS_IMAGES, str(inputs["model"])], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "true", "the class images a machine without vector instructions got from the cache are not those it draws"
+    assert len(list((tmp_path / "cache" / "class-images").iterdir())) == 2
+
 def test_a_dataset_with_too_few_images_is_a_one_line_error(inputs, tmp_path):
     from hubselect.testing.tiny import write_image_folder
 

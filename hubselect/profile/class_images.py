@@ -69,7 +69,8 @@ def class_images(pipe: Any, recipe: DreamBoothRecipe, *, model_content: str | No
 
 
 def _identity(recipe: DreamBoothRecipe, model_content: str | None, *, seed: int, resolution: int, device: Any, dtype: Any) -> dict[str, Any]:
-    """Everything that decides the class images' pixels."""
+    """Everything that decides the class images' pixels, and nothing else: an entry is reused only
+    where generating the images again would give the same bytes."""
     from importlib.metadata import version
 
     import torch
@@ -85,8 +86,13 @@ def _identity(recipe: DreamBoothRecipe, model_content: str | None, *, seed: int,
         "seed": int(seed),
         "resolution": int(resolution),
         "precision": str(dtype).removeprefix("torch.") if dtype is not None else "float32",
-        # Another GPU, or another CPU thread count, may round differently.
-        "device": torch.cuda.get_device_name(device) if cuda else "cpu",
+        # The kernels torch picks, and the order they add in, change the last bits of a float, and
+        # 25 denoising steps carry that into a pixel now and then: another GPU; on CPU, another
+        # instruction set (AVX2, AVX512) or thread count (a 64-px tiny pipeline gives other pixels
+        # for 1 and 2 threads, and for AVX2 and AVX512); and another release of the libraries the
+        # pixels go through (torch's kernels, diffusers' scheduler and pipeline, transformers'
+        # text encoder).
+        "device": torch.cuda.get_device_name(device) if cuda else f"cpu {torch.backends.cpu.get_cpu_capability()}",
         "threads": None if cuda else torch.get_num_threads(),
         "versions": {name: version(name) for name in ("torch", "diffusers", "transformers")},
     }
