@@ -353,6 +353,35 @@ def test_class_image_cache_entries_are_pngs_read_back_bit_identical(class_image_
         assert np.array_equal(_pixels(images), _pixels(fresh))
 
 
+
+def test_writing_a_class_image_cache_entry_removes_those_not_used_for_30_days(class_image_cache):
+    # The cache grew without bound: every model revision, class word or library upgrade left ~79 MB behind for good.
+    import os
+    import time
+
+    def last_used(path: Path, days: float) -> None:
+        then = time.time() - days * 24 * 3600
+        os.utime(path, (then, then))
+
+    draw, folder = class_image_cache
+    folder.mkdir(parents=True)
+    old_format = folder / "5f0c2a9e.npz"
+    old_format.write_bytes(b"an entry of an earlier cache format")
+    last_used(old_format, 31)
+    draw("model-a")
+    assert not old_format.exists()
+    [entry] = folder.iterdir()
+    last_used(entry, 31)
+    draw("model-a")  # reused: used now
+    recent = folder / "9d4e1b7a.zip"
+    recent.write_bytes(b"an entry of another model")
+    last_used(recent, 29)
+    draw("model-b")
+    assert len(list(folder.iterdir())) == 3 and entry.exists() and recent.exists()
+    last_used(recent, 31)
+    draw("model-c")
+    assert len(list(folder.iterdir())) == 3 and not recent.exists()
+
 #: ``draw_class_images(model, content)``: 3 class images of the tiny pipeline at 64 px, cached under
 #: ``content`` (``None``: not cached), on 1 thread; run as a script, whether cached and fresh are equal.
 _DRAW_CLASS_IMAGES = """

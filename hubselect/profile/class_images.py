@@ -7,7 +7,8 @@ N times (100 images of 25 steps each: minutes of GPU time per job on a real mode
 kept under ``CACHE_DIR/class-images``, one ``.zip`` of PNG files per such key (lossless: read
 back bit-identical; about half the size of the raw pixels for a 512-px model's images), written
 atomically; an entry that cannot be read, or does not hold what its key says, is generated
-again.
+again. Writing an entry removes those not used for :data:`UNUSED_DAYS` days (reusing one renews
+it), so keys no run asks for any more (another model revision, a library upgrade) do not pile up.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import io
 import json
 import logging
 import os
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 
 #: Bump when what decides the images, or how an entry is stored, changes.
 CACHE_FORMAT = 2
+
+#: Writing an entry removes the entries not used (written or reused) for this many days.
+UNUSED_DAYS = 30
 
 #: The classifier-free guidance of class images (diffusers' DreamBooth example).
 GUIDANCE_SCALE = 7.5
@@ -51,6 +56,7 @@ def class_images(pipe: Any, recipe: DreamBoothRecipe, *, model_content: str | No
         images = _read(path, identity, count, resolution)
         if images is not None:
             log.info("reusing %d class images for prior preservation from %s", count, path)
+            _renew(path)
             return images
     log.info("generating %d class images for prior preservation", count)
     images = generate(
@@ -127,7 +133,8 @@ def _read(path: Path, identity: dict[str, Any], count: int, resolution: int) -> 
 
 
 def _write(path: Path, identity: dict[str, Any], images: list) -> None:
-    """Write an entry whole or not at all: to a temporary file beside it, then renamed over it."""
+    """Write an entry whole or not at all: to a temporary file beside it, then renamed over it;
+    then remove the entries not used for :data:`UNUSED_DAYS` days."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")  # one per process: Ray workers may write one entry at once
@@ -145,6 +152,36 @@ def _write(path: Path, identity: dict[str, Any], images: list) -> None:
             raise
     except OSError as exc:  # a read-only or full cache only costs time
         log.warning("cannot write the class-image cache %s (%s)", path, exc)
+        return
+    _prune(path.parent)
 
 
-__all__ = ["CACHE_FORMAT", "class_images"]
+def _renew(path: Path) -> None:
+    """Mark a reused entry as used now, so that pruning keeps it."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache: only writers prune it
+        pass
+
+
+def _prune(folder: Path) -> None:
+    """Remove the files in ``folder`` not written or reused for :data:`UNUSED_DAYS` days: entries of
+    another model revision, library release or cache format, and leftovers of a crashed write."""
+    cutoff = time.time() - UNUSED_DAYS * 24 * 3600
+    removed = 0
+    try:
+        files = list(folder.iterdir())
+    except OSError:  # removed meanwhile (the user cleared the cache): nothing to prune
+        return
+    for file in files:
+        try:
+            if file.is_file() and file.stat().st_mtime < cutoff:
+                file.unlink()
+                removed += 1
+        except OSError:  # removed by another process meanwhile, or not ours to remove
+            continue
+    if removed:
+        log.info("removed %d class-image cache entries not used for %d days from %s", removed, UNUSED_DAYS, folder)
+
+
+__all__ = ["CACHE_FORMAT", "UNUSED_DAYS", "class_images"]
