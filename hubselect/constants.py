@@ -12,7 +12,7 @@ from pathlib import Path
 #: The zoo used when ``--zoo`` is not given.
 DEFAULT_ZOO = os.environ.get("HUBSELECT_ZOO", "demo")
 
-#: Where hubselect keeps its own caches (probe embeddings, built rankers).
+#: Where hubselect keeps its own caches (dataset profiles, built rankers, class images: README, "hubselect's cache").
 CACHE_DIR = Path(
     os.environ.get("HUBSELECT_CACHE", Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hubselect")
 )

@@ -302,9 +302,133 @@ def test_prior_preservation_class_images_are_generated_once_per_model_and_a_dama
     assert any("ignoring a damaged class-image cache entry" in m for m in messages) and any("generating 3 class images" in m for m in messages)
     assert again.score == reused.score and again.metrics["clip_i"] == reused.metrics["clip_i"]
     assert [p.name for p in (tmp_path / "cache" / "class-images").iterdir()] == [entry.name]  # replaced whole, no leftovers
-    with np.load(entry) as data:
-        assert data["images"].shape[0] == 3
+    assert len(_class_image_entry(entry)) == 3
 
+
+def _class_image_entry(path: Path) -> list:
+    """The images of a class-image cache entry, opened as a user would: a zip of PNG files."""
+    import zipfile
+
+    from PIL import Image
+
+    with zipfile.ZipFile(path) as entry:
+        names = sorted(name for name in entry.namelist() if name.endswith(".png"))
+        return [Image.open(entry.open(name)).convert("RGB") for name in names]
+
+
+@pytest.fixture()
+def class_image_cache(inputs, tmp_path, monkeypatch):
+    """``class_images`` of the tiny pipeline with a cache of its own: ``draw(model_content)``, and its folder."""
+    import torch
+
+    from hubselect import constants
+    from hubselect.profile.class_images import class_images
+    from hubselect.profile.job import load_pipeline
+    from hubselect.profile.training import native_resolution
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    pipe = load_pipeline(inputs["model"], "sd-tiny", pipeline_class="StableDiffusionPipeline")
+    recipe = DreamBoothRecipe(prior_preservation=True, num_class_images=3, class_inference_steps=2)
+
+    def draw(model_content):
+        return class_images(pipe, recipe, model_content=model_content, seed=0, resolution=native_resolution(pipe),
+                            device=torch.device("cpu"), dtype=None)
+
+    return draw, tmp_path / "cache" / "class-images"
+
+
+def test_class_image_cache_entries_are_pngs_read_back_bit_identical(class_image_cache, caplog):
+    # Were raw pixels (np.savez): 79 MB per entry for a 512-px model; PNG is lossless and about half that.
+    import logging
+
+    draw, folder = class_image_cache
+    fresh = draw(None)  # not cached
+    written = draw("model-a")
+    [entry] = folder.iterdir()
+    assert entry.suffix == ".zip"
+    with caplog.at_level(logging.INFO, logger="hubselect.profile"):
+        reused = draw("model-a")
+    assert any("reusing 3 class images" in r.getMessage() for r in caplog.records)
+    for images in (written, _class_image_entry(entry), reused):
+        assert np.array_equal(_pixels(images), _pixels(fresh))
+
+
+
+def test_writing_a_class_image_cache_entry_removes_those_not_used_for_30_days(class_image_cache):
+    # The cache grew without bound: every model revision, class word or library upgrade left ~79 MB behind for good.
+    import os
+    import time
+
+    def last_used(path: Path, days: float) -> None:
+        then = time.time() - days * 24 * 3600
+        os.utime(path, (then, then))
+
+    draw, folder = class_image_cache
+    folder.mkdir(parents=True)
+    old_format = folder / "5f0c2a9e.npz"
+    old_format.write_bytes(b"an entry of an earlier cache format")
+    last_used(old_format, 31)
+    draw("model-a")
+    assert not old_format.exists()
+    [entry] = folder.iterdir()
+    last_used(entry, 31)
+    draw("model-a")  # reused: used now
+    recent = folder / "9d4e1b7a.zip"
+    recent.write_bytes(b"an entry of another model")
+    last_used(recent, 29)
+    draw("model-b")
+    assert len(list(folder.iterdir())) == 3 and entry.exists() and recent.exists()
+    last_used(recent, 31)
+    draw("model-c")
+    assert len(list(folder.iterdir())) == 3 and not recent.exists()
+
+#: ``draw_class_images(model, content)``: 3 class images of the tiny pipeline at 64 px, cached under
+#: ``content`` (``None``: not cached), on 1 thread; run as a script, whether cached and fresh are equal.
+_DRAW_CLASS_IMAGES = """
+import json, sys
+import numpy as np, torch
+from hubselect.profile import DreamBoothRecipe
+from hubselect.profile.class_images import class_images
+from hubselect.profile.job import load_pipeline
+
+def draw_class_images(model, content):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pipe = load_pipeline(model, "sd-tiny", pipeline_class="StableDiffusionPipeline")
+        recipe = DreamBoothRecipe(prior_preservation=True, num_class_images=3, class_inference_steps=2)
+        images = class_images(pipe, recipe, model_content=content, seed=0, resolution=64, device=torch.device("cpu"), dtype=None)
+    finally:
+        torch.set_num_threads(threads)
+    return np.stack([np.asarray(image) for image in images])
+
+if __name__ == "__main__":
+    print(json.dumps(bool((draw_class_images(sys.argv[1], "model-a") == draw_class_images(sys.argv[1], None)).all())))
+"""
+
+
+def test_a_class_image_cache_shared_by_two_kinds_of_cpu_gives_each_the_images_it_would_draw(inputs, tmp_path, monkeypatch):
+    # A cache on a shared disk (HF_HOME on NFS) served an AVX512 machine's class images to an AVX2 one:
+    # their kernels add floats in another order, and a 64-px tiny pipeline draws other pixels with each.
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from hubselect import constants
+
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        pytest.skip("this CPU has no vector instructions to compare its kernels with")
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    scope: dict = {}
+    exec(_DRAW_CLASS_IMAGES, scope)
+    scope["draw_class_images"](inputs["model"], "model-a")  # this process's kernels: cached
+    env = {**os.environ, "HUBSELECT_CACHE": str(tmp_path / "cache"), "ATEN_CPU_CAPABILITY": "default"}  # no vector instructions
+    run = subprocess.run([sys.executable, "-c", _DRAW_CLASS_IMAGES, str(inputs["model"])], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "true", "the class images a machine without vector instructions got from the cache are not those it draws"
+    assert len(list((tmp_path / "cache" / "class-images").iterdir())) == 2
 
 def test_a_dataset_with_too_few_images_is_a_one_line_error(inputs, tmp_path):
     from hubselect.testing.tiny import write_image_folder

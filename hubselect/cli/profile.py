@@ -51,7 +51,8 @@ from hubselect.profile.recipes import METHODS
 @click.option("--prior-preservation", is_flag=True, default=None,
               help="DreamBooth: add the prior-preservation loss on 100 class images the base model generates (25 denoising steps each) "
                    "before training; generated once per model, class word, seed and resolution, and kept in hubselect's cache "
-                   "(HUBSELECT_CACHE, default HF_HOME/hubselect) for the model's next jobs.")
+                   "(class-images/ in HUBSELECT_CACHE, default HF_HOME/hubselect; 30-45 MB for a 512-px model) for the model's next "
+                   "jobs, until no job has used them for 30 days.")
 # evaluation
 @click.option("--sample-size", type=click.IntRange(min=3), default=None, help="Images read from each dataset, train + held out (default 100).")
 @click.option("--min-images", type=click.IntRange(min=3), default=None, help="Fewest decodable images a dataset needs (default 8).")

@@ -4,20 +4,24 @@ The class images depend on the model, the class prompt, their number, the denois
 seed, the resolution and how the pixels are computed (precision, device, thread count, library
 versions), not on the dataset: a grid of one model × N datasets used to generate the same images
 N times (100 images of 25 steps each: minutes of GPU time per job on a real model). They are
-kept under ``CACHE_DIR/class-images``, one ``.npz`` per such key, written atomically; an entry
-that cannot be read, or does not hold what its key says, is generated again.
+kept under ``CACHE_DIR/class-images``, one ``.zip`` of PNG files per such key (lossless: read
+back bit-identical; about half the size of the raw pixels for a 512-px model's images), written
+atomically; an entry that cannot be read, or does not hold what its key says, is generated
+again. Writing an entry removes those not used for :data:`UNUSED_DAYS` days (reusing one renews
+it), so keys no run asks for any more (another model revision, a library upgrade) do not pile up.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
+import time
+import zipfile
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from hubselect import constants
 from hubselect.profile.recipes import DreamBoothRecipe
@@ -25,7 +29,10 @@ from hubselect.profile.recipes import DreamBoothRecipe
 log = logging.getLogger(__name__)
 
 #: Bump when what decides the images, or how an entry is stored, changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+
+#: Writing an entry removes the entries not used (written or reused) for this many days.
+UNUSED_DAYS = 30
 
 #: The classifier-free guidance of class images (diffusers' DreamBooth example).
 GUIDANCE_SCALE = 7.5
@@ -49,6 +56,7 @@ def class_images(pipe: Any, recipe: DreamBoothRecipe, *, model_content: str | No
         images = _read(path, identity, count, resolution)
         if images is not None:
             log.info("reusing %d class images for prior preservation from %s", count, path)
+            _renew(path)
             return images
     log.info("generating %d class images for prior preservation", count)
     images = generate(
@@ -67,7 +75,8 @@ def class_images(pipe: Any, recipe: DreamBoothRecipe, *, model_content: str | No
 
 
 def _identity(recipe: DreamBoothRecipe, model_content: str | None, *, seed: int, resolution: int, device: Any, dtype: Any) -> dict[str, Any]:
-    """Everything that decides the class images' pixels."""
+    """Everything that decides the class images' pixels, and nothing else: an entry is reused only
+    where generating the images again would give the same bytes."""
     from importlib.metadata import version
 
     import torch
@@ -83,8 +92,13 @@ def _identity(recipe: DreamBoothRecipe, model_content: str | None, *, seed: int,
         "seed": int(seed),
         "resolution": int(resolution),
         "precision": str(dtype).removeprefix("torch.") if dtype is not None else "float32",
-        # Another GPU, or another CPU thread count, may round differently.
-        "device": torch.cuda.get_device_name(device) if cuda else "cpu",
+        # The kernels torch picks, and the order they add in, change the last bits of a float, and
+        # 25 denoising steps carry that into a pixel now and then: another GPU; on CPU, another
+        # instruction set (AVX2, AVX512) or thread count (a 64-px tiny pipeline gives other pixels
+        # for 1 and 2 threads, and for AVX2 and AVX512); and another release of the libraries the
+        # pixels go through (torch's kernels, diffusers' scheduler and pipeline, transformers'
+        # text encoder).
+        "device": torch.cuda.get_device_name(device) if cuda else f"cpu {torch.backends.cpu.get_cpu_capability()}",
         "threads": None if cuda else torch.get_num_threads(),
         "versions": {name: version(name) for name in ("torch", "diffusers", "transformers")},
     }
@@ -92,7 +106,7 @@ def _identity(recipe: DreamBoothRecipe, model_content: str | None, *, seed: int,
 
 def _cache_file(identity: dict[str, Any]) -> Path:
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
-    return constants.CACHE_DIR / "class-images" / f"{key}.npz"
+    return constants.CACHE_DIR / "class-images" / f"{key}.zip"
 
 
 def _read(path: Path, identity: dict[str, Any], count: int, resolution: int) -> list | None:
@@ -102,32 +116,72 @@ def _read(path: Path, identity: dict[str, Any], count: int, resolution: int) -> 
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            pixels = data["images"]
-            stored = json.loads(str(data["identity"]))
-        if stored != identity or pixels.dtype != np.uint8 or pixels.shape != (count, resolution, resolution, 3):
-            raise ValueError(f"it holds {pixels.dtype} pixels of shape {pixels.shape}, not those of its key")
+        images = []
+        with zipfile.ZipFile(path) as entry:  # checks each member's CRC: a damaged one raises
+            stored = json.loads(entry.read("identity.json"))
+            names = sorted(name for name in entry.namelist() if name.endswith(".png"))
+            for name in names:
+                image = Image.open(io.BytesIO(entry.read(name)))
+                image.load()
+                images.append(image)
+        if stored != identity or len(images) != count or any(i.mode != "RGB" or i.size != (resolution, resolution) for i in images):
+            raise ValueError(f"it holds {len(images)} images, not the {count} RGB {resolution}-px images of its key")
     except Exception as exc:  # a truncated or foreign file: generated again, and replaced
         log.warning("ignoring a damaged class-image cache entry %s (%s); generating the images again", path, exc)
         return None
-    return [Image.fromarray(image) for image in pixels]
+    return images
 
 
 def _write(path: Path, identity: dict[str, Any], images: list) -> None:
-    """Write an entry whole or not at all: to a temporary file beside it, then renamed over it."""
-    pixels = np.stack([np.asarray(image.convert("RGB"), dtype=np.uint8) for image in images])
+    """Write an entry whole or not at all: to a temporary file beside it, then renamed over it;
+    then remove the entries not used for :data:`UNUSED_DAYS` days."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")  # one per process: Ray workers may write one entry at once
         try:
-            with open(tmp, "wb") as out:
-                np.savez(out, images=pixels, identity=np.array(json.dumps(identity, sort_keys=True)))
+            # PNG: lossless, and compressed already, so the zip stores it as it is.
+            with zipfile.ZipFile(tmp, "w") as entry:
+                entry.writestr("identity.json", json.dumps(identity, sort_keys=True))
+                for i, image in enumerate(images):
+                    png = io.BytesIO()
+                    image.convert("RGB").save(png, format="PNG")
+                    entry.writestr(f"{i:05d}.png", png.getvalue())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
     except OSError as exc:  # a read-only or full cache only costs time
         log.warning("cannot write the class-image cache %s (%s)", path, exc)
+        return
+    _prune(path.parent)
 
 
-__all__ = ["CACHE_FORMAT", "class_images"]
+def _renew(path: Path) -> None:
+    """Mark a reused entry as used now, so that pruning keeps it."""
+    try:
+        os.utime(path)
+    except OSError:  # a read-only cache: only writers prune it
+        pass
+
+
+def _prune(folder: Path) -> None:
+    """Remove the files in ``folder`` not written or reused for :data:`UNUSED_DAYS` days: entries of
+    another model revision, library release or cache format, and leftovers of a crashed write."""
+    cutoff = time.time() - UNUSED_DAYS * 24 * 3600
+    removed = 0
+    try:
+        files = list(folder.iterdir())
+    except OSError:  # removed meanwhile (the user cleared the cache): nothing to prune
+        return
+    for file in files:
+        try:
+            if file.is_file() and file.stat().st_mtime < cutoff:
+                file.unlink()
+                removed += 1
+        except OSError:  # removed by another process meanwhile, or not ours to remove
+            continue
+    if removed:
+        log.info("removed %d class-image cache entries not used for %d days from %s", removed, UNUSED_DAYS, folder)
+
+
+__all__ = ["CACHE_FORMAT", "UNUSED_DAYS", "class_images"]
