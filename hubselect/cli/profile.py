@@ -27,7 +27,9 @@ from hubselect.profile.recipes import METHODS
 @click.option("--retry-failed", is_flag=True,
               help="With --zoo-models: also run the jobs that failed twice at the commits their model and dataset are at now "
                    "(left out otherwise), after the others: once what made them fail is fixed on this side (a token with access, more memory).")
-@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
+@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo). "
+                                                 "A Hub dataset no job could read as given (a card with several configs and none the default, no such config or split) "
+                                                 "is refused before any job runs.")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Zoo folder the records go to (created if missing); jobs it already holds are skipped.")
@@ -93,6 +95,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     profile's (before it has one, than its results', of any method) is refused before any work;
     to move a dataset to another split, profile it on that split first (`hubselect dataset
     profile DATASET --split test --force`), then its jobs here run again on it ("split changed").
+    So is a Hub dataset no job could read a sample of as given: a card with several configs
+    and none the default (name one: ID:CONFIG), no such config, no files for the split.
     A local folder or file is refused when the zoo holds results, under its name, made from
     another one that is still there with other content: rename one of them.
 
@@ -144,6 +148,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     evaluation = EvalConfig(**{k: v for k, v in eval_fields.items() if v is not None})
     held = existing_zoo(zoo_dir)
     unsupported: dict[str, str] = {}
+    revisions = SourceRevisions()  # each Hub repo asked for its current commit once, for the plan and both steps below
     if zoo_models:
         if held is None:
             raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {zoo_dir}`)")
@@ -158,11 +163,10 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
             probe=options["probe"], dino_probe=options["dino_probe"], seed=options["seed"], split=options["split"],
             image_column=options["image_column"], caption_column=options["caption_column"], device=options["device"],
             threads=options["threads"], weights_dir=str(options["weights_dir"]) if options["weights_dir"] else None,
-            token=SETTINGS.token, zoo=held,
+            token=SETTINGS.token, zoo=held, revisions=revisions,
         )
     note_new_zoo_folder(zoo_dir)
     writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
-    revisions = SourceRevisions()  # each Hub repo asked for its current commit once, for both steps below
     most = evaluation.sample_size - evaluation.holdout_count(evaluation.sample_size)
     if jobs and options["batch_size"] is not None and options["batch_size"] > most:
         # Not an error (training still works), but every step repeats the same few images;
