@@ -1210,6 +1210,50 @@ def test_a_dataset_of_several_configs_and_no_default_is_refused_before_any_model
     assert [(r["dataset"], r["fid_after_finetune"] is not None) for r in json.loads(out)["records"]] == [(f"{dataset}:cats", True)]
 
 
+def test_zoo_models_leaves_out_a_dataset_no_job_can_read_and_profiles_the_others(probes, hub, tmp_path):
+    """The weekly refresh (`profile --zoo-models`) of a --datasets whose third-party card now has
+    several configs and no default downloaded every model picked and noted a failed job for each,
+    every week. That dataset is left out before any job, and listed; the other datasets are
+    profiled, and the run then exits 2, naming it, so the workflow shows it. Given alone, it is
+    refused as with --models."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+
+    owner = "cfgrefresh"
+    api = HfApi(token=f"hf_{owner}_seed")
+    model, dataset = f"{owner}/sd-refreshed", f"{owner}/pets"
+    api.create_repo(model)
+    api.upload_folder(repo_id=model, folder_path=str(save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")))
+    _configs_repo(api, dataset, tmp_path / "data", "cats", "dogs")
+    flowers = write_image_folder(tmp_path / "flowers", n=12, style="mono")
+    zoo = tmp_path / "zoo"
+    assert run_cli("crawl", "--kind", "t2i", "--author", owner, "--zoo", zoo, "--token", HUB_TOKEN)[0] == 0
+    refused = f"dataset {dataset}: its card has several configs (cats, dogs) and none is the default; pick one as {dataset}:CONFIG, e.g. {dataset}:cats"
+
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", f"{dataset},{flowers}", "--zoo", zoo, *tiny_options(probes))
+    assert code == 2
+    assert out.startswith(f"left out 1 dataset no job could read as given:\n  {refused}\n"), out
+    assert err.splitlines()[-1] == (
+        f"Error: left out dataset {dataset}, which no job could read as given (reason above); the records of the other datasets are in {zoo}: "
+        "give it in --datasets as the reason says (ID:CONFIG for a card of several configs), or drop it"
+    )
+    held = Zoo.load(zoo)
+    assert [(r.model, r.dataset) for r in held.profile_records()] == [(model, "flowers")]
+    assert held.failed_jobs.empty
+
+    # Nothing lacking but for it: left out again, listed, and still a failing run; in JSON too.
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", f"{dataset},{flowers}", "--zoo", zoo, "--format", "json", *tiny_options(probes))
+    assert code == 2 and err.startswith(f"Error: left out dataset {dataset}")
+    assert (json.loads(out)["total"], json.loads(out)["datasets_left_out"]) == (0, {dataset: refused})
+    hub.clear_log()
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", dataset, "--zoo", zoo, *tiny_options(probes))
+    assert (code, out, err) == (2, "", f"Error: {refused}\n")
+    assert not [e.path for e in hub.request_log if model in e.path]
+    assert Zoo.load(zoo).equals(held)
+
+
 def test_a_dataset_whose_card_gains_a_config_after_planning_is_refused_not_rerun(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path, caplog):
     """Jobs planned (`plan_jobs`) and run later (`run_grid`): a card that gained a second config,
     none the default, since the zoo's record was made (from its only config) made the record's

@@ -298,8 +298,9 @@ def unreadable_datasets(
 
     Asked before any job runs: a job downloads its model before it reads its dataset, so each
     model of the grid would be fetched, then fail on the dataset and be noted as a failed job.
-    :func:`plan_jobs` refuses the first. A Hub that cannot tell now (offline, down) is left to
-    the jobs, as before.
+    :func:`plan_jobs` refuses the first; ``profile --zoo-models`` leaves them out (a third-party
+    card that gains a config must not stop a weekly refresh of the others) and fails once the
+    others ran. A Hub that cannot tell now (offline, down) is left to the jobs, as before.
 
     >>> unreadable_datasets("org/pets,org/cars", zoo=Zoo.load("my-zoo"))  # doctest: +SKIP
     {'org/pets': "dataset org/pets: its card has several configs (cats, dogs) and none is the default; pick one as org/pets:CONFIG, e.g. org/pets:cats"}
