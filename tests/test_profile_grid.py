@@ -1254,6 +1254,49 @@ def test_zoo_models_leaves_out_a_dataset_no_job_can_read_and_profiles_the_others
     assert Zoo.load(zoo).equals(held)
 
 
+def test_a_zoo_holding_results_under_the_bare_id_of_a_repo_of_several_configs_is_told_where_they_came_from(
+    profile_hub, probes, hub_token, hub_repo_id, tmp_path
+):
+    """Before hubselect refused a card of several configs and no default, it profiled the first
+    config under the repo's bare id: such a zoo kept "2 skipped (already in the zoo)", and once
+    the repo moved its jobs failed with the advice to pick ID:CONFIG, which says nothing of the
+    zoo's rows. The refusal says that the zoo's results and profile of ID were made from its first
+    config by an earlier hubselect, and to profile ID:CONFIG anew; the old rows stay under ID."""
+    from dataclasses import replace
+
+    from huggingface_hub import HfApi
+
+    dataset, model = hub_repo_id, profile_hub.models[0]
+    _configs_repo(HfApi(token=hub_token), dataset, tmp_path / "data", "cats", "dogs")
+    zoo = tmp_path / "zoo"
+
+    def profile(given: str) -> tuple[int, str, str]:
+        return run_cli("profile", "--models", model, "--datasets", given, "--zoo", zoo, "--format", "json", *tiny_options(probes))
+
+    # What an earlier hubselect left: cats' results and profile under the bare id.
+    assert profile(f"{dataset}:cats")[0] == 0
+    assert run_cli("dataset", "profile", f"{dataset}:cats", "--name", dataset, "--zoo", zoo, "--probe", probes["clip"], "--n", "8", "--token", HUB_TOKEN)[0] == 0
+    earlier = Zoo.load(zoo)
+    (record,) = earlier.profile_records()
+    earlier.records = earlier.records.iloc[0:0]
+    earlier.add_profiles([replace(record, dataset=dataset, details={**record.details, "dataset_ref": dataset})])
+    earlier.save(zoo)
+
+    code, out, err = profile(dataset)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"Error: dataset {dataset}: its card has several configs (cats, dogs) and none is the default; pick one as {dataset}:CONFIG, e.g. {dataset}:cats; "
+        f"the zoo's results and profile of {dataset} were made by an earlier hubselect from its first config, cats, under the bare name: to go on with cats, "
+        f"profile {dataset}:cats anew (--datasets {dataset}:cats, and `hubselect dataset profile {dataset}:cats` for its profile); the old rows stay under {dataset}\n"
+    )
+    assert Zoo.load(zoo).equals(earlier)
+
+    # As it says: cats is profiled under its own name, beside the old rows.
+    code, out, err = profile(f"{dataset}:cats")
+    assert code == 0, err
+    assert sorted(r.dataset for r in Zoo.load(zoo).profile_records()) == [dataset, f"{dataset}:cats"]
+
+
 def test_a_dataset_whose_card_gains_a_config_after_planning_is_refused_not_rerun(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path, caplog):
     """Jobs planned (`plan_jobs`) and run later (`run_grid`): a card that gained a second config,
     none the default, since the zoo's record was made (from its only config) made the record's

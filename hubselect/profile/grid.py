@@ -302,19 +302,45 @@ def unreadable_datasets(
     card that gains a config must not stop a weekly refresh of the others) and fails once the
     others ran. A Hub that cannot tell now (offline, down) is left to the jobs, as before.
 
+    A zoo made by an earlier hubselect may hold results or a profile under the bare id of a
+    repo it now refuses: hubselect read its first config without asking. The reason says so,
+    and how to go on (:class:`~hubselect.hub.datasets.NoDefaultConfig`).
+
     >>> unreadable_datasets("org/pets,org/cars", zoo=Zoo.load("my-zoo"))  # doctest: +SKIP
     {'org/pets': "dataset org/pets: its card has several configs (cats, dogs) and none is the default; pick one as org/pets:CONFIG, e.g. org/pets:cats"}
     """
     from hubselect.data.refs import DatasetRef
+    from hubselect.hub.datasets import NoDefaultConfig
 
     revisions = revisions or SourceRevisions()
     out = {}
     for given in _split_list(datasets, "datasets"):
         ref = DatasetRef.parse(given, split=split)
         error = revisions.unreadable(ref, token=token) if ref.kind == "hub" else None
-        if error is not None:
-            out[given] = str(error)
+        if error is None:
+            continue
+        out[given] = str(error)
+        if isinstance(error, NoDefaultConfig) and error.first is not None and zoo is not None:
+            out[given] += _held_under_bare_name(zoo, ref.name, error.first)
     return out
+
+
+def _held_under_bare_name(zoo: Any, name: str, first: str) -> str:
+    """What to add to the refusal of ``name`` (a repo of several configs, none the default) where
+    the zoo holds results or a profile under that name: an earlier hubselect made them from its
+    ``first`` config. The old rows are left where they are: nothing here removes a result."""
+    from hubselect.data.profile import zoo_profiles
+
+    held = []
+    if not zoo.records.empty and name in set(zoo.records["dataset"]):
+        held.append("results")
+    if any(entry.dataset == name for entry in zoo_profiles(zoo)):
+        held.append("profile")
+    if not held:
+        return ""
+    again = f"--datasets {name}:{first}" + (f", and `hubselect dataset profile {name}:{first}` for its profile" if "profile" in held else "")
+    return (f"; the zoo's {' and '.join(held)} of {name} were made by an earlier hubselect from its first config, {first}, under the bare name: "
+            f"to go on with {first}, profile {name}:{first} anew ({again}); the old rows stay under {name}")
 
 
 def records_probe(zoo: Any, spec: str) -> str:
