@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,12 @@ from hubselect.testing.profile_fixtures import seed_profile_hub, tiny_clip_full
 from hubselect.testing.pytest_plugin import HUB_TOKEN
 from hubselect.testing.tiny import tiny_dinov2
 from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
+
+
+def logged(hub) -> list[str]:
+    """The loopback Hub's requests, sorted, each with the commit sha it names masked: a run lists
+    the files of the commit each Hub dataset is at (can a sample be read?), whichever that is."""
+    return sorted(re.sub(r"\b[0-9a-f]{40}\b", "<commit>", f"{e.method} {e.path}") for e in hub.request_log)
 
 
 def run_cli(*args) -> tuple[int, str, str]:
@@ -521,14 +528,14 @@ def test_a_card_edit_on_the_model_or_dataset_reruns_nothing_and_the_records_name
         return out if human else json.loads(out)
 
     def requests() -> list[str]:
-        return sorted(f"{e.method} {e.path}" for e in hub.request_log)
+        return logged(hub)
 
     assert profile()["done"] == 1
     (made,) = Zoo.load(zoo_dir).profile_records()
     assert made.details["content"]["model"].startswith("files-") and made.details["content"]["dataset"].startswith("files-")
     summary = profile()
     assert (summary["skipped"], summary["moved"]) == (1, 0)
-    nothing_to_do = requests()  # what the branches are at: one request per repo
+    nothing_to_do = requests()  # what the branches are at (one request per repo), and the dataset's listing
 
     card = b"---\nlicense: mit\n---\n# Edited card\n"
     model_now = api.upload_file(repo_id=model, path_or_fileobj=card, path_in_repo="README.md").oid
@@ -1139,7 +1146,7 @@ def test_zoo_models_moves_the_records_a_card_edit_left_current_and_the_next_refr
         code, out, err = run_cli("profile", "--zoo-models", "--datasets", dataset, "--zoo", zoo, *tiny_options(probes),
                                  *(() if human else ("--format", "json")))
         assert code == 0, err
-        return out if human else json.loads(out), sorted(f"{e.method} {e.path}" for e in hub.request_log)
+        return out if human else json.loads(out), logged(hub)
 
     assert refresh()[0]["done"] == 1
     out, nothing_to_do = refresh("human")
@@ -1159,3 +1166,161 @@ def test_zoo_models_moves_the_records_a_card_edit_left_current_and_the_next_refr
     # From now on, found current at once: the requests of a refresh with nothing to do, as before the edits.
     out, requests = refresh("human")
     assert out.startswith("Nothing to profile") and requests == nothing_to_do, requests
+
+
+def _configs_repo(api, repo_id: str, folder: Path, *configs: str) -> str:
+    """A Hub dataset of configs cats (warm images) and dogs (cool), each in its folder, whose card
+    declares ``configs`` (none marked default); the commit's sha."""
+    from hubselect.testing.tiny import write_parquet_shards
+
+    for config, style in (("cats", "warm"), ("dogs", "cool")):
+        if not (folder / config).is_dir():
+            write_parquet_shards(folder / config, n=12, shards=1, row_group_size=12, style=style, size=(40, 40))
+    (folder / "README.md").write_text("---\nconfigs:\n" + "".join(f"- config_name: {c}\n  data_dir: {c}\n" for c in configs) + "---\n")
+    api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
+    return api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset").oid
+
+
+def test_a_dataset_of_several_configs_and_no_default_is_refused_before_any_model_is_fetched(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path):
+    """`profile --datasets ID` of a card with several configs and none the default was refused
+    late: each job downloaded its model, then failed on the card, and the zoo noted a failed job
+    per model ("2 failed", exit 1). It is refused up front, as another split is: one line, exit 2,
+    no model asked for, no zoo written. So are a config the card lacks and a split the config lacks."""
+    from huggingface_hub import HfApi
+
+    dataset = hub_repo_id
+    _configs_repo(HfApi(token=hub_token), dataset, tmp_path / "data", "cats", "dogs")
+    zoo = tmp_path / "zoo"
+    for given, split, error in (
+        (dataset, "train", f"dataset {dataset}: its card has several configs (cats, dogs) and none is the default; pick one as {dataset}:CONFIG, e.g. {dataset}:cats"),
+        (f"{dataset}:birds", "train", f"dataset {dataset} has no config 'birds'; choose one of: cats, dogs"),
+        (f"{dataset}:cats", "test", f"dataset {dataset} config 'cats' has no parquet or image files for split 'test' at "),
+    ):
+        hub.clear_log()
+        code, out, err = run_cli("profile", "--models", ",".join(profile_hub.models), "--datasets", given, "--split", split, "--zoo", zoo,
+                                 *tiny_options(probes))
+        assert (code, out) == (2, "") and err.startswith(f"Error: {error}") and err.count("\n") == 1, err
+        assert not [e.path for e in hub.request_log if any(model in e.path for model in profile_hub.models)]
+        assert not zoo.exists()  # no failed job noted, no zoo folder made
+
+    # The config the error names is profiled under its own name.
+    code, out, err = run_cli("profile", "--models", profile_hub.models[0], "--datasets", f"{dataset}:cats", "--zoo", zoo, "--format", "json",
+                             *tiny_options(probes))
+    assert code == 0, err
+    assert [(r["dataset"], r["fid_after_finetune"] is not None) for r in json.loads(out)["records"]] == [(f"{dataset}:cats", True)]
+
+
+def test_zoo_models_leaves_out_a_dataset_no_job_can_read_and_profiles_the_others(probes, hub, tmp_path):
+    """The weekly refresh (`profile --zoo-models`) of a --datasets whose third-party card now has
+    several configs and no default downloaded every model picked and noted a failed job for each,
+    every week. That dataset is left out before any job, and listed; the other datasets are
+    profiled, and the run then exits 2, naming it, so the workflow shows it. Given alone, it is
+    refused as with --models."""
+    from huggingface_hub import HfApi
+
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+
+    owner = "cfgrefresh"
+    api = HfApi(token=f"hf_{owner}_seed")
+    model, dataset = f"{owner}/sd-refreshed", f"{owner}/pets"
+    api.create_repo(model)
+    api.upload_folder(repo_id=model, folder_path=str(save_tiny_pipeline(tmp_path / "sd", "sd-tiny-ddim")))
+    _configs_repo(api, dataset, tmp_path / "data", "cats", "dogs")
+    flowers = write_image_folder(tmp_path / "flowers", n=12, style="mono")
+    zoo = tmp_path / "zoo"
+    assert run_cli("crawl", "--kind", "t2i", "--author", owner, "--zoo", zoo, "--token", HUB_TOKEN)[0] == 0
+    refused = f"dataset {dataset}: its card has several configs (cats, dogs) and none is the default; pick one as {dataset}:CONFIG, e.g. {dataset}:cats"
+
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", f"{dataset},{flowers}", "--zoo", zoo, *tiny_options(probes))
+    assert code == 2
+    assert out.startswith(f"left out 1 dataset no job could read as given:\n  {refused}\n"), out
+    assert err.splitlines()[-1] == (
+        f"Error: left out dataset {dataset}, which no job could read as given (reason above); the records of the other datasets are in {zoo}: "
+        "give it in --datasets as the reason says (ID:CONFIG for a card of several configs), or drop it"
+    )
+    held = Zoo.load(zoo)
+    assert [(r.model, r.dataset) for r in held.profile_records()] == [(model, "flowers")]
+    assert held.failed_jobs.empty
+
+    # Nothing lacking but for it: left out again, listed, and still a failing run; in JSON too.
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", f"{dataset},{flowers}", "--zoo", zoo, "--format", "json", *tiny_options(probes))
+    assert code == 2 and err.startswith(f"Error: left out dataset {dataset}")
+    assert (json.loads(out)["total"], json.loads(out)["datasets_left_out"]) == (0, {dataset: refused})
+    hub.clear_log()
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", dataset, "--zoo", zoo, *tiny_options(probes))
+    assert (code, out, err) == (2, "", f"Error: {refused}\n")
+    assert not [e.path for e in hub.request_log if model in e.path]
+    assert Zoo.load(zoo).equals(held)
+
+
+def test_a_zoo_holding_results_under_the_bare_id_of_a_repo_of_several_configs_is_told_where_they_came_from(
+    profile_hub, probes, hub_token, hub_repo_id, tmp_path
+):
+    """Before hubselect refused a card of several configs and no default, it profiled the first
+    config under the repo's bare id: such a zoo kept "2 skipped (already in the zoo)", and once
+    the repo moved its jobs failed with the advice to pick ID:CONFIG, which says nothing of the
+    zoo's rows. The refusal says that the zoo's results and profile of ID were made from its first
+    config by an earlier hubselect, and to profile ID:CONFIG anew; the old rows stay under ID."""
+    from dataclasses import replace
+
+    from huggingface_hub import HfApi
+
+    dataset, model = hub_repo_id, profile_hub.models[0]
+    _configs_repo(HfApi(token=hub_token), dataset, tmp_path / "data", "cats", "dogs")
+    zoo = tmp_path / "zoo"
+
+    def profile(given: str) -> tuple[int, str, str]:
+        return run_cli("profile", "--models", model, "--datasets", given, "--zoo", zoo, "--format", "json", *tiny_options(probes))
+
+    # What an earlier hubselect left: cats' results and profile under the bare id.
+    assert profile(f"{dataset}:cats")[0] == 0
+    assert run_cli("dataset", "profile", f"{dataset}:cats", "--name", dataset, "--zoo", zoo, "--probe", probes["clip"], "--n", "8", "--token", HUB_TOKEN)[0] == 0
+    earlier = Zoo.load(zoo)
+    (record,) = earlier.profile_records()
+    earlier.records = earlier.records.iloc[0:0]
+    earlier.add_profiles([replace(record, dataset=dataset, details={**record.details, "dataset_ref": dataset})])
+    earlier.save(zoo)
+
+    code, out, err = profile(dataset)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"Error: dataset {dataset}: its card has several configs (cats, dogs) and none is the default; pick one as {dataset}:CONFIG, e.g. {dataset}:cats; "
+        f"the zoo's results and profile of {dataset} were made by an earlier hubselect from its first config, cats, under the bare name: to go on with cats, "
+        f"profile {dataset}:cats anew (--datasets {dataset}:cats, and `hubselect dataset profile {dataset}:cats` for its profile); the old rows stay under {dataset}\n"
+    )
+    assert Zoo.load(zoo).equals(earlier)
+
+    # As it says: cats is profiled under its own name, beside the old rows.
+    code, out, err = profile(f"{dataset}:cats")
+    assert code == 0, err
+    assert sorted(r.dataset for r in Zoo.load(zoo).profile_records()) == [dataset, f"{dataset}:cats"]
+
+
+def test_a_dataset_whose_card_gains_a_config_after_planning_is_refused_not_rerun(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path, caplog):
+    """Jobs planned (`plan_jobs`) and run later (`run_grid`): a card that gained a second config,
+    none the default, since the zoo's record was made (from its only config) made the record's
+    check of what the data files hold warn "cannot tell what its data files hold now", and the
+    job was rerun: it downloaded its model, failed on the card, and was noted as a failed job.
+    What the card says of the dataset is no Hub that cannot tell: the run is refused before any job."""
+    from huggingface_hub import HfApi
+
+    from hubselect.profile.evaluation import EvalConfig
+    from hubselect.profile.grid import plan_jobs, run_grid
+
+    api = HfApi(token=hub_token)
+    dataset, model = hub_repo_id, profile_hub.models[0]
+    _configs_repo(api, dataset, tmp_path / "data", "cats")  # cats is the card's only config: read without :config
+    zoo = tmp_path / "zoo"
+    jobs = plan_jobs(model, dataset, methods="lora", recipe_overrides={"steps": 3, "learning_rate": 1e-3}, probe=str(probes["clip"]),
+                     evaluation=EvalConfig(sample_size=12, min_images=6, num_images=4, inference_steps=2, curve_points=2), threads=1, token=HUB_TOKEN)
+    assert run_grid(jobs, zoo, progress=False).done == 1
+    made = Zoo.load(zoo)
+
+    _configs_repo(api, dataset, tmp_path / "data", "cats", "dogs")
+    hub.clear_log()
+    with pytest.raises(InputError, match=f"^dataset {dataset}: its card has several configs \\(cats, dogs\\) and none is the default; pick one"):
+        run_grid(jobs, zoo, progress=False)
+    assert not [e.path for e in hub.request_log if model in e.path and "/resolve/" in e.path]  # its commit asked, no file
+    assert "cannot tell what its data files hold" not in caplog.text
+    assert Zoo.load(zoo).equals(made) and Zoo.load(zoo).failed_jobs.empty

@@ -20,14 +20,17 @@ from hubselect.profile.recipes import METHODS
                    "that lack a result on one of --datasets with one of --methods (a failed job, or a result made from files "
                    "main no longer holds, counts as lacking: it runs again; a card edit changes no result; the zoo remembers failed jobs). "
                    "A job that failed twice at the commits its model and dataset are at now is left out, and listed, until one of them "
-                   "moves (see --retry-failed).")
+                   "moves (see --retry-failed). A dataset of --datasets no job could read as given (a card that now has several configs "
+                   "and none the default, say) is left out, and listed, and the run exits 2 once the others are profiled.")
 @click.option("--max-models", type=click.IntRange(min=1), default=None,
               help="With --zoo-models: profile at most N models in this run: those with a job never tried first, then those whose "
                    "results are outdated, then those whose jobs failed once before at the commits they are at now (a new commit counts as never tried).")
 @click.option("--retry-failed", is_flag=True,
               help="With --zoo-models: also run the jobs that failed twice at the commits their model and dataset are at now "
                    "(left out otherwise), after the others: once what made them fail is fixed on this side (a token with access, more memory).")
-@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo).")
+@click.option("--datasets", required=True, help="Comma-separated Hub dataset ids (org/name[:config][@revision]), image folders or .parquet files (named by the folder's or file's name in the zoo). "
+                                                 "A Hub dataset no job could read as given (a card with several configs and none the default, no such config or split) "
+                                                 "is refused before any job runs.")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
 @click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Zoo folder the records go to (created if missing); jobs it already holds are skipped.")
@@ -94,6 +97,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     profile's (before it has one, than its results', of any method) is refused before any work;
     to move a dataset to another split, profile it on that split first (`hubselect dataset
     profile DATASET --split test --force`), then its jobs here run again on it ("split changed").
+    So is a Hub dataset no job could read a sample of as given: a card with several configs
+    and none the default (name one: ID:CONFIG), no such config, no files for the split.
     A local folder or file is refused when the zoo holds results, under its name, made from
     another one that is still there with other content: rename one of them.
 
@@ -114,6 +119,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     from hubselect.profile.executors import make_executor
     from hubselect.profile.grid import (
         SourceRevisions, beyond_the_recipes, describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid,
+        unreadable_datasets,
     )
     from hubselect.profile.journal import ZooWriter
     from hubselect.profile.recipes import parse_methods
@@ -145,6 +151,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     evaluation = EvalConfig(**{k: v for k, v in eval_fields.items() if v is not None})
     held = existing_zoo(zoo_dir)
     unsupported: dict[str, str] = {}
+    left_out: dict[str, str] = {}  # the --datasets --zoo-models leaves out: dataset → why no job could read it
+    revisions = SourceRevisions()  # each Hub repo asked for its current commit once, for the plan and both steps below
     if zoo_models:
         if held is None:
             raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {zoo_dir}`)")
@@ -154,16 +162,23 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     # --zoo-models of a zoo with no profilable model: nothing to plan. An empty --models (an
     # unset shell variable) is planned, and plan_jobs refuses it before the zoo is created.
     if models or not zoo_models:
+        if zoo_models:
+            # A third-party card that gains a config (say) must not stop the weekly refresh of the
+            # other datasets: that dataset is left out, and the run fails once they are profiled.
+            left_out = unreadable_datasets(datasets, split=options["split"], zoo=held, revisions=revisions, token=SETTINGS.token)
+            readable = [d.strip() for d in datasets.split(",") if d.strip() and d.strip() not in left_out]
+            if left_out and not readable:
+                raise InputError("; ".join(left_out.values()))
+            datasets = ",".join(readable)
         jobs = plan_jobs(
             models, datasets, methods=method_names, recipe_overrides=recipe_overrides, evaluation=evaluation,
             probe=options["probe"], dino_probe=options["dino_probe"], seed=options["seed"], split=options["split"],
             image_column=options["image_column"], caption_column=options["caption_column"], device=options["device"],
             threads=options["threads"], weights_dir=str(options["weights_dir"]) if options["weights_dir"] else None,
-            token=SETTINGS.token, zoo=held,
+            token=SETTINGS.token, zoo=held, revisions=revisions,
         )
     note_new_zoo_folder(zoo_dir)
     writer = ZooWriter(zoo_dir)  # created (or checked) once the plan holds
-    revisions = SourceRevisions()  # each Hub repo asked for its current commit once, for both steps below
     most = evaluation.sample_size - evaluation.holdout_count(evaluation.sample_size)
     if jobs and options["batch_size"] is not None and options["batch_size"] > most:
         # Not an error (training still works), but every step repeats the same few images;
@@ -203,6 +218,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     result = summary.to_dict()
     if zoo_models:
         result["beyond_the_recipes"] = unsupported
+        result["datasets_left_out"] = left_out
 
     def human(console) -> None:
         if zoo_models and unsupported:
@@ -212,6 +228,10 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
             listed = "; ".join(f"{c}: {', '.join(ms)}" for c, ms in sorted(by_class.items()))
             console.print(f"left out {len(unsupported)} model{'s' if len(unsupported) > 1 else ''} the recipes cannot fine-tune yet "
                           f"(SD 1.x/2.x-family pipelines only): {listed}", markup=False, highlight=False)
+        if left_out:
+            console.print(f"left out {len(left_out)} dataset{'s' if len(left_out) > 1 else ''} no job could read as given:", markup=False, highlight=False)
+            for reason in left_out.values():
+                console.print(f"  {reason}", markup=False, highlight=False)
         if failing:
             console.print(f"left out {len(failing)} job{'s' if len(failing) > 1 else ''} that failed at the commits {'they read' if len(failing) > 1 else 'it reads'} now "
                           "(retried when the model or dataset moves, or with --retry-failed):", markup=False, highlight=False)
@@ -219,7 +239,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
                 console.print(f"  {failure.model} × {failure.dataset} ({failure.method}): failed {failure.attempts} times at this commit: {failure.error}",
                               markup=False, highlight=False)
         if zoo_models and not jobs:
-            or_failed = ", but for the jobs left out above" if failing else ""
+            left = " and ".join(what for what, there in (("datasets", left_out), ("jobs", failing)) if there)
+            or_failed = f", but for the {left} left out above" if left else ""
             console.print(f"Nothing to profile: every model of {zoo_dir} that may be profiled has a result on each of --datasets{or_failed}"
                           if models else f"Nothing to profile: {zoo_dir} holds no model that may be profiled (crawl some with `hubselect crawl`)")
             return
@@ -245,6 +266,14 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     SETTINGS.output.result(result, human)
     if push_error is not None:
         raise push_error
+    if left_out:
+        several = len(left_out) > 1
+        failed = f"; {len(summary.failed)} of {summary.total} profiling jobs failed too (reasons above)" if summary.failed else ""
+        raise InputError(
+            f"left out dataset{'s' if several else ''} {', '.join(left_out)}, which no job could read as given (reason{'s' if several else ''} above){failed}; "
+            f"the records of the other datasets are in {zoo_dir}: give {'each' if several else 'it'} in --datasets as {'its' if several else 'the'} reason says "
+            f"(ID:CONFIG for a card of several configs), or drop {'them' if several else 'it'}"
+        )
     if summary.failed:
         # A third-party repo cannot be fixed: --zoo-models runs try the others first from now on,
         # and stop trying it at this commit after a second failure, so the refresh turns green again.

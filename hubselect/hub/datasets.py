@@ -301,6 +301,20 @@ def _card_num_rows(card: dict, config: str, split: str) -> int | None:
     return None
 
 
+class NoDefaultConfig(InputError):
+    """A Hub dataset named without ``:config`` whose card has several configs and none is the
+    default: :func:`dataset_files` refuses to guess, as ``datasets`` does.
+
+    ``first`` is the card's first config: the one hubselect read under the repo's bare name
+    before it refused, so a zoo made then may hold that config's results under the bare name
+    (:func:`~hubselect.profile.grid.unreadable_datasets` says so).
+    """
+
+    def __init__(self, message: str, first: str | None = None) -> None:
+        super().__init__(message)
+        self.first = first
+
+
 @dataclass(frozen=True)
 class _ConfigFiles:
     """Where a config of the card's ``configs:`` keeps its files, as ``datasets`` reads the entry.
@@ -331,7 +345,7 @@ def _card_config(card: dict, repo_id: str, config: str | None) -> _ConfigFiles |
         defaults = [entry for entry in configs if len(configs) == 1 or entry.get("default") or entry.get("config_name") == "default"]
         pick = f"pick one as {repo_id}:CONFIG, e.g. {repo_id}:{(defaults or configs)[0].get('config_name')}"
         if not defaults:
-            raise InputError(f"dataset {repo_id}: its card has several configs ({names}) and none is the default; {pick}")
+            raise NoDefaultConfig(f"dataset {repo_id}: its card has several configs ({names}) and none is the default; {pick}", str(configs[0].get("config_name")))
         if len(defaults) > 1:
             marked = ", ".join(str(c.get("config_name")) for c in defaults)
             raise InputError(f"dataset {repo_id}: its card marks several configs default ({marked}); {pick}")
@@ -688,6 +702,7 @@ __all__ = [
     "PARQUET_CONVERSION",
     "HubDatasetFiles",
     "HubFile",
+    "NoDefaultConfig",
     "ParquetShards",
     "dataset_files",
     "dataset_revision",

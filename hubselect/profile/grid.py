@@ -12,7 +12,9 @@
    record replaces the old one. A record made at another commit of the same files (a card edit
    since) is the job's result: it is moved to that commit (:meth:`SourceRevisions.follow`). A
    split other than the one the zoo's profile of a Hub dataset was made on (before it has one,
-   its results) is refused up front (:func:`refuse_other_split`);
+   its results) is refused up front (:func:`refuse_other_split`), and so is a Hub dataset no
+   job could read a sample of as given: a card with several configs and no default, no such
+   config or split (:func:`unreadable_datasets`);
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight), and each failure too (:class:`~hubselect.zoo.FailedJob`: the revisions it was tried
@@ -281,6 +283,66 @@ def _move_to_split(name: str, ref: Any, probe: str | None) -> str:
     return f"`hubselect dataset profile {again} --split {ref.split} --force{option}`"
 
 
+def unreadable_datasets(
+    datasets: str | Sequence[str],
+    *,
+    split: str = "train",
+    zoo: Any = None,
+    revisions: SourceRevisions | None = None,
+    token: str | None = None,
+) -> dict[str, str]:
+    """The Hub datasets of ``datasets`` no job could read a sample of as given, each (as given)
+    with its one-line reason: a card with several configs and none the default (named without
+    ``:config``), no such config, no data files for ``split``
+    (:meth:`SourceRevisions.unreadable`: one listing of its files and card per dataset).
+
+    Asked before any job runs: a job downloads its model before it reads its dataset, so each
+    model of the grid would be fetched, then fail on the dataset and be noted as a failed job.
+    :func:`plan_jobs` refuses the first; ``profile --zoo-models`` leaves them out (a third-party
+    card that gains a config must not stop a weekly refresh of the others) and fails once the
+    others ran. A Hub that cannot tell now (offline, down) is left to the jobs, as before.
+
+    A zoo made by an earlier hubselect may hold results or a profile under the bare id of a
+    repo it now refuses: hubselect read its first config without asking. The reason says so,
+    and how to go on (:class:`~hubselect.hub.datasets.NoDefaultConfig`).
+
+    >>> unreadable_datasets("org/pets,org/cars", zoo=Zoo.load("my-zoo"))  # doctest: +SKIP
+    {'org/pets': "dataset org/pets: its card has several configs (cats, dogs) and none is the default; pick one as org/pets:CONFIG, e.g. org/pets:cats"}
+    """
+    from hubselect.data.refs import DatasetRef
+    from hubselect.hub.datasets import NoDefaultConfig
+
+    revisions = revisions or SourceRevisions()
+    out = {}
+    for given in _split_list(datasets, "datasets"):
+        ref = DatasetRef.parse(given, split=split)
+        error = revisions.unreadable(ref, token=token) if ref.kind == "hub" else None
+        if error is None:
+            continue
+        out[given] = str(error)
+        if isinstance(error, NoDefaultConfig) and error.first is not None and zoo is not None:
+            out[given] += _held_under_bare_name(zoo, ref.name, error.first)
+    return out
+
+
+def _held_under_bare_name(zoo: Any, name: str, first: str) -> str:
+    """What to add to the refusal of ``name`` (a repo of several configs, none the default) where
+    the zoo holds results or a profile under that name: an earlier hubselect made them from its
+    ``first`` config. The old rows are left where they are: nothing here removes a result."""
+    from hubselect.data.profile import zoo_profiles
+
+    held = []
+    if not zoo.records.empty and name in set(zoo.records["dataset"]):
+        held.append("results")
+    if any(entry.dataset == name for entry in zoo_profiles(zoo)):
+        held.append("profile")
+    if not held:
+        return ""
+    again = f"--datasets {name}:{first}" + (f", and `hubselect dataset profile {name}:{first}` for its profile" if "profile" in held else "")
+    return (f"; the zoo's {' and '.join(held)} of {name} were made by an earlier hubselect from its first config, {first}, under the bare name: "
+            f"to go on with {first}, profile {name}:{first} anew ({again}); the old rows stay under {name}")
+
+
 def records_probe(zoo: Any, spec: str) -> str:
     """``spec`` (the default probe) pinned at the revision most of the zoo's results were
     scored with, when they name that Hub probe; else ``spec`` as it is.
@@ -378,6 +440,7 @@ def plan_jobs(
     weights_dir: str | None = None,
     token: str | None = None,
     zoo: Any = None,
+    revisions: SourceRevisions | None = None,
 ) -> list[ProfileJob]:
     """Expand models × datasets × methods into jobs (models outermost, in the order given).
 
@@ -387,7 +450,9 @@ def plan_jobs(
     ``probe`` defaults to the probe the zoo's results of the methods were scored with, at the
     revision most of them were (:func:`results_probe`), and another is refused
     (:func:`refuse_other_probe`); for a zoo without results, to the probe its datasets were
-    profiled with (:func:`~hubselect.data.profile.default_probe`).
+    profiled with (:func:`~hubselect.data.profile.default_probe`). A Hub dataset no job could
+    read a sample of is refused before anything is fetched (:func:`unreadable_datasets`, asked
+    through ``revisions``, which a caller may share with :func:`run_grid`).
 
     >>> jobs = plan_jobs("org/a,org/b", "org/x", methods="lora", probe="./clip")  # doctest: +SKIP
     >>> [j.describe() for j in jobs]  # doctest: +SKIP
@@ -404,6 +469,10 @@ def plan_jobs(
     refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
     refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
     refuse_other_split(((ref.name, ref) for _, ref in refs), zoo)
+    revisions = revisions or SourceRevisions()
+    unreadable = unreadable_datasets(dataset_list, split=split, zoo=zoo, revisions=revisions, token=token)
+    if unreadable:  # before the probes are fetched, and long before a model is
+        raise InputError(next(iter(unreadable.values())))
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
     check_overrides(method_names, recipe_overrides)
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
@@ -442,7 +511,7 @@ def plan_jobs(
                         token=token,
                     )
                 )
-    refuse_other_folders(jobs, zoo, SourceRevisions())
+    refuse_other_folders(jobs, zoo, revisions)
     return jobs
 
 
@@ -781,8 +850,34 @@ class SourceRevisions:
         if ref.kind != "hub":
             return None
         pinned = DatasetRef(ref.kind, ref.location, ref.config, self.dataset(job) or ref.revision, ref.split)
+        # A card or files no sample can be read from as asked (several configs and no default, no
+        # such config or split) is the dataset's fault, not the Hub's: its job could only fail.
         return self._look_up("dataset files", f"{pinned} {ref.split}", lambda: dataset_content(pinned, token=job.token),
-                             unknown="cannot tell what its data files hold now", then="a record made at another commit is redone")
+                             unknown="cannot tell what its data files hold now", then="a record made at another commit is redone",
+                             refuse=(InputError,))
+
+    def unreadable(self, ref: Any, *, token: str | None = None) -> InputError | None:
+        """The :class:`~hubselect.errors.InputError` a sample of Hub dataset ``ref`` (a
+        :class:`~hubselect.data.refs.DatasetRef`) fails with, from its file listing and card
+        (:func:`~hubselect.data.sample.dataset_content`), asked once per dataset; ``None`` when
+        one can be read, or when the Hub cannot tell now (offline, down), quietly: the jobs tell.
+
+        >>> SourceRevisions().unreadable(DatasetRef.parse("org/pets"))  # doctest: +SKIP
+        NoDefaultConfig('dataset org/pets: its card has several configs (cats, dogs) and none is the default; ...')
+        """
+        from hubselect.data.sample import dataset_content
+
+        key = ("readable", f"{ref} {ref.split}")
+        if key not in self._known:
+            try:
+                dataset_content(ref, token=token)
+                self._known[key] = None
+            except InputError as exc:
+                self._known[key] = exc
+            except HubselectError as exc:
+                log.debug("dataset %s: cannot tell now whether a sample can be read (%s); its jobs tell", ref, exc)
+                self._known[key] = None
+        return self._known[key]
 
     def follow(self, job: ProfileJob, record: ProfileRecord) -> ProfileRecord:
         """``record`` moved to the commits the job reads now of its Hub model and dataset, where it
@@ -843,10 +938,15 @@ class SourceRevisions:
         *,
         unknown: str = "cannot tell which revision it is at now",
         then: str = "its records count as done if made from the revision asked for",
+        refuse: tuple[type[HubselectError], ...] = (),
     ) -> Any:
+        """``look_up()``, once per ``(what, source)``; a failure is a warning and ``None``, but for
+        those of ``refuse``, raised: a wrong input is no Hub that cannot tell."""
         if (what, source) not in self._known:
             try:
                 self._known[what, source] = look_up()
+            except refuse:
+                raise
             except HubselectError as exc:
                 log.warning("%s %s: %s (%s); %s", what.split()[0], source, unknown, exc, then)
                 self._known[what, source] = None
@@ -984,9 +1084,11 @@ def profile_grid(
         # Not after hours of fine-tuning: the id, then (one request) that the zoo repo is there.
         check_repo_id(push_to, "push_to", owner=True)
         check_zoo_repo(push_to, token=plan.get("token"))
-    jobs = plan_jobs(models, datasets, methods=methods, zoo=existing_zoo(zoo_dir), **plan)
+    revisions = SourceRevisions()  # each source looked up once, for the plan and the run
+    jobs = plan_jobs(models, datasets, methods=methods, zoo=existing_zoo(zoo_dir), revisions=revisions, **plan)
     writer = ZooWriter(zoo_dir)
-    summary = run_grid(jobs, zoo_dir, executor=executor, force=force, progress=progress, on_outcome=on_outcome, writer=writer)
+    summary = run_grid(jobs, zoo_dir, executor=executor, force=force, progress=progress, on_outcome=on_outcome, writer=writer,
+                       revisions=revisions)
     if push_to:
         summary.pull_request = push_grid(jobs, writer, push_to, token=plan.get("token"))
     return summary
@@ -1008,4 +1110,4 @@ def unique_records(records: Iterable[ProfileRecord]) -> list[ProfileRecord]:
     return list({r.key: r for r in records}.values())
 
 
-__all__ = ["FAILED_TRIES", "GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "beyond_the_recipes", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_other_split", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records"]
+__all__ = ["FAILED_TRIES", "GridSummary", "LackingJobs", "SourceRevisions", "describe_reruns", "existing_zoo", "failed_job", "flagged_models", "lacking_jobs", "plan_jobs", "profilable_models", "profile_grid", "push_grid", "beyond_the_recipes", "refuse_adapters", "refuse_other_folders", "refuse_other_probe", "refuse_other_split", "refuse_shared_keys", "rerun_reason", "results_probe", "run_grid", "unique_records", "unreadable_datasets"]
