@@ -767,6 +767,29 @@ def test_build_and_evaluate_on_a_method_with_too_few_results_say_so_and_name_the
     assert json.loads((tmp_path / "ranker" / "ranker.json").read_text())["zoo"]["method"] == "default"
 
 
+def test_the_command_advised_for_a_method_with_too_few_results_keeps_the_probe_asked_for(planted_zoo, tmp_path, capsys):
+    """On a zoo whose dataset distances two probes measured, `build --method dreambooth --probe P`
+    advised `hubselect build ZOO --out R --method default`, refused as printed ("choose one with
+    --probe"): the advice keeps the --probe of the command it corrects."""
+    import copy
+    import shlex
+
+    from hubselect.zoo import DistanceRecord, ProfileRecord
+
+    zoo = copy.deepcopy(planted_zoo)
+    zoo.add_distances(DistanceRecord(r.dataset_a, r.dataset_b, 2 * r.distance, "local:clip2") for r in planted_zoo.distances.itertuples())
+    zoo.add_distances(DistanceRecord(r.dataset_a, r.dataset_b, 3 * r.distance, "local:clip3") for r in planted_zoo.distances.itertuples())
+    zoo.add_profiles(ProfileRecord("model-0000", dataset, 0.5, method="dreambooth") for dataset in ("data-000", "data-001"))
+    folder = str(zoo.save(tmp_path / "zoo"))
+    out = str(tmp_path / "ranker")
+    assert main(["build", folder, "--method", "dreambooth", "--probe", "local:clip2", "--out", out]) == 2
+    err = capsys.readouterr().err
+    advised = re.search(r"use the default results with `([^`]*)`", err).group(1)
+    assert advised == f"hubselect build {folder} --out {out} --probe local:clip2 --method default", err
+    assert main(shlex.split(advised)[1:]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "ranker" / "ranker.json").read_text())["zoo"]["probe"] == "local:clip2"
+
+
 def test_evaluate_help_says_what_each_metric_is(capsys):
     assert main(["evaluate", "--help"]) == 0
     out = capsys.readouterr().out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +31,9 @@ def _open(zoo_ref: str, method: str | None, probe: str | None, command: str, dat
     from hubselect.zoo.resolve import open_zoo
 
     zoo = open_zoo(zoo_ref, token=SETTINGS.token)
+    # The advised command line keeps the probe asked for: on a zoo whose distances several probes
+    # measured, one without it is refused ("choose one with --probe").
+    command += f" --probe {shlex.quote(probe)}" if probe is not None else ""
     problem = unrankable_because(zoo, zoo_ref, method, command, datasets_needed=datasets_needed)
     if problem:
         raise InputError(problem)

@@ -135,7 +135,7 @@ def ranker_status(repo_id: str, ranker_repo: str | None, method: str | None) -> 
     ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
     hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
     build = _build_advice(repo_id, hub_zoo, method)
-    reason = unrankable_because(hub_zoo, repo_id, method, f"hubselect build {repo_id} --out ranker")
+    reason = unrankable_because(hub_zoo, repo_id, method, f"hubselect build {repo_id}{_probe_option(hub_zoo, method)} --out ranker")
     if reason:
         status = "no-results"
     else:
@@ -198,14 +198,30 @@ def _stale_because(folder: Path, ranker_repo: str, hub_zoo: Zoo, repo_id: str, w
     )
 
 
+def _needs_probe(zoo: Zoo) -> bool:
+    """Whether `build` on ``zoo`` needs --probe: several probes measured its dataset distances,
+    and its default (openai/clip-vit-base-patch32) is none of them."""
+    from hubselect.probes.registry import DEFAULT_PROBE
+
+    return len(zoo.distance_probes) > 1 and DEFAULT_PROBE not in zoo.distance_probes
+
+
+def _probe_option(zoo: Zoo, method: str | None) -> str:
+    """`` --probe P`` for a build on ``zoo`` that needs one (:func:`_needs_probe`): the probe the
+    method's results were scored with where it measured distances, else the first that did."""
+    if not _needs_probe(zoo):
+        return ""
+    probes = [p for p in zoo.distance_probes if p]
+    scored = zoo.results_probe(method) if method else None
+    return f" --probe {scored if scored in probes else probes[0]}"
+
+
 def _build_advice(repo_id: str, zoo: Zoo, method: str | None = None, probe: str | None = None) -> str:
     """The build command for the zoo's ranker, as it works when printed: one method's results, so
     ``--method`` where the zoo holds several, or where one is asked for (``zoo ranker-status
     --method``); one probe's dataset distances, so ``--probe`` where several measured them and
     `build` cannot pick one (none is its default): ``probe`` (the published ranker's), else the
     one the method's results were scored with, else any of them."""
-    from hubselect.probes.registry import DEFAULT_PROBE
-
     methods = zoo.methods
     if method is not None:
         options = f" --method {method}"
@@ -215,7 +231,7 @@ def _build_advice(repo_id: str, zoo: Zoo, method: str | None = None, probe: str 
         options, method = "", (methods[0] if methods else None)
     probes = [p for p in zoo.distance_probes if p]
     choices = []
-    if len(zoo.distance_probes) > 1 and DEFAULT_PROBE not in probes:
+    if _needs_probe(zoo):
         scored = zoo.results_probe(method) if method else None
         chosen = next((p for p in (probe, scored) if p and p in probes), None)
         if chosen:
