@@ -842,3 +842,30 @@ def test_show_gives_each_methods_score_range_where_there_are_several(tmp_path, c
     code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "Z")
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 3}
     assert rows["score range"] == "dreambooth: 300 … 301; lora: 2 … 4", out
+
+
+def test_a_stale_copy_of_a_result_does_not_drop_a_failure_at_the_models_later_commit():
+    """Writer B pulled while the model worked (a result at r1); the model then moved to a broken
+    commit r2, where A's job failed twice. B pushing last dropped A's failure (a record of the key
+    was taken for the later word), and the next refresh ran the broken job again, red. A result
+    that finished before the failure is a stale copy: the failure stays. One that finished after
+    it (the job succeeded since), or that does not say when, settles it as before."""
+    failed = FailedJob("m", "d", "lora", "c", "model m cannot be loaded", "r2", "s1", "2026-11-21T10:00:00+00:00", attempts=2)
+
+    def result(finished_at: str | None) -> Zoo:
+        zoo = Zoo()
+        zoo.add_profiles([ProfileRecord("m", "d", 3.2, "lora", "c", model_revision="r1", dataset_revision="s1",
+                                        details={"finished_at": finished_at} if finished_at else {})])
+        return zoo
+
+    hub = Zoo()
+    hub.add_profiles(result("2026-11-14T09:00:00+00:00").profile_records())
+    hub.failed_jobs = Zoo().failed_jobs
+    hub.add_failed_jobs([failed])
+
+    stale = hub.merge(result("2026-11-14T09:00:00+00:00"))
+    assert [(f.model_revision, f.attempts) for f in stale.failed_job_records()] == [("r2", 2)]
+    assert list(hub.merge(result("2026-11-28T09:00:00+00:00")).failed_job_records()) == []
+    failing = Zoo()
+    failing.add_failed_jobs([failed])
+    assert list(failing.merge(result(None)).failed_job_records()) == []

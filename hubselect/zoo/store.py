@@ -38,7 +38,8 @@ Two ways of upserting, for two kinds of writer:
   after an upgrade revert nothing redone since. Two records that finished at the same time are
   one run whose copy was moved to a new commit by a card edit (``follow``): the copy made at
   the commits the merged model and dataset rows name stays, as those rows are kept by their
-  own dates. Otherwise ``other``'s wins (two imported results, or two made before hubselect
+  own dates (dataset rows have none, and a model may have no row: there a stale copy undoes the
+  move, which the next ``profile`` run makes again for a few lookups). Otherwise ``other``'s wins (two imported results, or two made before hubselect
   noted the time, merge as they always did).
 
 So no writer silently undoes another's later work: two maintainers pull a zoo, one redoes a
@@ -53,7 +54,8 @@ They are replaced whole by key, like records, and a record is the later word on 
 one (a job that succeeds now) drops the key's failure, and so do ``other``'s records in
 :meth:`Zoo.merge` (the later copy; ``self``'s records leave ``other``'s failures alone, as a
 failure there is the later attempt), unless that record was made at the revisions the failure
-names (a stale copy of a job that has succeeded since). A failure at the revisions its key already failed at counts
+names (a stale copy of a job that has succeeded since), or finished before the failure first
+failed (a copy pulled before the model moved to a commit its job fails at). A failure at the revisions its key already failed at counts
 one more attempt on its row (``attempts``), which keeps when it first failed there (``failed_at``) and takes the
 later error: the zoo changes, and is pushed, so that the next refresh on a fresh machine knows to leave out a job
 that failed twice at the revisions it would read (``profile --zoo-models``). Of two copies of one failure at the
@@ -321,10 +323,12 @@ def describe_kept(kept: dict[str, int]) -> str:
     return " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 1 else parts)
 
 
-def _without_keys(failed: pd.DataFrame, records: pd.DataFrame, *, same_revisions: bool = False) -> pd.DataFrame:
+def _without_keys(failed: pd.DataFrame, records: pd.DataFrame, *, same_revisions: bool = False, unless_later: bool = False) -> pd.DataFrame:
     """The failed jobs whose key no row of ``records`` holds (a record is the later word on its
     key); with ``same_revisions``, only rows made at the model and dataset revisions the failure
-    names settle it (a job that succeeded where it failed)."""
+    names settle it (a job that succeeded where it failed). With ``unless_later``, a failure that
+    first failed after the record of its key finished stays (both saying when): that record is a
+    stale copy, pulled before the model moved to a commit its job fails at."""
     if failed.empty or records.empty:
         return failed
     columns = JOB_KEY + (["model_revision", "dataset_revision"] if same_revisions else [])
@@ -332,7 +336,13 @@ def _without_keys(failed: pd.DataFrame, records: pd.DataFrame, *, same_revisions
     def keys(frame: pd.DataFrame) -> pd.MultiIndex:
         return pd.MultiIndex.from_frame(frame[columns].astype(object).where(frame[columns].notna(), None))
 
-    return failed[~keys(failed).isin(keys(records))].reset_index(drop=True)
+    settled = keys(failed).isin(keys(records))
+    if unless_later and settled.any():
+        finished = dict(zip(keys(records), _made_when(records, "records")))
+        failed_when = _made_when(failed, "failed_jobs")
+        record_when = np.array([finished.get(key, np.datetime64("NaT")) for key in keys(failed)], dtype="datetime64[ns]")
+        settled &= ~(failed_when > record_when)  # NaT compares False: a record that does not say when settles it
+    return failed[~settled].reset_index(drop=True)
 
 
 def _most_attempts(merged: pd.DataFrame, mine: pd.DataFrame) -> pd.DataFrame:
@@ -797,7 +807,7 @@ class Zoo:
                 theirs[name] = theirs[name][~later].reset_index(drop=True)
                 kept[name] = int(later.sum())
             tables[name] = (_fill_in if name in FEATURE_TABLES else _upsert)(mine[name], theirs[name], name)
-        mine["failed_jobs"] = _without_keys(self.failed_jobs, theirs["records"])
+        mine["failed_jobs"] = _without_keys(self.failed_jobs, theirs["records"], unless_later=True)
         # A failure at older revisions, pulled before the model moved and the job failed there
         # again, must not reset the count that leaves the job out (profile --zoo-models).
         later = _held_later(mine["failed_jobs"], theirs["failed_jobs"], "failed_jobs")
