@@ -36,6 +36,13 @@ class HubError(HubselectError):
     exit_code = 3
 
 
+class RepoUnavailable(HubError):
+    """The Hub's definite answer that a repo cannot be read: not found (or private), gated,
+    disabled. Asking again later gives the same answer, unlike a Hub that is down or
+    rate-limiting. (A revision the Hub does not know is not one: a short sha some requests
+    resolve and others do not.)"""
+
+
 def check_whole(name: str, value: Any, low: int, high: int | None = None, *, none_for: str | None = None) -> None:
     """Refuse ``value`` unless it is a whole number from ``low`` (to ``high``), naming the parameter;
     ``None`` passes too where ``none_for`` says what it means.

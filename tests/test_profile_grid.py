@@ -479,10 +479,10 @@ def test_a_record_made_from_another_revision_split_or_columns_is_not_done(lora_g
     code, summary, err = profile("--models", model)
     assert code == 0 and (summary["done"], summary["skipped"], summary["reruns"]) == (0, 1, {}), err
 
-    # Another split is refused before any work: the dataset's results are of train (it moves through its profile,
-    # `dataset profile --split test --force`, and only then are they redone: "split changed").
+    # Another split is refused before any work. This dataset has none but train: that is what the refusal says (to
+    # move its results to test with `dataset profile --split test --force`, as for a dataset that has one, would fail).
     code, out, err = run_cli("profile", "--models", f"{model}@{sha2}", "--datasets", dataset, "--zoo", zoo_dir, *tiny_options(probes), "--split", "test")
-    assert (code, out) == (2, "") and f"the zoo's fine-tuning results of {dataset} were made on split 'train'" in err and "pass --split train" in err
+    assert (code, out) == (2, "") and "has no parquet or image files for split 'test'" in err and "(found: train)" in err, err
     # Another caption column is another sample: it runs (and fails here: there is none), and the record stays.
     code, summary, err = profile("--models", f"{model}@{sha2}", "--caption-column", "nosuch")
     assert code == 1 and summary["reruns"] == {"columns changed": 1} and "nosuch" in summary["failures"][0]["reason"]
@@ -926,13 +926,15 @@ def test_a_rerun_without_probe_uses_the_probe_the_zoos_results_were_scored_with_
 def test_a_zoo_scored_with_a_local_probe_asks_for_its_folder(probes, tmp_path):
     from hubselect.profile.grid import plan_jobs
 
-    (job,) = plan_jobs("org/sd", "org/pets", methods="lora", probe=str(probes["clip"]))
+    pets = tmp_path / "pets"  # a local dataset: planning asks the Hub nothing about it
+    pets.mkdir()
+    (job,) = plan_jobs("org/sd", str(pets), methods="lora", probe=str(probes["clip"]))
     zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
     zoo.add_profiles([ProfileRecord("sd", "pets", 30.0, "lora", job.config_hash, details={"probe": job.probe.id})])
     with pytest.raises(InputError) as refused:
-        plan_jobs("org/sd", "org/pets", methods="lora", zoo=zoo)
+        plan_jobs("org/sd", str(pets), methods="lora", zoo=zoo)
     assert str(refused.value) == "the zoo's results were scored with a local probe (local:clip); pass that probe's folder with --probe PATH"
-    (again,) = plan_jobs("org/sd", "org/pets", methods="lora", probe=str(probes["clip"]), zoo=zoo)
+    (again,) = plan_jobs("org/sd", str(pets), methods="lora", probe=str(probes["clip"]), zoo=zoo)
     assert again.key == job.key
 
 
@@ -1185,7 +1187,8 @@ def test_a_dataset_of_several_configs_and_no_default_is_refused_before_any_model
     """`profile --datasets ID` of a card with several configs and none the default was refused
     late: each job downloaded its model, then failed on the card, and the zoo noted a failed job
     per model ("2 failed", exit 1). It is refused up front, as another split is: one line, exit 2,
-    no model asked for, no zoo written. So are a config the card lacks and a split the config lacks."""
+    no model asked for, no zoo written. So are a config the card lacks, a split the config lacks,
+    and a dataset the Hub does not have."""
     from huggingface_hub import HfApi
 
     dataset = hub_repo_id
@@ -1202,6 +1205,13 @@ def test_a_dataset_of_several_configs_and_no_default_is_refused_before_any_model
         assert (code, out) == (2, "") and err.startswith(f"Error: {error}") and err.count("\n") == 1, err
         assert not [e.path for e in hub.request_log if any(model in e.path for model in profile_hub.models)]
         assert not zoo.exists()  # no failed job noted, no zoo folder made
+    # The Hub's answer that no sample can be read, whoever asks again, is refused up front too.
+    for given, error in ((f"{dataset}-nosuch", "was not found on"),):
+        hub.clear_log()
+        code, out, err = run_cli("profile", "--models", ",".join(profile_hub.models), "--datasets", given, "--zoo", zoo, *tiny_options(probes))
+        assert (code, out) == (2, "") and error in err and err.count("\n") == 1, err
+        assert not [e.path for e in hub.request_log if any(model in e.path for model in profile_hub.models)]
+        assert not zoo.exists()
 
     # The config the error names is profiled under its own name.
     code, out, err = run_cli("profile", "--models", profile_hub.models[0], "--datasets", f"{dataset}:cats", "--zoo", zoo, "--format", "json",
@@ -1286,8 +1296,9 @@ def test_a_zoo_holding_results_under_the_bare_id_of_a_repo_of_several_configs_is
     assert (code, out) == (2, "")
     assert err == (
         f"Error: dataset {dataset}: its card has several configs (cats, dogs) and none is the default; pick one as {dataset}:CONFIG, e.g. {dataset}:cats; "
-        f"the zoo's results and profile of {dataset} were made by an earlier hubselect from its first config, cats, under the bare name: to go on with cats, "
-        f"profile {dataset}:cats anew (--datasets {dataset}:cats, and `hubselect dataset profile {dataset}:cats` for its profile); the old rows stay under {dataset}\n"
+        f"the zoo holds results and profile of {dataset} under the bare name, made from the one config hubselect read then (an earlier hubselect "
+        f"read the first, cats, without asking; or the card had one config then): to go on, profile {dataset}:CONFIG anew with the config they "
+        f"were made from (for cats: --datasets {dataset}:cats, and `hubselect dataset profile {dataset}:cats` for its profile); the old rows stay under {dataset}\n"
     )
     assert Zoo.load(zoo).equals(earlier)
 

@@ -28,7 +28,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import HFValidationError, parse_hf_uri, validate_repo_id
 
 from hubselect import __version__
-from hubselect.errors import HubError, InputError
+from hubselect.errors import HubError, InputError, RepoUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -137,15 +137,15 @@ def hub_errors(what: str) -> Iterator[None]:
     except HFValidationError:  # an id no caller checked up front; huggingface_hub refused it before any request
         raise InputError(f"{what}: not a Hub repo id; pass ORG/NAME (e.g. alice/zoo), not a URL or a path") from None
     except GatedRepoError:
-        raise HubError(f"{what} is gated: request access on its Hub page, then pass a token that has access (--token or HF_TOKEN)") from None
+        raise RepoUnavailable(f"{what} is gated: request access on its Hub page, then pass a token that has access (--token or HF_TOKEN)") from None
     except RepositoryNotFoundError:
-        raise HubError(
+        raise RepoUnavailable(
             f"{what} was not found on {endpoint()} (or it is private): check the id, or pass a token with access (--token or HF_TOKEN)"
         ) from None
     except RevisionNotFoundError:
         raise HubError(f"{what}: that revision does not exist; check the branch, tag or commit sha") from None
     except DisabledRepoError:
-        raise HubError(f"{what} has been disabled on the Hub; choose another repo") from None
+        raise RepoUnavailable(f"{what} has been disabled on the Hub; choose another repo") from None
     # The exception says whether the cache could still help. huggingface_hub's cached downloads
     # (snapshot_download, hf_hub_download) fall back to the cache by themselves when the Hub
     # cannot be reached, and raise LocalEntryNotFoundError only for files never fetched. A

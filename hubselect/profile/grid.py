@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from hubselect.errors import HubselectError, InputError
+from hubselect.errors import HubselectError, InputError, RepoUnavailable
 from hubselect.profile.evaluation import EvalConfig
 from hubselect.profile.executors import Executor, JobOutcome, make_executor
 from hubselect.profile.job import ProfileJob, model_key
@@ -327,8 +327,10 @@ def unreadable_datasets(
 
 def _held_under_bare_name(zoo: Any, name: str, first: str) -> str:
     """What to add to the refusal of ``name`` (a repo of several configs, none the default) where
-    the zoo holds results or a profile under that name: an earlier hubselect made them from its
-    ``first`` config. The old rows are left where they are: nothing here removes a result."""
+    the zoo holds results or a profile under that name: made from the one config read then, which
+    is its ``first`` where an earlier hubselect read it without asking, or the card's only config
+    then where the card gained others since (the refusal cannot tell which without reading the
+    card at their commit). The old rows are left where they are: nothing here removes a result."""
     from hubselect.data.profile import zoo_profiles
 
     held = []
@@ -339,8 +341,9 @@ def _held_under_bare_name(zoo: Any, name: str, first: str) -> str:
     if not held:
         return ""
     again = f"--datasets {name}:{first}" + (f", and `hubselect dataset profile {name}:{first}` for its profile" if "profile" in held else "")
-    return (f"; the zoo's {' and '.join(held)} of {name} were made by an earlier hubselect from its first config, {first}, under the bare name: "
-            f"to go on with {first}, profile {name}:{first} anew ({again}); the old rows stay under {name}")
+    return (f"; the zoo holds {' and '.join(held)} of {name} under the bare name, made from the one config hubselect read then "
+            f"(an earlier hubselect read the first, {first}, without asking; or the card had one config then): to go on, profile "
+            f"{name}:CONFIG anew with the config they were made from (for {first}: {again}); the old rows stay under {name}")
 
 
 def records_probe(zoo: Any, spec: str) -> str:
@@ -468,11 +471,12 @@ def plan_jobs(
     refuse_adapters(model_list, zoo)
     refs = [(d, DatasetRef.parse(d, split=split)) for d in dataset_list]
     refuse_shared_keys("datasets", ((d, ref.name, str(ref)) for d, ref in refs))
-    refuse_other_split(((ref.name, ref) for _, ref in refs), zoo)
     revisions = revisions or SourceRevisions()
+    # A dataset no sample can be read from first: moving it to a split it lacks is no way forward.
     unreadable = unreadable_datasets(dataset_list, split=split, zoo=zoo, revisions=revisions, token=token)
     if unreadable:  # before the probes are fetched, and long before a model is
         raise InputError(next(iter(unreadable.values())))
+    refuse_other_split(((ref.name, ref) for _, ref in refs), zoo)
     method_names = parse_methods(methods if methods is not None else (list(recipes) if recipes else None))
     check_overrides(method_names, recipe_overrides)
     chosen = {m: (recipes or {}).get(m) or make_recipe(m, recipe_overrides) for m in method_names}
@@ -859,8 +863,9 @@ class SourceRevisions:
     def unreadable(self, ref: Any, *, token: str | None = None) -> InputError | None:
         """The :class:`~hubselect.errors.InputError` a sample of Hub dataset ``ref`` (a
         :class:`~hubselect.data.refs.DatasetRef`) fails with, from its file listing and card
-        (:func:`~hubselect.data.sample.dataset_content`), asked once per dataset; ``None`` when
-        one can be read, or when the Hub cannot tell now (offline, down), quietly: the jobs tell.
+        (:func:`~hubselect.data.sample.dataset_content`), asked once per dataset, or the Hub's
+        :class:`~hubselect.errors.RepoUnavailable` (not found, gated); ``None``
+        when one can be read, or when the Hub cannot tell now (offline, down), quietly: the jobs tell.
 
         >>> SourceRevisions().unreadable(DatasetRef.parse("org/pets"))  # doctest: +SKIP
         NoDefaultConfig('dataset org/pets: its card has several configs (cats, dogs) and none is the default; ...')
@@ -872,7 +877,7 @@ class SourceRevisions:
             try:
                 dataset_content(ref, token=token)
                 self._known[key] = None
-            except InputError as exc:
+            except (InputError, RepoUnavailable) as exc:  # the Hub's answer too: not found, gated
                 self._known[key] = exc
             except HubselectError as exc:
                 log.debug("dataset %s: cannot tell now whether a sample can be read (%s); its jobs tell", ref, exc)
