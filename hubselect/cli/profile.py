@@ -98,7 +98,8 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     to move a dataset to another split, profile it on that split first (`hubselect dataset
     profile DATASET --split test --force`), then its jobs here run again on it ("split changed").
     So is a Hub dataset no job could read a sample of as given: a card with several configs
-    and none the default (name one: ID:CONFIG), no such config, no files for the split.
+    and none the default (name one: ID:CONFIG), no such config, no files for the split, a
+    repo the Hub does not have or does not let the token read (gated).
     A local folder or file is refused when the zoo holds results, under its name, made from
     another one that is still there with other content: rename one of them.
 
