@@ -14,7 +14,7 @@
    split other than the one the zoo's profile of a Hub dataset was made on (before it has one,
    its results) is refused up front (:func:`refuse_other_split`), and so is a Hub dataset no
    job could read a sample of as given: a card with several configs and no default, no such
-   config or split (:func:`unreadable_datasets`);
+   config or split, a repo not found or gated (:func:`unreadable_datasets`);
 3. run the rest on an executor (local or Ray), writing each record into the zoo as soon as it
    finishes (:class:`~hubselect.profile.journal.ZooWriter`: a crash loses at most the jobs in
    flight), and each failure too (:class:`~hubselect.zoo.FailedJob`: the revisions it was tried
@@ -293,8 +293,9 @@ def unreadable_datasets(
 ) -> dict[str, str]:
     """The Hub datasets of ``datasets`` no job could read a sample of as given, each (as given)
     with its one-line reason: a card with several configs and none the default (named without
-    ``:config``), no such config, no data files for ``split``
-    (:meth:`SourceRevisions.unreadable`: one listing of its files and card per dataset).
+    ``:config``), no such config, no data files for ``split``, a repo the Hub does not have or
+    does not let the token read (:meth:`SourceRevisions.unreadable`: one listing of its files
+    and card per dataset).
 
     Asked before any job runs: a job downloads its model before it reads its dataset, so each
     model of the grid would be fetched, then fail on the dataset and be noted as a failed job.
@@ -302,9 +303,9 @@ def unreadable_datasets(
     card that gains a config must not stop a weekly refresh of the others) and fails once the
     others ran. A Hub that cannot tell now (offline, down) is left to the jobs, as before.
 
-    A zoo made by an earlier hubselect may hold results or a profile under the bare id of a
-    repo it now refuses: hubselect read its first config without asking. The reason says so,
-    and how to go on (:class:`~hubselect.hub.datasets.NoDefaultConfig`).
+    A zoo may hold results or a profile under the bare id of a repo it now refuses: an earlier
+    hubselect read its first config without asking, or the card had one config then. The reason
+    says so, and how to go on (:class:`~hubselect.hub.datasets.NoDefaultConfig`).
 
     >>> unreadable_datasets("org/pets,org/cars", zoo=Zoo.load("my-zoo"))  # doctest: +SKIP
     {'org/pets': "dataset org/pets: its card has several configs (cats, dogs) and none is the default; pick one as org/pets:CONFIG, e.g. org/pets:cats"}
