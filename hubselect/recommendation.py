@@ -325,7 +325,7 @@ def _ranker_for(
 
     instead = f"use a ranker built on this zoo ({build}), or leave --ranker out"
     if isinstance(ranker, Ranker):
-        _check_ranker(ranker, "the given ranker", zoo, zoo_label, fingerprint, notices, probe=probe, methods=methods, instead=instead)
+        _check_ranker(ranker, "the given ranker", zoo, zoo_label, fingerprint, notices, probe=probe, methods=methods, instead=instead, rebuild=build)
         return ranker, {"source": "given"}
     if ranker is not None:
         folder = Path(str(ranker)).expanduser()
@@ -341,7 +341,7 @@ def _ranker_for(
                 raise InputError(f"ranker {str(ranker)!r}: no such folder, and {problem}")
             loaded = Ranker.load(pull_ranker(str(ranker), token=token))
             source = str(ranker)
-        _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices, probe=probe, methods=methods, instead=instead)
+        _check_ranker(loaded, f"the ranker {source}", zoo, zoo_label, fingerprint, notices, probe=probe, methods=methods, instead=instead, rebuild=build)
         return loaded, {"source": source}
     if bundled:
         from hubselect.demo import bundled_paths
@@ -365,7 +365,7 @@ def _ranker_for(
                 # this query's ranker, and the user never chose it. Rank as if none were published.
                 notices.append(f"{unfit[0]}: a ranker built from zoo {zoo_label} ranks instead (cached for next time)")
                 return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False), {"source": "built from the zoo"}
-            _note_revision(loaded, f"the published ranker {published}", zoo, fingerprint, notices)
+            _note_revision(loaded, f"the published ranker {published}", zoo, fingerprint, notices, rebuild=build)
             return loaded, {"source": published}
     return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
 
@@ -408,7 +408,7 @@ def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = Non
 
 def _check_ranker(
     ranker, name: str, zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], notices: list[str],
-    *, probe: str | None = None, methods: Sequence[str] = (), instead: str,
+    *, probe: str | None = None, methods: Sequence[str] = (), instead: str, rebuild: str = "`hubselect build`",
 ) -> None:
     """Refuse a ranker the user chose that cannot rank for ``zoo`` (:func:`_why_unfit`), saying
     what to do ``instead``, or what the reason itself allows (the ranker's method, where the zoo,
@@ -422,7 +422,7 @@ def _check_ranker(
         elif way == "probe":
             instead = f"pass that probe with --probe, or {instead}"
         raise InputError(f"{why}; {instead}")
-    _note_revision(ranker, name, zoo, fingerprint, notices)
+    _note_revision(ranker, name, zoo, fingerprint, notices, rebuild=rebuild)
 
 
 def _why_unfit(ranker, name: str, zoo: Zoo, zoo_label: str, *, probe: str | None = None) -> tuple[str, str] | None:
@@ -465,8 +465,9 @@ def _shared(ranker, zoo: Zoo) -> tuple[set[str], set[str]]:
     return shared_models, set(zoo.dataset_ids) & set(ranker.arrays.datasets)
 
 
-def _note_revision(ranker, name: str, zoo: Zoo, fingerprint: Callable[[], str], notices: list[str]) -> None:
-    """Note a ranker built on another revision of ``zoo``: it ranks by the results it was built on."""
+def _note_revision(ranker, name: str, zoo: Zoo, fingerprint: Callable[[], str], notices: list[str], *, rebuild: str = "`hubselect build`") -> None:
+    """Note a ranker built on another revision of ``zoo``: it ranks by the results it was built on
+    (``rebuild``: the build command that mends it, with --method and --probe where the zoo needs them)."""
     info = ranker.zoo_info
     if info.get("revision") and zoo.meta.revision:
         same = info["revision"] == zoo.meta.revision
@@ -480,7 +481,7 @@ def _note_revision(ranker, name: str, zoo: Zoo, fingerprint: Callable[[], str], 
         f"{name} was built on zoo revision {_short(built_on)}, the zoo is at {_short(_zoo_revision(zoo, fingerprint))}: "
         "rankings use the results it was built on"
         + (f"; {unknown} of the zoo's models are new to it and not ranked" if unknown else "")
-        + " (rebuild it with `hubselect build`)"
+        + f" (rebuild it with {rebuild})"
     )
 
 

@@ -469,6 +469,27 @@ def test_faithful_mode_takes_a_dataset_named_like_a_zoo_dataset(zoo_with_the_fol
     assert nearest["dataset"] == cool_folder.name and nearest["distance"] == pytest.approx(0.0, abs=1e-3)
 
 
+def test_the_note_on_a_ranker_built_on_another_revision_names_a_build_that_works_on_a_zoo_of_several_methods(
+    zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch, capsys
+):
+    """The note said "(rebuild it with `hubselect build`)", which a zoo of several methods refuses
+    ("choose one with --method"): it names the build of the method asked for, which runs as printed."""
+    from hubselect import constants
+    from hubselect.recommendation import recommend
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_profiles(ProfileRecord(r.model, r.dataset, float(r.score) + 5, method="dreambooth") for r in Zoo.load(zoo_dir).records.itertuples())
+    zoo.add_profiles([ProfileRecord("org/newcomer", "data/cool-1", 25.0, method="lora")])
+    folder = zoo.save(tmp_path / "zoo")
+    result = recommend(str(cool_folder), zoo=str(folder), ranker=str(ranker_dir), method="lora", probe=str(tiny_clip_dir()), n=16, top_k=1)
+    (note,) = [n for n in result.notices if "was built on zoo revision" in n]
+    advised = re.search(r"\(rebuild it with `([^`]*)`\)", note).group(1)
+    assert advised == f"hubselect build {folder} --method lora --out DIR", note
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, *shlex.split(advised)[1:])[0] == 0
+
+
 @pytest.mark.parametrize(("table", "key", "column", "value"), [("models", "model", "license", "apache-2.0"), ("datasets", "dataset", "images", 3.0)])
 def test_a_zoo_whose_features_changed_is_another_revision_of_it(table, key, column, value, zoo_dir, ranker_dir, cool_folder, tmp_path, monkeypatch):
     """The learner reads the models' and datasets' features: a zoo whose licenses or sizes changed
