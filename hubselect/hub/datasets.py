@@ -210,6 +210,7 @@ def dataset_files(
     api = hub_api(token)
     with hub_errors(f"dataset {repo_id}"):
         sha = api.dataset_info(repo_id, revision=revision).sha
+        _remember_revision(repo_id, revision, sha)  # as dataset_revision does: this is the branch's commit too
         tree = [_hub_file(f) for f in api.list_repo_tree(repo_id, repo_type="dataset", revision=sha, recursive=True) if hasattr(f, "size")]
         card = _card(api, repo_id, sha, tree)
         chosen = _card_config(card, repo_id, config)

@@ -828,9 +828,8 @@ class SourceRevisions:
         ref = DatasetRef.parse(job.dataset, split=job.split)
         if ref.revision is not None and _SHA.match(ref.revision.lower()):
             return None
-        # A local parquet file's revision counts the image files its rows name, in the job's --image-column.
-        source = ref.location + (f"@{ref.revision}" if ref.revision else "") + (f" --image-column {job.image_column}" if ref.kind == "parquet" and job.image_column else "")
-        return self._look_up("dataset", source, lambda: dataset_revision(ref, token=job.token, image_column=job.image_column))
+        return self._look_up("dataset", _dataset_source(ref, job.image_column),
+                             lambda: dataset_revision(ref, token=job.token, image_column=job.image_column))
 
     def model_content(self, job: ProfileJob) -> tuple[str, str | None] | None:
         """``(commit sha, content)`` of the files the job's Hub model holds at the commit it reads
@@ -854,7 +853,7 @@ class SourceRevisions:
         ref = DatasetRef.parse(job.dataset, split=job.split)
         if ref.kind != "hub":
             return None
-        pinned = DatasetRef(ref.kind, ref.location, ref.config, self.dataset(job) or ref.revision, ref.split)
+        pinned = _pinned(ref, self.dataset(job) or ref.revision)
         # A card or files no sample can be read from as asked (several configs and no default, no
         # such config or split) is the dataset's fault, not the Hub's: its job could only fail.
         return self._look_up("dataset files", f"{pinned} {ref.split}", lambda: dataset_content(pinned, token=job.token),
@@ -876,8 +875,12 @@ class SourceRevisions:
         key = ("readable", f"{ref} {ref.split}")
         if key not in self._known:
             try:
-                dataset_content(ref, token=token)
+                commit, content = dataset_content(ref, token=token)
                 self._known[key] = None
+                # What the run asks next (:meth:`dataset`, :meth:`dataset_content`), answered by
+                # the same listing: not asked again, and not at another commit.
+                self._known.setdefault(("dataset", _dataset_source(ref)), commit)
+                self._known.setdefault(("dataset files", f"{_pinned(ref, commit)} {ref.split}"), (commit, content))
             except (InputError, RepoUnavailable) as exc:  # the Hub's answer too: not found, gated
                 self._known[key] = exc
             except HubselectError as exc:
@@ -957,6 +960,20 @@ class SourceRevisions:
                 log.warning("%s %s: %s (%s); %s", what.split()[0], source, unknown, exc, then)
                 self._known[what, source] = None
         return self._known[what, source]
+
+
+def _dataset_source(ref: Any, image_column: str | None = None) -> str:
+    """How :class:`SourceRevisions` names a dataset source: its location and the revision asked
+    for, and for a local parquet file the ``--image-column`` whose files its revision counts."""
+    column = f" --image-column {image_column}" if ref.kind == "parquet" and image_column else ""
+    return ref.location + (f"@{ref.revision}" if ref.revision else "") + column
+
+
+def _pinned(ref: Any, revision: str | None) -> Any:
+    """``ref`` (a :class:`~hubselect.data.refs.DatasetRef`) at ``revision``."""
+    from hubselect.data.refs import DatasetRef
+
+    return DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split)
 
 
 def _same_revision(asked: str | None, made_from: str | None, now: str | None, requested: Mapping[str, Any] | None, name: str) -> bool:
