@@ -256,6 +256,20 @@ def test_several_configs_and_no_default_are_refused_as_datasets_refuses(hub, hub
         load_dataset_sample(hub_repo_id, n=10, progress=False)
 
 
+def _seed_conversion(hub, repo_id: str, token: str, tmp_path, config: str) -> None:
+    """The Hub's parquet conversion of ``config``'s train split (12 rows), as the dataset viewer
+    writes it: ``CONFIG/train/0000.parquet`` on the ``refs/convert/parquet`` ref."""
+    from hubselect.testing.tiny import write_parquet_shards
+
+    write_parquet_shards(tmp_path / "staging", 12, shards=1, row_group_size=4, seed=3)
+    (tmp_path / "conversion" / config / "train").mkdir(parents=True)
+    (tmp_path / "staging" / "data" / "train-00000-of-00001.parquet").rename(tmp_path / "conversion" / config / "train" / "0000.parquet")
+    api = HfApi(token=token)
+    api.create_branch(repo_id, branch="conversion", repo_type="dataset")
+    api.upload_folder(repo_id=repo_id, folder_path=str(tmp_path / "conversion"), repo_type="dataset", revision="conversion")
+    hub.set_ref(repo_id, "refs/convert/parquet", "conversion", repo_type="dataset")
+
+
 def _webdataset(folder, shards: int = 2, per_shard: int = 4):
     """Webdataset shards (a jpg and a txt caption per sample) in ``folder``."""
     import io
@@ -280,7 +294,7 @@ def test_data_in_another_format_is_read_from_the_conversion_never_from_preview_i
     """Webdataset shards and the card's example images: the shards are the data (through the Hub's parquet conversion)."""
     import numpy as np
 
-    from hubselect.testing.tiny import encode, style_image, write_parquet_shards
+    from hubselect.testing.tiny import encode, style_image
 
     _webdataset(tmp_path / "repo" / "shards")  # no split names: the whole repo is train, previews included
     (tmp_path / "repo" / "examples").mkdir()
@@ -297,13 +311,7 @@ def test_data_in_another_format_is_read_from_the_conversion_never_from_preview_i
     )
 
     # Once the Hub has converted it, the conversion is read.
-    write_parquet_shards(tmp_path / "staging", 12, shards=1, row_group_size=4, seed=3)
-    (tmp_path / "conversion" / "default" / "train").mkdir(parents=True)
-    (tmp_path / "staging" / "data" / "train-00000-of-00001.parquet").rename(tmp_path / "conversion" / "default" / "train" / "0000.parquet")
-    api = HfApi(token=hub_token)
-    api.create_branch(hub_repo_id, branch="conversion", repo_type="dataset")
-    api.upload_folder(repo_id=hub_repo_id, folder_path=str(tmp_path / "conversion"), repo_type="dataset", revision="conversion")
-    hub.set_ref(hub_repo_id, "refs/convert/parquet", "conversion", repo_type="dataset")
+    _seed_conversion(hub, hub_repo_id, hub_token, tmp_path, "default")
     sample = load_dataset_sample(hub_repo_id, n=8, progress=False)
     assert sample.details["converted"] and sample.total == 12
     assert all(source.startswith("default/train/0000.parquet") for source in sample.sources)
@@ -314,8 +322,6 @@ def test_webdataset_of_the_cards_default_config_is_read_from_that_configs_conver
     and that is what is read without a config named, as `datasets` picks `cats`."""
     import datasets
 
-    from hubselect.testing.tiny import write_parquet_shards
-
     _webdataset(tmp_path / "repo" / "shards")
     (tmp_path / "repo" / "README.md").write_text(
         "---\nconfigs:\n- config_name: cats\n  default: true\n  data_files:\n  - split: train\n    path: shards/*.tar\n---\n"
@@ -324,13 +330,7 @@ def test_webdataset_of_the_cards_default_config_is_read_from_that_configs_conver
     with pytest.raises(InputError, match=f"dataset {hub_repo_id} config 'cats': split 'train' is in .tar files .* at {sha[:12]}"):
         load_dataset_sample(hub_repo_id, n=8, progress=False)
 
-    write_parquet_shards(tmp_path / "staging", 12, shards=1, row_group_size=4, seed=3)
-    (tmp_path / "conversion" / "cats" / "train").mkdir(parents=True)
-    (tmp_path / "staging" / "data" / "train-00000-of-00001.parquet").rename(tmp_path / "conversion" / "cats" / "train" / "0000.parquet")
-    api = HfApi(token=hub_token)
-    api.create_branch(hub_repo_id, branch="conversion", repo_type="dataset")
-    api.upload_folder(repo_id=hub_repo_id, folder_path=str(tmp_path / "conversion"), repo_type="dataset", revision="conversion")
-    hub.set_ref(hub_repo_id, "refs/convert/parquet", "conversion", repo_type="dataset")
+    _seed_conversion(hub, hub_repo_id, hub_token, tmp_path, "cats")
 
     assert datasets.load_dataset_builder(hub_repo_id).config.name == "cats"
     for name in (hub_repo_id, f"{hub_repo_id}:cats"):
