@@ -206,41 +206,42 @@ def _needs_probe(zoo: Zoo) -> bool:
     return len(zoo.distance_probes) > 1 and DEFAULT_PROBE not in zoo.distance_probes
 
 
-def _probe_option(zoo: Zoo, method: str | None) -> str:
-    """`` --probe P`` for a build on ``zoo`` that needs one (:func:`_needs_probe`): the probe the
-    method's results were scored with where it measured distances, else the first that did."""
-    if not _needs_probe(zoo):
-        return ""
+def _chosen_probe(zoo: Zoo, method: str | None, probe: str | None = None) -> str | None:
+    """The probe a build on ``zoo`` that needs one (:func:`_needs_probe`) is advised: ``probe``
+    (the published ranker's), else the one the method's results were scored with, where it
+    measured the zoo's distances; None where neither did."""
     probes = [p for p in zoo.distance_probes if p]
     scored = zoo.results_probe(method) if method else None
-    return f" --probe {scored if scored in probes else probes[0]}"
+    return next((p for p in (probe, scored) if p and p in probes), None)
+
+
+def _probe_option(zoo: Zoo, method: str | None) -> str:
+    """`` --probe P`` for a build on ``zoo`` that needs one (:func:`_needs_probe`): the probe
+    :func:`_chosen_probe` advises, else the first that measured distances."""
+    if not _needs_probe(zoo):
+        return ""
+    return f" --probe {_chosen_probe(zoo, method) or next(p for p in zoo.distance_probes if p)}"
 
 
 def _build_advice(repo_id: str, zoo: Zoo, method: str | None = None, probe: str | None = None) -> str:
     """The build command for the zoo's ranker, as it works when printed: one method's results, so
     ``--method`` where the zoo holds several, or where one is asked for (``zoo ranker-status
     --method``); one probe's dataset distances, so ``--probe`` where several measured them and
-    `build` cannot pick one (none is its default): ``probe`` (the published ranker's), else the
-    one the method's results were scored with, else any of them."""
+    `build` cannot pick one (none is its default): :func:`_chosen_probe`, else a choice."""
     methods = zoo.methods
+    options, choices = "", []
     if method is not None:
         options = f" --method {method}"
     elif len(methods) > 1:
-        options, method = " --method M", None
-    else:
-        options, method = "", (methods[0] if methods else None)
-    probes = [p for p in zoo.distance_probes if p]
-    choices = []
+        options = " --method M"
+        choices.append(f"M: one of {', '.join(methods)}")
+    elif methods:
+        method = methods[0]
     if _needs_probe(zoo):
-        scored = zoo.results_probe(method) if method else None
-        chosen = next((p for p in (probe, scored) if p and p in probes), None)
-        if chosen:
-            options += f" --probe {chosen}"
-        else:
-            options += " --probe P"
-            choices.append(f"P: one of {', '.join(probes)}")
-    if " --method M" in options:
-        choices.insert(0, f"M: one of {', '.join(methods)}")
+        chosen = _chosen_probe(zoo, method, probe)
+        options += f" --probe {chosen or 'P'}"
+        if chosen is None:
+            choices.append(f"P: one of {', '.join(p for p in zoo.distance_probes if p)}")
     return f"`hubselect build {repo_id}{options} --out ranker`" + (f" ({'; '.join(choices)})" if choices else "")
 
 
