@@ -91,6 +91,23 @@ def test_push_merges_with_what_the_repo_holds(hub, hub_token, hub_repo_id):
     assert len(Zoo.pull(hub_repo_id, revision=first_sha, token=hub_token).records) == 3
 
 
+def test_pushing_an_unchanged_folder_again_after_another_writer_commits_nothing(hub, hub_token, hub_repo_id):
+    """A commit would make the repo's ranker stale (it names the zoo commit it was built on)."""
+    from huggingface_hub import HfApi
+
+    from hubselect.zoo.records import DistanceRecord
+
+    def writer(prefix: str) -> Zoo:
+        zoo = small_zoo(prefix)
+        zoo.add_distances([DistanceRecord(f"{prefix}/d0", f"{prefix}/d1", 3.0, "")])
+        return zoo
+
+    writer("alice").push(hub_repo_id, token=hub_token)
+    head = writer("bob").push(hub_repo_id, token=hub_token)
+    assert writer("alice").push(hub_repo_id, token=hub_token) == head
+    assert HfApi(token=hub_token).dataset_info(hub_repo_id).sha == head
+
+
 def test_a_stale_copy_pushed_last_keeps_the_later_results_and_model_row_on_the_hub(hub, hub_token, hub_repo_id, tmp_path, capsys):
     """The README's pull / work / push with two maintainers: B pulls; A redoes a result at the
     model's new commit, recrawls it and pushes; B pushes its older copy with work of its own."""

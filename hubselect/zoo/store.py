@@ -172,7 +172,15 @@ def _empty(table: str) -> pd.DataFrame:
 
 
 def _upsert(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Rows of ``new`` replace rows of ``old`` with the same key; other rows are kept."""
+    """Rows of ``new`` replace rows of ``old`` with the same key, in their place; other rows
+    are kept, and ``new``'s other rows follow. A zoo merged with a copy of part of itself
+    (a folder pushed again) so keeps its files byte for byte, and the push commits nothing.
+
+    >>> old = pd.DataFrame({"dataset_a": ["a", "c"], "dataset_b": ["b", "d"], "distance": [1.0, 2.0], "probe": ["", ""]})
+    >>> new = pd.DataFrame({"dataset_a": ["e", "a"], "dataset_b": ["f", "b"], "distance": [3.0, 1.5], "probe": ["", ""]})
+    >>> _upsert(old, new, "distances")[["dataset_a", "distance"]].values.tolist()
+    [['a', 1.5], ['c', 2.0], ['e', 3.0]]
+    """
     if new.empty:
         return old
     key = TABLES[table][1]
@@ -180,7 +188,9 @@ def _upsert(old: pd.DataFrame, new: pd.DataFrame, table: str) -> pd.DataFrame:
         merged = new
     else:
         merged = pd.concat([old, new], ignore_index=True)
-    merged = merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+    place = merged.groupby(key, sort=False, dropna=False).ngroup()
+    merged = merged.drop_duplicates(subset=key, keep="last")
+    merged = merged.iloc[place[merged.index].argsort(kind="stable")].reset_index(drop=True)
     leading = TABLES[table][0]
     return merged[leading + [c for c in merged.columns if c not in leading]]
 
