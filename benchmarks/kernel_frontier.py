@@ -63,7 +63,6 @@ def frontier(arrays: ZooArrays, config: RankerConfig) -> dict:
     for target in targets:
         t = arrays.dataset_index(target)
         models = np.flatnonzero(arrays.known[:, t])
-        names = [arrays.models[i] for i in models]
         true = arrays.scores[models, t]
         ordered = np.sort(true)[::-1] if arrays.higher_is_better else np.sort(true)
         margins[target] = float(abs(ordered[0] - ordered[1])) if ordered.size > 1 else math.nan
@@ -77,7 +76,7 @@ def frontier(arrays: ZooArrays, config: RankerConfig) -> dict:
         for name, prior in {"prior, selected per fit": selected, **fixed}.items():
             predictions[name] = prior.table(evidence, row, own)[models, 0]
         for name, predicted in predictions.items():
-            rows[name].append(selection_metrics(true, predicted, arrays.higher_is_better, names))
+            rows[name].append(selection_metrics(true, predicted, arrays.higher_is_better))
         print(f"  {target}", file=sys.stderr)
     summary = {}
     for name, per in rows.items():

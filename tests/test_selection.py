@@ -170,14 +170,55 @@ def test_rel1_is_undefined_where_scores_are_not_all_positive():
     assert random_metrics(np.array([0.5, 1.0]), True)["rel1"] == pytest.approx(0.75)
 
 
-def negative_score_zoo():
-    """The tester's zoo: log-likelihood-like scores, higher is better, all below 0."""
+def test_tied_predictions_score_as_their_expectation_not_by_the_models_order():
+    """A predictor that ties models has no opinion on their order: it scores the mean over every
+    order of the tied models (NDCG: McSherry & Najork 2008), whatever order the models are listed in."""
+    true = np.array([0.9, 0.5, 0.7, 0.1, 0.3, 0.2, 0.8])
+    tied = np.array([2.0, 2.0, 1.0, 1.0, 1.0, 0.0, 0.0])  # {0.9, 0.5} tie at the top, then {0.7, 0.1, 0.3}, then {0.2, 0.8}
+    groups = [np.flatnonzero(tied == value) for value in (2.0, 1.0, 0.0)]
+    orders = [np.concatenate(order) for order in itertools.product(*(itertools.permutations(g) for g in groups))]
+    every_order = [selection_metrics(true, -np.argsort(order).astype(float), True) for order in orders]
+    m = selection_metrics(true, tied, True)
+    assert m["top1_hit"] == 0.5 and m["top1_score"] == pytest.approx(0.7)  # one of the two tied at the top is the best
+    for key in ("top1_hit", "top1_score", "rel1", "regret", "ndcg5"):
+        assert m[key] == pytest.approx(np.mean([o[key] for o in every_order])), key
+    listed_backwards = selection_metrics(true[::-1], tied[::-1], True)
+    assert listed_backwards == pytest.approx(m)
+    # No opinion at all (every prediction NaN, or all equal) is chance.
+    assert selection_metrics(true, np.full(true.size, np.nan), True) == pytest.approx(random_metrics(true, True))
+    fid = 60.0 - 50.0 * true
+    assert selection_metrics(fid, np.zeros(true.size), False) == pytest.approx(random_metrics(fid, False))
+
+
+def test_renaming_the_models_of_a_target_no_predictor_can_know_changes_no_metric():
+    """d2's two models have no results elsewhere: every predictor ties them, and its top-1 hit
+    was decided by which name sorts first (1.0 named one way, 0.0 the other)."""
+    known = {"d0": {"A": 10, "B": 20, "C": 30}, "d1": {"A": 12, "B": 11, "C": 40}, "d3": {"A": 12, "B": 11, "C": 25}}
+    reports = [
+        evaluate(zoo_from_scores({**known, "d2": {best: 5, worst: 9}}, higher_is_better=False), ["d2"], SMALL)["targets"]["d2"]
+        for best, worst in (("Y", "X"), ("V", "W"))  # the best model sorts last, then first
+    ]
+    assert reports[0]["method"] == reports[1]["method"] and reports[0]["baselines"] == reports[1]["baselines"]
+    for metrics in [reports[0]["method"], *reports[0]["baselines"].values()]:
+        assert metrics["top1_hit"] == 0.5 and metrics["top1_score"] == 7.0 and metrics["regret"] == 2.0
+
+
+def zoo_from_scores(scores: dict[str, dict[str, float]], *, higher_is_better: bool = True, before: dict[str, dict[str, float]] | None = None):
+    """A zoo of ``{dataset: {model: score}}`` (and pre-fine-tuning scores, where given)."""
     from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
 
-    zoo = Zoo(ZooMeta(score="score", higher_is_better=True))
-    scores = {"d1": (-1, -5, -3), "d2": (-2, -6, -4), "d3": (-1.5, -7, -3.5)}
-    zoo.add_profiles(ProfileRecord(f"m{i}", d, float(s)) for d, row in scores.items() for i, s in enumerate(row, start=1))
+    zoo = Zoo(ZooMeta(score="score", higher_is_better=higher_is_better))
+    zoo.add_profiles(
+        ProfileRecord(model, dataset, float(score), score_before=(before or {}).get(dataset, {}).get(model))
+        for dataset, row in scores.items() for model, score in row.items()
+    )
     return zoo
+
+
+def negative_score_zoo():
+    """The tester's zoo: log-likelihood-like scores, higher is better, all below 0."""
+    scores = {"d1": (-1, -5, -3), "d2": (-2, -6, -4), "d3": (-1.5, -7, -3.5)}
+    return zoo_from_scores({d: {f"m{i}": s for i, s in enumerate(row, start=1)} for d, row in scores.items()})
 
 
 def test_evaluate_leaves_rel1_out_where_scores_are_not_all_positive_and_says_why_once(tmp_path, capsys):

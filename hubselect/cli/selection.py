@@ -157,6 +157,10 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     spearman    rank correlation of the same (both: +1 = perfectly right)
     ndcg5       NDCG@5, gains = the target's min–max normalised true score
 
+    Models a predictor ties are scored as the mean over their orders, never by their names: a
+    tie at the top counts as the share of the tied models that are a true best (top1_hit), and
+    the mean of their scores (top1_score, rel1, regret).
+
     The report (--format json, or --json FILE) is:
 
     \b
@@ -169,7 +173,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
      "targets": {name: {"models": n, "best_models": [...],
                         "method": {metric: value},
                         "baselines": {name: {metric: value}},
-                        "predicted_top1": {"method": model, <baseline>: model},
+                        "predicted_top1": {"method": model, <baseline>: model},  # ties: first by name
                         "prior": "<prior setting chosen in the fold>",
                         "selected": "<embedding set>/<regularisation>/<rounds>x<shrinkage>",
                         "seconds": s}},

@@ -111,7 +111,7 @@ def evaluate(
         if before is not None:
             predictions["initial_score"] = before
 
-        metrics = {name: selection_metrics(true, pred, arrays.higher_is_better, model_names) for name, pred in predictions.items()}
+        metrics = {name: selection_metrics(true, pred, arrays.higher_is_better) for name, pred in predictions.items()}
         metrics["random"] = random_metrics(true, arrays.higher_is_better)
         best = float(np.max(true)) if arrays.higher_is_better else float(np.min(true))
         order = ["average_best", "nearest_dataset", "features_only", "random", "initial_score"]
@@ -175,5 +175,8 @@ def _rel1_notice(targets: list[str], total: int) -> str:
 
 
 def _top1(predicted: np.ndarray, names: list[str]) -> str:
+    """The model a report names as a predictor's top-1: among models tied at the top, the first
+    by name, so that it reads the same on every run; the metrics score the tie as the mean over
+    those models (:mod:`hubselect.rank.metrics`), not as this one."""
     filled = np.where(np.isnan(predicted), -np.inf, predicted)
     return names[min(range(len(names)), key=lambda i: (-filled[i], names[i]))]

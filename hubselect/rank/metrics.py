@@ -3,7 +3,7 @@
 All metrics compare a predicted score per model (higher = predicted better, whatever the
 zoo's direction) with the true scores of the target's models:
 
-- ``top1_hit``: the predicted top-1 is a true best model (ties count as hits).
+- ``top1_hit``: the predicted top-1 is a true best model (ties in the true score count as hits).
 - ``top1_score``: the true score of the predicted top-1.
 - ``rel1``: ``top1_score / best`` (higher is better) or ``best / top1_score`` (lower is better);
   a ratio means something only on a positive scale, so it is undefined (NaN) on a target whose
@@ -15,7 +15,14 @@ zoo's direction) with the true scores of the target's models:
   that output is in the true score. A constant prediction has no correlation: 0.
 - ``ndcg5``: NDCG@5 with gains = the target's min–max normalised true score (1 = best).
 
-Ties in the prediction are broken by model id, so the predicted top-1 is deterministic.
+Ties in the prediction are scored as their expectation over the orders of the tied models,
+never by breaking them on the models' names or positions: a predictor with no opinion on which
+of two models is better must not hit or miss by how they happen to be named. So ``top1_*``,
+``rel1`` and ``regret`` are means over the models tied at the top (``top1_hit`` = the share of
+them that are a true best), and NDCG gives each position of a tied group the group's mean gain
+(McSherry & Najork, "Computing information retrieval performance measures efficiently in the
+presence of tied scores", 2008). A prediction that ties every model scores what chance does
+(:func:`random_metrics`).
 """
 
 from __future__ import annotations
@@ -66,15 +73,17 @@ def _correlation(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better: bool, names: list[str] | None = None) -> dict[str, float]:
-    """Metrics of one prediction on one target.
+def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better: bool) -> dict[str, float]:
+    """Metrics of one prediction on one target; tied predictions scored as their expectation.
 
-    ``predicted``: higher = predicted better; NaN (no opinion) ranks below every number and
-    counts as the lowest prediction in the correlations.
+    ``predicted``: higher = predicted better; NaN (no opinion) ranks below every number, all
+    NaNs tied, and counts as the lowest prediction in the correlations.
 
     >>> m = selection_metrics(np.array([0.9, 0.8, 0.7]), np.array([3.0, 2.0, 1.0]), True)
     >>> m["top1_hit"], m["spearman"], m["ndcg5"]
     (1.0, 1.0, 1.0)
+    >>> selection_metrics(np.array([0.9, 0.8, 0.7]), np.array([1.0, 1.0, 0.0]), True)["top1_hit"]  # a tie at the top
+    0.5
     """
     true = np.asarray(true, dtype=float)
     predicted = np.asarray(predicted, dtype=float)
@@ -82,21 +91,22 @@ def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better:
         predicted = np.zeros_like(true)
     floor = np.nanmin(predicted)
     predicted = np.where(np.isnan(predicted), floor - 1.0 if np.isfinite(floor) else 0.0, predicted)
-    # Sort by predicted score (descending), then by name (or position): a deterministic ranking.
-    tie_break = np.asarray(names) if names is not None else np.arange(true.size)
-    order = np.lexsort((tie_break, -predicted))
+    # Groups of equal prediction, best predicted first: group 0 is the tied top.
+    _, group, sizes = np.unique(-predicted, return_inverse=True, return_counts=True)
     best = float(np.max(true)) if higher_is_better else float(np.min(true))
-    top = float(true[order[0]])
+    top = true[group == 0]
     oriented = true if higher_is_better else -true
     gains = _gains(true, higher_is_better)
     disc = _discounts(true.size)
-    dcg = float(np.sum(gains[order[: disc.size]] * disc))
+    # Expected DCG over the orders within each tied group: every position of a group gets its mean gain.
+    expected_gains = np.repeat(np.bincount(group, weights=gains) / sizes, sizes)
+    dcg = float(np.sum(expected_gains[: disc.size] * disc))
     ideal = float(np.sum(np.sort(gains)[::-1][: disc.size] * disc))
     return {
-        "top1_hit": float(top == best),
-        "top1_score": top,
-        "rel1": _rel(top, best, higher_is_better) if rel1_defined(true) else math.nan,
-        "regret": abs(best - top),
+        "top1_hit": float(np.mean(top == best)),
+        "top1_score": float(np.mean(top)),
+        "rel1": float(np.mean([_rel(float(t), best, higher_is_better) for t in top])) if rel1_defined(true) else math.nan,
+        "regret": float(np.mean(np.abs(best - top))),
         "pearson": _correlation(predicted, oriented),
         "spearman": _correlation(rankdata(predicted), rankdata(oriented)),
         "ndcg5": dcg / ideal if ideal > 0 else 1.0,
