@@ -245,6 +245,51 @@ def test_evaluate_leaves_rel1_out_where_scores_are_not_all_positive_and_says_why
     assert "| **hubselect** | 1.000 | -1.500 | – | 0.000 |" in card, card
 
 
+#: Four models on three datasets that tell them apart, and on d3, where every model scores the same.
+SATURATED = {
+    "d1": {"m1": 0.9, "m2": 0.5, "m3": 0.7, "m4": 0.6},
+    "d2": {"m1": 0.8, "m2": 0.4, "m3": 0.75, "m4": 0.5},
+    "d3": {"m1": 1.0, "m2": 1.0, "m3": 1.0, "m4": 1.0},
+    "d4": {"m1": 0.85, "m2": 0.45, "m3": 0.6, "m4": 0.65},
+}
+
+
+def test_a_target_on_which_every_model_scores_the_same_is_left_out_of_every_mean_and_named(tmp_path, capsys):
+    """On a saturated dataset any ranking is as right as another: counted in, it gave every
+    predictor, chance included, a top-1 hit and NDCG 1, and every margin a certain 0."""
+    zoo = str(zoo_from_scores(SATURATED).save(tmp_path / "saturated"))
+    assert main(["evaluate", zoo, "--json", str(tmp_path / "report.json")]) == 0
+    captured = capsys.readouterr()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(report["targets"]) == ["d1", "d2", "d4"] and report["targets_left_out"] == {"d3": "every model scores the same"}
+    rows = list(report["targets"].values())
+    for name, means in [("method", report["method"]), *report["baselines"].items()]:
+        per_target = [row["method"] if name == "method" else row["baselines"][name] for row in rows]
+        for metric in METRICS:
+            assert means[metric] == pytest.approx(np.mean([m[metric] for m in per_target])), (name, metric)
+    assert {m["targets"] for by_metric in report["margins"].values() for m in by_metric.values()} == {3}
+    assert report["baselines"]["random"]["top1_hit"] == pytest.approx(0.25)  # not 0.5: d3's sure hit is not in it
+    assert captured.err.count("note: left out: d3 (every model scores the same") == 1, captured.err
+    assert "over 3 target(s)" in captured.out
+
+
+@pytest.mark.parametrize(
+    ("scores", "targets", "instead"),
+    [
+        (SATURATED, ["--targets", "d3"], "choose targets whose models score differently: d1, d2, d4"),
+        ({"d1": {"m1": 3, "m2": 3}, "d2": {"m1": 5, "m2": 5, "m3": 5}}, [], "add results that tell the models apart with `hubselect profile` or `hubselect zoo import`"),
+    ],
+    ids=["asked-for", "whole-zoo"],
+)
+def test_evaluating_only_targets_where_every_model_scores_the_same_says_what_to_evaluate_instead(scores, targets, instead, tmp_path, capsys):
+    zoo = str(zoo_from_scores(scores).save(tmp_path / "zoo"))
+    assert main(["evaluate", zoo, *targets, "--json", str(tmp_path / "report.json")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith("Error: nothing to evaluate: every model scores the same on ") and captured.err.endswith(f"; {instead}\n"), captured.err
+    assert not (tmp_path / "report.json").exists()
+
+
 # -- the report -----------------------------------------------------------------------------------
 
 

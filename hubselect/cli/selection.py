@@ -144,8 +144,9 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
 
     For each target, every model→target result leaves the graph and the training rows (the
     target keeps its features and distances), the ranker is refitted and ranks the target's
-    models; so the zoo needs at least two datasets with results for 2+ models. The metrics, per
-    target (then their mean over targets):
+    models; so the zoo needs at least two datasets with results for 2+ models. A target on which
+    every model scores the same is left out, and named: any ranking is as right as another there.
+    The metrics, per target (then their mean over targets):
 
     \b
     top1_hit    the predicted top-1 is a true best model (ties count)
@@ -180,6 +181,8 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
      "zoo": {"score": name, "higher_is_better": bool, "repo": id, "revision": sha,
              "method": name, "probe": id, "fingerprint": hash},  # the zoo and the ranker configuration
      "config": {...},                               # evaluated, as a ranker.json records them
+     "targets_left_out": {name: why},  # only if any: every model scores the same there,
+                                       # so it is in no mean or margin
      "notices": [sentence, ...]}   # only when something needs explaining,
                                    # e.g. rel1 undefined (null) where scores are not all > 0
     """

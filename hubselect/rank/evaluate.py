@@ -35,6 +35,30 @@ def evaluable_targets(arrays: ZooArrays) -> list[str]:
     return [d for j, d in enumerate(arrays.datasets) if arrays.known[:, j].sum() >= 2]
 
 
+#: Why :func:`targets_left_out` leaves a target out.
+SAME_SCORE = "every model scores the same"
+
+
+def targets_left_out(arrays: ZooArrays, targets: Sequence[str]) -> dict[str, str]:
+    """The targets among ``targets`` on which no ranking can be scored, each with why.
+
+    Where every model scores the same, any ranking of the models is as right as any other:
+    every predictor, chance included, would hit a best model with NDCG 1, and a correlation with
+    a constant is undefined. Counted in, such a target would add the same figures to every
+    predictor's mean and a certain 0 to every margin (narrowing its interval), so it is left out
+    for all of them alike.
+
+    >>> targets_left_out(arrays, ["saturated", "d1"])  # doctest: +SKIP
+    {'saturated': 'every model scores the same'}
+    """
+    out = {}
+    for target in targets:
+        t = arrays.dataset_index(target)
+        if np.ptp(arrays.scores[np.flatnonzero(arrays.known[:, t]), t]) == 0:
+            out[target] = SAME_SCORE
+    return out
+
+
 def resolve_targets(arrays: ZooArrays, targets: Sequence[str] | None) -> list[str]:
     """The requested targets, checked; all evaluable datasets when none are requested.
 
@@ -54,8 +78,7 @@ def resolve_targets(arrays: ZooArrays, targets: Sequence[str] | None) -> list[st
         return valid
     unknown = [t for t in targets if t not in valid]
     if unknown:
-        listed = ", ".join(valid[:LISTED]) + (f", … ({len(valid)} in all)" if len(valid) > LISTED else "")
-        raise InputError(f"unknown target(s) {', '.join(unknown)}; valid targets (datasets with results for 2+ models): {listed}")
+        raise InputError(f"unknown target(s) {', '.join(unknown)}; valid targets (datasets with results for 2+ models): {_listed(valid)}")
     return list(dict.fromkeys(targets))
 
 
@@ -78,8 +101,11 @@ def evaluate(
     ``zoo`` (score, direction, repo, revision, method, fingerprint: as a ranker's ``ranker.json``
     records its zoo) and ``config`` (the :class:`RankerConfig`) say what was evaluated.
     ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores;
-    ``notices`` (a list of sentences) only when there is something to explain, e.g. targets
-    whose scores are not all positive, where ``rel1`` is undefined (NaN, left out of the means).
+    ``targets_left_out`` (``{target: why}``) only when some target cannot be scored
+    (:func:`targets_left_out`: it is in none of the means and margins, nor under ``targets``);
+    ``notices`` (a list of sentences) only when there is something to explain, e.g. those
+    targets, or targets whose scores are not all positive, where ``rel1`` is undefined (NaN,
+    left out of the means).
 
     >>> report = evaluate(zoo, targets=["glue/cola"])  # doctest: +SKIP
     >>> report["method"]["spearman"]  # doctest: +SKIP
@@ -88,6 +114,10 @@ def evaluate(
     targets = check_names("targets", targets, "dataset names")
     arrays = ZooArrays.from_zoo(zoo)
     names = resolve_targets(arrays, targets)
+    left_out = targets_left_out(arrays, names)
+    names = [t for t in names if t not in left_out]
+    if not names:
+        raise InputError(_nothing_to_score(arrays, left_out))
     only_features = config.without_embeddings()
     per_target: dict[str, Any] = {}
     without_rel1: list[str] = []
@@ -148,8 +178,14 @@ def evaluate(
         "targets": per_target,
         **_evaluated(zoo, arrays, config),
     }
+    notices = []
+    if left_out:
+        report["targets_left_out"] = left_out
+        notices.append(_left_out_notice(list(left_out)))
     if without_rel1:
-        report["notices"] = [_rel1_notice(without_rel1, len(names))]
+        notices.append(_rel1_notice(without_rel1, len(names)))
+    if notices:
+        report["notices"] = notices
     return report
 
 
@@ -162,6 +198,27 @@ def _evaluated(zoo, arrays: ZooArrays, config: RankerConfig) -> dict[str, Any]:
     another zoo, another method or the zoo before a rebuild, whose dataset names are the same.
     """
     return {"zoo": describe_zoo(zoo, arrays), "config": config.to_dict()}
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:LISTED]) + (f", … ({len(names)} in all)" if len(names) > LISTED else "")
+
+
+def _left_out_notice(targets: list[str]) -> str:
+    """Which targets the means and margins leave out (:func:`targets_left_out`), and why."""
+    return f"left out: {_listed(targets)} ({SAME_SCORE}: no ranking of {'its' if len(targets) == 1 else 'their'} models is better than another)"
+
+
+def _nothing_to_score(arrays: ZooArrays, left_out: dict[str, str]) -> str:
+    """Why an evaluation whose every target :func:`targets_left_out` left out cannot run, and
+    what to evaluate instead: the zoo's other targets, or more results."""
+    evaluable = evaluable_targets(arrays)
+    same = targets_left_out(arrays, evaluable)
+    others = [t for t in evaluable if t not in same]
+    instead = (f"choose targets whose models score differently: {_listed(others)}" if others else
+               "add results that tell the models apart with `hubselect profile` or `hubselect zoo import`")
+    on = ("each of " if len(left_out) > 1 else "") + _listed(list(left_out))
+    return f"nothing to evaluate: {SAME_SCORE} on {on}, so no ranking of the models there is better than another; {instead}"
 
 
 def _rel1_notice(targets: list[str], total: int) -> str:
