@@ -778,6 +778,25 @@ def test_the_margins_table_prints_a_mean_inside_its_own_interval():
     assert "+0.008" in buffer.getvalue() and "[+0.006, +0.010]" in buffer.getvalue()
 
 
+def test_a_baseline_scored_on_fewer_targets_says_on_how_many_in_its_row_and_margins(tmp_path, capsys):
+    """initial_score needs pre-fine-tuning scores: its mean over the 2 targets that have them sat
+    under a title counting 3, beside the method's mean over all 3, as if the two compared."""
+    from hubselect.hub.ranker_repo import ranker_card
+
+    scores = {d: row for d, row in SATURATED.items() if d != "d3"}
+    before = {d: {m: s - 0.1 for m, s in scores[d].items()} for d in ("d1", "d2")}
+    zoo = str(zoo_from_scores(scores, before=before).save(tmp_path / "zoo"))
+    assert main(["evaluate", zoo, "--json", str(tmp_path / "report.json")]) == 0
+    out = capsys.readouterr().out
+    assert "over 3 target(s)" in out
+    labelled = "initial_score (2 of 3 targets)"
+    assert any(line.startswith(f"│ {labelled} ") for line in out.splitlines()), out  # its row
+    assert labelled in out[out.index("method − baseline") :]  # its margins' column
+    assert "average_best (" not in out and any(line.startswith("│ average_best ") for line in out.splitlines())  # over all 3: bare
+    card = ranker_card({}, "org/ranker", json.loads((tmp_path / "report.json").read_text()))
+    assert card.count(f"| {labelled} |") == 2, card  # the card's table and its margins
+
+
 @pytest.mark.parametrize(
     ("scores", "has"),
     [

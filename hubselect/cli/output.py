@@ -68,9 +68,11 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
     return out
 
 
-def margins_table(margins: dict[str, dict[str, dict[str, float]]]) -> Table:
+def margins_table(margins: dict[str, dict[str, dict[str, float]]], labels: dict[str, str] | None = None) -> Table:
     """``method − baseline`` per metric (rows) and baseline (columns): the mean over targets, and
-    its 95% interval below it (:func:`~hubselect.rank.metrics.margin_cells`; chance left out)."""
+    its 95% interval below it (:func:`~hubselect.rank.metrics.margin_cells`; chance left out).
+    ``labels``: a column's heading per baseline, where it is not the bare name
+    (:func:`~hubselect.rank.evaluate.baseline_labels`)."""
     from hubselect.rank.metrics import MARGIN_METRICS, margin_cells
 
     cells = margin_cells(margins, sep="\n")
@@ -81,7 +83,7 @@ def margins_table(margins: dict[str, dict[str, dict[str, float]]]) -> Table:
     )
     out.add_column("", no_wrap=True)
     for name in cells:
-        out.add_column(name, overflow="fold")
+        out.add_column((labels or {}).get(name, name), overflow="fold")
     for i, metric in enumerate(MARGIN_METRICS):
         out.add_row(metric, *[row[i] for row in cells.values()])
     return out

@@ -168,7 +168,8 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     {"method": {metric: mean over targets},
      "baselines": {"average_best": {...}, "nearest_dataset": {...},
                    "features_only": {...}, "random": {...},
-                   "initial_score": {...}},   # only with pre-fine-tuning scores
+                   "initial_score": {...}},   # only with pre-fine-tuning scores,
+                                              # over the targets that have them
      "margins": {baseline: {metric: {"mean": d, "low": lo, "high": hi,
                                      "targets": n}}},  # method − baseline, 95% paired bootstrap
      "targets": {name: {"models": n, "best_models": [...],
@@ -188,6 +189,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     """
     from hubselect.paths import check_writable_file
     from hubselect.rank import evaluate
+    from hubselect.rank.evaluate import baseline_labels
 
     report_file = check_writable_file(json_path, "--json") if json_path is not None else None
     command = f"hubselect evaluate {zoo_ref}" + (f" --json {json_path}" if json_path is not None else "")
@@ -202,15 +204,16 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
         SETTINGS.output.info(f"note: {notice}")
 
     def human(console):
+        labels = baseline_labels(report)  # a row over fewer targets than the title's says so
         rows = [("method", *[report["method"][k] for k in _METRIC_COLUMNS])]
-        rows += [(name, *[values[k] for k in _METRIC_COLUMNS]) for name, values in report["baselines"].items()]
+        rows += [(labels[name], *[values[k] for k in _METRIC_COLUMNS]) for name, values in report["baselines"].items()]
         title = (
             f"leave-one-dataset-out over {len(report['targets'])} target(s) of {zoo_ref} "
             f"({zoo.meta.score}, {zoo.meta.direction}; "
             f"{time.perf_counter() - started:.0f}s)"
         )
         console.print(table(title, ["", *_METRIC_COLUMNS], rows))
-        console.print(margins_table(report["margins"]))
+        console.print(margins_table(report["margins"], labels))
         if report_file is not None and not_written is None:
             console.print(f"Per-target report written to {report_file}")
 

@@ -216,12 +216,15 @@ def load_evaluation(path: str | Path) -> dict:
 
 def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
     """The model card of a ranker folder's ``ranker.json`` (+ its evaluation, when known)."""
-    from hubselect.rank.metrics import margin_cells  # hubselect.rank loads the learner: only when a card is written
+    # hubselect.rank loads the learner: only when a card is written
+    from hubselect.rank.evaluate import baseline_labels
+    from hubselect.rank.metrics import margin_cells
 
     zoo = info.get("zoo", {})
-    rows = None
+    rows = labels = None
     if evaluation:
-        rows = [("**hubselect**", evaluation["method"])] + [(name, metrics) for name, metrics in evaluation.get("baselines", {}).items()]
+        labels = baseline_labels(evaluation)  # a row over fewer targets than the card's "means over N" says so
+        rows = [("**hubselect**", evaluation["method"])] + [(labels[name], metrics) for name, metrics in evaluation.get("baselines", {}).items()]
     metadata = {
         "library_name": "hubselect",
         "tags": ["hubselect", "model-selection", "text-to-image", "lightgbm"],
@@ -255,7 +258,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         evaluation={
             "rows": rows,
             "targets": evaluation.get("targets", {}),
-            "margins": list(margin_cells(evaluation.get("margins", {})).items()),
+            "margins": [(labels.get(name, name), cells) for name, cells in margin_cells(evaluation.get("margins", {})).items()],
             "checked": not evaluation_unchecked(evaluation),
         } if evaluation else None,
     )

@@ -100,12 +100,12 @@ def evaluate(
     (:func:`~hubselect.rank.metrics.paired_margins`).
     ``zoo`` (score, direction, repo, revision, method, fingerprint: as a ranker's ``ranker.json``
     records its zoo) and ``config`` (the :class:`RankerConfig`) say what was evaluated.
-    ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores;
-    ``targets_left_out`` (``{target: why}``) only when some target cannot be scored
-    (:func:`targets_left_out`: it is in none of the means and margins, nor under ``targets``);
-    ``notices`` (a list of sentences) only when there is something to explain, e.g. those
-    targets, or targets whose scores are not all positive, where ``rel1`` is undefined (NaN,
-    left out of the means).
+    ``initial_score`` appears only when the zoo's records carry pre-fine-tuning scores (its
+    mean and margins are over the targets that have them); ``targets_left_out`` (``{target:
+    why}``) only when some target cannot be scored (:func:`targets_left_out`: it is in none of
+    the means and margins, nor under ``targets``); ``notices`` (a list of sentences) only when
+    there is something to explain, e.g. those targets, or targets whose scores are not all
+    positive, where ``rel1`` is undefined (NaN, left out of the means).
 
     >>> report = evaluate(zoo, targets=["glue/cola"])  # doctest: +SKIP
     >>> report["method"]["spearman"]  # doctest: +SKIP
@@ -187,6 +187,25 @@ def evaluate(
     if notices:
         report["notices"] = notices
     return report
+
+
+def baseline_labels(report: dict[str, Any]) -> dict[str, str]:
+    """Each baseline's name for a table of ``report``, with the count of targets it was scored on
+    where that is fewer than the report's: ``initial_score (2 of 6 targets)``.
+
+    A baseline scored on some targets only (``initial_score`` needs pre-fine-tuning scores) has
+    its mean over those, and its margins over those it shares with the method: beside means over
+    every target, a bare name would read as a comparison on the same targets.
+
+    >>> baseline_labels(report)["initial_score"]  # doctest: +SKIP
+    'initial_score (2 of 6 targets)'
+    """
+    scored_by = [r.get("baselines") if isinstance(r, dict) and isinstance(r.get("baselines"), dict) else {} for r in report.get("targets", {}).values()]
+    labels = {}
+    for name in report.get("baselines", {}):
+        scored = sum(name in baselines for baselines in scored_by)
+        labels[name] = f"{name} ({scored} of {len(scored_by)} targets)" if 0 < scored < len(scored_by) else name
+    return labels
 
 
 def _evaluated(zoo, arrays: ZooArrays, config: RankerConfig) -> dict[str, Any]:
