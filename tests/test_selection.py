@@ -13,6 +13,7 @@ import json
 import math
 import pathlib
 import re
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -168,6 +169,17 @@ def test_rel1_is_undefined_where_scores_are_not_all_positive():
     assert math.isnan(random_metrics(log_likelihood, True)["rel1"])
     assert math.isnan(selection_metrics(np.array([0.0, 0.5]), np.array([1.0, 0.0]), True)["rel1"])
     assert random_metrics(np.array([0.5, 1.0]), True)["rel1"] == pytest.approx(0.75)
+
+
+def test_pearson_of_scores_past_1e154_is_their_correlation_not_0():
+    """np.corrcoef squares the scores: past ~1e154 they overflowed (a RuntimeWarning on stderr)
+    and Pearson read 0 where the same scores rescaled correlate at 0.97."""
+    true = np.array([1e-100, 1.0, 1e100, 1e180])
+    predicted = np.array([0.1, 0.3, 0.2, 0.9])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pearson = selection_metrics(true, predicted, True)["pearson"]
+    assert pearson > 0.9 and pearson == pytest.approx(selection_metrics(true / 1e180, predicted, True)["pearson"])
 
 
 def test_tied_predictions_score_as_their_expectation_not_by_the_models_order():

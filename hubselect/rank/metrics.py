@@ -67,10 +67,17 @@ def rankdata(x: np.ndarray) -> np.ndarray:
     return ((ends - counts + ends - 1) / 2.0)[inverse]
 
 
+def _near_one(x: np.ndarray) -> np.ndarray:
+    """``x`` times the power of two that brings its largest magnitude into [0.5, 1): exact (a
+    correlation of it is the same to the last digit), and its squares cannot overflow, as
+    those of scores past ~1e154 do in ``np.corrcoef`` (whose correlation then read 0)."""
+    return np.ldexp(x, -np.frexp(np.max(np.abs(x)))[1])
+
+
 def _correlation(x: np.ndarray, y: np.ndarray) -> float:
     if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return 0.0
-    return float(np.corrcoef(x, y)[0, 1])
+    return float(np.corrcoef(_near_one(x), _near_one(y))[0, 1])
 
 
 def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better: bool) -> dict[str, float]:
