@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 DTYPES = ("float32", "float16", "bfloat16")
 DENOISERS = ("unet", "transformer", "prior", "decoder")
 
+#: The zoo columns of a measured figure (:meth:`BenchReport.to_features`).
+FIGURE_COLUMNS = ("throughput_images_per_s", "denoiser_step_ms_p50", "denoiser_step_ms_p90", "denoiser_it_per_s", "peak_memory_mb")
+#: The other columns of a measurement (its settings, ``bench_seconds``, ``bench_error``, ...) start so.
+BENCH_PREFIX = "bench_"
+
 
 @dataclass
 class BenchConfig:
@@ -117,6 +122,15 @@ class BenchReport:
             "bench_seconds": self.seconds,
             "bench_versions": ", ".join(f"{k} {v}" for k, v in sorted(self.versions.items())),
         }
+
+
+def bench_features(features: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a zoo row that a measurement wrote: its figures and its ``bench_*`` columns.
+
+    >>> bench_features({"license": "mit", "throughput_images_per_s": 2.5, "bench_steps": 20})
+    {'throughput_images_per_s': 2.5, 'bench_steps': 20}
+    """
+    return {k: v for k, v in features.items() if k in FIGURE_COLUMNS or k.startswith(BENCH_PREFIX)}
 
 
 def denoiser_of(pipe) -> Any:

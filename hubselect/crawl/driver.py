@@ -8,6 +8,11 @@ in the zoo exactly once. Each save re-reads the zoo under its lock, so a profile
 crawl writing the same folder meanwhile loses nothing: the state too is merged, not replaced, so a
 crawl of the same kind with another filter keeps the repos it skipped.
 
+A repo re-read at the commit its record was read at (``--refresh``, a retry after a transient
+failure, a gated repo re-checked, one back on the Hub) keeps the throughput figures measured at
+that commit: the crawl reads metadata only, and each figure cost a download of the weights and
+minutes of measuring. A new commit drops them (its weights are other weights).
+
 A repo skipped as fresh still takes the listing's counters (downloads, likes: the Hub changes
 them without a commit), at no extra request. Every pipeline's column is a ranker feature and part
 of the zoo's fingerprint, so a crawl that sees a count change changes the zoo, and a published
@@ -32,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from hubselect.bench.throughput import bench_features
 from hubselect.crawl.safety import NOT_FLAGGED, is_profilable
 from hubselect.crawl.state import STATE_FILE, CrawlState, now
 from hubselect.errors import HubError, HubselectError, InputError
@@ -263,7 +269,9 @@ def crawl(
                 summary.flagged[outcome.model] = str(outcome.features["excluded_reason"])
             if outcome.features.get("crawl_complete") is False:
                 summary.incomplete += 1
-            if options.bench is not None and _profilable(outcome):
+            if previous is not None and previous.revision == outcome.revision:
+                outcome = ModelRecord(outcome.model, outcome.revision, {**outcome.features, **bench_features(previous.features)})
+            if options.bench is not None and _needs_bench(outcome, options.bench):
                 outcome = _bench(outcome, options, summary)
             page_records.append(outcome)
 
