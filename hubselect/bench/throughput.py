@@ -88,7 +88,7 @@ class BenchReport:
     denoiser_step_ms_mean: float
     denoiser_it_per_s: float
     peak_memory_mb: float | None
-    #: ``cuda_max_allocated`` (torch's allocator peak) or ``cpu_peak_rss_delta`` (sampled process RSS above the pre-run level).
+    #: How ``peak_memory_mb`` was measured: see :func:`memory_measure`.
     memory_measure: str
     iterations: int
     seconds: float
@@ -199,7 +199,11 @@ class _StepTimer:
 
 
 class _RssPeak:
-    """Peak resident memory of this process above its level at start, sampled every few ms (CPU runs)."""
+    """Peak resident memory of this process above its level at start, sampled every few ms (CPU runs).
+
+    Started before the warm-up calls: the first call allocates the activations, and the memory
+    allocator keeps them for the calls after, so growth measured from there on is about nothing.
+    """
 
     def __init__(self, interval: float = 0.005) -> None:
         import psutil
@@ -244,6 +248,34 @@ def device_name(device: str) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def memory_measure(device: str) -> str:
+    """How a run on ``device`` measures its peak memory (``bench_memory_measure``).
+
+    Both measures are the memory the pipeline needed, weights and activations, so that one
+    column holds one quantity: ``cuda_max_allocated`` is torch's allocator peak (the weights stay
+    allocated throughout); ``cpu_weights_plus_peak_rss_growth`` is the bytes of the pipeline's
+    weights plus the growth of the process's resident memory over the calls (sampled every few
+    ms), which the weights, loaded before, are no part of; a process's first pipeline call also
+    allocates some tens of MiB once (thread pools, kernel caches), small beside real weights.
+
+    >>> memory_measure("cuda:1"), memory_measure("cpu")
+    ('cuda_max_allocated', 'cpu_weights_plus_peak_rss_growth')
+    """
+    return "cuda_max_allocated" if device.startswith("cuda") else "cpu_weights_plus_peak_rss_growth"
+
+
+def _weights_mb(pipe) -> float:
+    """MiB of a pipeline's weights (parameters and buffers; a tensor shared by two modules once)."""
+    import torch
+
+    sizes = {}
+    for module in pipe.components.values():
+        if isinstance(module, torch.nn.Module):
+            for tensor in (*module.parameters(), *module.buffers()):
+                sizes[tensor.data_ptr()] = tensor.nbytes
+    return sum(sizes.values()) / 2**20
+
+
 def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, revision: str | None = None) -> BenchReport:
     """Run ``pipe`` under ``config`` and report images/s, denoiser step latency and peak memory.
 
@@ -281,28 +313,27 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
             torch.cuda.synchronize(device)
 
     timer = _StepTimer(denoiser_of(pipe), cuda)
+    rss = None if cuda else _RssPeak()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), rss or contextlib.nullcontext():
             for _ in range(config.warmup):
                 pipe(**call)
             synchronize()
             if cuda:
                 torch.cuda.reset_peak_memory_stats(device)
-            rss = None if cuda else _RssPeak()
             timer.active = True
             iterations, started = 0, time.perf_counter()
-            with rss or contextlib.nullcontext():
-                while iterations < config.min_iterations or time.perf_counter() - started < config.min_seconds:
-                    pipe(**call)
-                    synchronize()
-                    timer.collect()
-                    iterations += 1
-                seconds = time.perf_counter() - started
+            while iterations < config.min_iterations or time.perf_counter() - started < config.min_seconds:
+                pipe(**call)
+                synchronize()
+                timer.collect()
+                iterations += 1
+            seconds = time.perf_counter() - started
     finally:
         timer.remove()
     if not timer.ms:
         raise RuntimeError("the denoiser was never called; is this a diffusion pipeline?")
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else rss.delta_mb
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else _weights_mb(pipe) + rss.delta_mb
     mean = statistics.fmean(timer.ms)
     return BenchReport(
         images_per_s=iterations * config.batch / seconds,
@@ -311,7 +342,7 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
         denoiser_step_ms_mean=mean,
         denoiser_it_per_s=1000.0 / mean,
         peak_memory_mb=round(peak, 1),
-        memory_measure="cuda_max_allocated" if cuda else "cpu_peak_rss_delta",
+        memory_measure=memory_measure(device),
         iterations=iterations,
         seconds=seconds,
         device=device_name(device),
