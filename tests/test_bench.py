@@ -171,6 +171,19 @@ def test_bench_records_its_figures_in_the_zoos_record_of_the_model(tmp_path, mon
     assert record.features["license"] == "apache-2.0"
 
 
+def test_figures_name_the_device_they_were_measured_on_mps_included():
+    """--device mps was accepted and measured, then labelled "cpu (...)" in the report and the
+    zoo, with CPU's peak memory measure; "auto" picked CPU on a Mac where every other command
+    picks MPS. (No MPS here: the labels, not a run.)"""
+    from hubselect.bench.throughput import device_name, memory_measure
+    from hubselect.probes.base import pick_device
+
+    assert device_name("mps").startswith("mps (") and memory_measure("mps") == "none"
+    assert device_name("cpu").startswith("cpu (") and memory_measure("cpu") == "cpu_weights_plus_peak_rss_growth"
+    assert memory_measure("cuda:1") == "cuda_max_allocated"
+    assert BenchConfig().resolved_device() == str(pick_device("auto"))
+
+
 def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
     import torch
 

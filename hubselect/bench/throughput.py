@@ -1,10 +1,10 @@
 """Measured throughput of a text-to-image pipeline: images/s, per-step denoiser latency, peak memory.
 
 The protocol follows optimum-benchmark's diffusion benchmark: a few warm-up calls, then calls
-until both a minimum number of iterations and a minimum duration are reached; CUDA is
+until both a minimum number of iterations and a minimum duration are reached; CUDA and MPS are
 synchronised before any timer is read. Each denoiser call is timed on its own (CUDA events on
-a GPU, ``perf_counter`` on CPU) through forward hooks, so the step latency excludes text
-encoding and VAE decoding while images/s includes everything.
+a GPU, ``perf_counter`` on CPU, and on MPS between synchronisations) through forward hooks, so
+the step latency excludes text encoding and VAE decoding while images/s includes everything.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class BenchConfig:
     steps: int = 20
     batch: int = 1
     dtype: str = "float32"
-    #: ``auto`` picks ``cuda`` when available, else ``cpu``.
+    #: ``auto`` picks ``cuda``, then ``mps``, then ``cpu``, as every hubselect command does.
     device: str = "auto"
     warmup: int = 1
     min_iterations: int = 3
@@ -66,11 +66,9 @@ class BenchConfig:
             raise ValueError(f"resolution must be a positive multiple of 8, got {self.resolution}")
 
     def resolved_device(self) -> str:
-        import torch
+        from hubselect.probes.base import pick_device
 
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
+        return str(pick_device("auto")) if self.device == "auto" else self.device
 
     def torch_dtype(self):
         import torch
@@ -152,13 +150,18 @@ def native_resolution(pipe) -> int:
 
 
 class _StepTimer:
-    """Times every denoiser call through forward hooks."""
+    """Times every denoiser call through forward hooks.
 
-    def __init__(self, module, cuda: bool) -> None:
+    ``synchronize`` (MPS): called before each clock is read, so that a step's time is that of
+    its kernels, not of queueing them.
+    """
+
+    def __init__(self, module, cuda: bool, synchronize=None) -> None:
         import torch
 
         self._torch = torch
         self.cuda = cuda
+        self._synchronize = synchronize
         self.pending: list[tuple[Any, Any]] = []
         self.ms: list[float] = []
         self.active = False
@@ -172,6 +175,8 @@ class _StepTimer:
             start.record()
             self.pending.append((start, None))
         else:
+            if self._synchronize is not None:
+                self._synchronize()
             self.pending.append((time.perf_counter(), None))
 
     def _post(self, module, args, output) -> None:
@@ -182,6 +187,8 @@ class _StepTimer:
             end = self._torch.cuda.Event(enable_timing=True)
             end.record()
         else:
+            if self._synchronize is not None:
+                self._synchronize()
             end = time.perf_counter()
         self.pending[-1] = (start, end)
 
@@ -241,10 +248,19 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def device_name(device: str) -> str:
+    """The device a figure was measured on, as reports and the zoo's ``bench_device`` name it.
+
+    >>> device_name("cpu")  # doctest: +SKIP
+    'cpu (x86_64, 16 threads)'
+    >>> device_name("mps")  # doctest: +SKIP
+    'mps (arm64)'
+    """
     import torch
 
     if device.startswith("cuda"):
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    if device.startswith("mps"):
+        return f"mps ({platform.machine()})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
@@ -257,11 +273,14 @@ def memory_measure(device: str) -> str:
     weights plus the growth of the process's resident memory over the calls (sampled every few
     ms), which the weights, loaded before, are no part of; a process's first pipeline call also
     allocates some tens of MiB once (thread pools, kernel caches), small beside real weights.
+    MPS has no peak counter, and its memory is not the process's RSS: ``none``, and no figure.
 
-    >>> memory_measure("cuda:1"), memory_measure("cpu")
-    ('cuda_max_allocated', 'cpu_weights_plus_peak_rss_growth')
+    >>> memory_measure("cuda:1"), memory_measure("cpu"), memory_measure("mps")
+    ('cuda_max_allocated', 'cpu_weights_plus_peak_rss_growth', 'none')
     """
-    return "cuda_max_allocated" if device.startswith("cuda") else "cpu_weights_plus_peak_rss_growth"
+    if device.startswith("cuda"):
+        return "cuda_max_allocated"
+    return "none" if device.startswith("mps") else "cpu_weights_plus_peak_rss_growth"
 
 
 def _weights_mb(pipe) -> float:
@@ -291,6 +310,7 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
 
     device = config.resolved_device()
     cuda = device.startswith("cuda")
+    mps = device.startswith("mps")
     if cuda and not torch.cuda.is_available():
         raise RuntimeError("CUDA was asked for but torch sees no CUDA device")
     pipe = pipe.to(device)
@@ -308,12 +328,17 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
         generator=generator,
     )
 
+    # torch.mps.synchronize: torch >= 2.0; without it, MPS timings would be of queued kernels.
+    mps_synchronize = getattr(getattr(torch, "mps", None), "synchronize", None) if mps else None
+
     def synchronize() -> None:
         if cuda:
             torch.cuda.synchronize(device)
+        elif mps_synchronize is not None:
+            mps_synchronize()
 
-    timer = _StepTimer(denoiser_of(pipe), cuda)
-    rss = None if cuda else _RssPeak()
+    timer = _StepTimer(denoiser_of(pipe), cuda, mps_synchronize)
+    rss = None if cuda or mps else _RssPeak()
     try:
         with torch.inference_mode(), rss or contextlib.nullcontext():
             for _ in range(config.warmup):
@@ -333,7 +358,10 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
         timer.remove()
     if not timer.ms:
         raise RuntimeError("the denoiser was never called; is this a diffusion pipeline?")
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else _weights_mb(pipe) + rss.delta_mb
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = _weights_mb(pipe) + rss.delta_mb if rss is not None else None
     mean = statistics.fmean(timer.ms)
     return BenchReport(
         images_per_s=iterations * config.batch / seconds,
@@ -341,7 +369,7 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
         denoiser_step_ms_p90=_percentile(timer.ms, 90),
         denoiser_step_ms_mean=mean,
         denoiser_it_per_s=1000.0 / mean,
-        peak_memory_mb=round(peak, 1),
+        peak_memory_mb=round(peak, 1) if peak is not None else None,
         memory_measure=memory_measure(device),
         iterations=iterations,
         seconds=seconds,

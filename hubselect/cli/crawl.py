@@ -22,10 +22,10 @@ def _bench_config(**kwargs):
 
 
 def _default_dtype(device: str) -> str:
-    import torch
+    """The default --dtype: float16 on CUDA, float32 on CPU and MPS (for ``auto``, the device the run will pick)."""
+    from hubselect.bench import BenchConfig
 
-    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    return "float16" if on_gpu else "float32"
+    return "float16" if BenchConfig(device=device).resolved_device().startswith("cuda") else "float32"
 
 
 @cli.command("crawl")
@@ -40,8 +40,9 @@ def _default_dtype(device: str) -> str:
 @click.option("--bench", is_flag=True, help="Also measure throughput of every crawled model (downloads its weights).")
 @click.option("--bench-steps", type=click.IntRange(min=1), default=None, help="Denoising steps per image for --bench (default 20).")
 @click.option("--bench-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
-              help="Weights dtype for --bench (default: float16 on a GPU, float32 on CPU).")
-@click.option("--bench-device", default="auto", show_default=True, callback=check_device, help="cpu, cuda, cuda:N or auto.")
+              help="Weights dtype for --bench (default: float16 on CUDA, float32 on CPU and MPS).")
+@click.option("--bench-device", default="auto", show_default=True, callback=check_device,
+              help="cpu, cuda, cuda:N, mps or auto (CUDA, then MPS, then CPU).")
 @click.option("--bench-min-seconds", type=click.FloatRange(min=0), default=None, help="Measure each model at least this long (default 5).")
 @common_options
 def crawl_command(
@@ -120,8 +121,9 @@ def crawl_command(
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Denoising steps per image.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per pipeline call.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
-              help="Weights dtype (default: float16 on a GPU, float32 on CPU).")
-@click.option("--device", default="auto", show_default=True, callback=check_device, help="cpu, cuda, cuda:N or auto.")
+              help="Weights dtype (default: float16 on CUDA, float32 on CPU and MPS).")
+@click.option("--device", default="auto", show_default=True, callback=check_device,
+              help="cpu, cuda, cuda:N, mps or auto (CUDA, then MPS, then CPU).")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Unmeasured calls first.")
 @click.option("--min-iterations", type=click.IntRange(min=1), default=3, show_default=True, help="Measure at least this many calls ...")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="... and for at least this long.")
