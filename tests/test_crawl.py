@@ -366,6 +366,25 @@ def test_figures_measured_at_a_commit_survive_a_crawl_that_reads_that_commit_aga
         assert models_of(zoo)[repo].features.get("throughput_images_per_s") is None  # its weights may have changed with it
 
 
+def test_crawl_bench_measures_again_a_figure_of_other_settings_and_only_that(seeded, hub, tmp_path, capsys):
+    """crawl --bench compared steps, batch and dtype only: a figure measured at another resolution
+    (or on another device) was kept as if it were the one asked for."""
+    repo = f"{NAMESPACE}/sd-tiny-ddim"
+    bench = ("--search", "sd-tiny-ddim", "--bench", "--bench-steps", "1", "--bench-min-seconds", "0", "--bench-device", "cpu")
+    assert crawl_json(capsys, tmp_path / "Z", *bench)["benchmarked"] == 1
+    assert models_of(tmp_path / "Z")[repo].features["bench_resolution"] == 16  # native
+    assert crawl_json(capsys, tmp_path / "Z", *bench)["benchmarked"] == 0  # the figure asked for is there
+
+    sha = models_of(tmp_path / "Z")[repo].revision
+    code, out, err = run_cli(
+        capsys, "bench", repo, "--revision", sha, "--steps", "1", "--resolution", "8", "--min-iterations", "1", "--min-seconds", "0",
+        "--device", "cpu", "--zoo", tmp_path / "Z",
+    )  # fmt: skip
+    assert code == 0, err
+    assert crawl_json(capsys, tmp_path / "Z", *bench)["benchmarked"] == 1
+    assert models_of(tmp_path / "Z")[repo].features["bench_resolution"] == 16
+
+
 def test_crawl_unknown_kind_is_a_one_line_error(tmp_path, capsys):
     code, out, err = run_cli(capsys, "crawl", "--kind", "checkpoints", "--zoo", tmp_path / "Z")
     assert code == 2

@@ -5,12 +5,18 @@ until both a minimum number of iterations and a minimum duration are reached; CU
 synchronised before any timer is read. Each denoiser call is timed on its own (CUDA events on
 a GPU, ``perf_counter`` on CPU, and on MPS between synchronisations) through forward hooks, so
 the step latency excludes text encoding and VAE decoding while images/s includes everything.
+
+A figure holds for the settings it was measured with (:data:`SETTING_COLUMNS`): images/s at 2
+steps and 16 px on a CPU says nothing of a model's speed beside images/s at 20 steps and 512 px
+on a GPU. The zoo keeps each model's latest figure with its settings; what compares figures
+(``recommend``, the ranker) looks at those first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import platform
 import statistics
 import threading
@@ -25,6 +31,8 @@ DENOISERS = ("unet", "transformer", "prior", "decoder")
 
 #: The zoo columns of a measured figure (:meth:`BenchReport.to_features`).
 FIGURE_COLUMNS = ("throughput_images_per_s", "denoiser_step_ms_p50", "denoiser_step_ms_p90", "denoiser_it_per_s", "peak_memory_mb")
+#: The zoo columns saying what a figure was measured with: two figures differing in any are not comparable.
+SETTING_COLUMNS = ("bench_device", "bench_dtype", "bench_steps", "bench_resolution", "bench_batch")
 #: The other columns of a measurement (its settings, ``bench_seconds``, ``bench_error``, ...) start so.
 BENCH_PREFIX = "bench_"
 
@@ -69,6 +77,12 @@ class BenchConfig:
         from hubselect.probes.base import pick_device
 
         return str(pick_device("auto")) if self.device == "auto" else self.device
+
+    def settings(self, native_resolution: int | None) -> tuple:
+        """The settings of a figure measured under this config, as :func:`figure_settings` reads
+        them back; ``native_resolution``: the model's, which a config naming none measures at."""
+        device = self.resolved_device()
+        return (device_name(device), self.dtype, self.steps, self.resolution or native_resolution, self.batch, memory_measure(device))
 
     def torch_dtype(self):
         import torch
@@ -129,6 +143,37 @@ def bench_features(features: dict[str, Any]) -> dict[str, Any]:
     {'throughput_images_per_s': 2.5, 'bench_steps': 20}
     """
     return {k: v for k, v in features.items() if k in FIGURE_COLUMNS or k.startswith(BENCH_PREFIX)}
+
+
+def figure_settings(features: dict[str, Any]) -> tuple | None:
+    """What a zoo row's figures were measured with: its :data:`SETTING_COLUMNS`, then its memory
+    measure (``None`` where unrecorded; whole numbers as ints, which a parquet column with gaps
+    reads back as floats). ``None`` where the row holds no figure.
+
+    >>> figure_settings({"throughput_images_per_s": 0.16, "bench_device": "cpu (x86_64, 2 threads)", "bench_dtype": "float32",
+    ...                  "bench_steps": 2.0, "bench_resolution": 16, "bench_batch": 1})
+    ('cpu (x86_64, 2 threads)', 'float32', 2, 16, 1, None)
+    """
+    if _missing(features.get("throughput_images_per_s")):
+        return None
+    values = [features.get(name) for name in (*SETTING_COLUMNS, "bench_memory_measure")]
+    return tuple(None if _missing(v) else int(v) if isinstance(v, float) and v.is_integer() else v for v in values)
+
+
+def describe_settings(settings: tuple | None) -> str:
+    """A figure's settings (:func:`figure_settings`) for people.
+
+    >>> describe_settings(("cuda (NVIDIA H100)", "float16", 20, 512, 1, "cuda_max_allocated"))
+    'cuda (NVIDIA H100), float16, 20 steps, 512 px, batch 1'
+    """
+    if settings is None or all(v is None for v in settings[:5]):
+        return "settings not recorded"
+    device, dtype, steps, resolution, batch = ("?" if v is None else v for v in settings[:5])
+    return f"{device}, {dtype}, {steps} steps, {resolution} px, batch {batch}"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def denoiser_of(pipe) -> Any:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from hubselect.bench.throughput import bench_features
+from hubselect.bench.throughput import bench_features, describe_settings, figure_settings
 from hubselect.crawl.safety import NOT_FLAGGED, is_profilable
 from hubselect.crawl.state import STATE_FILE, CrawlState, now
 from hubselect.errors import HubError, HubselectError, InputError
@@ -456,14 +456,16 @@ def _profilable(record: ModelRecord) -> bool:
 
 
 def _needs_bench(record: ModelRecord, config: Any) -> bool:
+    """Whether a profilable record lacks a figure measured with ``config``'s settings: device,
+    dtype, steps, resolution (the model's native one where ``config`` names none), batch, and
+    how peak memory is measured (a figure of an older hubselect's CPU measure is measured again)."""
     if not _profilable(record):
         return False
-    features = record.features
-    return features.get("throughput_images_per_s") is None or (
-        features.get("bench_steps"),
-        features.get("bench_batch"),
-        features.get("bench_dtype"),
-    ) != (config.steps, config.batch, config.dtype)
+    measured = figure_settings(record.features)
+    native = record.features.get("resolution")
+    if native is None and measured is not None:
+        native = measured[3]  # unknown to the crawl: taken to be the one the figure was measured at
+    return measured != config.settings(native)
 
 
 def _bench(record: ModelRecord, options: CrawlOptions, summary: CrawlSummary) -> ModelRecord:
@@ -479,4 +481,7 @@ def _bench(record: ModelRecord, options: CrawlOptions, summary: CrawlSummary) ->
         log.warning("%s: benchmark failed: %s: %s", record.model, type(exc).__name__, exc)
         return ModelRecord(record.model, record.revision, {**record.features, "bench_error": f"{type(exc).__name__}: {exc}"})
     summary.benchmarked += 1
+    replaced = figure_settings(record.features)
+    if replaced is not None:
+        log.info("%s: its figure measured with %s is replaced", record.model, describe_settings(replaced))
     return ModelRecord(record.model, record.revision, {**record.features, **report.to_features(), "bench_error": NOT_FLAGGED})
