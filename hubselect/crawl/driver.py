@@ -14,9 +14,10 @@ that commit: the crawl reads metadata only, and each figure cost a download of t
 minutes of measuring. A new commit drops them (its weights are other weights).
 
 A repo skipped as fresh still takes the listing's counters (downloads, likes: the Hub changes
-them without a commit), at no extra request. Every pipeline's column is a ranker feature and part
-of the zoo's fingerprint, so a crawl that sees a count change changes the zoo, and a published
-ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte. Adapters
+them without a commit), at no extra request. Every pipeline's column is part of the zoo's
+fingerprint, and a ranker feature (but for how its throughput was measured: see
+:func:`~hubselect.rank.features.measurement_columns`), so a crawl that sees a count change
+changes the zoo, and a published ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte. Adapters
 (``--kind lora``) are no part of model selection (see ``Zoo.model_ids``): crawling them leaves
 every ranker current.
 
