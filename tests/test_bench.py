@@ -184,6 +184,31 @@ def test_figures_name_the_device_they_were_measured_on_mps_included():
     assert BenchConfig().resolved_device() == str(pick_device("auto"))
 
 
+def test_a_figure_measured_with_other_settings_is_replaced_with_a_note_naming_them(tmp_path, monkeypatch, capsys):
+    """bench --zoo wrote a quick CPU figure over an expensive GPU one without a word."""
+    from hubselect.zoo import ModelRecord, Zoo, ZooMeta
+
+    save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
+    gpu = dict(throughput_images_per_s=41.7, bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512,
+               bench_batch=1, bench_memory_measure="cuda_max_allocated", peak_memory_mb=3500.0)
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models([ModelRecord("sd-tiny", features={"license": "mit", **gpu})])
+    zoo.save(tmp_path / "zoo")
+    monkeypatch.chdir(tmp_path)
+    quick = ("bench", "sd-tiny", "--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu", "--zoo", "zoo")
+
+    code, out, err = run_cli(capsys, *quick)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if line.startswith("note:")] == [
+        "note: zoo held another figure of sd-tiny, measured with other settings, which this one replaces: "
+        "41.7 images/s on cuda (NVIDIA H100), float16, 20 steps, 512 px, batch 1"
+    ]
+    (record,) = Zoo.load(tmp_path / "zoo").model_records()
+    assert record.features["bench_device"].startswith("cpu") and record.features["bench_steps"] == 1
+    code, out, err = run_cli(capsys, *quick)  # the same settings again: nothing to say
+    assert code == 0 and "note:" not in err, err
+
+
 def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
     import torch
 

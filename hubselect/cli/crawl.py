@@ -128,7 +128,8 @@ def crawl_command(
 @click.option("--min-iterations", type=click.IntRange(min=1), default=3, show_default=True, help="Measure at least this many calls ...")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="... and for at least this long.")
 @click.option("--zoo", "zoo_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
-              help="Record the figures in this zoo folder's record of MODEL (checked before measuring).")
+              help="Record the figures in this zoo folder's record of MODEL (checked before measuring), in place of "
+                   "any it held; a note says what a figure measured with other settings was.")
 @common_options
 def bench_command(model, revision, arch, resolution, steps, batch, dtype, device, warmup, min_iterations, min_seconds, zoo_dir) -> None:
     """Measure images/s, per-step denoiser latency (p50/p90) and peak memory of a T2I pipeline.
@@ -198,12 +199,24 @@ def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None)
 
 
 def _record(zoo_dir: Path, report) -> None:
+    """Put ``report``'s figures in the zoo's record of its model, in place of any it held; a
+    note says what a replaced figure was measured with, where that differs (a quick CPU figure
+    over an hour's GPU one must not pass unnoticed)."""
+    from hubselect.bench.throughput import describe_settings, figure_settings
     from hubselect.crawl.safety import NOT_FLAGGED
     from hubselect.zoo import ModelRecord, Zoo, update_zoo
 
+    replaced = []
+
     def add(zoo: Zoo) -> Zoo:
         previous = _check_recordable(zoo_dir, report.model, report.revision, zoo)  # again: another process may have changed it
-        zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": NOT_FLAGGED})])
+        features = report.to_features()
+        settings = figure_settings(previous.features)
+        if settings is not None and settings[:5] != figure_settings(features)[:5]:
+            replaced.append(f"{previous.features['throughput_images_per_s']:.3g} images/s on {describe_settings(settings)}")
+        zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **features, "bench_error": NOT_FLAGGED})])
         return zoo
 
     update_zoo(zoo_dir, add)
+    for figure in replaced:
+        SETTINGS.output.info(f"note: {zoo_dir} held another figure of {report.model}, measured with other settings, which this one replaces: {figure}")
