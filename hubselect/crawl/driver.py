@@ -17,9 +17,9 @@ A repo skipped as fresh still takes the listing's counters (downloads, likes: th
 them without a commit), at no extra request. Every pipeline's column is part of the zoo's
 fingerprint, and a ranker feature (but for how its throughput was measured: see
 :func:`~hubselect.rank.features.measurement_columns`), so a crawl that sees a count change
-changes the zoo, and a published ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte. Adapters
-(``--kind lora``) are no part of model selection (see ``Zoo.model_ids``): crawling them leaves
-every ranker current.
+changes the zoo, and a published ranker is then stale; a crawl that sees none leaves the zoo as
+it was, byte for byte. Adapters (``--kind lora``) are no part of model selection (see
+``Zoo.model_ids``): crawling them leaves every ranker current.
 
 Once its listing is done, a crawl asks the Hub about each model of its kind the zoo holds that the
 listing did not return (one request each) and flags the deleted ones as gone; one flagged gone
