@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hubselect import constants
+from hubselect.bench.throughput import SETTING_COLUMNS, describe_settings, figure_settings
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import HubselectError, InputError, check_whole
 from hubselect.zoo.records import ADAPTER_KIND, PARAMETER_COLUMNS
@@ -64,7 +65,9 @@ class Recommendation:
     is the range those results span. ``ranker_score`` is the ranker's calibrated output, which
     orders the list: about the model's expected min–max normalised score on the dataset (1 = as
     good as the best profiled model, 0 = as bad as the worst; higher is better, whatever the
-    zoo's direction).
+    zoo's direction). ``throughput`` is images/s as measured with ``throughput_settings``
+    (``device``, ``dtype``, ``steps``, ``resolution``, ``batch``): two figures measured with
+    different settings are not comparable (:func:`throughput_note`).
     """
 
     rank: int
@@ -77,6 +80,7 @@ class Recommendation:
     throughput: float | None = None
     license: str | None = None
     evidence: tuple[Evidence, ...] = ()
+    throughput_settings: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -685,8 +689,30 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def throughput_note(recommendations: Sequence[Recommendation]) -> str | None:
+    """One line saying which of ``recommendations``' images/s figures were measured with which
+    settings, where they were not all measured with one; ``None`` where they were.
+
+    A figure at 2 steps and 16 px on a CPU beside one at 20 steps and 512 px on a GPU reads as a
+    model hundreds of times slower than the other, which it need not be.
+
+    >>> throughput_note(result.recommendations)  # doctest: +SKIP
+    'images/s measured with different settings, not comparable: #1, #3 on cpu (x86_64, 2 threads), float32, 2 steps, 16 px, batch 1; #2 on ...'
+    """
+    groups: dict[str, list[str]] = {}
+    for r in recommendations:
+        if r.throughput is not None:
+            settings = tuple((r.throughput_settings or {}).get(c.removeprefix("bench_")) for c in SETTING_COLUMNS)
+            groups.setdefault(describe_settings(settings), []).append(f"#{r.rank}")
+    if len(groups) < 2:
+        return None
+    said = "; ".join(f"{', '.join(ranks)} on {settings}" for settings, ranks in groups.items())
+    return f"images/s measured with different settings, not comparable: {said}"
+
+
 def _recommendation(prediction, features: dict[str, Any]) -> Recommendation:
     params = _parameters(features)
+    settings = figure_settings(features)
     return Recommendation(
         rank=prediction.rank,
         model=prediction.model,
@@ -698,4 +724,5 @@ def _recommendation(prediction, features: dict[str, Any]) -> Recommendation:
         throughput=_number(features.get("throughput_images_per_s")),
         license=_text(features.get("license")),
         evidence=tuple(Evidence(d, float(dist), float(s)) for d, dist, s in prediction.evidence),
+        throughput_settings=None if settings is None else {c.removeprefix("bench_"): v for c, v in zip(SETTING_COLUMNS, settings)},
     )

@@ -22,7 +22,16 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+def weights_mb(pipe) -> float:
+    import torch
+
+    modules = [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
+    return sum(t.nbytes for m in modules for t in (*m.parameters(), *m.buffers())) / 2**20
+
+
 def test_bench_tiny_pipeline_on_cpu(tmp_path, capsys):
+    """Peak memory on CPU is what the pipeline needed, its weights included, as on CUDA: it was the
+    growth of the process's memory after the warm-up call, about 0 MiB for any pipeline."""
     folder = save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
     code, out, err = run_cli(
         capsys, "bench", folder, "--steps", "2", "--min-iterations", "3", "--min-seconds", "0", "--device", "cpu", "--format", "json"
@@ -32,7 +41,8 @@ def test_bench_tiny_pipeline_on_cpu(tmp_path, capsys):
     assert report["images_per_s"] > 0 and report["denoiser_it_per_s"] > 0
     assert report["denoiser_step_ms_p50"] <= report["denoiser_step_ms_p90"]
     assert report["iterations"] >= 3 and report["resolution"] == 16  # the model's native resolution
-    assert report["device"].startswith("cpu") and report["memory_measure"] == "cpu_peak_rss_delta"
+    assert report["device"].startswith("cpu") and report["memory_measure"] == "cpu_weights_plus_peak_rss_growth"
+    assert report["peak_memory_mb"] >= round(weights_mb(build_pipeline("sd-tiny-ddim")), 1) > 0
     assert report["dtype"] == "float32" and report["steps"] == 2 and report["batch"] == 1
 
 
@@ -159,6 +169,44 @@ def test_bench_records_its_figures_in_the_zoos_record_of_the_model(tmp_path, mon
     (record,) = Zoo.load(tmp_path / "zoo").model_records()
     assert record.features["throughput_images_per_s"] == pytest.approx(json.loads(out)["images_per_s"])
     assert record.features["license"] == "apache-2.0"
+
+
+def test_figures_name_the_device_they_were_measured_on_mps_included():
+    """--device mps was accepted and measured, then labelled "cpu (...)" in the report and the
+    zoo, with CPU's peak memory measure; "auto" picked CPU on a Mac where every other command
+    picks MPS. (No MPS here: the labels, not a run.)"""
+    from hubselect.bench.throughput import device_name, memory_measure
+    from hubselect.probes.base import pick_device
+
+    assert device_name("mps").startswith("mps (") and memory_measure("mps") == "none"
+    assert device_name("cpu").startswith("cpu (") and memory_measure("cpu") == "cpu_weights_plus_peak_rss_growth"
+    assert memory_measure("cuda:1") == "cuda_max_allocated"
+    assert BenchConfig().resolved_device() == str(pick_device("auto"))
+
+
+def test_a_figure_measured_with_other_settings_is_replaced_with_a_note_naming_them(tmp_path, monkeypatch, capsys):
+    """bench --zoo wrote a quick CPU figure over an expensive GPU one without a word."""
+    from hubselect.zoo import ModelRecord, Zoo, ZooMeta
+
+    save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
+    gpu = dict(throughput_images_per_s=41.7, bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512,
+               bench_batch=1, bench_memory_measure="cuda_max_allocated", peak_memory_mb=3500.0)
+    zoo = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    zoo.add_models([ModelRecord("sd-tiny", features={"license": "mit", **gpu})])
+    zoo.save(tmp_path / "zoo")
+    monkeypatch.chdir(tmp_path)
+    quick = ("bench", "sd-tiny", "--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu", "--zoo", "zoo")
+
+    code, out, err = run_cli(capsys, *quick)
+    assert code == 0, err
+    assert [line for line in err.splitlines() if line.startswith("note:")] == [
+        "note: zoo held another figure of sd-tiny, measured with other settings, which this one replaces: "
+        "41.7 images/s on cuda (NVIDIA H100), float16, 20 steps, 512 px, batch 1"
+    ]
+    (record,) = Zoo.load(tmp_path / "zoo").model_records()
+    assert record.features["bench_device"].startswith("cpu") and record.features["bench_steps"] == 1
+    code, out, err = run_cli(capsys, *quick)  # the same settings again: nothing to say
+    assert code == 0 and "note:" not in err, err
 
 
 def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):

@@ -71,13 +71,16 @@ def test_train_throughput_help_offers_only_the_architectures_it_runs():
         ),
         ("train_throughput.py", ["--repeats", "0"], "argument --repeats: must be at least 1, got 0"),
         ("train_throughput.py", ["--batch-size", "two"], "argument --batch-size: must be a whole number, got 'two'"),
+        ("train_throughput.py", ["--resolution", "12"], "argument --resolution: must be a multiple of 8, got 12"),
+        ("train_throughput.py", ["--resolution", "0"], "argument --resolution: must be at least 8, got 0"),
         ("probe_throughput.py", ["--min-runs", "0", "--min-seconds", "0"], "argument --min-runs: must be at least 1, got 0"),
         ("probe_throughput.py", ["--images", "-3"], "argument --images: must be at least 1, got -3"),
         ("probe_throughput.py", ["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
     ],
 )
 def test_a_count_no_run_can_use_is_refused_before_anything_is_built(script, args, error):
-    """Each of these crashed (StatisticsError after the build, ValueError, ZeroDivisionError) or,
+    """Each of these crashed (StatisticsError after the build, ValueError, ZeroDivisionError,
+    train_throughput.py's --resolution 12 an InputError traceback after its plain loop had run) or,
     for --batch-size 0, was silently replaced by the default."""
     assert refusal(run_script(script, *args)) == f"{script}: error: {error}"
 

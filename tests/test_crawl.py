@@ -326,6 +326,65 @@ def test_bench_hub_model_into_zoo_and_errors_are_one_line(seeded, hub, tmp_path,
     assert code == 3 and "not found" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("reread", ["--refresh", "incomplete", "gated"])
+def test_figures_measured_at_a_commit_survive_a_crawl_that_reads_that_commit_again(reread, seeded, hub, tmp_path, capsys):
+    """A crawl that re-read a model at the commit its figures were measured at (--refresh, a retry
+    of an incomplete read, the re-check of a gated repo) rebuilt its row from metadata and deleted
+    them, though its summary said "unchanged commit". A new commit drops them."""
+    from huggingface_hub import HfApi
+
+    owner = f"rereading-{reread.strip('-')}"
+    repo, token = f"{owner}/sd", f"hf_{owner}_seed"
+    upload_pipelines(seeded, hub, owner, {"sd": 1})
+    zoo = tmp_path / "Z"
+    if reread == "incomplete":  # the crawl gives up on one file: read again by the next crawl
+        hub.inject_fault(rf"/{repo}/resolve/.*/unet/config\.json", "500", times=100)
+    if reread == "gated":  # the crawl's token has no access: re-checked by every crawl
+        hub.set_gated(repo)
+    first = crawl_as(capsys, zoo, "--author", owner)
+    assert (first["incomplete"], len(first["flagged"])) == {"--refresh": (0, 0), "incomplete": (1, 0), "gated": (0, 1)}[reread]
+    hub.clear_faults()
+    sha = models_of(zoo)[repo].revision
+    code, out, err = run_cli(
+        capsys, "bench", repo, "--revision", sha, "--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu",
+        "--zoo", zoo, "--token", token,
+    )  # fmt: skip
+    assert code == 0, err
+    measured = {k: v for k, v in models_of(zoo)[repo].features.items() if "throughput" in k or k.startswith("bench_") or "memory" in k}
+    assert measured["throughput_images_per_s"] > 0 and measured["bench_steps"] == 1
+
+    hub.clear_log()
+    summary = crawl_as(capsys, zoo, "--author", owner, *([reread] if reread == "--refresh" else []))
+    assert (summary["unchanged"], summary["listed"]) == (1, 1)
+    assert [e for e in hub.request_log if f"/{repo}/resolve/" in e.path], "the crawl did not read the repo again"
+    record = models_of(zoo)[repo]
+    assert record.revision == sha and {k: record.features.get(k) for k in measured} == measured
+
+    if reread == "--refresh":
+        HfApi(endpoint=hub.url, token=token).upload_file(path_or_fileobj=b"# new card\n", path_in_repo="NOTES.md", repo_id=repo)
+        assert crawl_as(capsys, zoo, "--author", owner)["updated"] == 1
+        assert models_of(zoo)[repo].features.get("throughput_images_per_s") is None  # its weights may have changed with it
+
+
+def test_crawl_bench_measures_again_a_figure_of_other_settings_and_only_that(seeded, hub, tmp_path, capsys):
+    """crawl --bench compared steps, batch and dtype only: a figure measured at another resolution
+    (or on another device) was kept as if it were the one asked for."""
+    repo = f"{NAMESPACE}/sd-tiny-ddim"
+    bench = ("--search", "sd-tiny-ddim", "--bench", "--bench-steps", "1", "--bench-min-seconds", "0", "--bench-device", "cpu")
+    assert crawl_json(capsys, tmp_path / "Z", *bench)["benchmarked"] == 1
+    assert models_of(tmp_path / "Z")[repo].features["bench_resolution"] == 16  # native
+    assert crawl_json(capsys, tmp_path / "Z", *bench)["benchmarked"] == 0  # the figure asked for is there
+
+    sha = models_of(tmp_path / "Z")[repo].revision
+    code, out, err = run_cli(
+        capsys, "bench", repo, "--revision", sha, "--steps", "1", "--resolution", "8", "--min-iterations", "1", "--min-seconds", "0",
+        "--device", "cpu", "--zoo", tmp_path / "Z",
+    )  # fmt: skip
+    assert code == 0, err
+    assert crawl_json(capsys, tmp_path / "Z", *bench)["benchmarked"] == 1
+    assert models_of(tmp_path / "Z")[repo].features["bench_resolution"] == 16
+
+
 def test_crawl_unknown_kind_is_a_one_line_error(tmp_path, capsys):
     code, out, err = run_cli(capsys, "crawl", "--kind", "checkpoints", "--zoo", tmp_path / "Z")
     assert code == 2

@@ -127,6 +127,37 @@ def test_cli_human_table(zoo_dir, ranker_dir, cool_folder, capsys):
     assert "org/cool-expert" in out and "predicted fid_after_finetune" in out and "data/cool-" in out
 
 
+def test_throughput_figures_measured_with_different_settings_are_not_shown_as_comparable(zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
+    """The images/s column put 0.16/s, measured on a CPU at 2 steps and 16 px, beside 41.70/s,
+    measured on a GPU at 20 steps and 512 px, with nothing to say what either was measured with."""
+    cpu = dict(bench_device="cpu (x86_64, 2 threads)", bench_dtype="float32", bench_steps=2, bench_resolution=16, bench_batch=1)
+    gpu = dict(bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1)
+    measured = {"org/cool-expert": {**cpu, "throughput_images_per_s": 0.16}, "org/generalist-a": {**gpu, "throughput_images_per_s": 41.7},
+                "org/generalist-b": {**cpu, "throughput_images_per_s": 0.15}}
+    zoo = Zoo.load(zoo_dir)
+    zoo.add_models([ModelRecord(r.model, r.revision, {**r.features, **measured.get(r.model, {})}) for r in zoo.model_records()])
+    zoo.save(tmp_path / "measured")
+    args = ("recommend", cool_folder, "--zoo", tmp_path / "measured", "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16")
+
+    code, out, err = run_cli(capsys, *args, "--format", "json")
+    assert code == 0, err
+    shown = {r["model"]: r for r in json.loads(out)["recommendations"]}
+    assert shown["org/generalist-a"]["throughput"] == 41.7
+    assert shown["org/generalist-a"]["throughput_settings"] == {"device": "cuda (NVIDIA H100)", "dtype": "float16", "steps": 20, "resolution": 512, "batch": 1}
+    assert shown["org/warm-expert"]["throughput"] is None and shown["org/warm-expert"]["throughput_settings"] is None
+
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    groups = {}
+    for model in sorted(measured, key=lambda m: shown[m]["rank"]):
+        where = "cuda (NVIDIA H100), float16, 20 steps, 512 px, batch 1" if model == "org/generalist-a" else "cpu (x86_64, 2 threads), float32, 2 steps, 16 px, batch 1"
+        groups.setdefault(where, []).append(f"#{shown[model]['rank']}")
+    said = "; ".join(f"{', '.join(ranks)} on {where}" for where, ranks in groups.items())
+    assert out.splitlines()[-1] == f"note: images/s measured with different settings, not comparable: {said}", out
+    code, out, err = run_cli(capsys, *args, "--top-k", "1")  # one figure: nothing to compare it with
+    assert code == 0 and "org/cool-expert" in out and "0.16/s" in out and "note:" not in out, out
+
+
 def test_filters_by_parameters_and_license(zoo_dir, ranker_dir, cool_folder):
     from hubselect.recommendation import recommend
 

@@ -417,6 +417,26 @@ def test_model_dates_are_an_order_for_the_learner_not_one_category_per_model():
     assert "m:card_note" in schema.categorical  # text that is only partly dates stays text
 
 
+def test_the_learner_leaves_out_how_throughput_was_measured_and_figures_of_different_settings():
+    """Every bench_* column was a learner feature (the device, how long the measurement ran, its
+    error text), and a CPU figure at 2 steps and 16 px shared one feature with a GPU one at 20
+    steps and 512 px. The figures stay features where all were measured with one setting."""
+    cpu = dict(bench_device="cpu (x86_64, 2 threads)", bench_dtype="float32", bench_steps=2, bench_resolution=16, bench_batch=1,
+               bench_memory_measure="cpu_weights_plus_peak_rss_growth")
+    gpu = dict(bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1,
+               bench_memory_measure="cuda_max_allocated")
+    figures = dict(throughput_images_per_s=0.16, peak_memory_mb=20.0, denoiser_it_per_s=9.0, bench_seconds=18.4, bench_iterations=3, bench_error="")
+    measured = [{**figures, **cpu}, {**figures, **cpu}, {**figures, **gpu, "throughput_images_per_s": 41.7}, {}]
+    learned = {}
+    for case, rows in (("mixed", measured), ("one setting", measured[:2] + [{}, {}])):
+        zoo = synthetic_zoo(4, 6, n_clusters=2, seed=4)
+        zoo.models = pd.concat([zoo.models, pd.DataFrame(rows, index=zoo.models.index)], axis=1)
+        learned[case] = [n for n in make_schema(ZooArrays.from_zoo(zoo), "none", 0).names if n.startswith("m:")]
+        assert not [n for n in learned[case] if n.startswith("m:bench_")], learned[case]
+    assert not {"m:throughput_images_per_s", "m:peak_memory_mb", "m:denoiser_it_per_s"} & set(learned["mixed"])
+    assert {"m:throughput_images_per_s", "m:peak_memory_mb", "m:denoiser_it_per_s"} <= set(learned["one setting"])
+
+
 def _cluster_arrays() -> ZooArrays:
     """Query ``q`` (no results) beside ``twin`` (distance 1) and ``a``, ``b``, ``c`` (distance 12),
     with a far cluster: model ``x`` wins only on the twin, ``y`` on the rest of the cluster."""

@@ -1,16 +1,22 @@
 """Measured throughput of a text-to-image pipeline: images/s, per-step denoiser latency, peak memory.
 
 The protocol follows optimum-benchmark's diffusion benchmark: a few warm-up calls, then calls
-until both a minimum number of iterations and a minimum duration are reached; CUDA is
+until both a minimum number of iterations and a minimum duration are reached; CUDA and MPS are
 synchronised before any timer is read. Each denoiser call is timed on its own (CUDA events on
-a GPU, ``perf_counter`` on CPU) through forward hooks, so the step latency excludes text
-encoding and VAE decoding while images/s includes everything.
+a GPU, ``perf_counter`` on CPU, and on MPS between synchronisations) through forward hooks, so
+the step latency excludes text encoding and VAE decoding while images/s includes everything.
+
+A figure holds for the settings it was measured with (:data:`SETTING_COLUMNS`): images/s at 2
+steps and 16 px on a CPU says nothing of a model's speed beside images/s at 20 steps and 512 px
+on a GPU. The zoo keeps each model's latest figure with its settings; what compares figures
+(``recommend``, the ranker) looks at those first.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import platform
 import statistics
 import threading
@@ -22,6 +28,13 @@ log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "bfloat16")
 DENOISERS = ("unet", "transformer", "prior", "decoder")
+
+#: The zoo columns of a measured figure (:meth:`BenchReport.to_features`).
+FIGURE_COLUMNS = ("throughput_images_per_s", "denoiser_step_ms_p50", "denoiser_step_ms_p90", "denoiser_it_per_s", "peak_memory_mb")
+#: The zoo columns saying what a figure was measured with: two figures differing in any are not comparable.
+SETTING_COLUMNS = ("bench_device", "bench_dtype", "bench_steps", "bench_resolution", "bench_batch")
+#: The other columns of a measurement (its settings, ``bench_seconds``, ``bench_error``, ...) start so.
+BENCH_PREFIX = "bench_"
 
 
 @dataclass
@@ -41,7 +54,7 @@ class BenchConfig:
     steps: int = 20
     batch: int = 1
     dtype: str = "float32"
-    #: ``auto`` picks ``cuda`` when available, else ``cpu``.
+    #: ``auto`` picks ``cuda``, then ``mps``, then ``cpu``, as every hubselect command does.
     device: str = "auto"
     warmup: int = 1
     min_iterations: int = 3
@@ -61,11 +74,15 @@ class BenchConfig:
             raise ValueError(f"resolution must be a positive multiple of 8, got {self.resolution}")
 
     def resolved_device(self) -> str:
-        import torch
+        from hubselect.probes.base import pick_device
 
-        if self.device == "auto":
-            return "cuda" if torch.cuda.is_available() else "cpu"
-        return self.device
+        return str(pick_device("auto")) if self.device == "auto" else self.device
+
+    def settings(self, native_resolution: int | None) -> tuple:
+        """The settings of a figure measured under this config, as :func:`figure_settings` reads
+        them back; ``native_resolution``: the model's, which a config naming none measures at."""
+        device = self.resolved_device()
+        return (device_name(device), self.dtype, self.steps, self.resolution or native_resolution, self.batch, memory_measure(device))
 
     def torch_dtype(self):
         import torch
@@ -83,7 +100,7 @@ class BenchReport:
     denoiser_step_ms_mean: float
     denoiser_it_per_s: float
     peak_memory_mb: float | None
-    #: ``cuda_max_allocated`` (torch's allocator peak) or ``cpu_peak_rss_delta`` (sampled process RSS above the pre-run level).
+    #: How ``peak_memory_mb`` was measured: see :func:`memory_measure`.
     memory_measure: str
     iterations: int
     seconds: float
@@ -119,6 +136,46 @@ class BenchReport:
         }
 
 
+def bench_features(features: dict[str, Any]) -> dict[str, Any]:
+    """The columns of a zoo row that a measurement wrote: its figures and its ``bench_*`` columns.
+
+    >>> bench_features({"license": "mit", "throughput_images_per_s": 2.5, "bench_steps": 20})
+    {'throughput_images_per_s': 2.5, 'bench_steps': 20}
+    """
+    return {k: v for k, v in features.items() if k in FIGURE_COLUMNS or k.startswith(BENCH_PREFIX)}
+
+
+def figure_settings(features: dict[str, Any]) -> tuple | None:
+    """What a zoo row's figures were measured with: its :data:`SETTING_COLUMNS`, then its memory
+    measure (``None`` where unrecorded; whole numbers as ints, which a parquet column with gaps
+    reads back as floats). ``None`` where the row holds no figure.
+
+    >>> figure_settings({"throughput_images_per_s": 0.16, "bench_device": "cpu (x86_64, 2 threads)", "bench_dtype": "float32",
+    ...                  "bench_steps": 2.0, "bench_resolution": 16, "bench_batch": 1})
+    ('cpu (x86_64, 2 threads)', 'float32', 2, 16, 1, None)
+    """
+    if _missing(features.get("throughput_images_per_s")):
+        return None
+    values = [features.get(name) for name in (*SETTING_COLUMNS, "bench_memory_measure")]
+    return tuple(None if _missing(v) else int(v) if isinstance(v, float) and v.is_integer() else v for v in values)
+
+
+def describe_settings(settings: tuple | None) -> str:
+    """A figure's settings (:func:`figure_settings`) for people.
+
+    >>> describe_settings(("cuda (NVIDIA H100)", "float16", 20, 512, 1, "cuda_max_allocated"))
+    'cuda (NVIDIA H100), float16, 20 steps, 512 px, batch 1'
+    """
+    if settings is None or all(v is None for v in settings[:5]):
+        return "settings not recorded"
+    device, dtype, steps, resolution, batch = ("?" if v is None else v for v in settings[:5])
+    return f"{device}, {dtype}, {steps} steps, {resolution} px, batch {batch}"
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def denoiser_of(pipe) -> Any:
     """The module a pipeline calls once per denoising step."""
     for name in DENOISERS:
@@ -138,13 +195,18 @@ def native_resolution(pipe) -> int:
 
 
 class _StepTimer:
-    """Times every denoiser call through forward hooks."""
+    """Times every denoiser call through forward hooks.
 
-    def __init__(self, module, cuda: bool) -> None:
+    ``synchronize`` (MPS): called before each clock is read, so that a step's time is that of
+    its kernels, not of queueing them.
+    """
+
+    def __init__(self, module, cuda: bool, synchronize=None) -> None:
         import torch
 
         self._torch = torch
         self.cuda = cuda
+        self._synchronize = synchronize
         self.pending: list[tuple[Any, Any]] = []
         self.ms: list[float] = []
         self.active = False
@@ -158,6 +220,8 @@ class _StepTimer:
             start.record()
             self.pending.append((start, None))
         else:
+            if self._synchronize is not None:
+                self._synchronize()
             self.pending.append((time.perf_counter(), None))
 
     def _post(self, module, args, output) -> None:
@@ -168,6 +232,8 @@ class _StepTimer:
             end = self._torch.cuda.Event(enable_timing=True)
             end.record()
         else:
+            if self._synchronize is not None:
+                self._synchronize()
             end = time.perf_counter()
         self.pending[-1] = (start, end)
 
@@ -185,7 +251,11 @@ class _StepTimer:
 
 
 class _RssPeak:
-    """Peak resident memory of this process above its level at start, sampled every few ms (CPU runs)."""
+    """Peak resident memory of this process above its level at start, sampled every few ms (CPU runs).
+
+    Started before the warm-up calls: the first call allocates the activations, and the memory
+    allocator keeps them for the calls after, so growth measured from there on is about nothing.
+    """
 
     def __init__(self, interval: float = 0.005) -> None:
         import psutil
@@ -223,11 +293,51 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def device_name(device: str) -> str:
+    """The device a figure was measured on, as reports and the zoo's ``bench_device`` name it.
+
+    >>> device_name("cpu")  # doctest: +SKIP
+    'cpu (x86_64, 16 threads)'
+    >>> device_name("mps")  # doctest: +SKIP
+    'mps (arm64)'
+    """
     import torch
 
     if device.startswith("cuda"):
         return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    if device.startswith("mps"):
+        return f"mps ({platform.machine()})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def memory_measure(device: str) -> str:
+    """How a run on ``device`` measures its peak memory (``bench_memory_measure``).
+
+    Both measures are the memory the pipeline needed, weights and activations, so that one
+    column holds one quantity: ``cuda_max_allocated`` is torch's allocator peak (the weights stay
+    allocated throughout); ``cpu_weights_plus_peak_rss_growth`` is the bytes of the pipeline's
+    weights plus the growth of the process's resident memory over the calls (sampled every few
+    ms), which the weights, loaded before, are no part of; a process's first pipeline call also
+    allocates some tens of MiB once (thread pools, kernel caches), small beside real weights.
+    MPS has no peak counter, and its memory is not the process's RSS: ``none``, and no figure.
+
+    >>> memory_measure("cuda:1"), memory_measure("cpu"), memory_measure("mps")
+    ('cuda_max_allocated', 'cpu_weights_plus_peak_rss_growth', 'none')
+    """
+    if device.startswith("cuda"):
+        return "cuda_max_allocated"
+    return "none" if device.startswith("mps") else "cpu_weights_plus_peak_rss_growth"
+
+
+def _weights_mb(pipe) -> float:
+    """MiB of a pipeline's weights (parameters and buffers; a tensor shared by two modules once)."""
+    import torch
+
+    sizes = {}
+    for module in pipe.components.values():
+        if isinstance(module, torch.nn.Module):
+            for tensor in (*module.parameters(), *module.buffers()):
+                sizes[tensor.data_ptr()] = tensor.nbytes
+    return sum(sizes.values()) / 2**20
 
 
 def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, revision: str | None = None) -> BenchReport:
@@ -245,6 +355,7 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
 
     device = config.resolved_device()
     cuda = device.startswith("cuda")
+    mps = device.startswith("mps")
     if cuda and not torch.cuda.is_available():
         raise RuntimeError("CUDA was asked for but torch sees no CUDA device")
     pipe = pipe.to(device)
@@ -262,33 +373,40 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
         generator=generator,
     )
 
+    # torch.mps.synchronize: torch >= 2.0; without it, MPS timings would be of queued kernels.
+    mps_synchronize = getattr(getattr(torch, "mps", None), "synchronize", None) if mps else None
+
     def synchronize() -> None:
         if cuda:
             torch.cuda.synchronize(device)
+        elif mps_synchronize is not None:
+            mps_synchronize()
 
-    timer = _StepTimer(denoiser_of(pipe), cuda)
+    timer = _StepTimer(denoiser_of(pipe), cuda, mps_synchronize)
+    rss = None if cuda or mps else _RssPeak()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), rss or contextlib.nullcontext():
             for _ in range(config.warmup):
                 pipe(**call)
             synchronize()
             if cuda:
                 torch.cuda.reset_peak_memory_stats(device)
-            rss = None if cuda else _RssPeak()
             timer.active = True
             iterations, started = 0, time.perf_counter()
-            with rss or contextlib.nullcontext():
-                while iterations < config.min_iterations or time.perf_counter() - started < config.min_seconds:
-                    pipe(**call)
-                    synchronize()
-                    timer.collect()
-                    iterations += 1
-                seconds = time.perf_counter() - started
+            while iterations < config.min_iterations or time.perf_counter() - started < config.min_seconds:
+                pipe(**call)
+                synchronize()
+                timer.collect()
+                iterations += 1
+            seconds = time.perf_counter() - started
     finally:
         timer.remove()
     if not timer.ms:
         raise RuntimeError("the denoiser was never called; is this a diffusion pipeline?")
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else rss.delta_mb
+    if cuda:
+        peak = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak = _weights_mb(pipe) + rss.delta_mb if rss is not None else None
     mean = statistics.fmean(timer.ms)
     return BenchReport(
         images_per_s=iterations * config.batch / seconds,
@@ -296,8 +414,8 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
         denoiser_step_ms_p90=_percentile(timer.ms, 90),
         denoiser_step_ms_mean=mean,
         denoiser_it_per_s=1000.0 / mean,
-        peak_memory_mb=round(peak, 1),
-        memory_measure="cuda_max_allocated" if cuda else "cpu_peak_rss_delta",
+        peak_memory_mb=round(peak, 1) if peak is not None else None,
+        memory_measure=memory_measure(device),
         iterations=iterations,
         seconds=seconds,
         device=device_name(device),

@@ -22,10 +22,10 @@ def _bench_config(**kwargs):
 
 
 def _default_dtype(device: str) -> str:
-    import torch
+    """The default --dtype: float16 on CUDA, float32 on CPU and MPS (for ``auto``, the device the run will pick)."""
+    from hubselect.bench import BenchConfig
 
-    on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    return "float16" if on_gpu else "float32"
+    return "float16" if BenchConfig(device=device).resolved_device().startswith("cuda") else "float32"
 
 
 @cli.command("crawl")
@@ -40,8 +40,9 @@ def _default_dtype(device: str) -> str:
 @click.option("--bench", is_flag=True, help="Also measure throughput of every crawled model (downloads its weights).")
 @click.option("--bench-steps", type=click.IntRange(min=1), default=None, help="Denoising steps per image for --bench (default 20).")
 @click.option("--bench-dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
-              help="Weights dtype for --bench (default: float16 on a GPU, float32 on CPU).")
-@click.option("--bench-device", default="auto", show_default=True, callback=check_device, help="cpu, cuda, cuda:N or auto.")
+              help="Weights dtype for --bench (default: float16 on CUDA, float32 on CPU and MPS).")
+@click.option("--bench-device", default="auto", show_default=True, callback=check_device,
+              help="cpu, cuda, cuda:N, mps or auto (CUDA, then MPS, then CPU).")
 @click.option("--bench-min-seconds", type=click.FloatRange(min=0), default=None, help="Measure each model at least this long (default 5).")
 @common_options
 def crawl_command(
@@ -120,13 +121,15 @@ def crawl_command(
 @click.option("--steps", type=click.IntRange(min=1), default=20, show_default=True, help="Denoising steps per image.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Images per pipeline call.")
 @click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default=None,
-              help="Weights dtype (default: float16 on a GPU, float32 on CPU).")
-@click.option("--device", default="auto", show_default=True, callback=check_device, help="cpu, cuda, cuda:N or auto.")
+              help="Weights dtype (default: float16 on CUDA, float32 on CPU and MPS).")
+@click.option("--device", default="auto", show_default=True, callback=check_device,
+              help="cpu, cuda, cuda:N, mps or auto (CUDA, then MPS, then CPU).")
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Unmeasured calls first.")
 @click.option("--min-iterations", type=click.IntRange(min=1), default=3, show_default=True, help="Measure at least this many calls ...")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="... and for at least this long.")
 @click.option("--zoo", "zoo_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
-              help="Record the figures in this zoo folder's record of MODEL (checked before measuring).")
+              help="Record the figures in this zoo folder's record of MODEL (checked before measuring), in place of "
+                   "any it held; a note says what a figure measured with other settings was.")
 @common_options
 def bench_command(model, revision, arch, resolution, steps, batch, dtype, device, warmup, min_iterations, min_seconds, zoo_dir) -> None:
     """Measure images/s, per-step denoiser latency (p50/p90) and peak memory of a T2I pipeline.
@@ -196,12 +199,24 @@ def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None)
 
 
 def _record(zoo_dir: Path, report) -> None:
+    """Put ``report``'s figures in the zoo's record of its model, in place of any it held; a
+    note says what a replaced figure was measured with, where that differs (a quick CPU figure
+    over an hour's GPU one must not pass unnoticed)."""
+    from hubselect.bench.throughput import describe_settings, figure_settings
     from hubselect.crawl.safety import NOT_FLAGGED
     from hubselect.zoo import ModelRecord, Zoo, update_zoo
 
+    replaced = []
+
     def add(zoo: Zoo) -> Zoo:
         previous = _check_recordable(zoo_dir, report.model, report.revision, zoo)  # again: another process may have changed it
-        zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **report.to_features(), "bench_error": NOT_FLAGGED})])
+        features = report.to_features()
+        settings = figure_settings(previous.features)
+        if settings is not None and settings[:5] != figure_settings(features)[:5]:
+            replaced.append(f"{previous.features['throughput_images_per_s']:.3g} images/s on {describe_settings(settings)}")
+        zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **features, "bench_error": NOT_FLAGGED})])
         return zoo
 
     update_zoo(zoo_dir, add)
+    for figure in replaced:
+        SETTINGS.output.info(f"note: {zoo_dir} held another figure of {report.model}, measured with other settings, which this one replaces: {figure}")

@@ -62,7 +62,7 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
     hubselect recommend user/my-dataset --zoo org/zoo
     hubselect recommend ./my-images --zoo demo --top-k 3 --format json
     """
-    from hubselect.recommendation import recommend
+    from hubselect.recommendation import recommend, throughput_note
 
     result = recommend(
         dataset,
@@ -110,6 +110,9 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
                 rows,
             )
         )
+        note = throughput_note(result.recommendations)
+        if note:
+            console.print(f"note: {note}", markup=False, highlight=False)
 
     SETTINGS.output.result(result.to_dict(), human)
 

@@ -8,12 +8,18 @@ in the zoo exactly once. Each save re-reads the zoo under its lock, so a profile
 crawl writing the same folder meanwhile loses nothing: the state too is merged, not replaced, so a
 crawl of the same kind with another filter keeps the repos it skipped.
 
+A repo re-read at the commit its record was read at (``--refresh``, a retry after a transient
+failure, a gated repo re-checked, one back on the Hub) keeps the throughput figures measured at
+that commit: the crawl reads metadata only, and each figure cost a download of the weights and
+minutes of measuring. A new commit drops them (its weights are other weights).
+
 A repo skipped as fresh still takes the listing's counters (downloads, likes: the Hub changes
-them without a commit), at no extra request. Every pipeline's column is a ranker feature and part
-of the zoo's fingerprint, so a crawl that sees a count change changes the zoo, and a published
-ranker is then stale; a crawl that sees none leaves the zoo as it was, byte for byte. Adapters
-(``--kind lora``) are no part of model selection (see ``Zoo.model_ids``): crawling them leaves
-every ranker current.
+them without a commit), at no extra request. Every pipeline's column is part of the zoo's
+fingerprint, and a ranker feature (but for how its throughput was measured: see
+:func:`~hubselect.rank.features.measurement_columns`), so a crawl that sees a count change
+changes the zoo, and a published ranker is then stale; a crawl that sees none leaves the zoo as
+it was, byte for byte. Adapters (``--kind lora``) are no part of model selection (see
+``Zoo.model_ids``): crawling them leaves every ranker current.
 
 Once its listing is done, a crawl asks the Hub about each model of its kind the zoo holds that the
 listing did not return (one request each) and flags the deleted ones as gone; one flagged gone
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from hubselect.bench.throughput import bench_features, describe_settings, figure_settings
 from hubselect.crawl.safety import NOT_FLAGGED, is_profilable
 from hubselect.crawl.state import STATE_FILE, CrawlState, now
 from hubselect.errors import HubError, HubselectError, InputError
@@ -263,7 +270,9 @@ def crawl(
                 summary.flagged[outcome.model] = str(outcome.features["excluded_reason"])
             if outcome.features.get("crawl_complete") is False:
                 summary.incomplete += 1
-            if options.bench is not None and _profilable(outcome):
+            if previous is not None and previous.revision == outcome.revision:
+                outcome = ModelRecord(outcome.model, outcome.revision, {**outcome.features, **bench_features(previous.features)})
+            if options.bench is not None and _needs_bench(outcome, options.bench):
                 outcome = _bench(outcome, options, summary)
             page_records.append(outcome)
 
@@ -448,14 +457,16 @@ def _profilable(record: ModelRecord) -> bool:
 
 
 def _needs_bench(record: ModelRecord, config: Any) -> bool:
+    """Whether a profilable record lacks a figure measured with ``config``'s settings: device,
+    dtype, steps, resolution (the model's native one where ``config`` names none), batch, and
+    how peak memory is measured (a figure of an older hubselect's CPU measure is measured again)."""
     if not _profilable(record):
         return False
-    features = record.features
-    return features.get("throughput_images_per_s") is None or (
-        features.get("bench_steps"),
-        features.get("bench_batch"),
-        features.get("bench_dtype"),
-    ) != (config.steps, config.batch, config.dtype)
+    measured = figure_settings(record.features)
+    native = record.features.get("resolution")
+    if native is None and measured is not None:
+        native = measured[3]  # unknown to the crawl: taken to be the one the figure was measured at
+    return measured != config.settings(native)
 
 
 def _bench(record: ModelRecord, options: CrawlOptions, summary: CrawlSummary) -> ModelRecord:
@@ -471,4 +482,7 @@ def _bench(record: ModelRecord, options: CrawlOptions, summary: CrawlSummary) ->
         log.warning("%s: benchmark failed: %s: %s", record.model, type(exc).__name__, exc)
         return ModelRecord(record.model, record.revision, {**record.features, "bench_error": f"{type(exc).__name__}: {exc}"})
     summary.benchmarked += 1
+    replaced = figure_settings(record.features)
+    if replaced is not None:
+        log.info("%s: its figure measured with %s is replaced", record.model, describe_settings(replaced))
     return ModelRecord(record.model, record.revision, {**record.features, **report.to_features(), "bench_error": NOT_FLAGGED})

@@ -7,7 +7,8 @@ features of a training row leave out the row's own dataset, exactly as a target 
 records of its own.
 
 Model features (``m:<column>``)
-    every model feature column of the zoo, numeric as-is, text as a LightGBM category.
+    every model feature column of the zoo, numeric as-is, text as a LightGBM category, except
+    the throughput measurements' (:func:`measurement_columns`).
 Dataset features (``d:<column>``)
     every dataset feature column, of the query dataset.
 Graph evidence (``ev:*``), from the model's visible results and the dataset↔dataset edges
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from hubselect.bench.throughput import BENCH_PREFIX, FIGURE_COLUMNS, figure_settings
 from hubselect.graph.arrays import ZooArrays, normalise_minmax, normalise_rank
 from hubselect.graph.matching import top_k
 
@@ -137,14 +139,39 @@ def link_columns(arrays: ZooArrays) -> list[str]:
     return out
 
 
+def measurement_columns(model_features: pd.DataFrame) -> set[str]:
+    """The model columns of throughput measurements that the learner leaves out.
+
+    Every ``bench_*`` column: how a figure was measured (device, dtype, steps, resolution, how
+    long it ran, its error) says nothing of how a model fine-tunes, and changes with each rerun.
+    The figures themselves (images/s, denoiser step latency, peak memory) too, unless all the
+    zoo's were measured with one setting (:func:`~hubselect.bench.throughput.figure_settings`):
+    a CPU figure at 2 steps and 16 px is hundreds of times below a GPU one at 20 steps and 512 px: in
+    one column the learner would split on where each model happened to be measured. A zoo whose
+    models were measured at their native resolutions, where those differ, has no figure features
+    either; a ranker built before keeps the columns its schema names.
+
+    >>> measurement_columns(pd.DataFrame({"license": ["mit"], "throughput_images_per_s": [2.0], "bench_seconds": [5.1]}))
+    {'bench_seconds'}
+    """
+    out = {c for c in model_features.columns if c.startswith(BENCH_PREFIX)}
+    figures = [c for c in model_features.columns if c in FIGURE_COLUMNS]
+    if figures and len({figure_settings(row) for row in model_features.to_dict("records")} - {None}) > 1:
+        out.update(figures)
+    return out
+
+
 def make_schema(arrays: ZooArrays, embedding_set: str, dim: int) -> FeatureSchema:
     """The learner's columns for a zoo and an embedding feature set."""
     if embedding_set not in EMBEDDING_SETS:
         raise ValueError(f"embedding feature set must be one of {EMBEDDING_SETS}, got {embedding_set!r}")
     names: list[str] = []
     categories: dict[str, list[str]] = {}
+    left_out = measurement_columns(arrays.model_features)
     for prefix, table in (("m:", arrays.model_features), ("d:", arrays.dataset_features)):
         for column in table.columns:
+            if prefix == "m:" and column in left_out:
+                continue
             name = prefix + column
             names.append(name)
             if not pd.api.types.is_float_dtype(table[column]):

@@ -19,7 +19,8 @@ Two ways of upserting, for two kinds of writer:
 
 - ``add_*`` replaces a row whole. Its writer holds the complete record: the crawler's None
   clears an ``excluded_reason`` a new commit no longer earns, and a recrawl at a new commit drops
-  the throughput measured at the old one; bench and profile start from the row they replace.
+  the throughput measured at the old one (a re-read at the same commit carries it over); bench
+  and profile start from the row they replace.
 - :meth:`Zoo.merge` (``zoo import --out``, ``zoo pull --out``, ``zoo push``) fills the
   ``models`` and ``datasets`` rows column by column: a bundle's ``models.csv`` naming a model's
   ``family`` must not wipe its crawled license or measured throughput. Values the incoming row
