@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.zoo import ProfileRecord, Zoo, ZooMeta, import_bundle
 
@@ -299,6 +301,22 @@ def test_pull_never_writes_into_what_is_not_a_zoo(hub, hub_token, zoo_on_hub, tm
     assert f"--out {out_path} is a {kind}" in err and ("pass a folder" if kind == "file" else "or a zoo folder") in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == (["out"] if kind == "file" else ["notes.txt", "out"])
     assert hub.request_log == [], "the Hub was asked before --out was refused"
+
+
+@pytest.mark.parametrize("out", ["locked/Z", "zoo", "a-file/Z"], ids=["new-in-a-folder-it-cannot-write", "zoo-it-cannot-write", "under-a-file"])
+def test_pull_refuses_an_out_it_cannot_write_before_downloading(out, hub, hub_token, zoo_on_hub, tmp_path, capsys, monkeypatch):
+    """It failed as "unexpected PermissionError" once the zoo was downloaded."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    small_zoo("local").save(tmp_path / "zoo")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()}
+    hub.clear_log()
+    with unwritable(tmp_path / out.split("/")[0]) if out != "a-file/Z" else contextlib.nullcontext():
+        code, stdout, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", out, "--token", hub_token)
+    assert (code, stdout) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith(f"Error: --out {out}: ") and "unexpected" not in err and "; pass a path in a folder" in err
+    assert hub.request_log == [], "the Hub was asked before --out was refused"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
 
 
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):

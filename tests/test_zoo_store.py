@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fixtures.bundles import write_bundle
+from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
 from hubselect.graph.arrays import ZooArrays
@@ -491,6 +493,25 @@ def test_a_new_zoo_folder_spelled_like_a_hub_id_is_named_as_a_local_folder_once(
     assert code == 0 and err == ""  # said once, when the folder is created
     code, _, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "zoos/a/b")
     assert code == 0 and err == ""  # not a Hub id's shape
+
+
+@pytest.mark.parametrize("out", ["locked/Z", "zoo", "a-file/Z"], ids=["new-in-a-folder-it-cannot-write", "zoo-it-cannot-write", "under-a-file"])
+def test_import_refuses_an_out_it_cannot_write_in_one_line_before_reading_the_bundle(out, tmp_path, capsys, monkeypatch):
+    """It failed as "unexpected PermissionError" (after the note that it was creating the folder)."""
+    monkeypatch.chdir(tmp_path)
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
+    (tmp_path / "a-file").write_text("not a folder")
+    assert run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "zoo")[0] == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()}
+    (bundle / "records.csv").write_text("not a bundle")  # refused before it is read
+    with unwritable(tmp_path / out.split("/")[0]) if out != "a-file/Z" else contextlib.nullcontext():
+        code, stdout, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", out)
+    assert (code, stdout) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith(f"Error: --out {out}: ") and "unexpected" not in err
+    folder = out.split("/")[0]
+    assert (f"cannot create files in {folder} (" in err and "pass a path in a folder you can write to" in err) or "a-file is a file, not a folder" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
+    assert not (tmp_path / "locked" / "Z").exists()
 
 
 def test_import_needs_a_direction(tmp_path, capsys):

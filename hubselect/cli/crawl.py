@@ -62,7 +62,8 @@ def crawl_command(
     """
     from huggingface_hub.utils import tqdm
 
-    from hubselect.crawl import CrawlOptions, crawl
+    from hubselect.crawl import STATE_FILE, CrawlOptions, crawl
+    from hubselect.zoo import check_zoo_folder
 
     bench_config = None
     if bench:
@@ -73,6 +74,7 @@ def crawl_command(
         kind=kind, limit=limit, search=search, page_size=page_size, max_requests=max_requests,
         refresh=refresh, token=SETTINGS.token, bench=bench_config, author=author,
     )  # fmt: skip
+    check_zoo_folder(zoo_dir, also=(STATE_FILE,))  # crawl checks it too, but this note would come first
     note_new_zoo_folder(zoo_dir)
     with tqdm(total=limit, unit="model", desc=f"crawl {kind}", disable=not SETTINGS.output.human) as bar:
 
@@ -171,11 +173,12 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
 def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None):
     """The zoo's record of ``model``, which figures measured at ``revision`` may update; else a
     one-line :class:`InputError`. ``zoo``: the zoo as read under its lock (default: read it now)."""
-    from hubselect.zoo import Zoo
+    from hubselect.zoo import Zoo, check_zoo_folder
 
     if zoo is None:
         if not (zoo_dir / "zoo.json").is_file():
             raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {zoo_dir}`)")
+        check_zoo_folder(zoo_dir)  # one it cannot write, too: the figures are recorded after the measuring
         zoo = Zoo.load(zoo_dir)
     previous = next((r for r in zoo.model_records() if r.model == model), None)
     if previous is None:

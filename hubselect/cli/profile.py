@@ -122,8 +122,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
         SourceRevisions, beyond_the_recipes, describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid,
         unreadable_datasets,
     )
-    from hubselect.profile.journal import ZooWriter
+    from hubselect.profile.journal import JOURNAL_FILE, ZooWriter
     from hubselect.profile.recipes import parse_methods
+    from hubselect.zoo import check_zoo_folder
 
     if (models is None) == (not zoo_models):
         raise InputError("say which models to profile: --models M1,M2 or --zoo-models (not both)")
@@ -134,6 +135,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     if zoo_models and force:
         raise InputError("--zoo-models picks what the zoo lacks, --force reruns what it holds; with --force, list the models with --models")
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
+    check_zoo_folder(zoo_dir, also=(JOURNAL_FILE,))  # ZooWriter checks it again, after the plan's Hub requests
     if push_to:
         # Not after hours of fine-tuning: the id, then (one request) that the zoo repo is there.
         check_repo_id(push_to, "--push", owner=True)

@@ -39,8 +39,8 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
     """
     if higher_is_better is None:
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
-    imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     check_zoo_folder(out, "--out")
+    imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     note_new_zoo_folder(out, "--out")
     added = imported.summary()
     # A bundle holds no dataset profiles: it brings no dataset profiled apart, no distance to compute.

@@ -88,6 +88,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
+from hubselect.paths import check_can_create_in
 from hubselect.zoo.records import ADAPTER_KIND, SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
 
 log = logging.getLogger(__name__)
@@ -1052,7 +1053,11 @@ def zoo_lock(folder: str | os.PathLike) -> Iterator[None]:
 
 
 def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: Iterable[str] = ()) -> None:
-    """Refuse a path no zoo may be written to: a file, or a folder holding things but no zoo.
+    """Refuse a path no zoo may be written to: a file, a folder holding things but no zoo, or a
+    folder this process cannot create files in (nor, for a new one, the folders above it).
+
+    Every command that writes a zoo calls it before its work: a folder it cannot write failed
+    only at the save, after the download, the embedding or the crawl it was to keep.
 
     ``also``: names besides the lock that may sit in a folder that holds no zoo yet (a
     crawl state, a profiler's journal) without making it someone else's folder.
@@ -1065,6 +1070,8 @@ def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: 
         allowed = {LOCK_FILE, ARTEFACTS_DIR, *(f"{name}.parquet" for name in TABLES), *also}
         if any(p.name not in allowed and not (p.name.startswith(".") and p.name.endswith(".tmp")) for p in folder.iterdir()):
             raise InputError(f"{option} {folder} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
+    # Each save writes its files beside the old ones and renames them in (atomic_write).
+    check_can_create_in(folder, f"{option} {folder}")
 
 
 def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, create: Callable[[], "Zoo"] | None = None) -> "Zoo":
