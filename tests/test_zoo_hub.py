@@ -319,6 +319,33 @@ def test_pull_refuses_an_out_it_cannot_write_before_downloading(out, hub, hub_to
     assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
 
 
+@pytest.mark.parametrize("locked_before", [False, True], ids=["refused-at-the-lock", "refused-at-the-tables"])
+def test_a_zoo_folder_that_turns_unwritable_during_the_pull_is_named_in_one_line(locked_before, hub, hub_token, zoo_on_hub, tmp_path, capsys, monkeypatch):
+    """Checked before the download, refused at the save (another user's chmod meanwhile): not
+    "unexpected", and named by the zoo's file, not by the temporary file pyarrow was writing."""
+    import hubselect.hub.zoo_repo
+
+    small_zoo("local").save(tmp_path / "Z")
+    if locked_before:  # the lock file is there: the first write refused is a table's
+        (tmp_path / "Z" / ".zoo.lock").touch()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "Z").iterdir()}
+    real = hubselect.hub.zoo_repo.pull_zoo
+    with contextlib.ExitStack() as stack:
+
+        def pull_then_lose_write_access(*args, **kwargs):
+            pulled = real(*args, **kwargs)
+            stack.enter_context(unwritable(tmp_path / "Z"))
+            return pulled
+
+        monkeypatch.setattr(hubselect.hub.zoo_repo, "pull_zoo", pull_then_lose_write_access)
+        code, stdout, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--token", hub_token)
+    assert (code, stdout) == (2, "") and err.count("\n") == 1, err
+    refused = tmp_path / "Z" / ("models.parquet" if locked_before else ".zoo.lock")
+    assert err.startswith(f"Error: {refused}: ") and "unexpected" not in err and ".tmp" not in err
+    assert "fix the permissions of that path (or of its folder), or pass another path, then rerun" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "Z").iterdir()} == before
+
+
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     code, out, err = run_cli(capsys, "zoo", "pull", "nobody/no-such-zoo", "--out", tmp_path / "Z")
     assert code != 0 and out == ""

@@ -17,7 +17,7 @@ import click
 
 from hubselect import __version__
 from hubselect.cli.output import Output
-from hubselect.errors import HubselectError
+from hubselect.errors import HubselectError, InputError
 
 
 @dataclass
@@ -157,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         return 130
+    except PermissionError as exc:
+        # A path checked before the work (check_zoo_folder, check_can_create_in) refused later
+        # anyway: its mode or owner changed meanwhile, or a file in it is not the process's to replace.
+        if SETTINGS.debug:
+            raise
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename is not None and exc.strerror else str(exc)
+        click.echo(f"Error: {what}; fix the permissions of that path (or of its folder), or pass another path, then rerun", err=True)
+        return InputError.exit_code
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if SETTINGS.debug:
             raise

@@ -1132,5 +1132,8 @@ def atomic_write(target: str | os.PathLike, write: Callable[[str], object]) -> N
     try:
         write(str(tmp))
         os.replace(tmp, target)
+    except PermissionError as exc:
+        # Named by the file it was to replace: pyarrow names the temporary file, in its own words.
+        raise PermissionError(exc.errno, os.strerror(exc.errno) if exc.errno else "Permission denied", str(target)) from exc
     finally:
         tmp.unlink(missing_ok=True)
