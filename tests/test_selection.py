@@ -895,6 +895,15 @@ def test_build_refuses_an_out_folder_holding_something_else_and_leaves_it_untouc
     assert _tree(project) == before
 
 
+@pytest.mark.parametrize("command", [["build", "", "--out", "ranker"], ["evaluate", ""]], ids=["build", "evaluate"])
+def test_an_empty_zoo_is_named_as_empty(command, tmp_path, monkeypatch, capsys):
+    """`build "$ZOO"` with ZOO unset said "Error:  is a folder but not a zoo": "" as a path is the current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "Error: ZOO is empty; pass a zoo folder, a Hub dataset id like org/name, or demo\n"
+
+
 @pytest.mark.parametrize("out", ["", "/dev/null", "a-file/ranker", "/proc/ranker"])
 def test_build_refuses_an_out_it_cannot_write_before_fitting(out, zoo_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
