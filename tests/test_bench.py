@@ -108,6 +108,13 @@ def test_a_hub_retry_is_logged_once(hub):
     assert done.stderr.count("Retrying in") == 1, done.stderr
 
 
+@pytest.mark.parametrize("revision", ["", "  "])
+def test_an_empty_revision_is_refused_before_the_hub_is_asked(revision, hub, capsys):
+    code, out, err = run_cli(capsys, "bench", "tester/sd-tiny", "--revision", revision, "--device", "cpu")
+    assert (code, out) == (2, "") and err == "Error: --revision is empty; pass a branch, tag or commit sha, or leave it out for main\n"
+    assert hub.request_log == []
+
+
 @pytest.mark.parametrize("zoo", ["no-such-zoo", "zoo-without-it", "zoo-it-cannot-write"])
 def test_a_zoo_that_cannot_take_the_figures_is_refused_before_measuring(zoo, tmp_path):
     """An hour of measuring asked for: the refusal comes at once, not after the figures are made."""

@@ -346,6 +346,15 @@ def test_a_zoo_folder_that_turns_unwritable_during_the_pull_is_named_in_one_line
     assert {p.name: p.read_bytes() for p in (tmp_path / "Z").iterdir()} == before
 
 
+@pytest.mark.parametrize("revision", ["", "  "])
+def test_an_empty_revision_is_an_input_error_not_a_hub_failure(revision, hub, hub_token, zoo_on_hub, tmp_path, capsys):
+    """It was sent: the Hub's 404 came back as exit 3, "rerun later"."""
+    hub.clear_log()
+    code, out, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--revision", revision, "--token", hub_token)
+    assert (code, out) == (2, "") and err == "Error: --revision is empty; pass a branch, tag or commit sha, or leave it out for main\n"
+    assert hub.request_log == [] and not (tmp_path / "Z").exists()
+
+
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     code, out, err = run_cli(capsys, "zoo", "pull", "nobody/no-such-zoo", "--out", tmp_path / "Z")
     assert code != 0 and out == ""

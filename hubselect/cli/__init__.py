@@ -74,6 +74,15 @@ def check_device(ctx, param, value: str) -> str:
     return value
 
 
+def check_revision(ctx, param, value: str | None) -> str | None:
+    """Click callback of every ``--revision``: an empty or blank one (an unset shell variable)
+    is refused while parsing. Sent as given, the Hub answered 404, reported as a Hub failure
+    to retry later."""
+    if value is not None and not value.strip():
+        raise InputError(f"{param.opts[0]} is empty; pass a branch, tag or commit sha, or leave it out for main")
+    return value
+
+
 def note_new_zoo_folder(folder: Path, option: str = "--zoo") -> None:
     """A note when a zoo folder about to be created is spelled like a Hub id (``my-org/my-zoo``).
 

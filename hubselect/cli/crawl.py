@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder
+from hubselect.cli import SETTINGS, check_device, check_revision, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.errors import InputError
 
@@ -114,7 +114,7 @@ def crawl_command(
 
 @cli.command("bench")
 @click.argument("model", required=False)
-@click.option("--revision", default=None,
+@click.option("--revision", default=None, callback=check_revision,
               help="Branch, tag or commit sha of a Hub model; MODEL is then the Hub repo, even where a folder of that name exists.")
 @click.option("--random-weights", "arch", default=None,
               help="Benchmark an architecture with random weights instead of MODEL (e.g. sd15: Stable Diffusion 1.5).")
