@@ -895,6 +895,25 @@ def test_build_refuses_an_out_folder_holding_something_else_and_leaves_it_untouc
     assert _tree(project) == before
 
 
+@pytest.mark.parametrize("distances", ["imported", "none"])
+def test_a_probe_on_a_zoo_whose_distances_name_none_says_to_leave_it_out(distances, tmp_path, capsys):
+    """It said "pass one of those with --probe" of "none named (imported)": no probe can be passed for that."""
+    from fixtures.bundles import write_bundle
+
+    files = {"records": "model,dataset,score\nm1,d1,5\nm2,d1,6\nm1,d2,4\nm2,d2,7\nm1,d3,3\nm2,d3,8\n"}
+    if distances == "imported":
+        files["distances"] = "dataset_a,dataset_b,distance\nd1,d2,1.0\nd1,d3,2.0\nd2,d3,1.5\n"
+    zoo = tmp_path / "zoo"
+    assert main(["zoo", "import", str(write_bundle(tmp_path / "bundle", **files)), "--lower-is-better", "--out", str(zoo)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(zoo), "--out", str(tmp_path / "ranker"), "--probe", "nope"]) == 2
+    captured = capsys.readouterr()
+    held = "they name no probe (imported from a bundle); leave --probe out to use them" if distances == "imported" else "it holds none; leave --probe out"
+    assert captured.out == "" and captured.err == f"Error: probe nope measured none of zoo {zoo}'s dataset distances: {held}\n"
+    if distances == "imported":  # the advice, followed
+        assert main(["build", str(zoo), "--out", str(tmp_path / "ranker")]) == 0, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", [["build", "", "--out", "ranker"], ["evaluate", ""]], ids=["build", "evaluate"])
 def test_an_empty_zoo_is_named_as_empty(command, tmp_path, monkeypatch, capsys):
     """`build "$ZOO"` with ZOO unset said "Error:  is a folder but not a zoo": "" as a path is the current folder."""
