@@ -715,6 +715,17 @@ def test_a_file_given_as_zoo_is_called_a_file(tmp_path, capsys):
     assert "zoo.csv is a file, not a zoo" in err
 
 
+def test_a_bundle_file_given_for_its_folder_is_called_a_file(tmp_path, capsys):
+    """It said "b1/records.csv: no such folder" of a file that is there."""
+    bundle = write_bundle(tmp_path / "b1", records="model,dataset,score\nm1,d1,0.5\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle / "records.csv", "--higher-is-better", "--out", tmp_path / "Z")
+    assert (code, out) == (2, "") and err == (
+        f"Error: {bundle / 'records.csv'} is a file, not a folder; a bundle is a folder of CSV files: "
+        f"pass the folder that holds records.csv, e.g. {bundle}\n"
+    )
+    assert not (tmp_path / "Z").exists()
+
+
 def test_method_view_selects_records():
     zoo = Zoo(ZooMeta())
     zoo.add_profiles([ProfileRecord("m", "d", 0.5, method="full"), ProfileRecord("m", "d", 0.4, method="lora")])
