@@ -235,6 +235,22 @@ def test_a_zoo_it_cannot_write_is_refused_before_any_image_is_read(zoo, tmp_path
     assert forward_calls == [] and files() == before
 
 
+def test_ctrl_c_says_in_one_line_that_nothing_is_lost(tmp_path, monkeypatch, capsys, tiny_clip, isolated_cache):
+    """It printed only "Aborted.", with no word of what to do (Ctrl-C while the sample is read and embedded)."""
+    import hubselect.data.profile
+
+    profile(capsys, style_folder("mono"), tmp_path / "zoo", tiny_clip)
+    before = {str(p.relative_to(tmp_path)): p.read_bytes() for p in (tmp_path / "zoo").rglob("*") if p.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hubselect.data.profile, "profile_dataset", interrupted)
+    code, out, err = run(capsys, "dataset", "profile", style_folder("cool"), "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert (code, out) == (130, "") and err.strip() == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in (tmp_path / "zoo").rglob("*") if p.is_file()} == before
+
+
 def test_min_images_holds_for_cached_and_stored_profiles(tmp_path, capsys, tiny_clip, isolated_cache):
     """The same answer whether the sample is read, cached, or already in the zoo."""
     from hubselect.testing.tiny import write_image_folder

@@ -289,8 +289,8 @@ def test_ctrl_c_says_the_finished_records_are_kept(profile_hub, probes, tmp_path
     monkeypatch.setattr(hubselect.profile.grid, "run_grid", interrupted)
     good, _ = profile_hub.models
     code, out, err = run_cli("profile", "--models", good, "--datasets", profile_hub.datasets[0], "--zoo", tmp_path / "z", *tiny_options(probes))
-    assert code != 0 and out == ""
-    assert f"interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest" in err
+    assert (code, out) == (130, "")
+    assert err.strip() == f"Interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest"
 
 
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):

@@ -934,6 +934,25 @@ def test_build_refuses_an_out_it_cannot_write_before_fitting(out, zoo_dir, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
+@pytest.mark.parametrize("command", ["build", "evaluate"])
+def test_ctrl_c_says_in_one_line_that_nothing_is_lost(command, zoo_dir, planted_ranker, tmp_path, monkeypatch, capsys):
+    """It printed only "Aborted.", with no word of what to do (Ctrl-C while fitting, or evaluating)."""
+    import hubselect.rank
+
+    folder = planted_ranker.save(tmp_path / "ranker")  # a rebuild's ranker, to come out whole
+    before = _tree(folder)
+    if command == "build":
+        monkeypatch.setattr(Ranker, "fit", _raising(KeyboardInterrupt()))
+        args = ["build", zoo_dir, "--out", str(folder)]
+    else:
+        monkeypatch.setattr(hubselect.rank, "evaluate", _raising(KeyboardInterrupt()))
+        args = ["evaluate", zoo_dir, "--targets", "data-000", "--json", str(tmp_path / "report.json")]
+    assert main(args) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert _tree(folder) == before and not (tmp_path / "report.json").exists()
+
+
 def test_build_rebuilds_a_ranker_folder_and_keeps_the_files_put_beside_it(zoo_dir, planted_ranker, tmp_path, capsys):
     folder = planted_ranker.save(tmp_path / "ranker")
     (folder / "evaluation.json").write_text('{"published": "with the card"}')

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,41 @@ def test_zoo_id_works_wherever_a_zoo_is_expected(hub, hub_token, hub_repo_id, ca
     assert code == 0, err
     summary = json.loads(out)
     assert summary["records"] == 3 and summary["repo"] == hub_repo_id and len(summary["revision"]) == 40
+
+
+@pytest.mark.parametrize("command", ["pull", "push"])
+def test_ctrl_c_says_in_one_line_that_nothing_is_lost_and_the_rerun_finishes(command, hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """A real SIGINT mid-transfer: it printed only "Aborted.", with no word of what to do."""
+    zoo = tmp_path / "Z"
+    small_zoo("local").save(zoo)
+    if command == "pull":  # into a zoo already there: merged, so the folder must come out whole
+        small_zoo("hub").push(hub_repo_id, token=hub_token)
+        args = ["zoo", "pull", hub_repo_id, "--out", str(zoo)]
+    else:
+        args = ["zoo", "push", str(zoo), "--repo", hub_repo_id]
+    before = {p.name: p.read_bytes() for p in zoo.iterdir()}
+    slow = hub.inject_fault(r"/resolve/" if command == "pull" else r"/preupload/|/commit/", "delay", times=1000, delay=0.5)
+    process = subprocess.Popen([sys.executable, "-m", "hubselect", *args, "--token", hub_token],
+                               env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and not slow.hits:
+            time.sleep(0.05)
+        assert process.poll() is None, f"it ended before it could be interrupted: {process.stderr.read()[-500:]}"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (process.returncode, stdout) == (130, ""), stderr
+    assert stderr.strip() == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert {p.name: p.read_bytes() for p in zoo.iterdir()} == before
+    hub.clear_faults()
+    code, _, err = run_cli(capsys, *args, "--token", hub_token)
+    assert code == 0, err
+    finished = Zoo.pull(hub_repo_id, token=hub_token) if command == "push" else Zoo.load(zoo)
+    assert len(finished.records) == (3 if command == "push" else 6)  # the folder's, or the folder's and the repo's
 
 
 def test_push_merges_with_what_the_repo_holds(hub, hub_token, hub_repo_id):

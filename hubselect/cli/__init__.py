@@ -33,6 +33,9 @@ class Settings:
 
 SETTINGS = Settings()
 
+#: What an interrupted command (Ctrl-C) says, unless it says more (``click.Abort(advice)``).
+INTERRUPTED = "nothing written so far is lost; rerun the same command to finish"
+
 
 def _remember(name: str):
     """An option callback that records an explicitly given value in SETTINGS."""
@@ -160,11 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        return 130
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+    except (click.Abort, KeyboardInterrupt) as exc:
+        # Ctrl-C (click turns it into Abort). Every writer replaces its files whole (atomic_write,
+        # Ranker.save) or saves as it goes (crawl pages, profile records): a rerun loses nothing.
+        # A command with more to say raises click.Abort(advice) (profile names what it kept).
+        click.echo(f"Interrupted: {str(exc) or INTERRUPTED}", err=True)
         return 130
     except PermissionError as exc:
         # A path checked before the work (check_zoo_folder, check_can_create_in) refused later

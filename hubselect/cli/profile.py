@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -207,10 +206,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
         summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
                            revisions=revisions)
     except KeyboardInterrupt:
-        logging.getLogger("hubselect.profile").warning(
-            "interrupted: every finished job's record is kept in %s; rerun the same command to run the rest", zoo_dir
-        )
-        raise
+        raise click.Abort(f"every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest") from None
     summary.held_back, summary.failing_left_out = held_back, failing
     push_error = None
     if push_to:
