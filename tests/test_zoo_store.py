@@ -140,6 +140,18 @@ def test_a_save_cut_short_before_zoo_json_is_completed_by_the_next_writer(tmp_pa
     assert (tmp_path / "Z" / "zoo.json").is_file()
 
 
+def test_another_writers_write_check_in_a_new_zoo_folder_is_not_taken_for_someone_elses_files(tmp_path, capsys):
+    """Two writers starting on one new folder: the folder one makes (and removes at once) to test
+    that it can write there must not get the other's refused as "a folder but not a zoo"."""
+    from hubselect.paths import WRITE_CHECK_PREFIX
+
+    (tmp_path / "Z" / f"{WRITE_CHECK_PREFIX}k2x9q1").mkdir(parents=True)  # the other writer's, seen between its make and remove
+    bundle = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    assert (tmp_path / "Z" / "zoo.json").is_file()
+
+
 def test_duplicate_records_are_averaged(tmp_path):
     (tmp_path / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\nm1,d1,0.7\nm2,d1,0.1\n")
     zoo = import_bundle(tmp_path, higher_is_better=True)

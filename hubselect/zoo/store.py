@@ -88,7 +88,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
-from hubselect.paths import check_can_create_in
+from hubselect.paths import WRITE_CHECK_PREFIX, check_can_create_in
 from hubselect.zoo.records import ADAPTER_KIND, SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
 
 log = logging.getLogger(__name__)
@@ -1068,10 +1068,17 @@ def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: 
     if folder.is_dir() and not (folder / META_FILE).is_file():
         # A zoo's own files without zoo.json (saved last) are a save cut short: the rerun completes it.
         allowed = {LOCK_FILE, ARTEFACTS_DIR, *(f"{name}.parquet" for name in TABLES), *also}
-        if any(p.name not in allowed and not (p.name.startswith(".") and p.name.endswith(".tmp")) for p in folder.iterdir()):
+        if any(p.name not in allowed and not _transient(p.name) for p in folder.iterdir()):
             raise InputError(f"{option} {folder} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
     # Each save writes its files beside the old ones and renames them in (atomic_write).
     check_can_create_in(folder, f"{option} {folder}")
+
+
+def _transient(name: str) -> bool:
+    """Whether ``name`` is another writer's passing entry in a zoo folder: a save's temporary
+    file (:func:`atomic_write`), or the folder :func:`check_zoo_folder`'s write check makes and
+    removes at once."""
+    return name.startswith(WRITE_CHECK_PREFIX) or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, create: Callable[[], "Zoo"] | None = None) -> "Zoo":
