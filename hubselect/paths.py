@@ -8,6 +8,10 @@ from pathlib import Path
 
 from hubselect.errors import InputError
 
+#: How the folder :func:`check_can_create_in` makes and removes at once begins: a writer of the
+#: same folder may see it meanwhile.
+WRITE_CHECK_PREFIX = ".hubselect-write-check-"
+
 
 def check_can_create_in(folder: str | os.PathLike, shown: str) -> None:
     """Raise :class:`InputError` unless entries can be created in ``folder`` or, where it does not
@@ -27,7 +31,7 @@ def check_can_create_in(folder: str | os.PathLike, shown: str) -> None:
     if not existing.is_dir():
         raise InputError(f"{shown}: {existing} is a file, not a folder; pass a path in a folder")
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".hubselect-write-check-", dir=existing))
+        os.rmdir(tempfile.mkdtemp(prefix=WRITE_CHECK_PREFIX, dir=existing))
     except OSError as exc:
         raise InputError(f"{shown}: cannot create files in {existing} ({exc.strerror or exc}); pass a path in a folder you can write to") from None
 

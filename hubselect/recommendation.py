@@ -274,8 +274,11 @@ def _open_zoo(zoo: str | os.PathLike | Zoo | None, token: str | None) -> tuple[Z
 
     if isinstance(zoo, Zoo):
         return zoo, zoo.meta.repo or "(in memory)", False
-    ref = os.fspath(zoo) if zoo else constants.DEFAULT_ZOO
-    opened = open_zoo(ref, token=token)
+    if zoo is None and not constants.DEFAULT_ZOO.strip():  # set but empty: not "unset", which means demo
+        raise InputError("HUBSELECT_ZOO is empty; set it to a zoo folder, a Hub dataset id or demo (or unset it for demo), or pass --zoo")
+    # An empty --zoo (an unset shell variable) is refused by open_zoo, not taken for "not given".
+    ref = os.fspath(zoo) if zoo is not None else constants.DEFAULT_ZOO
+    opened = open_zoo(ref, token=token, option="--zoo")
     return opened, opened.meta.repo or ref, names_bundled_demo(ref)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from fixtures.bundles import write_bundle
+from fixtures.paths import unwritable
 from hubselect.bench import BenchConfig, measure_throughput
 from hubselect.cli import main
 from hubselect.testing.seed_models import build_pipeline, save_pickle_only_pipeline, save_remote_code_pipeline, save_tiny_pipeline
@@ -116,7 +118,14 @@ def test_a_hub_retry_is_logged_once(hub):
     assert done.stderr.count("Retrying in") == 1, done.stderr
 
 
-@pytest.mark.parametrize("zoo", ["no-such-zoo", "zoo-without-it"])
+@pytest.mark.parametrize("revision", ["", "  "])
+def test_an_empty_revision_is_refused_before_the_hub_is_asked(revision, hub, capsys):
+    code, out, err = run_cli(capsys, "bench", "tester/sd-tiny", "--revision", revision, "--device", "cpu")
+    assert (code, out) == (2, "") and err == "Error: --revision is empty; pass a branch, tag or commit sha, or leave it out for main\n"
+    assert hub.request_log == []
+
+
+@pytest.mark.parametrize("zoo", ["no-such-zoo", "zoo-without-it", "zoo-it-cannot-write"])
 def test_a_zoo_that_cannot_take_the_figures_is_refused_before_measuring(zoo, tmp_path):
     """An hour of measuring asked for: the refusal comes at once, not after the figures are made."""
     from hubselect.zoo import ModelRecord, Zoo, ZooMeta
@@ -125,16 +134,21 @@ def test_a_zoo_that_cannot_take_the_figures_is_refused_before_measuring(zoo, tmp
     other = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
     other.add_models([ModelRecord("org/another-model", "0" * 40)])
     other.save(tmp_path / "zoo-without-it")
-    done = subprocess.run(
-        [sys.executable, "-m", "hubselect", "bench", "./sd-tiny", "--steps", "2", "--min-seconds", "3600", "--device", "cpu", "--zoo", zoo],
-        capture_output=True, text=True, env=dict(os.environ), cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+    holding_it = Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False))
+    holding_it.add_models([ModelRecord("sd-tiny")])
+    holding_it.save(tmp_path / "zoo-it-cannot-write")
+    with unwritable(tmp_path / zoo) if zoo == "zoo-it-cannot-write" else contextlib.nullcontext():
+        done = subprocess.run(
+            [sys.executable, "-m", "hubselect", "bench", "./sd-tiny", "--steps", "2", "--min-seconds", "3600", "--device", "cpu", "--zoo", zoo],
+            capture_output=True, text=True, env=dict(os.environ), cwd=tmp_path, timeout=120,
+        )  # fmt: skip
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
     expected = {
         "no-such-zoo": "Error: no-such-zoo is not a zoo; crawl into it first (`hubselect crawl --zoo no-such-zoo`)",
         "zoo-without-it": "Error: sd-tiny is not in the zoo zoo-without-it; crawl it first, or drop --zoo",
+        "zoo-it-cannot-write": "Error: --zoo zoo-it-cannot-write: cannot create files in zoo-it-cannot-write (",
     }[zoo]
-    assert done.stderr.strip() == expected
+    assert done.stderr.startswith(expected), done.stderr
 
 
 def test_a_hub_model_the_zoo_holds_at_another_revision_is_refused_before_its_weights_are_downloaded(hub, hub_token, hub_repo_id, tmp_path, capsys):

@@ -6,6 +6,7 @@ and a custom-code pipeline, and 3 LoRA adapters under the namespace ``crawler``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.crawl import STATE_FILE, CrawlState
 from hubselect.crawl.safety import NOT_FLAGGED
@@ -397,6 +399,23 @@ def test_crawl_into_a_folder_that_is_not_a_zoo_is_refused_and_leaves_it_alone(tm
     assert code == 2
     assert err.strip() == f"Error: --zoo {tmp_path} is a folder but not a zoo (no zoo.json); pass an empty or new folder, or a zoo folder"
     assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("zoo", ["locked/Z", "zoo", "a-file/Z"], ids=["new-in-a-folder-it-cannot-write", "zoo-it-cannot-write", "under-a-file"])
+def test_a_zoo_it_cannot_write_is_refused_before_any_request(zoo, hub, tmp_path, monkeypatch, capsys):
+    """It failed as "unexpected PermissionError" after crawling every repo (after a note that it was creating the folder)."""
+    from hubselect.zoo import ZooMeta
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    Zoo(ZooMeta()).save(tmp_path / "zoo")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()}
+    with unwritable(tmp_path / zoo.split("/")[0]) if zoo != "a-file/Z" else contextlib.nullcontext():
+        code, out, err = run_cli(capsys, "crawl", "--zoo", zoo, "--author", NAMESPACE)
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith(f"Error: --zoo {zoo}: ") and "unexpected" not in err and "; pass a path in a folder" in err
+    assert hub.request_log == []
+    assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
 
 
 def test_bad_bench_settings_are_refused_before_the_crawl_starts(hub, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from fixtures.bundles import write_bundle
 from fixtures.data import isolated_cache, messy_folder, near_duplicate_folder, style_folder, tiny_clip, tiny_dino  # noqa: F401
+from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.probes.transformers_probes import TransformersProbe
 from hubselect.zoo import Zoo
@@ -212,6 +214,41 @@ def test_a_folder_without_usable_images_is_a_one_line_error(tmp_path, capsys, ti
     assert err.startswith("Error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert ("no image files in" if kind == "empty" else "none of the 5 images read could be decoded") in err
     assert not (tmp_path / "zoo").exists()
+
+
+@pytest.mark.parametrize("zoo", ["locked/Z", "zoo", "a-file/Z"], ids=["new-in-a-folder-it-cannot-write", "zoo-it-cannot-write", "under-a-file"])
+def test_a_zoo_it_cannot_write_is_refused_before_any_image_is_read(zoo, tmp_path, monkeypatch, capsys, tiny_clip, forward_calls, isolated_cache):
+    """It failed as "unexpected PermissionError" after the whole sample was read and embedded."""
+    profile(capsys, style_folder("mono"), tmp_path / "zoo", tiny_clip)
+
+    def files() -> dict[str, bytes]:
+        return {str(p.relative_to(tmp_path)): p.read_bytes() for p in (tmp_path / "zoo").rglob("*") if p.is_file()}
+
+    before = files()
+    forward_calls.clear()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    with unwritable(tmp_path / zoo.split("/")[0]) if zoo != "a-file/Z" else contextlib.nullcontext():
+        code, out, err = run(capsys, "dataset", "profile", style_folder("cool"), "--zoo", zoo, "--probe", tiny_clip)
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith(f"Error: --zoo {zoo}: ") and "unexpected" not in err and "; pass a path in a folder" in err
+    assert forward_calls == [] and files() == before
+
+
+def test_ctrl_c_says_in_one_line_that_nothing_is_lost(tmp_path, monkeypatch, capsys, tiny_clip, isolated_cache):
+    """It printed only "Aborted.", with no word of what to do (Ctrl-C while the sample is read and embedded)."""
+    import hubselect.data.profile
+
+    profile(capsys, style_folder("mono"), tmp_path / "zoo", tiny_clip)
+    before = {str(p.relative_to(tmp_path)): p.read_bytes() for p in (tmp_path / "zoo").rglob("*") if p.is_file()}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hubselect.data.profile, "profile_dataset", interrupted)
+    code, out, err = run(capsys, "dataset", "profile", style_folder("cool"), "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert (code, out) == (130, "") and err.strip() == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in (tmp_path / "zoo").rglob("*") if p.is_file()} == before
 
 
 def test_min_images_holds_for_cached_and_stored_profiles(tmp_path, capsys, tiny_clip, isolated_cache):

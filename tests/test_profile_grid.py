@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.errors import InputError
 from hubselect.profile.journal import JOURNAL_FILE, read_journal
@@ -288,8 +289,8 @@ def test_ctrl_c_says_the_finished_records_are_kept(profile_hub, probes, tmp_path
     monkeypatch.setattr(hubselect.profile.grid, "run_grid", interrupted)
     good, _ = profile_hub.models
     code, out, err = run_cli("profile", "--models", good, "--datasets", profile_hub.datasets[0], "--zoo", tmp_path / "z", *tiny_options(probes))
-    assert code != 0 and out == ""
-    assert f"interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest" in err
+    assert (code, out) == (130, "")
+    assert err.strip() == f"Interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest"
 
 
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):
@@ -339,6 +340,21 @@ def test_profile_grid_checks_push_to_before_any_job(hub, tmp_path):
     with pytest.raises(InputError, match=r"^push_to 'https://huggingface.co/datasets/org/zoo': not a Hub repo id; pass org/zoo \(ORG/NAME\), not a URL$"):
         profile_grid("org/model", str(tmp_path), tmp_path / "zoo", push_to="https://huggingface.co/datasets/org/zoo", progress=False)
     assert not (tmp_path / "zoo").exists() and not hub.request_log
+
+
+@pytest.mark.parametrize("zoo", ["locked/Z", "zoo", "a-file/Z"], ids=["new-in-a-folder-it-cannot-write", "zoo-it-cannot-write", "under-a-file"])
+def test_a_zoo_it_cannot_write_is_refused_before_any_request(zoo, hub, tmp_path, monkeypatch):
+    """It failed as "unexpected PermissionError" once the plan was made (after a note that it was creating the folder)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    Zoo(ZooMeta(score="fid_after_finetune", higher_is_better=False)).save(tmp_path / "zoo")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()}
+    with unwritable(tmp_path / zoo.split("/")[0]) if zoo != "a-file/Z" else contextlib.nullcontext():
+        code, out, err = run_cli("profile", "--models", "tester/sd-tiny", "--datasets", "tester/images", "--zoo", zoo)
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith(f"Error: --zoo {zoo}: ") and "unexpected" not in err and "; pass a path in a folder" in err
+    assert not hub.request_log
+    assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
 
 
 def test_two_inputs_with_one_zoo_name_are_refused_before_any_work(hub, tmp_path):

@@ -322,6 +322,24 @@ def test_bad_input_is_a_one_line_error(case, expected, zoo_dir, ranker_dir, cool
 
 
 @pytest.mark.parametrize("command", ["recommend", "dataset similar"])
+def test_an_empty_zoo_is_refused_not_taken_for_the_default_zoo(command, cool_folder, tmp_path, monkeypatch, capsys):
+    """`--zoo "$ZOO"` with ZOO unset: recommend ranked with the demo zoo (or HUBSELECT_ZOO's), exit 0."""
+    monkeypatch.chdir(tmp_path)  # "" as a path is the current folder
+    code, out, err = run_cli(capsys, *command.split(), cool_folder, "--zoo", "", "--probe", tiny_clip_dir(), "--n", "16")
+    assert (code, out) == (2, "") and err == "Error: --zoo is empty; pass a zoo folder, a Hub dataset id like org/name, or demo\n"
+
+
+def test_an_empty_hubselect_zoo_is_refused_naming_it(cool_folder, tmp_path):
+    """It was read as the current folder: "Error:  is a folder but not a zoo", naming neither the variable nor the value."""
+    done = subprocess.run(
+        [sys.executable, "-m", "hubselect", "recommend", str(cool_folder), "--n", "16"],
+        capture_output=True, text=True, env={**os.environ, "HUBSELECT_ZOO": ""}, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr == "Error: HUBSELECT_ZOO is empty; set it to a zoo folder, a Hub dataset id or demo (or unset it for demo), or pass --zoo\n"
+
+
+@pytest.mark.parametrize("command", ["recommend", "dataset similar"])
 @pytest.mark.parametrize("probe", ["inception", "nobody/no-such-probe"])
 def test_a_probe_the_zoo_was_not_profiled_with_is_refused_before_it_is_fetched(command, probe, hub, zoo_dir, cool_folder, tmp_path, monkeypatch, capsys):
     """The error is the mismatch, not a download error whose advice (fetch Inception's weights,

@@ -1032,6 +1032,34 @@ def test_build_refuses_an_out_folder_holding_something_else_and_leaves_it_untouc
     assert _tree(project) == before
 
 
+@pytest.mark.parametrize("distances", ["imported", "none"])
+def test_a_probe_on_a_zoo_whose_distances_name_none_says_to_leave_it_out(distances, tmp_path, capsys):
+    """It said "pass one of those with --probe" of "none named (imported)": no probe can be passed for that."""
+    from fixtures.bundles import write_bundle
+
+    files = {"records": "model,dataset,score\nm1,d1,5\nm2,d1,6\nm1,d2,4\nm2,d2,7\nm1,d3,3\nm2,d3,8\n"}
+    if distances == "imported":
+        files["distances"] = "dataset_a,dataset_b,distance\nd1,d2,1.0\nd1,d3,2.0\nd2,d3,1.5\n"
+    zoo = tmp_path / "zoo"
+    assert main(["zoo", "import", str(write_bundle(tmp_path / "bundle", **files)), "--lower-is-better", "--out", str(zoo)]) == 0
+    capsys.readouterr()
+    assert main(["build", str(zoo), "--out", str(tmp_path / "ranker"), "--probe", "nope"]) == 2
+    captured = capsys.readouterr()
+    held = "they name no probe (imported from a bundle); leave --probe out to use them" if distances == "imported" else "it holds none; leave --probe out"
+    assert captured.out == "" and captured.err == f"Error: probe nope measured none of zoo {zoo}'s dataset distances: {held}\n"
+    if distances == "imported":  # the advice, followed
+        assert main(["build", str(zoo), "--out", str(tmp_path / "ranker")]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["build", "", "--out", "ranker"], ["evaluate", ""]], ids=["build", "evaluate"])
+def test_an_empty_zoo_is_named_as_empty(command, tmp_path, monkeypatch, capsys):
+    """`build "$ZOO"` with ZOO unset said "Error:  is a folder but not a zoo": "" as a path is the current folder."""
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == "Error: ZOO is empty; pass a zoo folder, a Hub dataset id like org/name, or demo\n"
+
+
 @pytest.mark.parametrize("out", ["", "/dev/null", "a-file/ranker", "/proc/ranker"])
 def test_build_refuses_an_out_it_cannot_write_before_fitting(out, zoo_dir, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -1041,6 +1069,25 @@ def test_build_refuses_an_out_it_cannot_write_before_fitting(out, zoo_dir, tmp_p
     assert captured.out == "" and captured.err.startswith("Error: ") and captured.err.count("\n") == 1, captured.err
     assert "unexpected" not in captured.err and "; pass " in captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.parametrize("command", ["build", "evaluate"])
+def test_ctrl_c_says_in_one_line_that_nothing_is_lost(command, zoo_dir, planted_ranker, tmp_path, monkeypatch, capsys):
+    """It printed only "Aborted.", with no word of what to do (Ctrl-C while fitting, or evaluating)."""
+    import hubselect.rank
+
+    folder = planted_ranker.save(tmp_path / "ranker")  # a rebuild's ranker, to come out whole
+    before = _tree(folder)
+    if command == "build":
+        monkeypatch.setattr(Ranker, "fit", _raising(KeyboardInterrupt()))
+        args = ["build", zoo_dir, "--out", str(folder)]
+    else:
+        monkeypatch.setattr(hubselect.rank, "evaluate", _raising(KeyboardInterrupt()))
+        args = ["evaluate", zoo_dir, "--targets", "data-000", "--json", str(tmp_path / "report.json")]
+    assert main(args) == 130
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert _tree(folder) == before and not (tmp_path / "report.json").exists()
 
 
 def test_build_rebuilds_a_ranker_folder_and_keeps_the_files_put_beside_it(zoo_dir, planted_ranker, tmp_path, capsys):

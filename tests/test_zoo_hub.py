@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.zoo import ProfileRecord, Zoo, ZooMeta, import_bundle
 
@@ -80,6 +84,41 @@ def test_zoo_id_works_wherever_a_zoo_is_expected(hub, hub_token, hub_repo_id, ca
     assert code == 0, err
     summary = json.loads(out)
     assert summary["records"] == 3 and summary["repo"] == hub_repo_id and len(summary["revision"]) == 40
+
+
+@pytest.mark.parametrize("command", ["pull", "push"])
+def test_ctrl_c_says_in_one_line_that_nothing_is_lost_and_the_rerun_finishes(command, hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """A real SIGINT mid-transfer: it printed only "Aborted.", with no word of what to do."""
+    zoo = tmp_path / "Z"
+    small_zoo("local").save(zoo)
+    if command == "pull":  # into a zoo already there: merged, so the folder must come out whole
+        small_zoo("hub").push(hub_repo_id, token=hub_token)
+        args = ["zoo", "pull", hub_repo_id, "--out", str(zoo)]
+    else:
+        args = ["zoo", "push", str(zoo), "--repo", hub_repo_id]
+    before = {p.name: p.read_bytes() for p in zoo.iterdir()}
+    slow = hub.inject_fault(r"/resolve/" if command == "pull" else r"/preupload/|/commit/", "delay", times=1000, delay=0.5)
+    process = subprocess.Popen([sys.executable, "-m", "hubselect", *args, "--token", hub_token],
+                               env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None and not slow.hits:
+            time.sleep(0.05)
+        assert process.poll() is None, f"it ended before it could be interrupted: {process.stderr.read()[-500:]}"
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (process.returncode, stdout) == (130, ""), stderr
+    assert stderr.strip() == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert {p.name: p.read_bytes() for p in zoo.iterdir()} == before
+    hub.clear_faults()
+    code, _, err = run_cli(capsys, *args, "--token", hub_token)
+    assert code == 0, err
+    finished = Zoo.pull(hub_repo_id, token=hub_token) if command == "push" else Zoo.load(zoo)
+    assert len(finished.records) == (3 if command == "push" else 6)  # the folder's, or the folder's and the repo's
 
 
 def test_push_merges_with_what_the_repo_holds(hub, hub_token, hub_repo_id):
@@ -299,6 +338,58 @@ def test_pull_never_writes_into_what_is_not_a_zoo(hub, hub_token, zoo_on_hub, tm
     assert f"--out {out_path} is a {kind}" in err and ("pass a folder" if kind == "file" else "or a zoo folder") in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == (["out"] if kind == "file" else ["notes.txt", "out"])
     assert hub.request_log == [], "the Hub was asked before --out was refused"
+
+
+@pytest.mark.parametrize("out", ["locked/Z", "zoo", "a-file/Z"], ids=["new-in-a-folder-it-cannot-write", "zoo-it-cannot-write", "under-a-file"])
+def test_pull_refuses_an_out_it_cannot_write_before_downloading(out, hub, hub_token, zoo_on_hub, tmp_path, capsys, monkeypatch):
+    """It failed as "unexpected PermissionError" once the zoo was downloaded."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    small_zoo("local").save(tmp_path / "zoo")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()}
+    hub.clear_log()
+    with unwritable(tmp_path / out.split("/")[0]) if out != "a-file/Z" else contextlib.nullcontext():
+        code, stdout, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", out, "--token", hub_token)
+    assert (code, stdout) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith(f"Error: --out {out}: ") and "unexpected" not in err and "; pass a path in a folder" in err
+    assert hub.request_log == [], "the Hub was asked before --out was refused"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
+
+
+@pytest.mark.parametrize("locked_before", [False, True], ids=["refused-at-the-lock", "refused-at-the-tables"])
+def test_a_zoo_folder_that_turns_unwritable_during_the_pull_is_named_in_one_line(locked_before, hub, hub_token, zoo_on_hub, tmp_path, capsys, monkeypatch):
+    """Checked before the download, refused at the save (another user's chmod meanwhile): not
+    "unexpected", and named by the zoo's file, not by the temporary file pyarrow was writing."""
+    import hubselect.hub.zoo_repo
+
+    small_zoo("local").save(tmp_path / "Z")
+    if locked_before:  # the lock file is there: the first write refused is a table's
+        (tmp_path / "Z" / ".zoo.lock").touch()
+    before = {p.name: p.read_bytes() for p in (tmp_path / "Z").iterdir()}
+    real = hubselect.hub.zoo_repo.pull_zoo
+    with contextlib.ExitStack() as stack:
+
+        def pull_then_lose_write_access(*args, **kwargs):
+            pulled = real(*args, **kwargs)
+            stack.enter_context(unwritable(tmp_path / "Z"))
+            return pulled
+
+        monkeypatch.setattr(hubselect.hub.zoo_repo, "pull_zoo", pull_then_lose_write_access)
+        code, stdout, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--token", hub_token)
+    assert (code, stdout) == (2, "") and err.count("\n") == 1, err
+    refused = tmp_path / "Z" / ("models.parquet" if locked_before else ".zoo.lock")
+    assert err.startswith(f"Error: {refused}: ") and "unexpected" not in err and ".tmp" not in err
+    assert "fix the permissions of that path (or of its folder), or pass another path, then rerun" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "Z").iterdir()} == before
+
+
+@pytest.mark.parametrize("revision", ["", "  "])
+def test_an_empty_revision_is_an_input_error_not_a_hub_failure(revision, hub, hub_token, zoo_on_hub, tmp_path, capsys):
+    """It was sent: the Hub's 404 came back as exit 3, "rerun later"."""
+    hub.clear_log()
+    code, out, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--revision", revision, "--token", hub_token)
+    assert (code, out) == (2, "") and err == "Error: --revision is empty; pass a branch, tag or commit sha, or leave it out for main\n"
+    assert hub.request_log == [] and not (tmp_path / "Z").exists()
 
 
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fixtures.bundles import write_bundle
+from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
 from hubselect.graph.arrays import ZooArrays
@@ -134,6 +136,18 @@ def test_a_save_cut_short_before_zoo_json_is_completed_by_the_next_writer(tmp_pa
     (tmp_path / "Z" / ".records.parquet.0123abcd.tmp").touch()
     first = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
     code, out, err = run_cli(capsys, "zoo", "import", first, "--higher-is-better", "--out", tmp_path / "Z")
+    assert code == 0, err
+    assert (tmp_path / "Z" / "zoo.json").is_file()
+
+
+def test_another_writers_write_check_in_a_new_zoo_folder_is_not_taken_for_someone_elses_files(tmp_path, capsys):
+    """Two writers starting on one new folder: the folder one makes (and removes at once) to test
+    that it can write there must not get the other's refused as "a folder but not a zoo"."""
+    from hubselect.paths import WRITE_CHECK_PREFIX
+
+    (tmp_path / "Z" / f"{WRITE_CHECK_PREFIX}k2x9q1").mkdir(parents=True)  # the other writer's, seen between its make and remove
+    bundle = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z")
     assert code == 0, err
     assert (tmp_path / "Z" / "zoo.json").is_file()
 
@@ -493,6 +507,25 @@ def test_a_new_zoo_folder_spelled_like_a_hub_id_is_named_as_a_local_folder_once(
     assert code == 0 and err == ""  # not a Hub id's shape
 
 
+@pytest.mark.parametrize("out", ["locked/Z", "zoo", "a-file/Z"], ids=["new-in-a-folder-it-cannot-write", "zoo-it-cannot-write", "under-a-file"])
+def test_import_refuses_an_out_it_cannot_write_in_one_line_before_reading_the_bundle(out, tmp_path, capsys, monkeypatch):
+    """It failed as "unexpected PermissionError" (after the note that it was creating the folder)."""
+    monkeypatch.chdir(tmp_path)
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
+    (tmp_path / "a-file").write_text("not a folder")
+    assert run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", "zoo")[0] == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()}
+    (bundle / "records.csv").write_text("not a bundle")  # refused before it is read
+    with unwritable(tmp_path / out.split("/")[0]) if out != "a-file/Z" else contextlib.nullcontext():
+        code, stdout, err = run_cli(capsys, "zoo", "import", "bundle", "--higher-is-better", "--out", out)
+    assert (code, stdout) == (2, "") and err.count("\n") == 1, err
+    assert err.startswith(f"Error: --out {out}: ") and "unexpected" not in err
+    folder = out.split("/")[0]
+    assert (f"cannot create files in {folder} (" in err and "pass a path in a folder you can write to" in err) or "a-file is a file, not a folder" in err
+    assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
+    assert not (tmp_path / "locked" / "Z").exists()
+
+
 def test_import_needs_a_direction(tmp_path, capsys):
     code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--out", tmp_path / "Z")
     assert code == 2
@@ -692,6 +725,17 @@ def test_a_file_given_as_zoo_is_called_a_file(tmp_path, capsys):
     code, out, err = run_cli(capsys, "zoo", "show", tmp_path / "zoo.csv")
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert "zoo.csv is a file, not a zoo" in err
+
+
+def test_a_bundle_file_given_for_its_folder_is_called_a_file(tmp_path, capsys):
+    """It said "b1/records.csv: no such folder" of a file that is there."""
+    bundle = write_bundle(tmp_path / "b1", records="model,dataset,score\nm1,d1,0.5\n")
+    code, out, err = run_cli(capsys, "zoo", "import", bundle / "records.csv", "--higher-is-better", "--out", tmp_path / "Z")
+    assert (code, out) == (2, "") and err == (
+        f"Error: {bundle / 'records.csv'} is a file, not a folder; a bundle is a folder of CSV files: "
+        f"pass the folder that holds records.csv, e.g. {bundle}\n"
+    )
+    assert not (tmp_path / "Z").exists()
 
 
 def test_method_view_selects_records():

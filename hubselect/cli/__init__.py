@@ -17,7 +17,7 @@ import click
 
 from hubselect import __version__
 from hubselect.cli.output import Output
-from hubselect.errors import HubselectError
+from hubselect.errors import HubselectError, InputError
 
 
 @dataclass
@@ -32,6 +32,9 @@ class Settings:
 
 
 SETTINGS = Settings()
+
+#: What an interrupted command (Ctrl-C) says, unless it says more (``click.Abort(advice)``).
+INTERRUPTED = "nothing written so far is lost; rerun the same command to finish"
 
 
 def _remember(name: str):
@@ -71,6 +74,15 @@ def check_device(ctx, param, value: str) -> str:
         from hubselect.probes.base import pick_device
 
         pick_device(value, option=param.opts[0])
+    return value
+
+
+def check_revision(ctx, param, value: str | None) -> str | None:
+    """Click callback of every ``--revision``: an empty or blank one (an unset shell variable)
+    is refused while parsing. Sent as given, the Hub answered 404, reported as a Hub failure
+    to retry later."""
+    if value is not None and not value.strip():
+        raise InputError(f"{param.opts[0]} is empty; pass a branch, tag or commit sha, or leave it out for main")
     return value
 
 
@@ -151,12 +163,20 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.Abort:
-        click.echo("Aborted.", err=True)
+    except (click.Abort, KeyboardInterrupt) as exc:
+        # Ctrl-C (click turns it into Abort). Every writer replaces its files whole (atomic_write,
+        # Ranker.save) or saves as it goes (crawl pages, profile records): a rerun loses nothing.
+        # A command with more to say raises click.Abort(advice) (profile names what it kept).
+        click.echo(f"Interrupted: {str(exc) or INTERRUPTED}", err=True)
         return 130
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return 130
+    except PermissionError as exc:
+        # A path checked before the work (check_zoo_folder, check_can_create_in) refused later
+        # anyway: its mode or owner changed meanwhile, or a file in it is not the process's to replace.
+        if SETTINGS.debug:
+            raise
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename is not None and exc.strerror else str(exc)
+        click.echo(f"Error: {what}; fix the permissions of that path (or of its folder), or pass another path, then rerun", err=True)
+        return InputError.exit_code
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if SETTINGS.debug:
             raise

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder
+from hubselect.cli import SETTINGS, check_device, check_revision, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.errors import InputError
 
@@ -63,7 +63,8 @@ def crawl_command(
     """
     from huggingface_hub.utils import tqdm
 
-    from hubselect.crawl import CrawlOptions, crawl
+    from hubselect.crawl import STATE_FILE, CrawlOptions, crawl
+    from hubselect.zoo import check_zoo_folder
 
     bench_config = None
     if bench:
@@ -74,6 +75,7 @@ def crawl_command(
         kind=kind, limit=limit, search=search, page_size=page_size, max_requests=max_requests,
         refresh=refresh, token=SETTINGS.token, bench=bench_config, author=author,
     )  # fmt: skip
+    check_zoo_folder(zoo_dir, also=(STATE_FILE,))  # crawl checks it too, but this note would come first
     note_new_zoo_folder(zoo_dir)
     with tqdm(total=limit, unit="model", desc=f"crawl {kind}", disable=not SETTINGS.output.human) as bar:
 
@@ -113,7 +115,7 @@ def crawl_command(
 
 @cli.command("bench")
 @click.argument("model", required=False)
-@click.option("--revision", default=None,
+@click.option("--revision", default=None, callback=check_revision,
               help="Branch, tag or commit sha of a Hub model; MODEL is then the Hub repo, even where a folder of that name exists.")
 @click.option("--random-weights", "arch", default=None,
               help="Benchmark an architecture with random weights instead of MODEL (e.g. sd15: Stable Diffusion 1.5).")
@@ -174,11 +176,12 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
 def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None):
     """The zoo's record of ``model``, which figures measured at ``revision`` may update; else a
     one-line :class:`InputError`. ``zoo``: the zoo as read under its lock (default: read it now)."""
-    from hubselect.zoo import Zoo
+    from hubselect.zoo import Zoo, check_zoo_folder
 
     if zoo is None:
         if not (zoo_dir / "zoo.json").is_file():
             raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {zoo_dir}`)")
+        check_zoo_folder(zoo_dir)  # one it cannot write, too: the figures are recorded after the measuring
         zoo = Zoo.load(zoo_dir)
     previous = next((r for r in zoo.model_records() if r.model == model), None)
     if previous is None:

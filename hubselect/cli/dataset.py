@@ -289,7 +289,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
 
     if not dataset_ref.strip():  # not a zoo dataset's name, and Path("") is the current folder
         raise InputError(EMPTY_DATASET)
-    zoo = open_zoo(zoo_ref, token=SETTINGS.token)
+    zoo = open_zoo(zoo_ref, token=SETTINGS.token, option="--zoo")
     probes = zoo_probes(zoo)
     if not probes:
         raise InputError(f"zoo {zoo_ref} holds no dataset profiles; {how_to_profile(zoo, zoo_ref)}")

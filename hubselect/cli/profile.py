@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -122,8 +121,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
         SourceRevisions, beyond_the_recipes, describe_reruns, existing_zoo, lacking_jobs, plan_jobs, profilable_models, push_grid, run_grid,
         unreadable_datasets,
     )
-    from hubselect.profile.journal import ZooWriter
+    from hubselect.profile.journal import JOURNAL_FILE, ZooWriter
     from hubselect.profile.recipes import parse_methods
+    from hubselect.zoo import check_zoo_folder
 
     if (models is None) == (not zoo_models):
         raise InputError("say which models to profile: --models M1,M2 or --zoo-models (not both)")
@@ -134,6 +134,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     if zoo_models and force:
         raise InputError("--zoo-models picks what the zoo lacks, --force reruns what it holds; with --force, list the models with --models")
     method_names = parse_methods(methods)  # an unknown method fails before anything is read
+    check_zoo_folder(zoo_dir, also=(JOURNAL_FILE,))  # ZooWriter checks it again, after the plan's Hub requests
     if push_to:
         # Not after hours of fine-tuning: the id, then (one request) that the zoo repo is there.
         check_repo_id(push_to, "--push", owner=True)
@@ -205,10 +206,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
         summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
                            revisions=revisions)
     except KeyboardInterrupt:
-        logging.getLogger("hubselect.profile").warning(
-            "interrupted: every finished job's record is kept in %s; rerun the same command to run the rest", zoo_dir
-        )
-        raise
+        raise click.Abort(f"every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest") from None
     summary.held_back, summary.failing_left_out = held_back, failing
     push_error = None
     if push_to:

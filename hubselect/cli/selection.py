@@ -103,13 +103,17 @@ def unrankable_because(zoo, zoo_ref: str, method: str | None, command: str, *, d
 def _distance_probe(zoo, zoo_ref: str, spec: str) -> str:
     """The id by which ``zoo``'s distances table names the probe ``spec`` (``inception``, a Hub
     id with or without a revision, a folder or the ``local:NAME`` it is named by); one that
-    measured none of its distances is refused."""
+    measured none of its distances is refused. Where no probe is named (distances imported
+    from a bundle, or none), there is none to pass: the way on is to leave --probe out."""
     from hubselect.probes.registry import local_probe_id, probe_id
 
     wanted = probe_id(spec) or (local_probe_id(Path(spec)) if Path(spec).expanduser().is_dir() else spec)
     probes = zoo.distance_probes
     if wanted not in probes:
-        measured = ", ".join(p or "none named (imported)" for p in probes) or "none: it holds no dataset distances"
+        if not any(probes):
+            held = "they name no probe (imported from a bundle); leave --probe out to use them" if probes else "it holds none; leave --probe out"
+            raise InputError(f"probe {wanted} measured none of zoo {zoo_ref}'s dataset distances: {held}")
+        measured = ", ".join(p or "none named (imported)" for p in probes)
         raise InputError(f"probe {wanted} measured none of zoo {zoo_ref}'s dataset distances (measured with: {measured}); pass one of those with --probe")
     return wanted
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options, note_new_zoo_folder
+from hubselect.cli import SETTINGS, check_revision, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, import_bundle, merge_into, update_zoo
 from hubselect.zoo.bundle import BUNDLE_FILES, unread_files
@@ -39,8 +39,8 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
     """
     if higher_is_better is None:
         raise click.UsageError("say which way the score points: --higher-is-better (accuracy) or --lower-is-better (FID)")
-    imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     check_zoo_folder(out, "--out")
+    imported = import_bundle(bundle_dir, higher_is_better=higher_is_better, score_name=score_name, method=method)
     note_new_zoo_folder(out, "--out")
     added = imported.summary()
     # A bundle holds no dataset profiles: it brings no dataset profiled apart, no distance to compute.
@@ -267,7 +267,7 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
 
 @zoo.command("pull")
 @click.argument("repo_id", metavar="ORG/NAME")
-@click.option("--revision", default=None, help="Branch, tag or commit sha (default: main).")
+@click.option("--revision", default=None, callback=check_revision, help="Branch, tag or commit sha (default: main).")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Zoo folder to write (merged into the zoo there, if it holds one).")
 @click.option("--new-if-missing", is_flag=True,

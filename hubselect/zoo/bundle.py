@@ -229,6 +229,10 @@ def import_bundle(
         if not value.strip():
             raise InputError(f"{option} is blank; name it, e.g. {example}")
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        # Most often the bundle's own records.csv, given for its folder.
+        holder = f", e.g. {folder.parent}" if folder.name in BUNDLE_FILES else ""
+        raise InputError(f"{folder} is a file, not a folder; a bundle is a folder of CSV files: pass the folder that holds records.csv{holder}")
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder; pass the folder that holds records.csv")
     unread_files(folder)  # refuses a misspelled bundle file

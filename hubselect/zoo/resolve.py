@@ -27,12 +27,20 @@ def names_bundled_demo(ref: str) -> bool:
     return ref == DEMO_ZOO and not (Path(ref) / META_FILE).is_file()
 
 
-def open_zoo(ref: str, *, token: str | None = None) -> Zoo:
+def open_zoo(ref: str, *, token: str | None = None, option: str = "ZOO") -> Zoo:
     """Open a zoo from a local folder, from a Hub dataset repo ``org/name[@revision]``, or the
     bundled demo zoo (``demo``, see :func:`names_bundled_demo`).
 
-    >>> open_zoo("./my-zoo")  # doctest: +SKIP
+    An empty ``ref`` (an unset shell variable) is refused, naming ``option``: as a path it is
+    the current folder, opened if it holds a zoo and refused under a blank name if not.
+
+    >>> open_zoo("", option="--zoo")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: --zoo is empty; pass a zoo folder, a Hub dataset id like org/name, or demo
     """
+    if not ref.strip():
+        raise InputError(f"{option} is empty; pass a zoo folder, a Hub dataset id like org/name, or demo")
     if names_bundled_demo(ref):
         from hubselect.demo import load_demo_zoo
 

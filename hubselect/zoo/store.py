@@ -89,6 +89,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hubselect.errors import HubselectError, InputError
+from hubselect.paths import WRITE_CHECK_PREFIX, check_can_create_in
 from hubselect.zoo.records import ADAPTER_KIND, SCHEMA_VERSION, DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord
 
 log = logging.getLogger(__name__)
@@ -1053,7 +1054,11 @@ def zoo_lock(folder: str | os.PathLike) -> Iterator[None]:
 
 
 def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: Iterable[str] = ()) -> None:
-    """Refuse a path no zoo may be written to: a file, or a folder holding things but no zoo.
+    """Refuse a path no zoo may be written to: a file, a folder holding things but no zoo, or a
+    folder this process cannot create files in (nor, for a new one, the folders above it).
+
+    Every command that writes a zoo calls it before its work: a folder it cannot write failed
+    only at the save, after the download, the embedding or the crawl it was to keep.
 
     ``also``: names besides the lock that may sit in a folder that holds no zoo yet (a
     crawl state, a profiler's journal) without making it someone else's folder.
@@ -1064,8 +1069,17 @@ def check_zoo_folder(folder: str | os.PathLike, option: str = "--zoo", *, also: 
     if folder.is_dir() and not (folder / META_FILE).is_file():
         # A zoo's own files without zoo.json (saved last) are a save cut short: the rerun completes it.
         allowed = {LOCK_FILE, ARTEFACTS_DIR, *(f"{name}.parquet" for name in TABLES), *also}
-        if any(p.name not in allowed and not (p.name.startswith(".") and p.name.endswith(".tmp")) for p in folder.iterdir()):
+        if any(p.name not in allowed and not _transient(p.name) for p in folder.iterdir()):
             raise InputError(f"{option} {folder} is a folder but not a zoo (no {META_FILE}); pass an empty or new folder, or a zoo folder")
+    # Each save writes its files beside the old ones and renames them in (atomic_write).
+    check_can_create_in(folder, f"{option} {folder}")
+
+
+def _transient(name: str) -> bool:
+    """Whether ``name`` is another writer's passing entry in a zoo folder: a save's temporary
+    file (:func:`atomic_write`), or the folder :func:`check_zoo_folder`'s write check makes and
+    removes at once."""
+    return name.startswith(WRITE_CHECK_PREFIX) or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def update_zoo(folder: str | os.PathLike, change: Callable[["Zoo"], "Zoo"], *, create: Callable[[], "Zoo"] | None = None) -> "Zoo":
@@ -1126,5 +1140,8 @@ def atomic_write(target: str | os.PathLike, write: Callable[[str], object]) -> N
     try:
         write(str(tmp))
         os.replace(tmp, target)
+    except PermissionError as exc:
+        # Named by the file it was to replace: pyarrow names the temporary file, in its own words.
+        raise PermissionError(exc.errno, os.strerror(exc.errno) if exc.errno else "Permission denied", str(target)) from exc
     finally:
         tmp.unlink(missing_ok=True)
