@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -76,8 +77,36 @@ def _init_worker() -> None:
     import torch
     from huggingface_hub.utils import disable_progress_bars
 
+    # Ctrl-C is the driver's to handle (it terminates the workers): in a worker, the
+    # KeyboardInterrupt became the result of its job, and the worker took the next one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     disable_progress_bars()  # the driver's bars say what the workers do
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` processes for pre-training and profiling, none of which outlives the run.
+
+    Leaving ``with ProcessPoolExecutor`` on an exception waits for the jobs running (minutes of
+    pre-training) and then runs the queued ones; when the run is interrupted (Ctrl-C, SIGTERM)
+    or a stage fails, their results are not wanted: the workers are terminated instead.
+    """
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    try:
+        yield pool
+    except BaseException:
+        # The pool's workers are this process's only multiprocessing children (the loopback Hub is a thread).
+        started = multiprocessing.active_children()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in started:
+            worker.terminate()
+        for worker in started:
+            worker.join(timeout=5)
+        raise
+    pool.shutdown()
 
 
 def _pretrain_task(name: str, folder: str, scale: float) -> dict[str, Any]:
@@ -127,8 +156,6 @@ def _specs(config):
 
 def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     """Run every stage into ``out`` (the loopback Hub must already serve on ``HF_ENDPOINT``)."""
-    import multiprocessing
-
     from huggingface_hub import HfApi
     from huggingface_hub.utils import disable_progress_bars, tqdm
 
@@ -159,8 +186,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
             api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
             return api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=f"add {repo_id}").oid
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=config.workers, mp_context=context, initializer=_init_worker) as pool:
+    with worker_pool(config.workers) as pool:
         # Pre-training is the longest stage: start it first, longest models first.
         model_dirs = {m.name: work / "models" / m.name for m in models}
         order = sorted(models, key=lambda m: -(m.vae_steps + m.unet_steps) * (m.arch.block_out_channels[-1] if m.arch.block_out_channels else 1))
@@ -326,8 +352,16 @@ def _replace_dir(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds as Ctrl-C does: the workers terminated, the loopback Hub stopped
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hubselect.demo.pipeline OUT CONFIG_JSON [--quiet] [--keep-work]`` (started by run_demo)."""
+    """``python -m hubselect.demo.pipeline OUT CONFIG_JSON [--quiet] [--keep-work]`` (started by run_demo).
+
+    Exits 130 on Ctrl-C (SIGINT, which run_demo forwards) and 143 on SIGTERM, with no traceback
+    (run_demo's caller says it was interrupted), once its workers are gone.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     progress = "--quiet" not in args
     keep = "--keep-work" in args
@@ -341,8 +375,12 @@ def main(argv: list[str] | None = None) -> int:
     config = DemoConfig.from_dict(json.loads(config_json))
     port = int(os.environ["HF_ENDPOINT"].rsplit(":", 1)[1])
     out.mkdir(parents=True, exist_ok=True)
-    with LoopbackHub(out / WORK_FOLDER / "hub", port=port):
-        summary = build(out, config, progress=progress)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        with LoopbackHub(out / WORK_FOLDER / "hub", port=port):
+            summary = build(out, config, progress=progress)
+    except KeyboardInterrupt:
+        return 130
     if not keep:
         shutil.rmtree(out / WORK_FOLDER, ignore_errors=True)
     (out / SUMMARY_FILE).write_text(json.dumps(finite(summary), indent=2, default=str) + "\n")
