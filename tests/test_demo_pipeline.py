@@ -60,6 +60,17 @@ def rerun_with_another_seed(small_demo, tmp_path_factory):
     return out, stdout, stderr
 
 
+@pytest.fixture(scope="module")
+def rerun_with_the_same_settings(small_demo, tmp_path_factory):
+    """`hubselect demo --small --keep-work` again, into a copy of the first run's folder and the .work it kept."""
+    first, _, _ = small_demo
+    out = tmp_path_factory.mktemp("same") / "out"
+    shutil.copytree(first, out, symlinks=True)
+    code, stdout, stderr = run_demo_cli("--out", out, "--keep-work")
+    assert code == 0, stderr
+    return out, stdout, stderr
+
+
 def test_small_demo_runs_every_stage(small_demo):
     out, _, _ = small_demo
     summary = json.loads((out / "demo.json").read_text())
@@ -115,6 +126,25 @@ def test_a_rerun_with_another_seed_uses_none_of_the_kept_work_and_keeps_files_be
     assert len(json.loads((out / "evaluation.json").read_text())["targets"]) == 4
     assert (out / "ranker" / "evaluation.json").read_text() == '{"mine": true}'  # rebuilt as `build` does
     assert not (out / ".work").exists()  # no --keep-work this time: the loopback Hub and caches are cleaned up
+
+
+def test_a_rerun_with_the_same_settings_reuses_the_kept_datasets_and_pre_trained_models(small_demo, rerun_with_the_same_settings):
+    """--keep-work promises that a rerun with the same settings reuses the kept work's results:
+    it pre-trained every model again (the longest stage) and uploaded every repo again, each a
+    "No files have been modified" warning. Now it publishes and pre-trains nothing, and ends
+    with the same zoo and evaluation."""
+    first, _, _ = small_demo
+    out, _, stderr = rerun_with_the_same_settings
+    assert "No files have been modified" not in stderr
+    assert "[2/9] Reusing 3 of 3 tiny text-to-image models the kept work pre-trained and published\n" in stderr
+    assert "[1/9] Reusing 4 of 4 datasets the kept work published to the loopback Hub\n" in stderr
+    assert "from an earlier run with the same settings: the datasets, pre-trained models and fine-tuning results it holds are not made again" in stderr
+    summary, before = json.loads((out / "demo.json").read_text()), json.loads((first / "demo.json").read_text())
+    assert summary["reused"] == {"datasets": summary["datasets"], "models": summary["models"]}
+    assert before["reused"] == {"datasets": [], "models": []}
+    assert summary["pretraining"] == before["pretraining"]  # what the kept work's pre-training measured
+    assert Zoo.load(out / "zoo").records["score"].tolist() == Zoo.load(first / "zoo").records["score"].tolist()
+    assert json.loads((out / "evaluation.json").read_text())["method"] == json.loads((first / "evaluation.json").read_text())["method"]
 
 
 @pytest.mark.slow

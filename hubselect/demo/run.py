@@ -142,7 +142,8 @@ def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
     """Make ``OUT/.work`` ready for a run of ``config``: ``(status, note)``, the note for people.
 
     What a run with the same settings left there (``--keep-work``, or an interrupted run) is
-    reused: profiling skips the jobs its zoo already holds (``reused``). The work of a run with
+    reused: the datasets and pre-trained models it published to its loopback Hub are not made
+    again, and profiling skips the jobs its zoo already holds (``reused``). The work of a run with
     other settings is deleted first (``restarted``): its zoo holds records of another seed or
     budget under other config hashes, and its loopback Hub the repos of other models, which
     this run would otherwise crawl, profile and average into its own results. A working folder
@@ -160,7 +161,9 @@ def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
         except (OSError, ValueError):
             held = None
         if held == settings:
-            status, note = "reused", f"Reusing {work} from an earlier run with the same settings: the fine-tuning results it holds are not computed again"
+            status, note = "reused", (
+                f"Reusing {work} from an earlier run with the same settings: the datasets, pre-trained models and fine-tuning results it holds are not made again"
+            )
         else:
             what = f"with other settings ({_differences(held, settings)})" if isinstance(held, dict) else "whose settings it does not record"
             status, note = "restarted", f"{work} held a run {what}: started it afresh, so none of its results mix into this run"
