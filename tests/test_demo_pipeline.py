@@ -9,7 +9,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +56,17 @@ def rerun_with_another_seed(small_demo, tmp_path_factory):
     shutil.copytree(first, out, symlinks=True)
     (out / "ranker" / "evaluation.json").write_text('{"mine": true}')
     code, stdout, stderr = run_demo_cli("--out", out, "--seed", 1)
+    assert code == 0, stderr
+    return out, stdout, stderr
+
+
+@pytest.fixture(scope="module")
+def rerun_with_the_same_settings(small_demo, tmp_path_factory):
+    """`hubselect demo --small --keep-work` again, into a copy of the first run's folder and the .work it kept."""
+    first, _, _ = small_demo
+    out = tmp_path_factory.mktemp("same") / "out"
+    shutil.copytree(first, out, symlinks=True)
+    code, stdout, stderr = run_demo_cli("--out", out, "--keep-work")
     assert code == 0, stderr
     return out, stdout, stderr
 
@@ -112,6 +128,25 @@ def test_a_rerun_with_another_seed_uses_none_of_the_kept_work_and_keeps_files_be
     assert not (out / ".work").exists()  # no --keep-work this time: the loopback Hub and caches are cleaned up
 
 
+def test_a_rerun_with_the_same_settings_reuses_the_kept_datasets_and_pre_trained_models(small_demo, rerun_with_the_same_settings):
+    """--keep-work promises that a rerun with the same settings reuses the kept work's results:
+    it pre-trained every model again (the longest stage) and uploaded every repo again, each a
+    "No files have been modified" warning. Now it publishes and pre-trains nothing, and ends
+    with the same zoo and evaluation."""
+    first, _, _ = small_demo
+    out, _, stderr = rerun_with_the_same_settings
+    assert "No files have been modified" not in stderr
+    assert "[2/9] Reusing 3 of 3 tiny text-to-image models the kept work pre-trained and published\n" in stderr
+    assert "[1/9] Reusing 4 of 4 datasets the kept work published to the loopback Hub\n" in stderr
+    assert "from an earlier run with the same settings: the datasets, pre-trained models and fine-tuning results it holds are not made again" in stderr
+    summary, before = json.loads((out / "demo.json").read_text()), json.loads((first / "demo.json").read_text())
+    assert summary["reused"] == {"datasets": summary["datasets"], "models": summary["models"]}
+    assert before["reused"] == {"datasets": [], "models": []}
+    assert summary["pretraining"] == before["pretraining"]  # what the kept work's pre-training measured
+    assert Zoo.load(out / "zoo").records["score"].tolist() == Zoo.load(first / "zoo").records["score"].tolist()
+    assert json.loads((out / "evaluation.json").read_text())["method"] == json.loads((first / "evaluation.json").read_text())["method"]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1200)  # the full demo takes ~7 min on 2 cores; the suite default is 300 s
 def test_full_demo_selects_better_than_the_baselines(tmp_path, capsys):
@@ -140,3 +175,130 @@ def test_full_demo_selects_better_than_the_baselines(tmp_path, capsys):
     for metric in ("rel1", "pearson"):
         assert method[metric] > baselines["nearest_dataset"][metric], metric
     assert all(r["top1_hit"] for r in result["recommendations"])
+
+
+# ---- Ctrl-C: nothing the demo started outlives it ----
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """Every process: pid → (parent pid, state, start time), from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            table[int(entry.name)] = (int(fields[1]), fields[0], fields[19])
+    return table
+
+
+def _descendants(root: int) -> dict[int, str]:
+    """The processes ``root`` started, and theirs: pid → start time (a pid may be reused)."""
+    table, found, frontier = _processes(), {}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, (ppid, _, started) in table.items():
+            if ppid == parent and pid not in found:
+                found[pid] = started
+                frontier.append(pid)
+    return found
+
+
+def _still_running(processes: dict[int, str], within: float) -> list[int]:
+    """Those of ``processes`` still running (not a zombie) after ``within`` seconds at most."""
+    deadline = time.monotonic() + within
+    while True:
+        table = _processes()
+        running = [pid for pid, started in processes.items() if pid in table and table[pid][2] == started and table[pid][1] != "Z"]
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.2)
+
+
+def _kill_left(processes: dict[int, str]) -> None:
+    """A failing test leaves nothing behind either (each worker holds about 1 GB)."""
+    for pid in _still_running(processes, within=0):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _wait_for(condition, what: str, timeout: float = 240.0):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return found
+
+
+WORKER_POOL_SCRIPT = """
+import sys, time
+from pathlib import Path
+
+from hubselect.demo.pipeline import worker_pool
+
+
+def job(folder, n):
+    Path(folder, f"started-{n}").touch()
+    time.sleep(120)
+
+
+if __name__ == "__main__":
+    try:
+        with worker_pool(2) as pool:
+            for future in [pool.submit(job, sys.argv[1], n) for n in range(4)]:
+                future.result()
+    except KeyboardInterrupt:
+        sys.exit(130)
+"""
+
+
+def test_ctrl_c_terminates_the_demos_workers_and_they_take_no_queued_job(tmp_path):
+    """The demo's pool, driven with a job that sleeps: Ctrl-C (SIGINT to the process group, as a
+    terminal sends it) while both workers are in a job and two more are queued. A worker's
+    KeyboardInterrupt used to become its job's result, and it took the next job."""
+    script = tmp_path / "pool.py"
+    script.write_text(WORKER_POOL_SCRIPT)
+    driver = subprocess.Popen([sys.executable, str(script), str(tmp_path)], start_new_session=True, stderr=subprocess.PIPE)
+    started: dict[int, str] = {}
+    try:
+        _wait_for(lambda: len(list(tmp_path.glob("started-*"))) == 2, "both workers in a job")
+        started = _descendants(driver.pid)
+        os.killpg(driver.pid, signal.SIGINT)
+        assert driver.wait(timeout=10) == 130, driver.stderr.read().decode()
+        assert _still_running(started, within=5) == []
+        assert sorted(p.name for p in tmp_path.glob("started-*")) == ["started-0", "started-1"]  # the queued jobs never ran
+    finally:
+        _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
+
+
+@pytest.mark.slow  # a minute: the workers of --small are in a job only once they have imported torch, diffusers, …
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_demo_leaves_no_process_behind(how, tmp_path):
+    """Ctrl-C once the first model is pre-trained (a worker on the next one, a job queued): the
+    demo exits 130 with "Aborted." as other commands do, and nothing it started is left. It
+    used to leave its two ~1 GB workers and their resource tracker running for ever, retrying a
+    loopback Hub that was gone. SIGTERM to hubselect alone (a process manager) stops it the same way."""
+    out, stderr = tmp_path / "out", tmp_path / "stderr"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with stderr.open("w") as err:
+        demo = subprocess.Popen([sys.executable, "-m", "hubselect", "demo", "--small", "--out", str(out)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    started: dict[int, str] = {}
+    try:
+        _wait_for(lambda: "Pre-training:  33%" in stderr.read_text(), "the first model to be pre-trained")
+        started = _descendants(demo.pid)
+        assert len(started) >= 4  # the pipeline, its two workers, their resource tracker
+        if how == "ctrl-c":
+            os.killpg(demo.pid, signal.SIGINT)
+        else:
+            demo.send_signal(signal.SIGTERM)
+        # Well within the 15 s after which the pipeline's process group is killed: it stopped its workers itself.
+        code = demo.wait(timeout=10)
+        if how == "ctrl-c":
+            assert code == 130 and stderr.read_text().rstrip().endswith("Aborted."), stderr.read_text()[-2000:]
+        else:
+            assert code == 128 + signal.SIGTERM
+        assert _still_running(started, within=5) == []
+        assert "Traceback" not in stderr.read_text()
+    finally:
+        _kill_left({demo.pid: _processes().get(demo.pid, (0, "", ""))[2], **started})

@@ -127,11 +127,25 @@ def ranker_status(repo_id: str, ranker_repo: str | None, method: str | None) -> 
     probes measured, and `hubselect push`); no-results (no dataset has
     results of the method for two or more models yet: there is nothing to build a ranker on,
     and `build` would refuse). Exits 0 whatever the status.
+
+    The bundled `demo` zoo is no Hub repo and has no published ranker: its ranker ships with
+    it, built on it as it is (the one `recommend --zoo demo` ranks with).
     """
     from hubselect.cli.selection import unrankable_because
+    from hubselect.errors import InputError
+    from hubselect.hub.client import check_repo_id
     from hubselect.hub.ranker_repo import published_ranker
     from hubselect.recommendation import RANKER_REPO_SUFFIX
+    from hubselect.zoo.resolve import names_bundled_demo
 
+    # Before any request: a bare name (the bundled zoo's included) would reach the Hub as a
+    # repo of nobody's and come back as "not in the cache" or a 404, which no retry mends.
+    if names_bundled_demo(repo_id):
+        raise InputError(
+            f"zoo {repo_id} is the demo zoo bundled with hubselect, not a Hub repo: its ranker ships with it, built on it as it is, "
+            "so there is no published ranker to check; pass a Hub zoo repo, ORG/NAME"
+        )
+    check_repo_id(repo_id, "zoo", owner=True)
     ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
     hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
     build = _build_advice(repo_id, hub_zoo, method)

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -48,6 +49,9 @@ EVALUATION_FILE = "evaluation.json"
 HEATMAP_FILE = "scores.png"
 RECOMMENDATIONS_FILE = "recommendations.json"
 ZOO_REPO = "demo-zoo"
+#: In OUT/.work: the datasets and models published to the loopback Hub, with their commits (and
+#: a model's pre-training summary), for a rerun of the same settings to reuse.
+PUBLISHED_FILE = "published.json"
 
 
 class Stages:
@@ -76,8 +80,36 @@ def _init_worker() -> None:
     import torch
     from huggingface_hub.utils import disable_progress_bars
 
+    # Ctrl-C is the driver's to handle (it terminates the workers): in a worker, the
+    # KeyboardInterrupt became the result of its job, and the worker took the next one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     disable_progress_bars()  # the driver's bars say what the workers do
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` processes for pre-training and profiling, none of which outlives the run.
+
+    Leaving ``with ProcessPoolExecutor`` on an exception waits for the jobs running (minutes of
+    pre-training) and then runs the queued ones; when the run is interrupted (Ctrl-C, SIGTERM)
+    or a stage fails, their results are not wanted: the workers are terminated instead.
+    """
+    import multiprocessing
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    try:
+        yield pool
+    except BaseException:
+        # The pool's workers are this process's only multiprocessing children (the loopback Hub is a thread).
+        started = multiprocessing.active_children()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in started:
+            worker.terminate()
+        for worker in started:
+            worker.join(timeout=5)
+        raise
+    pool.shutdown()
 
 
 def _pretrain_task(name: str, folder: str, scale: float) -> dict[str, Any]:
@@ -127,8 +159,6 @@ def _specs(config):
 
 def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     """Run every stage into ``out`` (the loopback Hub must already serve on ``HF_ENDPOINT``)."""
-    import multiprocessing
-
     from huggingface_hub import HfApi
     from huggingface_hub.utils import disable_progress_bars, tqdm
 
@@ -153,35 +183,50 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     stages = Stages(9, progress)
     summary: dict[str, Any] = {"config": config.to_dict(), "hub": os.environ.get("HF_ENDPOINT")}
 
-    def upload(repo_id: str, folder: Path, repo_type: str) -> str:
+    def publish(repo_id: str, folder: Path, repo_type: str, **about: Any) -> None:
         # The stage's own bar says what is happening; the client's per-file bars would bury it.
         with disable_progress_bars():
             api.create_repo(repo_id, repo_type=repo_type, exist_ok=True)
-            return api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=f"add {repo_id}").oid
+            commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type=repo_type, commit_message=f"add {repo_id}").oid
+        _note_published(work, repo_id, {"type": repo_type, "commit": commit, **about})
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=config.workers, mp_context=context, initializer=_init_worker) as pool:
+    # What a run of these settings left in OUT/.work (--keep-work, or Ctrl-C) is not built again.
+    kept = _kept_published(work, api)
+    reused_models = {m.name: kept[f"{ns}/{m.name}"]["pretraining"] for m in models if f"{ns}/{m.name}" in kept}
+    summary["reused"] = {"datasets": [f"{ns}/{d.name}" for d in datasets if f"{ns}/{d.name}" in kept], "models": [f"{ns}/{m}" for m in reused_models]}
+
+    with worker_pool(config.workers) as pool:
         # Pre-training is the longest stage: start it first, longest models first.
         model_dirs = {m.name: work / "models" / m.name for m in models}
-        order = sorted(models, key=lambda m: -(m.vae_steps + m.unet_steps) * (m.arch.block_out_channels[-1] if m.arch.block_out_channels else 1))
+        order = sorted(
+            (m for m in models if m.name not in reused_models),
+            key=lambda m: -(m.vae_steps + m.unet_steps) * (m.arch.block_out_channels[-1] if m.arch.block_out_channels else 1),
+        )
         pretraining = {pool.submit(_pretrain_task, m.name, str(model_dirs[m.name]), config.pretrain_scale): m for m in order}
 
-        with stages.stage("datasets", f"Generating {len(datasets)} datasets × {config.images} images and publishing them to the loopback Hub"):
-            dataset_ids = []
-            for spec in tqdm(datasets, desc="Datasets", unit="dataset", disable=not progress):
-                folder = write_parquet_dataset(work / "datasets" / spec.name, spec, n=config.images)
-                upload(f"{ns}/{spec.name}", folder, "dataset")
-                dataset_ids.append(f"{ns}/{spec.name}")
+        fresh = [spec for spec in datasets if f"{ns}/{spec.name}" not in kept]
+        what = f"Generating {len(datasets)} datasets × {config.images} images and publishing them to the loopback Hub"
+        if len(fresh) < len(datasets):
+            what = f"Reusing {len(datasets) - len(fresh)} of {len(datasets)} datasets the kept work published to the loopback Hub"
+            what += f"; generating and publishing the other {len(fresh)}" if fresh else ""
+        with stages.stage("datasets", what):
+            for spec in tqdm(fresh, desc="Datasets", unit="dataset", disable=not progress or not fresh):
+                publish(f"{ns}/{spec.name}", write_parquet_dataset(work / "datasets" / spec.name, spec, n=config.images), "dataset")
+            dataset_ids = [f"{ns}/{spec.name}" for spec in datasets]
             examples = {spec.name: write_image_folder(out / "examples" / spec.name, spec, n=config.example_images) for spec in held_out}
 
-        with stages.stage("models", f"Pre-training {len(models)} tiny text-to-image models on their domain mixes ({config.workers} workers)"):
-            pretrained: dict[str, Any] = {}
-            bar = tqdm(total=len(models), desc="Pre-training", unit="model", disable=not progress)
+        what = f"Pre-training {len(models)} tiny text-to-image models on their domain mixes ({config.workers} workers)"
+        if reused_models:
+            what = f"Reusing {len(reused_models)} of {len(models)} tiny text-to-image models the kept work pre-trained and published"
+            what += f"; pre-training the other {len(order)} ({config.workers} workers)" if order else ""
+        with stages.stage("models", what):
+            pretrained: dict[str, Any] = dict(reused_models)
+            bar = tqdm(total=len(order), desc="Pre-training", unit="model", disable=not progress or not order)
             with bar:
                 for future in _as_completed(pretraining):
                     model = pretraining[future]
                     pretrained[model.name] = future.result()
-                    upload(f"{ns}/{model.name}", model_dirs[model.name], "model")
+                    publish(f"{ns}/{model.name}", model_dirs[model.name], "model", pretraining=pretrained[model.name])
                     bar.update(1)
             summary["pretraining"] = [pretrained[m.name] for m in models]
 
@@ -284,6 +329,43 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     return summary
 
 
+def _kept_published(work: Path, api) -> dict[str, dict[str, Any]]:
+    """The repos an earlier run published to the loopback Hub kept in ``work``, still at the
+    commit it noted (:func:`_note_published`): repo id → the note (``pretraining``: a model's).
+
+    ``start_work`` keeps ``OUT/.work`` only for a run of the same settings, and datasets and
+    pre-training are deterministic: those repos hold what this run would publish. Reusing
+    them saves the pre-training (the longest stage) and the empty commits of a second upload.
+    """
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        noted = json.loads((work / PUBLISHED_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    kept = {}
+    for repo_id, note in noted.items():
+        try:
+            if api.repo_info(repo_id, repo_type=note["type"]).sha == note["commit"]:
+                kept[repo_id] = note
+        except HfHubHTTPError:  # not on the kept Hub any more: published again
+            continue
+    return kept
+
+
+def _note_published(work: Path, repo_id: str, note: dict[str, Any]) -> None:
+    """Note in ``work`` that ``repo_id`` is published (after its upload: an interrupted one is done again)."""
+    path = work / PUBLISHED_FILE
+    try:
+        noted = json.loads(path.read_text())
+    except (OSError, ValueError):
+        noted = {}
+    noted[repo_id] = note
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(finite(noted), indent=2) + "\n")
+    partial.replace(path)
+
+
 def _as_completed(futures):
     pending = set(futures)
     while pending:
@@ -326,8 +408,16 @@ def _replace_dir(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds as Ctrl-C does: the workers terminated, the loopback Hub stopped
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hubselect.demo.pipeline OUT CONFIG_JSON [--quiet] [--keep-work]`` (started by run_demo)."""
+    """``python -m hubselect.demo.pipeline OUT CONFIG_JSON [--quiet] [--keep-work]`` (started by run_demo).
+
+    Exits 130 on Ctrl-C (SIGINT, which run_demo forwards) and 143 on SIGTERM, with no traceback
+    (run_demo's caller says it was interrupted), once its workers are gone.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     progress = "--quiet" not in args
     keep = "--keep-work" in args
@@ -341,8 +431,12 @@ def main(argv: list[str] | None = None) -> int:
     config = DemoConfig.from_dict(json.loads(config_json))
     port = int(os.environ["HF_ENDPOINT"].rsplit(":", 1)[1])
     out.mkdir(parents=True, exist_ok=True)
-    with LoopbackHub(out / WORK_FOLDER / "hub", port=port):
-        summary = build(out, config, progress=progress)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        with LoopbackHub(out / WORK_FOLDER / "hub", port=port):
+            summary = build(out, config, progress=progress)
+    except KeyboardInterrupt:
+        return 130
     if not keep:
         shutil.rmtree(out / WORK_FOLDER, ignore_errors=True)
     (out / SUMMARY_FILE).write_text(json.dumps(finite(summary), indent=2, default=str) + "\n")

@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,7 +142,8 @@ def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
     """Make ``OUT/.work`` ready for a run of ``config``: ``(status, note)``, the note for people.
 
     What a run with the same settings left there (``--keep-work``, or an interrupted run) is
-    reused: profiling skips the jobs its zoo already holds (``reused``). The work of a run with
+    reused: the datasets and pre-trained models it published to its loopback Hub are not made
+    again, and profiling skips the jobs its zoo already holds (``reused``). The work of a run with
     other settings is deleted first (``restarted``): its zoo holds records of another seed or
     budget under other config hashes, and its loopback Hub the repos of other models, which
     this run would otherwise crawl, profile and average into its own results. A working folder
@@ -156,7 +161,9 @@ def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
         except (OSError, ValueError):
             held = None
         if held == settings:
-            status, note = "reused", f"Reusing {work} from an earlier run with the same settings: the fine-tuning results it holds are not computed again"
+            status, note = "reused", (
+                f"Reusing {work} from an earlier run with the same settings: the datasets, pre-trained models and fine-tuning results it holds are not made again"
+            )
         else:
             what = f"with other settings ({_differences(held, settings)})" if isinstance(held, dict) else "whose settings it does not record"
             status, note = "restarted", f"{work} held a run {what}: started it afresh, so none of its results mix into this run"
@@ -208,22 +215,81 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
     return DemoResult(out, json.loads(summary_file.read_text()), wall, cpu, work)
 
 
+#: How long an interrupted child gets to terminate its workers and stop its loopback Hub
+#: before what is left of its process group is killed.
+STOP_SECONDS = 15
+
+
 def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     """Run the child with its stdout and stderr on our stderr (it only reports progress;
-    results are read from OUT), relaying them when our stderr is not a real file."""
+    results are read from OUT), relaying them when our stderr is not a real file.
+
+    The child and its worker processes (about 1 GB each) must not outlive this call, however
+    it ends: on Ctrl-C, SIGTERM or SIGHUP the child is stopped (:func:`_stop`), then the
+    exception goes on. It runs in a process group of its own, so that its workers can be
+    killed with it; the terminal's signals reach only this process, which passes them on.
+    """
     try:
         fd = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
         fd = None
     if fd is not None:
         sys.stderr.flush()
-        return subprocess.run(command, env=env, stdout=fd, stderr=fd, check=False)
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as child:
-        assert child.stdout is not None
-        for chunk in iter(lambda: child.stdout.read1(4096), b""):
-            sys.stderr.write(chunk.decode("utf-8", "replace"))
-        child.wait()
+    output = {"stdout": fd, "stderr": fd} if fd is not None else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    with _stopping_on_signals():
+        with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, process_group=0, **output) as child:
+            try:
+                if child.stdout is not None:
+                    for chunk in iter(lambda: child.stdout.read1(4096), b""):
+                        sys.stderr.write(chunk.decode("utf-8", "replace"))
+                child.wait()
+            except BaseException:
+                _stop(child)
+                raise
     return subprocess.CompletedProcess(command, child.returncode)
+
+
+def _stop(child: subprocess.Popen) -> None:
+    """Stop the child as Ctrl-C would: SIGINT, on which it terminates its workers and stops its
+    loopback Hub. Whatever of its process group is left after :data:`STOP_SECONDS` (or a
+    second Ctrl-C) is killed. (``subprocess.run`` killed the child alone, 0.25 s after Ctrl-C:
+    its workers went on with the queued jobs against a Hub that was gone, for ever.)"""
+    try:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+            child.wait(timeout=STOP_SECONDS)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the child and its workers are gone, as they should be
+            pass
+        child.wait()
+
+
+@contextmanager
+def _stopping_on_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP (the terminal closing) stop the child as Ctrl-C does, then exit with
+    128 + the signal's number, as the default action would have. Where they are ignored
+    (``nohup``), they stay so; outside the main thread, signals cannot be handled."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
+    for signum, handler in previous.items():
+        if handler == signal.SIG_DFL:
+            signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler == signal.SIG_DFL:
+                signal.signal(signum, handler)
 
 
 __all__ = ["DemoResult", "demo_environment", "run_demo", "start_work"]
