@@ -124,7 +124,7 @@ def test_cli_json_has_the_documented_shape(zoo_dir, ranker_dir, cool_folder, cap
 def test_cli_human_table(zoo_dir, ranker_dir, cool_folder, capsys):
     code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", zoo_dir, "--ranker", ranker_dir, "--probe", tiny_clip_dir(), "--n", "16", "--top-k", "2")
     assert code == 0, err
-    assert "org/cool-expert" in out and "predicted fid_after_finetune" in out and "data/cool-" in out
+    assert "org/cool-expert" in out and "fid_after_finetune on similar datasets" in out and "data/cool-" in out
 
 
 def test_throughput_figures_measured_with_different_settings_are_not_shown_as_comparable(zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):

@@ -102,11 +102,13 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
                 expected += f" ({_score(r.score_low)}–{_score(r.score_high)})"
             evidence = "; ".join(f"{e.dataset}: {_score(e.score)}" for e in r.evidence[:2]) or "–"
             throughput = f"{r.throughput:.2f}/s" if r.throughput is not None else "–"
-            rows.append((r.rank, r.model, expected, _short_number(r.parameters), throughput, r.license or "–", evidence))
+            rows.append((r.rank, r.model, f"{r.ranker_score:.2f}", expected, _short_number(r.parameters), throughput, r.license or "–", evidence))
+        # The ranker orders the list; the score column is the model's results on the most similar
+        # datasets, weighted by similarity: evidence, which need not fall in the ranker's order.
         console.print(
             table(
-                f"Models to fine-tune, best first (predicted {score}, {direction} is better)",
-                ["#", "model", f"predicted {score} (range)", "params", "images/s", "license", "evidence: on similar datasets"],
+                f"Models to fine-tune, best first in the ranker's order (1 = as good as the best profiled model; {score}: {direction} is better)",
+                ["#", "model", "ranker", f"{score} on similar datasets (range)", "params", "images/s", "license", "evidence: on similar datasets"],
                 rows,
             )
         )
