@@ -418,6 +418,37 @@ def test_a_zoo_it_cannot_write_is_refused_before_any_request(zoo, hub, tmp_path,
     assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
 
 
+@pytest.mark.parametrize("value", ["", "  "], ids=["empty", "blank"])
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["crawl", "--author", NAMESPACE, "--zoo"], "--zoo"),
+        (["bench", f"{NAMESPACE}/sd-tiny-ddim", "--device", "cpu", "--zoo"], "--zoo"),
+        (["zoo", "pull", f"{NAMESPACE}/zoo2", "--out"], "--out"),
+        (["zoo", "import", "bundle", "--higher-is-better", "--out"], "--out"),
+        (["profile", "--models", f"{NAMESPACE}/sd-tiny-ddim", "--datasets", "images", "--zoo"], "--zoo"),
+        (["profile", "--models", f"{NAMESPACE}/sd-tiny-ddim", "--datasets", "images", "--zoo", "Z", "--weights-dir"], "--weights-dir"),
+        (["dataset", "profile", "images", "--zoo"], "--zoo"),
+        (["demo", "--out"], "--out"),
+    ],
+    ids=["crawl", "bench", "zoo-pull", "zoo-import", "profile", "profile-weights-dir", "dataset-profile", "demo"],
+)
+def test_an_empty_folder_to_write_is_refused_not_taken_for_the_current_one(command, option, value, hub, tmp_path, monkeypatch, capsys):
+    """`crawl --zoo "$ZOO"` with ZOO unset wrote a zoo into the current folder (and `zoo import
+    --out ""` merged into the zoo there): "" as a path is the current folder."""
+    from hubselect.zoo import ZooMeta
+
+    monkeypatch.chdir(tmp_path)
+    Zoo(ZooMeta()).save(tmp_path)  # a zoo the command would have written or merged into
+    (tmp_path / "bundle").mkdir()
+    (tmp_path / "bundle" / "records.csv").write_text("model,dataset,score\nm1,d1,0.5\n")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    code, out, err = run_cli(capsys, *command, value)
+    assert (code, out) == (2, "") and err == f"Error: {option} is empty; pass a folder (. for the current one)\n", err
+    assert hub.request_log == []
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
 def test_bad_bench_settings_are_refused_before_the_crawl_starts(hub, tmp_path, capsys):
     """Each error names the option typed; nothing is listed, downloaded or written."""
     import torch

@@ -86,6 +86,23 @@ def check_revision(ctx, param, value: str | None) -> str | None:
     return value
 
 
+class NonEmptyPath(click.Path):
+    """``click.Path`` for every path a command takes: an empty or blank one (an unset shell
+    variable) is refused while parsing, naming the option.
+
+    ``click.Path`` turns ``""`` into ``Path("")``, which is the current folder: ``crawl --zoo ""``
+    wrote a zoo there and ``zoo import --out ""`` merged into the one there, unasked. ``.`` still
+    means the current folder.
+    """
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            option = param.opts[0] if isinstance(param, click.Option) else param.human_readable_name
+            what = "a folder (. for the current one)" if self.dir_okay else "a file"
+            raise InputError(f"{option} is empty; pass {what}")
+        return super().convert(value, param, ctx)
+
+
 def note_new_zoo_folder(folder: Path, option: str = "--zoo") -> None:
     """A note when a zoo folder about to be created is spelled like a Hub id (``my-org/my-zoo``).
 

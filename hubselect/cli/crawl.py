@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_device, check_revision, cli, common_options, note_new_zoo_folder
+from hubselect.cli import SETTINGS, NonEmptyPath, check_device, check_revision, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.errors import InputError
 
@@ -30,7 +30,7 @@ def _default_dtype(device: str) -> str:
 
 @cli.command("crawl")
 @click.option("--kind", default="t2i", show_default=True, help="What to crawl: t2i (diffusers pipelines) or lora (LoRA adapters).")
-@click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path), help="Zoo folder to add the models to (created if missing).")
+@click.option("--zoo", "zoo_dir", required=True, type=NonEmptyPath(path_type=Path), help="Zoo folder to add the models to (created if missing).")
 @click.option("--limit", type=int, default=None, help="Crawl at most N listed repos (most downloaded first).")
 @click.option("--search", default=None, help="Only repos whose id contains TEXT.")
 @click.option("--author", default=None, help="Only repos of this user or organisation.")
@@ -129,7 +129,7 @@ def crawl_command(
 @click.option("--warmup", type=click.IntRange(min=0), default=1, show_default=True, help="Unmeasured calls first.")
 @click.option("--min-iterations", type=click.IntRange(min=1), default=3, show_default=True, help="Measure at least this many calls ...")
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="... and for at least this long.")
-@click.option("--zoo", "zoo_dir", default=None, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--zoo", "zoo_dir", default=None, type=NonEmptyPath(path_type=Path, file_okay=False),
               help="Record the figures in this zoo folder's record of MODEL (checked before measuring), in place of "
                    "any it held; a note says what a figure measured with other settings was.")
 @common_options

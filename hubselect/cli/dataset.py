@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder, seed_option
+from hubselect.cli import SETTINGS, NonEmptyPath, check_device, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DEFAULT_SAMPLE_SIZE
 from hubselect.errors import InputError
@@ -63,7 +63,7 @@ def _profile_kwargs(options: dict) -> dict:
 
 @dataset.command("profile")
 @click.argument("dataset_ref", metavar="DATASET")
-@click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--zoo", "zoo_dir", required=True, type=NonEmptyPath(path_type=Path, file_okay=False),
               help="Zoo folder to add the profile to (created if missing).")
 @click.option("--name", default=None, help="Name of the dataset in the zoo (default: the Hub id, or the folder/file name).")
 @click.option("--force", is_flag=True, help="Profile again, bypassing the embedding cache, even if the zoo holds this revision, sample and probe; "

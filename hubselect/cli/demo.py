@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options, seed_option
+from hubselect.cli import SETTINGS, NonEmptyPath, cli, common_options, seed_option
 from hubselect.cli.output import margins_table, table
 
 _METRICS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "ndcg5")
 
 
 @cli.command("demo")
-@click.option("--out", "out", type=click.Path(path_type=Path, file_okay=False), default=Path("hubselect-demo"), show_default=True,
+@click.option("--out", "out", type=NonEmptyPath(path_type=Path, file_okay=False), default=Path("hubselect-demo"), show_default=True,
               help="Folder for the zoo, ranker, evaluation, heatmap and recommendations (created if missing).")
 @click.option("--small", is_flag=True, help="3 models × 4 datasets with a token budget: the whole path in about a minute.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes for pre-training and profiling.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_device, cli, common_options, note_new_zoo_folder, seed_option
+from hubselect.cli import SETTINGS, NonEmptyPath, check_device, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
 from hubselect.profile.recipes import METHODS
 
@@ -31,7 +31,7 @@ from hubselect.profile.recipes import METHODS
                                                  "A Hub dataset no job could read as given (a card with several configs and none the default, no such config or split) "
                                                  "is refused before any job runs.")
 @click.option("--methods", default="lora", show_default=True, help=f"Comma-separated fine-tuning methods: {', '.join(METHODS)}.")
-@click.option("--zoo", "zoo_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+@click.option("--zoo", "zoo_dir", required=True, type=NonEmptyPath(path_type=Path, file_okay=False),
               help="Zoo folder the records go to (created if missing); jobs it already holds are skipped.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Run jobs one by one here, or as Ray tasks (a local Ray cluster unless RAY_ADDRESS/--ray-address names one).")
@@ -74,7 +74,7 @@ from hubselect.profile.recipes import METHODS
 @click.option("--image-column", default=None, help="Column holding the images (default: detected).")
 @click.option("--device", default="auto", show_default=True, callback=check_device, help="auto, cpu, cuda, cuda:1, mps.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads per job (default: torch's for local, 1 for ray).")
-@click.option("--weights-dir", type=click.Path(path_type=Path, file_okay=False), default=None, help="Keep the trained weights here.")
+@click.option("--weights-dir", type=NonEmptyPath(path_type=Path, file_okay=False), default=None, help="Keep the trained weights here.")
 @common_options
 def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_failed: bool, datasets: str, methods: str, zoo_dir: Path,
             executor: str, ray_address: str | None, push_to: str | None, force: bool, **options) -> None:

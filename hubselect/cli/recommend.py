@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options, seed_option
+from hubselect.cli import SETTINGS, NonEmptyPath, cli, common_options, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import InputError
@@ -120,9 +120,9 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
 
 
 @cli.command("push")
-@click.argument("ranker_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("ranker_dir", type=NonEmptyPath(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo", "repo_id", required=True, help="Hub model repo, ORG/NAME (created if missing). Convention: <zoo repo>-ranker.")
-@click.option("--evaluation", "evaluation_file", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+@click.option("--evaluation", "evaluation_file", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), default=None,
               help="JSON from `hubselect evaluate --json` on the zoo, method and configuration the ranker was built on (checked), "
                    "for the card's table (default: evaluation.json in RANKER_DIR).")
 @click.option("--private", is_flag=True, help="Create the repo private.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, check_revision, cli, common_options, note_new_zoo_folder
+from hubselect.cli import SETTINGS, NonEmptyPath, check_revision, cli, common_options, note_new_zoo_folder
 from hubselect.cli.output import table
 from hubselect.zoo import Zoo, ZooMeta, check_zoo_folder, import_bundle, merge_into, update_zoo
 from hubselect.zoo.bundle import BUNDLE_FILES, unread_files
@@ -20,12 +20,12 @@ def zoo() -> None:
 
 
 @zoo.command("import")
-@click.argument("bundle_dir", type=click.Path(path_type=Path))
+@click.argument("bundle_dir", type=NonEmptyPath(path_type=Path))
 @click.option("--higher-is-better/--lower-is-better", "higher_is_better", default=None,
               help="Score direction: accuracy is higher-is-better, FID lower-is-better.")
 @click.option("--score-name", default="score", show_default=True, help="What the score is, e.g. accuracy or fid.")
 @click.option("--method", default="default", show_default=True, help="Name of the fine-tuning method the records come from.")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Zoo folder to write (merged if it exists).")
+@click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path), help="Zoo folder to write (merged if it exists).")
 @common_options
 def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, method: str, out: Path) -> None:
     """Import a bundle of CSV files (records.csv, models.csv, datasets.csv, distances.csv).
@@ -260,7 +260,7 @@ def _build_advice(repo_id: str, zoo: Zoo, method: str | None = None, probe: str 
 
 
 @zoo.command("push")
-@click.argument("zoo_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("zoo_dir", type=NonEmptyPath(path_type=Path, exists=True, file_okay=False))
 @click.option("--repo", "repo_id", required=True, help="Hub dataset repo, ORG/NAME (created if missing).")
 @click.option("--private", is_flag=True, help="Create the repo private.")
 @click.option("--message", default=None, help="Commit message.")
@@ -282,7 +282,7 @@ def push(zoo_dir: Path, repo_id: str, private: bool, message: str | None) -> Non
 @zoo.command("pull")
 @click.argument("repo_id", metavar="ORG/NAME")
 @click.option("--revision", default=None, callback=check_revision, help="Branch, tag or commit sha (default: main).")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+@click.option("--out", "out", required=True, type=NonEmptyPath(path_type=Path),
               help="Zoo folder to write (merged into the zoo there, if it holds one).")
 @click.option("--new-if-missing", is_flag=True,
               help="If ORG/NAME does not exist yet or holds no zoo, start a new, empty zoo in --out (or keep the zoo there) "
