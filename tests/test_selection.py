@@ -437,6 +437,29 @@ def test_the_learner_leaves_out_how_throughput_was_measured_and_figures_of_diffe
     assert {"m:throughput_images_per_s", "m:peak_memory_mb", "m:denoiser_it_per_s"} <= set(learned["one setting"])
 
 
+def test_figures_of_one_gpu_named_two_ways_or_of_two_memory_measures_stay_features():
+    """One GPU labelled "cuda (...)" (measured with auto) and "cuda:0 (...)" counted as two
+    settings, and every figure left the ranker; so did images/s and latency in a CPU-benched zoo
+    where one model was measured again after the peak memory measure changed. Only peak memory,
+    measured two ways, is not comparable."""
+    figures = dict(throughput_images_per_s=0.16, peak_memory_mb=20.0, denoiser_it_per_s=9.0)
+    setting = dict(bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1)
+    cases = {
+        "one gpu": ([dict(bench_device="cuda (NVIDIA H100)", bench_memory_measure="cuda_max_allocated"),
+                     dict(bench_device="cuda:0 (NVIDIA H100)", bench_memory_measure="cuda_max_allocated")],
+                    {"m:throughput_images_per_s", "m:peak_memory_mb", "m:denoiser_it_per_s"}),
+        "two memory measures": ([dict(bench_device="cpu (x86_64, 2 threads)", bench_memory_measure="cpu_peak_rss_delta"),
+                                 dict(bench_device="cpu (x86_64, 2 threads)", bench_memory_measure="cpu_weights_plus_peak_rss_growth")],
+                                {"m:throughput_images_per_s", "m:denoiser_it_per_s"}),
+    }
+    for case, (settings, kept) in cases.items():
+        zoo = synthetic_zoo(4, 6, n_clusters=2, seed=4)
+        rows = [{**figures, **setting, **s} for s in settings] + [{}, {}]
+        zoo.models = pd.concat([zoo.models, pd.DataFrame(rows, index=zoo.models.index)], axis=1)
+        learned = {n for n in make_schema(ZooArrays.from_zoo(zoo), "none", 0).names if n in {f"m:{c}" for c in figures}}
+        assert learned == kept, case
+
+
 def _cluster_arrays() -> ZooArrays:
     """Query ``q`` (no results) beside ``twin`` (distance 1) and ``a``, ``b``, ``c`` (distance 12),
     with a far cluster: model ``x`` wins only on the twin, ``y`` on the rest of the cluster."""
