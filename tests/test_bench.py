@@ -245,6 +245,17 @@ def test_a_figure_measured_with_other_settings_is_replaced_with_a_note_naming_th
     code, out, err = run_cli(capsys, *quick)  # the same settings again: nothing to say
     assert code == 0 and "note:" not in err, err
 
+    # --format json silences notes: the replaced figure was written over without a word.
+    zoo.save(tmp_path / "zoo")  # the GPU figure back
+    code, out, err = run_cli(capsys, "--format", "json", *quick)
+    assert code == 0, err
+    assert json.loads(out)["replaced"] == {
+        "throughput_images_per_s": 41.7,
+        "settings": {"device": "cuda (NVIDIA H100)", "dtype": "float16", "steps": 20, "resolution": 512, "batch": 1},
+    }
+    code, out, err = run_cli(capsys, "--format", "json", *quick)
+    assert code == 0 and json.loads(out)["replaced"] is None, out
+
 
 def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):
     import torch
