@@ -182,6 +182,19 @@ def test_pearson_of_scores_past_1e154_is_their_correlation_not_0():
     assert pearson > 0.9 and pearson == pytest.approx(selection_metrics(true / 1e180, predicted, True)["pearson"])
 
 
+def test_a_model_without_a_prediction_ranks_below_every_predicted_one_at_any_scale():
+    """A NaN (no opinion, e.g. a model lacking its before-score in the initial_score baseline)
+    was filled with the lowest prediction minus 1.0, which past 2**53 is the lowest itself: at
+    1e20 the NaN model tied with the predicted best, and top-1 hit read 0.5."""
+    true = np.array([2.0, 1.0, 0.5])
+    for scale in (1.0, 1e20, -1e20, 1e300):
+        m = selection_metrics(true, np.array([scale, np.nan, scale / 2 if scale > 0 else scale * 2]), True)
+        assert (m["top1_hit"], m["regret"]) == (1.0, 0.0), scale
+        alone = selection_metrics(true[:2], np.array([scale, np.nan]), True)
+        assert (alone["top1_hit"], alone["regret"]) == (1.0, 0.0), scale
+        assert alone["spearman"] == pytest.approx(1.0) and alone["pearson"] > 0, scale  # the NaN counted lowest
+
+
 def test_tied_predictions_score_as_their_expectation_not_by_the_models_order():
     """A predictor that ties models has no opinion on their order: it scores the mean over every
     order of the tied models (NDCG: McSherry & Najork 2008), whatever order the models are listed in."""
