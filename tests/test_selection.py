@@ -298,6 +298,30 @@ def test_a_target_on_which_every_model_scores_the_same_is_left_out_of_every_mean
     assert "over 3 target(s)" in captured.out
 
 
+def test_the_ranker_card_says_which_model_columns_and_targets_were_left_out(tmp_path):
+    """The card said the learner used "the zoo's model columns" though it leaves out every
+    bench_* column and figures measured with different settings, and "Means over 3 target
+    datasets" beside 4 datasets, never naming d3, which evaluate left out."""
+    from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.zoo import ModelRecord
+
+    zoo = zoo_from_scores(SATURATED)
+    cpu = dict(bench_device="cpu (x86_64, 2 threads)", bench_dtype="float32", bench_steps=2, bench_resolution=16, bench_batch=1)
+    gpu = dict(bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1)
+    measured = {"m1": {**cpu, "throughput_images_per_s": 0.16}, "m2": {**gpu, "throughput_images_per_s": 41.7}}
+    zoo.add_models([ModelRecord(m, None, {"license": "mit", **measured.get(m, {})}) for m in ("m1", "m2", "m3", "m4")])
+    folder = Ranker.fit(zoo, SMALL).save(tmp_path / "ranker")
+    info = json.loads((folder / "ranker.json").read_text())
+    report = evaluate(zoo, None, SMALL)
+    card = ranker_card(info, "org/ranker", report)
+    features = next(line for line in card.splitlines() if line.startswith("- **model features**"))
+    assert "not the `bench_*` columns" in features and "not `throughput_images_per_s`, measured with different settings" in features, features
+    assert ("Means over\n3 target datasets (left out of every row, as no ranking can be scored\nthere — d3: every model scores the same):") in card, card
+    assert "left out" not in ranker_card(info, "org/ranker", evaluate(zoo, ["d1", "d2"], SMALL)).split("## Leave-one")[1]
+    older = {k: v for k, v in info.items() if k != "model_columns_left_out"}  # a ranker.json written before: nothing claimed
+    assert "- **model features** — the zoo's model columns: numeric as they are, categorical text as LightGBM categories\n" in ranker_card(older, "org/ranker", None)
+
+
 @pytest.mark.parametrize(
     ("scores", "targets", "instead"),
     [
