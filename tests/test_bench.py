@@ -198,6 +198,29 @@ def test_figures_name_the_device_they_were_measured_on_mps_included():
     assert BenchConfig().resolved_device() == str(pick_device("auto"))
 
 
+def test_one_gpu_is_one_setting_however_the_device_was_named(monkeypatch):
+    """`crawl --bench --bench-device cuda:0` after a crawl with the default `auto` measured every
+    model again (a download and minutes of GPU time each): the figures were labelled "cuda (...)"
+    and "cuda:0 (...)". Zoos hold labels written both ways; the GPU, not its spelling, is the
+    setting. (No GPU here: torch's name of the device stands in for one.)"""
+    import torch
+
+    from hubselect.crawl.driver import _needs_bench
+    from hubselect.zoo import ModelRecord
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100")
+    figure = dict(throughput_images_per_s=41.7, bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1,
+                  bench_memory_measure="cuda_max_allocated")
+    for device in ("cuda", "cuda:0"):
+        config = BenchConfig(device=device, dtype="float16")
+        assert config.settings(512)[0] == "cuda (NVIDIA H100)"
+        for written in ("cuda (NVIDIA H100)", "cuda:0 (NVIDIA H100)"):  # by auto or cuda, and by cuda:0
+            record = ModelRecord("org/m", "a" * 40, {"kind": "t2i", "total_params": 1e9, "resolution": 512, **figure, "bench_device": written})
+            assert not _needs_bench(record, config), (device, written)
+    other = ModelRecord("org/m", "a" * 40, {"kind": "t2i", "total_params": 1e9, **figure, "bench_device": "cuda (NVIDIA A100)"})
+    assert _needs_bench(other, BenchConfig(device="cuda:0", dtype="float16"))
+
+
 def test_a_figure_measured_with_other_settings_is_replaced_with_a_note_naming_them(tmp_path, monkeypatch, capsys):
     """bench --zoo wrote a quick CPU figure over an expensive GPU one without a word."""
     from hubselect.zoo import ModelRecord, Zoo, ZooMeta
@@ -221,6 +244,17 @@ def test_a_figure_measured_with_other_settings_is_replaced_with_a_note_naming_th
     assert record.features["bench_device"].startswith("cpu") and record.features["bench_steps"] == 1
     code, out, err = run_cli(capsys, *quick)  # the same settings again: nothing to say
     assert code == 0 and "note:" not in err, err
+
+    # --format json silences notes: the replaced figure was written over without a word.
+    zoo.save(tmp_path / "zoo")  # the GPU figure back
+    code, out, err = run_cli(capsys, "--format", "json", *quick)
+    assert code == 0, err
+    assert json.loads(out)["replaced"] == {
+        "throughput_images_per_s": 41.7,
+        "settings": {"device": "cuda (NVIDIA H100)", "dtype": "float16", "steps": 20, "resolution": 512, "batch": 1},
+    }
+    code, out, err = run_cli(capsys, "--format", "json", *quick)
+    assert code == 0 and json.loads(out)["replaced"] is None, out
 
 
 def test_bench_on_cuda_without_a_gpu_says_so(tmp_path, capsys):

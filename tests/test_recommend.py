@@ -157,6 +157,14 @@ def test_throughput_figures_measured_with_different_settings_are_not_shown_as_co
     code, out, err = run_cli(capsys, *args, "--top-k", "1")  # one figure: nothing to compare it with
     assert code == 0 and "org/cool-expert" in out and "0.16/s" in out and "note:" not in out, out
 
+    # One GPU, its figures labelled as `auto` ("cuda (...)") and as `cuda:0` ("cuda:0 (...)") wrote them: one setting.
+    one_gpu = {model: {**gpu, "throughput_images_per_s": 40.0 + i, "bench_device": ("cuda (NVIDIA H100)", "cuda:0 (NVIDIA H100)")[i % 2]}
+               for i, model in enumerate(measured)}
+    zoo.add_models([ModelRecord(r.model, r.revision, {**r.features, **one_gpu.get(r.model, {})}) for r in zoo.model_records()])
+    zoo.save(tmp_path / "one-gpu")
+    code, out, err = run_cli(capsys, *args[:3], tmp_path / "one-gpu", *args[4:])
+    assert code == 0 and "41.00/s" in out and "note:" not in out, out
+
 
 def test_filters_by_parameters_and_license(zoo_dir, ranker_dir, cool_folder):
     from hubselect.recommendation import recommend

@@ -182,6 +182,19 @@ def test_pearson_of_scores_past_1e154_is_their_correlation_not_0():
     assert pearson > 0.9 and pearson == pytest.approx(selection_metrics(true / 1e180, predicted, True)["pearson"])
 
 
+def test_a_model_without_a_prediction_ranks_below_every_predicted_one_at_any_scale():
+    """A NaN (no opinion, e.g. a model lacking its before-score in the initial_score baseline)
+    was filled with the lowest prediction minus 1.0, which past 2**53 is the lowest itself: at
+    1e20 the NaN model tied with the predicted best, and top-1 hit read 0.5."""
+    true = np.array([2.0, 1.0, 0.5])
+    for scale in (1.0, 1e20, -1e20, 1e300):
+        m = selection_metrics(true, np.array([scale, np.nan, scale / 2 if scale > 0 else scale * 2]), True)
+        assert (m["top1_hit"], m["regret"]) == (1.0, 0.0), scale
+        alone = selection_metrics(true[:2], np.array([scale, np.nan]), True)
+        assert (alone["top1_hit"], alone["regret"]) == (1.0, 0.0), scale
+        assert alone["spearman"] == pytest.approx(1.0) and alone["pearson"] > 0, scale  # the NaN counted lowest
+
+
 def test_tied_predictions_score_as_their_expectation_not_by_the_models_order():
     """A predictor that ties models has no opinion on their order: it scores the mean over every
     order of the tied models (NDCG: McSherry & Najork 2008), whatever order the models are listed in."""
@@ -283,6 +296,30 @@ def test_a_target_on_which_every_model_scores_the_same_is_left_out_of_every_mean
     assert report["baselines"]["random"]["top1_hit"] == pytest.approx(0.25)  # not 0.5: d3's sure hit is not in it
     assert captured.err.count("note: left out: d3 (every model scores the same") == 1, captured.err
     assert "over 3 target(s)" in captured.out
+
+
+def test_the_ranker_card_says_which_model_columns_and_targets_were_left_out(tmp_path):
+    """The card said the learner used "the zoo's model columns" though it leaves out every
+    bench_* column and figures measured with different settings, and "Means over 3 target
+    datasets" beside 4 datasets, never naming d3, which evaluate left out."""
+    from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.zoo import ModelRecord
+
+    zoo = zoo_from_scores(SATURATED)
+    cpu = dict(bench_device="cpu (x86_64, 2 threads)", bench_dtype="float32", bench_steps=2, bench_resolution=16, bench_batch=1)
+    gpu = dict(bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1)
+    measured = {"m1": {**cpu, "throughput_images_per_s": 0.16}, "m2": {**gpu, "throughput_images_per_s": 41.7}}
+    zoo.add_models([ModelRecord(m, None, {"license": "mit", **measured.get(m, {})}) for m in ("m1", "m2", "m3", "m4")])
+    folder = Ranker.fit(zoo, SMALL).save(tmp_path / "ranker")
+    info = json.loads((folder / "ranker.json").read_text())
+    report = evaluate(zoo, None, SMALL)
+    card = ranker_card(info, "org/ranker", report)
+    features = next(line for line in card.splitlines() if line.startswith("- **model features**"))
+    assert "not the `bench_*` columns" in features and "not `throughput_images_per_s`, measured with different settings" in features, features
+    assert ("Means over\n3 target datasets (left out of every row, as no ranking can be scored\nthere — d3: every model scores the same):") in card, card
+    assert "left out" not in ranker_card(info, "org/ranker", evaluate(zoo, ["d1", "d2"], SMALL)).split("## Leave-one")[1]
+    older = {k: v for k, v in info.items() if k != "model_columns_left_out"}  # a ranker.json written before: nothing claimed
+    assert "- **model features** — the zoo's model columns: numeric as they are, categorical text as LightGBM categories\n" in ranker_card(older, "org/ranker", None)
 
 
 @pytest.mark.parametrize(
@@ -435,6 +472,29 @@ def test_the_learner_leaves_out_how_throughput_was_measured_and_figures_of_diffe
         assert not [n for n in learned[case] if n.startswith("m:bench_")], learned[case]
     assert not {"m:throughput_images_per_s", "m:peak_memory_mb", "m:denoiser_it_per_s"} & set(learned["mixed"])
     assert {"m:throughput_images_per_s", "m:peak_memory_mb", "m:denoiser_it_per_s"} <= set(learned["one setting"])
+
+
+def test_figures_of_one_gpu_named_two_ways_or_of_two_memory_measures_stay_features():
+    """One GPU labelled "cuda (...)" (measured with auto) and "cuda:0 (...)" counted as two
+    settings, and every figure left the ranker; so did images/s and latency in a CPU-benched zoo
+    where one model was measured again after the peak memory measure changed. Only peak memory,
+    measured two ways, is not comparable."""
+    figures = dict(throughput_images_per_s=0.16, peak_memory_mb=20.0, denoiser_it_per_s=9.0)
+    setting = dict(bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1)
+    cases = {
+        "one gpu": ([dict(bench_device="cuda (NVIDIA H100)", bench_memory_measure="cuda_max_allocated"),
+                     dict(bench_device="cuda:0 (NVIDIA H100)", bench_memory_measure="cuda_max_allocated")],
+                    {"m:throughput_images_per_s", "m:peak_memory_mb", "m:denoiser_it_per_s"}),
+        "two memory measures": ([dict(bench_device="cpu (x86_64, 2 threads)", bench_memory_measure="cpu_peak_rss_delta"),
+                                 dict(bench_device="cpu (x86_64, 2 threads)", bench_memory_measure="cpu_weights_plus_peak_rss_growth")],
+                                {"m:throughput_images_per_s", "m:denoiser_it_per_s"}),
+    }
+    for case, (settings, kept) in cases.items():
+        zoo = synthetic_zoo(4, 6, n_clusters=2, seed=4)
+        rows = [{**figures, **setting, **s} for s in settings] + [{}, {}]
+        zoo.models = pd.concat([zoo.models, pd.DataFrame(rows, index=zoo.models.index)], axis=1)
+        learned = {n for n in make_schema(ZooArrays.from_zoo(zoo), "none", 0).names if n in {f"m:{c}" for c in figures}}
+        assert learned == kept, case
 
 
 def _cluster_arrays() -> ZooArrays:

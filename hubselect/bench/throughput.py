@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import platform
+import re
 import statistics
 import threading
 import time
@@ -148,7 +149,8 @@ def bench_features(features: dict[str, Any]) -> dict[str, Any]:
 def figure_settings(features: dict[str, Any]) -> tuple | None:
     """What a zoo row's figures were measured with: its :data:`SETTING_COLUMNS`, then its memory
     measure (``None`` where unrecorded; whole numbers as ints, which a parquet column with gaps
-    reads back as floats). ``None`` where the row holds no figure.
+    reads back as floats; the device as :func:`device_key` names it). ``None`` where the row
+    holds no figure.
 
     >>> figure_settings({"throughput_images_per_s": 0.16, "bench_device": "cpu (x86_64, 2 threads)", "bench_dtype": "float32",
     ...                  "bench_steps": 2.0, "bench_resolution": 16, "bench_batch": 1})
@@ -157,7 +159,22 @@ def figure_settings(features: dict[str, Any]) -> tuple | None:
     if _missing(features.get("throughput_images_per_s")):
         return None
     values = [features.get(name) for name in (*SETTING_COLUMNS, "bench_memory_measure")]
-    return tuple(None if _missing(v) else int(v) if isinstance(v, float) and v.is_integer() else v for v in values)
+    values = [None if _missing(v) else int(v) if isinstance(v, float) and v.is_integer() else v for v in values]
+    if isinstance(values[0], str):
+        values[0] = device_key(values[0])
+    return tuple(values)
+
+
+def device_key(label: str) -> str:
+    """A ``bench_device`` label without the device index an older hubselect wrote as typed.
+
+    ``auto`` and ``cuda`` were written ``cuda (NVIDIA H100 …)`` and ``cuda:0`` was written
+    ``cuda:0 (NVIDIA H100 …)``, for one GPU; the name in brackets is what a figure depends on.
+
+    >>> device_key("cuda:0 (NVIDIA H100 80GB HBM3)"), device_key("mps:0 (arm64)"), device_key("cpu (x86_64, 2 threads)")
+    ('cuda (NVIDIA H100 80GB HBM3)', 'mps (arm64)', 'cpu (x86_64, 2 threads)')
+    """
+    return re.sub(r"^(cuda|mps):\d+ ", r"\1 ", label)
 
 
 def describe_settings(settings: tuple | None) -> str:
@@ -295,6 +312,12 @@ def _percentile(values: list[float], q: float) -> float:
 def device_name(device: str) -> str:
     """The device a figure was measured on, as reports and the zoo's ``bench_device`` name it.
 
+    The hardware, not how it was asked for: ``auto``, ``cuda`` and ``cuda:0`` on one GPU are one
+    setting (a figure of one, compared with the other's settings, would be measured again, and
+    the ranker would drop every figure as measured with mixed settings).
+
+    >>> device_name("cuda:0")  # doctest: +SKIP
+    'cuda (NVIDIA H100 80GB HBM3)'
     >>> device_name("cpu")  # doctest: +SKIP
     'cpu (x86_64, 16 threads)'
     >>> device_name("mps")  # doctest: +SKIP
@@ -303,7 +326,7 @@ def device_name(device: str) -> str:
     import torch
 
     if device.startswith("cuda"):
-        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+        return f"cuda ({torch.cuda.get_device_name(torch.device(device))})"
     if device.startswith("mps"):
         return f"mps ({platform.machine()})"
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -154,8 +154,9 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
     # a run that could not be recorded is refused at once, not after minutes of measurement.
     check = functools.partial(_check_recordable, zoo_dir) if zoo_dir is not None else None
     report = bench_model(model, config, revision=revision, random_weights=arch, token=SETTINGS.token, check=check)
+    result = report.to_dict()
     if zoo_dir is not None:
-        _record(zoo_dir, report)
+        result["replaced"] = _record(zoo_dir, report)
 
     def human(console) -> None:
         rows = [
@@ -170,7 +171,7 @@ def bench_command(model, revision, arch, resolution, steps, batch, dtype, device
         ]
         console.print(table(f"bench {report.model}", ["", "value"], rows))
 
-    SETTINGS.output.result(report.to_dict(), human)
+    SETTINGS.output.result(result, human)
 
 
 def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None):
@@ -201,11 +202,12 @@ def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None)
     return previous
 
 
-def _record(zoo_dir: Path, report) -> None:
+def _record(zoo_dir: Path, report) -> dict | None:
     """Put ``report``'s figures in the zoo's record of its model, in place of any it held; a
     note says what a replaced figure was measured with, where that differs (a quick CPU figure
-    over an hour's GPU one must not pass unnoticed)."""
-    from hubselect.bench.throughput import describe_settings, figure_settings
+    over an hour's GPU one must not pass unnoticed). Returns that figure and its settings, for
+    the JSON result, where notes are silent; ``None`` where none was replaced so."""
+    from hubselect.bench.throughput import SETTING_COLUMNS, describe_settings, figure_settings
     from hubselect.crawl.safety import NOT_FLAGGED
     from hubselect.zoo import ModelRecord, Zoo, update_zoo
 
@@ -216,10 +218,17 @@ def _record(zoo_dir: Path, report) -> None:
         features = report.to_features()
         settings = figure_settings(previous.features)
         if settings is not None and settings[:5] != figure_settings(features)[:5]:
-            replaced.append(f"{previous.features['throughput_images_per_s']:.3g} images/s on {describe_settings(settings)}")
+            replaced.append({
+                "throughput_images_per_s": previous.features["throughput_images_per_s"],
+                "settings": {c.removeprefix("bench_"): v for c, v in zip(SETTING_COLUMNS, settings)},
+            })  # fmt: skip
         zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **features, "bench_error": NOT_FLAGGED})])
         return zoo
 
     update_zoo(zoo_dir, add)
     for figure in replaced:
-        SETTINGS.output.info(f"note: {zoo_dir} held another figure of {report.model}, measured with other settings, which this one replaces: {figure}")
+        SETTINGS.output.info(
+            f"note: {zoo_dir} held another figure of {report.model}, measured with other settings, which this one replaces: "
+            f"{figure['throughput_images_per_s']:.3g} images/s on {describe_settings(tuple(figure['settings'].values()))}"
+        )
+    return replaced[0] if replaced else None

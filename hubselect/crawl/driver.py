@@ -459,7 +459,11 @@ def _profilable(record: ModelRecord) -> bool:
 def _needs_bench(record: ModelRecord, config: Any) -> bool:
     """Whether a profilable record lacks a figure measured with ``config``'s settings: device,
     dtype, steps, resolution (the model's native one where ``config`` names none), batch, and
-    how peak memory is measured (a figure of an older hubselect's CPU measure is measured again)."""
+    how peak memory is measured. A figure of an older hubselect's CPU memory measure is measured
+    again: its images/s still compares with new ones, but its peak memory does not, and the
+    ranker learns from ``peak_memory_mb`` only once every figure of the zoo has one measure
+    (:func:`~hubselect.rank.features.measurement_columns`). The device is compared as
+    :func:`~hubselect.bench.throughput.device_key` names it: ``cuda:0`` after ``auto`` is one GPU."""
     if not _profilable(record):
         return False
     measured = figure_settings(record.features)

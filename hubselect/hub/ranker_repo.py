@@ -31,6 +31,34 @@ FEATURE_GROUPS = [
 ]
 
 
+def _feature_groups(info: dict) -> list[tuple[str, str]]:
+    """:data:`FEATURE_GROUPS`, the model features saying which of the zoo's columns the ranker
+    left out (``model_columns_left_out``; a ``ranker.json`` written before it was recorded says
+    nothing of them, and its schema may name them)."""
+    from hubselect.bench.throughput import BENCH_PREFIX
+
+    left_out = info.get("model_columns_left_out")
+    if left_out is None:
+        return FEATURE_GROUPS
+    (group, words), *rest = FEATURE_GROUPS
+    if any(c.startswith(BENCH_PREFIX) for c in left_out):
+        words += "; not the `bench_*` columns, how throughput was measured (device, dtype, steps, resolution, how long it ran), which say nothing of how a model fine-tunes"
+    figures = [f"`{c}`" for c in left_out if not c.startswith(BENCH_PREFIX)]
+    if figures == ["`peak_memory_mb`"]:
+        words += "; not `peak_memory_mb`, measured two ways (`bench_memory_measure`) across the zoo's models"
+    elif figures:
+        words += f"; not {', '.join(figures)}, measured with different settings (device, dtype, steps, resolution, batch) across the zoo's models, so not comparable"
+    return [(group, words), *rest]
+
+
+def _left_out_words(left_out: dict[str, str]) -> str | None:
+    """The targets an evaluation left out of its means, by why: ``d5: every model scores the same``."""
+    by_why: dict[str, list[str]] = {}
+    for target, why in left_out.items():
+        by_why.setdefault(why, []).append(target)
+    return "; ".join(f"{', '.join(targets)}: {why}" for why, targets in by_why.items()) or None
+
+
 def _fmt(value: Any) -> str:
     # None in a report read from JSON, NaN in one passed straight from evaluate(): undefined either way.
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -250,7 +278,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         higher_is_better=zoo.get("higher_is_better", True),
         learner=info.get("config", {}).get("learner", "lambdarank"),
         selected=info.get("selected", ""),
-        feature_groups=FEATURE_GROUPS,
+        feature_groups=_feature_groups(info),
         # What the folder holds: a ranker whose inner cross-validation kept the prior alone has no learner files.
         learners=len(info.get("files", {}).get("learners", {})),
         prior=_prior_words(info.get("prior")),
@@ -258,6 +286,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         evaluation={
             "rows": rows,
             "targets": evaluation.get("targets", {}),
+            "left_out": _left_out_words(evaluation.get("targets_left_out") or {}),
             "margins": [(labels.get(name, name), cells) for name, cells in margin_cells(evaluation.get("margins", {})).items()],
             "checked": not evaluation_unchecked(evaluation),
         } if evaluation else None,

@@ -149,15 +149,20 @@ def measurement_columns(model_features: pd.DataFrame) -> set[str]:
     a CPU figure at 2 steps and 16 px is hundreds of times below a GPU one at 20 steps and 512 px: in
     one column the learner would split on where each model happened to be measured. A zoo whose
     models were measured at their native resolutions, where those differ, has no figure features
-    either; a ranker built before keeps the columns its schema names.
+    either; a ranker built before keeps the columns its schema names. How peak memory was
+    measured (an older hubselect's CPU measure left the weights out) is no setting of the others:
+    figures differing only in it lose ``peak_memory_mb`` alone.
 
     >>> measurement_columns(pd.DataFrame({"license": ["mit"], "throughput_images_per_s": [2.0], "bench_seconds": [5.1]}))
     {'bench_seconds'}
     """
     out = {c for c in model_features.columns if c.startswith(BENCH_PREFIX)}
     figures = [c for c in model_features.columns if c in FIGURE_COLUMNS]
-    if figures and len({figure_settings(row) for row in model_features.to_dict("records")} - {None}) > 1:
+    measured = {figure_settings(row) for row in model_features.to_dict("records")} - {None}
+    if len({settings[:5] for settings in measured}) > 1:
         out.update(figures)
+    elif len(measured) > 1:
+        out.update(c for c in figures if c == "peak_memory_mb")
     return out
 
 

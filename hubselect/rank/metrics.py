@@ -96,10 +96,16 @@ def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better:
     predicted = np.asarray(predicted, dtype=float)
     if np.isnan(predicted).all():
         predicted = np.zeros_like(true)
-    floor = np.nanmin(predicted)
-    predicted = np.where(np.isnan(predicted), floor - 1.0 if np.isfinite(floor) else 0.0, predicted)
+    missing = np.isnan(predicted)
+    # No opinion ranks below every prediction whatever their scale: ``min - 1.0`` is the min
+    # itself past 2**53, which tied a NaN with the lowest model. -inf orders the groups and the
+    # ranks; Pearson, which needs numbers, reads it just below the lowest prediction.
+    floor = np.min(predicted[~missing])
+    below = min(floor - 1.0, np.nextafter(floor, -np.inf))
+    ordered = np.where(missing, -np.inf, predicted)
+    predicted = np.where(missing, below, predicted)
     # Groups of equal prediction, best predicted first: group 0 is the tied top.
-    _, group, sizes = np.unique(-predicted, return_inverse=True, return_counts=True)
+    _, group, sizes = np.unique(-ordered, return_inverse=True, return_counts=True)
     best = float(np.max(true)) if higher_is_better else float(np.min(true))
     top = true[group == 0]
     oriented = true if higher_is_better else -true
@@ -115,7 +121,7 @@ def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better:
         "rel1": float(np.mean([_rel(float(t), best, higher_is_better) for t in top])) if rel1_defined(true) else math.nan,
         "regret": float(np.mean(np.abs(best - top))),
         "pearson": _correlation(predicted, oriented),
-        "spearman": _correlation(rankdata(predicted), rankdata(oriented)),
+        "spearman": _correlation(rankdata(ordered), rankdata(oriented)),
         "ndcg5": dcg / ideal if ideal > 0 else 1.0,
     }
 

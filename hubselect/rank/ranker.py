@@ -25,7 +25,7 @@ from hubselect.jsonable import json_default
 from hubselect.graph.arrays import ZooArrays, feature_row
 from hubselect.graph.matching import GraphConfig, build_matching_graph, similarity_from_distances, similarity_to, top_k
 from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding
-from hubselect.rank.features import EMBEDDING_SETS, Evidence, FeatureSchema, link_similarity, make_schema, pair_matrix
+from hubselect.rank.features import EMBEDDING_SETS, Evidence, FeatureSchema, link_similarity, make_schema, measurement_columns, pair_matrix
 from hubselect.rank.learners import LEARNERS, REGULARISATION, fit_learner
 from hubselect.rank.metrics import mean_metrics, pareto_pick, selection_metrics, worst_gain
 from hubselect.rank.prior import KernelPrior, select_prior
@@ -837,6 +837,8 @@ class Ranker:
             "prior_scale": self.prior_scale,
             "calibration": self.calibration.to_dict(),
             "features": {e: schema.to_dict() for e, schema in self.schemas.items()},
+            # What the card says the learner left out (a ranker built before keeps what its schemas name).
+            "model_columns_left_out": self._model_columns_left_out(),
             "selection": self.selection,
             "nodes": {"models": self.arrays.models, "datasets": self.arrays.datasets},
             "files": {
@@ -845,6 +847,11 @@ class Ranker:
                 "zoo": ZOO_FOLDER,
             },
         }
+
+    def _model_columns_left_out(self) -> list[str]:
+        """The zoo's model columns no schema of this ranker learns from (:func:`measurement_columns`)."""
+        learned = {name.removeprefix("m:") for schema in self.schemas.values() for name in schema.names if name.startswith("m:")}
+        return sorted(set(measurement_columns(self.arrays.model_features)) - learned)
 
     def save(self, path: str | Path) -> Path:
         """Write the ranker folder: ``ranker.json``, ``learner-*.txt``, ``embeddings.npy``, ``zoo/``.
