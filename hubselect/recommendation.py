@@ -176,7 +176,8 @@ def recommend(
     # it builds the zoo's arrays, ~0.1 s on 1,000 × 1,000, which a Hub zoo with a published ranker never needs.
     fingerprint = functools.cache(functools.partial(_fingerprint, zoo_obj))
     ranker_obj, ranker_info = _ranker_for(
-        zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices, probe=probe_ref.id, methods=methods, build=build
+        zoo_obj, zoo_label, bundled, fingerprint, ranker, method, token, notices, probe=probe_ref.id, methods=methods, build=build,
+        progress=progress,
     )
     timings["load"] = time.perf_counter() - started
 
@@ -324,10 +325,11 @@ def _matching_probe(zoo: Zoo, zoo_label: str, probe: str | None, token: str | No
 
 def _ranker_for(
     zoo: Zoo, zoo_label: str, bundled: bool, fingerprint: Callable[[], str], ranker: Any, method: str | None, token: str | None, notices: list[str],
-    *, probe: str | None = None, methods: Sequence[str] = (), build: str = "`hubselect build ZOO --out DIR`",
+    *, probe: str | None = None, methods: Sequence[str] = (), build: str = "`hubselect build ZOO --out DIR`", progress: bool = False,
 ):
     """The ranker, and where it came from. ``methods`` are the zoo's (``zoo`` holds ``method``'s
-    results alone), ``build`` the command that builds this query's ranker."""
+    results alone), ``build`` the command that builds this query's ranker, ``progress`` whether
+    one built from the zoo shows a progress bar."""
     from hubselect.rank import Ranker
 
     instead = f"use a ranker built on this zoo ({build}), or leave --ranker out"
@@ -364,17 +366,17 @@ def _ranker_for(
                 # Every user of the zoo would meet this error, and only whoever publishes the
                 # ranker can mend it: rank as if none were published, and say why.
                 notices.append(f"{problem}; until it is rebuilt and pushed again, a ranker built from zoo {zoo_label} ranks instead (cached for next time)")
-                return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False), {"source": "built from the zoo"}
+                return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False, progress=progress), {"source": "built from the zoo"}
             unfit = _why_unfit(loaded, f"the published ranker {published}", zoo, zoo_label, probe=probe)
             if unfit is not None:
                 # One ranker is published per zoo, built on one method's results and one probe's
                 # distances: for another method or probe (or a zoo that has changed since), it is not
                 # this query's ranker, and the user never chose it. Rank as if none were published.
                 notices.append(f"{unfit[0]}: a ranker built from zoo {zoo_label} ranks instead (cached for next time)")
-                return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False), {"source": "built from the zoo"}
+                return _built_ranker(zoo, zoo_label, fingerprint, method, notices, announce=False, progress=progress), {"source": "built from the zoo"}
             _note_revision(loaded, f"the published ranker {published}", zoo, fingerprint, notices, rebuild=build)
             return loaded, {"source": published}
-    return _built_ranker(zoo, zoo_label, fingerprint, method, notices), {"source": "built from the zoo"}
+    return _built_ranker(zoo, zoo_label, fingerprint, method, notices, progress=progress), {"source": "built from the zoo"}
 
 
 def _build_command(zoo_label: str, method: str | None, probe: str | None) -> str:
@@ -511,12 +513,16 @@ def ranker_staleness(ranker, name: str, zoo: Zoo, zoo_label: str, *, rebuild: st
     return re.sub(r"rebuild it with `hubselect build[^`]*`", lambda _: f"rebuild it with {rebuild}", notices[0]) if rebuild else notices[0]
 
 
-def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str], *, announce: bool = True):
+def _built_ranker(
+    zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], method: str | None, notices: list[str], *, announce: bool = True, progress: bool = False,
+):
     """Fit a ranker on the zoo, cached by the zoo's content so the next call reuses it.
 
     ``announce``: say, when it fits one, that no ranker is published (False: the caller said
-    what is wrong with the one that is)."""
+    what is wrong with the one that is). ``progress``: show a bar while it fits (minutes on a
+    large zoo)."""
     from hubselect.rank import Ranker, RankerConfig
+    from hubselect.rank.ranker import fit_progress_bar
 
     key = hashlib.sha256(json.dumps([fingerprint(), method, RankerConfig().to_dict()], sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = constants.CACHE_DIR / "rankers" / key
@@ -530,7 +536,8 @@ def _built_ranker(zoo: Zoo, zoo_label: str, fingerprint: Callable[[], str], meth
             f"no ranker is published beside zoo {zoo_label}: built one from the zoo (cached for next time; "
             "publish one with `hubselect build` and `hubselect push`)"
         )
-    ranker = Ranker.fit(zoo)
+    with fit_progress_bar(progress) as advance:
+        ranker = Ranker.fit(zoo, progress=advance)
     if folder.exists() and not (folder / "ranker.json").is_file():
         shutil.rmtree(folder)  # a save killed midway; it is only a cache (Ranker.save refuses such folders)
     ranker.save(folder)

@@ -1025,6 +1025,43 @@ def test_build_counts_the_models_it_can_rank_as_the_rankers_card_does(planted_zo
     assert (printed["models"], printed["models_with_results"], printed["models_ranked"], printed["datasets"]) == (25, 24, 24, 9)
 
 
+def test_a_fit_reports_each_step_and_fits_the_same_ranker(planted_zoo, planted_ranker):
+    """A large zoo's fit takes minutes: it says what it has done after each step (the bar build
+    and recommend draw), and being watched changes nothing in what it fits."""
+    seen = []
+    watched = Ranker.fit(planted_zoo, SMALL, progress=lambda step, done, total: seen.append((step, done, total)))
+    total = seen[0][2]
+    # The prior's selection, the graph and its 3 out-of-fold embeddings, 4 candidates × 3 inner folds, their scoring, the final fit.
+    assert total == 1 + 4 + 12 + 1 + 1
+    assert [(done, t) for _, done, t in seen] == [(n, total) for n in range(1, total + 1)]
+    steps = [step for step, _, _ in seen]
+    assert steps[0] == "prior selected" and steps[-1] == "final fit"
+    assert "graph embedded without inner fold 3/3" in steps and "inner fold 2/3 (both, light)" in steps
+    for target in TARGETS:
+        assert np.array_equal(watched.score_zoo_dataset(target), planted_ranker.score_zoo_dataset(target))
+
+
+@pytest.fixture
+def progress_bars(monkeypatch):
+    """Progress bars on, as in a terminal (the test run turns them off with HF_HUB_DISABLE_PROGRESS_BARS)."""
+    import importlib
+
+    bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    monkeypatch.setattr(bars, "HF_HUB_DISABLE_PROGRESS_BARS", None)
+    monkeypatch.setattr(bars, "progress_bar_states", {})
+
+
+def test_build_shows_a_progress_bar_on_stderr_and_none_in_json_mode(progress_bars, zoo_dir, tmp_path, capsys):
+    """A build ran for minutes on a real-size zoo with nothing on stderr."""
+    assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker")]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Built a ranker") and "Fitting the ranker" not in out
+    assert re.search(r"Fitting the ranker: 100%.* (\d+)/\1 .*final fit", err), err
+    assert main(["build", zoo_dir, "--out", str(tmp_path / "ranker"), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["ranker"] == str(tmp_path / "ranker") and "Fitting" not in err
+
+
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])
 @pytest.mark.parametrize("command", ["build", "evaluate", "recommend"])
 def test_a_seed_out_of_range_is_refused_before_any_work(command, seed, zoo_dir, tmp_path, capsys):

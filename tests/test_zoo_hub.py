@@ -613,3 +613,28 @@ def test_pushing_a_zoo_with_results_of_two_probes_keeps_them_all_and_the_card_co
     card = DatasetCard.load(hub_repo_id, token=hub_token).text
     assert "| records (model × dataset results) | 8 |" in card
     assert "| left out of rankings | 2 records (scored with another probe than their method's) |" in card
+
+
+def test_pushing_a_profiled_zoo_shows_one_upload_bar_not_one_per_artefact(hub, hub_token, hub_repo_id, tmp_path, capsys, monkeypatch):
+    """A zoo of 200 profiled datasets filled stderr with 200 bars, one per 2 KB artefact, burying any warning."""
+    import importlib
+
+    bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    monkeypatch.setattr(bars, "HF_HUB_DISABLE_PROGRESS_BARS", None)  # as in a terminal; the test run turns bars off
+    monkeypatch.setattr(bars, "progress_bar_states", {})
+    zoo = small_zoo("bars")
+    for i in range(6):
+        zoo.put_artefact(f"datasets/clip/data--d{i}.npz", bytes(range(256)) * 8)
+    zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "Z", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0, err
+    # 6 artefacts, zoo.json, 5 tables, the card and its heatmap: one bar, which ends full.
+    assert "data--d" not in err, err
+    assert {line.split(":")[0] for line in err.replace("\r", "\n").split("\n") if line} == {"Uploading 14 files"}, err
+    assert "14/14" in err
+    assert len(Zoo.pull(hub_repo_id, token=hub_token).artefact_names("datasets/")) == 6
+    monkeypatch.setattr(bars, "HF_HUB_DISABLE_PROGRESS_BARS", True)  # the user's setting still turns it off
+    zoo.put_artefact("datasets/clip/data--d6.npz", bytes(range(256)) * 8)
+    zoo.save(tmp_path / "Z")
+    code, out, err = run_cli(capsys, "zoo", "push", tmp_path / "Z", "--repo", hub_repo_id, "--token", hub_token)
+    assert code == 0 and "Uploading" not in err and "data--d" not in err, err

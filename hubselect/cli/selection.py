@@ -258,14 +258,15 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
     refused (the ranker writes its own zoo/ and learner files there).
     """
     from hubselect.rank import Ranker
-    from hubselect.rank.ranker import check_ranker_folder
+    from hubselect.rank.ranker import check_ranker_folder, fit_progress_bar
 
     if not out:
         raise InputError("--out is empty; pass the folder to write the ranker to, e.g. --out ranker")
     out = check_ranker_folder(out)
     zoo = _open(zoo_ref, method, probe, f"hubselect build {zoo_ref} --out {out}", datasets_needed=1)
     started = time.perf_counter()
-    ranker = Ranker.fit(zoo, _config(seed, learner))
+    with fit_progress_bar(SETTINGS.output.human) as progress:
+        ranker = Ranker.fit(zoo, _config(seed, learner), progress=progress)
     ranker.save(out)
     seconds = time.perf_counter() - started
     counts = ranker.describe()["zoo"]

@@ -13,6 +13,7 @@ compute alone; a folder that brings no dataset the repo lacks computes none.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import tempfile
@@ -83,6 +84,32 @@ def _read_remote(api, repo_id: str, revision: str | None, *, artefacts: bool = F
     return Zoo.load(folder)
 
 
+#: Files uploaded per step of a push's progress bar.
+UPLOAD_BATCH = 50
+
+
+def _commit(api, repo_id: str, operations: list[CommitOperationAdd], **commit_options):
+    """``api.create_commit`` of ``operations`` to the dataset repo, with one progress bar for the
+    whole upload.
+
+    huggingface_hub draws a bar per LFS file, and a profiled zoo has an artefact per dataset: a
+    push of 200 datasets printed 200 bars, burying any warning. The files are uploaded ahead of
+    the commit in batches, under one bar, with the library's own bars off; the commit then sends
+    only what is left (the non-LFS files). ``HF_HUB_DISABLE_PROGRESS_BARS=1`` turns this bar off
+    too; ``=0`` keeps every per-file bar, as it asks.
+    """
+    from huggingface_hub.utils import disable_progress_bars, tqdm
+
+    with tqdm(total=len(operations), desc=f"Uploading {len(operations)} files", unit="file") as bar:
+        per_file = contextlib.nullcontext() if constants.HF_HUB_DISABLE_PROGRESS_BARS is False else disable_progress_bars()
+        with per_file:
+            for start in range(0, len(operations), UPLOAD_BATCH):
+                batch = operations[start : start + UPLOAD_BATCH]
+                api.preupload_lfs_files(repo_id, additions=batch, repo_type="dataset", free_memory=False)
+                bar.update(len(batch))
+            return api.create_commit(repo_id, operations, repo_type="dataset", **commit_options)
+
+
 def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool = False, message: str | None = None) -> str:
     """Merge ``zoo`` into the dataset repo ``repo_id`` (created if missing); returns the commit sha.
 
@@ -127,10 +154,10 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
                 ]
                 summary = merged.summary()
                 try:
-                    info = api.create_commit(
+                    info = _commit(
+                        api,
                         repo_id,
                         operations,
-                        repo_type="dataset",
                         commit_message=message or f"hubselect: zoo with {summary['records']} records, {summary['models']} models",
                         parent_commit=head,
                     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fnmatch
 import itertools
@@ -14,7 +15,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -343,7 +344,44 @@ def _checkpoints(rounds: int) -> list[int]:
     return sorted(set(marks))
 
 
-def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, calibrate=True):
+#: A fit's progress callback: ``progress(step, done, total)`` after each step, ``step`` naming
+#: the one just done (``"inner fold 2/5 (interaction, strong)"``), ``done`` of ``total``.
+FitProgress = Callable[[str, int, int], None]
+
+
+class _Steps:
+    """Counts a fit's steps for its :data:`FitProgress` callback (None: counts only)."""
+
+    def __init__(self, progress: FitProgress | None, total: int) -> None:
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, step: str) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(step, self.done, self.total)
+
+
+@contextlib.contextmanager
+def fit_progress_bar(show: bool = True) -> Iterator[FitProgress]:
+    """A :meth:`Ranker.fit` progress callback drawing one bar on stderr (huggingface_hub's tqdm,
+    so ``HF_HUB_DISABLE_PROGRESS_BARS`` turns it off), for the minutes a large zoo's fit takes.
+
+    >>> with fit_progress_bar() as progress:
+    ...     ranker = Ranker.fit(zoo, progress=progress)  # doctest: +SKIP
+    """
+    from huggingface_hub.utils import tqdm
+
+    with tqdm(desc="Fitting the ranker", unit="step", disable=not show) as bar:
+
+        def progress(step: str, done: int, total: int) -> None:
+            bar.total = total
+            bar.set_postfix_str(step, refresh=False)
+            bar.update(done - bar.n)
+
+        yield progress
+
+
+def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, calibrate=True, step=lambda name: None):
     """Grouped cross-validation over the training datasets: pick the ensemble, fit the calibration.
 
     Each group of datasets is held out in turn; every candidate is trained on the rest and
@@ -372,6 +410,7 @@ def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of
         for g in range(n_groups):
             held = group_of[cols] == g
             booster = train(embedding_set, reg, rounds, ~held)
+            step(f"inner fold {g + 1}/{n_groups} ({embedding_set}, {reg})")
             X_held = matrices[embedding_set][1][held]
             for k in marks:
                 correction = booster.predict(X_held, num_iteration=k, raw_score=True)
@@ -387,6 +426,7 @@ def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of
         return mean_metrics([selection_metrics(true, raw[m], arrays.higher_is_better) for m, true in zip(members, truths)])
 
     results: dict[Choice, dict[str, float]] = {choice: score(raw) for choice, raw in oof.items()}
+    step("learner candidates scored")
     best = pareto_pick(results, zero)
     picked, raw = Ensemble((best,)), oof[best]
     report = {c.label(): {k: round(v, 5) for k, v in m.items()} for c, m in results.items()}
@@ -494,14 +534,15 @@ class Ranker:
     # -- fitting ------------------------------------------------------------------------------
 
     @classmethod
-    def fit(cls, zoo, config: RankerConfig | None = None) -> "Ranker":
-        """Fit on every result of a one-method zoo (see ``Zoo.for_method``).
+    def fit(cls, zoo, config: RankerConfig | None = None, *, progress: FitProgress | None = None) -> "Ranker":
+        """Fit on every result of a one-method zoo (see ``Zoo.for_method``). ``progress`` is
+        told of each step (:data:`FitProgress`; :func:`fit_progress_bar` draws a bar of them).
 
         >>> ranker = Ranker.fit(zoo.for_method("lora"))  # doctest: +SKIP
         """
         config = check_fit_arguments(zoo, config)
         arrays = ZooArrays.from_zoo(zoo)
-        return cls.fit_arrays(arrays, config, zoo_info=describe_zoo(zoo, arrays))
+        return cls.fit_arrays(arrays, config, zoo_info=describe_zoo(zoo, arrays), progress=progress)
 
     @classmethod
     def fit_arrays(
@@ -513,11 +554,14 @@ class Ranker:
         calibration: Calibration | None = None,
         kernel_prior: KernelPrior | None = None,
         zoo_info: dict[str, Any] | None = None,
+        progress: FitProgress | None = None,
     ) -> "Ranker":
         """Fit on the visible results of ``arrays`` (hidden targets stay nodes without results).
 
         ``ensemble``, ``calibration`` and ``kernel_prior`` reuse an earlier fit's selections
-        instead of running them again — what faithful prediction does.
+        instead of running them again — what faithful prediction does. ``progress`` is told of
+        each step (:data:`FitProgress`): the prior's selection, each graph embedding, each
+        inner cross-validation training, the final fit.
         """
         known = arrays.known
         trainable = np.flatnonzero(known.sum(axis=0) >= 2)
@@ -535,13 +579,24 @@ class Ranker:
         needs_learner = ensemble is None or ensemble.uses_learner
         uses_embeddings = needs_learner and any(e != "none" for e, _ in pairs)
         selection: dict[str, Any] = {}
+        n_groups = min(config.inner_folds, trainable.size)
+        selects_prior = kernel_prior is None and config.prior and trainable.size >= 3
+        selects_learner = ensemble is None and n_groups >= 2
+        step = _Steps(
+            progress,
+            selects_prior
+            + (1 + (n_groups if n_groups >= 2 else 0) if uses_embeddings else 0)
+            + (len(pairs) * n_groups + 1 if selects_learner else 0)
+            + 1,
+        )
 
         similarity = similarity_from_distances(arrays.distances, config.graph.neighbours)
         evidence = Evidence(arrays, config.evidence_neighbours)
         if kernel_prior is None:
             kernel_prior = KernelPrior()
-            if config.prior and trainable.size >= 3:
+            if selects_prior:
                 kernel_prior, selection["prior"] = select_prior(evidence, similarity, trainable, config.seed)
+                step("prior selected")
         elif kernel_prior.agreement > 0:
             kernel_prior = kernel_prior.fitted(evidence, trainable)
         evidence.prior = kernel_prior
@@ -561,7 +616,6 @@ class Ranker:
             prior_scale = _ranking_scale(prior, labels, cols, config.seed)
         prior = prior * prior_scale
 
-        n_groups = min(config.inner_folds, trainable.size)
         group_of = np.full(len(arrays.datasets), -1)
         if n_groups >= 2:
             group_of[np.random.default_rng(config.seed).permutation(trainable)] = np.arange(trainable.size) % n_groups
@@ -570,6 +624,7 @@ class Ranker:
         main_embedding = row_model_emb = row_query_emb = None
         if uses_embeddings:
             main_embedding = embed(build_matching_graph(arrays, config.graph, similarity), config.node2vec)
+            step("graph embedded")
             row_model_emb = main_embedding[rows].copy()
             row_query_emb = main_embedding[n_m + cols].copy()
             if n_groups >= 2:
@@ -582,6 +637,7 @@ class Ranker:
                     in_group = group_of[cols] == g
                     row_model_emb[in_group] = emb[rows[in_group]]
                     row_query_emb[in_group] = emb[n_m + cols[in_group]]
+                    step(f"graph embedded without inner fold {g + 1}/{n_groups}")
 
         matrices: dict[str, tuple[FeatureSchema, np.ndarray | None]] = {}
         query_features = arrays.dataset_features.iloc[cols].reset_index(drop=True)
@@ -610,14 +666,15 @@ class Ranker:
             )
 
         if ensemble is None:
-            if n_groups >= 2:
+            if selects_learner:
                 ensemble, calibration, selection["learner"] = _inner_selection(
-                    pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, config.calibrate
+                    pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, config.calibrate, step
                 )
             else:  # too few datasets to validate anything: the prior alone
                 ensemble, calibration = Ensemble((Choice(pairs[0][0], pairs[0][1], 0),)), Calibration.fit(prior, labels)
         everything = np.ones(rows.size, dtype=bool)
         boosters = {pair: train(*pair, ensemble.rounds(pair), everything) for pair in ensemble.pairs}
+        step("final fit")
         used = {e for e, _ in ensemble.pairs} or {ensemble.members[0].embedding_set}
         ranker = cls(
             arrays,
