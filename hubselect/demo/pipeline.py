@@ -333,8 +333,9 @@ def _kept_published(work: Path, api) -> dict[str, dict[str, Any]]:
     """The repos an earlier run published to the loopback Hub kept in ``work``, still at the
     commit it noted (:func:`_note_published`): repo id → the note (``pretraining``: a model's).
 
-    ``start_work`` keeps ``OUT/.work`` only for a run of the same settings, and datasets and
-    pre-training are deterministic: those repos hold what this run would publish. Reusing
+    ``start_work`` keeps ``OUT/.work`` only for a run of the same settings and the same
+    hubselect code, and datasets and pre-training are deterministic: those repos hold what this
+    run would publish. Reusing
     them saves the pre-training (the longest stage) and the empty commits of a second upload.
     """
     from huggingface_hub.errors import HfHubHTTPError

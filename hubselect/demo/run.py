@@ -9,6 +9,8 @@ process that has already imported ``huggingface_hub`` (a test, a notebook).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -121,9 +123,34 @@ def check_out_folder(out: str | os.PathLike) -> Path:
     return out
 
 
+#: The key of :func:`_settings` that holds :func:`code_fingerprint`.
+CODE_SETTING = "hubselect"
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """hubselect's version and a hash of its ``.py`` sources (about 100 files, a few ms).
+
+    The models' architectures, pre-training steps and seeds and the datasets' generators are
+    code, not settings: a kept ``.work`` made by other code (a maintainer's edit, an upgrade)
+    holds models and datasets this run would not build, which its rerun would reuse unseen.
+
+    >>> code_fingerprint()  # doctest: +SKIP
+    '0.1.0+3f2a9c41d07b6e15'
+    """
+    import hubselect
+
+    package = Path(hubselect.__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    return f"{hubselect.__version__}+{digest.hexdigest()[:16]}"
+
+
 def _settings(config: DemoConfig) -> dict[str, Any]:
-    """What decides a run's results: every setting but the number of worker processes."""
-    return {k: v for k, v in config.to_dict().items() if k != "workers"}
+    """What decides a run's results: every setting but the number of worker processes, and the
+    code that runs them (:func:`code_fingerprint`)."""
+    return {**{k: v for k, v in config.to_dict().items() if k != "workers"}, CODE_SETTING: code_fingerprint()}
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -131,11 +158,19 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
 
     >>> _differences({"seed": 0, "models": ["a", "b"]}, {"seed": 1, "models": ["a", "c"]})
     'models, seed 0 → 1'
+    >>> _differences({"seed": 0, "hubselect": "0.1.0+aa"}, {"seed": 0, "hubselect": "0.1.0+bb"})
+    "hubselect's code changed"
     """
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    if len(changed) > 3:  # --small against the full demo: a dozen of them
-        return ", ".join(changed)
-    return ", ".join(k if isinstance(new.get(k), list) or k not in old or k not in new else f"{k} {old[k]} → {new[k]}" for k in changed)
+
+    def named(k: str) -> str:
+        if k == CODE_SETTING:  # two hashes say nothing to people
+            return "hubselect's code changed"
+        if len(changed) > 3 or isinstance(new.get(k), list) or k not in old or k not in new:  # > 3: --small against the full demo
+            return k
+        return f"{k} {old[k]} → {new[k]}"
+
+    return ", ".join(named(k) for k in changed)
 
 
 def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
@@ -146,8 +181,9 @@ def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
     again, and profiling skips the jobs its zoo already holds (``reused``). The work of a run with
     other settings is deleted first (``restarted``): its zoo holds records of another seed or
     budget under other config hashes, and its loopback Hub the repos of other models, which
-    this run would otherwise crawl, profile and average into its own results. A working folder
-    that does not say which settings it holds (an older hubselect's) is deleted too.
+    this run would otherwise crawl, profile and average into its own results. So is the work
+    of other hubselect code (:func:`code_fingerprint`), whose models and datasets may not be
+    the ones this code builds, and a working folder that does not say which settings it holds.
 
     >>> start_work(Path("demo-run"), DemoConfig.small(seed=1))  # doctest: +SKIP
     ('restarted', 'demo-run/.work held a run with other settings (seed 0 → 1): started it afresh, so none of its results mix into this run')
