@@ -21,14 +21,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hubselect.demo.config import DemoConfig
 from hubselect.demo.paths import RUN_MARKER, WORK_FOLDER, WORK_SETTINGS
-from hubselect.errors import HubselectError, InputError
+from hubselect.demo.pipeline import PARENT_VARIABLE  # standard library only at import
+from hubselect.errors import HubselectError, InputError, Terminated
 from hubselect.paths import check_can_create_in
 
 
@@ -228,6 +229,7 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
     if progress and note:
         print(note, file=sys.stderr, flush=True)
     env = demo_environment(out / WORK_FOLDER, config.namespace)
+    env[PARENT_VARIABLE] = str(os.getpid())  # the child stops once this process is gone
     if not progress:
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     command = [sys.executable, "-m", "hubselect.demo.pipeline", str(out), json.dumps(config.to_dict())]
@@ -262,8 +264,12 @@ def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedP
 
     The child and its worker processes (about 1 GB each) must not outlive this call, however
     it ends: on Ctrl-C, SIGTERM or SIGHUP the child is stopped (:func:`_stop`), then the
-    exception goes on. It runs in a process group of its own, so that its workers can be
-    killed with it; the terminal's signals reach only this process, which passes them on.
+    exception goes on; where this process dies without a word (SIGKILL, Ctrl-\\, the job's
+    group killed), the child notices and stops itself (``pipeline._stop_when_orphaned``). It
+    runs in a process group of its own, so that its workers can be killed with it; the
+    terminal's signals reach only this process, which passes them on: Ctrl-Z stops the child's
+    group with this process and ``fg`` / ``bg`` resumes it (:func:`_suspending_with`). (In the
+    terminal's group, a Ctrl-C would reach each worker too, in the middle of a job.)
     """
     try:
         fd = sys.stderr.fileno()
@@ -273,7 +279,7 @@ def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedP
         sys.stderr.flush()
     output = {"stdout": fd, "stderr": fd} if fd is not None else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
     with _stopping_on_signals():
-        with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, process_group=0, **output) as child:
+        with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, process_group=0, **output) as child, _suspending_with(child):
             try:
                 if child.stdout is not None:
                     for chunk in iter(lambda: child.stdout.read1(4096), b""):
@@ -305,13 +311,40 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 @contextmanager
+def _suspending_with(child: subprocess.Popen) -> Iterator[None]:
+    """Ctrl-Z (SIGTSTP, sent to the terminal's group, not the child's) stops the child's process
+    group, then this process as SIGTSTP's default action does; when this process is continued
+    (``fg``, ``bg``), so is the child's group. Where SIGTSTP is handled or ignored already, or
+    outside the main thread, nothing changes."""
+
+    def suspend(signum: int, frame: Any) -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until continued
+        signal.signal(signal.SIGTSTP, suspend)
+        with suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGCONT)
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTSTP) != signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTSTP, suspend)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+
+
+@contextmanager
 def _stopping_on_signals() -> Iterator[None]:
     """SIGTERM and SIGHUP (the terminal closing) stop the child as Ctrl-C does, then exit with
-    128 + the signal's number, as the default action would have. Where they are ignored
-    (``nohup``), they stay so; outside the main thread, signals cannot be handled."""
+    128 + the signal's number, as the default action would have (:class:`Terminated`, on which
+    the CLI says it was interrupted, as on Ctrl-C). Where they are ignored (``nohup``), they
+    stay so; outside the main thread, signals cannot be handled."""
 
     def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        raise Terminated(128 + signum)
 
     if threading.current_thread() is not threading.main_thread():
         yield
