@@ -43,6 +43,17 @@ class RepoUnavailable(HubError):
     resolve and others do not.)"""
 
 
+class Terminated(SystemExit):
+    """SIGTERM or SIGHUP (the terminal closing) ended the work, as Ctrl-C would have: the process
+    exits with 128 + the signal's number, as the signal's default action would have made it, and
+    the CLI says it was interrupted as it does on Ctrl-C. A :class:`SystemExit`, so that a caller
+    from Python exits too, without a traceback.
+
+    >>> Terminated(143).code
+    143
+    """
+
+
 def check_whole(name: str, value: Any, low: int, high: int | None = None, *, none_for: str | None = None) -> None:
     """Refuse ``value`` unless it is a whole number from ``low`` (to ``high``), naming the parameter;
     ``None`` passes too where ``none_for`` says what it means.

@@ -177,6 +177,25 @@ def test_a_rerun_reuses_the_work_of_the_same_settings_only(tmp_path):
     assert (tmp_path / ".work" / "hubselect-demo-run").is_file()  # still a demo's folder if this run is interrupted
 
 
+def test_a_rerun_starts_afresh_the_work_of_other_hubselect_code(tmp_path):
+    """The kept models and datasets are what the code that made them builds: after an edit to a
+    model's definition, or an upgrade, a --keep-work rerun reused them (and every fine-tuning
+    record of them) without a word, and --update-bundle would ship that stale zoo."""
+    from hubselect.demo.paths import WORK_SETTINGS
+    from hubselect.demo.run import start_work
+
+    start_work(tmp_path, DemoConfig.small())
+    kept = tmp_path / ".work" / "published.json"
+    kept.write_text("{}")
+    settings = tmp_path / ".work" / WORK_SETTINGS
+    held = json.loads(settings.read_text())
+    held["hubselect"] = held["hubselect"].split("+")[0] + "+0000000000000000"  # the same version, other sources
+    settings.write_text(json.dumps(held))
+    status, note = start_work(tmp_path, DemoConfig.small())
+    assert status == "restarted" and "(hubselect's code changed): started it afresh" in note and not kept.exists()
+    assert start_work(tmp_path, DemoConfig.small())[0] == "reused"  # the same code again
+
+
 def test_update_bundle_refuses_the_small_demo_before_running_it(tmp_path, capsys, monkeypatch):
     import hubselect.demo.run
 

@@ -271,13 +271,68 @@ def test_ctrl_c_terminates_the_demos_workers_and_they_take_no_queued_job(tmp_pat
         _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
 
 
+def _start_demo(out: Path, stderr: Path) -> subprocess.Popen:
+    """`hubselect demo --small --out OUT` as a shell's job runs: a process group of its own, in this
+    session (one of another session's would be orphaned, where Ctrl-Z's SIGTSTP stops nothing)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with stderr.open("w") as err:
+        return subprocess.Popen([sys.executable, "-m", "hubselect", "demo", "--small", "--out", str(out)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err, process_group=0)
+
+
+def _states(processes: dict[int, str]) -> set[str]:
+    table = _processes()
+    return {table[pid][1] for pid, started in processes.items() if pid in table and table[pid][2] == started}
+
+
+def test_sigterm_ends_the_demo_with_the_ctrl_c_line_and_ctrl_z_suspends_its_pipeline_too(tmp_path):
+    """SIGTERM (a process manager, `kill`) ended the demo with exit 143 and not a word; it says what
+    Ctrl-C says now. Ctrl-Z stopped hubselect alone: the pipeline, in a process group of its own
+    (which the terminal's signals do not reach), went on writing to the terminal. Now it is
+    stopped with hubselect and continued with it."""
+    out, stderr = tmp_path / "out", tmp_path / "stderr"
+    demo = _start_demo(out, stderr)
+    started: dict[int, str] = {}
+    try:
+        _wait_for(lambda: "[1/9]" in stderr.read_text(), "the pipeline's first stage", timeout=120)
+        started = _descendants(demo.pid)
+        demo.send_signal(signal.SIGTSTP)
+        _wait_for(lambda: _states({demo.pid: _processes()[demo.pid][2], **started}) == {"T"}, "the demo and its pipeline to stop", timeout=10)
+        demo.send_signal(signal.SIGCONT)
+        _wait_for(lambda: "T" not in _states({demo.pid: _processes()[demo.pid][2], **started}), "the pipeline to go on", timeout=10)
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=20) == 128 + signal.SIGTERM
+        assert stderr.read_text().rstrip().splitlines()[-1].startswith("Interrupted: "), stderr.read_text()[-2000:]
+        assert _still_running(started, within=5) == []
+    finally:
+        _kill_left({demo.pid: _processes().get(demo.pid, (0, "", ""))[2], **started})
+
+
+def test_a_demo_killed_without_a_word_leaves_no_process_behind(tmp_path):
+    """SIGKILL (or Ctrl-\\, or its job's process group killed) gives hubselect no chance to stop the
+    pipeline, in a process group of its own: it went on for minutes, orphaned, and finished the
+    demo into OUT with no owner. It stops itself now, once hubselect is gone."""
+    out, stderr = tmp_path / "out", tmp_path / "stderr"
+    demo = _start_demo(out, stderr)
+    started: dict[int, str] = {}
+    try:
+        _wait_for(lambda: "[1/9]" in stderr.read_text(), "the pipeline's first stage", timeout=120)
+        started = _descendants(demo.pid)
+        os.killpg(demo.pid, signal.SIGKILL)  # `kill -9 -- -PGID`: hubselect's group, not the pipeline's
+        demo.wait()
+        assert started and _still_running(started, within=10) == []
+    finally:
+        _kill_left(started)
+
+
 @pytest.mark.slow  # a minute: the workers of --small are in a job only once they have imported torch, diffusers, …
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sigkill"])
 def test_an_interrupted_demo_leaves_no_process_behind(how, tmp_path):
     """Ctrl-C once the first model is pre-trained (a worker on the next one, a job queued): the
     demo exits 130 with the line other commands give ("Interrupted: …"), and nothing it started is left. It
     used to leave its two ~1 GB workers and their resource tracker running for ever, retrying a
-    loopback Hub that was gone. SIGTERM to hubselect alone (a process manager) stops it the same way."""
+    loopback Hub that was gone. SIGTERM to hubselect alone (a process manager) stops it the same way,
+    and so does SIGKILL to hubselect's process group (the pipeline, in its own, notices it is orphaned)."""
     out, stderr = tmp_path / "out", tmp_path / "stderr"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with stderr.open("w") as err:
@@ -290,15 +345,18 @@ def test_an_interrupted_demo_leaves_no_process_behind(how, tmp_path):
         assert len(started) >= 4  # the pipeline, its two workers, their resource tracker
         if how == "ctrl-c":
             os.killpg(demo.pid, signal.SIGINT)
-        else:
+        elif how == "sigterm":
             demo.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(demo.pid, signal.SIGKILL)
         # Well within the 15 s after which the pipeline's process group is killed: it stopped its workers itself.
         code = demo.wait(timeout=10)
-        if how == "ctrl-c":
-            assert code == 130 and stderr.read_text().rstrip().splitlines()[-1].startswith("Interrupted: "), stderr.read_text()[-2000:]
+        if how == "sigkill":
+            assert code == -signal.SIGKILL
         else:
-            assert code == 128 + signal.SIGTERM
-        assert _still_running(started, within=5) == []
+            assert code == {"ctrl-c": 130, "sigterm": 128 + signal.SIGTERM}[how]
+            assert stderr.read_text().rstrip().splitlines()[-1].startswith("Interrupted: "), stderr.read_text()[-2000:]
+        assert _still_running(started, within=10) == []
         assert "Traceback" not in stderr.read_text()
     finally:
         _kill_left({demo.pid: _processes().get(demo.pid, (0, "", ""))[2], **started})

@@ -934,12 +934,15 @@ def test_ranker_status_says_whether_the_published_ranker_is_built_on_the_zoo_as_
     ("demo", "zoo demo is the demo zoo bundled with hubselect, not a Hub repo: its ranker ships with it"),
     ("myzoo", "zoo myzoo: say whose repo it is, as ORG/NAME"),
     ("org/zoo@main", "zoo 'org/zoo@main': not a Hub repo id; pass ORG/NAME"),
+    ("tester/zoo --ranker myranker", "--ranker myranker: say whose repo it is, as ORG/NAME"),
+    ("tester/zoo --ranker tester/ranker@main", "--ranker 'tester/ranker@main': not a Hub repo id; pass ORG/NAME"),
 ])
 def test_ranker_status_refuses_what_is_not_a_hub_zoo_repo_before_asking_the_hub(zoo, expected, hub, hub_token, capsys):
     """A bare name reached the Hub and came back as "not in the local cache … run once with network
     access" or a 404 "rerun later", which never mend it: the bundled `demo` zoo (every other
-    command's zoo name) has no published ranker to check, its ranker ships with it."""
-    code, out, err = run_cli(capsys, "zoo", "ranker-status", zoo, "--token", hub_token)
+    command's zoo name) has no published ranker to check, its ranker ships with it. A bare
+    --ranker did the same after the zoo's requests (`push --repo` refuses it)."""
+    code, out, err = run_cli(capsys, "zoo", "ranker-status", *zoo.split(), "--token", hub_token)
     assert (code, out) == (2, "") and err.startswith(f"Error: {expected}") and err.count("\n") == 1, err
     assert "ORG/NAME" in err and "unexpected" not in err
     assert hub.request_log == []

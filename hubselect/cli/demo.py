@@ -19,7 +19,7 @@ _METRICS = ("top1_hit", "top1_score", "rel1", "regret", "pearson", "spearman", "
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Worker processes for pre-training and profiling.")
 @seed_option("Seed of the fine-tuning, the scoring and the ranker.")
 @click.option("--keep-work", is_flag=True, help="Keep OUT/.work (the loopback Hub's repos, the pipelines, the caches, the zoo being built): a rerun with the "
-                   "same settings reuses its results; one with other settings (--seed, --small) starts it afresh.")
+                   "same settings and hubselect code reuses its results; one with other settings (--seed, --small) or code starts it afresh.")
 @click.option("--update-bundle", is_flag=True,
               help="Then copy the result into the package as the bundled `demo` zoo (for maintainers; needs a writable install).")
 @common_options

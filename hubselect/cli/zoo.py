@@ -146,6 +146,8 @@ def ranker_status(repo_id: str, ranker_repo: str | None, method: str | None) -> 
             "so there is no published ranker to check; pass a Hub zoo repo, ORG/NAME"
         )
     check_repo_id(repo_id, "zoo", owner=True)
+    if ranker_repo is not None:  # as `push --repo` names it: a bare name is nobody's repo on the Hub
+        check_repo_id(ranker_repo, "--ranker", owner=True)
     ranker_repo = ranker_repo or repo_id + RANKER_REPO_SUFFIX
     hub_zoo = Zoo.pull(repo_id, token=SETTINGS.token)
     build = _build_advice(repo_id, hub_zoo, method)

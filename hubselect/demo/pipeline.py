@@ -31,6 +31,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -333,8 +334,9 @@ def _kept_published(work: Path, api) -> dict[str, dict[str, Any]]:
     """The repos an earlier run published to the loopback Hub kept in ``work``, still at the
     commit it noted (:func:`_note_published`): repo id → the note (``pretraining``: a model's).
 
-    ``start_work`` keeps ``OUT/.work`` only for a run of the same settings, and datasets and
-    pre-training are deterministic: those repos hold what this run would publish. Reusing
+    ``start_work`` keeps ``OUT/.work`` only for a run of the same settings and the same
+    hubselect code, and datasets and pre-training are deterministic: those repos hold what this
+    run would publish. Reusing
     them saves the pre-training (the longest stage) and the empty commits of a second upload.
     """
     from huggingface_hub.errors import HfHubHTTPError
@@ -412,11 +414,34 @@ def _stop_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)  # unwinds as Ctrl-C does: the workers terminated, the loopback Hub stopped
 
 
+#: Set by run_demo: the process this one must not outlive.
+PARENT_VARIABLE = "HUBSELECT_DEMO_PARENT"
+
+
+def _stop_when_orphaned(parent: int, every: float = 0.5) -> None:
+    """Stop this process as Ctrl-C does once ``parent`` is gone (a daemon thread polls).
+
+    run_demo stops this process itself however it ends, except when it cannot: SIGKILL, Ctrl-\\
+    (SIGQUIT), ``kill -9 -- -PGID`` (a supervisor cancelling the job). This process is in a
+    group of its own, so none of those reach it: orphaned, it went on for minutes, writing to
+    a terminal whose prompt was back. (Polling, not ``PR_SET_PDEATHSIG``: that is Linux's
+    only, and fires when the thread that started us ends, not the process.)
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # wakes a main thread blocked on a job
+
+    threading.Thread(target=watch, name="stop-when-orphaned", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m hubselect.demo.pipeline OUT CONFIG_JSON [--quiet] [--keep-work]`` (started by run_demo).
 
-    Exits 130 on Ctrl-C (SIGINT, which run_demo forwards) and 143 on SIGTERM, with no traceback
-    (run_demo's caller says it was interrupted), once its workers are gone.
+    Exits 130 on SIGINT (which run_demo sends it on Ctrl-C, SIGTERM and SIGHUP; hubselect's CLI
+    then says it was interrupted) or once run_demo's process is gone (:func:`_stop_when_orphaned`),
+    and 143 on a SIGTERM sent to it alone: with no traceback, once its workers are gone.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     progress = "--quiet" not in args
@@ -431,7 +456,10 @@ def main(argv: list[str] | None = None) -> int:
     config = DemoConfig.from_dict(json.loads(config_json))
     port = int(os.environ["HF_ENDPOINT"].rsplit(":", 1)[1])
     out.mkdir(parents=True, exist_ok=True)
+    # Even where SIGINT came ignored (``hubselect demo &`` in a script): it is how run_demo stops us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    _stop_when_orphaned(int(os.environ.get(PARENT_VARIABLE, os.getppid())))
     try:
         with LoopbackHub(out / WORK_FOLDER / "hub", port=port):
             summary = build(out, config, progress=progress)

@@ -9,6 +9,8 @@ process that has already imported ``huggingface_hub`` (a test, a notebook).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -19,14 +21,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hubselect.demo.config import DemoConfig
 from hubselect.demo.paths import RUN_MARKER, WORK_FOLDER, WORK_SETTINGS
-from hubselect.errors import HubselectError, InputError
+from hubselect.demo.pipeline import PARENT_VARIABLE  # standard library only at import
+from hubselect.errors import HubselectError, InputError, Terminated
 from hubselect.paths import check_can_create_in
 
 
@@ -121,9 +124,34 @@ def check_out_folder(out: str | os.PathLike) -> Path:
     return out
 
 
+#: The key of :func:`_settings` that holds :func:`code_fingerprint`.
+CODE_SETTING = "hubselect"
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """hubselect's version and a hash of its ``.py`` sources (about 100 files, a few ms).
+
+    The models' architectures, pre-training steps and seeds and the datasets' generators are
+    code, not settings: a kept ``.work`` made by other code (a maintainer's edit, an upgrade)
+    holds models and datasets this run would not build, which its rerun would reuse unseen.
+
+    >>> code_fingerprint()  # doctest: +SKIP
+    '0.1.0+3f2a9c41d07b6e15'
+    """
+    import hubselect
+
+    package = Path(hubselect.__file__).parent
+    digest = hashlib.sha256()
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    return f"{hubselect.__version__}+{digest.hexdigest()[:16]}"
+
+
 def _settings(config: DemoConfig) -> dict[str, Any]:
-    """What decides a run's results: every setting but the number of worker processes."""
-    return {k: v for k, v in config.to_dict().items() if k != "workers"}
+    """What decides a run's results: every setting but the number of worker processes, and the
+    code that runs them (:func:`code_fingerprint`)."""
+    return {**{k: v for k, v in config.to_dict().items() if k != "workers"}, CODE_SETTING: code_fingerprint()}
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -131,11 +159,19 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
 
     >>> _differences({"seed": 0, "models": ["a", "b"]}, {"seed": 1, "models": ["a", "c"]})
     'models, seed 0 → 1'
+    >>> _differences({"seed": 0, "hubselect": "0.1.0+aa"}, {"seed": 0, "hubselect": "0.1.0+bb"})
+    "hubselect's code changed"
     """
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    if len(changed) > 3:  # --small against the full demo: a dozen of them
-        return ", ".join(changed)
-    return ", ".join(k if isinstance(new.get(k), list) or k not in old or k not in new else f"{k} {old[k]} → {new[k]}" for k in changed)
+
+    def named(k: str) -> str:
+        if k == CODE_SETTING:  # two hashes say nothing to people
+            return "hubselect's code changed"
+        if len(changed) > 3 or isinstance(new.get(k), list) or k not in old or k not in new:  # > 3: --small against the full demo
+            return k
+        return f"{k} {old[k]} → {new[k]}"
+
+    return ", ".join(named(k) for k in changed)
 
 
 def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
@@ -146,8 +182,9 @@ def start_work(out: Path, config: DemoConfig) -> tuple[str, str | None]:
     again, and profiling skips the jobs its zoo already holds (``reused``). The work of a run with
     other settings is deleted first (``restarted``): its zoo holds records of another seed or
     budget under other config hashes, and its loopback Hub the repos of other models, which
-    this run would otherwise crawl, profile and average into its own results. A working folder
-    that does not say which settings it holds (an older hubselect's) is deleted too.
+    this run would otherwise crawl, profile and average into its own results. So is the work
+    of other hubselect code (:func:`code_fingerprint`), whose models and datasets may not be
+    the ones this code builds, and a working folder that does not say which settings it holds.
 
     >>> start_work(Path("demo-run"), DemoConfig.small(seed=1))  # doctest: +SKIP
     ('restarted', 'demo-run/.work held a run with other settings (seed 0 → 1): started it afresh, so none of its results mix into this run')
@@ -192,6 +229,7 @@ def run_demo(out: str | os.PathLike, config: DemoConfig | None = None, *, progre
     if progress and note:
         print(note, file=sys.stderr, flush=True)
     env = demo_environment(out / WORK_FOLDER, config.namespace)
+    env[PARENT_VARIABLE] = str(os.getpid())  # the child stops once this process is gone
     if not progress:
         env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
     command = [sys.executable, "-m", "hubselect.demo.pipeline", str(out), json.dumps(config.to_dict())]
@@ -226,8 +264,12 @@ def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedP
 
     The child and its worker processes (about 1 GB each) must not outlive this call, however
     it ends: on Ctrl-C, SIGTERM or SIGHUP the child is stopped (:func:`_stop`), then the
-    exception goes on. It runs in a process group of its own, so that its workers can be
-    killed with it; the terminal's signals reach only this process, which passes them on.
+    exception goes on; where this process dies without a word (SIGKILL, Ctrl-\\, the job's
+    group killed), the child notices and stops itself (``pipeline._stop_when_orphaned``). It
+    runs in a process group of its own, so that its workers can be killed with it; the
+    terminal's signals reach only this process, which passes them on: Ctrl-Z stops the child's
+    group with this process and ``fg`` / ``bg`` resumes it (:func:`_suspending_with`). (In the
+    terminal's group, a Ctrl-C would reach each worker too, in the middle of a job.)
     """
     try:
         fd = sys.stderr.fileno()
@@ -237,7 +279,7 @@ def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedP
         sys.stderr.flush()
     output = {"stdout": fd, "stderr": fd} if fd is not None else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
     with _stopping_on_signals():
-        with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, process_group=0, **output) as child:
+        with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, process_group=0, **output) as child, _suspending_with(child):
             try:
                 if child.stdout is not None:
                     for chunk in iter(lambda: child.stdout.read1(4096), b""):
@@ -269,13 +311,40 @@ def _stop(child: subprocess.Popen) -> None:
 
 
 @contextmanager
+def _suspending_with(child: subprocess.Popen) -> Iterator[None]:
+    """Ctrl-Z (SIGTSTP, sent to the terminal's group, not the child's) stops the child's process
+    group, then this process as SIGTSTP's default action does; when this process is continued
+    (``fg``, ``bg``), so is the child's group. Where SIGTSTP is handled or ignored already, or
+    outside the main thread, nothing changes."""
+
+    def suspend(signum: int, frame: Any) -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here until continued
+        signal.signal(signal.SIGTSTP, suspend)
+        with suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGCONT)
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTSTP) != signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTSTP, suspend)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+
+
+@contextmanager
 def _stopping_on_signals() -> Iterator[None]:
     """SIGTERM and SIGHUP (the terminal closing) stop the child as Ctrl-C does, then exit with
-    128 + the signal's number, as the default action would have. Where they are ignored
-    (``nohup``), they stay so; outside the main thread, signals cannot be handled."""
+    128 + the signal's number, as the default action would have (:class:`Terminated`, on which
+    the CLI says it was interrupted, as on Ctrl-C). Where they are ignored (``nohup``), they
+    stay so; outside the main thread, signals cannot be handled."""
 
     def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        raise Terminated(128 + signum)
 
     if threading.current_thread() is not threading.main_thread():
         yield
