@@ -1062,6 +1062,19 @@ def test_build_shows_a_progress_bar_on_stderr_and_none_in_json_mode(progress_bar
     assert json.loads(out)["ranker"] == str(tmp_path / "ranker") and "Fitting" not in err
 
 
+def test_evaluate_shows_a_bar_of_its_targets_with_each_fits_step_and_none_in_json_mode(progress_bars, zoo_dir, capsys):
+    """A target of a real-size zoo took minutes, the whole evaluation hours, with a line only
+    after each target and no word of the time left."""
+    assert main(["evaluate", zoo_dir, "--targets", "data-000,data-001"]) == 0
+    out, err = capsys.readouterr()
+    assert "Evaluating" not in out
+    assert re.search(r"Evaluating: 100%.* 2/2 ", err) and "data-001: features_only" in err and "final fit" in err, err
+    assert "[1/2] data-000: spearman" in err and "[2/2] data-001: spearman" in err
+    assert main(["evaluate", zoo_dir, "--targets", "data-000,data-001", "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert set(json.loads(out)["targets"]) == {"data-000", "data-001"} and "Evaluating" not in err
+
+
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])
 @pytest.mark.parametrize("command", ["build", "evaluate", "recommend"])
 def test_a_seed_out_of_range_is_refused_before_any_work(command, seed, zoo_dir, tmp_path, capsys):

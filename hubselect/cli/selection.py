@@ -202,7 +202,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     if targets is not None and not wanted:
         raise InputError("--targets is empty; pass comma-separated dataset names, e.g. --targets a,b")
     started = time.perf_counter()
-    report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info)
+    report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info, bar=SETTINGS.output.human)
     not_written = _write_report(report, report_file) if report_file is not None else None
     for notice in report.get("notices", []):
         SETTINGS.output.info(f"note: {notice}")

@@ -13,7 +13,10 @@ models; so do the baselines. Metrics per target, then their mean over targets.
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -82,12 +85,82 @@ def resolve_targets(arrays: ZooArrays, targets: Sequence[str] | None) -> list[st
     return list(dict.fromkeys(targets))
 
 
+def _evaluate_target(arrays: ZooArrays, target: str, config: RankerConfig, only_features: RankerConfig, without_rel1: list[str], *, fitting) -> dict[str, Any]:
+    """One target's entry of the report: the method and every baseline fitted and scored
+    without the target's results (``without_rel1`` gains it where rel1 is undefined)."""
+    started = time.perf_counter()
+    t = arrays.dataset_index(target)
+    models = np.flatnonzero(arrays.known[:, t])
+    model_names = [arrays.models[i] for i in models]
+    true = arrays.scores[models, t]
+    if not rel1_defined(true):
+        without_rel1.append(target)
+    view = arrays.without_records_of([target])
+
+    method = Ranker.fit_arrays(view, config, progress=fitting(target, "method"))
+    predictions: dict[str, np.ndarray] = {"method": method.score_zoo_dataset(target, model_names)}
+    features_only = Ranker.fit_arrays(view, only_features, progress=fitting(target, "features_only"))
+    predictions["average_best"] = baselines.average_best(view, models)
+    predictions["nearest_dataset"] = baselines.nearest_dataset(view, t, models)
+    predictions["features_only"] = features_only.score_zoo_dataset(target, model_names)
+    before = baselines.initial_score(arrays.before, arrays.higher_is_better, t, models)
+    if before is not None:
+        predictions["initial_score"] = before
+
+    metrics = {name: selection_metrics(true, pred, arrays.higher_is_better) for name, pred in predictions.items()}
+    metrics["random"] = random_metrics(true, arrays.higher_is_better)
+    best = float(np.max(true)) if arrays.higher_is_better else float(np.min(true))
+    order = ["average_best", "nearest_dataset", "features_only", "random", "initial_score"]
+    return {
+        "models": int(models.size),
+        "best_models": [m for m, s in zip(model_names, true) if s == best],
+        "method": metrics["method"],
+        "baselines": {name: metrics[name] for name in order if name in metrics},
+        "predicted_top1": {name: _top1(pred, model_names) for name, pred in predictions.items()},
+        "prior": method.kernel_prior.label(),
+        "selected": method.ensemble.label(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+class _TargetsBar:
+    """The bar of :func:`evaluate`'s targets (a no-op where none is shown)."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def fitting(self, target: str, which: str):
+        """A :data:`~hubselect.rank.ranker.FitProgress` callback naming the fit's step in the bar."""
+        def step(name: str, done: int, total: int) -> None:
+            self.bar.set_postfix_str(f"{target}: {which} {done}/{total} ({name})")
+
+        return step
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Lines written meanwhile do not break the bar (it is cleared, then drawn again)."""
+        with self.bar.external_write_mode(file=sys.stderr):
+            yield
+
+    def done(self) -> None:
+        self.bar.update(1)
+
+
+@contextmanager
+def _targets_bar(targets: int, show: bool) -> Iterator[_TargetsBar]:
+    from huggingface_hub.utils import tqdm
+
+    with tqdm(total=targets, desc="Evaluating", unit="target", disable=not show) as bar:
+        yield _TargetsBar(bar)
+
+
 def evaluate(
     zoo,
     targets: Sequence[str] | None = None,
     config: RankerConfig | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    bar: bool = False,
 ) -> dict[str, Any]:
     """Leave-one-dataset-out evaluation; returns the ``hubselect evaluate`` JSON document.
 
@@ -107,6 +180,10 @@ def evaluate(
     there is something to explain, e.g. those targets, or targets whose scores are not all
     positive, where ``rel1`` is undefined (NaN, left out of the means).
 
+    ``progress`` is told of each target when it is done; ``bar`` draws a bar of the targets on
+    stderr, with the time left and the step each fit is at: a target of a real-size zoo takes
+    minutes (two ranker fits), the whole evaluation hours.
+
     >>> report = evaluate(zoo, targets=["glue/cola"])  # doctest: +SKIP
     >>> report["method"]["spearman"]  # doctest: +SKIP
     """
@@ -121,47 +198,19 @@ def evaluate(
     only_features = config.without_embeddings()
     per_target: dict[str, Any] = {}
     without_rel1: list[str] = []
-    for number, target in enumerate(names, start=1):
-        started = time.perf_counter()
-        t = arrays.dataset_index(target)
-        models = np.flatnonzero(arrays.known[:, t])
-        model_names = [arrays.models[i] for i in models]
-        true = arrays.scores[models, t]
-        if not rel1_defined(true):
-            without_rel1.append(target)
-        view = arrays.without_records_of([target])
+    with _targets_bar(len(names), bar) as shown:
+        for number, target in enumerate(names, start=1):
+            per_target[target] = _evaluate_target(arrays, target, config, only_features, without_rel1, fitting=shown.fitting)
+            message = (
+                f"[{number}/{len(names)}] {target}: spearman {per_target[target]['method']['spearman']:.3f} "
+                f"(average_best {per_target[target]['baselines']['average_best']['spearman']:.3f}), {per_target[target]['seconds']:.1f}s"
+            )
+            log.info(message)
+            if progress is not None:
+                with shown.writing():
+                    progress(message)
+            shown.done()
 
-        method = Ranker.fit_arrays(view, config)
-        predictions: dict[str, np.ndarray] = {"method": method.score_zoo_dataset(target, model_names)}
-        features_only = Ranker.fit_arrays(view, only_features)
-        predictions["average_best"] = baselines.average_best(view, models)
-        predictions["nearest_dataset"] = baselines.nearest_dataset(view, t, models)
-        predictions["features_only"] = features_only.score_zoo_dataset(target, model_names)
-        before = baselines.initial_score(arrays.before, arrays.higher_is_better, t, models)
-        if before is not None:
-            predictions["initial_score"] = before
-
-        metrics = {name: selection_metrics(true, pred, arrays.higher_is_better) for name, pred in predictions.items()}
-        metrics["random"] = random_metrics(true, arrays.higher_is_better)
-        best = float(np.max(true)) if arrays.higher_is_better else float(np.min(true))
-        order = ["average_best", "nearest_dataset", "features_only", "random", "initial_score"]
-        per_target[target] = {
-            "models": int(models.size),
-            "best_models": [m for m, s in zip(model_names, true) if s == best],
-            "method": metrics["method"],
-            "baselines": {name: metrics[name] for name in order if name in metrics},
-            "predicted_top1": {name: _top1(pred, model_names) for name, pred in predictions.items()},
-            "prior": method.kernel_prior.label(),
-            "selected": method.ensemble.label(),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-        message = (
-            f"[{number}/{len(names)}] {target}: spearman {metrics['method']['spearman']:.3f} "
-            f"(average_best {metrics['average_best']['spearman']:.3f}), {per_target[target]['seconds']:.1f}s"
-        )
-        log.info(message)
-        if progress is not None:
-            progress(message)
 
     rows = list(per_target.values())
     baseline_names = ["average_best", "nearest_dataset", "features_only", "random"]
