@@ -138,6 +138,8 @@ def test_a_rerun_with_the_same_settings_reuses_the_kept_datasets_and_pre_trained
     assert "No files have been modified" not in stderr
     assert "[2/9] Reusing 3 of 3 tiny text-to-image models the kept work pre-trained and published\n" in stderr
     assert "[1/9] Reusing 4 of 4 datasets the kept work published to the loopback Hub\n" in stderr
+    # The later stages count what the kept work spared too: "0 models recorded" and "0 records" read as lost work.
+    assert "0 models recorded, 3 unchanged since the kept run's crawl" in stderr and "; 12 kept from the kept run's zoo" in stderr, stderr
     assert "from an earlier run with the same settings: the datasets, pre-trained models and fine-tuning results it holds are not made again" in stderr
     summary, before = json.loads((out / "demo.json").read_text()), json.loads((first / "demo.json").read_text())
     assert summary["reused"] == {"datasets": summary["datasets"], "models": summary["models"]}

@@ -233,7 +233,8 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
 
         with stages.stage("crawl", f"Crawling the loopback Hub for text-to-image pipelines by {ns}"):
             crawled = crawl(zoo_dir, CrawlOptions(kind="t2i", author=ns, token=token))
-            stages.note(f"{crawled.crawled} models recorded, {len(crawled.flagged)} flagged, {sum(crawled.skipped.values())} skipped")
+            unchanged = f", {crawled.unchanged} unchanged since the kept run's crawl" if crawled.unchanged else ""
+            stages.note(f"{crawled.crawled} models recorded{unchanged}, {len(crawled.flagged)} flagged, {sum(crawled.skipped.values())} skipped")
             summary["crawl"] = crawled.to_dict()
 
         probe_ref = demo_probe_ref()
@@ -273,7 +274,8 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
             if grid.failed:
                 first = grid.failed[0]
                 raise RuntimeError(f"{len(grid.failed)} profiling job(s) failed, e.g. {first['model']} × {first['dataset']}: {first['reason']}")
-            stages.note(f"{grid.done} records in {grid.seconds:.0f}s")
+            kept = f"; {grid.skipped} kept from the kept run's zoo" if grid.skipped else ""
+            stages.note(f"{grid.done} records in {grid.seconds:.0f}s{kept}")
             check = None
             if config.check_held_out and held_out:
                 # Ground truth for the recommendation: fine-tune every model on the held-out
