@@ -282,6 +282,23 @@ def _start_demo(out: Path, stderr: Path) -> subprocess.Popen:
                                 stdout=subprocess.DEVNULL, stderr=err, process_group=0)
 
 
+@contextlib.contextmanager
+def _demo_at(tmp_path: Path, stage: str, what: str, timeout: float = 240.0):
+    """`hubselect demo --small` (:func:`_start_demo`) once ``stage`` shows on its stderr: the
+    process, its stderr file, and the processes it started by then (pid → start time). Whatever
+    is left of them at the end is killed, whether the test passed or not."""
+    stderr = tmp_path / "stderr"
+    demo = _start_demo(tmp_path / "out", stderr)
+    own = {demo.pid: _processes().get(demo.pid, (0, "", ""))[2]}
+    started: dict[int, str] = {}
+    try:
+        _wait_for(lambda: stage in stderr.read_text(), what, timeout=timeout)
+        started = _descendants(demo.pid)
+        yield demo, stderr, started
+    finally:
+        _kill_left({**own, **started})
+
+
 def _states(processes: dict[int, str]) -> set[str]:
     table = _processes()
     return {table[pid][1] for pid, started in processes.items() if pid in table and table[pid][2] == started}
@@ -292,12 +309,7 @@ def test_sigterm_ends_the_demo_with_the_ctrl_c_line_and_ctrl_z_suspends_its_pipe
     Ctrl-C says now. Ctrl-Z stopped hubselect alone: the pipeline, in a process group of its own
     (which the terminal's signals do not reach), went on writing to the terminal. Now it is
     stopped with hubselect and continued with it."""
-    out, stderr = tmp_path / "out", tmp_path / "stderr"
-    demo = _start_demo(out, stderr)
-    started: dict[int, str] = {}
-    try:
-        _wait_for(lambda: "[1/9]" in stderr.read_text(), "the pipeline's first stage", timeout=120)
-        started = _descendants(demo.pid)
+    with _demo_at(tmp_path, "[1/9]", "the pipeline's first stage", timeout=120) as (demo, stderr, started):
         demo.send_signal(signal.SIGTSTP)
         _wait_for(lambda: _states({demo.pid: _processes()[demo.pid][2], **started}) == {"T"}, "the demo and its pipeline to stop", timeout=10)
         demo.send_signal(signal.SIGCONT)
@@ -306,25 +318,16 @@ def test_sigterm_ends_the_demo_with_the_ctrl_c_line_and_ctrl_z_suspends_its_pipe
         assert demo.wait(timeout=20) == 128 + signal.SIGTERM
         assert stderr.read_text().rstrip().splitlines()[-1].startswith("Interrupted: "), stderr.read_text()[-2000:]
         assert _still_running(started, within=5) == []
-    finally:
-        _kill_left({demo.pid: _processes().get(demo.pid, (0, "", ""))[2], **started})
 
 
 def test_a_demo_killed_without_a_word_leaves_no_process_behind(tmp_path):
     """SIGKILL (or Ctrl-\\, or its job's process group killed) gives hubselect no chance to stop the
     pipeline, in a process group of its own: it went on for minutes, orphaned, and finished the
     demo into OUT with no owner. It stops itself now, once hubselect is gone."""
-    out, stderr = tmp_path / "out", tmp_path / "stderr"
-    demo = _start_demo(out, stderr)
-    started: dict[int, str] = {}
-    try:
-        _wait_for(lambda: "[1/9]" in stderr.read_text(), "the pipeline's first stage", timeout=120)
-        started = _descendants(demo.pid)
+    with _demo_at(tmp_path, "[1/9]", "the pipeline's first stage", timeout=120) as (demo, _, started):
         os.killpg(demo.pid, signal.SIGKILL)  # `kill -9 -- -PGID`: hubselect's group, not the pipeline's
         demo.wait()
         assert started and _still_running(started, within=10) == []
-    finally:
-        _kill_left(started)
 
 
 @pytest.mark.slow  # a minute: the workers of --small are in a job only once they have imported torch, diffusers, …
@@ -335,15 +338,7 @@ def test_an_interrupted_demo_leaves_no_process_behind(how, tmp_path):
     used to leave its two ~1 GB workers and their resource tracker running for ever, retrying a
     loopback Hub that was gone. SIGTERM to hubselect alone (a process manager) stops it the same way,
     and so does SIGKILL to hubselect's process group (the pipeline, in its own, notices it is orphaned)."""
-    out, stderr = tmp_path / "out", tmp_path / "stderr"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with stderr.open("w") as err:
-        demo = subprocess.Popen([sys.executable, "-m", "hubselect", "demo", "--small", "--out", str(out)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-    started: dict[int, str] = {}
-    try:
-        _wait_for(lambda: "Pre-training:  33%" in stderr.read_text(), "the first model to be pre-trained")
-        started = _descendants(demo.pid)
+    with _demo_at(tmp_path, "Pre-training:  33%", "the first model to be pre-trained") as (demo, stderr, started):
         assert len(started) >= 4  # the pipeline, its two workers, their resource tracker
         if how == "ctrl-c":
             os.killpg(demo.pid, signal.SIGINT)
@@ -360,5 +355,3 @@ def test_an_interrupted_demo_leaves_no_process_behind(how, tmp_path):
             assert stderr.read_text().rstrip().splitlines()[-1].startswith("Interrupted: "), stderr.read_text()[-2000:]
         assert _still_running(started, within=10) == []
         assert "Traceback" not in stderr.read_text()
-    finally:
-        _kill_left({demo.pid: _processes().get(demo.pid, (0, "", ""))[2], **started})
