@@ -36,7 +36,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from hubselect.bench.throughput import BENCH_PREFIX, FIGURE_COLUMNS, figure_settings
+from hubselect.bench.throughput import (
+    BENCH_PREFIX,
+    FIGURE_COLUMNS,
+    SETTING_COLUMNS,
+    figure_settings,
+)
 from hubselect.graph.arrays import ZooArrays, normalise_minmax, normalise_rank
 from hubselect.graph.matching import top_k
 
@@ -158,7 +163,11 @@ def measurement_columns(model_features: pd.DataFrame) -> set[str]:
     """
     out = {c for c in model_features.columns if c.startswith(BENCH_PREFIX)}
     figures = [c for c in model_features.columns if c in FIGURE_COLUMNS]
-    measured = {figure_settings(row) for row in model_features.to_dict("records")} - {None}
+    if "throughput_images_per_s" not in model_features.columns:  # no figure measured: nothing to compare
+        return out
+    # Each fit reads this for its schemas: only the columns figure_settings reads, not every feature.
+    read = [c for c in ("throughput_images_per_s", *SETTING_COLUMNS, "bench_memory_measure") if c in model_features.columns]
+    measured = {figure_settings(row) for row in model_features[read].to_dict("records")} - {None}
     if len({settings[:5] for settings in measured}) > 1:
         out.update(figures)
     elif len(measured) > 1:
