@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from hubselect import constants
-from hubselect.bench.throughput import SETTING_COLUMNS, describe_settings, figure_settings
+from hubselect.bench.throughput import BENCH_PREFIX, SETTING_COLUMNS, describe_settings, figure_settings, named_settings
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import HubselectError, InputError, check_whole
 from hubselect.zoo.records import ADAPTER_KIND, PARAMETER_COLUMNS
@@ -712,7 +712,7 @@ def throughput_note(recommendations: Sequence[Recommendation]) -> str | None:
     groups: dict[str, list[str]] = {}
     for r in recommendations:
         if r.throughput is not None:
-            settings = tuple((r.throughput_settings or {}).get(c.removeprefix("bench_")) for c in SETTING_COLUMNS)
+            settings = tuple((r.throughput_settings or {}).get(c.removeprefix(BENCH_PREFIX)) for c in SETTING_COLUMNS)
             groups.setdefault(describe_settings(settings), []).append(f"#{r.rank}")
     if len(groups) < 2:
         return None
@@ -734,5 +734,5 @@ def _recommendation(prediction, features: dict[str, Any]) -> Recommendation:
         throughput=_number(features.get("throughput_images_per_s")),
         license=_text(features.get("license")),
         evidence=tuple(Evidence(d, float(dist), float(s)) for d, dist, s in prediction.evidence),
-        throughput_settings=None if settings is None else {c.removeprefix("bench_"): v for c, v in zip(SETTING_COLUMNS, settings)},
+        throughput_settings=None if settings is None else named_settings(settings),
     )

@@ -177,6 +177,16 @@ def device_key(label: str) -> str:
     return re.sub(r"^(cuda|mps):\d+ ", r"\1 ", label)
 
 
+def named_settings(settings: tuple) -> dict[str, Any]:
+    """A figure's settings (:func:`figure_settings`) by name, as JSON gives them (``device``,
+    ``dtype``, ``steps``, ``resolution``, ``batch``).
+
+    >>> named_settings(("cuda (NVIDIA H100)", "float16", 20, 512, 1, "cuda_max_allocated"))
+    {'device': 'cuda (NVIDIA H100)', 'dtype': 'float16', 'steps': 20, 'resolution': 512, 'batch': 1}
+    """
+    return {c.removeprefix(BENCH_PREFIX): v for c, v in zip(SETTING_COLUMNS, settings)}
+
+
 def describe_settings(settings: tuple | None) -> str:
     """A figure's settings (:func:`figure_settings`) for people.
 

@@ -207,7 +207,7 @@ def _record(zoo_dir: Path, report) -> dict | None:
     note says what a replaced figure was measured with, where that differs (a quick CPU figure
     over an hour's GPU one must not pass unnoticed). Returns that figure and its settings, for
     the JSON result, where notes are silent; ``None`` where none was replaced so."""
-    from hubselect.bench.throughput import SETTING_COLUMNS, describe_settings, figure_settings
+    from hubselect.bench.throughput import describe_settings, figure_settings, named_settings
     from hubselect.crawl.safety import NOT_FLAGGED
     from hubselect.zoo import ModelRecord, Zoo, update_zoo
 
@@ -220,7 +220,7 @@ def _record(zoo_dir: Path, report) -> dict | None:
         if settings is not None and settings[:5] != figure_settings(features)[:5]:
             replaced.append({
                 "throughput_images_per_s": previous.features["throughput_images_per_s"],
-                "settings": {c.removeprefix("bench_"): v for c, v in zip(SETTING_COLUMNS, settings)},
+                "settings": named_settings(settings),
             })  # fmt: skip
         zoo.add_models([ModelRecord(previous.model, previous.revision, {**previous.features, **features, "bench_error": NOT_FLAGGED})])
         return zoo
