@@ -27,7 +27,7 @@ from hubselect.graph.matching import similarity_from_distances
 from hubselect.rank import METRICS, NewDataset, Ranker, RankerConfig, evaluate, random_metrics, selection_metrics
 from hubselect.rank import baselines
 from hubselect.rank.features import Evidence, make_schema
-from hubselect.rank.metrics import MARGIN_METRICS, paired_margins
+from hubselect.rank.metrics import MARGIN_METRICS, TargetsScorer, mean_metrics, paired_margins
 from hubselect.rank.prior import NEAREST, KernelPrior
 from hubselect.rank.synthetic import synthetic_zoo
 from hubselect.zoo import ModelRecord, Zoo
@@ -213,6 +213,46 @@ def test_tied_predictions_score_as_their_expectation_not_by_the_models_order():
     assert selection_metrics(true, np.full(true.size, np.nan), True) == pytest.approx(random_metrics(true, True))
     fid = 60.0 - 50.0 * true
     assert selection_metrics(fid, np.zeros(true.size), False) == pytest.approx(random_metrics(fid, False))
+
+
+@pytest.mark.parametrize("higher_is_better", [True, False])
+def test_scoring_many_targets_at_once_gives_each_target_its_own_metrics(higher_is_better):
+    """Choosing a prior scores hundreds of predictions on many targets through
+    :class:`TargetsScorer`; each target's figures must be :func:`selection_metrics`'s, however
+    the targets differ: sizes from 1 to 30, ties in the truth and in the prediction, NaNs (some
+    targets all NaN), negative scores (no rel1), a constant truth, scores past 1e154."""
+    rng = np.random.default_rng(7)
+    true, predicted, positions = [], [], []
+    start = 0
+    for i in range(60):
+        n = 1 if i == 0 else int(rng.integers(2, 31))
+        t = np.round(rng.normal(0.7, 0.1, n), 1 if i % 3 == 0 else 6)  # coarse rounding: ties in the truth
+        if i % 7 == 1:
+            t -= 1.0  # some scores at or below 0: rel1 undefined
+        if i % 11 == 2:
+            t[:] = 0.5
+        p = np.round(rng.normal(0.0, 1.0, n), 0 if i % 2 else 8)  # coarse rounding: ties in the prediction
+        if i % 5 == 3:
+            p[rng.random(n) < 0.4] = np.nan
+        if i % 13 == 4:
+            p[:] = np.nan
+        if i == 5:
+            t, p = t * 1e180, p * 1e200
+        true.append(t)
+        predicted.append(p)
+        positions.append(start + rng.permutation(n))  # the targets' predictions sit anywhere in one vector
+        start += n
+    flat = np.full(start, np.inf)
+    for p, where in zip(predicted, positions):
+        flat[where] = p
+    scorer = TargetsScorer(true, positions, higher_is_better)
+    batch = scorer.metrics(flat)
+    one_by_one = [selection_metrics(t, p, higher_is_better) for t, p in zip(true, predicted)]
+    for key in METRICS:
+        expected = np.array([m[key] for m in one_by_one])
+        np.testing.assert_allclose(batch[key], expected, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=key)
+    assert scorer.mean(flat) == pytest.approx(mean_metrics(one_by_one), rel=1e-12, nan_ok=True)
+    assert any(np.isnan(batch["rel1"])) and any(batch["top1_hit"] < 1) and any(0 < batch["spearman"])
 
 
 def test_renaming_the_models_of_a_target_no_predictor_can_know_changes_no_metric():

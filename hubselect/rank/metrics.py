@@ -28,6 +28,7 @@ presence of tied scores", 2008). A prediction that ties every model scores what 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -124,6 +125,143 @@ def selection_metrics(true: np.ndarray, predicted: np.ndarray, higher_is_better:
         "spearman": _correlation(rankdata(ordered), rankdata(oriented)),
         "ndcg5": dcg / ideal if ideal > 0 else 1.0,
     }
+
+
+class TargetsScorer:
+    """:func:`selection_metrics` on many targets at once, for one prediction vector after another.
+
+    Choosing a prior or a learner scores hundreds of candidate predictions on up to a hundred
+    validation datasets each; one call of :func:`selection_metrics` per (candidate, dataset)
+    spent most of a fit in Python. Here the targets' true scores are padded into one
+    ``(targets, models)`` array once, with everything that depends on them alone (gains,
+    ideal DCG, ranks of the truth), and each prediction is scored with a few array operations.
+
+    ``true[i]`` holds target ``i``'s true scores and ``positions[i]`` where its models'
+    predictions sit in the vectors passed to :meth:`metrics` (one flat vector for every
+    target). The figures are :func:`selection_metrics`'s, ties and NaNs included, to rounding
+    (correlations are summed in another order: they may differ in the last digits).
+
+    >>> scorer = TargetsScorer([np.array([0.9, 0.8]), np.array([0.5, 0.7, 0.6])], [np.array([0, 1]), np.array([2, 3, 4])], True)
+    >>> scorer.mean(np.array([2.0, 1.0, 0.0, 1.0, 0.5]))["top1_hit"]
+    1.0
+    """
+
+    def __init__(self, true: Sequence[np.ndarray], positions: Sequence[np.ndarray], higher_is_better: bool) -> None:
+        if len(true) != len(positions):
+            raise ValueError("one positions array per target")
+        sizes = np.array([len(t) for t in true], dtype=int)
+        if sizes.size == 0 or sizes.min() < 1 or any(len(p) != n for p, n in zip(positions, sizes)):
+            raise ValueError("every target needs at least one model, and one position per model")
+        self.higher_is_better = higher_is_better
+        self.sizes = sizes
+        width = int(sizes.max())
+        self.valid = np.arange(width)[None, :] < sizes[:, None]
+        self.index = np.zeros(self.valid.shape, dtype=np.intp)
+        self.index[self.valid] = np.concatenate([np.asarray(p, dtype=np.intp) for p in positions])
+        truth = np.zeros(self.valid.shape)
+        truth[self.valid] = np.concatenate([np.asarray(t, dtype=float) for t in true])
+        self.true = truth
+        low = np.where(self.valid, truth, np.inf).min(axis=1)
+        high = np.where(self.valid, truth, -np.inf).max(axis=1)
+        self.best = high if higher_is_better else low
+        spread = high - low
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gains = ((truth - low[:, None]) if higher_is_better else (high[:, None] - truth)) / spread[:, None]
+        gains = np.where(spread[:, None] == 0, 1.0, gains)
+        self.gains = np.where(self.valid, gains, 0.0)
+        self.discounts = 1.0 / np.log2(np.arange(2, min(width, 5) + 2))
+        self.cutoff = np.arange(self.discounts.size)[None, :] < sizes[:, None]
+        top_gains = -np.sort(-self.gains, axis=1)[:, : self.discounts.size]
+        self.ideal = np.sum(top_gains * self.discounts * self.cutoff, axis=1)
+        self.rel1_defined = np.where(self.valid, truth > 0, True).all(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = truth / self.best[:, None] if higher_is_better else self.best[:, None] / truth
+        self.rel = np.where(self.valid, rel, 0.0)
+        oriented = truth if higher_is_better else -truth
+        self.oriented = np.where(self.valid, oriented, 0.0)
+        self.oriented_ranks = self._ranks(self.oriented)
+
+    def _ranks(self, values: np.ndarray) -> np.ndarray:
+        """Each row's average ranks (from 0, ties sharing their mean rank) over its valid entries."""
+        key = np.where(self.valid, values, np.inf)
+        order = np.argsort(key, axis=1, kind="stable")
+        ordered = np.take_along_axis(key, order, axis=1)
+        columns = np.arange(key.shape[1])
+        starts = np.ones(key.shape, dtype=bool)
+        starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        first = np.maximum.accumulate(np.where(starts, columns, 0), axis=1)
+        ends = np.ones(key.shape, dtype=bool)
+        ends[:, :-1] = starts[:, 1:]
+        last = np.flip(np.minimum.accumulate(np.flip(np.where(ends, columns, key.shape[1]), axis=1), axis=1), axis=1)
+        ranks = np.empty(key.shape)
+        np.put_along_axis(ranks, order, (first + last) / 2.0, axis=1)
+        return np.where(self.valid, ranks, 0.0)
+
+    def _correlation(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each row's Pearson correlation over its valid entries; 0 where either side is constant."""
+        def centred(v):
+            low = np.where(self.valid, v, np.inf).min(axis=1)
+            high = np.where(self.valid, v, -np.inf).max(axis=1)
+            scale = np.frexp(np.maximum(np.abs(low), np.abs(high)))[1]  # as _near_one: no overflow past 1e154
+            v = np.ldexp(np.where(self.valid, v, 0.0), -scale[:, None])
+            mean = v.sum(axis=1) / self.sizes
+            return np.where(self.valid, v - mean[:, None], 0.0), high - low
+
+        cx, spread_x = centred(x)
+        cy, spread_y = centred(y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.sum(cx * cy, axis=1) / np.sqrt(np.sum(cx * cx, axis=1) * np.sum(cy * cy, axis=1))
+        r = np.clip(r, -1.0, 1.0)
+        return np.where((self.sizes < 2) | (spread_x == 0) | (spread_y == 0), 0.0, r)
+
+    def metrics(self, predicted: np.ndarray) -> dict[str, np.ndarray]:
+        """Every metric of :data:`METRICS` per target (arrays in the targets' order)."""
+        valid = self.valid
+        values = np.where(valid, np.asarray(predicted, dtype=float)[self.index], np.nan)
+        values = np.where(np.isnan(values).all(axis=1, keepdims=True) & valid, 0.0, values)  # no opinion at all: a tie
+        missing = np.isnan(values) & valid
+        floor = np.where(valid & ~missing, values, np.inf).min(axis=1, keepdims=True)
+        below = np.minimum(floor - 1.0, np.nextafter(floor, -np.inf))
+        ordered = np.where(missing, -np.inf, values)
+        numbers = np.where(missing, below, values)
+        highest = np.where(valid, ordered, -np.inf).max(axis=1, keepdims=True)
+        top = valid & (ordered == highest)
+        count = top.sum(axis=1)
+
+        def top_mean(v):
+            return np.where(top, v, 0.0).sum(axis=1) / count
+
+        key = np.where(valid, -ordered, np.nan)  # best predicted first, padding last
+        order = np.argsort(key, axis=1, kind="stable")
+        key = np.take_along_axis(key, order, axis=1)
+        gains = np.take_along_axis(self.gains, order, axis=1)
+        starts = np.ones(key.shape, dtype=bool)
+        starts[:, 1:] = key[:, 1:] != key[:, :-1]
+        flat = np.flatnonzero(starts.ravel())
+        group_sums = np.add.reduceat(gains.ravel(), flat)
+        group_sizes = np.diff(np.append(flat, gains.size))
+        group = np.cumsum(starts.ravel()) - 1
+        expected = (group_sums / group_sizes)[group].reshape(key.shape)[:, : self.discounts.size]
+        dcg = np.sum(expected * self.discounts * self.cutoff, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ndcg = np.where(self.ideal > 0, dcg / self.ideal, 1.0)
+        return {
+            "top1_hit": top_mean((self.true == self.best[:, None]).astype(float)),
+            "top1_score": top_mean(self.true),
+            "rel1": np.where(self.rel1_defined, top_mean(self.rel), np.nan),
+            "regret": top_mean(np.abs(self.best[:, None] - self.true)),
+            "pearson": self._correlation(numbers, self.oriented),
+            "spearman": self._correlation(self._ranks(ordered), self.oriented_ranks),
+            "ndcg5": ndcg,
+        }
+
+    def mean(self, predicted: np.ndarray) -> dict[str, float]:
+        """:func:`mean_metrics` of :meth:`metrics`: each metric's mean over targets, NaNs skipped."""
+        out = {}
+        for key, values in self.metrics(predicted).items():
+            values = values[~np.isnan(values)]
+            out[key] = float(np.mean(values)) if values.size else math.nan
+        return out
 
 
 def random_metrics(true: np.ndarray, higher_is_better: bool) -> dict[str, float]:

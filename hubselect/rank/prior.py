@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hubselect.rank.metrics import mean_metrics, pareto_pick, selection_metrics
+from hubselect.rank.metrics import TargetsScorer, pareto_pick
 
 AGREEMENT_POWERS = (0.0, 1.0, 2.0)
 WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
@@ -260,6 +260,8 @@ def select_prior(evidence, similarity: np.ndarray, datasets: np.ndarray, seed: i
     scores = evidence.arrays.scores
     higher = evidence.arrays.higher_is_better
     models_of = [np.flatnonzero(evidence.known[:, d] > 0) for d in own]
+    # Pseudo-target c's predictions are column c of each candidate's (models × pseudo-targets) table.
+    scorer = TargetsScorer([scores[models, d] for d, models in zip(own, models_of)], [models * own.size + c for c, models in enumerate(models_of)], higher)
     rho = agreement_weights(dataset_agreement(evidence.minmax), pool, leave_out=own)
     sim = similarity[own]
     means: dict[tuple, np.ndarray] = {}
@@ -277,8 +279,7 @@ def select_prior(evidence, similarity: np.ndarray, datasets: np.ndarray, seed: i
                 orders[key] = _weighted_mean(evidence.rank, evidence.known, _kernel(*prior.order_kernel, sim, evidence.profiled, own) * a)
             order = orders[key]
         table = prior.combine(means[(prior.agreement, prior.mean_kernel)], order)
-        per = [selection_metrics(scores[models, d], table[models, c], higher) for c, (d, models) in enumerate(zip(own, models_of))]
-        results[prior] = mean_metrics(per)
+        results[prior] = scorer.mean(table.ravel())
     best = pareto_pick(results, KernelPrior())
     report = {p.label(): {k: round(v, 5) for k, v in m.items()} for p, m in results.items()}
     return best.fitted(evidence, pool), report

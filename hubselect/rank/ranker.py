@@ -28,7 +28,7 @@ from hubselect.graph.matching import GraphConfig, build_matching_graph, similari
 from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding
 from hubselect.rank.features import EMBEDDING_SETS, Evidence, FeatureSchema, link_similarity, make_schema, measurement_columns, pair_matrix
 from hubselect.rank.learners import LEARNERS, REGULARISATION, fit_learner
-from hubselect.rank.metrics import mean_metrics, pareto_pick, selection_metrics, worst_gain
+from hubselect.rank.metrics import TargetsScorer, pareto_pick, worst_gain
 from hubselect.rank.prior import KernelPrior, select_prior
 
 log = logging.getLogger("hubselect.rank")
@@ -420,10 +420,7 @@ def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of
     if datasets.size > MAX_VALIDATION_DATASETS:  # a seeded sample keeps selection fast on big zoos
         datasets = np.sort(np.random.default_rng(0).choice(datasets, MAX_VALIDATION_DATASETS, replace=False))
     members = [np.flatnonzero(cols == d) for d in datasets]
-    truths = [arrays.scores[rows[m], d] for m, d in zip(members, datasets)]
-
-    def score(raw: np.ndarray) -> dict[str, float]:
-        return mean_metrics([selection_metrics(true, raw[m], arrays.higher_is_better) for m, true in zip(members, truths)])
+    score = TargetsScorer([arrays.scores[rows[m], d] for m, d in zip(members, datasets)], members, arrays.higher_is_better).mean
 
     results: dict[Choice, dict[str, float]] = {choice: score(raw) for choice, raw in oof.items()}
     step("learner candidates scored")
