@@ -381,7 +381,7 @@ def fit_progress_bar(show: bool = True) -> Iterator[FitProgress]:
         yield progress
 
 
-def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, calibrate=True, step=lambda name: None):
+def _inner_selection(pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, calibrate=True, step=lambda name: None, threads=1):
     """Grouped cross-validation over the training datasets: pick the ensemble, fit the calibration.
 
     Each group of datasets is held out in turn; every candidate is trained on the rest and
@@ -665,7 +665,7 @@ class Ranker:
         if ensemble is None:
             if selects_learner:
                 ensemble, calibration, selection["learner"] = _inner_selection(
-                    pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, config.calibrate, step
+                    pairs, matrices, train, prior, labels, rows, cols, group_of, n_groups, arrays, config.calibrate, step, config.num_threads
                 )
             else:  # too few datasets to validate anything: the prior alone
                 ensemble, calibration = Ensemble((Choice(pairs[0][0], pairs[0][1], 0),)), Calibration.fit(prior, labels)
@@ -721,7 +721,7 @@ class Ranker:
             correction = np.zeros(n)
             for m in active:
                 booster = self.boosters[(m.embedding_set, m.regularisation)]
-                correction += m.shrinkage * booster.predict(matrices[m.embedding_set], num_iteration=m.rounds, raw_score=True)
+                correction += m.shrinkage * booster.predict(matrices[m.embedding_set], num_iteration=m.rounds, raw_score=True, num_threads=self.config.num_threads)
             raw = raw + correction / len(active)
         return self.calibration(raw)
 
