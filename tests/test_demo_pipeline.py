@@ -236,7 +236,7 @@ WORKER_POOL_SCRIPT = """
 import sys, time
 from pathlib import Path
 
-from hubselect.demo.pipeline import worker_pool
+from hubselect.workers import worker_pool
 
 
 def job(folder, n):
@@ -355,3 +355,18 @@ def test_an_interrupted_demo_leaves_no_process_behind(how, tmp_path):
             assert stderr.read_text().rstrip().splitlines()[-1].startswith("Interrupted: "), stderr.read_text()[-2000:]
         assert _still_running(started, within=10) == []
         assert "Traceback" not in stderr.read_text()
+
+
+def test_pool_workers_compute_on_one_thread_each_unless_the_user_said_otherwise(monkeypatch):
+    """Two evaluate workers on 2 cores, each with OpenMP and OpenBLAS pools of 2 threads, fitted
+    twice as slowly as one: a worker starts with one thread per library. A count the user set
+    is theirs, and the driver's own environment is left as it was."""
+    from hubselect.workers import THREAD_VARIABLES, worker_pool
+
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    with worker_pool(1) as pool:
+        seen = {name: pool.submit(os.getenv, name).result() for name in THREAD_VARIABLES}
+    assert seen == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "3", "NUMBA_NUM_THREADS": "1"}
+    assert [name for name in THREAD_VARIABLES if name in os.environ] == ["MKL_NUM_THREADS"]

@@ -41,6 +41,7 @@ from typing import Any
 
 from hubselect.jsonable import finite  # standard library only: safe before HF_ENDPOINT is set
 from hubselect.demo.paths import WORK_FOLDER  # standard library only, too
+from hubselect.workers import worker_pool  # standard library only, too
 
 log = logging.getLogger("hubselect.demo")
 
@@ -81,36 +82,8 @@ def _init_worker() -> None:
     import torch
     from huggingface_hub.utils import disable_progress_bars
 
-    # Ctrl-C is the driver's to handle (it terminates the workers): in a worker, the
-    # KeyboardInterrupt became the result of its job, and the worker took the next one.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
     disable_progress_bars()  # the driver's bars say what the workers do
-
-
-@contextmanager
-def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """``workers`` processes for pre-training and profiling, none of which outlives the run.
-
-    Leaving ``with ProcessPoolExecutor`` on an exception waits for the jobs running (minutes of
-    pre-training) and then runs the queued ones; when the run is interrupted (Ctrl-C, SIGTERM)
-    or a stage fails, their results are not wanted: the workers are terminated instead.
-    """
-    import multiprocessing
-
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
-    try:
-        yield pool
-    except BaseException:
-        # The pool's workers are this process's only multiprocessing children (the loopback Hub is a thread).
-        started = multiprocessing.active_children()
-        pool.shutdown(wait=False, cancel_futures=True)
-        for worker in started:
-            worker.terminate()
-        for worker in started:
-            worker.join(timeout=5)
-        raise
-    pool.shutdown()
 
 
 def _pretrain_task(name: str, folder: str, scale: float) -> dict[str, Any]:
@@ -196,7 +169,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     reused_models = {m.name: kept[f"{ns}/{m.name}"]["pretraining"] for m in models if f"{ns}/{m.name}" in kept}
     summary["reused"] = {"datasets": [f"{ns}/{d.name}" for d in datasets if f"{ns}/{d.name}" in kept], "models": [f"{ns}/{m}" for m in reused_models]}
 
-    with worker_pool(config.workers) as pool:
+    with worker_pool(config.workers, _init_worker) as pool:
         # Pre-training is the longest stage: start it first, longest models first.
         model_dirs = {m.name: work / "models" / m.name for m in models}
         order = sorted(
@@ -288,7 +261,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     zoo = Zoo.load(zoo_dir).for_method("lora")
     ranker_config = RankerConfig(seed=config.seed, node2vec=Node2VecConfig(seed=config.seed))
     with stages.stage("evaluate", f"Leave-one-dataset-out evaluation over {len(dataset_ids)} datasets: the method vs every baseline"):
-        report = evaluate(zoo, None, ranker_config, progress=stages.note if progress else None)
+        report = evaluate(zoo, None, ranker_config, progress=stages.note if progress else None, jobs=config.workers)
         (out / EVALUATION_FILE).write_text(json.dumps(finite(report), indent=2) + "\n")
 
     with stages.stage("build", "Building the ranker on every result"):

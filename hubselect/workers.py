@@ -1,0 +1,82 @@
+"""Worker processes that never outlive the run that started them.
+
+The demo pre-trains and profiles in worker processes, and ``hubselect evaluate --jobs N``
+evaluates targets in them. Leaving ``with ProcessPoolExecutor`` on an exception waits for the
+jobs running (minutes of pre-training, of fitting) and then runs the queued ones; when the run
+is interrupted (Ctrl-C, SIGTERM) or a job fails, their results are not wanted: here the
+workers are terminated instead. Workers ignore SIGINT: Ctrl-C reaches the whole process group,
+and in a worker the KeyboardInterrupt became the result of its job, and the worker took the
+next one; the driver handles it.
+
+Workers are spawned, not forked: a fork of a process whose OpenMP runtime (LightGBM's, torch's)
+has started threads can hang in the child. Each worker computes on one thread (OpenMP, OpenBLAS,
+MKL and numba are told so through the environment it starts with, unless the user set them):
+N workers already keep N cores busy, and the pools of threads each library would start beside
+them only fight over the cores (two evaluate workers on 2 cores fitted twice as slowly).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+#: The environment variables that size the thread pools of the libraries workers run.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+@contextmanager
+def _one_thread_each() -> Iterator[None]:
+    """Processes started meanwhile get one thread per library (where the user set no count);
+    this process's environment is as it was afterwards (its own libraries, torch's included,
+    may read it when they first compute: it is changed only while workers are started)."""
+    unset = [name for name in THREAD_VARIABLES if name not in os.environ]
+    os.environ.update({name: "1" for name in unset})
+    try:
+        yield
+    finally:
+        for name in unset:
+            os.environ.pop(name, None)
+
+
+class _OneThreadPool(ProcessPoolExecutor):
+    """A pool whose workers, started as jobs are submitted, compute on one thread each."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with _one_thread_each():
+            return super().submit(fn, *args, **kwargs)
+
+
+def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+@contextmanager
+def worker_pool(workers: int, initializer: Callable[..., Any] | None = None, initargs: tuple = ()) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` spawned processes, each set up by ``initializer(*initargs)``, none of which
+    outlives the ``with`` block when it is left on an exception.
+
+    >>> with worker_pool(2) as pool:  # doctest: +SKIP
+    ...     results = list(pool.map(work, items))
+    """
+    before = set(multiprocessing.active_children())
+    pool = _OneThreadPool(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(initializer, initargs),
+    )
+    try:
+        yield pool
+    except BaseException:
+        started = [p for p in multiprocessing.active_children() if p not in before]  # the pool's workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        for worker in started:
+            worker.terminate()
+        for worker in started:
+            worker.join(timeout=5)
+        raise
+    pool.shutdown()
