@@ -1115,6 +1115,27 @@ def test_evaluate_shows_a_bar_of_its_targets_with_each_fits_step_and_none_in_jso
     assert set(json.loads(out)["targets"]) == {"data-000", "data-001"} and "Evaluating" not in err
 
 
+def _without_seconds(report):
+    return {k: _without_seconds(v) if isinstance(v, dict) else v for k, v in report.items() if k != "seconds"}
+
+
+def test_evaluate_with_jobs_evaluates_targets_in_worker_processes_and_reports_the_same(planted_zoo, planted_report):
+    """jobs=3 evaluates the three targets at once, each in a worker process: the report is the
+    one evaluated here, target for target and in the same order, but for the seconds each took."""
+    report = evaluate(planted_zoo, TARGETS, SMALL, jobs=3)
+    assert list(report["targets"]) == TARGETS
+    assert _without_seconds(report) == _without_seconds(planted_report)
+
+
+def test_evaluate_jobs_counts_the_targets_as_they_finish_in_the_bar(progress_bars, zoo_dir, capsys):
+    assert main(["evaluate", zoo_dir, "--targets", "data-000,data-001", "--jobs", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert re.search(r"Evaluating: 100%.* 2/2 .*2 targets at a time", err), err
+    assert "[1/2] data-00" in err and "[2/2] data-00" in err and "leave-one-dataset-out over 2 target(s)" in out
+    assert main(["evaluate", zoo_dir, "--jobs", "0"]) == 2
+    assert "Invalid value for '--jobs': 0 is not in the range x>=1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])
 @pytest.mark.parametrize("command", ["build", "evaluate", "recommend"])
 def test_a_seed_out_of_range_is_refused_before_any_work(command, seed, zoo_dir, tmp_path, capsys):

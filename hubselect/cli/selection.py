@@ -141,9 +141,12 @@ def selection_options(func):
 @click.option("--targets", default=None, help="Comma-separated target datasets (default: every dataset with results for 2+ models).")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Also write the full report (per-target metrics included) to this file (checked before the evaluation starts).")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Evaluate this many targets at a time, each in a worker process of its own (one core each: "
+                   "at most the cores this machine has free); the report is the same.")
 @selection_options
 @common_options
-def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, method: str | None, probe: str | None, learner: str, seed: int) -> None:
+def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, jobs: int, method: str | None, probe: str | None, learner: str, seed: int) -> None:
     """Leave-one-dataset-out evaluation of the method against the baselines.
 
     For each target, every model→target result leaves the graph and the training rows (the
@@ -202,7 +205,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, m
     if targets is not None and not wanted:
         raise InputError("--targets is empty; pass comma-separated dataset names, e.g. --targets a,b")
     started = time.perf_counter()
-    report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info, bar=SETTINGS.output.human)
+    report = evaluate(zoo, wanted, _config(seed, learner), progress=SETTINGS.output.info, bar=SETTINGS.output.human, jobs=jobs)
     not_written = _write_report(report, report_file) if report_file is not None else None
     for notice in report.get("notices", []):
         SETTINGS.output.info(f"note: {notice}")
