@@ -43,16 +43,34 @@ def _one_thread_each() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT is blocked while workers are started: held back here (delivered, not lost, when
+    this ends) and blocked in each worker from its first instruction, until the worker ignores
+    it (:func:`_start_worker`). A worker still importing when Ctrl-C came printed a
+    KeyboardInterrupt traceback. (No signal masks on Windows: nothing changes there.)"""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class _OneThreadPool(ProcessPoolExecutor):
     """A pool whose workers, started as jobs are submitted, compute on one thread each."""
 
     def submit(self, fn, /, *args, **kwargs):
-        with _one_thread_each():
+        with _one_thread_each(), _interrupts_held():
             return super().submit(fn, *args, **kwargs)
 
 
 def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C that came while it started is dropped, too
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if initializer is not None:
         initializer(*initargs)
 

@@ -370,3 +370,24 @@ def test_pool_workers_compute_on_one_thread_each_unless_the_user_said_otherwise(
         seen = {name: pool.submit(os.getenv, name).result() for name in THREAD_VARIABLES}
     assert seen == {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "3", "NUMBA_NUM_THREADS": "1"}
     assert [name for name in THREAD_VARIABLES if name in os.environ] == ["MKL_NUM_THREADS"]
+
+
+def test_ctrl_c_while_evaluate_workers_start_is_one_line_and_leaves_no_process(tmp_path):
+    """`evaluate --jobs 2` interrupted while its workers are still importing: each worker
+    printed a KeyboardInterrupt traceback (it had not yet ignored SIGINT); now the command
+    says one "Interrupted" line, exits 130, and no worker is left."""
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "hubselect", "evaluate", "demo", "--jobs", "2"], cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    started: dict[int, str] = {}
+    try:
+        # multiprocessing's resource tracker and the two workers, caught while the workers import
+        started = _wait_for(lambda: (found := _descendants(driver.pid)) and len(found) >= 3 and found, "both workers started", timeout=120)
+        os.killpg(driver.pid, signal.SIGINT)
+        _, err = driver.communicate(timeout=30)
+        assert driver.returncode == 130 and "Traceback" not in err.decode(), err.decode()
+        assert err.decode().strip().splitlines()[-1].startswith("Interrupted: "), err.decode()
+        assert _still_running(started, within=5) == []
+    finally:
+        _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
