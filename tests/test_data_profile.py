@@ -293,6 +293,22 @@ def test_a_broken_link_is_skipped_like_a_corrupt_file(tmp_path, capsys, tiny_cli
     assert fixed["revision"] != result["revision"] and fixed["images"] == 11 and fixed["skipped"] == {}
 
 
+def test_files_whose_names_are_not_utf8_are_read_and_named_by_their_bytes(tmp_path, capsys, tiny_clip, isolated_cache):
+    """Names from an old zip or a Latin-1 copy: the image is read, a corrupt one skipped and named."""
+    import os
+
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "latin1", 10, style="cool")
+    os.rename(folder / "img_0001.png", os.fsdecode(bytes(folder) + b"/caf\xe9.png"))
+    (folder / os.fsdecode(b"d\xe9j\xe0.png")).write_bytes(b"not an image")
+    result = profile(capsys, folder, tmp_path / "zoo", tiny_clip)
+    assert result["images"] == 10 and result["skipped_examples"] == ["d\\xe9j\\xe0.png: corrupt (not a readable image file)"]
+    profile(capsys, style_folder("mono"), tmp_path / "zoo", tiny_clip)
+    code, out, err = run(capsys, "dataset", "similar", folder, "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert code == 0 and "mono-32-7" in out, err
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
