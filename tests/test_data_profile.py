@@ -309,6 +309,19 @@ def test_files_whose_names_are_not_utf8_are_read_and_named_by_their_bytes(tmp_pa
     assert code == 0 and "mono-32-7" in out, err
 
 
+def test_a_folder_whose_name_is_not_utf8_is_named_by_its_bytes_in_the_zoo(tmp_path, capsys, tiny_clip, isolated_cache):
+    import os
+
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / os.fsdecode(b"caf\xe9"), 10, style="cool")
+    result = profile(capsys, folder, tmp_path / "zoo", tiny_clip)
+    assert result["dataset"] == "caf\\xe9" and set(Zoo.load(tmp_path / "zoo").datasets["dataset"]) == {"caf\\xe9"}
+    profile(capsys, style_folder("mono"), tmp_path / "zoo", tiny_clip)
+    code, out, err = run(capsys, "dataset", "similar", "caf\\xe9", "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert code == 0 and "mono-32-7" in out, err
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
