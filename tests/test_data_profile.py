@@ -322,6 +322,21 @@ def test_a_folder_whose_name_is_not_utf8_is_named_by_its_bytes_in_the_zoo(tmp_pa
     assert code == 0 and "mono-32-7" in out, err
 
 
+def test_names_and_paths_with_brackets_are_printed_as_they_are(tmp_path, capsys, tiny_clip, isolated_cache):
+    """Brackets are text, not markup: `cats[small]` and `cats[large]` stay two names, and `[/i]` is no crash after the zoo is written."""
+    zoo = tmp_path / "z[/x]"
+    for name in ("cats[small]", "cats[large]", "warm[/i]"):
+        code, out, err = run(capsys, "dataset", "profile", style_folder("cool"), "--name", name, "--zoo", zoo, "--probe", tiny_clip)
+        assert code == 0 and out.startswith(f"Profiled {name} @") and f"in {zoo}" in out, err
+    code, out, err = run(capsys, "dataset", "profile", style_folder("cool"), "--name", "warm[/i]", "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 0 and out.startswith("warm[/i] @ ") and f"already in {zoo} " in out, err
+    code, out, err = run(capsys, "dataset", "similar", "cats[small]", "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 0 and "datasets nearest to cats[small]" in out, err
+    assert [row.split("│")[2].strip() for row in out.splitlines() if row.startswith("│")] == ["cats[large]", "warm[/i]"]
+    code, out, err = run(capsys, "zoo", "show", zoo)
+    assert code == 0 and "z[/x]" in out, err
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
