@@ -180,6 +180,21 @@ def test_a_parquet_file_holding_its_images_keeps_the_revision_it_was_profiled_at
     assert result["revision"] == f"local-{content.hexdigest()[:40]}"
 
 
+def test_a_name_the_zoo_lacks_says_how_to_list_its_datasets_and_that_lists_them(profiled_zoo, capsys, tiny_clip):
+    zoo, _ = profiled_zoo
+    code, out, err = run(capsys, "dataset", "similar", "nonexistent-thing", "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    program, *advice = err.split("`")[1].split()
+    assert program == "hubselect"
+    code, out, err = run(capsys, *advice)
+    assert code == 0, err
+    rows = {row.split("│")[1].strip(): row for row in out.split("datasets of zoo")[1].splitlines() if row.startswith("│")}
+    assert set(rows) == {"warm-messy", "warm-copy", "cool-32-7", "mono-32-7"} and "local:tiny-clip" in rows["warm-messy"]
+    code, out, _ = run(capsys, *advice, "--format", "json")
+    listed = json.loads(out)["dataset_list"]
+    assert listed[0] == {"dataset": "cool-32-7", "records": 0, "profiled_with": ["local:tiny-clip"]} and len(listed) == 4
+
+
 def test_similar_to_a_zoo_dataset_says_it_is_its_stored_profile_and_refuses_a_sample_it_cannot_read(profiled_zoo, capsys, tiny_clip):
     """`dataset similar NAME` of a zoo dataset answered with its stored profile's neighbours,
     whatever --split, --n or --seed asked for, and never said so. The stored profile answers
