@@ -266,6 +266,30 @@ def test_ctrl_c_says_in_one_line_that_nothing_is_lost(tmp_path, monkeypatch, cap
     assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in (tmp_path / "zoo").rglob("*") if p.is_file()} == before
 
 
+def test_ctrl_c_between_a_replaced_profiles_files_leaves_a_rerun_work_to_finish(tmp_path, monkeypatch, capsys, tiny_clip, isolated_cache):
+    """Stopped after the first of the new profile's two files was written (its provenance), the
+    rerun called the old statistics "nothing to do" and kept them for good."""
+    import hubselect.zoo.store
+
+    zoo = tmp_path / "zoo"
+    profile(capsys, style_folder("mono"), zoo, tiny_clip, "--n", "20")
+    write = hubselect.zoo.store.atomic_write
+
+    def interrupted_after_a_profiles_first_file(target, *args):
+        write(target, *args)
+        if "artefacts/datasets/" in str(target):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(hubselect.zoo.store, "atomic_write", interrupted_after_a_profiles_first_file)
+    code, _, _ = run(capsys, "dataset", "profile", style_folder("mono"), "--zoo", zoo, "--probe", tiny_clip, "--n", "30")
+    assert code == 130
+    monkeypatch.setattr(hubselect.zoo.store, "atomic_write", write)
+    rerun = profile(capsys, style_folder("mono"), zoo, tiny_clip, "--n", "30")
+    assert rerun["status"] == "updated" and rerun["images"] == 30
+    profile(capsys, style_folder("mono"), tmp_path / "uninterrupted", tiny_clip, "--n", "30")
+    assert [p.read_bytes() for p in zoo.rglob("*.npz")] == [p.read_bytes() for p in (tmp_path / "uninterrupted").rglob("*.npz")]
+
+
 def test_min_images_holds_for_cached_and_stored_profiles(tmp_path, capsys, tiny_clip, isolated_cache):
     """The same answer whether the sample is read, cached, or already in the zoo."""
     from hubselect.testing.tiny import write_image_folder
