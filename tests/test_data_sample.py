@@ -340,3 +340,19 @@ def test_metadata_in_subfolders_names_images_beside_it(image_column, tmp_path, i
     sample = load_dataset_sample(str(tmp_path / "d"), n=10, min_images=2, image_column=image_column, progress=False)
     assert sample.image_column == "file_name" and sample.caption_column == "text"
     assert len(sample) == 10 and all(sample.captions)
+
+
+def test_metadata_files_captioning_in_two_columns_say_which_captions_are_unread(tmp_path, isolated_cache, caplog):
+    """`prompt` in the root's metadata.jsonl, `text` in a/metadata.jsonl: one column is read, and the other's captions are not lost without a word."""
+    import logging
+
+    root = write_image_folder(tmp_path / "d", 6, style="cool", captions=False)
+    nested = write_image_folder(root / "a", 4, style="warm", captions=False)
+    for folder, column in ((root, "prompt"), (nested, "text")):
+        rows = [{"file_name": p.name, column: f"{column} of {p.name}"} for p in sorted(folder.glob("img_*"))]
+        (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with caplog.at_level(logging.WARNING, logger="hubselect.data.sample"):
+        sample = load_dataset_sample(str(root), n=10, min_images=2, progress=False)
+    assert sample.caption_column == "text" and sum(bool(c) for c in sample.captions) == 4
+    assert (f"{root}: 6 images' captions are in metadata column 'prompt', not 'text' as the others': they are not read; "
+            "name the caption column alike in every metadata file") in caplog.text

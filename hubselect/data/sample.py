@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice, zip_longest
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from PIL import Image
 
@@ -462,6 +462,7 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
     caption_column = _pick_caption_column(
         {c: "string" for c in columns if c not in _FILE_COLUMNS and c != file_column}, spec.caption_column, str(root)
     )
+    _warn_unread_captions(metadata.values(), caption_column, str(root))
     order = list(files)
     random.Random(spec.seed).shuffle(order)
     candidates = (
@@ -708,6 +709,21 @@ def _pick_caption_column(strings: Mapping[str, str], wanted: str | None, where: 
     return None
 
 
+def _warn_unread_captions(records: Iterable[Mapping[str, Any]], caption_column: str | None, where: str) -> None:
+    """Say which captions the one caption column read leaves out: those of metadata rows (from
+    another metadata file, in a nested folder) that hold theirs in another usual column."""
+    if caption_column is None:  # no row holds a usual caption column
+        return
+    elsewhere = Counter(
+        next(c for c in record if c.lower() in CAPTION_COLUMNS and _caption(record[c]))
+        for record in records
+        if _caption(record.get(caption_column)) is None and any(c.lower() in CAPTION_COLUMNS and _caption(record[c]) for c in record)
+    )
+    for column, count in elsewhere.items():
+        log.warning("%s: %d image%s captions are in metadata column %r, not %r as the others': they are not read; "
+                    "name the caption column alike in every metadata file", where, count, "s'" if count > 1 else "'s", column, caption_column)
+
+
 def _caption(value: Any) -> str | None:
     if isinstance(value, (list, tuple)):
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
@@ -773,6 +789,7 @@ def _hub_imagefolder_sample(sample: DatasetSample, files, spec: SampleSpec, toke
     caption_column = _pick_caption_column(
         {c: "string" for c in columns if c not in _FILE_COLUMNS and c != spec.image_column}, spec.caption_column, sample.ref.location
     )
+    _warn_unread_captions(metadata.values(), caption_column, f"dataset {files.repo_id}")
     order = [f.path for f in files.images]
     random.Random(spec.seed).shuffle(order)
     sample.total = len(order)
