@@ -342,6 +342,24 @@ def test_metadata_in_subfolders_names_images_beside_it(image_column, tmp_path, i
     assert len(sample) == 10 and all(sample.captions)
 
 
+def test_txt_captions_beside_images_are_said_to_be_unread(tmp_path, isolated_cache, caplog):
+    """Kohya-style `img.png` + `img.txt`: captions are read from imagefolder metadata only, and the `.txt` files are not silently ignored."""
+    import logging
+
+    folder = write_image_folder(tmp_path / "kohya", 10, style="cool", captions=False)
+    for image in sorted(folder.glob("img_*")):
+        image.with_suffix(".txt").write_text(f"a cool stripe, {image.stem}")
+    with caplog.at_level(logging.WARNING, logger="hubselect.data.sample"):
+        sample = load_dataset_sample(str(folder), n=10, min_images=2, progress=False)
+    assert not any(sample.captions)
+    assert f"{folder}: 10 .txt files beside images were not read as captions; write them into a metadata.jsonl" in caplog.text
+    caplog.clear()
+    (folder / "metadata.jsonl").write_text("".join(json.dumps({"file_name": p.name, "text": "a cool stripe"}) + "\n" for p in folder.glob("img_*")))
+    with caplog.at_level(logging.WARNING, logger="hubselect.data.sample"):
+        assert all(load_dataset_sample(str(folder), n=10, min_images=2, progress=False).captions)
+    assert caplog.text == ""
+
+
 def test_metadata_files_captioning_in_two_columns_say_which_captions_are_unread(tmp_path, isolated_cache, caplog):
     """`prompt` in the root's metadata.jsonl, `text` in a/metadata.jsonl: one column is read, and the other's captions are not lost without a word."""
     import logging

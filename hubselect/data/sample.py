@@ -210,13 +210,15 @@ def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, 
 
 @dataclass(frozen=True)
 class _FolderFiles:
-    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files, and
-    files named like those that are not regular files (a FIFO, a socket, a device)."""
+    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files,
+    files named like those that are not regular files (a FIFO, a socket, a device), and ``.txt``
+    files (Kohya-style captions beside images, which are not read: only said to be unread)."""
 
     images: list[Path]
     metadata: list[Path]
     parquet: list[Path]
     irregular: list[Path]
+    texts: list[Path]
 
     def revision(self, root: Path) -> str:
         """The folder's content hash: of what a sample reads, and of what it skips unread."""
@@ -233,7 +235,7 @@ def _folder_files(root: Path) -> _FolderFiles:
     named ``x.png``) is set apart, never to be opened: a FIFO blocks ``open`` until something
     writes to it. A broken link stays where it is: reading it fails at once, and says why.
     """
-    images, metadata, parquet, irregular = [], [], [], []
+    images, metadata, parquet, irregular, texts = [], [], [], [], []
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -252,10 +254,12 @@ def _folder_files(root: Path) -> _FolderFiles:
                 found = images
             elif path.suffix.lower() == ".parquet":
                 found = parquet
+            elif path.suffix.lower() == ".txt":
+                found = texts
             else:
                 continue
             (found if _regular_or_broken(path) else irregular).append(path)
-    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet), sorted(irregular))
+    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet), sorted(irregular), sorted(texts))
 
 
 def _regular_or_broken(path: Path) -> bool:
@@ -463,6 +467,12 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
         {c: "string" for c in columns if c not in _FILE_COLUMNS and c != file_column}, spec.caption_column, str(root)
     )
     _warn_unread_captions(metadata.values(), caption_column, str(root))
+    beside = {f.with_suffix("") for f in files if not (caption_column and _caption((metadata.get(f.resolve()) or {}).get(caption_column)))}
+    unread = [t for t in found.texts if t.with_suffix("") in beside]
+    if unread:
+        log.warning("%s: %d .txt file%s beside images %s not read as captions; write them into a metadata.jsonl "
+                    "with file_name and text columns (read as datasets' imagefolder reads it)",
+                    root, len(unread), "s" if len(unread) > 1 else "", "were" if len(unread) > 1 else "was")
     order = list(files)
     random.Random(spec.seed).shuffle(order)
     candidates = (
