@@ -303,6 +303,10 @@ def _unclosed_quote(rows):
                      + '{"file_name": "img_0009.png", "text": "it\'s "broken"}\n',
                      "metadata.jsonl, line 491: not valid JSON (Expecting ',' delimiter at column 46); fix the line or remove the file",
                      id="broken json"),
+        # A tab typed into a caption: json's message ends in "at" itself.
+        pytest.param("metadata.jsonl", '{"file_name": "img_0000.jpg", "text": "a\tb"}\n',
+                     "metadata.jsonl, line 1: not valid JSON (Invalid control character at column 41); fix the line or remove the file",
+                     id="tab in a caption"),
         pytest.param("metadata.csv", "file_name,text\nimg_0000.jpg,a\n".encode("utf-16"),
                      "metadata.csv, line 1: not UTF-8 text (invalid start byte); save the file as UTF-8", id="utf-16"),
     ],

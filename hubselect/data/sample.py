@@ -343,7 +343,9 @@ def _jsonl_records(text: str, shown: str) -> list[dict[str, Any]]:
         try:
             record, end = decoder.raw_decode(text, at)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{shown}, line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); fix the line or remove the file") from None
+            # Some of json's messages end in "at" ("Invalid control character at"): said once.
+            problem = exc.msg.removesuffix(" at")
+            raise InputError(f"{shown}, line {exc.lineno}: not valid JSON ({problem} at column {exc.colno}); fix the line or remove the file") from None
         if not isinstance(record, dict):
             line = text.count("\n", 0, at) + 1
             raise InputError(f"{shown}, line {line}: not a JSON object; write one object per line, e.g. {{\"file_name\": \"a.png\", \"text\": \"...\"}}")
