@@ -125,6 +125,16 @@ def test_a_repo_without_configs_in_its_card_has_one_config_default_as_in_dataset
         assert code == 2 and err.count("\n") == 1 and "has no config 'nope'" in err, err
 
 
+@pytest.mark.filterwarnings("ignore:Warnings while validating metadata in README.md")  # the upload's, of the card this test needs
+def test_a_card_without_a_metadata_block_is_read_without_a_warning(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """A README of prose only is an ordinary card: huggingface_hub's warning about it made every one-line error two lines."""
+    _upload(parquet_dataset(), hub_repo_id, hub_token)
+    HfApi(token=hub_token).upload_file(repo_id=hub_repo_id, repo_type="dataset", path_in_repo="README.md", path_or_fileobj=b"# Pets\n\nPhotos of pets.\n")
+    code = main(["dataset", "profile", hub_repo_id, "--split", "test", "--zoo", str(tmp_path / "zoo"), "--probe", str(tiny_clip_dir())])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "choose a split with --split (found: train)" in err, err
+
+
 def test_folders_of_a_repo_without_configs_are_not_configs(hub, hub_token, hub_repo_id, tmp_path):
     """As in `datasets`: without the card's `configs:`, folders are parts of the one config."""
     from hubselect.testing.tiny import write_parquet_shards

@@ -180,6 +180,21 @@ def test_a_parquet_file_holding_its_images_keeps_the_revision_it_was_profiled_at
     assert result["revision"] == f"local-{content.hexdigest()[:40]}"
 
 
+def test_a_name_the_zoo_lacks_says_how_to_list_its_datasets_and_that_lists_them(profiled_zoo, capsys, tiny_clip):
+    zoo, _ = profiled_zoo
+    code, out, err = run(capsys, "dataset", "similar", "nonexistent-thing", "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    program, *advice = err.split("`")[1].split()
+    assert program == "hubselect"
+    code, out, err = run(capsys, *advice)
+    assert code == 0, err
+    rows = {row.split("│")[1].strip(): row for row in out.split("datasets of zoo")[1].splitlines() if row.startswith("│")}
+    assert set(rows) == {"warm-messy", "warm-copy", "cool-32-7", "mono-32-7"} and "local:tiny-clip" in rows["warm-messy"]
+    code, out, _ = run(capsys, *advice, "--format", "json")
+    listed = json.loads(out)["dataset_list"]
+    assert listed[0] == {"dataset": "cool-32-7", "records": 0, "profiled_with": ["local:tiny-clip"]} and len(listed) == 4
+
+
 def test_similar_to_a_zoo_dataset_says_it_is_its_stored_profile_and_refuses_a_sample_it_cannot_read(profiled_zoo, capsys, tiny_clip):
     """`dataset similar NAME` of a zoo dataset answered with its stored profile's neighbours,
     whatever --split, --n or --seed asked for, and never said so. The stored profile answers
@@ -251,6 +266,30 @@ def test_ctrl_c_says_in_one_line_that_nothing_is_lost(tmp_path, monkeypatch, cap
     assert {str(p.relative_to(tmp_path)): p.read_bytes() for p in (tmp_path / "zoo").rglob("*") if p.is_file()} == before
 
 
+def test_ctrl_c_between_a_replaced_profiles_files_leaves_a_rerun_work_to_finish(tmp_path, monkeypatch, capsys, tiny_clip, isolated_cache):
+    """Stopped after the first of the new profile's two files was written (its provenance), the
+    rerun called the old statistics "nothing to do" and kept them for good."""
+    import hubselect.zoo.store
+
+    zoo = tmp_path / "zoo"
+    profile(capsys, style_folder("mono"), zoo, tiny_clip, "--n", "20")
+    write = hubselect.zoo.store.atomic_write
+
+    def interrupted_after_a_profiles_first_file(target, *args):
+        write(target, *args)
+        if "artefacts/datasets/" in str(target):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(hubselect.zoo.store, "atomic_write", interrupted_after_a_profiles_first_file)
+    code, _, _ = run(capsys, "dataset", "profile", style_folder("mono"), "--zoo", zoo, "--probe", tiny_clip, "--n", "30")
+    assert code == 130
+    monkeypatch.setattr(hubselect.zoo.store, "atomic_write", write)
+    rerun = profile(capsys, style_folder("mono"), zoo, tiny_clip, "--n", "30")
+    assert rerun["status"] == "updated" and rerun["images"] == 30
+    profile(capsys, style_folder("mono"), tmp_path / "uninterrupted", tiny_clip, "--n", "30")
+    assert [p.read_bytes() for p in zoo.rglob("*.npz")] == [p.read_bytes() for p in (tmp_path / "uninterrupted").rglob("*.npz")]
+
+
 def test_min_images_holds_for_cached_and_stored_profiles(tmp_path, capsys, tiny_clip, isolated_cache):
     """The same answer whether the sample is read, cached, or already in the zoo."""
     from hubselect.testing.tiny import write_image_folder
@@ -291,6 +330,50 @@ def test_a_broken_link_is_skipped_like_a_corrupt_file(tmp_path, capsys, tiny_cli
     (tmp_path / "nonexistent.png").write_bytes((folder / "img_0001.png").read_bytes())
     fixed = profile(capsys, folder, tmp_path / "zoo", tiny_clip)
     assert fixed["revision"] != result["revision"] and fixed["images"] == 11 and fixed["skipped"] == {}
+
+
+def test_files_whose_names_are_not_utf8_are_read_and_named_by_their_bytes(tmp_path, capsys, tiny_clip, isolated_cache):
+    """Names from an old zip or a Latin-1 copy: the image is read, a corrupt one skipped and named."""
+    import os
+
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "latin1", 10, style="cool")
+    os.rename(folder / "img_0001.png", os.fsdecode(bytes(folder) + b"/caf\xe9.png"))
+    (folder / os.fsdecode(b"d\xe9j\xe0.png")).write_bytes(b"not an image")
+    result = profile(capsys, folder, tmp_path / "zoo", tiny_clip)
+    assert result["images"] == 10 and result["skipped_examples"] == ["d\\xe9j\\xe0.png: corrupt (not a readable image file)"]
+    profile(capsys, style_folder("mono"), tmp_path / "zoo", tiny_clip)
+    code, out, err = run(capsys, "dataset", "similar", folder, "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert code == 0 and "mono-32-7" in out, err
+
+
+def test_a_folder_whose_name_is_not_utf8_is_named_by_its_bytes_in_the_zoo(tmp_path, capsys, tiny_clip, isolated_cache):
+    import os
+
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / os.fsdecode(b"caf\xe9"), 10, style="cool")
+    result = profile(capsys, folder, tmp_path / "zoo", tiny_clip)
+    assert result["dataset"] == "caf\\xe9" and set(Zoo.load(tmp_path / "zoo").datasets["dataset"]) == {"caf\\xe9"}
+    profile(capsys, style_folder("mono"), tmp_path / "zoo", tiny_clip)
+    code, out, err = run(capsys, "dataset", "similar", "caf\\xe9", "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert code == 0 and "mono-32-7" in out, err
+
+
+def test_names_and_paths_with_brackets_are_printed_as_they_are(tmp_path, capsys, tiny_clip, isolated_cache):
+    """Brackets are text, not markup: `cats[small]` and `cats[large]` stay two names, and `[/i]` is no crash after the zoo is written."""
+    zoo = tmp_path / "z[/x]"
+    for name in ("cats[small]", "cats[large]", "warm[/i]"):
+        code, out, err = run(capsys, "dataset", "profile", style_folder("cool"), "--name", name, "--zoo", zoo, "--probe", tiny_clip)
+        assert code == 0 and out.startswith(f"Profiled {name} @") and f"in {zoo}" in out, err
+    code, out, err = run(capsys, "dataset", "profile", style_folder("cool"), "--name", "warm[/i]", "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 0 and out.startswith("warm[/i] @ ") and f"already in {zoo} " in out, err
+    code, out, err = run(capsys, "dataset", "similar", "cats[small]", "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 0 and "datasets nearest to cats[small]" in out, err
+    assert [row.split("│")[2].strip() for row in out.splitlines() if row.startswith("│")] == ["cats[large]", "warm[/i]"]
+    code, out, err = run(capsys, "zoo", "show", zoo)
+    assert code == 0 and "z[/x]" in out, err
 
 
 @pytest.mark.parametrize(

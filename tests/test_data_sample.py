@@ -303,6 +303,10 @@ def _unclosed_quote(rows):
                      + '{"file_name": "img_0009.png", "text": "it\'s "broken"}\n',
                      "metadata.jsonl, line 491: not valid JSON (Expecting ',' delimiter at column 46); fix the line or remove the file",
                      id="broken json"),
+        # A tab typed into a caption: json's message ends in "at" itself.
+        pytest.param("metadata.jsonl", '{"file_name": "img_0000.jpg", "text": "a\tb"}\n',
+                     "metadata.jsonl, line 1: not valid JSON (Invalid control character at column 41); fix the line or remove the file",
+                     id="tab in a caption"),
         pytest.param("metadata.csv", "file_name,text\nimg_0000.jpg,a\n".encode("utf-16"),
                      "metadata.csv, line 1: not UTF-8 text (invalid start byte); save the file as UTF-8", id="utf-16"),
     ],
@@ -340,3 +344,37 @@ def test_metadata_in_subfolders_names_images_beside_it(image_column, tmp_path, i
     sample = load_dataset_sample(str(tmp_path / "d"), n=10, min_images=2, image_column=image_column, progress=False)
     assert sample.image_column == "file_name" and sample.caption_column == "text"
     assert len(sample) == 10 and all(sample.captions)
+
+
+def test_txt_captions_beside_images_are_said_to_be_unread(tmp_path, isolated_cache, caplog):
+    """Kohya-style `img.png` + `img.txt`: captions are read from imagefolder metadata only, and the `.txt` files are not silently ignored."""
+    import logging
+
+    folder = write_image_folder(tmp_path / "kohya", 10, style="cool", captions=False)
+    for image in sorted(folder.glob("img_*")):
+        image.with_suffix(".txt").write_text(f"a cool stripe, {image.stem}")
+    with caplog.at_level(logging.WARNING, logger="hubselect.data.sample"):
+        sample = load_dataset_sample(str(folder), n=10, min_images=2, progress=False)
+    assert not any(sample.captions)
+    assert f"{folder}: 10 .txt files beside images were not read as captions; write them into a metadata.jsonl" in caplog.text
+    caplog.clear()
+    (folder / "metadata.jsonl").write_text("".join(json.dumps({"file_name": p.name, "text": "a cool stripe"}) + "\n" for p in folder.glob("img_*")))
+    with caplog.at_level(logging.WARNING, logger="hubselect.data.sample"):
+        assert all(load_dataset_sample(str(folder), n=10, min_images=2, progress=False).captions)
+    assert caplog.text == ""
+
+
+def test_metadata_files_captioning_in_two_columns_say_which_captions_are_unread(tmp_path, isolated_cache, caplog):
+    """`prompt` in the root's metadata.jsonl, `text` in a/metadata.jsonl: one column is read, and the other's captions are not lost without a word."""
+    import logging
+
+    root = write_image_folder(tmp_path / "d", 6, style="cool", captions=False)
+    nested = write_image_folder(root / "a", 4, style="warm", captions=False)
+    for folder, column in ((root, "prompt"), (nested, "text")):
+        rows = [{"file_name": p.name, column: f"{column} of {p.name}"} for p in sorted(folder.glob("img_*"))]
+        (folder / "metadata.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with caplog.at_level(logging.WARNING, logger="hubselect.data.sample"):
+        sample = load_dataset_sample(str(root), n=10, min_images=2, progress=False)
+    assert sample.caption_column == "text" and sum(bool(c) for c in sample.captions) == 4
+    assert (f"{root}: 6 images' captions are in metadata column 'prompt', not 'text' as the others': they are not read; "
+            "name the caption column alike in every metadata file") in caplog.text

@@ -145,6 +145,9 @@ def _configure() -> None:
     hub_logger = logging.getLogger("huggingface_hub")
     for handler in [h for h in hub_logger.handlers if type(h) is logging.StreamHandler]:
         hub_logger.removeHandler(handler)
+    # A card of prose only (no YAML block) is an ordinary card, read as having no metadata; its
+    # warning on every read made each one-line message two (still shown with --debug).
+    logging.getLogger("huggingface_hub.repocard").setLevel(logging.ERROR if level > logging.DEBUG else logging.NOTSET)
     if not SETTINGS.output.human:
         from huggingface_hub.utils import disable_progress_bars
 

@@ -341,7 +341,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
                 ) from None
             raise InputError(
                 f"{dataset_ref!r} is neither a dataset of zoo {zoo_ref} profiled with {probe_ref.id} nor a folder, "
-                ".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show`"
+                f".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show {zoo_ref} --datasets`"
             ) from None
         name = ref.name
         spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,

@@ -34,7 +34,9 @@ class Output:
     @property
     def console(self) -> Console:
         # A pipe or a file has no width: don't fold tables into 80 columns there.
-        return Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+        # No markup or emoji codes: the text printed holds names and paths (`cats[small]`, `zoo[/x]`,
+        # `org/pets:cat:`) that would lose their brackets or fail as a tag; styles are asked for with `Text`.
+        return Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 160, markup=False, emoji=False)
 
     def result(self, data: Any, human: Callable[[Console], None] | None = None) -> None:
         if self.format == "json":

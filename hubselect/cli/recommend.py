@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from hubselect.cli import SETTINGS, NonEmptyPath, cli, common_options, seed_option
 from hubselect.cli.output import table
@@ -90,7 +91,7 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
         info = result.dataset
         skipped = f", {info['skipped']} skipped ({', '.join(f'{c} {r}' for r, c in info['skip_reasons'].items())})" if info["skipped"] else ""
         split = f" (split {info['split']})" if info["split"] not in (None, "train") else ""
-        console.print(f"[bold]{info['dataset']}[/bold] @ {str(info['revision'])[:12]}{split}: {info['images']} images{skipped}, probe {info['probe']}")
+        console.print(Text.assemble((info["dataset"], "bold"), f" @ {str(info['revision'])[:12]}{split}: {info['images']} images{skipped}, probe {info['probe']}"))
         nearest = ", ".join(f"{n['dataset']} ({n['distance']:.3g})" for n in info["nearest"][:3])
         console.print(f"zoo {result.zoo['repo']} @ {str(result.zoo['revision'])[:12]} · ranker: {result.ranker['source']} · nearest profiled: {nearest}")
         score = result.score["name"]

@@ -68,8 +68,11 @@ def import_(bundle_dir: Path, higher_is_better: bool | None, score_name: str, me
 
 @zoo.command("show")
 @click.argument("zoo_ref", metavar="ZOO")
+@click.option("--datasets", "list_datasets", is_flag=True,
+              help="Also list the zoo's datasets (the names `dataset similar` takes): each one's records and the probes "
+                   "it is profiled with (in --format json: dataset_list).")
 @common_options
-def show(zoo_ref: str) -> None:
+def show(zoo_ref: str, list_datasets: bool) -> None:
     """Counts and coverage of a zoo (a local folder or a Hub dataset id).
 
     Coverage is over models × datasets with records: the share of those pairs that hold a
@@ -81,7 +84,10 @@ def show(zoo_ref: str) -> None:
     """
     from hubselect.zoo.resolve import open_zoo
 
-    summary = open_zoo(zoo_ref, token=SETTINGS.token).summary()
+    opened = open_zoo(zoo_ref, token=SETTINGS.token)
+    summary = opened.summary()
+    if list_datasets:
+        summary["dataset_list"] = _dataset_list(opened)
 
     def human(console):
         rows = [
@@ -106,8 +112,24 @@ def show(zoo_ref: str) -> None:
         if summary["repo"]:
             rows.append(("source", f"{summary['repo']} @ {summary['revision']}"))
         console.print(table(f"zoo {zoo_ref}", ["", "value"], rows))
+        if list_datasets:
+            console.print(table(f"datasets of zoo {zoo_ref}", ["dataset", "records", "profiled with"],
+                                [(d["dataset"], d["records"], ", ".join(d["profiled_with"]) or "–") for d in summary["dataset_list"]]))
 
     SETTINGS.output.result(summary, human)
+
+
+def _dataset_list(zoo: Zoo) -> list[dict]:
+    """Each of the zoo's datasets, with its records and the probes of its profiles (none for one
+    only imported): what `dataset similar` compares a name with."""
+    from hubselect.data.profile import zoo_profiles
+
+    records = zoo.records["dataset"].value_counts()
+    probes: dict[str, set[str]] = {}
+    for entry in zoo_profiles(zoo):
+        probes.setdefault(entry.dataset, set()).add(entry.probe)
+    return [{"dataset": name, "records": int(records.get(name, 0)), "profiled_with": sorted(probes.get(name, ()))}
+            for name in sorted({*zoo.dataset_ids, *probes})]
 
 
 @zoo.command("ranker-status")

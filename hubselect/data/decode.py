@@ -51,7 +51,17 @@ class Skip:
     detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.source}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+        return f"{printable(self.source)}: {self.reason}" + (f" ({self.detail})" if self.detail else "")
+
+
+def printable(name: str) -> str:
+    r"""``name`` with the bytes of a file name that is not UTF-8 spelled out: Python holds them as
+    surrogate escapes, which no terminal, JSON result or zoo table can carry.
+
+    >>> printable(os.fsdecode(b"caf\xe9.png"))
+    'caf\\xe9.png'
+    """
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
             if not S_ISREG(stat.st_mode):
                 irregular.add(file)
                 state = "not a regular file"
-        listing.update(f"{_name(file, root)}\0{state}\n".encode())
+        listing.update(_encoded(f"{_name(file, root)}\0{state}\n"))
     cache = constants.CACHE_DIR / "fingerprints" / f"{listing.hexdigest()}.txt"
     try:
         return cache.read_text().strip()
@@ -53,7 +53,7 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
     content = hashlib.sha256()
     complete = True
     for file in files:
-        content.update(f"{_name(file, root)}\0".encode())
+        content.update(_encoded(f"{_name(file, root)}\0"))
         if file in irregular:
             content.update(b"not a regular file")
             continue
@@ -79,6 +79,12 @@ def _name(file: Path, root: Path) -> str:
         return str(file.relative_to(root))
     except ValueError:
         return str(file)
+
+
+def _encoded(text: str) -> bytes:
+    """``text`` as the file system spells it: a name that is not UTF-8 (from an old zip, a Latin-1
+    copy) reaches Python with surrogate escapes, which give back its bytes; UTF-8 names hash as before."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def hub_files_hash(files: Iterable[tuple[str, str | None]], **facts: Any) -> str | None:

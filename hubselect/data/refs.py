@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hubselect.data.decode import DECODE_VERSION, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DEFAULT_MIN_SIDE
+from hubselect.data.decode import DECODE_VERSION, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DEFAULT_MIN_SIDE, printable
 from hubselect.errors import InputError
 
 _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+?)(?::(?P<config>[\w.-]+))?(?:@(?P<revision>[\w./-]+))?$")
@@ -69,10 +69,11 @@ class DatasetRef:
 
     @property
     def name(self) -> str:
-        """The dataset's default key in a zoo: the Hub id (with its config), or the file/folder name."""
+        """The dataset's default key in a zoo: the Hub id (with its config), or the file/folder name
+        (a name that is not UTF-8 spelled with its bytes, ``caf\\xe9``: a zoo table holds text only)."""
         if self.kind == "hub":
             return self.location + (f":{self.config}" if self.config else "")
-        return Path(self.location).stem if self.kind == "parquet" else Path(self.location).name
+        return printable(Path(self.location).stem if self.kind == "parquet" else Path(self.location).name)
 
     def zoo_name(self, name: str | None = None) -> str:
         """``name`` if given (a blank one is an :class:`InputError`), else :attr:`name`.

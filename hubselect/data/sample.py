@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice, zip_longest
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from PIL import Image
 
@@ -210,13 +210,15 @@ def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, 
 
 @dataclass(frozen=True)
 class _FolderFiles:
-    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files, and
-    files named like those that are not regular files (a FIFO, a socket, a device)."""
+    """What one walk of a dataset folder finds: images, imagefolder metadata, parquet files,
+    files named like those that are not regular files (a FIFO, a socket, a device), and ``.txt``
+    files (Kohya-style captions beside images, which are not read: only said to be unread)."""
 
     images: list[Path]
     metadata: list[Path]
     parquet: list[Path]
     irregular: list[Path]
+    texts: list[Path]
 
     def revision(self, root: Path) -> str:
         """The folder's content hash: of what a sample reads, and of what it skips unread."""
@@ -233,7 +235,7 @@ def _folder_files(root: Path) -> _FolderFiles:
     named ``x.png``) is set apart, never to be opened: a FIFO blocks ``open`` until something
     writes to it. A broken link stays where it is: reading it fails at once, and says why.
     """
-    images, metadata, parquet, irregular = [], [], [], []
+    images, metadata, parquet, irregular, texts = [], [], [], [], []
     seen: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -252,10 +254,12 @@ def _folder_files(root: Path) -> _FolderFiles:
                 found = images
             elif path.suffix.lower() == ".parquet":
                 found = parquet
+            elif path.suffix.lower() == ".txt":
+                found = texts
             else:
                 continue
             (found if _regular_or_broken(path) else irregular).append(path)
-    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet), sorted(irregular))
+    return _FolderFiles(sorted(images), sorted(metadata), sorted(parquet), sorted(irregular), sorted(texts))
 
 
 def _regular_or_broken(path: Path) -> bool:
@@ -339,7 +343,9 @@ def _jsonl_records(text: str, shown: str) -> list[dict[str, Any]]:
         try:
             record, end = decoder.raw_decode(text, at)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{shown}, line {exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}); fix the line or remove the file") from None
+            # Some of json's messages end in "at" ("Invalid control character at"): said once.
+            problem = exc.msg.removesuffix(" at")
+            raise InputError(f"{shown}, line {exc.lineno}: not valid JSON ({problem} at column {exc.colno}); fix the line or remove the file") from None
         if not isinstance(record, dict):
             line = text.count("\n", 0, at) + 1
             raise InputError(f"{shown}, line {line}: not a JSON object; write one object per line, e.g. {{\"file_name\": \"a.png\", \"text\": \"...\"}}")
@@ -462,6 +468,13 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
     caption_column = _pick_caption_column(
         {c: "string" for c in columns if c not in _FILE_COLUMNS and c != file_column}, spec.caption_column, str(root)
     )
+    _warn_unread_captions(metadata.values(), caption_column, str(root))
+    beside = {f.with_suffix("") for f in files if not (caption_column and _caption((metadata.get(f.resolve()) or {}).get(caption_column)))}
+    unread = [t for t in found.texts if t.with_suffix("") in beside]
+    if unread:
+        log.warning("%s: %d .txt file%s beside images %s not read as captions; write them into a metadata.jsonl "
+                    "with file_name and text columns (read as datasets' imagefolder reads it)",
+                    root, len(unread), "s" if len(unread) > 1 else "", "were" if len(unread) > 1 else "was")
     order = list(files)
     random.Random(spec.seed).shuffle(order)
     candidates = (
@@ -708,6 +721,21 @@ def _pick_caption_column(strings: Mapping[str, str], wanted: str | None, where: 
     return None
 
 
+def _warn_unread_captions(records: Iterable[Mapping[str, Any]], caption_column: str | None, where: str) -> None:
+    """Say which captions the one caption column read leaves out: those of metadata rows (from
+    another metadata file, in a nested folder) that hold theirs in another usual column."""
+    if caption_column is None:  # no row holds a usual caption column
+        return
+    elsewhere = Counter(
+        next(c for c in record if c.lower() in CAPTION_COLUMNS and _caption(record[c]))
+        for record in records
+        if _caption(record.get(caption_column)) is None and any(c.lower() in CAPTION_COLUMNS and _caption(record[c]) for c in record)
+    )
+    for column, count in elsewhere.items():
+        log.warning("%s: %d image%s captions are in metadata column %r, not %r as the others': they are not read; "
+                    "name the caption column alike in every metadata file", where, count, "s'" if count > 1 else "'s", column, caption_column)
+
+
 def _caption(value: Any) -> str | None:
     if isinstance(value, (list, tuple)):
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
@@ -773,6 +801,7 @@ def _hub_imagefolder_sample(sample: DatasetSample, files, spec: SampleSpec, toke
     caption_column = _pick_caption_column(
         {c: "string" for c in columns if c not in _FILE_COLUMNS and c != spec.image_column}, spec.caption_column, sample.ref.location
     )
+    _warn_unread_captions(metadata.values(), caption_column, f"dataset {files.repo_id}")
     order = [f.path for f in files.images]
     random.Random(spec.seed).shuffle(order)
     sample.total = len(order)

@@ -863,7 +863,10 @@ class Zoo:
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
             atomic_write(folder / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p))
-        for name, data in self.artefacts.items():
+        # A dataset profile counts by its provenance (.json), which names the statistics (.npz) beside
+        # it: the .json files go last, so that a save stopped between the two leaves the old
+        # provenance, which a rerun does not take for this profile, never the new one over old statistics.
+        for name, data in sorted(self.artefacts.items(), key=lambda item: item[0].endswith(".json")):
             target = folder / ARTEFACTS_DIR / name
             if isinstance(data, Path) and data.exists() and target.exists() and os.path.samefile(data, target):
                 continue  # loaded from this folder and unchanged
