@@ -228,6 +228,13 @@ def import_bundle(
     >>> zoo.summary()["records"]  # doctest: +SKIP
     1439
     """
+    if not isinstance(higher_is_better, bool):
+        # A string from a config file or an environment variable ("false") would be saved as
+        # given and read as true by every consumer of the zoo, and of its pushed copy.
+        raise InputError(
+            f"higher_is_better must be True or False, got {higher_is_better!r}; "
+            "pass True for a score like accuracy, False for one like FID"
+        )
     for option, value, example in (("--score-name", score_name, "accuracy or fid"), ("--method", method, "full or lora")):
         if not value.strip():
             raise InputError(f"{option} is blank; name it, e.g. {example}")
