@@ -80,6 +80,43 @@ def test_unknown_and_unusable_probes_are_one_line_errors(tmp_path, hub):
         resolve_probe("tester/missing-probe")
 
 
+@pytest.mark.usefixtures("isolated_cache")
+def test_an_empty_probe_is_refused_by_every_command_not_read_as_the_current_folder_or_as_not_given(hub, tmp_path, monkeypatch):
+    """``--probe ""`` (an unset shell variable) was the current folder to ``recommend`` (an error
+    naming no probe, " holds no model weights", or a model that happened to be there, loaded as
+    the probe) and "not given" to ``dataset similar`` and ``dataset profile``, which ranked with
+    the zoo's probe."""
+    import contextlib
+    import io
+
+    from hubselect.cli import main
+    from hubselect.testing.tiny import write_image_folder
+
+    monkeypatch.chdir(tiny_clip_vision(tmp_path / "tiny-clip"))  # a probe's folder: what "" was read as
+    folder = write_image_folder(tmp_path / "images", 8, style="cool")
+    commands = [
+        ["recommend", folder, "--zoo", "demo", "--probe", ""],
+        ["dataset", "similar", folder, "--zoo", "demo", "--probe", ""],
+        ["dataset", "profile", folder, "--zoo", tmp_path / "z", "--probe", " "],
+        ["evaluate", "demo", "--probe", ""],
+        ["build", "demo", "--out", tmp_path / "r", "--probe", ""],
+        ["profile", "--models", "a/b", "--datasets", folder, "--zoo", tmp_path / "z", "--probe", ""],
+        ["profile", "--models", "a/b", "--datasets", folder, "--zoo", tmp_path / "z", "--dino-probe", ""],
+    ]
+    for args in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+        expected = (
+            "Error: --dino-probe is empty; pass a Hub model id or a local model folder, or leave it out for none\n" if "--dino-probe" in args
+            else "Error: --probe is empty; pass a Hub model id, a local model folder or inception, or leave it out for the zoo's probe\n"
+        )
+        assert (code, out.getvalue(), err.getvalue()) == (2, "", expected), args
+    assert not (tmp_path / "z").exists() and not (tmp_path / "r").exists() and not hub.request_log
+    with pytest.raises(InputError, match=r"^probe is empty; pass a Hub model id \(e.g. openai/clip-vit-base-patch32\), a local model folder, or 'inception'$"):
+        resolve_probe("")
+
+
 def test_inception_without_its_weights_offline_says_where_to_put_them(isolated_cache, monkeypatch, tmp_path):
     if Path("/tmp/inception-2015-12-05.pt").exists():
         pytest.skip("clean-fid's Inception weights are present on this machine")

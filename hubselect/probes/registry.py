@@ -35,6 +35,8 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
     # Imported here: hubselect.data imports this package.
     from hubselect.data.fingerprint import content_hash
 
+    if not spec:  # as a path, the current folder: an unset variable, not a probe
+        raise InputError(f"probe is empty; pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
     if spec.lower() in INCEPTION_NAMES:
         from hubselect.hub.probes import INCEPTION_FILE, inception_weights
 
