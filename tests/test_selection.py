@@ -874,6 +874,35 @@ def test_ranker_card_says_what_a_prior_only_ranker_ranks_by_and_counts_the_model
     assert "weighted by their similarity to the new dataset (`0*minmax(flat) + 1*rank(nearest-scaled^1)`)" in cards["similar"]
 
 
+def test_the_card_of_a_ranker_without_a_learner_claims_no_lightgbm_and_says_why_once(planted_zoo, tmp_path):
+    """A ranker whose inner cross-validation kept the prior alone (the demo zoo's, a small zoo's)
+    was tagged ``lightgbm`` and introduced as "→ LightGBM lambdarank" above "It holds no LightGBM
+    model"; with an ``average_best`` prior, its last sentence said "as no ... improved on it in
+    inner cross-validation" twice over."""
+    import yaml
+
+    from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    arrays = ZooArrays.from_zoo(planted_zoo)
+    prior_alone, with_learner = Ensemble((Choice("interaction", "strong", 0),)), Ensemble((Choice("interaction", "strong", 8),))
+    similar = KernelPrior(0.0, 1.0, (1.0, math.inf), (1.0, NEAREST))
+    cards = {}
+    for name, prior, ensemble in (("mean", KernelPrior(), prior_alone), ("similar", similar, prior_alone), ("learner", similar, with_learner)):
+        folder = Ranker.fit_arrays(arrays, SMALL, ensemble=ensemble, kernel_prior=prior).save(tmp_path / name)
+        cards[name] = card = ranker_card(json.loads((folder / "ranker.json").read_text()), "org/ranker", None)
+        has_learner = any(folder.glob("learner-*.txt"))
+        assert has_learner == (name == "learner")
+        assert ("lightgbm" in yaml.safe_load(card.split("---")[1])["tags"]) == has_learner, card
+        assert ("LightGBM lambdarank" in card) == has_learner, card
+        assert card.count("improved on it in inner cross-validation") == (0 if has_learner else 1), card
+    assert (
+        "the prior alone, each model's mean normalised result over the zoo's datasets (`average_best`), as neither "
+        "similarity weighting nor a learner's correction improved on it in inner cross-validation"
+    ) in " ".join(cards["mean"].split())
+    assert "as no learner's correction improved on it in inner cross-validation" in " ".join(cards["similar"].split())
+
+
 # -- command line ---------------------------------------------------------------------------------
 
 
