@@ -117,6 +117,19 @@ def test_an_empty_probe_is_refused_by_every_command_not_read_as_the_current_fold
         resolve_probe("")
 
 
+def test_the_probe_registry_examples_pass_offline(monkeypatch):
+    """``HF_HUB_OFFLINE=1`` is the offline mode the README recommends: ``probe_identity``'s example
+    of a Hub probe pinned at a commit failed there (the probe is not in the HF cache)."""
+    import doctest
+
+    from huggingface_hub import constants
+
+    from hubselect.probes import registry
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert doctest.testmod(registry).failed == 0
+
+
 def test_inception_without_its_weights_offline_says_where_to_put_them(isolated_cache, monkeypatch, tmp_path):
     if Path("/tmp/inception-2015-12-05.pt").exists():
         pytest.skip("clean-fid's Inception weights are present on this machine")
