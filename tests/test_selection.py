@@ -399,6 +399,17 @@ def test_report_has_the_design_shape(planted_report, planted_ranker):
     assert planted_report["method"]["spearman"] == pytest.approx(means)
 
 
+def test_the_rank_module_example_shows_the_keys_an_evaluation_report_has(planted_report):
+    """hubselect.rank's example (skipped where doctests run: an evaluation takes a while) showed
+    three of the report's six keys."""
+    import ast
+
+    import hubselect.rank
+
+    shown = hubselect.rank.__doc__.split(">>> sorted(report)")[1].splitlines()[1]
+    assert ast.literal_eval(shown.strip()) == sorted(planted_report)
+
+
 def test_margins_are_the_method_minus_each_baseline_with_an_interval_around_them(planted_report):
     assert set(planted_report["margins"]) == set(planted_report["baselines"])
     for name, margins in planted_report["margins"].items():
