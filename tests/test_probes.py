@@ -117,6 +117,24 @@ def test_an_empty_probe_is_refused_by_every_command_not_read_as_the_current_fold
         resolve_probe("")
 
 
+def test_a_probe_that_is_not_a_str_is_an_input_error_naming_it(tmp_path):
+    """``probe=5`` raised "AttributeError: 'int' object has no attribute 'lower'" from inside."""
+    import hubselect
+    from hubselect.data.profile import profile_dataset
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "images", 8, style="cool")
+    calls = [
+        lambda: resolve_probe(5),
+        lambda: profile_dataset(str(folder), probe=5),
+        lambda: hubselect.recommend(str(folder), zoo="demo", probe=5),
+    ]
+    for call in calls:
+        with pytest.raises(InputError) as raised:
+            call()
+        assert str(raised.value) == "probe must be a Hub model id, a local model folder or 'inception' (a str), got 5"
+
+
 def test_the_probe_registry_examples_pass_offline(monkeypatch):
     """``HF_HUB_OFFLINE=1`` is the offline mode the README recommends: ``probe_identity``'s example
     of a Hub probe pinned at a commit failed there (the probe is not in the HF cache)."""

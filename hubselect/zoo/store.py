@@ -885,6 +885,8 @@ class Zoo:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Zoo":
         """Read a zoo folder written by :meth:`save` (or pulled from the Hub)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"path must be a zoo folder (a str or a path), got {path!r}")
         folder = Path(path)
         meta_path = folder / META_FILE
         if not meta_path.is_file():
