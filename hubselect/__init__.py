@@ -1,14 +1,24 @@
-"""hubselect: which pre-trained text-to-image model should you fine-tune on your dataset?"""
+"""hubselect: which pre-trained text-to-image model should you fine-tune on your dataset?
+
+>>> import hubselect
+>>> result = hubselect.recommend("org/my-dataset", zoo="org/zoo", top_k=5)  # doctest: +SKIP
+"""
+
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+__all__ = ["__version__", "recommend"]
+
+if TYPE_CHECKING:  # what IDEs and type checkers read: the function itself
+    from hubselect.recommendation import recommend
 
 
-def recommend(dataset: str, **options):
-    """Rank a zoo's models for a dataset; see :func:`hubselect.recommendation.recommend`.
+def __getattr__(name: str):
+    """``hubselect.recommend`` is :func:`hubselect.recommendation.recommend` itself (its signature
+    and help), imported when first used: ``import hubselect``, which every CLI command does,
+    would otherwise read pandas and the Hub client before parsing its options."""
+    if name == "recommend":
+        from hubselect.recommendation import recommend
 
-    >>> import hubselect
-    >>> result = hubselect.recommend("org/my-dataset", zoo="org/zoo", top_k=5)  # doctest: +SKIP
-    """
-    from hubselect.recommendation import recommend as _recommend
-
-    return _recommend(dataset, **options)
+        return recommend
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from hubselect.data.decode import CORRUPT, TOO_LARGE, TOO_SMALL, TRUNCATED, DecodedImage, Skip, decode_image
+from hubselect.errors import InputError
 from hubselect.testing.tiny import encode, png16_bytes
 
 
@@ -84,6 +85,13 @@ def test_broken_files_are_skipped_with_a_reason(data, reason):
     result = decode_image(data, source="bad.png")
     assert isinstance(result, Skip) and result.reason == reason
     assert str(result).startswith("bad.png: ")
+
+
+def test_something_that_is_no_image_data_or_path_is_an_input_error():
+    """``decode_image(None)`` raised a TypeError from inside ``open``."""
+    with pytest.raises(InputError) as raised:
+        decode_image(None)
+    assert str(raised.value) == "data must be an image file's bytes or its path, got None"
 
 
 def test_decompression_bombs_are_refused_before_decoding():

@@ -7,6 +7,7 @@ import pytest
 
 import hubselect.data.similarity as similarity
 from hubselect.data.similarity import nearest, pairwise_distances
+from hubselect.errors import InputError
 from hubselect.metrics import FrechetStats, frechet_distance, frechet_stats
 
 
@@ -52,12 +53,15 @@ def test_the_distance_equals_clean_fids(dim):
 
 
 def test_statistics_of_different_probes_are_not_compared():
+    """With a one-line InputError, as every error a user can act on: it was a ValueError."""
     rng = np.random.default_rng(2)
-    with pytest.raises(ValueError, match="different dimensions"):
+    with pytest.raises(InputError, match="different dimensions"):
         frechet_distance(_stats(rng, dim=4), _stats(rng, dim=8))
     other = frechet_stats(rng.normal(size=(50, 8)), extractor="other@2")
-    with pytest.raises(ValueError, match="different extractors"):
+    with pytest.raises(InputError, match="different extractors"):
         frechet_distance(_stats(rng), other)
+    with pytest.raises(InputError, match="at least 2 feature vectors"):
+        frechet_stats(rng.normal(size=(1, 8)))
 
 
 def test_faiss_preselection_finds_the_exact_nearest_with_few_exact_distances(monkeypatch):

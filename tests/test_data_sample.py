@@ -156,6 +156,27 @@ def test_an_unknown_dataset_reference_says_what_is_accepted(tmp_path):
         DatasetRef.parse(str(tmp_path / "notes.txt"))
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("n", "5", "n must be a whole number of at least 1, got '5'"),
+        ("seed", -1, "seed must be a whole number from 0 to 4294967295, got -1"),
+        ("seed", 1.5, "seed must be a whole number from 0 to 4294967295, got 1.5"),
+        ("seed", True, "seed must be a whole number from 0 to 4294967295, got True"),
+        ("seed", 2**33, "seed must be a whole number from 0 to 4294967295, got 8589934592"),
+    ],
+)
+@pytest.mark.usefixtures("isolated_cache")
+def test_a_sample_size_or_seed_that_is_not_a_whole_number_in_range_is_an_input_error(option, value, expected, tmp_path):
+    """``n="5"`` failed as a TypeError from a comparison; a seed of -1 drew seed 1's images but was
+    recorded as another sample, and 1.5, True or 2**33 were recorded as given, as ``recommend``
+    and every ``--seed`` refuse them."""
+    folder = write_image_folder(tmp_path / "images", 8, style="cool")
+    with pytest.raises(InputError) as raised:
+        load_dataset_sample(str(folder), **{option: value}, progress=False)
+    assert str(raised.value) == expected
+
+
 def test_an_image_column_spelled_in_capitals_is_found(tmp_path, isolated_cache):
     """A plain binary column "Image" (no datasets features) is detected and read by that name."""
     import pyarrow as pa

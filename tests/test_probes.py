@@ -80,6 +80,74 @@ def test_unknown_and_unusable_probes_are_one_line_errors(tmp_path, hub):
         resolve_probe("tester/missing-probe")
 
 
+@pytest.mark.usefixtures("isolated_cache")
+def test_an_empty_probe_is_refused_by_every_command_not_read_as_the_current_folder_or_as_not_given(hub, tmp_path, monkeypatch):
+    """``--probe ""`` (an unset shell variable) was the current folder to ``recommend`` (an error
+    naming no probe, " holds no model weights", or a model that happened to be there, loaded as
+    the probe) and "not given" to ``dataset similar`` and ``dataset profile``, which ranked with
+    the zoo's probe."""
+    import contextlib
+    import io
+
+    from hubselect.cli import main
+    from hubselect.testing.tiny import write_image_folder
+
+    monkeypatch.chdir(tiny_clip_vision(tmp_path / "tiny-clip"))  # a probe's folder: what "" was read as
+    folder = write_image_folder(tmp_path / "images", 8, style="cool")
+    commands = [
+        ["recommend", folder, "--zoo", "demo", "--probe", ""],
+        ["dataset", "similar", folder, "--zoo", "demo", "--probe", ""],
+        ["dataset", "profile", folder, "--zoo", tmp_path / "z", "--probe", " "],
+        ["evaluate", "demo", "--probe", ""],
+        ["build", "demo", "--out", tmp_path / "r", "--probe", ""],
+        ["profile", "--models", "a/b", "--datasets", folder, "--zoo", tmp_path / "z", "--probe", ""],
+        ["profile", "--models", "a/b", "--datasets", folder, "--zoo", tmp_path / "z", "--dino-probe", ""],
+    ]
+    for args in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+        expected = (
+            "Error: --dino-probe is empty; pass a Hub model id or a local model folder, or leave it out for none\n" if "--dino-probe" in args
+            else "Error: --probe is empty; pass a Hub model id, a local model folder or inception, or leave it out for the zoo's probe\n"
+        )
+        assert (code, out.getvalue(), err.getvalue()) == (2, "", expected), args
+    assert not (tmp_path / "z").exists() and not (tmp_path / "r").exists() and not hub.request_log
+    with pytest.raises(InputError, match=r"^probe is empty; pass a Hub model id \(e.g. openai/clip-vit-base-patch32\), a local model folder, or 'inception'$"):
+        resolve_probe("")
+
+
+def test_a_probe_that_is_not_a_str_is_an_input_error_naming_it(tmp_path):
+    """``probe=5`` raised "AttributeError: 'int' object has no attribute 'lower'" from inside."""
+    import hubselect
+    from hubselect.data.profile import profile_dataset
+    from hubselect.testing.tiny import write_image_folder
+
+    folder = write_image_folder(tmp_path / "images", 8, style="cool")
+    calls = [
+        lambda: resolve_probe(5),
+        lambda: profile_dataset(str(folder), probe=5),
+        lambda: hubselect.recommend(str(folder), zoo="demo", probe=5),
+    ]
+    for call in calls:
+        with pytest.raises(InputError) as raised:
+            call()
+        assert str(raised.value) == "probe must be a Hub model id, a local model folder or 'inception' (a str), got 5"
+
+
+def test_the_probe_registry_examples_pass_offline(monkeypatch):
+    """``HF_HUB_OFFLINE=1`` is the offline mode the README recommends: ``probe_identity``'s example
+    of a Hub probe pinned at a commit failed there (the probe is not in the HF cache)."""
+    import doctest
+
+    from huggingface_hub import constants
+
+    from hubselect.probes import registry
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert doctest.testmod(registry).failed == 0
+
+
 def test_inception_without_its_weights_offline_says_where_to_put_them(isolated_cache, monkeypatch, tmp_path):
     if Path("/tmp/inception-2015-12-05.pt").exists():
         pytest.skip("clean-fid's Inception weights are present on this machine")

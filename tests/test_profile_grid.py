@@ -31,6 +31,18 @@ from hubselect.testing.tiny import tiny_dinov2
 from hubselect.zoo import ProfileRecord, Zoo, ZooMeta
 
 
+def test_a_seed_out_of_range_is_refused_when_the_jobs_are_planned_as_by_their_samples(tmp_path):
+    """A sample refuses a seed outside 0 … 2**32 - 1, as ``--seed`` does: from Python, the grid
+    refuses it while planning, not in each job it planned."""
+    from hubselect.profile.grid import plan_jobs
+    from hubselect.testing.tiny import tiny_clip_vision, write_image_folder
+
+    pets = write_image_folder(tmp_path / "pets", 8, style="cool")
+    with pytest.raises(InputError) as raised:
+        plan_jobs("org/a", str(pets), methods="lora", probe=str(tiny_clip_vision(tmp_path / "clip")), seed=2**33)
+    assert str(raised.value) == "seed must be a whole number from 0 to 4294967295, got 8589934592"
+
+
 def logged(hub) -> list[str]:
     """The loopback Hub's requests, sorted, each with the commit sha it names masked: a run lists
     the files of the commit each Hub dataset is at (can a sample be read?), whichever that is."""

@@ -394,6 +394,25 @@ def test_the_python_api_refuses_wrong_arguments_by_name(argument, expected, zoo_
     assert str(refused.value) == expected
 
 
+def test_hubselect_recommend_shows_its_parameters_and_import_hubselect_stays_light():
+    """``hubselect.recommend`` was a wrapper taking ``**options``: ``help()`` and IDEs showed none
+    of its parameters. It is the function itself, imported when first used, so that ``import
+    hubselect`` (and every CLI command's start) still reads none of the library."""
+    import inspect
+
+    import hubselect
+    from hubselect.recommendation import recommend
+
+    assert hubselect.recommend is recommend
+    assert {"zoo", "ranker", "top_k", "max_params", "license", "probe", "n", "seed"} <= set(inspect.signature(hubselect.recommend).parameters)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'topk'"):
+        hubselect.recommend("org/pets", topk=3)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, hubselect; print('hubselect.recommendation' in sys.modules)"], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout == "False\n"
+
+
 def test_the_python_api_takes_paths(zoo_dir, ranker_dir, cool_folder):
     import hubselect
 

@@ -399,6 +399,17 @@ def test_report_has_the_design_shape(planted_report, planted_ranker):
     assert planted_report["method"]["spearman"] == pytest.approx(means)
 
 
+def test_the_rank_module_example_shows_the_keys_an_evaluation_report_has(planted_report):
+    """hubselect.rank's example (skipped where doctests run: an evaluation takes a while) showed
+    three of the report's six keys."""
+    import ast
+
+    import hubselect.rank
+
+    shown = hubselect.rank.__doc__.split(">>> sorted(report)")[1].splitlines()[1]
+    assert ast.literal_eval(shown.strip()) == sorted(planted_report)
+
+
 def test_margins_are_the_method_minus_each_baseline_with_an_interval_around_them(planted_report):
     assert set(planted_report["margins"]) == set(planted_report["baselines"])
     for name, margins in planted_report["margins"].items():
@@ -872,6 +883,35 @@ def test_ranker_card_says_what_a_prior_only_ranker_ranks_by_and_counts_the_model
         assert f"ranks the {profiled} models with fine-tuning results" in cards[name]
     assert "mean normalised result over the zoo's datasets (`average_best`)" in cards["mean"]
     assert "weighted by their similarity to the new dataset (`0*minmax(flat) + 1*rank(nearest-scaled^1)`)" in cards["similar"]
+
+
+def test_the_card_of_a_ranker_without_a_learner_claims_no_lightgbm_and_says_why_once(planted_zoo, tmp_path):
+    """A ranker whose inner cross-validation kept the prior alone (the demo zoo's, a small zoo's)
+    was tagged ``lightgbm`` and introduced as "→ LightGBM lambdarank" above "It holds no LightGBM
+    model"; with an ``average_best`` prior, its last sentence said "as no ... improved on it in
+    inner cross-validation" twice over."""
+    import yaml
+
+    from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.rank.ranker import Choice, Ensemble
+
+    arrays = ZooArrays.from_zoo(planted_zoo)
+    prior_alone, with_learner = Ensemble((Choice("interaction", "strong", 0),)), Ensemble((Choice("interaction", "strong", 8),))
+    similar = KernelPrior(0.0, 1.0, (1.0, math.inf), (1.0, NEAREST))
+    cards = {}
+    for name, prior, ensemble in (("mean", KernelPrior(), prior_alone), ("similar", similar, prior_alone), ("learner", similar, with_learner)):
+        folder = Ranker.fit_arrays(arrays, SMALL, ensemble=ensemble, kernel_prior=prior).save(tmp_path / name)
+        cards[name] = card = ranker_card(json.loads((folder / "ranker.json").read_text()), "org/ranker", None)
+        has_learner = any(folder.glob("learner-*.txt"))
+        assert has_learner == (name == "learner")
+        assert ("lightgbm" in yaml.safe_load(card.split("---")[1])["tags"]) == has_learner, card
+        assert ("LightGBM lambdarank" in card) == has_learner, card
+        assert card.count("improved on it in inner cross-validation") == (0 if has_learner else 1), card
+    assert (
+        "the prior alone, each model's mean normalised result over the zoo's datasets (`average_best`), as neither "
+        "similarity weighting nor a learner's correction improved on it in inner cross-validation"
+    ) in " ".join(cards["mean"].split())
+    assert "as no learner's correction improved on it in inner cross-validation" in " ".join(cards["similar"].split())
 
 
 # -- command line ---------------------------------------------------------------------------------

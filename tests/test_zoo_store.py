@@ -492,6 +492,45 @@ def test_a_blank_score_name_or_method_is_refused(tmp_path, capsys, option, value
     assert not (tmp_path / "Z").exists()
 
 
+@pytest.mark.parametrize("direction", ["false", "no", 0, None])
+def test_a_direction_that_is_not_a_bool_is_refused_not_read_as_higher_is_better(tmp_path, capsys, direction):
+    """From a config file or an environment variable the direction is a string: "false" was saved
+    to zoo.json as given and read as true (and 0 or None as false), so every consumer of the zoo,
+    and of its pushed copy, ranked the wrong way round without an error."""
+    bundle = write_bundle(tmp_path / "bundle", records="model,dataset,score\nm1,d1,0.5\n")
+    with pytest.raises(InputError, match=rf"^higher_is_better must be True or False, got {direction!r}; "):
+        import_bundle(bundle, higher_is_better=direction)
+    folder = import_bundle(bundle, higher_is_better=False).save(tmp_path / "Z")
+    meta = json.loads((folder / "zoo.json").read_text())
+    meta["higher_is_better"] = direction  # a hand edit
+    (folder / "zoo.json").write_text(json.dumps(meta))
+    with pytest.raises(HubselectError, match="higher_is_better"):
+        Zoo.load(folder)
+    code, out, err = run_cli(capsys, "zoo", "show", folder, "--format", "json")
+    assert code != 0 and out == "" and err.count("\n") == 1, err
+    assert f"zoo.json's higher_is_better is {json.dumps(direction)}, not true or false" in err
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: import_bundle(123, higher_is_better=True), "folder must be a bundle folder (a str or a path), got 123"),
+        (lambda: import_bundle(BUNDLE, higher_is_better=True, score_name=5), "score_name must be a str (e.g. 'accuracy' or 'fid'), got 5"),
+        (lambda: import_bundle(BUNDLE, higher_is_better=True, method=None), "method must be a str (e.g. 'full' or 'lora'), got None"),
+        (lambda: Zoo.load(123), "path must be a zoo folder (a str or a path), got 123"),
+        (lambda: Zoo().push(5), "dataset repo 5: not a Hub repo id; pass ORG/NAME as a str (e.g. alice/zoo)"),
+        (lambda: Zoo.pull(None), "zoo None: not a Hub repo id; pass ORG/NAME as a str (e.g. alice/zoo)"),
+    ],
+    ids=["bundle-folder", "score-name", "method", "zoo-folder", "push-repo", "pull-repo"],
+)
+def test_a_zoo_function_given_an_argument_of_the_wrong_type_raises_an_input_error_naming_it(call, expected):
+    """From Python these raised a TypeError from pathlib or an AttributeError ('int' object has
+    no attribute 'strip'), not the one-line error hubselect.recommend and Ranker.fit give."""
+    with pytest.raises(InputError) as raised:
+        call()
+    assert str(raised.value) == expected
+
+
 def test_a_new_zoo_folder_spelled_like_a_hub_id_is_named_as_a_local_folder_once(tmp_path, capsys, monkeypatch):
     # `--out my-org/my-zoo` writes ./my-org/my-zoo; a user who meant the Hub zoo learns so, and how to reach it.
     monkeypatch.chdir(tmp_path)

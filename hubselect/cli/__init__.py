@@ -86,6 +86,18 @@ def check_revision(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def check_probe(ctx, param, value: str | None) -> str | None:
+    """Click callback of every ``--probe`` and ``--dino-probe``: an empty or blank one (an unset
+    shell variable) is refused while parsing. ``recommend`` read ``""`` as a path, the current
+    folder (an error naming no probe, or whatever model was there, loaded as the probe), and
+    ``dataset similar`` and ``dataset profile`` as "not given"."""
+    if value is not None and not value.strip():
+        if param.opts[0] == "--probe":
+            raise InputError("--probe is empty; pass a Hub model id, a local model folder or inception, or leave it out for the zoo's probe")
+        raise InputError(f"{param.opts[0]} is empty; pass a Hub model id or a local model folder, or leave it out for none")
+    return value
+
+
 class NonEmptyPath(click.Path):
     """``click.Path`` for every path a command takes: an empty or blank one (an unset shell
     variable) is refused while parsing, naming the option.

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from hubselect.cli import SETTINGS, NonEmptyPath, check_device, cli, common_options, note_new_zoo_folder, seed_option
+from hubselect.cli import SETTINGS, NonEmptyPath, check_device, check_probe, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DEFAULT_SAMPLE_SIZE
 from hubselect.errors import InputError
@@ -22,7 +22,7 @@ _sample_options = [
     click.option("--split", default="train", show_default=True, help="Split of a Hub dataset."),
     click.option("--image-column", default=None, help="Column holding the images (default: detected)."),
     click.option("--caption-column", default=None, help="Column holding the captions (default: detected)."),
-    click.option("--probe", default=None,
+    click.option("--probe", default=None, callback=check_probe,
                  help="Image encoder: a Hub id (ORG/NAME[@REVISION]) or local folder of a transformers CLIP model or vision "
                       "backbone, or 'inception' (default: the probe the zoo's datasets were profiled with, at the revision "
                       "they were profiled at, else openai/clip-vit-base-patch32). The zoo's Hub probe given without @REVISION "

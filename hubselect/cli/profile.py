@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, NonEmptyPath, check_device, cli, common_options, note_new_zoo_folder, seed_option
+from hubselect.cli import SETTINGS, NonEmptyPath, check_device, check_probe, cli, common_options, note_new_zoo_folder, seed_option
 from hubselect.cli.output import table
 from hubselect.profile.recipes import METHODS
 
@@ -62,8 +62,8 @@ from hubselect.profile.recipes import METHODS
 @click.option("--inference-steps", type=click.IntRange(min=1), default=None, help="Denoising steps per generated image (default 25).")
 @click.option("--curve-points", type=click.IntRange(min=0), default=None, help="Checkpoints scored for the fidelity/editability curve (default 4).")
 @click.option("--early-stop", is_flag=True, default=None, help="Stop training when editability falls well below its best.")
-@click.option("--probe", default=None, help="Feature extractor for FID and CLIP-I/CLIP-T: a CLIP model (Hub id or folder) or 'inception' (default: the probe the zoo's results of the method were scored with, at that revision, and another one is refused: FIDs from two probes are not comparable; for a zoo with no results yet, the probe its datasets were profiled with, at that revision; else openai/clip-vit-base-patch32).")
-@click.option("--dino-probe", default=None, help="A DINO/DINOv2 backbone (Hub id or folder) for the DINO score (default: none).")
+@click.option("--probe", default=None, callback=check_probe, help="Feature extractor for FID and CLIP-I/CLIP-T: a CLIP model (Hub id or folder) or 'inception' (default: the probe the zoo's results of the method were scored with, at that revision, and another one is refused: FIDs from two probes are not comparable; for a zoo with no results yet, the probe its datasets were profiled with, at that revision; else openai/clip-vit-base-patch32).")
+@click.option("--dino-probe", default=None, callback=check_probe, help="A DINO/DINOv2 backbone (Hub id or folder) for the DINO score (default: none).")
 # data and execution
 @seed_option("Seed of the sample, the split, training and generation.")
 @click.option("--split", default="train", show_default=True,

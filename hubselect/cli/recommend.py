@@ -7,7 +7,14 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from hubselect.cli import SETTINGS, NonEmptyPath, cli, common_options, seed_option
+from hubselect.cli import (
+    SETTINGS,
+    NonEmptyPath,
+    check_probe,
+    cli,
+    common_options,
+    seed_option,
+)
 from hubselect.cli.output import table
 from hubselect.data.refs import DEFAULT_MIN_IMAGES
 from hubselect.errors import InputError
@@ -45,7 +52,7 @@ def _check_licenses(ctx, param, value: str | None) -> str | None:
 @click.option("--max-params", type=float, default=None, help="Only models with at most this many parameters (e.g. 1e9); models whose count is unknown are left out, with a note.")
 @click.option("--license", "licenses", default=None, callback=_check_licenses,
               help="Only models under these licenses (comma-separated, e.g. mit,apache-2.0).")
-@click.option("--probe", default=None,
+@click.option("--probe", default=None, callback=check_probe,
               help="Image probe; must be the one the zoo was profiled with (default: that one, at the revision the zoo's "
                    "datasets were profiled at, as is its Hub id given without @REVISION).")
 @click.option("--n", "n", default=500, show_default=True, type=click.IntRange(min=1), help="Images sampled from the dataset.")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from hubselect.cli import SETTINGS, cli, common_options, seed_option
+from hubselect.cli import SETTINGS, check_probe, cli, common_options, seed_option
 from hubselect.cli.output import margins_table, table
 from hubselect.jsonable import finite, json_default
 from hubselect.errors import HubselectError, InputError
@@ -120,7 +120,7 @@ def _distance_probe(zoo, zoo_ref: str, spec: str) -> str:
 
 _selection_options = [
     click.option("--method", default=None, help="Fine-tuning method whose results to use (needed when the zoo holds several)."),
-    click.option("--probe", default=None,
+    click.option("--probe", default=None, callback=check_probe,
                  help="Probe whose dataset distances the graph reads (its id, or its folder), as `recommend --probe` compares "
                       "a dataset through: distances from two probes are on two scales (default: the zoo's only one, or "
                       "openai/clip-vit-base-patch32 among several; a zoo whose distances name several others needs it)."),

@@ -18,6 +18,8 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from hubselect.errors import InputError
+
 #: Bump when decoding changes which images are kept or how they look (it keys the embedding cache).
 DECODE_VERSION = 1
 
@@ -94,6 +96,8 @@ def decode_image(
     >>> decoded.image.mode, decoded.width  # doctest: +SKIP
     ('RGB', 640)
     """
+    if not isinstance(data, (bytes, str, os.PathLike)):
+        raise InputError(f"data must be an image file's bytes or its path, got {data!r}")
     name = source or (str(data) if not isinstance(data, bytes) else "<bytes>")
     if isinstance(data, bytes) and not data:
         return Skip(name, CORRUPT, "empty file")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hubselect.data.decode import DECODE_VERSION, DEFAULT_MAX_PIXELS, DEFAULT_MAX_SIDE, DEFAULT_MIN_SIDE, printable
-from hubselect.errors import InputError
+from hubselect.errors import InputError, check_whole
 
 _HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+?)(?::(?P<config>[\w.-]+))?(?:@(?P<revision>[\w./-]+))?$")
 
@@ -113,8 +113,9 @@ class SampleSpec:
     decode_version: int = DECODE_VERSION
 
     def __post_init__(self) -> None:
-        if self.n < 1:
-            raise InputError(f"the sample size must be at least 1, got {self.n}")
+        check_whole("n", self.n, 1)
+        # As --seed: random.Random takes -1 for 1 (the same images, recorded as another sample).
+        check_whole("seed", self.seed, 0, 2**32 - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

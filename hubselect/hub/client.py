@@ -110,6 +110,8 @@ def check_repo_id(repo_id: str, what: str, *, owner: bool = False) -> str:
     ...
     hubselect.errors.InputError: dataset repo myzoo: say whose repo it is, as ORG/NAME (e.g. your-user-name/myzoo)
     """
+    if not isinstance(repo_id, str):  # from Python: the CLI's arguments are str
+        raise InputError(f"{what} {repo_id!r}: not a Hub repo id; pass ORG/NAME as a str (e.g. alice/zoo)")
     problem = repo_id_problem(repo_id)
     if problem:
         raise InputError(f"{what} {repo_id!r}: {problem}")

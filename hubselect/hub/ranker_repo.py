@@ -249,13 +249,16 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
     from hubselect.rank.metrics import margin_cells
 
     zoo = info.get("zoo", {})
+    # What the folder holds: a ranker whose inner cross-validation kept the prior alone has no learner files.
+    learners = len(info.get("files", {}).get("learners", {}))
+    prior, tried = _prior_words(info.get("prior"))
     rows = labels = None
     if evaluation:
         labels = baseline_labels(evaluation)  # a row over fewer targets than the card's "means over N" says so
         rows = [("**hubselect**", evaluation["method"])] + [(labels[name], metrics) for name, metrics in evaluation.get("baselines", {}).items()]
     metadata = {
         "library_name": "hubselect",
-        "tags": ["hubselect", "model-selection", "text-to-image", "lightgbm"],
+        "tags": ["hubselect", "model-selection", "text-to-image", *(["lightgbm"] if learners else [])],
         "pipeline_tag": "tabular-classification",
     }
     if zoo.get("repo"):
@@ -279,9 +282,9 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         learner=info.get("config", {}).get("learner", "lambdarank"),
         selected=info.get("selected", ""),
         feature_groups=_feature_groups(info),
-        # What the folder holds: a ranker whose inner cross-validation kept the prior alone has no learner files.
-        learners=len(info.get("files", {}).get("learners", {})),
-        prior=_prior_words(info.get("prior")),
+        learners=learners,
+        prior=prior,
+        tried=tried,
         embeddings=bool(info.get("files", {}).get("embeddings")),
         evaluation={
             "rows": rows,
@@ -293,14 +296,16 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
     )
 
 
-def _prior_words(prior: dict | None) -> str:
-    """What the ranker's prior (:class:`~hubselect.rank.prior.KernelPrior`) ranks by, in words."""
+def _prior_words(prior: dict | None) -> tuple[str, str]:
+    """What the ranker's prior (:class:`~hubselect.rank.prior.KernelPrior`) ranks by, in words,
+    and what inner cross-validation tried in its place: the card says, once, that none of it
+    improved on the prior."""
     from hubselect.rank.prior import KernelPrior
 
     label = KernelPrior.from_dict(prior or {}).label()
     if label == "average_best":
-        return "each model's mean normalised result over the zoo's datasets (`average_best`), as no similarity weighting improved on it in inner cross-validation"
-    return f"each model's results on the profiled datasets, weighted by their similarity to the new dataset (`{label}`)"
+        return "each model's mean normalised result over the zoo's datasets (`average_best`)", "neither similarity weighting nor a learner's correction"
+    return f"each model's results on the profiled datasets, weighted by their similarity to the new dataset (`{label}`)", "no learner's correction"
 
 
 def push_ranker(

@@ -23,6 +23,8 @@ from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 
+from hubselect.errors import InputError
+
 log = logging.getLogger(__name__)
 
 #: Version of the statistics file layout.
@@ -89,7 +91,7 @@ def frechet_stats(features: np.ndarray, *, extractor: str = "") -> FrechetStats:
     """
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or features.shape[0] < 2:
-        raise ValueError(f"Fréchet statistics need at least 2 feature vectors, got shape {features.shape}")
+        raise InputError(f"Fréchet statistics need at least 2 feature vectors, got shape {features.shape}")
     mu = np.mean(features, axis=0)
     sigma = np.cov(features, rowvar=False)
     return FrechetStats(mu=mu.astype(np.float32), sigma=np.atleast_2d(sigma).astype(np.float32), n=int(features.shape[0]), extractor=extractor)
@@ -109,9 +111,9 @@ def frechet_distance(a: FrechetStats, b: FrechetStats) -> float:
     12.7
     """
     if a.dim != b.dim:
-        raise ValueError(f"statistics of different dimensions ({a.dim} vs {b.dim}) cannot be compared; use the same probe")
+        raise InputError(f"statistics of different dimensions ({a.dim} vs {b.dim}) cannot be compared; use the same probe")
     if a.extractor and b.extractor and a.extractor != b.extractor:
-        raise ValueError(f"statistics from different extractors ({a.extractor} vs {b.extractor}) cannot be compared")
+        raise InputError(f"statistics from different extractors ({a.extractor} vs {b.extractor}) cannot be compared; use the same probe")
     mu_a, sigma_a, mu_b, sigma_b = (np.asarray(x, dtype=np.float64) for x in (a.mu, a.sigma, b.mu, b.sigma))
     # Covariances are PSD up to rounding: clip the tiny negative eigenvalues rounding leaves.
     values, vectors = np.linalg.eigh(sigma_a)

@@ -35,6 +35,9 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
     # Imported here: hubselect.data imports this package.
     from hubselect.data.fingerprint import content_hash
 
+    _check_spec(spec)
+    if not spec:  # as a path, the current folder: an unset variable, not a probe
+        raise InputError(f"probe is empty; pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
     if spec.lower() in INCEPTION_NAMES:
         from hubselect.hub.probes import INCEPTION_FILE, inception_weights
 
@@ -59,6 +62,12 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
     raise InputError(f"probe {spec!r} not found: pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
 
 
+def _check_spec(spec: object) -> None:
+    """Refuse a ``probe`` that is not a str (from Python: ``--probe`` is one), before a str method fails on it."""
+    if not isinstance(spec, str):
+        raise InputError(f"probe must be a Hub model id, a local model folder or 'inception' (a str), got {spec!r}")
+
+
 def local_probe_id(folder: Path) -> str:
     """The id of the probe saved in ``folder`` (``local:`` and the folder's name), as zoos name it.
 
@@ -78,6 +87,7 @@ def probe_id(spec: str) -> str | None:
     >>> probe_id("inception"), probe_id("openai/clip-vit-base-patch32@main")
     ('clean-fid/inception-v3', 'openai/clip-vit-base-patch32')
     """
+    _check_spec(spec)
     if spec.lower() in INCEPTION_NAMES:
         return INCEPTION_ID
     if spec == DEMO_PROBE_ID:
@@ -102,7 +112,7 @@ def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
     (``dataset profile`` on a zoo that is up to date, each week on a fresh runner, would
     otherwise download a CLIP model's weights to do nothing).
 
-    >>> probe_identity("openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268").revision
+    >>> probe_identity("openai/clip-vit-base-patch32@3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268").revision  # doctest: +SKIP
     '3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268'
     """
     from huggingface_hub import constants as hf_constants

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from hubselect.errors import HubselectError, InputError, RepoUnavailable
+from hubselect.errors import HubselectError, InputError, RepoUnavailable, check_whole
 from hubselect.profile.evaluation import EvalConfig
 from hubselect.profile.executors import Executor, JobOutcome, make_executor
 from hubselect.profile.job import ProfileJob, model_key
@@ -467,6 +467,7 @@ def plan_jobs(
     from hubselect.probes import resolve_probe
     from hubselect.probes.registry import probe_id
 
+    check_whole("seed", seed, 0, 2**32 - 1)  # each job's sample refuses another (SampleSpec)
     model_list, dataset_list = _split_list(models, "models"), _split_list(datasets, "datasets")
     refuse_shared_keys("models", ((m, *model_key(m)) for m in model_list))
     refuse_adapters(model_list, zoo)

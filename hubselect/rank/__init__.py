@@ -62,7 +62,7 @@ metrics: :mod:`hubselect.rank.metrics`.
 >>> from hubselect.rank.synthetic import synthetic_zoo
 >>> report = evaluate(synthetic_zoo(24, 9, seed=0), targets=["data-000"])  # doctest: +SKIP
 >>> sorted(report)  # doctest: +SKIP
-['baselines', 'method', 'targets']
+['baselines', 'config', 'margins', 'method', 'targets', 'zoo']
 """
 
 from hubselect.rank.baselines import BASELINES

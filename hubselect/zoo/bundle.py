@@ -22,6 +22,7 @@ import difflib
 import io
 import itertools
 import math
+import os
 import statistics
 from decimal import Decimal
 from pathlib import Path
@@ -228,9 +229,20 @@ def import_bundle(
     >>> zoo.summary()["records"]  # doctest: +SKIP
     1439
     """
-    for option, value, example in (("--score-name", score_name, "accuracy or fid"), ("--method", method, "full or lora")):
+    if not isinstance(higher_is_better, bool):
+        # A string from a config file or an environment variable ("false") would be saved as
+        # given and read as true by every consumer of the zoo, and of its pushed copy.
+        raise InputError(
+            f"higher_is_better must be True or False, got {higher_is_better!r}; "
+            "pass True for a score like accuracy, False for one like FID"
+        )
+    if not isinstance(folder, (str, os.PathLike)):
+        raise InputError(f"folder must be a bundle folder (a str or a path), got {folder!r}")
+    for option, name, value, examples in (("--score-name", "score_name", score_name, ("accuracy", "fid")), ("--method", "method", method, ("full", "lora"))):
+        if not isinstance(value, str):  # from Python: the CLI's options are str
+            raise InputError(f"{name} must be a str (e.g. {examples[0]!r} or {examples[1]!r}), got {value!r}")
         if not value.strip():
-            raise InputError(f"{option} is blank; name it, e.g. {example}")
+            raise InputError(f"{option} is blank; name it, e.g. {examples[0]} or {examples[1]}")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         # Most often the bundle's own records.csv, given for its folder.

@@ -165,6 +165,13 @@ class ZooMeta:
                 f"{where}: zoo schema version {version!r} is not supported (this hubselect reads version "
                 f"{SCHEMA_VERSION}); upgrade hubselect with `pip install -U hubselect` or re-import the zoo"
             )
+        direction = data.get("higher_is_better", True)
+        if not isinstance(direction, bool):
+            # A hand edit ("false", 0): read by truthiness, the zoo would rank the wrong way round.
+            raise HubselectError(
+                f"{where}: zoo.json's higher_is_better is {json.dumps(direction)}, not true or false; "
+                "write true (a score like accuracy) or false (one like FID), without quotes"
+            )
         known = {f for f in cls.__dataclass_fields__ if f not in ("repo", "revision")}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -881,6 +888,8 @@ class Zoo:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Zoo":
         """Read a zoo folder written by :meth:`save` (or pulled from the Hub)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"path must be a zoo folder (a str or a path), got {path!r}")
         folder = Path(path)
         meta_path = folder / META_FILE
         if not meta_path.is_file():
