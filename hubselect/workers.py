@@ -43,16 +43,25 @@ def _one_thread_each() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+#: The signals that stop a run (Ctrl-C, ``kill``, a closed terminal): held back while a worker starts.
+_STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """SIGINT is blocked while workers are started: held back here (delivered, not lost, when
-    this ends) and blocked in each worker from its first instruction, until the worker ignores
-    it (:func:`_start_worker`). A worker still importing when Ctrl-C came printed a
-    KeyboardInterrupt traceback. (No signal masks on Windows: nothing changes there.)"""
+    """The signals that stop a run are blocked while workers are started: held back here
+    (delivered, not lost, when this ends) and blocked in each worker from its first
+    instruction until it has set SIGINT to be ignored (:func:`_start_worker`).
+
+    A Ctrl-C that came in the middle of starting one raised here after the worker's process
+    existed but before the pool knew of it: nothing terminated it, and it outlived the run.
+    One that came while a worker was still importing printed its KeyboardInterrupt traceback.
+    (multiprocessing starts its resource tracker the same way. No signal masks on Windows:
+    nothing changes there.)"""
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
         yield
     finally:
@@ -70,7 +79,7 @@ class _OneThreadPool(ProcessPoolExecutor):
 def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C that came while it started is dropped, too
     if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)  # SIGTERM from the pool's teardown ends it
     if initializer is not None:
         initializer(*initargs)
 
