@@ -89,3 +89,22 @@ def test_every_pair_of_a_small_zoo_and_a_knn_graph_of_a_large_one():
     for name in zoo:
         mine = {pair: d for pair, d in small.items() if name in pair}
         assert min(mine, key=mine.get) in large
+
+
+def test_the_k_nearest_are_exact_even_when_they_are_far_down_the_mean_embedding_order():
+    # Datasets of one domain: means nearly the same, diversity (spread) differs. The trace term
+    # then decides, and the nearest by Fréchet distance can be anywhere in the mean order.
+    rng = np.random.default_rng(5)
+
+    def one_domain(scale: float) -> FrechetStats:
+        return FrechetStats(rng.normal(0, 0.1, size=8).astype(np.float32), np.eye(8, dtype=np.float32) * scale**2, 200, "probe@1")
+
+    zoo = {f"d{i:03d}": one_domain(rng.uniform(0.5, 2.0)) for i in range(150)}
+    query = one_domain(1.0)
+    brute = sorted(((name, frechet_distance(query, s)) for name, s in zoo.items()), key=lambda x: x[1])
+    by_mean = sorted(zoo, key=lambda name: float(((zoo[name].mu - query.mu) ** 2).sum()))
+    assert max(by_mean.index(name) for name, _ in brute[:5]) >= similarity.MAX_EXACT  # past the first 64 by mean
+
+    found = nearest(query, {name: s.mu for name, s in zoo.items()}, zoo.__getitem__, k=5)
+    assert [name for name, _ in found] == [name for name, _ in brute[:5]]
+    assert [d for _, d in found] == pytest.approx([d for _, d in brute[:5]])

@@ -75,7 +75,8 @@ def _profile_kwargs(options: dict) -> dict:
 def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **options) -> None:
     """Profile DATASET (a Hub id org/name[:config][@revision], an image folder or a .parquet file)
     and add it to a zoo: its features, the Fréchet statistics of its probe embeddings, and its
-    distances to the zoo's other datasets.
+    distances to the zoo's other datasets (in a zoo of more than 64, to the 64 nearest by mean
+    embedding, not always the 64 nearest by distance).
 
     Idempotent: a dataset already profiled at the same revision, with the same sample and
     probe, is left as it is (nothing is read or embedded), but for its distances to datasets

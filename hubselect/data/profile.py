@@ -516,7 +516,8 @@ def similar_in_zoo(
 def add_to_zoo(zoo: Zoo, profile: DatasetProfile, *, max_exact: int = MAX_EXACT) -> list[DistanceRecord]:
     """Store ``profile`` in ``zoo``: its DatasetRecord, artefacts, and distances to the zoo's
     other datasets profiled with the same probe (all of them up to ``max_exact``, else the
-    ``max_exact`` nearest by mean embedding). Returns the distances added.
+    ``max_exact`` nearest by mean embedding, which need not be the nearest by distance: see
+    :mod:`hubselect.data.similarity`). Returns the distances added.
     """
     # The row is replaced whole: start from it, so that features the profile does not compute (a
     # bundle's datasets.csv columns) stay. The profile's own are always all there (None clears).

@@ -6,8 +6,14 @@ a faiss k-nearest-neighbour search over mean embeddings an exact preselection: c
 taken in order of their lower bound, their exact distance is computed
 (:func:`hubselect.metrics.frechet_distance`, ~0.15 s per pair for 512-d embeddings on a CPU),
 and the search stops as
-soon as the next lower bound cannot beat the k-th best exact distance found. Small zoos simply
-get every pair.
+soon as the next lower bound cannot beat the k-th best exact distance found, however far down
+the mean order that is (datasets of one domain, whose means are close, differ by the trace
+term). Small zoos simply get every pair.
+
+The distances a zoo stores are capped instead: a new profile gets exact distances to the
+:data:`MAX_EXACT` datasets nearest by mean embedding (:func:`nearest` with ``k=None``), which
+need not be its nearest by Fréchet distance. Making them exact costs several times as many
+exact distances per profile (all of them, in a zoo of one domain).
 """
 
 from __future__ import annotations
@@ -28,7 +34,8 @@ log = logging.getLogger(__name__)
 #: Zoos with at most this many datasets get exact distances for every pair.
 ALL_PAIRS_LIMIT = 64
 
-#: Most exact distances computed per query dataset in a large zoo.
+#: Exact distances a new profile gets in a large zoo: to this many datasets, nearest by mean
+#: embedding (:func:`nearest` with ``k=None``).
 MAX_EXACT = 64
 
 
@@ -60,8 +67,10 @@ def nearest(
 
     ``means`` maps each candidate dataset to its mean embedding (cheap to hold for thousands);
     ``load_stats`` loads a candidate's full statistics, only for those that need an exact
-    distance. ``k=None`` asks for every dataset (all exact distances when there are at most
-    ``max_exact``, else the ``max_exact`` nearest by mean embedding).
+    distance. The ``k`` are exact: candidates are searched in mean-embedding order for as long
+    as one can still beat the ``k``-th best. ``k=None`` asks for every dataset (all exact
+    distances when there are at most ``max_exact``, else those of the ``max_exact`` nearest by
+    mean embedding, which need not be the ``max_exact`` nearest by distance).
 
     >>> nearest(stats, {"org/a": mu_a, "org/b": mu_b}, load, k=1)  # doctest: +SKIP
     [('org/a', 3.2)]
@@ -74,7 +83,7 @@ def nearest(
     matrix = np.stack([np.asarray(means[n], dtype=np.float32) for n in names])
     index = _index(matrix)
     want = min(k or max_exact, len(names))
-    budget = min(max_exact, len(names)) if k is None else max(min(max_exact, len(names)), want)
+    budget = min(max_exact, len(names)) if k is None else len(names)
     bounds, order = index.search(np.asarray(query.mu, dtype=np.float32)[None, :], budget)
     found: list[tuple[str, float]] = []
     position = 0
