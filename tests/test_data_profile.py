@@ -125,6 +125,46 @@ def test_similar_lists_a_zoo_dataset_that_only_shares_the_folders_name(profiled_
         assert "cool-32-7" not in {r["dataset"] for r in json.loads(out)}
 
 
+def test_another_folder_of_the_same_name_is_refused_rather_than_replacing_its_profile(tmp_path, capsys, tiny_clip, isolated_cache):
+    """Folder names collide (`pets/train`, `cars/train`): the second folder must not silently
+    take the place of the first one's profile (and sit beside the first one's results)."""
+    from hubselect.testing.tiny import write_image_folder
+
+    pets = write_image_folder(tmp_path / "pets" / "train", 16, style="warm", seed=1)
+    cars = write_image_folder(tmp_path / "cars" / "train", 16, style="cool", seed=2)
+    zoo = tmp_path / "zoo"
+    first = profile(capsys, pets, zoo, tiny_clip)
+    code, out, err = run(capsys, "dataset", "profile", cars, "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and str(pets) in err and "--name cars-train" in err
+    assert list(Zoo.load(zoo).datasets["revision"]) == [first["revision"]]  # the pets profile is kept
+
+    # Named apart, both are in the zoo; the same folder, grown, still updates its own profile.
+    assert profile(capsys, cars, zoo, tiny_clip, "--name", "cars-train")["status"] == "added"
+    write_image_folder(tmp_path / "more", 4, style="warm", seed=3)
+    for extra in (tmp_path / "more").iterdir():
+        extra.rename(pets / f"more-{extra.name}")
+    assert profile(capsys, pets, zoo, tiny_clip)["status"] == "updated"
+    # A folder that moved is profiled again from its new place with --force.
+    moved = pets.rename(tmp_path / "pets-2024")
+    assert run(capsys, "dataset", "profile", moved, "--zoo", zoo, "--probe", tiny_clip, "--name", "train", "--n", "10")[0] == 2
+    forced = profile(capsys, moved, zoo, tiny_clip, "--name", "train", "--n", "10", "--force")
+    assert forced["status"] == "updated" and forced["replaced"]["location"] == [str(tmp_path / "pets" / "train"), str(moved)]
+
+
+def test_a_profile_made_before_locations_were_stored_is_replaced_by_another_folder(tmp_path, capsys, tiny_clip, isolated_cache):
+    from hubselect.testing.tiny import write_image_folder
+
+    zoo = tmp_path / "zoo"
+    profile(capsys, write_image_folder(tmp_path / "pets" / "train", 16, style="warm", seed=1), zoo, tiny_clip)
+    (stored,) = (zoo / "artefacts").rglob("*.json")
+    older = json.loads(stored.read_text())
+    older.pop("location", None)  # as an older hubselect wrote it
+    stored.write_text(json.dumps(older))
+    cars = write_image_folder(tmp_path / "cars" / "train", 16, style="cool", seed=2)
+    assert profile(capsys, cars, zoo, tiny_clip)["status"] == "updated"
+
+
 def _parquet_naming_images(folder, column: str, form: str, style: str) -> None:
     """``folder/rows.parquet`` whose 12 rows name their image (``images/i.png``, written in ``style``) by path."""
     import numpy as np

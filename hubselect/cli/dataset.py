@@ -69,7 +69,8 @@ def _profile_kwargs(options: dict) -> dict:
 @click.option("--force", is_flag=True, help="Profile again, bypassing the embedding cache, even if the zoo holds this revision, sample and probe; "
                                             "and on another split than the zoo's fine-tuning results of the dataset were made on, or while "
                                             "they are on two (moving the dataset to that split: `hubselect profile ... --split` then redoes "
-                                            "its results).")
+                                            "its results); and from another folder or file than the zoo's profile of that name was read "
+                                            "from (the dataset moved).")
 @sample_options
 @common_options
 def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **options) -> None:
@@ -84,7 +85,9 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     fewer distances than a zoo profiled in one place gives every dataset, those to its nearest
     (as if profiled now) are computed from the stored statistics. A zoo keeps one profile per
     name and probe: one of another revision, split or sample replaces it, and the output says
-    what the replaced one was made from. A split other than the one the zoo's fine-tuning results of the
+    what the replaced one was made from; one of another local folder or file of the same name
+    (`pets/train`, `cars/train`) is refused: name it apart with --name, or pass --force if the
+    dataset moved. A split other than the one the zoo's fine-tuning results of the
     dataset were made on is refused: profile it under another --name, or move the dataset to
     that split with --force (then redo its results there: `hubselect profile ... --split`,
     which refuses a split other than the profile's). So is any split while its results are on
@@ -97,6 +100,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
 
     from hubselect.data.profile import (
         add_to_zoo,
+        check_location,
         check_results_split,
         complete_distances,
         default_probe,
@@ -180,6 +184,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     results_made_on = results_by_split(zoo, dataset_name) if ref.kind == "hub" else {}
     if not force:
         check_results_split(zoo, dataset_name, ref, str(zoo_dir))
+        check_location(zoo, dataset_name, ref, str(zoo_dir))
     had = stored_profile(zoo, dataset_name, probe_ref) is not None or dataset_name in set(zoo.datasets["dataset"])
     previous = stored_under(zoo, dataset_name, probe_ref.id)
     if probe_ref.path is None:  # at the revision identified, should the repo's main move meanwhile

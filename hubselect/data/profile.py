@@ -78,6 +78,9 @@ class DatasetProfile:
     #: The sample's files by content (:attr:`DatasetSample.content`; ``None``: a local dataset,
     #: or a profile made before it was stored): another commit of the same content is this revision.
     content: str | None = None
+    #: Where a local dataset was read from (its folder or .parquet file, absolute; ``None``: a
+    #: Hub dataset, which its name locates): two folders named ``train`` are two datasets.
+    location: str | None = None
 
     @property
     def mean_embedding(self) -> np.ndarray:
@@ -99,6 +102,7 @@ class DatasetProfile:
             "dataset": self.dataset,
             "revision": self.revision,
             "content": self.content,
+            "location": self.location,
             "source": self.source,
             "spec": self.spec.to_dict(),
             "probe": self.probe.id,
@@ -159,6 +163,7 @@ def profile_dataset(
             # The key is the sample, not the floor it must clear: a cached one is held to it too.
             check_enough(ref, spec, min_images, cached.images, cached.skipped, image_column=cached.details.get("image_column"))
             log.info("profile of %s @ %s with %s read from the cache", dataset, revision[:12], probe_ref.id)
+            cached.location = _location(ref)  # keyed by content alone: made from wherever it was then
             return cached
     from huggingface_hub import constants as hf_constants
 
@@ -201,7 +206,12 @@ def profile_from_sample(sample: DatasetSample, embeddings: np.ndarray, probe: Pr
         details={k: v for k, v in sample.details.items() if k not in ("source", "timings")}
         | {"image_column": sample.image_column, "caption_column": sample.caption_column},
         content=sample.content,
+        location=_location(sample.ref),
     )
+
+
+def _location(ref: DatasetRef) -> str | None:
+    return None if ref.kind == "hub" else ref.location
 
 
 # -- the embedding cache ------------------------------------------------------------------------
@@ -409,13 +419,15 @@ def stored_under(zoo: Zoo, dataset: str, probe_id: str) -> ZooProfileEntry | Non
 def profile_changes(entry: ZooProfileEntry, profile: DatasetProfile) -> dict[str, list]:
     """What ``profile`` was made from that the stored ``entry`` it replaces was not, as
     ``{field: [before, after]}`` (``{}``: the same): the dataset revision, the sample's settings
-    (split, config, n, seed, columns...) and the probe revision.
+    (split, config, n, seed, columns...), the probe revision and a local dataset's location.
 
     >>> profile_changes(stored_under(zoo, "org/pets", clip.id), test_split_profile)  # doctest: +SKIP
     {'split': ['train', 'test']}
     """
     before, after = entry.provenance, profile.provenance()
     changes = {key: [before.get(key), after[key]] for key in ("revision", "probe_revision") if before.get(key) != after[key]}
+    if before.get("location") not in (None, after["location"]):  # a local dataset that moved (--force)
+        changes["location"] = [before["location"], after["location"]]
     old_spec = before.get("spec") or {}
     changes |= {key: [old_spec.get(key), value] for key, value in after["spec"].items() if old_spec.get(key) != value}
     return changes
@@ -446,6 +458,32 @@ def results_by_split(zoo: Zoo, dataset: str) -> dict[str, list[str]]:
         if "split" in (record.details or {}):
             made_on.setdefault(str(record.details["split"]), set()).add(record.method)
     return {split: sorted(methods) for split, methods in sorted(made_on.items())}
+
+
+def check_location(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
+    """Refuse to replace the zoo's profile of ``dataset`` with one of another local folder or
+    file of the same name.
+
+    Local datasets are named by their folder or file name, and names like ``train`` or
+    ``images`` are shared by unrelated datasets: the one profiled first would be gone, and its
+    fine-tuning results left beside another dataset's profile. A profile that says where it
+    was read from is held to that place (``dataset profile --force`` skips this check: the
+    dataset moved); a Hub dataset's, or one an older hubselect made, says nothing and is not.
+
+    >>> check_location(zoo, "train", DatasetRef.parse("cars/train"), "my-zoo")  # doctest: +SKIP
+    Traceback (most recent call last):
+    hubselect.errors.InputError: zoo my-zoo holds a profile of train read from /data/pets/train, ...
+    """
+    if ref.kind == "hub":
+        return
+    for entry in zoo_profiles(zoo):
+        was = entry.provenance.get("location")
+        if entry.dataset == dataset and was is not None and was != ref.location:
+            apart = f"{os.path.basename(os.path.dirname(ref.location)) or 'new'}-{dataset}"
+            raise InputError(
+                f"zoo {label} holds a profile of {dataset} read from {was}, not {ref.location}: profile this one under "
+                f"another name with --name (e.g. --name {apart}), or, if it is the same dataset moved, replace the profile with --force"
+            )
 
 
 def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
@@ -703,6 +741,7 @@ __all__ = [
     "ZooProfileEntry",
     "add_to_zoo",
     "artefact_names",
+    "check_location",
     "check_results_split",
     "complete_distances",
     "default_probe",
