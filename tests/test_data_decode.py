@@ -100,6 +100,21 @@ def test_decompression_bombs_are_refused_before_decoding():
     assert isinstance(result, Skip) and result.reason == TOO_LARGE and "3000x3000" in result.detail
 
 
+def test_a_jpeg_over_the_pixel_limit_is_held_to_it_at_the_scale_it_is_read_at():
+    """A 108 MP phone photo decodes at 1/8 scale for almost nothing: the limit guards what is
+    decoded, so such a JPEG is used, while a PNG of the same size (decoded whole) is still refused."""
+    photo = encode(Image.new("L", (3000, 2400), 128), "JPEG")  # 7.2 Mpx, over a 1 Mpx limit; read at 1/4: 750x600
+    decoded = _decoded(photo, max_pixels=1_000_000)
+    assert (decoded.width, decoded.height) == (3000, 2400) and min(decoded.image.size) == 512
+
+    scan = decode_image(encode(Image.new("L", (3000, 2400), 128), "PNG"), max_pixels=1_000_000)
+    assert isinstance(scan, Skip) and scan.reason == TOO_LARGE and "3000x2400" in scan.detail
+    # Read at full size, or still over the limit at its smallest scale, the JPEG is refused too.
+    for kwargs in ({"max_side": None}, {"max_pixels": 100_000}):
+        refused = decode_image(photo, **{"max_pixels": 1_000_000, **kwargs})
+        assert isinstance(refused, Skip) and refused.reason == TOO_LARGE, kwargs
+
+
 def test_large_images_are_shrunk_but_keep_their_original_size():
     decoded = _decoded(encode(Image.new("RGB", (1600, 1200), (10, 20, 30)), "JPEG"), max_side=256)
     assert (decoded.width, decoded.height) == (1600, 1200)

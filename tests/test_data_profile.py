@@ -165,6 +165,36 @@ def test_a_profile_made_before_locations_were_stored_is_replaced_by_another_fold
     assert profile(capsys, cars, zoo, tiny_clip)["status"] == "updated"
 
 
+def test_an_upgrade_profiles_again_only_the_datasets_whose_big_jpegs_were_refused(tmp_path, capsys, tiny_clip, isolated_cache, forward_calls):
+    """Decoding version 2 keeps JPEGs over the pixel limit (read at their draft scale). A profile
+    or cached sample of version 1 holds the same images unless it refused one as a decompression
+    bomb: the others are neither profiled nor embedded again (nor, offline, asked of the Hub)."""
+    from dataclasses import replace
+
+    from hubselect.data.profile import _cache_file, _cache_key
+    from hubselect.data.refs import DatasetRef, SampleSpec
+    from hubselect.data.sample import dataset_revision
+    from hubselect.probes import resolve_probe
+
+    zoo, folder = tmp_path / "zoo", style_folder("cool")
+    made = profile(capsys, folder, zoo, tiny_clip)
+    (stored,) = (zoo / "artefacts").rglob("*.json")
+    older = json.loads(stored.read_text())
+    older["spec"]["decode_version"] = 1
+    stored.write_text(json.dumps(older))
+    assert profile(capsys, folder, zoo, tiny_clip)["status"] == "unchanged"
+    stored.write_text(json.dumps({**older, "skipped": {"decompression bomb": 1}}))
+    assert profile(capsys, folder, zoo, tiny_clip)["status"] == "updated"
+
+    # The embedding cache of version 1 (its key names the version) serves a new zoo.
+    ref, probe, spec = DatasetRef.parse(str(folder)), resolve_probe(str(tiny_clip)), SampleSpec()
+    key = _cache_key(ref, made["revision"], spec, probe)
+    assert dataset_revision(ref) == made["revision"]
+    _cache_file(key).rename(_cache_file(_cache_key(ref, made["revision"], replace(spec, decode_version=1), probe)))
+    embedded = sum(forward_calls)
+    assert profile(capsys, folder, tmp_path / "new-zoo", tiny_clip)["computed"] is False and sum(forward_calls) == embedded
+
+
 def _parquet_naming_images(folder, column: str, form: str, style: str) -> None:
     """``folder/rows.parquet`` whose 12 rows name their image (``images/i.png``, written in ``style``) by path."""
     import numpy as np

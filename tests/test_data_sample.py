@@ -82,7 +82,8 @@ def _tiny_images(folder, n, side=1):
         ("some too small", "only 5 of 8 images read are usable (3 skipped: 3 too small); a profile needs at least 8: "
                            "use images at least 8 px a side or lower --min-images"),
         ("decompression bombs", "none of the 12 images read is usable (12 skipped: 12 decompression bomb); a profile needs at least 8: "
-                                "use images of at most 100 px (larger ones are refused as possible decompression bombs)"),
+                                "use images of at most 100 px as read (JPEGs are read at up to 1/8 of their width and height; "
+                                "larger ones are refused as possible decompression bombs)"),
         ("wrong image column", "none of the 64 images read is usable (64 skipped: 64 missing); a profile needs at least 8: "
                                "check --image-column (column 'text' holds no images, or names image files the dataset does not have)"),
         ("n below min", "--n 5 is below --min-images 8; raise --n to at least 8 or lower --min-images"),
@@ -112,6 +113,28 @@ def test_too_few_images_says_why_and_what_helps(case, expected, tmp_path, isolat
     with pytest.raises(InputError) as error:
         load_dataset_sample(str(ref), progress=False, **kwargs)
     assert str(error.value).endswith(expected) and "\n" not in str(error.value)
+
+
+def test_reading_scans_over_pils_pixel_limit_prints_no_decompression_bomb_warning(tmp_path, isolated_cache):
+    """They are skipped and counted; PIL's warning (with its source line) must not reach stderr as
+    well, which happened whenever decoding threads raced to set and restore warning filters."""
+    import shutil
+    import warnings
+
+    from PIL import Image
+
+    from hubselect.data.decode import TOO_LARGE
+
+    folder = write_image_folder(tmp_path / "scans", 8, style="cool")
+    Image.new("1", (10000, 9000)).save(folder / "scan000.png")  # 90 Mpx: PIL warns, a tiny file
+    for i in range(1, 200):
+        shutil.copy(folder / "scan000.png", folder / f"scan{i:03d}.png")
+    for _ in range(20):  # the race needs threads to interleave: read it again, and again
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sample = load_dataset_sample(str(folder), n=208, min_images=8, progress=False)
+        assert sample.skip_counts == {TOO_LARGE: 200} and len(sample) == 8
+        assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
 def test_a_parquet_file_is_sampled_by_row_groups(isolated_cache):

@@ -11,19 +11,23 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
+import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Union
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from hubselect.errors import InputError
 
 #: Bump when decoding changes which images are kept or how they look (it keys the embedding cache).
-DECODE_VERSION = 1
+#: 2: a JPEG is held to the pixel limit at the size it is read at (:func:`_draft`), not the size
+#: it stores, so a 108 MP photo is kept (see :func:`decodes_alike` for samples of version 1).
+DECODE_VERSION = 2
 
-#: Images with more pixels than this are refused as possible decompression bombs (PIL's own limit).
+#: Images that decode to more pixels than this are refused as possible decompression bombs
+#: (PIL's own limit; a big JPEG decodes at up to 1/8 of its width and height).
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 #: Images whose shorter side is below this many pixels carry no usable content.
@@ -92,6 +96,12 @@ def decode_image(
     images are scaled to 8 bits rather than clipped; CMYK uses the embedded ICC profile when
     there is one.
 
+    ``max_pixels`` bounds the pixels decoded: a JPEG is read at the smallest scale that keeps
+    ``max_side`` (:func:`_draft`), so a photo of several times the limit passes where a PNG of
+    its size is refused. PIL's own ``DecompressionBombWarning`` for such an image is left to the
+    caller's warning filters (:func:`~hubselect.data.sample.load_dataset_sample` ignores it):
+    filters are process-wide, and changing them from decoding threads races.
+
     >>> decoded = decode_image(Path("cat.jpg").read_bytes(), source="cat.jpg")  # doctest: +SKIP
     >>> decoded.image.mode, decoded.width  # doctest: +SKIP
     ('RGB', 640)
@@ -111,19 +121,18 @@ def decode_image(
         if not isinstance(data, bytes) and os.fstat(stream.fileno()).st_size == 0:
             return Skip(name, CORRUPT, "empty file")
         try:
-            # PIL only warns between MAX_IMAGE_PIXELS and twice that; treat the warning as the error.
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                image = Image.open(stream)
-                width, height = image.size
-                if _rotated(image):
-                    width, height = height, width
-                if width * height > max_pixels:
-                    return Skip(name, TOO_LARGE, f"{width}x{height} px is over the {max_pixels:,} px limit")
-                if min(width, height) < min_side:
-                    return Skip(name, TOO_SMALL, f"{width}x{height} px, need at least {min_side} px a side")
-                _draft(image, max_side)
-                image.load()
+            image = _open(stream)
+            width, height = image.size
+            _draft(image, max_side)
+            # Before anything else reads pixels: a PNG's EXIF can sit after its image data.
+            if image.width * image.height > max_pixels:
+                read_at = f" (read at {image.width}x{image.height})" if image.size != (width, height) else ""
+                return Skip(name, TOO_LARGE, f"{width}x{height} px{read_at} is over the {max_pixels:,} px limit")
+            if _rotated(image):
+                width, height = height, width
+            if min(width, height) < min_side:
+                return Skip(name, TOO_SMALL, f"{width}x{height} px, need at least {min_side} px a side")
+            image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             return Skip(name, TOO_LARGE, str(exc).split(".")[0])
         except UnidentifiedImageError:
@@ -140,6 +149,33 @@ def decode_image(
             return Skip(name, CORRUPT, f"cannot convert mode {image.mode}: {exc}"[:120])
         # width and height are the stored size (EXIF-upright), before any draft or shrink.
         return DecodedImage(shrink(rgb, max_side), width, height)
+
+
+def _open(stream) -> Image.Image:
+    """``Image.open(stream)``, but a JPEG is opened by its own plugin: ``Image.open`` holds every
+    image to PIL's pixel limit by the size it stores (refusing twice the limit outright, so a
+    200 MP photo), and a JPEG is held to ``max_pixels`` at the size it is read at instead."""
+    if stream.read(3) == b"\xff\xd8\xff":
+        stream.seek(0)
+        try:
+            return JpegImagePlugin.jpeg_factory(stream)
+        except (SyntaxError, IndexError, TypeError, struct.error):  # a broken header: as Image.open reports it
+            pass
+    stream.seek(0)
+    return Image.open(stream)
+
+
+def decodes_alike(version: int | None, skipped: Mapping[str, int]) -> bool:
+    """Whether a sample decoded by decoding ``version``, which skipped ``skipped`` files (count
+    per reason), holds the images this version would decode.
+
+    Version 1 differs only in the JPEGs it refused as decompression bombs: a sample of it that
+    refused none is this version's, and its profile is kept (not made again on an upgrade).
+
+    >>> decodes_alike(1, {"corrupt": 2}), decodes_alike(1, {"decompression bomb": 1})
+    (True, False)
+    """
+    return version == DECODE_VERSION or (version == 1 and not skipped.get(TOO_LARGE))
 
 
 def _rotated(image: Image.Image) -> bool:
@@ -251,6 +287,7 @@ __all__ = [
     "DecodedImage",
     "Skip",
     "decode_image",
+    "decodes_alike",
     "shrink",
     "to_rgb",
 ]

@@ -22,12 +22,13 @@ import os
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from hubselect import __version__, constants
+from hubselect.data.decode import decodes_alike
 from hubselect.data.features import dataset_features
 from hubselect.data.refs import DEFAULT_MIN_IMAGES, DatasetRef, SampleSpec
 from hubselect.data.sample import DatasetSample, check_enough, check_sample_size, dataset_revision, load_dataset_sample
@@ -159,6 +160,9 @@ def profile_dataset(
     key = _cache_key(ref, revision, spec, probe_ref)
     if cache:
         cached = _read_cache(key, dataset, probe_ref, spec)
+        if cached is None:  # one decoded by version 1 holds this sample, unless it refused a JPEG as too large
+            older = _read_cache(_cache_key(ref, revision, replace(spec, decode_version=1), probe_ref), dataset, probe_ref, spec)
+            cached = older if older is not None and decodes_alike(1, older.skipped) else None
         if cached is not None:
             # The key is the sample, not the floor it must clear: a cached one is held to it too.
             check_enough(ref, spec, min_images, cached.images, cached.skipped, image_column=cached.details.get("image_column"))
@@ -385,12 +389,23 @@ def is_current(
     True
     """
     entry = stored_profile(zoo, dataset, probe)
-    if entry is None or entry.provenance.get("spec") != spec.to_dict():
+    if entry is None or not _same_sample(entry.provenance, spec):
         return False
     made_from = entry.provenance
     return made_from.get("revision") == revision or (
         content is not None and made_from.get("content") is not None and content() == made_from["content"]
     )
+
+
+def _same_sample(made_from: dict[str, Any], spec: SampleSpec) -> bool:
+    """Whether a stored profile's sample is the one ``spec`` draws: made with the same settings,
+    and decoded alike (:func:`~hubselect.data.decode.decodes_alike`: by this decoding version, or
+    by an older one that refused no image the way they differ)."""
+    made_with = dict(made_from.get("spec") or {})
+    version = made_with.pop("decode_version", None)
+    wanted = spec.to_dict()
+    wanted.pop("decode_version")
+    return made_with == wanted and decodes_alike(version, made_from.get("skipped") or {})
 
 
 def move_profile(zoo: Zoo, dataset: str, probe: ProbeRef, revision: str) -> None:

@@ -25,6 +25,7 @@ import random
 import re
 import stat
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -829,7 +830,11 @@ def _collect(sample: DatasetSample, candidates: Iterator[_Candidate], progress: 
     bar = tqdm(total=min(spec.n, sample.total or spec.n), desc=f"Reading {sample.dataset}", unit="img", disable=not progress, leave=False)
     # Wall time reading candidates (fetching bytes) vs decoding them, for latency reports.
     timings = sample.details.setdefault("timings", {"fetch": 0.0, "decode": 0.0})
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubselect-decode") as pool, bar:
+    # PIL warns of an image over its pixel limit, which decode_image refuses (or reads at a JPEG's
+    # draft scale) itself. Filters are process-wide: set here, once for all decoding threads, as
+    # threads setting and restoring them each let the warning through to stderr.
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hubselect-decode") as pool, bar:
+        warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
         while len(sample.images) < spec.n:
             need = spec.n - len(sample.images)
             # Exactly what is missing: one more candidate could cost one more row group.
@@ -904,7 +909,8 @@ def check_enough(
         if reason == TOO_SMALL:
             fix = f"use images at least {spec.min_side} px a side"
         elif reason == TOO_LARGE:
-            fix = f"use images of at most {spec.max_pixels:,} px (larger ones are refused as possible decompression bombs)"
+            fix = (f"use images of at most {spec.max_pixels:,} px as read (JPEGs are read at up to 1/8 of their width and height; "
+                   "larger ones are refused as possible decompression bombs)")
         elif reason == MISSING and ref.kind == "folder":
             fix = "fix or remove the broken links"
         elif reason == MISSING and image_column:
