@@ -195,6 +195,32 @@ def test_an_upgrade_profiles_again_only_the_datasets_whose_big_jpegs_were_refuse
     assert profile(capsys, folder, tmp_path / "new-zoo", tiny_clip)["computed"] is False and sum(forward_calls) == embedded
 
 
+def test_a_new_folder_shows_a_bar_while_its_files_are_hashed_and_none_in_json_mode(tmp_path, capsys, tiny_clip, isolated_cache, monkeypatch):
+    """The first profile of a folder reads every byte of it to name its revision, even for --n 50:
+    minutes of silence on a big folder before anything else was said."""
+    import importlib
+
+    from hubselect.testing.tiny import write_image_folder
+
+    bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    monkeypatch.setattr(bars, "HF_HUB_DISABLE_PROGRESS_BARS", None)  # as in a terminal; the test run turns bars off
+    monkeypatch.setattr(bars, "progress_bar_states", {})
+    photos = write_image_folder(tmp_path / "photos", 12, style="warm")
+    code, _, err = run(capsys, "dataset", "profile", photos, "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    hashing = f"Hashing {len(list(photos.iterdir()))} files"  # its images and their captions' metadata
+    assert code == 0 and hashing in err, err
+    assert err.index(hashing) < err.index("Reading photos")
+    scans = write_image_folder(tmp_path / "scans", 10, style="cool")
+    bars.progress_bar_states.clear()  # as in a new process: loading the probe left them as transformers found them (off, here)
+    code, _, err = run(capsys, "dataset", "similar", scans, "--zoo", tmp_path / "zoo", "--probe", tiny_clip)
+    assert code == 0 and f"Hashing {len(list(scans.iterdir()))} files" in err, err
+    more = write_image_folder(tmp_path / "more", 9, style="mono")
+    for command in ("profile", "similar"):
+        bars.progress_bar_states.clear()
+        code, _, err = run(capsys, "dataset", command, more, "--zoo", tmp_path / "zoo", "--probe", tiny_clip, "--format", "json")
+        assert code == 0 and "Hashing" not in err, err
+
+
 def _parquet_naming_images(folder, column: str, form: str, style: str) -> None:
     """``folder/rows.parquet`` whose 12 rows name their image (``images/i.png``, written in ``style``) by path."""
     import numpy as np

@@ -136,7 +136,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
     # Identified first, fetched only when there is work to do: a zoo that is up to date costs a
     # request or two, not a probe's weights (on a fresh runner each week).
     probe_ref = probe_identity(pin_probe(zoo, options["probe"]) if options["probe"] else default_probe(zoo), token=SETTINGS.token)
-    revision = dataset_revision(ref, token=SETTINGS.token, image_column=options["image_column"])
+    revision = dataset_revision(ref, token=SETTINGS.token, image_column=options["image_column"], progress=SETTINGS.output.human)
     spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                       image_column=options["image_column"], caption_column=options["caption_column"])
 
@@ -352,7 +352,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
         name = ref.name
         spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,
                           image_column=options["image_column"], caption_column=options["caption_column"])
-        revision = dataset_revision(ref, token=SETTINGS.token, image_column=options["image_column"])
+        revision = dataset_revision(ref, token=SETTINGS.token, image_column=options["image_column"], progress=SETTINGS.output.human)
         if is_current(zoo, name, revision, spec, probe_ref):
             entry = stored_profile(zoo, name, probe_ref)  # the zoo's profile of this very sample
             entry.check_enough(ref, spec, options["min_images"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any, Iterable
@@ -18,8 +19,9 @@ from typing import Any, Iterable
 from hubselect import constants
 
 
-def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str = "local-") -> str:
-    """``prefix`` + a sha256 over the files' paths (relative to ``root``) and contents.
+def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str = "local-", progress: bool = False) -> str:
+    """``prefix`` + a sha256 over the files' paths (relative to ``root``) and contents, with a
+    progress bar of the bytes read when ``progress`` (a big folder's first hash reads it whole).
 
     A file outside ``root`` (a parquet row may name any file) counts by its path as given.
     A file that cannot be read (a broken link, no permission) counts by its name, so a
@@ -52,7 +54,7 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
         pass
     content = hashlib.sha256()
     complete = True
-    for file in files:
+    for file in _with_bar(files, progress):
         content.update(_encoded(f"{_name(file, root)}\0"))
         if file in irregular:
             content.update(b"not a regular file")
@@ -72,6 +74,23 @@ def content_hash(root: str | Path, files: Iterable[str | Path], *, prefix: str =
         except OSError:  # a read-only cache only costs speed
             pass
     return revision
+
+
+def _with_bar(files: list[Path], progress: bool) -> Iterator[Path]:
+    """``files``, one by one, with a bar of their bytes on stderr once each is hashed."""
+    from huggingface_hub.utils import tqdm
+
+    def size(file: Path) -> int:
+        try:
+            return file.stat().st_size
+        except OSError:
+            return 0
+
+    sizes = [size(file) for file in files] if progress else [0] * len(files)
+    with tqdm(total=sum(sizes), desc=f"Hashing {len(files)} files", unit="B", unit_scale=True, disable=not progress, leave=False) as bar:
+        for file, n in zip(files, sizes):
+            yield file
+            bar.update(n)
 
 
 def _name(file: Path, root: Path) -> str:

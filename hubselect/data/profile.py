@@ -152,7 +152,7 @@ def profile_dataset(
         pick_device(device)  # a bad --device is an error even where the cache spares loading the probe
     loaded = probe if isinstance(probe, Probe) else None
     probe_ref = probe.ref if isinstance(probe, Probe) else probe if isinstance(probe, ProbeRef) else resolve_probe(probe, token=token)
-    revision = dataset_revision(ref, token=token, image_column=image_column)
+    revision = dataset_revision(ref, token=token, image_column=image_column, progress=progress)
     if ref.kind == "hub":
         # Read the sample at the sha just resolved, even if the branch moves meanwhile.
         ref = DatasetRef(ref.kind, ref.location, ref.config, revision, ref.split)

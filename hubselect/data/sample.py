@@ -169,13 +169,16 @@ def load_dataset_sample(
     return sample
 
 
-def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None = None, image_column: str | None = None) -> str:
+def dataset_revision(
+    ref: str | os.PathLike | DatasetRef, *, token: str | None = None, image_column: str | None = None, progress: bool = False
+) -> str:
     """The revision a sample of ``ref`` would be read at, without reading any image.
 
     A Hub commit sha; for a local folder or parquet file, a content hash (``local-…``) that is
-    computed once per change of the files' sizes and modification times. A parquet file's
-    includes the image files its rows name by path, in the column a sample with
-    ``image_column`` (``--image-column``; None: detected) reads.
+    computed once per change of the files' sizes and modification times (with a progress bar
+    when ``progress``: it reads every file). A parquet file's includes the image files its rows
+    name by path, in the column a sample with ``image_column`` (``--image-column``; None:
+    detected) reads.
     """
     if not isinstance(ref, DatasetRef):  # a str or a path
         ref = DatasetRef.parse(str(ref))
@@ -185,8 +188,8 @@ def dataset_revision(ref: str | os.PathLike | DatasetRef, *, token: str | None =
         return hub_revision(ref.location, ref.revision, token=token)
     path = Path(ref.location)
     if ref.kind == "parquet":
-        return _local_parquet_revision(path, image_column)
-    return _folder_files(path).revision(path)
+        return _local_parquet_revision(path, image_column, progress)
+    return _folder_files(path).revision(path, progress)
 
 
 def dataset_content(ref: DatasetRef, *, token: str | None = None) -> tuple[str, str | None]:
@@ -221,9 +224,9 @@ class _FolderFiles:
     irregular: list[Path]
     texts: list[Path]
 
-    def revision(self, root: Path) -> str:
+    def revision(self, root: Path, progress: bool = False) -> str:
         """The folder's content hash: of what a sample reads, and of what it skips unread."""
-        return content_hash(root, self.images + self.metadata + self.irregular)
+        return content_hash(root, self.images + self.metadata + self.irregular, progress=progress)
 
 
 def _folder_files(root: Path) -> _FolderFiles:
@@ -485,7 +488,7 @@ def _folder_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> Dataset
     sample = DatasetSample(
         dataset=ref.name,
         ref=ref,
-        revision=found.revision(root),
+        revision=found.revision(root, progress),
         spec=spec,
         total=len(files),
         image_column=file_column or ("file_name" if metadata else None),
@@ -526,13 +529,13 @@ class _LocalShards:
 def _local_parquet_sample(ref: DatasetRef, spec: SampleSpec, progress: bool) -> DatasetSample:
     path = Path(ref.location)
     shards = _LocalShards([path])
-    revision = _local_parquet_revision(path, spec.image_column)
+    revision = _local_parquet_revision(path, spec.image_column, progress)
     sample = DatasetSample(dataset=ref.name, ref=ref, revision=revision, spec=spec, details={"source": "parquet"})
     _parquet_sample(sample, shards, spec, progress, locate=lambda name: path.parent / name)
     return sample
 
 
-def _local_parquet_revision(path: Path, image_column: str | None) -> str:
+def _local_parquet_revision(path: Path, image_column: str | None, progress: bool = False) -> str:
     """The content hash of a local parquet file and of the image files its rows name by path:
     those are read beside it (:func:`_local_parquet_sample`), so they are its data too.
 
@@ -556,10 +559,10 @@ def _local_parquet_revision(path: Path, image_column: str | None) -> str:
     elif pa.types.is_struct(kind) and kind.get_field_index("path") >= 0:
         paths = pc.struct_field(parquet.read(columns=[f"{column}.path"]).column(0), "path")
     else:  # bytes only: no row names a file
-        return content_hash(path.parent, [path])
+        return content_hash(path.parent, [path], progress=progress)
     named = {path.parent / name for name in pc.unique(paths).to_pylist() if name and isinstance(name, str)}
     # os.path.isfile: a cell no file can have as its name (too long, a NUL in it) names none.
-    return content_hash(path.parent, [path, *(file for file in named if os.path.isfile(file))])
+    return content_hash(path.parent, [path, *(file for file in named if os.path.isfile(file))], progress=progress)
 
 
 def _parquet_sample(sample: DatasetSample, shards, spec: SampleSpec, progress: bool,
