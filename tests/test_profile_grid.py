@@ -891,6 +891,37 @@ def test_zoo_models_tries_jobs_that_failed_at_these_revisions_last_and_a_new_rev
     assert ([j.model_id for j in lacking.jobs], lacking.held_back, lacking.failing) == (["a-failing"], [], [])
 
 
+def test_planning_a_refresh_hashes_each_methods_settings_once_however_many_jobs_it_looks_up(probes, tmp_path, monkeypatch):
+    """A weekly refresh of 1000 models × 30 datasets planned for minutes before any job ran
+    (and when none was left to run): every look-up of a job's key (its record, its failure,
+    each pass of --zoo-models) hashed its recipe, evaluation and probes again. A grid's jobs
+    share one setting per method, which is hashed once."""
+    import hubselect.profile.job
+    from hubselect.profile import grid
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ProfileRecord
+
+    hashed = []
+    real = hubselect.profile.job.config_hash
+    monkeypatch.setattr(hubselect.profile.job, "config_hash", lambda *args, **kwargs: hashed.append(args) or real(*args, **kwargs))
+    models = [save_tiny_pipeline(tmp_path / "models" / name, "sd-tiny-ddim") for name in ("a-done", "b-failing", "c-new")]
+    datasets = [write_image_folder(tmp_path / name, n=8, style="warm") for name in ("pets", "cars", "birds")]
+    jobs = grid.plan_jobs([str(m) for m in models], [str(d) for d in datasets], methods="lora,dreambooth", probe=str(probes["clip"]), device="cpu")
+    writer = ZooWriter(tmp_path / "zoo")
+    done = [job for job in jobs if job.model_id == "a-done"]
+    writer.write_all(ProfileRecord(*job.key[:2], 250.0, method=job.method, config_hash=job.config_hash,
+                                   model_revision=grid.SourceRevisions().model(job), details={"model_ref": job.model_source}) for job in done)
+    for job in [job for job in jobs if job.model_id == "b-failing"] * 2:
+        writer.write_failure(grid.failed_job(job, "model b-failing cannot be loaded: ...", grid.SourceRevisions()))
+
+    lacking = grid.lacking_jobs(jobs, writer, max_models=1)
+    assert ({j.model_id for j in lacking.jobs}, {(f.model, f.attempts) for f in lacking.failing}) == ({"c-new"}, {("b-failing", 2)})
+    assert grid.run_grid(done, tmp_path / "zoo", writer=writer, progress=False).skipped == len(done) == 6
+    assert len(hashed) <= 2  # one per method (none where hashed before), for 18 jobs looked up again and again
+
+
 def test_results_scored_at_an_older_probe_revision_stay_done_by_default(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path):
     """A zoo whose results were scored with a Hub probe before its main moved (a card edit): a
     rerun plans the same jobs (same config hash) and finds them done, not fine-tuning again."""
