@@ -305,6 +305,42 @@ def test_ctrl_c_says_the_finished_records_are_kept(profile_hub, probes, tmp_path
     assert err.strip() == f"Interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest"
 
 
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_a_rerun_skips_the_finished_jobs(executor, profile_hub, probes, tmp_path):
+    """CI cancelling a job, Slurm and Kubernetes stop work with SIGTERM: the local executor died
+    without a word (exit -15), and Ray's handler printed a native stack trace and aborted (exit
+    -6). Now the run stops as on Ctrl-C: one line, exit 143 (128 + SIGTERM), the finished jobs'
+    records kept, and the same command, rerun, runs only the others."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubselect[ray]')")
+    zoo_dir = tmp_path / "zoo"
+    args = [sys.executable, "-m", "hubselect", "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+            "--zoo", str(zoo_dir), "--executor", executor, "--format", "json", *map(str, tiny_options(probes))]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 300
+        while _records_written(zoo_dir) < 1:
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, "no job finished"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:  # no run left behind, whatever failed above
+            first.kill()
+            first.communicate()
+    kept = _records_written(zoo_dir)
+    assert kept < 4, "every job finished before the signal; the test did not stop a run"
+    assert (first.returncode, out) == (143, ""), err
+    assert err.splitlines()[-1] == f"Interrupted: every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest"
+    assert "SIGTERM received" not in err and "Traceback" not in err, err
+
+    second = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert (summary["total"], summary["skipped"], summary["done"]) == (4, kept, 4 - kept)
+
+
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):
     from huggingface_hub import HfApi
 

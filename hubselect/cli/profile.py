@@ -112,7 +112,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     the recipes cannot fine-tune yet (SDXL, SD3, Flux: by the class the crawl recorded) are
     left out, and the output lists them.
     """
-    from hubselect.errors import HubselectError, InputError
+    from hubselect.errors import HubselectError, InputError, Terminated, stopping_on_signals
     from hubselect.hub.client import check_repo_id
     from hubselect.hub.contribute import check_zoo_repo
     from hubselect.profile.evaluation import EvalConfig
@@ -202,11 +202,16 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
 
             tqdm.write(f"failed: {outcome.job.describe()}: {outcome.error}", file=sys.stderr)
 
+    kept = f"every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest"
     try:
-        summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
-                           revisions=revisions)
+        # SIGTERM (CI cancelling the run, Slurm, Kubernetes) and SIGHUP stop it as Ctrl-C does.
+        with stopping_on_signals():
+            summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
+                               revisions=revisions)
     except KeyboardInterrupt:
-        raise click.Abort(f"every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest") from None
+        raise click.Abort(kept) from None
+    except Terminated as exc:
+        raise Terminated(exc.code, kept) from None
     summary.held_back, summary.failing_left_out = held_back, failing
     push_error = None
     if push_to:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -120,7 +122,9 @@ class RayExecutor:
         else:
             kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
         log.info("starting Ray (%s)", address or f"local cluster, {kwargs.get('num_cpus')} CPUs")
+        handler = signal.getsignal(signal.SIGTERM)
         ray.init(**kwargs)
+        _give_back_sigterm(handler)
         return ray, True
 
     def run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
@@ -148,6 +152,18 @@ class RayExecutor:
         finally:
             if started_here:
                 ray.shutdown()
+
+
+def _give_back_sigterm(before: Any) -> None:
+    """Give SIGTERM back to Python after ``ray.init``, which replaced the driver's handler twice:
+    with a Python one that exits 15 (shutting Ray down on the way), then with a C++ one that
+    printed a native stack trace and aborted (exit -6). The driver's own handler comes back
+    (``hubselect profile``'s stops the run as Ctrl-C does; an ignored SIGTERM stays ignored),
+    or Ray's Python one where the driver had the default. ``before`` is the handler the driver
+    had (``None``: not Python's); outside the main thread, signals cannot be handled."""
+    handler = signal.getsignal(signal.SIGTERM) if before == signal.SIG_DFL else before
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _check_ray_address(address: str, where: str, instead: str) -> None:
