@@ -341,6 +341,42 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_a_rerun_skips_the_finished_jobs(
     assert (summary["total"], summary["skipped"], summary["done"]) == (4, kept, 4 - kept)
 
 
+def test_a_ray_worker_killed_mid_job_leaves_stdout_to_the_result_document(profile_hub, probes, tmp_path):
+    """The OOM killer ends a Ray worker mid-job: Ray's driver printed its paragraph about it
+    (colour codes included) on stdout, above the JSON document, which no longer parsed (and above
+    the table in human mode). Ray's lines go to stderr; the failure says where Ray's logs are."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubselect[ray]')")
+    psutil = pytest.importorskip("psutil")
+
+    def executing(process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return " ".join(process.cmdline()).startswith("ray::execute")
+        return False
+
+    args = [sys.executable, "-m", "hubselect", "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+            "--zoo", str(tmp_path / "zoo"), "--executor", "ray", "--format", "json", *map(str, tiny_options(probes))]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 300
+        while not (workers := [p for p in psutil.Process(run.pid).children(recursive=True) if executing(p)]):
+            assert run.poll() is None, run.communicate()[1]
+            assert time.monotonic() < deadline, "no Ray worker ever ran a job"
+            time.sleep(0.05)
+        workers[0].kill()  # as the OOM killer does
+        out, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:  # no run left behind, whatever failed above
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1, err
+    summary = json.loads(out)
+    assert (summary["done"], summary["failed"]) == (3, 1), summary
+    (reason,) = [f["reason"] for f in summary["failures"]]
+    assert reason.startswith("the Ray task failed: WorkerCrashedError: The worker died unexpectedly"), reason
+    logs = Path(re.search(r"Ray's logs: (\S+)\)$", reason)[1])
+    assert logs.name == "logs" and any(logs.glob("python-core-worker-*.log")), reason
+
+
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):
     from huggingface_hub import HfApi
 
