@@ -927,6 +927,48 @@ def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_and_is_left
     assert zoo.failed_jobs.empty and Zoo.pull(zoo_repo, token=token).failed_jobs.empty
 
 
+def test_zoo_models_sums_up_long_lists_of_what_it_leaves_out_and_json_lists_them_all(probes, hub, tmp_path):
+    """A refresh of a zoo of 1000 models, 300 of them SDXL and 200 failing twice on 5 datasets,
+    printed a line of 4,914 characters naming every SDXL model, then a line per failed job (1000
+    of them, each repeating its model's error), before its results. Now: a count and the first
+    few names, a line per model, and --format json for all of them."""
+    from huggingface_hub import HfApi
+
+    from hubselect.profile.grid import SourceRevisions, failed_job, plan_jobs
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ModelRecord
+
+    api = HfApi(token="hf_manyfail_seed")
+    failing = [f"manyfail/sd-{i}" for i in range(7)]
+    for repo in failing:
+        api.create_repo(repo)
+    params = {"kind": "t2i", "total_params": 1e6, "excluded_reason": None}
+    zoo = tmp_path / "zoo"
+    writer = ZooWriter(zoo)
+    writer.zoo.add_models([ModelRecord(f"org/xl-{i}", "a" * 40, {**params, "pipeline_class": "StableDiffusionXLPipeline"}) for i in range(7)]
+                          + [ModelRecord(m, api.model_info(m).sha, {**params, "pipeline_class": "StableDiffusionPipeline"}) for m in failing])
+    writer.zoo.save(zoo)
+    datasets = [str(write_image_folder(tmp_path / name, n=8, style="warm")) for name in ("pets", "cars")]
+    writer = ZooWriter(zoo)
+    for job in plan_jobs(failing, datasets, probe=str(probes["clip"])) * 2:  # failed twice at the commits they read now
+        writer.write_failure(failed_job(job, f"model {job.model_id} cannot be loaded: weights cut short", SourceRevisions()))
+
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", ",".join(datasets), "--zoo", zoo, "--probe", probes["clip"])
+    assert code == 0, err
+    assert out.splitlines() == [
+        ("left out 7 models the recipes cannot fine-tune yet (SD 1.x/2.x-family pipelines only): "
+         "StableDiffusionXLPipeline: org/xl-0, org/xl-1, org/xl-2, org/xl-3, org/xl-4 and 2 more (--format json lists them all)"),
+        "left out 14 jobs that failed at the commits they read now (retried when the model or dataset moves, or with --retry-failed):",
+        *(f"  {m} × 2 datasets (lora): failed 2 times at this commit: model {m} cannot be loaded: weights cut short" for m in failing[:5]),
+        "  … and 4 more jobs (--format json lists them all)",
+        f"Nothing to profile: every model of {zoo} that may be profiled has a result on each of --datasets, but for the jobs left out above",
+    ]
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", ",".join(datasets), "--zoo", zoo, "--probe", probes["clip"], "--format", "json")
+    summary = json.loads(out)
+    assert (len(summary["beyond_the_recipes"]), len(summary["failing_left_out"])) == (7, 14)
+
+
 def test_zoo_models_tries_jobs_that_failed_at_these_revisions_last_and_a_new_revision_as_never_tried(probes, tmp_path):
     """After the models never tried and the outdated results, and still when a run has room."""
     import shutil
