@@ -305,6 +305,78 @@ def test_ctrl_c_says_the_finished_records_are_kept(profile_hub, probes, tmp_path
     assert err.strip() == f"Interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest"
 
 
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_a_rerun_skips_the_finished_jobs(executor, profile_hub, probes, tmp_path):
+    """CI cancelling a job, Slurm and Kubernetes stop work with SIGTERM: the local executor died
+    without a word (exit -15), and Ray's handler printed a native stack trace and aborted (exit
+    -6). Now the run stops as on Ctrl-C: one line, exit 143 (128 + SIGTERM), the finished jobs'
+    records kept, and the same command, rerun, runs only the others."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubselect[ray]')")
+    zoo_dir = tmp_path / "zoo"
+    args = [sys.executable, "-m", "hubselect", "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+            "--zoo", str(zoo_dir), "--executor", executor, "--format", "json", *map(str, tiny_options(probes))]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 300
+        while _records_written(zoo_dir) < 1:
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, "no job finished"
+            time.sleep(0.02)
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:  # no run left behind, whatever failed above
+            first.kill()
+            first.communicate()
+    kept = _records_written(zoo_dir)
+    assert kept < 4, "every job finished before the signal; the test did not stop a run"
+    assert (first.returncode, out) == (143, ""), err
+    assert err.splitlines()[-1] == f"Interrupted: every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest"
+    assert "SIGTERM received" not in err and "Traceback" not in err, err
+
+    second = subprocess.run(args, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False)
+    assert second.returncode == 0, second.stderr
+    summary = json.loads(second.stdout)
+    assert (summary["total"], summary["skipped"], summary["done"]) == (4, kept, 4 - kept)
+
+
+def test_a_ray_worker_killed_mid_job_leaves_stdout_to_the_result_document(profile_hub, probes, tmp_path):
+    """The OOM killer ends a Ray worker mid-job: Ray's driver printed its paragraph about it
+    (colour codes included) on stdout, above the JSON document, which no longer parsed (and above
+    the table in human mode). Ray's lines go to stderr; the failure says where Ray's logs are."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubselect[ray]')")
+    psutil = pytest.importorskip("psutil")
+
+    def executing(process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return " ".join(process.cmdline()).startswith("ray::execute")
+        return False
+
+    args = [sys.executable, "-m", "hubselect", "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+            "--zoo", str(tmp_path / "zoo"), "--executor", "ray", "--format", "json", *map(str, tiny_options(probes))]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        deadline = time.monotonic() + 300
+        while not (workers := [p for p in psutil.Process(run.pid).children(recursive=True) if executing(p)]):
+            assert run.poll() is None, run.communicate()[1]
+            assert time.monotonic() < deadline, "no Ray worker ever ran a job"
+            time.sleep(0.05)
+        workers[0].kill()  # as the OOM killer does
+        out, err = run.communicate(timeout=300)
+    finally:
+        if run.poll() is None:  # no run left behind, whatever failed above
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1, err
+    summary = json.loads(out)
+    assert (summary["done"], summary["failed"]) == (3, 1), summary
+    (reason,) = [f["reason"] for f in summary["failures"]]
+    assert reason.startswith("the Ray task failed: WorkerCrashedError: The worker died unexpectedly"), reason
+    logs = Path(re.search(r"Ray's logs: (\S+)\)$", reason)[1])
+    assert logs.name == "logs" and any(logs.glob("python-core-worker-*.log")), reason
+
+
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):
     from huggingface_hub import HfApi
 
@@ -855,6 +927,48 @@ def test_a_model_whose_jobs_always_fail_gives_its_slot_to_new_models_and_is_left
     assert zoo.failed_jobs.empty and Zoo.pull(zoo_repo, token=token).failed_jobs.empty
 
 
+def test_zoo_models_sums_up_long_lists_of_what_it_leaves_out_and_json_lists_them_all(probes, hub, tmp_path):
+    """A refresh of a zoo of 1000 models, 300 of them SDXL and 200 failing twice on 5 datasets,
+    printed a line of 4,914 characters naming every SDXL model, then a line per failed job (1000
+    of them, each repeating its model's error), before its results. Now: a count and the first
+    few names, a line per model, and --format json for all of them."""
+    from huggingface_hub import HfApi
+
+    from hubselect.profile.grid import SourceRevisions, failed_job, plan_jobs
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ModelRecord
+
+    api = HfApi(token="hf_manyfail_seed")
+    failing = [f"manyfail/sd-{i}" for i in range(7)]
+    for repo in failing:
+        api.create_repo(repo)
+    params = {"kind": "t2i", "total_params": 1e6, "excluded_reason": None}
+    zoo = tmp_path / "zoo"
+    writer = ZooWriter(zoo)
+    writer.zoo.add_models([ModelRecord(f"org/xl-{i}", "a" * 40, {**params, "pipeline_class": "StableDiffusionXLPipeline"}) for i in range(7)]
+                          + [ModelRecord(m, api.model_info(m).sha, {**params, "pipeline_class": "StableDiffusionPipeline"}) for m in failing])
+    writer.zoo.save(zoo)
+    datasets = [str(write_image_folder(tmp_path / name, n=8, style="warm")) for name in ("pets", "cars")]
+    writer = ZooWriter(zoo)
+    for job in plan_jobs(failing, datasets, probe=str(probes["clip"])) * 2:  # failed twice at the commits they read now
+        writer.write_failure(failed_job(job, f"model {job.model_id} cannot be loaded: weights cut short", SourceRevisions()))
+
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", ",".join(datasets), "--zoo", zoo, "--probe", probes["clip"])
+    assert code == 0, err
+    assert out.splitlines() == [
+        ("left out 7 models the recipes cannot fine-tune yet (SD 1.x/2.x-family pipelines only): "
+         "StableDiffusionXLPipeline: org/xl-0, org/xl-1, org/xl-2, org/xl-3, org/xl-4 and 2 more (--format json lists them all)"),
+        "left out 14 jobs that failed at the commits they read now (retried when the model or dataset moves, or with --retry-failed):",
+        *(f"  {m} × 2 datasets (lora): failed 2 times at this commit: model {m} cannot be loaded: weights cut short" for m in failing[:5]),
+        "  … and 4 more jobs (--format json lists them all)",
+        f"Nothing to profile: every model of {zoo} that may be profiled has a result on each of --datasets, but for the jobs left out above",
+    ]
+    code, out, err = run_cli("profile", "--zoo-models", "--datasets", ",".join(datasets), "--zoo", zoo, "--probe", probes["clip"], "--format", "json")
+    summary = json.loads(out)
+    assert (len(summary["beyond_the_recipes"]), len(summary["failing_left_out"])) == (7, 14)
+
+
 def test_zoo_models_tries_jobs_that_failed_at_these_revisions_last_and_a_new_revision_as_never_tried(probes, tmp_path):
     """After the models never tried and the outdated results, and still when a run has room."""
     import shutil
@@ -889,6 +1003,37 @@ def test_zoo_models_tries_jobs_that_failed_at_these_revisions_last_and_a_new_rev
     save_tiny_pipeline(failing, "sd-tiny-vpred")
     lacking = lacking_jobs(jobs, writer, max_models=1)
     assert ([j.model_id for j in lacking.jobs], lacking.held_back, lacking.failing) == (["a-failing"], [], [])
+
+
+def test_planning_a_refresh_hashes_each_methods_settings_once_however_many_jobs_it_looks_up(probes, tmp_path, monkeypatch):
+    """A weekly refresh of 1000 models × 30 datasets planned for minutes before any job ran
+    (and when none was left to run): every look-up of a job's key (its record, its failure,
+    each pass of --zoo-models) hashed its recipe, evaluation and probes again. A grid's jobs
+    share one setting per method, which is hashed once."""
+    import hubselect.profile.job
+    from hubselect.profile import grid
+    from hubselect.profile.journal import ZooWriter
+    from hubselect.testing.seed_models import save_tiny_pipeline
+    from hubselect.testing.tiny import write_image_folder
+    from hubselect.zoo import ProfileRecord
+
+    hashed = []
+    real = hubselect.profile.job.config_hash
+    monkeypatch.setattr(hubselect.profile.job, "config_hash", lambda *args, **kwargs: hashed.append(args) or real(*args, **kwargs))
+    models = [save_tiny_pipeline(tmp_path / "models" / name, "sd-tiny-ddim") for name in ("a-done", "b-failing", "c-new")]
+    datasets = [write_image_folder(tmp_path / name, n=8, style="warm") for name in ("pets", "cars", "birds")]
+    jobs = grid.plan_jobs([str(m) for m in models], [str(d) for d in datasets], methods="lora,dreambooth", probe=str(probes["clip"]), device="cpu")
+    writer = ZooWriter(tmp_path / "zoo")
+    done = [job for job in jobs if job.model_id == "a-done"]
+    writer.write_all(ProfileRecord(*job.key[:2], 250.0, method=job.method, config_hash=job.config_hash,
+                                   model_revision=grid.SourceRevisions().model(job), details={"model_ref": job.model_source}) for job in done)
+    for job in [job for job in jobs if job.model_id == "b-failing"] * 2:
+        writer.write_failure(grid.failed_job(job, "model b-failing cannot be loaded: ...", grid.SourceRevisions()))
+
+    lacking = grid.lacking_jobs(jobs, writer, max_models=1)
+    assert ({j.model_id for j in lacking.jobs}, {(f.model, f.attempts) for f in lacking.failing}) == ({"c-new"}, {("b-failing", 2)})
+    assert grid.run_grid(done, tmp_path / "zoo", writer=writer, progress=False).skipped == len(done) == 6
+    assert len(hashed) <= 2  # one per method (none where hashed before), for 18 jobs looked up again and again
 
 
 def test_results_scored_at_an_older_probe_revision_stay_done_by_default(profile_hub, probes, hub, hub_token, hub_repo_id, tmp_path):

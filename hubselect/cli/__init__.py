@@ -201,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         # A command with more to say raises click.Abort(advice) (profile names what it kept).
         click.echo(f"Interrupted: {str(exc) or INTERRUPTED}", err=True)
         return 130
-    except Terminated as exc:  # SIGTERM or SIGHUP, where a command stops as on Ctrl-C (the demo's)
-        click.echo(f"Interrupted: {INTERRUPTED}", err=True)
+    except Terminated as exc:  # SIGTERM or SIGHUP, where a command stops as on Ctrl-C (the demo's, profile's)
+        click.echo(f"Interrupted: {exc.advice or INTERRUPTED}", err=True)
         return exc.code
     except PermissionError as exc:
         # A path checked before the work (check_zoo_folder, check_can_create_in) refused later

@@ -12,6 +12,26 @@ from hubselect.cli.output import table
 from hubselect.profile.recipes import METHODS
 
 
+#: How many models (or failed models) a list of what --zoo-models left out shows; --format json lists them all.
+SHOWN = 5
+_ALL_IN_JSON = " (--format json lists them all)"
+
+
+def _first_few(names: list[str]) -> str:
+    """``a, b, c, d, e and 7 more``: the first :data:`SHOWN` names, and how many more.
+
+    >>> _first_few(["a", "b"])
+    'a, b'
+    """
+    more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
+
+
+def _cut(*lists: list) -> bool:
+    """Whether :func:`_first_few` leaves out some of ``lists``' names."""
+    return any(len(names) > SHOWN for names in lists)
+
+
 @cli.command("profile")
 @click.option("--models", default=None, help="Comma-separated Hub model ids (org/name[@revision]) or local pipeline folders (named by the folder's name in the zoo).")
 @click.option("--zoo-models", is_flag=True,
@@ -112,7 +132,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     the recipes cannot fine-tune yet (SDXL, SD3, Flux: by the class the crawl recorded) are
     left out, and the output lists them.
     """
-    from hubselect.errors import HubselectError, InputError
+    from hubselect.errors import HubselectError, InputError, Terminated, stopping_on_signals
     from hubselect.hub.client import check_repo_id
     from hubselect.hub.contribute import check_zoo_repo
     from hubselect.profile.evaluation import EvalConfig
@@ -202,11 +222,16 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
 
             tqdm.write(f"failed: {outcome.job.describe()}: {outcome.error}", file=sys.stderr)
 
+    kept = f"every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest"
     try:
-        summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
-                           revisions=revisions)
+        # SIGTERM (CI cancelling the run, Slurm, Kubernetes) and SIGHUP stop it as Ctrl-C does.
+        with stopping_on_signals():
+            summary = run_grid(jobs, zoo_dir, executor=runner, force=force, progress=SETTINGS.output.human, on_outcome=report, writer=writer,
+                               revisions=revisions)
     except KeyboardInterrupt:
-        raise click.Abort(f"every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest") from None
+        raise click.Abort(kept) from None
+    except Terminated as exc:
+        raise Terminated(exc.code, kept) from None
     summary.held_back, summary.failing_left_out = held_back, failing
     push_error = None
     if push_to:
@@ -220,13 +245,16 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
         result["datasets_left_out"] = left_out
 
     def human(console) -> None:
+        # A refresh of a large zoo leaves out hundreds of models and jobs, every week: each list
+        # shows its first few (--format json lists them all), so the results stay readable.
         if zoo_models and unsupported:
             by_class: dict[str, list[str]] = {}
             for model, pipeline_class in unsupported.items():
                 by_class.setdefault(pipeline_class, []).append(model)
-            listed = "; ".join(f"{c}: {', '.join(ms)}" for c, ms in sorted(by_class.items()))
+            listed = "; ".join(f"{c}: {_first_few(ms)}" for c, ms in sorted(by_class.items()))
             console.print(f"left out {len(unsupported)} model{'s' if len(unsupported) > 1 else ''} the recipes cannot fine-tune yet "
-                          f"(SD 1.x/2.x-family pipelines only): {listed}", markup=False, highlight=False)
+                          f"(SD 1.x/2.x-family pipelines only): {listed}{_ALL_IN_JSON if _cut(*by_class.values()) else ''}",
+                          markup=False, highlight=False)
         if left_out:
             console.print(f"left out {len(left_out)} dataset{'s' if len(left_out) > 1 else ''} no job could read as given:", markup=False, highlight=False)
             for reason in left_out.values():
@@ -234,9 +262,16 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
         if failing:
             console.print(f"left out {len(failing)} job{'s' if len(failing) > 1 else ''} that failed at the commits {'they read' if len(failing) > 1 else 'it reads'} now "
                           "(retried when the model or dataset moves, or with --retry-failed):", markup=False, highlight=False)
+            # A line per model (and error): a model that cannot be loaded fails the same way on every dataset.
+            by_model: dict[tuple, list[str]] = {}
             for failure in failing:
-                console.print(f"  {failure.model} × {failure.dataset} ({failure.method}): failed {failure.attempts} times at this commit: {failure.error}",
-                              markup=False, highlight=False)
+                by_model.setdefault((failure.model, failure.method, failure.attempts, failure.error), []).append(failure.dataset)
+            for (model, method, attempts, error), on in list(by_model.items())[:SHOWN]:
+                datasets_failed = on[0] if len(on) == 1 else f"{len(on)} datasets"
+                console.print(f"  {model} × {datasets_failed} ({method}): failed {attempts} times at this commit: {error}", markup=False, highlight=False)
+            if len(by_model) > SHOWN:
+                more = sum(len(on) for on in list(by_model.values())[SHOWN:])
+                console.print(f"  … and {more} more job{'s' if more > 1 else ''}{_ALL_IN_JSON}", markup=False, highlight=False)
         if zoo_models and not jobs:
             left = " and ".join(what for what, there in (("datasets", left_out), ("jobs", failing)) if there)
             or_failed = f", but for the {left} left out above" if left else ""
@@ -255,8 +290,9 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
             console.print(f"  failed {failure['model']} × {failure['dataset']} ({failure['method']}): {failure['reason']}", markup=False, highlight=False)
         if held_back:
             at_now = "the commits they are" if len(held_back) > 1 else "the commit it is"
+            all_in_json = "; --format json lists them all" if _cut(held_back) else ""
             console.print(f"held back {len(held_back)} model{'s' if len(held_back) > 1 else ''} whose jobs failed before at {at_now} at now: "
-                          f"{', '.join(held_back)} (tried again when a run has room: raise --max-models)", markup=False, highlight=False)
+                          f"{_first_few(held_back)} (tried again when a run has room: raise --max-models{all_in_json})", markup=False, highlight=False)
         if summary.pull_request:
             console.print(f"Opened a pull request on {push_to}: {summary.pull_request}")
         elif push_to and push_error is None:

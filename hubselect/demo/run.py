@@ -29,7 +29,7 @@ from typing import Any
 from hubselect.demo.config import DemoConfig
 from hubselect.demo.paths import RUN_MARKER, WORK_FOLDER, WORK_SETTINGS
 from hubselect.demo.pipeline import PARENT_VARIABLE  # standard library only at import
-from hubselect.errors import HubselectError, InputError, Terminated
+from hubselect.errors import HubselectError, InputError, stopping_on_signals
 from hubselect.paths import check_can_create_in
 
 
@@ -278,7 +278,7 @@ def _run_child(command: list[str], env: dict[str, str]) -> subprocess.CompletedP
     if fd is not None:
         sys.stderr.flush()
     output = {"stdout": fd, "stderr": fd} if fd is not None else {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
-    with _stopping_on_signals():
+    with stopping_on_signals():  # stops the child as Ctrl-C does (below), then exits 128 + the signal's number
         with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, process_group=0, **output) as child, _suspending_with(child):
             try:
                 if child.stdout is not None:
@@ -334,31 +334,6 @@ def _suspending_with(child: subprocess.Popen) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-
-
-@contextmanager
-def _stopping_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP (the terminal closing) stop the child as Ctrl-C does, then exit with
-    128 + the signal's number, as the default action would have (:class:`Terminated`, on which
-    the CLI says it was interrupted, as on Ctrl-C). Where they are ignored (``nohup``), they
-    stay so; outside the main thread, signals cannot be handled."""
-
-    def stop(signum: int, frame: Any) -> None:
-        raise Terminated(128 + signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    for signum, handler in previous.items():
-        if handler == signal.SIG_DFL:
-            signal.signal(signum, stop)
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            if handler == signal.SIG_DFL:
-                signal.signal(signum, handler)
 
 
 __all__ = ["DemoResult", "demo_environment", "run_demo", "start_work"]

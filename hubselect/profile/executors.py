@@ -14,12 +14,17 @@ count (``threads``), which the Ray executor fixes at 1 by default.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import socket
+import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
 from hubselect.errors import HubselectError, InputError
@@ -120,14 +125,27 @@ class RayExecutor:
         else:
             kwargs["num_cpus"] = self.num_cpus or os.cpu_count() or 1
         log.info("starting Ray (%s)", address or f"local cluster, {kwargs.get('num_cpus')} CPUs")
+        handler = signal.getsignal(signal.SIGTERM)
         ray.init(**kwargs)
+        _give_back_sigterm(handler)
         return ray, True
 
     def run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
         if not jobs:
             return
+        # Ray's driver prints what its raylets report (a worker killed by the OOM killer, say) on
+        # sys.stdout, from a thread of its own, whatever log_to_driver says: stdout holds the
+        # results (a JSON document), so Ray's lines go to stderr until Ray is shut down.
+        with contextlib.redirect_stdout(sys.stderr):
+            yield from self._run(jobs)
+
+    def _run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
         ray, started_here = self._init()
         try:
+            # Where a crashed worker's logs are ("Check python-core-worker-*.log files" says not
+            # where), for the local cluster started here; a cluster's are on its nodes.
+            local = started_here and not (self.address or os.environ.get("RAY_ADDRESS"))
+            logs = f" (Ray's logs: {_logs_folder(ray)})" if local else ""
             gpus = ray.cluster_resources().get("GPU", 0)
             task = ray.remote(execute).options(num_gpus=1 if gpus else 0, num_cpus=self.threads, max_retries=0)
             queue = [replace(job, threads=job.threads or self.threads) for job in jobs]
@@ -143,11 +161,29 @@ class RayExecutor:
                     try:
                         result = ray.get(ref)
                     except Exception as exc:  # the worker died (out of memory, killed)
-                        result = {"record": None, "error": f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+                        result = {"record": None, "error": f"the Ray task failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{logs}"}
                     yield _outcome(job, result)
         finally:
             if started_here:
                 ray.shutdown()
+
+
+def _logs_folder(ray: Any) -> Path:
+    """The logs folder of the local Ray cluster this driver started (kept after it stops)."""
+    context = ray.get_runtime_context()
+    return Path(context.get_temp_dir()) / context.get_session_name() / "logs"
+
+
+def _give_back_sigterm(before: Any) -> None:
+    """Give SIGTERM back to Python after ``ray.init``, which replaced the driver's handler twice:
+    with a Python one that exits 15 (shutting Ray down on the way), then with a C++ one that
+    printed a native stack trace and aborted (exit -6). The driver's own handler comes back
+    (``hubselect profile``'s stops the run as Ctrl-C does; an ignored SIGTERM stays ignored),
+    or Ray's Python one where the driver had the default. ``before`` is the handler the driver
+    had (``None``: not Python's); outside the main thread, signals cannot be handled."""
+    handler = signal.getsignal(signal.SIGTERM) if before == signal.SIG_DFL else before
+    if handler is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 def _check_ray_address(address: str, where: str, instead: str) -> None:

@@ -659,6 +659,7 @@ def lacking_jobs(
     held = {job.key: writer.get(job.key) for job in jobs}  # each looked up once, for every pass
     failed = {job.key: writer.failed_job(job.key) for job in jobs}
     followed: dict[tuple, ProfileRecord] = {}  # held records as SourceRevisions.follow moves them, of the jobs looked up
+    redo: dict[tuple, bool] = {}  # whether rerun_reason redoes them, asked once per job for every pass
 
     def failed_now(job: ProfileJob) -> bool:
         return failed[job.key] is not None and failed[job.key].tried_at == revisions.tried_at(job)
@@ -668,7 +669,8 @@ def lacking_jobs(
             return False
         if job.key not in followed:
             followed[job.key] = revisions.follow(job, held[job.key])
-        return revisions.rerun_reason(job, followed[job.key]) is not None
+            redo[job.key] = revisions.rerun_reason(job, followed[job.key]) is not None
+        return redo[job.key]
 
     def never_tried(job: ProfileJob) -> bool:
         return held[job.key] is None and not failed_now(job)
@@ -727,8 +729,6 @@ def run_grid(
     """
     from huggingface_hub.utils import tqdm
 
-    from hubselect.data.refs import DatasetRef
-
     started = time.perf_counter()
     writer = writer or ZooWriter(zoo_dir)
     runner = make_executor(executor) if isinstance(executor, str) else executor
@@ -736,7 +736,7 @@ def run_grid(
     # Jobs built by hand (not by plan_jobs) are checked too, before any of them runs.
     refuse_shared_keys("models", ((j.model, j.model_id, j.model_source) for j in jobs))
     refuse_shared_keys("datasets", ((j.dataset, j.dataset_key, j.dataset_source) for j in jobs))
-    refuse_other_split({j.dataset_key: DatasetRef.parse(j.dataset, split=j.split) for j in jobs}.items(), writer.zoo)
+    refuse_other_split({j.dataset_key: j.dataset_ref for j in jobs}.items(), writer.zoo)
     revisions = revisions or SourceRevisions()
     refuse_other_folders(jobs, writer.zoo, revisions)
     refuse_adapters((j.model for j in jobs), writer.zoo)
@@ -823,10 +823,9 @@ class SourceRevisions:
             job.model_source if local else job.model_id, job.model_revision, token=job.token))
 
     def dataset(self, job: ProfileJob) -> str | None:
-        from hubselect.data.refs import DatasetRef
         from hubselect.data.sample import dataset_revision
 
-        ref = DatasetRef.parse(job.dataset, split=job.split)
+        ref = job.dataset_ref
         if ref.revision is not None and _SHA.match(ref.revision.lower()):
             return None
         return self._look_up("dataset", _dataset_source(ref, job.image_column),
@@ -848,10 +847,9 @@ class SourceRevisions:
         """``(commit sha, content)`` of the data files a sample of the job's Hub dataset reads at
         the commit it reads now (:func:`~hubselect.data.sample.dataset_content`: its file listing
         and card, once per source); ``None`` for a local folder or file, or when it cannot be told."""
-        from hubselect.data.refs import DatasetRef
         from hubselect.data.sample import dataset_content
 
-        ref = DatasetRef.parse(job.dataset, split=job.split)
+        ref = job.dataset_ref
         if ref.kind != "hub":
             return None
         pinned = _pinned(ref, self.dataset(job) or ref.revision)
@@ -899,12 +897,10 @@ class SourceRevisions:
         record made at another commit than the job reads, that stored what its own files held
         (``details["content"]``): older records are compared by commit, as they always were.
         """
-        from hubselect.data.refs import DatasetRef
-
         details = record.details or {}
         made_of = details.get("content") or {}
         requested = details.get("requested")
-        ref = DatasetRef.parse(job.dataset, split=job.split)
+        ref = job.dataset_ref
         if ref.kind == "hub" and details.get("split", "train") != ref.split:
             return record  # of other files than the job's split, whatever the commits: redone (rerun_reason)
         moved, asked_now = {}, {}
@@ -933,12 +929,11 @@ class SourceRevisions:
         """``(model revision, dataset revision)`` a run of ``job`` reads now: the sha it names,
         else what the source is at (``None``: not known). A :class:`~hubselect.zoo.FailedJob`
         is stored with these, and compared with them on later runs."""
-        from hubselect.data.refs import DatasetRef
 
         def sha(revision: str | None) -> str | None:  # what model() and dataset() leave to the job
             return revision if revision is not None and _SHA.match(revision.lower()) else None
 
-        return (self.model(job) or sha(job.model_revision), self.dataset(job) or sha(DatasetRef.parse(job.dataset, split=job.split).revision))
+        return (self.model(job) or sha(job.model_revision), self.dataset(job) or sha(job.dataset_ref.revision))
 
     def _look_up(
         self,
@@ -1018,11 +1013,9 @@ def rerun_reason(job: ProfileJob, record: ProfileRecord, *, model_revision: str 
     >>> rerun_reason(job, replace(record, model_revision="1a2b3c4..."))  # doctest: +SKIP
     'model revision changed'
     """
-    from hubselect.data.refs import DatasetRef
-
     details = record.details or {}
     requested = details.get("requested")
-    ref = DatasetRef.parse(job.dataset, split=job.split)
+    ref = job.dataset_ref
     # Only Hub datasets have splits (a folder or a parquet file is read whole, whatever --split says).
     # Asked first: another split is other files, whatever the commits (a record at an older commit
     # of the same files cannot be followed to this split's, and would read "revision changed").

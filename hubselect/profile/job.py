@@ -9,6 +9,7 @@ reads the model (safetensors only, after the safety check) and the dataset sampl
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import platform
@@ -65,53 +66,68 @@ class ProfileJob:
     def method(self) -> str:
         return self.recipe.method
 
-    @property
+    # What the model and dataset arguments name (a Hub id, or a folder or file: a look at the
+    # disk) is read once per job, as its key is: planning a refresh of a large zoo reads these
+    # for tens of thousands of jobs, several times each.
+
+    @functools.cached_property
     def model_id(self) -> str:
         """The model's key in the zoo: the Hub id without ``@revision``, or the folder's name."""
         return model_key(self.model)[0]
 
-    @property
+    @functools.cached_property
     def model_source(self) -> str:
         """What :attr:`model_id` stands for in this job: the Hub id as given, or the folder's absolute path."""
         return model_key(self.model)[1]
 
-    @property
-    def dataset_source(self) -> str:
-        """What :attr:`dataset_key` stands for in this job: the Hub id as given, or the folder's (file's) absolute path."""
+    @functools.cached_property
+    def dataset_ref(self) -> Any:
+        """The dataset argument, parsed (:class:`~hubselect.data.refs.DatasetRef`)."""
         from hubselect.data.refs import DatasetRef
 
-        return str(DatasetRef.parse(self.dataset, split=self.split))
+        return DatasetRef.parse(self.dataset, split=self.split)
 
-    @property
+    @functools.cached_property
+    def dataset_source(self) -> str:
+        """What :attr:`dataset_key` stands for in this job: the Hub id as given, or the folder's (file's) absolute path."""
+        return str(self.dataset_ref)
+
+    @functools.cached_property
     def model_revision(self) -> str | None:
         """The revision asked for with ``org/name@revision`` (``None``: the main branch)."""
         if Path(self.model).expanduser().is_dir():
             return None
         return self.model.partition("@")[2] or None
 
-    @property
+    @functools.cached_property
     def dataset_key(self) -> str:
-        from hubselect.data.refs import DatasetRef
-
-        return self.dataset_name or DatasetRef.parse(self.dataset, split=self.split).name
+        return self.dataset_name or self.dataset_ref.name
 
     @property
     def config_hash(self) -> str:
-        return config_hash(
+        return _config_hash(
             self.recipe,
             self.evaluation,
-            probe=self.probe.key,
-            dino_probe=self.dino_probe.key if self.dino_probe is not None else None,
-            seed=self.seed,
+            self.probe.key,
+            self.dino_probe.key if self.dino_probe is not None else None,
+            self.seed,
         )
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str, str, str]:
         """The key of the record this job produces (model, dataset, method, config hash)."""
         return (self.model_id, self.dataset_key, self.method, self.config_hash)
 
     def describe(self) -> str:
         return f"{self.model_id} × {self.dataset_key} ({self.method})"
+
+
+@functools.lru_cache(maxsize=256)
+def _config_hash(recipe: Recipe, evaluation: EvalConfig, probe: str, dino_probe: str | None, seed: int) -> str:
+    """:func:`~hubselect.profile.recipes.config_hash`, once per setting (the recipe and the
+    evaluation are frozen): a grid's jobs share one per method, and each costs a deep copy,
+    canonical JSON and a sha256 (a plan of 1000 models × 30 datasets spent most of its minutes here)."""
+    return config_hash(recipe, evaluation, probe=probe, dino_probe=dino_probe, seed=seed)
 
 
 def model_key(model: str) -> tuple[str, str]:

@@ -32,7 +32,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from hubselect.errors import InputError
 from hubselect.zoo import FailedJob, ProfileRecord, Zoo, ZooMeta
@@ -86,13 +86,13 @@ def check_meta(zoo: Zoo, where: str) -> None:
         )
 
 
-def _row_of(frame, key: tuple[str, str, str, str]) -> dict | None:
-    """The last row of a records or failed-jobs table under a job's ``key``, or ``None``."""
+def _positions(frame) -> dict[tuple[str, str, str, str], int]:
+    """The position of the last row of each key in a records or failed-jobs table: a scan of the
+    table per key took minutes to look up every job of a grid of 30,000."""
     if frame.empty:
-        return None
-    model, dataset, method, config = key
-    hit = frame[(frame["model"] == model) & (frame["dataset"] == dataset) & (frame["method"] == method) & (frame["config_hash"] == config)]
-    return hit.iloc[-1].to_dict() if len(hit) else None
+        return {}
+    keys = zip(*(frame[name].tolist() for name in ("model", "dataset", "method", "config_hash")))
+    return {key: position for position, key in enumerate(keys)}
 
 
 class ZooWriter:
@@ -108,8 +108,19 @@ class ZooWriter:
         self.folder = Path(folder)
         check_zoo_folder(self.folder, also=(JOURNAL_FILE,))
         self.folder.mkdir(parents=True, exist_ok=True)
+        #: Each table's row positions by key (:func:`_positions`) and its columns, made again once a fold replaced it.
+        self._rows: dict[str, tuple[Any, dict, dict]] = {}
         with zoo_lock(self.folder):
             self.zoo = self._fold()
+
+    def _row_of(self, table: str, key: tuple[str, str, str, str]) -> dict | None:
+        """The last row of the zoo's ``table`` (``records`` or ``failed_jobs``) under a job's ``key``, or ``None``."""
+        frame = getattr(self.zoo, table)
+        if table not in self._rows or self._rows[table][0] is not frame:
+            self._rows[table] = (frame, _positions(frame), {name: frame[name].array for name in frame.columns})
+        _, positions, columns = self._rows[table]
+        position = positions.get(key)
+        return None if position is None else {name: values[position] for name, values in columns.items()}
 
     def _load(self) -> Zoo:
         if (self.folder / META_FILE).is_file():
@@ -147,12 +158,12 @@ class ZooWriter:
 
     def get(self, key: tuple[str, str, str, str]) -> ProfileRecord | None:
         """The record the zoo holds under ``key`` (as of the last fold), or ``None``."""
-        row = _row_of(self.zoo.records, key)
+        row = self._row_of("records", key)
         return None if row is None else ProfileRecord.from_row(row)
 
     def failed_job(self, key: tuple[str, str, str, str]) -> FailedJob | None:
         """The failure the zoo holds under ``key`` (as of the last fold), or ``None``."""
-        row = _row_of(self.zoo.failed_jobs, key)
+        row = self._row_of("failed_jobs", key)
         return None if row is None else FailedJob.from_row(row)
 
     def write(self, record: ProfileRecord) -> None:
