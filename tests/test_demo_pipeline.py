@@ -391,3 +391,23 @@ def test_ctrl_c_while_evaluate_workers_start_is_one_line_and_leaves_no_process(t
         assert _still_running(started, within=5) == []
     finally:
         _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
+
+
+def test_sigterm_to_evaluate_with_jobs_stops_it_in_one_line_and_leaves_no_worker(tmp_path):
+    """`kill` (or `timeout`, a cancelled CI job) on `evaluate --jobs 2` killed the driver without
+    a word and left its workers running for good; now it stops as Ctrl-C does, exit 143."""
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "hubselect", "evaluate", "demo", "--jobs", "2"], cwd=tmp_path, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    started: dict[int, str] = {}
+    try:
+        started = _wait_for(lambda: (found := _descendants(driver.pid)) and len(found) >= 3 and found, "both workers started", timeout=120)
+        time.sleep(3)
+        os.kill(driver.pid, signal.SIGTERM)  # the driver alone, as `kill PID` sends it
+        _, err = driver.communicate(timeout=30)
+        assert driver.returncode == 143 and "Traceback" not in err.decode(), err.decode()
+        assert err.decode().strip().splitlines()[-1].startswith("Interrupted"), err.decode()
+        assert _still_running(started, within=10) == []
+    finally:
+        _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})

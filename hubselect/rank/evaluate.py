@@ -172,11 +172,14 @@ def _evaluate_targets(arrays: ZooArrays, names: list[str], config: RankerConfig,
         return
     from concurrent.futures import FIRST_COMPLETED, wait
 
+    from hubselect.errors import stopping_on_signals
     from hubselect.workers import worker_pool
 
     workers = min(jobs, len(names))
     shown.bar.set_postfix_str(f"{workers} targets at a time")
-    with worker_pool(workers, _start_worker, (arrays, config, only_features)) as pool:
+    # SIGTERM and SIGHUP end the run as Ctrl-C does, through the pool's teardown: killed
+    # outright, this process left its workers running, for good.
+    with stopping_on_signals(), worker_pool(workers, _start_worker, (arrays, config, only_features)) as pool:
         running = {pool.submit(_evaluate_in_worker, target): target for target in names}
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
