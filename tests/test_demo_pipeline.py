@@ -372,42 +372,34 @@ def test_pool_workers_compute_on_one_thread_each_unless_the_user_said_otherwise(
     assert [name for name in THREAD_VARIABLES if name in os.environ] == ["MKL_NUM_THREADS"]
 
 
-def test_ctrl_c_while_evaluate_workers_start_is_one_line_and_leaves_no_process(tmp_path):
-    """`evaluate --jobs 2` interrupted while its workers are still importing: each worker
-    printed a KeyboardInterrupt traceback (it had not yet ignored SIGINT); now the command
-    says one "Interrupted" line, exits 130, and no worker is left."""
+@pytest.mark.parametrize(
+    "stop, settle, code, last_line, within",
+    [
+        # Ctrl-C to the process group while the workers still import: each printed a KeyboardInterrupt
+        # traceback (it had not yet ignored SIGINT).
+        (lambda pid: os.killpg(pid, signal.SIGINT), 0, 130, "Interrupted: ", 5),
+        # `kill` (or `timeout`, a cancelled CI job) to the driver alone: it died without a word and
+        # left its workers running for good.
+        (lambda pid: os.kill(pid, signal.SIGTERM), 3, 143, "Interrupted", 10),
+    ],
+    ids=["ctrl-c-while-workers-start", "sigterm-to-the-driver"],
+)
+def test_stopping_evaluate_with_jobs_is_one_line_and_leaves_no_worker(stop, settle, code, last_line, within, tmp_path):
+    """`evaluate --jobs 2` stopped by Ctrl-C or SIGTERM says one "Interrupted" line, exits 130
+    (143), and no worker is left."""
     driver = subprocess.Popen(
         [sys.executable, "-m", "hubselect", "evaluate", "demo", "--jobs", "2"], cwd=tmp_path, start_new_session=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     started: dict[int, str] = {}
     try:
-        # multiprocessing's resource tracker and the two workers, caught while the workers import
+        # multiprocessing's resource tracker and the two workers
         started = _wait_for(lambda: (found := _descendants(driver.pid)) and len(found) >= 3 and found, "both workers started", timeout=120)
-        os.killpg(driver.pid, signal.SIGINT)
+        time.sleep(settle)
+        stop(driver.pid)
         _, err = driver.communicate(timeout=30)
-        assert driver.returncode == 130 and "Traceback" not in err.decode(), err.decode()
-        assert err.decode().strip().splitlines()[-1].startswith("Interrupted: "), err.decode()
-        assert _still_running(started, within=5) == []
-    finally:
-        _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
-
-
-def test_sigterm_to_evaluate_with_jobs_stops_it_in_one_line_and_leaves_no_worker(tmp_path):
-    """`kill` (or `timeout`, a cancelled CI job) on `evaluate --jobs 2` killed the driver without
-    a word and left its workers running for good; now it stops as Ctrl-C does, exit 143."""
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "hubselect", "evaluate", "demo", "--jobs", "2"], cwd=tmp_path, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-    started: dict[int, str] = {}
-    try:
-        started = _wait_for(lambda: (found := _descendants(driver.pid)) and len(found) >= 3 and found, "both workers started", timeout=120)
-        time.sleep(3)
-        os.kill(driver.pid, signal.SIGTERM)  # the driver alone, as `kill PID` sends it
-        _, err = driver.communicate(timeout=30)
-        assert driver.returncode == 143 and "Traceback" not in err.decode(), err.decode()
-        assert err.decode().strip().splitlines()[-1].startswith("Interrupted"), err.decode()
-        assert _still_running(started, within=10) == []
+        assert driver.returncode == code and "Traceback" not in err.decode(), err.decode()
+        assert err.decode().strip().splitlines()[-1].startswith(last_line), err.decode()
+        assert _still_running(started, within=within) == []
     finally:
         _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
