@@ -377,6 +377,21 @@ def test_a_ray_worker_killed_mid_job_leaves_stdout_to_the_result_document(profil
     assert logs.name == "logs" and any(logs.glob("python-core-worker-*.log")), reason
 
 
+def test_rays_log_lines_are_written_above_the_progress_bar_not_into_it(profile_hub, probes, tmp_path):
+    """Ray logs as its local cluster starts ("Started a local Ray instance.", its token notice):
+    the lines landed in the middle of the progress bar's line."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubselect[ray]')")
+    done = subprocess.run(
+        [sys.executable, "-m", "hubselect", "profile", "--models", profile_hub.models[0], "--datasets", profile_hub.datasets[0],
+         "--zoo", str(tmp_path / "zoo"), "--executor", "ray", *map(str, tiny_options(probes))],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_DISABLE_PROGRESS_BARS": "0", "COLUMNS": "120"}, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Started a local Ray instance." in done.stderr
+    bars = [line for line in re.split(r"[\r\n]", done.stderr) if line.startswith("Profiling:")]
+    assert bars and all(line.rstrip().endswith("]") for line in bars), bars
+
+
 def test_push_opens_a_pull_request_with_the_records(lora_grid, profile_hub, probes, hub, hub_repo_id, tmp_path):
     from huggingface_hub import HfApi
 

@@ -127,6 +127,21 @@ def test_cli_human_table(zoo_dir, ranker_dir, cool_folder, capsys):
     assert "org/cool-expert" in out and "fid_after_finetune on similar datasets" in out and "data/cool-" in out
 
 
+def test_the_human_output_names_the_method_whose_results_it_ranks_by(zoo_dir, cool_folder, tmp_path, capsys):
+    """On a zoo of textual-inversion results only, the header and the table said
+    "fid_after_finetune: lower is better" and never which fine-tuning method: the ranking read as
+    LoRA results (only the JSON said, as ranker.method)."""
+    from hubselect.rank import Ranker
+
+    zoo = Zoo.load(zoo_dir)
+    zoo.records = zoo.records.assign(method="textual-inversion")
+    zoo.save(tmp_path / "zoo-ti")
+    ranker = Ranker.fit(Zoo.load(tmp_path / "zoo-ti")).save(tmp_path / "ranker")
+    code, out, err = run_cli(capsys, "recommend", cool_folder, "--zoo", tmp_path / "zoo-ti", "--ranker", ranker, "--probe", tiny_clip_dir(), "--n", "16")
+    assert code == 0, err
+    assert re.match(rf"zoo {re.escape(str(tmp_path / 'zoo-ti'))} @ \S+ · method textual-inversion · ranker: ", out.splitlines()[1]), out
+
+
 def test_throughput_figures_measured_with_different_settings_are_not_shown_as_comparable(zoo_dir, ranker_dir, cool_folder, tmp_path, capsys):
     """The images/s column put 0.16/s, measured on a CPU at 2 steps and 16 px, beside 41.70/s,
     measured on a GPU at 20 steps and 512 px, with nothing to say what either was measured with."""

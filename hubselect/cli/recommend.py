@@ -100,7 +100,9 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
         split = f" (split {info['split']})" if info["split"] not in (None, "train") else ""
         console.print(Text.assemble((info["dataset"], "bold"), f" @ {str(info['revision'])[:12]}{split}: {info['images']} images{skipped}, probe {info['probe']}"))
         nearest = ", ".join(f"{n['dataset']} ({n['distance']:.3g})" for n in info["nearest"][:3])
-        console.print(f"zoo {result.zoo['repo']} @ {str(result.zoo['revision'])[:12]} · ranker: {result.ranker['source']} · nearest profiled: {nearest}")
+        # Whose results the ranking is of: on a zoo of one method, nothing else names it.
+        method = f" · method {result.ranker['method']}" if result.ranker.get("method") else ""
+        console.print(f"zoo {result.zoo['repo']} @ {str(result.zoo['revision'])[:12]}{method} · ranker: {result.ranker['source']} · nearest profiled: {nearest}")
         score = result.score["name"]
         direction = "higher" if result.score["higher_is_better"] else "lower"
         rows = []

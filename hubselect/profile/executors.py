@@ -109,13 +109,10 @@ class RayExecutor:
         elif os.environ.get("RAY_ADDRESS"):
             _check_ray_address(os.environ["RAY_ADDRESS"], "RAY_ADDRESS", "unset RAY_ADDRESS to start a local one")
 
-    def _init(self):
-        try:
-            import ray
-        except ImportError:
-            raise InputError("--executor ray needs Ray: pip install 'hubselect[ray]'") from None
+    def _init(self, ray: Any) -> bool:
+        """Start Ray, or connect to its cluster; False where this process had already."""
         if ray.is_initialized():
-            return ray, False
+            return False
         address = self.address or os.environ.get("RAY_ADDRESS")
         # Workers inherit the driver's Hub settings (endpoint, cache, token path, offline mode).
         env = {k: v for k, v in os.environ.items() if k.startswith(("HF_", "HUBSELECT_"))}
@@ -128,19 +125,26 @@ class RayExecutor:
         handler = signal.getsignal(signal.SIGTERM)
         ray.init(**kwargs)
         _give_back_sigterm(handler)
-        return ray, True
+        return True
 
     def run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
         if not jobs:
             return
+        try:
+            import ray
+        except ImportError:
+            raise InputError("--executor ray needs Ray: pip install 'hubselect[ray]'") from None
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
         # Ray's driver prints what its raylets report (a worker killed by the OOM killer, say) on
         # sys.stdout, from a thread of its own, whatever log_to_driver says: stdout holds the
-        # results (a JSON document), so Ray's lines go to stderr until Ray is shut down.
-        with contextlib.redirect_stdout(sys.stderr):
-            yield from self._run(jobs)
+        # results (a JSON document), so Ray's lines go to stderr until Ray is shut down. Its log
+        # lines (a local cluster started, its token) are written above the progress bar, not into it.
+        with contextlib.redirect_stdout(sys.stderr), logging_redirect_tqdm([logging.getLogger("ray")]):
+            yield from self._run(ray, jobs)
 
-    def _run(self, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
-        ray, started_here = self._init()
+    def _run(self, ray: Any, jobs: Sequence[ProfileJob]) -> Iterator[JobOutcome]:
+        started_here = self._init(ray)
         try:
             # Where a crashed worker's logs are ("Check python-core-worker-*.log files" says not
             # where), for the local cluster started here; a cluster's are on its nodes.
