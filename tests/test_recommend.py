@@ -1311,3 +1311,30 @@ def test_a_zoo_also_profiled_with_another_probe_ranks_on_the_distances_of_the_pr
         f"the ranker {tmp_path / 'other-ranker'} was built on the dataset distances of probe local:other-clip, and the dataset is "
         "compared with the zoo's through local:tiny-clip, on another scale; pass that probe with --probe, or use a ranker built on this zoo"
     )
+
+
+def test_a_bench_rerun_leaves_the_rankers_of_a_zoo_current_where_the_learner_reads_no_figure(zoo_dir, cool_folder, tmp_path, monkeypatch):
+    """Figures measured with different settings (one model on a CPU, the others on a GPU) are no
+    feature of the learner, nor is any ``bench_*`` column: measuring a model again changes nothing
+    a ranker learns from, so the zoo stays the revision its ranker was built on (it was another,
+    and recommend noted every ranker as stale after each `hubselect bench --zoo`)."""
+    from hubselect import constants
+    from hubselect.rank import Ranker
+    from hubselect.recommendation import recommend
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    zoo = Zoo.load(zoo_dir)
+    models = zoo.models
+    on_cpu = models["model"] == models["model"].iloc[0]
+    models["throughput_images_per_s"] = np.where(on_cpu, 0.2, 9.0)
+    models["bench_device"] = np.where(on_cpu, "cpu (x86_64, 2 threads)", "cuda (NVIDIA H100 80GB HBM3)")
+    models["bench_seconds"] = np.where(on_cpu, 40.0, 3.0)
+    zoo.save(tmp_path / "measured")
+    ranker = Ranker.fit(Zoo.load(tmp_path / "measured")).save(tmp_path / "ranker")
+    models.loc[on_cpu, ["throughput_images_per_s", "bench_seconds"]] = [0.25, 35.0]  # measured again
+    zoo.save(tmp_path / "measured-again")
+    common = dict(probe=str(tiny_clip_dir()), n=16, top_k=1, ranker=str(ranker))
+    as_built = recommend(str(cool_folder), zoo=str(tmp_path / "measured"), **common)
+    again = recommend(str(cool_folder), zoo=str(tmp_path / "measured-again"), **common)
+    assert again.zoo["revision"] == as_built.zoo["revision"]
+    assert not any("was built on zoo revision" in n for n in again.notices), again.notices

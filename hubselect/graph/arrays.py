@@ -163,14 +163,20 @@ class ZooArrays:
         """A short content hash of all the ranker learns from: scores, distances, and the model and
         dataset features (a local zoo's revision; the key of rankers built on the fly). A changed
         license or parameter count is another zoo to the learner, so it is another fingerprint.
+        The throughput columns the learner leaves out (every ``bench_*`` column, and figures of
+        different settings: :func:`~hubselect.rank.features.measurement_columns`) are not hashed:
+        measuring a model again would otherwise make every ranker of the zoo stale.
         """
+        # Imported here: hubselect.rank imports this module.
+        from hubselect.rank.features import measurement_columns
+
         digest = hashlib.sha256()
         digest.update("\n".join(self.models).encode())
         digest.update(b"\x00")
         digest.update("\n".join(self.datasets).encode())
         digest.update(np.nan_to_num(self.scores, nan=-1e300).tobytes())
         digest.update(np.nan_to_num(self.distances, nan=-1e300).tobytes())
-        for table in (self.model_features, self.dataset_features):
+        for table in (self.model_features.drop(columns=sorted(measurement_columns(self.model_features))), self.dataset_features):
             digest.update(b"\x00")
             _hash_features(digest, table)
         return digest.hexdigest()[:16]
