@@ -105,25 +105,47 @@ def frechet_distance(a: FrechetStats, b: FrechetStats) -> float:
     pair at 512 dimensions on a CPU); the trace is computed here from the eigenvalues of the
     symmetric matrix ``sqrt(S_a) S_b sqrt(S_a)``, which has the same eigenvalues as
     ``S_a S_b`` (about 60× faster at 512 dimensions; equal to clean-fid's value to ~1e-10
-    relative, which a test checks).
+    relative, which a test checks). :func:`frechet_distances` measures one set against many.
 
     >>> frechet_distance(stats_a, stats_b)  # doctest: +SKIP
     12.7
     """
-    if a.dim != b.dim:
-        raise InputError(f"statistics of different dimensions ({a.dim} vs {b.dim}) cannot be compared; use the same probe")
-    if a.extractor and b.extractor and a.extractor != b.extractor:
-        raise InputError(f"statistics from different extractors ({a.extractor} vs {b.extractor}) cannot be compared; use the same probe")
-    mu_a, sigma_a, mu_b, sigma_b = (np.asarray(x, dtype=np.float64) for x in (a.mu, a.sigma, b.mu, b.sigma))
-    # Covariances are PSD up to rounding: clip the tiny negative eigenvalues rounding leaves.
-    values, vectors = np.linalg.eigh(sigma_a)
-    root_a = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
-    product = root_a @ sigma_b @ root_a
-    trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0.0, None)).sum()
-    diff = mu_a - mu_b
-    value = diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2.0 * trace_root
-    # Identical sets give ~-1e-9 from rounding; a distance is never negative.
-    return max(float(value), 0.0)
+    return FrechetReference(a).distance(b)
+
+
+def frechet_distances(a: FrechetStats, others: Sequence[FrechetStats]) -> list[float]:
+    """:func:`frechet_distance` from ``a`` to each of ``others``, the same values, with ``a``'s
+    square root taken once (it is half the cost of a pair at 512 dimensions)."""
+    reference = FrechetReference(a)
+    return [reference.distance(b) for b in others]
+
+
+class FrechetReference:
+    """One set's statistics ready to be measured against others: its covariance's square root
+    taken once. :meth:`distance` may be called from several threads at once."""
+
+    def __init__(self, a: FrechetStats):
+        self.stats = a
+        self.mu, self.sigma = (np.asarray(x, dtype=np.float64) for x in (a.mu, a.sigma))
+        # Covariances are PSD up to rounding: clip the tiny negative eigenvalues rounding leaves.
+        values, vectors = np.linalg.eigh(self.sigma)
+        self.root = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+        self.trace = np.trace(self.sigma)
+
+    def distance(self, b: FrechetStats) -> float:
+        """:func:`frechet_distance` of this set and ``b``."""
+        a = self.stats
+        if a.dim != b.dim:
+            raise InputError(f"statistics of different dimensions ({a.dim} vs {b.dim}) cannot be compared; use the same probe")
+        if a.extractor and b.extractor and a.extractor != b.extractor:
+            raise InputError(f"statistics from different extractors ({a.extractor} vs {b.extractor}) cannot be compared; use the same probe")
+        mu_b, sigma_b = (np.asarray(x, dtype=np.float64) for x in (b.mu, b.sigma))
+        product = self.root @ sigma_b @ self.root
+        trace_root = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0.0, None)).sum()
+        diff = self.mu - mu_b
+        value = diff @ diff + self.trace + np.trace(sigma_b) - 2.0 * trace_root
+        # Identical sets give ~-1e-9 from rounding; a distance is never negative.
+        return max(float(value), 0.0)
 
 
 def extract_features(
