@@ -457,6 +457,19 @@ def test_a_folder_whose_name_is_not_utf8_is_named_by_its_bytes_in_the_zoo(tmp_pa
     assert code == 0 and "mono-32-7" in out, err
 
 
+def test_a_zoo_folder_whose_path_is_not_utf8_is_written_and_read(tmp_path, capsys, tiny_clip, isolated_cache):  # noqa: F811
+    """A zoo kept under a Latin-1 folder name (an old copy, a mounted share): pyarrow cannot encode
+    its path, so every profile into it failed at the save, after the embedding."""
+    import os
+
+    zoo = tmp_path / os.fsdecode(b"caf\xe9-zoo")
+    profile(capsys, style_folder("cool"), zoo, tiny_clip)
+    profile(capsys, style_folder("mono"), zoo, tiny_clip)
+    assert set(Zoo.load(zoo).datasets["dataset"]) == {"cool-32-7", "mono-32-7"}
+    code, out, err = run(capsys, "dataset", "similar", style_folder("cool"), "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 0 and "mono-32-7" in out, err
+
+
 def test_names_and_paths_with_brackets_are_printed_as_they_are(tmp_path, capsys, tiny_clip, isolated_cache):
     """Brackets are text, not markup: `cats[small]` and `cats[large]` stay two names, and `[/i]` is no crash after the zoo is written."""
     zoo = tmp_path / "z[/x]"

@@ -565,6 +565,20 @@ def test_import_refuses_an_out_it_cannot_write_in_one_line_before_reading_the_bu
     assert not (tmp_path / "locked" / "Z").exists()
 
 
+def test_a_zoo_folder_whose_path_is_not_utf8_is_imported_into_merged_into_and_shown(tmp_path, capsys):
+    """A Latin-1 folder name (an old copy, a mounted share): pyarrow cannot encode the path, and
+    every save and load of the zoo failed with a UnicodeEncodeError."""
+    out = tmp_path / os.fsdecode(b"caf\xe9-zoo")
+    first = write_bundle(tmp_path / "a", records="model,dataset,score\nm1,d1,0.5\nm3,d1,0.7\n")
+    second = write_bundle(tmp_path / "b", records="model,dataset,score\nm2,d1,0.6\n")
+    for bundle in (first, second):
+        code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", out, "--format", "json")
+        assert code == 0, err
+    code, shown, err = run_cli(capsys, "zoo", "show", out, "--format", "json")
+    assert code == 0, err
+    assert json.loads(shown)["records"] == 3
+
+
 def test_import_needs_a_direction(tmp_path, capsys):
     code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--out", tmp_path / "Z")
     assert code == 2

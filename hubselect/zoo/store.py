@@ -869,7 +869,7 @@ class Zoo:
         tables = {name: _table_for_parquet(getattr(self, name), name) for name in TABLES}
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
-            atomic_write(folder / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p))
+            atomic_write(folder / f"{name}.parquet", lambda p, t=table: _write_parquet(t, p))
         # A dataset profile counts by its provenance (.json), which names the statistics (.npz) beside
         # it: the .json files go last, so that a save stopped between the two leaves the old
         # provenance, which a rerun does not take for this profile, never the new one over old statistics.
@@ -902,7 +902,8 @@ class Zoo:
                 tables[name] = _empty(name)
                 continue
             try:
-                tables[name] = _table_from_parquet(pd.read_parquet(file), name)
+                with open(file, "rb") as handle:  # not by name: see _write_parquet
+                    tables[name] = _table_from_parquet(pd.read_parquet(handle), name)
             except Exception as exc:  # pyarrow raises many types for a damaged file
                 raise HubselectError(f"{file}: cannot read the table ({exc}); re-pull or re-import the zoo") from None
         artefacts: dict[str, Path | bytes] = {}
@@ -1031,6 +1032,14 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _write_parquet(table: pa.Table, path: str) -> None:
+    """Write ``table`` to ``path`` through a file Python opens: pyarrow encodes a path it is given
+    as UTF-8, which a folder named in another encoding (``caf\\xe9-zoo``, surrogate-escaped by
+    Python) cannot be."""
+    with open(path, "wb") as handle:
+        pq.write_table(table, handle)
 
 
 def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
