@@ -154,7 +154,9 @@ class ZooMeta:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str) -> "ZooMeta":
+    def from_json(cls, text: str, where: str, *, repo: str | None = None) -> "ZooMeta":
+        """``repo``: the Hub dataset repo ``text`` was downloaded from, where a hand edit is fixed
+        (the HF cache's copy is replaced by the next download)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -168,10 +170,10 @@ class ZooMeta:
         direction = data.get("higher_is_better", True)
         if not isinstance(direction, bool):
             # A hand edit ("false", 0): read by truthiness, the zoo would rank the wrong way round.
-            raise HubselectError(
-                f"{where}: zoo.json's higher_is_better is {json.dumps(direction)}, not true or false; "
-                "write true (a score like accuracy) or false (one like FID), without quotes"
-            )
+            fix = "write true (a score like accuracy) or false (one like FID), without quotes"
+            if repo is not None:
+                fix = f"fix zoo.json in the dataset repo {repo} ({fix}) and push it"
+            raise HubselectError(f"{where}: zoo.json's higher_is_better is {json.dumps(direction)}, not true or false; {fix}")
         known = {f for f in cls.__dataclass_fields__ if f not in ("repo", "revision")}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -886,15 +888,18 @@ class Zoo:
         return folder
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Zoo":
-        """Read a zoo folder written by :meth:`save` (or pulled from the Hub)."""
+    def load(cls, path: str | os.PathLike, *, repo: str | None = None) -> "Zoo":
+        """Read a zoo folder written by :meth:`save` (or pulled from the Hub: ``repo``, the
+        dataset repo of the HF cache's snapshot folder ``path``, which errors in zoo.json name)."""
         if not isinstance(path, (str, os.PathLike)):
             raise InputError(f"path must be a zoo folder (a str or a path), got {path!r}")
         folder = Path(path)
         meta_path = folder / META_FILE
         if not meta_path.is_file():
             raise InputError(f"{folder} is not a zoo (no {META_FILE}); create one with `hubselect zoo import` or pull one")
-        meta = ZooMeta.from_json(meta_path.read_text(), str(folder))
+        # A snapshot folder is named by its commit: the repo at that commit is what to fix.
+        where = f"zoo {repo}@{folder.name}" if repo is not None else str(folder)
+        meta = ZooMeta.from_json(meta_path.read_text(), where, repo=repo)
         tables = {}
         for name in TABLES:
             file = folder / f"{name}.parquet"
