@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
 from hubselect.graph.arrays import ZooArrays
-from hubselect.zoo import DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
+from hubselect.zoo import DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle, zoo_lock
 
 BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
 
@@ -577,6 +580,40 @@ def test_a_zoo_folder_whose_path_is_not_utf8_is_imported_into_merged_into_and_sh
     code, shown, err = run_cli(capsys, "zoo", "show", out, "--format", "json")
     assert code == 0, err
     assert json.loads(shown)["records"] == 3
+
+
+def test_ctrl_c_while_the_command_is_still_starting_is_one_line_and_exit_130(tmp_path):
+    """Ctrl-C in the first seconds of a command, while it imports its libraries (pandas, the Hub
+    client, torch): it printed a KeyboardInterrupt traceback.
+
+    The signal is sent as soon as the CLI runs, at the first of the command's imports (``-X
+    importtime`` says so on stderr); Ctrl-C before that lands in Python's start-up and in the
+    console script's import of ``hubselect.cli``. Another writer holds the zoo's lock, so the
+    command cannot have finished before the signal, wherever it lands after that.
+    """
+    bundle = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
+    (tmp_path / "Z").mkdir()
+    script = Path(sys.executable).with_name("hubselect")  # the console script a user runs
+    with zoo_lock(tmp_path / "Z"):
+        process = subprocess.Popen(
+            [sys.executable, "-X", "importtime", script, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            for line in process.stderr:
+                if line.rstrip().endswith("| hubselect.cli"):
+                    break
+            process.stderr.readline()  # the first of the command's own imports: the CLI is running
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert (process.returncode, stdout) == (130, ""), stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert not (tmp_path / "Z" / "zoo.json").exists()
 
 
 def test_import_needs_a_direction(tmp_path, capsys):

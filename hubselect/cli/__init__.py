@@ -179,11 +179,13 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
-    from hubselect.cli import commands  # noqa: F401  (registers the commands)
-
     # Reset in place: command modules hold a reference to this one object.
     SETTINGS.__dict__.update(Settings().__dict__)
     try:
+        # Inside the try: these imports (pandas, the Hub client, torch) take the first seconds
+        # of every command, when Ctrl-C is likeliest.
+        from hubselect.cli import commands  # noqa: F401  (registers the commands)
+
         cli.main(args=argv, prog_name="hubselect", standalone_mode=False)
     except HubselectError as exc:
         if SETTINGS.debug:
