@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shlex
 import sys
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ def note_new_zoo_folder(folder: Path, option: str = "--zoo") -> None:
     repo = folder.as_posix()
     SETTINGS.output.info(
         f"note: creating the zoo folder ./{repo} ({option} is a local folder); if you meant the Hub zoo {repo}, "
-        f"`hubselect zoo pull {repo} --out FOLDER`, run this with {option} FOLDER, then `hubselect zoo push FOLDER --repo {repo}`"
+        f"`hubselect zoo pull {shlex.quote(repo)} --out FOLDER`, run this with {option} FOLDER, then `hubselect zoo push FOLDER --repo {shlex.quote(repo)}`"
     )
 
 
