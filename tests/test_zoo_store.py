@@ -616,6 +616,24 @@ def test_ctrl_c_while_the_command_is_still_starting_is_one_line_and_exit_130(tmp
     assert not (tmp_path / "Z" / "zoo.json").exists()
 
 
+def test_the_score_picture_of_a_large_zoo_says_how_many_models_and_datasets_it_shows(tmp_path):
+    """Past 60 models or 40 datasets the heatmap (the zoo card's, the demo's scores.png) draws the
+    best-covered ones only, and said nothing of it: the picture passed for the whole zoo. Its
+    title, drawn and in the PNG's metadata, says so now."""
+    from PIL import Image
+
+    from hubselect.plots import score_heatmap
+
+    large = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    large.add_profiles(ProfileRecord(f"org/m{i}", f"d{j}", float(i + j)) for i in range(65) for j in range(42))
+    title = Image.open(score_heatmap(large, tmp_path / "large.png")).text["Title"]
+    assert title.endswith("\nshowing 60 of 65 models and 40 of 42 datasets, those with the most results"), title
+    small = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    small.add_profiles(ProfileRecord(f"org/m{i}", f"d{j}", float(i + j)) for i in range(65) for j in range(2))
+    title = Image.open(score_heatmap(small, tmp_path / "small.png", title="my zoo")).text["Title"]
+    assert title == "my zoo\nshowing 60 of 65 models, those with the most results", title
+
+
 def test_import_needs_a_direction(tmp_path, capsys):
     code, _, err = run_cli(capsys, "zoo", "import", BUNDLE, "--out", tmp_path / "Z")
     assert code == 2
