@@ -1,5 +1,7 @@
 """hubselect: which pre-trained text-to-image model should you fine-tune on your dataset?
 
+``hubselect.recommend`` ranks a zoo's models for a dataset (:func:`hubselect.recommendation.recommend`).
+
 >>> import hubselect
 >>> result = hubselect.recommend("org/my-dataset", zoo="org/zoo", top_k=5)  # doctest: +SKIP
 """
@@ -22,3 +24,9 @@ def __getattr__(name: str):
 
         return recommend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names and ``recommend``, not yet loaded: ``dir()``, tab completion and
+    ``help(hubselect)`` (which lists what ``dir()`` names) show it before its first use."""
+    return sorted({*globals(), *__all__})

@@ -23,7 +23,8 @@ def score_heatmap(zoo: Zoo, path: str | os.PathLike, *, title: str | None = None
 
     Each dataset's column is min–max normalised, worst (0) to best (1) whatever the score's
     direction. Large zoos are cut to the
-    :data:`MAX_MODELS` models and :data:`MAX_DATASETS` datasets with the most records. Results
+    :data:`MAX_MODELS` models and :data:`MAX_DATASETS` datasets with the most records, and the
+    title (drawn, and the PNG's ``Title``) says how many of how many it shows. Results
     rankings leave out (scored with another probe: :meth:`Zoo.score_matrix`) are left out here
     too, without a warning: the zoo card beside the picture counts them.
 
@@ -38,10 +39,16 @@ def score_heatmap(zoo: Zoo, path: str | os.PathLike, *, title: str | None = None
     matrix = zoo.score_matrix(warn=False)
     if matrix.empty:
         raise ValueError("the zoo has no records to draw")
+    models, datasets = matrix.shape
     if len(matrix.columns) > MAX_DATASETS:
         matrix = matrix[matrix.notna().sum(axis=0).sort_values(ascending=False).index[:MAX_DATASETS]]
     if len(matrix.index) > MAX_MODELS:
         matrix = matrix.loc[matrix.notna().sum(axis=1).sort_values(ascending=False).index[:MAX_MODELS]]
+    # A cut picture passes for the whole zoo unless it says so.
+    shown = [f"{n} of {total} {what}" for n, total, what in zip(matrix.shape, (models, datasets), ("models", "datasets")) if n < total]
+    title = title or f"{zoo.meta.score} after fine-tuning, per dataset ({zoo.meta.direction}; grey = not profiled)"
+    if shown:
+        title += f"\nshowing {' and '.join(shown)}, those with the most results"
     # Best models first: order rows by their mean per-dataset rank.
     ranks = matrix.rank(axis=0, ascending=not zoo.meta.higher_is_better)
     matrix = matrix.loc[ranks.mean(axis=1).sort_values().index]
@@ -63,10 +70,10 @@ def score_heatmap(zoo: Zoo, path: str | os.PathLike, *, title: str | None = None
     ax.set_yticks(range(rows), [_short(m, 36) for m in matrix.index], fontsize=6 if rows > 30 else 7)
     ax.set_xlabel("dataset")
     ax.set_ylabel("model (best on average first)")
-    ax.set_title(title or f"{zoo.meta.score} after fine-tuning, per dataset ({zoo.meta.direction}; grey = not profiled)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02).set_label("1 = best on the dataset, 0 = worst")
     fig.tight_layout()
     out = Path(path)
-    fig.savefig(out)
+    fig.savefig(out, metadata={"Title": title})
     plt.close(fig)
     return out

@@ -22,6 +22,7 @@ import math
 import numbers
 import os
 import re
+import shlex
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -387,8 +388,8 @@ def _build_command(zoo_label: str, method: str | None, probe: str | None) -> str
     >>> _build_command("org/zoo", "lora", None)
     '`hubselect build org/zoo --method lora --out DIR`'
     """
-    options = (f" --method {method}" if method else "") + (f" --probe {probe}" if probe else "")
-    return f"`hubselect build {zoo_label}{options} --out DIR`"
+    options = (f" --method {method}" if method else "") + (f" --probe {shlex.quote(probe)}" if probe else "")
+    return f"`hubselect build {shlex.quote(zoo_label)}{options} --out DIR`"
 
 
 def load_published_ranker(folder: Path, repo_id: str, zoo_repo: str | None = None, *, build: str | None = None):

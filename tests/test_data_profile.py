@@ -457,6 +457,42 @@ def test_a_folder_whose_name_is_not_utf8_is_named_by_its_bytes_in_the_zoo(tmp_pa
     assert code == 0 and "mono-32-7" in out, err
 
 
+def test_a_zoo_folder_whose_path_is_not_utf8_is_written_and_read(tmp_path, capsys, tiny_clip, isolated_cache):  # noqa: F811
+    """A zoo kept under a Latin-1 folder name (an old copy, a mounted share): pyarrow cannot encode
+    its path, so every profile into it failed at the save, after the embedding."""
+    import os
+
+    zoo = tmp_path / os.fsdecode(b"caf\xe9-zoo")
+    profile(capsys, style_folder("cool"), zoo, tiny_clip)
+    profile(capsys, style_folder("mono"), zoo, tiny_clip)
+    assert set(Zoo.load(zoo).datasets["dataset"]) == {"cool-32-7", "mono-32-7"}
+    code, out, err = run(capsys, "dataset", "similar", style_folder("cool"), "--zoo", zoo, "--probe", tiny_clip)
+    assert code == 0 and "mono-32-7" in out, err
+
+
+def test_advice_naming_a_zoo_folder_with_spaces_and_quotes_is_a_command_that_works_when_pasted(tmp_path, capsys):
+    """`dataset similar` of a name the zoo lacks advises `hubselect zoo show ZOO --datasets`: with the
+    folder's path unquoted, the pasted command split it at its spaces and stopped at its quote."""
+    import shlex
+    import shutil
+
+    from hubselect.demo.paths import bundled_paths
+
+    zoo = shutil.copytree(bundled_paths().zoo, tmp_path / "my zoo's copy")
+    code, out, err = run(capsys, "dataset", "similar", "no-such-dataset", "--zoo", zoo)
+    assert (code, out) == (2, "") and err.count("\n") == 1, err
+    advised = shlex.split(err.split("`")[1])
+    assert advised == ["hubselect", "zoo", "show", str(zoo), "--datasets"]
+    code, out, err = run(capsys, *advised[1:], "--format", "json")
+    assert code == 0 and len(json.loads(out)["dataset_list"]) == 24, err
+
+    empty = tmp_path / "no profiles $HOME"
+    bundle = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
+    assert run(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", empty)[0] == 0
+    code, out, err = run(capsys, "dataset", "similar", "no-such-dataset", "--zoo", empty)
+    assert (code, out) == (2, "") and shlex.split(err.split("`")[1])[-2:] == ["--zoo", str(empty)], err
+
+
 def test_names_and_paths_with_brackets_are_printed_as_they_are(tmp_path, capsys, tiny_clip, isolated_cache):
     """Brackets are text, not markup: `cats[small]` and `cats[large]` stay two names, and `[/i]` is no crash after the zoo is written."""
     zoo = tmp_path / "z[/x]"

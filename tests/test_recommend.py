@@ -428,6 +428,18 @@ def test_hubselect_recommend_shows_its_parameters_and_import_hubselect_stays_lig
     assert loaded.stdout == "False\n"
 
 
+def test_help_of_hubselect_lists_recommend_and_dir_names_it_before_it_is_loaded():
+    """``help(hubselect)`` listed ``__getattr__`` as the package's function, and ``dir(hubselect)``
+    lacked ``recommend``: loaded when first used, it was in neither until someone called it."""
+    code = ("import sys, pydoc, hubselect; print('recommend' in dir(hubselect), 'hubselect.recommendation' in sys.modules); "
+            "print(pydoc.render_doc(hubselect, renderer=pydoc.plaintext))")
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    listed, doc = shown.stdout.split("\n", 1)
+    assert listed == "True False"  # dir() names it without reading the library
+    functions = doc.split("\nFUNCTIONS\n")[1].split("\nDATA\n")[0]
+    assert "    recommend(dataset" in functions and "Rank the zoo's models for ``dataset``" in functions, doc
+
+
 def test_the_python_api_takes_paths(zoo_dir, ranker_dir, cool_folder):
     import hubselect
 

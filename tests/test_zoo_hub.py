@@ -392,6 +392,29 @@ def test_an_empty_revision_is_an_input_error_not_a_hub_failure(revision, hub, hu
     assert hub.request_log == [] and not (tmp_path / "Z").exists()
 
 
+def test_a_hub_zoo_whose_direction_is_not_a_bool_names_the_repo_to_fix_not_the_cache(hub, hub_token, hub_repo_id, tmp_path, capsys):
+    """A hand edit of zoo.json on the Hub ("false" in quotes): the error named the snapshot file in
+    the HF cache to edit, which the next pull replaces; the file to fix is the repo's."""
+    from huggingface_hub import HfApi
+
+    small_zoo("org").push(hub_repo_id, token=hub_token)
+    meta = json.loads(ZooMeta(score="fid", higher_is_better=False).to_json())
+    meta["higher_is_better"] = "false"
+    revision = HfApi(token=hub_token).upload_file(
+        path_or_fileobj=json.dumps(meta).encode(), path_in_repo="zoo.json", repo_id=hub_repo_id, repo_type="dataset"
+    ).oid
+    small_zoo("mine").save(tmp_path / "mine")
+    pushed = ["zoo", "push", tmp_path / "mine", "--repo", hub_repo_id]
+    for command in (["zoo", "show", hub_repo_id], ["zoo", "pull", hub_repo_id, "--out", tmp_path / "Z"], pushed):
+        code, out, err = run_cli(capsys, *command, "--token", hub_token)
+        assert (code, out) == (1, "") and err.count("\n") == 1, err
+        assert f"zoo {hub_repo_id}@{revision}: zoo.json's higher_is_better is \"false\", not true or false" in err
+        assert f"fix zoo.json in the dataset repo {hub_repo_id}" in err
+        assert "snapshots" not in err and str(tmp_path) not in err
+    assert not (tmp_path / "Z").exists()
+    assert HfApi(token=hub_token).dataset_info(hub_repo_id).sha == revision
+
+
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     code, out, err = run_cli(capsys, "zoo", "pull", "nobody/no-such-zoo", "--out", tmp_path / "Z")
     assert code != 0 and out == ""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.errors import HubselectError, InputError
 from hubselect.graph.arrays import ZooArrays
-from hubselect.zoo import DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle
+from hubselect.zoo import DatasetRecord, DistanceRecord, FailedJob, ModelRecord, ProfileRecord, Zoo, ZooMeta, import_bundle, zoo_lock
 
 BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
 
@@ -563,6 +566,72 @@ def test_import_refuses_an_out_it_cannot_write_in_one_line_before_reading_the_bu
     assert (f"cannot create files in {folder} (" in err and "pass a path in a folder you can write to" in err) or "a-file is a file, not a folder" in err
     assert {p.name: p.read_bytes() for p in (tmp_path / "zoo").iterdir()} == before
     assert not (tmp_path / "locked" / "Z").exists()
+
+
+def test_a_zoo_folder_whose_path_is_not_utf8_is_imported_into_merged_into_and_shown(tmp_path, capsys):
+    """A Latin-1 folder name (an old copy, a mounted share): pyarrow cannot encode the path, and
+    every save and load of the zoo failed with a UnicodeEncodeError."""
+    out = tmp_path / os.fsdecode(b"caf\xe9-zoo")
+    first = write_bundle(tmp_path / "a", records="model,dataset,score\nm1,d1,0.5\nm3,d1,0.7\n")
+    second = write_bundle(tmp_path / "b", records="model,dataset,score\nm2,d1,0.6\n")
+    for bundle in (first, second):
+        code, _, err = run_cli(capsys, "zoo", "import", bundle, "--higher-is-better", "--out", out, "--format", "json")
+        assert code == 0, err
+    code, shown, err = run_cli(capsys, "zoo", "show", out, "--format", "json")
+    assert code == 0, err
+    assert json.loads(shown)["records"] == 3
+
+
+def test_ctrl_c_while_the_command_is_still_starting_is_one_line_and_exit_130(tmp_path):
+    """Ctrl-C in the first seconds of a command, while it imports its libraries (pandas, the Hub
+    client, torch): it printed a KeyboardInterrupt traceback.
+
+    The signal is sent as soon as the CLI runs, at the first of the command's imports (``-X
+    importtime`` says so on stderr); Ctrl-C before that lands in Python's start-up and in the
+    console script's import of ``hubselect.cli``. Another writer holds the zoo's lock, so the
+    command cannot have finished before the signal, wherever it lands after that.
+    """
+    bundle = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
+    (tmp_path / "Z").mkdir()
+    script = Path(sys.executable).with_name("hubselect")  # the console script a user runs
+    with zoo_lock(tmp_path / "Z"):
+        process = subprocess.Popen(
+            [sys.executable, "-X", "importtime", script, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            for line in process.stderr:
+                if line.rstrip().endswith("| hubselect.cli"):
+                    break
+            process.stderr.readline()  # the first of the command's own imports: the CLI is running
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert (process.returncode, stdout) == (130, ""), stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    assert not (tmp_path / "Z" / "zoo.json").exists()
+
+
+def test_the_score_picture_of_a_large_zoo_says_how_many_models_and_datasets_it_shows(tmp_path):
+    """Past 60 models or 40 datasets the heatmap (the zoo card's, the demo's scores.png) draws the
+    best-covered ones only, and said nothing of it: the picture passed for the whole zoo. Its
+    title, drawn and in the PNG's metadata, says so now."""
+    from PIL import Image
+
+    from hubselect.plots import score_heatmap
+
+    large = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    large.add_profiles(ProfileRecord(f"org/m{i}", f"d{j}", float(i + j)) for i in range(65) for j in range(42))
+    title = Image.open(score_heatmap(large, tmp_path / "large.png")).text["Title"]
+    assert title.endswith("\nshowing 60 of 65 models and 40 of 42 datasets, those with the most results"), title
+    small = Zoo(ZooMeta(score="fid", higher_is_better=False))
+    small.add_profiles(ProfileRecord(f"org/m{i}", f"d{j}", float(i + j)) for i in range(65) for j in range(2))
+    title = Image.open(score_heatmap(small, tmp_path / "small.png", title="my zoo")).text["Title"]
+    assert title == "my zoo\nshowing 60 of 65 models, those with the most results", title
 
 
 def test_import_needs_a_direction(tmp_path, capsys):

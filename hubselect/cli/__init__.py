@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import shlex
 import sys
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -128,7 +129,7 @@ def note_new_zoo_folder(folder: Path, option: str = "--zoo") -> None:
     repo = folder.as_posix()
     SETTINGS.output.info(
         f"note: creating the zoo folder ./{repo} ({option} is a local folder); if you meant the Hub zoo {repo}, "
-        f"`hubselect zoo pull {repo} --out FOLDER`, run this with {option} FOLDER, then `hubselect zoo push FOLDER --repo {repo}`"
+        f"`hubselect zoo pull {shlex.quote(repo)} --out FOLDER`, run this with {option} FOLDER, then `hubselect zoo push FOLDER --repo {shlex.quote(repo)}`"
     )
 
 
@@ -179,11 +180,13 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
-    from hubselect.cli import commands  # noqa: F401  (registers the commands)
-
     # Reset in place: command modules hold a reference to this one object.
     SETTINGS.__dict__.update(Settings().__dict__)
     try:
+        # Inside the try: these imports (pandas, the Hub client, torch) take the first seconds
+        # of every command, when Ctrl-C is likeliest.
+        from hubselect.cli import commands  # noqa: F401  (registers the commands)
+
         cli.main(args=argv, prog_name="hubselect", standalone_mode=False)
     except HubselectError as exc:
         if SETTINGS.debug:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shlex
 from pathlib import Path
 
 import click
@@ -181,7 +182,7 @@ def _check_recordable(zoo_dir: Path, model: str, revision: str | None, zoo=None)
 
     if zoo is None:
         if not (zoo_dir / "zoo.json").is_file():
-            raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {zoo_dir}`)")
+            raise InputError(f"{zoo_dir} is not a zoo; crawl into it first (`hubselect crawl --zoo {shlex.quote(str(zoo_dir))}`)")
         check_zoo_folder(zoo_dir)  # one it cannot write, too: the figures are recorded after the measuring
         zoo = Zoo.load(zoo_dir)
     previous = next((r for r in zoo.model_records() if r.model == model), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -211,7 +212,7 @@ def profile(dataset_ref: str, zoo_dir: Path, name: str | None, force: bool, **op
         which = ", ".join(sorted({m for methods in elsewhere.values() for m in methods})) if ref.split in results_made_on else "fine-tuning"
         SETTINGS.output.info(
             f"note: the zoo's {which} results of {dataset_name} were made on split {' and '.join(map(repr, elsewhere))}: "
-            f"{first}redo them on {ref.split!r} with `hubselect profile --models ... --datasets {dataset_ref} --split {ref.split} --zoo {zoo_dir}` "
+            f"{first}redo them on {ref.split!r} with `hubselect profile --models ... --datasets {shlex.quote(str(dataset_ref))} --split {ref.split} --zoo {shlex.quote(str(zoo_dir))}` "
             "(or --zoo-models), which replaces them"
         )
     # Said, never silent: the profile of another split, config or sample of the name is gone.
@@ -347,7 +348,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
                 ) from None
             raise InputError(
                 f"{dataset_ref!r} is neither a dataset of zoo {zoo_ref} profiled with {probe_ref.id} nor a folder, "
-                f".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show {zoo_ref} --datasets`"
+                f".parquet file or Hub dataset id; list the zoo's datasets with `hubselect zoo show {shlex.quote(zoo_ref)} --datasets`"
             ) from None
         name = ref.name
         spec = SampleSpec(n=options["n"], seed=options["seed"], split=ref.split, config=ref.config,

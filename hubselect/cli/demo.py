@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -80,6 +81,7 @@ def demo_command(out: Path, small: bool, workers: int, seed: int, keep_work: boo
             console.print(f"Updated the bundled demo zoo in {data['bundle']['path']} ({data['bundle']['bytes'] / 1e6:.2f} MB)")
         example = next(iter(sorted((result.out / "examples").iterdir())), None) if (result.out / "examples").is_dir() else None
         if example is not None:
-            console.print(f"Try: hubselect recommend {example} --zoo {result.out / 'zoo'} --ranker {result.out / 'ranker'}")
+            zoo, ranker = (shlex.quote(str(result.out / name)) for name in ("zoo", "ranker"))
+            console.print(f"Try: hubselect recommend {shlex.quote(str(example))} --zoo {zoo} --ranker {ranker}")
 
     SETTINGS.output.result(data, human)

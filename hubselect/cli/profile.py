@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -177,7 +178,7 @@ def profile(models: str | None, zoo_models: bool, max_models: int | None, retry_
     revisions = SourceRevisions()  # each Hub repo asked for its current commit once, for the plan and both steps below
     if zoo_models:
         if held is None:
-            raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {zoo_dir}`)")
+            raise InputError(f"--zoo-models: {zoo_dir} holds no zoo; crawl models into it first (`hubselect crawl --zoo {shlex.quote(str(zoo_dir))}`)")
         models = profilable_models(held)
         unsupported = beyond_the_recipes(held)
     jobs = []

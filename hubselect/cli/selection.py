@@ -199,7 +199,7 @@ def evaluate_command(zoo_ref: str, targets: str | None, json_path: str | None, j
     from hubselect.rank.evaluate import baseline_labels
 
     report_file = check_writable_file(json_path, "--json") if json_path is not None else None
-    command = f"hubselect evaluate {zoo_ref}" + (f" --json {json_path}" if json_path is not None else "")
+    command = f"hubselect evaluate {shlex.quote(zoo_ref)}" + (f" --json {shlex.quote(str(json_path))}" if json_path is not None else "")
     zoo = _open(zoo_ref, method, probe, command, datasets_needed=2)
     wanted = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
     if targets is not None and not wanted:
@@ -266,7 +266,7 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
     if not out:
         raise InputError("--out is empty; pass the folder to write the ranker to, e.g. --out ranker")
     out = check_ranker_folder(out)
-    zoo = _open(zoo_ref, method, probe, f"hubselect build {zoo_ref} --out {out}", datasets_needed=1)
+    zoo = _open(zoo_ref, method, probe, f"hubselect build {shlex.quote(zoo_ref)} --out {shlex.quote(str(out))}", datasets_needed=1)
     started = time.perf_counter()
     with fit_progress_bar(SETTINGS.output.human) as progress:
         ranker = Ranker.fit(zoo, _config(seed, learner), progress=progress)

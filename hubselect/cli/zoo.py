@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -340,7 +341,7 @@ def pull(repo_id: str, revision: str | None, out: Path, new_if_missing: bool) ->
     if merged.kept_later:
         SETTINGS.output.info(
             f"note: kept {describe_kept(merged.kept_later)} of {out} made later than the pulled copies; "
-            f"`hubselect zoo push {out} --repo {repo_id}` puts them on the Hub"
+            f"`hubselect zoo push {shlex.quote(str(out))} --repo {repo_id}` puts them on the Hub"
         )
     pulled_records = len(pulled.records)
     new_records = summary["records"] - (held or 0)
@@ -401,7 +402,7 @@ def _start_new(repo_id: str, out: Path) -> None:
             console.print(f"{repo_id} does not exist or holds no zoo yet: nothing pulled; the zoo in {out} is kept as it is ({summary['records']} records)")
         else:
             console.print(f"{repo_id} does not exist or holds no zoo yet: started a new, empty zoo in {out}; "
-                          f"`hubselect zoo push {out} --repo {repo_id}` publishes it")
+                          f"`hubselect zoo push {shlex.quote(str(out))} --repo {repo_id}` publishes it")
 
     SETTINGS.output.result(_pull_result(repo_id, None, out, held, 0, 0, summary), human)
 

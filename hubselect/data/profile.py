@@ -21,6 +21,7 @@ import json
 import os
 import logging
 import re
+import shlex
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -354,7 +355,7 @@ def how_to_profile(zoo: Zoo, label: str) -> str:
             f"profile its datasets in a local copy and push it back: `hubselect zoo pull {repo} --out DIR`, "
             f"`hubselect dataset profile DATASET --zoo DIR`, `hubselect zoo push DIR --repo {repo}`"
         )
-    return f"profile its datasets with `hubselect dataset profile DATASET --zoo {label}`"
+    return f"profile its datasets with `hubselect dataset profile DATASET --zoo {shlex.quote(label)}`"
 
 
 def load_zoo_stats(zoo: Zoo, entry: ZooProfileEntry) -> FrechetStats:
@@ -497,7 +498,7 @@ def check_location(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> None:
             apart = f"{os.path.basename(os.path.dirname(ref.location)) or 'new'}-{dataset}"
             raise InputError(
                 f"zoo {label} holds a profile of {dataset} read from {was}, not {ref.location}: profile this one under "
-                f"another name with --name (e.g. --name {apart}), or, if it is the same dataset moved, replace the profile with --force"
+                f"another name with --name (e.g. --name {shlex.quote(apart)}), or, if it is the same dataset moved, replace the profile with --force"
             )
 
 
@@ -526,12 +527,12 @@ def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> 
         raise InputError(
             f"zoo {label} holds fine-tuning results of {dataset} made on splits {each}, so its profile and results are of no one split: "
             f"move {dataset} to split {ref.split!r} with --force, then redo its results made on another split there "
-            f"(`hubselect profile --models ... --datasets {ref} --split {ref.split} --zoo {label}`, which replaces them)"
+            f"(`hubselect profile --models ... --datasets {shlex.quote(str(ref))} --split {ref.split} --zoo {shlex.quote(label)}`, which replaces them)"
         )
     (split,) = made_on
     raise InputError(
         f"zoo {label} holds fine-tuning results of {dataset} made on split {split!r}, so its profile must be of that split: "
-        f"pass --split {split}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {dataset}-{ref.split}), "
+        f"pass --split {split}, or profile split {ref.split!r} as another dataset with --name (e.g. --name {shlex.quote(f'{dataset}-{ref.split}')}), "
         f"or move {dataset} to split {ref.split!r} with --force, then redo its results there (hubselect profile ... --split {ref.split})"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shlex
 import shutil
 import tempfile
 import warnings
@@ -342,7 +343,7 @@ def push_ranker(
         except InputError as exc:  # read by default: say so, and how to get past it
             raise InputError(
                 str(exc).replace("write one with `hubselect evaluate ZOO --json FILE`",
-                                 f"push reads it from the ranker folder by default: write it again with `hubselect evaluate ZOO --json {source}`, "
+                                 f"push reads it from the ranker folder by default: write it again with `hubselect evaluate ZOO --json {shlex.quote(source)}`, "
                                  "pass another with --evaluation FILE, or move it away")
             ) from None
         write_to = source  # a rebuild keeps it: the ranker's own report, to be written again

@@ -81,7 +81,7 @@ def _read_remote(api, repo_id: str, revision: str | None, *, artefacts: bool = F
         return None
     files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"] if artefacts else ZOO_FILES
     folder = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=files, token=api.token)
-    return Zoo.load(folder)
+    return Zoo.load(folder, repo=repo_id)
 
 
 #: Files uploaded per step of a push's progress bar.
@@ -213,7 +213,7 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
         if missing_ok:
             return None
         raise _no_zoo(repo_id)
-    zoo = Zoo.load(folder)
+    zoo = Zoo.load(folder, repo=repo_id)
     zoo.meta.repo = repo_id
     # The HF cache names each snapshot folder by its commit sha.
     zoo.meta.revision = folder.name

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shlex
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -277,7 +278,7 @@ def _refuse_other_results_split(name: str, ref: Any, zoo: Any) -> None:
 def _move_to_split(name: str, ref: Any, probe: str | None) -> str:
     """The ``dataset profile`` that moves ``name`` to ``ref``'s split, profiling it with ``probe``
     (None: the one ``dataset profile`` picks)."""
-    again = ref.name + (f"@{ref.revision}" if ref.revision else "") + (f" --name {name}" if name != ref.name else "")
+    again = shlex.quote(ref.name + (f"@{ref.revision}" if ref.revision else "")) + (f" --name {shlex.quote(name)}" if name != ref.name else "")
     # A local probe is stored as local:NAME; its folder is what --probe takes.
     option = "" if probe is None else f" --probe <the {probe.removeprefix('local:')} folder>" if probe.startswith("local:") else f" --probe {probe}"
     return f"`hubselect dataset profile {again} --split {ref.split} --force{option}`"

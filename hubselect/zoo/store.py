@@ -154,7 +154,9 @@ class ZooMeta:
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
-    def from_json(cls, text: str, where: str) -> "ZooMeta":
+    def from_json(cls, text: str, where: str, *, repo: str | None = None) -> "ZooMeta":
+        """``repo``: the Hub dataset repo ``text`` was downloaded from, where a hand edit is fixed
+        (the HF cache's copy is replaced by the next download)."""
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -168,10 +170,10 @@ class ZooMeta:
         direction = data.get("higher_is_better", True)
         if not isinstance(direction, bool):
             # A hand edit ("false", 0): read by truthiness, the zoo would rank the wrong way round.
-            raise HubselectError(
-                f"{where}: zoo.json's higher_is_better is {json.dumps(direction)}, not true or false; "
-                "write true (a score like accuracy) or false (one like FID), without quotes"
-            )
+            fix = "write true (a score like accuracy) or false (one like FID), without quotes"
+            if repo is not None:
+                fix = f"fix zoo.json in the dataset repo {repo} ({fix}) and push it"
+            raise HubselectError(f"{where}: zoo.json's higher_is_better is {json.dumps(direction)}, not true or false; {fix}")
         known = {f for f in cls.__dataclass_fields__ if f not in ("repo", "revision")}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -869,7 +871,7 @@ class Zoo:
         tables = {name: _table_for_parquet(getattr(self, name), name) for name in TABLES}
         folder.mkdir(parents=True, exist_ok=True)
         for name, table in tables.items():
-            atomic_write(folder / f"{name}.parquet", lambda p, t=table: pq.write_table(t, p))
+            atomic_write(folder / f"{name}.parquet", lambda p, t=table: _write_parquet(t, p))
         # A dataset profile counts by its provenance (.json), which names the statistics (.npz) beside
         # it: the .json files go last, so that a save stopped between the two leaves the old
         # provenance, which a rerun does not take for this profile, never the new one over old statistics.
@@ -886,15 +888,18 @@ class Zoo:
         return folder
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Zoo":
-        """Read a zoo folder written by :meth:`save` (or pulled from the Hub)."""
+    def load(cls, path: str | os.PathLike, *, repo: str | None = None) -> "Zoo":
+        """Read a zoo folder written by :meth:`save` (or pulled from the Hub: ``repo``, the
+        dataset repo of the HF cache's snapshot folder ``path``, which errors in zoo.json name)."""
         if not isinstance(path, (str, os.PathLike)):
             raise InputError(f"path must be a zoo folder (a str or a path), got {path!r}")
         folder = Path(path)
         meta_path = folder / META_FILE
         if not meta_path.is_file():
             raise InputError(f"{folder} is not a zoo (no {META_FILE}); create one with `hubselect zoo import` or pull one")
-        meta = ZooMeta.from_json(meta_path.read_text(), str(folder))
+        # A snapshot folder is named by its commit: the repo at that commit is what to fix.
+        where = f"zoo {repo}@{folder.name}" if repo is not None else str(folder)
+        meta = ZooMeta.from_json(meta_path.read_text(), where, repo=repo)
         tables = {}
         for name in TABLES:
             file = folder / f"{name}.parquet"
@@ -902,7 +907,8 @@ class Zoo:
                 tables[name] = _empty(name)
                 continue
             try:
-                tables[name] = _table_from_parquet(pd.read_parquet(file), name)
+                with open(file, "rb") as handle:  # not by name: see _write_parquet
+                    tables[name] = _table_from_parquet(pd.read_parquet(handle), name)
             except Exception as exc:  # pyarrow raises many types for a damaged file
                 raise HubselectError(f"{file}: cannot read the table ({exc}); re-pull or re-import the zoo") from None
         artefacts: dict[str, Path | bytes] = {}
@@ -1031,6 +1037,14 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _write_parquet(table: pa.Table, path: str) -> None:
+    """Write ``table`` to ``path`` through a file Python opens: pyarrow encodes a path it is given
+    as UTF-8, which a folder named in another encoding (``caf\\xe9-zoo``, surrogate-escaped by
+    Python) cannot be."""
+    with open(path, "wb") as handle:
+        pq.write_table(table, handle)
 
 
 def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
