@@ -17,6 +17,7 @@ import pytest
 
 from fixtures.paths import unwritable
 from hubselect.cli import main
+from hubselect.errors import InputError
 from hubselect.zoo import ProfileRecord, Zoo, ZooMeta, import_bundle
 
 BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
@@ -390,6 +391,22 @@ def test_an_empty_revision_is_an_input_error_not_a_hub_failure(revision, hub, hu
     code, out, err = run_cli(capsys, "zoo", "pull", zoo_on_hub, "--out", tmp_path / "Z", "--revision", revision, "--token", hub_token)
     assert (code, out) == (2, "") and err == "Error: --revision is empty; pass a branch, tag or commit sha, or leave it out for main\n"
     assert hub.request_log == [] and not (tmp_path / "Z").exists()
+
+
+@pytest.mark.parametrize("revision", [3, ""], ids=["int", "empty"])
+@pytest.mark.parametrize("pull", ["zoo", "ranker"])
+def test_a_revision_that_names_no_branch_tag_or_sha_is_refused_by_name_before_any_request(pull, revision, hub, hub_token, zoo_on_hub):
+    """From Python, ``Zoo.pull(repo, revision=3)`` raised "TypeError: quote_from_bytes() expected
+    bytes" from the HTTP client, and ``revision=""`` was sent: the Hub's 404 came back as a Hub
+    failure to "rerun later" (``--revision`` refuses both while parsing)."""
+    from hubselect.hub.ranker_repo import pull_ranker
+
+    call = Zoo.pull if pull == "zoo" else pull_ranker
+    hub.clear_log()
+    with pytest.raises(InputError) as raised:
+        call(zoo_on_hub, revision=revision, token=hub_token)
+    assert str(raised.value) == f"revision must be a branch, tag or commit sha (a str), or None for main, got {revision!r}"
+    assert hub.request_log == []
 
 
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):

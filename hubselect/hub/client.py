@@ -120,6 +120,21 @@ def check_repo_id(repo_id: str, what: str, *, owner: bool = False) -> str:
     return repo_id
 
 
+def check_revision_arg(revision: object) -> None:
+    """Refuse a ``revision`` that is neither None (main) nor a branch, tag or commit sha, before any request.
+
+    From Python (``--revision`` refuses these while parsing): ``3`` failed inside the HTTP
+    client's URL quoting, and ``""`` was sent, its 404 reported as a Hub failure to retry later.
+
+    >>> check_revision_arg("")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: revision must be a branch, tag or commit sha (a str), or None for main, got ''
+    """
+    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+        raise InputError(f"revision must be a branch, tag or commit sha (a str), or None for main, got {revision!r}")
+
+
 def _server_message(exc: HfHubHTTPError) -> str:
     message = (exc.server_message or "").strip().splitlines()
     return message[0] if message else str(exc).splitlines()[0]

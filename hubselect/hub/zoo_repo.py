@@ -25,7 +25,7 @@ from huggingface_hub import CommitOperationAdd, constants, hf_hub_download, snap
 from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
 from hubselect.errors import HubError
-from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
+from hubselect.hub.client import check_repo_id, check_revision_arg, endpoint, hub_api, hub_errors
 from hubselect.plots import score_heatmap
 from hubselect.render import render_card
 from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo, describe_kept
@@ -197,6 +197,7 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
     '3f5c...'
     """
     check_repo_id(repo_id, "zoo")
+    check_revision_arg(revision)
     api = hub_api(token)
     files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"]
     with hub_errors(f"zoo {repo_id}"):
