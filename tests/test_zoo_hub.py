@@ -409,6 +409,26 @@ def test_a_revision_that_names_no_branch_tag_or_sha_is_refused_by_name_before_an
     assert hub.request_log == []
 
 
+def test_a_push_message_that_is_not_a_str_is_refused_by_name_before_anything_is_uploaded(hub, hub_token, hub_repo_id, zoo_on_hub):
+    """``push(message=3)`` failed with "TypeError: object of type 'int' has no len()" only after
+    the repo was created and the zoo's files uploaded: the Hub was left with an empty repo.
+    A pull request of results (``profile --push``) failed the same way, after reading the repo."""
+    from huggingface_hub import HfApi
+
+    from hubselect.hub.contribute import contribute_profiles
+
+    hub.clear_log()
+    for push in (
+        lambda: small_zoo("org").push(hub_repo_id, token=hub_token, message=3),
+        lambda: contribute_profiles(small_zoo("new").profile_records(), zoo_on_hub, token=hub_token, message=3),
+    ):
+        with pytest.raises(InputError) as raised:
+            push()
+        assert str(raised.value) == "message must be a commit message (a str), or None for hubselect's own, got 3"
+    assert hub.request_log == []
+    assert not HfApi(token=hub_token).repo_exists(hub_repo_id, repo_type="dataset")
+
+
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     code, out, err = run_cli(capsys, "zoo", "pull", "nobody/no-such-zoo", "--out", tmp_path / "Z")
     assert code != 0 and out == ""

@@ -135,6 +135,13 @@ def check_revision_arg(revision: object) -> None:
         raise InputError(f"revision must be a branch, tag or commit sha (a str), or None for main, got {revision!r}")
 
 
+def check_commit_message(message: object) -> None:
+    """Refuse a commit ``message`` that is not a str (None: hubselect writes one) before any request:
+    ``create_commit`` fails on it only after the repo was created and the files uploaded."""
+    if message is not None and not isinstance(message, str):
+        raise InputError(f"message must be a commit message (a str), or None for hubselect's own, got {message!r}")
+
+
 def _server_message(exc: HfHubHTTPError) -> str:
     message = (exc.server_message or "").strip().splitlines()
     return message[0] if message else str(exc).splitlines()[0]
