@@ -429,6 +429,27 @@ def test_a_push_message_that_is_not_a_str_is_refused_by_name_before_anything_is_
     assert not HfApi(token=hub_token).repo_exists(hub_repo_id, repo_type="dataset")
 
 
+@pytest.mark.parametrize("private", ["false", 0, None])
+@pytest.mark.parametrize("push", ["zoo", "ranker"])
+def test_a_private_that_is_not_a_bool_is_refused_by_name_before_any_request(push, private, hub, hub_token, hub_repo_id):
+    """``push(private="false")`` created a private repo (a non-empty str is true), and ``0`` or
+    ``None`` (from a config file) were passed on for the Hub to read: found out only on the Hub."""
+    from huggingface_hub import HfApi
+
+    from hubselect.demo import bundled_paths
+    from hubselect.hub.ranker_repo import push_ranker
+
+    hub.clear_log()
+    with pytest.raises(InputError) as raised:
+        if push == "zoo":
+            small_zoo("org").push(hub_repo_id, token=hub_token, private=private)
+        else:
+            push_ranker(bundled_paths().ranker, hub_repo_id, token=hub_token, private=private)
+    assert str(raised.value) == f"private must be True or False, got {private!r}; pass True for a private repo, False for a public one"
+    assert hub.request_log == []
+    assert not HfApi(token=hub_token).repo_exists(hub_repo_id, repo_type="dataset" if push == "zoo" else "model")
+
+
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):
     code, out, err = run_cli(capsys, "zoo", "pull", "nobody/no-such-zoo", "--out", tmp_path / "Z")
     assert code != 0 and out == ""

@@ -142,6 +142,13 @@ def check_commit_message(message: object) -> None:
         raise InputError(f"message must be a commit message (a str), or None for hubselect's own, got {message!r}")
 
 
+def check_private(private: object) -> None:
+    """Refuse a ``private`` that is not True or False before any request: ``"false"`` (from a
+    config file or an environment variable) is true, and made the repo private."""
+    if not isinstance(private, bool):
+        raise InputError(f"private must be True or False, got {private!r}; pass True for a private repo, False for a public one")
+
+
 def _server_message(exc: HfHubHTTPError) -> str:
     message = (exc.server_message or "").strip().splitlines()
     return message[0] if message else str(exc).splitlines()[0]

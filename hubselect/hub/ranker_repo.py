@@ -14,7 +14,7 @@ from typing import Any
 from huggingface_hub import snapshot_download
 
 from hubselect.errors import HubError, HubselectError, InputError
-from hubselect.hub.client import check_repo_id, check_revision_arg, endpoint, hub_api, hub_errors, resolve_token
+from hubselect.hub.client import check_private, check_repo_id, check_revision_arg, endpoint, hub_api, hub_errors, resolve_token
 from hubselect.jsonable import finite, json_default
 from hubselect.render import render_card
 
@@ -325,6 +325,7 @@ def push_ranker(
     from hubselect.rank import Ranker  # loads the learner: only when a ranker is pushed
 
     check_repo_id(repo_id, "model repo", owner=True)
+    check_private(private)
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():
