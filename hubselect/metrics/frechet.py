@@ -110,6 +110,11 @@ def frechet_distance(a: FrechetStats, b: FrechetStats) -> float:
     >>> frechet_distance(stats_a, stats_b)  # doctest: +SKIP
     12.7
     """
+    for name, stats in (("a", a), ("b", b)):
+        if not isinstance(stats, FrechetStats):
+            # By type, not repr: the likely mistake, an array of features, would print on many lines.
+            got = "None" if stats is None else type(stats).__name__
+            raise InputError(f"{name} must be Fréchet statistics (frechet_stats(features) or FrechetStats.load(path)), got {got}")
     if a.dim != b.dim:
         raise InputError(f"statistics of different dimensions ({a.dim} vs {b.dim}) cannot be compared; use the same probe")
     if a.extractor and b.extractor and a.extractor != b.extractor:
