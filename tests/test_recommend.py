@@ -90,6 +90,17 @@ def test_recommend_finds_the_planted_expert_and_explains_it(zoo_dir, ranker_dir,
     assert result.dataset["images"] == 16 and result.dataset["nearest"][0]["dataset"].startswith("data/cool")
 
 
+def test_every_path_recommend_takes_can_be_a_pathlib_path(zoo_dir, ranker_dir, cool_folder):
+    """``probe=Path(folder)`` was refused ("probe must be ... (a str), got PosixPath(...)"),
+    though the dataset, the zoo and the ranker could be paths."""
+    import hubselect
+
+    as_str = hubselect.recommend(str(cool_folder), zoo=str(zoo_dir), ranker=str(ranker_dir), probe=str(tiny_clip_dir()), n=16, top_k=3)
+    as_path = hubselect.recommend(cool_folder, zoo=zoo_dir, ranker=ranker_dir, probe=tiny_clip_dir(), n=16, top_k=3)
+    assert [r.model for r in as_path.recommendations] == [r.model for r in as_str.recommendations]
+    assert as_path.dataset["probe"] == as_str.dataset["probe"] == "local:tiny-clip"
+
+
 def test_a_ranker_ordering_by_the_plain_mean_says_so_beside_the_similarity_based_predictions(zoo_dir, learner_ranker_dir, cool_folder, tmp_path):
     """Its order and the predicted column (from the nearest datasets) can disagree: a user is told why."""
     import hubselect

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -432,8 +433,8 @@ def plan_jobs(
     recipes: Mapping[str, Recipe] | None = None,
     recipe_overrides: Mapping[str, Any] | None = None,
     evaluation: EvalConfig | None = None,
-    probe: str | Any = None,
-    dino_probe: str | Any = None,
+    probe: str | os.PathLike | Any = None,
+    dino_probe: str | os.PathLike | Any = None,
     seed: int = 0,
     split: str = "train",
     image_column: str | None = None,
@@ -488,12 +489,12 @@ def plan_jobs(
         if scored_with is not None and scored_with.startswith("local:"):
             raise InputError(f"the zoo's results were scored with a local probe ({scored_with}); pass that probe's folder with --probe PATH")
         probe = records_probe(zoo, scored_with or default_probe(zoo))
-    elif isinstance(probe, str) and probe_id(probe) is not None:
+    elif isinstance(probe, (str, os.PathLike)) and probe_id(probe) is not None:
         # Told by the spec where it can be: refused before the probe is fetched (Inception's weights, a gated repo).
         refuse_other_probe(zoo, method_names, probe_id(probe))
-    probe_ref = resolve_probe(probe, token=token) if isinstance(probe, str) else probe
+    probe_ref = resolve_probe(probe, token=token) if isinstance(probe, (str, os.PathLike)) else probe
     refuse_other_probe(zoo, method_names, probe_ref.id)
-    dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, str) else dino_probe
+    dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, (str, os.PathLike)) else dino_probe
     jobs = []
     for model in model_list:
         for dataset in dataset_list:
