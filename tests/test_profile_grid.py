@@ -55,6 +55,21 @@ def test_probes_given_as_paths_plan_the_jobs_their_strs_plan(probes, tmp_path):
     assert (as_path.probe, as_path.dino_probe, as_path.config_hash) == (as_str.probe, as_str.dino_probe, as_str.config_hash)
 
 
+def test_local_models_and_datasets_given_as_paths_plan_the_jobs_their_strs_plan(probes, tmp_path):
+    """A dataset folder given as a pathlib.Path (alone or in a list) failed with "TypeError:
+    'PosixPath' object is not iterable" or an AttributeError where its str is taken, and
+    ``DatasetRef.parse`` with "'PosixPath' object has no attribute 'strip'"."""
+    from hubselect.data.refs import DatasetRef
+    from hubselect.profile.grid import plan_jobs
+
+    pets, cars = tmp_path / "pets", tmp_path / "cars"  # local datasets: planning asks the Hub nothing about them
+    pets.mkdir(), cars.mkdir()
+    assert DatasetRef.parse(pets) == DatasetRef.parse(str(pets))
+    as_str = plan_jobs("org/sd", [str(pets), str(cars)], methods="lora", probe=str(probes["clip"]))
+    assert [j.key for j in plan_jobs("org/sd", [pets, cars], methods="lora", probe=str(probes["clip"]))] == [j.key for j in as_str]
+    assert [j.key for j in plan_jobs("org/sd", pets, methods="lora", probe=str(probes["clip"]))] == [as_str[0].key]
+
+
 def logged(hub) -> list[str]:
     """The loopback Hub's requests, sorted, each with the commit sha it names masked: a run lists
     the files of the commit each Hub dataset is at (can a sample be read?), whichever that is."""

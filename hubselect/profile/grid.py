@@ -106,8 +106,10 @@ class GridSummary:
         }
 
 
-def _split_list(value: str | Sequence[str], what: str) -> list[str]:
-    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)]
+def _split_list(value: str | os.PathLike | Sequence[str | os.PathLike], what: str) -> list[str]:
+    # A local model or dataset may be a path, as its str: one alone is one item (a comma in a folder's name stays).
+    values = value.split(",") if isinstance(value, str) else [value] if isinstance(value, os.PathLike) else value
+    items = [os.fspath(v).strip() if isinstance(v, os.PathLike) else v.strip() for v in values]
     items = list(dict.fromkeys(v for v in items if v))
     if not items:
         raise InputError(f"no {what} given; pass a comma-separated list")
@@ -285,7 +287,7 @@ def _move_to_split(name: str, ref: Any, probe: str | None) -> str:
 
 
 def unreadable_datasets(
-    datasets: str | Sequence[str],
+    datasets: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     split: str = "train",
     zoo: Any = None,
@@ -426,8 +428,8 @@ def _option(probe: str) -> str:
 
 
 def plan_jobs(
-    models: str | Sequence[str],
-    datasets: str | Sequence[str],
+    models: str | os.PathLike | Sequence[str | os.PathLike],
+    datasets: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     methods: str | Sequence[str] | None = None,
     recipes: Mapping[str, Recipe] | None = None,
@@ -1072,8 +1074,8 @@ def failed_job(job: ProfileJob, reason: str, revisions: SourceRevisions) -> Fail
 
 
 def profile_grid(
-    models: str | Sequence[str],
-    datasets: str | Sequence[str],
+    models: str | os.PathLike | Sequence[str | os.PathLike],
+    datasets: str | os.PathLike | Sequence[str | os.PathLike],
     zoo_dir: str | Path,
     *,
     methods: str | Sequence[str] | None = None,
