@@ -123,7 +123,7 @@ def recommend(
     mode: str = "fast",
     max_params: float | None = None,
     license: str | Sequence[str] | None = None,
-    probe: str | None = None,
+    probe: str | os.PathLike | None = None,
     n: int = DEFAULT_SAMPLE,
     min_images: int = DEFAULT_MIN_IMAGES,
     seed: int = 0,

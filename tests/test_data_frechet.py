@@ -64,6 +64,20 @@ def test_statistics_of_different_probes_are_not_compared():
         frechet_stats(rng.normal(size=(1, 8)))
 
 
+def test_a_distance_to_what_is_not_frechet_statistics_is_refused_by_name():
+    """``frechet_distance(a, None)`` raised "AttributeError: 'NoneType' object has no attribute
+    'dim'"; given the features themselves (an array), the same, or numpy's shape errors."""
+    rng = np.random.default_rng(4)
+    stats, features = _stats(rng), rng.normal(size=(20, 8))
+    for call, expected in (
+        (lambda: frechet_distance(stats, None), "b must be Fréchet statistics (frechet_stats(features) or FrechetStats.load(path)), got None"),
+        (lambda: frechet_distance(features, stats), "a must be Fréchet statistics (frechet_stats(features) or FrechetStats.load(path)), got ndarray"),
+    ):
+        with pytest.raises(InputError) as raised:
+            call()
+        assert str(raised.value) == expected
+
+
 def test_faiss_preselection_finds_the_exact_nearest_with_few_exact_distances():
     rng = np.random.default_rng(3)
     zoo = {f"d{i:02d}": _stats(rng, shift=rng.uniform(0, 6), scale=rng.uniform(0.5, 2.0)) for i in range(60)}

@@ -132,7 +132,23 @@ def test_a_probe_that_is_not_a_str_is_an_input_error_naming_it(tmp_path):
     for call in calls:
         with pytest.raises(InputError) as raised:
             call()
-        assert str(raised.value) == "probe must be a Hub model id, a local model folder or 'inception' (a str), got 5"
+        assert str(raised.value) == "probe must be a Hub model id, a local model folder or 'inception' (a str or a path), got 5"
+
+
+def test_a_local_probe_folder_given_as_a_path_is_the_probe_its_str_names():
+    """``resolve_probe(pathlib.Path(folder))`` was refused ("... (a str), got PosixPath(...)")
+    where ``str(folder)`` is taken, and so was every ``probe=`` a Path was passed to."""
+    from fixtures.data import tiny_clip_dir
+
+    from hubselect.data.profile import profile_dataset
+    from hubselect.probes.registry import probe_identity
+
+    folder = tiny_clip_dir()
+    as_str = resolve_probe(str(folder))
+    assert resolve_probe(folder) == as_str and probe_identity(folder) == as_str
+    assert load_probe(folder, device="cpu").ref == as_str
+    profile = profile_dataset(messy_folder(), probe=folder, n=20, min_images=8)
+    assert (profile.probe.id, profile.probe.revision) == (as_str.id, as_str.revision)
 
 
 def test_the_probe_registry_examples_pass_offline(monkeypatch):

@@ -43,6 +43,33 @@ def test_a_seed_out_of_range_is_refused_when_the_jobs_are_planned_as_by_their_sa
     assert str(raised.value) == "seed must be a whole number from 0 to 4294967295, got 8589934592"
 
 
+def test_probes_given_as_paths_plan_the_jobs_their_strs_plan(probes, tmp_path):
+    """``plan_jobs(..., probe=Path(folder))`` failed with "AttributeError: 'PosixPath' object
+    has no attribute 'id'" where ``str(folder)`` plans the jobs."""
+    from hubselect.profile.grid import plan_jobs
+
+    pets = tmp_path / "pets"  # a local dataset: planning asks the Hub nothing about it
+    pets.mkdir()
+    (as_str,) = plan_jobs("org/sd", str(pets), methods="lora", probe=str(probes["clip"]), dino_probe=str(probes["dino"]))
+    (as_path,) = plan_jobs("org/sd", str(pets), methods="lora", probe=probes["clip"], dino_probe=probes["dino"])
+    assert (as_path.probe, as_path.dino_probe, as_path.config_hash) == (as_str.probe, as_str.dino_probe, as_str.config_hash)
+
+
+def test_local_models_and_datasets_given_as_paths_plan_the_jobs_their_strs_plan(probes, tmp_path):
+    """A dataset folder given as a pathlib.Path (alone or in a list) failed with "TypeError:
+    'PosixPath' object is not iterable" or an AttributeError where its str is taken, and
+    ``DatasetRef.parse`` with "'PosixPath' object has no attribute 'strip'"."""
+    from hubselect.data.refs import DatasetRef
+    from hubselect.profile.grid import plan_jobs
+
+    pets, cars = tmp_path / "pets", tmp_path / "cars"  # local datasets: planning asks the Hub nothing about them
+    pets.mkdir(), cars.mkdir()
+    assert DatasetRef.parse(pets) == DatasetRef.parse(str(pets))
+    as_str = plan_jobs("org/sd", [str(pets), str(cars)], methods="lora", probe=str(probes["clip"]))
+    assert [j.key for j in plan_jobs("org/sd", [pets, cars], methods="lora", probe=str(probes["clip"]))] == [j.key for j in as_str]
+    assert [j.key for j in plan_jobs("org/sd", pets, methods="lora", probe=str(probes["clip"]))] == [as_str[0].key]
+
+
 def logged(hub) -> list[str]:
     """The loopback Hub's requests, sorted, each with the commit sha it names masked: a run lists
     the files of the commit each Hub dataset is at (can a sample be read?), whichever that is."""

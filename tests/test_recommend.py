@@ -90,6 +90,41 @@ def test_recommend_finds_the_planted_expert_and_explains_it(zoo_dir, ranker_dir,
     assert result.dataset["images"] == 16 and result.dataset["nearest"][0]["dataset"].startswith("data/cool")
 
 
+def test_every_path_recommend_takes_can_be_a_pathlib_path(zoo_dir, ranker_dir, cool_folder):
+    """``probe=Path(folder)`` was refused ("probe must be ... (a str), got PosixPath(...)"),
+    though the dataset, the zoo and the ranker could be paths."""
+    import hubselect
+
+    as_str = hubselect.recommend(str(cool_folder), zoo=str(zoo_dir), ranker=str(ranker_dir), probe=str(tiny_clip_dir()), n=16, top_k=3)
+    as_path = hubselect.recommend(cool_folder, zoo=zoo_dir, ranker=ranker_dir, probe=tiny_clip_dir(), n=16, top_k=3)
+    assert [r.model for r in as_path.recommendations] == [r.model for r in as_str.recommendations]
+    assert as_path.dataset["probe"] == as_str.dataset["probe"] == "local:tiny-clip"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["recommend", "./x", "--fromat", "json"], "Error: No such option '--fromat'. Did you mean '--format'? (see `hubselect recommend --help`)"),
+        (["recommend"], "Error: Missing argument 'DATASET'. (see `hubselect recommend --help`)"),
+        (["zoo", "pull", "a/b", "--out"], "Error: Option '--out' requires an argument."),  # click names no command here
+        (["evaluate", "demo", "--jobs", "0"], "Error: Invalid value for '--jobs': 0 is not in the range x>=1. (see `hubselect evaluate --help`)"),
+        (["zoo", "pul"], "Error: No such command 'pul'. Did you mean 'pull'? (see `hubselect zoo --help`)"),
+    ],
+    ids=["unknown-option", "missing-argument", "missing-value", "out-of-range", "unknown-command"],
+)
+def test_a_usage_error_is_one_line_that_names_the_command_s_help(args, expected, capsys):
+    """click printed four lines ("Usage: ...", "Try '... --help' for help.", a blank line, the
+    error), where every other error of hubselect is one line that says what to do (the line of
+    an option missing its value, which click does not tie to a command, was one already)."""
+    code, out, err = run_cli(capsys, *args)
+    assert (code, out, err) == (2, "", expected + "\n")
+
+
+def test_a_group_given_no_command_still_shows_its_help(capsys):
+    code, out, err = run_cli(capsys, "zoo")
+    assert code == 2 and "Usage: hubselect zoo [OPTIONS] COMMAND [ARGS]..." in out + err and "pull" in out + err
+
+
 def test_a_ranker_ordering_by_the_plain_mean_says_so_beside_the_similarity_based_predictions(zoo_dir, learner_ranker_dir, cool_folder, tmp_path):
     """Its order and the predicted column (from the nearest datasets) can disagree: a user is told why."""
     import hubselect

@@ -17,6 +17,7 @@ import pytest
 
 from fixtures.paths import unwritable
 from hubselect.cli import main
+from hubselect.errors import InputError
 from hubselect.zoo import ProfileRecord, Zoo, ZooMeta, import_bundle
 
 BUNDLE = Path(__file__).resolve().parents[1] / "hubselect" / "bundles" / "transfergraph-text"
@@ -413,6 +414,63 @@ def test_a_hub_zoo_whose_direction_is_not_a_bool_names_the_repo_to_fix_not_the_c
         assert "snapshots" not in err and str(tmp_path) not in err
     assert not (tmp_path / "Z").exists()
     assert HfApi(token=hub_token).dataset_info(hub_repo_id).sha == revision
+
+
+@pytest.mark.parametrize("revision", [3, ""], ids=["int", "empty"])
+@pytest.mark.parametrize("pull", ["zoo", "ranker"])
+def test_a_revision_that_names_no_branch_tag_or_sha_is_refused_by_name_before_any_request(pull, revision, hub, hub_token, zoo_on_hub):
+    """From Python, ``Zoo.pull(repo, revision=3)`` raised "TypeError: quote_from_bytes() expected
+    bytes" from the HTTP client, and ``revision=""`` was sent: the Hub's 404 came back as a Hub
+    failure to "rerun later" (``--revision`` refuses both while parsing)."""
+    from hubselect.hub.ranker_repo import pull_ranker
+
+    call = Zoo.pull if pull == "zoo" else pull_ranker
+    hub.clear_log()
+    with pytest.raises(InputError) as raised:
+        call(zoo_on_hub, revision=revision, token=hub_token)
+    assert str(raised.value) == f"revision must be a branch, tag or commit sha (a str), or None for main, got {revision!r}"
+    assert hub.request_log == []
+
+
+def test_a_push_message_that_is_not_a_str_is_refused_by_name_before_anything_is_uploaded(hub, hub_token, hub_repo_id, zoo_on_hub):
+    """``push(message=3)`` failed with "TypeError: object of type 'int' has no len()" only after
+    the repo was created and the zoo's files uploaded: the Hub was left with an empty repo.
+    A pull request of results (``profile --push``) failed the same way, after reading the repo."""
+    from huggingface_hub import HfApi
+
+    from hubselect.hub.contribute import contribute_profiles
+
+    hub.clear_log()
+    for push in (
+        lambda: small_zoo("org").push(hub_repo_id, token=hub_token, message=3),
+        lambda: contribute_profiles(small_zoo("new").profile_records(), zoo_on_hub, token=hub_token, message=3),
+    ):
+        with pytest.raises(InputError) as raised:
+            push()
+        assert str(raised.value) == "message must be a commit message (a str), or None for hubselect's own, got 3"
+    assert hub.request_log == []
+    assert not HfApi(token=hub_token).repo_exists(hub_repo_id, repo_type="dataset")
+
+
+@pytest.mark.parametrize("private", ["false", 0, None])
+@pytest.mark.parametrize("push", ["zoo", "ranker"])
+def test_a_private_that_is_not_a_bool_is_refused_by_name_before_any_request(push, private, hub, hub_token, hub_repo_id):
+    """``push(private="false")`` created a private repo (a non-empty str is true), and ``0`` or
+    ``None`` (from a config file) were passed on for the Hub to read: found out only on the Hub."""
+    from huggingface_hub import HfApi
+
+    from hubselect.demo import bundled_paths
+    from hubselect.hub.ranker_repo import push_ranker
+
+    hub.clear_log()
+    with pytest.raises(InputError) as raised:
+        if push == "zoo":
+            small_zoo("org").push(hub_repo_id, token=hub_token, private=private)
+        else:
+            push_ranker(bundled_paths().ranker, hub_repo_id, token=hub_token, private=private)
+    assert str(raised.value) == f"private must be True or False, got {private!r}; pass True for a private repo, False for a public one"
+    assert hub.request_log == []
+    assert not HfApi(token=hub_token).repo_exists(hub_repo_id, repo_type="dataset" if push == "zoo" else "model")
 
 
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):

@@ -195,6 +195,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.UsageError as exc:
+        if exc.ctx is None or isinstance(exc, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+            exc.show()  # a group given no command shows its help; without a command, click's line is one already
+        else:
+            # One line, as every other error: click's own form is four ("Usage: ...", "Try ... for help.", blank, the error).
+            click.echo(f"Error: {' '.join(exc.format_message().split())} (see `{exc.ctx.command_path} --help`)", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

@@ -122,7 +122,7 @@ class DatasetProfile:
 def profile_dataset(
     ref: str | os.PathLike | DatasetRef,
     *,
-    probe: str | ProbeRef | Probe = DEFAULT_PROBE,
+    probe: str | os.PathLike | ProbeRef | Probe = DEFAULT_PROBE,
     n: int = SampleSpec.n,
     seed: int = 0,
     split: str = "train",

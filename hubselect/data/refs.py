@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,7 +51,8 @@ class DatasetRef:
     split: str = "train"
 
     @classmethod
-    def parse(cls, text: str, *, split: str = "train") -> "DatasetRef":
+    def parse(cls, text: str | os.PathLike, *, split: str = "train") -> "DatasetRef":
+        text = os.fspath(text) if isinstance(text, os.PathLike) else text  # a folder or a file, as a path
         if not text.strip():
             raise InputError(EMPTY_DATASET)
         path = Path(text).expanduser()

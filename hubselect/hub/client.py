@@ -120,6 +120,35 @@ def check_repo_id(repo_id: str, what: str, *, owner: bool = False) -> str:
     return repo_id
 
 
+def check_revision_arg(revision: object) -> None:
+    """Refuse a ``revision`` that is neither None (main) nor a branch, tag or commit sha, before any request.
+
+    From Python (``--revision`` refuses these while parsing): ``3`` failed inside the HTTP
+    client's URL quoting, and ``""`` was sent, its 404 reported as a Hub failure to retry later.
+
+    >>> check_revision_arg("")
+    Traceback (most recent call last):
+    ...
+    hubselect.errors.InputError: revision must be a branch, tag or commit sha (a str), or None for main, got ''
+    """
+    if revision is not None and (not isinstance(revision, str) or not revision.strip()):
+        raise InputError(f"revision must be a branch, tag or commit sha (a str), or None for main, got {revision!r}")
+
+
+def check_commit_message(message: object) -> None:
+    """Refuse a commit ``message`` that is not a str (None: hubselect writes one) before any request:
+    ``create_commit`` fails on it only after the repo was created and the files uploaded."""
+    if message is not None and not isinstance(message, str):
+        raise InputError(f"message must be a commit message (a str), or None for hubselect's own, got {message!r}")
+
+
+def check_private(private: object) -> None:
+    """Refuse a ``private`` that is not True or False before any request: ``"false"`` (from a
+    config file or an environment variable) is true, and made the repo private."""
+    if not isinstance(private, bool):
+        raise InputError(f"private must be True or False, got {private!r}; pass True for a private repo, False for a public one")
+
+
 def _server_message(exc: HfHubHTTPError) -> str:
     message = (exc.server_message or "").strip().splitlines()
     return message[0] if message else str(exc).splitlines()[0]

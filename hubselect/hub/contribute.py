@@ -17,7 +17,13 @@ from huggingface_hub import CommitOperationAdd
 from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
 from hubselect.errors import HubError, InputError
-from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
+from hubselect.hub.client import (
+    check_commit_message,
+    check_repo_id,
+    endpoint,
+    hub_api,
+    hub_errors,
+)
 from hubselect.zoo import ProfileRecord, Zoo
 from hubselect.zoo.store import META_FILE, describe_kept
 
@@ -99,6 +105,7 @@ def contribute_profiles(records: Iterable[ProfileRecord], repo_id: str, *, token
     from hubselect.profile.journal import check_meta
 
     check_repo_id(repo_id, "zoo repo", owner=True)
+    check_commit_message(message)
     records = list(records)
     api = hub_api(token)
     head = _head(api, repo_id)

@@ -15,7 +15,7 @@ from typing import Any
 from huggingface_hub import snapshot_download
 
 from hubselect.errors import HubError, HubselectError, InputError
-from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors, resolve_token
+from hubselect.hub.client import check_private, check_repo_id, check_revision_arg, endpoint, hub_api, hub_errors, resolve_token
 from hubselect.jsonable import finite, json_default
 from hubselect.render import render_card
 
@@ -326,6 +326,7 @@ def push_ranker(
     from hubselect.rank import Ranker  # loads the learner: only when a ranker is pushed
 
     check_repo_id(repo_id, "model repo", owner=True)
+    check_private(private)
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():
@@ -381,6 +382,7 @@ def push_ranker(
 
 def pull_ranker(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Path:
     """The local folder (in the HF cache) of a ranker published as a Hub model repo."""
+    check_revision_arg(revision)
     with hub_errors(f"ranker {repo_id}"):
         folder = Path(snapshot_download(repo_id, repo_type="model", revision=revision, token=resolve_token(token)))
     if not (folder / RANKER_FILE).is_file():

@@ -25,7 +25,7 @@ from huggingface_hub import CommitOperationAdd, constants, hf_hub_download, snap
 from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
 from hubselect.errors import HubError
-from hubselect.hub.client import check_repo_id, endpoint, hub_api, hub_errors
+from hubselect.hub.client import check_commit_message, check_private, check_repo_id, check_revision_arg, endpoint, hub_api, hub_errors
 from hubselect.plots import score_heatmap
 from hubselect.render import render_card
 from hubselect.zoo.store import ARTEFACTS_DIR, META_FILE, TABLES, Zoo, describe_kept
@@ -119,6 +119,8 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
     from hubselect.data.profile import PROFILES_DIR, complete_distances, distances_apart
 
     check_repo_id(repo_id, "dataset repo", owner=True)
+    check_commit_message(message)
+    check_private(private)
     api = hub_api(token)
     dataset_profiles = zoo.artefact_names(f"{PROFILES_DIR}/")
     with hub_errors(f"dataset repo {repo_id}"):
@@ -197,6 +199,7 @@ def pull_zoo(repo_id: str, *, revision: str | None = None, token: str | None = N
     '3f5c...'
     """
     check_repo_id(repo_id, "zoo")
+    check_revision_arg(revision)
     api = hub_api(token)
     files = [*ZOO_FILES, f"{ARTEFACTS_DIR}/*"]
     with hub_errors(f"zoo {repo_id}"):

@@ -120,11 +120,19 @@ def frechet_distances(a: FrechetStats, others: Sequence[FrechetStats]) -> list[f
     return [reference.distance(b) for b in others]
 
 
+def _check_stats(name: str, stats) -> None:
+    if not isinstance(stats, FrechetStats):
+        # By type, not repr: the likely mistake, an array of features, would print on many lines.
+        got = "None" if stats is None else type(stats).__name__
+        raise InputError(f"{name} must be Fréchet statistics (frechet_stats(features) or FrechetStats.load(path)), got {got}")
+
+
 class FrechetReference:
     """One set's statistics ready to be measured against others: its covariance's square root
     taken once. :meth:`distance` may be called from several threads at once."""
 
     def __init__(self, a: FrechetStats):
+        _check_stats("a", a)
         self.stats = a
         self.mu, self.sigma = (np.asarray(x, dtype=np.float64) for x in (a.mu, a.sigma))
         # Covariances are PSD up to rounding: clip the tiny negative eigenvalues rounding leaves.
@@ -134,6 +142,7 @@ class FrechetReference:
 
     def distance(self, b: FrechetStats) -> float:
         """:func:`frechet_distance` of this set and ``b``."""
+        _check_stats("b", b)
         a = self.stats
         if a.dim != b.dim:
             raise InputError(f"statistics of different dimensions ({a.dim} vs {b.dim}) cannot be compared; use the same probe")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -23,7 +24,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
-def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> ProbeRef:
+def resolve_probe(spec: str | os.PathLike = DEFAULT_PROBE, *, token: str | None = None) -> ProbeRef:
     """Find a probe's files and exact revision without loading its weights.
 
     ``spec`` is ``inception``, a local model folder (its revision is a content hash of its
@@ -35,7 +36,7 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
     # Imported here: hubselect.data imports this package.
     from hubselect.data.fingerprint import content_hash
 
-    _check_spec(spec)
+    spec = _probe_spec(spec)
     if not spec:  # as a path, the current folder: an unset variable, not a probe
         raise InputError(f"probe is empty; pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
     if spec.lower() in INCEPTION_NAMES:
@@ -62,10 +63,15 @@ def resolve_probe(spec: str = DEFAULT_PROBE, *, token: str | None = None) -> Pro
     raise InputError(f"probe {spec!r} not found: pass a Hub model id (e.g. {DEFAULT_PROBE}), a local model folder, or 'inception'")
 
 
-def _check_spec(spec: object) -> None:
-    """Refuse a ``probe`` that is not a str (from Python: ``--probe`` is one), before a str method fails on it."""
+def _probe_spec(spec: object) -> str:
+    """``spec`` as a str: a local model folder may be given as a path, as every other path
+    hubselect takes; anything else is refused (from Python: ``--probe`` is a str), before a str
+    method fails on it."""
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
     if not isinstance(spec, str):
-        raise InputError(f"probe must be a Hub model id, a local model folder or 'inception' (a str), got {spec!r}")
+        raise InputError(f"probe must be a Hub model id, a local model folder or 'inception' (a str or a path), got {spec!r}")
+    return spec
 
 
 def local_probe_id(folder: Path) -> str:
@@ -77,7 +83,7 @@ def local_probe_id(folder: Path) -> str:
     return f"local:{Path(folder).expanduser().resolve().name}"
 
 
-def probe_id(spec: str) -> str | None:
+def probe_id(spec: str | os.PathLike) -> str | None:
     """The id :func:`resolve_probe` gives ``spec``, where the spec alone tells: nothing is read or
     fetched. None for a local folder (its id needs its files) and for what is no probe.
 
@@ -87,7 +93,7 @@ def probe_id(spec: str) -> str | None:
     >>> probe_id("inception"), probe_id("openai/clip-vit-base-patch32@main")
     ('clean-fid/inception-v3', 'openai/clip-vit-base-patch32')
     """
-    _check_spec(spec)
+    spec = _probe_spec(spec)
     if spec.lower() in INCEPTION_NAMES:
         return INCEPTION_ID
     if spec == DEMO_PROBE_ID:
@@ -101,7 +107,7 @@ def probe_id(spec: str) -> str | None:
 
 
 
-def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
+def probe_identity(spec: str | os.PathLike, *, token: str | None = None) -> ProbeRef:
     """The probe ``spec`` names, at its exact revision, with as little read as it takes: a Hub
     probe pinned at a commit sha costs nothing, one at a branch (or none: main) one metadata
     request, and neither downloads a file (its ``path`` is None and its ``kind`` is not known
@@ -119,6 +125,7 @@ def probe_identity(spec: str, *, token: str | None = None) -> ProbeRef:
 
     from hubselect.hub.client import is_commit
 
+    spec = _probe_spec(spec)
     hub_id = probe_id(spec)
     # Offline, a branch or tag is read from the HF cache, as resolve_probe does.
     if hub_id is None or hub_id in (INCEPTION_ID, DEMO_PROBE_ID) or hf_constants.HF_HUB_OFFLINE:
@@ -149,7 +156,7 @@ def load_resolved(ref: ProbeRef, *, device: str = "auto", batch_size: int | None
     return load_transformers_probe(ref, device=device, batch_size=batch_size)
 
 
-def load_probe(spec: str = DEFAULT_PROBE, *, device: str = "auto", batch_size: int | None = None, token: str | None = None) -> Probe:
+def load_probe(spec: str | os.PathLike = DEFAULT_PROBE, *, device: str = "auto", batch_size: int | None = None, token: str | None = None) -> Probe:
     """Resolve and load a probe.
 
     >>> probe = load_probe("openai/clip-vit-base-patch32")  # doctest: +SKIP

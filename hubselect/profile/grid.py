@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import time
@@ -106,8 +107,10 @@ class GridSummary:
         }
 
 
-def _split_list(value: str | Sequence[str], what: str) -> list[str]:
-    items = [v.strip() for v in (value.split(",") if isinstance(value, str) else value)]
+def _split_list(value: str | os.PathLike | Sequence[str | os.PathLike], what: str) -> list[str]:
+    # A local model or dataset may be a path, as its str: one alone is one item (a comma in a folder's name stays).
+    values = value.split(",") if isinstance(value, str) else [value] if isinstance(value, os.PathLike) else value
+    items = [os.fspath(v).strip() if isinstance(v, os.PathLike) else v.strip() for v in values]
     items = list(dict.fromkeys(v for v in items if v))
     if not items:
         raise InputError(f"no {what} given; pass a comma-separated list")
@@ -285,7 +288,7 @@ def _move_to_split(name: str, ref: Any, probe: str | None) -> str:
 
 
 def unreadable_datasets(
-    datasets: str | Sequence[str],
+    datasets: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     split: str = "train",
     zoo: Any = None,
@@ -426,15 +429,15 @@ def _option(probe: str) -> str:
 
 
 def plan_jobs(
-    models: str | Sequence[str],
-    datasets: str | Sequence[str],
+    models: str | os.PathLike | Sequence[str | os.PathLike],
+    datasets: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     methods: str | Sequence[str] | None = None,
     recipes: Mapping[str, Recipe] | None = None,
     recipe_overrides: Mapping[str, Any] | None = None,
     evaluation: EvalConfig | None = None,
-    probe: str | Any = None,
-    dino_probe: str | Any = None,
+    probe: str | os.PathLike | Any = None,
+    dino_probe: str | os.PathLike | Any = None,
     seed: int = 0,
     split: str = "train",
     image_column: str | None = None,
@@ -489,12 +492,12 @@ def plan_jobs(
         if scored_with is not None and scored_with.startswith("local:"):
             raise InputError(f"the zoo's results were scored with a local probe ({scored_with}); pass that probe's folder with --probe PATH")
         probe = records_probe(zoo, scored_with or default_probe(zoo))
-    elif isinstance(probe, str) and probe_id(probe) is not None:
+    elif isinstance(probe, (str, os.PathLike)) and probe_id(probe) is not None:
         # Told by the spec where it can be: refused before the probe is fetched (Inception's weights, a gated repo).
         refuse_other_probe(zoo, method_names, probe_id(probe))
-    probe_ref = resolve_probe(probe, token=token) if isinstance(probe, str) else probe
+    probe_ref = resolve_probe(probe, token=token) if isinstance(probe, (str, os.PathLike)) else probe
     refuse_other_probe(zoo, method_names, probe_ref.id)
-    dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, str) else dino_probe
+    dino_ref = resolve_probe(dino_probe, token=token) if isinstance(dino_probe, (str, os.PathLike)) else dino_probe
     jobs = []
     for model in model_list:
         for dataset in dataset_list:
@@ -1072,8 +1075,8 @@ def failed_job(job: ProfileJob, reason: str, revisions: SourceRevisions) -> Fail
 
 
 def profile_grid(
-    models: str | Sequence[str],
-    datasets: str | Sequence[str],
+    models: str | os.PathLike | Sequence[str | os.PathLike],
+    datasets: str | os.PathLike | Sequence[str | os.PathLike],
     zoo_dir: str | Path,
     *,
     methods: str | Sequence[str] | None = None,
