@@ -144,6 +144,21 @@ def test_config_hash_is_stable_and_covers_every_setting():
         assert config_hash(replace(recipe, gradient_checkpointing=True), EvalConfig(), **base) == config_hash(recipe, EvalConfig(), **base)
 
 
+def test_a_setting_given_as_a_float_or_an_int_is_one_setting_with_one_hash():
+    """``steps=500.0`` from a script is the CLI's ``--steps 500``: the same job, the same record
+    key. It hashed apart (so a CLI rerun redid the script's jobs), and the per-process cache of
+    hashes then gave whichever of the two came first to both."""
+    base = {"probe": "local:clip@abc", "dino_probe": None, "seed": 0}
+    as_ints = config_hash(LoraRecipe(steps=500, rank=4), EvalConfig(num_images=32, holdout=0.2), **base)
+    assert config_hash(LoraRecipe(steps=500.0, rank=4.0), EvalConfig(num_images=32.0, holdout=0.2), **base) == as_ints
+    assert config_hash(LoraRecipe(learning_rate=1), EvalConfig(), **base) == config_hash(LoraRecipe(learning_rate=1.0), EvalConfig(), **base)
+    for field_name, value in (("steps", 500.5), ("rank", 2.5)):
+        with pytest.raises(InputError, match=f"lora: {field_name} must be a whole number, got {value}"):
+            LoraRecipe(**{field_name: value})
+    with pytest.raises(InputError, match="num_images must be a whole number, got 31.5"):
+        EvalConfig(num_images=31.5)
+
+
 #: config_hash keys every finished result in the zoos users hold: a recipe they could run must keep
 #: its hash, or every such result is redone. Computed with hubselect at d47c2f1, before templates
 #: were checked and gradient checkpointing left the hash.

@@ -23,11 +23,14 @@ caption when the recipe uses captions and the image has one, else the template
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import numbers
 import re
 import string
+import typing
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar, Mapping
 
@@ -109,6 +112,7 @@ class Recipe:
     class_word: str = "object"
 
     def __post_init__(self) -> None:
+        canonical_numbers(self, f"{self.method}: ")
         if self.steps < 1:
             raise InputError(f"{self.method}: steps must be at least 1, got {self.steps}")
         if not 0 < self.learning_rate < math.inf:  # nan and inf too: every step's loss would be nan
@@ -315,6 +319,34 @@ def check_overrides(methods: list[str] | tuple[str, ...], overrides: Mapping[str
 def with_overrides(recipe: Recipe, **overrides: Any) -> Recipe:
     """A copy of ``recipe`` with some fields changed (validated again)."""
     return replace(recipe, **overrides)
+
+
+@functools.cache
+def _number_fields(cls: type) -> tuple[tuple[str, type], ...]:
+    """The fields of dataclass ``cls`` annotated ``int`` or ``float`` (or either or ``None``)."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in fields(cls):
+        kinds = set(typing.get_args(hints[f.name]) or {hints[f.name]}) - {type(None)}
+        if kinds in ({int}, {float}):
+            out.append((f.name, kinds.pop()))
+    return tuple(out)
+
+
+def canonical_numbers(settings: Any, label: str = "") -> None:
+    """Make a frozen dataclass's whole-number fields ints and its real-number fields floats, in place.
+
+    ``steps=500.0`` (from a script, a YAML file) and the CLI's ``--steps 500`` are one setting, and
+    the config hash of canonical JSON must say so ("500.0" and "500" hash apart). A whole-number
+    field given a fraction is refused, with ``label`` before the field's name.
+    """
+    for name, kind in _number_fields(type(settings)):
+        value = getattr(settings, name)
+        if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+            continue
+        if kind is int and not isinstance(value, numbers.Integral) and not float(value).is_integer():
+            raise InputError(f"{label}{name} must be a whole number, got {value}")
+        object.__setattr__(settings, name, kind(value))
 
 
 def canonical_json(data: Any) -> str:
