@@ -202,7 +202,7 @@ def recommend(
         notices.append("dataset embeddings read from the cache (same revision, sample and probe)")
 
     started = time.perf_counter()
-    neighbours = similar_in_zoo(zoo_obj, profile.stats, profile.probe, k=MATCH_NEIGHBOURS)
+    neighbours = similar_in_zoo(zoo_obj, profile.stats, profile.probe, k=MATCH_NEIGHBOURS, progress=progress)
     timings["match"] = time.perf_counter() - started
     if not neighbours:
         raise HubselectError(f"the dataset cannot be matched: {why_not_compared(zoo_obj, zoo_label, profile.probe)}")

@@ -108,6 +108,20 @@ def test_similar_profiles_an_outside_dataset_without_adding_it(profiled_zoo, cap
     assert "more-stripes" not in set(Zoo.load(zoo).datasets["dataset"])
 
 
+def test_similar_shows_a_bar_while_it_compares_with_the_zoos_datasets(profiled_zoo, capsys, tiny_clip, monkeypatch):
+    """The exact search can compare a dataset with every dataset of a zoo of one domain (seconds
+    each on a CPU, minutes for hundreds): `dataset similar` and `recommend` were silent meanwhile."""
+    import importlib
+
+    zoo, _ = profiled_zoo
+    bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    monkeypatch.setattr(bars, "HF_HUB_DISABLE_PROGRESS_BARS", None)  # as in a terminal; the test run turns bars off
+    for output, shown in (("human", True), ("json", False)):
+        bars.progress_bar_states.clear()
+        code, _, err = run(capsys, "dataset", "similar", "warm-messy", "--zoo", zoo, "--probe", tiny_clip, "--k", "2", "--format", output)
+        assert code == 0 and ("Comparing with 3 datasets" in err) == shown, err
+
+
 def test_similar_lists_a_zoo_dataset_that_only_shares_the_folders_name(profiled_zoo, capsys, tiny_clip, tmp_path):
     """Folder names collide (`images`, `train`): a zoo dataset of the same name is left out only
     when it is the very dataset asked about, not when it is another one that happens to share it."""

@@ -365,7 +365,7 @@ def similar(dataset_ref: str, zoo_ref: str, k: int, **options) -> None:
         # datasets, which are neighbours like any other (`recommend` lists them too).
         stored = stored_profile(zoo, name, probe_ref)
         itself = name if stored is not None and stored.provenance.get("revision") == revision else None
-    found = similar_in_zoo(zoo, stats, probe_ref, k=k, exclude=itself)
+    found = similar_in_zoo(zoo, stats, probe_ref, k=k, exclude=itself, progress=SETTINGS.output.human)
     if not found and any(entry.dataset != itself for entry in zoo_profiles(zoo, probe_ref.id)):
         raise InputError(f"{name} cannot be compared with the zoo's datasets: {why_not_compared(zoo, zoo_ref, probe_ref)}")
     result = [{"dataset": other, "distance": distance} for other, distance in found]

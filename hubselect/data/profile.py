@@ -538,7 +538,8 @@ def check_results_split(zoo: Zoo, dataset: str, ref: DatasetRef, label: str) -> 
 
 
 def similar_in_zoo(
-    zoo: Zoo, stats: FrechetStats, probe: ProbeRef, *, k: int | None = 5, exclude: str | None = None, max_exact: int = MAX_EXACT
+    zoo: Zoo, stats: FrechetStats, probe: ProbeRef, *, k: int | None = 5, exclude: str | None = None, max_exact: int = MAX_EXACT,
+    progress: bool = False,
 ) -> list[tuple[str, float]]:
     """Datasets of ``zoo`` nearest to ``stats`` (Fréchet distance in ``probe``'s space), nearest first.
 
@@ -564,7 +565,7 @@ def similar_in_zoo(
         )
     means = {name: _zoo_mean(zoo, entry) for name, entry in entries.items()}
     means = {name: mu for name, mu in means.items() if mu.shape == stats.mu.shape}
-    return nearest(stats, means, lambda name: load_zoo_stats(zoo, entries[name]), k=k, max_exact=max_exact)
+    return nearest(stats, means, lambda name: load_zoo_stats(zoo, entries[name]), k=k, max_exact=max_exact, progress=progress)
 
 
 def add_to_zoo(zoo: Zoo, profile: DatasetProfile, *, max_exact: int = MAX_EXACT) -> list[DistanceRecord]:
