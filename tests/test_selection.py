@@ -1176,6 +1176,18 @@ def test_evaluate_jobs_counts_the_targets_as_they_finish_in_the_bar(progress_bar
     assert "Invalid value for '--jobs': 0 is not in the range x>=1" in capsys.readouterr().err
 
 
+def test_evaluate_jobs_shows_the_fits_debug_logs_as_one_job_does(zoo_dir, capfd):
+    """`hubselect -vv evaluate --jobs 2` showed none of its fits' logs: they ran in worker
+    processes, which had no logging set up. It shows the lines `--jobs 1` shows (in the order
+    the workers write them)."""
+    shown = {}
+    for jobs in ("1", "2"):
+        assert main(["-vv", "evaluate", zoo_dir, "--targets", "data-000,data-001", "--jobs", jobs, "--format", "json"]) == 0
+        shown[jobs] = sorted(line for line in capfd.readouterr().err.splitlines() if line.startswith("DEBUG hubselect.rank: "))
+    assert len(shown["1"]) == 4, shown["1"]  # each target's method and features_only fits pick their learner
+    assert shown["2"] == shown["1"]
+
+
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])
 @pytest.mark.parametrize("command", ["build", "evaluate", "recommend"])
 def test_a_seed_out_of_range_is_refused_before_any_work(command, seed, zoo_dir, tmp_path, capsys):
