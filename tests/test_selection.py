@@ -220,7 +220,8 @@ def test_scoring_many_targets_at_once_gives_each_target_its_own_metrics(higher_i
     """Choosing a prior scores hundreds of predictions on many targets through
     :class:`TargetsScorer`; each target's figures must be :func:`selection_metrics`'s, however
     the targets differ: sizes from 1 to 30, ties in the truth and in the prediction, NaNs (some
-    targets all NaN), negative scores (no rel1), a constant truth, scores past 1e154."""
+    targets all NaN), negative scores (no rel1), a constant truth, scores past 1e154, predictions
+    and (oriented) true scores of +inf, true scores of NaN (spearman read those apart)."""
     rng = np.random.default_rng(7)
     true, predicted, positions = [], [], []
     start = 0
@@ -238,6 +239,12 @@ def test_scoring_many_targets_at_once_gives_each_target_its_own_metrics(higher_i
             p[:] = np.nan
         if i == 5:
             t, p = t * 1e180, p * 1e200
+        if i % 17 == 6:
+            p[: 1 + i % 2] = np.inf  # one, or two tied
+        if i % 19 == 7:
+            t[0] = np.inf if higher_is_better else -np.inf
+        if i % 23 == 8:
+            t[-1] = np.nan
         true.append(t)
         predicted.append(p)
         positions.append(start + rng.permutation(n))  # the targets' predictions sit anywhere in one vector
@@ -246,12 +253,14 @@ def test_scoring_many_targets_at_once_gives_each_target_its_own_metrics(higher_i
     for p, where in zip(predicted, positions):
         flat[where] = p
     scorer = TargetsScorer(true, positions, higher_is_better)
-    batch = scorer.metrics(flat)
-    one_by_one = [selection_metrics(t, p, higher_is_better) for t, p in zip(true, predicted)]
+    with np.errstate(invalid="ignore", divide="ignore"):  # infinite true scores: inf - inf on both sides
+        batch = scorer.metrics(flat)
+        one_by_one = [selection_metrics(t, p, higher_is_better) for t, p in zip(true, predicted)]
+        means, expected_means = scorer.mean(flat), mean_metrics(one_by_one)
     for key in METRICS:
         expected = np.array([m[key] for m in one_by_one])
         np.testing.assert_allclose(batch[key], expected, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=key)
-    assert scorer.mean(flat) == pytest.approx(mean_metrics(one_by_one), rel=1e-12, nan_ok=True)
+    assert means == pytest.approx(expected_means, rel=1e-12, nan_ok=True)
     assert any(np.isnan(batch["rel1"])) and any(batch["top1_hit"] < 1) and any(0 < batch["spearman"])
 
 
