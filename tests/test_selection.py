@@ -352,6 +352,7 @@ def test_the_ranker_card_says_which_model_columns_and_targets_were_left_out(tmp_
     bench_* column and figures measured with different settings, and "Means over 3 target
     datasets" beside 4 datasets, never naming d3, which evaluate left out."""
     from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.rank.ranker import Choice, Ensemble, describe_zoo
     from hubselect.zoo import ModelRecord
 
     zoo = zoo_from_scores(SATURATED)
@@ -359,7 +360,9 @@ def test_the_ranker_card_says_which_model_columns_and_targets_were_left_out(tmp_
     gpu = dict(bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1)
     measured = {"m1": {**cpu, "throughput_images_per_s": 0.16}, "m2": {**gpu, "throughput_images_per_s": 41.7}}
     zoo.add_models([ModelRecord(m, None, {"license": "mit", **measured.get(m, {})}) for m in ("m1", "m2", "m3", "m4")])
-    folder = Ranker.fit(zoo, SMALL).save(tmp_path / "ranker")
+    arrays = ZooArrays.from_zoo(zoo)
+    with_learner = Ensemble((Choice("interaction", "strong", 8),))  # the card lists the features of a ranker with a learner
+    folder = Ranker.fit_arrays(arrays, SMALL, ensemble=with_learner, zoo_info=describe_zoo(zoo, arrays)).save(tmp_path / "ranker")
     info = json.loads((folder / "ranker.json").read_text())
     report = evaluate(zoo, None, SMALL)
     card = ranker_card(info, "org/ranker", report)
@@ -898,7 +901,8 @@ def test_the_card_of_a_ranker_without_a_learner_claims_no_lightgbm_and_says_why_
     """A ranker whose inner cross-validation kept the prior alone (the demo zoo's, a small zoo's)
     was tagged ``lightgbm`` and introduced as "→ LightGBM lambdarank" above "It holds no LightGBM
     model"; with an ``average_best`` prior, its last sentence said "as no ... improved on it in
-    inner cross-validation" twice over."""
+    inner cross-validation" twice over. It also listed a LightGBM configuration as the one chosen
+    (``interaction/strong/0x1``) and the learner's feature sets, none of which it uses."""
     import yaml
 
     from hubselect.hub.ranker_repo import ranker_card
@@ -916,6 +920,9 @@ def test_the_card_of_a_ranker_without_a_learner_claims_no_lightgbm_and_says_why_
         assert ("lightgbm" in yaml.safe_load(card.split("---")[1])["tags"]) == has_learner, card
         assert ("LightGBM lambdarank" in card) == has_learner, card
         assert card.count("improved on it in inner cross-validation") == (0 if has_learner else 1), card
+        assert ("| configuration chosen by inner cross-validation | `interaction/strong/8x1` |" in card) == has_learner, card
+        assert ("### Features" in card) == ("node2vec+ embeddings" in card) == has_learner, card
+        assert ("| chosen by inner cross-validation | the prior alone: `" in card) == (not has_learner), card
     assert (
         "the prior alone, each model's mean normalised result over the zoo's datasets (`average_best`), as neither "
         "similarity weighting nor a learner's correction improved on it in inner cross-validation"
