@@ -61,7 +61,10 @@ def main() -> None:
     if args.targets > args.datasets:
         parser.error(f"--targets {args.targets} is more than --datasets {args.datasets}")
 
-    zoo = synthetic_zoo(args.models, args.datasets, n_clusters=max(3, args.datasets // 10), records_per_dataset=args.per_dataset, seed=0)
+    # A cluster of datasets per 10 (at least 3), each with a model planted best on it: no more
+    # clusters than models, or the smallest zoos the checks above accept could not be built.
+    clusters = min(args.models, max(3, args.datasets // 10))
+    zoo = synthetic_zoo(args.models, args.datasets, n_clusters=clusters, records_per_dataset=args.per_dataset, seed=0)
     every = evaluable_targets(ZooArrays.from_zoo(zoo))
     targets = every[: args.targets]
     cores = os.cpu_count() or 1

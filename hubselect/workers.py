@@ -13,13 +13,19 @@ has started threads can hang in the child. Each worker computes on one thread (O
 MKL and numba are told so through the environment it starts with, unless the user set them):
 N workers already keep N cores busy, and the pools of threads each library would start beside
 them only fight over the cores (two evaluate workers on 2 cores fitted twice as slowly).
+
+Workers log as the process that started them does (:func:`_logging_here`): ``hubselect -vv
+evaluate --jobs 2`` showed none of its fits' logs, which ran in workers that had no logging set up.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import pickle
 import signal
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -76,10 +82,46 @@ class _OneThreadPool(ProcessPoolExecutor):
             return super().submit(fn, *args, **kwargs)
 
 
-def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+def _logging_here() -> tuple[tuple[int, logging.Formatter | None] | None, dict[str, int]]:
+    """How this process shows its logs, for a worker to show its own the same way: the level and
+    formatter of its root logger's handler on stderr (None if it has none; ``hubselect -v`` and
+    ``logging.basicConfig()`` add one), and the level of every logger that has one (the root's
+    under ``""``).
+
+    A worker writes its records to its stderr, which is this process's, rather than sending them
+    here through a queue: a worker terminated while writing to one (Ctrl-C ends a run so, and the
+    OOM killer a worker) can leave its lock held or a record half written, and this process then
+    waited on it for good.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, logging.StreamHandler) and h.stream is sys.stderr), None)
+    loggers = [(name, logger) for name, logger in logging.Logger.manager.loggerDict.items() if isinstance(logger, logging.Logger)]
+    levels = {"": root.level, **{name: logger.level for name, logger in loggers if logger.level != logging.NOTSET}}
+    if handler is None:
+        return None, levels
+    try:
+        formatter = pickle.loads(pickle.dumps(handler.formatter))  # a worker gets it pickled
+    except (pickle.PicklingError, TypeError, AttributeError):  # one of an application's own, that holds what cannot be: the default format
+        formatter = None
+    return (handler.level, formatter), levels
+
+
+def _log_as_started(shown: tuple[int, logging.Formatter | None] | None, levels: dict[str, int]) -> None:
+    """A worker's logging, as :func:`_logging_here` found its starter's."""
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    if shown is not None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(shown[0])
+        handler.setFormatter(shown[1])
+        logging.getLogger().addHandler(handler)
+
+
+def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple, logs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C that came while it started is dropped, too
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)  # SIGTERM from the pool's teardown ends it
+    _log_as_started(*logs)
     if initializer is not None:
         initializer(*initargs)
 
@@ -94,7 +136,8 @@ def worker_pool(workers: int, initializer: Callable[..., Any] | None = None, ini
     """
     before = set(multiprocessing.active_children())
     pool = _OneThreadPool(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker, initargs=(initializer, initargs),
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+        initargs=(initializer, initargs, _logging_here()),
     )
     try:
         yield pool

@@ -119,3 +119,16 @@ def test_kernel_frontier_runs_on_the_method_it_is_given(two_method_zoo, tmp_path
     assert refusal(run_script("kernel_frontier.py", two_method_zoo, "--method", "dreambooth")) == (
         "error: method 'dreambooth' has no records in this zoo; choose one of: default, lora"
     )
+
+
+# -- evaluate_scale.py ----------------------------------------------------------------------------
+
+
+def test_evaluate_scale_runs_on_the_smallest_zoo_its_checks_accept(tmp_path):
+    """`--models 2 --per-dataset 2` passed the argument checks, then crashed building the zoo
+    (a ValueError traceback: fewer models than the zoo's clusters of datasets, at least 3)."""
+    done = run_script("evaluate_scale.py", "--models", 2, "--datasets", 3, "--per-dataset", 2, "--targets", 2, "--jobs", 1,
+                      "--json", tmp_path / "figures.json")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "zoo: 2 models x 3 datasets, 2 results per dataset; evaluating 2 of its 3 targets" in done.stdout
+    assert [run["jobs"] for run in json.loads((tmp_path / "figures.json").read_text())["runs"]] == [1]

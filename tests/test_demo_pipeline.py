@@ -403,3 +403,36 @@ def test_stopping_evaluate_with_jobs_is_one_line_and_leaves_no_worker(stop, sett
         assert _still_running(started, within=within) == []
     finally:
         _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
+
+
+def test_a_worker_of_evaluate_jobs_that_dies_is_one_line_naming_its_target(tmp_path):
+    """A worker of `evaluate --jobs 2` killed mid-target (as the OOM killer kills one) ended the run
+    with "unexpected BrokenProcessPool: A process in the process pool was terminated abruptly …":
+    no target named, no advice. It names the targets being evaluated, says to rerun with fewer
+    jobs, and exits 1, leaving no worker behind."""
+    targets = ["hubselect-demo/shapes-small", "hubselect-demo/shapes-warm"]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "hubselect", "-vv", "evaluate", "demo", "--targets", ",".join(targets), "--jobs", "2", "--format", "json"],
+        cwd=tmp_path, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    started: dict[int, str] = {}
+    try:
+        # With -vv a fit's first line comes from a worker that has begun a target (the two start together).
+        lines = []
+        for line in driver.stderr:
+            lines.append(line)
+            if "inner cross-validation picked" in line:
+                break
+        started = _descendants(driver.pid)
+        workers = [pid for pid in started if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(workers) == 2, "".join(lines)
+        os.kill(workers[0], signal.SIGKILL)
+        _, rest = driver.communicate(timeout=60)
+        err = "".join(lines) + rest
+        last = err.strip().splitlines()[-1]
+        assert driver.returncode == 1 and "Traceback" not in err, err
+        assert last.startswith("Error: ") and "died (out of memory?)" in last and "rerun with --jobs 1, or fewer jobs" in last, err
+        assert any(f"'{target}'" in last for target in targets), last
+        assert _still_running(started, within=10) == []
+    finally:
+        _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})

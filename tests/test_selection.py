@@ -220,7 +220,8 @@ def test_scoring_many_targets_at_once_gives_each_target_its_own_metrics(higher_i
     """Choosing a prior scores hundreds of predictions on many targets through
     :class:`TargetsScorer`; each target's figures must be :func:`selection_metrics`'s, however
     the targets differ: sizes from 1 to 30, ties in the truth and in the prediction, NaNs (some
-    targets all NaN), negative scores (no rel1), a constant truth, scores past 1e154."""
+    targets all NaN), negative scores (no rel1), a constant truth, scores past 1e154, predictions
+    and (oriented) true scores of +inf, true scores of NaN (spearman read those apart)."""
     rng = np.random.default_rng(7)
     true, predicted, positions = [], [], []
     start = 0
@@ -238,6 +239,12 @@ def test_scoring_many_targets_at_once_gives_each_target_its_own_metrics(higher_i
             p[:] = np.nan
         if i == 5:
             t, p = t * 1e180, p * 1e200
+        if i % 17 == 6:
+            p[: 1 + i % 2] = np.inf  # one, or two tied
+        if i % 19 == 7:
+            t[0] = np.inf if higher_is_better else -np.inf
+        if i % 23 == 8:
+            t[-1] = np.nan
         true.append(t)
         predicted.append(p)
         positions.append(start + rng.permutation(n))  # the targets' predictions sit anywhere in one vector
@@ -246,12 +253,14 @@ def test_scoring_many_targets_at_once_gives_each_target_its_own_metrics(higher_i
     for p, where in zip(predicted, positions):
         flat[where] = p
     scorer = TargetsScorer(true, positions, higher_is_better)
-    batch = scorer.metrics(flat)
-    one_by_one = [selection_metrics(t, p, higher_is_better) for t, p in zip(true, predicted)]
+    with np.errstate(invalid="ignore", divide="ignore"):  # infinite true scores: inf - inf on both sides
+        batch = scorer.metrics(flat)
+        one_by_one = [selection_metrics(t, p, higher_is_better) for t, p in zip(true, predicted)]
+        means, expected_means = scorer.mean(flat), mean_metrics(one_by_one)
     for key in METRICS:
         expected = np.array([m[key] for m in one_by_one])
         np.testing.assert_allclose(batch[key], expected, rtol=1e-12, atol=1e-12, equal_nan=True, err_msg=key)
-    assert scorer.mean(flat) == pytest.approx(mean_metrics(one_by_one), rel=1e-12, nan_ok=True)
+    assert means == pytest.approx(expected_means, rel=1e-12, nan_ok=True)
     assert any(np.isnan(batch["rel1"])) and any(batch["top1_hit"] < 1) and any(0 < batch["spearman"])
 
 
@@ -343,6 +352,7 @@ def test_the_ranker_card_says_which_model_columns_and_targets_were_left_out(tmp_
     bench_* column and figures measured with different settings, and "Means over 3 target
     datasets" beside 4 datasets, never naming d3, which evaluate left out."""
     from hubselect.hub.ranker_repo import ranker_card
+    from hubselect.rank.ranker import Choice, Ensemble, describe_zoo
     from hubselect.zoo import ModelRecord
 
     zoo = zoo_from_scores(SATURATED)
@@ -350,7 +360,9 @@ def test_the_ranker_card_says_which_model_columns_and_targets_were_left_out(tmp_
     gpu = dict(bench_device="cuda (NVIDIA H100)", bench_dtype="float16", bench_steps=20, bench_resolution=512, bench_batch=1)
     measured = {"m1": {**cpu, "throughput_images_per_s": 0.16}, "m2": {**gpu, "throughput_images_per_s": 41.7}}
     zoo.add_models([ModelRecord(m, None, {"license": "mit", **measured.get(m, {})}) for m in ("m1", "m2", "m3", "m4")])
-    folder = Ranker.fit(zoo, SMALL).save(tmp_path / "ranker")
+    arrays = ZooArrays.from_zoo(zoo)
+    with_learner = Ensemble((Choice("interaction", "strong", 8),))  # the card lists the features of a ranker with a learner
+    folder = Ranker.fit_arrays(arrays, SMALL, ensemble=with_learner, zoo_info=describe_zoo(zoo, arrays)).save(tmp_path / "ranker")
     info = json.loads((folder / "ranker.json").read_text())
     report = evaluate(zoo, None, SMALL)
     card = ranker_card(info, "org/ranker", report)
@@ -889,7 +901,8 @@ def test_the_card_of_a_ranker_without_a_learner_claims_no_lightgbm_and_says_why_
     """A ranker whose inner cross-validation kept the prior alone (the demo zoo's, a small zoo's)
     was tagged ``lightgbm`` and introduced as "→ LightGBM lambdarank" above "It holds no LightGBM
     model"; with an ``average_best`` prior, its last sentence said "as no ... improved on it in
-    inner cross-validation" twice over."""
+    inner cross-validation" twice over. It also listed a LightGBM configuration as the one chosen
+    (``interaction/strong/0x1``) and the learner's feature sets, none of which it uses."""
     import yaml
 
     from hubselect.hub.ranker_repo import ranker_card
@@ -907,6 +920,9 @@ def test_the_card_of_a_ranker_without_a_learner_claims_no_lightgbm_and_says_why_
         assert ("lightgbm" in yaml.safe_load(card.split("---")[1])["tags"]) == has_learner, card
         assert ("LightGBM lambdarank" in card) == has_learner, card
         assert card.count("improved on it in inner cross-validation") == (0 if has_learner else 1), card
+        assert ("| configuration chosen by inner cross-validation | `interaction/strong/8x1` |" in card) == has_learner, card
+        assert ("### Features" in card) == ("node2vec+ embeddings" in card) == has_learner, card
+        assert ("| chosen by inner cross-validation | the prior alone: `" in card) == (not has_learner), card
     assert (
         "the prior alone, each model's mean normalised result over the zoo's datasets (`average_best`), as neither "
         "similarity weighting nor a learner's correction improved on it in inner cross-validation"
@@ -1174,6 +1190,18 @@ def test_evaluate_jobs_counts_the_targets_as_they_finish_in_the_bar(progress_bar
     assert "[1/2] data-00" in err and "[2/2] data-00" in err and "leave-one-dataset-out over 2 target(s)" in out
     assert main(["evaluate", zoo_dir, "--jobs", "0"]) == 2
     assert "Invalid value for '--jobs': 0 is not in the range x>=1" in capsys.readouterr().err
+
+
+def test_evaluate_jobs_shows_the_fits_debug_logs_as_one_job_does(zoo_dir, capfd):
+    """`hubselect -vv evaluate --jobs 2` showed none of its fits' logs: they ran in worker
+    processes, which had no logging set up. It shows the lines `--jobs 1` shows (in the order
+    the workers write them)."""
+    shown = {}
+    for jobs in ("1", "2"):
+        assert main(["-vv", "evaluate", zoo_dir, "--targets", "data-000,data-001", "--jobs", jobs, "--format", "json"]) == 0
+        shown[jobs] = sorted(line for line in capfd.readouterr().err.splitlines() if line.startswith("DEBUG hubselect.rank: "))
+    assert len(shown["1"]) == 4, shown["1"]  # each target's method and features_only fits pick their learner
+    assert shown["2"] == shown["1"]
 
 
 @pytest.mark.parametrize("seed", ["-1", "99999999999"])

@@ -248,6 +248,7 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
     # hubselect.rank loads the learner: only when a card is written
     from hubselect.rank.evaluate import baseline_labels
     from hubselect.rank.metrics import margin_cells
+    from hubselect.rank.prior import KernelPrior
 
     zoo = info.get("zoo", {})
     # What the folder holds: a ranker whose inner cross-validation kept the prior alone has no learner files.
@@ -285,6 +286,8 @@ def ranker_card(info: dict, repo_id: str, evaluation: dict | None) -> str:
         feature_groups=_feature_groups(info),
         learners=learners,
         prior=prior,
+        # Without a learner, neither its configuration (`selected`, at 0 rounds) nor its features are used: the prior is all.
+        prior_label=KernelPrior.from_dict(info.get("prior") or {}).label(),
         tried=tried,
         embeddings=bool(info.get("files", {}).get("embeddings")),
         evaluation={

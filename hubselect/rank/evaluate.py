@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from hubselect.errors import InputError, check_whole
+from hubselect.errors import HubselectError, InputError, check_whole
 from hubselect.graph.arrays import ZooArrays
 from hubselect.rank import baselines
 from hubselect.rank.metrics import mean_metrics, paired_margins, random_metrics, rel1_defined, selection_metrics
@@ -154,11 +154,12 @@ class _TargetsBar:
 _WORKER: dict[str, Any] = {}
 
 
-def _start_worker(arrays: ZooArrays, config: RankerConfig, only_features: RankerConfig) -> None:
-    _WORKER.update(arrays=arrays, config=config, only_features=only_features)
+def _start_worker(arrays: ZooArrays, config: RankerConfig, only_features: RankerConfig, begun) -> None:
+    _WORKER.update(arrays=arrays, config=config, only_features=only_features, begun=begun)
 
 
 def _evaluate_in_worker(target: str) -> dict[str, Any]:
+    _WORKER["begun"].send(target)  # should this process die on it, the driver can say which target it was on
     return _evaluate_target(_WORKER["arrays"], target, _WORKER["config"], _WORKER["only_features"], fitting=lambda target, which: None)
 
 
@@ -170,20 +171,31 @@ def _evaluate_targets(arrays: ZooArrays, names: list[str], config: RankerConfig,
         for target in names:
             yield target, _evaluate_target(arrays, target, config, only_features, fitting=shown.fitting)
         return
+    import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     from hubselect.errors import stopping_on_signals
     from hubselect.workers import worker_pool
 
     workers = min(jobs, len(names))
     shown.bar.set_postfix_str(f"{workers} targets at a time")
+    # The targets workers begin, as they begin them. A pipe, not a queue: a queue's lock was gone
+    # (a FileNotFoundError traceback) for a worker still starting when a Ctrl-C ended the run; and
+    # a few bytes at a time, the workers' writes to it are whole without one.
+    on_target, begun = multiprocessing.Pipe(duplex=False)
+    began: set[str] = set()
     # SIGTERM and SIGHUP end the run as Ctrl-C does, through the pool's teardown: killed
     # outright, this process left its workers running, for good.
-    with stopping_on_signals(), worker_pool(workers, _start_worker, (arrays, config, only_features)) as pool:
+    with stopping_on_signals(), on_target, begun, worker_pool(workers, _start_worker, (arrays, config, only_features, begun)) as pool:
         running = {pool.submit(_evaluate_in_worker, target): target for target in names}
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            while on_target.poll():
+                began.add(on_target.recv())
             for future in sorted(done, key=lambda f: names.index(running[f])):
+                if isinstance(future.exception(), BrokenProcessPool):
+                    raise HubselectError(_worker_lost(future.exception(), [t for t in names if t in began and t in running.values()]))
                 yield running.pop(future), future.result()
 
 
@@ -314,6 +326,24 @@ def _evaluated(zoo, arrays: ZooArrays, config: RankerConfig) -> dict[str, Any]:
     another zoo, another method or the zoo before a rebuild, whose dataset names are the same.
     """
     return {"zoo": describe_zoo(zoo, arrays), "config": config.to_dict()}
+
+
+def _worker_lost(broken: BaseException, targets: list[str]) -> str:
+    """Why ``evaluate --jobs`` stopped when a worker process ended without a result, naming the
+    ``targets`` the workers were on (the dead one's among them: which of them it was, the pool
+    does not say), and what to do.
+
+    A worker is killed outright when memory runs out (the OOM killer), N workers holding N
+    targets' fits at once; the pool then said only "A process in the process pool was terminated
+    abruptly". One that lives, but whose error could not be read back here (an exception that
+    does not unpickle), breaks the pool the same way, with that as the cause.
+    """
+    quoted = [repr(t) for t in targets]
+    on = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+    who = f"the worker process evaluating {on}" if len(quoted) == 1 else f"a worker process evaluating {on}" if quoted else "a worker process"
+    if broken.__cause__ is not None:
+        return f"{who} failed with an error that could not be passed back to this process; rerun with --jobs 1 to see it"
+    return f"{who} died (out of memory?); rerun with --jobs 1, or fewer jobs"
 
 
 def _listed(names: list[str]) -> str:

@@ -156,6 +156,7 @@ class TargetsScorer:
         self.sizes = sizes
         width = int(sizes.max())
         self.valid = np.arange(width)[None, :] < sizes[:, None]
+        self.padding_starts = self.valid[:, 1:] != self.valid[:, :-1]  # a group of its own in every sort (_ranks)
         self.index = np.zeros(self.valid.shape, dtype=np.intp)
         self.index[self.valid] = np.concatenate([np.asarray(p, dtype=np.intp) for p in positions])
         truth = np.zeros(self.valid.shape)
@@ -182,13 +183,20 @@ class TargetsScorer:
         self.oriented_ranks = self._ranks(self.oriented)
 
     def _ranks(self, values: np.ndarray) -> np.ndarray:
-        """Each row's average ranks (from 0, ties sharing their mean rank) over its valid entries."""
-        key = np.where(self.valid, values, np.inf)
+        """Each row's average ranks (from 0, ties sharing their mean rank) over its valid entries,
+        as :func:`rankdata` ranks them: NaNs above every number, all tied.
+
+        The padding is NaN, which a stable sort puts after the valid entries, NaNs included: it
+        stays where it was, a group of its own. Padded with +inf, it tied with a valid +inf and
+        sorted before a valid NaN, and their ranks (so spearman) were not :func:`selection_metrics`'s.
+        """
+        key = np.where(self.valid, values, np.nan)
         order = np.argsort(key, axis=1, kind="stable")
         ordered = np.take_along_axis(key, order, axis=1)
         columns = np.arange(key.shape[1])
         starts = np.ones(key.shape, dtype=bool)
-        starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        nan = np.isnan(ordered)
+        starts[:, 1:] = ((ordered[:, 1:] != ordered[:, :-1]) & ~(nan[:, 1:] & nan[:, :-1])) | self.padding_starts
         first = np.maximum.accumulate(np.where(starts, columns, 0), axis=1)
         ends = np.ones(key.shape, dtype=bool)
         ends[:, :-1] = starts[:, 1:]
