@@ -405,6 +405,29 @@ def test_stopping_evaluate_with_jobs_is_one_line_and_leaves_no_worker(stop, sett
         _kill_left({driver.pid: _processes().get(driver.pid, (0, "", ""))[2], **started})
 
 
+def test_evaluate_on_one_job_stopped_by_sigterm_says_so_in_one_line(tmp_path):
+    """SIGTERM (a cancelled CI job, Slurm, Kubernetes) stopped `evaluate` on one job without a
+    word, its progress bar cut mid-line (`--jobs 2` said "Interrupted"): every command now stops
+    as on Ctrl-C, with one "Interrupted" line and exit 143."""
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "hubselect", "-vv", "evaluate", "demo"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        lines = []
+        for line in driver.stderr:  # with -vv, the first fit's lines say the work has begun
+            lines.append(line)
+            if "inner cross-validation picked" in line:
+                break
+        driver.send_signal(signal.SIGTERM)
+        _, rest = driver.communicate(timeout=30)
+        err = "".join(lines) + rest
+        assert driver.returncode == 143 and "Traceback" not in err, err
+        assert err.strip().splitlines()[-1].startswith("Interrupted"), err
+    finally:
+        driver.kill()
+        driver.wait()
+
+
 def test_a_worker_of_evaluate_jobs_that_dies_is_one_line_naming_its_target(tmp_path):
     """A worker of `evaluate --jobs 2` killed mid-target (as the OOM killer kills one) ended the run
     with "unexpected BrokenProcessPool: A process in the process pool was terminated abruptly …":

@@ -18,7 +18,7 @@ import click
 
 from hubselect import __version__
 from hubselect.cli.output import Output
-from hubselect.errors import HubselectError, InputError, Terminated
+from hubselect.errors import HubselectError, InputError, Terminated, stopping_on_signals
 
 
 @dataclass
@@ -183,11 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     # Reset in place: command modules hold a reference to this one object.
     SETTINGS.__dict__.update(Settings().__dict__)
     try:
-        # Inside the try: these imports (pandas, the Hub client, torch) take the first seconds
-        # of every command, when Ctrl-C is likeliest.
-        from hubselect.cli import commands  # noqa: F401  (registers the commands)
+        # SIGTERM and SIGHUP stop every command as Ctrl-C does (one line, 128 + the signal):
+        # killed outright, a command died without a word, its progress bar cut mid-line.
+        with stopping_on_signals():
+            # Inside the try: these imports (pandas, the Hub client, torch) take the first seconds
+            # of every command, when Ctrl-C is likeliest.
+            from hubselect.cli import commands  # noqa: F401  (registers the commands)
 
-        cli.main(args=argv, prog_name="hubselect", standalone_mode=False)
+            cli.main(args=argv, prog_name="hubselect", standalone_mode=False)
     except HubselectError as exc:
         if SETTINGS.debug:
             raise
@@ -211,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         # A command with more to say raises click.Abort(advice) (profile names what it kept).
         click.echo(f"Interrupted: {str(exc) or INTERRUPTED}", err=True)
         return 130
-    except Terminated as exc:  # SIGTERM or SIGHUP, where a command stops as on Ctrl-C (the demo's, profile's)
+    except Terminated as exc:  # SIGTERM or SIGHUP
         click.echo(f"Interrupted: {exc.advice or INTERRUPTED}", err=True)
         return exc.code
     except PermissionError as exc:
