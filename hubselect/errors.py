@@ -64,6 +64,17 @@ class Terminated(SystemExit):
         self.advice = advice
 
 
+#: The :class:`Terminated` the last signal raised (:func:`stopping_on_signals`).
+_raised: list[Terminated] = []
+
+
+def stopped_by_signal() -> Terminated | None:
+    """The :class:`Terminated` a SIGTERM or SIGHUP raised since :func:`stopping_on_signals` was
+    entered, if one did: for code around a library that turns it into another exception (Ray's
+    ``ray.wait`` makes it a plain ``SystemExit(1)``)."""
+    return _raised[0] if _raised else None
+
+
 @contextmanager
 def stopping_on_signals() -> Iterator[None]:
     """SIGTERM and SIGHUP (the terminal closing) stop the work as Ctrl-C does: each raises
@@ -79,7 +90,8 @@ def stopping_on_signals() -> Iterator[None]:
     """
 
     def stop(signum: int, frame: Any) -> None:
-        raise Terminated(128 + signum)
+        _raised[:] = [Terminated(128 + signum)]
+        raise _raised[0]
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -87,6 +99,7 @@ def stopping_on_signals() -> Iterator[None]:
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     for signum, handler in previous.items():
         if handler == signal.SIG_DFL:
+            _raised.clear()
             signal.signal(signum, stop)
     try:
         yield

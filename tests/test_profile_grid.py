@@ -368,6 +368,33 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_a_rerun_skips_the_finished_jobs(
     assert (summary["total"], summary["skipped"], summary["done"]) == (4, kept, 4 - kept)
 
 
+def test_sigterm_while_the_ray_driver_waits_for_its_jobs_stops_the_run_as_ctrl_c_does(profile_hub, probes, tmp_path):
+    """A signal while the driver waited in ``ray.wait`` (where a run spends its time) ended it with
+    exit 1 and no word: Ray turns the exception the handler raises there into a plain SystemExit."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'hubselect[ray]')")
+    zoo_dir = tmp_path / "zoo"
+    args = [sys.executable, "-m", "hubselect", "profile", "--models", ",".join(profile_hub.models), "--datasets", ",".join(profile_hub.datasets),
+            "--zoo", str(zoo_dir), "--executor", "ray", "--format", "json", *map(str, tiny_options(probes))]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    try:
+        lines = []
+        for line in run.stderr:
+            lines.append(line)
+            if "Started a local Ray instance" in line:
+                break
+        time.sleep(3)  # the jobs submitted, the driver waits for the first to finish
+        assert _records_written(zoo_dir) == 0, "a job finished first; the test did not signal a waiting driver"
+        run.send_signal(signal.SIGTERM)
+        out, rest = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    err = "".join(lines) + rest
+    assert (run.returncode, out) == (143, ""), err
+    assert err.splitlines()[-1] == f"Interrupted: every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest", err
+
+
 def test_a_ray_worker_killed_mid_job_leaves_stdout_to_the_result_document(profile_hub, probes, tmp_path):
     """The OOM killer ends a Ray worker mid-job: Ray's driver printed its paragraph about it
     (colour codes included) on stdout, above the JSON document, which no longer parsed (and above

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
-from hubselect.errors import HubselectError, InputError
+from hubselect.errors import HubselectError, InputError, stopped_by_signal
 from hubselect.profile.job import ProfileJob, run_job
 from hubselect.zoo import ProfileRecord
 
@@ -159,7 +159,12 @@ class RayExecutor:
                 while queue and len(pending) < limit:
                     job = queue.pop(0)
                     pending[task.remote(job)] = job
-                done, _ = ray.wait(list(pending), num_returns=1)
+                try:
+                    done, _ = ray.wait(list(pending), num_returns=1)
+                except SystemExit as exc:
+                    # A SIGTERM or SIGHUP while it waits: Ray makes the handler's Terminated a plain
+                    # SystemExit(1), which ended the run with exit 1 and no word.
+                    raise (stopped_by_signal() or exc) from None
                 for ref in done:
                     job = pending.pop(ref)
                     try:
