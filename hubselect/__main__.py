@@ -1,5 +1,5 @@
 """``python -m hubselect`` runs the CLI."""
 
-from hubselect.cli import run
+from hubselect.console import run
 
 run()

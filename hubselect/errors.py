@@ -47,6 +47,10 @@ class RepoUnavailable(HubError):
     resolve and others do not.)"""
 
 
+#: What the CLI says after "Interrupted:" when a command has nothing more particular to say.
+INTERRUPTED = "nothing written so far is lost; rerun the same command to finish"
+
+
 class Terminated(SystemExit):
     """SIGTERM or SIGHUP (the terminal closing) ended the work, as Ctrl-C would have: the process
     exits with 128 + the signal's number, as the signal's default action would have made it, and

@@ -616,6 +616,32 @@ def test_ctrl_c_while_the_command_is_still_starting_is_one_line_and_exit_130(tmp
     assert not (tmp_path / "Z" / "zoo.json").exists()
 
 
+@pytest.mark.parametrize("how", ["console-script", "python-m"])
+def test_ctrl_c_while_the_cli_itself_loads_is_one_line_and_exit_130(how, tmp_path):
+    """Ctrl-C in the first fraction of a second, while the console script loads the CLI (click,
+    rich): a KeyboardInterrupt traceback of 16-32 lines. The signal is sent once ``-X importtime``
+    says ``hubselect.errors`` is loaded, one of the CLI's first modules."""
+    start = [Path(sys.executable).with_name("hubselect")] if how == "console-script" else ["-m", "hubselect"]
+    process = subprocess.Popen(
+        [sys.executable, "-X", "importtime", *start, "zoo", "show", "demo"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for line in process.stderr:
+            if line.split("|")[-1].strip() == "hubselect.errors":
+                break
+        else:
+            pytest.fail("hubselect.errors was never imported")
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (process.returncode, stdout) == (130, ""), stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+
+
 def test_the_score_picture_of_a_large_zoo_says_how_many_models_and_datasets_it_shows(tmp_path):
     """Past 60 models or 40 datasets the heatmap (the zoo card's, the demo's scores.png) draws the
     best-covered ones only, and said nothing of it: the picture passed for the whole zoo. Its

@@ -18,7 +18,7 @@ import click
 
 from hubselect import __version__
 from hubselect.cli.output import Output
-from hubselect.errors import HubselectError, InputError, Terminated, stopping_on_signals
+from hubselect.errors import INTERRUPTED, HubselectError, InputError, Terminated, stopping_on_signals
 
 
 @dataclass
@@ -33,10 +33,6 @@ class Settings:
 
 
 SETTINGS = Settings()
-
-#: What an interrupted command (Ctrl-C) says, unless it says more (``click.Abort(advice)``).
-INTERRUPTED = "nothing written so far is lost; rerun the same command to finish"
-
 
 def _remember(name: str):
     """An option callback that records an explicitly given value in SETTINGS."""
