@@ -468,9 +468,18 @@ def test_a_private_that_is_not_a_bool_is_refused_by_name_before_any_request(push
             small_zoo("org").push(hub_repo_id, token=hub_token, private=private)
         else:
             push_ranker(bundled_paths().ranker, hub_repo_id, token=hub_token, private=private)
-    assert str(raised.value) == f"private must be True or False, got {private!r}; pass True for a private repo, False for a public one"
+    assert str(raised.value) == f"private must be True or False, got {private!r} ({type(private).__name__}); pass True for a private repo, False for a public one"
     assert hub.request_log == []
     assert not HfApi(token=hub_token).repo_exists(hub_repo_id, repo_type="dataset" if push == "zoo" else "model")
+
+
+def test_a_numpy_bool_private_is_that_bool(hub, hub_token, hub_repo_id):
+    """A flag read from a table is a numpy bool: it was refused as "got False; pass ... False"."""
+    import numpy as np
+    from huggingface_hub import HfApi
+
+    small_zoo("org").push(hub_repo_id, token=hub_token, private=np.False_)
+    assert HfApi(token=hub_token).dataset_info(hub_repo_id).private is False
 
 
 def test_missing_repo_is_a_one_line_error(hub, tmp_path, capsys):

@@ -142,11 +142,15 @@ def check_commit_message(message: object) -> None:
         raise InputError(f"message must be a commit message (a str), or None for hubselect's own, got {message!r}")
 
 
-def check_private(private: object) -> None:
-    """Refuse a ``private`` that is not True or False before any request: ``"false"`` (from a
-    config file or an environment variable) is true, and made the repo private."""
-    if not isinstance(private, bool):
-        raise InputError(f"private must be True or False, got {private!r}; pass True for a private repo, False for a public one")
+def check_private(private: object) -> bool:
+    """``private`` as a bool, refused before any request unless it is True or False (a numpy bool
+    too, read from a table): ``"false"`` (from a config file or an environment variable) is true,
+    and made the repo private."""
+    import numpy as np
+
+    if not isinstance(private, (bool, np.bool_)):
+        raise InputError(f"private must be True or False, got {private!r} ({type(private).__name__}); pass True for a private repo, False for a public one")
+    return bool(private)
 
 
 def _server_message(exc: HfHubHTTPError) -> str:

@@ -329,7 +329,7 @@ def push_ranker(
     from hubselect.rank import Ranker  # loads the learner: only when a ranker is pushed
 
     check_repo_id(repo_id, "model repo", owner=True)
-    check_private(private)
+    private = check_private(private)
     folder = Path(folder)
     info_file = folder / RANKER_FILE
     if not info_file.is_file():

@@ -120,7 +120,7 @@ def push_zoo(zoo: Zoo, repo_id: str, *, token: str | None = None, private: bool 
 
     check_repo_id(repo_id, "dataset repo", owner=True)
     check_commit_message(message)
-    check_private(private)
+    private = check_private(private)
     api = hub_api(token)
     dataset_profiles = zoo.artefact_names(f"{PROFILES_DIR}/")
     with hub_errors(f"dataset repo {repo_id}"):
