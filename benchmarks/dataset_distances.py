@@ -39,14 +39,14 @@ def one_domain(count: int, dim: int, seed: int) -> tuple[FrechetStats, dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", type=int, default=300, help="datasets in the zoo searched (default 300)")
+    parser.add_argument("--datasets", type=int, default=300, help="datasets in the zoo searched, the first --pairs-of of them paired (default 300)")
     parser.add_argument("--dim", type=int, default=512, help="embedding width (default 512)")
     parser.add_argument("--k", type=int, default=5, help="nearest datasets asked for (default 5, recommend's)")
     parser.add_argument("--pairs-of", type=int, default=24, help="datasets whose every pair is measured (default 24)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the figures to FILE")
     args = parser.parse_args(argv)
-    for name, least in (("datasets", 1), ("dim", 2), ("k", 1), ("pairs_of", 2)):
+    for name, least in (("datasets", 2), ("dim", 2), ("k", 1), ("pairs_of", 2)):
         if getattr(args, name) < least:
             parser.error(f"argument --{name.replace('_', '-')}: must be at least {least}, got {getattr(args, name)}")
     query, zoo = one_domain(args.datasets, args.dim, args.seed)

@@ -77,6 +77,7 @@ def test_train_throughput_help_offers_only_the_architectures_it_runs():
         ("probe_throughput.py", ["--images", "-3"], "argument --images: must be at least 1, got -3"),
         ("probe_throughput.py", ["--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
         ("dataset_distances.py", ["--pairs-of", "1"], "argument --pairs-of: must be at least 2, got 1"),
+        ("dataset_distances.py", ["--datasets", "1"], "argument --datasets: must be at least 2, got 1"),
     ],
 )
 def test_a_count_no_run_can_use_is_refused_before_anything_is_built(script, args, error):
