@@ -157,6 +157,14 @@ def test_a_setting_given_as_a_float_or_an_int_is_one_setting_with_one_hash():
             LoraRecipe(**{field_name: value})
     with pytest.raises(InputError, match="num_images must be a whole number, got 31.5"):
         EvalConfig(num_images=31.5)
+    # Flags likewise: a script's early_stop=1 is the CLI's --early-stop.
+    assert config_hash(LoraRecipe(use_captions=0), EvalConfig(early_stop=1), **base) == config_hash(
+        LoraRecipe(use_captions=False), EvalConfig(early_stop=True), **base
+    )
+    with pytest.raises(InputError, match="lora: steps must be a number, not True"):
+        LoraRecipe(steps=True)
+    with pytest.raises(InputError, match="lora: use_captions must be True or False, got 2"):
+        LoraRecipe(use_captions=2)
 
 
 #: config_hash keys every finished result in the zoos users hold: a recipe they could run must keep

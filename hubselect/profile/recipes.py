@@ -322,29 +322,40 @@ def with_overrides(recipe: Recipe, **overrides: Any) -> Recipe:
 
 
 @functools.cache
-def _number_fields(cls: type) -> tuple[tuple[str, type], ...]:
-    """The fields of dataclass ``cls`` annotated ``int`` or ``float`` (or either or ``None``)."""
+def _typed_fields(cls: type) -> tuple[tuple[str, type], ...]:
+    """The fields of dataclass ``cls`` annotated ``bool``, ``int`` or ``float`` (or that or ``None``)."""
     hints = typing.get_type_hints(cls)
     out = []
     for f in fields(cls):
         kinds = set(typing.get_args(hints[f.name]) or {hints[f.name]}) - {type(None)}
-        if kinds in ({int}, {float}):
+        if kinds in ({bool}, {int}, {float}):
             out.append((f.name, kinds.pop()))
     return tuple(out)
 
 
 def canonical_numbers(settings: Any, label: str = "") -> None:
-    """Make a frozen dataclass's whole-number fields ints and its real-number fields floats, in place.
+    """Make a frozen dataclass's flags bools, its whole-number fields ints and its real-number
+    fields floats, in place.
 
-    ``steps=500.0`` (from a script, a YAML file) and the CLI's ``--steps 500`` are one setting, and
-    the config hash of canonical JSON must say so ("500.0" and "500" hash apart). A whole-number
-    field given a fraction is refused, with ``label`` before the field's name.
+    ``steps=500.0`` or ``early_stop=1`` (from a script, a YAML file, a numpy table) and the CLI's
+    ``--steps 500`` or ``--early-stop`` are one setting, and the config hash of canonical JSON
+    must say so ("500.0" and "500", "1" and "true" hash apart). A fraction for a whole number, a
+    flag for a number or a number other than 0 or 1 for a flag is refused, with ``label`` before
+    the field's name.
     """
-    for name, kind in _number_fields(type(settings)):
+    for name, kind in _typed_fields(type(settings)):
         value = getattr(settings, name)
-        if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if value is None or type(value) is kind:
             continue
-        if kind is int and not isinstance(value, numbers.Integral) and not float(value).is_integer():
+        flag = isinstance(value, bool) or type(value).__name__ == "bool_"  # numpy's bool is no number
+        if kind is bool:
+            if not flag and not (isinstance(value, numbers.Integral) and value in (0, 1)):
+                raise InputError(f"{label}{name} must be True or False, got {value!r}")
+        elif flag:
+            raise InputError(f"{label}{name} must be a number, not {value!r}")
+        elif not isinstance(value, numbers.Real):
+            continue
+        elif kind is int and not isinstance(value, numbers.Integral) and not float(value).is_integer():
             raise InputError(f"{label}{name} must be a whole number, got {value}")
         object.__setattr__(settings, name, kind(value))
 
