@@ -1107,6 +1107,17 @@ def test_evaluate_and_build_commands(zoo_dir, tmp_path, capsys):
     assert printed["config"] == built["config"]
 
 
+def test_build_of_a_ranker_that_kept_the_prior_alone_names_no_learner(tmp_path, capsys):
+    """The demo zoo's ranker: inner cross-validation kept the prior alone, and build printed
+    "learner: interaction/strong/0x1", a LightGBM configuration of 0 rounds, which its card no
+    longer claims."""
+    assert main(["build", "demo", "--out", str(tmp_path / "ranker")]) == 0
+    out = capsys.readouterr().out
+    assert "learner: none (inner cross-validation kept the prior alone)" in out and "0x1" not in out, out
+    assert main(["build", "demo", "--out", str(tmp_path / "ranker"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["uses_learner"] is False
+
+
 def test_build_counts_the_models_it_can_rank_as_the_rankers_card_does(planted_zoo, tmp_path, capsys):
     """Crawled adapters and a pipeline crawled but not profiled yet beside 24 profiled models: the
     ranker ranks the 24 (its card's "models it ranks"); build said "for 29 models"."""

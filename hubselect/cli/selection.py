@@ -283,6 +283,8 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
         "datasets": counts["datasets"],
         "prior": ranker.kernel_prior.label(),
         "selected": ranker.ensemble.label(),
+        # False where inner cross-validation kept the prior alone (``selected`` is then of 0 rounds).
+        "uses_learner": ranker.ensemble.uses_learner,
         "zoo": ranker.zoo_info,
         "seconds": round(seconds, 2),
     }
@@ -292,11 +294,12 @@ def build_command(zoo_ref: str, out: str, method: str | None, probe: str | None,
     if flagged:
         left_out.append(f"{flagged} with results that recommend never names, flagged by the crawl as deleted from the Hub or unsafe to load")
     unranked = f" (and {'; '.join(left_out)})" if left_out else ""
+    learner = f"{summary['selected']} (embedding set/regularisation/rounds×shrinkage)" if summary["uses_learner"] else "none (inner cross-validation kept the prior alone)"
     SETTINGS.output.result(
         summary,
         lambda console: console.print(
             f"Built a ranker for {summary['models_ranked']} models with results × {summary['datasets']} datasets{unranked} "
             f"in {seconds:.1f}s → {out}\n"
-            f"  prior: {summary['prior']}; learner: {summary['selected']} (embedding set/regularisation/rounds×shrinkage)"
+            f"  prior: {summary['prior']}; learner: {learner}"
         ),
     )
