@@ -1433,8 +1433,10 @@ def test_push_publishes_an_evaluation_of_what_the_ranker_was_built_on_as_strict_
     assert "| **hubselect** | 1.000 | -1.500 | – | 0.000 |" in card and "older hubselect" not in card
 
 
-def test_pushing_a_ranker_without_an_evaluation_removes_the_one_pushed_before(hub, hub_token, hub_repo_id, tmp_path):
-    """Its figures were another ranker's: left on the Hub, they would be read as this one's."""
+def test_pushing_a_ranker_without_an_evaluation_keeps_its_own_and_removes_another_rankers(hub, hub_token, hub_repo_id, tmp_path, caplog):
+    """Pushed again (after an interrupted push, say), the same ranker lost the evaluation published
+    with it, without a word. Another ranker's figures are removed, with a note: left on the Hub,
+    they would be read as this one's."""
     from huggingface_hub import HfApi
 
     from hubselect.hub.ranker_repo import push_ranker
@@ -1442,11 +1444,16 @@ def test_pushing_a_ranker_without_an_evaluation_removes_the_one_pushed_before(hu
     zoo = negative_score_zoo()
     first = Ranker.fit(zoo, SMALL).save(tmp_path / "first")
     push_ranker(first, hub_repo_id, token=hub_token, evaluation=evaluate(zoo, None, SMALL))
-    assert "evaluation.json" in HfApi(token=hub_token).list_repo_files(hub_repo_id)
+    published = pushed_file(hub_repo_id, hub_token, "evaluation.json")
+    push_ranker(first, hub_repo_id, token=hub_token)
+    assert pushed_file(hub_repo_id, hub_token, "evaluation.json") == published
+    assert "## Leave-one-dataset-out evaluation" in pushed_file(hub_repo_id, hub_token, "README.md")
+    assert f"kept the evaluation published at {hub_repo_id}: it is of this ranker" in caplog.text
     second = Ranker.fit(zoo, replace(SMALL, learner="regression")).save(tmp_path / "second")
     push_ranker(second, hub_repo_id, token=hub_token)
     assert "evaluation.json" not in HfApi(token=hub_token).list_repo_files(hub_repo_id)
     assert "## Leave-one-dataset-out evaluation" not in pushed_file(hub_repo_id, hub_token, "README.md")
+    assert f"removed the evaluation published at {hub_repo_id}: it is of another ranker" in caplog.text
 
 
 def _relabelled(zoo, method: str):

@@ -134,7 +134,8 @@ def recommend_command(dataset: str, zoo_ref, ranker, top_k, method, mode, max_pa
 @click.option("--repo", "repo_id", required=True, help="Hub model repo, ORG/NAME (created if missing). Convention: <zoo repo>-ranker.")
 @click.option("--evaluation", "evaluation_file", type=NonEmptyPath(path_type=Path, dir_okay=False, exists=True), default=None,
               help="JSON from `hubselect evaluate --json` on the zoo, method and configuration the ranker was built on (checked), "
-                   "for the card's table (default: evaluation.json in RANKER_DIR).")
+                   "for the card's table (default: evaluation.json in RANKER_DIR, else the one the repo holds if it is of this "
+                   "very ranker; one of another ranker is removed).")
 @click.option("--private", is_flag=True, help="Create the repo private.")
 @common_options
 def push_command(ranker_dir: Path, repo_id: str, evaluation_file: Path | None, private: bool) -> None:

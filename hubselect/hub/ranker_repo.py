@@ -322,7 +322,8 @@ def push_ranker(
     path of one; default: the folder's ``evaluation.json``, if any) fills the card's table; it
     must be an evaluation of the zoo, method and configuration the ranker was built on
     (:func:`check_evaluation_of`). Both are checked before anything is pushed. Without one, an
-    ``evaluation.json`` pushed with an earlier ranker is deleted from the repo.
+    ``evaluation.json`` published before is kept if it evaluates this very ranker (a push done
+    again), else deleted from the repo: its figures were another ranker's. Either is logged.
 
     >>> push_ranker("ranker", "my-org/my-zoo-ranker", evaluation="evaluation.json")  # doctest: +SKIP
     """
@@ -360,6 +361,8 @@ def push_ranker(
                 source,
             )
     api = hub_api(token)
+    if evaluation is None:
+        evaluation = _kept_evaluation(api, repo_id, info)
     with tempfile.TemporaryDirectory(prefix="hubselect-ranker-") as tmp:
         staged = Path(tmp) / "ranker"
         shutil.copytree(folder, staged)
@@ -381,6 +384,32 @@ def push_ranker(
                 delete_patterns=["*.npy", "*.txt", "zoo/**", EVALUATION_FILE],
             )
     return commit.oid
+
+
+def _kept_evaluation(api: Any, repo_id: str, info: dict) -> dict | None:
+    """The evaluation published at ``repo_id`` if it evaluates the ranker ``info`` describes (it
+    records what it evaluated, and that is this ranker's zoo and configuration), else None,
+    logging which: push keeps the first and deletes any other."""
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    with hub_errors(f"model repo {repo_id}"):
+        try:
+            path = api.hf_hub_download(repo_id, EVALUATION_FILE, repo_type="model")
+        except (EntryNotFoundError, RepositoryNotFoundError):
+            return None
+    try:
+        published = json.loads(Path(path).read_text())
+        if not evaluation_unchecked(published):
+            check_evaluation_of(published, info, f"the evaluation published at {repo_id}")
+            log.warning("kept the evaluation published at %s: it is of this ranker (--evaluation FILE replaces it)", repo_id)
+            return published
+    except (ValueError, OSError, InputError, KeyError, TypeError, AttributeError):
+        pass
+    log.warning(
+        "removed the evaluation published at %s: it is of another ranker; evaluate this one with `hubselect evaluate ZOO --json FILE` "
+        "and push it with --evaluation FILE", repo_id,
+    )
+    return None
 
 
 def pull_ranker(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Path:
