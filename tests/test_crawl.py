@@ -21,6 +21,7 @@ from fixtures.paths import unwritable
 from hubselect.cli import main
 from hubselect.crawl import STATE_FILE, CrawlState
 from hubselect.crawl.safety import NOT_FLAGGED
+from hubselect.errors import Terminated
 from hubselect.zoo import Zoo
 
 NAMESPACE = "crawler"
@@ -242,14 +243,16 @@ def test_what_others_write_into_the_zoo_while_a_crawl_runs_survives_it(seeded, h
     assert state.kind("t2i").finished and state.kind("lora").finished
 
 
-def test_ctrl_c_keeps_what_was_read_and_says_so(seeded, hub, tmp_path, caplog):
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, lambda: Terminated(143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_keeps_what_was_read_and_says_so(stop, seeded, hub, tmp_path, caplog):
+    """SIGTERM (a cancelled CI job) said nothing of what was kept, where Ctrl-C did."""
     from hubselect.crawl import CrawlOptions, crawl
 
     def interrupt_at_the_third(summary) -> None:
         if summary.listed == 3:
-            raise KeyboardInterrupt
+            raise stop()
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises((KeyboardInterrupt, Terminated)):
         crawl(tmp_path / "Z", CrawlOptions(kind="t2i", author=NAMESPACE, page_size=50), on_model=interrupt_at_the_third)
     assert len(models_of(tmp_path / "Z")) >= 2  # the page in flight was saved, not dropped
     assert f"interrupted: what was crawled so far is saved in {tmp_path / 'Z'}; rerun the same command to resume" in caplog.text

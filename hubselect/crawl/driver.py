@@ -41,7 +41,7 @@ from typing import Any, Callable
 from hubselect.bench.throughput import bench_features, describe_settings, figure_settings
 from hubselect.crawl.safety import NOT_FLAGGED, is_profilable
 from hubselect.crawl.state import STATE_FILE, CrawlState, now
-from hubselect.errors import HubError, HubselectError, InputError
+from hubselect.errors import HubError, HubselectError, InputError, Terminated
 from hubselect.zoo import ModelRecord, Zoo, ZooMeta
 from hubselect.zoo.store import META_FILE, check_zoo_folder, zoo_lock
 
@@ -379,9 +379,9 @@ def crawl(
             save(page_records)
             raise HubError(f"{exc} (what was crawled so far is saved in {zoo_dir}; a rerun resumes from there)") from None
         except BaseException as exc:
-            # Ctrl-C or a bug: keep what this page already read, then let it propagate.
+            # Ctrl-C, SIGTERM or a bug: keep what this page already read, then let it propagate.
             save(page_records)
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, (KeyboardInterrupt, Terminated)):
                 log.warning("interrupted: what was crawled so far is saved in %s; rerun the same command to resume", zoo_dir)
             raise
         summary.requests = meter.requests
