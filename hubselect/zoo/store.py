@@ -172,7 +172,8 @@ class ZooMeta:
             # A hand edit ("false", 0): read by truthiness, the zoo would rank the wrong way round.
             fix = "write true (a score like accuracy) or false (one like FID), without quotes"
             if repo is not None:
-                fix = f"fix zoo.json in the dataset repo {repo} ({fix}) and push it"
+                # `hubselect zoo push` reads the repo's zoo.json first, and would refuse it the same way.
+                fix = f"fix zoo.json in the dataset repo {repo} ({fix}) and upload it, e.g. `hf upload {repo} zoo.json --repo-type dataset`"
             raise HubselectError(f"{where}: zoo.json's higher_is_better is {json.dumps(direction)}, not true or false; {fix}")
         known = {f for f in cls.__dataclass_fields__ if f not in ("repo", "revision")}
         return cls(**{k: v for k, v in data.items() if k in known})
