@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from hubselect.errors import InputError
-from hubselect.profile.recipes import canonical_numbers
+from hubselect.profile.recipes import canonical_types
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class EvalConfig:
     early_stop_drop: float = 0.1
 
     def __post_init__(self) -> None:
-        canonical_numbers(self)
+        canonical_types(self)
         object.__setattr__(self, "contexts", tuple(self.contexts))
         if not 0 < self.holdout < 1:
             raise InputError(f"the held-out fraction must be between 0 and 1, got {self.holdout}")

@@ -112,7 +112,7 @@ class Recipe:
     class_word: str = "object"
 
     def __post_init__(self) -> None:
-        canonical_numbers(self, f"{self.method}: ")
+        canonical_types(self, f"{self.method}: ")
         if self.steps < 1:
             raise InputError(f"{self.method}: steps must be at least 1, got {self.steps}")
         if not 0 < self.learning_rate < math.inf:  # nan and inf too: every step's loss would be nan
@@ -333,7 +333,7 @@ def _typed_fields(cls: type) -> tuple[tuple[str, type], ...]:
     return tuple(out)
 
 
-def canonical_numbers(settings: Any, label: str = "") -> None:
+def canonical_types(settings: Any, label: str = "") -> None:
     """Make a frozen dataclass's flags bools, its whole-number fields ints and its real-number
     fields floats, in place.
 
