@@ -100,10 +100,10 @@ def stopping_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _raised.clear()  # a signal of an earlier run in this process is not this one's
     previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     for signum, handler in previous.items():
         if handler == signal.SIG_DFL:
-            _raised.clear()
             signal.signal(signum, stop)
     try:
         yield

@@ -1456,6 +1456,32 @@ def test_pushing_a_ranker_without_an_evaluation_keeps_its_own_and_removes_anothe
     assert f"removed the evaluation published at {hub_repo_id}: it is of another ranker" in caplog.text
 
 
+@pytest.mark.parametrize("published", ["older", "damaged"])
+def test_pushing_a_ranker_again_keeps_an_older_report_of_its_datasets_and_drops_a_damaged_one(published, hub, hub_token, hub_repo_id, tmp_path, caplog):
+    """An older hubselect's report (no zoo or configuration recorded) is pushed on its targets
+    alone: pushed again, the ranker deleted it "as another ranker's". A file that does not read
+    as a report is removed, saying so."""
+    from huggingface_hub import HfApi
+
+    from hubselect.hub.ranker_repo import push_ranker
+    from hubselect.jsonable import finite
+
+    zoo = negative_score_zoo()
+    folder = Ranker.fit(zoo, SMALL).save(tmp_path / "ranker")
+    older = {k: v for k, v in finite(evaluate(zoo, None, SMALL)).items() if k not in ("zoo", "config")}
+    push_ranker(folder, hub_repo_id, token=hub_token, evaluation=older)
+    if published == "damaged":
+        HfApi(token=hub_token).upload_file(path_or_fileobj=b"{bad", path_in_repo="evaluation.json", repo_id=hub_repo_id)
+    push_ranker(folder, hub_repo_id, token=hub_token)
+    files = HfApi(token=hub_token).list_repo_files(hub_repo_id)
+    if published == "older":
+        assert json.loads(pushed_file(hub_repo_id, hub_token, "evaluation.json")) == older
+        assert f"kept the evaluation published at {hub_repo_id}: it is of this ranker (it records no zoo or configuration" in caplog.text
+    else:
+        assert "evaluation.json" not in files
+        assert f"removed the evaluation published at {hub_repo_id}: it cannot be read as an evaluation report" in caplog.text
+
+
 def _relabelled(zoo, method: str):
     from hubselect.zoo import ProfileRecord, Zoo
 

@@ -387,29 +387,35 @@ def push_ranker(
 
 
 def _kept_evaluation(api: Any, repo_id: str, info: dict) -> dict | None:
-    """The evaluation published at ``repo_id`` if it evaluates the ranker ``info`` describes (it
-    records what it evaluated, and that is this ranker's zoo and configuration), else None,
-    logging which: push keeps the first and deletes any other."""
+    """The evaluation published at ``repo_id`` if it evaluates the ranker ``info`` describes, as
+    push checks one it is given (:func:`check_evaluation_of`: an older report that records no zoo
+    or configuration, on its targets alone), else None; logs which, and why: push keeps the
+    first and deletes any other."""
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
     with hub_errors(f"model repo {repo_id}"):
         try:
-            path = api.hf_hub_download(repo_id, EVALUATION_FILE, repo_type="model")
+            # Not from the HF cache: a repo this token cannot read must not be answered from it.
+            path = api.hf_hub_download(repo_id, EVALUATION_FILE, repo_type="model", force_download=True)
         except (EntryNotFoundError, RepositoryNotFoundError):
             return None
+    where = f"the evaluation published at {repo_id}"
     try:
-        published = json.loads(Path(path).read_text())
-        if not evaluation_unchecked(published):
-            check_evaluation_of(published, info, f"the evaluation published at {repo_id}")
-            log.warning("kept the evaluation published at %s: it is of this ranker (--evaluation FILE replaces it)", repo_id)
-            return published
-    except (ValueError, OSError, InputError, KeyError, TypeError, AttributeError):
-        pass
-    log.warning(
-        "removed the evaluation published at %s: it is of another ranker; evaluate this one with `hubselect evaluate ZOO --json FILE` "
-        "and push it with --evaluation FILE", repo_id,
-    )
-    return None
+        published = load_evaluation(path)
+    except InputError:
+        log.warning("removed %s: it cannot be read as an evaluation report", where)
+        return None
+    try:
+        check_evaluation_of(published, info, where)
+    except InputError:
+        log.warning(
+            "removed %s: it is of another ranker; evaluate this one with `hubselect evaluate ZOO --json FILE` and push it with --evaluation FILE",
+            where,
+        )
+        return None
+    unchecked = " (it records no zoo or configuration: only its targets were checked, and the card says so)" if evaluation_unchecked(published) else ""
+    log.warning("kept %s: it is of this ranker%s; --evaluation FILE replaces it", where, unchecked)
+    return published
 
 
 def pull_ranker(repo_id: str, *, revision: str | None = None, token: str | None = None) -> Path:
