@@ -393,18 +393,19 @@ def _kept_evaluation(api: Any, repo_id: str, info: dict) -> dict | None:
     first and deletes any other."""
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
-    with hub_errors(f"model repo {repo_id}"):
+    where = f"the evaluation published at {repo_id}"
+    # Into a cache of its own: from the HF cache, a repo this token cannot read was answered
+    # with the copy an earlier download left there.
+    with tempfile.TemporaryDirectory(prefix="hubselect-evaluation-") as cache, hub_errors(f"model repo {repo_id}"):
         try:
-            # Not from the HF cache: a repo this token cannot read must not be answered from it.
-            path = api.hf_hub_download(repo_id, EVALUATION_FILE, repo_type="model", force_download=True)
+            path = api.hf_hub_download(repo_id, EVALUATION_FILE, repo_type="model", cache_dir=cache)
         except (EntryNotFoundError, RepositoryNotFoundError):
             return None
-    where = f"the evaluation published at {repo_id}"
-    try:
-        published = load_evaluation(path)
-    except InputError:
-        log.warning("removed %s: it cannot be read as an evaluation report", where)
-        return None
+        try:
+            published = load_evaluation(path)
+        except InputError:
+            log.warning("removed %s: it cannot be read as an evaluation report", where)
+            return None
     try:
         check_evaluation_of(published, info, where)
     except InputError:
