@@ -53,14 +53,20 @@ def _exact(pairs: Sequence[tuple[FrechetStats | FrechetReference, FrechetStats]]
     once however many pairs it is in: the callers' pairs share a query, or come sorted by their
     first dataset, which may come prepared already."""
     unprepared = list({id(a): a for a, _ in pairs if not isinstance(a, FrechetReference)}.values())
+    prepared: dict[int, FrechetReference] = {}
+
+    def distance(pair: tuple[FrechetStats | FrechetReference, FrechetStats]) -> float:
+        first, other = pair
+        return (first if isinstance(first, FrechetReference) else prepared[id(first)]).distance(other)
+
     workers = min(len(pairs), os.cpu_count() or 1)
     if workers <= 1:
-        prepared = {id(a): FrechetReference(a) for a in unprepared}
-        return [(a if isinstance(a, FrechetReference) else prepared[id(a)]).distance(b) for a, b in pairs]
+        prepared.update((id(a), FrechetReference(a)) for a in unprepared)
+        return list(map(distance, pairs))
     # numpy's eigendecompositions and products release the GIL.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        prepared = dict(zip(map(id, unprepared), pool.map(FrechetReference, unprepared)))
-        return list(pool.map(lambda pair: (pair[0] if isinstance(pair[0], FrechetReference) else prepared[id(pair[0])]).distance(pair[1]), pairs))
+        prepared.update(zip(map(id, unprepared), pool.map(FrechetReference, unprepared)))
+        return list(pool.map(distance, pairs))
 
 
 def nearest(
