@@ -582,37 +582,49 @@ def test_a_zoo_folder_whose_path_is_not_utf8_is_imported_into_merged_into_and_sh
     assert json.loads(shown)["records"] == 3
 
 
+def _ctrl_c_once_imported(arguments: list, module: str, *, cwd=None, lines_after: int = 0) -> tuple[int, str, str]:
+    """Run ``python -X importtime ARGUMENTS`` and send it SIGINT once importtime says ``module``
+    is loaded (and ``lines_after`` imports more): its exit code, stdout and stderr."""
+    process = subprocess.Popen([sys.executable, "-X", "importtime", *arguments], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stderr:
+            if line.split("|")[-1].strip() == module:
+                break
+        else:
+            pytest.fail(f"{module} was never imported")
+        for _ in range(lines_after):
+            process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stdout, stderr
+
+
+def _assert_interrupted_in_one_line(code: int, stdout: str, stderr: str) -> None:
+    assert (code, stdout) == (130, ""), stderr
+    assert "Traceback" not in stderr
+    assert stderr.splitlines()[-1] == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+
+
 def test_ctrl_c_while_the_command_is_still_starting_is_one_line_and_exit_130(tmp_path):
     """Ctrl-C in the first seconds of a command, while it imports its libraries (pandas, the Hub
     client, torch): it printed a KeyboardInterrupt traceback.
 
     The signal is sent as soon as the CLI runs, at the first of the command's imports (``-X
-    importtime`` says so on stderr); Ctrl-C before that lands in Python's start-up and in the
-    console script's import of ``hubselect.cli``. Another writer holds the zoo's lock, so the
-    command cannot have finished before the signal, wherever it lands after that.
+    importtime`` says so on stderr); the next test sends it while the console script loads the
+    CLI itself. Another writer holds the zoo's lock, so the command cannot have finished before
+    the signal, wherever it lands after that.
     """
     bundle = write_bundle(tmp_path / "b", records="model,dataset,score\nm1,d1,0.5\n")
     (tmp_path / "Z").mkdir()
     script = Path(sys.executable).with_name("hubselect")  # the console script a user runs
     with zoo_lock(tmp_path / "Z"):
-        process = subprocess.Popen(
-            [sys.executable, "-X", "importtime", script, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        try:
-            for line in process.stderr:
-                if line.rstrip().endswith("| hubselect.cli"):
-                    break
-            process.stderr.readline()  # the first of the command's own imports: the CLI is running
-            process.send_signal(signal.SIGINT)
-            stdout, stderr = process.communicate(timeout=120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    assert (process.returncode, stdout) == (130, ""), stderr
-    assert "Traceback" not in stderr
-    assert stderr.splitlines()[-1] == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+        # The line after hubselect.cli's: the first of the command's own imports.
+        result = _ctrl_c_once_imported([script, "zoo", "import", bundle, "--higher-is-better", "--out", tmp_path / "Z"], "hubselect.cli", lines_after=1)
+    _assert_interrupted_in_one_line(*result)
     assert not (tmp_path / "Z" / "zoo.json").exists()
 
 
@@ -622,24 +634,7 @@ def test_ctrl_c_while_the_cli_itself_loads_is_one_line_and_exit_130(how, tmp_pat
     rich): a KeyboardInterrupt traceback of 16-32 lines. The signal is sent once ``-X importtime``
     says ``hubselect.errors`` is loaded, one of the CLI's first modules."""
     start = [Path(sys.executable).with_name("hubselect")] if how == "console-script" else ["-m", "hubselect"]
-    process = subprocess.Popen(
-        [sys.executable, "-X", "importtime", *start, "zoo", "show", "demo"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        for line in process.stderr:
-            if line.split("|")[-1].strip() == "hubselect.errors":
-                break
-        else:
-            pytest.fail("hubselect.errors was never imported")
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert (process.returncode, stdout) == (130, ""), stderr
-    assert "Traceback" not in stderr
-    assert stderr.splitlines()[-1] == "Interrupted: nothing written so far is lost; rerun the same command to finish"
+    _assert_interrupted_in_one_line(*_ctrl_c_once_imported([*start, "zoo", "show", "demo"], "hubselect.errors", cwd=tmp_path))
 
 
 def test_the_score_picture_of_a_large_zoo_says_how_many_models_and_datasets_it_shows(tmp_path):
