@@ -908,8 +908,7 @@ class Zoo:
                 tables[name] = _empty(name)
                 continue
             try:
-                with open(file, "rb") as handle:  # not by name: see _write_parquet
-                    tables[name] = _table_from_parquet(pd.read_parquet(handle), name)
+                tables[name] = _table_from_parquet(pd.read_parquet(_read_parquet_source(file)), name)
             except Exception as exc:  # pyarrow raises many types for a damaged file
                 raise HubselectError(f"{file}: cannot read the table ({exc}); re-pull or re-import the zoo") from None
         artefacts: dict[str, Path | bytes] = {}
@@ -1046,6 +1045,18 @@ def _write_parquet(table: pa.Table, path: str) -> None:
     Python) cannot be."""
     with open(path, "wb") as handle:
         pq.write_table(table, handle)
+
+
+def _read_parquet_source(path: Path) -> pa.BufferReader:
+    """The bytes of a parquet file as pyarrow reads them best: opened by Python, which names a
+    non-UTF-8 folder as pyarrow cannot (see :func:`_write_parquet`), and copied into memory
+    pyarrow owns. A Python file object given to pyarrow instead is released by one of its
+    worker threads, which may happen while the interpreter exits: the process then aborted
+    ("terminate called without an active exception", exit -6) after a command had finished.
+    """
+    sink = pa.BufferOutputStream()
+    sink.write(path.read_bytes())
+    return pa.BufferReader(sink.getvalue())
 
 
 def _table_from_parquet(frame: pd.DataFrame, name: str) -> pd.DataFrame:
