@@ -343,7 +343,8 @@ def test_figures_measured_at_a_commit_survive_a_crawl_that_reads_that_commit_aga
     upload_pipelines(seeded, hub, owner, {"sd": 1})
     zoo = tmp_path / "Z"
     if reread == "incomplete":  # the crawl gives up on one file: read again by the next crawl
-        hub.inject_fault(rf"/{repo}/resolve/.*/unet/config\.json", "500", times=100)
+        # (a rate limit that asks for no wait: five retries of a 500 would wait 23 s)
+        hub.inject_fault(rf"/{repo}/resolve/.*/unet/config\.json", "429", times=100, retry_after=0)
     if reread == "gated":  # the crawl's token has no access: re-checked by every crawl
         hub.set_gated(repo)
     first = crawl_as(capsys, zoo, "--author", owner)

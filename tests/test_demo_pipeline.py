@@ -113,6 +113,7 @@ def test_small_demo_reports_one_json_document_on_stdout(small_demo):
     assert result["work"] == "new"  # nothing in OUT/.work to reuse (a rerun says "reused" or "restarted")
 
 
+@pytest.mark.slow  # a second demo run, a minute
 def test_a_rerun_with_another_seed_uses_none_of_the_kept_work_and_keeps_files_beside_the_ranker(small_demo, rerun_with_another_seed):
     """The kept zoo holds seed 0's records under another config hash: the rerun starts its work
     afresh (and says so) rather than average them into seed 1's zoo, evaluation and ranker."""

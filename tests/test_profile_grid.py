@@ -332,7 +332,8 @@ def test_ctrl_c_says_the_finished_records_are_kept(profile_hub, probes, tmp_path
     assert err.strip() == f"Interrupted: every finished job's record is kept in {tmp_path / 'z'}; rerun the same command to run the rest"
 
 
-@pytest.mark.parametrize("executor", ["local", "ray"])
+# ray takes 50 s: the slow tier; the default tier stops a Ray run in the test after this one
+@pytest.mark.parametrize("executor", ["local", pytest.param("ray", marks=pytest.mark.slow)])
 def test_sigterm_stops_a_run_as_ctrl_c_does_and_a_rerun_skips_the_finished_jobs(executor, profile_hub, probes, tmp_path):
     """CI cancelling a job, Slurm and Kubernetes stop work with SIGTERM: the local executor died
     without a word (exit -15), and Ray's handler printed a native stack trace and aborted (exit
@@ -395,6 +396,7 @@ def test_sigterm_while_the_ray_driver_waits_for_its_jobs_stops_the_run_as_ctrl_c
     assert err.splitlines()[-1] == f"Interrupted: every finished job's record is kept in {zoo_dir}; rerun the same command to run the rest", err
 
 
+@pytest.mark.slow  # a Ray cluster of its own, 20 s
 def test_a_ray_worker_killed_mid_job_leaves_stdout_to_the_result_document(profile_hub, probes, tmp_path):
     """The OOM killer ends a Ray worker mid-job: Ray's driver printed its paragraph about it
     (colour codes included) on stdout, above the JSON document, which no longer parsed (and above
@@ -431,6 +433,7 @@ def test_a_ray_worker_killed_mid_job_leaves_stdout_to_the_result_document(profil
     assert logs.name == "logs" and any(logs.glob("python-core-worker-*.log")), reason
 
 
+@pytest.mark.slow  # a Ray cluster of its own, 20 s
 def test_rays_log_lines_are_written_above_the_progress_bar_not_into_it(profile_hub, probes, tmp_path):
     """Ray logs as its local cluster starts ("Started a local Ray instance.", its token notice):
     the lines landed in the middle of the progress bar's line."""
