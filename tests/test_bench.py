@@ -48,6 +48,19 @@ def test_bench_tiny_pipeline_on_cpu(tmp_path, capsys):
     assert report["dtype"] == "float32" and report["steps"] == 2 and report["batch"] == 1
 
 
+def test_float16_on_the_cpu_is_measured_with_one_line_saying_what_the_figure_is_worth(tmp_path, capfd):
+    """diffusers printed its 4-line "cannot run with `cpu` device" warning once per float16
+    component, three times, before a run that went fine."""
+    folder = save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")
+    code, out, err = run_cli(
+        capfd, "bench", folder, "--dtype", "float16", "--steps", "1", "--min-iterations", "1", "--min-seconds", "0", "--device", "cpu", "--format", "json"
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["dtype"] == "float16"
+    assert "cannot run with" not in err
+    assert err.count("float16 on the CPU: PyTorch computes some float16 operations slowly there") == 1, err
+
+
 def test_figures_recorded_in_a_zoo_survive_a_later_import_into_it(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     save_tiny_pipeline(tmp_path / "sd-tiny", "sd-tiny-ddim")

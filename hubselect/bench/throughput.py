@@ -391,9 +391,13 @@ def measure_throughput(pipe, config: BenchConfig, *, model: str | None = None, r
     mps = device.startswith("mps")
     if cuda and not torch.cuda.is_available():
         raise RuntimeError("CUDA was asked for but torch sees no CUDA device")
-    pipe = pipe.to(device)
+    # diffusers warns once per float16 component that it "cannot run" on the CPU, which it
+    # can (slowly, where PyTorch has float16 CPU kernels): one line of hubselect's says so.
+    if config.dtype == "float16" and device == "cpu":
+        log.warning("float16 on the CPU: PyTorch computes some float16 operations slowly there; the figure says little of a GPU's")
+    pipe = pipe.to(device, silence_dtype_warnings=True)
     if pipe.dtype != config.torch_dtype():  # casting warns (and costs) even when nothing changes
-        pipe = pipe.to(dtype=config.torch_dtype())
+        pipe = pipe.to(dtype=config.torch_dtype(), silence_dtype_warnings=True)
     pipe.set_progress_bar_config(disable=True)
     resolution = config.resolution or native_resolution(pipe)
     generator = torch.Generator(device="cpu").manual_seed(config.seed)
