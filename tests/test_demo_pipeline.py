@@ -143,8 +143,8 @@ def test_a_rerun_with_the_same_settings_reuses_the_kept_datasets_and_pre_trained
     assert "0 models recorded, 3 unchanged since the kept run's crawl" in stderr and "; 12 kept from the kept run's zoo" in stderr, stderr
     assert "from an earlier run with the same settings: the datasets, pre-trained models and fine-tuning results it holds are not made again" in stderr
     summary, before = json.loads((out / "demo.json").read_text()), json.loads((first / "demo.json").read_text())
-    assert summary["reused"] == {"datasets": summary["datasets"], "models": summary["models"]}
-    assert before["reused"] == {"datasets": [], "models": []}
+    assert summary["reused"] == {"datasets": summary["datasets"], "models": summary["models"], "records": 12}
+    assert before["reused"] == {"datasets": [], "models": [], "records": 0}
     assert summary["pretraining"] == before["pretraining"]  # what the kept work's pre-training measured
     assert Zoo.load(out / "zoo").records["score"].tolist() == Zoo.load(first / "zoo").records["score"].tolist()
     assert json.loads((out / "evaluation.json").read_text())["method"] == json.loads((first / "evaluation.json").read_text())["method"]

@@ -247,6 +247,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
             if grid.failed:
                 first = grid.failed[0]
                 raise RuntimeError(f"{len(grid.failed)} profiling job(s) failed, e.g. {first['model']} × {first['dataset']}: {first['reason']}")
+            summary["reused"]["records"] = grid.skipped  # fine-tuning results the kept zoo held: not made again
             kept = f"; {grid.skipped} kept from the kept run's zoo" if grid.skipped else ""
             stages.note(f"{grid.done} records in {grid.seconds:.0f}s{kept}")
             check = None
