@@ -266,6 +266,10 @@ def _job(inputs, recipe, evaluation=TINY_EVAL, **kwargs) -> ProfileJob:
 
 
 def test_a_job_reports_every_score_and_what_reproduces_it(inputs):
+    import torch
+
+    from hubselect.machine import cpu_name
+
     started = datetime.now(timezone.utc).replace(microsecond=0)
     record = run_job(_job(inputs, TextualInversionRecipe(steps=2, learning_rate=5e-2), dataset=str(inputs["uncaptioned"])))
     assert (record.model, record.dataset, record.method) == ("sd-tiny", "cool", "textual-inversion")
@@ -276,6 +280,8 @@ def test_a_job_reports_every_score_and_what_reproduces_it(inputs):
     assert record.model_revision.startswith("local-") and record.dataset_revision.startswith("local-")
     details = record.details
     assert details["config_hash"] == record.config_hash and details["seed"] == 0 and details["device"] == "cpu"
+    # A CPU's float rounding moves the scores: the record names the processor and torch's instruction set.
+    assert details["device_name"] == f"{cpu_name()}, {torch.backends.cpu.get_cpu_capability()}"
     assert details["sample"] == {"images": 12, "train": 10, "held_out": 2, "captioned": 0, "skipped": {}}
     assert json.loads(json.dumps(details)) == details  # plain JSON, as the zoo stores it
     # When it was made: of two writers' copies of this result, a merge keeps the later.

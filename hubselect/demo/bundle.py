@@ -75,6 +75,7 @@ def update_bundle(result: Any, root: str | os.PathLike | None = None) -> dict[st
         "wins": result.wins(),
         "recommendations": summary.get("recommendations", []),
         "build_seconds": {"wall": round(result.wall_seconds, 1), "cpu": round(result.cpu_seconds, 1)},
+        "machine": summary.get("machine"),
     }
     paths.manifest.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     total = sum(_tree_bytes(p) for p in (paths.zoo, paths.ranker, paths.examples, paths.probe)) + paths.manifest.stat().st_size

@@ -141,6 +141,7 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     from hubselect.demo.data import write_image_folder, write_parquet_dataset
     from hubselect.demo.paths import demo_probe_ref
     from hubselect.graph import Node2VecConfig
+    from hubselect.machine import machine_summary
     from hubselect.plots import score_heatmap
     from hubselect.profile import EvalConfig, LoraRecipe, profile_grid
     from hubselect.rank import Ranker, RankerConfig, evaluate
@@ -155,7 +156,8 @@ def build(out: Path, config, *, progress: bool = True) -> dict[str, Any]:
     work = out / WORK_FOLDER
     zoo_dir = work / "zoo"
     stages = Stages(9, progress)
-    summary: dict[str, Any] = {"config": config.to_dict(), "hub": os.environ.get("HF_ENDPOINT")}
+    # The figures depend on the CPU's float rounding (hubselect.machine): they say where they were made.
+    summary: dict[str, Any] = {"config": config.to_dict(), "hub": os.environ.get("HF_ENDPOINT"), "machine": machine_summary()}
 
     def publish(repo_id: str, folder: Path, repo_type: str, **about: Any) -> None:
         # The stage's own bar says what is happening; the client's per-file bars would bury it.

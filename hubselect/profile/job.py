@@ -12,7 +12,6 @@ import contextlib
 import functools
 import logging
 import os
-import platform
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -287,6 +286,7 @@ def run_job(job: ProfileJob, *, progress: bool = False):
     from hubselect.data.refs import DatasetRef
     from hubselect.data.sample import load_dataset_sample
     from hubselect.hub.snapshots import model_snapshot
+    from hubselect.machine import cpu_description
     from hubselect.probes import pick_device
     from hubselect.profile.generation import generate
     from hubselect.profile.training import LORA_WEIGHTS, Trainer, check_fine_tunable, native_resolution
@@ -411,7 +411,7 @@ def run_job(job: ProfileJob, *, progress: bool = False):
         "seed": seed,
         "versions": library_versions(),
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_description(),
         "precision": str(dtype).removeprefix("torch.") if dtype is not None else "float32",
         "threads": job.threads or torch.get_num_threads(),
         "pipeline_class": snapshot.pipeline_class,
