@@ -329,7 +329,7 @@ def device_name(device: str) -> str:
     >>> device_name("cuda:0")  # doctest: +SKIP
     'cuda (NVIDIA H100 80GB HBM3)'
     >>> device_name("cpu")  # doctest: +SKIP
-    'cpu (x86_64, 16 threads)'
+    'cpu (Intel(R) Xeon(R) Platinum 8480+, 16 threads)'
     >>> device_name("mps")  # doctest: +SKIP
     'mps (arm64)'
     """
@@ -339,7 +339,10 @@ def device_name(device: str) -> str:
         return f"cuda ({torch.cuda.get_device_name(torch.device(device))})"
     if device.startswith("mps"):
         return f"mps ({platform.machine()})"
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    from hubselect.machine import cpu_name
+
+    # The processor's name: two x86_64 CPUs differ in speed as two GPUs do.
+    return f"cpu ({cpu_name()}, {torch.get_num_threads()} threads)"
 
 
 def memory_measure(device: str) -> str:
