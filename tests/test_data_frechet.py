@@ -91,6 +91,26 @@ def test_faiss_preselection_finds_the_exact_nearest_with_few_exact_distances():
     assert len(calls) < 30  # the lower bound stopped the search early
 
 
+def test_the_comparing_bar_counts_the_distances_the_search_can_still_need(monkeypatch, capsys):
+    """The bar's total was every candidate while the lower bound stops the search after a round
+    or two, so its time estimate said minutes for seconds of work: it shrinks to the rounds that
+    candidates under the k-th distance so far may take, and ends full."""
+    import importlib
+    import re
+
+    bars = importlib.import_module("huggingface_hub.utils.tqdm")
+    monkeypatch.setattr(bars, "HF_HUB_DISABLE_PROGRESS_BARS", None)  # as in a terminal; the test run turns bars off
+    rng = np.random.default_rng(3)
+    zoo = {f"d{i:02d}": _stats(rng, shift=rng.uniform(0, 6), scale=rng.uniform(0.5, 2.0)) for i in range(60)}
+    query = _stats(rng, shift=1.0)
+    calls = []
+    nearest(query, {name: s.mu for name, s in zoo.items()}, lambda name: calls.append(name) or zoo[name], k=3, progress=True)
+    states = re.findall(r"Comparing with 60 datasets:.*?(\d+)/(\d+)", capsys.readouterr().err)
+    assert states and len(calls) < 60
+    done, total = map(int, states[-1])
+    assert done == total == len(calls), states
+
+
 def test_every_pair_of_a_small_zoo_and_a_knn_graph_of_a_large_one():
     rng = np.random.default_rng(4)
     zoo = {f"d{i}": _stats(rng, shift=i / 3) for i in range(8)}

@@ -108,9 +108,10 @@ def nearest(
     position = 0
     # Exact distances in rounds of `want`, nearest lower bound first, until no remaining
     # candidate can enter the top k.
+    step = max(want, 1)
     with tqdm(total=budget, desc=f"Comparing with {len(names)} datasets", unit="dataset", disable=not progress, leave=False) as bar:
         while position < budget:
-            chunk = [int(i) for i in order[0, position : position + max(want, 1)] if i >= 0]
+            chunk = [int(i) for i in order[0, position : position + step] if i >= 0]
             if not chunk:
                 break
             distances = _exact([(reference, load_stats(names[i])) for i in chunk])
@@ -118,8 +119,15 @@ def nearest(
             position += len(chunk)
             bar.update(len(chunk))
             found.sort(key=lambda x: x[1])
-            if k is not None and len(found) >= want and position < budget and bounds[0, position] >= found[want - 1][1]:
-                break
+            if k is not None and len(found) >= want and position < budget:
+                # Only candidates whose lower bound is under the k-th distance so far can still
+                # enter (the bounds ascend, the k-th only falls): the bar's total is the rounds
+                # they may take, not every candidate, so its estimate shrinks to the real one.
+                below = int(np.searchsorted(bounds[0, position:budget], found[want - 1][1], side="left"))
+                bar.total = position + min(budget - position, -(-below // step) * step)
+                bar.refresh()
+                if below == 0:
+                    break
     log.debug("nearest: %d exact distances for %d candidates", len(found), len(names))
     return found[:want] if k is not None else found
 
