@@ -68,8 +68,8 @@ def demo_command(out: Path, small: bool, workers: int, seed: int, keep_work: boo
             console.print("(--small: 3 models × 4 datasets with a token budget checks the path, it measures nothing; run without --small)")
         else:
             # Seen: the bundled zoo (one CPU) and a rebuild on another CPU differ by a median 6 FID, enough to swap near-tied models.
-            console.print("(The FIDs depend on the CPU's float rounding, which pre-training and fine-tuning carry: another CPU gives other "
-                          "figures than these or the bundled zoo's, `hubselect evaluate demo`.)")
+            console.print("(These FIDs depend on the CPU: pre-training and fine-tuning carry its float rounding into them, so another CPU "
+                          "gives other figures; the bundled zoo's are `hubselect evaluate demo`.)")
         for entry in result.summary.get("recommendations", []):
             top = entry["recommendations"][:3]
             line = ", ".join(f"{r['rank']}. {r['model']}" for r in top)
