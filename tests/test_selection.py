@@ -716,9 +716,26 @@ def test_names_are_taken_from_any_collection_of_str(planted_zoo, planted_ranker)
     assert sorted(evaluate(planted_zoo, {"data-000", "data-001"}, SMALL)["targets"]) == ["data-000", "data-001"]
 
 
+def test_the_evidence_is_the_new_datasets_nearest_profiled_datasets(planted_zoo, planted_ranker):
+    """The evidence under a recommendation is the dataset's nearest profiled datasets: a dataset
+    slightly farther away, but in a sparse part of the zoo (a wide bandwidth), no longer takes
+    the place of a nearer one in a dense part."""
+    arrays = ZooArrays.from_zoo(planted_zoo)
+    names = list(arrays.datasets)
+    off = np.where(np.eye(len(names), dtype=bool), np.nan, arrays.distances)
+    bandwidth = np.sort(np.where(np.isnan(off), np.inf, off), axis=1)[:, 4]  # the 5th-nearest distance
+    dense, sparse = names[int(np.argmin(bandwidth))], names[int(np.argmax(bandwidth))]
+    near = [n for n in names if n not in (dense, sparse)][:4]
+    distances = {name: 50.0 for name in names}
+    distances.update({n: 1.0 + i / 10 for i, n in enumerate(near)})
+    distances.update({dense: 2.0, sparse: 2.1})
+    top = planted_ranker.predict(NewDataset("between", features={"images": 400.0}, distances=distances))[0]
+    assert [name for name, _, _ in top.evidence] == [*near, dense]
+
+
 def test_evidence_is_listed_nearest_first_whatever_each_datasets_bandwidth(planted_zoo, planted_ranker):
     # data-007's bandwidth (its 5th-nearest distance) is about 1.5 times data-000's, so the
-    # kernel finds data-007 more similar at 2.2 than data-000 at 2.0; a user reads the distances.
+    # graph's kernel finds data-007 more similar at 2.2 than data-000 at 2.0; a user reads the distances.
     distances = {name: 20.0 for name in planted_zoo.dataset_ids}
     distances.update({"data-000": 2.0, "data-007": 2.2})
     top = planted_ranker.predict(NewDataset("between", features={"images": 400.0}, distances=distances))[0]

@@ -31,23 +31,11 @@ class GraphConfig:
             raise ValueError("dataset_edge_balance must be > 0")
 
 
-def similarity_from_distances(distances: np.ndarray, k: int = 5) -> np.ndarray:
-    """Dataset similarities in [0, 1] from distances, with a locally scaled Gaussian kernel.
-
-    ``sim(a, b) = exp(-d(a, b)² / (σ_a σ_b))`` where ``σ_a`` is ``a``'s distance to its
-    ``k``-th nearest dataset (or its farthest, when it has fewer). The kernel is free of the
-    probe's units (Euclidean distances of ~20 and Fréchet distances of ~200 give the same
-    similarities) and adapts to dense and sparse regions. Unknown distances give 0; the
-    diagonal is 0 (a dataset is not its own neighbour).
-
-    >>> d = np.array([[0, 1, 4], [1, 0, 4], [4, 4, 0]], dtype=float)
-    >>> s = similarity_from_distances(d, k=1)
-    >>> bool(s[0, 1] > s[0, 2])
-    True
-    """
-    n = distances.shape[0]
-    off = distances.copy()
-    np.fill_diagonal(off, np.nan)
+def _bandwidths(off: np.ndarray, k: int) -> np.ndarray:
+    """Each dataset's kernel bandwidth ``σ``: its distance to its ``k``-th nearest dataset (or its
+    farthest, when it has fewer); ``off`` holds the distances with NaN for unknown and on the
+    diagonal. NaN for a dataset with no known distance."""
+    n = off.shape[0]
     counts = np.sum(~np.isnan(off), axis=1)
     ordered = np.sort(np.where(np.isnan(off), np.inf, off), axis=1)
     sigma = np.full(n, np.nan)
@@ -58,12 +46,75 @@ def similarity_from_distances(distances: np.ndarray, k: int = 5) -> np.ndarray:
     # positive distance in the zoo so the kernel stays defined.
     positive = off[off > 0]
     floor = float(np.min(positive)) if positive.size else 1.0
-    sigma = np.where(has & ~(sigma > 0), floor, sigma)
+    return np.where(has & ~(sigma > 0), floor, sigma)
+
+
+def _kernel(off: np.ndarray, scale: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
-        sim = np.exp(-(off**2) / np.outer(sigma, sigma))
+        sim = np.exp(-(off**2) / scale)
     sim[np.isnan(sim)] = 0.0
     np.fill_diagonal(sim, 0.0)
     return sim
+
+
+def _off_diagonal(distances: np.ndarray) -> np.ndarray:
+    off = np.array(distances, dtype=float)
+    np.fill_diagonal(off, np.nan)
+    return off
+
+
+def similarity_from_distances(distances: np.ndarray, k: int = 5) -> np.ndarray:
+    """Dataset similarities in [0, 1] from distances, with a locally scaled Gaussian kernel.
+
+    ``sim(a, b) = exp(-d(a, b)² / (σ_a σ_b))`` where ``σ_a`` is ``a``'s distance to its
+    ``k``-th nearest dataset (or its farthest, when it has fewer). The kernel is free of the
+    probe's units (Euclidean distances of ~20 and Fréchet distances of ~200 give the same
+    similarities) and adapts to dense and sparse regions. Unknown distances give 0; the
+    diagonal is 0 (a dataset is not its own neighbour).
+
+    Symmetric, as the matching graph's edges need. It does not order a dataset's neighbours by
+    their distance to it: a neighbour in a sparse region (a large ``σ_b``) can come before a
+    nearer one in a dense region. :func:`neighbourhood_from_distances` does.
+
+    >>> d = np.array([[0, 1, 4], [1, 0, 4], [4, 4, 0]], dtype=float)
+    >>> s = similarity_from_distances(d, k=1)
+    >>> bool(s[0, 1] > s[0, 2])
+    True
+    """
+    off = _off_diagonal(distances)
+    sigma = _bandwidths(off, k)
+    return _kernel(off, np.outer(sigma, sigma))
+
+
+def neighbourhood_from_distances(distances: np.ndarray, k: int = 5) -> np.ndarray:
+    """Each dataset's (row's) closeness to the others, in its own bandwidth: ``exp(-d(q, j)² / σ_q²)``.
+
+    ``σ_q`` is as in :func:`similarity_from_distances`, so a dataset's ``k``-th nearest is at
+    ``e^-1``; but each row is one decreasing function of the distance, so its most similar
+    datasets are the query's nearest (those ``nearest_dataset`` and ``recommend``'s nearest
+    list name). A recommendation's evidence is read through it. Not symmetric. Unknown
+    distances and the diagonal give 0.
+
+    Dataset 1 is nearer to dataset 0 than dataset 2 is, but sits beside dataset 3 (a small ``σ_1``):
+
+    >>> d = np.array([[0, 1, 1.5, 1.05], [1, 0, 2.5, 0.1], [1.5, 2.5, 0, 2.5], [1.05, 0.1, 2.5, 0]])
+    >>> bool(neighbourhood_from_distances(d, k=1)[0, 1] > neighbourhood_from_distances(d, k=1)[0, 2])
+    True
+    >>> bool(similarity_from_distances(d, k=1)[0, 1] > similarity_from_distances(d, k=1)[0, 2])
+    False
+    """
+    off = _off_diagonal(distances)
+    sigma = _bandwidths(off, k)
+    return _kernel(off, (sigma**2)[:, None])
+
+
+def _grown(distances: np.ndarray, new_distances: np.ndarray) -> np.ndarray:
+    n = distances.shape[0]
+    full = np.full((n + 1, n + 1), np.nan)
+    full[:n, :n] = distances
+    full[n, :n] = full[:n, n] = new_distances
+    full[n, n] = 0.0
+    return full
 
 
 def similarity_to(distances: np.ndarray, new_distances: np.ndarray, k: int = 5) -> np.ndarray:
@@ -71,12 +122,13 @@ def similarity_to(distances: np.ndarray, new_distances: np.ndarray, k: int = 5) 
 
     Uses the same kernel as :func:`similarity_from_distances`, with the zoo's bandwidths.
     """
-    n = distances.shape[0]
-    full = np.full((n + 1, n + 1), np.nan)
-    full[:n, :n] = distances
-    full[n, :n] = full[:n, n] = new_distances
-    full[n, n] = 0.0
-    return similarity_from_distances(full, k)[n, :n]
+    return similarity_from_distances(_grown(distances, new_distances), k)[distances.shape[0], :distances.shape[0]]
+
+
+def neighbourhood_to(distances: np.ndarray, new_distances: np.ndarray, k: int = 5) -> np.ndarray:
+    """A new dataset's row of :func:`neighbourhood_from_distances` (its distances to the zoo's
+    datasets, NaN = unknown): in its own bandwidth, nearest first."""
+    return neighbourhood_from_distances(_grown(distances, new_distances), k)[distances.shape[0], :distances.shape[0]]
 
 
 def top_k(similarity: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:

@@ -24,7 +24,7 @@ from hubselect import __version__
 from hubselect.errors import HubselectError, InputError, check_whole
 from hubselect.jsonable import json_default
 from hubselect.graph.arrays import ZooArrays, feature_row
-from hubselect.graph.matching import GraphConfig, build_matching_graph, similarity_from_distances, similarity_to, top_k
+from hubselect.graph.matching import GraphConfig, build_matching_graph, neighbourhood_to, similarity_from_distances, similarity_to, top_k
 from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding
 from hubselect.rank.features import EMBEDDING_SETS, Evidence, FeatureSchema, link_similarity, make_schema, measurement_columns, pair_matrix
 from hubselect.rank.learners import LEARNERS, REGULARISATION, fit_learner
@@ -829,11 +829,12 @@ class Ranker:
         return self._predictions(idx, scores, distances, top)
 
     def _predictions(self, idx: np.ndarray, scores: np.ndarray, distances: np.ndarray, top: int | None) -> list[Prediction]:
-        sim_row = similarity_to(self.arrays.distances, distances, self.config.graph.neighbours)
-        weights = self._evidence.neighbour_weights(sim_row[None, :])[0]
+        # The evidence: the new dataset's nearest profiled datasets, nearest first, weighted in its
+        # own kernel. (The graph's symmetric kernel, which the ranker's features read, would swap in
+        # a farther dataset from a sparse part of the zoo for a nearer one from a dense part.)
+        near_row = neighbourhood_to(self.arrays.distances, distances, self.config.graph.neighbours)
+        weights = self._evidence.neighbour_weights(near_row[None, :])[0]
         neighbours = np.flatnonzero(weights > 0)
-        # Listed nearest first, by the distance each evidence entry shows (the kernel's order can
-        # differ: each zoo dataset has its own bandwidth); the weights are the kernel's.
         neighbours = neighbours[np.lexsort((-weights[neighbours], distances[neighbours]))]
         raw = self.arrays.scores[np.ix_(idx, neighbours)]
         present = ~np.isnan(raw)
