@@ -33,7 +33,7 @@ def demo_command(out: Path, small: bool, workers: int, seed: int, keep_work: boo
     evaluated leave-one-dataset-out against every baseline — the same calls the other commands
     make. It ends with a recommendation for datasets the zoo has never seen, and OUT/scores.png.
     About 7–12 minutes on 2 CPU cores, depending on the CPU (whose float rounding moves the
-    figures, too).
+    figures, too), more on a busy machine.
     """
     from hubselect.demo.config import DemoConfig
     from hubselect.demo.run import run_demo
