@@ -48,7 +48,16 @@ Embeddings (:func:`embed`)
 """
 
 from hubselect.graph.arrays import ZooArrays, normalise_minmax, normalise_rank
-from hubselect.graph.matching import GraphConfig, MatchingGraph, build_matching_graph, similarity_from_distances, similarity_to, top_k
+from hubselect.graph.matching import (
+    GraphConfig,
+    MatchingGraph,
+    build_matching_graph,
+    neighbourhood_from_distances,
+    neighbourhood_to,
+    similarity_from_distances,
+    similarity_to,
+    top_k,
+)
 from hubselect.graph.node2vec import Node2VecConfig, align, embed, inductive_embedding, random_walks
 
 __all__ = [
@@ -60,6 +69,8 @@ __all__ = [
     "build_matching_graph",
     "embed",
     "inductive_embedding",
+    "neighbourhood_from_distances",
+    "neighbourhood_to",
     "normalise_minmax",
     "normalise_rank",
     "random_walks",
