@@ -100,6 +100,7 @@ def test_the_comparing_bar_counts_the_distances_the_search_can_still_need(monkey
 
     bars = importlib.import_module("huggingface_hub.utils.tqdm")
     monkeypatch.setattr(bars, "HF_HUB_DISABLE_PROGRESS_BARS", None)  # as in a terminal; the test run turns bars off
+    monkeypatch.setattr(bars, "progress_bar_states", {})  # as in a new process: earlier tests turned them off
     rng = np.random.default_rng(3)
     zoo = {f"d{i:02d}": _stats(rng, shift=rng.uniform(0, 6), scale=rng.uniform(0.5, 2.0)) for i in range(60)}
     query = _stats(rng, shift=1.0)
