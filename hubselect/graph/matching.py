@@ -127,8 +127,24 @@ def similarity_to(distances: np.ndarray, new_distances: np.ndarray, k: int = 5) 
 
 def neighbourhood_to(distances: np.ndarray, new_distances: np.ndarray, k: int = 5) -> np.ndarray:
     """A new dataset's row of :func:`neighbourhood_from_distances` (its distances to the zoo's
-    datasets, NaN = unknown): in its own bandwidth, nearest first."""
-    return neighbourhood_from_distances(_grown(distances, new_distances), k)[distances.shape[0], :distances.shape[0]]
+    datasets, NaN = unknown): in its own bandwidth, nearest first.
+
+    Only the row's own bandwidth enters, so it is computed from the row, without the grown
+    matrix :func:`similarity_to` needs for every dataset's bandwidth. The zoo's distances are
+    read only where the row's bandwidth is 0 (``k`` exact duplicates), for the same fallback.
+    """
+    row = np.array(new_distances, dtype=float)
+    known = row[~np.isnan(row)]
+    if not known.size:
+        return np.zeros_like(row)
+    sigma = float(np.sort(known)[min(k, known.size) - 1])
+    if not sigma > 0:  # as _bandwidths: the smallest positive distance in the zoo and the row
+        zoo = np.asarray(distances, dtype=float)[~np.eye(len(distances), dtype=bool)]
+        positive = np.concatenate([zoo[zoo > 0], known[known > 0]])
+        sigma = float(np.min(positive)) if positive.size else 1.0
+    with np.errstate(all="ignore"):
+        sim = np.exp(-(row**2) / sigma**2)
+    return np.where(np.isnan(sim), 0.0, sim)
 
 
 def top_k(similarity: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
