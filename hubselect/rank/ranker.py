@@ -835,7 +835,7 @@ class Ranker:
         near_row = neighbourhood_to(self.arrays.distances, distances, self.config.graph.neighbours)
         weights = self._evidence.neighbour_weights(near_row[None, :])[0]
         neighbours = np.flatnonzero(weights > 0)
-        neighbours = neighbours[np.lexsort((-weights[neighbours], distances[neighbours]))]
+        neighbours = neighbours[np.argsort(distances[neighbours], kind="stable")]  # the weights fall as the distances grow
         raw = self.arrays.scores[np.ix_(idx, neighbours)]
         present = ~np.isnan(raw)
         w = np.where(present, weights[neighbours][None, :], 0.0)
