@@ -26,6 +26,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -55,23 +56,40 @@ _STOPPING = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHU
 
 @contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """The signals that stop a run are blocked while workers are started: held back here
-    (delivered, not lost, when this ends) and blocked in each worker from its first
-    instruction until it has set SIGINT to be ignored (:func:`_start_worker`).
+    """The signals that stop a run wait while workers are started: they are delivered, not
+    lost, when this ends, and each worker has them blocked from its first instruction until it
+    has set SIGINT to be ignored (:func:`_start_worker`).
 
-    A Ctrl-C that came in the middle of starting one raised here after the worker's process
-    existed but before the pool knew of it: nothing terminated it, and it outlived the run.
-    One that came while a worker was still importing printed its KeyboardInterrupt traceback.
-    (multiprocessing starts its resource tracker the same way. No signal masks on Windows:
-    nothing changes there.)"""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    A Ctrl-C that came in the middle of starting one raised after the worker's process existed
+    but before the pool knew of it: nothing terminated it, and it outlived the run. One that came
+    while the worker read its start-up data made it print ``EOFError: Ran out of input``, and
+    one that came while it was importing, its KeyboardInterrupt traceback.
+
+    Two things hold a signal back, because blocking it is per thread. This thread's mask is what
+    the worker inherits. But a signal sent to the process goes to a thread that does not block
+    it (OpenBLAS's, OpenMP's), and Python then runs its handler here all the same: so the
+    handlers, too, only note it until the end (in the main thread, the only one that may set
+    them). (multiprocessing starts its resource tracker the same way. No signal masks on
+    Windows: only the handlers there.)
+    """
+    caught: list[int] = []
+    swapped: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in _STOPPING:
+            # None: set outside Python, and not to be put back; ignored: nothing to hold, and a
+            # worker inherits it (``nohup hubselect evaluate --jobs 2``), as it would not a handler.
+            if signal.getsignal(signum) not in (None, signal.SIG_IGN):
+                swapped[signum] = signal.signal(signum, lambda signum, frame: caught.append(signum))
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING) if hasattr(signal, "pthread_sigmask") else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # what came meanwhile is noted now
+        for signum, handler in swapped.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)  # handled now as it would have been then: KeyboardInterrupt, the CLI's handler, or the end
 
 
 class _OneThreadPool(ProcessPoolExecutor):

@@ -384,6 +384,34 @@ def test_pool_workers_compute_on_one_thread_each_unless_the_user_said_otherwise(
     assert [name for name in THREAD_VARIABLES if name in os.environ] == ["MKL_NUM_THREADS"]
 
 
+def test_a_ctrl_c_another_thread_takes_waits_until_the_worker_has_started():
+    """A signal sent to a process goes to a thread that does not block it. The driver blocked
+    SIGINT in its main thread only while it started a worker, so the kernel gave a Ctrl-C to
+    another thread (OpenBLAS's), and Python raised the KeyboardInterrupt in the main thread
+    anyway, half-way through handing the worker its start-up data: the worker printed
+    ``EOFError: Ran out of input``. Now it comes when the worker has started, not before."""
+    import threading
+
+    from hubselect.workers import _interrupts_held
+
+    go = threading.Event()
+
+    def ctrl_c_to_this_thread():
+        go.wait()
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+    other = threading.Thread(target=ctrl_c_to_this_thread)  # started before the signals are held, as OpenBLAS's threads are
+    other.start()
+    steps = []
+    with pytest.raises(KeyboardInterrupt), _interrupts_held():
+        go.set()
+        other.join()
+        steps.extend(range(1000))  # Python code, which checks for signals as it runs
+        steps.append("worker started")
+    assert steps[-1] == "worker started"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize(
     "stop, settle, code, last_line, within",
     [
