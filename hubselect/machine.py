@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +24,15 @@ from typing import Any
 _NAME_KEYS = ("model name", "Model", "Hardware")
 
 
-def cpu_name(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
-    """The processor's model name, or its architecture (``arm64``) where the system does not say."""
+#: Where Linux lists the processors (a Mac has none).
+CPUINFO = "/proc/cpuinfo"
+
+
+def cpu_name(cpuinfo: str | os.PathLike | None = None) -> str:
+    """The processor's model name (on a Mac, its chip: ``Apple M2 Pro``), or its architecture
+    (``arm64``) where the system does not say. ``cpuinfo``: a file as Linux's :data:`CPUINFO`."""
     try:
-        text = Path(cpuinfo).read_text(encoding="utf-8", errors="replace")
+        text = Path(CPUINFO if cpuinfo is None else cpuinfo).read_text(encoding="utf-8", errors="replace")
     except OSError:  # not Linux, or /proc not mounted
         text = ""
     for key in _NAME_KEYS:
@@ -33,7 +40,18 @@ def cpu_name(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> str:
             name, _, value = line.partition(":")
             if name.strip() == key and value.strip():
                 return " ".join(value.split())
+    if sys.platform == "darwin" and (chip := _sysctl("machdep.cpu.brand_string")):
+        return chip
     return platform.processor() or platform.machine() or "an unknown CPU"
+
+
+def _sysctl(key: str) -> str:
+    """macOS's ``sysctl -n key``, or "" where it cannot say."""
+    try:
+        done = subprocess.run(["sysctl", "-n", key], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return " ".join(done.stdout.split()) if done.returncode == 0 else ""
 
 
 def cpu_capability() -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import platform
 import re
 import statistics
 import threading
@@ -331,17 +330,18 @@ def device_name(device: str) -> str:
     >>> device_name("cpu")  # doctest: +SKIP
     'cpu (Intel(R) Xeon(R) Platinum 8480+, 16 threads)'
     >>> device_name("mps")  # doctest: +SKIP
-    'mps (arm64)'
+    'mps (Apple M2 Pro)'
     """
     import torch
 
-    if device.startswith("cuda"):
-        return f"cuda ({torch.cuda.get_device_name(torch.device(device))})"
-    if device.startswith("mps"):
-        return f"mps ({platform.machine()})"
     from hubselect.machine import cpu_name
 
-    # The processor's name: two x86_64 CPUs differ in speed as two GPUs do.
+    if device.startswith("cuda"):
+        return f"cuda ({torch.cuda.get_device_name(torch.device(device))})"
+    # The chip's or the processor's name: an M1 and an M3 Max, or two x86_64 CPUs, differ in
+    # speed as two GPUs do. (An older hubselect wrote "mps (arm64)" for every Mac.)
+    if device.startswith("mps"):
+        return f"mps ({cpu_name()})"
     return f"cpu ({cpu_name()}, {torch.get_num_threads()} threads)"
 
 
