@@ -87,7 +87,7 @@ def _with_bar(files: list[Path], progress: bool) -> Iterator[Path]:
             return 0
 
     sizes = [size(file) for file in files] if progress else [0] * len(files)
-    with tqdm(total=sum(sizes), desc=f"Hashing {len(files)} files", unit="B", unit_scale=True, disable=not progress, leave=False) as bar:
+    with tqdm(total=sum(sizes), desc=f"Hashing {len(files)} file{'s' if len(files) != 1 else ''}", unit="B", unit_scale=True, disable=not progress, leave=False) as bar:
         for file, n in zip(files, sizes):
             yield file
             bar.update(n)

@@ -100,7 +100,7 @@ def _commit(api, repo_id: str, operations: list[CommitOperationAdd], **commit_op
     """
     from huggingface_hub.utils import disable_progress_bars, tqdm
 
-    with tqdm(total=len(operations), desc=f"Uploading {len(operations)} files", unit="file") as bar:
+    with tqdm(total=len(operations), desc=f"Uploading {len(operations)} file{'s' if len(operations) != 1 else ''}", unit="file") as bar:
         per_file = contextlib.nullcontext() if constants.HF_HUB_DISABLE_PROGRESS_BARS is False else disable_progress_bars()
         with per_file:
             for start in range(0, len(operations), UPLOAD_BATCH):
